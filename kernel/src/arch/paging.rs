@@ -1,0 +1,154 @@
+//! Page tables in physical memory: the `PageTableMemory` the `paging` crate
+//! walks, reached through the direct map, and the one `AddressSpace` type.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use paging::{
+    Attributes, MapError, PageSize, PageTableEntry, PageTableMemory, PhysAddr, Translation,
+    VirtAddr,
+};
+
+use super::layout::{DIRECT_MAP_BASE, KERNEL_VMA};
+
+/// Virtual address of physical 0. Starts as the early boot alias (first GiB at
+/// `KERNEL_VMA`) and becomes `DIRECT_MAP_BASE` once the kernel's tables are live.
+static PHYS_OFFSET: AtomicU64 = AtomicU64::new(KERNEL_VMA);
+
+/// The kernel virtual address of a physical address.
+pub fn phys_to_virt(phys: PhysAddr) -> VirtAddr {
+    VirtAddr::new(PHYS_OFFSET.load(Ordering::Relaxed) + phys.as_u64())
+}
+
+/// Page-table memory reached through the direct map; new tables come from the
+/// global frame allocator.
+pub struct DirectMap;
+
+impl PageTableMemory for DirectMap {
+    fn read_entry(&self, table: PhysAddr, index: usize) -> PageTableEntry {
+        let ptr = (phys_to_virt(table).as_u64() + (index as u64 & 511) * 8) as *const u64;
+        // SAFETY: `table` is a page-table frame the walker reached from a live root;
+        // every RAM frame is mapped at PHYS_OFFSET, and the index is masked to the table.
+        PageTableEntry::from_raw(unsafe { ptr.read_volatile() })
+    }
+
+    fn write_entry(&mut self, table: PhysAddr, index: usize, entry: PageTableEntry) {
+        let ptr = (phys_to_virt(table).as_u64() + (index as u64 & 511) * 8) as *mut u64;
+        // SAFETY: as in read_entry; the caller holds the address space exclusively (&mut).
+        unsafe { ptr.write_volatile(entry.raw()) };
+    }
+
+    fn alloc_table(&mut self) -> Result<PhysAddr, MapError> {
+        let frame = crate::mm::frame::allocate().map_err(|_| MapError::OutOfMemory)?;
+        zero_frame(frame);
+        Ok(frame)
+    }
+
+    fn free_table(&mut self, table: PhysAddr) {
+        crate::mm::frame::free(table);
+    }
+}
+
+/// Fills a frame with zeros.
+pub fn zero_frame(frame: PhysAddr) {
+    // SAFETY: the frame was just handed out by the frame allocator, so nothing
+    // else uses it, and it is mapped at PHYS_OFFSET.
+    unsafe { core::ptr::write_bytes(phys_to_virt(frame).as_u64() as *mut u8, 0, 4096) };
+}
+
+#[cfg(feature = "ktest")]
+/// Reads a u64 from a physical address (in-kernel tests).
+pub fn phys_read_u64(phys: PhysAddr) -> u64 {
+    // SAFETY: every RAM frame is mapped at PHYS_OFFSET; reads have no side effects on RAM.
+    unsafe { (phys_to_virt(phys).as_u64() as *const u64).read_volatile() }
+}
+
+#[cfg(feature = "ktest")]
+/// Writes a u64 to a physical address the caller owns (in-kernel tests).
+pub fn phys_write_u64(phys: PhysAddr, value: u64) {
+    // SAFETY: the caller owns the frame (allocated by it); it is mapped at PHYS_OFFSET.
+    unsafe { (phys_to_virt(phys).as_u64() as *mut u64).write_volatile(value) };
+}
+
+/// One page-table tree (CR3 root). `map`, `unmap`, `protect` and `translate`
+/// are safe; only `activate` is not.
+pub struct AddressSpace {
+    root: PhysAddr,
+}
+
+impl AddressSpace {
+    /// An empty address space with a fresh root table.
+    pub fn new() -> Result<Self, MapError> {
+        Ok(AddressSpace { root: DirectMap.alloc_table()? })
+    }
+
+    /// The physical address of the root table.
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+
+    pub fn map(&mut self, virt: VirtAddr, phys: PhysAddr, size: PageSize, attrs: Attributes) -> Result<(), MapError> {
+        paging::map(&mut DirectMap, self.root, virt, phys, size, attrs)
+    }
+
+    #[cfg_attr(not(feature = "ktest"), allow(dead_code))] // munmap will use it
+    pub fn unmap(&mut self, virt: VirtAddr) -> Result<(PhysAddr, PageSize), MapError> {
+        let result = paging::unmap(&mut DirectMap, self.root, virt)?;
+        flush(virt);
+        Ok(result)
+    }
+
+    #[cfg_attr(not(feature = "ktest"), allow(dead_code))] // mprotect will use it
+    pub fn protect(&mut self, virt: VirtAddr, attrs: Attributes) -> Result<PageSize, MapError> {
+        let size = paging::protect(&mut DirectMap, self.root, virt, attrs)?;
+        flush(virt);
+        Ok(size)
+    }
+
+    pub fn translate(&self, virt: VirtAddr) -> Option<Translation> {
+        paging::translate(&DirectMap, self.root, virt)
+    }
+
+    /// Loads this address space into CR3 and, the first time, moves
+    /// `phys_to_virt` from the boot alias to the direct map.
+    ///
+    /// # Safety
+    /// The tables must map the running code, the current stack, and every
+    /// static and frame the kernel touches afterwards (kernel image, direct map).
+    pub unsafe fn activate(&self) {
+        // SAFETY: the caller guarantees the new tables cover everything in use.
+        unsafe { x86::controlregs::cr3_write(self.root.as_u64()) };
+        PHYS_OFFSET.store(DIRECT_MAP_BASE, Ordering::Relaxed);
+    }
+}
+
+/// Drops the TLB entry of one page on this CPU.
+#[cfg_attr(not(feature = "ktest"), allow(dead_code))]
+fn flush(virt: VirtAddr) {
+    // SAFETY: invlpg only drops a cached translation.
+    unsafe { x86::tlb::flush(virt.as_u64() as usize) };
+}
+
+/// Walks the active tables (CR3) without any lock: for the fault reporter and
+/// backtraces, which may run while an `AddressSpace` is being changed.
+pub fn translate_current(virt: VirtAddr) -> Option<Translation> {
+    paging::translate(&DirectMap, PhysAddr::new(super::cpu::read_cr3()), virt)
+}
+
+/// Switches to the kernel's address space after checking that it maps what the
+/// CPU uses next: the running code, the current stack, and the new root table
+/// in the direct map.
+pub fn activate_kernel_space(space: &AddressSpace) {
+    let rip = activate_kernel_space as *const () as u64;
+    let rsp = super::cpu::frame_pointer();
+    let root_alias = VirtAddr::new(super::layout::DIRECT_MAP_BASE + space.root().as_u64());
+    for (what, addr) in [("code", rip), ("stack", rsp), ("root table", root_alias.as_u64())] {
+        assert!(
+            space.translate(VirtAddr::new(addr)).is_some(),
+            "new kernel tables do not map the {what} at {addr:#x}"
+        );
+    }
+    // SAFETY: checked above: the code, the stack and the direct map (where every
+    // frame, page tables included, is reached from now on) are mapped; the image
+    // statics are mapped by mm::init together with the code.
+    unsafe { space.activate() };
+}

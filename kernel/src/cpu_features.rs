@@ -1,0 +1,75 @@
+//! What the CPU offers, read once with CPUID (`raw-cpuid`).
+
+use raw_cpuid::CpuId;
+
+/// The CPUID facts the kernel acts on.
+#[derive(Clone, Debug)]
+pub struct CpuFeatures {
+    /// Protection keys (CPUID.7.0:ECX.PKU).
+    pub pku: bool,
+    pub xsave: bool,
+    /// XCR0 bits the CPU supports (x87, SSE, AVX only: the ones the kernel enables).
+    pub supported_xcr0: u64,
+    /// TSC frequency stated by CPUID (hypervisor leaf 0x40000010 or leaf 0x15), in Hz.
+    pub stated_tsc_hz: Option<u64>,
+    /// APIC timer frequency stated by CPUID (leaf 0x40000010 or the 0x15 crystal), in Hz.
+    pub stated_apic_hz: Option<u64>,
+    brand: [u8; 48],
+    brand_len: usize,
+}
+
+impl CpuFeatures {
+    pub fn detect() -> CpuFeatures {
+        let cpuid = CpuId::new();
+        let feature = cpuid.get_feature_info();
+        let extended = cpuid.get_extended_feature_info();
+        let xsave = feature.as_ref().is_some_and(|f| f.has_xsave());
+        let mut supported_xcr0 = 0;
+        if let Some(state) = cpuid.get_extended_state_info() {
+            supported_xcr0 |= u64::from(state.xcr0_supports_legacy_x87());
+            supported_xcr0 |= u64::from(state.xcr0_supports_sse_128()) << 1;
+            supported_xcr0 |= u64::from(state.xcr0_supports_avx_256()) << 2;
+        }
+        let hypervisor_info = cpuid.get_hypervisor_info();
+        let tsc_info = cpuid.get_tsc_info();
+        let stated_tsc_hz = hypervisor_info
+            .as_ref()
+            .and_then(|h| h.tsc_frequency())
+            .filter(|&khz| khz != 0)
+            .map(|khz| u64::from(khz) * 1000)
+            .or_else(|| tsc_info.as_ref().and_then(|t| t.tsc_frequency()));
+        let stated_apic_hz = hypervisor_info
+            .as_ref()
+            .and_then(|h| h.apic_frequency())
+            .filter(|&khz| khz != 0)
+            .map(|khz| u64::from(khz) * 1000)
+            .or_else(|| tsc_info.as_ref().map(|t| u64::from(t.nominal_frequency())).filter(|&hz| hz != 0));
+        let mut brand = [0u8; 48];
+        let mut brand_len = 0;
+        if let Some(text) = cpuid.get_processor_brand_string() {
+            for (slot, byte) in brand.iter_mut().zip(text.as_str().trim().bytes()) {
+                *slot = byte;
+                brand_len += 1;
+            }
+        }
+        CpuFeatures {
+            pku: extended.as_ref().is_some_and(|e| e.has_pku()),
+            xsave,
+            supported_xcr0,
+            stated_tsc_hz,
+            stated_apic_hz,
+            brand,
+            brand_len,
+        }
+    }
+
+    /// The processor brand string ("QEMU TCG CPU version ...").
+    pub fn brand(&self) -> &str {
+        core::str::from_utf8(&self.brand[..self.brand_len]).unwrap_or("?")
+    }
+}
+
+/// CPUID.7.0:ECX.OSPKE: the OS has set CR4.PKE.
+pub fn os_pke_enabled() -> bool {
+    CpuId::new().get_extended_feature_info().is_some_and(|e| e.has_ospke())
+}

@@ -1,0 +1,76 @@
+//! The isolation level (DESIGN.md): `mpk` where the CPU has protection keys
+//! and the command line allows it, `none` otherwise. Decided once at boot.
+
+use pkru::Pkru;
+use spin::Once;
+
+use crate::arch::cpu;
+use crate::cpu_features::CpuFeatures;
+
+/// What the command line asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    Auto,
+    Mpk,
+    None,
+}
+
+impl Request {
+    pub fn parse(text: &str) -> Option<Request> {
+        match text {
+            "auto" => Some(Request::Auto),
+            "mpk" => Some(Request::Mpk),
+            "none" => Some(Request::None),
+            _ => None,
+        }
+    }
+}
+
+/// The level the kernel runs at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Protection keys on: each process in its own domain behind the PKRU gate.
+    Mpk,
+    /// No hardware isolation between processes.
+    None,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Mpk => "mpk",
+            Level::None => "none",
+        }
+    }
+}
+
+static LEVEL: Once<Level> = Once::new();
+
+/// Picks the level and, for `mpk`, turns protection keys on (CR4.PKE) and
+/// loads the kernel PKRU. Fails when `mpk` is asked for on a CPU without PKU.
+pub fn init(request: Request, features: &CpuFeatures) -> Result<Level, &'static str> {
+    let level = match (request, features.pku) {
+        (Request::Mpk, false) => {
+            return Err("isolation=mpk was requested but the CPU has no PKU (CPUID.7.0:ECX.PKU = 0)");
+        }
+        (Request::None, _) | (Request::Auto, false) => Level::None,
+        (Request::Mpk | Request::Auto, true) => Level::Mpk,
+    };
+    if level == Level::Mpk {
+        cpu::enable_protection_keys();
+        if !crate::cpu_features::os_pke_enabled() {
+            return Err("CR4.PKE was set but CPUID does not report OSPKE");
+        }
+        crate::arch::pkey::set_pkru(KERNEL_PKRU);
+    }
+    Ok(*LEVEL.call_once(|| level))
+}
+
+/// The level chosen at boot (`None` before `init`).
+#[cfg_attr(not(feature = "ktest"), allow(dead_code))] // the process loader will ask
+pub fn level() -> Level {
+    LEVEL.get().copied().unwrap_or(Level::None)
+}
+
+/// The PKRU value the kernel runs with.
+pub const KERNEL_PKRU: Pkru = Pkru::KERNEL;

@@ -1,0 +1,143 @@
+//! The Isola kernel: boots from PVH, sets up memory, traps, time and the
+//! isolation level, prints the banner, then runs its job (for now: nothing to
+//! run, or the in-kernel tests in a test build).
+//!
+//! `arch/` holds every `unsafe` block and all assembly; the modules here are
+//! safe code on top of it.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod arch;
+mod boot_info;
+mod cmdline;
+mod console;
+mod cpu_features;
+mod isolation;
+#[cfg(feature = "ktest")]
+mod ktest;
+mod mm;
+mod panic;
+mod time;
+mod trap;
+
+#[cfg(feature = "ktest")]
+mod tests;
+
+use spin::Once;
+
+use crate::boot_info::BootInfo;
+use crate::cpu_features::CpuFeatures;
+
+/// Pages of the boot CPU's kernel stack (a guard page lies below it).
+const KERNEL_STACK_PAGES: u64 = 16;
+
+/// Boot facts needed after the switch to the kernel stack.
+struct Boot {
+    info: BootInfo,
+    features: CpuFeatures,
+    usable_bytes: u64,
+    stack: mm::KernelStack,
+}
+
+static BOOT: Once<Boot> = Once::new();
+
+/// First Rust code after the PVH entry, on the boot stack with the early tables.
+pub fn kernel_start(info: BootInfo, pvh_ok: bool) -> ! {
+    console::init_logger();
+    arch::gdt::init();
+    arch::idt::init();
+    if !pvh_ok {
+        panic!("not started through PVH (bad hvm_start_info magic)");
+    }
+    let features = CpuFeatures::detect();
+    let enabled = arch::cpu::enable_features(features.xsave, features.supported_xcr0);
+    assert!(
+        !enabled.xcr0.contains(x86::controlregs::Xcr0::XCR0_PKRU_STATE),
+        "XCR0 bit 9 (PKRU) must stay clear"
+    );
+    let memory = match mm::init(&info) {
+        Ok(memory) => memory,
+        Err(error) => panic!("cannot build the kernel page tables: {error}"),
+    };
+    let stack = match mm::allocate_stack(KERNEL_STACK_PAGES) {
+        Ok(stack) => stack,
+        Err(error) => panic!("cannot allocate the boot kernel stack: {error}"),
+    };
+    BOOT.call_once(|| Boot { info, features, usable_bytes: memory.usable_bytes, stack });
+    arch::stack::switch_to(stack.top.as_u64(), kernel_main)
+}
+
+/// The rest of boot, on a kernel stack with a guard page.
+extern "C" fn kernel_main() -> ! {
+    let boot = BOOT.get().expect("boot facts are set before the stack switch");
+    if let Err(error) = mm::init_heap() {
+        panic!("cannot set up the kernel heap: {error:?}");
+    }
+    let args = cmdline::parse(boot.info.cmdline());
+    let level = match isolation::init(args.isolation, &boot.features) {
+        Ok(level) => level,
+        Err(why) => panic!("{why}"),
+    };
+    let clock = match time::init(&boot.features) {
+        Ok(clock) => clock,
+        Err(why) => panic!("timer setup failed: {why}"),
+    };
+    arch::cpu::enable_interrupts();
+
+    let boot_us = time::cycles_to_us(arch::cpu::rdtsc().wrapping_sub(boot.info.boot_tsc));
+    kprintln!(
+        "Isola {} | isolation: {} | boot: {}.{:03} ms | cpu: {} | memory: {} MiB | tsc: {} MHz ({})",
+        env!("CARGO_PKG_VERSION"),
+        level.name(),
+        boot_us / 1000,
+        boot_us % 1000,
+        boot.features.brand(),
+        boot.usable_bytes >> 20,
+        clock.tsc_hz / 1_000_000,
+        match clock.source {
+            time::ClockSource::Cpuid => "cpuid",
+            time::ClockSource::ApicCalibrated => "apic-calibrated",
+        }
+    );
+    log::info!("cmdline: {}", boot.info.cmdline());
+    log::info!(
+        "memory: {} MiB free; boot stack {:#x}..{:#x}, guard page at {:#x}",
+        (mm::frame::free_frames() as u64 * paging::PAGE_SIZE) >> 20,
+        boot.stack.guard.as_u64() + paging::PAGE_SIZE,
+        boot.stack.top.as_u64(),
+        boot.stack.guard.as_u64()
+    );
+    log::info!("clock: tsc {} Hz, apic timer {} Hz, tick {} Hz", clock.tsc_hz, clock.apic_hz, time::TIMER_HZ);
+    if level == isolation::Level::None {
+        log::warn!("no PKU: processes will not be isolated from each other or from the kernel");
+    }
+
+    #[cfg(feature = "ktest")]
+    ktest::run_all();
+
+    #[cfg(feature = "ktest-stack-overflow")]
+    {
+        kprintln!("running the kernel stack overflow test: recursing until the guard page");
+        let depth = arch::stack::overflow(0);
+        panic!("recursion of depth {depth} returned without hitting the guard page");
+    }
+
+    #[cfg(not(any(feature = "ktest", feature = "ktest-stack-overflow")))]
+    {
+        log::info!("no program to run; shutting down");
+        shutdown(0)
+    }
+}
+
+#[cfg_attr(any(feature = "ktest", feature = "ktest-stack-overflow"), allow(dead_code))]
+/// Ends the VM with `status`: prints the status line the host reads and
+/// leaves through isa-debug-exit with its low 7 bits.
+pub fn shutdown(status: u8) -> ! {
+    let since_boot = BOOT.get().map_or(0, |boot| arch::cpu::rdtsc().wrapping_sub(boot.info.boot_tsc));
+    log::info!("uptime {} ms ({} timer ticks)", time::cycles_to_us(since_boot) / 1000, trap::ticks());
+    kprintln!("isola: exit status {status}");
+    arch::exit::qemu_exit(u32::from(status & 0x7f))
+}

@@ -1,0 +1,198 @@
+//! Physical frames: a bitmap allocator (1 bit per 4 KiB frame, set = free),
+//! and the global instance every other allocator draws from.
+
+use paging::{PAGE_SIZE, PhysAddr};
+use spin::Mutex;
+
+/// The global allocator covers physical addresses below this (8 GiB).
+pub const MAX_PHYS: u64 = 8 << 30;
+const GLOBAL_WORDS: usize = (MAX_PHYS / PAGE_SIZE / 64) as usize;
+
+/// Why a frame operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// No free frame (or run of frames) is left.
+    OutOfFrames,
+    /// The frame is outside the allocator's range or not page aligned.
+    BadAddress(PhysAddr),
+    /// The frame was not allocated (a double free).
+    NotAllocated(PhysAddr),
+}
+
+/// A bitmap frame allocator over `[base, base + 64 * WORDS * 4 KiB)`.
+pub struct FrameAllocator<const WORDS: usize> {
+    base: u64,
+    free_bits: [u64; WORDS],
+    free: usize,
+    /// Word to start the next search at: everything before it is allocated.
+    hint: usize,
+}
+
+impl<const WORDS: usize> FrameAllocator<WORDS> {
+    /// An allocator for frames from `base` on, with no frame free yet.
+    pub const fn new(base: u64) -> Self {
+        FrameAllocator { base, free_bits: [0; WORDS], free: 0, hint: 0 }
+    }
+
+    fn index(&self, frame: PhysAddr) -> Result<usize, FrameError> {
+        let addr = frame.as_u64();
+        let limit = self.base + (WORDS as u64) * 64 * PAGE_SIZE;
+        if addr % PAGE_SIZE != 0 || addr < self.base || addr >= limit {
+            return Err(FrameError::BadAddress(frame));
+        }
+        Ok(((addr - self.base) / PAGE_SIZE) as usize)
+    }
+
+    fn frame(&self, index: usize) -> PhysAddr {
+        PhysAddr::new(self.base + index as u64 * PAGE_SIZE)
+    }
+
+    fn is_free(&self, index: usize) -> bool {
+        self.free_bits[index / 64] & (1 << (index % 64)) != 0
+    }
+
+    fn set_free(&mut self, index: usize, free: bool) {
+        let (word, bit) = (index / 64, 1u64 << (index % 64));
+        if free {
+            self.free_bits[word] |= bit;
+        } else {
+            self.free_bits[word] &= !bit;
+        }
+    }
+
+    /// Sets the bits of frames `[first, last)` to `free`, a word at a time,
+    /// and returns how many bits changed.
+    fn set_range(&mut self, first: usize, last: usize, free: bool) -> usize {
+        let mut changed = 0;
+        let mut index = first;
+        while index < last {
+            let word = index / 64;
+            let low = index % 64;
+            let high = (last - word * 64).min(64);
+            let mask = if high - low == 64 { u64::MAX } else { ((1u64 << (high - low)) - 1) << low };
+            let bits = &mut self.free_bits[word];
+            if free {
+                changed += (mask & !*bits).count_ones() as usize;
+                *bits |= mask;
+            } else {
+                changed += (mask & *bits).count_ones() as usize;
+                *bits &= !mask;
+            }
+            index = word * 64 + high;
+        }
+        changed
+    }
+
+    fn frame_span(&self, start: u64, end: u64, outward: bool) -> (usize, usize) {
+        let limit = self.base + (WORDS as u64) * 64 * PAGE_SIZE;
+        let (start, end) = if outward {
+            (start & !(PAGE_SIZE - 1), end.next_multiple_of(PAGE_SIZE))
+        } else {
+            (start.next_multiple_of(PAGE_SIZE), end & !(PAGE_SIZE - 1))
+        };
+        let (start, end) = (start.clamp(self.base, limit), end.clamp(self.base, limit));
+        (((start - self.base) / PAGE_SIZE) as usize, ((end.max(start) - self.base) / PAGE_SIZE) as usize)
+    }
+
+    /// Marks the frames of `[start, end)` free (rounded inwards to whole frames;
+    /// parts outside the allocator's range are ignored).
+    pub fn add_range(&mut self, start: u64, end: u64) {
+        let (first, last) = self.frame_span(start, end, false);
+        self.free += self.set_range(first, last, true);
+        self.hint = 0;
+    }
+
+    /// Marks the frames overlapping `[start, end)` in use.
+    pub fn reserve_range(&mut self, start: u64, end: u64) {
+        let (first, last) = self.frame_span(start, end, true);
+        self.free -= self.set_range(first, last, false);
+    }
+
+    /// One frame, the lowest free one.
+    pub fn allocate(&mut self) -> Result<PhysAddr, FrameError> {
+        for word in self.hint..WORDS {
+            let bits = self.free_bits[word];
+            if bits != 0 {
+                let index = word * 64 + bits.trailing_zeros() as usize;
+                self.set_free(index, false);
+                self.free -= 1;
+                self.hint = word;
+                return Ok(self.frame(index));
+            }
+        }
+        self.hint = WORDS;
+        Err(FrameError::OutOfFrames)
+    }
+
+    /// `count` consecutive frames whose first frame index is a multiple of
+    /// `align_frames` (relative to physical 0).
+    pub fn allocate_contiguous(&mut self, count: usize, align_frames: usize) -> Result<PhysAddr, FrameError> {
+        if count == 0 || count > self.free {
+            return Err(FrameError::OutOfFrames);
+        }
+        let align = align_frames.max(1);
+        let total = WORDS * 64;
+        let base_index = (self.base / PAGE_SIZE) as usize;
+        let mut start = self.hint * 64;
+        while start + count <= total {
+            let misalign = (base_index + start) % align;
+            if misalign != 0 {
+                start += align - misalign;
+                continue;
+            }
+            match (start..start + count).find(|&i| !self.is_free(i)) {
+                Some(taken) => start = taken + 1,
+                None => {
+                    for index in start..start + count {
+                        self.set_free(index, false);
+                    }
+                    self.free -= count;
+                    return Ok(self.frame(start));
+                }
+            }
+        }
+        Err(FrameError::OutOfFrames)
+    }
+
+    /// Returns a frame. Freeing a frame that is not allocated is an error, not
+    /// a silent corruption of the free count.
+    pub fn free(&mut self, frame: PhysAddr) -> Result<(), FrameError> {
+        let index = self.index(frame)?;
+        if self.is_free(index) {
+            return Err(FrameError::NotAllocated(frame));
+        }
+        self.set_free(index, true);
+        self.free += 1;
+        self.hint = self.hint.min(index / 64);
+        Ok(())
+    }
+
+    /// Number of free frames.
+    pub fn free_frames(&self) -> usize {
+        self.free
+    }
+}
+
+static GLOBAL: Mutex<FrameAllocator<GLOBAL_WORDS>> = Mutex::new(FrameAllocator::new(0));
+
+/// Runs `f` on the global frame allocator.
+pub fn with_global<R>(f: impl FnOnce(&mut FrameAllocator<GLOBAL_WORDS>) -> R) -> R {
+    f(&mut GLOBAL.lock())
+}
+
+/// One frame from the global allocator.
+pub fn allocate() -> Result<PhysAddr, FrameError> {
+    GLOBAL.lock().allocate()
+}
+
+/// Gives a frame back to the global allocator. A bad free is a kernel bug.
+pub fn free(frame: PhysAddr) {
+    if let Err(error) = GLOBAL.lock().free(frame) {
+        panic!("bad frame free: {error:?}");
+    }
+}
+
+/// Free frames in the global allocator.
+pub fn free_frames() -> usize {
+    GLOBAL.lock().free_frames()
+}

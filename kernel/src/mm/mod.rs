@@ -1,0 +1,173 @@
+//! Memory management: the physical frame allocator, the kernel's own page
+//! tables (direct map, image with per-section rights, stacks with guard pages,
+//! MMIO), and the heap's supply of frames.
+
+pub mod frame;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use paging::{Attributes, HUGE_PAGE_SIZE, MapError, PAGE_SIZE, PageSize, PhysAddr, VirtAddr};
+use pkru::Key;
+use spin::Mutex;
+
+use crate::arch::layout::{
+    DIRECT_MAP_BASE, DIRECT_MAP_MAX, KERNEL_STACK_SLOT, KERNEL_STACK_SLOTS, KERNEL_STACKS_BASE, KERNEL_VMA,
+    MMIO_BASE,
+};
+use crate::arch::paging::AddressSpace;
+use crate::arch::section;
+use crate::boot_info::{BootInfo, MemoryType};
+
+/// The kernel's address space (the only one until processes exist).
+static KERNEL_SPACE: Mutex<Option<AddressSpace>> = Mutex::new(None);
+
+/// Physical memory facts kept after boot.
+pub struct MemoryFacts {
+    pub usable_bytes: u64,
+}
+
+/// Kernel data: key 0, U/S=1 so that PKRU governs every access (DESIGN.md).
+pub const fn kernel_data() -> Attributes {
+    Attributes { writable: true, executable: false, user: true, global: true, no_cache: false, key: Key::KERNEL }
+}
+
+/// What the CPU itself touches on an interrupt: U/S=0, never key-checked.
+const fn cpu_tables() -> Attributes {
+    Attributes { user: false, ..kernel_data() }
+}
+
+/// Runs `f` on the kernel address space.
+pub fn with_kernel_space<R>(f: impl FnOnce(&mut AddressSpace) -> R) -> R {
+    let mut guard = KERNEL_SPACE.lock();
+    f(guard.as_mut().expect("kernel address space used before mm::init"))
+}
+
+/// Sets up the frame allocator from the memory map, builds the kernel's page
+/// tables and switches to them.
+pub fn init(info: &BootInfo) -> Result<MemoryFacts, MapError> {
+    let image = section::image();
+    let kernel_phys_end = image.bss.end - KERNEL_VMA;
+    let mut usable = 0;
+    let mut top = 0;
+    frame::with_global(|frames| {
+        for region in info.regions().iter().filter(|r| r.kind == MemoryType::Usable) {
+            if region.end > frame::MAX_PHYS {
+                log::warn!("RAM above {} GiB is not used", frame::MAX_PHYS >> 30);
+            }
+            frames.add_range(region.start, region.end);
+            usable += region.end.min(frame::MAX_PHYS).saturating_sub(region.start);
+            top = top.max(region.end.min(frame::MAX_PHYS));
+        }
+        // The first MiB (start info, firmware tables) and the image stay untouched.
+        frames.reserve_range(0, image.phys_start);
+        frames.reserve_range(image.phys_start, kernel_phys_end);
+    });
+
+    let mut space = AddressSpace::new()?;
+    // Direct map: every 2 MiB chunk that holds RAM.
+    for region in info.regions().iter().filter(|r| r.kind == MemoryType::Usable) {
+        let end = region.end.min(top).min(DIRECT_MAP_MAX);
+        let mut chunk = region.start & !(HUGE_PAGE_SIZE - 1);
+        while chunk < end {
+            let virt = VirtAddr::new(DIRECT_MAP_BASE + chunk);
+            match space.map(virt, PhysAddr::new(chunk), PageSize::Size2M, kernel_data()) {
+                Ok(()) | Err(MapError::AlreadyMapped) => {}
+                Err(error) => return Err(error),
+            }
+            chunk += HUGE_PAGE_SIZE;
+        }
+    }
+    // The image, each part with its own rights (W^X), in 4 KiB pages.
+    let text = Attributes { writable: false, executable: true, ..kernel_data() };
+    let rodata = Attributes { writable: false, ..kernel_data() };
+    map_image_range(&mut space, image.text.clone(), text)?;
+    map_image_range(&mut space, image.rodata.clone(), rodata)?;
+    map_image_range(&mut space, image.data.clone(), kernel_data())?;
+    map_image_range(&mut space, image.cpu_tables.clone(), cpu_tables())?;
+    map_image_range(&mut space, image.bss.clone(), kernel_data())?;
+
+    // SAFETY-relevant invariant for `activate`: the tables now map the running
+    // code (text), the boot stack (bss) and the direct map of all RAM.
+    activate(&space);
+    *KERNEL_SPACE.lock() = Some(space);
+    Ok(MemoryFacts { usable_bytes: usable })
+}
+
+fn map_image_range(space: &mut AddressSpace, range: core::ops::Range<u64>, attrs: Attributes) -> Result<(), MapError> {
+    let mut virt = range.start & !(PAGE_SIZE - 1);
+    while virt < range.end {
+        space.map(VirtAddr::new(virt), PhysAddr::new(virt - KERNEL_VMA), PageSize::Size4K, attrs)?;
+        virt += PAGE_SIZE;
+    }
+    Ok(())
+}
+
+fn activate(space: &AddressSpace) {
+    crate::arch::paging::activate_kernel_space(space);
+}
+
+/// A kernel stack: mapped pages below `top`, an unmapped guard page below them.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelStack {
+    pub top: VirtAddr,
+    pub guard: VirtAddr,
+}
+
+static NEXT_STACK_SLOT: AtomicU64 = AtomicU64::new(0);
+
+/// Maps a kernel stack of `pages` pages in a fresh slot, guard page below.
+pub fn allocate_stack(pages: u64) -> Result<KernelStack, MapError> {
+    assert!(pages > 0 && (pages + 1) * PAGE_SIZE <= KERNEL_STACK_SLOT, "kernel stack size out of range");
+    let slot = NEXT_STACK_SLOT.fetch_add(1, Ordering::Relaxed);
+    if slot >= KERNEL_STACK_SLOTS {
+        return Err(MapError::OutOfMemory);
+    }
+    let guard = KERNEL_STACKS_BASE + slot * KERNEL_STACK_SLOT;
+    with_kernel_space(|space| {
+        for page in 1..=pages {
+            let frame = frame::allocate().map_err(|_| MapError::OutOfMemory)?;
+            space.map(VirtAddr::new(guard + page * PAGE_SIZE), frame, PageSize::Size4K, kernel_data())?;
+        }
+        Ok(KernelStack { top: VirtAddr::new(guard + (pages + 1) * PAGE_SIZE), guard: VirtAddr::new(guard) })
+    })
+}
+
+/// If `addr` is the guard page of a kernel stack slot, that guard page.
+pub fn stack_guard_page(addr: u64) -> Option<u64> {
+    let end = KERNEL_STACKS_BASE + KERNEL_STACK_SLOTS * KERNEL_STACK_SLOT;
+    if !(KERNEL_STACKS_BASE..end).contains(&addr) {
+        return None;
+    }
+    let offset = (addr - KERNEL_STACKS_BASE) % KERNEL_STACK_SLOT;
+    (offset < PAGE_SIZE).then_some(addr - offset)
+}
+
+static NEXT_MMIO: AtomicU64 = AtomicU64::new(MMIO_BASE);
+
+/// Maps one page of device registers, uncached, and returns its address.
+pub fn map_mmio(phys: PhysAddr) -> Result<VirtAddr, MapError> {
+    let virt = VirtAddr::new(NEXT_MMIO.fetch_add(PAGE_SIZE, Ordering::Relaxed));
+    let attrs = Attributes { no_cache: true, global: true, ..kernel_data() };
+    with_kernel_space(|space| space.map(virt, phys, PageSize::Size4K, attrs))?;
+    Ok(virt)
+}
+
+/// Initial heap size.
+const HEAP_INITIAL: u64 = 2 << 20;
+/// Smallest amount the heap grows by.
+const HEAP_GROWTH_MIN: u64 = 1 << 20;
+
+/// Gives the heap its first frames.
+pub fn init_heap() -> Result<(), frame::FrameError> {
+    let start = frame::with_global(|frames| frames.allocate_contiguous((HEAP_INITIAL / PAGE_SIZE) as usize, 1))?;
+    crate::arch::heap::add_frames(start, HEAP_INITIAL);
+    Ok(())
+}
+
+/// Frames for the heap when an allocation of `bytes` fails: a contiguous run
+/// of at least twice that (at least 1 MiB), or `None` when memory is out.
+pub fn heap_growth(bytes: usize) -> Option<(PhysAddr, u64)> {
+    let len = (bytes as u64).saturating_mul(2).max(HEAP_GROWTH_MIN).next_multiple_of(PAGE_SIZE);
+    let start = frame::with_global(|frames| frames.allocate_contiguous((len / PAGE_SIZE) as usize, 1)).ok()?;
+    Some((start, len))
+}

@@ -1,0 +1,55 @@
+//! What boot set up: control registers, XCR0, the IDT's IST slots, and the
+//! symbol table the host wrote into the image.
+
+use x86::controlregs::{Cr0, Cr4, Xcr0};
+
+use crate::arch::{cpu, idt, section};
+use crate::isolation::{self, Level};
+use crate::{ensure, ktest};
+
+ktest!(
+    fn control_registers_match_the_design() -> TestResult {
+        let cr0 = cpu::read_cr0();
+        let cr4 = cpu::read_cr4();
+        ensure!(cr0.contains(Cr0::CR0_WRITE_PROTECT), "CR0.WP is off");
+        ensure!(!cr4.contains(Cr4::CR4_ENABLE_SMEP), "CR4.SMEP is on");
+        ensure!(!cr4.contains(Cr4::CR4_ENABLE_SMAP), "CR4.SMAP is on");
+        let pke = cr4.contains(Cr4::CR4_ENABLE_PROTECTION_KEY);
+        ensure!(pke == (isolation::level() == Level::Mpk), "CR4.PKE {pke} at level {:?}", isolation::level());
+        let efer = cpu::read_efer();
+        ensure!(efer & (1 << 11) != 0, "EFER.NXE is off");
+        ensure!(efer & 1 != 0, "EFER.SCE is off");
+        Ok(())
+    }
+);
+
+ktest!(
+    fn xcr0_never_includes_pkru() -> TestResult {
+        let xcr0 = cpu::read_xcr0();
+        ensure!(!xcr0.contains(Xcr0::XCR0_PKRU_STATE), "XCR0 {xcr0:?} includes PKRU");
+        Ok(())
+    }
+);
+
+ktest!(
+    fn every_exception_runs_on_an_ist_stack() -> TestResult {
+        for vector in 0..=255u8 {
+            ensure!(idt::loaded_ist(vector) != 0, "vector {vector} has no IST stack");
+        }
+        ensure!(idt::loaded_ist(8) != idt::loaded_ist(14), "#DF shares the #PF stack");
+        ensure!(idt::loaded_ist(2) != idt::loaded_ist(14), "NMI shares the #PF stack");
+        Ok(())
+    }
+);
+
+ktest!(
+    fn symbol_table_names_kernel_functions() -> TestResult {
+        let table = section::ksyms();
+        let addr = every_exception_runs_on_an_ist_stack as *const () as u64;
+        let symbol = ksyms::lookup(table, addr);
+        ensure!(symbol.is_some(), "no symbol for {addr:#x}: the host did not fill in .ksyms");
+        let name = symbol.map(|s| s.name).unwrap_or("");
+        ensure!(name.contains("every_exception_runs_on_an_ist_stack"), "symbol for {addr:#x} is '{name}'");
+        Ok(())
+    }
+);

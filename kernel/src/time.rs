@@ -1,0 +1,96 @@
+//! Time: the TSC frequency (stated by CPUID or measured against the local APIC
+//! timer, since microvm has no PIT), the periodic tick, and conversions.
+
+use paging::PhysAddr;
+use spin::Once;
+
+use crate::arch::{apic, cpu};
+use crate::cpu_features::CpuFeatures;
+use crate::trap::TIMER_VECTOR;
+
+/// Timer interrupts per second.
+pub const TIMER_HZ: u64 = 100;
+/// APIC timer rate when CPUID states none: QEMU (TCG and KVM), Firecracker and
+/// Cloud Hypervisor all clock the local APIC timer at 1 GHz (1 ns bus cycle).
+const VMM_APIC_HZ: u64 = 1_000_000_000;
+/// How long the TSC is measured against the APIC timer.
+const CALIBRATION_US: u64 = 250;
+
+/// Where the clock rates came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockSource {
+    /// CPUID stated the TSC frequency (leaf 0x40000010 or 0x15).
+    Cpuid,
+    /// The TSC was measured against the APIC timer.
+    ApicCalibrated,
+}
+
+/// The calibrated clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub tsc_hz: u64,
+    pub apic_hz: u64,
+    pub source: ClockSource,
+}
+
+static CLOCK: Once<Clock> = Once::new();
+
+/// Maps and enables the local APIC, calibrates the TSC, and starts the periodic tick.
+pub fn init(features: &CpuFeatures) -> Result<Clock, &'static str> {
+    cpu::mask_legacy_pic();
+    let apic_phys = apic::enable_in_msr();
+    let apic_virt = crate::mm::map_mmio(PhysAddr::new(apic_phys)).map_err(|_| "cannot map the local APIC")?;
+    apic::init(apic_virt.as_u64());
+    let apic_hz = features.stated_apic_hz.unwrap_or(VMM_APIC_HZ);
+    let (tsc_hz, source) = match features.stated_tsc_hz {
+        Some(hz) => (hz, ClockSource::Cpuid),
+        None => {
+            // A short first pass gets the loop translated (under TCG) before the real one.
+            measure_tsc_hz(apic_hz, CALIBRATION_US / 16)?;
+            (measure_tsc_hz(apic_hz, CALIBRATION_US)?, ClockSource::ApicCalibrated)
+        }
+    };
+    let period = u32::try_from(apic_hz / TIMER_HZ).map_err(|_| "APIC timer period does not fit 32 bits")?;
+    apic::start_periodic(TIMER_VECTOR, period);
+    Ok(*CLOCK.call_once(|| Clock { tsc_hz, apic_hz, source }))
+}
+
+/// Counts TSC cycles while the APIC timer counts down `window_us`.
+fn measure_tsc_hz(apic_hz: u64, window_us: u64) -> Result<u64, &'static str> {
+    let window = (apic_hz * window_us / 1_000_000).max(1);
+    apic::start_reference_count(u32::MAX);
+    let start_count = apic::current_count();
+    let start_tsc = cpu::rdtsc();
+    let mut spins: u64 = 0;
+    let elapsed = loop {
+        let elapsed = u64::from(start_count.wrapping_sub(apic::current_count()));
+        if elapsed >= window {
+            break elapsed;
+        }
+        spins += 1;
+        if spins > 100_000_000 {
+            return Err("the local APIC timer does not count");
+        }
+    };
+    let cycles = cpu::rdtsc().wrapping_sub(start_tsc);
+    Ok(cycles.saturating_mul(apic_hz) / elapsed)
+}
+
+/// The clock, once calibrated.
+pub fn clock() -> Option<Clock> {
+    CLOCK.get().copied()
+}
+
+/// Microseconds in `cycles` TSC cycles (0 before calibration).
+pub fn cycles_to_us(cycles: u64) -> u64 {
+    match clock() {
+        Some(clock) if clock.tsc_hz != 0 => (u128::from(cycles) * 1_000_000 / u128::from(clock.tsc_hz)) as u64,
+        _ => 0,
+    }
+}
+
+/// TSC cycles in `us` microseconds (0 before calibration).
+#[cfg(feature = "ktest")]
+pub fn us_to_cycles(us: u64) -> u64 {
+    clock().map_or(0, |clock| (u128::from(us) * u128::from(clock.tsc_hz) / 1_000_000) as u64)
+}
