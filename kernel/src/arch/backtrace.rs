@@ -12,7 +12,7 @@ pub const MAX_FRAMES: usize = 32;
 /// Calls `visit` with each return address found from the frame at `rbp` up.
 pub fn walk(mut rbp: u64, mut visit: impl FnMut(u64)) {
     for _ in 0..MAX_FRAMES {
-        if rbp == 0 || rbp % 8 != 0 || rbp < 0xffff_8000_0000_0000 {
+        if rbp == 0 || !rbp.is_multiple_of(8) || rbp < 0xffff_8000_0000_0000 {
             return;
         }
         // [rbp] = caller's rbp, [rbp + 8] = return address; both in one page (aligned).

@@ -3,7 +3,7 @@
 /// Switches to the stack ending at `top` and calls `entry` there, ending the
 /// frame-pointer chain. Never returns.
 pub fn switch_to(top: u64, entry: extern "C" fn() -> !) -> ! {
-    assert!(top % 16 == 0, "kernel stack top must be 16-byte aligned");
+    assert!(top.is_multiple_of(16), "kernel stack top must be 16-byte aligned");
     // SAFETY: `top` is the end of a freshly mapped, unused kernel stack; the old
     // stack is abandoned, and `entry` never returns.
     unsafe {

@@ -37,7 +37,7 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
     fn index(&self, frame: PhysAddr) -> Result<usize, FrameError> {
         let addr = frame.as_u64();
         let limit = self.base + (WORDS as u64) * 64 * PAGE_SIZE;
-        if addr % PAGE_SIZE != 0 || addr < self.base || addr >= limit {
+        if !addr.is_multiple_of(PAGE_SIZE) || addr < self.base || addr >= limit {
             return Err(FrameError::BadAddress(frame));
         }
         Ok(((addr - self.base) / PAGE_SIZE) as usize)

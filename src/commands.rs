@@ -1,0 +1,316 @@
+//! The subcommands: `isola run` and `isola ktest`. Each resolves the
+//! machine ([`crate::plan`]), builds the kernel ([`crate::kbuild`]), boots it
+//! with the console on stdout ([`crate::qemu`]) and turns what the console
+//! and QEMU's exit code say into isola's exit code.
+
+use std::time::Duration;
+
+use crate::cli::{AccelChoice, BootOpts, KtestOpts, RunOpts};
+use crate::console::{self, Level, QEMU_TESTS_PASSED};
+use crate::error::Error;
+use crate::kbuild::{self, Variant};
+use crate::plan::{self, Plan};
+use crate::qemu::{self, Boot, End, Outcome};
+
+/// The kernel command line: the resolved level, then the user's words.
+pub fn kernel_cmdline(level: Level, extra: &str) -> String {
+    let extra = extra.trim();
+    if extra.is_empty() {
+        format!("isolation={level}")
+    } else {
+        format!("isolation={level} {extra}")
+    }
+}
+
+/// Resolve the machine, build `variant` and boot it with the console echoed.
+fn boot(opts: &BootOpts, variant: Variant, extra_args: &str) -> Result<(Plan, Outcome), Error> {
+    qemu::require_qemu()?;
+    let plan = plan::resolve(opts.accel, opts.isolation)?;
+    eprintln!("isola: {}", plan.describe());
+    let kernel = kbuild::build(variant)?;
+    let mut boot = Boot {
+        kernel,
+        cmdline: kernel_cmdline(plan.level, extra_args),
+        machine: plan.machine,
+        timeout: Duration::from_secs(opts.timeout_secs),
+        echo: true,
+    };
+    let outcome = qemu::run(&boot)?;
+    // The probe boot can pass and a later boot still hit an instruction this
+    // machine's KVM can't emulate: with --accel auto, fall back to TCG.
+    if let (End::KvmFailure(line), AccelChoice::Auto) = (&outcome.end, opts.accel) {
+        let plan = plan::decide(
+            AccelChoice::Tcg,
+            opts.isolation,
+            || Ok(()),
+            || unreachable!(),
+        )?;
+        eprintln!("isola: KVM failed during the boot (\"{line}\"); booting again under TCG");
+        eprintln!("isola: {}", plan.describe());
+        boot.cmdline = kernel_cmdline(plan.level, extra_args);
+        boot.machine = plan.machine;
+        let outcome = qemu::run(&boot)?;
+        return Ok((plan, outcome));
+    }
+    Ok((plan, outcome))
+}
+
+/// Errors common to both commands: timeout and KVM failing mid-run.
+fn check_end(outcome: &Outcome, timeout_secs: u64, what: &str) -> Result<Option<i32>, Error> {
+    match &outcome.end {
+        End::TimedOut => Err(Error::Timeout(format!(
+            "{what} timed out after {timeout_secs} s (QEMU killed; raise --timeout if it needs longer)"
+        ))),
+        End::KvmFailure(line) => Err(Error::failure(format!(
+            "KVM unusable here: QEMU reported \"{line}\" and stopped the guest (use --accel tcg)"
+        ))),
+        End::Exited(code) => Ok(*code),
+    }
+}
+
+fn describe_code(code: Option<i32>) -> String {
+    code.map_or_else(
+        || "none (killed by a signal)".to_string(),
+        |c| c.to_string(),
+    )
+}
+
+/// `isola run`: exit with the guest's status.
+pub fn run(opts: &RunOpts) -> Result<i32, Error> {
+    let (_, outcome) = boot(&opts.boot, Variant::Kernel, &opts.kernel_args)?;
+    guest_status(&outcome, opts.boot.timeout_secs)
+}
+
+/// The guest's exit status, or why there is none.
+pub fn guest_status(outcome: &Outcome, timeout_secs: u64) -> Result<i32, Error> {
+    let code = check_end(outcome, timeout_secs, "the guest")?;
+    let console = &outcome.console;
+    if let Some(panic) = &console.panic {
+        return Err(Error::failure(format!("guest kernel panicked ({panic})")));
+    }
+    match console.exit_status {
+        Some(status) => {
+            let expected = console::qemu_code_for_status(status);
+            if code == Some(expected) {
+                Ok(i32::from(status))
+            } else {
+                Err(Error::failure(format!(
+                    "the guest printed 'isola: exit status {status}' but QEMU exited with code {} (expected {expected})",
+                    describe_code(code)
+                )))
+            }
+        }
+        None => {
+            let qemu_said = outcome.stderr.iter().find(|l| !l.trim().is_empty());
+            Err(Error::failure(match qemu_said {
+                Some(line) => format!(
+                    "the guest ended without an exit status (QEMU exit code {}): {line}",
+                    describe_code(code)
+                ),
+                None => format!(
+                    "the guest ended without an exit status (QEMU exit code {})",
+                    describe_code(code)
+                ),
+            }))
+        }
+    }
+}
+
+/// `isola ktest`: 0 iff the suite passed, else 1.
+pub fn ktest(opts: &KtestOpts) -> Result<i32, Error> {
+    let variant = if opts.stack_overflow {
+        Variant::KtestStackOverflow
+    } else {
+        Variant::Ktest
+    };
+    let (plan, outcome) = boot(&opts.boot, variant, "")?;
+    let problems = ktest_problems(&outcome, &plan, opts)?;
+    if !problems.is_empty() {
+        eprintln!(
+            "isola: ktest ({}) failed: {}",
+            variant.name(),
+            problems.join("; ")
+        );
+    }
+    // The kernel's summary is the last line isola prints, whatever followed it.
+    if let Some(summary) = outcome.console.summary {
+        let last = outcome.lines.last().and_then(|l| console::parse_summary(l));
+        if !problems.is_empty() || last != Some(summary) {
+            println!("{summary}");
+        }
+    }
+    Ok(if problems.is_empty() { 0 } else { 1 })
+}
+
+/// Why a test kernel's run does not count as passed (empty: it passed).
+fn ktest_problems(outcome: &Outcome, plan: &Plan, opts: &KtestOpts) -> Result<Vec<String>, Error> {
+    let code = check_end(outcome, opts.boot.timeout_secs, "the test kernel")?;
+    let console = &outcome.console;
+    let mut problems = Vec::new();
+    // The stack-overflow kernel panics on purpose and still reports a pass.
+    if let (Some(panic), false) = (&console.panic, opts.stack_overflow) {
+        problems.push(format!("kernel panicked ({panic})"));
+    }
+    match console.summary {
+        None => problems.push("no summary line ('N passed, M failed')".into()),
+        Some(s) if s.failed > 0 => problems.push(format!("{} test(s) failed", s.failed)),
+        Some(s) if s.passed == 0 => problems.push("no test passed".into()),
+        Some(_) => {}
+    }
+    if code != Some(QEMU_TESTS_PASSED) {
+        problems.push(format!(
+            "QEMU exit code {} (a passing suite exits with {QEMU_TESTS_PASSED})",
+            describe_code(code)
+        ));
+    }
+    if let Some(banner) = console.banner {
+        if banner.level != plan.level {
+            problems.push(format!(
+                "asked for isolation {} but the kernel ran at {}",
+                plan.level, banner.level
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::IsolationChoice;
+    use crate::console::Console;
+    use crate::qemu::{Accel, Machine};
+
+    fn outcome(end: End, lines: &[&str]) -> Outcome {
+        let mut console = Console::default();
+        lines.iter().for_each(|l| console.observe(l));
+        Outcome {
+            end,
+            console,
+            lines: lines.iter().map(|s| s.to_string()).collect(),
+            stderr: vec![],
+        }
+    }
+
+    #[test]
+    fn cmdline() {
+        assert_eq!(kernel_cmdline(Level::Mpk, ""), "isolation=mpk");
+        assert_eq!(
+            kernel_cmdline(Level::None, " a=b c "),
+            "isolation=none a=b c"
+        );
+    }
+
+    #[test]
+    fn run_exit_statuses() {
+        let ok = outcome(End::Exited(Some(7)), &["banner", "isola: exit status 3"]);
+        assert_eq!(guest_status(&ok, 5).unwrap(), 3);
+        let big = outcome(
+            End::Exited(Some(((200 & 0x7f) << 1) | 1)),
+            &["isola: exit status 200"],
+        );
+        assert_eq!(guest_status(&big, 5).unwrap(), 200);
+        let mismatch = outcome(End::Exited(Some(1)), &["isola: exit status 3"]);
+        assert!(
+            guest_status(&mismatch, 5)
+                .unwrap_err()
+                .to_string()
+                .contains("expected 7")
+        );
+        let silent = outcome(End::Exited(Some(1)), &["banner"]);
+        let e = guest_status(&silent, 5).unwrap_err();
+        assert_eq!(e.exit_code(), 125);
+        assert!(e.to_string().contains("without an exit status"), "{e}");
+        let panicked = outcome(
+            End::Exited(Some(35)),
+            &["KERNEL PANIC: at x.rs:1", "isola: exit status 0"],
+        );
+        let e = guest_status(&panicked, 5).unwrap_err();
+        assert!(e.to_string().starts_with("guest kernel panicked"), "{e}");
+        assert_eq!(e.exit_code(), 125);
+        let e = guest_status(&outcome(End::TimedOut, &[]), 5).unwrap_err();
+        assert_eq!(e.exit_code(), 124);
+        assert!(e.to_string().contains("timed out after 5 s"), "{e}");
+        let e = guest_status(
+            &outcome(
+                End::KvmFailure("KVM internal error. Suberror: 1".into()),
+                &[],
+            ),
+            5,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("KVM unusable here"), "{e}");
+        assert_eq!(e.exit_code(), 125);
+    }
+
+    fn ktest_opts(stack_overflow: bool) -> KtestOpts {
+        KtestOpts {
+            boot: BootOpts {
+                accel: AccelChoice::Tcg,
+                isolation: IsolationChoice::Mpk,
+                timeout_secs: 9,
+            },
+            stack_overflow,
+        }
+    }
+
+    const PLAN: Plan = Plan {
+        machine: Machine {
+            accel: Accel::Tcg,
+            pku: true,
+        },
+        level: Level::Mpk,
+        note: None,
+    };
+
+    #[test]
+    fn ktest_verdicts() {
+        let opts = ktest_opts(false);
+        let pass = outcome(
+            End::Exited(Some(33)),
+            &["test a ... ok", "1 passed, 0 failed"],
+        );
+        assert!(ktest_problems(&pass, &PLAN, &opts).unwrap().is_empty());
+        let failed = outcome(
+            End::Exited(Some(35)),
+            &["test a ... FAILED: x", "0 passed, 1 failed"],
+        );
+        assert_eq!(ktest_problems(&failed, &PLAN, &opts).unwrap().len(), 2);
+        let lying = outcome(End::Exited(Some(35)), &["1 passed, 0 failed"]);
+        assert_eq!(ktest_problems(&lying, &PLAN, &opts).unwrap().len(), 1);
+        let panicked = outcome(End::Exited(Some(35)), &["KERNEL PANIC: x"]);
+        let p = ktest_problems(&panicked, &PLAN, &opts).unwrap();
+        assert!(p[0].starts_with("kernel panicked"), "{p:?}");
+        let wrong_level = outcome(
+            End::Exited(Some(33)),
+            &["Isola | isolation: none | boot: 1 ms", "1 passed, 0 failed"],
+        );
+        assert_eq!(ktest_problems(&wrong_level, &PLAN, &opts).unwrap().len(), 1);
+        assert_eq!(
+            ktest_problems(&outcome(End::TimedOut, &[]), &PLAN, &opts)
+                .unwrap_err()
+                .exit_code(),
+            124
+        );
+    }
+
+    #[test]
+    fn stack_overflow_kernel_panics_on_purpose() {
+        let lines = [
+            "KERNEL PANIC: kernel stack overflow",
+            "test kernel_stack_overflow_hits_guard_page ... ok",
+            "1 passed, 0 failed",
+        ];
+        let out = outcome(End::Exited(Some(33)), &lines);
+        assert!(
+            ktest_problems(&out, &PLAN, &ktest_opts(true))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            !ktest_problems(&out, &PLAN, &ktest_opts(false))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! `isola`, the host CLI of the Isola unikernel: builds the kernel image,
+//! boots it in QEMU (microvm) and reports what the guest did.
+//!
+//! Modules: [`cli`] parses the command line; [`plan`] picks accelerator and
+//! isolation level; [`kbuild`] builds a kernel variant and [`image`] post-links
+//! it (symbol table); [`qemu`] boots it under a timeout; [`console`] reads the
+//! guest's serial lines; [`commands`] turns all that into exit codes
+//! ([`error`]). See docs/cli.md.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod console;
+mod error;
+mod image;
+mod kbuild;
+mod plan;
+mod qemu;
+#[cfg(test)]
+mod testelf;
+
+use std::process::ExitCode;
+
+use cli::Command;
+use error::Error;
+
+fn main() -> ExitCode {
+    let args = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned());
+    let result = cli::parse(args).and_then(|command| match command {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            Ok(0)
+        }
+        Command::Version => {
+            println!("isola {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        Command::Run(opts) => commands::run(&opts),
+        Command::Ktest(opts) => commands::ktest(&opts),
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(Error::Usage(msg)) => {
+            eprintln!("isola: {msg}");
+            eprintln!("{}", cli::USAGE);
+            error::EXIT_USAGE
+        }
+        Err(e) => {
+            eprintln!("isola: {e}");
+            e.exit_code()
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))
+}
