@@ -22,6 +22,8 @@ const MAX_CMDLINE: usize = 1024;
 /// The boot facts: the TSC at the first instruction, the memory map, the command line.
 pub struct BootInfo {
     pub boot_tsc: u64,
+    /// The first PVH module (the initramfs): physical start and length.
+    pub initrd: Option<(u64, u64)>,
     pub cmdline: [u8; MAX_CMDLINE],
     pub cmdline_len: usize,
     regions: [MemoryRegion; MAX_REGIONS],
@@ -32,6 +34,7 @@ impl BootInfo {
     pub const fn empty(boot_tsc: u64) -> Self {
         BootInfo {
             boot_tsc,
+            initrd: None,
             cmdline: [0; MAX_CMDLINE],
             cmdline_len: 0,
             regions: [MemoryRegion { start: 0, end: 0, kind: MemoryType::Reserved }; MAX_REGIONS],

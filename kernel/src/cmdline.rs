@@ -1,23 +1,29 @@
 //! The kernel command line: `key=value` words separated by spaces.
-//! Known keys: `isolation=auto|mpk|none`. Unknown words are logged and ignored.
+//! Known words: `isolation=auto|mpk|none`, `init=PATH` (the first program;
+//! its argv and envp come from `/.isola/argv` and `/.isola/envp` in the
+//! initramfs), `trace` (print every syscall). Unknown words are logged and ignored.
 
 use crate::isolation::Request;
 
 /// What the command line asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KernelArgs {
+pub struct KernelArgs<'a> {
     pub isolation: Request,
+    pub init: Option<&'a str>,
+    pub trace: bool,
 }
 
 /// Parses the command line; bad values are logged and the default kept.
-pub fn parse(cmdline: &str) -> KernelArgs {
-    let mut args = KernelArgs { isolation: Request::Auto };
+pub fn parse(cmdline: &str) -> KernelArgs<'_> {
+    let mut args = KernelArgs { isolation: Request::Auto, init: None, trace: false };
     for word in cmdline.split_ascii_whitespace() {
         match word.split_once('=') {
             Some(("isolation", value)) => match Request::parse(value) {
                 Some(request) => args.isolation = request,
                 None => log::warn!("isolation={value}: expected auto, mpk or none; using auto"),
             },
+            Some(("init", path)) if path.starts_with('/') => args.init = Some(path),
+            None if word == "trace" => args.trace = true,
             _ => log::warn!("unknown kernel argument '{word}' ignored"),
         }
     }

@@ -67,3 +67,14 @@ pub fn init_logger() {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(LevelFilter::Info);
 }
+
+/// Writes a process's bytes to the console as a terminal does (ONLCR: "\n" becomes "\r\n").
+pub fn write_bytes(data: &[u8]) {
+    let _guard = CONSOLE.lock();
+    for &byte in data {
+        if byte == b'\n' {
+            serial::write_byte(b'\r');
+        }
+        serial::write_byte(byte);
+    }
+}

@@ -73,3 +73,8 @@ impl CpuFeatures {
 pub fn os_pke_enabled() -> bool {
     CpuId::new().get_extended_feature_info().is_some_and(|e| e.has_ospke())
 }
+
+/// AT_HWCAP: CPUID.1:EDX, as Linux reports it on x86.
+pub fn hwcap() -> u64 {
+    u64::from(raw_cpuid::cpuid!(1).edx)
+}

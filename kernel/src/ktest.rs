@@ -10,6 +10,7 @@ use crate::panic::{EXIT_FAILURE, EXIT_SUCCESS};
 
 /// Why a test did not pass.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "ktest"), allow(dead_code))] // only tests build them
 pub enum TestError {
     Failed(String),
     /// Not run here, with the reason (never counted as passed).

@@ -15,11 +15,14 @@ mod boot_info;
 mod cmdline;
 mod console;
 mod cpu_features;
+mod fs;
 mod isolation;
-#[cfg(feature = "ktest")]
 mod ktest;
 mod mm;
 mod panic;
+mod proc;
+mod random;
+mod syscalls;
 mod time;
 mod trap;
 
@@ -48,7 +51,7 @@ static BOOT: Once<Boot> = Once::new();
 pub fn kernel_start(info: BootInfo, pvh_ok: bool) -> ! {
     console::init_logger();
     arch::gdt::init();
-    arch::idt::init();
+    arch::idt::init(false);
     if !pvh_ok {
         panic!("not started through PVH (bad hvm_start_info magic)");
     }
@@ -81,10 +84,14 @@ extern "C" fn kernel_main() -> ! {
         Ok(level) => level,
         Err(why) => panic!("{why}"),
     };
+    let pku = level == isolation::Level::Mpk;
+    arch::idt::init(pku);
+    arch::gate::init(pku);
     let clock = match time::init(&boot.features) {
         Ok(clock) => clock,
         Err(why) => panic!("timer setup failed: {why}"),
     };
+    time::init_wall_clock(boot.info.boot_tsc);
     arch::cpu::enable_interrupts();
 
     let boot_us = time::cycles_to_us(arch::cpu::rdtsc().wrapping_sub(boot.info.boot_tsc));
@@ -115,24 +122,58 @@ extern "C" fn kernel_main() -> ! {
         log::warn!("no PKU: processes will not be isolated from each other or from the kernel");
     }
 
-    #[cfg(feature = "ktest")]
-    ktest::run_all();
-
-    #[cfg(feature = "ktest-stack-overflow")]
-    {
+    // Test kernels are the same kernel with another job (cargo features).
+    if cfg!(feature = "ktest") {
+        ktest::run_all();
+    }
+    if cfg!(feature = "ktest-stack-overflow") {
         kprintln!("running the kernel stack overflow test: recursing until the guard page");
         let depth = arch::stack::overflow(0);
         panic!("recursion of depth {depth} returned without hitting the guard page");
     }
 
-    #[cfg(not(any(feature = "ktest", feature = "ktest-stack-overflow")))]
-    {
-        log::info!("no program to run; shutting down");
-        shutdown(0)
+    let initramfs =
+        boot.info.initrd.map(|(start, len)| arch::paging::reserved_phys_slice(paging::PhysAddr::new(start), len));
+    if let Err(why) = fs::init(initramfs) {
+        panic!("{why}");
+    }
+    match args.init {
+        Some(path) => {
+            proc::TRACE.store(args.trace, core::sync::atomic::Ordering::Relaxed);
+            start_first_program(path)
+        }
+        None => {
+            log::info!("no program to run; shutting down");
+            shutdown(0)
+        }
     }
 }
 
-#[cfg_attr(any(feature = "ktest", feature = "ktest-stack-overflow"), allow(dead_code))]
+/// Loads the first program with the argv and envp the host packed into the
+/// initramfs, and runs it. A program that cannot start ends the VM with 126
+/// (127 when it does not exist), as a shell reports it.
+fn start_first_program(path: &str) -> ! {
+    let split = |file: &[u8]| -> alloc::vec::Vec<alloc::vec::Vec<u8>> {
+        let text = fs::read_whole(vfs::ROOT, file).unwrap_or_default();
+        text.split(|&b| b == 0).filter(|s| !s.is_empty()).map(<[u8]>::to_vec).collect()
+    };
+    let mut argv = split(b"/.isola/argv");
+    if argv.is_empty() {
+        argv.push(path.as_bytes().to_vec());
+    }
+    let envp = split(b"/.isola/envp");
+    match proc::exec::load_first(path, &argv, &envp) {
+        Ok((process, frame)) => {
+            log::info!("starting {path} as pid 1 with key {}", process.memory.key.index());
+            proc::run(process, frame)
+        }
+        Err(error) => {
+            kprintln!("isola: cannot execute {path}: {} ({})", error.reason, error.errno.name());
+            shutdown(if error.errno == syscall::Errno::ENOENT { 127 } else { 126 })
+        }
+    }
+}
+
 /// Ends the VM with `status`: prints the status line the host reads and
 /// leaves through isa-debug-exit with its low 7 bits.
 pub fn shutdown(status: u8) -> ! {

@@ -94,3 +94,61 @@ pub fn cycles_to_us(cycles: u64) -> u64 {
 pub fn us_to_cycles(us: u64) -> u64 {
     clock().map_or(0, |clock| (u128::from(us) * u128::from(clock.tsc_hz) / 1_000_000) as u64)
 }
+
+/// TSC at boot (the PVH entry) and the wall-clock time then, in ns since the epoch.
+static EPOCH: Once<(u64, u64)> = Once::new();
+
+/// Records the boot TSC and reads the RTC for the wall clock.
+pub fn init_wall_clock(boot_tsc: u64) {
+    let realtime_at_boot = match crate::arch::rtc::read() {
+        Some(rtc) => {
+            let days = days_from_civil(rtc.year, rtc.month, rtc.day);
+            let secs = days * 86_400 + u64::from(rtc.hour) * 3600 + u64::from(rtc.minute) * 60 + u64::from(rtc.second);
+            let since_boot = cycles_to_ns(cpu::rdtsc().wrapping_sub(boot_tsc));
+            (secs * 1_000_000_000).saturating_sub(since_boot)
+        }
+        None => {
+            log::warn!("no RTC: CLOCK_REALTIME starts at the epoch");
+            0
+        }
+    };
+    EPOCH.call_once(|| (boot_tsc, realtime_at_boot));
+}
+
+/// Days from 1970-01-01 to a civil date (proleptic Gregorian).
+fn days_from_civil(year: u32, month: u32, day: u32) -> u64 {
+    let (y, m) = if month <= 2 { (i64::from(year) - 1, i64::from(month) + 9) } else { (i64::from(year), i64::from(month) - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe - 719_468).max(0) as u64
+}
+
+/// Nanoseconds in `cycles` TSC cycles.
+pub fn cycles_to_ns(cycles: u64) -> u64 {
+    match clock() {
+        Some(clock) if clock.tsc_hz != 0 => (u128::from(cycles) * 1_000_000_000 / u128::from(clock.tsc_hz)) as u64,
+        _ => 0,
+    }
+}
+
+/// Nanoseconds since boot (CLOCK_MONOTONIC).
+pub fn monotonic_ns() -> u64 {
+    let boot = EPOCH.get().map_or(0, |e| e.0);
+    cycles_to_ns(cpu::rdtsc().wrapping_sub(boot))
+}
+
+/// Nanoseconds since the epoch (CLOCK_REALTIME).
+pub fn realtime_ns() -> u64 {
+    EPOCH.get().map_or(0, |e| e.1) + monotonic_ns()
+}
+
+/// Waits (halting between timer ticks) until CLOCK_MONOTONIC reaches `deadline_ns`.
+pub fn sleep_until_monotonic(deadline_ns: u64) {
+    while monotonic_ns() < deadline_ns {
+        cpu::enable_interrupts();
+        cpu::halt();
+        cpu::disable_interrupts();
+    }
+}

@@ -26,8 +26,14 @@ pub fn breakpoints() -> u64 {
     BREAKPOINTS.load(Ordering::Relaxed)
 }
 
-/// Entry from `arch::idt` for every vector.
-pub fn handle(frame: &mut TrapFrame) {
+/// Entry from `arch::idt` for every vector. `from_process`: the trap came
+/// while a process ran (the gate state in key-0 memory says so); the frame
+/// then holds the process's registers, which the handler does not trust.
+pub fn handle(frame: &mut TrapFrame, from_process: bool) {
+    if from_process {
+        process_trap(frame);
+        return;
+    }
     match frame.vector {
         v if v == u64::from(TIMER_VECTOR) => {
             TICKS.fetch_add(1, Ordering::Relaxed);
@@ -48,6 +54,36 @@ pub fn handle(frame: &mut TrapFrame) {
         }
         _ => fatal(frame),
     }
+}
+
+/// A trap taken in process code: the tick, or a fault that the process
+/// either recovers from (stack growth) or dies of, with its signal.
+fn process_trap(frame: &mut TrapFrame) {
+    use crate::proc::{self, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+    let (signal, what) = match frame.vector {
+        v if v == u64::from(TIMER_VECTOR) => {
+            TICKS.fetch_add(1, Ordering::Relaxed);
+            apic::end_of_interrupt();
+            return;
+        }
+        v if v == u64::from(apic::SPURIOUS_VECTOR) => return,
+        PAGE_FAULT => {
+            proc::page_fault(cpu::read_cr2(), frame.error_code, frame.rip);
+            return;
+        }
+        2 => return,
+        8 | 18 => fatal(frame),
+        0 => (SIGFPE, "divide error"),
+        1 | BREAKPOINT => (SIGTRAP, exception_name(frame.vector)),
+        6 => (SIGILL, "invalid opcode"),
+        13 => (SIGSEGV, "general protection fault"),
+        12 => (SIGBUS, "stack-segment fault"),
+        16 | 19 => (SIGFPE, "floating-point exception"),
+        17 => (SIGBUS, "alignment check"),
+        v if v < 32 => (SIGSEGV, exception_name(v)),
+        _ => return,
+    };
+    proc::kill_current(signal, format_args!("{what} at rip {:#x}, error code {:#x}", frame.rip, frame.error_code))
 }
 
 /// Names of the exception vectors.

@@ -1,17 +1,30 @@
 //! Processes as plain data, tested on the host.
 //!
-//! This crate will own the process table, the fork/exec/wait/exit state
-//! machine and wait semantics, file-descriptor tables and signal state
-//! (dispositions, masks, pending sets): everything about processes that does
-//! not touch hardware. The kernel drives it and supplies the address spaces,
-//! keys and scheduling. For now it holds [`Pid`].
+//! This crate owns everything about processes that does not touch hardware:
+//! [`FdTable`] (descriptors with Linux semantics), [`build_initial_stack`]
+//! (the stack a new program starts on), [`SignalState`] (dispositions,
+//! masks, pending set), [`ResourceLimits`], and [`Pid`]; the process table
+//! and the fork/exec/wait/exit state machine will join them. The kernel
+//! drives it and supplies the address spaces, keys and scheduling.
 //!
 //! Neighbours: `syscall` (the ABI values it reports), `pkru` (the domain key
 //! a process holds), the kernel's scheduler and loader.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 use core::fmt;
+
+pub mod fd;
+pub mod rlimit;
+pub mod signal;
+pub mod stack;
+
+pub use fd::{FdTable, MAX_FDS, check_range};
+pub use rlimit::ResourceLimits;
+pub use signal::SignalState;
+pub use stack::{STACK_LIMIT_FOR_ARGS, StackError, StackImage, build_initial_stack};
 
 /// A process id, as user space sees it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]

@@ -1,14 +1,30 @@
 //! The Linux x86-64 system call ABI, shared by the kernel and the test
-//! programs of `userland/`: error numbers and return-value packing (more to
-//! come: syscall numbers and the dispatch table, struct layouts, argument
-//! decoding, strace formatting). No kernel types live here.
+//! programs of `userland/`. No kernel types live here.
 //!
-//! A syscall returns in RAX either a non-negative value or `-errno`; values
-//! in `-4095..=-1` are errors ([`decode_return`], [`Errno::as_return`]).
+//! - [`Errno`] and return-value packing: a syscall returns in RAX either a
+//!   non-negative value or `-errno`; values in `-4095..=-1` are errors
+//!   ([`decode_return`], [`Errno::as_return`]).
+//! - [`nr`]: the syscall numbers and names.
+//! - [`args`]: typed arguments decoded at the border ([`OpenFlags`],
+//!   [`MmapProt`], [`ClockId`], [`Signal`]...) and the ABI constants.
+//! - [`layout`]: structures with their exact byte layout ([`Stat`],
+//!   [`Timespec`], [`Termios`], [`KernelSigaction`], dirents...).
+//! - [`trace`]: strace-style formatting for `--trace`.
+//!
+//! Everything is re-exported at the crate root.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 use core::fmt;
+
+pub mod args;
+pub mod layout;
+pub mod nr;
+pub mod trace;
+
+pub use args::*;
+pub use layout::*;
+pub use trace::{ArgKind, STRING_LIMIT, format_arg, format_call, format_result, signature};
 
 /// Largest error number a syscall return can carry: returns in
 /// `-MAX_ERRNO..=-1` are errors.

@@ -145,9 +145,11 @@ extern "C" fn isola_kernel_start(start_info: u64, boot_tsc: u64) -> ! {
     let magic: u32 = unsafe { early_read(start_info) };
     if magic == PVH_MAGIC {
         // SAFETY: offsets of hvm_start_info (xen/include/public/arch-x86/hvm/start_info.h).
-        let (version, cmdline, memmap, entries): (u32, u64, u64, u32) = unsafe {
+        let (version, modules, modlist, cmdline, memmap, entries): (u32, u32, u64, u64, u64, u32) = unsafe {
             (
                 early_read(start_info + 4),
+                early_read(start_info + 12),
+                early_read(start_info + 16),
                 early_read(start_info + 24),
                 early_read(start_info + 40),
                 early_read(start_info + 48),
@@ -165,6 +167,13 @@ extern "C" fn isola_kernel_start(start_info: u64, boot_tsc: u64) -> ! {
                 len += 1;
             }
             info.cmdline_len = len;
+        }
+        if modules > 0 && modlist != 0 {
+            // SAFETY: hvm_modlist_entry is {paddr u64, size u64, cmdline_paddr u64, reserved u64}.
+            let (paddr, size): (u64, u64) = unsafe { (early_read(modlist), early_read(modlist + 8)) };
+            if size > 0 {
+                info.initrd = Some((paddr, size));
+            }
         }
         if version >= 1 {
             for i in 0..u64::from(entries) {

@@ -166,3 +166,32 @@ pub fn frame_pointer() -> u64 {
     unsafe { core::arch::asm!("mov {}, rbp", out(reg) rbp, options(nomem, nostack, preserves_flags)) };
     rbp
 }
+
+/// Runs `f` with interrupts off, restoring IF afterwards.
+#[cfg(feature = "ktest")]
+pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
+    let flags: u64;
+    // SAFETY: reading RFLAGS has no side effects.
+    unsafe { core::arch::asm!("pushfq", "pop {}", out(reg) flags, options(preserves_flags)) };
+    disable_interrupts();
+    let result = f();
+    if flags & 0x200 != 0 {
+        enable_interrupts();
+    }
+    result
+}
+
+/// 64 random bits from RDRAND when the CPU has it.
+pub fn rdrand() -> Option<u64> {
+    if !raw_cpuid::CpuId::new().get_feature_info().is_some_and(|f| f.has_rdrand()) {
+        return None;
+    }
+    for _ in 0..10 {
+        let mut value = 0u64;
+        // SAFETY: RDRAND exists (checked); it only writes `value`.
+        if unsafe { core::arch::x86_64::_rdrand64_step(&mut value) } == 1 {
+            return Some(value);
+        }
+    }
+    None
+}

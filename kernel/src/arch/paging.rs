@@ -152,3 +152,84 @@ pub fn activate_kernel_space(space: &AddressSpace) {
     // statics are mapped by mm::init together with the code.
     unsafe { space.activate() };
 }
+
+/// The physical address of a kernel image address.
+pub fn kernel_image_phys(virt: u64) -> PhysAddr {
+    PhysAddr::new(virt - KERNEL_VMA)
+}
+
+impl AddressSpace {
+    /// A process address space: an empty lower half, and the kernel half
+    /// shared with the kernel's own tables (the same PML4 entries).
+    pub fn new_user(kernel: &AddressSpace) -> Result<AddressSpace, MapError> {
+        let space = AddressSpace::new()?;
+        let mut tables = DirectMap;
+        for index in 256..512 {
+            let entry = tables.read_entry(kernel.root, index);
+            tables.write_entry(space.root, index, entry);
+        }
+        Ok(space)
+    }
+
+    /// Unmaps and frees every page of the lower half and the tables that held
+    /// them (the kernel half stays), calling `free_frame` for each mapped frame.
+    pub fn clear_user_half(&mut self, mut free_frame: impl FnMut(PhysAddr)) {
+        let mut tables = DirectMap;
+        for pml4 in 0..256 {
+            let pdpt = tables.read_entry(self.root, pml4);
+            if !pdpt.is_present() {
+                continue;
+            }
+            for i in 0..512 {
+                let pd = tables.read_entry(pdpt.addr(), i);
+                if !pd.is_present() {
+                    continue;
+                }
+                for j in 0..512 {
+                    let pt = tables.read_entry(pd.addr(), j);
+                    if !pt.is_present() {
+                        continue;
+                    }
+                    if pt.is_huge() {
+                        free_frame(pt.addr());
+                        continue;
+                    }
+                    for k in 0..512 {
+                        let leaf = tables.read_entry(pt.addr(), k);
+                        if leaf.is_present() {
+                            free_frame(leaf.addr());
+                        }
+                    }
+                    tables.free_table(pt.addr());
+                }
+                tables.free_table(pd.addr());
+            }
+            tables.free_table(pdpt.addr());
+            tables.write_entry(self.root, pml4, PageTableEntry::EMPTY);
+        }
+        // SAFETY: reloading CR3 with its own value only flushes the TLB.
+        unsafe { x86::controlregs::cr3_write(super::cpu::read_cr3()) };
+    }
+}
+
+/// Copies `len` bytes from physical `src` into `dst` (user copies go through
+/// the direct map after the caller resolved the page).
+pub fn copy_from_phys(src: PhysAddr, dst: &mut [u8]) {
+    // SAFETY: the caller resolved `src` from a live mapping; the range lies in
+    // one page of RAM, which the direct map covers.
+    unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(src).as_u64() as *const u8, dst.as_mut_ptr(), dst.len()) };
+}
+
+/// Copies `src` to physical `dst` (one page at most, resolved by the caller).
+pub fn copy_to_phys(dst: PhysAddr, src: &[u8]) {
+    // SAFETY: as in copy_from_phys; the frame belongs to the process being served.
+    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), phys_to_virt(dst).as_u64() as *mut u8, src.len()) };
+}
+
+/// The bytes of a physical range that the kernel keeps reserved for good
+/// (the initramfs the VMM loaded).
+pub fn reserved_phys_slice(start: PhysAddr, len: u64) -> &'static [u8] {
+    // SAFETY: the frame allocator never hands out the range (mm::init reserves
+    // it), nothing writes it, and the direct map covers it.
+    unsafe { core::slice::from_raw_parts(phys_to_virt(start).as_u64() as *const u8, len as usize) }
+}

@@ -1,7 +1,6 @@
 //! Linker-collected sections: the in-kernel test registry (`.ktests`) and the
 //! symbol table the host writes into `.ksyms` after linking.
 
-#[cfg(feature = "ktest")]
 use crate::ktest::KTest;
 
 unsafe extern "C" {
@@ -32,7 +31,6 @@ macro_rules! ktest {
 }
 
 /// Every registered test, in link order.
-#[cfg(feature = "ktest")]
 pub fn ktests() -> &'static [KTest] {
     // SAFETY: the linker script places only `KTest` statics (each aligned and
     // sized as a `KTest`) between the two symbols.
@@ -62,6 +60,8 @@ unsafe extern "C" {
     static __rodata_start: u8;
     static __rodata_end: u8;
     static __data_start: u8;
+    static __published_start: u8;
+    static __published_end: u8;
     static __cpu_tables_start: u8;
     static __cpu_tables_end: u8;
     static __bss_start: u8;
@@ -76,6 +76,8 @@ pub struct ImageLayout {
     pub rodata: core::ops::Range<u64>,
     /// `.data` (and `.got`).
     pub data: core::ops::Range<u64>,
+    /// The key-15 page.
+    pub published: core::ops::Range<u64>,
     /// GDT, TSS, IDT, IST stacks: mapped U/S=0.
     pub cpu_tables: core::ops::Range<u64>,
     pub bss: core::ops::Range<u64>,
@@ -92,7 +94,8 @@ pub fn image() -> ImageLayout {
         phys_start: addr!(__boot_start),
         text: addr!(__text_start)..addr!(__text_end),
         rodata: addr!(__rodata_start)..addr!(__rodata_end),
-        data: addr!(__data_start)..addr!(__cpu_tables_start),
+        data: addr!(__data_start)..addr!(__published_start),
+        published: addr!(__published_start)..addr!(__published_end),
         cpu_tables: addr!(__cpu_tables_start)..addr!(__cpu_tables_end),
         bss: addr!(__bss_start)..addr!(__kernel_end),
     }

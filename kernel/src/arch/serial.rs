@@ -30,3 +30,17 @@ pub fn write_byte(byte: u8) {
         outb(COM1, byte);
     }
 }
+
+const DATA_READY: u8 = 1;
+
+/// A byte from the console input, if one is waiting.
+pub fn try_read_byte() -> Option<u8> {
+    // SAFETY: reading COM1's line status and data registers has no memory effects.
+    unsafe { (inb(LINE_STATUS) & DATA_READY != 0).then(|| inb(COM1)) }
+}
+
+/// Whether console input is waiting.
+pub fn input_ready() -> bool {
+    // SAFETY: reading COM1's line status register has no memory effects.
+    unsafe { inb(LINE_STATUS) & DATA_READY != 0 }
+}

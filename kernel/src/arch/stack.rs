@@ -20,7 +20,6 @@ pub fn switch_to(top: u64, entry: extern "C" fn() -> !) -> ! {
 }
 
 /// Recurses until the stack runs out (the stack-overflow test kernel).
-#[cfg(feature = "ktest-stack-overflow")]
 #[inline(never)]
 pub fn overflow(depth: u64) -> u64 {
     if depth == u64::MAX {

@@ -61,6 +61,9 @@ pub fn init(info: &BootInfo) -> Result<MemoryFacts, MapError> {
         // The first MiB (start info, firmware tables) and the image stay untouched.
         frames.reserve_range(0, image.phys_start);
         frames.reserve_range(image.phys_start, kernel_phys_end);
+        if let Some((start, len)) = info.initrd {
+            frames.reserve_range(start, start + len);
+        }
     });
 
     let mut space = AddressSpace::new()?;
@@ -83,6 +86,8 @@ pub fn init(info: &BootInfo) -> Result<MemoryFacts, MapError> {
     map_image_range(&mut space, image.text.clone(), text)?;
     map_image_range(&mut space, image.rodata.clone(), rodata)?;
     map_image_range(&mut space, image.data.clone(), kernel_data())?;
+    let published = Attributes { writable: false, key: Key::PUBLISHED, ..kernel_data() };
+    map_image_range(&mut space, image.published.clone(), published)?;
     map_image_range(&mut space, image.cpu_tables.clone(), cpu_tables())?;
     map_image_range(&mut space, image.bss.clone(), kernel_data())?;
 
@@ -90,6 +95,7 @@ pub fn init(info: &BootInfo) -> Result<MemoryFacts, MapError> {
     // code (text), the boot stack (bss) and the direct map of all RAM.
     activate(&space);
     *KERNEL_SPACE.lock() = Some(space);
+    TOTAL_BYTES.store(usable, Ordering::Relaxed);
     Ok(MemoryFacts { usable_bytes: usable })
 }
 
@@ -159,15 +165,25 @@ const HEAP_GROWTH_MIN: u64 = 1 << 20;
 
 /// Gives the heap its first frames.
 pub fn init_heap() -> Result<(), frame::FrameError> {
-    let start = frame::with_global(|frames| frames.allocate_contiguous((HEAP_INITIAL / PAGE_SIZE) as usize, 1))?;
+    let frames = (HEAP_INITIAL / PAGE_SIZE) as usize;
+    let start = frame::with_global(|allocator| allocator.allocate_contiguous(frames, frames))?;
     crate::arch::heap::add_frames(start, HEAP_INITIAL);
     Ok(())
 }
 
-/// Frames for the heap when an allocation of `bytes` fails: a contiguous run
-/// of at least twice that (at least 1 MiB), or `None` when memory is out.
+/// Frames for the heap when an allocation of `bytes` fails: a run of at
+/// least twice that (at least 1 MiB), a power of two in size and aligned to
+/// its size, so that the buddy heap can hand it out as one block.
 pub fn heap_growth(bytes: usize) -> Option<(PhysAddr, u64)> {
-    let len = (bytes as u64).saturating_mul(2).max(HEAP_GROWTH_MIN).next_multiple_of(PAGE_SIZE);
-    let start = frame::with_global(|frames| frames.allocate_contiguous((len / PAGE_SIZE) as usize, 1)).ok()?;
+    let len = (bytes as u64).saturating_mul(2).max(HEAP_GROWTH_MIN).checked_next_power_of_two()?;
+    let frames = (len / PAGE_SIZE) as usize;
+    let start = frame::with_global(|allocator| allocator.allocate_contiguous(frames, frames)).ok()?;
     Some((start, len))
+}
+
+static TOTAL_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Usable RAM found at boot.
+pub fn total_bytes() -> u64 {
+    TOTAL_BYTES.load(Ordering::Relaxed)
 }

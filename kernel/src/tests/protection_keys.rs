@@ -26,11 +26,15 @@ fn key(index: u8) -> Key {
 }
 
 /// Runs `f` with `pkru` loaded, then restores the kernel's PKRU.
+/// Interrupts stay off meanwhile: the interrupt gate returns to kernel code
+/// with the kernel's PKRU, not the one the test set.
 fn with_pkru<R>(pkru: Pkru, f: impl FnOnce() -> R) -> R {
-    pkey::set_pkru(pkru);
-    let result = f();
-    pkey::set_pkru(isolation::KERNEL_PKRU);
-    result
+    crate::arch::cpu::without_interrupts(|| {
+        pkey::set_pkru(pkru);
+        let result = f();
+        pkey::set_pkru(isolation::KERNEL_PKRU);
+        result
+    })
 }
 
 fn key1_page() -> Result<ScratchPage, TestError> {

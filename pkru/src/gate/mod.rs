@@ -54,7 +54,9 @@ pub unsafe fn read_pkru() -> Pkru {
 /// # Safety
 /// CR4.PKE must be set, and the caller must not close a key whose memory it
 /// (or its stack, or anything it returns to) is about to touch.
-#[inline(always)]
+// Never inlined: one copy in the image, inside `pkru::gate`, where the
+// image scan expects it.
+#[inline(never)]
 pub unsafe fn write_pkru(value: Pkru) {
     // SAFETY: the caller guarantees CR4.PKE is set (so neither instruction
     // raises #UD) and that the new rights cover the memory used afterwards.
@@ -90,7 +92,7 @@ pub unsafe fn write_pkru(value: Pkru) {
 /// # Safety
 /// As for [`write_pkru`]: CR4.PKE must be set, and the caller must not close
 /// a key whose memory it (or its stack) is about to touch.
-#[inline(always)]
+#[inline(never)]
 pub unsafe fn write_pkru_fixed<const BITS: u32>() {
     // SAFETY: as in `write_pkru`; the compared value is an immediate.
     unsafe {
@@ -111,3 +113,8 @@ pub unsafe fn write_pkru_fixed<const BITS: u32>() {
         );
     }
 }
+
+#[cfg(target_os = "none")]
+mod entry;
+#[cfg(target_os = "none")]
+pub use entry::*;

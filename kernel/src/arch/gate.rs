@@ -1,0 +1,111 @@
+//! The kernel's side of the `pkru` gates: the per-CPU entry area (U/S=0),
+//! the gate state (key 0), the published PKRU (key-15 page), the syscall
+//! MSRs, and entering a process. The gate code itself is in `pkru::gate`.
+
+use core::ptr::{addr_of, addr_of_mut};
+
+use pkru::Pkru;
+use pkru::gate::{EntryArea, GateCpu, SyscallFrame};
+use x86::msr;
+
+use super::gdt::KERNEL_CODE;
+
+/// Scratch for the gates, in `.cpu_tables` (U/S=0); never trusted.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".cpu_tables")]
+static mut isola_entry_area: EntryArea =
+    EntryArea { rax: 0, rcx: 0, rdx: 0, r11: 0, rsp: 0, rip: 0, rflags: 0, spare: 0 };
+
+/// The gates' trusted state, in key-0 memory.
+#[unsafe(no_mangle)]
+static mut isola_gate_cpu: GateCpu = GateCpu { kernel_rsp: 0, process_pkru: 0, in_process: 0, from_process: 0, pku: 0 };
+
+/// The PKRU this CPU is meant to run, on the key-15 page (`.published`):
+/// processes may read it, only the kernel writes it (through the direct map).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".published")]
+static mut isola_published_pkru: [u64; 512] = [0; 512];
+
+/// RFLAGS bits `syscall` clears: TF, IF, DF, IOPL, NT, AC.
+const SYSCALL_FLAG_MASK: u64 = 0x100 | 0x200 | 0x400 | 0x3000 | 0x4000 | 0x4_0000;
+
+/// Points LSTAR at the gate of the level, and STAR/FMASK at the kernel's
+/// segments and the flags to clear. `pku` also tells the gates to switch PKRU.
+pub fn init(pku: bool) {
+    let entry = if pku {
+        pkru::gate::isola_gate_syscall_mpk as *const () as u64
+    } else {
+        pkru::gate::isola_gate_syscall_none as *const () as u64
+    };
+    // SAFETY: single CPU, interrupts off during boot; the gate state is only
+    // read by the gates, which do not run before a process exists.
+    unsafe { (*addr_of_mut!(isola_gate_cpu)).pku = u64::from(pku) };
+    // SAFETY: the MSRs configure `syscall`, which only processes execute; the
+    // entry points are the gate's, and the selectors those of the boot GDT.
+    unsafe {
+        msr::wrmsr(msr::IA32_LSTAR, entry);
+        msr::wrmsr(msr::IA32_STAR, u64::from(KERNEL_CODE) << 32);
+        msr::wrmsr(msr::IA32_FMASK, SYSCALL_FLAG_MASK);
+    }
+}
+
+/// The virtual address of the key-15 page (mapped with key 15, read-only).
+pub fn published_page() -> u64 {
+    addr_of!(isola_published_pkru) as u64
+}
+
+/// Enters (or returns to) a process: its address space root, PKRU and
+/// kernel stack are set up, and `frame` says where it runs. Never returns;
+/// the process comes back through the syscall gate or an interrupt.
+pub fn enter_process(root: paging::PhysAddr, pkru: Pkru, kernel_stack_top: u64, frame: &SyscallFrame) -> ! {
+    super::cpu::disable_interrupts();
+    let published = super::paging::phys_to_virt(super::paging::kernel_image_phys(published_page()));
+    // SAFETY: interrupts are off on the only CPU; the gate state and the
+    // published PKRU (written through its key-0 direct-map alias) are only
+    // read by the gates, after this.
+    unsafe {
+        let gate = &mut *addr_of_mut!(isola_gate_cpu);
+        gate.kernel_rsp = kernel_stack_top;
+        gate.process_pkru = u64::from(pkru.bits());
+        (published.as_u64() as *mut u64).write_volatile(u64::from(pkru.bits()));
+    }
+    let frame_size = core::mem::size_of::<SyscallFrame>() as u64;
+    let frame_addr = kernel_stack_top - frame_size;
+    // SAFETY: the kernel stack belongs to the process being entered and is not
+    // in use (we run on another stack or are abandoning this one); the frame
+    // fits below its top; the new CR3 maps the kernel half like every address
+    // space, so this code and the stack stay mapped; the gate's return path
+    // then pops the frame and jumps to the process with its PKRU.
+    unsafe {
+        (frame_addr as *mut SyscallFrame).write(*frame);
+        x86::controlregs::cr3_write(root.as_u64());
+        core::arch::asm!(
+            "mov rsp, {frame}",
+            "jmp {ret}",
+            frame = in(reg) frame_addr,
+            ret = sym pkru::gate::isola_gate_return_to_process,
+            options(noreturn)
+        )
+    }
+}
+
+/// Called by the gate's abort with the kernel PKRU on the process's kernel
+/// stack: a process jumped into a gate with a forged state.
+#[unsafe(no_mangle)]
+extern "C" fn isola_gate_violation() -> ! {
+    crate::proc::gate_violation()
+}
+
+/// Entry from the syscall gate, on the process's kernel stack.
+#[unsafe(no_mangle)]
+extern "C" fn isola_syscall_dispatch(frame: *mut SyscallFrame) {
+    // SAFETY: the gate passes the frame it built on this kernel stack.
+    let frame = unsafe { &mut *frame };
+    crate::syscalls::dispatch(frame);
+}
+
+/// Sets the FS base (the process's TLS pointer, `arch_prctl(ARCH_SET_FS)`).
+pub fn set_fs_base(value: u64) {
+    // SAFETY: the kernel never uses FS; the base only matters to the process.
+    unsafe { msr::wrmsr(msr::IA32_FS_BASE, value) };
+}

@@ -1,0 +1,110 @@
+//! The root file system (the initramfs, unpacked into a writable in-memory
+//! `vfs::Fs` with `/dev/null`, `/dev/zero`, `/dev/console`) and open files.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+
+use spin::Mutex;
+use syscall::Errno;
+use vfs::{Fs, InodeId};
+
+static FS: Mutex<Option<Fs>> = Mutex::new(None);
+
+/// Unpacks the initramfs (if any) as the root file system and adds the devices.
+pub fn init(initramfs: Option<&[u8]>) -> Result<(), &'static str> {
+    let mut fs = match initramfs {
+        Some(archive) => Fs::from_cpio(archive).map_err(|_| "the initramfs is not a valid cpio (newc) archive")?,
+        None => Fs::new(),
+    };
+    fs.add_standard_devices().map_err(|_| "cannot create /dev")?;
+    *FS.lock() = Some(fs);
+    Ok(())
+}
+
+/// Runs `f` on the root file system.
+pub fn with<R>(f: impl FnOnce(&mut Fs) -> R) -> R {
+    let mut guard = FS.lock();
+    f(guard.as_mut().expect("file system used before fs::init"))
+}
+
+/// What an open file refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// The serial console (a terminal).
+    Console,
+    /// A node of the file system (file, directory, device).
+    Node(InodeId),
+}
+
+/// An open file description: shared by descriptors made with dup and by
+/// children (later), as on Linux.
+#[derive(Debug)]
+pub struct OpenFile {
+    pub kind: FileKind,
+    pub offset: u64,
+    /// Access mode and status flags (O_APPEND, O_NONBLOCK, ...), as given to open.
+    pub flags: u32,
+}
+
+/// A reference to an open file description.
+pub type FileRef = Arc<Mutex<OpenFile>>;
+
+/// How many open descriptions refer to each inode: an unlinked file lives on
+/// until the last one closes, as on Linux.
+static OPEN_COUNT: Mutex<BTreeMap<InodeId, usize>> = Mutex::new(BTreeMap::new());
+
+/// Opens a new description.
+pub fn open_file(kind: FileKind, flags: u32) -> FileRef {
+    if let FileKind::Node(id) = kind {
+        *OPEN_COUNT.lock().entry(id).or_insert(0) += 1;
+    }
+    Arc::new(Mutex::new(OpenFile { kind, offset: 0, flags }))
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if let FileKind::Node(id) = self.kind {
+            let last = {
+                let mut counts = OPEN_COUNT.lock();
+                let count = counts.entry(id).or_insert(1);
+                *count -= 1;
+                let last = *count == 0;
+                if last {
+                    counts.remove(&id);
+                }
+                last
+            };
+            if last {
+                with(|fs| fs.forget_if_unlinked(id));
+            }
+        }
+    }
+}
+
+/// Frees `id` if its last name is gone and no description has it open.
+pub fn forget_if_unused(fs: &mut Fs, id: InodeId) {
+    if !OPEN_COUNT.lock().contains_key(&id) {
+        fs.forget_if_unlinked(id);
+    }
+}
+
+/// Whether the access mode allows reading / writing.
+pub fn can_read(flags: u32) -> bool {
+    flags & 3 != 1
+}
+
+pub fn can_write(flags: u32) -> bool {
+    flags & 3 != 0
+}
+
+/// The whole content of a regular file, copied (ELF loading).
+pub fn read_whole(cwd: InodeId, path: &[u8]) -> Result<alloc::vec::Vec<u8>, Errno> {
+    with(|fs| {
+        let id = fs.lookup(cwd, path, true)?;
+        let meta = fs.metadata(id)?;
+        if meta.kind == vfs::NodeKind::Directory {
+            return Err(Errno::EACCES);
+        }
+        Ok(fs.file_data(id)?.to_vec())
+    })
+}

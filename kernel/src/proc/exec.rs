@@ -1,0 +1,143 @@
+//! Loading a program: the ELF plan from the `loader` crate (checks, W^X, the
+//! WRPKRU scan of every executable segment), a new address space and domain
+//! key, the segments, the stack with argv, envp and auxv, and the first
+//! register state.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use paging::PAGE_SIZE;
+use pkru::{KeySet, Pkru};
+use process::{FdTable, Pid, ResourceLimits, SignalState};
+use syscall::Errno;
+
+use super::Process;
+use super::memory::{Memory, Prot, RegionKind, STACK_TOP};
+use crate::arch::paging::AddressSpace;
+use crate::fs::{self, FileKind};
+
+/// Pages of each process's kernel stack.
+const KERNEL_STACK_PAGES: u64 = 8;
+
+/// Why a program could not be started.
+pub struct ExecError {
+    pub errno: Errno,
+    pub reason: String,
+}
+
+impl ExecError {
+    fn new(errno: Errno, reason: impl Into<String>) -> ExecError {
+        ExecError { errno, reason: reason.into() }
+    }
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Builds the first process from the program at `path`, with `argv` and `envp`.
+pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(Box<Process>, pkru::gate::SyscallFrame), ExecError> {
+    let image = fs::read_whole(vfs::ROOT, path.as_bytes()).map_err(|e| ExecError::new(e, e.message()))?;
+    let plan = loader::plan(&image).map_err(|e| ExecError::new(e.errno(), alloc::format!("{e}")))?;
+
+    let key = super::KEYS.lock().allocate(KeySet::EMPTY).map_err(|_| ExecError::new(Errno::EAGAIN, "no protection key left"))?;
+    let release_key = |reason: ExecError| {
+        let _ = super::KEYS.lock().release(key);
+        reason
+    };
+    let space = crate::mm::with_kernel_space(|kernel| AddressSpace::new_user(kernel))
+        .map_err(|_| release_key(ExecError::new(Errno::ENOMEM, "no memory for page tables")))?;
+    let mut memory = Memory::new(space, key);
+    let loaded = load_segments(&mut memory, &plan, &image)
+        .and_then(|()| memory.map_stack())
+        .map_err(|e| ExecError::new(e, "not enough memory for the program"));
+    if let Err(error) = loaded {
+        memory.release();
+        return Err(release_key(error));
+    }
+    memory.brk_start = plan.end_of_data;
+    memory.brk = plan.end_of_data;
+
+    let mut random = [0u8; 16];
+    crate::random::fill(&mut random);
+    let auxv = [
+        (syscall::AT_PHDR, plan.phdr_vaddr),
+        (syscall::AT_PHENT, u64::from(plan.phentsize)),
+        (syscall::AT_PHNUM, u64::from(plan.phnum)),
+        (syscall::AT_PAGESZ, PAGE_SIZE),
+        (syscall::AT_BASE, 0),
+        (syscall::AT_FLAGS, 0),
+        (syscall::AT_ENTRY, plan.entry),
+        (syscall::AT_UID, 0),
+        (syscall::AT_EUID, 0),
+        (syscall::AT_GID, 0),
+        (syscall::AT_EGID, 0),
+        (syscall::AT_SECURE, 0),
+        (syscall::AT_CLKTCK, crate::time::TIMER_HZ),
+        (syscall::AT_HWCAP, crate::cpu_features::hwcap()),
+        (syscall::AT_HWCAP2, 0),
+        (syscall::AT_MINSIGSTKSZ, 2048),
+    ];
+    let argv_refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+    let envp_refs: Vec<&[u8]> = envp.iter().map(Vec::as_slice).collect();
+    let stack = process::build_initial_stack(STACK_TOP, &argv_refs, &envp_refs, &auxv, random, path.as_bytes())
+        .map_err(|_| ExecError::new(Errno::E2BIG, "arguments and environment too large"))?;
+    memory.write(stack.sp, &stack.bytes).map_err(|e| ExecError::new(e, "cannot write the initial stack"))?;
+
+    let kernel_stack = crate::mm::allocate_stack(KERNEL_STACK_PAGES)
+        .map_err(|_| ExecError::new(Errno::ENOMEM, "no memory for a kernel stack"))?;
+    let mut files = FdTable::new();
+    for fd in 0..3 {
+        let flags = if fd == 0 { 0 } else { 1 };
+        files.insert(fs::open_file(FileKind::Console, flags), false).map_err(|e| ExecError::new(e, "fd table"))?;
+    }
+    let process = Box::new(Process {
+        pid: Pid::INIT,
+        parent: Pid::new(0),
+        name: String::from(basename(path)),
+        exe: String::from(path),
+        pkru: Pkru::for_process(key, KeySet::EMPTY),
+        memory,
+        files,
+        cwd: vfs::ROOT,
+        signals: SignalState::new(),
+        limits: ResourceLimits::default(),
+        umask: 0o022,
+        clear_child_tid: 0,
+        fs_base: 0,
+        sigaltstack: [0; 24],
+        kernel_stack,
+    });
+    let frame = pkru::gate::SyscallFrame { rip: plan.entry, rsp: stack.sp, rflags: 0x202, ..Default::default() };
+    Ok((process, frame))
+}
+
+/// Maps every PT_LOAD segment with its own rights and copies its file bytes.
+fn load_segments(memory: &mut Memory, plan: &loader::LoadPlan, image: &[u8]) -> Result<(), Errno> {
+    for segment in &plan.segments {
+        let start = segment.vaddr & !(PAGE_SIZE - 1);
+        let end = (segment.vaddr + segment.memsz).next_multiple_of(PAGE_SIZE);
+        let prot = Prot { read: segment.read, write: segment.write, exec: segment.exec };
+        // Segments that share a page (data and bss of glibc's static binaries)
+        // have equal rights (the loader checks): map only what is new.
+        let mut page = start;
+        while page < end {
+            let run_start = page;
+            while page < end && !memory.overlaps(page, page + PAGE_SIZE) {
+                page += PAGE_SIZE;
+            }
+            if page > run_start {
+                memory.map_fresh(run_start, page, prot, RegionKind::Image)?;
+            }
+            while page < end && memory.overlaps(page, page + PAGE_SIZE) {
+                page += PAGE_SIZE;
+            }
+        }
+        let file = image
+            .get(segment.file_offset as usize..(segment.file_offset + segment.filesz) as usize)
+            .ok_or(Errno::ENOEXEC)?;
+        memory.fill(segment.vaddr, file)?;
+    }
+    Ok(())
+}

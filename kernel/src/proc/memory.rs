@@ -1,0 +1,402 @@
+//! A process's memory: its regions (image, heap, stack, mappings), mapping
+//! fresh pages with the process key, and checked copies between the kernel
+//! and the process. Every user pointer is checked against the caller's own
+//! mappings: present, U/S=1, carrying the process's key, writable for writes;
+//! anything else is EFAULT.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use paging::{Attributes, PAGE_SIZE, PageSize, PhysAddr, VirtAddr};
+use pkru::Key;
+use syscall::Errno;
+
+use crate::arch::paging::{AddressSpace, copy_from_phys, copy_to_phys, zero_frame};
+use crate::mm::frame;
+
+/// User addresses are below this.
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// The initial stack ends here (the page above stays unmapped).
+pub const STACK_TOP: u64 = 0x0000_7fff_ffff_f000;
+/// Most the stack may grow to (RLIMIT_STACK's default).
+pub const STACK_MAX: u64 = 8 << 20;
+/// Pages of stack mapped before the program starts.
+const STACK_INITIAL_PAGES: u64 = 32;
+/// New mappings are placed downwards from here.
+pub const MMAP_TOP: u64 = 0x0000_7f00_0000_0000;
+
+/// Access rights of a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Prot {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Prot {
+    pub const RW: Prot = Prot { read: true, write: true, exec: false };
+
+    /// From PROT_* bits.
+    pub fn from_bits(bits: u64) -> Prot {
+        Prot { read: bits & 1 != 0, write: bits & 2 != 0, exec: bits & 4 != 0 }
+    }
+}
+
+/// What a region holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionKind {
+    Image,
+    Heap,
+    Stack,
+    Mapping,
+}
+
+/// A range of the lower half `[start, end)`, page aligned.
+#[derive(Clone, Copy, Debug)]
+pub struct Region {
+    pub start: u64,
+    pub end: u64,
+    pub prot: Prot,
+    pub kind: RegionKind,
+}
+
+/// The lower half of one process.
+pub struct Memory {
+    pub space: AddressSpace,
+    pub key: Key,
+    regions: BTreeMap<u64, Region>,
+    pub brk_start: u64,
+    pub brk: u64,
+    /// Lowest address the stack may grow down to.
+    pub stack_limit: u64,
+    mmap_cursor: u64,
+    /// Frames mapped in the lower half (for the process listing).
+    pub frames: u64,
+}
+
+fn page_down(addr: u64) -> u64 {
+    addr & !(PAGE_SIZE - 1)
+}
+
+fn page_up(addr: u64) -> Option<u64> {
+    addr.checked_add(PAGE_SIZE - 1).map(page_down)
+}
+
+impl Memory {
+    pub fn new(space: AddressSpace, key: Key) -> Memory {
+        Memory {
+            space,
+            key,
+            regions: BTreeMap::new(),
+            brk_start: 0,
+            brk: 0,
+            stack_limit: STACK_TOP - STACK_MAX,
+            mmap_cursor: MMAP_TOP,
+            frames: 0,
+        }
+    }
+
+    fn attrs(&self, prot: Prot) -> Attributes {
+        Attributes { writable: prot.write, executable: prot.exec, user: true, global: false, no_cache: false, key: self.key }
+    }
+
+    /// The region containing `addr`.
+    pub fn region_at(&self, addr: u64) -> Option<Region> {
+        self.regions.range(..=addr).next_back().map(|(_, r)| *r).filter(|r| addr < r.end)
+    }
+
+    /// Whether any region overlaps `[start, end)`.
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.regions.range(..end).next_back().is_some_and(|(_, r)| r.end > start)
+    }
+
+    /// Maps fresh zeroed pages over `[start, end)` (page aligned, free) and
+    /// records the region. PROT_NONE pages are recorded but not mapped.
+    pub fn map_fresh(&mut self, start: u64, end: u64, prot: Prot, kind: RegionKind) -> Result<(), Errno> {
+        if start >= end || end > USER_END || start < PAGE_SIZE {
+            return Err(Errno::ENOMEM);
+        }
+        if prot.read || prot.write || prot.exec {
+            let attrs = self.attrs(prot);
+            let mut page = start;
+            while page < end {
+                if let Err(error) = self.map_page(page, attrs) {
+                    self.unmap_pages(start, page);
+                    return Err(error);
+                }
+                page += PAGE_SIZE;
+            }
+        }
+        self.regions.insert(start, Region { start, end, prot, kind });
+        Ok(())
+    }
+
+    fn map_page(&mut self, page: u64, attrs: Attributes) -> Result<(), Errno> {
+        let frame = frame::allocate().map_err(|_| Errno::ENOMEM)?;
+        zero_frame(frame);
+        match self.space.map(VirtAddr::new(page), frame, PageSize::Size4K, attrs) {
+            Ok(()) => {
+                self.frames += 1;
+                Ok(())
+            }
+            Err(paging::MapError::AlreadyMapped) => {
+                frame::free(frame);
+                Ok(())
+            }
+            Err(_) => {
+                frame::free(frame);
+                Err(Errno::ENOMEM)
+            }
+        }
+    }
+
+    fn unmap_pages(&mut self, start: u64, end: u64) {
+        let mut page = start;
+        while page < end {
+            if let Ok((frame, _)) = self.space.unmap(VirtAddr::new(page)) {
+                frame::free(frame);
+                self.frames -= 1;
+            }
+            page += PAGE_SIZE;
+        }
+    }
+
+    /// Removes every mapping in `[start, end)`, splitting regions at the edges.
+    pub fn unmap_range(&mut self, start: u64, end: u64) {
+        let affected: Vec<Region> =
+            self.regions.range(..end).map(|(_, r)| *r).filter(|r| r.end > start).collect();
+        for region in affected {
+            self.regions.remove(&region.start);
+            if region.start < start {
+                self.regions.insert(region.start, Region { end: start, ..region });
+            }
+            if region.end > end {
+                self.regions.insert(end, Region { start: end, ..region });
+            }
+        }
+        self.unmap_pages(start, end);
+    }
+
+    /// Changes the rights of `[start, end)`; every page must be in a region.
+    pub fn protect_range(&mut self, start: u64, end: u64, prot: Prot) -> Result<(), Errno> {
+        let mut addr = start;
+        while addr < end {
+            let region = self.region_at(addr).ok_or(Errno::ENOMEM)?;
+            addr = region.end;
+        }
+        let affected: Vec<Region> =
+            self.regions.range(..end).map(|(_, r)| *r).filter(|r| r.end > start).collect();
+        for region in affected {
+            self.regions.remove(&region.start);
+            if region.start < start {
+                self.regions.insert(region.start, Region { end: start, ..region });
+            }
+            if region.end > end {
+                self.regions.insert(end, Region { start: end, ..region });
+            }
+            let (s, e) = (region.start.max(start), region.end.min(end));
+            self.regions.insert(s, Region { start: s, end: e, prot, ..region });
+        }
+        let attrs = self.attrs(prot);
+        let mut page = start;
+        while page < end {
+            let virt = VirtAddr::new(page);
+            let mapped = self.space.translate(virt).is_some();
+            match (mapped, prot.read || prot.write || prot.exec) {
+                (true, true) => {
+                    self.space.protect(virt, attrs).map_err(|_| Errno::ENOMEM)?;
+                }
+                (true, false) => {
+                    // x86 has no "present but inaccessible" leaf: PROT_NONE pages are
+                    // unmapped and their content dropped (docs/processes.md).
+                    if let Ok((frame, _)) = self.space.unmap(virt) {
+                        frame::free(frame);
+                        self.frames -= 1;
+                    }
+                }
+                (false, true) => self.map_page(page, attrs)?,
+                (false, false) => {}
+            }
+            page += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// A free range of `len` bytes for a new mapping, below the last one.
+    pub fn find_free(&mut self, len: u64) -> Result<u64, Errno> {
+        let mut candidate = self.mmap_cursor.checked_sub(len).ok_or(Errno::ENOMEM)?;
+        loop {
+            if candidate < self.brk.max(PAGE_SIZE * 16) {
+                return Err(Errno::ENOMEM);
+            }
+            match self.regions.range(..candidate + len).next_back() {
+                Some((_, r)) if r.end > candidate => {
+                    candidate = r.start.checked_sub(len).ok_or(Errno::ENOMEM)?;
+                }
+                _ => {
+                    self.mmap_cursor = candidate;
+                    return Ok(candidate);
+                }
+            }
+        }
+    }
+
+    /// Sets up the stack region and maps its first pages.
+    pub fn map_stack(&mut self) -> Result<(), Errno> {
+        let start = STACK_TOP - STACK_INITIAL_PAGES * PAGE_SIZE;
+        self.map_fresh(start, STACK_TOP, Prot::RW, RegionKind::Stack)
+    }
+
+    /// Grows the stack down to the page holding `addr`, if it is in the
+    /// stack's reach. True when it did.
+    pub fn grow_stack(&mut self, addr: u64) -> bool {
+        let Some(stack) = self.regions.values().find(|r| r.kind == RegionKind::Stack).copied() else {
+            return false;
+        };
+        if addr >= stack.start || addr < self.stack_limit {
+            return false;
+        }
+        let new_start = page_down(addr);
+        if self.overlaps(new_start, stack.start) {
+            return false;
+        }
+        let attrs = self.attrs(stack.prot);
+        let mut page = new_start;
+        while page < stack.start {
+            if self.map_page(page, attrs).is_err() {
+                return false;
+            }
+            page += PAGE_SIZE;
+        }
+        self.regions.remove(&stack.start);
+        self.regions.insert(new_start, Region { start: new_start, ..stack });
+        true
+    }
+
+    /// Moves the program break (brk). Returns the new break (the old one on failure, as Linux).
+    pub fn set_brk(&mut self, requested: u64) -> u64 {
+        if requested < self.brk_start {
+            return self.brk;
+        }
+        let old_end = page_up(self.brk).unwrap_or(self.brk);
+        let Some(new_end) = page_up(requested) else { return self.brk };
+        if new_end > old_end {
+            if new_end > self.mmap_cursor || self.overlaps(old_end, new_end) {
+                return self.brk;
+            }
+            if self.map_fresh(old_end, new_end, Prot::RW, RegionKind::Heap).is_err() {
+                return self.brk;
+            }
+        } else if new_end < old_end {
+            self.unmap_range(new_end, old_end);
+        }
+        self.brk = requested;
+        requested
+    }
+
+    /// Resolves one user page for an access: present, U/S=1, this process's
+    /// key, writable if `write`. Grows the stack on demand.
+    fn resolve(&mut self, addr: u64, write: bool) -> Result<PhysAddr, Errno> {
+        if addr >= USER_END {
+            return Err(Errno::EFAULT);
+        }
+        let virt = VirtAddr::new(addr);
+        let translation = match self.space.translate(virt) {
+            Some(t) => t,
+            None if self.grow_stack(addr) => self.space.translate(virt).ok_or(Errno::EFAULT)?,
+            None => return Err(Errno::EFAULT),
+        };
+        let attrs = translation.attrs;
+        if !attrs.user || attrs.key != self.key || (write && !attrs.writable) {
+            return Err(Errno::EFAULT);
+        }
+        Ok(translation.phys)
+    }
+
+    /// Copies the process's bytes at `addr` into `buf`.
+    pub fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let mut done = 0;
+        while done < buf.len() {
+            let at = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+            let chunk = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(buf.len() - done);
+            let phys = self.resolve(at, false)?;
+            copy_from_phys(phys, &mut buf[done..done + chunk]);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Copies `data` to the process's memory at `addr`.
+    pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        let mut done = 0;
+        while done < data.len() {
+            let at = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+            let chunk = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(data.len() - done);
+            let phys = self.resolve(at, true)?;
+            copy_to_phys(phys, &data[done..done + chunk]);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Writes into the process's pages regardless of their rights (loading
+    /// the image into read-only or executable pages).
+    pub fn fill(&mut self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        let mut done = 0;
+        while done < data.len() {
+            let at = addr + done as u64;
+            let chunk = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(data.len() - done);
+            let translation = self.space.translate(VirtAddr::new(at)).ok_or(Errno::EFAULT)?;
+            copy_to_phys(translation.phys, &data[done..done + chunk]);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (ENAMETOOLONG beyond).
+    pub fn read_cstr(&mut self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        let mut out = Vec::new();
+        let mut at = addr;
+        loop {
+            let chunk = (PAGE_SIZE - at % PAGE_SIZE) as usize;
+            let mut page = [0u8; 256];
+            let take = chunk.min(page.len());
+            self.read(at, &mut page[..take])?;
+            if let Some(end) = page[..take].iter().position(|&b| b == 0) {
+                out.extend_from_slice(&page[..end]);
+                return Ok(out);
+            }
+            out.extend_from_slice(&page[..take]);
+            if out.len() > max {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            at += take as u64;
+        }
+    }
+
+    /// Reads the bytes of `[start, end)` that are mapped (for the WRPKRU scan
+    /// before memory turns executable).
+    pub fn snapshot(&mut self, start: u64, end: u64) -> Vec<u8> {
+        let mut bytes = alloc::vec![0u8; (end - start) as usize];
+        let mut page = start;
+        while page < end {
+            if let Some(t) = self.space.translate(VirtAddr::new(page)) {
+                let offset = (page - start) as usize;
+                copy_from_phys(t.phys, &mut bytes[offset..offset + PAGE_SIZE as usize]);
+            }
+            page += PAGE_SIZE;
+        }
+        bytes
+    }
+
+    /// Frees every page of the lower half.
+    pub fn release(&mut self) {
+        let mut freed = 0;
+        self.space.clear_user_half(|frame| {
+            frame::free(frame);
+            freed += 1;
+        });
+        self.frames = self.frames.saturating_sub(freed);
+        self.regions.clear();
+    }
+}

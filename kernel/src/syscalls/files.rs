@@ -1,0 +1,698 @@
+//! Files and directories: open/openat, read/write and their vector and
+//! positioned forms, lseek, the stat family, getdents64, ioctl on the
+//! console, fcntl, dup, access, getcwd/chdir, mkdir/unlink/rmdir, readlink.
+
+use alloc::vec::Vec;
+
+use syscall::{AT_FDCWD, AtFlags, Errno, IoVec, OpenFlags, Stat, Termios, Winsize};
+use vfs::{InodeId, NodeKind};
+
+use super::{Ctx, SysResult};
+use crate::arch::serial;
+use crate::fs::{self, FileKind, FileRef};
+
+/// Paths longer than this are ENAMETOOLONG (Linux PATH_MAX).
+const PATH_MAX: usize = 4096;
+/// Most bytes one read or write moves (Linux caps at 0x7ffff000; smaller keeps kernel buffers small).
+const IO_CHUNK: usize = 1 << 20;
+
+fn fd_of(raw: u64) -> i32 {
+    raw as i32
+}
+
+fn file(ctx: &Ctx<'_>, fd: i32) -> Result<FileRef, Errno> {
+    ctx.process.files.get(fd).cloned()
+}
+
+/// A path argument: a NUL-terminated string in the caller's memory; empty is ENOENT.
+fn path_arg(ctx: &mut Ctx<'_>, addr: u64) -> Result<Vec<u8>, Errno> {
+    let path = ctx.process.memory.read_cstr(addr, PATH_MAX)?;
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    Ok(path)
+}
+
+/// The directory a relative path starts from: the cwd or `dirfd`'s directory.
+fn base_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<InodeId, Errno> {
+    if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
+        return Ok(ctx.process.cwd);
+    }
+    let file = file(ctx, dirfd)?;
+    let kind = file.lock().kind;
+    match kind {
+        FileKind::Node(id) => {
+            if fs::with(|fs| fs.metadata(id))?.kind != NodeKind::Directory {
+                return Err(Errno::ENOTDIR);
+            }
+            Ok(id)
+        }
+        FileKind::Console => Err(Errno::ENOTDIR),
+    }
+}
+
+fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: u64) -> SysResult {
+    let flags = OpenFlags::from_raw(raw_flags)?;
+    let path = path_arg(ctx, path_addr)?;
+    let base = base_dir(ctx, dirfd, &path)?;
+    let access = flags.access_mode();
+    let umask = ctx.process.umask;
+    let id = fs::with(|fs| -> Result<InodeId, Errno> {
+        let follow = !flags.contains(OpenFlags::O_NOFOLLOW);
+        let existing = fs.lookup(base, &path, follow);
+        let id = match existing {
+            Ok(id) => {
+                if flags.contains(OpenFlags::O_CREAT) && flags.contains(OpenFlags::O_EXCL) {
+                    return Err(Errno::EEXIST);
+                }
+                id
+            }
+            Err(Errno::ENOENT) if flags.contains(OpenFlags::O_CREAT) => {
+                let (parent, name) = fs.lookup_parent(base, &path)?;
+                fs.create_file(parent, name, (mode as u32) & 0o7777 & !umask)?
+            }
+            Err(error) => return Err(error),
+        };
+        let meta = fs.metadata(id)?;
+        match meta.kind {
+            NodeKind::Directory if access.writable() => return Err(Errno::EISDIR),
+            NodeKind::Symlink => return Err(Errno::ELOOP),
+            NodeKind::Directory => {}
+            _ if flags.contains(OpenFlags::O_DIRECTORY) => return Err(Errno::ENOTDIR),
+            NodeKind::File if flags.contains(OpenFlags::O_TRUNC) && access.writable() => fs.truncate(id, 0)?,
+            _ => {}
+        }
+        Ok(id)
+    })?;
+    let is_console = fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::CharDevice(vfs::Device::Console));
+    let kind = if is_console { FileKind::Console } else { FileKind::Node(id) };
+    let open = fs::open_file(kind, raw_flags as u32);
+    let fd = ctx.process.files.insert(open, flags.contains(OpenFlags::O_CLOEXEC))?;
+    Ok(fd as u64)
+}
+
+pub fn sys_open(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    open_at(ctx, AT_FDCWD, a[0], a[1], a[2])
+}
+
+pub fn sys_openat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    open_at(ctx, fd_of(a[0]), a[1], a[2], a[3])
+}
+
+pub fn sys_close(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.files.remove(fd_of(a[0]))?;
+    Ok(0)
+}
+
+/// Reads console input: waits for at least one byte, then takes what is there
+/// up to the end of a line (a terminal in canonical mode).
+fn read_console(buf: &mut [u8]) -> usize {
+    let mut got = 0;
+    while got == 0 {
+        while let Some(byte) = serial::try_read_byte() {
+            let byte = if byte == b'\r' { b'\n' } else { byte };
+            buf[got] = byte;
+            got += 1;
+            if byte == b'\n' || got == buf.len() {
+                return got;
+            }
+        }
+        if got == 0 {
+            crate::arch::cpu::enable_interrupts();
+            crate::arch::cpu::halt();
+            crate::arch::cpu::disable_interrupts();
+        }
+    }
+    got
+}
+
+fn write_console(data: &[u8]) {
+    crate::console::write_bytes(data);
+}
+
+/// Reads from `file` at `offset` (None: the file's own offset, advanced).
+fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> Result<usize, Errno> {
+    let mut open = file.lock();
+    if !fs::can_read(open.flags) {
+        return Err(Errno::EBADF);
+    }
+    match open.kind {
+        FileKind::Console => Ok(read_console(buf)),
+        FileKind::Node(id) => {
+            let at = offset.unwrap_or(open.offset);
+            let n = fs::with(|fs| fs.read(id, at, buf))?;
+            if offset.is_none() {
+                open.offset += n as u64;
+            }
+            Ok(n)
+        }
+    }
+}
+
+fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Result<usize, Errno> {
+    let mut open = file.lock();
+    if !fs::can_write(open.flags) {
+        return Err(Errno::EBADF);
+    }
+    match open.kind {
+        FileKind::Console => {
+            write_console(data);
+            Ok(data.len())
+        }
+        FileKind::Node(id) => {
+            let append = open.flags & OpenFlags::O_APPEND.bits() != 0;
+            let n = fs::with(|fs| -> Result<usize, Errno> {
+                let at = match offset {
+                    Some(at) => at,
+                    None if append => fs.metadata(id)?.size,
+                    None => open.offset,
+                };
+                let n = fs.write(id, at, data)?;
+                if offset.is_none() {
+                    open.offset = at + n as u64;
+                }
+                Ok(n)
+            })?;
+            Ok(n)
+        }
+    }
+}
+
+fn do_read(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
+    let file = file(ctx, fd)?;
+    let len = (len as usize).min(IO_CHUNK);
+    let mut buf = alloc::vec![0u8; len];
+    let n = read_file(&file, &mut buf, offset)?;
+    ctx.process.memory.write(addr, &buf[..n])?;
+    Ok(n as u64)
+}
+
+fn do_write(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
+    let file = file(ctx, fd)?;
+    let len = (len as usize).min(IO_CHUNK);
+    let mut buf = alloc::vec![0u8; len];
+    ctx.process.memory.read(addr, &mut buf)?;
+    Ok(write_file(&file, &buf, offset)? as u64)
+}
+
+pub fn sys_read(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    do_read(ctx, fd_of(a[0]), a[1], a[2], None)
+}
+
+pub fn sys_write(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    do_write(ctx, fd_of(a[0]), a[1], a[2], None)
+}
+
+fn positioned(raw: u64) -> Result<u64, Errno> {
+    if (raw as i64) < 0 { Err(Errno::EINVAL) } else { Ok(raw) }
+}
+
+pub fn sys_pread64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let offset = positioned(a[3])?;
+    do_read(ctx, fd_of(a[0]), a[1], a[2], Some(offset))
+}
+
+pub fn sys_pwrite64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let offset = positioned(a[3])?;
+    do_write(ctx, fd_of(a[0]), a[1], a[2], Some(offset))
+}
+
+fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoVec>, Errno> {
+    if count > 1024 {
+        return Err(Errno::EINVAL);
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        let mut raw = [0u8; IoVec::SIZE];
+        ctx.process.memory.read(addr + i * IoVec::SIZE as u64, &mut raw)?;
+        let iov = IoVec::from_bytes(&raw);
+        if (iov.iov_len as i64) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        out.push(iov);
+    }
+    Ok(out)
+}
+
+pub fn sys_readv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let fd = fd_of(a[0]);
+    let mut total = 0;
+    for iov in iovecs(ctx, a[1], a[2])? {
+        if iov.iov_len == 0 {
+            continue;
+        }
+        let n = do_read(ctx, fd, iov.iov_base, iov.iov_len, None)?;
+        total += n;
+        if n < iov.iov_len {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+pub fn sys_writev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let fd = fd_of(a[0]);
+    let file = file(ctx, fd)?;
+    // Gather first so that one writev is one write (atomic on the console too).
+    let mut data = Vec::new();
+    for iov in iovecs(ctx, a[1], a[2])? {
+        let start = data.len();
+        let len = (iov.iov_len as usize).min(IO_CHUNK.saturating_sub(start));
+        data.resize(start + len, 0);
+        ctx.process.memory.read(iov.iov_base, &mut data[start..])?;
+    }
+    Ok(write_file(&file, &data, None)? as u64)
+}
+
+pub fn sys_lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let file = file(ctx, fd_of(a[0]))?;
+    let mut open = file.lock();
+    let FileKind::Node(id) = open.kind else { return Err(Errno::ESPIPE) };
+    let size = fs::with(|fs| fs.metadata(id))?.size;
+    let offset = a[1] as i64;
+    let base = match a[2] {
+        0 => 0,
+        1 => open.offset as i64,
+        2 => size as i64,
+        _ => return Err(Errno::EINVAL),
+    };
+    let new = base.checked_add(offset).filter(|&n| n >= 0).ok_or(Errno::EINVAL)?;
+    open.offset = new as u64;
+    Ok(new as u64)
+}
+
+fn stat_of(id: InodeId) -> Result<Stat, Errno> {
+    let meta = fs::with(|fs| fs.metadata(id))?;
+    Ok(Stat {
+        st_dev: 1,
+        st_ino: meta.ino,
+        st_nlink: u64::from(meta.nlink),
+        st_mode: meta.mode,
+        st_uid: meta.uid,
+        st_gid: meta.gid,
+        st_rdev: meta.rdev,
+        st_size: meta.size as i64,
+        st_blksize: 4096,
+        st_blocks: meta.size.div_ceil(512) as i64,
+        st_atime: meta.mtime_secs,
+        st_atime_nsec: 0,
+        st_mtime: meta.mtime_secs,
+        st_mtime_nsec: 0,
+        st_ctime: meta.mtime_secs,
+        st_ctime_nsec: 0,
+    })
+}
+
+/// The console as a character device (5, 1), for fstat on descriptors 0-2.
+fn console_stat() -> Stat {
+    let id = fs::with(|fs| fs.lookup(vfs::ROOT, b"/dev/console", true));
+    id.and_then(stat_of).unwrap_or(Stat {
+        st_dev: 1,
+        st_ino: 0,
+        st_nlink: 1,
+        st_mode: syscall::S_IFCHR | 0o600,
+        st_uid: 0,
+        st_gid: 0,
+        st_rdev: (5 << 8) | 1,
+        st_size: 0,
+        st_blksize: 1024,
+        st_blocks: 0,
+        st_atime: 0,
+        st_atime_nsec: 0,
+        st_mtime: 0,
+        st_mtime_nsec: 0,
+        st_ctime: 0,
+        st_ctime_nsec: 0,
+    })
+}
+
+fn put_stat(ctx: &mut Ctx<'_>, addr: u64, stat: &Stat) -> SysResult {
+    ctx.process.memory.write(addr, &stat.to_bytes())?;
+    Ok(0)
+}
+
+fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: u64) -> SysResult {
+    let file = file(ctx, fd)?;
+    let kind = file.lock().kind;
+    let stat = match kind {
+        FileKind::Console => console_stat(),
+        FileKind::Node(id) => stat_of(id)?,
+    };
+    put_stat(ctx, addr, &stat)
+}
+
+fn stat_path(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, addr: u64, follow: bool) -> SysResult {
+    let path = path_arg(ctx, path_addr)?;
+    let base = base_dir(ctx, dirfd, &path)?;
+    let id = fs::with(|fs| fs.lookup(base, &path, follow))?;
+    let stat = stat_of(id)?;
+    put_stat(ctx, addr, &stat)
+}
+
+pub fn sys_fstat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    fstat_fd(ctx, fd_of(a[0]), a[1])
+}
+
+pub fn sys_stat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    stat_path(ctx, AT_FDCWD, a[0], a[1], true)
+}
+
+pub fn sys_lstat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    stat_path(ctx, AT_FDCWD, a[0], a[1], false)
+}
+
+pub fn sys_newfstatat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let flags = AtFlags::from_raw_within(a[3], AtFlags::AT_SYMLINK_NOFOLLOW | AtFlags::AT_EMPTY_PATH)?;
+    let dirfd = fd_of(a[0]);
+    if flags.contains(AtFlags::AT_EMPTY_PATH) {
+        let path = ctx.process.memory.read_cstr(a[1], PATH_MAX)?;
+        if path.is_empty() {
+            return if dirfd == AT_FDCWD {
+                let cwd = ctx.process.cwd;
+                let stat = stat_of(cwd)?;
+                put_stat(ctx, a[2], &stat)
+            } else {
+                fstat_fd(ctx, dirfd, a[2])
+            };
+        }
+    }
+    stat_path(ctx, dirfd, a[1], a[2], !flags.contains(AtFlags::AT_SYMLINK_NOFOLLOW))
+}
+
+pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let file = file(ctx, fd_of(a[0]))?;
+    let mut open = file.lock();
+    let FileKind::Node(id) = open.kind else { return Err(Errno::ENOTDIR) };
+    let entries = fs::with(|fs| fs.read_dir(id))?;
+    let capacity = (a[2] as usize).min(IO_CHUNK);
+    let mut buf = alloc::vec![0u8; capacity];
+    let mut used = 0;
+    let mut index = open.offset as usize;
+    while let Some(entry) = entries.get(index) {
+        let dtype = match entry.kind {
+            NodeKind::Directory => syscall::DT_DIR,
+            NodeKind::File => syscall::DT_REG,
+            NodeKind::Symlink => syscall::DT_LNK,
+            NodeKind::CharDevice(_) => syscall::DT_CHR,
+        };
+        match syscall::encode_dirent64(&mut buf[used..], entry.ino, (index + 1) as i64, dtype, &entry.name) {
+            Some(len) => used += len,
+            None if used == 0 => return Err(Errno::EINVAL),
+            None => break,
+        }
+        index += 1;
+    }
+    open.offset = index as u64;
+    drop(open);
+    ctx.process.memory.write(a[1], &buf[..used])?;
+    Ok(used as u64)
+}
+
+pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let file = file(ctx, fd_of(a[0]))?;
+    let kind = file.lock().kind;
+    if kind != FileKind::Console {
+        return Err(Errno::ENOTTY);
+    }
+    match a[1] as u32 {
+        syscall::TCGETS => {
+            ctx.process.memory.write(a[2], &Termios::serial_console().to_bytes())?;
+            Ok(0)
+        }
+        syscall::TCSETS | syscall::TCSETSW | syscall::TCSETSF => {
+            let mut raw = [0u8; Termios::SIZE];
+            ctx.process.memory.read(a[2], &mut raw)?;
+            Ok(0)
+        }
+        syscall::TIOCGWINSZ => {
+            let size = Winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
+            ctx.process.memory.write(a[2], &size.to_bytes())?;
+            Ok(0)
+        }
+        syscall::TIOCSWINSZ => Ok(0),
+        syscall::TIOCGPGRP => {
+            let pid = ctx.process.pid.as_u32();
+            ctx.process.memory.write(a[2], &pid.to_le_bytes())?;
+            Ok(0)
+        }
+        syscall::TIOCSPGRP => Ok(0),
+        syscall::FIONBIO | syscall::FIOCLEX | syscall::FIONCLEX => Ok(0),
+        _ => Err(Errno::ENOTTY),
+    }
+}
+
+pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let fd = fd_of(a[0]);
+    match a[1] {
+        0 | 1030 => {
+            let file = file(ctx, fd)?;
+            let min = i32::try_from(a[2]).map_err(|_| Errno::EINVAL)?;
+            Ok(ctx.process.files.insert_from(min, file, a[1] == 1030)? as u64)
+        }
+        1 => Ok(u64::from(ctx.process.files.cloexec(fd)?)),
+        2 => {
+            ctx.process.files.set_cloexec(fd, a[2] & syscall::FD_CLOEXEC != 0)?;
+            Ok(0)
+        }
+        3 => Ok(u64::from(file(ctx, fd)?.lock().flags)),
+        4 => {
+            let file = file(ctx, fd)?;
+            let mut open = file.lock();
+            let changeable = (OpenFlags::O_APPEND | OpenFlags::O_NONBLOCK).bits();
+            open.flags = (open.flags & !changeable) | (a[2] as u32 & changeable);
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn sys_dup(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    Ok(ctx.process.files.dup(fd_of(a[0]))? as u64)
+}
+
+pub fn sys_dup2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    Ok(ctx.process.files.dup2(fd_of(a[0]), fd_of(a[1]))? as u64)
+}
+
+pub fn sys_dup3(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[2] & !OpenFlags::O_CLOEXEC.bits() as u64 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let cloexec = a[2] != 0;
+    Ok(ctx.process.files.dup3(fd_of(a[0]), fd_of(a[1]), cloexec)? as u64)
+}
+
+fn access_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64) -> SysResult {
+    if mode & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = path_arg(ctx, path_addr)?;
+    let base = base_dir(ctx, dirfd, &path)?;
+    let meta = fs::with(|fs| fs.lookup(base, &path, true).and_then(|id| fs.metadata(id)))?;
+    // Everyone is root here; execute needs some x bit, as for root on Linux.
+    if mode & 1 != 0 && meta.kind != NodeKind::Directory && meta.mode & 0o111 == 0 {
+        return Err(Errno::EACCES);
+    }
+    Ok(0)
+}
+
+pub fn sys_access(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    access_at(ctx, AT_FDCWD, a[0], a[1])
+}
+
+pub fn sys_faccessat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    access_at(ctx, fd_of(a[0]), a[1], a[2])
+}
+
+pub fn sys_faccessat2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    access_at(ctx, fd_of(a[0]), a[1], a[2])
+}
+
+pub fn sys_getcwd(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let mut path = fs::with(|fs| fs.path_of(ctx.process.cwd))?;
+    path.push(0);
+    if path.len() as u64 > a[1] {
+        return Err(Errno::ERANGE);
+    }
+    ctx.process.memory.write(a[0], &path)?;
+    Ok(path.len() as u64)
+}
+
+fn change_dir(ctx: &mut Ctx<'_>, id: InodeId) -> SysResult {
+    if fs::with(|fs| fs.metadata(id))?.kind != NodeKind::Directory {
+        return Err(Errno::ENOTDIR);
+    }
+    ctx.process.cwd = id;
+    Ok(0)
+}
+
+pub fn sys_chdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let path = path_arg(ctx, a[0])?;
+    let cwd = ctx.process.cwd;
+    let id = fs::with(|fs| fs.lookup(cwd, &path, true))?;
+    change_dir(ctx, id)
+}
+
+pub fn sys_fchdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let file = file(ctx, fd_of(a[0]))?;
+    let kind = file.lock().kind;
+    match kind {
+        FileKind::Node(id) => change_dir(ctx, id),
+        FileKind::Console => Err(Errno::ENOTDIR),
+    }
+}
+
+fn mkdir_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64) -> SysResult {
+    let path = path_arg(ctx, path_addr)?;
+    let base = base_dir(ctx, dirfd, &path)?;
+    let perm = (mode as u32) & 0o7777 & !ctx.process.umask;
+    fs::with(|fs| {
+        let (parent, name) = fs.lookup_parent(base, &path)?;
+        fs.mkdir(parent, name, perm)
+    })?;
+    Ok(0)
+}
+
+pub fn sys_mkdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    mkdir_at(ctx, AT_FDCWD, a[0], a[1])
+}
+
+pub fn sys_mkdirat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    mkdir_at(ctx, fd_of(a[0]), a[1], a[2])
+}
+
+fn unlink_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, remove_dir: bool) -> SysResult {
+    let path = path_arg(ctx, path_addr)?;
+    let base = base_dir(ctx, dirfd, &path)?;
+    fs::with(|fs| {
+        let (parent, name) = fs.lookup_parent(base, &path)?;
+        let id = fs.lookup(parent, name, false)?;
+        if remove_dir {
+            fs.rmdir(parent, name)?;
+        } else {
+            fs.unlink(parent, name)?;
+        }
+        fs::forget_if_unused(fs, id);
+        Ok::<(), Errno>(())
+    })?;
+    Ok(0)
+}
+
+pub fn sys_unlink(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    unlink_at(ctx, AT_FDCWD, a[0], false)
+}
+
+pub fn sys_rmdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    unlink_at(ctx, AT_FDCWD, a[0], true)
+}
+
+pub fn sys_unlinkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let flags = AtFlags::from_raw_within(a[2], AtFlags::AT_REMOVEDIR)?;
+    unlink_at(ctx, fd_of(a[0]), a[1], flags.contains(AtFlags::AT_REMOVEDIR))
+}
+
+fn readlink_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, buf: u64, len: u64) -> SysResult {
+    if (len as i64) <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = path_arg(ctx, path_addr)?;
+    if path == b"/proc/self/exe" {
+        let exe = ctx.process.exe.clone().into_bytes();
+        let n = exe.len().min(len as usize);
+        ctx.process.memory.write(buf, &exe[..n])?;
+        return Ok(n as u64);
+    }
+    let base = base_dir(ctx, dirfd, &path)?;
+    let target = fs::with(|fs| fs.lookup(base, &path, false).and_then(|id| fs.readlink(id).map(<[u8]>::to_vec)))?;
+    let n = target.len().min(len as usize);
+    ctx.process.memory.write(buf, &target[..n])?;
+    Ok(n as u64)
+}
+
+pub fn sys_readlink(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    readlink_at(ctx, AT_FDCWD, a[0], a[1], a[2])
+}
+
+pub fn sys_readlinkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    readlink_at(ctx, fd_of(a[0]), a[1], a[2], a[3])
+}
+
+const POLLIN: i16 = 0x1;
+const POLLOUT: i16 = 0x4;
+const POLLNVAL: i16 = 0x20;
+const POLLRDNORM: i16 = 0x40;
+const POLLWRNORM: i16 = 0x100;
+
+/// The events of `pollfd` entries that hold now.
+fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
+    let mut ready = 0;
+    for (fd, events, revents) in fds.iter_mut() {
+        *revents = 0;
+        if *fd < 0 {
+            continue;
+        }
+        let Ok(file) = file(ctx, *fd) else {
+            *revents = POLLNVAL;
+            ready += 1;
+            continue;
+        };
+        let kind = file.lock().kind;
+        let readable = match kind {
+            FileKind::Console => serial::input_ready(),
+            FileKind::Node(_) => true,
+        };
+        let mut got = *events & (POLLOUT | POLLWRNORM);
+        if readable {
+            got |= *events & (POLLIN | POLLRDNORM);
+        }
+        *revents = got;
+        if got != 0 {
+            ready += 1;
+        }
+    }
+    ready
+}
+
+fn do_poll(ctx: &mut Ctx<'_>, addr: u64, count: u64, timeout_ns: Option<u64>) -> SysResult {
+    if count > process::MAX_FDS as u64 {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = alloc::vec![0u8; count as usize * 8];
+    ctx.process.memory.read(addr, &mut raw)?;
+    let mut fds: Vec<(i32, i16, i16)> = raw
+        .chunks_exact(8)
+        .map(|c| (i32::from_le_bytes([c[0], c[1], c[2], c[3]]), i16::from_le_bytes([c[4], c[5]]), 0))
+        .collect();
+    let deadline = timeout_ns.map(|t| crate::time::monotonic_ns().saturating_add(t));
+    let ready = loop {
+        let ready = poll_once(ctx, &mut fds);
+        if ready > 0 || deadline.is_some_and(|d| crate::time::monotonic_ns() >= d) {
+            break ready;
+        }
+        crate::arch::cpu::enable_interrupts();
+        crate::arch::cpu::halt();
+        crate::arch::cpu::disable_interrupts();
+    };
+    for (chunk, (_, _, revents)) in raw.chunks_exact_mut(8).zip(&fds) {
+        chunk[6..8].copy_from_slice(&revents.to_le_bytes());
+    }
+    ctx.process.memory.write(addr, &raw)?;
+    Ok(ready)
+}
+
+pub fn sys_poll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let timeout_ms = a[2] as i32;
+    let timeout = (timeout_ms >= 0).then(|| u64::from(timeout_ms.unsigned_abs()) * 1_000_000);
+    do_poll(ctx, a[0], a[1], timeout)
+}
+
+pub fn sys_ppoll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let timeout = if a[2] == 0 {
+        None
+    } else {
+        let mut raw = [0u8; syscall::Timespec::SIZE];
+        ctx.process.memory.read(a[2], &mut raw)?;
+        Some(syscall::Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)?)
+    };
+    do_poll(ctx, a[0], a[1], timeout)
+}

@@ -1,0 +1,186 @@
+//! Identity, time, randomness, limits and process-wide settings: getpid and
+//! friends, exit, uname, the clocks and sleeps, getrandom, arch_prctl,
+//! set_tid_address, prlimit64, umask, sched_yield.
+
+use syscall::{ArchPrctl, ClockId, Errno, Resource, Rlimit, Timespec, Timeval, Utsname};
+
+use super::{Ctx, SysResult};
+use crate::{arch::gate, isolation, random, time};
+
+pub fn sys_getpid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.pid.as_u32()))
+}
+
+pub fn sys_getppid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.parent.as_u32()))
+}
+
+/// getuid, geteuid, getgid, getegid: everything runs as root.
+pub fn sys_getid(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(0)
+}
+
+pub fn sys_setpgid(_ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if (a[1] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
+}
+
+/// exit and exit_group (one thread per process: the same).
+pub fn sys_exit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.exit = Some(((a[0] as u32) & 0xff) << 8);
+    Ok(0)
+}
+
+pub fn sys_uname(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let version = alloc::format!("#1 Isola {} isolation={}", env!("CARGO_PKG_VERSION"), isolation::level().name());
+    let name = Utsname::new("Linux", "isola", "6.1.0-isola", &version, "x86_64", "(none)");
+    ctx.process.memory.write(a[0], &name.to_bytes())?;
+    Ok(0)
+}
+
+fn clock_now_ns(clock: ClockId) -> u64 {
+    match clock {
+        ClockId::Realtime | ClockId::RealtimeCoarse => time::realtime_ns(),
+        _ => time::monotonic_ns(),
+    }
+}
+
+pub fn sys_clock_gettime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let clock = ClockId::from_raw(a[0])?;
+    let now = Timespec::from_nanos(clock_now_ns(clock));
+    ctx.process.memory.write(a[1], &now.to_bytes())?;
+    Ok(0)
+}
+
+pub fn sys_clock_getres(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ClockId::from_raw(a[0])?;
+    if a[1] != 0 {
+        ctx.process.memory.write(a[1], &Timespec::from_nanos(1).to_bytes())?;
+    }
+    Ok(0)
+}
+
+pub fn sys_gettimeofday(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        ctx.process.memory.write(a[0], &Timeval::from_nanos(time::realtime_ns()).to_bytes())?;
+    }
+    if a[1] != 0 {
+        ctx.process.memory.write(a[1], &[0u8; 8])?;
+    }
+    Ok(0)
+}
+
+pub fn sys_time(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let secs = time::realtime_ns() / 1_000_000_000;
+    if a[0] != 0 {
+        ctx.process.memory.write(a[0], &secs.to_le_bytes())?;
+    }
+    Ok(secs)
+}
+
+fn read_timespec(ctx: &mut Ctx<'_>, addr: u64) -> Result<u64, Errno> {
+    let mut raw = [0u8; Timespec::SIZE];
+    ctx.process.memory.read(addr, &mut raw)?;
+    Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)
+}
+
+pub fn sys_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let duration = read_timespec(ctx, a[0])?;
+    time::sleep_until_monotonic(time::monotonic_ns().saturating_add(duration));
+    Ok(0)
+}
+
+pub fn sys_clock_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let clock = ClockId::from_raw(a[0])?;
+    let value = read_timespec(ctx, a[2])?;
+    let now = clock_now_ns(clock);
+    let remaining = if a[1] & u64::from(syscall::TIMER_ABSTIME) != 0 { value.saturating_sub(now) } else { value };
+    time::sleep_until_monotonic(time::monotonic_ns().saturating_add(remaining));
+    Ok(0)
+}
+
+pub fn sys_getrandom(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    syscall::GetrandomFlags::from_raw(a[2])?;
+    let len = (a[1] as usize).min(1 << 16);
+    let mut bytes = alloc::vec![0u8; len];
+    random::fill(&mut bytes);
+    ctx.process.memory.write(a[0], &bytes)?;
+    Ok(len as u64)
+}
+
+pub fn sys_arch_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    match ArchPrctl::from_raw(a[0])? {
+        ArchPrctl::SetFs => {
+            if a[1] >= crate::proc::memory::USER_END {
+                return Err(Errno::EPERM);
+            }
+            ctx.process.fs_base = a[1];
+            gate::set_fs_base(a[1]);
+            Ok(0)
+        }
+        ArchPrctl::GetFs => {
+            let base = ctx.process.fs_base;
+            ctx.process.memory.write(a[1], &base.to_le_bytes())?;
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn sys_set_tid_address(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.clear_child_tid = a[0];
+    Ok(u64::from(ctx.process.pid.as_u32()))
+}
+
+pub fn sys_prlimit64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 && a[0] as u32 != ctx.process.pid.as_u32() {
+        return Err(Errno::ESRCH);
+    }
+    let resource = Resource::from_raw(a[1])?;
+    let new = if a[2] != 0 {
+        let mut raw = [0u8; Rlimit::SIZE];
+        ctx.process.memory.read(a[2], &mut raw)?;
+        Some(Rlimit::from_bytes(&raw))
+    } else {
+        None
+    };
+    let old = ctx.process.limits.prlimit(resource, new)?;
+    if a[3] != 0 {
+        ctx.process.memory.write(a[3], &old.to_bytes())?;
+    }
+    Ok(0)
+}
+
+pub fn sys_getrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let resource = Resource::from_raw(a[0])?;
+    let old = ctx.process.limits.prlimit(resource, None)?;
+    ctx.process.memory.write(a[1], &old.to_bytes())?;
+    Ok(0)
+}
+
+pub fn sys_sysinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    // struct sysinfo (112 bytes): uptime, loads[3], totalram, freeram, sharedram,
+    // bufferram, totalswap, freeswap (u64s), procs u16, pad, totalhigh, freehigh, mem_unit u32.
+    let mut raw = [0u8; 112];
+    let uptime = time::monotonic_ns() / 1_000_000_000;
+    let free = crate::mm::frame::free_frames() as u64 * paging::PAGE_SIZE;
+    raw[0..8].copy_from_slice(&uptime.to_le_bytes());
+    raw[32..40].copy_from_slice(&crate::mm::total_bytes().to_le_bytes());
+    raw[40..48].copy_from_slice(&free.to_le_bytes());
+    raw[80..82].copy_from_slice(&1u16.to_le_bytes());
+    raw[104..108].copy_from_slice(&1u32.to_le_bytes());
+    ctx.process.memory.write(a[0], &raw)?;
+    Ok(0)
+}
+
+pub fn sys_umask(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let old = ctx.process.umask;
+    ctx.process.umask = (a[0] as u32) & 0o777;
+    Ok(u64::from(old))
+}
+
+pub fn sys_sched_yield(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(0)
+}

@@ -1,0 +1,149 @@
+//! Memory: brk, mmap (anonymous and private file mappings), munmap,
+//! mprotect, madvise. W^X always: writable and executable together is
+//! refused (EACCES), and memory that turns executable is scanned for WRPKRU
+//! first (EACCES and a log line on a hit).
+
+use paging::PAGE_SIZE;
+use syscall::{Errno, MapType, MmapFlags, MmapProt};
+
+use super::{Ctx, SysResult};
+use crate::fs::{self, FileKind};
+use crate::proc::memory::{Prot, RegionKind, USER_END};
+
+fn page_aligned(addr: u64) -> bool {
+    addr.is_multiple_of(PAGE_SIZE)
+}
+
+fn length(len: u64) -> Result<u64, Errno> {
+    if len == 0 {
+        return Err(Errno::EINVAL);
+    }
+    len.checked_add(PAGE_SIZE - 1).map(|l| l & !(PAGE_SIZE - 1)).ok_or(Errno::ENOMEM)
+}
+
+/// Refuses writable+executable and executable bytes containing WRPKRU.
+fn check_exec(ctx: &Ctx<'_>, prot: Prot, bytes: &[u8], start: u64) -> Result<(), Errno> {
+    if prot.write && prot.exec {
+        log::warn!("pid {} ({}): refused writable+executable memory at {start:#x} (W^X)", ctx.process.pid, ctx.process.name);
+        return Err(Errno::EACCES);
+    }
+    if prot.exec
+        && let Some(offset) = pkru::scan::find_wrpkru(bytes).next()
+    {
+        log::warn!(
+            "pid {} ({}): refused to make memory executable: WRPKRU (0F 01 EF) at {:#x}",
+            ctx.process.pid,
+            ctx.process.name,
+            start + offset as u64
+        );
+        return Err(Errno::EACCES);
+    }
+    Ok(())
+}
+
+pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (hint, raw_len, raw_prot, raw_flags, fd, offset) = (a[0], a[1], a[2], a[3], a[4] as i32, a[5]);
+    let prot_bits = MmapProt::from_raw(raw_prot)?;
+    let flags = MmapFlags::from_raw(raw_flags)?;
+    let len = length(raw_len)?;
+    if !page_aligned(offset) {
+        return Err(Errno::EINVAL);
+    }
+    if !matches!(flags.map_type(), MapType::Private | MapType::Shared | MapType::SharedValidate) {
+        return Err(Errno::EINVAL);
+    }
+    let prot = Prot::from_bits(u64::from(prot_bits.bits()));
+    let anonymous = flags.contains(MmapFlags::MAP_ANONYMOUS);
+
+    // The file's bytes first (before anything is mapped), so that errors change nothing.
+    let contents = if anonymous {
+        None
+    } else {
+        let file = ctx.process.files.get(fd)?.clone();
+        let open = file.lock();
+        let FileKind::Node(id) = open.kind else { return Err(Errno::ENODEV) };
+        if !fs::can_read(open.flags) {
+            return Err(Errno::EACCES);
+        }
+        let data = fs::with(|fs| -> Result<alloc::vec::Vec<u8>, Errno> {
+            let all = fs.file_data(id).map_err(|_| Errno::ENODEV)?;
+            let start = (offset as usize).min(all.len());
+            let end = (offset.saturating_add(len) as usize).min(all.len());
+            Ok(all[start..end].to_vec())
+        })?;
+        Some(data)
+    };
+    check_exec(ctx, prot, contents.as_deref().unwrap_or(&[]), hint)?;
+
+    let fixed = flags.contains(MmapFlags::MAP_FIXED) || flags.contains(MmapFlags::MAP_FIXED_NOREPLACE);
+    let start = if fixed {
+        if !page_aligned(hint) || hint.checked_add(len).is_none_or(|end| end > USER_END) || hint < PAGE_SIZE {
+            return Err(if page_aligned(hint) { Errno::ENOMEM } else { Errno::EINVAL });
+        }
+        if ctx.process.memory.overlaps(hint, hint + len) {
+            if flags.contains(MmapFlags::MAP_FIXED_NOREPLACE) {
+                return Err(Errno::EEXIST);
+            }
+            ctx.process.memory.unmap_range(hint, hint + len);
+        }
+        hint
+    } else {
+        ctx.process.memory.find_free(len)?
+    };
+    // Write the contents through a writable mapping, then set the real rights.
+    let staging = Prot { read: true, write: true, exec: false };
+    let initial = if contents.is_some() { staging } else { prot };
+    ctx.process.memory.map_fresh(start, start + len, initial, RegionKind::Mapping)?;
+    if let Some(data) = contents {
+        ctx.process.memory.fill(start, &data)?;
+        if prot != staging {
+            ctx.process.memory.protect_range(start, start + len, prot)?;
+        }
+    }
+    Ok(start)
+}
+
+pub fn sys_munmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (start, len) = (a[0], length(a[1])?);
+    if !page_aligned(start) || start.checked_add(len).is_none_or(|end| end > USER_END) {
+        return Err(Errno::EINVAL);
+    }
+    ctx.process.memory.unmap_range(start, start + len);
+    Ok(0)
+}
+
+pub fn sys_mprotect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let start = a[0];
+    let prot = Prot::from_bits(u64::from(MmapProt::from_raw(a[2])?.bits()));
+    if !page_aligned(start) {
+        return Err(Errno::EINVAL);
+    }
+    if a[1] == 0 {
+        return Ok(0);
+    }
+    let len = length(a[1])?;
+    let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+    if end > USER_END {
+        return Err(Errno::ENOMEM);
+    }
+    if prot.exec {
+        let bytes = ctx.process.memory.snapshot(start, end);
+        check_exec(ctx, prot, &bytes, start)?;
+    } else {
+        check_exec(ctx, prot, &[], start)?;
+    }
+    ctx.process.memory.protect_range(start, end, prot)?;
+    Ok(0)
+}
+
+pub fn sys_brk(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    Ok(ctx.process.memory.set_brk(a[0]))
+}
+
+pub fn sys_madvise(_ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if !page_aligned(a[0]) {
+        return Err(Errno::EINVAL);
+    }
+    // Advice only: nothing to do for memory that is always resident.
+    Ok(0)
+}

@@ -1,0 +1,548 @@
+//! ELF checks and the load plan for static and static-PIE x86-64 Linux
+//! executables.
+//!
+//! [`plan`] reads an executable image (the bytes of the file, as found in
+//! the initramfs) and either refuses it with a [`LoadError`] (always
+//! `ENOEXEC` for `execve`) or returns a [`LoadPlan`]: the segments to map
+//! with their rights, the entry point, what the auxiliary vector needs
+//! (`AT_PHDR`, `AT_PHNUM`, `AT_PHENT`, `AT_ENTRY`), the TLS template and
+//! where `brk` starts. Every address in the plan already includes the load
+//! bias: 0 for `ET_EXEC`, [`PIE_LOAD_BIAS`] for a static PIE (`ET_DYN`
+//! without `PT_INTERP`).
+//!
+//! The checks that matter for isolation (DESIGN.md, "Threat model"):
+//! - W^X: no segment is both writable and executable;
+//! - no executable segment contains the bytes of `wrpkru` (`0F 01 EF`) at
+//!   any byte offset ([`pkru::scan::find_wrpkru`]);
+//! - every segment lies in user space, above the never-mapped first page,
+//!   and two segments never give one page different rights.
+//!
+//! How the kernel is expected to load a plan: for each [`Segment`], map the
+//! pages covering `[vaddr, vaddr + memsz)` with the segment's rights and
+//! the process key, zero them, and copy `filesz` bytes from `file_offset`
+//! to `vaddr`. Bytes of the file outside a segment's own range are never
+//! mapped: the WRPKRU scan covers exactly what becomes executable (plus the
+//! junction of two executable segments that touch in memory). Segments
+//! with `memsz == 0` are validated but left out of the plan.
+//!
+//! Parsing uses `goblin`'s ELF64 header and program-header types (no_std +
+//! alloc); this crate does every check itself, with checked arithmetic, and
+//! never panics on any input. Neighbours: the kernel's `execve` (maps the
+//! plan, builds the stack and auxv), `pkru` (the scanner), `syscall`
+//! (`Errno`).
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![warn(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use goblin::container::Endian;
+use goblin::elf::header::{
+    EI_CLASS, EI_DATA, ELFCLASS64, ELFDATA2LSB, ELFMAG, EM_X86_64, ET_DYN, ET_EXEC, SELFMAG,
+};
+use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR, PT_TLS};
+use goblin::elf64::header::{Header, SIZEOF_EHDR};
+use goblin::elf64::program_header::{ProgramHeader, SIZEOF_PHDR};
+use syscall::Errno;
+
+#[cfg(test)]
+mod tests;
+
+/// Where static-PIE images are loaded (like Linux's `ELF_ET_DYN_BASE`).
+pub const PIE_LOAD_BIAS: u64 = 0x5555_5555_4000;
+/// User addresses are below this (the end of the lower canonical half).
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// The lowest address a segment may use: the first page is never mapped.
+pub const USER_START: u64 = PAGE_SIZE;
+/// The page size segments are mapped with.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// How the executable is linked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElfKind {
+    /// `ET_EXEC`: fixed addresses, load bias 0.
+    Static,
+    /// `ET_DYN` without `PT_INTERP`: relocates itself, loaded at
+    /// [`PIE_LOAD_BIAS`].
+    StaticPie,
+}
+
+/// One `PT_LOAD` segment to map. `vaddr` includes the load bias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// First byte of the segment in memory (not necessarily page-aligned).
+    pub vaddr: u64,
+    /// Size in memory; bytes past `filesz` are zero (`.bss`).
+    pub memsz: u64,
+    /// Where the segment's bytes start in the file.
+    pub file_offset: u64,
+    /// How many bytes come from the file (`<= memsz`).
+    pub filesz: u64,
+    /// `PF_R`.
+    pub read: bool,
+    /// `PF_W`.
+    pub write: bool,
+    /// `PF_X`.
+    pub exec: bool,
+}
+
+impl Segment {
+    /// One past the last byte in memory.
+    pub fn end(&self) -> u64 {
+        // Checked in `plan`: vaddr + memsz <= USER_END.
+        self.vaddr.saturating_add(self.memsz)
+    }
+
+    /// First byte of the first page the segment touches.
+    pub fn page_start(&self) -> u64 {
+        page_down(self.vaddr)
+    }
+
+    /// One past the last page the segment touches.
+    pub fn page_end(&self) -> u64 {
+        page_up(self.end()).unwrap_or(USER_END)
+    }
+}
+
+/// The thread-local storage template (`PT_TLS`). `vaddr` includes the load
+/// bias; the template's `filesz` bytes are followed by `memsz - filesz`
+/// zeros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tls {
+    /// Address of the initialization image in the loaded program.
+    pub vaddr: u64,
+    /// Size of the initialization image.
+    pub filesz: u64,
+    /// Size of one thread's block.
+    pub memsz: u64,
+    /// Alignment of the block (0 or a power of two).
+    pub align: u64,
+}
+
+/// Everything `execve` needs to map a checked executable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadPlan {
+    /// Static or static PIE.
+    pub kind: ElfKind,
+    /// Added to every address of the file: 0 or [`PIE_LOAD_BIAS`].
+    pub load_bias: u64,
+    /// Entry point (biased), inside an executable segment.
+    pub entry: u64,
+    /// The `PT_LOAD` segments with `memsz > 0`, in file order.
+    pub segments: Vec<Segment>,
+    /// Biased address of the program headers in memory (`AT_PHDR`): from
+    /// `PT_PHDR`, else from the `PT_LOAD` whose file range holds them; 0 if
+    /// the program headers are not loaded at all.
+    pub phdr_vaddr: u64,
+    /// Number of program headers (`AT_PHNUM`).
+    pub phnum: u16,
+    /// Size of one program header (`AT_PHENT`), always 56.
+    pub phentsize: u16,
+    /// The TLS template, if the program has one.
+    pub tls: Option<Tls>,
+    /// Highest `vaddr + memsz`, rounded up to a page: where `brk` starts.
+    pub end_of_data: u64,
+}
+
+/// Why an image cannot be executed. Every variant maps to `ENOEXEC`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// Shorter than an ELF header.
+    TooShort,
+    /// No `\x7fELF` magic.
+    NotElf,
+    /// Not `ELFCLASS64`.
+    Not64Bit,
+    /// Not `ELFDATA2LSB`.
+    NotLittleEndian,
+    /// Not `EM_X86_64`.
+    NotX86_64,
+    /// `e_type` is neither `ET_EXEC` nor `ET_DYN`.
+    NotExecutable,
+    /// Has a `PT_INTERP`: needs a dynamic linker.
+    Dynamic,
+    /// Program header table missing, outside the file, or with a wrong
+    /// entry size; or a segment with `filesz > memsz`; or a bad `PT_TLS`.
+    BadProgramHeaders,
+    /// `PT_LOAD` number `index` reaches past the end of the file.
+    SegmentOutsideFile {
+        /// Index in the program header table.
+        index: usize,
+    },
+    /// `PT_LOAD` number `index` has an invalid alignment, or a virtual
+    /// address and file offset that disagree modulo the alignment or page.
+    BadAlignment {
+        /// Index in the program header table.
+        index: usize,
+    },
+    /// A segment (biased) starts in the first page or ends past
+    /// [`USER_END`].
+    AddressOutOfRange {
+        /// Biased start address of the segment.
+        vaddr: u64,
+    },
+    /// `PT_LOAD` number `index` overlaps an earlier one, or shares a page
+    /// with one that has different rights.
+    Overlap {
+        /// Index in the program header table.
+        index: usize,
+    },
+    /// A segment is both writable and executable (W^X).
+    WritableAndExecutable {
+        /// Biased start address of the segment.
+        vaddr: u64,
+    },
+    /// An executable segment contains `0F 01 EF` (`wrpkru`).
+    Wrpkru {
+        /// Absolute file offset of the `0F`.
+        file_offset: u64,
+    },
+    /// No `PT_LOAD` with a nonzero size.
+    NoLoadableSegments,
+    /// The entry point is not inside an executable segment.
+    EntryOutsideCode {
+        /// Biased entry point.
+        entry: u64,
+    },
+}
+
+impl LoadError {
+    /// The error `execve` returns: `ENOEXEC` for every reason.
+    pub fn errno(&self) -> Errno {
+        Errno::ENOEXEC
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            LoadError::TooShort => f.write_str("file too short for an ELF header"),
+            LoadError::NotElf => f.write_str("not an ELF file (bad magic)"),
+            LoadError::Not64Bit => f.write_str("not a 64-bit ELF file (ELFCLASS32?)"),
+            LoadError::NotLittleEndian => f.write_str("not a little-endian ELF file"),
+            LoadError::NotX86_64 => f.write_str("not an x86-64 executable (wrong e_machine)"),
+            LoadError::NotExecutable => {
+                f.write_str("not an executable (e_type is neither ET_EXEC nor ET_DYN)")
+            }
+            LoadError::Dynamic => f.write_str("dynamically linked (PT_INTERP): not supported yet"),
+            LoadError::BadProgramHeaders => f.write_str("malformed program headers"),
+            LoadError::SegmentOutsideFile { index } => {
+                write!(f, "segment {index} reaches past the end of the file")
+            }
+            LoadError::BadAlignment { index } => write!(
+                f,
+                "segment {index} has a bad alignment (address and file offset disagree)"
+            ),
+            LoadError::AddressOutOfRange { vaddr } => write!(
+                f,
+                "segment at {vaddr:#x} lies outside user space [{USER_START:#x}, {USER_END:#x})"
+            ),
+            LoadError::Overlap { index } => write!(
+                f,
+                "segment {index} overlaps another segment or shares a page with different rights"
+            ),
+            LoadError::WritableAndExecutable { vaddr } => {
+                write!(f, "segment at {vaddr:#x} is writable and executable (W^X)")
+            }
+            LoadError::Wrpkru { file_offset } => write!(
+                f,
+                "executable segment contains WRPKRU (0F 01 EF) at file offset {file_offset:#x}"
+            ),
+            LoadError::NoLoadableSegments => f.write_str("no loadable segments"),
+            LoadError::EntryOutsideCode { entry } => {
+                write!(
+                    f,
+                    "entry point {entry:#x} is not inside an executable segment"
+                )
+            }
+        }
+    }
+}
+
+/// Rounds down to a page boundary.
+fn page_down(addr: u64) -> u64 {
+    addr & !(PAGE_SIZE - 1)
+}
+
+/// Rounds up to a page boundary; `None` on overflow.
+fn page_up(addr: u64) -> Option<u64> {
+    Some(addr.checked_add(PAGE_SIZE - 1)? & !(PAGE_SIZE - 1))
+}
+
+/// The bytes `[offset, offset + len)` of `image`, if inside it.
+fn file_range(image: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    image.get(start..end)
+}
+
+/// Checks `image` and computes how to load it. Never panics.
+pub fn plan(image: &[u8]) -> Result<LoadPlan, LoadError> {
+    let header = check_header(image)?;
+    let phdrs = program_headers(image, &header)?;
+
+    if phdrs.iter().any(|ph| ph.p_type == PT_INTERP) {
+        return Err(LoadError::Dynamic);
+    }
+    let (kind, load_bias) = match header.e_type {
+        ET_EXEC => (ElfKind::Static, 0),
+        ET_DYN => (ElfKind::StaticPie, PIE_LOAD_BIAS),
+        _ => return Err(LoadError::NotExecutable),
+    };
+
+    let mut segments: Vec<Segment> = Vec::new();
+    for (index, ph) in phdrs.iter().enumerate() {
+        if ph.p_type != PT_LOAD {
+            continue;
+        }
+        let segment = check_load(image, index, ph, load_bias)?;
+        if segment.memsz == 0 {
+            continue;
+        }
+        if segments.iter().any(|other| conflicts(other, &segment)) {
+            return Err(LoadError::Overlap { index });
+        }
+        segments.push(segment);
+    }
+    if segments.is_empty() {
+        return Err(LoadError::NoLoadableSegments);
+    }
+
+    scan_wrpkru(image, &segments)?;
+
+    let entry = header
+        .e_entry
+        .checked_add(load_bias)
+        .ok_or(LoadError::EntryOutsideCode {
+            entry: header.e_entry,
+        })?;
+    if !segments
+        .iter()
+        .any(|s| s.exec && s.vaddr <= entry && entry < s.end())
+    {
+        return Err(LoadError::EntryOutsideCode { entry });
+    }
+
+    let phdr_vaddr = phdr_address(&header, &phdrs, load_bias)?;
+    let tls = tls_template(&phdrs, &segments, load_bias)?;
+    let highest = segments.iter().map(Segment::end).max().unwrap_or(0);
+    let end_of_data = page_up(highest).ok_or(LoadError::AddressOutOfRange { vaddr: highest })?;
+
+    Ok(LoadPlan {
+        kind,
+        load_bias,
+        entry,
+        segments,
+        phdr_vaddr,
+        phnum: header.e_phnum,
+        phentsize: header.e_phentsize,
+        tls,
+        end_of_data,
+    })
+}
+
+/// The identification bytes and the fixed header fields.
+fn check_header(image: &[u8]) -> Result<Header, LoadError> {
+    let magic_len = image.len().min(SELFMAG);
+    if image.get(..magic_len) != ELFMAG.get(..magic_len) {
+        return Err(LoadError::NotElf);
+    }
+    if image.len() < SIZEOF_EHDR {
+        return Err(LoadError::TooShort);
+    }
+    if image.get(EI_CLASS) != Some(&ELFCLASS64) {
+        return Err(LoadError::Not64Bit);
+    }
+    if image.get(EI_DATA) != Some(&ELFDATA2LSB) {
+        return Err(LoadError::NotLittleEndian);
+    }
+    let header = Header::parse(image).map_err(|_| LoadError::TooShort)?;
+    if header.e_machine != EM_X86_64 {
+        return Err(LoadError::NotX86_64);
+    }
+    if header.e_type != ET_EXEC && header.e_type != ET_DYN {
+        return Err(LoadError::NotExecutable);
+    }
+    Ok(header)
+}
+
+/// The program header table, checked to lie inside the file.
+fn program_headers(image: &[u8], header: &Header) -> Result<Vec<ProgramHeader>, LoadError> {
+    // PN_XNUM (0xffff) would move the count to section 0: not for
+    // executables.
+    if usize::from(header.e_phentsize) != SIZEOF_PHDR
+        || header.e_phnum == 0
+        || header.e_phnum == u16::MAX
+    {
+        return Err(LoadError::BadProgramHeaders);
+    }
+    let table_len = u64::from(header.e_phnum).saturating_mul(SIZEOF_PHDR as u64);
+    if file_range(image, header.e_phoff, table_len).is_none() {
+        return Err(LoadError::BadProgramHeaders);
+    }
+    let offset = usize::try_from(header.e_phoff).map_err(|_| LoadError::BadProgramHeaders)?;
+    ProgramHeader::parse(image, offset, usize::from(header.e_phnum), Endian::Little)
+        .map_err(|_| LoadError::BadProgramHeaders)
+}
+
+/// Checks one `PT_LOAD` on its own and returns it biased.
+fn check_load(
+    image: &[u8],
+    index: usize,
+    ph: &ProgramHeader,
+    load_bias: u64,
+) -> Result<Segment, LoadError> {
+    if ph.p_filesz > ph.p_memsz {
+        return Err(LoadError::BadProgramHeaders);
+    }
+    if file_range(image, ph.p_offset, ph.p_filesz).is_none() {
+        return Err(LoadError::SegmentOutsideFile { index });
+    }
+    let align = ph.p_align;
+    if align > 1 {
+        if !align.is_power_of_two() {
+            return Err(LoadError::BadAlignment { index });
+        }
+        let mask = align.saturating_sub(1);
+        if ph.p_vaddr & mask != ph.p_offset & mask {
+            return Err(LoadError::BadAlignment { index });
+        }
+    }
+    if ph.p_vaddr % PAGE_SIZE != ph.p_offset % PAGE_SIZE {
+        return Err(LoadError::BadAlignment { index });
+    }
+    let vaddr = ph
+        .p_vaddr
+        .checked_add(load_bias)
+        .ok_or(LoadError::AddressOutOfRange { vaddr: ph.p_vaddr })?;
+    let end = vaddr
+        .checked_add(ph.p_memsz)
+        .ok_or(LoadError::AddressOutOfRange { vaddr })?;
+    if vaddr < USER_START || end > USER_END {
+        return Err(LoadError::AddressOutOfRange { vaddr });
+    }
+    let (read, write, exec) = (
+        ph.p_flags & PF_R != 0,
+        ph.p_flags & PF_W != 0,
+        ph.p_flags & PF_X != 0,
+    );
+    if write && exec {
+        return Err(LoadError::WritableAndExecutable { vaddr });
+    }
+    Ok(Segment {
+        vaddr,
+        memsz: ph.p_memsz,
+        file_offset: ph.p_offset,
+        filesz: ph.p_filesz,
+        read,
+        write,
+        exec,
+    })
+}
+
+/// Whether two segments overlap in memory, or share a page with different
+/// rights (the page could only get one set of rights).
+fn conflicts(a: &Segment, b: &Segment) -> bool {
+    let bytes_overlap = a.vaddr < b.end() && b.vaddr < a.end();
+    let pages_overlap = a.page_start() < b.page_end() && b.page_start() < a.page_end();
+    let same_rights = (a.read, a.write, a.exec) == (b.read, b.write, b.exec);
+    bytes_overlap || (pages_overlap && !same_rights)
+}
+
+/// Scans the file bytes of every executable segment, and the junction of
+/// two executable segments that touch in memory, for `wrpkru`.
+fn scan_wrpkru(image: &[u8], segments: &[Segment]) -> Result<(), LoadError> {
+    let code = |s: &Segment| file_range(image, s.file_offset, s.filesz).unwrap_or(&[]);
+    for s in segments.iter().filter(|s| s.exec) {
+        if let Some(at) = pkru::scan::find_wrpkru(code(s)).next() {
+            return Err(LoadError::Wrpkru {
+                file_offset: s.file_offset.saturating_add(at as u64),
+            });
+        }
+    }
+    // In memory, a sequence could start in the last two bytes of one
+    // segment and end in the next one when nothing (no .bss) separates them.
+    for a in segments.iter().filter(|s| s.exec && s.filesz == s.memsz) {
+        for b in segments.iter().filter(|b| b.exec && b.vaddr == a.end()) {
+            let (a_code, b_code) = (code(a), code(b));
+            let tail = a_code.get(a_code.len().saturating_sub(2)..).unwrap_or(&[]);
+            let head = b_code.get(..b_code.len().min(2)).unwrap_or(&[]);
+            let mut window: Vec<u8> = Vec::with_capacity(4);
+            window.extend_from_slice(tail);
+            window.extend_from_slice(head);
+            if let Some(at) = pkru::scan::find_wrpkru(&window).next() {
+                let back = tail.len().saturating_sub(at) as u64;
+                return Err(LoadError::Wrpkru {
+                    file_offset: a.file_offset.saturating_add(a.filesz).saturating_sub(back),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `AT_PHDR`: where the program header table is in memory.
+fn phdr_address(
+    header: &Header,
+    phdrs: &[ProgramHeader],
+    load_bias: u64,
+) -> Result<u64, LoadError> {
+    if let Some(ph) = phdrs.iter().find(|ph| ph.p_type == PT_PHDR) {
+        return ph
+            .p_vaddr
+            .checked_add(load_bias)
+            .ok_or(LoadError::BadProgramHeaders);
+    }
+    let table_len = u64::from(header.e_phnum).saturating_mul(SIZEOF_PHDR as u64);
+    let table_end = header.e_phoff.saturating_add(table_len);
+    let holder = phdrs.iter().find(|ph| {
+        ph.p_type == PT_LOAD
+            && ph.p_offset <= header.e_phoff
+            && table_end <= ph.p_offset.saturating_add(ph.p_filesz)
+    });
+    Ok(match holder {
+        // Checked in `check_load`: vaddr + bias + filesz does not overflow.
+        Some(ph) => ph
+            .p_vaddr
+            .saturating_add(load_bias)
+            .saturating_add(header.e_phoff.saturating_sub(ph.p_offset)),
+        None => 0,
+    })
+}
+
+/// The `PT_TLS` template, checked to lie inside a loaded segment.
+fn tls_template(
+    phdrs: &[ProgramHeader],
+    segments: &[Segment],
+    load_bias: u64,
+) -> Result<Option<Tls>, LoadError> {
+    let Some(ph) = phdrs.iter().find(|ph| ph.p_type == PT_TLS) else {
+        return Ok(None);
+    };
+    if ph.p_filesz > ph.p_memsz || (ph.p_align > 1 && !ph.p_align.is_power_of_two()) {
+        return Err(LoadError::BadProgramHeaders);
+    }
+    let vaddr = ph
+        .p_vaddr
+        .checked_add(load_bias)
+        .ok_or(LoadError::BadProgramHeaders)?;
+    let image_end = vaddr
+        .checked_add(ph.p_filesz)
+        .ok_or(LoadError::BadProgramHeaders)?;
+    if ph.p_filesz > 0
+        && !segments
+            .iter()
+            .any(|s| s.vaddr <= vaddr && image_end <= s.end())
+    {
+        return Err(LoadError::BadProgramHeaders);
+    }
+    Ok(Some(Tls {
+        vaddr,
+        filesz: ph.p_filesz,
+        memsz: ph.p_memsz,
+        align: ph.p_align,
+    }))
+}

@@ -1,0 +1,389 @@
+//! The process-facing gates of GATE.md: the `syscall` entry, the return to
+//! a process, the interrupt and exception entry and exit, and the abort.
+//! Built only for the kernel target (`target_os = "none"`): the code refers
+//! to symbols the kernel defines:
+//!
+//! - `isola_entry_area: EntryArea`: per-CPU scratch, mapped U/S=0 (a process
+//!   in ring 0 can write it, so nothing read from it is trusted);
+//! - `isola_gate_cpu: GateCpu`: per-CPU state in key-0 memory (trusted);
+//! - `isola_published_pkru: u64`: the PKRU this CPU is meant to run, on the
+//!   key-15 page that processes may read but never write;
+//! - `isola_syscall_dispatch(*mut SyscallFrame)`,
+//!   `isola_trap_entry(*mut TrapFrame, from_process: u64)` and
+//!   `isola_gate_violation() -> !`.
+//!
+//! Two variants exist of each entry: `_mpk` switches PKRU (isolation level
+//! `mpk`), `_none` does not (no PKU: WRPKRU would raise #UD). The kernel
+//! picks one at boot (LSTAR, IDT).
+//!
+//! What a jump into the middle of any sequence can reach:
+//! - the entry WRPKRUs compare against the kernel PKRU as an immediate, and
+//!   then take the kernel stack from key-0 memory: the kernel runs its normal
+//!   path with trusted state;
+//! - the exit WRPKRUs compare against the published value on the key-15
+//!   page: a forged EAX aborts (or faults on the compare's own read);
+//! - the code after the entry WRPKRUs reads key-0 memory first, so entering
+//!   it with a process PKRU faults and kills the process;
+//! - the return to kernel code never changes PKRU.
+
+use core::arch::global_asm;
+use core::mem::offset_of;
+
+/// The kernel's PKRU, compared as an immediate by the entry gates.
+const KERNEL_PKRU_BITS: u32 = crate::Pkru::KERNEL.bits();
+
+/// Per-CPU scratch for the entry and exit gates (mapped U/S=0).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct EntryArea {
+    pub rax: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub r11: u64,
+    pub rsp: u64,
+    pub rip: u64,
+    pub rflags: u64,
+    pub spare: u64,
+}
+
+/// Per-CPU gate state in key-0 memory: what the gates trust.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct GateCpu {
+    /// Top of the kernel stack of the process running on this CPU.
+    pub kernel_rsp: u64,
+    /// The PKRU of the process running on this CPU (low 32 bits).
+    pub process_pkru: u64,
+    /// 1 while a process runs on this CPU (set by the exit gate, cleared by
+    /// every entry).
+    pub in_process: u64,
+    /// What `in_process` was when the current interrupt or exception came in.
+    pub from_process: u64,
+    /// 1 when the isolation level is `mpk` (the gates switch PKRU).
+    pub pku: u64,
+}
+
+/// The registers of a process at a `syscall`, on its kernel stack (lowest
+/// address first). `rax` holds the number on entry and the result on exit;
+/// `rip`, `rflags` and `rsp` are where the process goes back to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SyscallFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub r10: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rax: u64,
+    pub rip: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+}
+
+/// Registers saved by the interrupt and exception entry, on the IST stack
+/// (lowest address first).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TrapFrame {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// Bytes of each interrupt stub: stub `v` is at `isola_gate_isr_stubs_* + 16 * v`.
+pub const ISR_STUB_SIZE: u64 = 16;
+
+unsafe extern "C" {
+    /// The `syscall` entry for level `mpk` (LSTAR).
+    pub fn isola_gate_syscall_mpk();
+    /// The `syscall` entry for level `none` (LSTAR).
+    pub fn isola_gate_syscall_none();
+    /// Returns to the process whose `SyscallFrame` is at RSP, on its kernel stack.
+    pub fn isola_gate_return_to_process();
+    /// 256 interrupt stubs of `ISR_STUB_SIZE` bytes that switch PKRU.
+    pub static isola_gate_isr_stubs_mpk: u8;
+    /// 256 interrupt stubs of `ISR_STUB_SIZE` bytes that do not.
+    pub static isola_gate_isr_stubs_none: u8;
+}
+
+global_asm!(
+    r#"
+    .pushsection .text.isola_gate, "ax"
+    .p2align 4
+
+    /* ---- syscall entry: ring 0, RCX = return RIP, R11 = RFLAGS, IF = 0 ---- */
+    .global isola_gate_syscall_mpk
+isola_gate_syscall_mpk:
+    mov qword ptr [rip + isola_entry_area + {ea_rax}], rax
+    mov qword ptr [rip + isola_entry_area + {ea_rcx}], rcx
+    mov qword ptr [rip + isola_entry_area + {ea_rdx}], rdx
+    mov qword ptr [rip + isola_entry_area + {ea_r11}], r11
+    mov qword ptr [rip + isola_entry_area + {ea_rsp}], rsp
+    xor ecx, ecx
+    xor edx, edx
+    mov eax, {kernel_pkru}
+    wrpkru
+    cmp eax, {kernel_pkru}
+    jne isola_gate_abort
+    jmp isola_gate_syscall_common
+
+    .global isola_gate_syscall_none
+isola_gate_syscall_none:
+    mov qword ptr [rip + isola_entry_area + {ea_rax}], rax
+    mov qword ptr [rip + isola_entry_area + {ea_rcx}], rcx
+    mov qword ptr [rip + isola_entry_area + {ea_rdx}], rdx
+    mov qword ptr [rip + isola_entry_area + {ea_r11}], r11
+    mov qword ptr [rip + isola_entry_area + {ea_rsp}], rsp
+
+isola_gate_syscall_common:
+    cli
+    cld
+    /* Key-0 memory from here on: with a process PKRU this faults. */
+    mov rsp, qword ptr [rip + isola_gate_cpu + {gc_kernel_rsp}]
+    mov qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
+    push qword ptr [rip + isola_entry_area + {ea_rsp}]
+    push qword ptr [rip + isola_entry_area + {ea_r11}]
+    push qword ptr [rip + isola_entry_area + {ea_rcx}]
+    push qword ptr [rip + isola_entry_area + {ea_rax}]
+    push rdi
+    push rsi
+    push qword ptr [rip + isola_entry_area + {ea_rdx}]
+    push r10
+    push r8
+    push r9
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    xor ebp, ebp
+    mov rdi, rsp
+    call isola_syscall_dispatch
+    jmp isola_gate_return_to_process
+
+    /* ---- return to a process: RSP = its SyscallFrame on its kernel stack ---- */
+    .global isola_gate_return_to_process
+isola_gate_return_to_process:
+    cli
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    pop r9
+    pop r8
+    pop r10
+    pop rax
+    mov qword ptr [rip + isola_entry_area + {ea_rdx}], rax
+    pop rsi
+    pop rdi
+    pop rax
+    mov qword ptr [rip + isola_entry_area + {ea_rax}], rax
+    pop rax
+    mov qword ptr [rip + isola_entry_area + {ea_rip}], rax
+    mov qword ptr [rip + isola_entry_area + {ea_rcx}], rax
+    pop rax
+    mov qword ptr [rip + isola_entry_area + {ea_rflags}], rax
+    mov qword ptr [rip + isola_entry_area + {ea_r11}], rax
+    pop rax
+    mov qword ptr [rip + isola_entry_area + {ea_rsp}], rax
+    mov qword ptr [rip + isola_gate_cpu + {gc_in_process}], 1
+    cmp qword ptr [rip + isola_gate_cpu + {gc_pku}], 0
+    je 2f
+    mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
+    lea rsp, [rip + isola_entry_area + {ea_rflags}]
+    xor ecx, ecx
+    xor edx, edx
+    wrpkru
+    cmp eax, dword ptr [rip + isola_published_pkru]
+    jne isola_gate_abort
+    jmp 3f
+2:
+    lea rsp, [rip + isola_entry_area + {ea_rflags}]
+3:
+    mov rax, qword ptr [rip + isola_entry_area + {ea_rax}]
+    mov rcx, qword ptr [rip + isola_entry_area + {ea_rcx}]
+    mov rdx, qword ptr [rip + isola_entry_area + {ea_rdx}]
+    mov r11, qword ptr [rip + isola_entry_area + {ea_r11}]
+    btr qword ptr [rip + isola_entry_area + {ea_rflags}], 9
+    jc 4f
+    popfq
+    mov rsp, qword ptr [rip + isola_entry_area + {ea_rsp}]
+    jmp qword ptr [rip + isola_entry_area + {ea_rip}]
+4:
+    popfq
+    mov rsp, qword ptr [rip + isola_entry_area + {ea_rsp}]
+    sti
+    jmp qword ptr [rip + isola_entry_area + {ea_rip}]
+
+    /* ---- interrupt and exception stubs: vector v at base + 16 * v ---- */
+    .p2align 4
+    .global isola_gate_isr_stubs_mpk
+isola_gate_isr_stubs_mpk:
+    .set isr_vector, 0
+    .rept 256
+    .p2align 4
+    .if (isr_vector == 8) || ((isr_vector >= 10) && (isr_vector <= 14)) || (isr_vector == 17) || (isr_vector == 21) || (isr_vector == 29) || (isr_vector == 30)
+    .else
+    push 0
+    .endif
+    push isr_vector
+    jmp isola_gate_isr_common_mpk
+    .set isr_vector, isr_vector + 1
+    .endr
+
+    .p2align 4
+    .global isola_gate_isr_stubs_none
+isola_gate_isr_stubs_none:
+    .set isr_vector, 0
+    .rept 256
+    .p2align 4
+    .if (isr_vector == 8) || ((isr_vector >= 10) && (isr_vector <= 14)) || (isr_vector == 17) || (isr_vector == 21) || (isr_vector == 29) || (isr_vector == 30)
+    .else
+    push 0
+    .endif
+    push isr_vector
+    jmp isola_gate_isr_common_none
+    .set isr_vector, isr_vector + 1
+    .endr
+
+isola_gate_isr_common_mpk:
+    push r15
+    push r14
+    push r13
+    push r12
+    push r11
+    push r10
+    push r9
+    push r8
+    push rbp
+    push rdi
+    push rsi
+    push rdx
+    push rcx
+    push rbx
+    push rax
+    xor ecx, ecx
+    xor edx, edx
+    mov eax, {kernel_pkru}
+    wrpkru
+    cmp eax, {kernel_pkru}
+    jne isola_gate_abort
+    jmp isola_gate_isr_common
+
+isola_gate_isr_common_none:
+    push r15
+    push r14
+    push r13
+    push r12
+    push r11
+    push r10
+    push r9
+    push r8
+    push rbp
+    push rdi
+    push rsi
+    push rdx
+    push rcx
+    push rbx
+    push rax
+
+isola_gate_isr_common:
+    cld
+    /* Key-0 memory from here on: with a process PKRU this faults. */
+    mov rax, qword ptr [rip + isola_gate_cpu + {gc_in_process}]
+    mov qword ptr [rip + isola_gate_cpu + {gc_from_process}], rax
+    mov qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
+    mov rdi, rsp
+    mov rsi, rax
+    /* The CPU aligned the IST stack; 176 bytes pushed keep it aligned. */
+    call isola_trap_entry
+    cmp qword ptr [rip + isola_gate_cpu + {gc_from_process}], 0
+    je 6f
+    mov qword ptr [rip + isola_gate_cpu + {gc_in_process}], 1
+    cmp qword ptr [rip + isola_gate_cpu + {gc_pku}], 0
+    je 6f
+    mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
+    xor ecx, ecx
+    xor edx, edx
+    wrpkru
+    cmp eax, dword ptr [rip + isola_published_pkru]
+    jne isola_gate_abort
+6:
+    pop rax
+    pop rbx
+    pop rcx
+    pop rdx
+    pop rsi
+    pop rdi
+    pop rbp
+    pop r8
+    pop r9
+    pop r10
+    pop r11
+    pop r12
+    pop r13
+    pop r14
+    pop r15
+    add rsp, 16
+    iretq
+
+    /* ---- abort: kernel PKRU, kernel stack, the kernel kills the process ---- */
+    .global isola_gate_abort
+isola_gate_abort:
+    cli
+    xor ecx, ecx
+    xor edx, edx
+    mov eax, {kernel_pkru}
+    wrpkru
+    cmp eax, {kernel_pkru}
+    jne isola_gate_abort
+    mov rsp, qword ptr [rip + isola_gate_cpu + {gc_kernel_rsp}]
+    mov qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
+    xor ebp, ebp
+    call isola_gate_violation
+    ud2
+    .popsection
+"#,
+    kernel_pkru = const KERNEL_PKRU_BITS,
+    ea_rax = const offset_of!(EntryArea, rax),
+    ea_rcx = const offset_of!(EntryArea, rcx),
+    ea_rdx = const offset_of!(EntryArea, rdx),
+    ea_r11 = const offset_of!(EntryArea, r11),
+    ea_rsp = const offset_of!(EntryArea, rsp),
+    ea_rip = const offset_of!(EntryArea, rip),
+    ea_rflags = const offset_of!(EntryArea, rflags),
+    gc_kernel_rsp = const offset_of!(GateCpu, kernel_rsp),
+    gc_process_pkru = const offset_of!(GateCpu, process_pkru),
+    gc_in_process = const offset_of!(GateCpu, in_process),
+    gc_from_process = const offset_of!(GateCpu, from_process),
+    gc_pku = const offset_of!(GateCpu, pku),
+);

@@ -1,0 +1,718 @@
+//! Structures exchanged with user space, with their exact Linux x86-64
+//! layout (little-endian, padding included).
+//!
+//! Each is a plain Rust struct with `SIZE` and `to_bytes` (what the kernel
+//! writes to the user), and `from_bytes` where the kernel reads it from the
+//! user. No `repr(C)` casts: the bytes are assembled field by field.
+
+/// Little-endian field writer over a fixed buffer.
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Writer<'a> {
+    fn new(buf: &'a mut [u8]) -> Self {
+        Writer { buf, pos: 0 }
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
+        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+        self
+    }
+
+    fn u64(&mut self, value: u64) -> &mut Self {
+        self.bytes(&value.to_le_bytes())
+    }
+
+    fn i64(&mut self, value: i64) -> &mut Self {
+        self.bytes(&value.to_le_bytes())
+    }
+
+    fn u32(&mut self, value: u32) -> &mut Self {
+        self.bytes(&value.to_le_bytes())
+    }
+
+    fn u16(&mut self, value: u16) -> &mut Self {
+        self.bytes(&value.to_le_bytes())
+    }
+}
+
+/// Little-endian field reader over a fixed buffer.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    fn array<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0; N];
+        out.copy_from_slice(&self.buf[self.pos..self.pos + N]);
+        self.pos += N;
+        out
+    }
+
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.array())
+    }
+
+    fn i64(&mut self) -> i64 {
+        i64::from_le_bytes(self.array())
+    }
+
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.array())
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes(self.array())
+    }
+
+    fn u8(&mut self) -> u8 {
+        self.array::<1>()[0]
+    }
+}
+
+/// `struct stat` of `stat`, `fstat`, `lstat`, `newfstatat` (144 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Stat {
+    pub st_dev: u64,
+    pub st_ino: u64,
+    pub st_nlink: u64,
+    pub st_mode: u32,
+    pub st_uid: u32,
+    pub st_gid: u32,
+    pub st_rdev: u64,
+    pub st_size: i64,
+    pub st_blksize: i64,
+    pub st_blocks: i64,
+    pub st_atime: i64,
+    pub st_atime_nsec: i64,
+    pub st_mtime: i64,
+    pub st_mtime_nsec: i64,
+    pub st_ctime: i64,
+    pub st_ctime_nsec: i64,
+}
+
+impl Stat {
+    pub const SIZE: usize = 144;
+
+    /// The user-visible bytes (padding and reserved fields zero).
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        Writer::new(&mut out)
+            .u64(self.st_dev)
+            .u64(self.st_ino)
+            .u64(self.st_nlink)
+            .u32(self.st_mode)
+            .u32(self.st_uid)
+            .u32(self.st_gid)
+            .u32(0)
+            .u64(self.st_rdev)
+            .i64(self.st_size)
+            .i64(self.st_blksize)
+            .i64(self.st_blocks)
+            .i64(self.st_atime)
+            .i64(self.st_atime_nsec)
+            .i64(self.st_mtime)
+            .i64(self.st_mtime_nsec)
+            .i64(self.st_ctime)
+            .i64(self.st_ctime_nsec);
+        out
+    }
+
+    /// Parses the bytes (for tests and user programs).
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        let st_dev = r.u64();
+        let st_ino = r.u64();
+        let st_nlink = r.u64();
+        let st_mode = r.u32();
+        let st_uid = r.u32();
+        let st_gid = r.u32();
+        let _pad0 = r.u32();
+        Stat {
+            st_dev,
+            st_ino,
+            st_nlink,
+            st_mode,
+            st_uid,
+            st_gid,
+            st_rdev: r.u64(),
+            st_size: r.i64(),
+            st_blksize: r.i64(),
+            st_blocks: r.i64(),
+            st_atime: r.i64(),
+            st_atime_nsec: r.i64(),
+            st_mtime: r.i64(),
+            st_mtime_nsec: r.i64(),
+            st_ctime: r.i64(),
+            st_ctime_nsec: r.i64(),
+        }
+    }
+}
+
+/// `struct timespec` (16 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct Timespec {
+    pub tv_sec: i64,
+    pub tv_nsec: i64,
+}
+
+impl Timespec {
+    pub const SIZE: usize = 16;
+
+    /// From nanoseconds.
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Timespec { tv_sec: (nanos / 1_000_000_000) as i64, tv_nsec: (nanos % 1_000_000_000) as i64 }
+    }
+
+    /// Is `tv_nsec` in `0..1e9` and `tv_sec` non-negative (what `nanosleep`
+    /// demands, else `EINVAL`)?
+    pub const fn is_valid(&self) -> bool {
+        self.tv_sec >= 0 && self.tv_nsec >= 0 && self.tv_nsec < 1_000_000_000
+    }
+
+    /// Total nanoseconds, saturating; `None` if invalid.
+    pub const fn as_nanos(&self) -> Option<u64> {
+        if !self.is_valid() {
+            return None;
+        }
+        Some((self.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(self.tv_nsec as u64))
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        Writer::new(&mut out).i64(self.tv_sec).i64(self.tv_nsec);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        Timespec { tv_sec: r.i64(), tv_nsec: r.i64() }
+    }
+}
+
+/// `struct timeval` (16 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct Timeval {
+    pub tv_sec: i64,
+    pub tv_usec: i64,
+}
+
+impl Timeval {
+    pub const SIZE: usize = 16;
+
+    /// From nanoseconds (truncated to microseconds).
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Timeval { tv_sec: (nanos / 1_000_000_000) as i64, tv_usec: ((nanos % 1_000_000_000) / 1000) as i64 }
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        Writer::new(&mut out).i64(self.tv_sec).i64(self.tv_usec);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        Timeval { tv_sec: r.i64(), tv_usec: r.i64() }
+    }
+}
+
+/// Length of each field of [`Utsname`], NUL included.
+pub const UTSNAME_FIELD_LEN: usize = 65;
+
+/// `struct new_utsname` of `uname` (6 fields of 65 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Utsname {
+    pub sysname: [u8; UTSNAME_FIELD_LEN],
+    pub nodename: [u8; UTSNAME_FIELD_LEN],
+    pub release: [u8; UTSNAME_FIELD_LEN],
+    pub version: [u8; UTSNAME_FIELD_LEN],
+    pub machine: [u8; UTSNAME_FIELD_LEN],
+    pub domainname: [u8; UTSNAME_FIELD_LEN],
+}
+
+/// A NUL-padded field; truncated to 64 bytes so a NUL always ends it.
+fn uts_field(text: &str) -> [u8; UTSNAME_FIELD_LEN] {
+    let mut field = [0; UTSNAME_FIELD_LEN];
+    let len = text.len().min(UTSNAME_FIELD_LEN - 1);
+    field[..len].copy_from_slice(&text.as_bytes()[..len]);
+    field
+}
+
+impl Utsname {
+    pub const SIZE: usize = 6 * UTSNAME_FIELD_LEN;
+
+    /// From strings, each truncated to 64 bytes.
+    pub fn new(sysname: &str, nodename: &str, release: &str, version: &str, machine: &str, domainname: &str) -> Self {
+        Utsname {
+            sysname: uts_field(sysname),
+            nodename: uts_field(nodename),
+            release: uts_field(release),
+            version: uts_field(version),
+            machine: uts_field(machine),
+            domainname: uts_field(domainname),
+        }
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        Writer::new(&mut out)
+            .bytes(&self.sysname)
+            .bytes(&self.nodename)
+            .bytes(&self.release)
+            .bytes(&self.version)
+            .bytes(&self.machine)
+            .bytes(&self.domainname);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        Utsname {
+            sysname: r.array(),
+            nodename: r.array(),
+            release: r.array(),
+            version: r.array(),
+            machine: r.array(),
+            domainname: r.array(),
+        }
+    }
+}
+
+/// `struct iovec` of `readv`/`writev` (16 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct IoVec {
+    pub iov_base: u64,
+    pub iov_len: u64,
+}
+
+impl IoVec {
+    pub const SIZE: usize = 16;
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        Writer::new(&mut out).u64(self.iov_base).u64(self.iov_len);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        IoVec { iov_base: r.u64(), iov_len: r.u64() }
+    }
+}
+
+/// Most iovecs one `readv`/`writev` takes (`UIO_MAXIOV`); more is `EINVAL`.
+pub const UIO_MAXIOV: usize = 1024;
+
+/// `struct rlimit` (16 bytes); [`crate::RLIM_INFINITY`] means no limit.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Rlimit {
+    pub rlim_cur: u64,
+    pub rlim_max: u64,
+}
+
+impl Rlimit {
+    pub const SIZE: usize = 16;
+
+    /// No limit at all.
+    pub const INFINITY: Rlimit = Rlimit { rlim_cur: crate::RLIM_INFINITY, rlim_max: crate::RLIM_INFINITY };
+
+    pub const fn new(rlim_cur: u64, rlim_max: u64) -> Self {
+        Rlimit { rlim_cur, rlim_max }
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        Writer::new(&mut out).u64(self.rlim_cur).u64(self.rlim_max);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        Rlimit { rlim_cur: r.u64(), rlim_max: r.u64() }
+    }
+}
+
+/// `struct winsize` of `TIOCGWINSZ`/`TIOCSWINSZ` (8 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Winsize {
+    pub ws_row: u16,
+    pub ws_col: u16,
+    pub ws_xpixel: u16,
+    pub ws_ypixel: u16,
+}
+
+impl Winsize {
+    pub const SIZE: usize = 8;
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        Writer::new(&mut out).u16(self.ws_row).u16(self.ws_col).u16(self.ws_xpixel).u16(self.ws_ypixel);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        Winsize { ws_row: r.u16(), ws_col: r.u16(), ws_xpixel: r.u16(), ws_ypixel: r.u16() }
+    }
+}
+
+/// Terminal flag bits and control-character indices (`asm-generic/termbits.h`).
+pub mod termios {
+    // c_iflag
+    pub const IGNBRK: u32 = 0o1;
+    pub const BRKINT: u32 = 0o2;
+    pub const IGNPAR: u32 = 0o4;
+    pub const PARMRK: u32 = 0o10;
+    pub const INPCK: u32 = 0o20;
+    pub const ISTRIP: u32 = 0o40;
+    pub const INLCR: u32 = 0o100;
+    pub const IGNCR: u32 = 0o200;
+    pub const ICRNL: u32 = 0o400;
+    pub const IUCLC: u32 = 0o1000;
+    pub const IXON: u32 = 0o2000;
+    pub const IXANY: u32 = 0o4000;
+    pub const IXOFF: u32 = 0o10000;
+    pub const IMAXBEL: u32 = 0o20000;
+    pub const IUTF8: u32 = 0o40000;
+    // c_oflag
+    pub const OPOST: u32 = 0o1;
+    pub const OLCUC: u32 = 0o2;
+    pub const ONLCR: u32 = 0o4;
+    pub const OCRNL: u32 = 0o10;
+    pub const ONOCR: u32 = 0o20;
+    pub const ONLRET: u32 = 0o40;
+    // c_cflag
+    pub const CBAUD: u32 = 0o10017;
+    pub const B38400: u32 = 0o17;
+    pub const CSIZE: u32 = 0o60;
+    pub const CS8: u32 = 0o60;
+    pub const CSTOPB: u32 = 0o100;
+    pub const CREAD: u32 = 0o200;
+    pub const PARENB: u32 = 0o400;
+    pub const PARODD: u32 = 0o1000;
+    pub const HUPCL: u32 = 0o2000;
+    pub const CLOCAL: u32 = 0o4000;
+    // c_lflag
+    pub const ISIG: u32 = 0o1;
+    pub const ICANON: u32 = 0o2;
+    pub const XCASE: u32 = 0o4;
+    pub const ECHO: u32 = 0o10;
+    pub const ECHOE: u32 = 0o20;
+    pub const ECHOK: u32 = 0o40;
+    pub const ECHONL: u32 = 0o100;
+    pub const NOFLSH: u32 = 0o200;
+    pub const TOSTOP: u32 = 0o400;
+    pub const ECHOCTL: u32 = 0o1000;
+    pub const ECHOPRT: u32 = 0o2000;
+    pub const ECHOKE: u32 = 0o4000;
+    pub const FLUSHO: u32 = 0o10000;
+    pub const PENDIN: u32 = 0o40000;
+    pub const IEXTEN: u32 = 0o100000;
+    // c_cc indices
+    pub const VINTR: usize = 0;
+    pub const VQUIT: usize = 1;
+    pub const VERASE: usize = 2;
+    pub const VKILL: usize = 3;
+    pub const VEOF: usize = 4;
+    pub const VTIME: usize = 5;
+    pub const VMIN: usize = 6;
+    pub const VSWTC: usize = 7;
+    pub const VSTART: usize = 8;
+    pub const VSTOP: usize = 9;
+    pub const VSUSP: usize = 10;
+    pub const VEOL: usize = 11;
+    pub const VREPRINT: usize = 12;
+    pub const VDISCARD: usize = 13;
+    pub const VWERASE: usize = 14;
+    pub const VLNEXT: usize = 15;
+    pub const VEOL2: usize = 16;
+    /// Number of control characters of the kernel `struct termios`.
+    pub const NCCS: usize = 19;
+}
+
+/// The kernel `struct termios` of `TCGETS`/`TCSETS` on x86-64 (36 bytes;
+/// not glibc's larger one, which adds speeds).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Termios {
+    pub c_iflag: u32,
+    pub c_oflag: u32,
+    pub c_cflag: u32,
+    pub c_lflag: u32,
+    pub c_line: u8,
+    pub c_cc: [u8; termios::NCCS],
+}
+
+impl Termios {
+    pub const SIZE: usize = 36;
+
+    /// Linux's default for a terminal (`tty_std_termios`): cooked mode,
+    /// echo, signals, CR->NL on input, NL->CRNL on output, 38400 8N1.
+    pub const fn serial_console() -> Self {
+        use termios::*;
+        let mut c_cc = [0; NCCS];
+        c_cc[VINTR] = 0o3; // ^C
+        c_cc[VQUIT] = 0o34; // ^\
+        c_cc[VERASE] = 0o177; // DEL
+        c_cc[VKILL] = 0o25; // ^U
+        c_cc[VEOF] = 0o4; // ^D
+        c_cc[VTIME] = 0;
+        c_cc[VMIN] = 1;
+        c_cc[VSWTC] = 0;
+        c_cc[VSTART] = 0o21; // ^Q
+        c_cc[VSTOP] = 0o23; // ^S
+        c_cc[VSUSP] = 0o32; // ^Z
+        c_cc[VEOL] = 0;
+        c_cc[VREPRINT] = 0o22; // ^R
+        c_cc[VDISCARD] = 0o17; // ^O
+        c_cc[VWERASE] = 0o27; // ^W
+        c_cc[VLNEXT] = 0o26; // ^V
+        c_cc[VEOL2] = 0;
+        Termios {
+            c_iflag: ICRNL | IXON,
+            c_oflag: OPOST | ONLCR,
+            c_cflag: B38400 | CS8 | CREAD | HUPCL,
+            c_lflag: ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN,
+            c_line: 0,
+            c_cc,
+        }
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        Writer::new(&mut out)
+            .u32(self.c_iflag)
+            .u32(self.c_oflag)
+            .u32(self.c_cflag)
+            .u32(self.c_lflag)
+            .bytes(&[self.c_line])
+            .bytes(&self.c_cc);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        Termios {
+            c_iflag: r.u32(),
+            c_oflag: r.u32(),
+            c_cflag: r.u32(),
+            c_lflag: r.u32(),
+            c_line: r.u8(),
+            c_cc: r.array(),
+        }
+    }
+}
+
+/// The kernel `struct sigaction` of `rt_sigaction` on x86-64 (32 bytes):
+/// `handler` is [`crate::SIG_DFL`], [`crate::SIG_IGN`] or an address;
+/// `flags` the `SA_*` bits; `mask` the signals blocked while it runs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct KernelSigaction {
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: u64,
+}
+
+impl KernelSigaction {
+    pub const SIZE: usize = 32;
+
+    /// `SIG_DFL`, no flags, empty mask.
+    pub const DEFAULT: KernelSigaction = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        Writer::new(&mut out).u64(self.handler).u64(self.flags).u64(self.restorer).u64(self.mask);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        KernelSigaction { handler: r.u64(), flags: r.u64(), restorer: r.u64(), mask: r.u64() }
+    }
+}
+
+/// Size of the fixed part of `struct linux_dirent64` (before the name).
+pub const DIRENT64_HEADER: usize = 19;
+
+/// The record length of a `linux_dirent64` with a name of `name_len` bytes:
+/// header, name, NUL, rounded up to 8.
+pub const fn dirent64_reclen(name_len: usize) -> usize {
+    (DIRENT64_HEADER + name_len + 1).next_multiple_of(8)
+}
+
+/// Writes one `struct linux_dirent64` (`d_ino u64, d_off i64, d_reclen u16,
+/// d_type u8, d_name` NUL-terminated, padded with zeros to a multiple of 8)
+/// at the start of `buf`; returns its length, or `None` if it does not fit
+/// (`getdents64` then stops, or fails with `EINVAL` if nothing was written).
+pub fn encode_dirent64(buf: &mut [u8], ino: u64, next_offset: i64, dtype: u8, name: &[u8]) -> Option<usize> {
+    let reclen = dirent64_reclen(name.len());
+    let reclen16 = u16::try_from(reclen).ok()?;
+    let record = buf.get_mut(..reclen)?;
+    record.fill(0);
+    Writer::new(record).u64(ino).i64(next_offset).u16(reclen16).bytes(&[dtype]).bytes(name);
+    Some(reclen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u64_at(bytes: &[u8], offset: usize) -> u64 {
+        u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap())
+    }
+
+    fn u32_at(bytes: &[u8], offset: usize) -> u32 {
+        u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn stat_layout() {
+        let stat = Stat {
+            st_dev: 1,
+            st_ino: 2,
+            st_nlink: 3,
+            st_mode: 0o100644,
+            st_uid: 5,
+            st_gid: 6,
+            st_rdev: 7,
+            st_size: 8,
+            st_blksize: 4096,
+            st_blocks: 10,
+            st_atime: 11,
+            st_atime_nsec: 12,
+            st_mtime: 13,
+            st_mtime_nsec: 14,
+            st_ctime: 15,
+            st_ctime_nsec: 16,
+        };
+        let bytes = stat.to_bytes();
+        assert_eq!(bytes.len(), 144);
+        assert_eq!(u64_at(&bytes, 0), 1);
+        assert_eq!(u64_at(&bytes, 8), 2);
+        assert_eq!(u64_at(&bytes, 16), 3);
+        assert_eq!(u32_at(&bytes, 24), 0o100644);
+        assert_eq!(u32_at(&bytes, 28), 5);
+        assert_eq!(u32_at(&bytes, 32), 6);
+        assert_eq!(u32_at(&bytes, 36), 0, "__pad0");
+        assert_eq!(u64_at(&bytes, 40), 7);
+        assert_eq!(u64_at(&bytes, 48), 8);
+        assert_eq!(u64_at(&bytes, 56), 4096);
+        assert_eq!(u64_at(&bytes, 64), 10);
+        assert_eq!(u64_at(&bytes, 72), 11);
+        assert_eq!(u64_at(&bytes, 80), 12);
+        assert_eq!(u64_at(&bytes, 88), 13);
+        assert_eq!(u64_at(&bytes, 96), 14);
+        assert_eq!(u64_at(&bytes, 104), 15);
+        assert_eq!(u64_at(&bytes, 112), 16);
+        assert!(bytes[120..].iter().all(|&b| b == 0), "reserved");
+        assert_eq!(Stat::from_bytes(&bytes), stat);
+    }
+
+    #[test]
+    fn time_layouts() {
+        let ts = Timespec { tv_sec: -2, tv_nsec: 999_999_999 };
+        let bytes = ts.to_bytes();
+        assert_eq!(bytes[..8], (-2i64).to_le_bytes());
+        assert_eq!(bytes[8..], 999_999_999i64.to_le_bytes());
+        assert_eq!(Timespec::from_bytes(&bytes), ts);
+        assert!(!ts.is_valid());
+        assert_eq!(Timespec::from_nanos(1_500_000_000), Timespec { tv_sec: 1, tv_nsec: 500_000_000 });
+        assert_eq!(Timespec { tv_sec: 1, tv_nsec: 5 }.as_nanos(), Some(1_000_000_005));
+        assert_eq!(Timespec { tv_sec: 0, tv_nsec: 1_000_000_000 }.as_nanos(), None);
+        assert_eq!(Timespec { tv_sec: i64::MAX, tv_nsec: 0 }.as_nanos(), Some(u64::MAX));
+        let tv = Timeval::from_nanos(2_000_123_456);
+        assert_eq!(tv, Timeval { tv_sec: 2, tv_usec: 123 });
+        assert_eq!(Timeval::from_bytes(&tv.to_bytes()), tv);
+        assert_eq!(Timeval::SIZE, 16);
+    }
+
+    #[test]
+    fn utsname_truncates_and_terminates() {
+        let long = "x".repeat(100);
+        let uts = Utsname::new("Linux", "isola", "6.1.0-isola", &long, "x86_64", "(none)");
+        let bytes = uts.to_bytes();
+        assert_eq!(bytes.len(), 390);
+        assert_eq!(&bytes[..6], b"Linux\0");
+        assert_eq!(&bytes[65..71], b"isola\0");
+        assert_eq!(&bytes[130..142], b"6.1.0-isola\0");
+        assert_eq!(&bytes[195..259], &long.as_bytes()[..64]);
+        assert_eq!(bytes[259], 0, "a truncated field still ends with NUL");
+        assert_eq!(&bytes[260..267], b"x86_64\0");
+        assert_eq!(&bytes[325..332], b"(none)\0");
+        assert_eq!(Utsname::from_bytes(&bytes), uts);
+    }
+
+    #[test]
+    fn small_structs() {
+        let iov = IoVec::from_bytes(&[1, 0, 0, 0, 0, 0, 0, 0x7f, 9, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(iov, IoVec { iov_base: 0x7f00_0000_0000_0001, iov_len: 9 });
+        assert_eq!(IoVec::from_bytes(&iov.to_bytes()), iov);
+        let rlimit = Rlimit::new(1024, u64::MAX);
+        let bytes = rlimit.to_bytes();
+        assert_eq!(u64_at(&bytes, 0), 1024);
+        assert_eq!(u64_at(&bytes, 8), u64::MAX);
+        assert_eq!(Rlimit::from_bytes(&bytes), rlimit);
+        let ws = Winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
+        assert_eq!(ws.to_bytes(), [24, 0, 80, 0, 0, 0, 0, 0]);
+        assert_eq!(Winsize::from_bytes(&ws.to_bytes()), ws);
+        let act = KernelSigaction { handler: 0x401000, flags: 0x0400_0004, restorer: 0x402000, mask: 1 << 16 };
+        let bytes = act.to_bytes();
+        assert_eq!(u64_at(&bytes, 0), 0x401000);
+        assert_eq!(u64_at(&bytes, 8), 0x0400_0004);
+        assert_eq!(u64_at(&bytes, 16), 0x402000);
+        assert_eq!(u64_at(&bytes, 24), 1 << 16);
+        assert_eq!(KernelSigaction::from_bytes(&bytes), act);
+        assert_eq!(KernelSigaction::default(), KernelSigaction::DEFAULT);
+    }
+
+    #[test]
+    fn termios_default_matches_linux() {
+        use termios::*;
+        let t = Termios::serial_console();
+        assert_eq!(t.c_iflag, 0o2400, "ICRNL|IXON");
+        assert_eq!(t.c_oflag, 0o5, "OPOST|ONLCR");
+        assert_eq!(t.c_cflag, 0o2277, "B38400|CS8|CREAD|HUPCL");
+        assert_eq!(t.c_lflag, 0o105073, "ISIG|ICANON|ECHO|ECHOE|ECHOK|ECHOCTL|ECHOKE|IEXTEN");
+        assert_eq!(t.c_cc[..17], *b"\x03\x1c\x7f\x15\x04\x00\x01\x00\x11\x13\x1a\x00\x12\x0f\x17\x16\x00");
+        let bytes = t.to_bytes();
+        assert_eq!(bytes.len(), 36);
+        assert_eq!(u32_at(&bytes, 0), ICRNL | IXON);
+        assert_eq!(u32_at(&bytes, 12), t.c_lflag);
+        assert_eq!(bytes[16], 0, "c_line");
+        assert_eq!(bytes[17 + VINTR], 3);
+        assert_eq!(bytes[17 + VMIN], 1);
+        assert_eq!(Termios::from_bytes(&bytes), t);
+    }
+
+    #[test]
+    fn dirent64() {
+        let mut buf = [0xaa; 64];
+        let len = encode_dirent64(&mut buf, 42, 7, crate::DT_REG, b"hello").unwrap();
+        assert_eq!(len, 32, "19 + 5 + 1 = 25, rounded to 32");
+        assert_eq!(u64_at(&buf, 0), 42);
+        assert_eq!(u64_at(&buf, 8), 7);
+        assert_eq!(u16::from_le_bytes([buf[16], buf[17]]), 32);
+        assert_eq!(buf[18], crate::DT_REG);
+        assert_eq!(&buf[19..25], b"hello\0");
+        assert!(buf[25..32].iter().all(|&b| b == 0), "padding zeroed");
+        assert_eq!(buf[32], 0xaa, "nothing written past the record");
+        // Exactly 24: 19 + 4 + 1.
+        assert_eq!(encode_dirent64(&mut buf, 1, 1, crate::DT_DIR, b"abcd"), Some(24));
+        assert_eq!(dirent64_reclen(0), 24);
+        assert_eq!(dirent64_reclen(5), 32);
+        assert_eq!(dirent64_reclen(12), 32);
+        assert_eq!(dirent64_reclen(13), 40);
+        // Does not fit.
+        assert_eq!(encode_dirent64(&mut buf[..31], 42, 7, crate::DT_REG, b"hello"), None);
+        assert_eq!(encode_dirent64(&mut [], 1, 1, 0, b"."), None);
+    }
+}

@@ -1,0 +1,1047 @@
+//! The in-memory file system Isola mounts as `/`: writable, like Linux's
+//! initramfs on tmpfs.
+//!
+//! [`Fs`] owns every inode (directories, regular files, symlinks and the
+//! character devices of [`Device`]) in a `BTreeMap` keyed by [`InodeId`],
+//! which is also the `st_ino`. [`ROOT`] is `/`. The tree is usually built
+//! from the initramfs with [`Fs::from_cpio`] followed by
+//! [`Fs::add_standard_devices`].
+//!
+//! The API is by inode and by (parent directory, name): path resolution
+//! ([`Fs::lookup`], [`Fs::lookup_parent`]) is separate from the operations,
+//! so the kernel resolves a path once and then acts on the result. Errors
+//! are Linux [`Errno`] values. Permission bits are stored and reported but
+//! not enforced (every process runs as root); `umask` is the caller's job.
+//!
+//! **Unlinked inodes.** `unlink`, `rmdir` and a `rename` that replaces its
+//! target remove a *name*; the inode stays readable and writable by id
+//! (with `nlink == 0`), because an open file may still refer to it. The
+//! kernel calls [`Fs::forget_if_unlinked`] when the last open file
+//! description of an inode closes, and right after removing a name when no
+//! open file refers to the inode; that frees the inode if no name is left.
+//!
+//! Neighbours: `cpio` (archive reader), `syscall` (`Errno`); the kernel's
+//! file syscalls (`openat`, `getdents64`, `newfstatat`...) sit on top.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![warn(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
+extern crate alloc;
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use syscall::Errno;
+
+#[cfg(test)]
+mod tests;
+
+/// An inode number; also the `st_ino` reported by `stat`.
+pub type InodeId = u64;
+/// The root directory.
+pub const ROOT: InodeId = 1;
+/// Longest name of one path component (`NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+/// Paths of this length or longer are refused (`PATH_MAX` counts the NUL).
+pub const PATH_MAX: usize = 4096;
+/// Symlinks followed in one lookup before `ELOOP` (`MAXSYMLINKS`).
+pub const MAX_SYMLINKS: u32 = 40;
+/// Largest regular file; writing or truncating past it gives `EFBIG`.
+pub const MAX_FILE_SIZE: u64 = 1 << 32;
+
+/// `st_mode` file type bits.
+pub const S_IFMT: u32 = 0o170_000;
+/// Directory.
+pub const S_IFDIR: u32 = 0o040_000;
+/// Regular file.
+pub const S_IFREG: u32 = 0o100_000;
+/// Symbolic link.
+pub const S_IFLNK: u32 = 0o120_000;
+/// Character device.
+pub const S_IFCHR: u32 = 0o020_000;
+
+/// `st_size` of a directory per entry, as tmpfs counts (`BOGO_DIRENT_SIZE`).
+const DIRENT_SIZE: u64 = 20;
+
+/// The character devices the file system can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Device {
+    /// `/dev/null` (1, 3): reads end of file, writes are swallowed.
+    Null,
+    /// `/dev/zero` (1, 5): reads zeros, writes are swallowed.
+    Zero,
+    /// `/dev/console` (5, 1): the kernel routes its I/O to the console.
+    Console,
+}
+
+impl Device {
+    /// Linux major and minor numbers.
+    pub const fn numbers(self) -> (u32, u32) {
+        match self {
+            Device::Null => (1, 3),
+            Device::Zero => (1, 5),
+            Device::Console => (5, 1),
+        }
+    }
+
+    /// The device with these numbers, if the file system knows it.
+    pub const fn from_numbers(major: u32, minor: u32) -> Option<Device> {
+        match (major, minor) {
+            (1, 3) => Some(Device::Null),
+            (1, 5) => Some(Device::Zero),
+            (5, 1) => Some(Device::Console),
+            _ => None,
+        }
+    }
+
+    /// `st_rdev` in Linux's `makedev` encoding.
+    pub const fn rdev(self) -> u64 {
+        let (major, minor) = self.numbers();
+        makedev(major, minor)
+    }
+}
+
+/// Linux's `makedev` (glibc `gnu_dev_makedev`).
+pub const fn makedev(major: u32, minor: u32) -> u64 {
+    let (major, minor) = (major as u64, minor as u64);
+    ((major & 0xffff_f000) << 32)
+        | ((major & 0x0000_0fff) << 8)
+        | ((minor & 0xffff_ff00) << 12)
+        | (minor & 0x0000_00ff)
+}
+
+/// What an inode is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    /// A directory.
+    Directory,
+    /// A regular file.
+    File,
+    /// A symbolic link.
+    Symlink,
+    /// A character device.
+    CharDevice(Device),
+}
+
+impl NodeKind {
+    /// The `S_IFMT` bits.
+    pub const fn file_type(self) -> u32 {
+        match self {
+            NodeKind::Directory => S_IFDIR,
+            NodeKind::File => S_IFREG,
+            NodeKind::Symlink => S_IFLNK,
+            NodeKind::CharDevice(_) => S_IFCHR,
+        }
+    }
+
+    /// The `d_type` of `getdents64` (`DT_DIR`, `DT_REG`, `DT_LNK`, `DT_CHR`).
+    pub const fn dirent_type(self) -> u8 {
+        match self {
+            NodeKind::Directory => 4,
+            NodeKind::File => 8,
+            NodeKind::Symlink => 10,
+            NodeKind::CharDevice(_) => 2,
+        }
+    }
+}
+
+/// What `stat` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    /// Inode number.
+    pub ino: InodeId,
+    /// Kind of node.
+    pub kind: NodeKind,
+    /// Full `st_mode`, `S_IFMT` bits included.
+    pub mode: u32,
+    /// Number of names (directories: 2 + subdirectories; 0 once removed).
+    pub nlink: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Bytes of a file, length of a symlink's target, a tmpfs-like
+    /// estimate for a directory, 0 for a device.
+    pub size: u64,
+    /// Device numbers (`makedev` encoding), 0 unless a device.
+    pub rdev: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime_secs: i64,
+}
+
+/// One entry of [`Fs::read_dir`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// Name (no `/`, no NUL).
+    pub name: Vec<u8>,
+    /// Inode the name refers to.
+    pub ino: InodeId,
+    /// Its kind (for `d_type`).
+    pub kind: NodeKind,
+}
+
+#[derive(Clone, Debug)]
+struct Dir {
+    parent: InodeId,
+    entries: BTreeMap<Vec<u8>, InodeId>,
+}
+
+#[derive(Clone, Debug)]
+enum Body {
+    Dir(Dir),
+    File(Vec<u8>),
+    Symlink(Vec<u8>),
+    Device(Device),
+}
+
+#[derive(Clone, Debug)]
+struct Inode {
+    /// Permission bits only (`0o7777`); the type comes from `body`.
+    perm: u32,
+    uid: u32,
+    gid: u32,
+    nlink: u32,
+    mtime_secs: i64,
+    body: Body,
+}
+
+impl Inode {
+    fn kind(&self) -> NodeKind {
+        match &self.body {
+            Body::Dir(_) => NodeKind::Directory,
+            Body::File(_) => NodeKind::File,
+            Body::Symlink(_) => NodeKind::Symlink,
+            Body::Device(device) => NodeKind::CharDevice(*device),
+        }
+    }
+}
+
+/// The file system: every inode, by number.
+#[derive(Clone, Debug)]
+pub struct Fs {
+    inodes: BTreeMap<InodeId, Inode>,
+    next_ino: InodeId,
+}
+
+impl Default for Fs {
+    fn default() -> Self {
+        Fs::new()
+    }
+}
+
+/// Checks a name for a new directory entry.
+fn check_new_name(name: &[u8]) -> Result<(), Errno> {
+    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
+        return Err(Errno::EINVAL);
+    }
+    if name == b"." || name == b".." {
+        return Err(Errno::EEXIST);
+    }
+    if name.len() > NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(())
+}
+
+/// A file offset or size as an index; `EFBIG` if it does not fit.
+fn to_usize(value: u64) -> Result<usize, Errno> {
+    usize::try_from(value).map_err(|_| Errno::EFBIG)
+}
+
+impl Fs {
+    /// A file system holding only `/` (mode `0o755`).
+    pub fn new() -> Fs {
+        let root = Inode {
+            perm: 0o755,
+            uid: 0,
+            gid: 0,
+            nlink: 2,
+            mtime_secs: 0,
+            body: Body::Dir(Dir {
+                parent: ROOT,
+                entries: BTreeMap::new(),
+            }),
+        };
+        let mut inodes = BTreeMap::new();
+        inodes.insert(ROOT, root);
+        Fs {
+            inodes,
+            next_ino: ROOT.saturating_add(1),
+        }
+    }
+
+    /// Builds the tree from a cpio newc archive. Missing parent directories
+    /// are created (mode `0o755`); a later entry with the same path
+    /// replaces the earlier one (a directory replacing a directory keeps
+    /// its contents). The entry `.` sets the root's mode and owner. Entries
+    /// the file system cannot hold (FIFOs, sockets, block devices, unknown
+    /// character devices, names with a component longer than `NAME_MAX`,
+    /// paths through a non-directory) are skipped. Hard links are not
+    /// recognized: each entry is its own inode.
+    pub fn from_cpio(archive: &[u8]) -> Result<Fs, cpio::CpioError> {
+        let mut fs = Fs::new();
+        for entry in cpio::entries(archive) {
+            let entry = entry?;
+            // Skipping is the documented behaviour for what does not fit.
+            let _ = fs.add_cpio_entry(&entry);
+        }
+        Ok(fs)
+    }
+
+    fn add_cpio_entry(&mut self, entry: &cpio::Entry<'_>) -> Result<(), Errno> {
+        let perm = entry.mode & 0o7777;
+        let file_type = entry.mode & S_IFMT;
+        let mut components = entry
+            .name
+            .as_bytes()
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".");
+        let mut dir = ROOT;
+        let Some(mut name) = components.next() else {
+            // The root itself.
+            if file_type == S_IFDIR {
+                self.set_attributes(ROOT, perm, entry)?;
+            }
+            return Ok(());
+        };
+        for next in components {
+            dir = self.enter_or_create(dir, name)?;
+            name = next;
+        }
+        if name == b".." || name.len() > NAME_MAX {
+            return Err(Errno::EINVAL);
+        }
+        let existing = self.dir(dir)?.entries.get(name).copied();
+        let id = match file_type {
+            S_IFDIR => match existing {
+                Some(id) if self.node(id)?.kind() == NodeKind::Directory => id,
+                _ => {
+                    self.remove_any(dir, name)?;
+                    self.mkdir(dir, name, perm)?
+                }
+            },
+            S_IFREG => {
+                self.remove_any(dir, name)?;
+                let id = self.create_file(dir, name, perm)?;
+                self.write(id, 0, entry.data)?;
+                id
+            }
+            S_IFLNK => {
+                if entry.data.is_empty() {
+                    return Err(Errno::ENOENT);
+                }
+                self.remove_any(dir, name)?;
+                self.symlink(dir, name, entry.data)?
+            }
+            S_IFCHR => {
+                let device = Device::from_numbers(entry.rdev_major, entry.rdev_minor)
+                    .ok_or(Errno::ENODEV)?;
+                self.remove_any(dir, name)?;
+                self.mknod(dir, name, device, perm)?
+            }
+            _ => return Err(Errno::EINVAL),
+        };
+        self.set_attributes(id, perm, entry)
+    }
+
+    /// The directory `name` in `dir` for building a tree: created if
+    /// missing, followed if a symlink to a directory.
+    fn enter_or_create(&mut self, dir: InodeId, name: &[u8]) -> Result<InodeId, Errno> {
+        if name == b".." {
+            return Ok(self.parent_of(dir));
+        }
+        match self.dir(dir)?.entries.get(name).copied() {
+            None => self.mkdir(dir, name, 0o755),
+            Some(id) => {
+                let target = self.lookup(dir, name, true)?;
+                self.dir(target)?;
+                Ok(if self.node(id)?.kind() == NodeKind::Symlink {
+                    target
+                } else {
+                    id
+                })
+            }
+        }
+    }
+
+    fn set_attributes(
+        &mut self,
+        id: InodeId,
+        perm: u32,
+        entry: &cpio::Entry<'_>,
+    ) -> Result<(), Errno> {
+        let node = self.node_mut(id)?;
+        if node.kind() != NodeKind::Symlink {
+            node.perm = perm;
+        }
+        node.uid = entry.uid;
+        node.gid = entry.gid;
+        node.mtime_secs = i64::from(entry.mtime);
+        Ok(())
+    }
+
+    /// Adds `/dev` (created if missing) with `null` and `zero` (mode
+    /// `0o666`) and `console` (`0o600`). An existing node of one of these
+    /// names is replaced unless it is already the right device; `ENOTDIR`
+    /// if `/dev` is not a directory, `EISDIR` if a device name is one.
+    pub fn add_standard_devices(&mut self) -> Result<(), Errno> {
+        let dev = match self.dir(ROOT)?.entries.get(&b"dev"[..]).copied() {
+            Some(id) => {
+                self.dir(id)?;
+                id
+            }
+            None => self.mkdir(ROOT, b"dev", 0o755)?,
+        };
+        for (name, device, perm) in [
+            (&b"null"[..], Device::Null, 0o666),
+            (b"zero", Device::Zero, 0o666),
+            (b"console", Device::Console, 0o600),
+        ] {
+            if let Some(id) = self.dir(dev)?.entries.get(name).copied() {
+                match self.node(id)?.kind() {
+                    NodeKind::CharDevice(d) if d == device => continue,
+                    NodeKind::Directory => return Err(Errno::EISDIR),
+                    _ => self.unlink(dev, name)?,
+                }
+                self.forget_if_unlinked(id);
+            }
+            self.mknod(dev, name, device, perm)?;
+        }
+        Ok(())
+    }
+
+    // ----- path resolution -----
+
+    /// Resolves `path` (absolute, or relative to the directory `cwd`),
+    /// following symlinks in every component, and in the last one when
+    /// `follow_last` (a trailing `/` forces following and requires a
+    /// directory). Errors: `ENOENT`, `ENOTDIR`, `ELOOP` (more than
+    /// [`MAX_SYMLINKS`] links), `ENAMETOOLONG` (a component over
+    /// [`NAME_MAX`] bytes or a path of [`PATH_MAX`] bytes or more),
+    /// `EINVAL` for an empty path (callers map it to `ENOENT`, as Linux
+    /// does).
+    pub fn lookup(&self, cwd: InodeId, path: &[u8], follow_last: bool) -> Result<InodeId, Errno> {
+        if path.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        if path.len() >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let mut links = 0;
+        self.walk(cwd, path, follow_last, &mut links)
+    }
+
+    /// One resolution step per component; recursion only into symlink
+    /// targets, at most [`MAX_SYMLINKS`] deep in total.
+    fn walk(
+        &self,
+        cwd: InodeId,
+        path: &[u8],
+        follow_last: bool,
+        links: &mut u32,
+    ) -> Result<InodeId, Errno> {
+        let mut current = if path.first() == Some(&b'/') {
+            ROOT
+        } else {
+            cwd
+        };
+        self.dir(current)?;
+        let must_be_dir = path.last() == Some(&b'/');
+        let mut components = path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .peekable();
+        while let Some(name) = components.next() {
+            if name.len() > NAME_MAX {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            let mut next = self.child(current, name)?;
+            let is_last = components.peek().is_none();
+            if let Body::Symlink(target) = &self.node(next)?.body {
+                if !is_last || follow_last || must_be_dir {
+                    *links = links.saturating_add(1);
+                    if *links > MAX_SYMLINKS {
+                        return Err(Errno::ELOOP);
+                    }
+                    if target.is_empty() {
+                        return Err(Errno::ENOENT);
+                    }
+                    next = self.walk(current, target, true, links)?;
+                }
+            }
+            if !is_last || must_be_dir {
+                self.dir(next)?;
+            }
+            current = next;
+        }
+        Ok(current)
+    }
+
+    /// The inode `name` refers to in directory `dir`, `.` and `..`
+    /// included.
+    fn child(&self, dir: InodeId, name: &[u8]) -> Result<InodeId, Errno> {
+        let d = self.dir(dir)?;
+        match name {
+            b"." => Ok(dir),
+            b".." => Ok(d.parent),
+            _ => d.entries.get(name).copied().ok_or(Errno::ENOENT),
+        }
+    }
+
+    /// The directory that holds (or would hold) `path`'s last component,
+    /// and that component, for create, mkdir, unlink, rmdir, rename.
+    /// Trailing slashes are ignored. The last component may be `.` or
+    /// `..`, which the operations refuse with Linux's errors; `/` (or
+    /// `//`...) gives `(ROOT, ".")`. Errors as for [`Fs::lookup`].
+    pub fn lookup_parent<'p>(
+        &self,
+        cwd: InodeId,
+        path: &'p [u8],
+    ) -> Result<(InodeId, &'p [u8]), Errno> {
+        if path.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        if path.len() >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let end = path
+            .iter()
+            .rposition(|&b| b != b'/')
+            .map_or(0, |i| i.saturating_add(1));
+        let trimmed = path.get(..end).unwrap_or(&[]);
+        if trimmed.is_empty() {
+            return Ok((ROOT, b"."));
+        }
+        let (parent, last) = match trimmed.iter().rposition(|&b| b == b'/') {
+            Some(slash) => {
+                let (dir_part, last) = trimmed.split_at(slash.saturating_add(1));
+                let mut links = 0;
+                (self.walk(cwd, dir_part, true, &mut links)?, last)
+            }
+            None => {
+                self.dir(cwd)?;
+                (cwd, trimmed)
+            }
+        };
+        if last.len() > NAME_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        Ok((parent, last))
+    }
+
+    // ----- inodes -----
+
+    fn node(&self, id: InodeId) -> Result<&Inode, Errno> {
+        self.inodes.get(&id).ok_or(Errno::ENOENT)
+    }
+
+    fn node_mut(&mut self, id: InodeId) -> Result<&mut Inode, Errno> {
+        self.inodes.get_mut(&id).ok_or(Errno::ENOENT)
+    }
+
+    fn dir(&self, id: InodeId) -> Result<&Dir, Errno> {
+        match &self.node(id)?.body {
+            Body::Dir(dir) => Ok(dir),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    fn dir_mut(&mut self, id: InodeId) -> Result<&mut Dir, Errno> {
+        match &mut self.node_mut(id)?.body {
+            Body::Dir(dir) => Ok(dir),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    /// Whether an inode with this number exists (named or not).
+    pub fn exists(&self, id: InodeId) -> bool {
+        self.inodes.contains_key(&id)
+    }
+
+    /// What `stat` reports for `id`; `ENOENT` if there is no such inode.
+    pub fn metadata(&self, id: InodeId) -> Result<Metadata, Errno> {
+        let node = self.node(id)?;
+        let kind = node.kind();
+        let (size, rdev) = match &node.body {
+            Body::Dir(dir) => (
+                (dir.entries.len() as u64)
+                    .saturating_add(2)
+                    .saturating_mul(DIRENT_SIZE),
+                0,
+            ),
+            Body::File(data) | Body::Symlink(data) => (data.len() as u64, 0),
+            Body::Device(device) => (0, device.rdev()),
+        };
+        Ok(Metadata {
+            ino: id,
+            kind,
+            mode: kind.file_type() | node.perm,
+            nlink: node.nlink,
+            uid: node.uid,
+            gid: node.gid,
+            size,
+            rdev,
+            mtime_secs: node.mtime_secs,
+        })
+    }
+
+    /// Reads from `offset` into `buf`; returns the byte count (0 at or
+    /// past the end). `EISDIR` for a directory, `EINVAL` for a symlink;
+    /// `/dev/null` and `/dev/console` read as end of file (the kernel
+    /// serves the console itself), `/dev/zero` as zeros.
+    pub fn read(&self, id: InodeId, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match &self.node(id)?.body {
+            Body::File(data) => {
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
+                let available = data.get(start..).unwrap_or(&[]);
+                let n = available.len().min(buf.len());
+                if let (Some(dst), Some(src)) = (buf.get_mut(..n), available.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                Ok(n)
+            }
+            Body::Dir(_) => Err(Errno::EISDIR),
+            Body::Symlink(_) => Err(Errno::EINVAL),
+            Body::Device(Device::Zero) => {
+                buf.fill(0);
+                Ok(buf.len())
+            }
+            Body::Device(Device::Null | Device::Console) => Ok(0),
+        }
+    }
+
+    /// Writes `data` at `offset`, filling any gap past the end with zeros;
+    /// returns `data.len()`. `EISDIR` for a directory, `EINVAL` for a
+    /// symlink, `EFBIG` past [`MAX_FILE_SIZE`], `ENOSPC` when memory runs
+    /// out. Devices swallow the data (the kernel serves the console
+    /// itself).
+    pub fn write(&mut self, id: InodeId, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        match &mut self.node_mut(id)?.body {
+            Body::File(content) => {
+                if data.is_empty() {
+                    return Ok(0);
+                }
+                let end = offset.checked_add(data.len() as u64).ok_or(Errno::EFBIG)?;
+                if end > MAX_FILE_SIZE {
+                    return Err(Errno::EFBIG);
+                }
+                let (start, end) = (to_usize(offset)?, to_usize(end)?);
+                if end > content.len() {
+                    content
+                        .try_reserve(end.saturating_sub(content.len()))
+                        .map_err(|_| Errno::ENOSPC)?;
+                    content.resize(end, 0);
+                }
+                content
+                    .get_mut(start..end)
+                    .ok_or(Errno::EFBIG)?
+                    .copy_from_slice(data);
+                Ok(data.len())
+            }
+            Body::Dir(_) => Err(Errno::EISDIR),
+            Body::Symlink(_) => Err(Errno::EINVAL),
+            Body::Device(_) => Ok(data.len()),
+        }
+    }
+
+    /// Sets a regular file's size, cutting or extending with zeros.
+    /// `EISDIR` for a directory, `EINVAL` for a symlink, `EFBIG` past
+    /// [`MAX_FILE_SIZE`]; devices ignore it (`O_TRUNC` on `/dev/null`).
+    pub fn truncate(&mut self, id: InodeId, len: u64) -> Result<(), Errno> {
+        match &mut self.node_mut(id)?.body {
+            Body::File(content) => {
+                if len > MAX_FILE_SIZE {
+                    return Err(Errno::EFBIG);
+                }
+                let len = to_usize(len)?;
+                if len > content.len() {
+                    content
+                        .try_reserve(len.saturating_sub(content.len()))
+                        .map_err(|_| Errno::ENOSPC)?;
+                }
+                content.resize(len, 0);
+                if content.capacity() > len.saturating_mul(2).max(64) {
+                    content.shrink_to_fit();
+                }
+                Ok(())
+            }
+            Body::Dir(_) => Err(Errno::EISDIR),
+            Body::Symlink(_) => Err(Errno::EINVAL),
+            Body::Device(_) => Ok(()),
+        }
+    }
+
+    /// The whole content of a regular file (for loading executables).
+    /// `EISDIR` for a directory, `EINVAL` for anything else.
+    pub fn file_data(&self, id: InodeId) -> Result<&[u8], Errno> {
+        match &self.node(id)?.body {
+            Body::File(data) => Ok(data),
+            Body::Dir(_) => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The target of a symlink; `EINVAL` if `id` is not one.
+    pub fn readlink(&self, id: InodeId) -> Result<&[u8], Errno> {
+        match &self.node(id)?.body {
+            Body::Symlink(target) => Ok(target),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Sets the permission bits (`chmod`; `0o7777` is kept). Symlinks keep
+    /// `0o777`.
+    pub fn set_mode(&mut self, id: InodeId, mode_perm: u32) -> Result<(), Errno> {
+        let node = self.node_mut(id)?;
+        if node.kind() != NodeKind::Symlink {
+            node.perm = mode_perm & 0o7777;
+        }
+        Ok(())
+    }
+
+    /// Sets the owner (`chown`).
+    pub fn set_owner(&mut self, id: InodeId, uid: u32, gid: u32) -> Result<(), Errno> {
+        let node = self.node_mut(id)?;
+        node.uid = uid;
+        node.gid = gid;
+        Ok(())
+    }
+
+    /// Sets the modification time (new nodes start at 0: the file system
+    /// has no clock).
+    pub fn set_mtime(&mut self, id: InodeId, mtime_secs: i64) -> Result<(), Errno> {
+        self.node_mut(id)?.mtime_secs = mtime_secs;
+        Ok(())
+    }
+
+    // ----- names -----
+
+    /// Adds a node named `name` to the directory `parent`. `ENOENT` if the
+    /// parent was removed, `EEXIST` if the name is taken.
+    fn insert(
+        &mut self,
+        parent: InodeId,
+        name: &[u8],
+        perm: u32,
+        body: Body,
+    ) -> Result<InodeId, Errno> {
+        check_new_name(name)?;
+        let parent_node = self.node(parent)?;
+        let Body::Dir(dir) = &parent_node.body else {
+            return Err(Errno::ENOTDIR);
+        };
+        if parent_node.nlink == 0 {
+            return Err(Errno::ENOENT);
+        }
+        if dir.entries.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        let is_dir = matches!(body, Body::Dir(_));
+        let id = self.next_ino;
+        self.next_ino = self.next_ino.checked_add(1).ok_or(Errno::ENOSPC)?;
+        self.inodes.insert(
+            id,
+            Inode {
+                perm: perm & 0o7777,
+                uid: 0,
+                gid: 0,
+                nlink: if is_dir { 2 } else { 1 },
+                mtime_secs: 0,
+                body,
+            },
+        );
+        let parent_node = self.node_mut(parent)?;
+        if is_dir {
+            parent_node.nlink = parent_node.nlink.saturating_add(1);
+        }
+        if let Body::Dir(dir) = &mut parent_node.body {
+            dir.entries.insert(name.to_vec(), id);
+        }
+        Ok(id)
+    }
+
+    /// Creates an empty regular file. `EEXIST` if `name` exists (also for
+    /// `.` and `..`, as Linux's `mkdir(".")` does), `EINVAL` for an empty
+    /// name or one with `/` or NUL, `ENAMETOOLONG`, `ENOTDIR`, `ENOENT`
+    /// (parent removed).
+    pub fn create_file(
+        &mut self,
+        parent: InodeId,
+        name: &[u8],
+        mode_perm: u32,
+    ) -> Result<InodeId, Errno> {
+        self.insert(parent, name, mode_perm, Body::File(Vec::new()))
+    }
+
+    /// Creates a directory; errors as [`Fs::create_file`].
+    pub fn mkdir(
+        &mut self,
+        parent: InodeId,
+        name: &[u8],
+        mode_perm: u32,
+    ) -> Result<InodeId, Errno> {
+        self.insert(
+            parent,
+            name,
+            mode_perm,
+            Body::Dir(Dir {
+                parent,
+                entries: BTreeMap::new(),
+            }),
+        )
+    }
+
+    /// Creates a symlink to `target` (mode `0o777`); `ENOENT` for an
+    /// empty target, `ENAMETOOLONG` for one of `PATH_MAX` bytes or more,
+    /// otherwise errors as [`Fs::create_file`].
+    pub fn symlink(
+        &mut self,
+        parent: InodeId,
+        name: &[u8],
+        target: &[u8],
+    ) -> Result<InodeId, Errno> {
+        if target.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        if target.len() >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        self.insert(parent, name, 0o777, Body::Symlink(target.to_vec()))
+    }
+
+    /// Creates a character device node; errors as [`Fs::create_file`].
+    pub fn mknod(
+        &mut self,
+        parent: InodeId,
+        name: &[u8],
+        device: Device,
+        mode_perm: u32,
+    ) -> Result<InodeId, Errno> {
+        self.insert(parent, name, mode_perm, Body::Device(device))
+    }
+
+    /// Removes the name of a non-directory. `EISDIR` for a directory (and
+    /// for `.`/`..`), `ENOENT`, `ENOTDIR` if `parent` is not a directory.
+    /// The inode lives on until [`Fs::forget_if_unlinked`].
+    pub fn unlink(&mut self, parent: InodeId, name: &[u8]) -> Result<(), Errno> {
+        if name == b"." || name == b".." {
+            return Err(Errno::EISDIR);
+        }
+        let id = self.child(parent, name)?;
+        let node = self.node_mut(id)?;
+        if node.kind() == NodeKind::Directory {
+            return Err(Errno::EISDIR);
+        }
+        node.nlink = node.nlink.saturating_sub(1);
+        self.dir_mut(parent)?.entries.remove(name);
+        Ok(())
+    }
+
+    /// Removes an empty directory. `EINVAL` for `.`, `ENOTEMPTY` for `..`
+    /// and for a directory with entries, `ENOTDIR` if the name is not a
+    /// directory, `EBUSY` for the root, `ENOENT`. The inode lives on (with
+    /// `nlink` 0, empty) until [`Fs::forget_if_unlinked`].
+    pub fn rmdir(&mut self, parent: InodeId, name: &[u8]) -> Result<(), Errno> {
+        match name {
+            b"." => return Err(Errno::EINVAL),
+            b".." => return Err(Errno::ENOTEMPTY),
+            _ => {}
+        }
+        let id = self.child(parent, name)?;
+        if id == ROOT {
+            return Err(Errno::EBUSY);
+        }
+        if !self.dir(id)?.entries.is_empty() {
+            return Err(Errno::ENOTEMPTY);
+        }
+        self.dir_mut(parent)?.entries.remove(name);
+        self.node_mut(id)?.nlink = 0;
+        let parent_node = self.node_mut(parent)?;
+        parent_node.nlink = parent_node.nlink.saturating_sub(1);
+        Ok(())
+    }
+
+    /// Moves `old_name` in `old_parent` to `new_name` in `new_parent`,
+    /// replacing an existing target as Linux's `rename` does: `EISDIR`
+    /// (directory replaced by a non-directory), `ENOTDIR` (the reverse),
+    /// `ENOTEMPTY` (non-empty directory target), `EINVAL` (a directory
+    /// into its own subtree), `EBUSY` for `.`/`..`/the root, `ENOENT`. A
+    /// replaced inode lives on until [`Fs::forget_if_unlinked`].
+    pub fn rename(
+        &mut self,
+        old_parent: InodeId,
+        old_name: &[u8],
+        new_parent: InodeId,
+        new_name: &[u8],
+    ) -> Result<(), Errno> {
+        for name in [old_name, new_name] {
+            if name == b"." || name == b".." {
+                return Err(Errno::EBUSY);
+            }
+        }
+        check_new_name(new_name)?;
+        let id = self.child(old_parent, old_name)?;
+        self.dir(new_parent)?;
+        if id == ROOT {
+            return Err(Errno::EBUSY);
+        }
+        if self.node(new_parent)?.nlink == 0 {
+            return Err(Errno::ENOENT);
+        }
+        let is_dir = self.node(id)?.kind() == NodeKind::Directory;
+        if is_dir {
+            // new_parent must not be id or below it.
+            let mut up = new_parent;
+            for _ in 0..self.inodes.len() {
+                if up == id {
+                    return Err(Errno::EINVAL);
+                }
+                if up == ROOT {
+                    break;
+                }
+                up = self.parent_of(up);
+            }
+        }
+        if let Some(target) = self.dir(new_parent)?.entries.get(new_name).copied() {
+            if target == id {
+                return Ok(());
+            }
+            match (is_dir, self.node(target)?.kind() == NodeKind::Directory) {
+                (true, true) => self.rmdir(new_parent, new_name)?,
+                (false, false) => self.unlink(new_parent, new_name)?,
+                (true, false) => return Err(Errno::ENOTDIR),
+                (false, true) => return Err(Errno::EISDIR),
+            }
+        }
+        self.dir_mut(old_parent)?.entries.remove(old_name);
+        self.dir_mut(new_parent)?
+            .entries
+            .insert(new_name.to_vec(), id);
+        if is_dir && old_parent != new_parent {
+            if let Body::Dir(dir) = &mut self.node_mut(id)?.body {
+                dir.parent = new_parent;
+            }
+            let old = self.node_mut(old_parent)?;
+            old.nlink = old.nlink.saturating_sub(1);
+            let new = self.node_mut(new_parent)?;
+            new.nlink = new.nlink.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    /// Frees the inode `id` if no name refers to it any more (`nlink` 0).
+    /// The kernel calls it when the last open file of `id` closes, and
+    /// after removing a name when no open file refers to `id`. Does nothing
+    /// for a named inode, the root, or an unknown id.
+    pub fn forget_if_unlinked(&mut self, id: InodeId) {
+        if id != ROOT && self.inodes.get(&id).is_some_and(|node| node.nlink == 0) {
+            self.inodes.remove(&id);
+        }
+    }
+
+    /// Removes whatever `name` is in `dir`, a directory with its whole
+    /// subtree, and frees the inodes (building trees only: no open files).
+    fn remove_any(&mut self, dir: InodeId, name: &[u8]) -> Result<(), Errno> {
+        let Some(id) = self.dir(dir)?.entries.get(name).copied() else {
+            return Ok(());
+        };
+        self.dir_mut(dir)?.entries.remove(name);
+        let mut pending = Vec::from([id]);
+        while let Some(id) = pending.pop() {
+            if let Some(Inode {
+                body: Body::Dir(d), ..
+            }) = self.inodes.remove(&id)
+            {
+                pending.extend(d.entries.into_values());
+            }
+        }
+        self.recount_dir_links(dir)
+    }
+
+    /// Sets `nlink` of a directory to 2 + its subdirectories.
+    fn recount_dir_links(&mut self, dir: InodeId) -> Result<(), Errno> {
+        let subdirs = self
+            .dir(dir)?
+            .entries
+            .values()
+            .filter(|id| {
+                matches!(
+                    self.inodes.get(id),
+                    Some(Inode {
+                        body: Body::Dir(_),
+                        ..
+                    })
+                )
+            })
+            .count();
+        let node = self.node_mut(dir)?;
+        node.nlink = u32::try_from(subdirs).unwrap_or(u32::MAX).saturating_add(2);
+        Ok(())
+    }
+
+    // ----- directories -----
+
+    /// The entries of a directory: `.`, `..`, then the children in byte
+    /// order of their names. `ENOTDIR`, `ENOENT`.
+    pub fn read_dir(&self, id: InodeId) -> Result<Vec<DirEntry>, Errno> {
+        let dir = self.dir(id)?;
+        let mut out = Vec::with_capacity(dir.entries.len().saturating_add(2));
+        out.push(DirEntry {
+            name: b".".to_vec(),
+            ino: id,
+            kind: NodeKind::Directory,
+        });
+        out.push(DirEntry {
+            name: b"..".to_vec(),
+            ino: dir.parent,
+            kind: NodeKind::Directory,
+        });
+        for (name, &ino) in &dir.entries {
+            out.push(DirEntry {
+                name: name.clone(),
+                ino,
+                kind: self.node(ino)?.kind(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The absolute path of a directory (`getcwd`). `ENOTDIR` for a
+    /// non-directory, `ENOENT` for a removed one.
+    pub fn path_of(&self, id: InodeId) -> Result<Vec<u8>, Errno> {
+        let mut names: Vec<&[u8]> = Vec::new();
+        let mut current = id;
+        self.dir(current)?;
+        while current != ROOT {
+            if self.node(current)?.nlink == 0 || names.len() > self.inodes.len() {
+                return Err(Errno::ENOENT);
+            }
+            let parent = self.dir(current)?.parent;
+            let name = self
+                .dir(parent)?
+                .entries
+                .iter()
+                .find(|&(_, &child)| child == current)
+                .map(|(name, _)| name.as_slice())
+                .ok_or(Errno::ENOENT)?;
+            names.push(name);
+            current = parent;
+        }
+        if names.is_empty() {
+            return Ok(b"/".to_vec());
+        }
+        let mut path = Vec::new();
+        for name in names.iter().rev() {
+            path.push(b'/');
+            path.extend_from_slice(name);
+        }
+        Ok(path)
+    }
+
+    /// The parent of a directory (the root for the root); the root for a
+    /// non-directory or an unknown id.
+    pub fn parent_of(&self, dir: InodeId) -> InodeId {
+        self.dir(dir).map_or(ROOT, |d| d.parent)
+    }
+}

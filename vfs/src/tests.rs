@@ -1,0 +1,635 @@
+//! Host tests: trees from cpio archives, path resolution, every error case,
+//! file data, devices, directory listing and `getcwd`.
+#![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
+use super::*;
+use std::vec;
+
+fn sample_fs() -> Fs {
+    let mut w = cpio::Writer::new();
+    w.add_dir(".", 0o755);
+    w.add_dir("bin", 0o755);
+    w.add_file("bin/busybox", 0o755, b"\x7fELF busybox");
+    w.add_symlink("bin/sh", "busybox");
+    w.add_file("etc/passwd", 0o644, b"root:x:0:0::/root:/bin/sh\n"); // etc/ implied
+    w.add_dir("usr/lib", 0o755);
+    w.add_symlink("lib", "usr/lib");
+    w.add_file("usr/lib/libc.a", 0o644, b"archive");
+    w.add_symlink("abs", "/etc");
+    w.add_symlink("loop1", "loop2");
+    w.add_symlink("loop2", "loop1");
+    w.add_symlink("dangling", "nowhere");
+    let mut fs = Fs::from_cpio(&w.finish()).unwrap();
+    fs.add_standard_devices().unwrap();
+    fs
+}
+
+fn look(fs: &Fs, path: &str) -> Result<InodeId, Errno> {
+    fs.lookup(ROOT, path.as_bytes(), true)
+}
+
+fn content(fs: &Fs, path: &str) -> Vec<u8> {
+    fs.file_data(look(fs, path).unwrap()).unwrap().to_vec()
+}
+
+#[test]
+fn new_has_only_root() {
+    let fs = Fs::new();
+    let meta = fs.metadata(ROOT).unwrap();
+    assert_eq!(meta.mode, S_IFDIR | 0o755);
+    assert_eq!(meta.kind, NodeKind::Directory);
+    assert_eq!(meta.nlink, 2);
+    assert_eq!(meta.ino, ROOT);
+    let names: Vec<Vec<u8>> = fs
+        .read_dir(ROOT)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, [b".".to_vec(), b"..".to_vec()]);
+    assert_eq!(fs.parent_of(ROOT), ROOT);
+    assert_eq!(fs.path_of(ROOT).unwrap(), b"/");
+}
+
+#[test]
+fn tree_from_cpio() {
+    let fs = sample_fs();
+    assert_eq!(content(&fs, "/bin/busybox"), b"\x7fELF busybox");
+    assert_eq!(content(&fs, "/bin/sh"), b"\x7fELF busybox");
+    assert_eq!(content(&fs, "/etc/passwd"), b"root:x:0:0::/root:/bin/sh\n");
+    let etc = look(&fs, "/etc").unwrap();
+    assert_eq!(fs.metadata(etc).unwrap().mode, S_IFDIR | 0o755);
+    let busybox = fs.metadata(look(&fs, "/bin/busybox").unwrap()).unwrap();
+    assert_eq!(
+        (busybox.mode, busybox.size, busybox.nlink),
+        (S_IFREG | 0o755, 12, 1)
+    );
+    let sh = fs.lookup(ROOT, b"/bin/sh", false).unwrap();
+    let meta = fs.metadata(sh).unwrap();
+    assert_eq!(
+        (meta.kind, meta.mode, meta.size),
+        (NodeKind::Symlink, S_IFLNK | 0o777, 7)
+    );
+    assert_eq!(fs.readlink(sh).unwrap(), b"busybox");
+    // Root: ".", "..", abs, bin, dangling, dev, etc, lib, loop1, loop2, usr.
+    assert_eq!(fs.metadata(ROOT).unwrap().nlink, 2 + 4);
+}
+
+#[test]
+fn later_entries_replace_earlier() {
+    let mut w = cpio::Writer::new();
+    w.add_file("a", 0o644, b"first");
+    w.add_file("a", 0o600, b"second");
+    w.add_dir("d", 0o700);
+    w.add_file("d/keep", 0o644, b"k");
+    w.add_dir("d", 0o755); // directory over directory keeps the contents
+    w.add_dir("x", 0o755);
+    w.add_file("x/inner", 0o644, b"i");
+    w.add_file("x", 0o644, b"now a file"); // file over a directory tree
+    w.add_symlink("s", "a");
+    w.add_file("s", 0o644, b"no longer a link");
+    let fs = Fs::from_cpio(&w.finish()).unwrap();
+    assert_eq!(content(&fs, "a"), b"second");
+    assert_eq!(
+        fs.metadata(look(&fs, "a").unwrap()).unwrap().mode,
+        S_IFREG | 0o600
+    );
+    assert_eq!(content(&fs, "d/keep"), b"k");
+    assert_eq!(
+        fs.metadata(look(&fs, "d").unwrap()).unwrap().mode,
+        S_IFDIR | 0o755
+    );
+    assert_eq!(content(&fs, "x"), b"now a file");
+    assert_eq!(content(&fs, "s"), b"no longer a link");
+    assert_eq!(fs.metadata(ROOT).unwrap().nlink, 3); // only d
+    // The replaced tree's inodes are gone.
+    assert_eq!(fs.inodes.len(), 1 + 5);
+}
+
+#[test]
+fn cpio_metadata_devices_and_root_entry() {
+    // A hand-made header: uid/gid/mtime and a device node, and one the
+    // file system cannot hold (a FIFO), which is skipped.
+    fn header(
+        name: &str,
+        mode: u32,
+        uid: u32,
+        mtime: u32,
+        rdev: (u32, u32),
+        data: &[u8],
+    ) -> Vec<u8> {
+        let mut out = b"070701".to_vec();
+        for f in [
+            1,
+            mode,
+            uid,
+            uid,
+            1,
+            mtime,
+            data.len() as u32,
+            0,
+            0,
+            rdev.0,
+            rdev.1,
+            name.len() as u32 + 1,
+            0,
+        ] {
+            out.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(data);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out
+    }
+    let mut archive = header(".", S_IFDIR | 0o700, 0, 5, (0, 0), b"");
+    archive.extend(header("dev/console", S_IFCHR | 0o600, 0, 0, (5, 1), b""));
+    archive.extend(header("dev/fifo", 0o010_644, 0, 0, (0, 0), b""));
+    archive.extend(header("dev/sda", 0o060_660, 0, 0, (8, 0), b""));
+    archive.extend(header(
+        "home/user/file",
+        S_IFREG | 0o640,
+        1000,
+        1_700_000_000,
+        (0, 0),
+        b"x",
+    ));
+    archive.extend(header("TRAILER!!!", 0, 0, 0, (0, 0), b""));
+    let fs = Fs::from_cpio(&archive).unwrap();
+    let root = fs.metadata(ROOT).unwrap();
+    assert_eq!((root.mode, root.mtime_secs), (S_IFDIR | 0o700, 5));
+    let console = fs.metadata(look(&fs, "/dev/console").unwrap()).unwrap();
+    assert_eq!(console.kind, NodeKind::CharDevice(Device::Console));
+    assert_eq!(console.rdev, makedev(5, 1));
+    assert_eq!(look(&fs, "/dev/fifo"), Err(Errno::ENOENT));
+    assert_eq!(look(&fs, "/dev/sda"), Err(Errno::ENOENT));
+    let file = fs.metadata(look(&fs, "/home/user/file").unwrap()).unwrap();
+    assert_eq!(
+        (file.uid, file.gid, file.mtime_secs, file.mode),
+        (1000, 1000, 1_700_000_000, S_IFREG | 0o640)
+    );
+}
+
+#[test]
+fn cpio_errors_propagate() {
+    assert_eq!(
+        Fs::from_cpio(b"070707garbage").unwrap_err(),
+        cpio::CpioError::Truncated { offset: 0 }
+    );
+    let mut bad = vec![b'x'; 200];
+    bad[..6].copy_from_slice(b"123456");
+    assert_eq!(
+        Fs::from_cpio(&bad).unwrap_err(),
+        cpio::CpioError::BadMagic { offset: 0 }
+    );
+    assert!(Fs::from_cpio(&[]).is_ok());
+}
+
+#[test]
+fn standard_devices() {
+    let mut fs = Fs::new();
+    fs.add_standard_devices().unwrap();
+    let null = look(&fs, "/dev/null").unwrap();
+    let zero = look(&fs, "/dev/zero").unwrap();
+    let console = look(&fs, "/dev/console").unwrap();
+    let meta = fs.metadata(null).unwrap();
+    assert_eq!(
+        (meta.mode, meta.rdev, meta.size),
+        (S_IFCHR | 0o666, makedev(1, 3), 0)
+    );
+    assert_eq!(fs.metadata(zero).unwrap().rdev, 0x105);
+    assert_eq!(fs.metadata(console).unwrap().mode, S_IFCHR | 0o600);
+    assert_eq!(fs.metadata(console).unwrap().rdev, 0x501);
+    let mut buf = [7u8; 16];
+    assert_eq!(fs.read(null, 0, &mut buf), Ok(0));
+    assert_eq!(fs.read(zero, 123, &mut buf), Ok(16));
+    assert_eq!(buf, [0; 16]);
+    assert_eq!(fs.read(console, 0, &mut buf), Ok(0));
+    assert_eq!(fs.write(null, 0, b"gone"), Ok(4));
+    assert_eq!(fs.write(zero, 9, b"gone"), Ok(4));
+    assert_eq!(fs.truncate(null, 0), Ok(()));
+    assert_eq!(fs.file_data(null), Err(Errno::EINVAL));
+    // Idempotent; replaces a stray file of the same name.
+    fs.unlink(look(&fs, "/dev").unwrap(), b"zero").unwrap();
+    fs.create_file(look(&fs, "/dev").unwrap(), b"zero", 0o644)
+        .unwrap();
+    fs.add_standard_devices().unwrap();
+    assert_eq!(
+        fs.metadata(look(&fs, "/dev/zero").unwrap()).unwrap().kind,
+        NodeKind::CharDevice(Device::Zero)
+    );
+    assert_eq!(look(&fs, "/dev/null"), Ok(null));
+    // /dev as a file.
+    let mut fs = Fs::new();
+    fs.create_file(ROOT, b"dev", 0o644).unwrap();
+    assert_eq!(fs.add_standard_devices(), Err(Errno::ENOTDIR));
+    assert_eq!(Device::from_numbers(1, 3), Some(Device::Null));
+    assert_eq!(makedev(0x12345, 0x6789a), 0x0001_2000_6783_459a);
+    assert_eq!(makedev(259, 65536), (259 << 8) | (65536 & !0xff) << 12);
+}
+
+#[test]
+fn path_resolution() {
+    let fs = sample_fs();
+    let bin = look(&fs, "/bin").unwrap();
+    let busybox = look(&fs, "/bin/busybox").unwrap();
+    assert_eq!(look(&fs, "/"), Ok(ROOT));
+    assert_eq!(look(&fs, "//"), Ok(ROOT));
+    assert_eq!(look(&fs, "/.."), Ok(ROOT));
+    assert_eq!(look(&fs, "/../../bin/./busybox"), Ok(busybox));
+    assert_eq!(look(&fs, "bin//busybox"), Ok(busybox));
+    assert_eq!(look(&fs, "/bin/"), Ok(bin));
+    assert_eq!(look(&fs, "/etc/../bin/sh"), Ok(busybox));
+    assert_eq!(fs.lookup(bin, b"busybox", true), Ok(busybox));
+    assert_eq!(fs.lookup(bin, b"./sh", true), Ok(busybox));
+    assert_eq!(
+        fs.lookup(bin, b"../etc/passwd", true),
+        look(&fs, "/etc/passwd")
+    );
+    assert_eq!(fs.lookup(bin, b"/bin", true), Ok(bin));
+    assert_eq!(fs.lookup(bin, b".", true), Ok(bin));
+    assert_eq!(fs.lookup(bin, b"..", true), Ok(ROOT));
+    // Relative and absolute symlinks, in the middle and at the end.
+    assert_eq!(look(&fs, "/lib/libc.a"), look(&fs, "/usr/lib/libc.a"));
+    assert_eq!(look(&fs, "/abs/passwd"), look(&fs, "/etc/passwd"));
+    assert_eq!(look(&fs, "/lib"), look(&fs, "/usr/lib"));
+    let lib_link = fs.lookup(ROOT, b"/lib", false).unwrap();
+    assert_eq!(fs.metadata(lib_link).unwrap().kind, NodeKind::Symlink);
+    // ".." after a symlink goes to the target's parent, as in Linux.
+    assert_eq!(look(&fs, "/lib/.."), look(&fs, "/usr"));
+    // Trailing slash follows the final symlink even without follow_last.
+    assert_eq!(fs.lookup(ROOT, b"/lib/", false), look(&fs, "/usr/lib"));
+    // Dangling symlink: fine unfollowed, ENOENT followed.
+    assert!(fs.lookup(ROOT, b"/dangling", false).is_ok());
+    assert_eq!(look(&fs, "/dangling"), Err(Errno::ENOENT));
+}
+
+#[test]
+fn path_errors() {
+    let fs = sample_fs();
+    let file = look(&fs, "/etc/passwd").unwrap();
+    assert_eq!(look(&fs, ""), Err(Errno::EINVAL));
+    assert_eq!(look(&fs, "/nope"), Err(Errno::ENOENT));
+    assert_eq!(look(&fs, "/nope/x"), Err(Errno::ENOENT));
+    assert_eq!(look(&fs, "/etc/passwd/x"), Err(Errno::ENOTDIR));
+    assert_eq!(look(&fs, "/etc/passwd/"), Err(Errno::ENOTDIR));
+    assert_eq!(look(&fs, "/bin/sh/"), Err(Errno::ENOTDIR));
+    assert_eq!(fs.lookup(file, b"x", true), Err(Errno::ENOTDIR));
+    assert_eq!(
+        fs.lookup(file, b"/etc", true),
+        Ok(look(&fs, "/etc").unwrap())
+    );
+    assert_eq!(fs.lookup(999, b"x", true), Err(Errno::ENOENT));
+    assert_eq!(look(&fs, "/loop1"), Err(Errno::ELOOP));
+    assert_eq!(look(&fs, "/loop1/x"), Err(Errno::ELOOP));
+    assert!(fs.lookup(ROOT, b"/loop1", false).is_ok());
+    let long = "a".repeat(256);
+    assert_eq!(look(&fs, &format!("/{long}")), Err(Errno::ENAMETOOLONG));
+    assert_eq!(
+        look(&fs, &format!("/{}", "a".repeat(255))),
+        Err(Errno::ENOENT)
+    );
+    let deep = "./".repeat(2048);
+    assert_eq!(look(&fs, &deep), Err(Errno::ENAMETOOLONG));
+    assert_eq!(look(&fs, &deep[..4094]), Ok(ROOT));
+}
+
+#[test]
+fn symlink_limit_is_forty() {
+    let mut fs = Fs::new();
+    fs.create_file(ROOT, b"l0", 0o644).unwrap();
+    for i in 1..=41 {
+        fs.symlink(
+            ROOT,
+            format!("l{i}").as_bytes(),
+            format!("l{}", i - 1).as_bytes(),
+        )
+        .unwrap();
+    }
+    assert_eq!(look(&fs, "/l40"), look(&fs, "/l0"));
+    assert_eq!(look(&fs, "/l41"), Err(Errno::ELOOP));
+}
+
+#[test]
+fn lookup_parent_cases() {
+    let fs = sample_fs();
+    let bin = look(&fs, "/bin").unwrap();
+    let etc = look(&fs, "/etc").unwrap();
+    assert_eq!(fs.lookup_parent(ROOT, b"/bin/new"), Ok((bin, &b"new"[..])));
+    assert_eq!(fs.lookup_parent(ROOT, b"/bin/new/"), Ok((bin, &b"new"[..])));
+    assert_eq!(
+        fs.lookup_parent(ROOT, b"/bin/new//"),
+        Ok((bin, &b"new"[..]))
+    );
+    assert_eq!(fs.lookup_parent(bin, b"new"), Ok((bin, &b"new"[..])));
+    assert_eq!(fs.lookup_parent(bin, b"../etc/x"), Ok((etc, &b"x"[..])));
+    assert_eq!(fs.lookup_parent(ROOT, b"/abs/x"), Ok((etc, &b"x"[..])));
+    assert_eq!(fs.lookup_parent(ROOT, b"/x"), Ok((ROOT, &b"x"[..])));
+    assert_eq!(fs.lookup_parent(ROOT, b"/"), Ok((ROOT, &b"."[..])));
+    assert_eq!(fs.lookup_parent(ROOT, b"///"), Ok((ROOT, &b"."[..])));
+    assert_eq!(fs.lookup_parent(ROOT, b"/bin/."), Ok((bin, &b"."[..])));
+    assert_eq!(fs.lookup_parent(ROOT, b"/bin/.."), Ok((bin, &b".."[..])));
+    assert_eq!(fs.lookup_parent(ROOT, b""), Err(Errno::EINVAL));
+    assert_eq!(fs.lookup_parent(ROOT, b"/nope/x"), Err(Errno::ENOENT));
+    assert_eq!(
+        fs.lookup_parent(ROOT, b"/etc/passwd/x"),
+        Err(Errno::ENOTDIR)
+    );
+    assert_eq!(fs.lookup_parent(ROOT, b"/loop1/x"), Err(Errno::ELOOP));
+    assert_eq!(
+        fs.lookup_parent(look(&fs, "/etc/passwd").unwrap(), b"x"),
+        Err(Errno::ENOTDIR)
+    );
+    let long = format!("/bin/{}", "b".repeat(256));
+    assert_eq!(
+        fs.lookup_parent(ROOT, long.as_bytes()),
+        Err(Errno::ENAMETOOLONG)
+    );
+    assert_eq!(
+        fs.lookup_parent(ROOT, "/x".repeat(2048).as_bytes()),
+        Err(Errno::ENAMETOOLONG)
+    );
+}
+
+#[test]
+fn create_errors() {
+    let mut fs = sample_fs();
+    let bin = look(&fs, "/bin").unwrap();
+    let file = look(&fs, "/etc/passwd").unwrap();
+    assert_eq!(fs.create_file(bin, b"busybox", 0o644), Err(Errno::EEXIST));
+    assert_eq!(fs.create_file(bin, b"sh", 0o644), Err(Errno::EEXIST));
+    assert_eq!(fs.mkdir(bin, b"busybox", 0o755), Err(Errno::EEXIST));
+    assert_eq!(fs.mkdir(bin, b".", 0o755), Err(Errno::EEXIST));
+    assert_eq!(fs.mkdir(bin, b"..", 0o755), Err(Errno::EEXIST));
+    assert_eq!(fs.create_file(bin, b"a/b", 0o644), Err(Errno::EINVAL));
+    assert_eq!(fs.create_file(bin, b"", 0o644), Err(Errno::EINVAL));
+    assert_eq!(
+        fs.create_file(bin, "n".repeat(256).as_bytes(), 0o644),
+        Err(Errno::ENAMETOOLONG)
+    );
+    assert!(
+        fs.create_file(bin, "n".repeat(255).as_bytes(), 0o644)
+            .is_ok()
+    );
+    assert_eq!(fs.create_file(file, b"x", 0o644), Err(Errno::ENOTDIR));
+    assert_eq!(fs.mkdir(file, b"x", 0o755), Err(Errno::ENOTDIR));
+    assert_eq!(fs.symlink(file, b"x", b"t"), Err(Errno::ENOTDIR));
+    assert_eq!(fs.create_file(12345, b"x", 0o644), Err(Errno::ENOENT));
+    assert_eq!(fs.symlink(bin, b"empty", b""), Err(Errno::ENOENT));
+    assert_eq!(
+        fs.symlink(bin, b"long", &[b'a'; 4096]),
+        Err(Errno::ENAMETOOLONG)
+    );
+}
+
+#[test]
+fn create_mkdir_symlink() {
+    let mut fs = Fs::new();
+    let tmp = fs.mkdir(ROOT, b"tmp", 0o1777).unwrap();
+    assert_eq!(fs.metadata(tmp).unwrap().mode, S_IFDIR | 0o1777);
+    assert_eq!(fs.metadata(ROOT).unwrap().nlink, 3);
+    let f = fs.create_file(tmp, b"f", 0o100_644).unwrap(); // type bits ignored
+    assert_eq!(fs.metadata(f).unwrap().mode, S_IFREG | 0o644);
+    assert_eq!(fs.metadata(f).unwrap().size, 0);
+    let s = fs.symlink(ROOT, b"t", b"tmp/f").unwrap();
+    assert_eq!(fs.readlink(s), Ok(&b"tmp/f"[..]));
+    assert_eq!(fs.readlink(f), Err(Errno::EINVAL));
+    assert_eq!(look(&fs, "/t"), Ok(f));
+    assert!(f > tmp && s > f, "inode numbers increase");
+    fs.set_mode(f, 0o600).unwrap();
+    fs.set_owner(f, 1, 2).unwrap();
+    fs.set_mtime(f, 42).unwrap();
+    let meta = fs.metadata(f).unwrap();
+    assert_eq!(
+        (meta.mode, meta.uid, meta.gid, meta.mtime_secs),
+        (S_IFREG | 0o600, 1, 2, 42)
+    );
+    assert_eq!(fs.metadata(999), Err(Errno::ENOENT));
+}
+
+#[test]
+fn read_write_truncate() {
+    let mut fs = Fs::new();
+    let f = fs.create_file(ROOT, b"f", 0o644).unwrap();
+    assert_eq!(fs.write(f, 0, b"hello"), Ok(5));
+    assert_eq!(fs.write(f, 3, b"p me"), Ok(4));
+    assert_eq!(fs.file_data(f), Ok(&b"help me"[..]));
+    // Past the end: the gap reads as zeros.
+    assert_eq!(fs.write(f, 10, b"!"), Ok(1));
+    assert_eq!(fs.file_data(f), Ok(&b"help me\0\0\0!"[..]));
+    assert_eq!(fs.metadata(f).unwrap().size, 11);
+    // Empty write past the end does not extend.
+    assert_eq!(fs.write(f, 100, b""), Ok(0));
+    assert_eq!(fs.metadata(f).unwrap().size, 11);
+    let mut buf = [0u8; 4];
+    assert_eq!(fs.read(f, 0, &mut buf), Ok(4));
+    assert_eq!(&buf, b"help");
+    assert_eq!(fs.read(f, 9, &mut buf), Ok(2));
+    assert_eq!(&buf[..2], b"\0!");
+    assert_eq!(fs.read(f, 11, &mut buf), Ok(0));
+    assert_eq!(fs.read(f, u64::MAX, &mut buf), Ok(0));
+    assert_eq!(fs.read(f, 0, &mut []), Ok(0));
+    fs.truncate(f, 4).unwrap();
+    assert_eq!(fs.file_data(f), Ok(&b"help"[..]));
+    fs.truncate(f, 6).unwrap();
+    assert_eq!(fs.file_data(f), Ok(&b"help\0\0"[..]));
+    fs.truncate(f, 0).unwrap();
+    assert_eq!(fs.file_data(f), Ok(&b""[..]));
+    // Limits.
+    assert_eq!(fs.write(f, u64::MAX, b"x"), Err(Errno::EFBIG));
+    assert_eq!(fs.write(f, MAX_FILE_SIZE, b"x"), Err(Errno::EFBIG));
+    assert_eq!(fs.truncate(f, MAX_FILE_SIZE + 1), Err(Errno::EFBIG));
+    // Other kinds.
+    let d = fs.mkdir(ROOT, b"d", 0o755).unwrap();
+    let s = fs.symlink(ROOT, b"s", b"f").unwrap();
+    assert_eq!(fs.read(d, 0, &mut buf), Err(Errno::EISDIR));
+    assert_eq!(fs.write(d, 0, b"x"), Err(Errno::EISDIR));
+    assert_eq!(fs.truncate(d, 0), Err(Errno::EISDIR));
+    assert_eq!(fs.file_data(d), Err(Errno::EISDIR));
+    assert_eq!(fs.read(s, 0, &mut buf), Err(Errno::EINVAL));
+    assert_eq!(fs.write(s, 0, b"x"), Err(Errno::EINVAL));
+    assert_eq!(fs.truncate(s, 0), Err(Errno::EINVAL));
+    assert_eq!(fs.file_data(s), Err(Errno::EINVAL));
+    assert_eq!(fs.read(999, 0, &mut buf), Err(Errno::ENOENT));
+    assert_eq!(fs.write(999, 0, b"x"), Err(Errno::ENOENT));
+}
+
+#[test]
+fn unlink_and_forget() {
+    let mut fs = sample_fs();
+    let bin = look(&fs, "/bin").unwrap();
+    let busybox = look(&fs, "/bin/busybox").unwrap();
+    let sh = fs.lookup(ROOT, b"/bin/sh", false).unwrap();
+    fs.unlink(bin, b"sh").unwrap();
+    assert!(!fs.exists(sh) || fs.metadata(sh).unwrap().nlink == 0);
+    fs.forget_if_unlinked(sh);
+    assert!(!fs.exists(sh));
+    // An "open" file stays readable after unlink until forgotten.
+    fs.unlink(bin, b"busybox").unwrap();
+    assert_eq!(look(&fs, "/bin/busybox"), Err(Errno::ENOENT));
+    assert_eq!(fs.metadata(busybox).unwrap().nlink, 0);
+    assert_eq!(fs.file_data(busybox), Ok(&b"\x7fELF busybox"[..]));
+    assert_eq!(fs.write(busybox, 0, b"X"), Ok(1));
+    fs.forget_if_unlinked(busybox);
+    assert_eq!(fs.metadata(busybox), Err(Errno::ENOENT));
+    // Named inodes and the root are never forgotten.
+    let passwd = look(&fs, "/etc/passwd").unwrap();
+    fs.forget_if_unlinked(passwd);
+    fs.forget_if_unlinked(ROOT);
+    fs.forget_if_unlinked(4242);
+    assert!(fs.exists(passwd) && fs.exists(ROOT));
+    // Errors.
+    assert_eq!(fs.unlink(bin, b"busybox"), Err(Errno::ENOENT));
+    assert_eq!(fs.unlink(ROOT, b"bin"), Err(Errno::EISDIR));
+    assert_eq!(fs.unlink(ROOT, b"."), Err(Errno::EISDIR));
+    assert_eq!(fs.unlink(ROOT, b".."), Err(Errno::EISDIR));
+    assert_eq!(fs.unlink(passwd, b"x"), Err(Errno::ENOTDIR));
+    // Unlinking a symlink to a directory removes the link only.
+    fs.unlink(ROOT, b"lib").unwrap();
+    assert!(look(&fs, "/usr/lib/libc.a").is_ok());
+}
+
+#[test]
+fn rmdir_cases() {
+    let mut fs = sample_fs();
+    let usr = look(&fs, "/usr").unwrap();
+    let lib = look(&fs, "/usr/lib").unwrap();
+    assert_eq!(fs.rmdir(ROOT, b"usr"), Err(Errno::ENOTEMPTY));
+    assert_eq!(fs.rmdir(usr, b"."), Err(Errno::EINVAL));
+    assert_eq!(fs.rmdir(usr, b".."), Err(Errno::ENOTEMPTY));
+    assert_eq!(fs.rmdir(ROOT, b"nope"), Err(Errno::ENOENT));
+    assert_eq!(fs.rmdir(ROOT, b"lib"), Err(Errno::ENOTDIR)); // a symlink
+    assert_eq!(
+        fs.rmdir(look(&fs, "/etc").unwrap(), b"passwd"),
+        Err(Errno::ENOTDIR)
+    );
+    assert_eq!(
+        fs.rmdir(look(&fs, "/etc/passwd").unwrap(), b"x"),
+        Err(Errno::ENOTDIR)
+    );
+    assert_eq!(fs.metadata(usr).unwrap().nlink, 3);
+    fs.unlink(lib, b"libc.a").unwrap();
+    fs.rmdir(usr, b"lib").unwrap();
+    assert_eq!(fs.metadata(usr).unwrap().nlink, 2);
+    // The removed directory, still someone's cwd: empty, no new entries,
+    // no path.
+    assert_eq!(fs.metadata(lib).unwrap().nlink, 0);
+    assert_eq!(fs.read_dir(lib).unwrap().len(), 2);
+    assert_eq!(fs.create_file(lib, b"x", 0o644), Err(Errno::ENOENT));
+    assert_eq!(fs.mkdir(lib, b"x", 0o755), Err(Errno::ENOENT));
+    assert_eq!(fs.path_of(lib), Err(Errno::ENOENT));
+    assert_eq!(fs.lookup(lib, b"..", true), Ok(usr));
+    fs.forget_if_unlinked(lib);
+    assert!(!fs.exists(lib));
+    // The root cannot go: reached through a name only by a crafted call.
+    let mut fs = Fs::new();
+    if let Body::Dir(d) = &mut fs.inodes.get_mut(&ROOT).unwrap().body {
+        d.entries.insert(b"self".to_vec(), ROOT);
+    }
+    assert_eq!(fs.rmdir(ROOT, b"self"), Err(Errno::EBUSY));
+}
+
+#[test]
+fn rename_cases() {
+    let mut fs = sample_fs();
+    let etc = look(&fs, "/etc").unwrap();
+    let bin = look(&fs, "/bin").unwrap();
+    let passwd = look(&fs, "/etc/passwd").unwrap();
+    fs.rename(etc, b"passwd", bin, b"pw").unwrap();
+    assert_eq!(look(&fs, "/bin/pw"), Ok(passwd));
+    assert_eq!(look(&fs, "/etc/passwd"), Err(Errno::ENOENT));
+    // Over an existing file: the old target loses its name.
+    let busybox = look(&fs, "/bin/busybox").unwrap();
+    fs.rename(bin, b"pw", bin, b"busybox").unwrap();
+    assert_eq!(look(&fs, "/bin/busybox"), Ok(passwd));
+    assert_eq!(fs.metadata(busybox).unwrap().nlink, 0);
+    // Directories: nlink and ".." follow.
+    let usr = look(&fs, "/usr").unwrap();
+    fs.rename(ROOT, b"usr", etc, b"usr2").unwrap();
+    assert_eq!(fs.parent_of(usr), etc);
+    assert_eq!(
+        fs.path_of(look(&fs, "/etc/usr2/lib").unwrap()).unwrap(),
+        b"/etc/usr2/lib"
+    );
+    assert_eq!(fs.metadata(etc).unwrap().nlink, 3);
+    // Errors.
+    assert_eq!(fs.rename(ROOT, b"etc", usr, b"x"), Err(Errno::EINVAL)); // into itself
+    assert_eq!(
+        fs.rename(ROOT, b"etc", bin, b"busybox"),
+        Err(Errno::ENOTDIR)
+    );
+    assert_eq!(fs.rename(bin, b"busybox", ROOT, b"dev"), Err(Errno::EISDIR));
+    assert_eq!(fs.rename(ROOT, b"bin", ROOT, b"dev"), Err(Errno::ENOTEMPTY));
+    assert_eq!(fs.rename(ROOT, b"nope", ROOT, b"x"), Err(Errno::ENOENT));
+    assert_eq!(fs.rename(ROOT, b".", ROOT, b"x"), Err(Errno::EBUSY));
+    // Same inode: nothing happens.
+    fs.rename(bin, b"busybox", bin, b"busybox").unwrap();
+    assert_eq!(look(&fs, "/bin/busybox"), Ok(passwd));
+    // Empty directory target is replaced.
+    let empty = fs.mkdir(ROOT, b"empty", 0o755).unwrap();
+    fs.rename(ROOT, b"bin", ROOT, b"empty").unwrap();
+    assert_eq!(look(&fs, "/empty/busybox"), Ok(passwd));
+    assert_eq!(fs.metadata(empty).unwrap().nlink, 0);
+}
+
+#[test]
+fn read_dir_order() {
+    let mut fs = Fs::new();
+    let d = fs.mkdir(ROOT, b"d", 0o755).unwrap();
+    for name in ["zeta", "alpha", "Mid", "beta"] {
+        fs.create_file(d, name.as_bytes(), 0o644).unwrap();
+    }
+    fs.mkdir(d, b"sub", 0o755).unwrap();
+    fs.symlink(d, b"link", b"alpha").unwrap();
+    let entries = fs.read_dir(d).unwrap();
+    let names: Vec<&[u8]> = entries.iter().map(|e| e.name.as_slice()).collect();
+    assert_eq!(
+        names,
+        [
+            &b"."[..],
+            b"..",
+            b"Mid",
+            b"alpha",
+            b"beta",
+            b"link",
+            b"sub",
+            b"zeta"
+        ]
+    );
+    assert_eq!((entries[0].ino, entries[1].ino), (d, ROOT));
+    assert_eq!(entries[5].kind, NodeKind::Symlink);
+    assert_eq!(entries[6].kind, NodeKind::Directory);
+    assert_eq!(entries[6].kind.dirent_type(), 4);
+    assert_eq!(entries[2].kind, NodeKind::File);
+    // Stable across calls, and the root's ".." is itself.
+    assert_eq!(fs.read_dir(d).unwrap(), entries);
+    assert_eq!(fs.read_dir(ROOT).unwrap()[1].ino, ROOT);
+    let f = look(&fs, "/d/alpha").unwrap();
+    assert_eq!(fs.read_dir(f), Err(Errno::ENOTDIR));
+    assert_eq!(fs.read_dir(999), Err(Errno::ENOENT));
+}
+
+#[test]
+fn path_of_directories() {
+    let fs = sample_fs();
+    assert_eq!(
+        fs.path_of(look(&fs, "/usr/lib").unwrap()).unwrap(),
+        b"/usr/lib"
+    );
+    assert_eq!(fs.path_of(look(&fs, "/lib").unwrap()).unwrap(), b"/usr/lib");
+    assert_eq!(fs.path_of(look(&fs, "/bin").unwrap()).unwrap(), b"/bin");
+    assert_eq!(
+        fs.path_of(look(&fs, "/etc/passwd").unwrap()),
+        Err(Errno::ENOTDIR)
+    );
+    assert_eq!(fs.path_of(999), Err(Errno::ENOENT));
+    let lib = look(&fs, "/usr/lib").unwrap();
+    assert_eq!(fs.parent_of(lib), look(&fs, "/usr").unwrap());
+    assert_eq!(fs.parent_of(look(&fs, "/etc/passwd").unwrap()), ROOT);
+    assert_eq!(fs.parent_of(999), ROOT);
+}
