@@ -1,6 +1,11 @@
 //! Command-line parsing, by hand (no dependency): `isola run`, `isola ktest`,
 //! `isola help`. Produces a [`Command`]; every mistake is an
 //! [`Error::Usage`] with a one-line message (exit code 2).
+//!
+//! `isola run [OPTIONS] [--] [PROGRAM [ARGS...]]`: options come first; the
+//! first argument that is not an option (or the one after `--`) is PROGRAM,
+//! and everything after it is PROGRAM's argv, as with `env` or `timeout`
+//! (`isola run ./busybox ls --help` passes `--help` to ls).
 
 use crate::error::Error;
 
@@ -14,15 +19,25 @@ const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 /// The usage text printed by `isola help` and after a usage error.
 pub const USAGE: &str = "\
 usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
-                   [--timeout SECS] [--kernel-args STRING]
+                   [--timeout SECS] [--kernel-args STRING] [--trace]
+                   [--add HOST_PATH:GUEST_PATH]... [--env K=V]...
+                   [--] [PROGRAM [ARGS...]]
        isola ktest [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
                    [--timeout SECS] [--stack-overflow]
+       isola bench syscall [--iterations N] [--runs R] [--timeout SECS]
        isola help | --help | --version
 
   run     build the kernel if needed, boot it in QEMU (microvm) with the
-          serial console on stdout, and exit with the guest's status
+          serial console on stdout, and exit with the guest's status;
+          with PROGRAM (a static x86-64 Linux ELF on the host), pack it into
+          an initramfs as /bin/<name>, run it as the first process with ARGS
+          and exit with its status (128+N when killed by signal N)
   ktest   build and boot the in-kernel test suite; exit 0 iff it passed
           (--stack-overflow: the kernel that overflows its stack on purpose)
+  bench   time a userland program (syscall: bench-getpid) on the host,
+          inside Isola (TCG, isolation mpk and none) and inside a Linux
+          guest in the same QEMU configuration; print medians of R runs
+          (default 3) and ratios; --timeout is per boot (default 300)
 
   --accel auto|kvm|tcg         auto (default): KVM when a probe boot under it
                                works, TCG otherwise
@@ -32,10 +47,18 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
   --timeout SECS               kill the guest after SECS seconds
                                (default 60 for run, 300 for ktest)
   --kernel-args STRING         appended to the kernel command line
+  --trace                      the kernel prints every syscall, one line each
+  --add HOST_PATH:GUEST_PATH   copy a host file or directory (recursively)
+                               into the initramfs at GUEST_PATH (absolute);
+                               repeatable, needs PROGRAM
+  --env K=V                    set K in PROGRAM's environment (repeatable;
+                               defaults PATH=/bin:/sbin:/usr/bin:/usr/sbin,
+                               HOME=/, TERM=linux)
 
 exit codes: run exits with the guest's status; ktest with 0 (passed) or 1;
-  2 usage error, 124 guest timed out, 125 isola failed (QEMU missing, kernel
-  build failed, KVM unusable, guest kernel panic, no exit status)";
+  2 usage error or bad input (PROGRAM or an --add path unreadable), 124
+  guest timed out, 125 isola failed (QEMU missing, kernel build failed, KVM
+  unusable, guest kernel panic, no exit status)";
 
 /// Which accelerator to boot under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +84,40 @@ pub struct BootOpts {
     pub timeout_secs: u64,
 }
 
+/// `--add HOST_PATH:GUEST_PATH`: a host file or directory to copy into the
+/// initramfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddSpec {
+    /// The host path, as given (relative to the current directory).
+    pub host: String,
+    /// The guest path: absolute, normalised (no `.`/`..`/empty components,
+    /// no trailing `/`; `/` itself is allowed).
+    pub guest: String,
+}
+
+/// The program `isola run` runs as the first process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramSpec {
+    /// PROGRAM: the host path of a static x86-64 Linux ELF.
+    pub path: String,
+    /// ARGS: its argv after argv[0].
+    pub args: Vec<String>,
+}
+
 /// `isola run`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOpts {
     pub boot: BootOpts,
     /// Extra kernel command-line words (after `isolation=...`).
     pub kernel_args: String,
+    /// `--trace`: the kernel prints every syscall.
+    pub trace: bool,
+    /// `--add`, in command-line order.
+    pub adds: Vec<AddSpec>,
+    /// `--env K=V`, in command-line order (a later K wins).
+    pub env: Vec<(String, String)>,
+    /// PROGRAM and ARGS; `None`: boot the kernel alone.
+    pub program: Option<ProgramSpec>,
 }
 
 /// `isola ktest`.
@@ -82,6 +133,7 @@ pub struct KtestOpts {
 pub enum Command {
     Run(RunOpts),
     Ktest(KtestOpts),
+    Bench(crate::bench::BenchOpts),
     Help,
     Version,
 }
@@ -101,6 +153,7 @@ where
         "version" | "--version" | "-V" => Ok(Command::Version),
         "run" => parse_run(rest),
         "ktest" => parse_ktest(rest),
+        "bench" => crate::bench::parse(rest),
         other if other.starts_with('-') => Err(Error::usage(format!("unknown option '{other}'"))),
         other => Err(Error::usage(format!("unknown command '{other}'"))),
     }
@@ -133,6 +186,15 @@ impl<'a> Flags<'a> {
         } else {
             Some(Item::Positional(arg))
         }
+    }
+
+    /// After `--`: the first remaining argument is PROGRAM, the rest its ARGS.
+    fn rest(&mut self) -> Option<ProgramSpec> {
+        let path = self.args.next()?.clone();
+        Some(ProgramSpec {
+            path,
+            args: self.args.by_ref().cloned().collect(),
+        })
     }
 
     /// The value of `name`: inline or the next argument.
@@ -180,10 +242,20 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
             timeout_secs: RUN_TIMEOUT_SECS,
         },
         kernel_args: String::new(),
+        trace: false,
+        adds: Vec::new(),
+        env: Vec::new(),
+        program: None,
     };
     let mut flags = Flags::new(args);
     while let Some(item) = flags.next_item() {
         match item {
+            Item::Flag("--", None) => {
+                if let Some(program) = flags.rest() {
+                    opts.program = Some(program);
+                }
+                break;
+            }
             Item::Flag(name, inline) => {
                 if boot_flag(&mut opts.boot, &mut flags, name, inline)? {
                     continue;
@@ -192,18 +264,93 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
                     "--kernel-args" => {
                         opts.kernel_args = parse_kernel_args(flags.value(name, inline)?)?
                     }
+                    "--trace" => {
+                        no_value(name, inline)?;
+                        opts.trace = true;
+                    }
+                    "--add" => opts.adds.push(parse_add(flags.value(name, inline)?)?),
+                    "--env" => {
+                        let (key, value) = parse_env(flags.value(name, inline)?)?;
+                        opts.env.push((key.to_string(), value.to_string()));
+                    }
                     "--help" | "-h" => return Ok(Command::Help),
                     _ => return Err(Error::usage(format!("unknown option '{name}'"))),
                 }
             }
-            Item::Positional(arg) => {
-                return Err(Error::usage(format!(
-                    "unexpected argument '{arg}' (running a program inside comes in a later version)"
-                )));
+            Item::Positional(program) => {
+                opts.program = Some(ProgramSpec {
+                    path: program.to_string(),
+                    args: flags.args.by_ref().cloned().collect(),
+                });
+                break;
             }
         }
     }
+    if opts.program.is_none() {
+        if let Some(add) = opts.adds.first() {
+            return Err(Error::usage(format!(
+                "--add {}:{} needs a PROGRAM to run",
+                add.host, add.guest
+            )));
+        }
+        if !opts.env.is_empty() {
+            return Err(Error::usage("--env needs a PROGRAM to run"));
+        }
+    }
     Ok(Command::Run(opts))
+}
+
+/// `--add HOST_PATH:GUEST_PATH`, split at the last `:` that is followed by
+/// `/` (GUEST_PATH is absolute, so a host path may contain `:`).
+fn parse_add(value: &str) -> Result<AddSpec, Error> {
+    let bad = |why: &str| Error::usage(format!("--add {value}: {why}"));
+    let Some(at) = value.rfind(":/") else {
+        return Err(bad(
+            "expected HOST_PATH:GUEST_PATH with an absolute GUEST_PATH",
+        ));
+    };
+    let (host, guest) = (&value[..at], &value[at + 1..]);
+    if host.is_empty() {
+        return Err(bad("HOST_PATH is empty"));
+    }
+    let guest = normalize_guest_path(guest).map_err(|why| bad(&why))?;
+    Ok(AddSpec {
+        host: host.to_string(),
+        guest,
+    })
+}
+
+/// An absolute guest path without `.`, `..` or empty components, and
+/// without a trailing `/` (except `/` itself).
+pub fn normalize_guest_path(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!("guest path '{path}' is not absolute"));
+    }
+    if path.contains('\0') {
+        return Err("guest path contains a NUL byte".into());
+    }
+    let mut out = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        if part == ".." {
+            return Err(format!("guest path '{path}' contains '..'"));
+        }
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// `--env K=V`: K non-empty, split at the first `=`.
+fn parse_env(value: &str) -> Result<(&str, &str), Error> {
+    match value.split_once('=') {
+        Some((key, val)) if !key.is_empty() => Ok((key, val)),
+        _ => Err(Error::usage(format!(
+            "--env expects K=V with a non-empty K, not '{value}'"
+        ))),
+    }
 }
 
 fn parse_ktest(args: &[String]) -> Result<Command, Error> {
@@ -276,21 +423,30 @@ fn parse_timeout(value: &str) -> Result<u64, Error> {
     }
 }
 
-/// The kernel command line is one line of printable text; `isolation=` is
-/// the CLI's to set.
+/// The kernel command line is one line of printable text; `isolation=`,
+/// `init=` and `trace` are the CLI's to set.
 fn parse_kernel_args(value: &str) -> Result<String, Error> {
     if value.chars().any(|c| c.is_control()) {
         return Err(Error::usage(
             "--kernel-args must not contain control characters",
         ));
     }
-    if value
-        .split_whitespace()
-        .any(|w| w.starts_with("isolation="))
-    {
-        return Err(Error::usage(
-            "--kernel-args must not set isolation= (use --isolation)",
-        ));
+    for word in value.split_whitespace() {
+        if word.starts_with("isolation=") {
+            return Err(Error::usage(
+                "--kernel-args must not set isolation= (use --isolation)",
+            ));
+        }
+        if word.starts_with("init=") {
+            return Err(Error::usage(
+                "--kernel-args must not set init= (name the PROGRAM after the options)",
+            ));
+        }
+        if word == "trace" {
+            return Err(Error::usage(
+                "--kernel-args must not say trace (use --trace)",
+            ));
+        }
     }
     Ok(value.trim().to_string())
 }
@@ -331,6 +487,124 @@ mod tests {
         assert_eq!(o.boot.isolation, IsolationChoice::Auto);
         assert_eq!(o.boot.timeout_secs, RUN_TIMEOUT_SECS);
         assert_eq!(o.kernel_args, "");
+        assert!(!o.trace);
+        assert!(o.adds.is_empty() && o.env.is_empty());
+        assert_eq!(o.program, None);
+    }
+
+    fn program(path: &str, args: &[&str]) -> Option<ProgramSpec> {
+        Some(ProgramSpec {
+            path: path.into(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    #[test]
+    fn run_program_and_its_args() {
+        let o = run(&["./busybox", "echo", "hello"]).unwrap();
+        assert_eq!(o.program, program("./busybox", &["echo", "hello"]));
+        let o = run(&["--accel", "tcg", "./busybox"]).unwrap();
+        assert_eq!(o.program, program("./busybox", &[]));
+        assert_eq!(o.boot.accel, AccelChoice::Tcg);
+    }
+
+    #[test]
+    fn options_after_program_belong_to_it() {
+        let o = run(&["./busybox", "ls", "--help"]).unwrap();
+        assert_eq!(o.program, program("./busybox", &["ls", "--help"]));
+        let o = run(&[
+            "--trace", "./prog", "--accel", "kvm", "--trace", "--", "-h", "--add", "x",
+        ])
+        .unwrap();
+        assert_eq!(o.boot.accel, AccelChoice::Auto);
+        assert!(o.trace);
+        assert!(o.adds.is_empty());
+        assert_eq!(
+            o.program,
+            program(
+                "./prog",
+                &["--accel", "kvm", "--trace", "--", "-h", "--add", "x"]
+            )
+        );
+    }
+
+    #[test]
+    fn double_dash_ends_the_options() {
+        let o = run(&["--", "-weird-name", "--help"]).unwrap();
+        assert_eq!(o.program, program("-weird-name", &["--help"]));
+        assert_eq!(run(&["--"]).unwrap().program, None);
+        assert!(usage_msg(run(&["--=x"])).contains("unknown option"));
+    }
+
+    #[test]
+    fn add_env_and_trace() {
+        let o = run(&[
+            "--add",
+            "./data:/data",
+            "--add=/tmp/a:b/file.txt:/etc//x/./y/",
+            "--env",
+            "FOO=bar",
+            "--env=EMPTY=",
+            "--env",
+            "EQ=a=b",
+            "--trace",
+            "prog",
+        ])
+        .unwrap();
+        assert_eq!(
+            o.adds,
+            [
+                AddSpec {
+                    host: "./data".into(),
+                    guest: "/data".into()
+                },
+                AddSpec {
+                    host: "/tmp/a:b/file.txt".into(),
+                    guest: "/etc/x/y".into()
+                },
+            ]
+        );
+        assert_eq!(
+            o.env,
+            [
+                ("FOO".to_string(), "bar".to_string()),
+                ("EMPTY".to_string(), String::new()),
+                ("EQ".to_string(), "a=b".to_string()),
+            ]
+        );
+        assert!(o.trace);
+        let o = run(&["--add", "rootfs:/", "prog"]).unwrap();
+        assert_eq!(o.adds[0].guest, "/");
+    }
+
+    #[test]
+    fn bad_add_env_trace() {
+        for bad in ["data", "data:rel/path", ":/data", "x:/a/../b"] {
+            let msg = usage_msg(run(&["--add", bad, "prog"]));
+            assert!(msg.starts_with(&format!("--add {bad}: ")), "{msg}");
+        }
+        assert!(usage_msg(run(&["--add", "x:/y"])).contains("needs a PROGRAM"));
+        assert!(usage_msg(run(&["--env", "A=1"])).contains("needs a PROGRAM"));
+        for bad in ["FOO", "=x", ""] {
+            assert!(
+                usage_msg(run(&["--env", bad, "prog"])).contains("--env expects K=V"),
+                "{bad}"
+            );
+        }
+        assert!(usage_msg(run(&["--trace=1"])).contains("takes no value"));
+        assert!(usage_msg(run(&["--kernel-args", "init=/x"])).contains("init="));
+        assert!(usage_msg(run(&["--kernel-args", "a trace"])).contains("--trace"));
+        assert!(usage_msg(ktest(&["--trace"])).contains("unknown option"));
+        assert!(usage_msg(ktest(&["prog"])).contains("unexpected argument 'prog'"));
+    }
+
+    #[test]
+    fn guest_paths() {
+        assert_eq!(normalize_guest_path("/").unwrap(), "/");
+        assert_eq!(normalize_guest_path("//").unwrap(), "/");
+        assert_eq!(normalize_guest_path("/a/./b//c/").unwrap(), "/a/b/c");
+        assert!(normalize_guest_path("a").is_err());
+        assert!(normalize_guest_path("/a/..").is_err());
     }
 
     #[test]
@@ -405,7 +679,6 @@ mod tests {
         assert!(usage_msg(run(&["--accel"])).contains("needs a value"));
         assert!(usage_msg(run(&["--accel", "xen"])).contains("auto, kvm or tcg"));
         assert!(usage_msg(run(&["--isolation", "strict"])).contains("auto, mpk or none"));
-        assert!(usage_msg(run(&["prog"])).contains("unexpected argument 'prog'"));
         assert!(usage_msg(run(&["--kernel-args", "isolation=none"])).contains("--isolation"));
         assert!(usage_msg(run(&["--kernel-args", "a\nb"])).contains("control"));
     }
@@ -442,6 +715,10 @@ mod tests {
             "--timeout",
             "--kernel-args",
             "--stack-overflow",
+            "--trace",
+            "--add",
+            "--env",
+            "PROGRAM",
             "ktest",
         ] {
             assert!(USAGE.contains(word), "{word}");

@@ -1,13 +1,16 @@
 //! The subcommands: `isola run` and `isola ktest`. Each resolves the
 //! machine ([`crate::plan`]), builds the kernel ([`crate::kbuild`]), boots it
 //! with the console on stdout ([`crate::qemu`]) and turns what the console
-//! and QEMU's exit code say into isola's exit code.
+//! and QEMU's exit code say into isola's exit code. `isola run PROGRAM`
+//! first packs the initramfs ([`crate::initramfs`]).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{AccelChoice, BootOpts, KtestOpts, RunOpts};
 use crate::console::{self, Level, QEMU_TESTS_PASSED};
 use crate::error::Error;
+use crate::initramfs::{self, TempInitrd};
 use crate::kbuild::{self, Variant};
 use crate::plan::{self, Plan};
 use crate::qemu::{self, Boot, End, Outcome};
@@ -22,23 +25,68 @@ pub fn kernel_cmdline(level: Level, extra: &str) -> String {
     }
 }
 
+/// The words after `isolation=` for `isola run`: `init=` and `trace` when
+/// there is a program, then the user's `--kernel-args`.
+pub fn run_args(init: Option<&str>, trace: bool, user: &str) -> String {
+    let mut words = Vec::new();
+    if let Some(init) = init {
+        words.push(format!("init={init}"));
+    }
+    if trace {
+        words.push("trace".to_string());
+    }
+    let user = user.trim();
+    if !user.is_empty() {
+        words.push(user.to_string());
+    }
+    words.join(" ")
+}
+
+/// What a boot carries besides the kernel.
+struct Guest<'a> {
+    /// Command-line words after `isolation=`.
+    extra_args: &'a str,
+    initrd: Option<PathBuf>,
+    /// The first program's guest path, when there is one.
+    program: Option<&'a str>,
+}
+
+/// Whether `--accel auto` may boot again under TCG after KVM failed
+/// mid-run: always when no program runs (a second boot repeats only kernel
+/// lines); with a program only if the kernel had not yet printed its banner,
+/// so the program never ran. After that the program may have printed output
+/// (already on stdout), and running it again would repeat it.
+fn may_retry_under_tcg(outcome: &Outcome, program: Option<&str>) -> bool {
+    program.is_none() || outcome.console.banner.is_none()
+}
+
 /// Resolve the machine, build `variant` and boot it with the console echoed.
-fn boot(opts: &BootOpts, variant: Variant, extra_args: &str) -> Result<(Plan, Outcome), Error> {
+fn boot(opts: &BootOpts, variant: Variant, guest: &Guest<'_>) -> Result<(Plan, Outcome), Error> {
     qemu::require_qemu()?;
     let plan = plan::resolve(opts.accel, opts.isolation)?;
     eprintln!("isola: {}", plan.describe());
     let kernel = kbuild::build(variant)?;
     let mut boot = Boot {
         kernel,
-        cmdline: kernel_cmdline(plan.level, extra_args),
+        initrd: guest.initrd.clone(),
+        cmdline: kernel_cmdline(plan.level, guest.extra_args),
         machine: plan.machine,
         timeout: Duration::from_secs(opts.timeout_secs),
         echo: true,
     };
     let outcome = qemu::run(&boot)?;
     // The probe boot can pass and a later boot still hit an instruction this
-    // machine's KVM can't emulate: with --accel auto, fall back to TCG.
+    // machine's KVM can't emulate: with --accel auto, fall back to TCG
+    // (unless a program may already have run, see may_retry_under_tcg).
     if let (End::KvmFailure(line), AccelChoice::Auto) = (&outcome.end, opts.accel) {
+        if !may_retry_under_tcg(&outcome, guest.program) {
+            return Err(Error::failure(format!(
+                "KVM unusable here: QEMU reported \"{line}\" after the kernel had started {}; \
+                 not running it a second time under TCG, which would repeat its output \
+                 (use --accel tcg)",
+                guest.program.unwrap_or("the program")
+            )));
+        }
         let plan = plan::decide(
             AccelChoice::Tcg,
             opts.isolation,
@@ -47,7 +95,7 @@ fn boot(opts: &BootOpts, variant: Variant, extra_args: &str) -> Result<(Plan, Ou
         )?;
         eprintln!("isola: KVM failed during the boot (\"{line}\"); booting again under TCG");
         eprintln!("isola: {}", plan.describe());
-        boot.cmdline = kernel_cmdline(plan.level, extra_args);
+        boot.cmdline = kernel_cmdline(plan.level, guest.extra_args);
         boot.machine = plan.machine;
         let outcome = qemu::run(&boot)?;
         return Ok((plan, outcome));
@@ -75,9 +123,33 @@ fn describe_code(code: Option<i32>) -> String {
     )
 }
 
-/// `isola run`: exit with the guest's status.
+/// `isola run`: exit with the guest's status (with PROGRAM: the first
+/// process's status, which the kernel reports as the guest's).
 pub fn run(opts: &RunOpts) -> Result<i32, Error> {
-    let (_, outcome) = boot(&opts.boot, Variant::Kernel, &opts.kernel_args)?;
+    // Pack the initramfs first: bad input fails before anything is built
+    // or booted. The temporary file lives until the end of this function.
+    let (init, temp) = match &opts.program {
+        Some(program) => {
+            let archive = initramfs::build(program, &opts.adds, &opts.env)?;
+            let dir = kbuild::workspace_root().join("target/isola");
+            let temp = TempInitrd::write(&dir, &archive.bytes)?;
+            (Some(archive.init), Some(temp))
+        }
+        None => (None, None),
+    };
+    let mut extra_args = run_args(init.as_deref(), opts.trace, &opts.kernel_args);
+    if init.is_some() {
+        // The wall clock for guests without an RTC (microvm under KVM has none).
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        extra_args = format!("epoch={now} {extra_args}");
+    }
+    let guest = Guest {
+        extra_args: &extra_args,
+        initrd: temp.as_ref().map(|t| t.path().to_path_buf()),
+        program: init.as_deref(),
+    };
+    let (_, outcome) = boot(&opts.boot, Variant::Kernel, &guest)?;
+    drop(temp);
     guest_status(&outcome, opts.boot.timeout_secs)
 }
 
@@ -123,7 +195,12 @@ pub fn ktest(opts: &KtestOpts) -> Result<i32, Error> {
     } else {
         Variant::Ktest
     };
-    let (plan, outcome) = boot(&opts.boot, variant, "")?;
+    let guest = Guest {
+        extra_args: "",
+        initrd: None,
+        program: None,
+    };
+    let (plan, outcome) = boot(&opts.boot, variant, &guest)?;
     let problems = ktest_problems(&outcome, &plan, opts)?;
     if !problems.is_empty() {
         eprintln!(
@@ -199,6 +276,32 @@ mod tests {
             kernel_cmdline(Level::None, " a=b c "),
             "isolation=none a=b c"
         );
+    }
+
+    #[test]
+    fn run_cmdline_words() {
+        assert_eq!(run_args(None, false, ""), "");
+        assert_eq!(run_args(None, true, " x "), "trace x");
+        assert_eq!(
+            run_args(Some("/bin/busybox"), true, "log=debug"),
+            "init=/bin/busybox trace log=debug"
+        );
+        assert_eq!(
+            kernel_cmdline(Level::Mpk, &run_args(Some("/bin/busybox"), false, "")),
+            "isolation=mpk init=/bin/busybox"
+        );
+    }
+
+    #[test]
+    fn kvm_fallback_never_reruns_a_started_program() {
+        let banner = "Isola 0.1.0 | isolation: none | boot: 3.1 ms";
+        let kvm = || End::KvmFailure("KVM internal error. Suberror: 1".into());
+        let early = outcome(kvm(), &["booting"]);
+        let late = outcome(kvm(), &[banner, "hello"]);
+        assert!(may_retry_under_tcg(&early, None));
+        assert!(may_retry_under_tcg(&late, None));
+        assert!(may_retry_under_tcg(&early, Some("/bin/busybox")));
+        assert!(!may_retry_under_tcg(&late, Some("/bin/busybox")));
     }
 
     #[test]

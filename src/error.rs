@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-/// Exit code for a command-line usage error.
+/// Exit code for a command-line usage error or bad input.
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code when the guest did not finish within `--timeout`.
 pub const EXIT_TIMEOUT: i32 = 124;
@@ -20,6 +20,10 @@ pub const EXIT_FAILURE: i32 = 125;
 pub enum Error {
     /// Bad command line: a one-line message, then the usage text.
     Usage(String),
+    /// Bad input named on a well-formed command line (PROGRAM or an `--add`
+    /// path missing or unreadable): a one-line message, exit code 2, nothing
+    /// booted.
+    Input(String),
     /// The guest ran past the host-side timeout and QEMU was killed.
     Timeout(String),
     /// isola's own failure.
@@ -37,10 +41,15 @@ impl Error {
         Error::Usage(msg.into())
     }
 
+    /// Bad input on a well-formed command line (exit code 2, no usage text).
+    pub fn input(msg: impl Into<String>) -> Self {
+        Error::Input(msg.into())
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) => EXIT_USAGE,
+            Error::Usage(_) | Error::Input(_) => EXIT_USAGE,
             Error::Timeout(_) => EXIT_TIMEOUT,
             Error::Failure(_) => EXIT_FAILURE,
         }
@@ -50,7 +59,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(msg) | Error::Timeout(msg) | Error::Failure(msg) => f.write_str(msg),
+            Error::Usage(msg) | Error::Input(msg) | Error::Timeout(msg) | Error::Failure(msg) => {
+                f.write_str(msg)
+            }
         }
     }
 }
@@ -64,6 +75,7 @@ mod tests {
     #[test]
     fn exit_codes() {
         assert_eq!(Error::usage("x").exit_code(), 2);
+        assert_eq!(Error::input("x").exit_code(), 2);
         assert_eq!(Error::Timeout("x".into()).exit_code(), 124);
         assert_eq!(Error::failure("x").exit_code(), 125);
         assert_eq!(Error::failure("boom").to_string(), "boom");

@@ -5,8 +5,8 @@
 //!    [`ksyms::SECTION_NAME`] of fixed size; its FUNC symbols, demangled
 //!    without hashes, are encoded by [`ksyms::build`] into it, so that the
 //!    kernel's backtraces name functions;
-//! 2. (a later issue) scan the image for WRPKRU outside the `pkru` gates —
-//!    see [`check_image`].
+//! 2. scan the image's executable segments for WRPKRU at every byte offset
+//!    and refuse any hit outside the `pkru` gates — see [`check_image`].
 //!
 //! The copy is redone only when the linked ELF is newer than it, and is
 //! written to a temporary file then renamed, so concurrent runs never see a
@@ -31,6 +31,12 @@ pub enum ImageError {
     BadSection(String),
     /// ksyms::build refused the symbols.
     Symbols(String),
+    /// WRPKRU (0F 01 EF) in the kernel's code outside the `pkru` gates.
+    StrayWrpkru {
+        vaddr: u64,
+        file_offset: u64,
+        symbol: String,
+    },
 }
 
 impl fmt::Display for ImageError {
@@ -46,6 +52,15 @@ impl fmt::Display for ImageError {
                 )
             }
             ImageError::Symbols(msg) => f.write_str(msg),
+            ImageError::StrayWrpkru {
+                vaddr,
+                file_offset,
+                symbol,
+            } => write!(
+                f,
+                "the kernel image contains WRPKRU (0F 01 EF) at {vaddr:#x} (file offset {file_offset:#x}, in {symbol}) \
+                 outside the pkru gates: every WRPKRU must live in pkru::gate"
+            ),
         }
     }
 }
@@ -141,7 +156,53 @@ pub fn fill_symbols(bytes: &mut [u8]) -> Result<(), ImageError> {
 /// Checks on the finished image before it is written. Empty for now: the
 /// WRPKRU scan of the image (DESIGN.md, threat model: "the build scans the
 /// kernel image and fails on any other `0F 01 EF`") goes here.
-pub fn check_image(_bytes: &[u8]) -> Result<(), ImageError> {
+pub fn check_image(bytes: &[u8]) -> Result<(), ImageError> {
+    let elf = Elf::parse(bytes).map_err(|e| ImageError::Parse(e.to_string()))?;
+    let symbol = |name: &str| {
+        elf.syms
+            .iter()
+            .find(|s| elf.strtab.get_at(s.st_name) == Some(name))
+            .map(|s| s.st_value)
+    };
+    let gate_text = match (
+        symbol("isola_gate_text_start"),
+        symbol("isola_gate_text_end"),
+    ) {
+        (Some(start), Some(end)) => start..end,
+        _ => 0..0,
+    };
+    let gate_functions: Vec<std::ops::Range<u64>> = function_symbols(&elf)
+        .into_iter()
+        .filter(|s| s.name.starts_with("pkru::gate::"))
+        .map(|s| s.addr..s.addr + s.size)
+        .collect();
+    for header in elf
+        .program_headers
+        .iter()
+        .filter(|h| h.p_type == goblin::elf::program_header::PT_LOAD && h.is_executable())
+    {
+        let start = header.p_offset as usize;
+        let end = start
+            .saturating_add(header.p_filesz as usize)
+            .min(bytes.len());
+        let code = bytes.get(start..end).unwrap_or(&[]);
+        for offset in pkru::scan::find_wrpkru(code) {
+            let vaddr = header.p_vaddr + offset as u64;
+            let allowed =
+                gate_text.contains(&vaddr) || gate_functions.iter().any(|f| f.contains(&vaddr));
+            if !allowed {
+                let name = function_symbols(&elf)
+                    .into_iter()
+                    .find(|s| (s.addr..s.addr + s.size.max(1)).contains(&vaddr))
+                    .map_or_else(|| String::from("no symbol"), |s| s.name);
+                return Err(ImageError::StrayWrpkru {
+                    vaddr,
+                    file_offset: (start + offset) as u64,
+                    symbol: name,
+                });
+            }
+        }
+    }
     Ok(())
 }
 

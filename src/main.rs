@@ -3,17 +3,20 @@
 //!
 //! Modules: [`cli`] parses the command line; [`plan`] picks accelerator and
 //! isolation level; [`kbuild`] builds a kernel variant and [`image`] post-links
-//! it (symbol table); [`qemu`] boots it under a timeout; [`console`] reads the
+//! it (symbol table); [`initramfs`] packs `isola run PROGRAM`'s archive;
+//! [`qemu`] boots it under a timeout; [`console`] reads the
 //! guest's serial lines; [`commands`] turns all that into exit codes
 //! ([`error`]). See docs/cli.md.
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod cli;
 mod commands;
 mod console;
 mod error;
 mod image;
+mod initramfs;
 mod kbuild;
 mod plan;
 mod qemu;
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         }
         Command::Run(opts) => commands::run(&opts),
         Command::Ktest(opts) => commands::ktest(&opts),
+        Command::Bench(opts) => bench::run(&opts),
     });
     let code = match result {
         Ok(code) => code,

@@ -167,6 +167,7 @@ pub fn probe_kvm() -> Result<KvmState, Error> {
     let kernel = kbuild::build(Variant::Kernel)?;
     let boot = Boot {
         kernel,
+        initrd: None,
         cmdline: "isolation=auto".into(),
         machine: Machine {
             accel: Accel::Kvm,

@@ -72,14 +72,17 @@ impl Machine {
     }
 }
 
-/// One boot: image, command line, machine, timeout.
+/// One boot: image, initramfs, command line, machine, timeout.
 #[derive(Debug, Clone)]
 pub struct Boot {
     pub kernel: PathBuf,
+    /// The initramfs (cpio newc) passed with `-initrd`, if any.
+    pub initrd: Option<PathBuf>,
     pub cmdline: String,
     pub machine: Machine,
     pub timeout: Duration,
-    /// Copy the console to stdout and QEMU's stderr to stderr as they come.
+    /// Copy the console to stdout (`\r\n` turned back into `\n`) and QEMU's
+    /// stderr to stderr as they come.
     pub echo: bool,
 }
 
@@ -108,6 +111,10 @@ impl Boot {
         args.extend(self.machine.accel_args().iter().map(|s| s.to_string()));
         args.push("-kernel".into());
         args.push(self.kernel.display().to_string());
+        if let Some(initrd) = &self.initrd {
+            args.push("-initrd".into());
+            args.push(initrd.display().to_string());
+        }
         args.push("-append".into());
         args.push(self.cmdline.clone());
         args
@@ -292,11 +299,54 @@ pub fn run(boot: &Boot) -> Result<Outcome, Error> {
     })
 }
 
-/// Copy QEMU's stdout to ours (if `echo`) byte by byte as it comes, and
-/// send it on line by line (line endings and a trailing `\r` removed).
+/// Undoes the kernel console's `\n` -> `\r\n` translation on a byte
+/// stream that arrives in chunks: every `\r\n` becomes `\n`, any other
+/// byte (a lone `\r` included) passes through, so what a guest program
+/// wrote reaches isola's stdout byte for byte, as it would on Linux through
+/// a pipe.
+#[derive(Debug, Default)]
+pub struct CrlfToLf {
+    /// The previous chunk ended with `\r`: held back until the next byte.
+    held_cr: bool,
+}
+
+impl CrlfToLf {
+    /// The filtered bytes of `chunk`.
+    pub fn filter(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chunk.len() + 1);
+        for &b in chunk {
+            if self.held_cr {
+                self.held_cr = false;
+                if b != b'\n' {
+                    out.push(b'\r');
+                }
+            }
+            if b == b'\r' {
+                self.held_cr = true;
+            } else {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    /// The end of the stream: a held `\r` is not part of a `\r\n`.
+    pub fn finish(&mut self) -> Vec<u8> {
+        if std::mem::take(&mut self.held_cr) {
+            vec![b'\r']
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Copy QEMU's stdout to ours (if `echo`, `\r\n` turned into `\n`) as it
+/// comes, and send it on line by line (line endings and a trailing `\r`
+/// removed).
 fn read_console(mut stdout: impl Read, echo: bool, tx: mpsc::Sender<Event>) {
     let mut buf = [0u8; 4096];
     let mut pending: Vec<u8> = Vec::new();
+    let mut crlf = CrlfToLf::default();
     let out = io::stdout();
     loop {
         let n = match stdout.read(&mut buf) {
@@ -306,7 +356,7 @@ fn read_console(mut stdout: impl Read, echo: bool, tx: mpsc::Sender<Event>) {
         let chunk = &buf[..n];
         if echo {
             let mut out = out.lock();
-            let _ = out.write_all(chunk);
+            let _ = out.write_all(&crlf.filter(chunk));
             let _ = out.flush();
         }
         pending.extend_from_slice(chunk);
@@ -314,6 +364,9 @@ fn read_console(mut stdout: impl Read, echo: bool, tx: mpsc::Sender<Event>) {
             let line: Vec<u8> = pending.drain(..=pos).collect();
             let _ = tx.send(Event::Line(clean_line(&line)));
         }
+    }
+    if echo {
+        let _ = out.lock().write_all(&crlf.finish());
     }
     if !pending.is_empty() {
         if echo {
@@ -367,6 +420,7 @@ mod tests {
     fn boot(kernel: &Path, machine: Machine, timeout: Duration) -> Boot {
         Boot {
             kernel: kernel.to_path_buf(),
+            initrd: None,
             cmdline: "x".into(),
             machine,
             timeout,
@@ -381,8 +435,9 @@ mod tests {
 
     #[test]
     fn command_line_per_machine() {
-        let b = Boot {
+        let mut b = Boot {
             kernel: "/k.elf".into(),
+            initrd: None,
             cmdline: "isolation=mpk a b".into(),
             machine: TCG,
             timeout: Duration::from_secs(1),
@@ -392,6 +447,14 @@ mod tests {
         assert!(line.starts_with("-M microvm -m 256M -smp 1 -nodefaults -no-reboot -display none"));
         assert!(line.contains("-serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04"));
         assert!(line.ends_with("-accel tcg -cpu max -kernel /k.elf -append isolation=mpk a b"));
+        b.initrd = Some("/t/initrd-1-0.cpio".into());
+        let args = b.args();
+        assert!(
+            args.join(" ")
+                .ends_with("-kernel /k.elf -initrd /t/initrd-1-0.cpio -append isolation=mpk a b")
+        );
+        // The command line stays one argument, spaces and all.
+        assert_eq!(args.last().unwrap(), "isolation=mpk a b");
         assert_eq!(
             Machine {
                 accel: Accel::Tcg,
@@ -416,6 +479,20 @@ mod tests {
             .describe(),
             "KVM -cpu host,-arch-capabilities,-pku"
         );
+    }
+
+    #[test]
+    fn crlf_becomes_lf_across_chunks() {
+        let mut f = CrlfToLf::default();
+        let mut out = f.filter(b"a\r\nb\r");
+        out.extend(f.filter(b"\nc\rd\r\r\n"));
+        out.extend(f.filter(b"\r"));
+        out.extend(f.filter(b"x\r"));
+        out.extend(f.finish());
+        assert_eq!(out, b"a\nb\nc\rd\r\n\rx\r");
+        let mut f = CrlfToLf::default();
+        assert_eq!(f.filter(b"\n\n"), b"\n\n");
+        assert!(f.finish().is_empty());
     }
 
     #[test]

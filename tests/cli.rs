@@ -3,74 +3,12 @@
 //! Every child runs under a host-side watchdog; the first boot of a kernel
 //! variant includes building it, hence the generous limit.
 
-use std::io::Read;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Upper bound for one `isola` invocation, a cold kernel build included.
-const WATCHDOG: Duration = Duration::from_secs(900);
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn show(&self) -> String {
-        format!(
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-fn isola(args: &[&str]) -> Output {
-    isola_with(args, |_| {})
-}
-
-/// Run the CLI with `args`, after `setup` adjusts the command; killed and
-/// failed if it outlives [`WATCHDOG`].
-fn isola_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_isola"));
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    setup(&mut cmd);
-    let mut child = cmd.spawn().expect("start isola");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > WATCHDOG {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("isola {args:?} still running after {WATCHDOG:?}: killed");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        code: status.code().unwrap_or(-1),
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-    }
-}
+use common::{Output, isola, isola_with};
 
 /// The banner line on stdout: `isolation: LEVEL` and `boot: <float> ms`.
 fn banner(out: &Output) -> (String, f64) {

@@ -1,7 +1,8 @@
 //! The kernel command line: `key=value` words separated by spaces.
 //! Known words: `isolation=auto|mpk|none`, `init=PATH` (the first program;
 //! its argv and envp come from `/.isola/argv` and `/.isola/envp` in the
-//! initramfs), `trace` (print every syscall). Unknown words are logged and ignored.
+//! initramfs), `trace` (print every syscall), `log=LEVEL` (console log
+//! level), `epoch=SECS` (wall-clock time at boot where there is no RTC). Unknown words are logged and ignored.
 
 use crate::isolation::Request;
 
@@ -9,13 +10,17 @@ use crate::isolation::Request;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelArgs<'a> {
     pub isolation: Request,
+    /// `log=debug|info|warn|error`: the console's log level (info by default).
+    pub log_level: log::LevelFilter,
+    /// `epoch=SECS`: the wall-clock time at boot when there is no RTC.
+    pub epoch_secs: Option<u64>,
     pub init: Option<&'a str>,
     pub trace: bool,
 }
 
 /// Parses the command line; bad values are logged and the default kept.
 pub fn parse(cmdline: &str) -> KernelArgs<'_> {
-    let mut args = KernelArgs { isolation: Request::Auto, init: None, trace: false };
+    let mut args = KernelArgs { isolation: Request::Auto, log_level: log::LevelFilter::Info, epoch_secs: None, init: None, trace: false };
     for word in cmdline.split_ascii_whitespace() {
         match word.split_once('=') {
             Some(("isolation", value)) => match Request::parse(value) {
@@ -23,6 +28,14 @@ pub fn parse(cmdline: &str) -> KernelArgs<'_> {
                 None => log::warn!("isolation={value}: expected auto, mpk or none; using auto"),
             },
             Some(("init", path)) if path.starts_with('/') => args.init = Some(path),
+            Some(("log", level)) => match level.parse() {
+                Ok(level) => args.log_level = level,
+                Err(_) => log::warn!("log={level}: expected debug, info, warn or error"),
+            },
+            Some(("epoch", secs)) => match secs.parse() {
+                Ok(secs) => args.epoch_secs = Some(secs),
+                Err(_) => log::warn!("epoch={secs}: expected seconds since 1970"),
+            },
             None if word == "trace" => args.trace = true,
             _ => log::warn!("unknown kernel argument '{word}' ignored"),
         }

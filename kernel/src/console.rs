@@ -11,6 +11,10 @@ use crate::arch::serial;
 /// Serializes whole lines so that output from different paths never interleaves.
 static CONSOLE: Mutex<()> = Mutex::new(());
 
+/// Whether the last byte on the console ended a line: the kernel's own lines
+/// start on a fresh line even after a program's unterminated output.
+static AT_LINE_START: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+
 struct SerialWriter;
 
 impl Write for SerialWriter {
@@ -25,9 +29,12 @@ impl Write for SerialWriter {
     }
 }
 
-/// Prints formatted text under the console lock.
+/// Prints formatted text under the console lock, on a line of its own.
 pub fn print(args: fmt::Arguments<'_>) {
     let _guard = CONSOLE.lock();
+    if !AT_LINE_START.swap(true, core::sync::atomic::Ordering::Relaxed) {
+        let _ = SerialWriter.write_str("\n");
+    }
     let _ = SerialWriter.write_fmt(args);
 }
 
@@ -76,5 +83,8 @@ pub fn write_bytes(data: &[u8]) {
             serial::write_byte(b'\r');
         }
         serial::write_byte(byte);
+    }
+    if let Some(&last) = data.last() {
+        AT_LINE_START.store(last == b'\n', core::sync::atomic::Ordering::Relaxed);
     }
 }

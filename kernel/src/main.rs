@@ -80,6 +80,7 @@ extern "C" fn kernel_main() -> ! {
         panic!("cannot set up the kernel heap: {error:?}");
     }
     let args = cmdline::parse(boot.info.cmdline());
+    log::set_max_level(args.log_level);
     let level = match isolation::init(args.isolation, &boot.features) {
         Ok(level) => level,
         Err(why) => panic!("{why}"),
@@ -91,7 +92,7 @@ extern "C" fn kernel_main() -> ! {
         Ok(clock) => clock,
         Err(why) => panic!("timer setup failed: {why}"),
     };
-    time::init_wall_clock(boot.info.boot_tsc);
+    time::init_wall_clock(boot.info.boot_tsc, args.epoch_secs);
     arch::cpu::enable_interrupts();
 
     let boot_us = time::cycles_to_us(arch::cpu::rdtsc().wrapping_sub(boot.info.boot_tsc));
@@ -110,14 +111,14 @@ extern "C" fn kernel_main() -> ! {
         }
     );
     log::info!("cmdline: {}", boot.info.cmdline());
-    log::info!(
+    log::debug!(
         "memory: {} MiB free; boot stack {:#x}..{:#x}, guard page at {:#x}",
         (mm::frame::free_frames() as u64 * paging::PAGE_SIZE) >> 20,
         boot.stack.guard.as_u64() + paging::PAGE_SIZE,
         boot.stack.top.as_u64(),
         boot.stack.guard.as_u64()
     );
-    log::info!("clock: tsc {} Hz, apic timer {} Hz, tick {} Hz", clock.tsc_hz, clock.apic_hz, time::TIMER_HZ);
+    log::debug!("clock: tsc {} Hz, apic timer {} Hz, tick {} Hz", clock.tsc_hz, clock.apic_hz, time::TIMER_HZ);
     if level == isolation::Level::None {
         log::warn!("no PKU: processes will not be isolated from each other or from the kernel");
     }
@@ -164,7 +165,7 @@ fn start_first_program(path: &str) -> ! {
     let envp = split(b"/.isola/envp");
     match proc::exec::load_first(path, &argv, &envp) {
         Ok((process, frame)) => {
-            log::info!("starting {path} as pid 1 with key {}", process.memory.key.index());
+            log::debug!("starting {path} as pid 1 with key {}", process.memory.key.index());
             proc::run(process, frame)
         }
         Err(error) => {
@@ -178,7 +179,7 @@ fn start_first_program(path: &str) -> ! {
 /// leaves through isa-debug-exit with its low 7 bits.
 pub fn shutdown(status: u8) -> ! {
     let since_boot = BOOT.get().map_or(0, |boot| arch::cpu::rdtsc().wrapping_sub(boot.info.boot_tsc));
-    log::info!("uptime {} ms ({} timer ticks)", time::cycles_to_us(since_boot) / 1000, trap::ticks());
+    log::debug!("uptime {} ms ({} timer ticks)", time::cycles_to_us(since_boot) / 1000, trap::ticks());
     kprintln!("isola: exit status {status}");
     arch::exit::qemu_exit(u32::from(status & 0x7f))
 }

@@ -98,8 +98,9 @@ pub fn us_to_cycles(us: u64) -> u64 {
 /// TSC at boot (the PVH entry) and the wall-clock time then, in ns since the epoch.
 static EPOCH: Once<(u64, u64)> = Once::new();
 
-/// Records the boot TSC and reads the RTC for the wall clock.
-pub fn init_wall_clock(boot_tsc: u64) {
+/// Records the boot TSC and reads the RTC for the wall clock (or takes
+/// `fallback_epoch_secs`, given by the host, where there is no RTC).
+pub fn init_wall_clock(boot_tsc: u64, fallback_epoch_secs: Option<u64>) {
     let realtime_at_boot = match crate::arch::rtc::read() {
         Some(rtc) => {
             let days = days_from_civil(rtc.year, rtc.month, rtc.day);
@@ -107,10 +108,13 @@ pub fn init_wall_clock(boot_tsc: u64) {
             let since_boot = cycles_to_ns(cpu::rdtsc().wrapping_sub(boot_tsc));
             (secs * 1_000_000_000).saturating_sub(since_boot)
         }
-        None => {
-            log::warn!("no RTC: CLOCK_REALTIME starts at the epoch");
-            0
-        }
+        None => match fallback_epoch_secs {
+            Some(secs) => secs.saturating_mul(1_000_000_000),
+            None => {
+                log::warn!("no RTC and no epoch= argument: CLOCK_REALTIME starts at 1970");
+                0
+            }
+        },
     };
     EPOCH.call_once(|| (boot_tsc, realtime_at_boot));
 }

@@ -18,10 +18,17 @@ pub const RDPKRU: [u8; 3] = [0x0F, 0x01, 0xEE];
 /// Every byte offset in `code` where the sequence `0F 01 EF` (`wrpkru`)
 /// starts, in increasing order.
 pub fn find_wrpkru(code: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    // The pattern is read from a static through an opaque reference: compared
+    // as a constant, the compiler would fold it into an immediate holding the
+    // bytes 0F 01 EF, and the kernel's own scanner would trip its image scan.
+    let pattern: &[u8; 3] = core::hint::black_box(&WRPKRU_PATTERN);
     code.windows(WRPKRU.len())
         .enumerate()
-        .filter_map(|(offset, window)| (window == WRPKRU).then_some(offset))
+        .filter_map(move |(offset, window)| (window == pattern).then_some(offset))
 }
+
+/// `WRPKRU` in read-only data, never as an immediate (see `find_wrpkru`).
+static WRPKRU_PATTERN: [u8; 3] = WRPKRU;
 
 /// Every byte offset in `code` where an `xrstor`/`xrstor64` opcode starts:
 /// `0F AE` followed by a ModRM byte with a memory operand (mod != 0b11) and

@@ -29,8 +29,16 @@ pub struct RtcTime {
 /// Reads the RTC (twice, until two reads agree, to avoid an update in the
 /// middle). `None` when no RTC answers (all registers read 0xff).
 pub fn read() -> Option<RtcTime> {
+    // Without an RTC every register reads 0xff (the update-in-progress bit
+    // included): give up rather than wait for an update that never ends.
+    if read_register(0x0a) == 0xff && read_register(0x0b) == 0xff {
+        return None;
+    }
     let snapshot = || {
-        while read_register(0x0a) & 0x80 != 0 {
+        for _ in 0..100_000 {
+            if read_register(0x0a) & 0x80 == 0 {
+                break;
+            }
             core::hint::spin_loop();
         }
         [0x00, 0x02, 0x04, 0x07, 0x08, 0x09, 0x32].map(read_register)

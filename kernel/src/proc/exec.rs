@@ -105,6 +105,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(Box
         limits: ResourceLimits::default(),
         umask: 0o022,
         clear_child_tid: 0,
+        robust_list: 0,
         fs_base: 0,
         sigaltstack: [0; 24],
         kernel_stack,

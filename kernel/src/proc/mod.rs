@@ -42,6 +42,8 @@ pub struct Process {
     pub limits: ResourceLimits,
     pub umask: u32,
     pub clear_child_tid: u64,
+    /// The robust futex list head (`set_robust_list`).
+    pub robust_list: u64,
     pub fs_base: u64,
     /// The alternate signal stack (`stack_t` as the process gave it).
     pub sigaltstack: [u8; 24],

@@ -696,3 +696,29 @@ pub fn sys_ppoll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     };
     do_poll(ctx, a[0], a[1], timeout)
 }
+
+pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (out_fd, in_fd, offset_addr, count) = (fd_of(a[0]), fd_of(a[1]), a[2], a[3]);
+    let input = file(ctx, in_fd)?;
+    let output = file(ctx, out_fd)?;
+    if input.lock().kind == FileKind::Console {
+        return Err(Errno::EINVAL);
+    }
+    let explicit = if offset_addr != 0 {
+        let mut raw = [0u8; 8];
+        ctx.process.memory.read(offset_addr, &mut raw)?;
+        Some(positioned(u64::from_le_bytes(raw))?)
+    } else {
+        None
+    };
+    let mut buf = alloc::vec![0u8; (count as usize).min(IO_CHUNK)];
+    let n = read_file(&input, &mut buf, explicit)?;
+    let written = write_file(&output, &buf[..n], None)?;
+    if let Some(at) = explicit {
+        ctx.process.memory.write(offset_addr, &(at + written as u64).to_le_bytes())?;
+    } else if written < n {
+        // Give back what was read but not written.
+        input.lock().offset -= (n - written) as u64;
+    }
+    Ok(written as u64)
+}

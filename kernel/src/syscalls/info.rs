@@ -184,3 +184,47 @@ pub fn sys_umask(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_sched_yield(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
     Ok(0)
 }
+
+pub fn sys_set_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    // struct robust_list_head is 24 bytes; the list is walked when a thread
+    // exits, which matters once threads exist: record it.
+    if a[1] != 24 {
+        return Err(Errno::EINVAL);
+    }
+    ctx.process.robust_list = a[0];
+    Ok(0)
+}
+
+const PR_SET_NAME: u64 = 15;
+const PR_GET_NAME: u64 = 16;
+/// Linux's TASK_COMM_LEN.
+const COMM_LEN: usize = 16;
+
+pub fn sys_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    match a[0] {
+        PR_SET_NAME => {
+            let mut raw = [0u8; COMM_LEN];
+            // The name may sit at the end of a mapping: read byte by byte up to the NUL.
+            for (i, slot) in raw.iter_mut().enumerate().take(COMM_LEN - 1) {
+                let mut byte = [0u8; 1];
+                ctx.process.memory.read(a[1] + i as u64, &mut byte)?;
+                if byte[0] == 0 {
+                    break;
+                }
+                *slot = byte[0];
+            }
+            let len = raw.iter().position(|&b| b == 0).unwrap_or(COMM_LEN - 1);
+            ctx.process.name = alloc::string::String::from_utf8_lossy(&raw[..len]).into_owned();
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let mut raw = [0u8; COMM_LEN];
+            let name = ctx.process.name.as_bytes();
+            let len = name.len().min(COMM_LEN - 1);
+            raw[..len].copy_from_slice(&name[..len]);
+            ctx.process.memory.write(a[1], &raw)?;
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}

@@ -136,6 +136,10 @@ global_asm!(
     r#"
     .pushsection .text.isola_gate, "ax"
     .p2align 4
+    /* The image scan accepts WRPKRU only between these two labels and in
+       the functions of `pkru::gate`. */
+    .global isola_gate_text_start
+isola_gate_text_start:
 
     /* ---- syscall entry: ring 0, RCX = return RIP, R11 = RFLAGS, IF = 0 ---- */
     .global isola_gate_syscall_mpk
@@ -371,6 +375,8 @@ isola_gate_abort:
     xor ebp, ebp
     call isola_gate_violation
     ud2
+    .global isola_gate_text_end
+isola_gate_text_end:
     .popsection
 "#,
     kernel_pkru = const KERNEL_PKRU_BITS,

@@ -1,0 +1,649 @@
+//! The initramfs of `isola run PROGRAM`: a cpio newc archive (written with
+//! [`cpio::Writer`]) that the kernel mounts as its root file system.
+//!
+//! What goes in, in this order (a later entry for the same path replaces an
+//! earlier one in the kernel, so an explicit `--add` wins over PROGRAM):
+//! 1. PROGRAM's bytes at `/bin/<basename>`, mode 0755;
+//! 2. each `--add HOST:GUEST`: a file at GUEST with its host permission bits,
+//!    or a directory copied recursively (directories, files, and symlinks
+//!    kept as symlinks; a symlink named on the command line is followed);
+//! 3. `/.isola/argv` and `/.isola/envp`: NUL-terminated strings, argv[0]
+//!    being the guest path of PROGRAM, envp the defaults
+//!    ([`DEFAULT_ENV`]) with each `--env K=V` replacing or appending.
+//!
+//! Missing parent directories are created (mode 0755) before their first
+//! child. Anything isola cannot pack faithfully (an unreadable file, a
+//! device or socket, a path that would go through a file or symlink already
+//! in the archive) is an [`Error::Input`]: one line, exit 2, nothing booted.
+//!
+//! [`TempInitrd`] holds the archive in a file under `target/isola/` for
+//! QEMU's `-initrd` and deletes it when dropped.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::cli::{AddSpec, ProgramSpec};
+use crate::error::Error;
+
+/// The environment every first process starts with, before `--env`.
+pub const DEFAULT_ENV: [(&str, &str); 3] = [
+    ("PATH", "/bin:/sbin:/usr/bin:/usr/sbin"),
+    ("HOME", "/"),
+    ("TERM", "linux"),
+];
+
+/// Where the argv and envp files go.
+pub const ARGV_PATH: &str = "/.isola/argv";
+pub const ENVP_PATH: &str = "/.isola/envp";
+
+/// A built archive and the guest path of its first program.
+#[derive(Debug)]
+pub struct Initramfs {
+    pub bytes: Vec<u8>,
+    /// `/bin/<basename of PROGRAM>`, for `init=` on the kernel command line.
+    pub init: String,
+}
+
+/// `/bin/<basename>` for PROGRAM, which must name a file whose name fits on
+/// the kernel command line (UTF-8, no whitespace or control characters).
+pub fn guest_program_path(program: &str) -> Result<String, Error> {
+    let name = Path::new(program)
+        .file_name()
+        .ok_or_else(|| Error::input(format!("PROGRAM '{program}' does not name a file")))?;
+    let name = name
+        .to_str()
+        .ok_or_else(|| Error::input(format!("PROGRAM '{program}': its file name is not UTF-8")))?;
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::input(format!(
+            "PROGRAM '{program}': its file name must not contain spaces or control characters \
+             (it goes on the kernel command line; rename or copy it)"
+        )));
+    }
+    Ok(format!("/bin/{name}"))
+}
+
+/// Strings each followed by a NUL byte.
+pub fn encode_strings<S: AsRef<str>>(strings: &[S]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for s in strings {
+        out.extend_from_slice(s.as_ref().as_bytes());
+        out.push(0);
+    }
+    out
+}
+
+/// argv: the guest path of PROGRAM, then ARGS.
+pub fn argv(init: &str, args: &[String]) -> Vec<String> {
+    std::iter::once(init.to_string())
+        .chain(args.iter().cloned())
+        .collect()
+}
+
+/// envp: [`DEFAULT_ENV`], then each `--env` in order; a key already present
+/// is replaced where it stands.
+pub fn envp(env: &[(String, String)]) -> Vec<String> {
+    let mut vars: Vec<(String, String)> = DEFAULT_ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (key, value) in env {
+        match vars.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.clone(),
+            None => vars.push((key.clone(), value.clone())),
+        }
+    }
+    vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// Build the archive for PROGRAM, its ARGS, the `--add`s and `--env`s.
+pub fn build(
+    program: &ProgramSpec,
+    adds: &[AddSpec],
+    env: &[(String, String)],
+) -> Result<Initramfs, Error> {
+    let init = guest_program_path(&program.path)?;
+    let mut archive = Archive {
+        writer: cpio::Writer::new(),
+        kinds: BTreeMap::new(),
+    };
+
+    let meta = fs::metadata(&program.path)
+        .map_err(|e| Error::input(format!("PROGRAM {}: {}", program.path, io_reason(&e))))?;
+    if !meta.is_file() {
+        return Err(Error::input(format!(
+            "PROGRAM {} is not a regular file",
+            program.path
+        )));
+    }
+    let bytes = fs::read(&program.path)
+        .map_err(|e| Error::input(format!("PROGRAM {}: {}", program.path, io_reason(&e))))?;
+    archive.file(&init, 0o755, bytes)?;
+
+    for add in adds {
+        archive.add(add)?;
+    }
+
+    archive.file(
+        ARGV_PATH,
+        0o644,
+        encode_strings(&argv(&init, &program.args)),
+    )?;
+    archive.file(ENVP_PATH, 0o644, encode_strings(&envp(env)))?;
+    Ok(Initramfs {
+        bytes: archive.writer.finish(),
+        init,
+    })
+}
+
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file or directory".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// What a guest path is in the archive so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+    Symlink,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Dir => "a directory",
+            Kind::File => "a file",
+            Kind::Symlink => "a symlink",
+        }
+    }
+}
+
+/// The writer plus what it holds, to create parents once and refuse paths
+/// that would go through a file or symlink.
+struct Archive {
+    writer: cpio::Writer,
+    kinds: BTreeMap<String, Kind>,
+}
+
+/// The archive's name for a guest path: no leading `/` (newc convention).
+fn entry_name(guest: &str) -> &str {
+    guest.trim_start_matches('/')
+}
+
+impl Archive {
+    /// Create every missing ancestor of `guest` (absolute, normalised).
+    fn parents(&mut self, guest: &str) -> Result<(), Error> {
+        let mut at = 0;
+        while let Some(i) = guest[at + 1..].find('/') {
+            let parent = &guest[..at + 1 + i];
+            match self.kinds.get(parent) {
+                Some(Kind::Dir) => {}
+                Some(kind) => {
+                    return Err(Error::input(format!(
+                        "cannot put {guest} in the initramfs: {parent} is already {} there",
+                        kind.name()
+                    )));
+                }
+                None => {
+                    self.writer.add_dir(entry_name(parent), 0o755);
+                    self.kinds.insert(parent.to_string(), Kind::Dir);
+                }
+            }
+            at += 1 + i;
+        }
+        Ok(())
+    }
+
+    fn dir(&mut self, guest: &str, perm: u32) -> Result<(), Error> {
+        if guest == "/" {
+            return Ok(());
+        }
+        self.parents(guest)?;
+        // A directory already there keeps its entry (and so its children).
+        if self.kinds.get(guest) != Some(&Kind::Dir) {
+            self.writer.add_dir(entry_name(guest), perm & 0o7777);
+            self.kinds.insert(guest.to_string(), Kind::Dir);
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, guest: &str, perm: u32, data: Vec<u8>) -> Result<(), Error> {
+        if u32::try_from(data.len()).is_err() {
+            return Err(Error::input(format!(
+                "cannot put {guest} in the initramfs: a cpio newc file holds at most 4 GiB"
+            )));
+        }
+        self.parents(guest)?;
+        self.writer
+            .add_file(entry_name(guest), perm & 0o7777, &data);
+        self.kinds.insert(guest.to_string(), Kind::File);
+        Ok(())
+    }
+
+    fn symlink(&mut self, guest: &str, target: &str) -> Result<(), Error> {
+        self.parents(guest)?;
+        self.writer.add_symlink(entry_name(guest), target);
+        self.kinds.insert(guest.to_string(), Kind::Symlink);
+        Ok(())
+    }
+
+    /// One `--add`: the host path itself is followed if it is a symlink.
+    fn add(&mut self, add: &AddSpec) -> Result<(), Error> {
+        let host = Path::new(&add.host);
+        let meta = fs::metadata(host)
+            .map_err(|e| Error::input(format!("--add {}: {}", add.host, io_reason(&e))))?;
+        if meta.is_dir() {
+            self.dir(&add.guest, meta.permissions().mode())?;
+            self.tree(host, &add.guest)
+        } else if meta.is_file() {
+            if add.guest == "/" {
+                return Err(Error::input(format!(
+                    "--add {}:/ — a file cannot be the root directory",
+                    add.host
+                )));
+            }
+            let data = read_file(host)?;
+            self.file(&add.guest, meta.permissions().mode(), data)
+        } else {
+            Err(unsupported(host, &meta))
+        }
+    }
+
+    /// The contents of host directory `dir` under guest directory `guest`,
+    /// in name order; symlinks are not followed.
+    fn tree(&mut self, dir: &Path, guest: &str) -> Result<(), Error> {
+        let entries = fs::read_dir(dir)
+            .map_err(|e| Error::input(format!("--add: {}: {}", dir.display(), io_reason(&e))))?;
+        let mut names: Vec<PathBuf> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| {
+                Error::input(format!("--add: {}: {}", dir.display(), io_reason(&e)))
+            })?;
+            names.push(entry.path());
+        }
+        names.sort();
+        for host in names {
+            let name = host.file_name().unwrap_or_default();
+            let name = name.to_str().ok_or_else(|| {
+                Error::input(format!("--add: {}: file name is not UTF-8", host.display()))
+            })?;
+            let child = if guest == "/" {
+                format!("/{name}")
+            } else {
+                format!("{guest}/{name}")
+            };
+            let meta = fs::symlink_metadata(&host).map_err(|e| {
+                Error::input(format!("--add: {}: {}", host.display(), io_reason(&e)))
+            })?;
+            let kind = meta.file_type();
+            if kind.is_symlink() {
+                let target = fs::read_link(&host).map_err(|e| {
+                    Error::input(format!("--add: {}: {}", host.display(), io_reason(&e)))
+                })?;
+                let target = target.to_str().ok_or_else(|| {
+                    Error::input(format!(
+                        "--add: {}: symlink target is not UTF-8",
+                        host.display()
+                    ))
+                })?;
+                self.symlink(&child, target)?;
+            } else if kind.is_dir() {
+                self.dir(&child, meta.permissions().mode())?;
+                self.tree(&host, &child)?;
+            } else if kind.is_file() {
+                let data = read_file(&host)?;
+                self.file(&child, meta.permissions().mode(), data)?;
+            } else {
+                return Err(unsupported(&host, &meta));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_file(host: &Path) -> Result<Vec<u8>, Error> {
+    fs::read(host)
+        .map_err(|e| Error::input(format!("--add: {}: {}", host.display(), io_reason(&e))))
+}
+
+fn unsupported(host: &Path, meta: &fs::Metadata) -> Error {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let what = if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "neither a file, a directory nor a symlink"
+    };
+    Error::input(format!(
+        "--add: {} is {what}: only files, directories and symlinks can be added",
+        host.display()
+    ))
+}
+
+/// The archive in a file for QEMU's `-initrd`, deleted on drop.
+#[derive(Debug)]
+pub struct TempInitrd {
+    path: PathBuf,
+}
+
+/// Prefix of the temporary archives' file names in `target/isola/`.
+const TEMP_PREFIX: &str = "initrd-";
+
+impl TempInitrd {
+    /// Write `bytes` to `dir/initrd-<pid>-<n>.cpio` (unique per run), after
+    /// deleting files left there by isola processes that no longer exist
+    /// (killed before they could clean up).
+    pub fn write(dir: &Path, bytes: &[u8]) -> Result<Self, Error> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        fs::create_dir_all(dir)
+            .map_err(|e| Error::failure(format!("cannot create {}: {e}", dir.display())))?;
+        remove_stale(dir);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("{TEMP_PREFIX}{}-{n}.cpio", std::process::id()));
+        let temp = TempInitrd { path };
+        fs::write(&temp.path, bytes)
+            .map_err(|e| Error::failure(format!("cannot write {}: {e}", temp.path.display())))?;
+        Ok(temp)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempInitrd {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Delete `initrd-<pid>-*.cpio` files whose pid is not a running process.
+fn remove_stale(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|n| n.strip_suffix(".cpio"))
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testelf::TempDir;
+    use std::os::unix::fs::symlink;
+
+    /// (name, mode, data) of every entry.
+    fn parse(bytes: &[u8]) -> Vec<(String, u32, Vec<u8>)> {
+        cpio::entries(bytes)
+            .map(|e| {
+                let e = e.expect("the archive parses back");
+                (e.name.to_string(), e.mode, e.data.to_vec())
+            })
+            .collect()
+    }
+
+    fn names(entries: &[(String, u32, Vec<u8>)]) -> Vec<&str> {
+        entries.iter().map(|(n, _, _)| n.as_str()).collect()
+    }
+
+    fn find<'a>(entries: &'a [(String, u32, Vec<u8>)], name: &str) -> &'a (String, u32, Vec<u8>) {
+        entries
+            .iter()
+            .rev()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", names(entries)))
+    }
+
+    fn program(path: &Path, args: &[&str]) -> ProgramSpec {
+        ProgramSpec {
+            path: path.to_str().unwrap().into(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn add(host: &Path, guest: &str) -> AddSpec {
+        AddSpec {
+            host: host.to_str().unwrap().into(),
+            guest: guest.into(),
+        }
+    }
+
+    #[test]
+    fn strings_are_nul_terminated() {
+        assert_eq!(encode_strings(&["a", "", "bc"]), b"a\0\0bc\0");
+        assert!(encode_strings::<&str>(&[]).is_empty());
+        assert_eq!(
+            argv("/bin/busybox", &["echo".into(), "a b".into()]),
+            ["/bin/busybox", "echo", "a b"]
+        );
+    }
+
+    #[test]
+    fn envp_defaults_then_env_replacing_in_place() {
+        assert_eq!(
+            envp(&[]),
+            ["PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/", "TERM=linux"]
+        );
+        let env = [
+            ("FOO".to_string(), "bar".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+            ("FOO".to_string(), "baz=1".to_string()),
+            ("EMPTY".to_string(), String::new()),
+        ];
+        assert_eq!(
+            envp(&env),
+            [
+                "PATH=/bin:/sbin:/usr/bin:/usr/sbin",
+                "HOME=/root",
+                "TERM=linux",
+                "FOO=baz=1",
+                "EMPTY="
+            ]
+        );
+    }
+
+    #[test]
+    fn guest_program_paths() {
+        assert_eq!(guest_program_path("./busybox").unwrap(), "/bin/busybox");
+        assert_eq!(guest_program_path("/a/b/prog.x").unwrap(), "/bin/prog.x");
+        assert_eq!(guest_program_path("prog").unwrap(), "/bin/prog");
+        for bad in ["/", "..", "a/my prog", "a/tab\there"] {
+            let e = guest_program_path(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn program_first_then_adds_then_argv_envp() {
+        let dir = TempDir::new("initramfs-basic");
+        let prog = dir.path().join("busybox");
+        fs::write(&prog, b"\x7fELF fake").unwrap();
+        let note = dir.path().join("note.txt");
+        fs::write(&note, b"hello\n").unwrap();
+        fs::set_permissions(&note, fs::Permissions::from_mode(0o640)).unwrap();
+        let env = [("FOO".to_string(), "bar".to_string())];
+        let built = build(
+            &program(&prog, &["ls", "--help"]),
+            &[add(&note, "/data/sub/greeting.txt")],
+            &env,
+        )
+        .unwrap();
+        assert_eq!(built.init, "/bin/busybox");
+        let entries = parse(&built.bytes);
+        assert_eq!(
+            names(&entries),
+            [
+                "bin",
+                "bin/busybox",
+                "data",
+                "data/sub",
+                "data/sub/greeting.txt",
+                ".isola",
+                ".isola/argv",
+                ".isola/envp"
+            ]
+        );
+        assert_eq!(find(&entries, "bin").1, cpio::S_IFDIR | 0o755);
+        assert_eq!(find(&entries, "data/sub").1, cpio::S_IFDIR | 0o755);
+        let bin = find(&entries, "bin/busybox");
+        assert_eq!(bin.1, cpio::S_IFREG | 0o755);
+        assert_eq!(bin.2, b"\x7fELF fake");
+        let g = find(&entries, "data/sub/greeting.txt");
+        assert_eq!(
+            (g.1, g.2.as_slice()),
+            (cpio::S_IFREG | 0o640, &b"hello\n"[..])
+        );
+        assert_eq!(
+            find(&entries, ".isola/argv").2,
+            b"/bin/busybox\0ls\0--help\0"
+        );
+        assert_eq!(
+            find(&entries, ".isola/envp").2,
+            b"PATH=/bin:/sbin:/usr/bin:/usr/sbin\0HOME=/\0TERM=linux\0FOO=bar\0"
+        );
+    }
+
+    #[test]
+    fn an_explicit_add_comes_after_the_program() {
+        let dir = TempDir::new("initramfs-override");
+        let prog = dir.path().join("prog");
+        fs::write(&prog, b"program").unwrap();
+        let other = dir.path().join("other");
+        fs::write(&other, b"replacement").unwrap();
+        let built = build(&program(&prog, &[]), &[add(&other, "/bin/prog")], &[]).unwrap();
+        let entries = parse(&built.bytes);
+        let progs: Vec<_> = entries.iter().filter(|(n, _, _)| n == "bin/prog").collect();
+        assert_eq!(progs.len(), 2);
+        assert_eq!(progs[0].2, b"program");
+        assert_eq!(progs[1].2, b"replacement");
+    }
+
+    #[test]
+    fn directories_are_copied_recursively_with_symlinks() {
+        let dir = TempDir::new("initramfs-tree");
+        let prog = dir.path().join("prog");
+        fs::write(&prog, b"p").unwrap();
+        let tree = dir.path().join("tree");
+        fs::create_dir_all(tree.join("etc/deep")).unwrap();
+        fs::write(tree.join("etc/deep/conf"), b"k=v").unwrap();
+        fs::write(tree.join("run.sh"), b"#!/bin/sh").unwrap();
+        fs::set_permissions(tree.join("run.sh"), fs::Permissions::from_mode(0o750)).unwrap();
+        fs::set_permissions(tree.join("etc"), fs::Permissions::from_mode(0o700)).unwrap();
+        symlink("etc/deep/conf", tree.join("link")).unwrap();
+        symlink("/nowhere", tree.join("dangling")).unwrap();
+        // A symlink named on the command line is followed.
+        let tree_link = dir.path().join("tree-link");
+        symlink(&tree, &tree_link).unwrap();
+        let built = build(
+            &program(&prog, &[]),
+            &[add(&tree_link, "/srv/app"), add(&tree, "/")],
+            &[],
+        )
+        .unwrap();
+        let entries = parse(&built.bytes);
+        for root in ["srv/app/", ""] {
+            let e = |n: &str| find(&entries, &format!("{root}{n}")).clone();
+            assert_eq!(e("etc").1, cpio::S_IFDIR | 0o700);
+            assert_eq!(e("etc/deep/conf").2, b"k=v");
+            assert_eq!(e("run.sh").1, cpio::S_IFREG | 0o750);
+            assert_eq!(e("link").1 & cpio::S_IFMT, cpio::S_IFLNK);
+            assert_eq!(e("link").2, b"etc/deep/conf");
+            assert_eq!(e("dangling").2, b"/nowhere");
+        }
+        assert_eq!(find(&entries, "srv").1, cpio::S_IFDIR | 0o755);
+        // The root itself gets no entry, and each directory appears once.
+        assert!(!names(&entries).contains(&""));
+        let mut dirs: Vec<&str> = entries
+            .iter()
+            .filter(|(_, m, _)| m & cpio::S_IFMT == cpio::S_IFDIR)
+            .map(|(n, _, _)| n.as_str())
+            .collect();
+        let count = dirs.len();
+        dirs.sort();
+        dirs.dedup();
+        assert_eq!(dirs.len(), count, "{dirs:?}");
+    }
+
+    #[test]
+    fn bad_input_is_one_clear_error() {
+        let dir = TempDir::new("initramfs-bad");
+        let prog = dir.path().join("prog");
+        fs::write(&prog, b"p").unwrap();
+        let missing = dir.path().join("missing");
+        let msg = |r: Result<Initramfs, Error>| {
+            let e = r.unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{e}");
+            e.to_string()
+        };
+        let m = msg(build(&program(&missing, &[]), &[], &[]));
+        assert!(m.contains("missing: no such file or directory"), "{m}");
+        let m = msg(build(&program(dir.path(), &[]), &[], &[]));
+        assert!(m.contains("is not a regular file"), "{m}");
+        let m = msg(build(&program(&prog, &[]), &[add(&missing, "/x")], &[]));
+        assert!(m.starts_with("--add "), "{m}");
+        assert!(m.ends_with("missing: no such file or directory"), "{m}");
+        let m = msg(build(&program(&prog, &[]), &[add(&prog, "/")], &[]));
+        assert!(m.contains("root directory"), "{m}");
+        // A path through a file already in the archive.
+        let m = msg(build(
+            &program(&prog, &[]),
+            &[add(&prog, "/data"), add(&prog, "/data/x")],
+            &[],
+        ));
+        assert!(m.contains("/data is already a file"), "{m}");
+        let fifo = dir.path().join("tree");
+        fs::create_dir(&fifo).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(fifo.join("pipe"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let m = msg(build(&program(&prog, &[]), &[add(&fifo, "/t")], &[]));
+        assert!(m.contains("is a FIFO"), "{m}");
+    }
+
+    #[test]
+    fn temp_file_is_deleted_on_drop_and_stale_ones_go() {
+        let dir = TempDir::new("initramfs-temp");
+        // A file left by a pid that does not exist (pid_max is at most 2^22).
+        let stale = dir.path().join("initrd-4194305-0.cpio");
+        fs::write(&stale, b"old").unwrap();
+        let keep = dir.path().join("other.cpio");
+        fs::write(&keep, b"not ours").unwrap();
+        let a = TempInitrd::write(dir.path(), b"one").unwrap();
+        let b = TempInitrd::write(dir.path(), b"two").unwrap();
+        assert_ne!(a.path(), b.path());
+        assert_eq!(fs::read(a.path()).unwrap(), b"one");
+        assert!(!stale.exists());
+        assert!(keep.exists());
+        let (pa, pb) = (a.path().to_path_buf(), b.path().to_path_buf());
+        drop(a);
+        assert!(!pa.exists() && pb.exists());
+        drop(b);
+        assert!(!pb.exists());
+    }
+}

@@ -1,0 +1,97 @@
+//! Isolation probes from `userland/`, booted in the real kernel: what a
+//! process in its own protection-key domain sees when it reaches for the
+//! kernel. Under `mpk` each probe gets the exact outcome it checks for;
+//! without PKU they report "not applicable: no PKU" and count as skipped.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{Output, isola, root};
+
+/// A program of `target/userland`, built by `scripts/build-userland` if missing.
+fn userland(name: &str) -> String {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let path: PathBuf = root().join("target/userland").join(name);
+    BUILT.get_or_init(|| {
+        if !path.exists() {
+            let status = Command::new(root().join("scripts/build-userland")).status().expect("run scripts/build-userland");
+            assert!(status.success(), "scripts/build-userland failed");
+        }
+    });
+    assert!(path.exists(), "{} is missing: run scripts/build-userland", path.display());
+    path.to_str().unwrap().to_string()
+}
+
+fn run(level: &str, program: &str) -> Output {
+    isola(&["run", "--accel", "tcg", "--isolation", level, "--timeout", "180", &userland(program)])
+}
+
+/// The program's own summary line: (passed, failed, skipped).
+fn summary(out: &Output) -> (u32, u32, u32) {
+    let line = out
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains(" passed, ") && l.contains(" failed"))
+        .unwrap_or_else(|| panic!("no summary line\n{}", out.show()));
+    let numbers: Vec<u32> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    (numbers[0], numbers[1], numbers.get(2).copied().unwrap_or(0))
+}
+
+#[test]
+fn reading_kernel_memory_kills_the_process_with_sigsegv() {
+    let out = run("mpk", "probe-kernel-read");
+    assert_eq!(out.code, 139, "{}", out.show());
+    let line = out.stdout.lines().find(|l| l.starts_with("isola: pid 1 (probe-kernel-read) killed by SIGSEGV")).unwrap_or_else(|| panic!("{}", out.show()));
+    assert!(line.contains("key 0") && line.contains("PK"), "the fault line names the key and the PK bit: {line}");
+    assert!(out.has_line("isola: exit status 139"), "{}", out.show());
+}
+
+#[test]
+fn kernel_pointers_passed_to_syscalls_are_efault() {
+    let out = run("mpk", "probe-efault");
+    assert_eq!(out.code, 0, "{}", out.show());
+    let (passed, failed, skipped) = summary(&out);
+    assert!(passed >= 10 && failed == 0 && skipped == 0, "{}", out.show());
+}
+
+#[test]
+fn mprotect_and_munmap_of_kernel_ranges_are_refused() {
+    let out = run("mpk", "probe-mprotect");
+    assert_eq!(out.code, 0, "{}", out.show());
+    let (passed, failed, skipped) = summary(&out);
+    assert!(passed > 0 && failed == 0 && skipped == 0, "{}", out.show());
+}
+
+#[test]
+fn a_program_containing_wrpkru_is_refused_with_the_offset() {
+    for level in ["mpk", "none"] {
+        let out = run(level, "probe-wrpkru");
+        assert_eq!(out.code, 126, "{}", out.show());
+        let line = out.stdout.lines().find(|l| l.starts_with("isola: cannot execute /bin/probe-wrpkru")).unwrap_or_else(|| panic!("{}", out.show()));
+        assert!(line.contains("WRPKRU") && line.contains("file offset 0x") && line.contains("ENOEXEC"), "{line}");
+    }
+}
+
+#[test]
+fn without_pku_the_probes_are_skipped_not_passed() {
+    for probe in ["probe-efault", "probe-mprotect", "probe-kernel-read"] {
+        let out = run("none", probe);
+        assert_eq!(out.code, 0, "{}", out.show());
+        assert!(out.stdout.contains("not applicable: no PKU"), "{}", out.show());
+        let (_, failed, skipped) = summary(&out);
+        assert!(failed == 0 && skipped > 0, "{probe}: isolation checks must be counted as skipped\n{}", out.show());
+    }
+}
+
+#[test]
+fn the_kernel_stays_alive_after_a_domain_fault() {
+    // The fault kills pid 1, and the kernel still reports its status and
+    // leaves cleanly (no KERNEL PANIC).
+    let out = run("mpk", "probe-kernel-read");
+    assert!(!out.stdout.contains("KERNEL PANIC"), "{}", out.show());
+    assert!(out.has_line("isola: exit status 139"), "{}", out.show());
+}

@@ -1,0 +1,210 @@
+/* test-memory: brk, mmap, munmap, mprotect, checked one by one.
+ *
+ * Nothing here touches memory after unmapping or write-protecting it: a
+ * fault would end the program instead of reporting a check. The W^X checks
+ * hold only inside Isola (Linux allows writable+executable mappings), so
+ * they are skipped on the host. */
+#include "tap.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#define PAGE 4096UL
+
+static void test_brk(void)
+{
+    long cur = syscall(SYS_brk, 0L);
+    check(cur > 0, "brk(0) returns the break", "brk(0) returned %#lx", cur);
+    if (cur <= 0)
+        return;
+    long want = cur + 64 * (long)PAGE;
+    long grown = syscall(SYS_brk, want);
+    check(grown == want, "brk grows", "brk(%#lx) returned %#lx", want, grown);
+    if (grown != want)
+        return;
+    /* The new memory is zeroed and writable. */
+    volatile unsigned char *p = (volatile unsigned char *)cur;
+    int zero = 1;
+    for (long i = 0; i < 64 * (long)PAGE; i += 512)
+        zero &= p[i] == 0;
+    for (long i = 0; i < 64 * (long)PAGE; i += 512)
+        p[i] = (unsigned char)(i >> 9);
+    int same = 1;
+    for (long i = 0; i < 64 * (long)PAGE; i += 512)
+        same &= p[i] == (unsigned char)(i >> 9);
+    check(zero && same, "brk memory is zeroed and writable", "zeroed %d, kept writes %d", zero,
+          same);
+    long shrunk = syscall(SYS_brk, cur + (long)PAGE);
+    check(shrunk == cur + (long)PAGE, "brk shrinks", "brk(%#lx) returned %#lx", cur + (long)PAGE,
+          shrunk);
+    long again = syscall(SYS_brk, 0L);
+    check(again == shrunk, "brk(0) after shrinking", "brk(0) returned %#lx, want %#lx", again,
+          shrunk);
+    syscall(SYS_brk, cur);
+}
+
+static void test_anon(void)
+{
+    size_t len = 16 * PAGE;
+    unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    check(p != MAP_FAILED && ((uintptr_t)p & (PAGE - 1)) == 0, "mmap anonymous RW",
+          "mmap returned %p (%s)", (void *)p, errname(errno));
+    if (p == MAP_FAILED)
+        return;
+    int zero = 1;
+    for (size_t i = 0; i < len; i += 256)
+        zero &= p[i] == 0;
+    for (size_t i = 0; i < len; i++)
+        p[i] = (unsigned char)(i * 7);
+    int same = 1;
+    for (size_t i = 0; i < len; i++)
+        same &= p[i] == (unsigned char)(i * 7);
+    check(zero && same, "anonymous memory is zeroed and keeps writes", "zeroed %d, kept %d", zero,
+          same);
+
+    int r = mprotect(p, PAGE, PROT_READ);
+    check(r == 0, "mprotect RW -> R", "mprotect returned %d (%s)", r, errname(errno));
+    check(p[5] == (unsigned char)35, "read after mprotect R", "read %u", p[5]);
+
+    /* MAP_FIXED over the second page of the mapping: replaced by zeros. */
+    unsigned char *q = mmap(p + PAGE, PAGE, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    check(q == p + PAGE && q[10] == 0 && p[2 * PAGE + 1] == (unsigned char)((2 * PAGE + 1) * 7),
+          "MAP_FIXED replaces pages in place", "mmap returned %p (wanted %p), q[10] %u", (void *)q,
+          (void *)(p + PAGE), q == MAP_FAILED ? 0 : q[10]);
+
+    r = munmap(p, len);
+    check(r == 0, "munmap", "munmap returned %d (%s)", r, errname(errno));
+    /* A fresh mapping still works after the unmap. */
+    p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    check(p != MAP_FAILED, "mmap after munmap", "mmap returned %p (%s)", (void *)p, errname(errno));
+    if (p != MAP_FAILED) {
+        p[0] = 1;
+        munmap(p, PAGE);
+    }
+    /* A large mapping, touched sparsely (lazy allocation). */
+    size_t big = 64UL << 20;
+    p = mmap(NULL, big, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        not_ok("mmap 64 MiB", "mmap failed (%s)", errname(errno));
+    } else {
+        p[0] = 1;
+        p[big / 2] = 2;
+        p[big - 1] = 3;
+        check(p[0] == 1 && p[big / 2] == 2 && p[big - 1] == 3, "mmap 64 MiB, touched sparsely",
+              "values lost");
+        munmap(p, big);
+    }
+}
+
+static void test_file_mapping(void)
+{
+    const char text[] = "mapped file contents\n";
+    char name[64];
+    snprintf(name, sizeof name, "test-memory.%d", (int)getpid());
+    int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        skip("mmap private file mapping", "cannot create a file in the current directory");
+        return;
+    }
+    long w = write(fd, text, sizeof text - 1);
+    close(fd);
+    fd = open(name, O_RDONLY);
+    char *m = fd >= 0 ? mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    check(w == (long)sizeof text - 1 && m != MAP_FAILED && memcmp(m, text, sizeof text - 1) == 0 &&
+              m[sizeof text - 1] == 0,
+          "mmap private file mapping shows the file", "write %ld, mmap %p (%s)", w, (void *)m,
+          errname(errno));
+    if (m != MAP_FAILED)
+        munmap(m, PAGE);
+    /* Private and writable: writes stay in the mapping, not in the file. */
+    m = fd >= 0 ? mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (m != MAP_FAILED) {
+        m[0] = 'M';
+        char buf[4] = {0};
+        long n = pread(fd, buf, 1, 0);
+        check(m[0] == 'M' && n == 1 && buf[0] == 'm', "MAP_PRIVATE writes stay private",
+              "mapping '%c', file '%c'", m[0], buf[0]);
+        munmap(m, PAGE);
+    } else {
+        not_ok("MAP_PRIVATE writes stay private", "mmap failed (%s)", errname(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    unlink(name);
+}
+
+static void test_invalid(void)
+{
+    /* Raw syscalls: musl checks some arguments itself. */
+    long r = syscall(SYS_mmap, 0L, 0L, (long)(PROT_READ), (long)(MAP_PRIVATE | MAP_ANONYMOUS),
+                     -1L, 0L);
+    expect_errno("mmap length 0 -> EINVAL", r, EINVAL);
+    r = syscall(SYS_mmap, 0L, (long)PAGE, (long)PROT_READ, (long)MAP_ANONYMOUS, -1L, 0L);
+    expect_errno("mmap neither private nor shared -> EINVAL", r, EINVAL);
+    r = syscall(SYS_mmap, 0x10001000L + 1, (long)PAGE, (long)(PROT_READ | PROT_WRITE),
+                (long)(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED), -1L, 0L);
+    expect_errno("mmap MAP_FIXED unaligned -> EINVAL", r, EINVAL);
+    r = syscall(SYS_munmap, 0x10001001L, (long)PAGE);
+    expect_errno("munmap unaligned -> EINVAL", r, EINVAL);
+    r = syscall(SYS_mprotect, 0x10001001L, (long)PAGE, (long)PROT_READ);
+    expect_errno("mprotect unaligned -> EINVAL", r, EINVAL);
+    r = syscall(SYS_mmap, 0L, (long)PAGE, (long)PROT_READ, (long)MAP_PRIVATE, 999L, 0L);
+    expect_errno("mmap of a bad fd -> EBADF", r, EBADF);
+}
+
+/* W^X: inside Isola the kernel refuses writable+executable memory, and
+ * executable memory whose bytes contain WRPKRU. Linux allows both. */
+static void test_wx(void)
+{
+    if (!in_isola()) {
+        skip("mmap PROT_WRITE|PROT_EXEC refused", "Isola-only (W^X), Linux allows it");
+        skip("mprotect to PROT_WRITE|PROT_EXEC refused", "Isola-only (W^X), Linux allows it");
+        skip("mmap PROT_EXEC of a file holding WRPKRU refused", "Isola-only (WRPKRU scan)");
+        return;
+    }
+    long r = syscall(SYS_mmap, 0L, (long)PAGE, (long)(PROT_READ | PROT_WRITE | PROT_EXEC),
+                     (long)(MAP_PRIVATE | MAP_ANONYMOUS), -1L, 0L);
+    expect_errno("mmap PROT_WRITE|PROT_EXEC refused", r, EACCES);
+    void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        not_ok("mprotect to PROT_WRITE|PROT_EXEC refused", "mmap failed (%s)", errname(errno));
+    } else {
+        r = syscall(SYS_mprotect, p, (long)PAGE, (long)(PROT_READ | PROT_WRITE | PROT_EXEC));
+        expect_errno("mprotect to PROT_WRITE|PROT_EXEC refused", r, EACCES);
+        munmap(p, PAGE);
+    }
+
+    char name[64];
+    snprintf(name, sizeof name, "wrpkru.%d", (int)getpid());
+    int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        not_ok("mmap PROT_EXEC of a file holding WRPKRU refused", "cannot create %s (%s)", name,
+               errname(errno));
+        return;
+    }
+    static const unsigned char code[] = {0x90, 0x90, 0x0f, 0x01, 0xef, 0xc3};
+    long w = write(fd, code, sizeof code);
+    r = syscall(SYS_mmap, 0L, (long)PAGE, (long)(PROT_READ | PROT_EXEC), (long)MAP_PRIVATE,
+                (long)fd, 0L);
+    if (w != (long)sizeof code)
+        not_ok("mmap PROT_EXEC of a file holding WRPKRU refused", "write returned %ld", w);
+    else
+        expect_errno("mmap PROT_EXEC of a file holding WRPKRU refused", r, EACCES);
+    if (r != -1)
+        munmap((void *)r, PAGE);
+    close(fd);
+    unlink(name);
+}
+
+int main(void)
+{
+    test_brk();
+    test_anon();
+    test_file_mapping();
+    test_invalid();
+    test_wx();
+    return tap_done();
+}
