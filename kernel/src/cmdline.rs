@@ -16,11 +16,13 @@ pub struct KernelArgs<'a> {
     pub epoch_secs: Option<u64>,
     pub init: Option<&'a str>,
     pub trace: bool,
+    /// `ps`: print the process listing when pid 1 exits.
+    pub ps_on_exit: bool,
 }
 
 /// Parses the command line; bad values are logged and the default kept.
 pub fn parse(cmdline: &str) -> KernelArgs<'_> {
-    let mut args = KernelArgs { isolation: Request::Auto, log_level: log::LevelFilter::Info, epoch_secs: None, init: None, trace: false };
+    let mut args = KernelArgs { isolation: Request::Auto, log_level: log::LevelFilter::Info, epoch_secs: None, init: None, trace: false, ps_on_exit: false };
     for word in cmdline.split_ascii_whitespace() {
         match word.split_once('=') {
             Some(("isolation", value)) => match Request::parse(value) {
@@ -37,6 +39,7 @@ pub fn parse(cmdline: &str) -> KernelArgs<'_> {
                 Err(_) => log::warn!("epoch={secs}: expected seconds since 1970"),
             },
             None if word == "trace" => args.trace = true,
+            None if word == "ps" => args.ps_on_exit = true,
             _ => log::warn!("unknown kernel argument '{word}' ignored"),
         }
     }

@@ -4,6 +4,7 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 
+use process::Pipe;
 use spin::Mutex;
 use syscall::Errno;
 use vfs::{Fs, InodeId};
@@ -28,17 +29,45 @@ pub fn with<R>(f: impl FnOnce(&mut Fs) -> R) -> R {
 }
 
 /// What an open file refers to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum FileKind {
     /// The serial console (a terminal).
     Console,
     /// A node of the file system (file, directory, device).
     Node(InodeId),
+    /// One end of a pipe.
+    Pipe { pipe: Arc<Mutex<Pipe>>, write_end: bool },
+}
+
+impl FileKind {
+    pub fn node(&self) -> Option<InodeId> {
+        match self {
+            FileKind::Node(id) => Some(*id),
+            _ => None,
+        }
+    }
+
+    pub fn is_console(&self) -> bool {
+        matches!(self, FileKind::Console)
+    }
+}
+
+/// The id processes blocked on a pipe wait for.
+pub fn pipe_id(pipe: &Arc<Mutex<Pipe>>) -> usize {
+    Arc::as_ptr(pipe) as usize
+}
+
+/// A new pipe: its read end and its write end.
+pub fn new_pipe(nonblock: bool) -> (FileRef, FileRef) {
+    let pipe = Arc::new(Mutex::new(Pipe::new()));
+    let status = if nonblock { syscall::OpenFlags::O_NONBLOCK.bits() } else { 0 };
+    let read = open_file(FileKind::Pipe { pipe: pipe.clone(), write_end: false }, status);
+    let write = open_file(FileKind::Pipe { pipe, write_end: true }, status | 1);
+    (read, write)
 }
 
 /// An open file description: shared by descriptors made with dup and by
 /// children (later), as on Linux.
-#[derive(Debug)]
 pub struct OpenFile {
     pub kind: FileKind,
     pub offset: u64,
@@ -63,6 +92,15 @@ pub fn open_file(kind: FileKind, flags: u32) -> FileRef {
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
+        if let FileKind::Pipe { pipe, write_end } = &self.kind {
+            let mut end = pipe.lock();
+            if *write_end {
+                end.drop_writer();
+            } else {
+                end.drop_reader();
+            }
+            crate::proc::sched::wake_all(crate::proc::BlockOn::Pipe(pipe_id(pipe)));
+        }
         if let FileKind::Node(id) = self.kind {
             let last = {
                 let mut counts = OPEN_COUNT.lock();

@@ -141,6 +141,7 @@ extern "C" fn kernel_main() -> ! {
     match args.init {
         Some(path) => {
             proc::TRACE.store(args.trace, core::sync::atomic::Ordering::Relaxed);
+            proc::sched::PS_ON_EXIT.store(args.ps_on_exit, core::sync::atomic::Ordering::Relaxed);
             start_first_program(path)
         }
         None => {
@@ -164,9 +165,9 @@ fn start_first_program(path: &str) -> ! {
     }
     let envp = split(b"/.isola/envp");
     match proc::exec::load_first(path, &argv, &envp) {
-        Ok((process, frame)) => {
+        Ok(process) => {
             log::debug!("starting {path} as pid 1 with key {}", process.memory.key.index());
-            proc::run(process, frame)
+            proc::sched::start(process)
         }
         Err(error) => {
             kprintln!("isola: cannot execute {path}: {} ({})", error.reason, error.errno.name());

@@ -147,12 +147,3 @@ pub fn monotonic_ns() -> u64 {
 pub fn realtime_ns() -> u64 {
     EPOCH.get().map_or(0, |e| e.1) + monotonic_ns()
 }
-
-/// Waits (halting between timer ticks) until CLOCK_MONOTONIC reaches `deadline_ns`.
-pub fn sleep_until_monotonic(deadline_ns: u64) {
-    while monotonic_ns() < deadline_ns {
-        cpu::enable_interrupts();
-        cpu::halt();
-        cpu::disable_interrupts();
-    }
-}

@@ -64,11 +64,20 @@ fn process_trap(frame: &mut TrapFrame) {
         v if v == u64::from(TIMER_VECTOR) => {
             TICKS.fetch_add(1, Ordering::Relaxed);
             apic::end_of_interrupt();
+            let preempt = proc::sched::tick_should_preempt();
+            let signal = proc::with_current(|p| p.signals.has_deliverable() || p.alarm_at.is_some()).unwrap_or(false);
+            if preempt || signal {
+                continue_in_kernel(frame, preempt);
+            }
             return;
         }
         v if v == u64::from(apic::SPURIOUS_VECTOR) => return,
         PAGE_FAULT => {
             proc::page_fault(cpu::read_cr2(), frame.error_code, frame.rip);
+            // A fault the process handles itself was queued: deliver it now.
+            if proc::with_current(|p| p.signals.has_deliverable()).unwrap_or(false) {
+                continue_in_kernel(frame, false);
+            }
             return;
         }
         2 => return,
@@ -84,6 +93,25 @@ fn process_trap(frame: &mut TrapFrame) {
         _ => return,
     };
     proc::kill_current(signal, format_args!("{what} at rip {:#x}, error code {:#x}", frame.rip, frame.error_code))
+}
+
+/// Leaves the IST stack for the process's kernel stack, where the scheduler
+/// may run others (`preempt`) and signals are delivered before it resumes.
+fn continue_in_kernel(frame: &TrapFrame, preempt: bool) -> ! {
+    let top = crate::proc::with_current(|p| p.kernel_stack.top.as_u64()).expect("a process was running");
+    PREEMPT.store(preempt, Ordering::Relaxed);
+    crate::arch::context::continue_on_kernel_stack(top, frame)
+}
+
+/// Whether the trap being finished on the kernel stack asked for a reschedule.
+static PREEMPT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Runs on the process's kernel stack after `continue_in_kernel`, before it resumes.
+pub fn after_process_trap(frame: &mut pkru::gate::SyscallFrame) {
+    if PREEMPT.swap(false, Ordering::Relaxed) {
+        crate::proc::sched::yield_now();
+    }
+    crate::syscalls::return_to_user(frame);
 }
 
 /// Names of the exception vectors.

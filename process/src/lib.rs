@@ -3,9 +3,10 @@
 //! This crate owns everything about processes that does not touch hardware:
 //! [`FdTable`] (descriptors with Linux semantics), [`build_initial_stack`]
 //! (the stack a new program starts on), [`SignalState`] (dispositions,
-//! masks, pending set), [`ResourceLimits`], and [`Pid`]; the process table
-//! and the fork/exec/wait/exit state machine will join them. The kernel
-//! drives it and supplies the address spaces, keys and scheduling.
+//! masks, pending set), [`ResourceLimits`], [`Pid`], the [`ProcessTable`]
+//! (parents, groups, sessions, zombies and the `wait4` rules) and [`Pipe`]
+//! (a pipe's buffer and its end-of-file/`EPIPE`/atomicity rules). The kernel
+//! drives it and supplies the address spaces, keys, blocking and scheduling.
 //!
 //! Neighbours: `syscall` (the ABI values it reports), `pkru` (the domain key
 //! a process holds), the kernel's scheduler and loader.
@@ -17,14 +18,18 @@ extern crate alloc;
 use core::fmt;
 
 pub mod fd;
+pub mod pipe;
 pub mod rlimit;
 pub mod signal;
 pub mod stack;
+pub mod table;
 
 pub use fd::{FdTable, MAX_FDS, check_range};
+pub use pipe::{PIPE_BUF, PIPE_CAPACITY, Pipe, PipeRead, PipeWrite};
 pub use rlimit::ResourceLimits;
 pub use signal::SignalState;
 pub use stack::{STACK_LIMIT_FOR_ARGS, StackError, StackImage, build_initial_stack};
+pub use table::{Entry, ExitStatus, PID_MAX, ProcState, ProcessTable, WaitResult, WaitTarget};
 
 /// A process id, as user space sees it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]

@@ -9,21 +9,27 @@
 //!   [`MmapProt`], [`ClockId`], [`Signal`]...) and the ABI constants.
 //! - [`layout`]: structures with their exact byte layout ([`Stat`],
 //!   [`Timespec`], [`Termios`], [`KernelSigaction`], dirents...).
+//! - [`signal_frame`]: the x86-64 `rt_sigframe` ([`SignalFrame`],
+//!   [`SigContext`], [`SigInfo`]) a signal handler runs on.
 //! - [`trace`]: strace-style formatting for `--trace`.
 //!
 //! Everything is re-exported at the crate root.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 use core::fmt;
 
 pub mod args;
 pub mod layout;
 pub mod nr;
+pub mod signal_frame;
 pub mod trace;
 
 pub use args::*;
 pub use layout::*;
+pub use signal_frame::*;
 pub use trace::{ArgKind, STRING_LIMIT, format_arg, format_call, format_result, signature};
 
 /// Largest error number a syscall return can carry: returns in

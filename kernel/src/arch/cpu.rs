@@ -35,7 +35,6 @@ pub fn read_cr0() -> Cr0 {
     unsafe { controlregs::cr0() }
 }
 
-#[cfg(feature = "ktest")]
 /// XCR0, or empty when OSXSAVE is off.
 pub fn read_xcr0() -> Xcr0 {
     if !read_cr4().contains(Cr4::CR4_ENABLE_OS_XSAVE) {

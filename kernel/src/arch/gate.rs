@@ -6,6 +6,7 @@ use core::ptr::{addr_of, addr_of_mut};
 
 use pkru::Pkru;
 use pkru::gate::{EntryArea, GateCpu, SyscallFrame};
+
 use x86::msr;
 
 use super::gdt::KERNEL_CODE;
@@ -54,41 +55,6 @@ pub fn published_page() -> u64 {
     addr_of!(isola_published_pkru) as u64
 }
 
-/// Enters (or returns to) a process: its address space root, PKRU and
-/// kernel stack are set up, and `frame` says where it runs. Never returns;
-/// the process comes back through the syscall gate or an interrupt.
-pub fn enter_process(root: paging::PhysAddr, pkru: Pkru, kernel_stack_top: u64, frame: &SyscallFrame) -> ! {
-    super::cpu::disable_interrupts();
-    let published = super::paging::phys_to_virt(super::paging::kernel_image_phys(published_page()));
-    // SAFETY: interrupts are off on the only CPU; the gate state and the
-    // published PKRU (written through its key-0 direct-map alias) are only
-    // read by the gates, after this.
-    unsafe {
-        let gate = &mut *addr_of_mut!(isola_gate_cpu);
-        gate.kernel_rsp = kernel_stack_top;
-        gate.process_pkru = u64::from(pkru.bits());
-        (published.as_u64() as *mut u64).write_volatile(u64::from(pkru.bits()));
-    }
-    let frame_size = core::mem::size_of::<SyscallFrame>() as u64;
-    let frame_addr = kernel_stack_top - frame_size;
-    // SAFETY: the kernel stack belongs to the process being entered and is not
-    // in use (we run on another stack or are abandoning this one); the frame
-    // fits below its top; the new CR3 maps the kernel half like every address
-    // space, so this code and the stack stay mapped; the gate's return path
-    // then pops the frame and jumps to the process with its PKRU.
-    unsafe {
-        (frame_addr as *mut SyscallFrame).write(*frame);
-        x86::controlregs::cr3_write(root.as_u64());
-        core::arch::asm!(
-            "mov rsp, {frame}",
-            "jmp {ret}",
-            frame = in(reg) frame_addr,
-            ret = sym pkru::gate::isola_gate_return_to_process,
-            options(noreturn)
-        )
-    }
-}
-
 /// Called by the gate's abort with the kernel PKRU on the process's kernel
 /// stack: a process jumped into a gate with a forged state.
 #[unsafe(no_mangle)]
@@ -108,4 +74,19 @@ extern "C" fn isola_syscall_dispatch(frame: *mut SyscallFrame) {
 pub fn set_fs_base(value: u64) {
     // SAFETY: the kernel never uses FS; the base only matters to the process.
     unsafe { msr::wrmsr(msr::IA32_FS_BASE, value) };
+}
+
+/// Makes the gates enter and leave the process whose kernel stack ends at
+/// `kernel_stack_top` and whose PKRU is `pkru`, publishing that PKRU on the
+/// key-15 page for the exit gate's compare.
+pub fn set_process(kernel_stack_top: u64, pkru: Pkru) {
+    let published = super::paging::phys_to_virt(super::paging::kernel_image_phys(published_page()));
+    // SAFETY: interrupts are off on the only CPU; the gates read this state
+    // only when a process enters or leaves, never during this update.
+    unsafe {
+        let gate = &mut *addr_of_mut!(isola_gate_cpu);
+        gate.kernel_rsp = kernel_stack_top;
+        gate.process_pkru = u64::from(pkru.bits());
+        (published.as_u64() as *mut u64).write_volatile(u64::from(pkru.bits()));
+    }
 }

@@ -5,6 +5,7 @@
 pub mod apic;
 pub mod backtrace;
 pub mod boot;
+pub mod context;
 pub mod cpu;
 pub mod exit;
 pub mod gate;

@@ -115,8 +115,10 @@ impl AddressSpace {
     /// The tables must map the running code, the current stack, and every
     /// static and frame the kernel touches afterwards (kernel image, direct map).
     pub unsafe fn activate(&self) {
-        // SAFETY: the caller guarantees the new tables cover everything in use.
-        unsafe { x86::controlregs::cr3_write(self.root.as_u64()) };
+        if super::cpu::read_cr3() != self.root.as_u64() {
+            // SAFETY: the caller guarantees the new tables cover everything in use.
+            unsafe { x86::controlregs::cr3_write(self.root.as_u64()) };
+        }
         PHYS_OFFSET.store(DIRECT_MAP_BASE, Ordering::Relaxed);
     }
 }
@@ -232,4 +234,51 @@ pub fn reserved_phys_slice(start: PhysAddr, len: u64) -> &'static [u8] {
     // SAFETY: the frame allocator never hands out the range (mm::init reserves
     // it), nothing writes it, and the direct map covers it.
     unsafe { core::slice::from_raw_parts(phys_to_virt(start).as_u64() as *const u8, len as usize) }
+}
+
+impl AddressSpace {
+    /// Loads a process address space (made by `new_user`, so its kernel half
+    /// is the kernel's): checked against the kernel image's own entry.
+    pub fn activate_user(&self) {
+        let image_slot = 511;
+        let mine = DirectMap.read_entry(self.root, image_slot);
+        let active = DirectMap.read_entry(PhysAddr::new(super::cpu::read_cr3()), image_slot);
+        assert!(mine == active, "address space without the kernel half");
+        // SAFETY: the kernel half (code, stacks, direct map) is the same as in
+        // the active tables (checked on the image slot; new_user copies all).
+        unsafe { self.activate() };
+    }
+
+    /// Frees the root table (after `clear_user_half`, when the process is reaped).
+    pub fn free_root(&mut self) {
+        DirectMap.free_table(self.root);
+        self.root = PhysAddr::new(0);
+    }
+
+    /// Page-table frames of the lower half plus the root (memory accounting).
+    pub fn table_frames(&self) -> u64 {
+        let tables = DirectMap;
+        let mut count = 1;
+        for pml4 in 0..256 {
+            let pdpt = tables.read_entry(self.root, pml4);
+            if !pdpt.is_present() {
+                continue;
+            }
+            count += 1;
+            for i in 0..512 {
+                let pd = tables.read_entry(pdpt.addr(), i);
+                if !pd.is_present() {
+                    continue;
+                }
+                count += 1;
+                for j in 0..512 {
+                    let pt = tables.read_entry(pd.addr(), j);
+                    if pt.is_present() && !pt.is_huge() {
+                        count += 1;
+                    }
+                }
+            }
+        }
+        count
+    }
 }

@@ -196,3 +196,32 @@ pub fn free(frame: PhysAddr) {
 pub fn free_frames() -> usize {
     GLOBAL.lock().free_frames()
 }
+
+/// Extra references to frames shared copy-on-write between address spaces
+/// (a frame not in the map has one owner).
+static SHARED: Mutex<alloc::collections::BTreeMap<u64, u32>> = Mutex::new(alloc::collections::BTreeMap::new());
+
+/// One more address space maps `frame` (fork).
+pub fn share(frame: PhysAddr) {
+    *SHARED.lock().entry(frame.as_u64()).or_insert(0) += 1;
+}
+
+/// Whether other address spaces map `frame` too.
+pub fn is_shared(frame: PhysAddr) -> bool {
+    SHARED.lock().contains_key(&frame.as_u64())
+}
+
+/// One mapping of `frame` goes away: the frame is freed with its last one.
+pub fn release(frame: PhysAddr) {
+    {
+        let mut shared = SHARED.lock();
+        if let Some(extra) = shared.get_mut(&frame.as_u64()) {
+            *extra -= 1;
+            if *extra == 0 {
+                shared.remove(&frame.as_u64());
+            }
+            return;
+        }
+    }
+    free(frame);
+}

@@ -124,7 +124,8 @@ static NEXT_STACK_SLOT: AtomicU64 = AtomicU64::new(0);
 /// Maps a kernel stack of `pages` pages in a fresh slot, guard page below.
 pub fn allocate_stack(pages: u64) -> Result<KernelStack, MapError> {
     assert!(pages > 0 && (pages + 1) * PAGE_SIZE <= KERNEL_STACK_SLOT, "kernel stack size out of range");
-    let slot = NEXT_STACK_SLOT.fetch_add(1, Ordering::Relaxed);
+    let reused = FREE_STACK_SLOTS.lock().pop();
+    let slot = reused.unwrap_or_else(|| NEXT_STACK_SLOT.fetch_add(1, Ordering::Relaxed));
     if slot >= KERNEL_STACK_SLOTS {
         return Err(MapError::OutOfMemory);
     }
@@ -186,4 +187,22 @@ static TOTAL_BYTES: AtomicU64 = AtomicU64::new(0);
 /// Usable RAM found at boot.
 pub fn total_bytes() -> u64 {
     TOTAL_BYTES.load(Ordering::Relaxed)
+}
+
+/// Kernel stack slots given back, for reuse.
+static FREE_STACK_SLOTS: Mutex<alloc::vec::Vec<u64>> = Mutex::new(alloc::vec::Vec::new());
+
+/// Unmaps a kernel stack, frees its frames, and keeps its slot for reuse.
+pub fn free_stack(stack: KernelStack) {
+    let guard = stack.guard.as_u64();
+    with_kernel_space(|space| {
+        let mut page = guard + PAGE_SIZE;
+        while page < stack.top.as_u64() {
+            if let Ok((frame, _)) = space.unmap(VirtAddr::new(page)) {
+                frame::free(frame);
+            }
+            page += PAGE_SIZE;
+        }
+    });
+    FREE_STACK_SLOTS.lock().push((guard - KERNEL_STACKS_BASE) / KERNEL_STACK_SLOT);
 }

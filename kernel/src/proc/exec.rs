@@ -8,7 +8,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use paging::PAGE_SIZE;
-use pkru::{KeySet, Pkru};
+use pkru::{Key, KeySet, Pkru};
+use pkru::gate::SyscallFrame;
 use process::{FdTable, Pid, ResourceLimits, SignalState};
 use syscall::Errno;
 
@@ -18,7 +19,7 @@ use crate::arch::paging::AddressSpace;
 use crate::fs::{self, FileKind};
 
 /// Pages of each process's kernel stack.
-const KERNEL_STACK_PAGES: u64 = 8;
+pub const KERNEL_STACK_PAGES: u64 = 8;
 
 /// Why a program could not be started.
 pub struct ExecError {
@@ -36,55 +37,72 @@ fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Builds the first process from the program at `path`, with `argv` and `envp`.
-pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(Box<Process>, pkru::gate::SyscallFrame), ExecError> {
-    let image = fs::read_whole(vfs::ROOT, path.as_bytes()).map_err(|e| ExecError::new(e, e.message()))?;
-    let plan = loader::plan(&image).map_err(|e| ExecError::new(e.errno(), alloc::format!("{e}")))?;
+/// A loaded program image: its memory and the registers it starts with.
+pub struct Image {
+    pub memory: Memory,
+    pub frame: SyscallFrame,
+}
 
-    let key = super::KEYS.lock().allocate(KeySet::EMPTY).map_err(|_| ExecError::new(Errno::EAGAIN, "no protection key left"))?;
-    let release_key = |reason: ExecError| {
-        let _ = super::KEYS.lock().release(key);
-        reason
-    };
+/// Loads the program at `path` (resolved from `cwd`) into a new address
+/// space whose pages carry `key`, with `argv`, `envp` and the auxv on its stack.
+pub fn load(cwd: vfs::InodeId, path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>], key: Key) -> Result<Image, ExecError> {
+    let image = fs::read_whole(cwd, path.as_bytes()).map_err(|e| ExecError::new(e, e.message()))?;
+    let plan = loader::plan(&image).map_err(|e| ExecError::new(e.errno(), alloc::format!("{e}")))?;
     let space = crate::mm::with_kernel_space(|kernel| AddressSpace::new_user(kernel))
-        .map_err(|_| release_key(ExecError::new(Errno::ENOMEM, "no memory for page tables")))?;
+        .map_err(|_| ExecError::new(Errno::ENOMEM, "no memory for page tables"))?;
     let mut memory = Memory::new(space, key);
     let loaded = load_segments(&mut memory, &plan, &image)
         .and_then(|()| memory.map_stack())
         .map_err(|e| ExecError::new(e, "not enough memory for the program"));
-    if let Err(error) = loaded {
-        memory.release();
-        return Err(release_key(error));
+    let stack = loaded.and_then(|()| {
+        memory.brk_start = plan.end_of_data;
+        memory.brk = plan.end_of_data;
+        let mut random = [0u8; 16];
+        crate::random::fill(&mut random);
+        let auxv = [
+            (syscall::AT_PHDR, plan.phdr_vaddr),
+            (syscall::AT_PHENT, u64::from(plan.phentsize)),
+            (syscall::AT_PHNUM, u64::from(plan.phnum)),
+            (syscall::AT_PAGESZ, PAGE_SIZE),
+            (syscall::AT_BASE, 0),
+            (syscall::AT_FLAGS, 0),
+            (syscall::AT_ENTRY, plan.entry),
+            (syscall::AT_UID, 0),
+            (syscall::AT_EUID, 0),
+            (syscall::AT_GID, 0),
+            (syscall::AT_EGID, 0),
+            (syscall::AT_SECURE, 0),
+            (syscall::AT_CLKTCK, crate::time::TIMER_HZ),
+            (syscall::AT_HWCAP, crate::cpu_features::hwcap()),
+            (syscall::AT_HWCAP2, 0),
+            (syscall::AT_MINSIGSTKSZ, 2048),
+        ];
+        let argv_refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        let envp_refs: Vec<&[u8]> = envp.iter().map(Vec::as_slice).collect();
+        let stack = process::build_initial_stack(STACK_TOP, &argv_refs, &envp_refs, &auxv, random, path.as_bytes())
+            .map_err(|_| ExecError::new(Errno::E2BIG, "arguments and environment too large"))?;
+        memory.write(stack.sp, &stack.bytes).map_err(|e| ExecError::new(e, "cannot write the initial stack"))?;
+        Ok(stack.sp)
+    });
+    match stack {
+        Ok(sp) => {
+            let frame = SyscallFrame { rip: plan.entry, rcx: plan.entry, rsp: sp, rflags: 0x202, r11: 0x202, ..Default::default() };
+            Ok(Image { memory, frame })
+        }
+        Err(error) => {
+            memory.release();
+            memory.space.free_root();
+            Err(error)
+        }
     }
-    memory.brk_start = plan.end_of_data;
-    memory.brk = plan.end_of_data;
+}
 
-    let mut random = [0u8; 16];
-    crate::random::fill(&mut random);
-    let auxv = [
-        (syscall::AT_PHDR, plan.phdr_vaddr),
-        (syscall::AT_PHENT, u64::from(plan.phentsize)),
-        (syscall::AT_PHNUM, u64::from(plan.phnum)),
-        (syscall::AT_PAGESZ, PAGE_SIZE),
-        (syscall::AT_BASE, 0),
-        (syscall::AT_FLAGS, 0),
-        (syscall::AT_ENTRY, plan.entry),
-        (syscall::AT_UID, 0),
-        (syscall::AT_EUID, 0),
-        (syscall::AT_GID, 0),
-        (syscall::AT_EGID, 0),
-        (syscall::AT_SECURE, 0),
-        (syscall::AT_CLKTCK, crate::time::TIMER_HZ),
-        (syscall::AT_HWCAP, crate::cpu_features::hwcap()),
-        (syscall::AT_HWCAP2, 0),
-        (syscall::AT_MINSIGSTKSZ, 2048),
-    ];
-    let argv_refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
-    let envp_refs: Vec<&[u8]> = envp.iter().map(Vec::as_slice).collect();
-    let stack = process::build_initial_stack(STACK_TOP, &argv_refs, &envp_refs, &auxv, random, path.as_bytes())
-        .map_err(|_| ExecError::new(Errno::E2BIG, "arguments and environment too large"))?;
-    memory.write(stack.sp, &stack.bytes).map_err(|e| ExecError::new(e, "cannot write the initial stack"))?;
-
+/// Builds the first process (pid 1) from the program at `path`.
+pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<Process>, ExecError> {
+    let key = super::KEYS.lock().allocate(KeySet::EMPTY).map_err(|_| ExecError::new(Errno::EAGAIN, "no protection key left"))?;
+    let image = load(vfs::ROOT, path, argv, envp, key).inspect_err(|_| {
+        let _ = super::KEYS.lock().release(key);
+    })?;
     let kernel_stack = crate::mm::allocate_stack(KERNEL_STACK_PAGES)
         .map_err(|_| ExecError::new(Errno::ENOMEM, "no memory for a kernel stack"))?;
     let mut files = FdTable::new();
@@ -92,13 +110,14 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(Box
         let flags = if fd == 0 { 0 } else { 1 };
         files.insert(fs::open_file(FileKind::Console, flags), false).map_err(|e| ExecError::new(e, "fd table"))?;
     }
-    let process = Box::new(Process {
+    let kernel_rsp = crate::arch::context::prepare_first_entry(kernel_stack.top.as_u64(), &image.frame);
+    super::with_table(|t| t.insert(Pid::INIT, Pid::new(0), 1, 1));
+    Ok(Box::new(Process {
         pid: Pid::INIT,
-        parent: Pid::new(0),
         name: String::from(basename(path)),
         exe: String::from(path),
         pkru: Pkru::for_process(key, KeySet::EMPTY),
-        memory,
+        memory: image.memory,
         files,
         cwd: vfs::ROOT,
         signals: SignalState::new(),
@@ -109,9 +128,39 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(Box
         fs_base: 0,
         sigaltstack: [0; 24],
         kernel_stack,
-    });
-    let frame = pkru::gate::SyscallFrame { rip: plan.entry, rsp: stack.sp, rflags: 0x202, ..Default::default() };
-    Ok((process, frame))
+        kernel_rsp,
+        fpu: crate::arch::context::FpuState::new(),
+        run: super::RunState::Ready,
+        slice: super::sched::SLICE_TICKS,
+        exit_status: None,
+        vfork_parent: None,
+        saved_mask: None,
+        alarm_at: None,
+        wait_deadline: None,
+    }))
+}
+
+/// execve: replaces the current image of `p` (same pid, parent and key),
+/// closes close-on-exec descriptors, resets caught signals, and points
+/// `frame` at the new entry. On failure the old image is untouched.
+pub fn execve(p: &mut Process, frame: &mut SyscallFrame, path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(), ExecError> {
+    let resolved = if path == "/proc/self/exe" { p.exe.clone() } else { String::from(path) };
+    let image = load(p.cwd, &resolved, argv, envp, p.memory.key)?;
+    let mut old = core::mem::replace(&mut p.memory, image.memory);
+    p.memory.space.activate_user();
+    old.release();
+    old.space.free_root();
+    let _ = p.files.close_on_exec();
+    p.signals.reset_for_exec();
+    p.sigaltstack = [0; 24];
+    p.fs_base = 0;
+    crate::arch::gate::set_fs_base(0);
+    p.fpu = crate::arch::context::FpuState::new();
+    p.fpu.restore();
+    p.name = String::from(basename(&resolved));
+    p.exe = resolved;
+    *frame = image.frame;
+    Ok(())
 }
 
 /// Maps every PT_LOAD segment with its own rights and copies its file bytes.

@@ -154,7 +154,7 @@ impl Memory {
         let mut page = start;
         while page < end {
             if let Ok((frame, _)) = self.space.unmap(VirtAddr::new(page)) {
-                frame::free(frame);
+                frame::release(frame);
                 self.frames -= 1;
             }
             page += PAGE_SIZE;
@@ -204,13 +204,20 @@ impl Memory {
             let mapped = self.space.translate(virt).is_some();
             match (mapped, prot.read || prot.write || prot.exec) {
                 (true, true) => {
-                    self.space.protect(virt, attrs).map_err(|_| Errno::ENOMEM)?;
+                    let shared = self.space.translate(virt).is_some_and(|t| frame::is_shared(t.phys));
+                    if prot.write && shared {
+                        // Still copy-on-write: stays read-only until written.
+                        let read_only = Attributes { writable: false, ..attrs };
+                        self.space.protect(virt, read_only).map_err(|_| Errno::ENOMEM)?;
+                    } else {
+                        self.space.protect(virt, attrs).map_err(|_| Errno::ENOMEM)?;
+                    }
                 }
                 (true, false) => {
                     // x86 has no "present but inaccessible" leaf: PROT_NONE pages are
                     // unmapped and their content dropped (docs/processes.md).
                     if let Ok((frame, _)) = self.space.unmap(virt) {
-                        frame::free(frame);
+                        frame::release(frame);
                         self.frames -= 1;
                     }
                 }
@@ -295,22 +302,91 @@ impl Memory {
     }
 
     /// Resolves one user page for an access: present, U/S=1, this process's
-    /// key, writable if `write`. Grows the stack on demand.
+    /// key, writable if `write` (breaking copy-on-write sharing). Grows the
+    /// stack on demand.
     fn resolve(&mut self, addr: u64, write: bool) -> Result<PhysAddr, Errno> {
         if addr >= USER_END {
             return Err(Errno::EFAULT);
         }
         let virt = VirtAddr::new(addr);
-        let translation = match self.space.translate(virt) {
+        let mut translation = match self.space.translate(virt) {
             Some(t) => t,
             None if self.grow_stack(addr) => self.space.translate(virt).ok_or(Errno::EFAULT)?,
             None => return Err(Errno::EFAULT),
         };
+        if write && !translation.attrs.writable && self.write_fault(addr) {
+            translation = self.space.translate(virt).ok_or(Errno::EFAULT)?;
+        }
         let attrs = translation.attrs;
         if !attrs.user || attrs.key != self.key || (write && !attrs.writable) {
             return Err(Errno::EFAULT);
         }
         Ok(translation.phys)
+    }
+
+    /// A write to a present read-only page: if its region is writable the page
+    /// is copy-on-write; give it its own frame (or take the frame over when
+    /// nobody else maps it). True when the write may proceed.
+    pub fn write_fault(&mut self, addr: u64) -> bool {
+        let Some(region) = self.region_at(addr) else { return false };
+        if !region.prot.write {
+            return false;
+        }
+        let page = VirtAddr::new(page_down(addr));
+        let Some(translation) = self.space.translate(page) else { return false };
+        let attrs = self.attrs(region.prot);
+        let old = PhysAddr::new(translation.phys.as_u64() & !(PAGE_SIZE - 1));
+        if !frame::is_shared(old) {
+            return self.space.protect(page, attrs).is_ok();
+        }
+        let Ok(new) = frame::allocate() else { return false };
+        let mut bytes = alloc::vec![0u8; PAGE_SIZE as usize];
+        copy_from_phys(old, &mut bytes);
+        copy_to_phys(new, &bytes);
+        if self.space.unmap(page).is_err() || self.space.map(page, new, PageSize::Size4K, attrs).is_err() {
+            frame::free(new);
+            return false;
+        }
+        frame::release(old);
+        true
+    }
+
+    /// The child's copy of this memory for fork: the same frames, shared
+    /// copy-on-write (read-only in both until one writes), tagged with the
+    /// child's key in the child's own tables.
+    pub fn fork(&mut self, space: AddressSpace, key: Key) -> Result<Memory, Errno> {
+        let mut child = Memory {
+            space,
+            key,
+            regions: self.regions.clone(),
+            brk_start: self.brk_start,
+            brk: self.brk,
+            stack_limit: self.stack_limit,
+            mmap_cursor: self.mmap_cursor,
+            frames: 0,
+        };
+        let regions: Vec<Region> = self.regions.values().copied().collect();
+        for region in regions {
+            let mut page = region.start;
+            while page < region.end {
+                let virt = VirtAddr::new(page);
+                if let Some(t) = self.space.translate(virt) {
+                    let shared_attrs = Attributes { writable: false, ..self.attrs(region.prot) };
+                    if t.attrs.writable {
+                        self.space.protect(virt, shared_attrs).map_err(|_| Errno::ENOMEM)?;
+                    }
+                    let child_attrs = Attributes { key, ..shared_attrs };
+                    if child.space.map(virt, t.phys, PageSize::Size4K, child_attrs).is_err() {
+                        child.release();
+                        return Err(Errno::ENOMEM);
+                    }
+                    frame::share(t.phys);
+                    child.frames += 1;
+                }
+                page += PAGE_SIZE;
+            }
+        }
+        Ok(child)
     }
 
     /// Copies the process's bytes at `addr` into `buf`.
@@ -393,7 +469,7 @@ impl Memory {
     pub fn release(&mut self) {
         let mut freed = 0;
         self.space.clear_user_half(|frame| {
-            frame::free(frame);
+            frame::release(frame);
             freed += 1;
         });
         self.frames = self.frames.saturating_sub(freed);

@@ -1,20 +1,24 @@
 //! Processes: the record of each process (its domain key and PKRU, its
-//! memory, files, signal bookkeeping), starting the first program, faults
-//! from process code, and exit.
+//! memory, files, signal bookkeeping, kernel stack and FPU state), the
+//! process table, faults from process code, and exit. `sched` switches
+//! between them; `exec` loads programs; `fork` copies them.
 
 pub mod exec;
+pub mod fork;
 pub mod memory;
+pub mod sched;
+pub mod signal;
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 
 use pkru::{KeyAllocator, Pkru};
-use process::{FdTable, Pid, ResourceLimits, SignalState};
+use process::{ExitStatus, FdTable, Pid, ProcessTable, ResourceLimits, SignalState};
 use spin::Mutex;
 
-use crate::arch::{cpu, gate};
+use crate::arch::context::FpuState;
 use crate::fs::FileRef;
-use crate::isolation::{self, Level};
 use crate::mm::KernelStack;
 use memory::Memory;
 
@@ -24,14 +28,43 @@ pub const SIGILL: u32 = 4;
 pub const SIGFPE: u32 = 8;
 pub const SIGBUS: u32 = 7;
 pub const SIGTRAP: u32 = 5;
+pub const SIGCHLD: u32 = 17;
+pub const SIGPIPE: u32 = 13;
+
+/// Why a process waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockOn {
+    /// CLOCK_MONOTONIC reaching this many nanoseconds.
+    Until(u64),
+    /// A child changing state (wait4, waitid).
+    Child,
+    /// The pipe with this id becoming readable or writable.
+    Pipe(usize),
+    /// Console input.
+    Console,
+    /// Any signal (pause, rt_sigsuspend).
+    Signal,
+    /// poll/select: any pipe event, console input, or this deadline.
+    Poll(u64),
+    /// A vfork child leaving the parent's memory (exec or exit).
+    VforkChild(Pid),
+}
+
+/// Where a process is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    Ready,
+    Blocked(BlockOn),
+    /// Ended; kept until the parent reaps it.
+    Zombie,
+}
 
 /// One process.
 pub struct Process {
     pub pid: Pid,
-    pub parent: Pid,
     /// The program's name (basename of its path), as `comm` on Linux.
     pub name: String,
-    /// The path it was started from.
+    /// The path it was started from (what /proc/self/exe names).
     pub exe: String,
     /// Its domain's PKRU: own key open, key 15 read-only, every other key closed.
     pub pkru: Pkru,
@@ -48,58 +81,100 @@ pub struct Process {
     /// The alternate signal stack (`stack_t` as the process gave it).
     pub sigaltstack: [u8; 24],
     pub kernel_stack: KernelStack,
+    /// Saved kernel RSP while another process runs.
+    pub kernel_rsp: u64,
+    pub fpu: FpuState,
+    pub run: RunState,
+    /// Timer ticks left before preemption.
+    pub slice: u32,
+    /// Set when the process ended with this status (zombie).
+    pub exit_status: Option<ExitStatus>,
+    /// Parent blocked in vfork until this child execs or exits.
+    pub vfork_parent: Option<Pid>,
+    /// The mask to restore after a signal interrupted rt_sigsuspend.
+    pub saved_mask: Option<u64>,
+    /// CLOCK_MONOTONIC time of the pending alarm(2), if any.
+    pub alarm_at: Option<u64>,
+    /// Deadline of the call the process waits in (poll, select, nanosleep).
+    pub wait_deadline: Option<u64>,
 }
 
 /// The protection keys handed to domains (DESIGN.md "Key allocation").
 pub static KEYS: Mutex<KeyAllocator> = Mutex::new(KeyAllocator::new());
 
-/// The process running now (one at a time until fork exists).
-static CURRENT: Mutex<Option<Box<Process>>> = Mutex::new(None);
+/// Every process, by pid.
+pub static PROCS: Mutex<BTreeMap<u32, Box<Process>>> = Mutex::new(BTreeMap::new());
+
+/// Parents, children, groups, zombies and wait matching.
+pub static TABLE: Mutex<Option<ProcessTable>> = Mutex::new(None);
 
 /// Whether `--trace` asked for every syscall to be printed.
 pub static TRACE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
+/// Runs `f` on the process table.
+pub fn with_table<R>(f: impl FnOnce(&mut ProcessTable) -> R) -> R {
+    let mut guard = TABLE.lock();
+    f(guard.get_or_insert_with(ProcessTable::new))
+}
+
+/// Runs `f` on the process table if it exists (listings).
+pub fn with_table_readonly<R>(f: impl FnOnce(&ProcessTable) -> R) -> Option<R> {
+    TABLE.lock().as_ref().map(f)
+}
+
 /// Runs `f` on the current process.
 pub fn with_current<R>(f: impl FnOnce(&mut Process) -> R) -> Option<R> {
-    CURRENT.lock().as_mut().map(|p| f(p))
+    let pid = sched::current();
+    PROCS.lock().get_mut(&pid.as_u32()).map(|p| f(p))
 }
 
-/// Makes `process` current and runs it. Never returns.
-pub fn run(process: Box<Process>, frame: pkru::gate::SyscallFrame) -> ! {
-    let root = process.memory.space.root();
-    let pkru = match isolation::level() {
-        Level::Mpk => process.pkru,
-        Level::None => Pkru::KERNEL,
-    };
-    let top = process.kernel_stack.top.as_u64();
-    gate::set_fs_base(process.fs_base);
-    *CURRENT.lock() = Some(process);
-    gate::enter_process(root, pkru, top, &frame)
-}
-
-/// Ends the current process with a wait status (Linux encoding: exit code
-/// << 8, or the signal number). The first process ending ends the VM with its
-/// exit code, or 128 + signal.
-pub fn exit_current(wait_status: u32) -> ! {
-    cpu::disable_interrupts();
-    let ended = CURRENT.lock().take();
-    if let Some(mut process) = ended {
-        process.memory.release();
-        let key = process.memory.key;
-        if let Err(error) = KEYS.lock().release(key) {
-            log::warn!("releasing key {key:?} of pid {}: {error}", process.pid);
+/// Ends the current process with `status`: its memory and files go, its
+/// children go to pid 1, its parent gets SIGCHLD and can reap it. The end of
+/// pid 1 ends the VM with its status (code, or 128 + signal).
+pub fn exit_current(status: ExitStatus) -> ! {
+    crate::arch::cpu::disable_interrupts();
+    let pid = sched::current();
+    if pid == Pid::INIT {
+        if crate::proc::sched::PS_ON_EXIT.load(core::sync::atomic::Ordering::Relaxed) {
+            sched::print_listing();
         }
+        crate::shutdown(status.shell_status());
     }
-    let signal = wait_status & 0x7f;
-    let status = if signal != 0 { 128 + signal } else { (wait_status >> 8) & 0xff };
-    crate::shutdown(status as u8)
+    let vfork_parent = with_current(|p| {
+        p.memory.release();
+        p.files.clear();
+        p.run = RunState::Zombie;
+        p.exit_status = Some(status);
+        let key = p.memory.key;
+        if let Err(error) = KEYS.lock().release(key) {
+            log::warn!("releasing key {key:?} of pid {}: {error}", p.pid);
+        }
+        p.vfork_parent.take()
+    })
+    .flatten();
+    let (parent, zombie_orphans) = with_table(|t| t.exit(pid, status));
+    if let Some(vfork_parent) = vfork_parent {
+        sched::wake(vfork_parent, BlockOn::VforkChild(pid));
+    }
+    let code = match status {
+        ExitStatus::Exited(_) => signal::CLD_EXITED,
+        ExitStatus::Signaled { core: true, .. } => signal::CLD_DUMPED,
+        ExitStatus::Signaled { .. } => signal::CLD_KILLED,
+    };
+    signal::send_child_signal(parent, pid, code, status);
+    if !zombie_orphans.is_empty() {
+        sched::wake(Pid::INIT, BlockOn::Child);
+    }
+    sched::schedule();
+    unreachable!("a zombie was scheduled again");
 }
 
 /// Kills the current process with `signal` after a fault, with a console line.
 pub fn kill_current(signal: u32, why: core::fmt::Arguments<'_>) -> ! {
     let who = with_current(|p| (p.pid, p.name.clone())).unwrap_or((Pid::INIT, String::from("?")));
     crate::kprintln!("isola: pid {} ({}) killed by {}: {}", who.0, who.1, signal_name(signal), why);
-    exit_current(signal)
+    let core = matches!(signal, SIGSEGV | SIGILL | SIGFPE | SIGBUS | SIGTRAP);
+    exit_current(ExitStatus::Signaled { signal, core })
 }
 
 /// The gate's abort: a process reached a gate with a state it forged.
@@ -108,24 +183,32 @@ pub fn gate_violation() -> ! {
 }
 
 pub fn signal_name(signal: u32) -> &'static str {
-    match signal {
-        SIGSEGV => "SIGSEGV",
-        SIGILL => "SIGILL",
-        SIGFPE => "SIGFPE",
-        SIGBUS => "SIGBUS",
-        SIGTRAP => "SIGTRAP",
-        9 => "SIGKILL",
-        6 => "SIGABRT",
-        _ => "a signal",
+    syscall::Signal::new(signal).map_or("a signal", |s| s.name())
+}
+
+/// Frees what is left of a reaped zombie: its page tables, kernel stack, and record.
+pub fn reap(pid: Pid) {
+    let record = PROCS.lock().remove(&pid.as_u32());
+    if let Some(mut process) = record {
+        process.memory.space.free_root();
+        crate::mm::free_stack(process.kernel_stack);
     }
 }
 
-/// A page fault in process code: grow the stack, or kill the process.
+/// A page fault in process code: copy-on-write, stack growth, or a signal.
 pub fn page_fault(addr: u64, error_code: u64, rip: u64) {
-    let grown = with_current(|p| {
-        error_code & 1 == 0 && addr < memory::USER_END && p.memory.grow_stack(addr)
+    let user = addr < memory::USER_END;
+    let resolved = with_current(|p| {
+        if !user {
+            return false;
+        }
+        if error_code & 1 == 0 {
+            p.memory.grow_stack(addr)
+        } else {
+            error_code & 2 != 0 && error_code & 32 == 0 && p.memory.write_fault(addr)
+        }
     });
-    if grown == Some(true) {
+    if resolved == Some(true) {
         return;
     }
     let access = if error_code & 16 != 0 {
@@ -135,13 +218,26 @@ pub fn page_fault(addr: u64, error_code: u64, rip: u64) {
     } else {
         "read"
     };
-    let key = crate::arch::paging::translate_current(paging::VirtAddr::new(addr))
-        .map(|t| alloc::format!("key {}", t.attrs.key.index()))
-        .unwrap_or_else(|| String::from("unmapped"));
-    let pk = if error_code & 32 != 0 { ", PK: protection-key violation" } else { "" };
+    let translation = crate::arch::paging::translate_current(paging::VirtAddr::new(addr));
+    let key = translation.map(|t| t.attrs.key.index());
+    let key_text = key.map_or_else(|| String::from("unmapped"), |k| alloc::format!("key {k}"));
+    let pk = error_code & 32 != 0;
+    let pk_text = if pk { ", PK: protection-key violation" } else { "" };
     let own = with_current(|p| p.memory.key.index()).unwrap_or(0);
+    let code = if pk {
+        signal::SEGV_PKUERR
+    } else if translation.is_some() {
+        signal::SEGV_ACCERR
+    } else {
+        signal::SEGV_MAPERR
+    };
+    let info = syscall::SigInfo::fault(SIGSEGV as i32, code, addr, if pk { key.map(u32::from) } else { None });
+    if signal::fault_has_handler(SIGSEGV) {
+        signal::queue_fault(SIGSEGV, info);
+        return;
+    }
     kill_current(
         SIGSEGV,
-        format_args!("{access} at {addr:#x} ({key}; the process has key {own}{pk}), rip {rip:#x}, error {error_code:#x}"),
+        format_args!("{access} at {addr:#x} ({key_text}; the process has key {own}{pk_text}), rip {rip:#x}, error {error_code:#x}"),
     )
 }

@@ -7,7 +7,10 @@ use alloc::vec::Vec;
 use syscall::{AT_FDCWD, AtFlags, Errno, IoVec, OpenFlags, Stat, Termios, Winsize};
 use vfs::{InodeId, NodeKind};
 
+use process::{PipeRead, PipeWrite};
+
 use super::{Ctx, SysResult};
+use crate::proc::{self, BlockOn};
 use crate::arch::serial;
 use crate::fs::{self, FileKind, FileRef};
 
@@ -39,7 +42,7 @@ fn base_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<InodeId, Errno> {
         return Ok(ctx.process.cwd);
     }
     let file = file(ctx, dirfd)?;
-    let kind = file.lock().kind;
+    let kind = file.lock().kind.clone();
     match kind {
         FileKind::Node(id) => {
             if fs::with(|fs| fs.metadata(id))?.kind != NodeKind::Directory {
@@ -47,7 +50,7 @@ fn base_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<InodeId, Errno> {
             }
             Ok(id)
         }
-        FileKind::Console => Err(Errno::ENOTDIR),
+        _ => Err(Errno::ENOTDIR),
     }
 }
 
@@ -104,26 +107,26 @@ pub fn sys_close(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// Reads console input: waits for at least one byte, then takes what is there
-/// up to the end of a line (a terminal in canonical mode).
-fn read_console(buf: &mut [u8]) -> usize {
+/// What a read or write did: moved bytes, or must wait (unless non-blocking).
+enum Io {
+    Done(usize),
+    Wait(BlockOn),
+}
+
+/// Console input: what is there, up to the end of a line (a terminal in
+/// canonical mode); nothing yet means wait.
+fn read_console(buf: &mut [u8]) -> Io {
     let mut got = 0;
-    while got == 0 {
-        while let Some(byte) = serial::try_read_byte() {
-            let byte = if byte == b'\r' { b'\n' } else { byte };
-            buf[got] = byte;
-            got += 1;
-            if byte == b'\n' || got == buf.len() {
-                return got;
-            }
-        }
-        if got == 0 {
-            crate::arch::cpu::enable_interrupts();
-            crate::arch::cpu::halt();
-            crate::arch::cpu::disable_interrupts();
+    while got < buf.len() {
+        let Some(byte) = serial::try_read_byte() else { break };
+        let byte = if byte == b'\r' { b'\n' } else { byte };
+        buf[got] = byte;
+        got += 1;
+        if byte == b'\n' {
+            break;
         }
     }
-    got
+    if got == 0 { Io::Wait(BlockOn::Console) } else { Io::Done(got) }
 }
 
 fn write_console(data: &[u8]) {
@@ -131,12 +134,12 @@ fn write_console(data: &[u8]) {
 }
 
 /// Reads from `file` at `offset` (None: the file's own offset, advanced).
-fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> Result<usize, Errno> {
+fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> Result<Io, Errno> {
     let mut open = file.lock();
     if !fs::can_read(open.flags) {
         return Err(Errno::EBADF);
     }
-    match open.kind {
+    match open.kind.clone() {
         FileKind::Console => Ok(read_console(buf)),
         FileKind::Node(id) => {
             let at = offset.unwrap_or(open.offset);
@@ -144,20 +147,34 @@ fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> Result<usiz
             if offset.is_none() {
                 open.offset += n as u64;
             }
-            Ok(n)
+            Ok(Io::Done(n))
+        }
+        FileKind::Pipe { pipe, .. } => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            let result = pipe.lock().read(buf);
+            match result {
+                PipeRead::Data(n) => {
+                    proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(&pipe)));
+                    Ok(Io::Done(n))
+                }
+                PipeRead::Eof => Ok(Io::Done(0)),
+                PipeRead::WouldBlock => Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(&pipe)))),
+            }
         }
     }
 }
 
-fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Result<usize, Errno> {
+fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Result<Io, Errno> {
     let mut open = file.lock();
     if !fs::can_write(open.flags) {
         return Err(Errno::EBADF);
     }
-    match open.kind {
+    match open.kind.clone() {
         FileKind::Console => {
             write_console(data);
-            Ok(data.len())
+            Ok(Io::Done(data.len()))
         }
         FileKind::Node(id) => {
             let append = open.flags & OpenFlags::O_APPEND.bits() != 0;
@@ -173,16 +190,55 @@ fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Result<usize,
                 }
                 Ok(n)
             })?;
-            Ok(n)
+            Ok(Io::Done(n))
+        }
+        FileKind::Pipe { pipe, .. } => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            let result = pipe.lock().write(data);
+            match result {
+                PipeWrite::Wrote(n) => {
+                    proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(&pipe)));
+                    Ok(Io::Done(n))
+                }
+                PipeWrite::WouldBlock => Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(&pipe)))),
+                PipeWrite::Broken => Err(Errno::EPIPE),
+            }
         }
     }
+}
+
+/// Turns an `Io` into the call's result: a wait blocks the caller (the call
+/// runs again when woken), or is EAGAIN on a non-blocking file.
+fn finish_io(ctx: &mut Ctx<'_>, file: &FileRef, io: Io) -> Result<usize, Errno> {
+    match io {
+        Io::Done(n) => Ok(n),
+        Io::Wait(reason) => {
+            if file.lock().flags & OpenFlags::O_NONBLOCK.bits() != 0 {
+                return Err(Errno::EAGAIN);
+            }
+            ctx.block = Some(reason);
+            Ok(0)
+        }
+    }
+}
+
+/// EPIPE from a write also raises SIGPIPE in the writer.
+fn broken_pipe(ctx: &mut Ctx<'_>, error: Errno) -> Errno {
+    if error == Errno::EPIPE {
+        let pid = ctx.process.pid.as_u32() as i32;
+        proc::signal::post(ctx.process, proc::SIGPIPE, syscall::SigInfo::kill(proc::SIGPIPE as i32, pid, 0));
+    }
+    error
 }
 
 fn do_read(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
     let file = file(ctx, fd)?;
     let len = (len as usize).min(IO_CHUNK);
     let mut buf = alloc::vec![0u8; len];
-    let n = read_file(&file, &mut buf, offset)?;
+    let io = read_file(&file, &mut buf, offset)?;
+    let n = finish_io(ctx, &file, io)?;
     ctx.process.memory.write(addr, &buf[..n])?;
     Ok(n as u64)
 }
@@ -192,7 +248,8 @@ fn do_write(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>
     let len = (len as usize).min(IO_CHUNK);
     let mut buf = alloc::vec![0u8; len];
     ctx.process.memory.read(addr, &mut buf)?;
-    Ok(write_file(&file, &buf, offset)? as u64)
+    let io = write_file(&file, &buf, offset).map_err(|e| broken_pipe(ctx, e))?;
+    Ok(finish_io(ctx, &file, io)? as u64)
 }
 
 pub fn sys_read(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -242,6 +299,9 @@ pub fn sys_readv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             continue;
         }
         let n = do_read(ctx, fd, iov.iov_base, iov.iov_len, None)?;
+        if ctx.block.is_some() && total > 0 {
+            ctx.block = None;
+        }
         total += n;
         if n < iov.iov_len {
             break;
@@ -261,13 +321,14 @@ pub fn sys_writev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         data.resize(start + len, 0);
         ctx.process.memory.read(iov.iov_base, &mut data[start..])?;
     }
-    Ok(write_file(&file, &data, None)? as u64)
+    let io = write_file(&file, &data, None).map_err(|e| broken_pipe(ctx, e))?;
+    Ok(finish_io(ctx, &file, io)? as u64)
 }
 
 pub fn sys_lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = file(ctx, fd_of(a[0]))?;
     let mut open = file.lock();
-    let FileKind::Node(id) = open.kind else { return Err(Errno::ESPIPE) };
+    let Some(id) = open.kind.node() else { return Err(Errno::ESPIPE) };
     let size = fs::with(|fs| fs.metadata(id))?.size;
     let offset = a[1] as i64;
     let base = match a[2] {
@@ -333,10 +394,17 @@ fn put_stat(ctx: &mut Ctx<'_>, addr: u64, stat: &Stat) -> SysResult {
 
 fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: u64) -> SysResult {
     let file = file(ctx, fd)?;
-    let kind = file.lock().kind;
+    let kind = file.lock().kind.clone();
     let stat = match kind {
         FileKind::Console => console_stat(),
         FileKind::Node(id) => stat_of(id)?,
+        FileKind::Pipe { pipe, .. } => Stat {
+            st_ino: fs::pipe_id(&pipe) as u64 >> 4,
+            st_mode: syscall::S_IFIFO | 0o600,
+            st_blksize: 4096,
+            st_rdev: 0,
+            ..console_stat()
+        },
     };
     put_stat(ctx, addr, &stat)
 }
@@ -382,7 +450,7 @@ pub fn sys_newfstatat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = file(ctx, fd_of(a[0]))?;
     let mut open = file.lock();
-    let FileKind::Node(id) = open.kind else { return Err(Errno::ENOTDIR) };
+    let Some(id) = open.kind.node() else { return Err(Errno::ENOTDIR) };
     let entries = fs::with(|fs| fs.read_dir(id))?;
     let capacity = (a[2] as usize).min(IO_CHUNK);
     let mut buf = alloc::vec![0u8; capacity];
@@ -410,8 +478,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = file(ctx, fd_of(a[0]))?;
-    let kind = file.lock().kind;
-    if kind != FileKind::Console {
+    if !file.lock().kind.is_console() {
         return Err(Errno::ENOTTY);
     }
     match a[1] as u32 {
@@ -535,10 +602,10 @@ pub fn sys_chdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn sys_fchdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = file(ctx, fd_of(a[0]))?;
-    let kind = file.lock().kind;
-    match kind {
-        FileKind::Node(id) => change_dir(ctx, id),
-        FileKind::Console => Err(Errno::ENOTDIR),
+    let id = file.lock().kind.node();
+    match id {
+        Some(id) => change_dir(ctx, id),
+        None => Err(Errno::ENOTDIR),
     }
 }
 
@@ -620,6 +687,7 @@ pub fn sys_readlinkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 const POLLIN: i16 = 0x1;
 const POLLOUT: i16 = 0x4;
 const POLLNVAL: i16 = 0x20;
+const POLLHUP: i16 = 0x10;
 const POLLRDNORM: i16 = 0x40;
 const POLLWRNORM: i16 = 0x100;
 
@@ -636,14 +704,24 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
             ready += 1;
             continue;
         };
-        let kind = file.lock().kind;
-        let readable = match kind {
-            FileKind::Console => serial::input_ready(),
-            FileKind::Node(_) => true,
+        let kind = file.lock().kind.clone();
+        let (readable, writable, hangup) = match kind {
+            FileKind::Console => (serial::input_ready(), true, false),
+            FileKind::Node(_) => (true, true, false),
+            FileKind::Pipe { pipe, write_end } => {
+                let p = pipe.lock();
+                if write_end { (false, p.writable(), p.readers() == 0) } else { (p.readable(), false, p.writers() == 0) }
+            }
         };
-        let mut got = *events & (POLLOUT | POLLWRNORM);
+        let mut got = 0;
+        if writable {
+            got |= *events & (POLLOUT | POLLWRNORM);
+        }
         if readable {
             got |= *events & (POLLIN | POLLRDNORM);
+        }
+        if hangup {
+            got |= POLLHUP;
         }
         *revents = got;
         if got != 0 {
@@ -653,31 +731,117 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
     ready
 }
 
+/// The deadline of a waiting call: computed on its first run, kept across retries.
+pub fn deadline(ctx: &mut Ctx<'_>, timeout_ns: Option<u64>) -> u64 {
+    if !ctx.retry || ctx.process.wait_deadline.is_none() {
+        ctx.process.wait_deadline = Some(timeout_ns.map_or(u64::MAX, |t| crate::time::monotonic_ns().saturating_add(t)));
+    }
+    ctx.process.wait_deadline.unwrap_or(u64::MAX)
+}
+
 fn do_poll(ctx: &mut Ctx<'_>, addr: u64, count: u64, timeout_ns: Option<u64>) -> SysResult {
     if count > process::MAX_FDS as u64 {
         return Err(Errno::EINVAL);
     }
+    let deadline = deadline(ctx, timeout_ns);
     let mut raw = alloc::vec![0u8; count as usize * 8];
     ctx.process.memory.read(addr, &mut raw)?;
     let mut fds: Vec<(i32, i16, i16)> = raw
         .chunks_exact(8)
         .map(|c| (i32::from_le_bytes([c[0], c[1], c[2], c[3]]), i16::from_le_bytes([c[4], c[5]]), 0))
         .collect();
-    let deadline = timeout_ns.map(|t| crate::time::monotonic_ns().saturating_add(t));
-    let ready = loop {
-        let ready = poll_once(ctx, &mut fds);
-        if ready > 0 || deadline.is_some_and(|d| crate::time::monotonic_ns() >= d) {
-            break ready;
-        }
-        crate::arch::cpu::enable_interrupts();
-        crate::arch::cpu::halt();
-        crate::arch::cpu::disable_interrupts();
-    };
+    let ready = poll_once(ctx, &mut fds);
+    if ready == 0 && crate::time::monotonic_ns() < deadline {
+        ctx.block = Some(BlockOn::Poll(deadline));
+        return Ok(0);
+    }
     for (chunk, (_, _, revents)) in raw.chunks_exact_mut(8).zip(&fds) {
         chunk[6..8].copy_from_slice(&revents.to_le_bytes());
     }
     ctx.process.memory.write(addr, &raw)?;
     Ok(ready)
+}
+
+/// select/pselect6 on top of poll: the three fd_set bitmaps in, the ready ones out.
+fn do_select(ctx: &mut Ctx<'_>, nfds: u64, sets: [u64; 3], timeout_ns: Option<u64>) -> SysResult {
+    if nfds > process::MAX_FDS as u64 {
+        return Err(Errno::EINVAL);
+    }
+    let deadline = deadline(ctx, timeout_ns);
+    let bytes = (nfds as usize).div_ceil(64) * 8;
+    let mut bitmaps = [alloc::vec![0u8; bytes], alloc::vec![0u8; bytes], alloc::vec![0u8; bytes]];
+    for (bitmap, &addr) in bitmaps.iter_mut().zip(&sets) {
+        if addr != 0 {
+            ctx.process.memory.read(addr, bitmap)?;
+        }
+    }
+    let mut fds = Vec::new();
+    for fd in 0..nfds as usize {
+        let bit = |set: &[u8]| set[fd / 8] & (1 << (fd % 8)) != 0;
+        let mut events = 0;
+        if bit(&bitmaps[0]) {
+            events |= POLLIN;
+        }
+        if bit(&bitmaps[1]) {
+            events |= POLLOUT;
+        }
+        if events != 0 || bit(&bitmaps[2]) {
+            fds.push((fd as i32, events, 0));
+        }
+    }
+    poll_once(ctx, &mut fds);
+    if fds.iter().any(|f| f.2 & POLLNVAL != 0) {
+        return Err(Errno::EBADF);
+    }
+    let mut out = [alloc::vec![0u8; bytes], alloc::vec![0u8; bytes], alloc::vec![0u8; bytes]];
+    let mut count = 0;
+    for (fd, events, revents) in &fds {
+        let (i, b) = (*fd as usize / 8, 1u8 << (*fd as usize % 8));
+        if events & POLLIN != 0 && revents & (POLLIN | POLLHUP) != 0 {
+            out[0][i] |= b;
+            count += 1;
+        }
+        if events & POLLOUT != 0 && revents & POLLOUT != 0 {
+            out[1][i] |= b;
+            count += 1;
+        }
+    }
+    if count == 0 && crate::time::monotonic_ns() < deadline {
+        ctx.block = Some(BlockOn::Poll(deadline));
+        return Ok(0);
+    }
+    for (bitmap, &addr) in out.iter().zip(&sets) {
+        if addr != 0 {
+            ctx.process.memory.write(addr, bitmap)?;
+        }
+    }
+    Ok(count)
+}
+
+pub fn sys_select(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let timeout = if a[4] == 0 {
+        None
+    } else {
+        let mut raw = [0u8; syscall::Timeval::SIZE];
+        ctx.process.memory.read(a[4], &mut raw)?;
+        let tv = syscall::Timeval::from_bytes(&raw);
+        if tv.tv_sec < 0 || !(0..1_000_000).contains(&tv.tv_usec) {
+            return Err(Errno::EINVAL);
+        }
+        Some(tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1000)
+    };
+    do_select(ctx, a[0], [a[1], a[2], a[3]], timeout)
+}
+
+pub fn sys_pselect6(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let timeout = if a[4] == 0 {
+        None
+    } else {
+        let mut raw = [0u8; syscall::Timespec::SIZE];
+        ctx.process.memory.read(a[4], &mut raw)?;
+        Some(syscall::Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)?)
+    };
+    do_select(ctx, a[0], [a[1], a[2], a[3]], timeout)
 }
 
 pub fn sys_poll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -701,7 +865,7 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (out_fd, in_fd, offset_addr, count) = (fd_of(a[0]), fd_of(a[1]), a[2], a[3]);
     let input = file(ctx, in_fd)?;
     let output = file(ctx, out_fd)?;
-    if input.lock().kind == FileKind::Console {
+    if input.lock().kind.node().is_none() {
         return Err(Errno::EINVAL);
     }
     let explicit = if offset_addr != 0 {
@@ -712,8 +876,12 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         None
     };
     let mut buf = alloc::vec![0u8; (count as usize).min(IO_CHUNK)];
-    let n = read_file(&input, &mut buf, explicit)?;
-    let written = write_file(&output, &buf[..n], None)?;
+    let Io::Done(n) = read_file(&input, &mut buf, explicit)? else { return Err(Errno::EAGAIN) };
+    let io = write_file(&output, &buf[..n], None).map_err(|e| broken_pipe(ctx, e))?;
+    let written = match io {
+        Io::Done(written) => written,
+        Io::Wait(_) => 0,
+    };
     if let Some(at) = explicit {
         ctx.process.memory.write(offset_addr, &(at + written as u64).to_le_bytes())?;
     } else if written < n {
@@ -721,4 +889,39 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         input.lock().offset -= (n - written) as u64;
     }
     Ok(written as u64)
+}
+
+fn make_pipe(ctx: &mut Ctx<'_>, addr: u64, flags: u64) -> SysResult {
+    let known = OpenFlags::O_CLOEXEC | OpenFlags::O_NONBLOCK | OpenFlags::O_DIRECT;
+    if flags & !known.bits() as u64 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let cloexec = flags & OpenFlags::O_CLOEXEC.bits() as u64 != 0;
+    let nonblock = flags & OpenFlags::O_NONBLOCK.bits() as u64 != 0;
+    let (read, write) = fs::new_pipe(nonblock);
+    let rfd = ctx.process.files.insert(read, cloexec)?;
+    let wfd = match ctx.process.files.insert(write, cloexec) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = ctx.process.files.remove(rfd);
+            return Err(e);
+        }
+    };
+    let mut fds = [0u8; 8];
+    fds[..4].copy_from_slice(&rfd.to_le_bytes());
+    fds[4..].copy_from_slice(&wfd.to_le_bytes());
+    if let Err(e) = ctx.process.memory.write(addr, &fds) {
+        let _ = ctx.process.files.remove(rfd);
+        let _ = ctx.process.files.remove(wfd);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+pub fn sys_pipe(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    make_pipe(ctx, a[0], 0)
+}
+
+pub fn sys_pipe2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    make_pipe(ctx, a[0], a[1])
 }

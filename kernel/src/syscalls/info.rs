@@ -11,27 +11,13 @@ pub fn sys_getpid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
     Ok(u64::from(ctx.process.pid.as_u32()))
 }
 
-pub fn sys_getppid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
-    Ok(u64::from(ctx.process.parent.as_u32()))
-}
 
 /// getuid, geteuid, getgid, getegid: everything runs as root.
 pub fn sys_getid(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_setpgid(_ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    if (a[1] as i64) < 0 {
-        return Err(Errno::EINVAL);
-    }
-    Ok(0)
-}
 
-/// exit and exit_group (one thread per process: the same).
-pub fn sys_exit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.exit = Some(((a[0] as u32) & 0xff) << 8);
-    Ok(0)
-}
 
 pub fn sys_uname(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let version = alloc::format!("#1 Isola {} isolation={}", env!("CARGO_PKG_VERSION"), isolation::level().name());
@@ -86,19 +72,25 @@ fn read_timespec(ctx: &mut Ctx<'_>, addr: u64) -> Result<u64, Errno> {
     Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)
 }
 
+/// Sleeps until CLOCK_MONOTONIC reaches the deadline the first run computed.
+fn sleep_until(ctx: &mut Ctx<'_>, duration_ns: u64) -> SysResult {
+    let deadline = super::files::deadline(ctx, Some(duration_ns));
+    if time::monotonic_ns() < deadline {
+        ctx.block = Some(crate::proc::BlockOn::Until(deadline));
+    }
+    Ok(0)
+}
+
 pub fn sys_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let duration = read_timespec(ctx, a[0])?;
-    time::sleep_until_monotonic(time::monotonic_ns().saturating_add(duration));
-    Ok(0)
+    sleep_until(ctx, duration)
 }
 
 pub fn sys_clock_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let clock = ClockId::from_raw(a[0])?;
     let value = read_timespec(ctx, a[2])?;
-    let now = clock_now_ns(clock);
-    let remaining = if a[1] & u64::from(syscall::TIMER_ABSTIME) != 0 { value.saturating_sub(now) } else { value };
-    time::sleep_until_monotonic(time::monotonic_ns().saturating_add(remaining));
-    Ok(0)
+    let remaining = if a[1] & u64::from(syscall::TIMER_ABSTIME) != 0 { value.saturating_sub(clock_now_ns(clock)) } else { value };
+    sleep_until(ctx, remaining)
 }
 
 pub fn sys_getrandom(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -181,9 +173,6 @@ pub fn sys_umask(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(u64::from(old))
 }
 
-pub fn sys_sched_yield(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
-    Ok(0)
-}
 
 pub fn sys_set_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     // struct robust_list_head is 24 bytes; the list is walked when a thread

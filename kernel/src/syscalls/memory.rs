@@ -7,7 +7,7 @@ use paging::PAGE_SIZE;
 use syscall::{Errno, MapType, MmapFlags, MmapProt};
 
 use super::{Ctx, SysResult};
-use crate::fs::{self, FileKind};
+use crate::fs;
 use crate::proc::memory::{Prot, RegionKind, USER_END};
 
 fn page_aligned(addr: u64) -> bool {
@@ -61,7 +61,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         let file = ctx.process.files.get(fd)?.clone();
         let open = file.lock();
-        let FileKind::Node(id) = open.kind else { return Err(Errno::ENODEV) };
+        let Some(id) = open.kind.node() else { return Err(Errno::ENODEV) };
         if !fs::can_read(open.flags) {
             return Err(Errno::EACCES);
         }

@@ -7,6 +7,7 @@
 mod files;
 mod info;
 mod memory;
+mod process;
 mod signals;
 
 use alloc::collections::BTreeSet;
@@ -16,18 +17,35 @@ use core::sync::atomic::Ordering;
 
 use pkru::gate::SyscallFrame;
 use spin::Mutex;
+use ::process::{ExitStatus, Pid};
 use syscall::{Errno, nr};
 
-use crate::proc::{self, Process};
+use crate::proc::{self, BlockOn, Process, signal};
 
 /// What a handler returns: the value for rax, or an errno.
 pub type SysResult = Result<u64, Errno>;
 
-/// The caller, and what should happen after the call.
+/// The caller, its registers, and what should happen after the call (the
+/// process lock is held during the call; these are carried out after it).
 pub struct Ctx<'a> {
     pub process: &'a mut Process,
-    /// Set by exit and exit_group: the wait status the process ends with.
-    pub exit: Option<u32>,
+    pub frame: &'a mut SyscallFrame,
+    /// exit, exit_group, a fatal rt_sigreturn: the status the process ends with.
+    pub exit: Option<ExitStatus>,
+    /// The call must wait: the process blocks, and the call runs again when woken.
+    pub block: Option<BlockOn>,
+    /// Block after the call instead of retrying it (vfork's parent).
+    pub block_once: bool,
+    /// This run of the call is a retry after blocking.
+    pub retry: bool,
+    /// A new process to add (fork).
+    pub spawn: Option<alloc::boxed::Box<Process>>,
+    /// A zombie to free (wait).
+    pub reap: Option<Pid>,
+    /// The frame holds a whole new register set (execve, rt_sigreturn).
+    pub full_restore: bool,
+    /// Give the CPU away after the call (sched_yield).
+    pub yield_after: bool,
 }
 
 macro_rules! syscall_table {
@@ -50,6 +68,10 @@ syscall_table! {
     FSTAT => files::sys_fstat,
     LSTAT => files::sys_lstat,
     POLL => files::sys_poll,
+    PIPE => files::sys_pipe,
+    PIPE2 => files::sys_pipe2,
+    SELECT => files::sys_select,
+    PSELECT6 => files::sys_pselect6,
     LSEEK => files::sys_lseek,
     MMAP => memory::sys_mmap,
     MPROTECT => memory::sys_mprotect,
@@ -63,14 +85,25 @@ syscall_table! {
     READV => files::sys_readv,
     WRITEV => files::sys_writev,
     ACCESS => files::sys_access,
-    SCHED_YIELD => info::sys_sched_yield,
+    SCHED_YIELD => process::sys_sched_yield,
     MADVISE => memory::sys_madvise,
     DUP => files::sys_dup,
     DUP2 => files::sys_dup2,
     SENDFILE => files::sys_sendfile,
     NANOSLEEP => info::sys_nanosleep,
     GETPID => info::sys_getpid,
-    EXIT => info::sys_exit,
+    FORK => process::sys_fork,
+    VFORK => process::sys_vfork,
+    CLONE => process::sys_clone,
+    EXECVE => process::sys_execve,
+    WAIT4 => process::sys_wait4,
+    WAITID => process::sys_waitid,
+    RT_SIGRETURN => process::sys_rt_sigreturn,
+    RT_SIGSUSPEND => process::sys_rt_sigsuspend,
+    PAUSE => process::sys_pause,
+    ALARM => process::sys_alarm,
+    GETPGID => process::sys_getpgid,
+    EXIT => process::sys_exit,
     UNAME => info::sys_uname,
     FCNTL => files::sys_fcntl,
     GETCWD => files::sys_getcwd,
@@ -88,12 +121,11 @@ syscall_table! {
     GETGID => info::sys_getid,
     GETEUID => info::sys_getid,
     GETEGID => info::sys_getid,
-    SETPGID => info::sys_setpgid,
-    GETPPID => info::sys_getppid,
-    GETPGRP => info::sys_getpid,
-    SETSID => info::sys_getpid,
-    GETPGID => info::sys_getpid,
-    GETSID => info::sys_getpid,
+    SETPGID => process::sys_setpgid,
+    GETPPID => process::sys_getppid,
+    GETPGRP => process::sys_getpgrp,
+    SETSID => process::sys_setsid,
+    GETSID => process::sys_getsid,
     SIGALTSTACK => signals::sys_sigaltstack,
     ARCH_PRCTL => info::sys_arch_prctl,
     GETTID => info::sys_getpid,
@@ -103,7 +135,7 @@ syscall_table! {
     CLOCK_GETTIME => info::sys_clock_gettime,
     CLOCK_GETRES => info::sys_clock_getres,
     CLOCK_NANOSLEEP => info::sys_clock_nanosleep,
-    EXIT_GROUP => info::sys_exit,
+    EXIT_GROUP => process::sys_exit,
     OPENAT => files::sys_openat,
     MKDIRAT => files::sys_mkdirat,
     NEWFSTATAT => files::sys_newfstatat,
@@ -117,9 +149,9 @@ syscall_table! {
     PPOLL => files::sys_ppoll,
     SET_ROBUST_LIST => info::sys_set_robust_list,
     PRCTL => info::sys_prctl,
-    KILL => signals::sys_kill,
-    TKILL => signals::sys_tkill,
-    TGKILL => signals::sys_tgkill,
+    KILL => process::sys_kill,
+    TKILL => process::sys_tkill,
+    TGKILL => process::sys_tgkill,
 }
 
 /// Numbers already reported as unknown, with the program that used them.
@@ -138,31 +170,97 @@ fn unknown(ctx: &mut Ctx<'_>, number: u64) -> SysResult {
     Err(Errno::ENOSYS)
 }
 
-/// RFLAGS bits a process may set for itself (CF PF AF ZF SF TF DF OF, and AC/ID);
+/// RFLAGS bits a process may set for itself (CF PF AF ZF SF TF DF OF, AC, ID);
 /// IF is always on when it runs.
-const USER_FLAGS: u64 = 0x0000_0cd5 | 0x4_0000 | 0x20_0000;
+const USER_FLAGS: u64 = 0x0000_0dd5 | 0x4_0000 | 0x20_0000;
 
 /// Entry from the syscall gate.
 pub fn dispatch(frame: &mut SyscallFrame) {
     let number = frame.rax;
     let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9];
     let trace = proc::TRACE.load(Ordering::Relaxed);
-    let outcome = proc::with_current(|process| {
-        let mut ctx = Ctx { process, exit: None };
-        let result = call(&mut ctx, number, args);
-        if trace {
-            print_trace(ctx.process, number, args, &result, ctx.exit.is_some());
+    let mut retry = false;
+    let (result, full_restore, yield_after) = loop {
+        let outcome = proc::with_current(|process| {
+            let mut ctx = Ctx {
+                process,
+                frame: &mut *frame,
+                exit: None,
+                block: None,
+                block_once: false,
+                retry,
+                spawn: None,
+                reap: None,
+                full_restore: false,
+                yield_after: false,
+            };
+            let mut result = call(&mut ctx, number, args);
+            if ctx.block.is_some() && !ctx.block_once && signal::has_deliverable(ctx.process) {
+                ctx.block = None;
+                result = Err(Errno::EINTR);
+            }
+            if trace && (ctx.block.is_none() || ctx.block_once) {
+                print_trace(ctx.process, number, args, &result, ctx.exit.is_some());
+            }
+            (result, ctx.exit, ctx.block, ctx.block_once, ctx.spawn, ctx.reap, ctx.full_restore, ctx.yield_after)
+        });
+        let Some((result, exit, block, block_once, spawn, reap, full_restore, yield_after)) = outcome else {
+            panic!("syscall {number} with no current process");
+        };
+        if let Some(child) = spawn {
+            proc::PROCS.lock().insert(child.pid.as_u32(), child);
         }
-        (result, ctx.exit)
-    });
-    let Some((result, exit)) = outcome else {
-        panic!("syscall {number} with no current process");
+        if let Some(pid) = reap {
+            proc::reap(pid);
+        }
+        if let Some(status) = exit {
+            proc::exit_current(status);
+        }
+        match block {
+            Some(reason) if block_once => {
+                frame.rax = syscall::encode_return(result.map(|v| v as usize)) as u64;
+                proc::sched::block(reason);
+                break (result, full_restore, yield_after);
+            }
+            Some(reason) => {
+                proc::sched::block(reason);
+                retry = true;
+            }
+            None => break (result, full_restore, yield_after),
+        }
     };
-    if let Some(status) = exit {
+    frame.rax = syscall::encode_return(result.map(|v| v as usize)) as u64;
+    if !full_restore {
+        frame.rcx = frame.rip;
+        frame.r11 = frame.rflags;
+    }
+    frame.rflags = (frame.rflags & USER_FLAGS) | 0x202;
+    if yield_after {
+        proc::sched::yield_now();
+    }
+    return_to_user(frame);
+}
+
+/// The last step before a process's code runs again (after a syscall or a
+/// trap): a due alarm, then signal delivery (default action or handler).
+pub fn return_to_user(frame: &mut SyscallFrame) {
+    let now = crate::time::monotonic_ns();
+    let status = proc::with_current(|p| {
+        if p.alarm_at.is_some_and(|at| at <= now) {
+            p.alarm_at = None;
+            let pid = p.pid.as_u32() as i32;
+            signal::post(p, 14, syscall::SigInfo::kill(14, pid, 0));
+        }
+        let status = signal::deliver(p, frame);
+        if let Some(mask) = p.saved_mask.take() {
+            p.signals.set_mask(mask);
+        }
+        status
+    })
+    .flatten();
+    if let Some(status) = status {
         proc::exit_current(status);
     }
-    frame.rax = syscall::encode_return(result.map(|v| v as usize)) as u64;
-    frame.rflags = (frame.rflags & USER_FLAGS) | 0x202;
 }
 
 /// One strace-style line: `[pid 1 key 1] openat(AT_FDCWD, "/x", O_RDONLY) = 3`.

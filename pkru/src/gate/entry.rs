@@ -63,9 +63,11 @@ pub struct GateCpu {
     pub pku: u64,
 }
 
-/// The registers of a process at a `syscall`, on its kernel stack (lowest
-/// address first). `rax` holds the number on entry and the result on exit;
-/// `rip`, `rflags` and `rsp` are where the process goes back to.
+/// Every register of a process, on its kernel stack (lowest address first):
+/// built by the syscall entry (where `rcx` and `r11` hold the return RIP and
+/// RFLAGS, as `syscall` leaves them), by a preemption, or for a new process.
+/// `rax` holds the number on entry and the result on exit; `rip`, `rflags`
+/// and `rsp` are where the process goes back to.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SyscallFrame {
@@ -73,12 +75,14 @@ pub struct SyscallFrame {
     pub r14: u64,
     pub r13: u64,
     pub r12: u64,
-    pub rbp: u64,
-    pub rbx: u64,
+    pub r11: u64,
+    pub r10: u64,
     pub r9: u64,
     pub r8: u64,
-    pub r10: u64,
+    pub rbp: u64,
+    pub rbx: u64,
     pub rdx: u64,
+    pub rcx: u64,
     pub rsi: u64,
     pub rdi: u64,
     pub rax: u64,
@@ -177,12 +181,14 @@ isola_gate_syscall_common:
     push qword ptr [rip + isola_entry_area + {ea_rax}]
     push rdi
     push rsi
+    push qword ptr [rip + isola_entry_area + {ea_rcx}]
     push qword ptr [rip + isola_entry_area + {ea_rdx}]
-    push r10
-    push r8
-    push r9
     push rbx
     push rbp
+    push r8
+    push r9
+    push r10
+    push qword ptr [rip + isola_entry_area + {ea_r11}]
     push r12
     push r13
     push r14
@@ -200,23 +206,25 @@ isola_gate_return_to_process:
     pop r14
     pop r13
     pop r12
-    pop rbp
-    pop rbx
+    pop rax
+    mov qword ptr [rip + isola_entry_area + {ea_r11}], rax
+    pop r10
     pop r9
     pop r8
-    pop r10
+    pop rbp
+    pop rbx
     pop rax
     mov qword ptr [rip + isola_entry_area + {ea_rdx}], rax
+    pop rax
+    mov qword ptr [rip + isola_entry_area + {ea_rcx}], rax
     pop rsi
     pop rdi
     pop rax
     mov qword ptr [rip + isola_entry_area + {ea_rax}], rax
     pop rax
     mov qword ptr [rip + isola_entry_area + {ea_rip}], rax
-    mov qword ptr [rip + isola_entry_area + {ea_rcx}], rax
     pop rax
     mov qword ptr [rip + isola_entry_area + {ea_rflags}], rax
-    mov qword ptr [rip + isola_entry_area + {ea_r11}], rax
     pop rax
     mov qword ptr [rip + isola_entry_area + {ea_rsp}], rax
     mov qword ptr [rip + isola_gate_cpu + {gc_in_process}], 1

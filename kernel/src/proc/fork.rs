@@ -1,0 +1,71 @@
+//! fork, vfork and fork-like clone: a new process with a new key whose
+//! address space aliases the parent's pages copy-on-write, a copy of the
+//! file table (sharing the open file descriptions), the signal dispositions,
+//! the working directory, and the parent's registers with rax = 0.
+
+use alloc::boxed::Box;
+
+use pkru::{KeySet, Pkru};
+use pkru::gate::SyscallFrame;
+use process::Pid;
+use syscall::Errno;
+
+use super::{Process, RunState, sched};
+use crate::arch::{context, paging::AddressSpace};
+
+/// The child of `parent`, ready to run: it returns from the fork with rax = 0
+/// and `child_stack` as its stack if non-zero (clone).
+pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u64) -> Result<Box<Process>, Errno> {
+    // The child's pages live in its own tables only: any key not used there works.
+    let key = super::KEYS.lock().allocate(KeySet::EMPTY).map_err(|_| Errno::EAGAIN)?;
+    let release_key = |e: Errno| {
+        let _ = super::KEYS.lock().release(key);
+        e
+    };
+    let space = crate::mm::with_kernel_space(|kernel| AddressSpace::new_user(kernel)).map_err(|_| release_key(Errno::ENOMEM))?;
+    let memory = parent.memory.fork(space, key).map_err(release_key)?;
+    let kernel_stack = match crate::mm::allocate_stack(super::exec::KERNEL_STACK_PAGES) {
+        Ok(stack) => stack,
+        Err(_) => {
+            let mut memory = memory;
+            memory.release();
+            memory.space.free_root();
+            return Err(release_key(Errno::ENOMEM));
+        }
+    };
+    parent.fpu.save();
+    let mut child_frame = *frame;
+    child_frame.rax = 0;
+    if child_stack != 0 {
+        child_frame.rsp = child_stack;
+    }
+    child_frame.rcx = child_frame.rip;
+    child_frame.r11 = child_frame.rflags;
+    let kernel_rsp = context::prepare_first_entry(kernel_stack.top.as_u64(), &child_frame);
+    Ok(Box::new(Process {
+        pid,
+        name: parent.name.clone(),
+        exe: parent.exe.clone(),
+        pkru: Pkru::for_process(key, KeySet::EMPTY),
+        memory,
+        files: parent.files.clone(),
+        cwd: parent.cwd,
+        signals: parent.signals.forked(),
+        limits: parent.limits.clone(),
+        umask: parent.umask,
+        clear_child_tid: 0,
+        robust_list: 0,
+        fs_base: parent.fs_base,
+        sigaltstack: parent.sigaltstack,
+        kernel_stack,
+        kernel_rsp,
+        fpu: parent.fpu.duplicate(),
+        run: RunState::Ready,
+        slice: sched::SLICE_TICKS,
+        exit_status: None,
+        vfork_parent: None,
+        saved_mask: None,
+        alarm_at: None,
+        wait_deadline: None,
+    }))
+}

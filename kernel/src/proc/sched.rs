@@ -1,0 +1,233 @@
+//! Scheduling: round robin over ready processes, preemption by the timer,
+//! blocking and waking, and the switch itself (kernel stack, address space,
+//! PKRU and the published key-15 value, FS base, FPU/SIMD state).
+//!
+//! Everything here runs with interrupts off; the kernel is not preemptible
+//! (only process code is), so the locks never meet an interrupt handler.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use pkru::Pkru;
+use process::Pid;
+
+use super::{BlockOn, PROCS, Process, RunState};
+use crate::arch::{context, cpu, gate};
+use crate::isolation::{self, Level};
+
+/// Timer ticks a process runs before another ready one gets the CPU.
+pub const SLICE_TICKS: u32 = 2;
+
+static CURRENT: AtomicU32 = AtomicU32::new(0);
+
+/// Print the process listing when pid 1 exits (`ps` on the command line).
+pub static PS_ON_EXIT: AtomicBool = AtomicBool::new(false);
+
+/// The running process.
+pub fn current() -> Pid {
+    Pid::new(CURRENT.load(Ordering::Relaxed))
+}
+
+/// The PKRU a process runs with at the current isolation level.
+fn effective_pkru(process: &Process) -> Pkru {
+    match isolation::level() {
+        Level::Mpk => process.pkru,
+        Level::None => Pkru::KERNEL,
+    }
+}
+
+/// Adds a process and starts running it, leaving the boot stack for good.
+pub fn start(first: alloc::boxed::Box<Process>) -> ! {
+    let pid = first.pid;
+    PROCS.lock().insert(pid.as_u32(), first);
+    let mut boot_rsp = 0u64;
+    switch_to(pid, &mut boot_rsp);
+    unreachable!("the boot context is never resumed");
+}
+
+/// A wake-up to apply: a process (or every process) waiting for a reason,
+/// or (`None` reason) a process waiting for anything (a signal arrived).
+type Wake = (Option<Pid>, Option<BlockOn>);
+
+/// Wake-ups are queued and applied by the scheduler, so that code holding
+/// the process lock (closing a pipe end, exiting) can wake others.
+static PENDING_WAKES: spin::Mutex<alloc::vec::Vec<Wake>> = spin::Mutex::new(alloc::vec::Vec::new());
+
+/// Marks `pid` ready if it waits for `reason`.
+pub fn wake(pid: Pid, reason: BlockOn) {
+    PENDING_WAKES.lock().push((Some(pid), Some(reason)));
+}
+
+/// Marks every process waiting for `reason` ready.
+pub fn wake_all(reason: BlockOn) {
+    PENDING_WAKES.lock().push((None, Some(reason)));
+}
+
+/// Makes a blocked process ready whatever it waits for (a signal arrived).
+pub fn interrupt(pid: Pid) {
+    PENDING_WAKES.lock().push((Some(pid), None));
+}
+
+/// Applies the queued wake-ups.
+fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<Process>>) {
+    let wakes = core::mem::take(&mut *PENDING_WAKES.lock());
+    for (pid, reason) in wakes {
+        for p in procs.values_mut() {
+            let RunState::Blocked(on) = p.run else { continue };
+            if pid.is_some_and(|pid| pid != p.pid) {
+                continue;
+            }
+            let poll_woken = matches!((reason, on), (Some(BlockOn::Pipe(_)), BlockOn::Poll(_)));
+            if reason.is_none_or(|r| r == on) || poll_woken {
+                p.run = RunState::Ready;
+            }
+        }
+    }
+}
+
+/// Blocks the current process on `reason` and runs others until it is woken.
+pub fn block(reason: BlockOn) {
+    let pid = current();
+    if let Some(p) = PROCS.lock().get_mut(&pid.as_u32()) {
+        p.run = RunState::Blocked(reason);
+    }
+    schedule();
+}
+
+/// Gives the CPU to another ready process, if any (sched_yield, preemption).
+pub fn yield_now() {
+    schedule();
+}
+
+/// Wakes sleepers whose time has come and console readers with input.
+fn wake_timed() {
+    let now = crate::time::monotonic_ns();
+    let input = crate::arch::serial::input_ready();
+    let mut procs = PROCS.lock();
+    super::signal::apply_pending(&mut procs);
+    apply_wakes(&mut procs);
+    for p in procs.values_mut() {
+        match p.run {
+            RunState::Blocked(BlockOn::Until(deadline)) if deadline <= now => p.run = RunState::Ready,
+            RunState::Blocked(BlockOn::Poll(deadline)) if deadline <= now || input => p.run = RunState::Ready,
+            RunState::Blocked(BlockOn::Console) if input => p.run = RunState::Ready,
+            _ => {}
+        }
+        if p.alarm_at.is_some_and(|at| at <= now) && p.run != RunState::Zombie {
+            p.alarm_at = None;
+            let pid = p.pid.as_u32() as i32;
+            super::signal::post(p, 14, syscall::SigInfo::kill(14, pid, 0));
+        }
+    }
+}
+
+/// The next ready process after `after` in pid order, wrapping around.
+fn pick(after: u32) -> Option<Pid> {
+    let procs = PROCS.lock();
+    let ready = |p: &&alloc::boxed::Box<Process>| p.run == RunState::Ready;
+    procs
+        .range(after + 1..)
+        .map(|(_, p)| p)
+        .find(ready)
+        .or_else(|| procs.range(..=after).map(|(_, p)| p).find(ready))
+        .map(|p| p.pid)
+}
+
+/// Runs the next ready process (the current one if it is the only one
+/// ready), idling until one is. Returns when the current process runs again.
+pub fn schedule() {
+    let me = current();
+    loop {
+        wake_timed();
+        if let Some(next) = pick(me.as_u32()) {
+            if next != me {
+                // The slot lives in the boxed record, which stays put until the
+                // process is reaped (never before this context is done with).
+                let slot = PROCS.lock().get_mut(&me.as_u32()).map(|p| core::ptr::addr_of_mut!(p.kernel_rsp));
+                let mut scratch = 0u64;
+                switch_to_raw(next, slot.unwrap_or(&mut scratch));
+            }
+            if let Some(p) = PROCS.lock().get_mut(&me.as_u32()) {
+                p.slice = SLICE_TICKS;
+            }
+            return;
+        }
+        cpu::enable_interrupts();
+        cpu::halt();
+        cpu::disable_interrupts();
+    }
+}
+
+fn switch_to(next: Pid, save: &mut u64) {
+    switch_to_raw(next, save);
+}
+
+/// Saves the current process's FPU state, loads `next`'s address space,
+/// PKRU, FS base and FPU state, and switches kernel stacks.
+fn switch_to_raw(next: Pid, save: *mut u64) {
+    let me = current();
+    let mut procs = PROCS.lock();
+    if let Some(p) = procs.get_mut(&me.as_u32())
+        && p.run != RunState::Zombie
+    {
+        p.fpu.save();
+    }
+    let Some(n) = procs.get_mut(&next.as_u32()) else { return };
+    n.fpu.restore();
+    let pkru = effective_pkru(n);
+    gate::set_process(n.kernel_stack.top.as_u64(), pkru);
+    n.memory.space.activate_user();
+    gate::set_fs_base(n.fs_base);
+    let next_rsp = n.kernel_rsp;
+    drop(procs);
+    CURRENT.store(next.as_u32(), Ordering::Relaxed);
+    context::switch_checked(save, next_rsp);
+}
+
+/// A timer tick in process code: preempt the process when its slice is used
+/// up and another process is ready.
+pub fn tick_should_preempt() -> bool {
+    let me = current();
+    let mut procs = PROCS.lock();
+    let Some(p) = procs.get_mut(&me.as_u32()) else { return false };
+    p.slice = p.slice.saturating_sub(1);
+    if p.slice > 0 {
+        return false;
+    }
+    drop(procs);
+    wake_timed();
+    pick(me.as_u32()).is_some_and(|next| next != me)
+}
+
+/// The process listing: pid, ppid, key, state, memory, program.
+pub fn print_listing() {
+    let procs = PROCS.lock();
+    crate::kprintln!("isola: processes ({} in all)", procs.len());
+    crate::kprintln!("  {:>5} {:>5} {:>3} {:<8} {:>9} {:>9}  {}", "PID", "PPID", "KEY", "STATE", "USER KiB", "KERN KiB", "PROGRAM");
+    for p in procs.values() {
+        let ppid = super::with_table_readonly(|t| t.get(p.pid).map(|e| e.parent.as_u32())).flatten().unwrap_or(0);
+        let state = match p.run {
+            RunState::Ready if p.pid == current() => "running",
+            RunState::Ready => "ready",
+            RunState::Blocked(_) => "sleeping",
+            RunState::Zombie => "zombie",
+        };
+        crate::kprintln!(
+            "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>9}  {}",
+            p.pid,
+            ppid,
+            p.memory.key.index(),
+            state,
+            p.memory.frames * 4,
+            kernel_bytes(p) / 1024,
+            p.name
+        );
+    }
+}
+
+/// The kernel's own memory for a process: its kernel stack, its page tables
+/// (counted by the address space), its FPU area and its record.
+pub fn kernel_bytes(p: &Process) -> u64 {
+    let stack = super::exec::KERNEL_STACK_PAGES * paging::PAGE_SIZE;
+    let tables = p.memory.space.table_frames() * paging::PAGE_SIZE;
+    stack + tables + p.fpu.size() as u64 + core::mem::size_of::<Process>() as u64
+}

@@ -1,0 +1,238 @@
+//! Signals: sending (queued, applied by the scheduler), delivery on the way
+//! back to a process (default actions, or a Linux rt_sigframe on the user
+//! stack that runs the handler), and rt_sigreturn. The frame carries the
+//! registers, the mask and the legacy FPU image; it never carries PKRU: the
+//! return gate always loads the PKRU kept in the kernel's process record.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use pkru::gate::SyscallFrame;
+use process::{ExitStatus, Pid};
+use spin::Mutex;
+use syscall::{DefaultAction, Errno, SIG_DFL, SIG_IGN, SigInfo, SignalFrame};
+
+use super::{Process, RunState, sched};
+
+pub use syscall::{CLD_DUMPED, CLD_EXITED, CLD_KILLED, SEGV_ACCERR, SEGV_MAPERR, SEGV_PKUERR};
+
+const SA_ONSTACK: u64 = 0x0800_0000;
+const SA_NODEFER: u64 = 0x4000_0000;
+const SS_DISABLE: u32 = 2;
+/// RFLAGS bits a handler may restore (CF PF AF ZF SF TF DF OF, AC, ID); IF is forced on.
+const USER_FLAGS: u64 = 0x0000_0dd5 | 0x4_0000 | 0x20_0000;
+
+/// Signals sent by processes that held the process lock, applied by the scheduler.
+static PENDING: Mutex<Vec<(Pid, u32, SigInfo)>> = Mutex::new(Vec::new());
+
+/// The siginfo of each pending signal, per process.
+static INFOS: Mutex<BTreeMap<(u32, u32), SigInfo>> = Mutex::new(BTreeMap::new());
+
+/// Queues `signal` for `pid` (applied before anyone runs again).
+pub fn send(pid: Pid, signal: u32, info: SigInfo) {
+    PENDING.lock().push((pid, signal, info));
+    sched::interrupt(pid);
+}
+
+/// Posts the queued signals to their processes. Ignored signals are dropped
+/// (SIGKILL never is).
+pub fn apply_pending(procs: &mut BTreeMap<u32, Box<Process>>) {
+    let queued = core::mem::take(&mut *PENDING.lock());
+    for (pid, signal, info) in queued {
+        let Some(p) = procs.get_mut(&pid.as_u32()) else { continue };
+        if p.run == RunState::Zombie {
+            continue;
+        }
+        post(p, signal, info);
+    }
+}
+
+fn ignored(p: &Process, signal: u32) -> bool {
+    let Some(sig) = syscall::Signal::new(signal) else { return true };
+    if sig.is_unblockable() {
+        return false;
+    }
+    let action = p.signals.action(signal);
+    action.handler == SIG_IGN || (action.handler == SIG_DFL && sig.default_action() == DefaultAction::Ignore)
+}
+
+/// Marks `signal` pending on `p` (the current process or one the caller holds).
+pub fn post(p: &mut Process, signal: u32, info: SigInfo) {
+    if ignored(p, signal) {
+        return;
+    }
+    let Some(sig) = syscall::Signal::new(signal) else { return };
+    p.signals.post(sig);
+    INFOS.lock().insert((p.pid.as_u32(), signal), info);
+    if matches!(p.run, RunState::Blocked(_)) && p.signals.has_deliverable() {
+        p.run = RunState::Ready;
+    }
+}
+
+/// SIGCHLD to `parent` about `child`, and a wake-up for its waits.
+pub fn send_child_signal(parent: Pid, child: Pid, code: i32, status: ExitStatus) {
+    let value = match status {
+        ExitStatus::Exited(code) => i32::from(code),
+        ExitStatus::Signaled { signal, .. } => signal as i32,
+    };
+    send(parent, super::SIGCHLD, SigInfo::child(child.as_u32() as i32, 0, code, value));
+    sched::wake(parent, super::BlockOn::Child);
+}
+
+/// Whether the current process catches `signal` (a fault it can handle).
+pub fn fault_has_handler(signal: u32) -> bool {
+    super::with_current(|p| {
+        let action = p.signals.action(signal);
+        let blocked = p.signals.mask() & (1 << (signal - 1)) != 0;
+        action.handler != SIG_DFL && action.handler != SIG_IGN && !blocked
+    })
+    .unwrap_or(false)
+}
+
+/// Queues a fault signal on the current process (delivered before it resumes).
+pub fn queue_fault(signal: u32, info: SigInfo) {
+    super::with_current(|p| post(p, signal, info));
+}
+
+/// Whether the current process has a signal to take now (interrupting a wait).
+pub fn has_deliverable(p: &Process) -> bool {
+    p.signals.has_deliverable()
+}
+
+/// On the way back to `p`'s code: takes one deliverable signal and either
+/// applies its default action (returned as the status the process dies with)
+/// or rewrites `frame` to run its handler on a new signal frame.
+pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> {
+    loop {
+        let (sig, action) = p.signals.take_deliverable()?;
+        let signal = sig.number();
+        let info = INFOS.lock().remove(&(p.pid.as_u32(), signal)).unwrap_or_else(|| SigInfo::kill(signal as i32, 0, 0));
+        if action.handler == SIG_IGN {
+            continue;
+        }
+        if action.handler == SIG_DFL {
+            match sig.default_action() {
+                DefaultAction::Terminate => return Some(ExitStatus::Signaled { signal, core: false }),
+                DefaultAction::CoreDump => return Some(ExitStatus::Signaled { signal, core: true }),
+                _ => continue,
+            }
+        }
+        let old_mask = p.saved_mask.take().unwrap_or(p.signals.mask());
+        if push_frame(p, frame, signal, &action, info, old_mask).is_err() {
+            // No room for the frame: Linux kills with SIGSEGV.
+            return Some(ExitStatus::Signaled { signal: super::SIGSEGV, core: true });
+        }
+        let mut mask = old_mask | action.mask;
+        if action.flags & SA_NODEFER == 0 {
+            mask |= 1 << (signal - 1);
+        }
+        p.signals.set_mask(mask);
+        return None;
+    }
+}
+
+fn push_frame(
+    p: &mut Process,
+    frame: &mut SyscallFrame,
+    signal: u32,
+    action: &syscall::KernelSigaction,
+    info: SigInfo,
+    old_mask: u64,
+) -> Result<(), Errno> {
+    let alt_sp = u64::from_le_bytes(p.sigaltstack[0..8].try_into().unwrap_or([0; 8]));
+    let alt_flags = u32::from_le_bytes(p.sigaltstack[8..12].try_into().unwrap_or([0; 4]));
+    let alt_size = u64::from_le_bytes(p.sigaltstack[16..24].try_into().unwrap_or([0; 8]));
+    let on_alt = (alt_sp..alt_sp + alt_size).contains(&frame.rsp);
+    let use_alt = action.flags & SA_ONSTACK != 0 && alt_flags & SS_DISABLE == 0 && alt_size != 0 && !on_alt;
+    let base = if use_alt { alt_sp + alt_size + 128 } else { frame.rsp };
+    let at = syscall::frame_address(base);
+    p.fpu.save();
+    let context = syscall::SigContext {
+        r8: frame.r8,
+        r9: frame.r9,
+        r10: frame.r10,
+        r11: frame.r11,
+        r12: frame.r12,
+        r13: frame.r13,
+        r14: frame.r14,
+        r15: frame.r15,
+        rdi: frame.rdi,
+        rsi: frame.rsi,
+        rbp: frame.rbp,
+        rbx: frame.rbx,
+        rdx: frame.rdx,
+        rax: frame.rax,
+        rcx: frame.rcx,
+        rsp: frame.rsp,
+        rip: frame.rip,
+        eflags: frame.rflags,
+        cs: 0x08,
+        gs: 0,
+        fs: 0,
+        ss: 0x10,
+        err: 0,
+        trapno: 0,
+        oldmask: old_mask,
+        cr2: 0,
+        fpstate: at + SignalFrame::FPU_OFFSET as u64,
+    };
+    let sigframe = SignalFrame {
+        restorer: action.restorer,
+        uc_flags: syscall::UC_FLAGS_DEFAULT,
+        uc_stack: p.sigaltstack,
+        context,
+        sigmask: old_mask,
+        info,
+        fpu: p.fpu.legacy(),
+    };
+    p.memory.write(at, &sigframe.to_bytes())?;
+    frame.rip = action.handler;
+    frame.rsp = at;
+    frame.rdi = u64::from(signal);
+    frame.rsi = at + SignalFrame::SIGINFO_OFFSET as u64;
+    frame.rdx = at + SignalFrame::UCONTEXT_OFFSET as u64;
+    frame.rax = 0;
+    frame.rflags &= !(0x100 | 0x400); // TF, DF
+    frame.rcx = frame.rip;
+    frame.r11 = frame.rflags;
+    Ok(())
+}
+
+/// rt_sigreturn: the handler returned into its restorer, which made this
+/// call with RSP just past the frame's return address. Restores registers,
+/// mask and FPU state from the frame; PKRU is not in it and stays the record's.
+pub fn sigreturn(p: &mut Process, frame: &mut SyscallFrame) -> Result<u64, Errno> {
+    let at = frame.rsp.wrapping_sub(8);
+    let mut bytes = alloc::vec![0u8; syscall::FRAME_SIZE];
+    p.memory.read(at, &mut bytes)?;
+    let sigframe = SignalFrame::from_bytes(&bytes).ok_or(Errno::EFAULT)?;
+    let c = &sigframe.context;
+    *frame = SyscallFrame {
+        r15: c.r15,
+        r14: c.r14,
+        r13: c.r13,
+        r12: c.r12,
+        r11: c.r11,
+        r10: c.r10,
+        r9: c.r9,
+        r8: c.r8,
+        rbp: c.rbp,
+        rbx: c.rbx,
+        rdx: c.rdx,
+        rcx: c.rcx,
+        rsi: c.rsi,
+        rdi: c.rdi,
+        rax: c.rax,
+        rip: c.rip,
+        rflags: (c.eflags & USER_FLAGS) | 0x202,
+        rsp: c.rsp,
+    };
+    p.signals.set_mask(sigframe.sigmask);
+    let mut image = sigframe.fpu;
+    syscall::sanitize_fxsave(&mut image, 0xffbf);
+    p.fpu.save();
+    p.fpu.set_legacy(&image);
+    p.fpu.restore();
+    Ok(frame.rax)
+}

@@ -1,0 +1,323 @@
+//! Process life: fork, vfork, clone (fork-like flags), execve, exit,
+//! wait4, waitid, kill/tkill/tgkill, rt_sigreturn, rt_sigsuspend, pause,
+//! alarm, sched_yield, and process groups and sessions.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use process::{ExitStatus, Pid, WaitResult, WaitTarget};
+use syscall::{CloneFlags, Errno, SigInfo, WaitOptions};
+
+use super::{Ctx, SysResult};
+use crate::proc::{self, BlockOn, signal};
+
+/// Most argv + envp strings execve takes (each string up to 128 KiB in all).
+const ARG_MAX_STRINGS: u64 = 65536;
+
+fn spawn(ctx: &mut Ctx<'_>, child_stack: u64, vfork: bool) -> SysResult {
+    let pid = proc::with_table(|t| t.allocate_pid());
+    let mut child = proc::fork::fork(ctx.process, ctx.frame, pid, child_stack)?;
+    let parent = ctx.process.pid;
+    let (pgid, sid) = proc::with_table(|t| t.get(parent).map_or((1, 1), |e| (e.pgid, e.sid)));
+    proc::with_table(|t| t.insert(pid, parent, pgid, sid));
+    if vfork {
+        child.vfork_parent = Some(parent);
+        ctx.block = Some(BlockOn::VforkChild(pid));
+        ctx.block_once = true;
+    }
+    ctx.spawn = Some(child);
+    Ok(u64::from(pid.as_u32()))
+}
+
+pub fn sys_fork(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    spawn(ctx, 0, false)
+}
+
+pub fn sys_vfork(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    spawn(ctx, 0, true)
+}
+
+/// clone with the flags fork and vfork use (plus the tid bookkeeping ones);
+/// threads (CLONE_THREAD, a shared VM without VFORK) are not supported yet.
+pub fn sys_clone(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (flags_raw, stack, parent_tid, child_tid) = (a[0], a[1], a[2], a[3]);
+    let flags = CloneFlags::from_raw(flags_raw & !0xff)?;
+    let exit_signal = flags_raw & 0xff;
+    let vm = flags.contains(CloneFlags::CLONE_VM);
+    let vfork = flags.contains(CloneFlags::CLONE_VFORK);
+    if flags.contains(CloneFlags::CLONE_THREAD) || flags.contains(CloneFlags::CLONE_SIGHAND) || (vm && !vfork) {
+        log::warn!("pid {}: clone with thread flags {flags_raw:#x}: not supported (EINVAL)", ctx.process.pid);
+        return Err(Errno::EINVAL);
+    }
+    if exit_signal != 0 && exit_signal != u64::from(proc::SIGCHLD) {
+        log::warn!("pid {}: clone exit signal {exit_signal} treated as SIGCHLD", ctx.process.pid);
+    }
+    let result = spawn(ctx, stack, vfork)?;
+    let tid = (result as u32).to_le_bytes();
+    if flags.contains(CloneFlags::CLONE_PARENT_SETTID) {
+        ctx.process.memory.write(parent_tid, &tid)?;
+    }
+    if let Some(child) = ctx.spawn.as_mut() {
+        if flags.contains(CloneFlags::CLONE_CHILD_SETTID) {
+            child.memory.write(child_tid, &tid)?;
+        }
+        if flags.contains(CloneFlags::CLONE_CHILD_CLEARTID) {
+            child.clear_child_tid = child_tid;
+        }
+    }
+    Ok(result)
+}
+
+fn string_array(ctx: &mut Ctx<'_>, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
+    let mut out = Vec::new();
+    if addr == 0 {
+        return Ok(out);
+    }
+    let mut total = 0;
+    for i in 0..ARG_MAX_STRINGS {
+        let mut raw = [0u8; 8];
+        ctx.process.memory.read(addr + i * 8, &mut raw)?;
+        let ptr = u64::from_le_bytes(raw);
+        if ptr == 0 {
+            return Ok(out);
+        }
+        let s = ctx.process.memory.read_cstr(ptr, 128 * 1024)?;
+        total += s.len() + 1;
+        if total > 2 * 1024 * 1024 {
+            return Err(Errno::E2BIG);
+        }
+        out.push(s);
+    }
+    Err(Errno::E2BIG)
+}
+
+pub fn sys_execve(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let path = ctx.process.memory.read_cstr(a[0], 4096)?;
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let path = String::from_utf8(path).map_err(|_| Errno::ENOENT)?;
+    let argv = string_array(ctx, a[1])?;
+    let envp = string_array(ctx, a[2])?;
+    if let Err(error) = proc::exec::execve(ctx.process, ctx.frame, &path, &argv, &envp) {
+        log::warn!("pid {} ({}): execve {path}: {} ({})", ctx.process.pid, ctx.process.name, error.reason, error.errno.name());
+        return Err(error.errno);
+    }
+    if let Some(parent) = ctx.process.vfork_parent.take() {
+        proc::sched::wake(parent, BlockOn::VforkChild(ctx.process.pid));
+    }
+    ctx.full_restore = true;
+    Ok(0)
+}
+
+pub fn sys_exit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.exit = Some(ExitStatus::Exited(a[0] as u8));
+    Ok(0)
+}
+
+fn wait_common(ctx: &mut Ctx<'_>, target: WaitTarget, options: WaitOptions, reap: bool) -> Result<Option<(Pid, ExitStatus)>, Errno> {
+    let me = ctx.process.pid;
+    match proc::with_table(|t| t.wait(me, target, reap)) {
+        WaitResult::Reaped { pid, status } => {
+            if reap {
+                ctx.reap = Some(pid);
+            }
+            Ok(Some((pid, status)))
+        }
+        WaitResult::NoChild => Err(Errno::ECHILD),
+        WaitResult::NotYet if options.contains(WaitOptions::WNOHANG) => Ok(None),
+        WaitResult::NotYet => {
+            ctx.block = Some(BlockOn::Child);
+            Ok(None)
+        }
+    }
+}
+
+pub fn sys_wait4(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let options = WaitOptions::from_raw(a[2])?;
+    let pgid = proc::with_table(|t| t.get(ctx.process.pid).map_or(0, |e| e.pgid));
+    let target = WaitTarget::from_raw(a[0] as i32, pgid);
+    match wait_common(ctx, target, options, true)? {
+        Some((pid, status)) => {
+            if a[1] != 0 {
+                ctx.process.memory.write(a[1], &status.wait_status().to_le_bytes())?;
+            }
+            if a[3] != 0 {
+                ctx.process.memory.write(a[3], &[0u8; 144])?;
+            }
+            Ok(u64::from(pid.as_u32()))
+        }
+        None => Ok(0),
+    }
+}
+
+const P_ALL: u64 = 0;
+const P_PID: u64 = 1;
+const P_PGID: u64 = 2;
+const WNOWAIT: u64 = 0x0100_0000;
+const WEXITED: u64 = 4;
+
+pub fn sys_waitid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (idtype, id, infop, raw_options) = (a[0], a[1] as u32, a[2], a[3]);
+    if raw_options & WEXITED == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let options = WaitOptions::from_raw(raw_options & !(WEXITED | WNOWAIT))?;
+    let target = match idtype {
+        P_ALL => WaitTarget::Any,
+        P_PID => WaitTarget::Pid(Pid::new(id)),
+        P_PGID => WaitTarget::Group(id),
+        _ => return Err(Errno::EINVAL),
+    };
+    let found = wait_common(ctx, target, options, raw_options & WNOWAIT == 0)?;
+    if infop != 0 {
+        let info = match found {
+            Some((pid, ExitStatus::Exited(code))) => SigInfo::child(pid.as_u32() as i32, 0, signal::CLD_EXITED, i32::from(code)),
+            Some((pid, ExitStatus::Signaled { signal: sig, core })) => {
+                let code = if core { signal::CLD_DUMPED } else { signal::CLD_KILLED };
+                SigInfo::child(pid.as_u32() as i32, 0, code, sig as i32)
+            }
+            None => SigInfo { signo: 0, errno: 0, code: 0, fields: [0; 112] },
+        };
+        let mut bytes = info.to_bytes();
+        if found.is_some() {
+            bytes[0..4].copy_from_slice(&(proc::SIGCHLD as i32).to_le_bytes());
+        }
+        ctx.process.memory.write(infop, &bytes)?;
+    }
+    Ok(0)
+}
+
+/// Sends `raw` to the processes `pid` names (kill's rules).
+fn kill_targets(ctx: &mut Ctx<'_>, pid: i32, raw: u64) -> SysResult {
+    let signal = if raw == 0 { None } else { Some(syscall::Signal::from_raw(raw)?.number()) };
+    let me = ctx.process.pid;
+    let targets: Vec<Pid> = proc::with_table(|t| match pid {
+        p if p > 0 => t.get(Pid::new(p as u32)).filter(|e| !e.is_zombie()).map(|e| e.pid).into_iter().collect(),
+        0 => {
+            let pgid = t.get(me).map_or(0, |e| e.pgid);
+            t.members_of_group(pgid).collect()
+        }
+        -1 => t.iter().filter(|e| e.pid != Pid::INIT && e.pid != me && !e.is_zombie()).map(|e| e.pid).collect(),
+        p => t.members_of_group(p.unsigned_abs()).collect(),
+    });
+    if targets.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    if let Some(signal) = signal {
+        for target in targets {
+            let info = SigInfo::kill(signal as i32, me.as_u32() as i32, 0);
+            if target == me {
+                signal::post(ctx.process, signal, info);
+            } else {
+                signal::send(target, signal, info);
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn sys_kill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    kill_targets(ctx, a[0] as i32, a[1])
+}
+
+pub fn sys_tkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if (a[0] as i32) <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    kill_targets(ctx, a[0] as i32, a[1])
+}
+
+pub fn sys_tgkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if (a[0] as i32) <= 0 || (a[1] as i32) <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if a[0] != a[1] {
+        return Err(Errno::ESRCH);
+    }
+    kill_targets(ctx, a[1] as i32, a[2])
+}
+
+pub fn sys_rt_sigreturn(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    ctx.full_restore = true;
+    match signal::sigreturn(ctx.process, ctx.frame) {
+        Ok(rax) => Ok(rax),
+        Err(_) => {
+            ctx.exit = Some(ExitStatus::Signaled { signal: proc::SIGSEGV, core: true });
+            Ok(0)
+        }
+    }
+}
+
+pub fn sys_rt_sigsuspend(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[1] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    if ctx.retry {
+        // Woken: a signal is deliverable under the temporary mask.
+        return Err(Errno::EINTR);
+    }
+    let mut raw = [0u8; 8];
+    ctx.process.memory.read(a[0], &mut raw)?;
+    let old = ctx.process.signals.mask();
+    ctx.process.signals.set_mask(u64::from_le_bytes(raw));
+    ctx.process.saved_mask = Some(old);
+    ctx.block = Some(BlockOn::Signal);
+    Ok(0)
+}
+
+pub fn sys_pause(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    if ctx.retry {
+        return Err(Errno::EINTR);
+    }
+    ctx.block = Some(BlockOn::Signal);
+    Ok(0)
+}
+
+pub fn sys_alarm(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let now = crate::time::monotonic_ns();
+    let left = ctx.process.alarm_at.map_or(0, |at| at.saturating_sub(now).div_ceil(1_000_000_000));
+    ctx.process.alarm_at = (a[0] != 0).then(|| now + a[0] * 1_000_000_000);
+    Ok(left)
+}
+
+pub fn sys_sched_yield(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    ctx.yield_after = true;
+    Ok(0)
+}
+
+pub fn sys_getppid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(u64::from(proc::with_table(|t| t.get(ctx.process.pid).map_or(0, |e| e.parent.as_u32()))))
+}
+
+fn pid_arg(ctx: &Ctx<'_>, raw: u64) -> Pid {
+    if raw == 0 { ctx.process.pid } else { Pid::new(raw as u32) }
+}
+
+pub fn sys_getpgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let pid = pid_arg(ctx, a[0]);
+    proc::with_table(|t| t.get(pid).map(|e| u64::from(e.pgid))).ok_or(Errno::ESRCH)
+}
+
+pub fn sys_getpgrp(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    sys_getpgid(ctx, [0; 6])
+}
+
+pub fn sys_getsid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let pid = pid_arg(ctx, a[0]);
+    proc::with_table(|t| t.get(pid).map(|e| u64::from(e.sid))).ok_or(Errno::ESRCH)
+}
+
+pub fn sys_setpgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if (a[1] as i32) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let me = ctx.process.pid;
+    proc::with_table(|t| t.setpgid(me, Pid::new(a[0] as u32), a[1] as u32))?;
+    Ok(0)
+}
+
+pub fn sys_setsid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    let me = ctx.process.pid;
+    Ok(u64::from(proc::with_table(|t| t.setsid(me))?))
+}

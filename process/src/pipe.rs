@@ -1,0 +1,328 @@
+//! A pipe's buffer and its Linux semantics, without blocking.
+//!
+//! [`Pipe`] is a ring buffer of [`PIPE_CAPACITY`] bytes with counts of the
+//! open read and write ends. [`Pipe::read`] and [`Pipe::write`] never wait:
+//! they answer [`PipeRead::WouldBlock`] / [`PipeWrite::WouldBlock`] and the
+//! kernel blocks the caller (or returns `EAGAIN` for `O_NONBLOCK`) and wakes
+//! it when the other side moves. Rules (pipe(7)):
+//! - a read of an empty pipe is end-of-file only once every write end is
+//!   closed;
+//! - a write with no read end open fails with `EPIPE` and raises SIGPIPE;
+//! - a write of at most [`PIPE_BUF`] bytes is atomic: all of it or nothing;
+//!   a larger one may be partial (the kernel then writes the rest later, or
+//!   returns the count for `O_NONBLOCK`).
+//!
+//! Neighbours: the kernel's open-file layer (`pipe2`, `read`, `write`,
+//! `poll`, `close`, `dup`, `fork`, which add and drop ends).
+
+use alloc::vec::Vec;
+
+/// Writes up to this many bytes are atomic.
+pub const PIPE_BUF: usize = 4096;
+/// Bytes a pipe holds (Linux's default, 16 pages).
+pub const PIPE_CAPACITY: usize = 65536;
+
+/// The outcome of [`Pipe::read`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipeRead {
+    /// This many bytes were read (0 only for an empty buffer argument).
+    Data(usize),
+    /// Empty, and a writer could still write: block, or `EAGAIN`.
+    WouldBlock,
+    /// Empty, and no writer is left: read returns 0.
+    Eof,
+}
+
+/// The outcome of [`Pipe::write`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipeWrite {
+    /// This many bytes were written; fewer than asked only for a write of
+    /// more than [`PIPE_BUF`] bytes.
+    Wrote(usize),
+    /// No room: none at all, or (for at most [`PIPE_BUF`] bytes) not enough
+    /// for the whole write. Block, or `EAGAIN`.
+    WouldBlock,
+    /// No reader is left: `EPIPE`, and SIGPIPE to the writer.
+    Broken,
+}
+
+/// One pipe: the bytes in flight and how many ends are open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pipe {
+    /// The ring; allocated at the first write, freed when no reader is left.
+    ring: Vec<u8>,
+    /// Index of the oldest byte.
+    head: usize,
+    /// Bytes in the ring.
+    len: usize,
+    readers: usize,
+    writers: usize,
+}
+
+impl Default for Pipe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pipe {
+    /// An empty pipe with one read end and one write end (`pipe2`).
+    pub fn new() -> Self {
+        Pipe { ring: Vec::new(), head: 0, len: 0, readers: 1, writers: 1 }
+    }
+
+    /// Reads up to `buf.len()` bytes.
+    pub fn read(&mut self, buf: &mut [u8]) -> PipeRead {
+        if buf.is_empty() {
+            return PipeRead::Data(0);
+        }
+        if self.len == 0 {
+            return if self.writers == 0 { PipeRead::Eof } else { PipeRead::WouldBlock };
+        }
+        let count = buf.len().min(self.len);
+        let first = count.min(PIPE_CAPACITY - self.head);
+        buf[..first].copy_from_slice(&self.ring[self.head..self.head + first]);
+        buf[first..count].copy_from_slice(&self.ring[..count - first]);
+        self.head = (self.head + count) % PIPE_CAPACITY;
+        self.len -= count;
+        if self.len == 0 {
+            self.head = 0;
+        }
+        PipeRead::Data(count)
+    }
+
+    /// Writes `data`: all of it if at most [`PIPE_BUF`] bytes and there is
+    /// room for all, else as much as fits (for a larger write). An empty
+    /// write succeeds with 0 even without readers, as on Linux.
+    pub fn write(&mut self, data: &[u8]) -> PipeWrite {
+        if data.is_empty() {
+            return PipeWrite::Wrote(0);
+        }
+        if self.readers == 0 {
+            return PipeWrite::Broken;
+        }
+        let space = self.space();
+        if space == 0 || (data.len() <= PIPE_BUF && space < data.len()) {
+            return PipeWrite::WouldBlock;
+        }
+        if self.ring.is_empty() {
+            self.ring = alloc::vec![0; PIPE_CAPACITY];
+        }
+        let count = data.len().min(space);
+        let tail = (self.head + self.len) % PIPE_CAPACITY;
+        let first = count.min(PIPE_CAPACITY - tail);
+        self.ring[tail..tail + first].copy_from_slice(&data[..first]);
+        self.ring[..count - first].copy_from_slice(&data[first..count]);
+        self.len += count;
+        PipeWrite::Wrote(count)
+    }
+
+    /// A read end was duplicated (`dup`, `fork`).
+    pub fn add_reader(&mut self) {
+        self.readers += 1;
+    }
+
+    /// A write end was duplicated (`dup`, `fork`).
+    pub fn add_writer(&mut self) {
+        self.writers += 1;
+    }
+
+    /// A read end was closed. With none left, the buffered bytes can never
+    /// be read and are dropped; writers now get [`PipeWrite::Broken`].
+    pub fn drop_reader(&mut self) {
+        self.readers = self.readers.saturating_sub(1);
+        if self.readers == 0 {
+            self.ring = Vec::new();
+            self.head = 0;
+            self.len = 0;
+        }
+    }
+
+    /// A write end was closed. With none left, readers get the buffered
+    /// bytes, then [`PipeRead::Eof`].
+    pub fn drop_writer(&mut self) {
+        self.writers = self.writers.saturating_sub(1);
+    }
+
+    /// Open read ends.
+    pub fn readers(&self) -> usize {
+        self.readers
+    }
+
+    /// Open write ends.
+    pub fn writers(&self) -> usize {
+        self.writers
+    }
+
+    /// Bytes waiting to be read (`FIONREAD`).
+    pub fn available(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes that can be written now.
+    pub fn space(&self) -> usize {
+        PIPE_CAPACITY - self.len
+    }
+
+    /// Would a read not block (`POLLIN`, or `POLLHUP` when no writer is
+    /// left)?
+    pub fn readable(&self) -> bool {
+        self.len > 0 || self.writers == 0
+    }
+
+    /// Would a write of [`PIPE_BUF`] bytes not block (`POLLOUT`, or
+    /// `POLLERR` when no reader is left)?
+    pub fn writable(&self) -> bool {
+        self.space() >= PIPE_BUF || self.readers == 0
+    }
+
+    /// Are both sides closed (the kernel can free the pipe)?
+    pub fn is_unused(&self) -> bool {
+        self.readers == 0 && self.writers == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    }
+
+    #[test]
+    fn bytes_come_out_in_order() {
+        let mut pipe = Pipe::new();
+        assert_eq!((pipe.readers(), pipe.writers()), (1, 1));
+        assert_eq!(pipe.write(b"hello, "), PipeWrite::Wrote(7));
+        assert_eq!(pipe.write(b"world"), PipeWrite::Wrote(5));
+        assert_eq!(pipe.available(), 12);
+        assert_eq!(pipe.space(), PIPE_CAPACITY - 12);
+        let mut buf = [0u8; 5];
+        assert_eq!(pipe.read(&mut buf), PipeRead::Data(5));
+        assert_eq!(&buf, b"hello");
+        let mut rest = [0u8; 100];
+        assert_eq!(pipe.read(&mut rest), PipeRead::Data(7));
+        assert_eq!(&rest[..7], b", world");
+        assert_eq!(pipe.read(&mut rest), PipeRead::WouldBlock);
+        assert_eq!(pipe.read(&mut []), PipeRead::Data(0), "empty read");
+        assert_eq!(pipe.write(&[]), PipeWrite::Wrote(0), "empty write");
+    }
+
+    #[test]
+    fn eof_only_after_every_writer_is_gone() {
+        let mut pipe = Pipe::new();
+        pipe.add_writer();
+        pipe.write(b"abc");
+        pipe.drop_writer();
+        assert!(pipe.readable());
+        let mut buf = [0u8; 8];
+        assert_eq!(pipe.read(&mut buf), PipeRead::Data(3));
+        assert_eq!(pipe.read(&mut buf), PipeRead::WouldBlock, "one writer left");
+        assert!(!pipe.readable());
+        pipe.write(b"de");
+        pipe.drop_writer();
+        assert_eq!(pipe.writers(), 0);
+        assert_eq!(pipe.read(&mut buf), PipeRead::Data(2), "data before EOF");
+        assert_eq!(&buf[..2], b"de");
+        assert_eq!(pipe.read(&mut buf), PipeRead::Eof);
+        assert_eq!(pipe.read(&mut buf), PipeRead::Eof, "and stays at EOF");
+        assert!(pipe.readable(), "POLLHUP");
+        pipe.drop_writer();
+        assert_eq!(pipe.writers(), 0, "no underflow");
+    }
+
+    #[test]
+    fn broken_without_readers() {
+        let mut pipe = Pipe::new();
+        pipe.add_reader();
+        pipe.write(b"kept");
+        pipe.drop_reader();
+        assert_eq!(pipe.write(b"x"), PipeWrite::Wrote(1), "one reader left");
+        pipe.drop_reader();
+        assert_eq!(pipe.readers(), 0);
+        assert_eq!(pipe.write(b"x"), PipeWrite::Broken);
+        assert_eq!(pipe.write(&[0; 100_000]), PipeWrite::Broken);
+        assert_eq!(pipe.available(), 0, "unreadable bytes dropped");
+        assert!(pipe.writable(), "POLLERR wakes writers");
+        assert!(!pipe.is_unused());
+        pipe.drop_writer();
+        assert!(pipe.is_unused());
+    }
+
+    #[test]
+    fn small_writes_are_atomic() {
+        let mut pipe = Pipe::new();
+        assert_eq!(pipe.write(&vec![1; PIPE_CAPACITY - 100]), PipeWrite::Wrote(PIPE_CAPACITY - 100));
+        assert_eq!(pipe.space(), 100);
+        assert!(!pipe.writable(), "less than PIPE_BUF free");
+        assert_eq!(pipe.write(&[2; 101]), PipeWrite::WouldBlock, "no partial small write");
+        assert_eq!(pipe.write(&[2; PIPE_BUF]), PipeWrite::WouldBlock);
+        assert_eq!(pipe.available(), PIPE_CAPACITY - 100, "nothing written");
+        assert_eq!(pipe.write(&[2; 100]), PipeWrite::Wrote(100), "exact fit");
+        assert_eq!(pipe.write(&[3; 1]), PipeWrite::WouldBlock, "full");
+        let mut buf = vec![0; PIPE_BUF];
+        assert_eq!(pipe.read(&mut buf), PipeRead::Data(PIPE_BUF));
+        assert!(pipe.writable());
+        assert_eq!(pipe.write(&[4; PIPE_BUF]), PipeWrite::Wrote(PIPE_BUF), "PIPE_BUF exactly, all at once");
+    }
+
+    #[test]
+    fn large_writes_may_be_partial() {
+        let mut pipe = Pipe::new();
+        let data = pattern(PIPE_CAPACITY + 5000, 7);
+        assert_eq!(pipe.write(&data), PipeWrite::Wrote(PIPE_CAPACITY));
+        assert_eq!(pipe.write(&data[PIPE_CAPACITY..]), PipeWrite::WouldBlock, "full");
+        let mut buf = vec![0; 3000];
+        assert_eq!(pipe.read(&mut buf), PipeRead::Data(3000));
+        assert_eq!(buf, data[..3000]);
+        // 5000 > PIPE_BUF: takes the 3000 bytes of room.
+        assert_eq!(pipe.write(&data[PIPE_CAPACITY..]), PipeWrite::Wrote(3000));
+        let mut out = vec![0; PIPE_CAPACITY];
+        assert_eq!(pipe.read(&mut out), PipeRead::Data(PIPE_CAPACITY));
+        assert_eq!(out, data[3000..PIPE_CAPACITY + 3000]);
+        assert_eq!(pipe.available(), 0);
+    }
+
+    #[test]
+    fn wraparound_keeps_order() {
+        let mut pipe = Pipe::new();
+        let mut expected = Vec::new();
+        let mut got = Vec::new();
+        let mut seed = 0u8;
+        // Odd sizes so that head and tail cross the end of the ring often.
+        for round in 0..200 {
+            let chunk = pattern(1000 + round * 37 % 3000, seed);
+            seed = seed.wrapping_add(1);
+            match pipe.write(&chunk) {
+                PipeWrite::Wrote(n) => expected.extend_from_slice(&chunk[..n]),
+                other => panic!("{other:?}"),
+            }
+            let mut buf = vec![0; 1500 + round * 53 % 4000];
+            if let PipeRead::Data(n) = pipe.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        let mut buf = vec![0; PIPE_CAPACITY];
+        while let PipeRead::Data(n) = pipe.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(expected.len() > 4 * PIPE_CAPACITY, "wrapped several times");
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn write_across_the_end_of_the_ring() {
+        let mut pipe = Pipe::new();
+        pipe.write(&vec![0; PIPE_CAPACITY - 10]);
+        let mut sink = vec![0; PIPE_CAPACITY - 20];
+        assert_eq!(pipe.read(&mut sink), PipeRead::Data(PIPE_CAPACITY - 20));
+        // 10 bytes left at the end; 30 more wrap to the start.
+        let data = pattern(30, 99);
+        assert_eq!(pipe.write(&data), PipeWrite::Wrote(30));
+        let mut buf = [0u8; 40];
+        assert_eq!(pipe.read(&mut buf), PipeRead::Data(40));
+        assert_eq!(buf[..10], [0; 10]);
+        assert_eq!(buf[10..], data[..]);
+    }
+}
