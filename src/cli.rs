@@ -19,7 +19,7 @@ const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 /// The usage text printed by `isola help` and after a usage error.
 pub const USAGE: &str = "\
 usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
-                   [--timeout SECS] [--kernel-args STRING] [--trace]
+                   [--timeout SECS] [--kernel-args STRING] [--trace] [--ps-on-exit]
                    [--add HOST_PATH:GUEST_PATH]... [--env K=V]...
                    [--] [PROGRAM [ARGS...]]
        isola ktest [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
@@ -48,6 +48,8 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
                                (default 60 for run, 300 for ktest)
   --kernel-args STRING         appended to the kernel command line
   --trace                      the kernel prints every syscall, one line each
+  --ps-on-exit                 list every process (pid, ppid, key, state,
+                               memory, program) when the first one exits
   --add HOST_PATH:GUEST_PATH   copy a host file or directory (recursively)
                                into the initramfs at GUEST_PATH (absolute);
                                repeatable, needs PROGRAM
@@ -112,6 +114,8 @@ pub struct RunOpts {
     pub kernel_args: String,
     /// `--trace`: the kernel prints every syscall.
     pub trace: bool,
+    /// `--ps-on-exit`: the kernel lists the processes when pid 1 exits.
+    pub ps_on_exit: bool,
     /// `--add`, in command-line order.
     pub adds: Vec<AddSpec>,
     /// `--env K=V`, in command-line order (a later K wins).
@@ -243,6 +247,7 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
         },
         kernel_args: String::new(),
         trace: false,
+        ps_on_exit: false,
         adds: Vec::new(),
         env: Vec::new(),
         program: None,
@@ -267,6 +272,10 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
                     "--trace" => {
                         no_value(name, inline)?;
                         opts.trace = true;
+                    }
+                    "--ps-on-exit" => {
+                        no_value(name, inline)?;
+                        opts.ps_on_exit = true;
                     }
                     "--add" => opts.adds.push(parse_add(flags.value(name, inline)?)?),
                     "--env" => {

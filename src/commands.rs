@@ -142,6 +142,9 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         // The wall clock for guests without an RTC (microvm under KVM has none).
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         extra_args = format!("epoch={now} {extra_args}");
+        if opts.ps_on_exit {
+            extra_args = format!("ps {extra_args}");
+        }
     }
     let guest = Guest {
         extra_args: &extra_args,

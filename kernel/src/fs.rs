@@ -37,6 +37,8 @@ pub enum FileKind {
     Node(InodeId),
     /// One end of a pipe.
     Pipe { pipe: Arc<Mutex<Pipe>>, write_end: bool },
+    /// A /proc file or directory, generated when opened.
+    Proc(Arc<crate::procfs::ProcNode>),
 }
 
 impl FileKind {

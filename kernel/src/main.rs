@@ -21,6 +21,7 @@ mod ktest;
 mod mm;
 mod panic;
 mod proc;
+mod procfs;
 mod random;
 mod syscalls;
 mod time;

@@ -19,7 +19,7 @@ use crate::arch::paging::AddressSpace;
 use crate::fs::{self, FileKind};
 
 /// Pages of each process's kernel stack.
-pub const KERNEL_STACK_PAGES: u64 = 8;
+pub const KERNEL_STACK_PAGES: u64 = 6;
 
 /// Why a program could not be started.
 pub struct ExecError {
@@ -144,7 +144,14 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
 /// closes close-on-exec descriptors, resets caught signals, and points
 /// `frame` at the new entry. On failure the old image is untouched.
 pub fn execve(p: &mut Process, frame: &mut SyscallFrame, path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(), ExecError> {
-    let resolved = if path == "/proc/self/exe" { p.exe.clone() } else { String::from(path) };
+    let resolved = if crate::procfs::is_proc(path.as_bytes()) {
+        match crate::procfs::lookup(p, path.as_bytes()) {
+            Ok(crate::procfs::ProcNode::Link(target)) => String::from_utf8(target).map_err(|_| ExecError::new(Errno::ENOENT, "bad link"))?,
+            _ => return Err(ExecError::new(Errno::EACCES, "not an executable file")),
+        }
+    } else {
+        String::from(path)
+    };
     let image = load(p.cwd, &resolved, argv, envp, p.memory.key)?;
     let mut old = core::mem::replace(&mut p.memory, image.memory);
     p.memory.space.activate_user();

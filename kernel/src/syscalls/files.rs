@@ -13,6 +13,7 @@ use super::{Ctx, SysResult};
 use crate::proc::{self, BlockOn};
 use crate::arch::serial;
 use crate::fs::{self, FileKind, FileRef};
+use crate::procfs::{self, ProcNode};
 
 /// Paths longer than this are ENAMETOOLONG (Linux PATH_MAX).
 const PATH_MAX: usize = 4096;
@@ -56,7 +57,27 @@ fn base_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<InodeId, Errno> {
 
 fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: u64) -> SysResult {
     let flags = OpenFlags::from_raw(raw_flags)?;
-    let path = path_arg(ctx, path_addr)?;
+    let mut path = path_arg(ctx, path_addr)?;
+    if procfs::is_proc(&path) {
+        match procfs::lookup(ctx.process, &path)? {
+            ProcNode::Link(target) if flags.contains(OpenFlags::O_NOFOLLOW) => {
+                let _ = target;
+                return Err(Errno::ELOOP);
+            }
+            ProcNode::Link(target) if !procfs::is_proc(&target) && target.first() == Some(&b'/') => path = target,
+            ProcNode::Link(_) => return Err(Errno::ENXIO),
+            node => {
+                if flags.access_mode().writable() {
+                    return Err(Errno::EACCES);
+                }
+                if flags.contains(OpenFlags::O_DIRECTORY) && !matches!(node, ProcNode::Dir(_)) {
+                    return Err(Errno::ENOTDIR);
+                }
+                let open = fs::open_file(FileKind::Proc(alloc::sync::Arc::new(node)), raw_flags as u32);
+                return Ok(ctx.process.files.insert(open, flags.contains(OpenFlags::O_CLOEXEC))? as u64);
+            }
+        }
+    }
     let base = base_dir(ctx, dirfd, &path)?;
     let access = flags.access_mode();
     let umask = ctx.process.umask;
@@ -149,6 +170,16 @@ fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> Result<Io, 
             }
             Ok(Io::Done(n))
         }
+        FileKind::Proc(node) => {
+            let ProcNode::File(data) = &*node else { return Err(Errno::EISDIR) };
+            let at = offset.unwrap_or(open.offset) as usize;
+            let n = data.len().saturating_sub(at).min(buf.len());
+            buf[..n].copy_from_slice(&data[at.min(data.len())..at.min(data.len()) + n]);
+            if offset.is_none() {
+                open.offset += n as u64;
+            }
+            Ok(Io::Done(n))
+        }
         FileKind::Pipe { pipe, .. } => {
             if offset.is_some() {
                 return Err(Errno::ESPIPE);
@@ -176,6 +207,7 @@ fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Result<Io, Er
             write_console(data);
             Ok(Io::Done(data.len()))
         }
+        FileKind::Proc(_) => Err(Errno::EBADF),
         FileKind::Node(id) => {
             let append = open.flags & OpenFlags::O_APPEND.bits() != 0;
             let n = fs::with(|fs| -> Result<usize, Errno> {
@@ -405,12 +437,29 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: u64) -> SysResult {
             st_rdev: 0,
             ..console_stat()
         },
+        FileKind::Proc(node) => proc_stat(&node),
     };
     put_stat(ctx, addr, &stat)
 }
 
+/// The stat of a /proc node.
+fn proc_stat(node: &ProcNode) -> Stat {
+    let (mode, size) = match node {
+        ProcNode::File(data) => (syscall::S_IFREG | 0o444, data.len()),
+        ProcNode::Dir(_) => (syscall::S_IFDIR | 0o555, 0),
+        ProcNode::Link(target) => (syscall::S_IFLNK | 0o777, target.len()),
+    };
+    Stat { st_dev: 4, st_ino: 1, st_mode: mode, st_size: size as i64, st_rdev: 0, st_nlink: 1, ..console_stat() }
+}
+
 fn stat_path(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, addr: u64, follow: bool) -> SysResult {
-    let path = path_arg(ctx, path_addr)?;
+    let mut path = path_arg(ctx, path_addr)?;
+    if procfs::is_proc(&path) {
+        match procfs::lookup(ctx.process, &path)? {
+            ProcNode::Link(target) if follow && target.first() == Some(&b'/') && !procfs::is_proc(&target) => path = target,
+            node => return put_stat(ctx, addr, &proc_stat(&node)),
+        }
+    }
     let base = base_dir(ctx, dirfd, &path)?;
     let id = fs::with(|fs| fs.lookup(base, &path, follow))?;
     let stat = stat_of(id)?;
@@ -450,20 +499,34 @@ pub fn sys_newfstatat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = file(ctx, fd_of(a[0]))?;
     let mut open = file.lock();
-    let Some(id) = open.kind.node() else { return Err(Errno::ENOTDIR) };
-    let entries = fs::with(|fs| fs.read_dir(id))?;
+    let entries: Vec<(Vec<u8>, u64, u8)> = match open.kind.clone() {
+        FileKind::Node(id) => fs::with(|fs| fs.read_dir(id))?
+            .into_iter()
+            .map(|e| {
+                let dtype = match e.kind {
+                    NodeKind::Directory => syscall::DT_DIR,
+                    NodeKind::File => syscall::DT_REG,
+                    NodeKind::Symlink => syscall::DT_LNK,
+                    NodeKind::CharDevice(_) => syscall::DT_CHR,
+                };
+                (e.name, e.ino, dtype)
+            })
+            .collect(),
+        FileKind::Proc(node) => match &*node {
+            ProcNode::Dir(list) => [(b".".to_vec(), 1, syscall::DT_DIR), (b"..".to_vec(), 1, syscall::DT_DIR)]
+                .into_iter()
+                .chain(list.iter().enumerate().map(|(i, (name, dtype))| (name.clone(), i as u64 + 2, *dtype)))
+                .collect(),
+            _ => return Err(Errno::ENOTDIR),
+        },
+        _ => return Err(Errno::ENOTDIR),
+    };
     let capacity = (a[2] as usize).min(IO_CHUNK);
     let mut buf = alloc::vec![0u8; capacity];
     let mut used = 0;
     let mut index = open.offset as usize;
-    while let Some(entry) = entries.get(index) {
-        let dtype = match entry.kind {
-            NodeKind::Directory => syscall::DT_DIR,
-            NodeKind::File => syscall::DT_REG,
-            NodeKind::Symlink => syscall::DT_LNK,
-            NodeKind::CharDevice(_) => syscall::DT_CHR,
-        };
-        match syscall::encode_dirent64(&mut buf[used..], entry.ino, (index + 1) as i64, dtype, &entry.name) {
+    while let Some((name, ino, dtype)) = entries.get(index) {
+        match syscall::encode_dirent64(&mut buf[used..], *ino, (index + 1) as i64, *dtype, name) {
             Some(len) => used += len,
             None if used == 0 => return Err(Errno::EINVAL),
             None => break,
@@ -663,10 +726,10 @@ fn readlink_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, buf: u64, len: u64
         return Err(Errno::EINVAL);
     }
     let path = path_arg(ctx, path_addr)?;
-    if path == b"/proc/self/exe" {
-        let exe = ctx.process.exe.clone().into_bytes();
-        let n = exe.len().min(len as usize);
-        ctx.process.memory.write(buf, &exe[..n])?;
+    if procfs::is_proc(&path) {
+        let ProcNode::Link(target) = procfs::lookup(ctx.process, &path)? else { return Err(Errno::EINVAL) };
+        let n = target.len().min(len as usize);
+        ctx.process.memory.write(buf, &target[..n])?;
         return Ok(n as u64);
     }
     let base = base_dir(ctx, dirfd, &path)?;
@@ -708,6 +771,7 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
         let (readable, writable, hangup) = match kind {
             FileKind::Console => (serial::input_ready(), true, false),
             FileKind::Node(_) => (true, true, false),
+            FileKind::Proc(_) => (true, false, false),
             FileKind::Pipe { pipe, write_end } => {
                 let p = pipe.lock();
                 if write_end { (false, p.writable(), p.readers() == 0) } else { (p.readable(), false, p.writers() == 0) }
