@@ -93,7 +93,6 @@ extern "C" fn kernel_main() -> ! {
         Ok(clock) => clock,
         Err(why) => panic!("timer setup failed: {why}"),
     };
-    time::init_wall_clock(boot.info.boot_tsc, args.epoch_secs);
     arch::cpu::enable_interrupts();
 
     let boot_us = time::cycles_to_us(arch::cpu::rdtsc().wrapping_sub(boot.info.boot_tsc));
@@ -111,6 +110,8 @@ extern "C" fn kernel_main() -> ! {
             time::ClockSource::ApicCalibrated => "apic-calibrated",
         }
     );
+    // After the banner: reading the RTC may wait out an update cycle.
+    time::init_wall_clock(boot.info.boot_tsc, args.epoch_secs);
     log::info!("cmdline: {}", boot.info.cmdline());
     log::debug!(
         "memory: {} MiB free; boot stack {:#x}..{:#x}, guard page at {:#x}",
