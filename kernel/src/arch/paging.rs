@@ -176,6 +176,9 @@ impl AddressSpace {
     /// Unmaps and frees every page of the lower half and the tables that held
     /// them (the kernel half stays), calling `free_frame` for each mapped frame.
     pub fn clear_user_half(&mut self, mut free_frame: impl FnMut(PhysAddr)) {
+        if self.root.as_u64() == 0 {
+            return;
+        }
         let mut tables = DirectMap;
         for pml4 in 0..256 {
             let pdpt = tables.read_entry(self.root, pml4);
@@ -240,6 +243,7 @@ impl AddressSpace {
     /// Loads a process address space (made by `new_user`, so its kernel half
     /// is the kernel's): checked against the kernel image's own entry.
     pub fn activate_user(&self) {
+        assert!(self.root.as_u64() != 0, "activating a detached address space");
         let image_slot = 511;
         let mine = DirectMap.read_entry(self.root, image_slot);
         let active = DirectMap.read_entry(PhysAddr::new(super::cpu::read_cr3()), image_slot);
@@ -251,12 +255,18 @@ impl AddressSpace {
 
     /// Frees the root table (after `clear_user_half`, when the process is reaped).
     pub fn free_root(&mut self) {
+        if self.root.as_u64() == 0 {
+            return;
+        }
         DirectMap.free_table(self.root);
         self.root = PhysAddr::new(0);
     }
 
     /// Page-table frames of the lower half plus the root (memory accounting).
     pub fn table_frames(&self) -> u64 {
+        if self.root.as_u64() == 0 {
+            return 0;
+        }
         let tables = DirectMap;
         let mut count = 1;
         for pml4 in 0..256 {
@@ -280,5 +290,13 @@ impl AddressSpace {
             }
         }
         count
+    }
+}
+
+impl AddressSpace {
+    /// A stand-in with no tables, for a process whose address space is lent
+    /// to its vfork child; activating it fails loudly (`activate_user`).
+    pub const fn detached() -> AddressSpace {
+        AddressSpace { root: PhysAddr::new(0) }
     }
 }

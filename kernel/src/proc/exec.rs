@@ -140,10 +140,17 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
     }))
 }
 
-/// execve: replaces the current image of `p` (same pid, parent and key),
-/// closes close-on-exec descriptors, resets caught signals, and points
-/// `frame` at the new entry. On failure the old image is untouched.
-pub fn execve(p: &mut Process, frame: &mut SyscallFrame, path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(), ExecError> {
+/// execve: replaces the current image of `p` (same pid and parent; same key,
+/// or a key of its own for a vfork child, whose borrowed memory is returned
+/// for its parent), closes close-on-exec descriptors, resets caught signals,
+/// and points `frame` at the new entry. On failure the old image is untouched.
+pub fn execve(
+    p: &mut Process,
+    frame: &mut SyscallFrame,
+    path: &str,
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+) -> Result<Option<(Pid, Memory)>, ExecError> {
     let resolved = if crate::procfs::is_proc(path.as_bytes()) {
         match crate::procfs::lookup(p, path.as_bytes()) {
             Ok(crate::procfs::ProcNode::Link(target)) => String::from_utf8(target).map_err(|_| ExecError::new(Errno::ENOENT, "bad link"))?,
@@ -152,11 +159,31 @@ pub fn execve(p: &mut Process, frame: &mut SyscallFrame, path: &str, argv: &[Vec
     } else {
         String::from(path)
     };
-    let image = load(p.cwd, &resolved, argv, envp, p.memory.key)?;
+    let borrowed = p.vfork_parent.is_some();
+    let key = if borrowed {
+        super::KEYS.lock().allocate(KeySet::EMPTY).map_err(|_| ExecError::new(Errno::EAGAIN, "no protection key left"))?
+    } else {
+        p.memory.key
+    };
+    let image = load(p.cwd, &resolved, argv, envp, key).inspect_err(|_| {
+        if borrowed {
+            let _ = super::KEYS.lock().release(key);
+        }
+    })?;
     let mut old = core::mem::replace(&mut p.memory, image.memory);
     p.memory.space.activate_user();
-    old.release();
-    old.space.free_root();
+    let give_back = match p.vfork_parent.take() {
+        Some(parent) => {
+            p.pkru = Pkru::for_process(key, KeySet::EMPTY);
+            crate::arch::gate::set_process(p.kernel_stack.top.as_u64(), super::sched::effective_pkru(p));
+            Some((parent, old))
+        }
+        None => {
+            old.release();
+            old.space.free_root();
+            None
+        }
+    };
     let _ = p.files.close_on_exec();
     p.signals.reset_for_exec();
     p.sigaltstack = [0; 24];
@@ -167,7 +194,7 @@ pub fn execve(p: &mut Process, frame: &mut SyscallFrame, path: &str, argv: &[Vec
     p.name = String::from(basename(&resolved));
     p.exe = resolved;
     *frame = image.frame;
-    Ok(())
+    Ok(give_back)
 }
 
 /// Maps every PT_LOAD segment with its own rights and copies its file bytes.

@@ -14,23 +14,39 @@ use super::{Process, RunState, sched};
 use crate::arch::{context, paging::AddressSpace};
 
 /// The child of `parent`, ready to run: it returns from the fork with rax = 0
-/// and `child_stack` as its stack if non-zero (clone).
-pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u64) -> Result<Box<Process>, Errno> {
-    // The child's pages live in its own tables only: any key not used there works.
-    let key = super::KEYS.lock().allocate(KeySet::EMPTY).map_err(|_| Errno::EAGAIN)?;
-    let release_key = |e: Errno| {
-        let _ = super::KEYS.lock().release(key);
-        e
+/// and `child_stack` as its stack if non-zero (clone). With `vfork` the child
+/// runs in the parent's memory and domain (the parent waits, holding a stand-in)
+/// until it execs or exits; otherwise it gets a new key and a copy-on-write
+/// copy of the parent's memory.
+pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u64, vfork: bool) -> Result<Box<Process>, Errno> {
+    let (key, memory, pkru) = if vfork {
+        let key = parent.memory.key;
+        let memory = core::mem::replace(&mut parent.memory, super::memory::Memory::lent(key));
+        (key, memory, parent.pkru)
+    } else {
+        // The child's pages live in its own tables only: any key not used there works.
+        let key = super::KEYS.lock().allocate(KeySet::EMPTY).map_err(|_| Errno::EAGAIN)?;
+        let release_key = |e: Errno| {
+            let _ = super::KEYS.lock().release(key);
+            e
+        };
+        let space =
+            crate::mm::with_kernel_space(|kernel| AddressSpace::new_user(kernel)).map_err(|_| release_key(Errno::ENOMEM))?;
+        let memory = parent.memory.fork(space, key).map_err(release_key)?;
+        (key, memory, Pkru::for_process(key, KeySet::EMPTY))
     };
-    let space = crate::mm::with_kernel_space(|kernel| AddressSpace::new_user(kernel)).map_err(|_| release_key(Errno::ENOMEM))?;
-    let memory = parent.memory.fork(space, key).map_err(release_key)?;
     let kernel_stack = match crate::mm::allocate_stack(super::exec::KERNEL_STACK_PAGES) {
         Ok(stack) => stack,
         Err(_) => {
-            let mut memory = memory;
-            memory.release();
-            memory.space.free_root();
-            return Err(release_key(Errno::ENOMEM));
+            if vfork {
+                parent.memory = memory;
+            } else {
+                let mut memory = memory;
+                memory.release();
+                memory.space.free_root();
+                let _ = super::KEYS.lock().release(key);
+            }
+            return Err(Errno::ENOMEM);
         }
     };
     parent.fpu.save();
@@ -46,7 +62,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         pid,
         name: parent.name.clone(),
         exe: parent.exe.clone(),
-        pkru: Pkru::for_process(key, KeySet::EMPTY),
+        pkru,
         memory,
         files: parent.files.clone(),
         cwd: parent.cwd,
@@ -63,7 +79,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         run: RunState::Ready,
         slice: sched::SLICE_TICKS,
         exit_status: None,
-        vfork_parent: None,
+        vfork_parent: vfork.then_some(parent.pid),
         saved_mask: None,
         alarm_at: None,
         wait_deadline: None,

@@ -83,6 +83,11 @@ fn page_up(addr: u64) -> Option<u64> {
 }
 
 impl Memory {
+    /// What a vfork parent keeps while its child runs in its memory.
+    pub fn lent(key: Key) -> Memory {
+        Memory::new(AddressSpace::detached(), key)
+    }
+
     pub fn new(space: AddressSpace, key: Key) -> Memory {
         Memory {
             space,

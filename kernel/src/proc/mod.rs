@@ -140,21 +140,27 @@ pub fn exit_current(status: ExitStatus) -> ! {
         }
         crate::shutdown(status.shell_status());
     }
-    let vfork_parent = with_current(|p| {
-        p.memory.release();
+    let give_back = with_current(|p| {
         p.files.clear();
         p.run = RunState::Zombie;
         p.exit_status = Some(status);
         let key = p.memory.key;
-        if let Err(error) = KEYS.lock().release(key) {
-            log::warn!("releasing key {key:?} of pid {}: {error}", p.pid);
+        match p.vfork_parent.take() {
+            // A vfork child ends in its parent's memory and domain: both go back.
+            Some(parent) => Some((parent, core::mem::replace(&mut p.memory, Memory::lent(key)))),
+            None => {
+                p.memory.release();
+                if let Err(error) = KEYS.lock().release(key) {
+                    log::warn!("releasing key {key:?} of pid {}: {error}", p.pid);
+                }
+                None
+            }
         }
-        p.vfork_parent.take()
     })
     .flatten();
     let (parent, zombie_orphans) = with_table(|t| t.exit(pid, status));
-    if let Some(vfork_parent) = vfork_parent {
-        sched::wake(vfork_parent, BlockOn::VforkChild(pid));
+    if let Some((parent, memory)) = give_back {
+        self::give_back(parent, memory);
     }
     let code = match status {
         ExitStatus::Exited(_) => signal::CLD_EXITED,
@@ -167,6 +173,15 @@ pub fn exit_current(status: ExitStatus) -> ! {
     }
     sched::schedule();
     unreachable!("a zombie was scheduled again");
+}
+
+/// Returns a vfork parent's memory (lent to its child) and lets it run on.
+pub fn give_back(parent: Pid, memory: Memory) {
+    let child = sched::current();
+    if let Some(p) = PROCS.lock().get_mut(&parent.as_u32()) {
+        p.memory = memory;
+    }
+    sched::wake(parent, BlockOn::VforkChild(child));
 }
 
 /// Kills the current process with `signal` after a fault, with a console line.

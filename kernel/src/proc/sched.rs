@@ -28,7 +28,7 @@ pub fn current() -> Pid {
 }
 
 /// The PKRU a process runs with at the current isolation level.
-fn effective_pkru(process: &Process) -> Pkru {
+pub fn effective_pkru(process: &Process) -> Pkru {
     match isolation::level() {
         Level::Mpk => process.pkru,
         Level::None => Pkru::KERNEL,
@@ -65,6 +65,11 @@ pub fn wake_all(reason: BlockOn) {
 /// Makes a blocked process ready whatever it waits for (a signal arrived).
 pub fn interrupt(pid: Pid) {
     PENDING_WAKES.lock().push((Some(pid), None));
+}
+
+/// Whether wake-ups are waiting to be applied (someone was just woken).
+pub fn has_pending_wakes() -> bool {
+    !PENDING_WAKES.lock().is_empty()
 }
 
 /// Applies the queued wake-ups.

@@ -46,6 +46,8 @@ pub struct Ctx<'a> {
     pub full_restore: bool,
     /// Give the CPU away after the call (sched_yield).
     pub yield_after: bool,
+    /// A vfork child's exec hands the parent its memory back.
+    pub give_back: Option<(Pid, proc::memory::Memory)>,
 }
 
 macro_rules! syscall_table {
@@ -193,6 +195,7 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 reap: None,
                 full_restore: false,
                 yield_after: false,
+                give_back: None,
             };
             let mut result = call(&mut ctx, number, args);
             if ctx.block.is_some() && !ctx.block_once && signal::has_deliverable(ctx.process) {
@@ -202,11 +205,15 @@ pub fn dispatch(frame: &mut SyscallFrame) {
             if trace && (ctx.block.is_none() || ctx.block_once) {
                 print_trace(ctx.process, number, args, &result, ctx.exit.is_some());
             }
-            (result, ctx.exit, ctx.block, ctx.block_once, ctx.spawn, ctx.reap, ctx.full_restore, ctx.yield_after)
+            let give_back = ctx.give_back.take();
+            (result, ctx.exit, ctx.block, ctx.block_once, ctx.spawn, ctx.reap, ctx.full_restore, ctx.yield_after, give_back)
         });
-        let Some((result, exit, block, block_once, spawn, reap, full_restore, yield_after)) = outcome else {
+        let Some((result, exit, block, block_once, spawn, reap, full_restore, yield_after, give_back)) = outcome else {
             panic!("syscall {number} with no current process");
         };
+        if let Some((parent, memory)) = give_back {
+            proc::give_back(parent, memory);
+        }
         if let Some(child) = spawn {
             proc::PROCS.lock().insert(child.pid.as_u32(), child);
         }
@@ -235,7 +242,9 @@ pub fn dispatch(frame: &mut SyscallFrame) {
         frame.r11 = frame.rflags;
     }
     frame.rflags = (frame.rflags & USER_FLAGS) | 0x202;
-    if yield_after {
+    // A process this call woke runs next (as Linux's wake-up preemption
+    // usually does): a pipe writer hands over to its reader.
+    if yield_after || proc::sched::has_pending_wakes() {
         proc::sched::yield_now();
     }
     return_to_user(frame);

@@ -16,12 +16,11 @@ const ARG_MAX_STRINGS: u64 = 65536;
 
 fn spawn(ctx: &mut Ctx<'_>, child_stack: u64, vfork: bool) -> SysResult {
     let pid = proc::with_table(|t| t.allocate_pid());
-    let mut child = proc::fork::fork(ctx.process, ctx.frame, pid, child_stack)?;
+    let child = proc::fork::fork(ctx.process, ctx.frame, pid, child_stack, vfork)?;
     let parent = ctx.process.pid;
     let (pgid, sid) = proc::with_table(|t| t.get(parent).map_or((1, 1), |e| (e.pgid, e.sid)));
     proc::with_table(|t| t.insert(pid, parent, pgid, sid));
     if vfork {
-        child.vfork_parent = Some(parent);
         ctx.block = Some(BlockOn::VforkChild(pid));
         ctx.block_once = true;
     }
@@ -99,12 +98,12 @@ pub fn sys_execve(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let path = String::from_utf8(path).map_err(|_| Errno::ENOENT)?;
     let argv = string_array(ctx, a[1])?;
     let envp = string_array(ctx, a[2])?;
-    if let Err(error) = proc::exec::execve(ctx.process, ctx.frame, &path, &argv, &envp) {
-        log::warn!("pid {} ({}): execve {path}: {} ({})", ctx.process.pid, ctx.process.name, error.reason, error.errno.name());
-        return Err(error.errno);
-    }
-    if let Some(parent) = ctx.process.vfork_parent.take() {
-        proc::sched::wake(parent, BlockOn::VforkChild(ctx.process.pid));
+    match proc::exec::execve(ctx.process, ctx.frame, &path, &argv, &envp) {
+        Ok(give_back) => ctx.give_back = give_back,
+        Err(error) => {
+            log::warn!("pid {} ({}): execve {path}: {} ({})", ctx.process.pid, ctx.process.name, error.reason, error.errno.name());
+            return Err(error.errno);
+        }
     }
     ctx.full_restore = true;
     Ok(0)
