@@ -112,7 +112,17 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
         ])),
         "exe" if own => Ok(ProcNode::Link(caller.exe.clone().into_bytes())),
         "stat" if own => Ok(ProcNode::File(stat_line(caller, ppid, pgid, sid).into_bytes())),
-        "stat" => Ok(ProcNode::File(format!("{pid} (?) S {ppid} {pgid} {sid}\n").into_bytes())),
+        "stat" => {
+            let name = proc::NAMES.lock().get(&pid.as_u32()).cloned().unwrap_or_default();
+            let zombie = proc::with_table(|t| t.get(pid).is_some_and(|e| e.is_zombie()));
+            let state = if zombie { 'Z' } else { 'S' };
+            let mut line = format!("{pid} ({name}) {state} {ppid} {pgid} {sid} 0 -1 4194304");
+            for _ in 0..43 {
+                line.push_str(" 0");
+            }
+            line.push('\n');
+            Ok(ProcNode::File(line.into_bytes()))
+        }
         "fd" if own => {
             Ok(ProcNode::Dir(caller.files.iter().map(|(fd, _)| (format!("{fd}").into_bytes(), syscall::DT_LNK)).collect()))
         }

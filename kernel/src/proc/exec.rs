@@ -46,6 +46,11 @@ pub struct Image {
 /// Loads the program at `path` (resolved from `cwd`) into a new address
 /// space whose pages carry `key`, with `argv`, `envp` and the auxv on its stack.
 pub fn load(cwd: vfs::InodeId, path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>], key: Key) -> Result<Image, ExecError> {
+    let executable = fs::with(|fs| fs.lookup(cwd, path.as_bytes(), true).and_then(|id| fs.metadata(id)))
+        .map_err(|e| ExecError::new(e, e.message()))?;
+    if executable.kind != vfs::NodeKind::File || executable.mode & 0o111 == 0 {
+        return Err(ExecError::new(Errno::EACCES, "not an executable file (no x permission, or not a regular file)"));
+    }
     let image = fs::read_whole(cwd, path.as_bytes()).map_err(|e| ExecError::new(e, e.message()))?;
     let plan = loader::plan(&image).map_err(|e| ExecError::new(e.errno(), alloc::format!("{e}")))?;
     let space = crate::mm::with_kernel_space(|kernel| AddressSpace::new_user(kernel))
@@ -135,7 +140,9 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         exit_status: None,
         vfork_parent: None,
         saved_mask: None,
+        restart_syscall: None,
         alarm_at: None,
+        alarm_interval: 0,
         wait_deadline: None,
     }))
 }

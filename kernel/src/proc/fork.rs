@@ -81,7 +81,9 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         exit_status: None,
         vfork_parent: vfork.then_some(parent.pid),
         saved_mask: None,
+        restart_syscall: None,
         alarm_at: None,
+        alarm_interval: 0,
         wait_deadline: None,
     }))
 }

@@ -91,10 +91,14 @@ pub struct Process {
     pub exit_status: Option<ExitStatus>,
     /// Parent blocked in vfork until this child execs or exits.
     pub vfork_parent: Option<Pid>,
+    /// The syscall a signal interrupted, to run again after the handler (SA_RESTART).
+    pub restart_syscall: Option<u64>,
     /// The mask to restore after a signal interrupted rt_sigsuspend.
     pub saved_mask: Option<u64>,
     /// CLOCK_MONOTONIC time of the pending alarm(2), if any.
     pub alarm_at: Option<u64>,
+    /// ITIMER_REAL's reload interval (0: one shot).
+    pub alarm_interval: u64,
     /// Deadline of the call the process waits in (poll, select, nanosleep).
     pub wait_deadline: Option<u64>,
 }
@@ -159,6 +163,15 @@ pub fn exit_current(status: ExitStatus) -> ! {
     })
     .flatten();
     let (parent, zombie_orphans) = with_table(|t| t.exit(pid, status));
+    // A parent that ignores SIGCHLD (or set SA_NOCLDWAIT) leaves no zombies.
+    let auto_reap = PROCS.lock().get(&parent.as_u32()).is_some_and(|pp| {
+        let action = pp.signals.action(SIGCHLD);
+        action.handler == syscall::SIG_IGN || action.flags & syscall::SA_NOCLDWAIT != 0
+    });
+    if auto_reap {
+        with_table(|t| t.remove(pid));
+        sched::reap_later(pid);
+    }
     if let Some((parent, memory)) = give_back {
         self::give_back(parent, memory);
     }
@@ -201,8 +214,18 @@ pub fn signal_name(signal: u32) -> &'static str {
     syscall::Signal::new(signal).map_or("a signal", |s| s.name())
 }
 
+/// Names of the processes (for /proc/PID/stat of processes other than the
+/// caller, whose records the caller cannot lock).
+pub static NAMES: Mutex<BTreeMap<u32, String>> = Mutex::new(BTreeMap::new());
+
+/// Records `pid`'s program name.
+pub fn set_name(pid: Pid, name: &str) {
+    NAMES.lock().insert(pid.as_u32(), String::from(name));
+}
+
 /// Frees what is left of a reaped zombie: its page tables, kernel stack, and record.
 pub fn reap(pid: Pid) {
+    NAMES.lock().remove(&pid.as_u32());
     let record = PROCS.lock().remove(&pid.as_u32());
     if let Some(mut process) = record {
         process.memory.space.free_root();

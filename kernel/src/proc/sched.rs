@@ -98,6 +98,26 @@ pub fn block(reason: BlockOn) {
     schedule();
 }
 
+/// Zombies nobody will wait for, freed once the CPU runs on another stack.
+static REAP_LATER: spin::Mutex<alloc::vec::Vec<Pid>> = spin::Mutex::new(alloc::vec::Vec::new());
+
+/// Frees `pid`'s record at the next switch (it may be running its last instructions).
+pub fn reap_later(pid: Pid) {
+    REAP_LATER.lock().push(pid);
+}
+
+fn reap_deferred() {
+    let me = current();
+    let pending = core::mem::take(&mut *REAP_LATER.lock());
+    for pid in pending {
+        if pid == me {
+            REAP_LATER.lock().push(pid);
+        } else {
+            super::reap(pid);
+        }
+    }
+}
+
 /// Gives the CPU to another ready process, if any (sched_yield, preemption).
 pub fn yield_now() {
     schedule();
@@ -118,7 +138,7 @@ fn wake_timed() {
             _ => {}
         }
         if p.alarm_at.is_some_and(|at| at <= now) && p.run != RunState::Zombie {
-            p.alarm_at = None;
+            p.alarm_at = (p.alarm_interval != 0).then(|| now + p.alarm_interval);
             let pid = p.pid.as_u32() as i32;
             super::signal::post(p, 14, syscall::SigInfo::kill(14, pid, 0));
         }
@@ -154,6 +174,7 @@ pub fn schedule() {
             if let Some(p) = PROCS.lock().get_mut(&me.as_u32()) {
                 p.slice = SLICE_TICKS;
             }
+            reap_deferred();
             return;
         }
         cpu::enable_interrupts();

@@ -19,6 +19,7 @@ pub use syscall::{CLD_DUMPED, CLD_EXITED, CLD_KILLED, SEGV_ACCERR, SEGV_MAPERR, 
 
 const SA_ONSTACK: u64 = 0x0800_0000;
 const SA_NODEFER: u64 = 0x4000_0000;
+const SA_RESTART: u64 = 0x1000_0000;
 const SS_DISABLE: u32 = 2;
 /// RFLAGS bits a handler may restore (CF PF AF ZF SF TF DF OF, AC, ID); IF is forced on.
 const USER_FLAGS: u64 = 0x0000_0dd5 | 0x4_0000 | 0x20_0000;
@@ -105,7 +106,13 @@ pub fn has_deliverable(p: &Process) -> bool {
 /// or rewrites `frame` to run its handler on a new signal frame.
 pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> {
     loop {
-        let (sig, action) = p.signals.take_deliverable()?;
+        let Some((sig, action)) = p.signals.take_deliverable() else {
+            // Interrupted, but no handler ran: the call starts again (Linux's ERESTARTSYS).
+            if let Some(number) = p.restart_syscall.take() {
+                rewind(frame, number);
+            }
+            return None;
+        };
         let signal = sig.number();
         let info = INFOS.lock().remove(&(p.pid.as_u32(), signal)).unwrap_or_else(|| SigInfo::kill(signal as i32, 0, 0));
         if action.handler == SIG_IGN {
@@ -117,6 +124,11 @@ pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> 
                 DefaultAction::CoreDump => return Some(ExitStatus::Signaled { signal, core: true }),
                 _ => continue,
             }
+        }
+        if let Some(number) = p.restart_syscall.take()
+            && action.flags & SA_RESTART != 0
+        {
+            rewind(frame, number);
         }
         let old_mask = p.saved_mask.take().unwrap_or(p.signals.mask());
         if push_frame(p, frame, signal, &action, info, old_mask).is_err() {
@@ -130,6 +142,13 @@ pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> 
         p.signals.set_mask(mask);
         return None;
     }
+}
+
+/// Makes the process execute its interrupted `syscall` again.
+fn rewind(frame: &mut SyscallFrame, number: u64) {
+    frame.rax = number;
+    frame.rip -= 2; // the `syscall` instruction is 2 bytes (0F 05)
+    frame.rcx = frame.rip;
 }
 
 fn push_frame(

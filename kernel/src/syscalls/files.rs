@@ -751,6 +751,7 @@ const POLLIN: i16 = 0x1;
 const POLLOUT: i16 = 0x4;
 const POLLNVAL: i16 = 0x20;
 const POLLHUP: i16 = 0x10;
+const POLLERR: i16 = 0x8;
 const POLLRDNORM: i16 = 0x40;
 const POLLWRNORM: i16 = 0x100;
 
@@ -768,13 +769,15 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
             continue;
         };
         let kind = file.lock().kind.clone();
-        let (readable, writable, hangup) = match kind {
-            FileKind::Console => (serial::input_ready(), true, false),
-            FileKind::Node(_) => (true, true, false),
-            FileKind::Proc(_) => (true, false, false),
+        let (readable, writable, hangup, error) = match kind {
+            FileKind::Console => (serial::input_ready(), true, false, false),
+            FileKind::Node(_) => (true, true, false, false),
+            FileKind::Proc(_) => (true, false, false, false),
+            // Linux: a write end without readers reports POLLERR (with POLLOUT),
+            // a read end without writers POLLHUP.
             FileKind::Pipe { pipe, write_end } => {
                 let p = pipe.lock();
-                if write_end { (false, p.writable(), p.readers() == 0) } else { (p.readable(), false, p.writers() == 0) }
+                if write_end { (false, p.writable(), false, p.readers() == 0) } else { (p.readable(), false, p.writers() == 0, false) }
             }
         };
         let mut got = 0;
@@ -786,6 +789,9 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
         }
         if hangup {
             got |= POLLHUP;
+        }
+        if error {
+            got |= POLLERR;
         }
         *revents = got;
         if got != 0 {
@@ -988,4 +994,159 @@ pub fn sys_pipe(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn sys_pipe2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     make_pipe(ctx, a[0], a[1])
+}
+
+/// The inode a path (or, with an empty path and AT_EMPTY_PATH, `dirfd`) names.
+fn inode_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, follow: bool) -> Result<InodeId, Errno> {
+    let path = path_arg(ctx, path_addr)?;
+    let base = base_dir(ctx, dirfd, &path)?;
+    fs::with(|fs| fs.lookup(base, &path, follow))
+}
+
+fn inode_of_fd(ctx: &Ctx<'_>, fd: i32) -> Result<InodeId, Errno> {
+    file(ctx, fd)?.lock().kind.node().ok_or(Errno::EINVAL)
+}
+
+pub fn sys_chmod(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let id = inode_at(ctx, AT_FDCWD, a[0], true)?;
+    fs::with(|fs| fs.set_mode(id, a[1] as u32 & 0o7777))?;
+    Ok(0)
+}
+
+pub fn sys_fchmod(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let id = inode_of_fd(ctx, fd_of(a[0]))?;
+    fs::with(|fs| fs.set_mode(id, a[1] as u32 & 0o7777))?;
+    Ok(0)
+}
+
+pub fn sys_fchmodat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let id = inode_at(ctx, fd_of(a[0]), a[1], true)?;
+    fs::with(|fs| fs.set_mode(id, a[2] as u32 & 0o7777))?;
+    Ok(0)
+}
+
+fn chown_id(id: InodeId, uid: u64, gid: u64) -> SysResult {
+    fs::with(|fs| {
+        let meta = fs.metadata(id)?;
+        let uid = if uid as u32 == u32::MAX { meta.uid } else { uid as u32 };
+        let gid = if gid as u32 == u32::MAX { meta.gid } else { gid as u32 };
+        fs.set_owner(id, uid, gid)
+    })?;
+    Ok(0)
+}
+
+pub fn sys_chown(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let id = inode_at(ctx, AT_FDCWD, a[0], true)?;
+    chown_id(id, a[1], a[2])
+}
+
+pub fn sys_lchown(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let id = inode_at(ctx, AT_FDCWD, a[0], false)?;
+    chown_id(id, a[1], a[2])
+}
+
+pub fn sys_fchown(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let id = inode_of_fd(ctx, fd_of(a[0]))?;
+    chown_id(id, a[1], a[2])
+}
+
+pub fn sys_fchownat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let flags = AtFlags::from_raw_within(a[4], AtFlags::AT_SYMLINK_NOFOLLOW | AtFlags::AT_EMPTY_PATH)?;
+    let id = inode_at(ctx, fd_of(a[0]), a[1], !flags.contains(AtFlags::AT_SYMLINK_NOFOLLOW))?;
+    chown_id(id, a[2], a[3])
+}
+
+fn truncate_id(id: InodeId, len: u64) -> SysResult {
+    if (len as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    fs::with(|fs| fs.truncate(id, len))?;
+    Ok(0)
+}
+
+pub fn sys_truncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let id = inode_at(ctx, AT_FDCWD, a[0], true)?;
+    truncate_id(id, a[1])
+}
+
+pub fn sys_ftruncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let file = file(ctx, fd_of(a[0]))?;
+    let open = file.lock();
+    if !fs::can_write(open.flags) {
+        return Err(Errno::EINVAL);
+    }
+    let id = open.kind.node().ok_or(Errno::EINVAL)?;
+    drop(open);
+    truncate_id(id, a[1])
+}
+
+fn rename_at(ctx: &mut Ctx<'_>, old_dir: i32, old_addr: u64, new_dir: i32, new_addr: u64) -> SysResult {
+    let old = path_arg(ctx, old_addr)?;
+    let new = path_arg(ctx, new_addr)?;
+    let old_base = base_dir(ctx, old_dir, &old)?;
+    let new_base = base_dir(ctx, new_dir, &new)?;
+    fs::with(|fs| {
+        let (old_parent, old_name) = fs.lookup_parent(old_base, &old)?;
+        let (new_parent, new_name) = fs.lookup_parent(new_base, &new)?;
+        fs.rename(old_parent, old_name, new_parent, new_name)
+    })?;
+    Ok(0)
+}
+
+pub fn sys_rename(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    rename_at(ctx, AT_FDCWD, a[0], AT_FDCWD, a[1])
+}
+
+pub fn sys_renameat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    rename_at(ctx, fd_of(a[0]), a[1], fd_of(a[2]), a[3])
+}
+
+pub fn sys_renameat2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[4] != 0 {
+        return Err(Errno::EINVAL);
+    }
+    rename_at(ctx, fd_of(a[0]), a[1], fd_of(a[2]), a[3])
+}
+
+fn symlink_at(ctx: &mut Ctx<'_>, target_addr: u64, dirfd: i32, path_addr: u64) -> SysResult {
+    let target = path_arg(ctx, target_addr)?;
+    let path = path_arg(ctx, path_addr)?;
+    let base = base_dir(ctx, dirfd, &path)?;
+    fs::with(|fs| {
+        let (parent, name) = fs.lookup_parent(base, &path)?;
+        fs.symlink(parent, name, &target)
+    })?;
+    Ok(0)
+}
+
+pub fn sys_symlink(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    symlink_at(ctx, a[0], AT_FDCWD, a[1])
+}
+
+pub fn sys_symlinkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    symlink_at(ctx, a[0], fd_of(a[1]), a[2])
+}
+
+pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let id = if a[1] == 0 { inode_of_fd(ctx, fd_of(a[0]))? } else { inode_at(ctx, fd_of(a[0]), a[1], a[3] & 0x100 == 0)? };
+    // The modification time: the second timespec, UTIME_NOW (or no array) meaning now.
+    const UTIME_NOW: i64 = (1 << 30) - 1;
+    const UTIME_OMIT: i64 = (1 << 30) - 2;
+    let now = (crate::time::realtime_ns() / 1_000_000_000) as i64;
+    let mtime = if a[2] == 0 {
+        Some(now)
+    } else {
+        let mut raw = [0u8; 32];
+        ctx.process.memory.read(a[2], &mut raw)?;
+        let mtime = syscall::Timespec::from_bytes(raw[16..].try_into().map_err(|_| Errno::EINVAL)?);
+        match mtime.tv_nsec {
+            UTIME_OMIT => None,
+            UTIME_NOW => Some(now),
+            _ => Some(mtime.tv_sec),
+        }
+    };
+    if let Some(secs) = mtime {
+        fs::with(|fs| fs.set_mtime(id, secs))?;
+    }
+    Ok(0)
 }

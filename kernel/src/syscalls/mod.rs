@@ -104,6 +104,9 @@ syscall_table! {
     RT_SIGSUSPEND => process::sys_rt_sigsuspend,
     PAUSE => process::sys_pause,
     ALARM => process::sys_alarm,
+    SETITIMER => process::sys_setitimer,
+    GETITIMER => process::sys_getitimer,
+    RT_SIGPENDING => process::sys_rt_sigpending,
     GETPGID => process::sys_getpgid,
     EXIT => process::sys_exit,
     UNAME => info::sys_uname,
@@ -115,6 +118,21 @@ syscall_table! {
     RMDIR => files::sys_rmdir,
     UNLINK => files::sys_unlink,
     READLINK => files::sys_readlink,
+    CHMOD => files::sys_chmod,
+    FCHMOD => files::sys_fchmod,
+    FCHMODAT => files::sys_fchmodat,
+    CHOWN => files::sys_chown,
+    LCHOWN => files::sys_lchown,
+    FCHOWN => files::sys_fchown,
+    FCHOWNAT => files::sys_fchownat,
+    TRUNCATE => files::sys_truncate,
+    FTRUNCATE => files::sys_ftruncate,
+    RENAME => files::sys_rename,
+    RENAMEAT => files::sys_renameat,
+    RENAMEAT2 => files::sys_renameat2,
+    SYMLINK => files::sys_symlink,
+    SYMLINKAT => files::sys_symlinkat,
+    UTIMENSAT => files::sys_utimensat,
     UMASK => info::sys_umask,
     GETTIMEOFDAY => info::sys_gettimeofday,
     GETRLIMIT => info::sys_getrlimit,
@@ -199,8 +217,13 @@ pub fn dispatch(frame: &mut SyscallFrame) {
             };
             let mut result = call(&mut ctx, number, args);
             if ctx.block.is_some() && !ctx.block_once && signal::has_deliverable(ctx.process) {
+                // Interrupted: EINTR, or a restart if the handler asks for one (SA_RESTART).
                 ctx.block = None;
                 result = Err(Errno::EINTR);
+                // pause and sigsuspend always end with EINTR (ERESTARTNOHAND on Linux).
+                if number != nr::RT_SIGSUSPEND && number != nr::PAUSE {
+                    ctx.process.restart_syscall = Some(number);
+                }
             }
             if trace && (ctx.block.is_none() || ctx.block_once) {
                 print_trace(ctx.process, number, args, &result, ctx.exit.is_some());
@@ -256,7 +279,7 @@ pub fn return_to_user(frame: &mut SyscallFrame) {
     let now = crate::time::monotonic_ns();
     let status = proc::with_current(|p| {
         if p.alarm_at.is_some_and(|at| at <= now) {
-            p.alarm_at = None;
+            p.alarm_at = (p.alarm_interval != 0).then(|| now + p.alarm_interval);
             let pid = p.pid.as_u32() as i32;
             signal::post(p, 14, syscall::SigInfo::kill(14, pid, 0));
         }

@@ -24,6 +24,7 @@ fn spawn(ctx: &mut Ctx<'_>, child_stack: u64, vfork: bool) -> SysResult {
         ctx.block = Some(BlockOn::VforkChild(pid));
         ctx.block_once = true;
     }
+    proc::set_name(pid, &child.name);
     ctx.spawn = Some(child);
     Ok(u64::from(pid.as_u32()))
 }
@@ -99,7 +100,10 @@ pub fn sys_execve(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let argv = string_array(ctx, a[1])?;
     let envp = string_array(ctx, a[2])?;
     match proc::exec::execve(ctx.process, ctx.frame, &path, &argv, &envp) {
-        Ok(give_back) => ctx.give_back = give_back,
+        Ok(give_back) => {
+            ctx.give_back = give_back;
+            proc::set_name(ctx.process.pid, &ctx.process.name);
+        }
         Err(error) => {
             log::warn!("pid {} ({}): execve {path}: {} ({})", ctx.process.pid, ctx.process.name, error.reason, error.errno.name());
             return Err(error.errno);
@@ -188,11 +192,12 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 /// Sends `raw` to the processes `pid` names (kill's rules).
-fn kill_targets(ctx: &mut Ctx<'_>, pid: i32, raw: u64) -> SysResult {
+fn kill_targets(ctx: &mut Ctx<'_>, pid: i32, raw: u64, code: i32) -> SysResult {
     let signal = if raw == 0 { None } else { Some(syscall::Signal::from_raw(raw)?.number()) };
     let me = ctx.process.pid;
     let targets: Vec<Pid> = proc::with_table(|t| match pid {
-        p if p > 0 => t.get(Pid::new(p as u32)).filter(|e| !e.is_zombie()).map(|e| e.pid).into_iter().collect(),
+        // A zombie still exists for kill (the signal has no effect on it).
+        p if p > 0 => t.get(Pid::new(p as u32)).map(|e| e.pid).into_iter().collect(),
         0 => {
             let pgid = t.get(me).map_or(0, |e| e.pgid);
             t.members_of_group(pgid).collect()
@@ -205,7 +210,8 @@ fn kill_targets(ctx: &mut Ctx<'_>, pid: i32, raw: u64) -> SysResult {
     }
     if let Some(signal) = signal {
         for target in targets {
-            let info = SigInfo::kill(signal as i32, me.as_u32() as i32, 0);
+            let mut info = SigInfo::kill(signal as i32, me.as_u32() as i32, 0);
+            info.code = code;
             if target == me {
                 signal::post(ctx.process, signal, info);
             } else {
@@ -217,14 +223,14 @@ fn kill_targets(ctx: &mut Ctx<'_>, pid: i32, raw: u64) -> SysResult {
 }
 
 pub fn sys_kill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    kill_targets(ctx, a[0] as i32, a[1])
+    kill_targets(ctx, a[0] as i32, a[1], syscall::SI_USER)
 }
 
 pub fn sys_tkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if (a[0] as i32) <= 0 {
         return Err(Errno::EINVAL);
     }
-    kill_targets(ctx, a[0] as i32, a[1])
+    kill_targets(ctx, a[0] as i32, a[1], syscall::SI_TKILL)
 }
 
 pub fn sys_tgkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -234,7 +240,7 @@ pub fn sys_tgkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if a[0] != a[1] {
         return Err(Errno::ESRCH);
     }
-    kill_targets(ctx, a[1] as i32, a[2])
+    kill_targets(ctx, a[1] as i32, a[2], syscall::SI_TKILL)
 }
 
 pub fn sys_rt_sigreturn(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
@@ -277,7 +283,69 @@ pub fn sys_alarm(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let now = crate::time::monotonic_ns();
     let left = ctx.process.alarm_at.map_or(0, |at| at.saturating_sub(now).div_ceil(1_000_000_000));
     ctx.process.alarm_at = (a[0] != 0).then(|| now + a[0] * 1_000_000_000);
+    ctx.process.alarm_interval = 0;
     Ok(left)
+}
+
+const ITIMER_REAL: u64 = 0;
+
+/// struct itimerval: interval then value, two timevals.
+fn itimerval(interval_ns: u64, value_ns: u64) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out[..16].copy_from_slice(&syscall::Timeval::from_nanos(interval_ns).to_bytes());
+    out[16..].copy_from_slice(&syscall::Timeval::from_nanos(value_ns).to_bytes());
+    out
+}
+
+fn current_itimer(ctx: &Ctx<'_>) -> [u8; 32] {
+    let now = crate::time::monotonic_ns();
+    let value = ctx.process.alarm_at.map_or(0, |at| at.saturating_sub(now).max(1));
+    itimerval(ctx.process.alarm_interval, value)
+}
+
+/// ITIMER_REAL (what alarm uses, and musl's alarm is built on); the CPU-time
+/// timers are not kept and give EINVAL.
+pub fn sys_setitimer(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[0] != ITIMER_REAL {
+        return Err(Errno::EINVAL);
+    }
+    let old = current_itimer(ctx);
+    if a[1] != 0 {
+        let mut raw = [0u8; 32];
+        ctx.process.memory.read(a[1], &mut raw)?;
+        let tv = |b: &[u8]| -> Result<u64, Errno> {
+            let t = syscall::Timeval::from_bytes(b.try_into().map_err(|_| Errno::EINVAL)?);
+            if t.tv_sec < 0 || !(0..1_000_000).contains(&t.tv_usec) {
+                return Err(Errno::EINVAL);
+            }
+            Ok(t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000)
+        };
+        let (interval, value) = (tv(&raw[..16])?, tv(&raw[16..])?);
+        ctx.process.alarm_interval = interval;
+        ctx.process.alarm_at = (value != 0).then(|| crate::time::monotonic_ns() + value);
+    }
+    if a[2] != 0 {
+        ctx.process.memory.write(a[2], &old)?;
+    }
+    Ok(0)
+}
+
+pub fn sys_getitimer(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[0] != ITIMER_REAL {
+        return Err(Errno::EINVAL);
+    }
+    let value = current_itimer(ctx);
+    ctx.process.memory.write(a[1], &value)?;
+    Ok(0)
+}
+
+pub fn sys_rt_sigpending(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[1] > 8 {
+        return Err(Errno::EINVAL);
+    }
+    let pending = ctx.process.signals.pending() & ctx.process.signals.mask();
+    ctx.process.memory.write(a[0], &pending.to_le_bytes()[..a[1] as usize])?;
+    Ok(0)
 }
 
 pub fn sys_sched_yield(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {

@@ -70,6 +70,11 @@ pub fn sys_sigaltstack(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         let mut old = ctx.process.sigaltstack;
         if old == [0u8; 24] {
             old[8..12].copy_from_slice(&SS_DISABLE.to_le_bytes());
+        } else {
+            let stack = syscall::StackT::from_bytes(&old);
+            if stack.contains(ctx.frame.rsp) {
+                old[8..12].copy_from_slice(&(syscall::SS_ONSTACK as u32).to_le_bytes());
+            }
         }
         ctx.process.memory.write(a[1], &old)?;
     }
