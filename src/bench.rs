@@ -17,7 +17,8 @@
 //! measured (the kernel cannot run programs yet, a download failed...) is
 //! shown as `failed: <reason>` and the others still run.
 //!
-//! A later benchmark (fork, pipe, http) is one more [`Benchmark`] entry:
+//! Benchmarks: `syscall` (bench-getpid), `fork` (bench-fork), `pipe`
+//! (bench-pipe). A later one (http...) is one more [`Benchmark`] entry:
 //! the program under `userland/`, how to pass the iteration count, and how
 //! to read its result line.
 
@@ -56,15 +57,35 @@ pub struct Benchmark {
 }
 
 /// Every benchmark `isola bench` knows.
-pub const BENCHMARKS: [Benchmark; 1] = [Benchmark {
-    name: "syscall",
-    what: "raw getpid syscall",
-    program: "bench-getpid",
-    default_iterations: 1_000_000,
-    args: count_arg,
-    parse: parse_getpid,
-    unit: "ns/call",
-}];
+pub const BENCHMARKS: [Benchmark; 3] = [
+    Benchmark {
+        name: "syscall",
+        what: "raw getpid syscall",
+        program: "bench-getpid",
+        default_iterations: 1_000_000,
+        args: count_arg,
+        parse: parse_getpid,
+        unit: "ns/call",
+    },
+    Benchmark {
+        name: "fork",
+        what: "fork + _exit + waitpid",
+        program: "bench-fork",
+        default_iterations: 1_000,
+        args: count_arg,
+        parse: parse_fork,
+        unit: "us/op",
+    },
+    Benchmark {
+        name: "pipe",
+        what: "1-byte ping-pong between two processes over two pipes",
+        program: "bench-pipe",
+        default_iterations: 10_000,
+        args: count_arg,
+        parse: parse_pipe,
+        unit: "us/round trip",
+    },
+];
 
 fn count_arg(n: u64) -> Vec<String> {
     vec![n.to_string()]
@@ -78,6 +99,33 @@ pub fn parse_getpid(line: &str) -> Option<f64> {
     calls.parse::<u64>().ok().filter(|&n| n > 0)?;
     let ns = rest.trim_end().strip_suffix(" ns/call")?;
     ns.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+}
+
+/// `fork: N forks, X ns/op, Y.Y us/op` (what `bench-fork` prints),
+/// anywhere in the line: Y.Y.
+pub fn parse_fork(line: &str) -> Option<f64> {
+    let rest = &line[line.find("fork: ")? + "fork: ".len()..];
+    let (count, rest) = rest.split_once(" forks, ")?;
+    count.parse::<u64>().ok().filter(|&n| n > 0)?;
+    let (_ns, rest) = rest.split_once(" ns/op, ")?;
+    let us = rest.trim_end().strip_suffix(" us/op")?;
+    finite_figure(us)
+}
+
+/// `pipe: N round trips, X.Y us/round trip` (what `bench-pipe` prints),
+/// anywhere in the line: X.Y.
+pub fn parse_pipe(line: &str) -> Option<f64> {
+    let rest = &line[line.find("pipe: ")? + "pipe: ".len()..];
+    let (count, rest) = rest.split_once(" round trips, ")?;
+    count.parse::<u64>().ok().filter(|&n| n > 0)?;
+    let us = rest.trim_end().strip_suffix(" us/round trip")?;
+    finite_figure(us)
+}
+
+fn finite_figure(text: &str) -> Option<f64> {
+    text.parse::<f64>()
         .ok()
         .filter(|v| v.is_finite() && *v >= 0.0)
 }
@@ -688,6 +736,53 @@ mod tests {
     }
 
     #[test]
+    fn fork_and_pipe_lines() {
+        assert_eq!(
+            parse_fork("fork: 1000 forks, 94477 ns/op, 94.5 us/op"),
+            Some(94.5)
+        );
+        assert_eq!(
+            parse_fork("[3.1] fork: 10 forks, 1270000 ns/op, 1270.0 us/op\r"),
+            Some(1270.0)
+        );
+        assert_eq!(
+            parse_pipe("pipe: 10000 round trips, 45.36 us/round trip"),
+            Some(45.36)
+        );
+        assert_eq!(
+            parse_pipe("x pipe: 5 round trips, 114.00 us/round trip\r"),
+            Some(114.0)
+        );
+        for bad in [
+            "",
+            "fork: 0 forks, 1 ns/op, 0.0 us/op",
+            "fork: 10 forks, 1 ns/op, nan us/op",
+            "fork: 10 forks, 1 ns/op, -3 us/op",
+            "fork: 10 forks, 1.0 us/op",
+            "getpid: 10 calls, 1.0 ns/call",
+        ] {
+            assert_eq!(parse_fork(bad), None, "{bad}");
+        }
+        for bad in [
+            "",
+            "pipe: 0 round trips, 1.0 us/round trip",
+            "pipe: 10 round trips, 1.0 ns/round trip",
+            "pipe: x round trips, 1.0 us/round trip",
+            "fork: 10 forks, 1 ns/op, 1.0 us/op",
+        ] {
+            assert_eq!(parse_pipe(bad), None, "{bad}");
+        }
+        let fork = parse_args(&["fork"]).unwrap();
+        assert_eq!(BENCHMARKS[fork.benchmark].program, "bench-fork");
+        let pipe = parse_args(&["pipe", "--iterations", "50"]).unwrap();
+        assert_eq!(BENCHMARKS[pipe.benchmark].program, "bench-pipe");
+        assert_eq!(pipe.iterations, Some(50));
+        for b in &BENCHMARKS {
+            assert_eq!((b.args)(7), ["7"]);
+        }
+    }
+
+    #[test]
     fn options() {
         let o = parse_args(&["syscall"]).unwrap();
         assert_eq!(
@@ -717,8 +812,10 @@ mod tests {
 
     #[test]
     fn option_errors() {
-        assert!(usage(&[]).contains("needs a benchmark name (syscall)"));
-        assert!(usage(&["fork"]).contains("unknown benchmark 'fork' (known: syscall)"));
+        assert!(usage(&[]).contains("needs a benchmark name (syscall, fork, pipe)"));
+        assert!(
+            usage(&["spawn"]).contains("unknown benchmark 'spawn' (known: syscall, fork, pipe)")
+        );
         assert!(usage(&["syscall", "syscall"]).contains("unexpected argument"));
         assert!(usage(&["syscall", "--runs"]).contains("needs a value"));
         assert!(usage(&["syscall", "--runs", "0"]).contains("--runs must be"));

@@ -24,7 +24,7 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
                    [--] [PROGRAM [ARGS...]]
        isola ktest [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
                    [--timeout SECS] [--stack-overflow]
-       isola bench syscall [--iterations N] [--runs R] [--timeout SECS]
+       isola bench syscall|fork|pipe [--iterations N] [--runs R] [--timeout SECS]
        isola help | --help | --version
 
   run     build the kernel if needed, boot it in QEMU (microvm) with the
@@ -34,7 +34,8 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
           and exit with its status (128+N when killed by signal N)
   ktest   build and boot the in-kernel test suite; exit 0 iff it passed
           (--stack-overflow: the kernel that overflows its stack on purpose)
-  bench   time a userland program (syscall: bench-getpid) on the host,
+  bench   time a userland program (syscall: bench-getpid, fork: bench-fork,
+          pipe: bench-pipe) on the host,
           inside Isola (TCG, isolation mpk and none) and inside a Linux
           guest in the same QEMU configuration; print medians of R runs
           (default 3) and ratios; --timeout is per boot (default 300)

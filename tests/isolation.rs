@@ -95,3 +95,62 @@ fn the_kernel_stays_alive_after_a_domain_fault() {
     assert!(!out.stdout.contains("KERNEL PANIC"), "{}", out.show());
     assert!(out.has_line("isola: exit status 139"), "{}", out.show());
 }
+
+// ---- processes: fork, signals, sigreturn ---------------------------------
+
+#[test]
+fn a_thousand_children_reading_kernel_memory_all_die_of_sigsegv() {
+    let out = run("mpk", "probe-fork-segv");
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        out.has_line("ok - 1000 children reading kernel memory all die of SIGSEGV"),
+        "{}",
+        out.show()
+    );
+    let (passed, failed, skipped) = summary(&out);
+    assert!(passed == 2 && failed == 0 && skipped == 0, "{}", out.show());
+    assert!(!out.stdout.contains("KERNEL PANIC"), "{}", out.show());
+}
+
+#[test]
+fn pkru_forged_in_a_signal_frame_is_not_restored() {
+    // Two checks in children, then the probe reads kernel memory itself
+    // after its own forged sigreturn: it must die of SIGSEGV.
+    let out = run("mpk", "probe-sigreturn-pkru");
+    assert_eq!(out.code, 139, "{}", out.show());
+    let (passed, failed, skipped) = summary(&out);
+    assert!(passed == 2 && failed == 0 && skipped == 0, "{}", out.show());
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("isola: pid 1 (probe-sigreturn-pkru) killed by SIGSEGV")),
+        "{}",
+        out.show()
+    );
+    assert!(out.has_line("isola: exit status 139"), "{}", out.show());
+}
+
+#[test]
+fn without_pku_the_process_probes_are_skipped_not_passed() {
+    for probe in ["probe-fork-segv", "probe-sigreturn-pkru"] {
+        let out = run("none", probe);
+        assert_eq!(out.code, 0, "{}", out.show());
+        assert!(out.stdout.contains("not applicable: no PKU"), "{}", out.show());
+        let (passed, failed, skipped) = summary(&out);
+        assert!(
+            passed == 0 && failed == 0 && skipped > 0,
+            "{probe}: isolation checks must be counted as skipped\n{}",
+            out.show()
+        );
+    }
+}
+
+#[test]
+fn a_domain_fault_reaches_a_sigsegv_handler_with_segv_pkuerr() {
+    let out = run("mpk", "test-signals");
+    assert!(
+        out.has_line("ok - a domain fault: SIGSEGV handler sees SEGV_PKUERR, si_addr and si_pkey 0"),
+        "{}",
+        out.show()
+    );
+}

@@ -1,0 +1,140 @@
+//! Debian's busybox-static running its shell unmodified inside Isola: fork,
+//! exec of `/proc/self/exe` for applets, pipes, subshells, background jobs
+//! and `wait`, exit statuses. Booted through the built CLI under TCG with
+//! PKU (`--accel tcg --isolation mpk`), busybox fetched by
+//! `scripts/fetch-busybox` when missing (see tests/programs.rs).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{Output, TempDir, busybox, isola};
+
+/// `--timeout` of each boot: TCG, many processes, and possibly a cold
+/// kernel build before it.
+const TIMEOUT: &str = "600";
+
+fn run_busybox(level: &str, options: &[&str], args: &[&str]) -> Output {
+    let bb = busybox().to_str().unwrap().to_string();
+    let mut all = vec![
+        "run",
+        "--accel",
+        "tcg",
+        "--isolation",
+        level,
+        "--timeout",
+        TIMEOUT,
+    ];
+    all.extend_from_slice(options);
+    all.push(&bb);
+    all.extend_from_slice(args);
+    isola(&all)
+}
+
+/// The lines the program printed: the console without Isola's own lines
+/// (banner, `isola: ...`).
+fn program_lines(out: &Output) -> Vec<&str> {
+    out.stdout
+        .lines()
+        .filter(|l| !l.starts_with("isola: ") && !l.starts_with("Isola "))
+        .collect()
+}
+
+/// The issue's command line: pipeline, subshell exit statuses, a background
+/// job and `wait`, then `exit 7`.
+const ISSUE_COMMAND: &str =
+    "echo a | tr a b; for i in 1 2 3; do (exit $i); echo $?; done; sleep 0.1 & wait; exit 7";
+
+fn check_issue_command(level: &str) {
+    let out = run_busybox(level, &[], &["sh", "-c", ISSUE_COMMAND]);
+    assert_eq!(out.code, 7, "{}", out.show());
+    assert!(out.has_line("isola: exit status 7"), "{}", out.show());
+    let lines = program_lines(&out);
+    let at = lines
+        .iter()
+        .position(|l| *l == "b")
+        .unwrap_or_else(|| panic!("no line 'b'\n{}", out.show()));
+    assert_eq!(
+        lines.get(at..at + 4),
+        Some(&["b", "1", "2", "3"][..]),
+        "{}",
+        out.show()
+    );
+    assert!(!out.stdout.contains("KERNEL PANIC"), "{}", out.show());
+}
+
+#[test]
+fn the_issues_shell_line_prints_b_1_2_3_and_exits_7() {
+    check_issue_command("mpk");
+}
+
+#[test]
+fn the_issues_shell_line_without_pku_too() {
+    check_issue_command("none");
+}
+
+/// A script added with `--add`: 200 subshells, 200 pipelines (half of them
+/// through an exec'd applet), command substitutions, background jobs; it
+/// checks its own results and prints one summary line.
+const SCRIPT: &str = r#"#!/bin/sh
+i=0
+bad=0
+while [ $i -lt 200 ]; do
+    ( exit $((i % 7)) )
+    [ $? -eq $((i % 7)) ] || bad=$((bad + 1))
+    if [ $((i % 2)) -eq 0 ]; then
+        v=$(echo "x$i" | tr x y)
+        [ "$v" = "y$i" ] || bad=$((bad + 1))
+    else
+        v=$(echo "$i" | { read n; echo $((n * 2)); })
+        [ "$v" = "$((i * 2))" ] || bad=$((bad + 1))
+    fi
+    i=$((i + 1))
+done
+for j in 1 2 3 4; do (exit $j) & done
+wait
+n=$(seq 1 50 | grep -c 5)
+[ "$n" = 6 ] || bad=$((bad + 1))
+echo "loops=$i bad=$bad"
+[ $bad -eq 0 ]
+"#;
+
+#[test]
+fn a_script_with_200_subshells_and_pipelines_completes() {
+    let dir = TempDir::new("shell-script");
+    let script = dir.path().join("many.sh");
+    std::fs::write(&script, SCRIPT).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let add = format!("{}:/many.sh", script.display());
+    let out = run_busybox("mpk", &["--add", &add], &["sh", "/many.sh"]);
+    assert!(out.has_line("loops=200 bad=0"), "{}", out.show());
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(out.has_line("isola: exit status 0"), "{}", out.show());
+}
+
+#[test]
+fn sh_runs_a_pipeline_of_three_applets() {
+    let out = run_busybox(
+        "mpk",
+        &[],
+        &["sh", "-c", "echo one two three | tr ' ' '\\n' | wc -l"],
+    );
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        program_lines(&out).iter().any(|l| l.trim() == "3"),
+        "{}",
+        out.show()
+    );
+}
+
+#[test]
+fn sh_reports_a_childs_signal_death() {
+    // The child kills itself with SIGTERM: the shell sees 128+15.
+    let out = run_busybox(
+        "mpk",
+        &[],
+        &["sh", "-c", "sh -c 'kill -TERM $$'; echo st=$?"],
+    );
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(out.has_line("st=143"), "{}", out.show());
+}
