@@ -173,48 +173,6 @@ impl AddressSpace {
         Ok(space)
     }
 
-    /// Unmaps and frees every page of the lower half and the tables that held
-    /// them (the kernel half stays), calling `free_frame` for each mapped frame.
-    pub fn clear_user_half(&mut self, mut free_frame: impl FnMut(PhysAddr)) {
-        if self.root.as_u64() == 0 {
-            return;
-        }
-        let mut tables = DirectMap;
-        for pml4 in 0..256 {
-            let pdpt = tables.read_entry(self.root, pml4);
-            if !pdpt.is_present() {
-                continue;
-            }
-            for i in 0..512 {
-                let pd = tables.read_entry(pdpt.addr(), i);
-                if !pd.is_present() {
-                    continue;
-                }
-                for j in 0..512 {
-                    let pt = tables.read_entry(pd.addr(), j);
-                    if !pt.is_present() {
-                        continue;
-                    }
-                    if pt.is_huge() {
-                        free_frame(pt.addr());
-                        continue;
-                    }
-                    for k in 0..512 {
-                        let leaf = tables.read_entry(pt.addr(), k);
-                        if leaf.is_present() {
-                            free_frame(leaf.addr());
-                        }
-                    }
-                    tables.free_table(pt.addr());
-                }
-                tables.free_table(pd.addr());
-            }
-            tables.free_table(pdpt.addr());
-            tables.write_entry(self.root, pml4, PageTableEntry::EMPTY);
-        }
-        // SAFETY: reloading CR3 with its own value only flushes the TLB.
-        unsafe { x86::controlregs::cr3_write(super::cpu::read_cr3()) };
-    }
 }
 
 /// Copies `len` bytes from physical `src` into `dst` (user copies go through
@@ -253,7 +211,7 @@ impl AddressSpace {
         unsafe { self.activate() };
     }
 
-    /// Frees the root table (after `clear_user_half`, when the process is reaped).
+    /// Frees the root table (after `free_user_tables`, when the process is reaped).
     pub fn free_root(&mut self) {
         if self.root.as_u64() == 0 {
             return;
@@ -298,5 +256,93 @@ impl AddressSpace {
     /// to its vfork child; activating it fails loudly (`activate_user`).
     pub const fn detached() -> AddressSpace {
         AddressSpace { root: PhysAddr::new(0) }
+    }
+}
+
+impl AddressSpace {
+    /// Drops this CPU's cached translation of one page.
+    pub fn flush_page(&self, virt: VirtAddr) {
+        flush(virt);
+    }
+
+    /// `protect` without the TLB flush: for many pages at once, followed by one `flush_all`.
+    pub fn protect_deferred(&mut self, virt: VirtAddr, attrs: Attributes) -> Result<PageSize, MapError> {
+        paging::protect(&mut DirectMap, self.root, virt, attrs)
+    }
+
+    /// Drops this CPU's cached translations of this address space if it is the
+    /// active one (non-global entries: the whole lower half).
+    pub fn flush_all(&self) {
+        let active = super::cpu::read_cr3();
+        if active == self.root.as_u64() {
+            // SAFETY: reloading CR3 with its current value only flushes the TLB.
+            unsafe { x86::controlregs::cr3_write(active) };
+        }
+    }
+}
+
+/// Entries per table and the span one entry covers at each level (PML4, PDPT, PD, PT).
+const LEVEL_SPAN: [u64; 4] = [1 << 39, 1 << 30, 1 << 21, 1 << 12];
+
+impl AddressSpace {
+    /// Removes every 4 KiB leaf of `[start, end)` in the lower half, keeping
+    /// the tables, and hands each frame to `release`; skips absent tables.
+    pub fn unmap_range_keep_tables(&mut self, start: u64, end: u64, mut release: impl FnMut(PhysAddr)) {
+        let mut tables = DirectMap;
+        let mut addr = start;
+        'walk: while addr < end {
+            let idx = paging::indices(VirtAddr::new(addr));
+            let mut table = self.root;
+            for level in 0..3 {
+                let entry = tables.read_entry(table, idx[level]);
+                if !entry.is_present() || entry.is_huge() {
+                    let span = LEVEL_SPAN[level];
+                    addr = (addr & !(span - 1)) + span;
+                    continue 'walk;
+                }
+                table = entry.addr();
+            }
+            let leaf = tables.read_entry(table, idx[3]);
+            if leaf.is_present() {
+                tables.write_entry(table, idx[3], PageTableEntry::EMPTY);
+                release(leaf.addr());
+            }
+            addr += paging::PAGE_SIZE;
+        }
+    }
+
+    /// Frees the lower-half tables that cover `ranges` (the process's regions,
+    /// already emptied of leaves), and clears their root entries.
+    pub fn free_user_tables(&mut self, ranges: &[(u64, u64)]) {
+        let mut tables = DirectMap;
+        let mut seen = alloc::collections::BTreeSet::new();
+        let mut roots = alloc::collections::BTreeSet::new();
+        for &(start, end) in ranges {
+            let mut addr = start & !(LEVEL_SPAN[2] - 1);
+            while addr < end {
+                let idx = paging::indices(VirtAddr::new(addr));
+                let mut table = self.root;
+                for level in 0..3 {
+                    let entry = tables.read_entry(table, idx[level]);
+                    if !entry.is_present() || entry.is_huge() {
+                        break;
+                    }
+                    if level == 0 {
+                        roots.insert(idx[0]);
+                    }
+                    seen.insert(entry.addr().as_u64());
+                    table = entry.addr();
+                }
+                addr += LEVEL_SPAN[2];
+            }
+        }
+        for index in roots {
+            if index < 256 {
+                tables.write_entry(self.root, index, PageTableEntry::EMPTY);
+            }
+        }
+        for table in seen {
+            tables.free_table(PhysAddr::new(table));
+        }
     }
 }

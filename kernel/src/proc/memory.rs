@@ -348,10 +348,13 @@ impl Memory {
         let mut bytes = alloc::vec![0u8; PAGE_SIZE as usize];
         copy_from_phys(old, &mut bytes);
         copy_to_phys(new, &bytes);
-        if self.space.unmap(page).is_err() || self.space.map(page, new, PageSize::Size4K, attrs).is_err() {
+        // Swap the leaf in place (keeping the tables), then flush the page.
+        self.space.unmap_range_keep_tables(page.as_u64(), page.as_u64() + PAGE_SIZE, |_| {});
+        if self.space.map(page, new, PageSize::Size4K, attrs).is_err() {
             frame::free(new);
             return false;
         }
+        self.space.flush_page(page);
         frame::release(old);
         true
     }
@@ -378,7 +381,7 @@ impl Memory {
                 if let Some(t) = self.space.translate(virt) {
                     let shared_attrs = Attributes { writable: false, ..self.attrs(region.prot) };
                     if t.attrs.writable {
-                        self.space.protect(virt, shared_attrs).map_err(|_| Errno::ENOMEM)?;
+                        self.space.protect_deferred(virt, shared_attrs).map_err(|_| Errno::ENOMEM)?;
                     }
                     let child_attrs = Attributes { key, ..shared_attrs };
                     if child.space.map(virt, t.phys, PageSize::Size4K, child_attrs).is_err() {
@@ -391,6 +394,7 @@ impl Memory {
                 page += PAGE_SIZE;
             }
         }
+        self.space.flush_all();
         Ok(child)
     }
 
@@ -472,11 +476,18 @@ impl Memory {
 
     /// Frees every page of the lower half.
     pub fn release(&mut self) {
+        // Leaves first (a few reads per page), then each table once: cheaper
+        // than unmapping page by page, which checks every table for emptiness.
+        let ranges: Vec<(u64, u64)> = self.regions.values().map(|r| (r.start, r.end)).collect();
         let mut freed = 0;
-        self.space.clear_user_half(|frame| {
-            frame::release(frame);
-            freed += 1;
-        });
+        for &(start, end) in &ranges {
+            self.space.unmap_range_keep_tables(start, end, |frame| {
+                frame::release(frame);
+                freed += 1;
+            });
+        }
+        self.space.free_user_tables(&ranges);
+        self.space.flush_all();
         self.frames = self.frames.saturating_sub(freed);
         self.regions.clear();
     }
