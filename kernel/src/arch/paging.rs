@@ -4,7 +4,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use paging::{
-    Attributes, MapError, PageSize, PageTableEntry, PageTableMemory, PhysAddr, Translation,
+    Attributes, MapError, PageSize, PageTableEntry, PageTableMemory, PhysAddr, PteFlags, Translation,
     VirtAddr,
 };
 
@@ -265,11 +265,6 @@ impl AddressSpace {
         flush(virt);
     }
 
-    /// `protect` without the TLB flush: for many pages at once, followed by one `flush_all`.
-    pub fn protect_deferred(&mut self, virt: VirtAddr, attrs: Attributes) -> Result<PageSize, MapError> {
-        paging::protect(&mut DirectMap, self.root, virt, attrs)
-    }
-
     /// Drops this CPU's cached translations of this address space if it is the
     /// active one (non-global entries: the whole lower half).
     pub fn flush_all(&self) {
@@ -344,5 +339,80 @@ impl AddressSpace {
         for table in seen {
             tables.free_table(PhysAddr::new(table));
         }
+    }
+}
+
+impl AddressSpace {
+    /// fork's copy-on-write sharing of `[start, end)`: every present leaf of
+    /// this space loses its write right, and `child` maps the same frame
+    /// read-only with `child_key` (the leaf's other rights kept). Walks each
+    /// page table once instead of once per page. `share` sees every shared
+    /// frame. The caller flushes this space's TLB afterwards.
+    pub fn share_cow_into(
+        &mut self,
+        child: &mut AddressSpace,
+        start: u64,
+        end: u64,
+        child_key: pkru::Key,
+        mut share: impl FnMut(PhysAddr),
+    ) -> Result<(), MapError> {
+        let mut tables = DirectMap;
+        let mut addr = start;
+        'chunks: while addr < end {
+            let idx = paging::indices(VirtAddr::new(addr));
+            let mut table = self.root;
+            for level in 0..3 {
+                let entry = tables.read_entry(table, idx[level]);
+                if !entry.is_present() || entry.is_huge() {
+                    let span = LEVEL_SPAN[level];
+                    addr = (addr & !(span - 1)) + span;
+                    continue 'chunks;
+                }
+                table = entry.addr();
+            }
+            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
+            let mut child_table = None;
+            while addr < chunk_end {
+                let index = paging::indices(VirtAddr::new(addr))[3];
+                let leaf = tables.read_entry(table, index);
+                if leaf.is_present() {
+                    let read_only = PageTableEntry::from_raw(leaf.raw() & !PteFlags::WRITABLE.bits());
+                    if read_only != leaf {
+                        tables.write_entry(table, index, read_only);
+                    }
+                    let child_pt = match child_table {
+                        Some(pt) => pt,
+                        None => {
+                            // The first page of the chunk creates the child's tables.
+                            let attrs = Attributes { writable: false, key: child_key, ..Attributes::from_entry(leaf) };
+                            child.map(VirtAddr::new(addr), leaf.addr(), PageSize::Size4K, attrs)?;
+                            share(leaf.addr());
+                            let pt = child.leaf_table(VirtAddr::new(addr)).ok_or(MapError::NotMapped)?;
+                            child_table = Some(pt);
+                            addr += paging::PAGE_SIZE;
+                            continue;
+                        }
+                    };
+                    tables.write_entry(child_pt, index, read_only.with_key(child_key));
+                    share(leaf.addr());
+                }
+                addr += paging::PAGE_SIZE;
+            }
+        }
+        Ok(())
+    }
+
+    /// The page table holding the 4 KiB leaf of `virt`, if the tables exist.
+    fn leaf_table(&self, virt: VirtAddr) -> Option<PhysAddr> {
+        let idx = paging::indices(virt);
+        let mut table = self.root;
+        for &index in &idx[..3] {
+            let entry = DirectMap.read_entry(table, index);
+            if !entry.is_present() || entry.is_huge() {
+                return None;
+            }
+            table = entry.addr();
+        }
+        Some(table)
     }
 }

@@ -197,29 +197,39 @@ pub fn free_frames() -> usize {
     GLOBAL.lock().free_frames()
 }
 
-/// Extra references to frames shared copy-on-write between address spaces
-/// (a frame not in the map has one owner).
-static SHARED: Mutex<alloc::collections::BTreeMap<u64, u32>> = Mutex::new(alloc::collections::BTreeMap::new());
+/// Extra mappings of each frame shared copy-on-write between address spaces
+/// (0: one owner), indexed by frame number; sized for RAM at boot.
+static SHARED: Mutex<alloc::vec::Vec<u16>> = Mutex::new(alloc::vec::Vec::new());
+
+/// Sizes the sharing counts for frames below `top` (called once the heap exists).
+pub fn init_sharing(top: u64) {
+    *SHARED.lock() = alloc::vec![0; (top / PAGE_SIZE) as usize];
+}
+
+fn frame_index(frame: PhysAddr) -> usize {
+    (frame.as_u64() / PAGE_SIZE) as usize
+}
 
 /// One more address space maps `frame` (fork).
 pub fn share(frame: PhysAddr) {
-    *SHARED.lock().entry(frame.as_u64()).or_insert(0) += 1;
+    let mut shared = SHARED.lock();
+    let count = shared.get_mut(frame_index(frame)).expect("shared frame outside RAM");
+    *count = count.checked_add(1).expect("more than 65535 mappings of one frame");
 }
 
 /// Whether other address spaces map `frame` too.
 pub fn is_shared(frame: PhysAddr) -> bool {
-    SHARED.lock().contains_key(&frame.as_u64())
+    SHARED.lock().get(frame_index(frame)).is_some_and(|&count| count > 0)
 }
 
 /// One mapping of `frame` goes away: the frame is freed with its last one.
 pub fn release(frame: PhysAddr) {
     {
         let mut shared = SHARED.lock();
-        if let Some(extra) = shared.get_mut(&frame.as_u64()) {
-            *extra -= 1;
-            if *extra == 0 {
-                shared.remove(&frame.as_u64());
-            }
+        if let Some(count) = shared.get_mut(frame_index(frame))
+            && *count > 0
+        {
+            *count -= 1;
             return;
         }
     }

@@ -96,6 +96,7 @@ pub fn init(info: &BootInfo) -> Result<MemoryFacts, MapError> {
     activate(&space);
     *KERNEL_SPACE.lock() = Some(space);
     TOTAL_BYTES.store(usable, Ordering::Relaxed);
+    RAM_TOP.store(top, Ordering::Relaxed);
     Ok(MemoryFacts { usable_bytes: usable })
 }
 
@@ -164,13 +165,17 @@ const HEAP_INITIAL: u64 = 2 << 20;
 /// Smallest amount the heap grows by.
 const HEAP_GROWTH_MIN: u64 = 1 << 20;
 
-/// Gives the heap its first frames.
+/// Gives the heap its first frames, then sizes the frame-sharing counts.
 pub fn init_heap() -> Result<(), frame::FrameError> {
     let frames = (HEAP_INITIAL / PAGE_SIZE) as usize;
     let start = frame::with_global(|allocator| allocator.allocate_contiguous(frames, frames))?;
     crate::arch::heap::add_frames(start, HEAP_INITIAL);
+    frame::init_sharing(RAM_TOP.load(Ordering::Relaxed));
     Ok(())
 }
+
+/// End of the highest RAM region.
+static RAM_TOP: AtomicU64 = AtomicU64::new(0);
 
 /// Frames for the heap when an allocation of `bytes` fails: a run of at
 /// least twice that (at least 1 MiB), a power of two in size and aligned to

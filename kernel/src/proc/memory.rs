@@ -373,27 +373,21 @@ impl Memory {
             mmap_cursor: self.mmap_cursor,
             frames: 0,
         };
-        let regions: Vec<Region> = self.regions.values().copied().collect();
-        for region in regions {
-            let mut page = region.start;
-            while page < region.end {
-                let virt = VirtAddr::new(page);
-                if let Some(t) = self.space.translate(virt) {
-                    let shared_attrs = Attributes { writable: false, ..self.attrs(region.prot) };
-                    if t.attrs.writable {
-                        self.space.protect_deferred(virt, shared_attrs).map_err(|_| Errno::ENOMEM)?;
-                    }
-                    let child_attrs = Attributes { key, ..shared_attrs };
-                    if child.space.map(virt, t.phys, PageSize::Size4K, child_attrs).is_err() {
-                        child.release();
-                        return Err(Errno::ENOMEM);
-                    }
-                    frame::share(t.phys);
-                    child.frames += 1;
-                }
-                page += PAGE_SIZE;
+        let regions: Vec<(u64, u64)> = self.regions.values().map(|r| (r.start, r.end)).collect();
+        let mut shared = 0;
+        for (start, end) in regions {
+            let result = self.space.share_cow_into(&mut child.space, start, end, key, |frame| {
+                frame::share(frame);
+                shared += 1;
+            });
+            if result.is_err() {
+                child.frames = shared;
+                child.release();
+                self.space.flush_all();
+                return Err(Errno::ENOMEM);
             }
         }
+        child.frames = shared;
         self.space.flush_all();
         Ok(child)
     }
