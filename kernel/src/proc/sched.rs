@@ -55,26 +55,36 @@ static PENDING_WAKES: spin::Mutex<alloc::vec::Vec<Wake>> = spin::Mutex::new(allo
 /// Marks `pid` ready if it waits for `reason`.
 pub fn wake(pid: Pid, reason: BlockOn) {
     PENDING_WAKES.lock().push((Some(pid), Some(reason)));
+    WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
 
 /// Marks every process waiting for `reason` ready.
 pub fn wake_all(reason: BlockOn) {
     PENDING_WAKES.lock().push((None, Some(reason)));
+    WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
 
 /// Makes a blocked process ready whatever it waits for (a signal arrived).
 pub fn interrupt(pid: Pid) {
     PENDING_WAKES.lock().push((Some(pid), None));
+    WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
+
+/// Set when a wake-up is queued, cleared when the queue is applied.
+static WAKES_QUEUED: AtomicBool = AtomicBool::new(false);
 
 /// Whether wake-ups are waiting to be applied (someone was just woken).
 pub fn has_pending_wakes() -> bool {
-    !PENDING_WAKES.lock().is_empty()
+    WAKES_QUEUED.load(Ordering::Relaxed)
 }
 
 /// Applies the queued wake-ups.
 fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<Process>>) {
-    let wakes = core::mem::take(&mut *PENDING_WAKES.lock());
+    let wakes = {
+        let mut queued = PENDING_WAKES.lock();
+        WAKES_QUEUED.store(false, Ordering::Relaxed);
+        core::mem::take(&mut *queued)
+    };
     for (pid, reason) in wakes {
         for p in procs.values_mut() {
             let RunState::Blocked(on) = p.run else { continue };
@@ -125,11 +135,19 @@ pub fn yield_now() {
 
 /// Wakes sleepers whose time has come and console readers with input.
 fn wake_timed() {
-    let now = crate::time::monotonic_ns();
-    let input = crate::arch::serial::input_ready();
     let mut procs = PROCS.lock();
     super::signal::apply_pending(&mut procs);
     apply_wakes(&mut procs);
+    // The clock and the serial port are read only when someone waits on them
+    // (both are slow under emulation, and this runs at every switch).
+    let timed = procs.values().any(|p| {
+        p.alarm_at.is_some() || matches!(p.run, RunState::Blocked(BlockOn::Until(_) | BlockOn::Poll(_) | BlockOn::Console))
+    });
+    if !timed {
+        return;
+    }
+    let now = crate::time::monotonic_ns();
+    let input = crate::arch::serial::input_ready();
     for p in procs.values_mut() {
         match p.run {
             RunState::Blocked(BlockOn::Until(deadline)) if deadline <= now => p.run = RunState::Ready,

@@ -276,12 +276,16 @@ pub fn dispatch(frame: &mut SyscallFrame) {
 /// The last step before a process's code runs again (after a syscall or a
 /// trap): a due alarm, then signal delivery (default action or handler).
 pub fn return_to_user(frame: &mut SyscallFrame) {
-    let now = crate::time::monotonic_ns();
     let status = proc::with_current(|p| {
-        if p.alarm_at.is_some_and(|at| at <= now) {
+        if p.alarm_at.is_some_and(|at| at <= crate::time::monotonic_ns()) {
+            let now = crate::time::monotonic_ns();
             p.alarm_at = (p.alarm_interval != 0).then(|| now + p.alarm_interval);
             let pid = p.pid.as_u32() as i32;
             signal::post(p, 14, syscall::SigInfo::kill(14, pid, 0));
+        }
+        // The common case, nothing pending: no signal work at all.
+        if !p.signals.has_deliverable() && p.restart_syscall.is_none() && p.saved_mask.is_none() {
+            return None;
         }
         let status = signal::deliver(p, frame);
         if let Some(mask) = p.saved_mask.take() {
