@@ -121,4 +121,19 @@ __attribute__((unused)) static size_t read_full(int fd, void *buf, size_t n)
     return got;
 }
 
+/* MemFree of /proc/meminfo in kB, or -1. */
+__attribute__((unused)) static long mem_free_kb(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return -1;
+    char line[128];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemFree: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
 #endif

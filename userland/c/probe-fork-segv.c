@@ -9,21 +9,6 @@
 #include "probe.h"
 #include "child.h"
 
-/* MemFree of /proc/meminfo in kB, or -1. */
-static long mem_free_kb(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f)
-        return -1;
-    char line[128];
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemFree: %ld kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
-
 /* One child that reads kernel memory, reaped; its wait status. */
 static int one_faulting_child(void)
 {

@@ -285,25 +285,38 @@ impl AddressSpace {
     pub fn unmap_range_keep_tables(&mut self, start: u64, end: u64, mut release: impl FnMut(PhysAddr)) {
         let mut tables = DirectMap;
         let mut addr = start;
-        'walk: while addr < end {
-            let idx = paging::indices(VirtAddr::new(addr));
-            let mut table = self.root;
-            for level in 0..3 {
-                let entry = tables.read_entry(table, idx[level]);
-                if !entry.is_present() || entry.is_huge() {
-                    let span = LEVEL_SPAN[level];
-                    addr = (addr & !(span - 1)) + span;
-                    continue 'walk;
+        while addr < end {
+            let table = match self.page_table_for(addr) {
+                Ok(table) => table,
+                Err(next) => {
+                    addr = next;
+                    continue;
                 }
-                table = entry.addr();
-            }
-            let leaf = tables.read_entry(table, idx[3]);
+            };
+            let index = paging::indices(VirtAddr::new(addr))[3];
+            let leaf = tables.read_entry(table, index);
             if leaf.is_present() {
-                tables.write_entry(table, idx[3], PageTableEntry::EMPTY);
+                tables.write_entry(table, index, PageTableEntry::EMPTY);
                 release(leaf.addr());
             }
             addr += paging::PAGE_SIZE;
         }
+    }
+
+    /// The page table holding the 4 KiB leaves around `addr`, or (`Err`) the
+    /// first address past the absent (or huge) part of the tree there.
+    fn page_table_for(&self, addr: u64) -> Result<PhysAddr, u64> {
+        let idx = paging::indices(VirtAddr::new(addr));
+        let mut table = self.root;
+        for (level, &index) in idx[..3].iter().enumerate() {
+            let entry = DirectMap.read_entry(table, index);
+            if !entry.is_present() || entry.is_huge() {
+                let span = LEVEL_SPAN[level];
+                return Err((addr & !(span - 1)) + span);
+            }
+            table = entry.addr();
+        }
+        Ok(table)
     }
 
     /// Frees the lower-half tables that cover `ranges` (the process's regions,
@@ -358,18 +371,14 @@ impl AddressSpace {
     ) -> Result<(), MapError> {
         let mut tables = DirectMap;
         let mut addr = start;
-        'chunks: while addr < end {
-            let idx = paging::indices(VirtAddr::new(addr));
-            let mut table = self.root;
-            for level in 0..3 {
-                let entry = tables.read_entry(table, idx[level]);
-                if !entry.is_present() || entry.is_huge() {
-                    let span = LEVEL_SPAN[level];
-                    addr = (addr & !(span - 1)) + span;
-                    continue 'chunks;
+        while addr < end {
+            let table = match self.page_table_for(addr) {
+                Ok(table) => table,
+                Err(next) => {
+                    addr = next;
+                    continue;
                 }
-                table = entry.addr();
-            }
+            };
             let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
             let mut child_table = None;
             while addr < chunk_end {
@@ -387,7 +396,7 @@ impl AddressSpace {
                             let attrs = Attributes { writable: false, key: child_key, ..Attributes::from_entry(leaf) };
                             child.map(VirtAddr::new(addr), leaf.addr(), PageSize::Size4K, attrs)?;
                             share(leaf.addr());
-                            let pt = child.leaf_table(VirtAddr::new(addr)).ok_or(MapError::NotMapped)?;
+                            let pt = child.page_table_for(addr).map_err(|_| MapError::NotMapped)?;
                             child_table = Some(pt);
                             addr += paging::PAGE_SIZE;
                             continue;
@@ -400,19 +409,5 @@ impl AddressSpace {
             }
         }
         Ok(())
-    }
-
-    /// The page table holding the 4 KiB leaf of `virt`, if the tables exist.
-    fn leaf_table(&self, virt: VirtAddr) -> Option<PhysAddr> {
-        let idx = paging::indices(virt);
-        let mut table = self.root;
-        for &index in &idx[..3] {
-            let entry = DirectMap.read_entry(table, index);
-            if !entry.is_present() || entry.is_huge() {
-                return None;
-            }
-            table = entry.addr();
-        }
-        Some(table)
     }
 }

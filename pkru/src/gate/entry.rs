@@ -138,6 +138,49 @@ unsafe extern "C" {
 
 global_asm!(
     r#"
+    /* The scratch registers `syscall` leaves, saved in the entry area. */
+    .macro isola_gate_save_scratch
+    mov qword ptr [rip + isola_entry_area + {ea_rax}], rax
+    mov qword ptr [rip + isola_entry_area + {ea_rcx}], rcx
+    mov qword ptr [rip + isola_entry_area + {ea_rdx}], rdx
+    mov qword ptr [rip + isola_entry_area + {ea_r11}], r11
+    mov qword ptr [rip + isola_entry_area + {ea_rsp}], rsp
+    .endm
+
+    /* Every general register, in TrapFrame order (rax lowest). */
+    .macro isola_gate_push_gprs
+    push r15
+    push r14
+    push r13
+    push r12
+    push r11
+    push r10
+    push r9
+    push r8
+    push rbp
+    push rdi
+    push rsi
+    push rdx
+    push rcx
+    push rbx
+    push rax
+    .endm
+
+    /* 256 stubs of 16 bytes: an error code where the CPU pushes none, the vector, then `common`. */
+    .macro isola_gate_isr_stubs common
+    .set isr_vector, 0
+    .rept 256
+    .p2align 4
+    .if (isr_vector == 8) || ((isr_vector >= 10) && (isr_vector <= 14)) || (isr_vector == 17) || (isr_vector == 21) || (isr_vector == 29) || (isr_vector == 30)
+    .else
+    push 0
+    .endif
+    push isr_vector
+    jmp \common
+    .set isr_vector, isr_vector + 1
+    .endr
+    .endm
+
     .pushsection .text.isola_gate, "ax"
     .p2align 4
     /* The image scan accepts WRPKRU only between these two labels and in
@@ -148,11 +191,7 @@ isola_gate_text_start:
     /* ---- syscall entry: ring 0, RCX = return RIP, R11 = RFLAGS, IF = 0 ---- */
     .global isola_gate_syscall_mpk
 isola_gate_syscall_mpk:
-    mov qword ptr [rip + isola_entry_area + {ea_rax}], rax
-    mov qword ptr [rip + isola_entry_area + {ea_rcx}], rcx
-    mov qword ptr [rip + isola_entry_area + {ea_rdx}], rdx
-    mov qword ptr [rip + isola_entry_area + {ea_r11}], r11
-    mov qword ptr [rip + isola_entry_area + {ea_rsp}], rsp
+    isola_gate_save_scratch
     xor ecx, ecx
     xor edx, edx
     mov eax, {kernel_pkru}
@@ -163,11 +202,7 @@ isola_gate_syscall_mpk:
 
     .global isola_gate_syscall_none
 isola_gate_syscall_none:
-    mov qword ptr [rip + isola_entry_area + {ea_rax}], rax
-    mov qword ptr [rip + isola_entry_area + {ea_rcx}], rcx
-    mov qword ptr [rip + isola_entry_area + {ea_rdx}], rdx
-    mov qword ptr [rip + isola_entry_area + {ea_r11}], r11
-    mov qword ptr [rip + isola_entry_area + {ea_rsp}], rsp
+    isola_gate_save_scratch
 
 isola_gate_syscall_common:
     cli
@@ -260,49 +295,15 @@ isola_gate_return_to_process:
     .p2align 4
     .global isola_gate_isr_stubs_mpk
 isola_gate_isr_stubs_mpk:
-    .set isr_vector, 0
-    .rept 256
-    .p2align 4
-    .if (isr_vector == 8) || ((isr_vector >= 10) && (isr_vector <= 14)) || (isr_vector == 17) || (isr_vector == 21) || (isr_vector == 29) || (isr_vector == 30)
-    .else
-    push 0
-    .endif
-    push isr_vector
-    jmp isola_gate_isr_common_mpk
-    .set isr_vector, isr_vector + 1
-    .endr
+    isola_gate_isr_stubs isola_gate_isr_common_mpk
 
     .p2align 4
     .global isola_gate_isr_stubs_none
 isola_gate_isr_stubs_none:
-    .set isr_vector, 0
-    .rept 256
-    .p2align 4
-    .if (isr_vector == 8) || ((isr_vector >= 10) && (isr_vector <= 14)) || (isr_vector == 17) || (isr_vector == 21) || (isr_vector == 29) || (isr_vector == 30)
-    .else
-    push 0
-    .endif
-    push isr_vector
-    jmp isola_gate_isr_common_none
-    .set isr_vector, isr_vector + 1
-    .endr
+    isola_gate_isr_stubs isola_gate_isr_common_none
 
 isola_gate_isr_common_mpk:
-    push r15
-    push r14
-    push r13
-    push r12
-    push r11
-    push r10
-    push r9
-    push r8
-    push rbp
-    push rdi
-    push rsi
-    push rdx
-    push rcx
-    push rbx
-    push rax
+    isola_gate_push_gprs
     xor ecx, ecx
     xor edx, edx
     mov eax, {kernel_pkru}
@@ -312,21 +313,7 @@ isola_gate_isr_common_mpk:
     jmp isola_gate_isr_common
 
 isola_gate_isr_common_none:
-    push r15
-    push r14
-    push r13
-    push r12
-    push r11
-    push r10
-    push r9
-    push r8
-    push rbp
-    push rdi
-    push rsi
-    push rdx
-    push rcx
-    push rbx
-    push rax
+    isola_gate_push_gprs
 
 isola_gate_isr_common:
     cld

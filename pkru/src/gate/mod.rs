@@ -58,10 +58,10 @@ pub unsafe fn read_pkru() -> Pkru {
 // image scan expects it.
 #[inline(never)]
 pub unsafe fn write_pkru(value: Pkru) {
-    // SAFETY: the caller guarantees CR4.PKE is set (so neither instruction
-    // raises #UD) and that the new rights cover the memory used afterwards.
-    // `wrpkru` needs ECX = EDX = 0; `rdpkru` keeps ECX = 0 and sets EDX to 0.
-    // A mismatch ends in `ud2`, never in a return with unchecked rights.
+    // `wrpkru` needs ECX = EDX = 0; `rdpkru` keeps ECX = 0 and sets EDX to 0;
+    // a mismatch ends in `ud2`, never in a return with unchecked rights.
+    // SAFETY: the caller guarantees CR4.PKE is set (no #UD) and that the new
+    // rights cover the memory used afterwards.
     unsafe {
         asm!(
             "wrpkru",
