@@ -370,4 +370,35 @@ mod tests {
         let err = postlink(&dir.path().join("nope"), &dir.path().join("out.elf")).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
     }
+
+    /// An image whose code holds WRPKRU at offset 8, inside the function `sym`.
+    fn image_with_wrpkru(syms: &[Sym]) -> Vec<u8> {
+        let mut text = vec![0x90u8; 32];
+        text[8..11].copy_from_slice(&[0x0f, 0x01, 0xef]);
+        testelf::elf(&text, Some(KSYMS_SIZE), syms)
+    }
+
+    #[test]
+    fn a_stray_wrpkru_fails_the_image_and_is_named() {
+        let bytes = image_with_wrpkru(&[Sym { name: "stray_function", value: LOAD_ADDR, size: 32, func: true }]);
+        match check_image(&bytes) {
+            Err(ImageError::StrayWrpkru { vaddr, symbol, .. }) => {
+                assert_eq!(vaddr, LOAD_ADDR + 8);
+                assert_eq!(symbol, "stray_function");
+            }
+            other => panic!("expected StrayWrpkru, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrpkru_inside_the_gates_is_accepted() {
+        let gate_text = [
+            Sym { name: "isola_gate_text_start", value: LOAD_ADDR, size: 0, func: false },
+            Sym { name: "isola_gate_text_end", value: LOAD_ADDR + 16, size: 0, func: false },
+        ];
+        assert!(check_image(&image_with_wrpkru(&gate_text)).is_ok());
+        let gate_function =
+            [Sym { name: "_ZN4pkru4gate10write_pkru17h0123456789abcdefE", value: LOAD_ADDR, size: 32, func: true }];
+        assert!(check_image(&image_with_wrpkru(&gate_function)).is_ok());
+    }
 }
