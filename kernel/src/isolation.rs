@@ -67,7 +67,6 @@ pub fn init(request: Request, features: &CpuFeatures) -> Result<Level, &'static 
 }
 
 /// The level chosen at boot (`None` before `init`).
-#[cfg_attr(not(feature = "ktest"), allow(dead_code))] // the process loader will ask
 pub fn level() -> Level {
     LEVEL.get().copied().unwrap_or(Level::None)
 }

@@ -90,14 +90,12 @@ impl AddressSpace {
         paging::map(&mut DirectMap, self.root, virt, phys, size, attrs)
     }
 
-    #[cfg_attr(not(feature = "ktest"), allow(dead_code))] // munmap will use it
     pub fn unmap(&mut self, virt: VirtAddr) -> Result<(PhysAddr, PageSize), MapError> {
         let result = paging::unmap(&mut DirectMap, self.root, virt)?;
         flush(virt);
         Ok(result)
     }
 
-    #[cfg_attr(not(feature = "ktest"), allow(dead_code))] // mprotect will use it
     pub fn protect(&mut self, virt: VirtAddr, attrs: Attributes) -> Result<PageSize, MapError> {
         let size = paging::protect(&mut DirectMap, self.root, virt, attrs)?;
         flush(virt);
@@ -124,7 +122,6 @@ impl AddressSpace {
 }
 
 /// Drops the TLB entry of one page on this CPU.
-#[cfg_attr(not(feature = "ktest"), allow(dead_code))]
 fn flush(virt: VirtAddr) {
     // SAFETY: invlpg only drops a cached translation.
     unsafe { x86::tlb::flush(virt.as_u64() as usize) };

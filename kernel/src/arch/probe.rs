@@ -1,10 +1,11 @@
 //! Memory accesses that may fault and come back with the fault instead of
 //! crashing: the page-fault handler sees the faulting RIP is one of the probe
 //! instructions, moves it to the probe's landing point and reports the error
-//! code in the return value (the exception-table pattern; later the user-copy
-//! routines use it too).
+//! code in the return value (the exception-table pattern).
 
-// Used by the in-kernel tests today and by the user-copy routines next.
+// Only the in-kernel tests call the probes: user copies resolve each page in
+// the caller's tables first (proc::memory), so they never fault. The
+// page-fault handler's fixup stays in every build.
 #![cfg_attr(not(feature = "ktest"), allow(dead_code))]
 
 use core::arch::global_asm;
