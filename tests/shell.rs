@@ -138,3 +138,20 @@ fn sh_reports_a_childs_signal_death() {
     assert_eq!(out.code, 0, "{}", out.show());
     assert!(out.has_line("st=143"), "{}", out.show());
 }
+
+/// User and group names come from `/etc/passwd` and `/etc/group` in the
+/// image (busybox reads the files itself), for the shell's children too.
+#[test]
+fn passwd_and_group_lookups_use_the_files_in_the_image() {
+    let dir = TempDir::new("etc");
+    std::fs::write(dir.path().join("passwd"), "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/false\n")
+        .unwrap();
+    std::fs::write(dir.path().join("group"), "root:x:0:\nwww:x:33:\n").unwrap();
+    std::fs::write(dir.path().join("owned"), "x").unwrap();
+    let add = format!("{}:/etc", dir.path().display());
+    let out = run_busybox("mpk", &["--add", &add], &["sh", "-c", "chown 33:33 /etc/owned && ls -l /etc/owned && id www"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let lines = program_lines(&out);
+    assert!(lines.iter().any(|l| l.contains(" www ") && l.ends_with("/etc/owned")), "{}", out.show());
+    assert!(lines.contains(&"uid=33(www) gid=33(www) groups=33(www)"), "{}", out.show());
+}

@@ -128,6 +128,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         signals: SignalState::new(),
         limits: ResourceLimits::default(),
         umask: 0o022,
+        groups: alloc::vec::Vec::new(),
         clear_child_tid: 0,
         robust_list: 0,
         fs_base: 0,

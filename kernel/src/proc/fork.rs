@@ -69,6 +69,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         signals: parent.signals.forked(),
         limits: parent.limits.clone(),
         umask: parent.umask,
+        groups: parent.groups.clone(),
         clear_child_tid: 0,
         robust_list: 0,
         fs_base: parent.fs_base,

@@ -74,6 +74,8 @@ pub struct Process {
     pub signals: SignalState,
     pub limits: ResourceLimits,
     pub umask: u32,
+    /// Supplementary group ids (everything runs as root, uid and gid 0).
+    pub groups: alloc::vec::Vec<u32>,
     pub clear_child_tid: u64,
     /// The robust futex list head (`set_robust_list`).
     pub robust_list: u64,

@@ -217,3 +217,29 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         _ => Err(Errno::EINVAL),
     }
 }
+
+/// Most supplementary groups a process may hold (Linux NGROUPS_MAX).
+const NGROUPS_MAX: u64 = 65536;
+
+pub fn sys_getgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let count = ctx.process.groups.len() as u64;
+    if a[0] == 0 {
+        return Ok(count);
+    }
+    if (a[0] as i32) < 0 || a[0] < count {
+        return Err(Errno::EINVAL);
+    }
+    let bytes: alloc::vec::Vec<u8> = ctx.process.groups.iter().flat_map(|g| g.to_le_bytes()).collect();
+    ctx.process.memory.write(a[1], &bytes)?;
+    Ok(count)
+}
+
+pub fn sys_setgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[0] > NGROUPS_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let mut bytes = alloc::vec![0u8; a[0] as usize * 4];
+    ctx.process.memory.read(a[1], &mut bytes)?;
+    ctx.process.groups = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    Ok(0)
+}

@@ -141,6 +141,8 @@ syscall_table! {
     GETGID => info::sys_getid,
     GETEUID => info::sys_getid,
     GETEGID => info::sys_getid,
+    GETGROUPS => info::sys_getgroups,
+    SETGROUPS => info::sys_setgroups,
     SETPGID => process::sys_setpgid,
     GETPPID => process::sys_getppid,
     GETPGRP => process::sys_getpgrp,
