@@ -38,6 +38,30 @@ fn split(me: Pid, path: &str) -> Option<(Option<Pid>, &str)> {
     }
 }
 
+/// `path` without `.` components and with `..` applied (no symlinks live
+/// between /proc's levels, so the lexical form is the real one).
+fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    let mut out = String::new();
+    for part in parts {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
 /// Whether `path` is under /proc (absolute paths only).
 pub fn is_proc(path: &[u8]) -> bool {
     path == b"/proc" || path.starts_with(b"/proc/")
@@ -85,8 +109,8 @@ fn meminfo() -> String {
 /// Resolves a /proc path for the caller (`caller` is the current process,
 /// whose record the caller holds; others are looked up in the table).
 pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
-    let path = core::str::from_utf8(path).map_err(|_| Errno::ENOENT)?;
-    let (pid, rest) = split(caller.pid, path).ok_or(Errno::ENOENT)?;
+    let path = normalize(core::str::from_utf8(path).map_err(|_| Errno::ENOENT)?);
+    let (pid, rest) = split(caller.pid, &path).ok_or(Errno::ENOENT)?;
     let Some(pid) = pid else {
         return match rest {
             "" => {
