@@ -1,5 +1,5 @@
 //! `/proc` as far as common programs read it: `/proc/meminfo`,
-//! `/proc/PID/stat`, `/proc/PID/exe` (a link to the program, which busybox
+//! `/proc/mounts`, `/proc/PID/stat`, `/proc/PID/cmdline`, `/proc/PID/comm`, `/proc/PID/exe` (a link to the program, which busybox
 //! re-executes), `/proc/PID/fd` (one link per descriptor), with `self` for
 //! the caller. Files are generated when opened, as on Linux.
 
@@ -114,12 +114,16 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
     let Some(pid) = pid else {
         return match rest {
             "" => {
-                let mut entries: Vec<(Vec<u8>, u8)> =
-                    alloc::vec![(b"self".to_vec(), syscall::DT_LNK), (b"meminfo".to_vec(), syscall::DT_REG)];
+                let mut entries: Vec<(Vec<u8>, u8)> = alloc::vec![
+                    (b"self".to_vec(), syscall::DT_LNK),
+                    (b"meminfo".to_vec(), syscall::DT_REG),
+                    (b"mounts".to_vec(), syscall::DT_REG),
+                ];
                 proc::with_table(|t| entries.extend(t.iter().map(|e| (format!("{}", e.pid).into_bytes(), syscall::DT_DIR))));
                 Ok(ProcNode::Dir(entries))
             }
             "meminfo" => Ok(ProcNode::File(meminfo().into_bytes())),
+            "mounts" => Ok(ProcNode::File(b"rootfs / rootfs rw 0 0\nproc /proc proc rw 0 0\n".to_vec())),
             _ => Err(Errno::ENOENT),
         };
     };
@@ -130,14 +134,22 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
     let own = pid == caller.pid;
     match rest {
         "" => Ok(ProcNode::Dir(alloc::vec![
+            (b"cmdline".to_vec(), syscall::DT_REG),
+            (b"comm".to_vec(), syscall::DT_REG),
             (b"exe".to_vec(), syscall::DT_LNK),
             (b"fd".to_vec(), syscall::DT_DIR),
             (b"stat".to_vec(), syscall::DT_REG),
         ])),
         "exe" if own => Ok(ProcNode::Link(caller.exe.clone().into_bytes())),
+        "cmdline" if own => Ok(ProcNode::File(caller.cmdline.clone())),
+        "cmdline" => Ok(ProcNode::File(proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.1.clone()).unwrap_or_default())),
+        "comm" if own => Ok(ProcNode::File(format!("{}\n", caller.name).into_bytes())),
+        "comm" => Ok(ProcNode::File(
+            format!("{}\n", proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.0.clone()).unwrap_or_default()).into_bytes(),
+        )),
         "stat" if own => Ok(ProcNode::File(stat_line(caller, ppid, pgid, sid).into_bytes())),
         "stat" => {
-            let name = proc::NAMES.lock().get(&pid.as_u32()).cloned().unwrap_or_default();
+            let name = proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.0.clone()).unwrap_or_default();
             let zombie = proc::with_table(|t| t.get(pid).is_some_and(|e| e.is_zombie()));
             let state = if zombie { 'Z' } else { 'S' };
             let mut line = format!("{pid} ({name}) {state} {ppid} {pgid} {sid} 0 -1 4194304");

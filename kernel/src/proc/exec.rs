@@ -33,6 +33,11 @@ impl ExecError {
     }
 }
 
+/// argv as /proc/PID/cmdline shows it: each argument followed by a NUL.
+fn join_argv(argv: &[Vec<u8>]) -> Vec<u8> {
+    argv.iter().flat_map(|a| a.iter().copied().chain(core::iter::once(0))).collect()
+}
+
 fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
@@ -121,6 +126,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         pid: Pid::INIT,
         name: String::from(basename(path)),
         exe: String::from(path),
+        cmdline: join_argv(argv),
         pkru: Pkru::for_process(key, KeySet::EMPTY),
         memory: image.memory,
         files,
@@ -201,6 +207,7 @@ pub fn execve(
     p.fpu.restore();
     p.name = String::from(basename(&resolved));
     p.exe = resolved;
+    p.cmdline = join_argv(argv);
     *frame = image.frame;
     Ok(give_back)
 }

@@ -62,6 +62,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         pid,
         name: parent.name.clone(),
         exe: parent.exe.clone(),
+        cmdline: parent.cmdline.clone(),
         pkru,
         memory,
         files: parent.files.clone(),

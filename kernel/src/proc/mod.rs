@@ -66,6 +66,8 @@ pub struct Process {
     pub name: String,
     /// The path it was started from (what /proc/self/exe names).
     pub exe: String,
+    /// argv as /proc/PID/cmdline shows it: each argument followed by a NUL.
+    pub cmdline: alloc::vec::Vec<u8>,
     /// Its domain's PKRU: own key open, key 15 read-only, every other key closed.
     pub pkru: Pkru,
     pub memory: Memory,
@@ -218,11 +220,11 @@ pub fn signal_name(signal: u32) -> &'static str {
 
 /// Names of the processes (for /proc/PID/stat of processes other than the
 /// caller, whose records the caller cannot lock).
-pub static NAMES: Mutex<BTreeMap<u32, String>> = Mutex::new(BTreeMap::new());
+pub static NAMES: Mutex<BTreeMap<u32, (String, alloc::vec::Vec<u8>)>> = Mutex::new(BTreeMap::new());
 
-/// Records `pid`'s program name.
-pub fn set_name(pid: Pid, name: &str) {
-    NAMES.lock().insert(pid.as_u32(), String::from(name));
+/// Records `pid`'s program name and command line (argv, NUL after each).
+pub fn set_name(pid: Pid, name: &str, cmdline: &[u8]) {
+    NAMES.lock().insert(pid.as_u32(), (String::from(name), cmdline.to_vec()));
 }
 
 /// Frees what is left of a reaped zombie: its page tables, kernel stack, and record.

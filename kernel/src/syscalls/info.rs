@@ -243,3 +243,47 @@ pub fn sys_setgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.process.groups = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     Ok(0)
 }
+
+pub fn sys_sched_getaffinity(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    // One CPU: the mask has bit 0 set; Linux returns the mask's size in bytes.
+    if a[1] < 8 || a[1] % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if a[0] != 0 && a[0] as u32 != ctx.process.pid.as_u32() && !crate::proc::with_table(|t| t.get(process::Pid::new(a[0] as u32)).is_some()) {
+        return Err(Errno::ESRCH);
+    }
+    ctx.process.memory.write(a[2], &1u64.to_le_bytes())?;
+    Ok(8)
+}
+
+/// statfs/fstatfs: the in-memory root file system, sized like RAM (struct statfs, 120 bytes).
+fn statfs_bytes() -> [u8; 120] {
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
+    let total = crate::mm::total_bytes() / paging::PAGE_SIZE;
+    let free = crate::mm::frame::free_frames() as u64;
+    let mut out = [0u8; 120];
+    let fields = [TMPFS_MAGIC, paging::PAGE_SIZE, total, free, free, 0, 0];
+    for (i, v) in fields.iter().enumerate() {
+        out[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    // f_fsid (8 bytes at 56), f_namelen at 64, f_frsize at 72, f_flags at 80.
+    out[64..72].copy_from_slice(&255u64.to_le_bytes());
+    out[72..80].copy_from_slice(&paging::PAGE_SIZE.to_le_bytes());
+    out
+}
+
+pub fn sys_statfs(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let path = ctx.process.memory.read_cstr(a[0], 4096)?;
+    let cwd = ctx.process.cwd;
+    if !crate::procfs::is_proc(&path) {
+        crate::fs::with(|fs| fs.lookup(cwd, &path, true))?;
+    }
+    ctx.process.memory.write(a[1], &statfs_bytes())?;
+    Ok(0)
+}
+
+pub fn sys_fstatfs(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.files.get(a[0] as i32)?;
+    ctx.process.memory.write(a[1], &statfs_bytes())?;
+    Ok(0)
+}

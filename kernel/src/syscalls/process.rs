@@ -24,7 +24,7 @@ fn spawn(ctx: &mut Ctx<'_>, child_stack: u64, vfork: bool) -> SysResult {
         ctx.block = Some(BlockOn::VforkChild(pid));
         ctx.block_once = true;
     }
-    proc::set_name(pid, &child.name);
+    proc::set_name(pid, &child.name, &child.cmdline);
     ctx.spawn = Some(child);
     Ok(u64::from(pid.as_u32()))
 }
@@ -102,7 +102,7 @@ pub fn sys_execve(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     match proc::exec::execve(ctx.process, ctx.frame, &path, &argv, &envp) {
         Ok(give_back) => {
             ctx.give_back = give_back;
-            proc::set_name(ctx.process.pid, &ctx.process.name);
+            proc::set_name(ctx.process.pid, &ctx.process.name, &ctx.process.cmdline);
         }
         Err(error) => {
             log::warn!("pid {} ({}): execve {path}: {} ({})", ctx.process.pid, ctx.process.name, error.reason, error.errno.name());
