@@ -540,7 +540,38 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let file = file(ctx, fd_of(a[0]))?;
+    let fd = fd_of(a[0]);
+    let file = file(ctx, fd)?;
+    // The requests every descriptor answers, terminal or not.
+    match a[1] as u32 {
+        syscall::FIOCLEX | syscall::FIONCLEX => {
+            ctx.process.files.set_cloexec(fd, a[1] as u32 == syscall::FIOCLEX)?;
+            return Ok(0);
+        }
+        syscall::FIONBIO => {
+            let mut raw = [0u8; 4];
+            ctx.process.memory.read(a[2], &mut raw)?;
+            let mut open = file.lock();
+            let nonblock = OpenFlags::O_NONBLOCK.bits();
+            open.flags = if u32::from_le_bytes(raw) != 0 { open.flags | nonblock } else { open.flags & !nonblock };
+            return Ok(0);
+        }
+        syscall::FIONREAD => {
+            let kind = file.lock().kind.clone();
+            let available = match kind {
+                FileKind::Pipe { pipe, write_end: false } => pipe.lock().available() as u32,
+                FileKind::Console => u32::from(serial::input_ready()),
+                FileKind::Node(id) => {
+                    let size = fs::with(|fs| fs.metadata(id))?.size;
+                    size.saturating_sub(file.lock().offset).min(u64::from(u32::MAX)) as u32
+                }
+                _ => return Err(Errno::ENOTTY),
+            };
+            ctx.process.memory.write(a[2], &available.to_le_bytes())?;
+            return Ok(0);
+        }
+        _ => {}
+    }
     if !file.lock().kind.is_console() {
         return Err(Errno::ENOTTY);
     }
@@ -566,7 +597,6 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             Ok(0)
         }
         syscall::TIOCSPGRP => Ok(0),
-        syscall::FIONBIO | syscall::FIOCLEX | syscall::FIONCLEX => Ok(0),
         _ => Err(Errno::ENOTTY),
     }
 }

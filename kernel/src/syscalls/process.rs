@@ -105,7 +105,10 @@ pub fn sys_execve(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             proc::set_name(ctx.process.pid, &ctx.process.name, &ctx.process.cmdline);
         }
         Err(error) => {
-            log::warn!("pid {} ({}): execve {path}: {} ({})", ctx.process.pid, ctx.process.name, error.reason, error.errno.name());
+            // A missing file is routine (a shell searching PATH); a refused one is logged.
+            if error.errno != Errno::ENOENT && error.errno != Errno::ENOTDIR {
+                log::warn!("pid {} ({}): execve {path}: {} ({})", ctx.process.pid, ctx.process.name, error.reason, error.errno.name());
+            }
             return Err(error.errno);
         }
     }
