@@ -225,7 +225,37 @@ fn heap(t: &mut Tap) {
     );
 }
 
+/// std::process::Command: runs this program again as a child (through
+/// /proc/self/exe) that echoes its argument and exits with a chosen status.
+fn processes(t: &mut Tap) {
+    let me = match std::env::current_exe() {
+        Ok(path) => path,
+        Err(e) => return t.not_ok("current_exe", e),
+    };
+    let out = std::process::Command::new(&me).args(["--child", "echo"]).output();
+    t.check(
+        "Command::output captures a child's stdout",
+        out.as_ref().map(|o| o.stdout == b"echo\n" && o.status.success()),
+        format!("{out:?}"),
+    );
+    let status = std::process::Command::new(&me).args(["--child", "exit"]).status();
+    t.check("Command::status sees the child's exit status", status.as_ref().map(|s| s.code() == Some(3)), format!("{status:?}"));
+    let missing = std::process::Command::new("/no/such/program").status();
+    t.check("spawning a missing program is an error", Ok::<bool, String>(missing.is_err()), format!("{missing:?}"));
+}
+
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--child") {
+        return match args.get(2).map(String::as_str) {
+            Some("exit") => ExitCode::from(3),
+            Some(word) => {
+                println!("{word}");
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::FAILURE,
+        };
+    }
     let mut t = Tap::default();
     let dir = std::env::current_dir()
         .unwrap_or_else(|_| "/".into())
@@ -240,6 +270,7 @@ fn main() -> ExitCode {
     env(&mut t);
     time(&mut t);
     heap(&mut t);
+    processes(&mut t);
     println!("{}", t.summary());
     if t.failed == 0 {
         ExitCode::SUCCESS
