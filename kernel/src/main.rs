@@ -80,6 +80,11 @@ extern "C" fn kernel_main() -> ! {
     if let Err(error) = mm::init_heap() {
         panic!("cannot set up the kernel heap: {error:?}");
     }
+    // Start from the architectural initial FPU/SIMD state, with the same
+    // XRSTOR every context switch uses: a VMM that cannot run it (this
+    // project's software KVM stops on XRSTOR) fails here, before the banner,
+    // so `isola run --accel auto` falls back to TCG instead of failing later.
+    arch::context::FpuState::new().restore();
     let args = cmdline::parse(boot.info.cmdline());
     log::set_max_level(args.log_level);
     let level = match isolation::init(args.isolation, &boot.features) {

@@ -153,10 +153,10 @@ impl FpuState {
     /// Saves the CPU's current FPU/SIMD state here.
     pub fn save(&mut self) {
         let area = self.area();
-        let mask = super::cpu::read_xcr0().bits();
+        let mask = super::cpu::xcr0().bits();
         if mask != 0 {
             // SAFETY: the area is 64-byte aligned and large enough for the enabled
-            // features (CPUID 0xD); OSXSAVE is on (read_xcr0 is non-zero only then).
+            // features (CPUID 0xD); OSXSAVE is on (the kernel's XCR0 is non-zero only then).
             unsafe { core::arch::asm!("xsave64 [{}]", in(reg) area, in("eax") mask as u32, in("edx") (mask >> 32) as u32, options(nostack)) };
         } else {
             // SAFETY: FXSAVE needs a 16-byte aligned 512-byte area; this one is 64-aligned.
@@ -167,7 +167,7 @@ impl FpuState {
     /// Loads this state into the CPU.
     pub fn restore(&mut self) {
         let area = self.area();
-        let mask = super::cpu::read_xcr0().bits();
+        let mask = super::cpu::xcr0().bits();
         if mask != 0 {
             // SAFETY: the area holds a state XSAVE wrote, or zeros (a valid init
             // header); the kernel's XCR0 never includes PKRU, so XRSTOR cannot load it.

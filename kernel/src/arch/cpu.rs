@@ -35,7 +35,18 @@ pub fn read_cr0() -> Cr0 {
     unsafe { controlregs::cr0() }
 }
 
-/// XCR0, or empty when OSXSAVE is off.
+/// XCR0 as `enable_features` set it: the context switch's XSAVE mask. Kept
+/// in memory because XGETBV is slow under emulation and some software
+/// hypervisors (this project's PVM KVM) fail on it.
+static XCR0_SET: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The XCR0 the kernel set (empty when OSXSAVE is off).
+pub fn xcr0() -> Xcr0 {
+    Xcr0::from_bits_truncate(XCR0_SET.load(core::sync::atomic::Ordering::Relaxed))
+}
+
+/// XCR0 read from the CPU (XGETBV), or empty when OSXSAVE is off.
+#[cfg(feature = "ktest")]
 pub fn read_xcr0() -> Xcr0 {
     if !read_cr4().contains(Cr4::CR4_ENABLE_OS_XSAVE) {
         return Xcr0::empty();
@@ -89,6 +100,7 @@ pub fn enable_features(xsave: bool, supported_xcr0: u64) -> EnabledFeatures {
         xcr0.insert(Xcr0::XCR0_FPU_MMX_STATE);
         // SAFETY: OSXSAVE is set above; xcr0 holds only bits the CPU reports, never PKRU.
         unsafe { controlregs::xcr0_write(xcr0) };
+        XCR0_SET.store(xcr0.bits(), core::sync::atomic::Ordering::Relaxed);
     }
     EnabledFeatures { xcr0 }
 }
