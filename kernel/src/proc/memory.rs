@@ -166,19 +166,26 @@ impl Memory {
         }
     }
 
-    /// Removes every mapping in `[start, end)`, splitting regions at the edges.
-    pub fn unmap_range(&mut self, start: u64, end: u64) {
+    /// Takes `[start, end)` out of the region map, keeping the parts of the
+    /// regions outside it, and returns the regions it overlapped.
+    fn carve(&mut self, start: u64, end: u64) -> Vec<Region> {
         let affected: Vec<Region> =
             self.regions.range(..end).map(|(_, r)| *r).filter(|r| r.end > start).collect();
-        for region in affected {
+        for region in &affected {
             self.regions.remove(&region.start);
             if region.start < start {
-                self.regions.insert(region.start, Region { end: start, ..region });
+                self.regions.insert(region.start, Region { end: start, ..*region });
             }
             if region.end > end {
-                self.regions.insert(end, Region { start: end, ..region });
+                self.regions.insert(end, Region { start: end, ..*region });
             }
         }
+        affected
+    }
+
+    /// Removes every mapping in `[start, end)`, splitting regions at the edges.
+    pub fn unmap_range(&mut self, start: u64, end: u64) {
+        self.carve(start, end);
         self.unmap_pages(start, end);
     }
 
@@ -189,16 +196,7 @@ impl Memory {
             let region = self.region_at(addr).ok_or(Errno::ENOMEM)?;
             addr = region.end;
         }
-        let affected: Vec<Region> =
-            self.regions.range(..end).map(|(_, r)| *r).filter(|r| r.end > start).collect();
-        for region in affected {
-            self.regions.remove(&region.start);
-            if region.start < start {
-                self.regions.insert(region.start, Region { end: start, ..region });
-            }
-            if region.end > end {
-                self.regions.insert(end, Region { start: end, ..region });
-            }
+        for region in self.carve(start, end) {
             let (s, e) = (region.start.max(start), region.end.min(end));
             self.regions.insert(s, Region { start: s, end: e, prot, ..region });
         }

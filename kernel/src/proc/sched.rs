@@ -155,10 +155,8 @@ fn wake_timed() {
             RunState::Blocked(BlockOn::Console) if input => p.run = RunState::Ready,
             _ => {}
         }
-        if p.alarm_at.is_some_and(|at| at <= now) && p.run != RunState::Zombie {
-            p.alarm_at = (p.alarm_interval != 0).then(|| now + p.alarm_interval);
-            let pid = p.pid.as_u32() as i32;
-            super::signal::post(p, 14, syscall::SigInfo::kill(14, pid, 0));
+        if p.run != RunState::Zombie {
+            super::signal::fire_alarm_if_due(p, now);
         }
     }
 }

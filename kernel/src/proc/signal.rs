@@ -71,6 +71,17 @@ pub fn post(p: &mut Process, signal: u32, info: SigInfo) {
     }
 }
 
+/// ITIMER_REAL (alarm, setitimer): SIGALRM when due, reloaded with its interval.
+pub fn fire_alarm_if_due(p: &mut Process, now: u64) {
+    if p.alarm_at.is_some_and(|at| at <= now) {
+        p.alarm_at = (p.alarm_interval != 0).then(|| now + p.alarm_interval);
+        let pid = p.pid.as_u32() as i32;
+        post(p, SIGALRM, SigInfo::kill(SIGALRM as i32, pid, 0));
+    }
+}
+
+const SIGALRM: u32 = 14;
+
 /// SIGCHLD to `parent` about `child`, and a wake-up for its waits.
 pub fn send_child_signal(parent: Pid, child: Pid, code: i32, status: ExitStatus) {
     let value = match status {

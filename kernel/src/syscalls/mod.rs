@@ -282,11 +282,8 @@ pub fn dispatch(frame: &mut SyscallFrame) {
 /// trap): a due alarm, then signal delivery (default action or handler).
 pub fn return_to_user(frame: &mut SyscallFrame) {
     let status = proc::with_current(|p| {
-        if p.alarm_at.is_some_and(|at| at <= crate::time::monotonic_ns()) {
-            let now = crate::time::monotonic_ns();
-            p.alarm_at = (p.alarm_interval != 0).then(|| now + p.alarm_interval);
-            let pid = p.pid.as_u32() as i32;
-            signal::post(p, 14, syscall::SigInfo::kill(14, pid, 0));
+        if p.alarm_at.is_some() {
+            signal::fire_alarm_if_due(p, crate::time::monotonic_ns());
         }
         // The common case, nothing pending: no signal work at all.
         if !p.signals.has_deliverable() && p.restart_syscall.is_none() && p.saved_mask.is_none() {
