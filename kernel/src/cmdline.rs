@@ -2,7 +2,8 @@
 //! Known words: `isolation=auto|mpk|none`, `init=PATH` (the first program;
 //! its argv and envp come from `/.isola/argv` and `/.isola/envp` in the
 //! initramfs), `trace` (print every syscall), `log=LEVEL` (console log
-//! level), `epoch=SECS` (wall-clock time at boot where there is no RTC). Unknown words are logged and ignored.
+//! level), `epoch=SECS` (wall-clock time at boot where there is no RTC),
+//! `ip=dhcp|A.B.C.D/N` and `gw=A.B.C.D` (eth0's addressing). Unknown words are logged and ignored.
 
 use crate::isolation::Request;
 
@@ -18,11 +19,15 @@ pub struct KernelArgs<'a> {
     pub trace: bool,
     /// `ps`: print the process listing when pid 1 exits.
     pub ps_on_exit: bool,
+    /// `ip=dhcp` or `ip=A.B.C.D/N`: eth0's address (10.0.2.15/24 by default).
+    pub ip: Option<&'a str>,
+    /// `gw=A.B.C.D`: eth0's default gateway (10.0.2.2 by default).
+    pub gateway: Option<&'a str>,
 }
 
 /// Parses the command line; bad values are logged and the default kept.
 pub fn parse(cmdline: &str) -> KernelArgs<'_> {
-    let mut args = KernelArgs { isolation: Request::Auto, log_level: log::LevelFilter::Info, epoch_secs: None, init: None, trace: false, ps_on_exit: false };
+    let mut args = KernelArgs { isolation: Request::Auto, log_level: log::LevelFilter::Info, epoch_secs: None, init: None, trace: false, ps_on_exit: false, ip: None, gateway: None };
     for word in cmdline.split_ascii_whitespace() {
         match word.split_once('=') {
             Some(("isolation", value)) => match Request::parse(value) {
@@ -38,6 +43,8 @@ pub fn parse(cmdline: &str) -> KernelArgs<'_> {
                 Ok(secs) => args.epoch_secs = Some(secs),
                 Err(_) => log::warn!("epoch={secs}: expected seconds since 1970"),
             },
+            Some(("ip", value)) => args.ip = Some(value),
+            Some(("gw", value)) => args.gateway = Some(value),
             None if word == "trace" => args.trace = true,
             None if word == "ps" => args.ps_on_exit = true,
             _ => log::warn!("unknown kernel argument '{word}' ignored"),

@@ -3,6 +3,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use process::Pipe;
 use spin::Mutex;
@@ -39,6 +40,81 @@ pub enum FileKind {
     Pipe { pipe: Arc<Mutex<Pipe>>, write_end: bool },
     /// A /proc file or directory, generated when opened.
     Proc(Arc<crate::procfs::ProcNode>),
+    /// An INET socket (TCP or UDP).
+    Socket(Arc<Mutex<crate::net::socket::Socket>>),
+    /// One end of an AF_UNIX stream socket pair.
+    Unix(Arc<UnixEnd>),
+    /// An epoll instance.
+    Epoll(Arc<Mutex<Epoll>>),
+}
+
+/// One end of `socketpair(AF_UNIX, SOCK_STREAM)`: two pipes crossed, this
+/// end reading one and writing the other.
+pub struct UnixEnd {
+    pub rx: Arc<Mutex<Pipe>>,
+    pub tx: Arc<Mutex<Pipe>>,
+    rx_open: AtomicBool,
+    tx_open: AtomicBool,
+}
+
+impl UnixEnd {
+    /// shutdown(SHUT_WR): the peer reads end-of-file.
+    pub fn shutdown_write(&self) {
+        if self.tx_open.swap(false, Ordering::Relaxed) {
+            self.tx.lock().drop_writer();
+            crate::proc::sched::wake_all(crate::proc::BlockOn::Pipe(pipe_id(&self.tx)));
+        }
+    }
+
+    /// shutdown(SHUT_RD): reads give end-of-file, the peer's writes EPIPE.
+    pub fn shutdown_read(&self) {
+        if self.rx_open.swap(false, Ordering::Relaxed) {
+            self.rx.lock().drop_reader();
+            crate::proc::sched::wake_all(crate::proc::BlockOn::Pipe(pipe_id(&self.rx)));
+        }
+    }
+
+    pub fn can_read(&self) -> bool {
+        self.rx_open.load(Ordering::Relaxed)
+    }
+
+    pub fn can_write(&self) -> bool {
+        self.tx_open.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for UnixEnd {
+    fn drop(&mut self) {
+        self.shutdown_write();
+        self.shutdown_read();
+    }
+}
+
+/// A connected pair of AF_UNIX stream sockets.
+pub fn new_unix_pair(nonblock: bool) -> (FileRef, FileRef) {
+    let a_to_b = Arc::new(Mutex::new(Pipe::new()));
+    let b_to_a = Arc::new(Mutex::new(Pipe::new()));
+    let end = |rx: &Arc<Mutex<Pipe>>, tx: &Arc<Mutex<Pipe>>| {
+        Arc::new(UnixEnd { rx: rx.clone(), tx: tx.clone(), rx_open: AtomicBool::new(true), tx_open: AtomicBool::new(true) })
+    };
+    let status = 2 | if nonblock { syscall::OpenFlags::O_NONBLOCK.bits() } else { 0 };
+    let a = open_file(FileKind::Unix(end(&b_to_a, &a_to_b)), status);
+    let b = open_file(FileKind::Unix(end(&a_to_b, &b_to_a)), status);
+    (a, b)
+}
+
+/// An epoll instance: what it watches, by descriptor number and open file
+/// (as Linux keys it), and the files themselves, held weakly: closing the
+/// last descriptor of a file drops it from every interest list.
+#[derive(Default)]
+pub struct Epoll {
+    pub interests: process::epoll::Interests<(i32, usize)>,
+    pub files: BTreeMap<(i32, usize), alloc::sync::Weak<Mutex<OpenFile>>>,
+}
+
+/// An open file's identity (for epoll keys).
+pub fn file_id(file: &FileRef) -> usize {
+    Arc::as_ptr(file) as *const () as usize
 }
 
 impl FileKind {

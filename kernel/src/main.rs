@@ -19,6 +19,7 @@ mod fs;
 mod isolation;
 mod ktest;
 mod mm;
+mod net;
 mod panic;
 mod proc;
 mod procfs;
@@ -145,6 +146,13 @@ extern "C" fn kernel_main() -> ! {
     if let Err(why) = fs::init(initramfs) {
         panic!("{why}");
     }
+    match net::Addressing::parse(args.ip, args.gateway) {
+        Ok(addressing) => net::init(addressing),
+        Err(why) => {
+            log::warn!("{why}; using 10.0.2.15/24 via 10.0.2.2");
+            net::init(net::Addressing::QEMU_USER);
+        }
+    }
     match args.init {
         Some(path) => {
             proc::TRACE.store(args.trace, core::sync::atomic::Ordering::Relaxed);
@@ -187,6 +195,9 @@ fn start_first_program(path: &str) -> ! {
 /// Ends the VM with `status`: prints the status line the host reads and
 /// leaves through isa-debug-exit with its low 7 bits.
 pub fn shutdown(status: u8) -> ! {
+    if let Some((received, sent)) = net::with_if_up(|st| st.eth_frames()).flatten() {
+        log::debug!("net: eth0 received {received} frames, sent {sent}");
+    }
     let since_boot = BOOT.get().map_or(0, |boot| arch::cpu::rdtsc().wrapping_sub(boot.info.boot_tsc));
     log::debug!("uptime {} ms ({} timer ticks)", time::cycles_to_us(since_boot) / 1000, trap::ticks());
     kprintln!("isola: exit status {status}");

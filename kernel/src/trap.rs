@@ -40,6 +40,10 @@ pub fn handle(frame: &mut TrapFrame, from_process: bool) {
             apic::end_of_interrupt();
         }
         v if v == u64::from(apic::SPURIOUS_VECTOR) => {}
+        v if v == u64::from(crate::net::NET_VECTOR) => {
+            crate::net::interrupt();
+            apic::end_of_interrupt();
+        }
         BREAKPOINT => {
             BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
         }
@@ -64,7 +68,7 @@ fn process_trap(frame: &mut TrapFrame) {
         v if v == u64::from(TIMER_VECTOR) => {
             TICKS.fetch_add(1, Ordering::Relaxed);
             apic::end_of_interrupt();
-            let preempt = proc::sched::tick_should_preempt();
+            let preempt = proc::sched::tick_should_preempt() || crate::net::poll_due();
             let signal = proc::with_current(|p| p.signals.has_deliverable() || p.alarm_at.is_some()).unwrap_or(false);
             if preempt || signal {
                 continue_in_kernel(frame, preempt);
@@ -72,6 +76,13 @@ fn process_trap(frame: &mut TrapFrame) {
             return;
         }
         v if v == u64::from(apic::SPURIOUS_VECTOR) => return,
+        // Packets arrived: the scheduler polls the stack and runs whoever
+        // they woke.
+        v if v == u64::from(crate::net::NET_VECTOR) => {
+            crate::net::interrupt();
+            apic::end_of_interrupt();
+            continue_in_kernel(frame, true);
+        }
         PAGE_FAULT => {
             proc::page_fault(cpu::read_cr2(), frame.error_code, frame.rip);
             // A fault the process handles itself was queued: deliver it now.

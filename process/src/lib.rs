@@ -17,8 +17,10 @@ extern crate alloc;
 
 use core::fmt;
 
+pub mod epoll;
 pub mod fd;
 pub mod pipe;
+pub mod ports;
 pub mod rlimit;
 pub mod signal;
 pub mod stack;

@@ -23,6 +23,7 @@ use core::fmt;
 
 pub mod args;
 pub mod layout;
+pub mod net;
 pub mod nr;
 pub mod signal_frame;
 pub mod trace;

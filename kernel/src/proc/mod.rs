@@ -44,8 +44,11 @@ pub enum BlockOn {
     Console,
     /// Any signal (pause, rt_sigsuspend).
     Signal,
-    /// poll/select: any pipe event, console input, or this deadline.
+    /// poll/select/epoll_wait: any pipe or network event, console input,
+    /// or this deadline.
     Poll(u64),
+    /// A socket changing state (data, a connection, a close).
+    Net,
     /// A vfork child leaving the parent's memory (exec or exit).
     VforkChild(Pid),
 }

@@ -91,7 +91,7 @@ fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<P
             if pid.is_some_and(|pid| pid != p.pid) {
                 continue;
             }
-            let poll_woken = matches!((reason, on), (Some(BlockOn::Pipe(_)), BlockOn::Poll(_)));
+            let poll_woken = matches!((reason, on), (Some(BlockOn::Pipe(_) | BlockOn::Net), BlockOn::Poll(_)));
             if reason.is_none_or(|r| r == on) || poll_woken {
                 p.run = RunState::Ready;
             }
@@ -135,6 +135,7 @@ pub fn yield_now() {
 
 /// Wakes sleepers whose time has come and console readers with input.
 fn wake_timed() {
+    crate::net::poll_if_due();
     let mut procs = PROCS.lock();
     super::signal::apply_pending(&mut procs);
     apply_wakes(&mut procs);

@@ -24,7 +24,7 @@ fn fd_of(raw: u64) -> i32 {
     raw as i32
 }
 
-fn file(ctx: &Ctx<'_>, fd: i32) -> Result<FileRef, Errno> {
+pub(super) fn file(ctx: &Ctx<'_>, fd: i32) -> Result<FileRef, Errno> {
     ctx.process.files.get(fd).cloned()
 }
 
@@ -129,7 +129,7 @@ pub fn sys_close(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 /// What a read or write did: moved bytes, or must wait (unless non-blocking).
-enum Io {
+pub(super) enum Io {
     Done(usize),
     Wait(BlockOn),
 }
@@ -155,7 +155,7 @@ fn write_console(data: &[u8]) {
 }
 
 /// Reads from `file` at `offset` (None: the file's own offset, advanced).
-fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> Result<Io, Errno> {
+pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> Result<Io, Errno> {
     let mut open = file.lock();
     if !fs::can_read(open.flags) {
         return Err(Errno::EBADF);
@@ -184,20 +184,54 @@ fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> Result<Io, 
             if offset.is_some() {
                 return Err(Errno::ESPIPE);
             }
-            let result = pipe.lock().read(buf);
-            match result {
-                PipeRead::Data(n) => {
-                    proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(&pipe)));
-                    Ok(Io::Done(n))
-                }
-                PipeRead::Eof => Ok(Io::Done(0)),
-                PipeRead::WouldBlock => Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(&pipe)))),
-            }
+            Ok(pipe_read(&pipe, buf))
         }
+        FileKind::Unix(end) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            if !end.can_read() {
+                return Ok(Io::Done(0));
+            }
+            Ok(pipe_read(&end.rx, buf))
+        }
+        FileKind::Socket(socket) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            drop(open);
+            let got = socket.lock().recv(buf, false)?;
+            Ok(got.map_or(Io::Wait(BlockOn::Net), |(n, _)| Io::Done(n)))
+        }
+        FileKind::Epoll(_) => Err(Errno::EINVAL),
     }
 }
 
-fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Result<Io, Errno> {
+fn pipe_read(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, buf: &mut [u8]) -> Io {
+    let result = pipe.lock().read(buf);
+    match result {
+        PipeRead::Data(n) => {
+            proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(pipe)));
+            Io::Done(n)
+        }
+        PipeRead::Eof => Io::Done(0),
+        PipeRead::WouldBlock => Io::Wait(BlockOn::Pipe(fs::pipe_id(pipe))),
+    }
+}
+
+fn pipe_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, data: &[u8]) -> Result<Io, Errno> {
+    let result = pipe.lock().write(data);
+    match result {
+        PipeWrite::Wrote(n) => {
+            proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(pipe)));
+            Ok(Io::Done(n))
+        }
+        PipeWrite::WouldBlock => Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(pipe)))),
+        PipeWrite::Broken => Err(Errno::EPIPE),
+    }
+}
+
+pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Result<Io, Errno> {
     let mut open = file.lock();
     if !fs::can_write(open.flags) {
         return Err(Errno::EBADF);
@@ -228,22 +262,32 @@ fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Result<Io, Er
             if offset.is_some() {
                 return Err(Errno::ESPIPE);
             }
-            let result = pipe.lock().write(data);
-            match result {
-                PipeWrite::Wrote(n) => {
-                    proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(&pipe)));
-                    Ok(Io::Done(n))
-                }
-                PipeWrite::WouldBlock => Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(&pipe)))),
-                PipeWrite::Broken => Err(Errno::EPIPE),
-            }
+            pipe_write(&pipe, data)
         }
+        FileKind::Unix(end) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            if !end.can_write() {
+                return Err(Errno::EPIPE);
+            }
+            pipe_write(&end.tx, data)
+        }
+        FileKind::Socket(socket) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            drop(open);
+            let sent = socket.lock().send(data, None)?;
+            Ok(sent.map_or(Io::Wait(BlockOn::Net), Io::Done))
+        }
+        FileKind::Epoll(_) => Err(Errno::EINVAL),
     }
 }
 
 /// Turns an `Io` into the call's result: a wait blocks the caller (the call
 /// runs again when woken), or is EAGAIN on a non-blocking file.
-fn finish_io(ctx: &mut Ctx<'_>, file: &FileRef, io: Io) -> Result<usize, Errno> {
+pub(super) fn finish_io(ctx: &mut Ctx<'_>, file: &FileRef, io: Io) -> Result<usize, Errno> {
     match io {
         Io::Done(n) => Ok(n),
         Io::Wait(reason) => {
@@ -257,7 +301,7 @@ fn finish_io(ctx: &mut Ctx<'_>, file: &FileRef, io: Io) -> Result<usize, Errno> 
 }
 
 /// EPIPE from a write also raises SIGPIPE in the writer.
-fn broken_pipe(ctx: &mut Ctx<'_>, error: Errno) -> Errno {
+pub(super) fn broken_pipe(ctx: &mut Ctx<'_>, error: Errno) -> Errno {
     if error == Errno::EPIPE {
         let pid = ctx.process.pid.as_u32() as i32;
         proc::signal::post(ctx.process, proc::SIGPIPE, syscall::SigInfo::kill(proc::SIGPIPE as i32, pid, 0));
@@ -306,7 +350,7 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     do_write(ctx, fd_of(a[0]), a[1], a[2], Some(offset))
 }
 
-fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoVec>, Errno> {
+pub(super) fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoVec>, Errno> {
     if count > 1024 {
         return Err(Errno::EINVAL);
     }
@@ -438,6 +482,14 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: u64) -> SysResult {
             ..console_stat()
         },
         FileKind::Proc(node) => proc_stat(&node),
+        FileKind::Socket(_) | FileKind::Unix(_) => Stat {
+            st_ino: fs::file_id(&file) as u64 >> 4,
+            st_mode: syscall::S_IFSOCK | 0o777,
+            st_blksize: 4096,
+            st_rdev: 0,
+            ..console_stat()
+        },
+        FileKind::Epoll(_) => Stat { st_ino: 0, st_mode: 0o600, st_blksize: 4096, st_rdev: 0, ..console_stat() },
     };
     put_stat(ctx, addr, &stat)
 }
@@ -560,6 +612,14 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             let kind = file.lock().kind.clone();
             let available = match kind {
                 FileKind::Pipe { pipe, write_end: false } => pipe.lock().available() as u32,
+                FileKind::Unix(end) => end.rx.lock().available() as u32,
+                FileKind::Socket(socket) => {
+                    let mut probe = alloc::vec![0u8; 1 << 16];
+                    match socket.lock().recv(&mut probe, true) {
+                        Ok(Some((n, _))) => n as u32,
+                        _ => 0,
+                    }
+                }
                 FileKind::Console => u32::from(serial::input_ready()),
                 FileKind::Node(id) => {
                     let size = fs::with(|fs| fs.metadata(id))?.size;
@@ -785,6 +845,43 @@ const POLLERR: i16 = 0x8;
 const POLLRDNORM: i16 = 0x40;
 const POLLWRNORM: i16 = 0x100;
 
+/// The poll(2) events that hold now for an open file (POLLIN, POLLOUT,
+/// POLLERR, POLLHUP, POLLRDHUP bits), whatever was asked.
+pub(super) fn readiness(kind: &FileKind) -> u32 {
+    let bits = |readable: bool, writable: bool, hangup: bool, error: bool| {
+        [(readable, POLLIN), (writable, POLLOUT), (hangup, POLLHUP), (error, POLLERR)]
+            .iter()
+            .filter(|(on, _)| *on)
+            .fold(0u32, |acc, (_, bit)| acc | *bit as u32)
+    };
+    match kind {
+        FileKind::Console => bits(serial::input_ready(), true, false, false),
+        FileKind::Node(_) => bits(true, true, false, false),
+        FileKind::Proc(_) => bits(true, false, false, false),
+        // Linux: a write end without readers reports POLLERR (with POLLOUT),
+        // a read end without writers POLLHUP.
+        FileKind::Pipe { pipe, write_end } => {
+            let p = pipe.lock();
+            if *write_end { bits(false, p.writable(), false, p.readers() == 0) } else { bits(p.readable(), false, p.writers() == 0, false) }
+        }
+        FileKind::Unix(end) => {
+            let (rx, tx) = (end.rx.lock(), end.tx.lock());
+            let eof = !end.can_read() || rx.writers() == 0;
+            let peer_gone = !end.can_write() || tx.readers() == 0;
+            let mut events = bits(rx.readable() || eof, tx.writable() || peer_gone, eof && peer_gone, false);
+            if eof {
+                events |= crate::net::socket::POLLRDHUP;
+            }
+            events
+        }
+        FileKind::Socket(socket) => socket.lock().readiness(),
+        FileKind::Epoll(epoll) => {
+            let ready = super::net::epoll_has_ready(epoll);
+            bits(ready, false, false, false)
+        }
+    }
+}
+
 /// The events of `pollfd` entries that hold now.
 fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
     let mut ready = 0;
@@ -799,31 +896,22 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
             continue;
         };
         let kind = file.lock().kind.clone();
-        let (readable, writable, hangup, error) = match kind {
-            FileKind::Console => (serial::input_ready(), true, false, false),
-            FileKind::Node(_) => (true, true, false, false),
-            FileKind::Proc(_) => (true, false, false, false),
-            // Linux: a write end without readers reports POLLERR (with POLLOUT),
-            // a read end without writers POLLHUP.
-            FileKind::Pipe { pipe, write_end } => {
-                let p = pipe.lock();
-                if write_end { (false, p.writable(), false, p.readers() == 0) } else { (p.readable(), false, p.writers() == 0, false) }
-            }
-        };
-        let mut got = 0;
-        if writable {
-            got |= *events & (POLLOUT | POLLWRNORM);
+        let now = readiness(&kind);
+        let mut wanted = (*events as u16 as u32) | (POLLERR | POLLHUP) as u32;
+        if *events & POLLIN != 0 {
+            wanted |= POLLRDNORM as u32;
         }
-        if readable {
-            got |= *events & (POLLIN | POLLRDNORM);
+        if *events & POLLOUT != 0 {
+            wanted |= POLLWRNORM as u32;
         }
-        if hangup {
-            got |= POLLHUP;
+        let mut got = now & wanted;
+        if now & POLLIN as u32 != 0 {
+            got |= (*events & POLLRDNORM) as u16 as u32;
         }
-        if error {
-            got |= POLLERR;
+        if now & POLLOUT as u32 != 0 {
+            got |= (*events & POLLWRNORM) as u16 as u32;
         }
-        *revents = got;
+        *revents = got as u16 as i16;
         if got != 0 {
             ready += 1;
         }

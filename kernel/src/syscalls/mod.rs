@@ -7,6 +7,7 @@
 mod files;
 mod info;
 mod memory;
+mod net;
 mod process;
 mod signals;
 
@@ -177,6 +178,28 @@ syscall_table! {
     KILL => process::sys_kill,
     TKILL => process::sys_tkill,
     TGKILL => process::sys_tgkill,
+    SOCKET => net::sys_socket,
+    SOCKETPAIR => net::sys_socketpair,
+    BIND => net::sys_bind,
+    LISTEN => net::sys_listen,
+    ACCEPT => net::sys_accept,
+    ACCEPT4 => net::sys_accept4,
+    CONNECT => net::sys_connect,
+    SENDTO => net::sys_sendto,
+    RECVFROM => net::sys_recvfrom,
+    SENDMSG => net::sys_sendmsg,
+    RECVMSG => net::sys_recvmsg,
+    SHUTDOWN => net::sys_shutdown,
+    GETSOCKNAME => net::sys_getsockname,
+    GETPEERNAME => net::sys_getpeername,
+    SETSOCKOPT => net::sys_setsockopt,
+    GETSOCKOPT => net::sys_getsockopt,
+    EPOLL_CREATE => net::sys_epoll_create,
+    EPOLL_CREATE1 => net::sys_epoll_create1,
+    EPOLL_CTL => net::sys_epoll_ctl,
+    EPOLL_WAIT => net::sys_epoll_wait,
+    EPOLL_PWAIT => net::sys_epoll_pwait,
+    EPOLL_PWAIT2 => net::sys_epoll_pwait2,
 }
 
 /// Numbers already reported as unknown, with the program that used them.

@@ -1,0 +1,140 @@
+//! virtio on microvm: finding the virtio-mmio transports (24 slots of 512
+//! bytes from 0xfeb00000, or 8 without a second I/O APIC) and the
+//! `virtio_drivers::Hal` that gives devices DMA memory from the frame
+//! allocator and physical addresses of kernel buffers.
+
+use alloc::collections::BTreeMap;
+use core::ptr::NonNull;
+
+use paging::{PAGE_SIZE, PhysAddr, VirtAddr};
+use spin::Mutex;
+use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
+use virtio_drivers::transport::{DeviceType, Transport};
+use virtio_drivers::{BufferDirection, Hal};
+
+use super::paging::{phys_to_virt, translate_current};
+
+const MMIO_PHYS: u64 = 0xfeb0_0000;
+const SLOT_SIZE: u64 = 0x200;
+/// Transports with a second I/O APIC (microvm's default with ACPI).
+const SLOTS: u64 = 24;
+const MAGIC: u32 = 0x7472_6976;
+/// GSI of slot 0: 24 (second I/O APIC) or 5 (legacy layout of 8 slots).
+const GSI_BASE_TWO_IOAPICS: u32 = 24;
+const GSI_BASE_ONE_IOAPIC: u32 = 5;
+
+/// A virtio device found on the bus: its transport and interrupt line.
+pub struct Found {
+    pub transport: MmioTransport<'static>,
+    pub gsi: u32,
+    pub slot: u64,
+}
+
+fn read_magic(base: u64) -> u32 {
+    // SAFETY: `base` lies in the transport pages mapped uncached by `find`;
+    // the magic register is a 32-bit register at offset 0.
+    unsafe { (base as *const u32).read_volatile() }
+}
+
+/// The first device of type `wanted`, if any.
+pub fn find(wanted: DeviceType) -> Option<Found> {
+    let pages = (SLOTS * SLOT_SIZE).div_ceil(PAGE_SIZE);
+    let mut base = 0;
+    for page in 0..pages {
+        let virt = crate::mm::map_mmio(PhysAddr::new(MMIO_PHYS + page * PAGE_SIZE)).ok()?.as_u64();
+        if page == 0 {
+            base = virt;
+        }
+    }
+    let present = |slot: u64| read_magic(base + slot * SLOT_SIZE) == MAGIC;
+    let gsi_base = if present(SLOTS - 1) { GSI_BASE_TWO_IOAPICS } else { GSI_BASE_ONE_IOAPIC };
+    for slot in (0..SLOTS).filter(|&s| present(s)) {
+        let header = NonNull::new((base + slot * SLOT_SIZE) as *mut VirtIOHeader)?;
+        // SAFETY: the header is a virtio-mmio register block (its magic was
+        // checked) mapped uncached for the kernel's lifetime; each slot is
+        // handed to at most one transport because the search stops at the
+        // first match and runs once per device type.
+        let Ok(transport) = (unsafe { MmioTransport::new(header, SLOT_SIZE as usize) }) else { continue };
+        if transport.device_type() == wanted {
+            return Some(Found { transport, gsi: gsi_base + slot as u32, slot });
+        }
+    }
+    None
+}
+
+/// Bounce buffers handed out by `share` for buffers that are not physically
+/// contiguous: physical address -> pages.
+static BOUNCES: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
+
+/// The physical address of `[virt, virt + len)` if it is contiguous.
+fn contiguous_phys(virt: u64, len: usize) -> Option<PhysAddr> {
+    let start = translate_current(VirtAddr::new(virt))?.phys.as_u64();
+    let mut page = virt & !(PAGE_SIZE - 1);
+    while page + PAGE_SIZE < virt + len as u64 {
+        page += PAGE_SIZE;
+        let phys = translate_current(VirtAddr::new(page))?.phys.as_u64();
+        if phys != start + (page - virt) {
+            return None;
+        }
+    }
+    Some(PhysAddr::new(start))
+}
+
+/// The kernel's DMA glue for virtio-drivers.
+pub struct KernelHal;
+
+// SAFETY: dma_alloc returns zeroed, page-aligned, physically contiguous frames
+// that nobody else uses until dma_dealloc; share returns the physical address
+// of exactly the given bytes (or of a bounce copy kept until unshare).
+unsafe impl Hal for KernelHal {
+    fn dma_alloc(pages: usize, _direction: BufferDirection) -> (virtio_drivers::PhysAddr, NonNull<u8>) {
+        let phys = crate::mm::frame::with_global(|a| a.allocate_contiguous(pages, 1)).expect("out of memory for virtio DMA");
+        for i in 0..pages as u64 {
+            super::paging::zero_frame(PhysAddr::new(phys.as_u64() + i * PAGE_SIZE));
+        }
+        let virt = phys_to_virt(phys).as_u64() as *mut u8;
+        (phys.as_u64(), NonNull::new(virt).expect("the direct map is not at 0"))
+    }
+
+    unsafe fn dma_dealloc(paddr: virtio_drivers::PhysAddr, _vaddr: NonNull<u8>, pages: usize) -> i32 {
+        for i in 0..pages as u64 {
+            crate::mm::frame::free(PhysAddr::new(paddr + i * PAGE_SIZE));
+        }
+        0
+    }
+
+    unsafe fn mmio_phys_to_virt(paddr: virtio_drivers::PhysAddr, _size: usize) -> NonNull<u8> {
+        let virt = crate::mm::map_mmio(PhysAddr::new(paddr & !(PAGE_SIZE - 1))).expect("cannot map device memory");
+        NonNull::new((virt.as_u64() + (paddr & (PAGE_SIZE - 1))) as *mut u8).expect("mapped at 0")
+    }
+
+    unsafe fn share(buffer: NonNull<[u8]>, direction: BufferDirection) -> virtio_drivers::PhysAddr {
+        let virt = buffer.as_ptr() as *mut u8 as u64;
+        let len = buffer.len();
+        if let Some(phys) = contiguous_phys(virt, len) {
+            return phys.as_u64();
+        }
+        let pages = len.div_ceil(PAGE_SIZE as usize);
+        let (phys, bounce) = Self::dma_alloc(pages, direction);
+        if direction != BufferDirection::DeviceToDriver {
+            // SAFETY: the caller promises `buffer` is valid for reads of `len`
+            // bytes; `bounce` is a fresh allocation of at least `len` bytes.
+            unsafe { core::ptr::copy_nonoverlapping(virt as *const u8, bounce.as_ptr(), len) };
+        }
+        BOUNCES.lock().insert(phys, pages);
+        phys
+    }
+
+    unsafe fn unshare(paddr: virtio_drivers::PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
+        let Some(pages) = BOUNCES.lock().remove(&paddr) else { return };
+        if direction != BufferDirection::DriverToDevice {
+            let bounce = phys_to_virt(PhysAddr::new(paddr)).as_u64() as *const u8;
+            // SAFETY: the caller promises `buffer` is valid for writes; the
+            // bounce copy holds at least `buffer.len()` bytes.
+            unsafe { core::ptr::copy_nonoverlapping(bounce, buffer.as_ptr() as *mut u8, buffer.len()) };
+        }
+        for i in 0..pages as u64 {
+            crate::mm::frame::free(PhysAddr::new(paddr + i * PAGE_SIZE));
+        }
+    }
+}

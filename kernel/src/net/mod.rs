@@ -1,0 +1,483 @@
+//! The network stack: smoltcp over a loopback interface (`lo`,
+//! 127.0.0.1/8) and, when QEMU gives a virtio-net device, `eth0` (static
+//! 10.0.2.15/24 via 10.0.2.2 unless the command line says otherwise, or
+//! DHCP). It is polled from the scheduler when the device interrupts or a
+//! TCP timer is due, and after every socket call that queues work.
+//! [`socket`] holds the socket objects processes see; they keep handles
+//! into the socket sets here. Decisions: docs/network.md.
+
+pub mod device;
+pub mod socket;
+
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use process::ports::PortTable;
+use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::phy::{Loopback, Medium};
+use smoltcp::socket::{dhcpv4, tcp, udp};
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpListenEndpoint, Ipv4Address, Ipv4Cidr};
+use spin::Mutex;
+use syscall::Errno;
+use syscall::net::SockAddrIn;
+
+use device::VirtioDevice;
+
+/// Interrupt vector of the network device.
+pub const NET_VECTOR: u8 = 40;
+/// Receive and send buffer of a TCP connection.
+const TCP_RX_BUFFER: usize = 32 * 1024;
+const TCP_TX_BUFFER: usize = 32 * 1024;
+/// Datagrams and payload bytes a UDP socket buffers each way.
+const UDP_PACKETS: usize = 32;
+const UDP_BUFFER: usize = 64 * 1024;
+/// Most connections a listener keeps ready per interface (its backlog is
+/// clamped to this): each is a smoltcp socket in LISTEN with its buffers.
+const POOL_MAX: usize = 128;
+/// With a device, poll at least this often: a lost interrupt edge costs
+/// at most this much latency.
+const FALLBACK_POLL_NS: u64 = 10_000_000;
+/// Polls of the loopback interface per round: each carries packets one hop.
+const LOOPBACK_ROUNDS: usize = 64;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum IfaceId {
+    Lo,
+    Eth,
+}
+
+/// A smoltcp socket on one interface.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Handle {
+    pub iface: IfaceId,
+    pub socket: SocketHandle,
+}
+
+struct Iface<D> {
+    iface: Interface,
+    device: D,
+    sockets: SocketSet<'static>,
+}
+
+/// The listening sockets of one `listen()`: connections wait here, in
+/// SYN-RECEIVED or ESTABLISHED, until `accept` takes them.
+struct Pool {
+    local: SockAddrIn,
+    size: usize,
+    handles: Vec<Handle>,
+}
+
+/// What the command line asks of eth0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Addressing {
+    Static { cidr: Ipv4Cidr, gateway: Option<Ipv4Address> },
+    Dhcp,
+}
+
+impl Addressing {
+    /// QEMU user networking's guest address and gateway.
+    pub const QEMU_USER: Addressing = Addressing::Static {
+        cidr: Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24),
+        gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
+    };
+
+    /// `ip=dhcp` or `ip=A.B.C.D/N` with `gw=A.B.C.D`; `None`: the default.
+    pub fn parse(ip: Option<&str>, gw: Option<&str>) -> Result<Addressing, &'static str> {
+        let gateway = match gw {
+            Some(text) => Some(text.parse::<Ipv4Address>().map_err(|_| "gw= is not an IPv4 address")?),
+            None => None,
+        };
+        match ip {
+            None => match (Addressing::QEMU_USER, gateway) {
+                (Addressing::Static { cidr, .. }, Some(g)) => Ok(Addressing::Static { cidr, gateway: Some(g) }),
+                (default, _) => Ok(default),
+            },
+            Some("dhcp") => Ok(Addressing::Dhcp),
+            Some(text) => {
+                let cidr = text.parse::<Ipv4Cidr>().map_err(|_| "ip= is not dhcp or A.B.C.D/N")?;
+                Ok(Addressing::Static { cidr, gateway })
+            }
+        }
+    }
+}
+
+/// Both interfaces, their sockets, the bound ports and the listeners.
+pub struct Stack {
+    lo: Iface<Loopback>,
+    eth: Option<Iface<VirtioDevice>>,
+    dhcp: Option<SocketHandle>,
+    pub ports: PortTable,
+    pools: BTreeMap<u64, Pool>,
+    /// Connections closed by their processes, finishing their goodbyes.
+    closing: Vec<Handle>,
+    next_id: u64,
+}
+
+static STACK: Mutex<Option<Stack>> = Mutex::new(None);
+static IRQ_PENDING: AtomicBool = AtomicBool::new(false);
+/// When the stack next needs a poll (monotonic ns); `u64::MAX`: not before
+/// something happens.
+static NEXT_POLL_NS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn now() -> Instant {
+    Instant::from_micros((crate::time::monotonic_ns() / 1000) as i64)
+}
+
+fn seed() -> u64 {
+    crate::arch::cpu::rdrand().unwrap_or_else(crate::arch::cpu::rdtsc)
+}
+
+/// Brings up lo, and eth0 when there is a virtio-net device.
+pub fn init(addressing: Addressing) {
+    let mut lo_device = Loopback::new(Medium::Ip);
+    let mut config = Config::new(HardwareAddress::Ip);
+    config.random_seed = seed();
+    let mut lo_iface = Interface::new(config, &mut lo_device, now());
+    lo_iface.update_ip_addrs(|addrs| {
+        let _ = addrs.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8));
+    });
+    let lo = Iface { iface: lo_iface, device: lo_device, sockets: SocketSet::new(vec![]) };
+    let mut stack =
+        Stack { lo, eth: None, dhcp: None, ports: PortTable::new(), pools: BTreeMap::new(), closing: Vec::new(), next_id: 1 };
+    if let Some(found) = crate::arch::virtio::find(virtio_drivers::transport::DeviceType::Network) {
+        match VirtioDevice::new(found.transport) {
+            Ok(mut device) => {
+                let mac = device.nic.mac_address();
+                let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+                config.random_seed = seed();
+                let mut iface = Interface::new(config, &mut device, now());
+                let mut sockets = SocketSet::new(vec![]);
+                let mac = EthernetAddress(mac);
+                match addressing {
+                    Addressing::Static { cidr, gateway } => {
+                        iface.update_ip_addrs(|addrs| {
+                            let _ = addrs.push(IpCidr::Ipv4(cidr));
+                        });
+                        if let Some(gw) = gateway {
+                            let _ = iface.routes_mut().add_default_ipv4_route(gw);
+                        }
+                        let gw = gateway.map_or(alloc::string::String::from("none"), |g| alloc::format!("{g}"));
+                        log::info!("eth0 {mac} {cidr} gateway {gw} (virtio-mmio slot {}, GSI {})", found.slot, found.gsi);
+                    }
+                    Addressing::Dhcp => {
+                        stack.dhcp = Some(sockets.add(dhcpv4::Socket::new()));
+                        log::info!("eth0 {mac} asking DHCP (virtio-mmio slot {}, GSI {})", found.slot, found.gsi);
+                    }
+                }
+                match crate::arch::ioapic::route(found.gsi, NET_VECTOR) {
+                    Ok(()) => device.nic.enable_interrupts(),
+                    Err(why) => log::warn!("{why}: polling eth0 on the timer only"),
+                }
+                stack.eth = Some(Iface { iface, device, sockets });
+            }
+            Err(e) => log::warn!("virtio-net device found but not usable: {e:?}"),
+        }
+    }
+    *STACK.lock() = Some(stack);
+}
+
+/// Runs `f` on the stack.
+pub fn with<R>(f: impl FnOnce(&mut Stack) -> R) -> R {
+    let mut guard = STACK.lock();
+    f(guard.as_mut().expect("network used before net::init"))
+}
+
+/// Runs `f` on the stack if it is up (the exit report).
+pub fn with_if_up<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
+    STACK.lock().as_mut().map(f)
+}
+
+/// The device interrupted: acknowledge it and have the scheduler poll.
+pub fn interrupt() {
+    if let Some(mut guard) = STACK.try_lock()
+        && let Some(eth) = guard.as_mut().and_then(|s| s.eth.as_mut())
+    {
+        eth.device.nic.ack_interrupt();
+    }
+    IRQ_PENDING.store(true, Ordering::Relaxed);
+}
+
+/// Whether a poll is due (a device interrupt, or a protocol timer).
+pub fn poll_due() -> bool {
+    if IRQ_PENDING.load(Ordering::Relaxed) {
+        return true;
+    }
+    let next = NEXT_POLL_NS.load(Ordering::Relaxed);
+    next != u64::MAX && crate::time::monotonic_ns() >= next
+}
+
+/// Polls if due (called by the scheduler before picking a process).
+pub fn poll_if_due() {
+    if poll_due() {
+        poll();
+    }
+}
+
+/// Moves packets in and out of both interfaces and wakes processes waiting
+/// on sockets when anything changed.
+pub fn poll() {
+    IRQ_PENDING.store(false, Ordering::Relaxed);
+    let changed = with(Stack::poll);
+    if changed {
+        crate::proc::sched::wake_all(crate::proc::BlockOn::Net);
+    }
+}
+
+impl Stack {
+    fn poll(&mut self) -> bool {
+        let now = now();
+        let mut changed = false;
+        for _ in 0..LOOPBACK_ROUNDS {
+            let lo = &mut self.lo;
+            if lo.iface.poll(now, &mut lo.device, &mut lo.sockets) == PollResult::None {
+                break;
+            }
+            changed = true;
+        }
+        if let Some(eth) = self.eth.as_mut() {
+            eth.device.nic.ack_interrupt();
+            if eth.iface.poll(now, &mut eth.device, &mut eth.sockets) == PollResult::SocketStateChanged {
+                changed = true;
+            }
+        }
+        self.dhcp_events();
+        self.maintain();
+        let mut next = self.lo.iface.poll_delay(now, &self.lo.sockets).map(|d| d.total_micros() * 1000);
+        if let Some(eth) = self.eth.as_mut() {
+            let d = eth.iface.poll_delay(now, &eth.sockets).map_or(FALLBACK_POLL_NS, |d| d.total_micros() * 1000);
+            next = Some(next.map_or(d, |n| n.min(d)).min(FALLBACK_POLL_NS));
+        }
+        let at = next.map_or(u64::MAX, |d| (now.total_micros() as u64 * 1000).saturating_add(d.max(1)));
+        NEXT_POLL_NS.store(at, Ordering::Relaxed);
+        changed
+    }
+
+    fn dhcp_events(&mut self) {
+        let (Some(handle), Some(eth)) = (self.dhcp, self.eth.as_mut()) else { return };
+        let event = eth.sockets.get_mut::<dhcpv4::Socket>(handle).poll();
+        match event {
+            Some(dhcpv4::Event::Configured(config)) => {
+                eth.iface.update_ip_addrs(|addrs| {
+                    addrs.clear();
+                    let _ = addrs.push(IpCidr::Ipv4(config.address));
+                });
+                if let Some(router) = config.router {
+                    let _ = eth.iface.routes_mut().add_default_ipv4_route(router);
+                }
+                log::info!("eth0 {} from DHCP, gateway {:?}", config.address, config.router);
+            }
+            Some(dhcpv4::Event::Deconfigured) => {
+                eth.iface.update_ip_addrs(|addrs| addrs.clear());
+                eth.iface.routes_mut().remove_default_ipv4_route();
+            }
+            None => {}
+        }
+    }
+
+    /// Refills listener pools whose sockets were reset during the handshake,
+    /// and frees closed connections that finished closing.
+    fn maintain(&mut self) {
+        let pooled: Vec<(Handle, SockAddrIn)> =
+            self.pools.values().flat_map(|p| p.handles.iter().map(move |&h| (h, p.local))).collect();
+        let refill: Vec<(Handle, SockAddrIn)> =
+            pooled.into_iter().filter(|&(h, _)| self.tcp(h).state() == tcp::State::Closed).collect();
+        for (h, local) in refill {
+            let _ = self.tcp(h).listen(listen_endpoint(local));
+        }
+        let closing = core::mem::take(&mut self.closing);
+        for h in closing {
+            if self.tcp(h).state() == tcp::State::Closed {
+                self.remove(h);
+            } else {
+                self.closing.push(h);
+            }
+        }
+    }
+
+    fn set(&mut self, iface: IfaceId) -> &mut SocketSet<'static> {
+        match iface {
+            IfaceId::Lo => &mut self.lo.sockets,
+            IfaceId::Eth => &mut self.eth.as_mut().expect("a handle on eth0 without eth0").sockets,
+        }
+    }
+
+    pub fn tcp(&mut self, h: Handle) -> &mut tcp::Socket<'static> {
+        self.set(h.iface).get_mut::<tcp::Socket>(h.socket)
+    }
+
+    pub fn udp(&mut self, h: Handle) -> &mut udp::Socket<'static> {
+        self.set(h.iface).get_mut::<udp::Socket>(h.socket)
+    }
+
+    fn remove(&mut self, h: Handle) {
+        self.set(h.iface).remove(h.socket);
+    }
+
+    /// A fresh id for a socket (port ownership, listeners).
+    pub fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn new_tcp(&mut self, iface: IfaceId) -> Handle {
+        let socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; TCP_RX_BUFFER]),
+            tcp::SocketBuffer::new(vec![0; TCP_TX_BUFFER]),
+        );
+        Handle { iface, socket: self.set(iface).add(socket) }
+    }
+
+    pub fn new_udp(&mut self, iface: IfaceId) -> Handle {
+        let buffer = || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; UDP_PACKETS], vec![0; UDP_BUFFER]);
+        let socket = udp::Socket::new(buffer(), buffer());
+        Handle { iface, socket: self.set(iface).add(socket) }
+    }
+
+    /// eth0's IPv4 address, if it has one.
+    pub fn eth_addr(&self) -> Option<[u8; 4]> {
+        self.eth.as_ref()?.iface.ipv4_addr().map(|a| a.octets())
+    }
+
+    /// The interfaces a socket bound to `addr` listens on.
+    pub fn ifaces_for_local(&self, addr: [u8; 4]) -> Result<Vec<IfaceId>, Errno> {
+        let mut out = Vec::new();
+        if addr == [0; 4] || addr[0] == 127 {
+            out.push(IfaceId::Lo);
+        }
+        if self.eth.is_some() && (addr == [0; 4] || self.eth_addr() == Some(addr)) {
+            out.push(IfaceId::Eth);
+        }
+        if out.is_empty() { Err(Errno::EADDRNOTAVAIL) } else { Ok(out) }
+    }
+
+    /// The interface packets to `remote` leave by, and its local address.
+    pub fn route(&self, remote: [u8; 4]) -> Result<(IfaceId, [u8; 4]), Errno> {
+        if remote[0] == 127 || remote == [0; 4] {
+            return Ok((IfaceId::Lo, [127, 0, 0, 1]));
+        }
+        match self.eth_addr() {
+            Some(addr) if addr == remote => Err(Errno::ENETUNREACH),
+            Some(addr) => Ok((IfaceId::Eth, addr)),
+            None => Err(Errno::ENETUNREACH),
+        }
+    }
+
+    /// Starts a TCP connection from `local` to `remote` on `iface`.
+    pub fn connect(&mut self, h: Handle, local: SockAddrIn, remote: SockAddrIn) -> Result<(), Errno> {
+        let remote = (IpAddress::Ipv4(Ipv4Address::from(remote.addr)), remote.port);
+        let local = (IpAddress::Ipv4(Ipv4Address::from(local.addr)), local.port);
+        let (iface, sockets) = match h.iface {
+            IfaceId::Lo => (&mut self.lo.iface, &mut self.lo.sockets),
+            IfaceId::Eth => {
+                let eth = self.eth.as_mut().ok_or(Errno::ENETUNREACH)?;
+                (&mut eth.iface, &mut eth.sockets)
+            }
+        };
+        sockets.get_mut::<tcp::Socket>(h.socket).connect(iface.context(), remote, local).map_err(|e| match e {
+            tcp::ConnectError::InvalidState => Errno::EISCONN,
+            tcp::ConnectError::Unaddressable => Errno::EADDRNOTAVAIL,
+        })
+    }
+
+    /// Starts listening on `local` with room for `backlog` waiting connections.
+    pub fn add_pool(&mut self, local: SockAddrIn, backlog: usize) -> Result<u64, Errno> {
+        let id = self.new_id();
+        self.pools.insert(id, Pool { local, size: 0, handles: Vec::new() });
+        self.resize_pool(id, backlog)?;
+        Ok(id)
+    }
+
+    /// A new backlog for a listener (`listen` called again).
+    pub fn resize_pool(&mut self, id: u64, backlog: usize) -> Result<(), Errno> {
+        let local = self.pools.get(&id).ok_or(Errno::EINVAL)?.local;
+        let ifaces = self.ifaces_for_local(local.addr)?;
+        let size = backlog.clamp(1, POOL_MAX);
+        if let Some(pool) = self.pools.get_mut(&id) {
+            pool.size = size;
+        }
+        for iface in ifaces {
+            let have = self.pools.get(&id).map_or(0, |p| p.handles.iter().filter(|h| h.iface == iface).count());
+            for _ in have..size {
+                let h = self.new_tcp(iface);
+                self.tcp(h).listen(listen_endpoint(local)).map_err(|_| Errno::EINVAL)?;
+                if let Some(pool) = self.pools.get_mut(&id) {
+                    pool.handles.push(h);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a connection waits to be accepted.
+    pub fn pool_ready(&mut self, id: u64) -> bool {
+        let handles = self.pools.get(&id).map(|p| p.handles.clone()).unwrap_or_default();
+        handles.into_iter().any(|h| established(self.tcp(h).state()))
+    }
+
+    /// Takes a waiting connection, putting a fresh listening socket in its place.
+    pub fn pool_take(&mut self, id: u64) -> Option<Handle> {
+        let handles = self.pools.get(&id)?.handles.clone();
+        let index = handles.iter().position(|&h| established(self.tcp(h).state()))?;
+        let taken = handles[index];
+        let local = self.pools.get(&id)?.local;
+        let fresh = self.new_tcp(taken.iface);
+        let _ = self.tcp(fresh).listen(listen_endpoint(local));
+        if let Some(pool) = self.pools.get_mut(&id) {
+            pool.handles[index] = fresh;
+        }
+        Some(taken)
+    }
+
+    /// Stops listening: waiting connections are reset.
+    pub fn remove_pool(&mut self, id: u64) {
+        if let Some(pool) = self.pools.remove(&id) {
+            for h in pool.handles {
+                self.tcp(h).abort();
+                self.closing.push(h);
+            }
+        }
+    }
+
+    /// A connection its process closed: FIN (or RST with `abort`), then freed
+    /// once closed.
+    pub fn close_tcp(&mut self, h: Handle, abort: bool) {
+        let socket = self.tcp(h);
+        if abort {
+            socket.abort();
+        } else {
+            socket.close();
+        }
+        self.closing.push(h);
+    }
+
+    /// Frees a socket at once (UDP, or a connection that never started).
+    pub fn discard(&mut self, h: Handle) {
+        self.remove(h);
+    }
+
+    /// Frames through eth0 (received, sent), for the exit report.
+    pub fn eth_frames(&self) -> Option<(u64, u64)> {
+        self.eth.as_ref().map(|e| (e.device.received, e.device.sent))
+    }
+}
+
+/// The endpoint smoltcp listens on for a local address.
+pub fn listen_endpoint(local: SockAddrIn) -> IpListenEndpoint {
+    let addr = (!local.is_any()).then(|| IpAddress::Ipv4(Ipv4Address::from(local.addr)));
+    IpListenEndpoint { addr, port: local.port }
+}
+
+/// States in which a connection is ready to be accepted (data or even the
+/// peer's FIN may already be there).
+fn established(state: tcp::State) -> bool {
+    !matches!(state, tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed | tcp::State::SynSent)
+}
+
+/// An endpoint as a `sockaddr_in`.
+pub fn to_sockaddr(endpoint: smoltcp::wire::IpEndpoint) -> SockAddrIn {
+    let IpAddress::Ipv4(addr) = endpoint.addr;
+    SockAddrIn { addr: addr.octets(), port: endpoint.port }
+}

@@ -1,0 +1,552 @@
+//! The INET sockets processes hold: TCP and UDP over the stack, with
+//! Linux's states, options and errors. One object per open file
+//! description, shared across dup and fork, so a listener inherited by many
+//! processes hands each waiting connection to exactly one `accept`.
+
+use alloc::vec::Vec;
+
+use process::ports::Proto;
+use smoltcp::socket::tcp;
+use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
+use syscall::Errno;
+use syscall::net::*;
+
+use super::{Handle, Stack, to_sockaddr};
+
+/// poll(2) bits a socket reports.
+pub const POLLIN: u32 = 0x1;
+pub const POLLOUT: u32 = 0x4;
+pub const POLLERR: u32 = 0x8;
+pub const POLLHUP: u32 = 0x10;
+pub const POLLRDHUP: u32 = 0x2000;
+
+/// Linux's default buffer sizes as getsockopt reports them.
+const DEFAULT_RCVBUF: i32 = 131_072;
+const DEFAULT_SNDBUF: i32 = 16_384;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub reuse_addr: bool,
+    pub reuse_port: bool,
+    pub keepalive: bool,
+    pub nodelay: bool,
+    pub broadcast: bool,
+    pub rcvbuf: i32,
+    pub sndbuf: i32,
+    /// SO_LINGER: `Some(seconds)` when on.
+    pub linger: Option<i32>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            reuse_addr: false,
+            reuse_port: false,
+            keepalive: false,
+            nodelay: false,
+            broadcast: false,
+            rcvbuf: DEFAULT_RCVBUF,
+            sndbuf: DEFAULT_SNDBUF,
+            linger: None,
+        }
+    }
+}
+
+enum State {
+    /// TCP, neither listening nor connected.
+    Fresh,
+    Listening(u64),
+    Connecting(Handle),
+    Connected(Handle),
+    /// UDP: one smoltcp socket per interface it is bound on.
+    Udp { handles: Vec<Handle>, peer: Option<SockAddrIn> },
+}
+
+pub struct Socket {
+    id: u64,
+    pub proto: Proto,
+    /// The bound address (registered in the port table when `owns_port`).
+    local: Option<SockAddrIn>,
+    owns_port: bool,
+    state: State,
+    pub opts: Options,
+    shut_rd: bool,
+    shut_wr: bool,
+    /// SO_ERROR: an asynchronous error not yet reported.
+    error: Option<Errno>,
+}
+
+/// What a send or receive did: `None` means it would block.
+pub type Progress<T> = Result<Option<T>, Errno>;
+
+impl Socket {
+    pub fn new(proto: Proto) -> Socket {
+        let id = super::with(Stack::new_id);
+        let state = match proto {
+            Proto::Tcp => State::Fresh,
+            Proto::Udp => State::Udp { handles: Vec::new(), peer: None },
+        };
+        Socket { id, proto, local: None, owns_port: false, state, opts: Options::default(), shut_rd: false, shut_wr: false, error: None }
+    }
+
+    pub fn is_listening(&self) -> bool {
+        matches!(self.state, State::Listening(_))
+    }
+
+    fn register(&mut self, st: &mut Stack, addr: SockAddrIn) -> Result<SockAddrIn, Errno> {
+        st.ifaces_for_local(addr.addr)?;
+        let port = st.ports.bind(self.proto, addr.addr, addr.port, self.id, self.opts.reuse_port)?;
+        let local = SockAddrIn { addr: addr.addr, port };
+        self.local = Some(local);
+        self.owns_port = true;
+        Ok(local)
+    }
+
+    fn bind_udp(&mut self, st: &mut Stack, local: SockAddrIn) -> Result<(), Errno> {
+        let State::Udp { handles, .. } = &mut self.state else { return Ok(()) };
+        for iface in st.ifaces_for_local(local.addr)? {
+            let h = st.new_udp(iface);
+            st.udp(h).bind(super::listen_endpoint(local)).map_err(|_| Errno::EINVAL)?;
+            handles.push(h);
+        }
+        Ok(())
+    }
+
+    pub fn bind(&mut self, addr: SockAddrIn) -> Result<(), Errno> {
+        if self.local.is_some() {
+            return Err(Errno::EINVAL);
+        }
+        super::with(|st| {
+            let local = self.register(st, addr)?;
+            self.bind_udp(st, local)
+        })
+    }
+
+    /// Binds to an ephemeral port on any address if not bound yet.
+    fn autobind(&mut self, st: &mut Stack) -> Result<SockAddrIn, Errno> {
+        match self.local {
+            Some(local) => Ok(local),
+            None => {
+                let local = self.register(st, SockAddrIn::ANY)?;
+                self.bind_udp(st, local)?;
+                Ok(local)
+            }
+        }
+    }
+
+    pub fn listen(&mut self, backlog: i32) -> Result<(), Errno> {
+        let backlog = backlog.max(0) as usize;
+        let result = super::with(|st| match self.state {
+            State::Fresh => {
+                let local = self.autobind(st)?;
+                let pool = st.add_pool(local, backlog)?;
+                self.state = State::Listening(pool);
+                Ok(())
+            }
+            State::Listening(pool) => st.resize_pool(pool, backlog),
+            State::Connecting(_) | State::Connected(_) => Err(Errno::EINVAL),
+            State::Udp { .. } => Err(Errno::EOPNOTSUPP),
+        });
+        super::poll();
+        result
+    }
+
+    /// A waiting connection as a new socket, with the peer's address.
+    pub fn accept(&mut self) -> Progress<(Socket, SockAddrIn)> {
+        let State::Listening(pool) = self.state else { return Err(Errno::EINVAL) };
+        let taken = super::with(|st| {
+            let h = st.pool_take(pool)?;
+            let id = st.new_id();
+            let socket = st.tcp(h);
+            let peer = socket.remote_endpoint().map(to_sockaddr).unwrap_or_default();
+            let local = socket.local_endpoint().map(to_sockaddr);
+            Some((h, id, peer, local))
+        });
+        let Some((h, id, peer, local)) = taken else { return Ok(None) };
+        let mut opts = self.opts;
+        opts.reuse_port = false;
+        let socket = Socket {
+            id,
+            proto: Proto::Tcp,
+            local,
+            owns_port: false,
+            state: State::Connected(h),
+            opts,
+            shut_rd: false,
+            shut_wr: false,
+            error: None,
+        };
+        super::with(|st| socket.apply_tcp_options(st));
+        super::poll();
+        Ok(Some((socket, peer)))
+    }
+
+    fn apply_tcp_options(&self, st: &mut Stack) {
+        let (State::Connected(h) | State::Connecting(h)) = self.state else { return };
+        let socket = st.tcp(h);
+        socket.set_nagle_enabled(!self.opts.nodelay);
+        socket.set_keep_alive(self.opts.keepalive.then(|| smoltcp::time::Duration::from_secs(75)));
+    }
+
+    /// Starts a connection (TCP) or sets the default peer (UDP). `Ok(true)`:
+    /// connected now; `Ok(false)`: in progress.
+    pub fn connect(&mut self, remote: SockAddrIn) -> Result<bool, Errno> {
+        match self.state {
+            State::Udp { .. } => {
+                super::with(|st| self.autobind(st))?;
+                if let State::Udp { peer, .. } = &mut self.state {
+                    *peer = Some(remote);
+                }
+                Ok(true)
+            }
+            State::Connected(_) => Err(Errno::EISCONN),
+            State::Connecting(_) => Err(Errno::EALREADY),
+            State::Listening(_) => Err(Errno::EISCONN),
+            State::Fresh => {
+                if remote.port == 0 {
+                    return Err(Errno::ECONNREFUSED);
+                }
+                let result = super::with(|st| -> Result<(), Errno> {
+                    let (iface, source) = st.route(remote.addr)?;
+                    let local = self.autobind(st)?;
+                    let from = SockAddrIn { addr: if local.is_any() { source } else { local.addr }, port: local.port };
+                    let h = st.new_tcp(iface);
+                    if let Err(e) = st.connect(h, from, remote) {
+                        st.discard(h);
+                        return Err(e);
+                    }
+                    self.state = State::Connecting(h);
+                    self.apply_tcp_options(st);
+                    Ok(())
+                });
+                result?;
+                super::poll();
+                self.connect_result().map(|done| done.is_some())
+            }
+        }
+    }
+
+    /// A connection in progress: `Some(Ok)` once established, `Some(Err)`
+    /// when refused, `None` while the handshake goes on.
+    pub fn connect_result(&mut self) -> Result<Option<()>, Errno> {
+        let h = match self.state {
+            State::Connecting(h) => h,
+            State::Connected(_) => return Ok(Some(())),
+            _ => return Err(self.error.take().unwrap_or(Errno::ECONNREFUSED)),
+        };
+        let state = super::with(|st| st.tcp(h).state());
+        match state {
+            tcp::State::SynSent | tcp::State::SynReceived => Ok(None),
+            tcp::State::Closed => {
+                super::with(|st| st.close_tcp(h, true));
+                self.state = State::Fresh;
+                self.release_port();
+                Err(Errno::ECONNREFUSED)
+            }
+            _ => {
+                self.state = State::Connected(h);
+                Ok(Some(()))
+            }
+        }
+    }
+
+    /// Refreshes a pending connect; its failure becomes SO_ERROR.
+    fn settle(&mut self) {
+        if matches!(self.state, State::Connecting(_))
+            && let Err(e) = self.connect_result()
+        {
+            self.error = Some(e);
+        }
+    }
+
+    pub fn send(&mut self, data: &[u8], to: Option<SockAddrIn>) -> Progress<usize> {
+        self.settle();
+        let result = match &self.state {
+            State::Udp { .. } => self.send_udp(data, to),
+            State::Connected(h) => {
+                let h = *h;
+                if self.shut_wr {
+                    return Err(Errno::EPIPE);
+                }
+                super::with(|st| {
+                    let socket = st.tcp(h);
+                    if !socket.may_send() {
+                        Err(Errno::EPIPE)
+                    } else if socket.can_send() {
+                        socket.send_slice(data).map(Some).map_err(|_| Errno::EPIPE)
+                    } else {
+                        Ok(None)
+                    }
+                })
+            }
+            State::Connecting(_) => Ok(None),
+            State::Fresh | State::Listening(_) => Err(if self.shut_wr { Errno::EPIPE } else { Errno::ENOTCONN }),
+        };
+        if matches!(result, Ok(Some(_))) {
+            super::poll();
+        }
+        result
+    }
+
+    fn send_udp(&mut self, data: &[u8], to: Option<SockAddrIn>) -> Progress<usize> {
+        let peer = match &self.state {
+            State::Udp { peer, .. } => *peer,
+            _ => None,
+        };
+        let dest = to.or(peer).ok_or(Errno::EDESTADDRREQ)?;
+        if data.len() > UDP_MAX_PAYLOAD {
+            return Err(Errno::EMSGSIZE);
+        }
+        super::with(|st| {
+            self.autobind(st)?;
+            let (iface, _) = st.route(dest.addr)?;
+            let State::Udp { handles, .. } = &self.state else { return Err(Errno::EINVAL) };
+            let h = *handles.iter().find(|h| h.iface == iface).ok_or(Errno::ENETUNREACH)?;
+            let endpoint = IpEndpoint { addr: IpAddress::Ipv4(Ipv4Address::from(dest.addr)), port: dest.port };
+            match st.udp(h).send_slice(data, endpoint) {
+                Ok(()) => Ok(Some(data.len())),
+                Err(smoltcp::socket::udp::SendError::BufferFull) => Ok(None),
+                Err(smoltcp::socket::udp::SendError::Unaddressable) => Err(Errno::ENETUNREACH),
+            }
+        })
+    }
+
+    /// Reads into `buf` (`peek`: leaves the data queued). TCP gives 0 at the
+    /// end of the stream; UDP gives one datagram, truncated to `buf`, and its
+    /// sender.
+    pub fn recv(&mut self, buf: &mut [u8], peek: bool) -> Progress<(usize, Option<SockAddrIn>)> {
+        self.settle();
+        let result = match &self.state {
+            State::Udp { handles, peer } => {
+                let (handles, peer) = (handles.clone(), *peer);
+                super::with(|st| {
+                    for h in handles {
+                        let socket = st.udp(h);
+                        while let Ok((payload, meta)) = socket.peek() {
+                            let from = to_sockaddr(meta.endpoint);
+                            if peer.is_some_and(|p| p != from) {
+                                let _ = socket.recv();
+                                continue;
+                            }
+                            let n = payload.len().min(buf.len());
+                            buf[..n].copy_from_slice(&payload[..n]);
+                            if !peek {
+                                let _ = socket.recv();
+                            }
+                            return Ok(Some((n, Some(from))));
+                        }
+                    }
+                    Ok(None)
+                })
+            }
+            State::Connected(h) => {
+                let h = *h;
+                if self.shut_rd {
+                    return Ok(Some((0, None)));
+                }
+                super::with(|st| {
+                    let socket = st.tcp(h);
+                    if socket.can_recv() {
+                        let n = if peek { socket.peek_slice(buf) } else { socket.recv_slice(buf) };
+                        Ok(Some((n.unwrap_or(0), None)))
+                    } else if !socket.may_recv() {
+                        Ok(Some((0, None)))
+                    } else {
+                        Ok(None)
+                    }
+                })
+            }
+            State::Connecting(_) => Ok(None),
+            State::Fresh | State::Listening(_) => Err(Errno::ENOTCONN),
+        };
+        if matches!(result, Ok(Some((n, _))) if n > 0) && !peek {
+            super::poll();
+        }
+        result
+    }
+
+    pub fn shutdown(&mut self, how: u32) -> Result<(), Errno> {
+        if how > SHUT_RDWR {
+            return Err(Errno::EINVAL);
+        }
+        self.settle();
+        let h = match self.state {
+            State::Connected(h) => h,
+            State::Udp { peer: Some(_), .. } => {
+                self.shut_rd |= how != SHUT_WR;
+                self.shut_wr |= how != SHUT_RD;
+                return Ok(());
+            }
+            _ => return Err(Errno::ENOTCONN),
+        };
+        if how != SHUT_RD && !self.shut_wr {
+            self.shut_wr = true;
+            super::with(|st| st.tcp(h).close());
+        }
+        if how != SHUT_WR {
+            self.shut_rd = true;
+        }
+        super::poll();
+        Ok(())
+    }
+
+    pub fn local_name(&self) -> SockAddrIn {
+        let connected = match self.state {
+            State::Connected(h) | State::Connecting(h) => super::with(|st| st.tcp(h).local_endpoint().map(to_sockaddr)),
+            _ => None,
+        };
+        connected.or(self.local).unwrap_or_default()
+    }
+
+    pub fn peer_name(&mut self) -> Result<SockAddrIn, Errno> {
+        self.settle();
+        match self.state {
+            State::Connected(h) => super::with(|st| st.tcp(h).remote_endpoint().map(to_sockaddr)).ok_or(Errno::ENOTCONN),
+            State::Udp { peer: Some(peer), .. } => Ok(peer),
+            _ => Err(Errno::ENOTCONN),
+        }
+    }
+
+    /// The poll(2) events that hold now.
+    pub fn readiness(&mut self) -> u32 {
+        self.settle();
+        let error = if self.error.is_some() { POLLERR } else { 0 };
+        match &self.state {
+            State::Fresh => POLLOUT | POLLHUP | error,
+            State::Listening(pool) => {
+                let pool = *pool;
+                if super::with(|st| st.pool_ready(pool)) { POLLIN } else { 0 }
+            }
+            State::Connecting(_) => 0,
+            State::Connected(h) => {
+                let h = *h;
+                let (shut_rd, shut_wr) = (self.shut_rd, self.shut_wr);
+                super::with(|st| {
+                    let socket = st.tcp(h);
+                    let mut events = 0;
+                    let eof = !socket.may_recv();
+                    if socket.can_recv() || eof || shut_rd {
+                        events |= POLLIN;
+                    }
+                    if eof {
+                        events |= POLLRDHUP;
+                    }
+                    if !socket.may_send() || shut_wr || socket.can_send() {
+                        events |= POLLOUT;
+                    }
+                    if socket.state() == tcp::State::Closed || (eof && (shut_wr || !socket.may_send())) {
+                        events |= POLLHUP;
+                    }
+                    events
+                }) | error
+            }
+            State::Udp { handles, .. } => {
+                let handles = handles.clone();
+                let readable = super::with(|st| handles.into_iter().any(|h| st.udp(h).can_recv()));
+                POLLOUT | if readable { POLLIN } else { 0 } | error
+            }
+        }
+    }
+
+    pub fn socket_type(&self) -> u32 {
+        match self.proto {
+            Proto::Tcp => SOCK_STREAM,
+            Proto::Udp => SOCK_DGRAM,
+        }
+    }
+
+    pub fn set_option(&mut self, level: u32, name: u32, value: &[u8]) -> Result<(), Errno> {
+        match (level, name) {
+            (SOL_SOCKET, SO_LINGER) => {
+                let raw: [u8; Linger::SIZE] = value.get(..Linger::SIZE).and_then(|v| v.try_into().ok()).ok_or(Errno::EINVAL)?;
+                let linger = Linger::from_bytes(&raw);
+                self.opts.linger = (linger.onoff != 0).then_some(linger.linger.max(0));
+                return Ok(());
+            }
+            (SOL_SOCKET, SO_RCVTIMEO | SO_SNDTIMEO) => return if value.len() < 16 { Err(Errno::EINVAL) } else { Ok(()) },
+            _ => {}
+        }
+        let int = option_int(value)?;
+        let on = int != 0;
+        match (level, name) {
+            (SOL_SOCKET, SO_REUSEADDR) => self.opts.reuse_addr = on,
+            (SOL_SOCKET, SO_REUSEPORT) => self.opts.reuse_port = on,
+            (SOL_SOCKET, SO_KEEPALIVE) => self.opts.keepalive = on,
+            (SOL_SOCKET, SO_BROADCAST) => self.opts.broadcast = on,
+            // Linux doubles the value to account for its bookkeeping.
+            (SOL_SOCKET, SO_RCVBUF) => self.opts.rcvbuf = int.clamp(1152, i32::MAX / 2) * 2,
+            (SOL_SOCKET, SO_SNDBUF) => self.opts.sndbuf = int.clamp(2304, i32::MAX / 2) * 2,
+            (IPPROTO_TCP, TCP_NODELAY) if self.proto == Proto::Tcp => self.opts.nodelay = on,
+            (IPPROTO_TCP, TCP_KEEPIDLE | TCP_KEEPINTVL | TCP_KEEPCNT | TCP_DEFER_ACCEPT | TCP_FASTOPEN)
+                if self.proto == Proto::Tcp =>
+            {
+                if int < 0 {
+                    return Err(Errno::EINVAL);
+                }
+            }
+            _ => return Err(Errno::ENOPROTOOPT),
+        }
+        super::with(|st| self.apply_tcp_options(st));
+        Ok(())
+    }
+
+    pub fn get_option(&mut self, level: u32, name: u32) -> Result<Vec<u8>, Errno> {
+        let int = |v: i32| v.to_le_bytes().to_vec();
+        let flag = |b: bool| int(i32::from(b));
+        Ok(match (level, name) {
+            (SOL_SOCKET, SO_REUSEADDR) => flag(self.opts.reuse_addr),
+            (SOL_SOCKET, SO_REUSEPORT) => flag(self.opts.reuse_port),
+            (SOL_SOCKET, SO_KEEPALIVE) => flag(self.opts.keepalive),
+            (SOL_SOCKET, SO_BROADCAST) => flag(self.opts.broadcast),
+            (SOL_SOCKET, SO_RCVBUF) => int(self.opts.rcvbuf),
+            (SOL_SOCKET, SO_SNDBUF) => int(self.opts.sndbuf),
+            (SOL_SOCKET, SO_TYPE) => int(self.socket_type() as i32),
+            (SOL_SOCKET, SO_DOMAIN) => int(AF_INET as i32),
+            (SOL_SOCKET, SO_PROTOCOL) => int(match self.proto {
+                Proto::Tcp => IPPROTO_TCP as i32,
+                Proto::Udp => IPPROTO_UDP as i32,
+            }),
+            (SOL_SOCKET, SO_ACCEPTCONN) => flag(self.is_listening()),
+            (SOL_SOCKET, SO_ERROR) => {
+                self.settle();
+                int(self.error.take().map_or(0, |e| e as i32))
+            }
+            (SOL_SOCKET, SO_LINGER) => {
+                let linger = Linger { onoff: i32::from(self.opts.linger.is_some()), linger: self.opts.linger.unwrap_or(0) };
+                linger.to_bytes().to_vec()
+            }
+            (IPPROTO_TCP, TCP_NODELAY) if self.proto == Proto::Tcp => flag(self.opts.nodelay),
+            _ => return Err(Errno::ENOPROTOOPT),
+        })
+    }
+
+    fn release_port(&mut self) {
+        if self.owns_port
+            && let Some(local) = self.local
+        {
+            let (proto, id) = (self.proto, self.id);
+            super::with(|st| st.ports.release(proto, local.port, id));
+            self.owns_port = false;
+            self.local = None;
+        }
+    }
+}
+
+/// Largest UDP payload over IPv4.
+const UDP_MAX_PAYLOAD: usize = 65_507;
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        let abort = self.opts.linger == Some(0);
+        let state = core::mem::replace(&mut self.state, State::Fresh);
+        super::with(|st| match state {
+            State::Fresh => {}
+            State::Listening(pool) => st.remove_pool(pool),
+            State::Connecting(h) => st.close_tcp(h, true),
+            State::Connected(h) => st.close_tcp(h, abort),
+            State::Udp { handles, .. } => handles.into_iter().for_each(|h| st.discard(h)),
+        });
+        self.release_port();
+        super::poll();
+    }
+}

@@ -1,0 +1,518 @@
+//! Sockets and epoll: socket/socketpair, bind/listen/accept/connect, the
+//! send and receive families, shutdown, names, options, and
+//! epoll_create/ctl/wait. Arguments are decoded with `syscall::net`; the
+//! socket objects live in `crate::net::socket` and `crate::fs`.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use process::ports::Proto;
+use spin::Mutex;
+use syscall::net::*;
+use syscall::{Errno, IoVec, OpenFlags};
+
+use super::files::{Io, broken_pipe, file, finish_io, iovecs, read_file, readiness, write_file};
+use super::{Ctx, SysResult};
+use crate::fs::{self, Epoll, FileKind, FileRef, UnixEnd};
+use crate::net::socket::Socket;
+use crate::proc::BlockOn;
+
+/// Most bytes one send or receive moves.
+const IO_CHUNK: usize = 1 << 20;
+
+enum SocketFile {
+    Inet(Arc<Mutex<Socket>>),
+    Unix(Arc<UnixEnd>),
+}
+
+fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<(FileRef, SocketFile), Errno> {
+    let file = file(ctx, fd as i32)?;
+    let kind = file.lock().kind.clone();
+    let socket = match kind {
+        FileKind::Socket(s) => SocketFile::Inet(s),
+        FileKind::Unix(end) => SocketFile::Unix(end),
+        _ => return Err(Errno::ENOTSOCK),
+    };
+    Ok((file, socket))
+}
+
+fn inet_of(ctx: &Ctx<'_>, fd: u64) -> Result<(FileRef, Arc<Mutex<Socket>>), Errno> {
+    match socket_of(ctx, fd)? {
+        (file, SocketFile::Inet(s)) => Ok((file, s)),
+        (_, SocketFile::Unix(_)) => Err(Errno::EOPNOTSUPP),
+    }
+}
+
+fn nonblocking(file: &FileRef, msg_flags: u32) -> bool {
+    file.lock().flags & OpenFlags::O_NONBLOCK.bits() != 0 || msg_flags & MSG_DONTWAIT != 0
+}
+
+/// A `sockaddr_in` the caller passed with its length.
+fn read_sockaddr(ctx: &mut Ctx<'_>, addr: u64, len: u64) -> Result<SockAddrIn, Errno> {
+    if len > 128 {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = alloc::vec![0u8; len as usize];
+    ctx.process.memory.read(addr, &mut raw)?;
+    SockAddrIn::decode(&raw)
+}
+
+/// Writes an address to `addr` (truncated to the caller's `*len`) and its
+/// full length to `*len`, as Linux does; nothing when `addr` is NULL.
+fn write_name(ctx: &mut Ctx<'_>, addr: u64, len_addr: u64, name: &[u8]) -> Result<(), Errno> {
+    if addr == 0 {
+        return Ok(());
+    }
+    let mut raw = [0u8; 4];
+    ctx.process.memory.read(len_addr, &mut raw)?;
+    let room = i32::from_le_bytes(raw);
+    if room < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let n = name.len().min(room as usize);
+    ctx.process.memory.write(addr, &name[..n])?;
+    ctx.process.memory.write(len_addr, &(name.len() as u32).to_le_bytes())
+}
+
+fn new_socket_file(kind: FileKind, nonblock: bool) -> FileRef {
+    fs::open_file(kind, 2 | if nonblock { OpenFlags::O_NONBLOCK.bits() } else { 0 })
+}
+
+pub fn sys_socket(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let request = SocketRequest::decode(a[0], a[1], a[2])?;
+    let proto = match request.kind {
+        SocketKind::Tcp => Proto::Tcp,
+        SocketKind::Udp => Proto::Udp,
+        // Only unnamed pairs: there is no file system namespace for sockets.
+        SocketKind::UnixStream => return Err(Errno::EAFNOSUPPORT),
+    };
+    let file = new_socket_file(FileKind::Socket(Arc::new(Mutex::new(Socket::new(proto)))), request.nonblock);
+    Ok(ctx.process.files.insert(file, request.cloexec)? as u64)
+}
+
+pub fn sys_socketpair(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let request = SocketRequest::decode(a[0], a[1], a[2])?;
+    if request.kind != SocketKind::UnixStream {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let (one, two) = fs::new_unix_pair(request.nonblock);
+    let first = ctx.process.files.insert(one, request.cloexec)?;
+    let second = match ctx.process.files.insert(two, request.cloexec) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = ctx.process.files.remove(first);
+            return Err(e);
+        }
+    };
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&first.to_le_bytes());
+    out[4..].copy_from_slice(&second.to_le_bytes());
+    if let Err(e) = ctx.process.memory.write(a[3], &out) {
+        let _ = ctx.process.files.remove(first);
+        let _ = ctx.process.files.remove(second);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+pub fn sys_bind(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (_, socket) = inet_of(ctx, a[0])?;
+    let addr = read_sockaddr(ctx, a[1], a[2])?;
+    socket.lock().bind(addr)?;
+    Ok(0)
+}
+
+pub fn sys_listen(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (_, socket) = inet_of(ctx, a[0])?;
+    socket.lock().listen(a[1] as i32)?;
+    Ok(0)
+}
+
+fn do_accept(ctx: &mut Ctx<'_>, a: [u64; 6], flags: u64) -> SysResult {
+    let known = u64::from(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if flags & !known != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (file, socket) = inet_of(ctx, a[0])?;
+    let accepted = socket.lock().accept()?;
+    let Some((connection, peer)) = accepted else {
+        if nonblocking(&file, 0) {
+            return Err(Errno::EAGAIN);
+        }
+        ctx.block = Some(BlockOn::Net);
+        return Ok(0);
+    };
+    let nonblock = flags & u64::from(SOCK_NONBLOCK) != 0;
+    let cloexec = flags & u64::from(SOCK_CLOEXEC) != 0;
+    let new = new_socket_file(FileKind::Socket(Arc::new(Mutex::new(connection))), nonblock);
+    let fd = ctx.process.files.insert(new, cloexec)?;
+    write_name(ctx, a[1], a[2], &peer.to_bytes())?;
+    Ok(fd as u64)
+}
+
+pub fn sys_accept(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    do_accept(ctx, a, 0)
+}
+
+pub fn sys_accept4(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    do_accept(ctx, a, a[3])
+}
+
+pub fn sys_connect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (file, socket) = inet_of(ctx, a[0])?;
+    // Woken during a blocking connect: see how the handshake went.
+    if ctx.retry {
+        return match socket.lock().connect_result()? {
+            Some(()) => Ok(0),
+            None => {
+                ctx.block = Some(BlockOn::Net);
+                Ok(0)
+            }
+        };
+    }
+    let addr = read_sockaddr(ctx, a[1], a[2])?;
+    let done = socket.lock().connect(addr)?;
+    if done {
+        return Ok(0);
+    }
+    if nonblocking(&file, 0) {
+        return Err(Errno::EINPROGRESS);
+    }
+    ctx.block = Some(BlockOn::Net);
+    Ok(0)
+}
+
+/// Sends `data` (to `dest` for UDP), honouring MSG_DONTWAIT and MSG_NOSIGNAL.
+fn send_data(ctx: &mut Ctx<'_>, fd: u64, data: &[u8], dest: Option<SockAddrIn>, flags: u32) -> SysResult {
+    let (file, socket) = socket_of(ctx, fd)?;
+    let io = match socket {
+        SocketFile::Inet(s) => {
+            let sent = s.lock().send(data, dest);
+            sent.map(|n| n.map_or(Io::Wait(BlockOn::Net), Io::Done))
+        }
+        SocketFile::Unix(_) => write_file(&file, data, None),
+    };
+    let io = io.map_err(|e| if flags & MSG_NOSIGNAL != 0 { e } else { broken_pipe(ctx, e) })?;
+    if let Io::Wait(_) = io
+        && flags & MSG_DONTWAIT != 0
+    {
+        return Err(Errno::EAGAIN);
+    }
+    Ok(finish_io(ctx, &file, io)? as u64)
+}
+
+fn gather(ctx: &mut Ctx<'_>, iov: &[IoVec]) -> Result<Vec<u8>, Errno> {
+    let mut data = Vec::new();
+    for v in iov {
+        let take = (v.iov_len as usize).min(IO_CHUNK - data.len());
+        let at = data.len();
+        data.resize(at + take, 0);
+        ctx.process.memory.read(v.iov_base, &mut data[at..])?;
+        if data.len() == IO_CHUNK {
+            break;
+        }
+    }
+    Ok(data)
+}
+
+fn optional_dest(ctx: &mut Ctx<'_>, addr: u64, len: u64) -> Result<Option<SockAddrIn>, Errno> {
+    if addr == 0 { Ok(None) } else { read_sockaddr(ctx, addr, len).map(Some) }
+}
+
+pub fn sys_sendto(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let len = (a[2] as usize).min(IO_CHUNK);
+    let mut data = alloc::vec![0u8; len];
+    ctx.process.memory.read(a[1], &mut data)?;
+    let dest = optional_dest(ctx, a[4], a[5])?;
+    send_data(ctx, a[0], &data, dest, a[3] as u32)
+}
+
+fn read_msghdr(ctx: &mut Ctx<'_>, addr: u64) -> Result<MsgHdr, Errno> {
+    let mut raw = [0u8; MsgHdr::SIZE];
+    ctx.process.memory.read(addr, &mut raw)?;
+    Ok(MsgHdr::from_bytes(&raw))
+}
+
+pub fn sys_sendmsg(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let msg = read_msghdr(ctx, a[1])?;
+    let iov = iovecs(ctx, msg.iov, msg.iovlen)?;
+    let data = gather(ctx, &iov)?;
+    let dest = optional_dest(ctx, msg.name, u64::from(msg.namelen))?;
+    send_data(ctx, a[0], &data, dest, a[2] as u32)
+}
+
+/// Bytes received and their sender (UDP); `None`: the call blocks.
+type Received = Option<(Vec<u8>, Option<SockAddrIn>)>;
+
+/// Receives up to `len` bytes.
+fn recv_data(ctx: &mut Ctx<'_>, fd: u64, len: usize, flags: u32) -> Result<Received, Errno> {
+    let (file, socket) = socket_of(ctx, fd)?;
+    let mut buf = alloc::vec![0u8; len.min(IO_CHUNK)];
+    let peek = flags & MSG_PEEK != 0;
+    let (io, from) = match socket {
+        SocketFile::Inet(s) => match s.lock().recv(&mut buf, peek)? {
+            Some((n, from)) => (Io::Done(n), from),
+            None => (Io::Wait(BlockOn::Net), None),
+        },
+        SocketFile::Unix(_) if peek => return Err(Errno::EOPNOTSUPP),
+        SocketFile::Unix(_) => (read_file(&file, &mut buf, None)?, None),
+    };
+    if let Io::Wait(_) = io
+        && flags & MSG_DONTWAIT != 0
+    {
+        return Err(Errno::EAGAIN);
+    }
+    let blocked = matches!(io, Io::Wait(_));
+    let n = finish_io(ctx, &file, io)?;
+    if blocked {
+        return Ok(None);
+    }
+    buf.truncate(n);
+    Ok(Some((buf, from)))
+}
+
+pub fn sys_recvfrom(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let Some((data, from)) = recv_data(ctx, a[0], a[2] as usize, a[3] as u32)? else { return Ok(0) };
+    ctx.process.memory.write(a[1], &data)?;
+    if let Some(from) = from {
+        write_name(ctx, a[4], a[5], &from.to_bytes())?;
+    } else if a[4] != 0 {
+        // TCP: Linux leaves the address alone and reports length 0.
+        ctx.process.memory.write(a[5], &0u32.to_le_bytes())?;
+    }
+    Ok(data.len() as u64)
+}
+
+pub fn sys_recvmsg(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let msg = read_msghdr(ctx, a[1])?;
+    let iov = iovecs(ctx, msg.iov, msg.iovlen)?;
+    let room: usize = iov.iter().map(|v| v.iov_len as usize).sum();
+    let Some((data, from)) = recv_data(ctx, a[0], room, a[2] as u32)? else { return Ok(0) };
+    let mut at = 0;
+    for v in &iov {
+        let n = (v.iov_len as usize).min(data.len() - at);
+        ctx.process.memory.write(v.iov_base, &data[at..at + n])?;
+        at += n;
+        if at == data.len() {
+            break;
+        }
+    }
+    let namelen = match from {
+        Some(from) if msg.name != 0 => {
+            let bytes = from.to_bytes();
+            let n = bytes.len().min(msg.namelen as usize);
+            ctx.process.memory.write(msg.name, &bytes[..n])?;
+            bytes.len() as u32
+        }
+        _ => 0,
+    };
+    ctx.process.memory.write(a[1] + MsgHdr::NAMELEN_OFFSET, &namelen.to_le_bytes())?;
+    ctx.process.memory.write(a[1] + MsgHdr::CONTROLLEN_OFFSET, &0u64.to_le_bytes())?;
+    ctx.process.memory.write(a[1] + MsgHdr::FLAGS_OFFSET, &0u32.to_le_bytes())?;
+    Ok(data.len() as u64)
+}
+
+pub fn sys_shutdown(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let how = a[1] as u32;
+    match socket_of(ctx, a[0])?.1 {
+        SocketFile::Inet(s) => s.lock().shutdown(how)?,
+        SocketFile::Unix(end) => {
+            if how > SHUT_RDWR {
+                return Err(Errno::EINVAL);
+            }
+            if how != SHUT_RD {
+                end.shutdown_write();
+            }
+            if how != SHUT_WR {
+                end.shutdown_read();
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn sys_getsockname(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let name = match socket_of(ctx, a[0])?.1 {
+        SocketFile::Inet(s) => s.lock().local_name().to_bytes().to_vec(),
+        SocketFile::Unix(_) => SOCKADDR_UN_UNNAMED.to_vec(),
+    };
+    write_name(ctx, a[1], a[2], &name)?;
+    Ok(0)
+}
+
+pub fn sys_getpeername(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let name = match socket_of(ctx, a[0])?.1 {
+        SocketFile::Inet(s) => s.lock().peer_name()?.to_bytes().to_vec(),
+        SocketFile::Unix(_) => SOCKADDR_UN_UNNAMED.to_vec(),
+    };
+    write_name(ctx, a[1], a[2], &name)?;
+    Ok(0)
+}
+
+pub fn sys_setsockopt(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let socket = socket_of(ctx, a[0])?.1;
+    if a[4] > 4096 {
+        return Err(Errno::EINVAL);
+    }
+    let mut value = alloc::vec![0u8; a[4] as usize];
+    ctx.process.memory.read(a[3], &mut value)?;
+    let (level, name) = (a[1] as u32, a[2] as u32);
+    match socket {
+        SocketFile::Inet(s) => s.lock().set_option(level, name, &value)?,
+        SocketFile::Unix(_) => match (level, name) {
+            (SOL_SOCKET, SO_SNDBUF | SO_RCVBUF | SO_REUSEADDR | SO_KEEPALIVE | SO_LINGER) => {}
+            _ => return Err(Errno::ENOPROTOOPT),
+        },
+    }
+    Ok(0)
+}
+
+pub fn sys_getsockopt(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let socket = socket_of(ctx, a[0])?.1;
+    let (level, name) = (a[1] as u32, a[2] as u32);
+    let value = match socket {
+        SocketFile::Inet(s) => s.lock().get_option(level, name)?,
+        SocketFile::Unix(_) => match (level, name) {
+            (SOL_SOCKET, SO_TYPE) => (SOCK_STREAM as i32).to_le_bytes().to_vec(),
+            (SOL_SOCKET, SO_DOMAIN) => (AF_UNIX as i32).to_le_bytes().to_vec(),
+            (SOL_SOCKET, SO_ERROR | SO_ACCEPTCONN) => 0i32.to_le_bytes().to_vec(),
+            (SOL_SOCKET, SO_SNDBUF | SO_RCVBUF) => (process::PIPE_CAPACITY as i32).to_le_bytes().to_vec(),
+            _ => return Err(Errno::ENOPROTOOPT),
+        },
+    };
+    let mut raw = [0u8; 4];
+    ctx.process.memory.read(a[4], &mut raw)?;
+    let room = i32::from_le_bytes(raw);
+    if room < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let n = value.len().min(room as usize);
+    ctx.process.memory.write(a[3], &value[..n])?;
+    ctx.process.memory.write(a[4], &(n as u32).to_le_bytes())?;
+    Ok(0)
+}
+
+fn new_epoll(ctx: &mut Ctx<'_>, cloexec: bool) -> SysResult {
+    let file = fs::open_file(FileKind::Epoll(Arc::new(Mutex::new(Epoll::default()))), 2);
+    Ok(ctx.process.files.insert(file, cloexec)? as u64)
+}
+
+pub fn sys_epoll_create(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[0] as i32 <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    new_epoll(ctx, false)
+}
+
+pub fn sys_epoll_create1(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[0] as u32 & !EPOLL_CLOEXEC != 0 {
+        return Err(Errno::EINVAL);
+    }
+    new_epoll(ctx, a[0] as u32 & EPOLL_CLOEXEC != 0)
+}
+
+fn epoll_of(ctx: &Ctx<'_>, fd: u64) -> Result<Arc<Mutex<Epoll>>, Errno> {
+    let kind = file(ctx, fd as i32)?.lock().kind.clone();
+    match kind {
+        FileKind::Epoll(epoll) => Ok(epoll),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn sys_epoll_ctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (epfd, op, fd) = (a[0] as i32, a[1] as u32, a[2] as i32);
+    let _ = file(ctx, epfd)?;
+    let target = file(ctx, fd)?;
+    let epoll = epoll_of(ctx, a[0])?;
+    if fd == epfd {
+        return Err(Errno::EINVAL);
+    }
+    // Regular files are always ready: Linux refuses to watch them.
+    if matches!(target.lock().kind, FileKind::Node(_)) {
+        return Err(Errno::EPERM);
+    }
+    let event = if op == EPOLL_CTL_DEL {
+        EpollEvent::default()
+    } else {
+        let mut raw = [0u8; EpollEvent::SIZE];
+        ctx.process.memory.read(a[3], &mut raw)?;
+        EpollEvent::from_bytes(&raw)
+    };
+    let key = (fd, fs::file_id(&target));
+    let mut epoll = epoll.lock();
+    match op {
+        EPOLL_CTL_ADD => {
+            epoll.interests.add(key, event)?;
+            epoll.files.insert(key, Arc::downgrade(&target));
+        }
+        EPOLL_CTL_MOD => epoll.interests.modify(&key, event)?,
+        EPOLL_CTL_DEL => {
+            epoll.interests.delete(&key)?;
+            epoll.files.remove(&key);
+        }
+        _ => return Err(Errno::EINVAL),
+    }
+    Ok(0)
+}
+
+/// The events of a watched file now; `None` once the file is closed.
+fn watched_events(files: &alloc::collections::BTreeMap<(i32, usize), alloc::sync::Weak<Mutex<fs::OpenFile>>>, key: &(i32, usize)) -> Option<u32> {
+    let file = files.get(key)?.upgrade()?;
+    let kind = file.lock().kind.clone();
+    Some(readiness(&kind))
+}
+
+/// Whether an epoll file would report something (poll on an epoll fd).
+pub fn epoll_has_ready(epoll: &Arc<Mutex<Epoll>>) -> bool {
+    let epoll = epoll.lock();
+    epoll.interests.any_ready(|key, _| watched_events(&epoll.files, key))
+}
+
+fn epoll_wait(ctx: &mut Ctx<'_>, a: [u64; 6], timeout_ns: Option<u64>) -> SysResult {
+    let max = a[2] as i32;
+    if max <= 0 || max as usize > i32::MAX as usize / EpollEvent::SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let epoll = epoll_of(ctx, a[0])?;
+    let deadline = super::files::deadline(ctx, timeout_ns);
+    let ready = {
+        let mut guard = epoll.lock();
+        let Epoll { interests, files } = &mut *guard;
+        interests.ready(max as usize, |key, _| watched_events(files, key))
+    };
+    if ready.is_empty() && crate::time::monotonic_ns() < deadline {
+        ctx.block = Some(BlockOn::Poll(deadline));
+        return Ok(0);
+    }
+    let mut out = Vec::with_capacity(ready.len() * EpollEvent::SIZE);
+    for event in &ready {
+        out.extend_from_slice(&event.to_bytes());
+    }
+    ctx.process.memory.write(a[1], &out)?;
+    Ok(ready.len() as u64)
+}
+
+fn timeout_ms(raw: u64) -> Option<u64> {
+    let ms = raw as i32;
+    (ms >= 0).then(|| u64::from(ms.unsigned_abs()) * 1_000_000)
+}
+
+pub fn sys_epoll_wait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    epoll_wait(ctx, a, timeout_ms(a[3]))
+}
+
+/// epoll_pwait: the signal mask argument is not applied (as ppoll here).
+pub fn sys_epoll_pwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    epoll_wait(ctx, a, timeout_ms(a[3]))
+}
+
+pub fn sys_epoll_pwait2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let timeout = if a[3] == 0 {
+        None
+    } else {
+        let mut raw = [0u8; syscall::Timespec::SIZE];
+        ctx.process.memory.read(a[3], &mut raw)?;
+        Some(syscall::Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)?)
+    };
+    epoll_wait(ctx, a, timeout)
+}

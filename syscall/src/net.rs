@@ -1,0 +1,309 @@
+//! The socket ABI: address families, socket types and flags, option
+//! numbers, and the byte layouts of `sockaddr_in`, `msghdr`, `linger` and
+//! `epoll_event`, decoded at the border into typed values.
+
+use crate::Errno;
+
+pub const AF_UNIX: u32 = 1;
+pub const AF_INET: u32 = 2;
+pub const AF_INET6: u32 = 10;
+pub const AF_NETLINK: u32 = 16;
+
+pub const SOCK_STREAM: u32 = 1;
+pub const SOCK_DGRAM: u32 = 2;
+pub const SOCK_NONBLOCK: u32 = 0o4000;
+pub const SOCK_CLOEXEC: u32 = 0o2000000;
+/// The socket type without its flags.
+pub const SOCK_TYPE_MASK: u32 = 0xf;
+
+pub const IPPROTO_IP: u32 = 0;
+pub const IPPROTO_TCP: u32 = 6;
+pub const IPPROTO_UDP: u32 = 17;
+
+pub const SOL_SOCKET: u32 = 1;
+pub const SO_REUSEADDR: u32 = 2;
+pub const SO_TYPE: u32 = 3;
+pub const SO_ERROR: u32 = 4;
+pub const SO_BROADCAST: u32 = 6;
+pub const SO_SNDBUF: u32 = 7;
+pub const SO_RCVBUF: u32 = 8;
+pub const SO_KEEPALIVE: u32 = 9;
+pub const SO_LINGER: u32 = 13;
+pub const SO_REUSEPORT: u32 = 15;
+pub const SO_RCVTIMEO: u32 = 20;
+pub const SO_SNDTIMEO: u32 = 21;
+pub const SO_ACCEPTCONN: u32 = 30;
+pub const SO_DOMAIN: u32 = 39;
+pub const SO_PROTOCOL: u32 = 38;
+pub const TCP_NODELAY: u32 = 1;
+pub const TCP_KEEPIDLE: u32 = 4;
+pub const TCP_KEEPINTVL: u32 = 5;
+pub const TCP_KEEPCNT: u32 = 6;
+pub const TCP_DEFER_ACCEPT: u32 = 9;
+pub const TCP_FASTOPEN: u32 = 23;
+
+pub const MSG_OOB: u32 = 0x1;
+pub const MSG_PEEK: u32 = 0x2;
+pub const MSG_TRUNC: u32 = 0x20;
+pub const MSG_DONTWAIT: u32 = 0x40;
+pub const MSG_WAITALL: u32 = 0x100;
+pub const MSG_NOSIGNAL: u32 = 0x4000;
+
+pub const SHUT_RD: u32 = 0;
+pub const SHUT_WR: u32 = 1;
+pub const SHUT_RDWR: u32 = 2;
+
+pub const EPOLL_CLOEXEC: u32 = 0o2000000;
+pub const EPOLL_CTL_ADD: u32 = 1;
+pub const EPOLL_CTL_DEL: u32 = 2;
+pub const EPOLL_CTL_MOD: u32 = 3;
+pub const EPOLLIN: u32 = 0x001;
+pub const EPOLLPRI: u32 = 0x002;
+pub const EPOLLOUT: u32 = 0x004;
+pub const EPOLLERR: u32 = 0x008;
+pub const EPOLLHUP: u32 = 0x010;
+pub const EPOLLRDNORM: u32 = 0x040;
+pub const EPOLLWRNORM: u32 = 0x100;
+pub const EPOLLRDHUP: u32 = 0x2000;
+pub const EPOLLEXCLUSIVE: u32 = 1 << 28;
+pub const EPOLLONESHOT: u32 = 1 << 30;
+pub const EPOLLET: u32 = 1 << 31;
+
+/// What `socket(domain, type, protocol)` asks for, checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketRequest {
+    pub kind: SocketKind,
+    pub nonblock: bool,
+    pub cloexec: bool,
+}
+
+/// The transports Isola offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketKind {
+    /// AF_INET SOCK_STREAM (TCP).
+    Tcp,
+    /// AF_INET SOCK_DGRAM (UDP).
+    Udp,
+    /// AF_UNIX SOCK_STREAM (socketpair only).
+    UnixStream,
+}
+
+impl SocketRequest {
+    /// Linux's checks, in its order: family, then type, then protocol.
+    pub fn decode(domain: u64, kind: u64, protocol: u64) -> Result<SocketRequest, Errno> {
+        let (domain, kind, protocol) = (domain as u32, kind as u32, protocol as u32);
+        let flags = kind & !SOCK_TYPE_MASK;
+        if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let nonblock = flags & SOCK_NONBLOCK != 0;
+        let cloexec = flags & SOCK_CLOEXEC != 0;
+        let kind = match (domain, kind & SOCK_TYPE_MASK) {
+            (AF_INET, SOCK_STREAM) if protocol == IPPROTO_IP || protocol == IPPROTO_TCP => SocketKind::Tcp,
+            (AF_INET, SOCK_DGRAM) if protocol == IPPROTO_IP || protocol == IPPROTO_UDP => SocketKind::Udp,
+            (AF_INET, SOCK_STREAM | SOCK_DGRAM) => return Err(Errno::EPROTONOSUPPORT),
+            (AF_UNIX, SOCK_STREAM) if protocol == 0 => SocketKind::UnixStream,
+            (AF_UNIX, SOCK_STREAM) => return Err(Errno::EPROTONOSUPPORT),
+            (AF_INET | AF_UNIX, _) => return Err(Errno::ESOCKTNOSUPPORT),
+            _ => return Err(Errno::EAFNOSUPPORT),
+        };
+        Ok(SocketRequest { kind, nonblock, cloexec })
+    }
+}
+
+/// `struct sockaddr_in`: an IPv4 address and port (host byte order here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SockAddrIn {
+    pub addr: [u8; 4],
+    pub port: u16,
+}
+
+impl SockAddrIn {
+    pub const SIZE: usize = 16;
+    pub const ANY: SockAddrIn = SockAddrIn { addr: [0; 4], port: 0 };
+
+    /// Decodes what a process passed with its length: EINVAL when too
+    /// short, EAFNOSUPPORT for another family.
+    pub fn decode(bytes: &[u8]) -> Result<SockAddrIn, Errno> {
+        if bytes.len() < 2 {
+            return Err(Errno::EINVAL);
+        }
+        let family = u16::from_le_bytes([bytes[0], bytes[1]]);
+        if u32::from(family) != AF_INET {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        if bytes.len() < Self::SIZE {
+            return Err(Errno::EINVAL);
+        }
+        Ok(SockAddrIn { port: u16::from_be_bytes([bytes[2], bytes[3]]), addr: [bytes[4], bytes[5], bytes[6], bytes[7]] })
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        out[..2].copy_from_slice(&(AF_INET as u16).to_le_bytes());
+        out[2..4].copy_from_slice(&self.port.to_be_bytes());
+        out[4..8].copy_from_slice(&self.addr);
+        out
+    }
+
+    pub fn is_any(&self) -> bool {
+        self.addr == [0; 4]
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        self.addr[0] == 127
+    }
+}
+
+impl core::fmt::Display for SockAddrIn {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let [a, b, c, d] = self.addr;
+        write!(f, "{a}.{b}.{c}.{d}:{}", self.port)
+    }
+}
+
+/// `struct sockaddr_un` for an unnamed socket (socketpair): only the family.
+pub const SOCKADDR_UN_UNNAMED: [u8; 2] = (AF_UNIX as u16).to_le_bytes();
+
+/// `struct msghdr` (56 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MsgHdr {
+    pub name: u64,
+    pub namelen: u32,
+    pub iov: u64,
+    pub iovlen: u64,
+    pub control: u64,
+    pub controllen: u64,
+    pub flags: u32,
+}
+
+impl MsgHdr {
+    pub const SIZE: usize = 56;
+    /// Offset of `msg_namelen`, written back by recvmsg.
+    pub const NAMELEN_OFFSET: u64 = 8;
+    /// Offset of `msg_controllen`, written back by recvmsg.
+    pub const CONTROLLEN_OFFSET: u64 = 40;
+    /// Offset of `msg_flags`, written back by recvmsg.
+    pub const FLAGS_OFFSET: u64 = 48;
+
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> MsgHdr {
+        let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
+        let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4]));
+        MsgHdr {
+            name: u64_at(0),
+            namelen: u32_at(8),
+            iov: u64_at(16),
+            iovlen: u64_at(24),
+            control: u64_at(32),
+            controllen: u64_at(40),
+            flags: u32_at(48),
+        }
+    }
+}
+
+/// `struct linger` (8 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Linger {
+    pub onoff: i32,
+    pub linger: i32,
+}
+
+impl Linger {
+    pub const SIZE: usize = 8;
+
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Linger {
+        Linger {
+            onoff: i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            linger: i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        out[..4].copy_from_slice(&self.onoff.to_le_bytes());
+        out[4..].copy_from_slice(&self.linger.to_le_bytes());
+        out
+    }
+}
+
+/// `struct epoll_event`: packed on x86-64 (12 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct EpollEvent {
+    pub events: u32,
+    pub data: u64,
+}
+
+impl EpollEvent {
+    pub const SIZE: usize = 12;
+
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> EpollEvent {
+        EpollEvent {
+            events: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            data: u64::from_le_bytes([b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11]]),
+        }
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        out[..4].copy_from_slice(&self.events.to_le_bytes());
+        out[4..].copy_from_slice(&self.data.to_le_bytes());
+        out
+    }
+}
+
+/// An integer socket option value: Linux reads an `int` when at least 4
+/// bytes are given (EINVAL when fewer).
+pub fn option_int(bytes: &[u8]) -> Result<i32, Errno> {
+    match bytes {
+        [a, b, c, d, ..] => Ok(i32::from_le_bytes([*a, *b, *c, *d])),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_requests_follow_linux() {
+        let tcp = SocketRequest::decode(2, 1 | 0o4000 | 0o2000000, 0).unwrap();
+        assert_eq!(tcp, SocketRequest { kind: SocketKind::Tcp, nonblock: true, cloexec: true });
+        assert_eq!(SocketRequest::decode(2, 2, 17).unwrap().kind, SocketKind::Udp);
+        assert_eq!(SocketRequest::decode(1, 1, 0).unwrap().kind, SocketKind::UnixStream);
+        assert_eq!(SocketRequest::decode(16, 3, 0), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(SocketRequest::decode(10, 1, 0), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(SocketRequest::decode(2, 1, 17), Err(Errno::EPROTONOSUPPORT));
+        assert_eq!(SocketRequest::decode(2, 3, 0), Err(Errno::ESOCKTNOSUPPORT));
+        assert_eq!(SocketRequest::decode(2, 1 | 0x100, 0), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn sockaddr_in_round_trips_in_network_order() {
+        let a = SockAddrIn { addr: [127, 0, 0, 1], port: 8080 };
+        let bytes = a.to_bytes();
+        assert_eq!(&bytes[..8], &[2, 0, 0x1f, 0x90, 127, 0, 0, 1]);
+        assert_eq!(SockAddrIn::decode(&bytes), Ok(a));
+        assert_eq!(SockAddrIn::decode(&bytes[..8]), Err(Errno::EINVAL));
+        assert_eq!(SockAddrIn::decode(&[10, 0, 0, 0]), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(a.to_string(), "127.0.0.1:8080");
+        assert!(a.is_loopback() && !a.is_any() && SockAddrIn::ANY.is_any());
+    }
+
+    #[test]
+    fn layouts() {
+        let mut raw = [0u8; MsgHdr::SIZE];
+        raw[0] = 1;
+        raw[8] = 16;
+        raw[16] = 2;
+        raw[24] = 3;
+        raw[48] = 4;
+        let m = MsgHdr::from_bytes(&raw);
+        assert_eq!((m.name, m.namelen, m.iov, m.iovlen, m.flags), (1, 16, 2, 3, 4));
+        let l = Linger { onoff: 1, linger: 5 };
+        assert_eq!(Linger::from_bytes(&l.to_bytes()), l);
+        let e = EpollEvent { events: EPOLLIN | EPOLLET, data: 0x1122_3344_5566_7788 };
+        assert_eq!(EpollEvent::from_bytes(&e.to_bytes()), e);
+        assert_eq!(option_int(&[1, 0, 0, 0]), Ok(1));
+        assert_eq!(option_int(&[1]), Err(Errno::EINVAL));
+    }
+}
