@@ -53,6 +53,10 @@ pub enum FileKind {
 pub struct UnixEnd {
     pub rx: Arc<Mutex<Pipe>>,
     pub tx: Arc<Mutex<Pipe>>,
+    /// SOCK_DGRAM: the lengths of the messages in each pipe, oldest first,
+    /// so that a read returns one whole message (None: a byte stream).
+    pub rx_messages: Option<Arc<Mutex<alloc::collections::VecDeque<usize>>>>,
+    pub tx_messages: Option<Arc<Mutex<alloc::collections::VecDeque<usize>>>>,
     rx_open: AtomicBool,
     tx_open: AtomicBool,
 }
@@ -90,16 +94,25 @@ impl Drop for UnixEnd {
     }
 }
 
-/// A connected pair of AF_UNIX stream sockets.
-pub fn new_unix_pair(nonblock: bool) -> (FileRef, FileRef) {
+/// A connected pair of AF_UNIX sockets (stream, or datagram with `datagram`).
+pub fn new_unix_pair(nonblock: bool, datagram: bool) -> (FileRef, FileRef) {
     let a_to_b = Arc::new(Mutex::new(Pipe::new()));
     let b_to_a = Arc::new(Mutex::new(Pipe::new()));
-    let end = |rx: &Arc<Mutex<Pipe>>, tx: &Arc<Mutex<Pipe>>| {
-        Arc::new(UnixEnd { rx: rx.clone(), tx: tx.clone(), rx_open: AtomicBool::new(true), tx_open: AtomicBool::new(true) })
+    let messages = || datagram.then(|| Arc::new(Mutex::new(alloc::collections::VecDeque::new())));
+    let (a_to_b_messages, b_to_a_messages) = (messages(), messages());
+    let end = |rx: &Arc<Mutex<Pipe>>, tx: &Arc<Mutex<Pipe>>, rx_messages: &Option<_>, tx_messages: &Option<_>| {
+        Arc::new(UnixEnd {
+            rx: rx.clone(),
+            tx: tx.clone(),
+            rx_messages: Option::clone(rx_messages),
+            tx_messages: Option::clone(tx_messages),
+            rx_open: AtomicBool::new(true),
+            tx_open: AtomicBool::new(true),
+        })
     };
     let status = 2 | if nonblock { syscall::OpenFlags::O_NONBLOCK.bits() } else { 0 };
-    let a = open_file(FileKind::Unix(end(&b_to_a, &a_to_b)), status);
-    let b = open_file(FileKind::Unix(end(&a_to_b, &b_to_a)), status);
+    let a = open_file(FileKind::Unix(end(&b_to_a, &a_to_b, &b_to_a_messages, &a_to_b_messages)), status);
+    let b = open_file(FileKind::Unix(end(&a_to_b, &b_to_a, &a_to_b_messages, &b_to_a_messages)), status);
     (a, b)
 }
 

@@ -86,6 +86,8 @@ pub enum SocketKind {
     Udp,
     /// AF_UNIX SOCK_STREAM (socketpair only).
     UnixStream,
+    /// AF_UNIX SOCK_DGRAM (socketpair only).
+    UnixDgram,
 }
 
 impl SocketRequest {
@@ -103,7 +105,8 @@ impl SocketRequest {
             (AF_INET, SOCK_DGRAM) if protocol == IPPROTO_IP || protocol == IPPROTO_UDP => SocketKind::Udp,
             (AF_INET, SOCK_STREAM | SOCK_DGRAM) => return Err(Errno::EPROTONOSUPPORT),
             (AF_UNIX, SOCK_STREAM) if protocol == 0 => SocketKind::UnixStream,
-            (AF_UNIX, SOCK_STREAM) => return Err(Errno::EPROTONOSUPPORT),
+            (AF_UNIX, SOCK_DGRAM) if protocol == 0 => SocketKind::UnixDgram,
+            (AF_UNIX, SOCK_STREAM | SOCK_DGRAM) => return Err(Errno::EPROTONOSUPPORT),
             (AF_INET | AF_UNIX, _) => return Err(Errno::ESOCKTNOSUPPORT),
             _ => return Err(Errno::EAFNOSUPPORT),
         };
@@ -270,6 +273,7 @@ mod tests {
         assert_eq!(tcp, SocketRequest { kind: SocketKind::Tcp, nonblock: true, cloexec: true });
         assert_eq!(SocketRequest::decode(2, 2, 17).unwrap().kind, SocketKind::Udp);
         assert_eq!(SocketRequest::decode(1, 1, 0).unwrap().kind, SocketKind::UnixStream);
+        assert_eq!(SocketRequest::decode(1, 2, 0).unwrap().kind, SocketKind::UnixDgram);
         assert_eq!(SocketRequest::decode(16, 3, 0), Err(Errno::EAFNOSUPPORT));
         assert_eq!(SocketRequest::decode(10, 1, 0), Err(Errno::EAFNOSUPPORT));
         assert_eq!(SocketRequest::decode(2, 1, 17), Err(Errno::EPROTONOSUPPORT));

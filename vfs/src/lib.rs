@@ -382,7 +382,8 @@ impl Fs {
     /// Adds `/dev` (created if missing) with `null` and `zero` (mode
     /// `0o666`) and `console` (`0o600`). An existing node of one of these
     /// names is replaced unless it is already the right device; `ENOTDIR`
-    /// if `/dev` is not a directory, `EISDIR` if a device name is one.
+    /// if `/dev` is not a directory, `EISDIR` if a device name is one. Also
+    /// adds a world-writable `/tmp` (mode `0o1777`) when there is none.
     pub fn add_standard_devices(&mut self) -> Result<(), Errno> {
         let dev = match self.dir(ROOT)?.entries.get(&b"dev"[..]).copied() {
             Some(id) => {
@@ -405,6 +406,10 @@ impl Fs {
                 self.forget_if_unlinked(id);
             }
             self.mknod(dev, name, device, perm)?;
+        }
+        // Programs expect a world-writable /tmp, as on any Linux system.
+        if !self.dir(ROOT)?.entries.contains_key(&b"tmp"[..]) {
+            self.mkdir(ROOT, b"tmp", 0o1777)?;
         }
         Ok(())
     }

@@ -71,8 +71,8 @@ fn tree_from_cpio() {
         (NodeKind::Symlink, S_IFLNK | 0o777, 7)
     );
     assert_eq!(fs.readlink(sh).unwrap(), b"busybox");
-    // Root: ".", "..", abs, bin, dangling, dev, etc, lib, loop1, loop2, usr.
-    assert_eq!(fs.metadata(ROOT).unwrap().nlink, 2 + 4);
+    // Root: ".", "..", abs, bin, dangling, dev, etc, lib, loop1, loop2, tmp, usr.
+    assert_eq!(fs.metadata(ROOT).unwrap().nlink, 2 + 5);
 }
 
 #[test]
@@ -205,6 +205,8 @@ fn standard_devices() {
     assert_eq!(fs.metadata(zero).unwrap().rdev, 0x105);
     assert_eq!(fs.metadata(console).unwrap().mode, S_IFCHR | 0o600);
     assert_eq!(fs.metadata(console).unwrap().rdev, 0x501);
+    let tmp = look(&fs, "/tmp").unwrap();
+    assert_eq!(fs.metadata(tmp).unwrap().mode & 0o7777, 0o1777);
     let mut buf = [7u8; 16];
     assert_eq!(fs.read(null, 0, &mut buf), Ok(0));
     assert_eq!(fs.read(zero, 123, &mut buf), Ok(16));

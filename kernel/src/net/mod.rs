@@ -37,9 +37,13 @@ const UDP_BUFFER: usize = 64 * 1024;
 /// Most connections a listener keeps ready per interface (its backlog is
 /// clamped to this): each is a smoltcp socket in LISTEN with its buffers.
 const POOL_MAX: usize = 128;
+/// The same on lo, where only the guest's own programs connect.
+const LOOPBACK_POOL_MAX: usize = 16;
 /// With a device, poll at least this often: a lost interrupt edge costs
 /// at most this much latency.
 const FALLBACK_POLL_NS: u64 = 10_000_000;
+/// How long a closed connection may wait for its peer's acknowledgements.
+const CLOSE_TIMEOUT_SECS: u64 = 60;
 /// Polls of the loopback interface per round: each carries packets one hop.
 const LOOPBACK_ROUNDS: usize = 64;
 
@@ -230,7 +234,10 @@ impl Stack {
     fn poll(&mut self) -> bool {
         let now = now();
         let mut changed = false;
-        for _ in 0..LOOPBACK_ROUNDS {
+        // The loopback queue is drained by the rounds below, so lo has work
+        // only when one of its sockets has something to send or a timer due.
+        let lo_due = self.lo.iface.poll_at(now, &self.lo.sockets).is_some_and(|at| at <= now);
+        for _ in 0..if lo_due { LOOPBACK_ROUNDS } else { 0 } {
             let lo = &mut self.lo;
             if lo.iface.poll(now, &mut lo.device, &mut lo.sockets) == PollResult::None {
                 break;
@@ -244,11 +251,14 @@ impl Stack {
             }
         }
         self.dhcp_events();
-        self.maintain();
+        let again = self.maintain();
         let mut next = self.lo.iface.poll_delay(now, &self.lo.sockets).map(|d| d.total_micros() * 1000);
         if let Some(eth) = self.eth.as_mut() {
             let d = eth.iface.poll_delay(now, &eth.sockets).map_or(FALLBACK_POLL_NS, |d| d.total_micros() * 1000);
             next = Some(next.map_or(d, |n| n.min(d)).min(FALLBACK_POLL_NS));
+        }
+        if again {
+            next = Some(0);
         }
         let at = next.map_or(u64::MAX, |d| (now.total_micros() as u64 * 1000).saturating_add(d.max(1)));
         NEXT_POLL_NS.store(at, Ordering::Relaxed);
@@ -279,7 +289,8 @@ impl Stack {
 
     /// Refills listener pools whose sockets were reset during the handshake,
     /// and frees closed connections that finished closing.
-    fn maintain(&mut self) {
+    fn maintain(&mut self) -> bool {
+        let mut again = false;
         let pooled: Vec<(Handle, SockAddrIn)> =
             self.pools.values().flat_map(|p| p.handles.iter().map(move |&h| (h, p.local))).collect();
         let refill: Vec<(Handle, SockAddrIn)> =
@@ -289,12 +300,22 @@ impl Stack {
         }
         let closing = core::mem::take(&mut self.closing);
         for h in closing {
-            if self.tcp(h).state() == tcp::State::Closed {
+            // TIME-WAIT is left out: with servers closing first, thousands of
+            // connections a minute would each keep their buffers for the
+            // 2*MSL smoltcp waits (docs/network.md).
+            let socket = self.tcp(h);
+            if socket.recv_queue() > 0 && socket.state() != tcp::State::Closed {
+                // Kept for one more poll, which sends the reset.
+                socket.abort();
+                self.closing.push(h);
+                again = true;
+            } else if matches!(socket.state(), tcp::State::Closed | tcp::State::TimeWait) {
                 self.remove(h);
             } else {
                 self.closing.push(h);
             }
         }
+        again
     }
 
     fn set(&mut self, iface: IfaceId) -> &mut SocketSet<'static> {
@@ -395,12 +416,14 @@ impl Stack {
         let local = self.pools.get(&id).ok_or(Errno::EINVAL)?.local;
         let ifaces = self.ifaces_for_local(local.addr)?;
         let size = backlog.clamp(1, POOL_MAX);
+        let lo_size = backlog.clamp(1, LOOPBACK_POOL_MAX);
         if let Some(pool) = self.pools.get_mut(&id) {
             pool.size = size;
         }
         for iface in ifaces {
             let have = self.pools.get(&id).map_or(0, |p| p.handles.iter().filter(|h| h.iface == iface).count());
-            for _ in have..size {
+            let want = if iface == IfaceId::Lo { lo_size } else { size };
+            for _ in have..want {
                 let h = self.new_tcp(iface);
                 self.tcp(h).listen(listen_endpoint(local)).map_err(|_| Errno::EINVAL)?;
                 if let Some(pool) = self.pools.get_mut(&id) {
@@ -445,10 +468,15 @@ impl Stack {
     /// once closed.
     pub fn close_tcp(&mut self, h: Handle, abort: bool) {
         let socket = self.tcp(h);
+        // Linux resets a connection closed with unread data, and one that
+        // receives data after its process closed it (see maintain).
+        let abort = abort || socket.recv_queue() > 0;
         if abort {
             socket.abort();
         } else {
             socket.close();
+            // A peer that never answers our FIN must not hold the socket forever.
+            socket.set_timeout(Some(smoltcp::time::Duration::from_secs(CLOSE_TIMEOUT_SECS)));
         }
         self.closing.push(h);
     }

@@ -193,7 +193,10 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             if !end.can_read() {
                 return Ok(Io::Done(0));
             }
-            Ok(pipe_read(&end.rx, buf))
+            match &end.rx_messages {
+                None => Ok(pipe_read(&end.rx, buf)),
+                Some(messages) => Ok(message_read(&end.rx, messages, buf)),
+            }
         }
         FileKind::Socket(socket) => {
             if offset.is_some() {
@@ -217,6 +220,55 @@ fn pipe_read(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, buf: &mut [u8]
         PipeRead::Eof => Io::Done(0),
         PipeRead::WouldBlock => Io::Wait(BlockOn::Pipe(fs::pipe_id(pipe))),
     }
+}
+
+type Messages = spin::Mutex<alloc::collections::VecDeque<usize>>;
+
+/// One whole message of a datagram socket pair, truncated to `buf` (the
+/// rest is dropped, as Linux does).
+fn message_read(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: &Messages, buf: &mut [u8]) -> Io {
+    let mut lengths = messages.lock();
+    let Some(&len) = lengths.front() else {
+        return if pipe.lock().writers() == 0 { Io::Done(0) } else { Io::Wait(BlockOn::Pipe(fs::pipe_id(pipe))) };
+    };
+    lengths.pop_front();
+    let mut message = alloc::vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match pipe.lock().read(&mut message[got..]) {
+            PipeRead::Data(n) => got += n,
+            _ => break,
+        }
+    }
+    let n = got.min(buf.len());
+    buf[..n].copy_from_slice(&message[..n]);
+    proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(pipe)));
+    Io::Done(n)
+}
+
+/// Queues `data` as one message, whole or not at all.
+fn message_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: &Messages, data: &[u8]) -> Result<Io, Errno> {
+    if data.len() > process::PIPE_CAPACITY {
+        return Err(Errno::EMSGSIZE);
+    }
+    let mut p = pipe.lock();
+    if p.readers() == 0 {
+        return Err(Errno::EPIPE);
+    }
+    if p.space() < data.len() {
+        return Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(pipe))));
+    }
+    let mut put = 0;
+    while put < data.len() {
+        match p.write(&data[put..]) {
+            PipeWrite::Wrote(n) => put += n,
+            _ => break,
+        }
+    }
+    drop(p);
+    messages.lock().push_back(put);
+    proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(pipe)));
+    Ok(Io::Done(data.len()))
 }
 
 fn pipe_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, data: &[u8]) -> Result<Io, Errno> {
@@ -271,7 +323,10 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
             if !end.can_write() {
                 return Err(Errno::EPIPE);
             }
-            pipe_write(&end.tx, data)
+            match &end.tx_messages {
+                None => pipe_write(&end.tx, data),
+                Some(messages) => message_write(&end.tx, messages, data),
+            }
         }
         FileKind::Socket(socket) => {
             if offset.is_some() {

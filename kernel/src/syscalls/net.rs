@@ -84,7 +84,7 @@ pub fn sys_socket(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         SocketKind::Tcp => Proto::Tcp,
         SocketKind::Udp => Proto::Udp,
         // Only unnamed pairs: there is no file system namespace for sockets.
-        SocketKind::UnixStream => return Err(Errno::EAFNOSUPPORT),
+        SocketKind::UnixStream | SocketKind::UnixDgram => return Err(Errno::EAFNOSUPPORT),
     };
     let file = new_socket_file(FileKind::Socket(Arc::new(Mutex::new(Socket::new(proto)))), request.nonblock);
     Ok(ctx.process.files.insert(file, request.cloexec)? as u64)
@@ -92,10 +92,12 @@ pub fn sys_socket(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn sys_socketpair(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let request = SocketRequest::decode(a[0], a[1], a[2])?;
-    if request.kind != SocketKind::UnixStream {
-        return Err(Errno::EOPNOTSUPP);
-    }
-    let (one, two) = fs::new_unix_pair(request.nonblock);
+    let datagram = match request.kind {
+        SocketKind::UnixStream => false,
+        SocketKind::UnixDgram => true,
+        SocketKind::Tcp | SocketKind::Udp => return Err(Errno::EOPNOTSUPP),
+    };
+    let (one, two) = fs::new_unix_pair(request.nonblock, datagram);
     let first = ctx.process.files.insert(one, request.cloexec)?;
     let second = match ctx.process.files.insert(two, request.cloexec) {
         Ok(fd) => fd,
@@ -368,12 +370,15 @@ pub fn sys_setsockopt(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_getsockopt(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let socket = socket_of(ctx, a[0])?.1;
+    let (file, socket) = socket_of(ctx, a[0])?;
     let (level, name) = (a[1] as u32, a[2] as u32);
     let value = match socket {
         SocketFile::Inet(s) => s.lock().get_option(level, name)?,
         SocketFile::Unix(_) => match (level, name) {
-            (SOL_SOCKET, SO_TYPE) => (SOCK_STREAM as i32).to_le_bytes().to_vec(),
+            (SOL_SOCKET, SO_TYPE) => {
+                let FileKind::Unix(end) = &file.lock().kind else { return Err(Errno::ENOTSOCK) };
+                (if end.rx_messages.is_some() { SOCK_DGRAM } else { SOCK_STREAM } as i32).to_le_bytes().to_vec()
+            }
             (SOL_SOCKET, SO_DOMAIN) => (AF_UNIX as i32).to_le_bytes().to_vec(),
             (SOL_SOCKET, SO_ERROR | SO_ACCEPTCONN) => 0i32.to_le_bytes().to_vec(),
             (SOL_SOCKET, SO_SNDBUF | SO_RCVBUF) => (process::PIPE_CAPACITY as i32).to_le_bytes().to_vec(),
