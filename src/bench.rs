@@ -18,10 +18,12 @@
 //! shown as `failed: <reason>` and the others still run.
 //!
 //! Benchmarks: `syscall` (bench-getpid), `fork` (bench-fork), `pipe`
-//! (bench-pipe). A later one (http...) is one more [`Benchmark`] entry:
+//! (bench-pipe); another program benchmark is one more [`Benchmark`] entry:
 //! the program under `userland/`, how to pass the iteration count, and how
-//! to read its result line.
+//! to read its result line. `http` ([`http`]) differs: a server in each
+//! environment, loaded from the host by [`crate::load`].
 
+pub mod http;
 mod linux_guest;
 
 use std::fmt::Write as _;
@@ -154,8 +156,29 @@ pub struct BenchOpts {
     pub timeout_secs: u64,
 }
 
+/// Where the benchmark's name stands in the arguments after `bench`: the
+/// first word that is neither an option nor an option's value (every
+/// `bench` option but `--help` takes a value).
+fn name_position(args: &[String]) -> Option<usize> {
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        if !arg.starts_with('-') {
+            return Some(i);
+        }
+        let takes_next = !arg.contains('=') && !matches!(arg.as_str(), "--help" | "-h");
+        i += if takes_next { 2 } else { 1 };
+    }
+    None
+}
+
 /// Parse the arguments after `bench`.
 pub fn parse(args: &[String]) -> Result<Command, Error> {
+    if let Some(at) = name_position(args).filter(|&at| args[at] == "http") {
+        let mut rest = args.to_vec();
+        rest.remove(at);
+        return http::parse(&rest);
+    }
     let mut benchmark = None;
     let mut opts = BenchOpts {
         benchmark: 0,
@@ -194,7 +217,7 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
                     .position(|b| b.name == word)
                     .ok_or_else(|| {
                         Error::usage(format!(
-                            "unknown benchmark '{word}' (known: {})",
+                            "unknown benchmark '{word}' (known: {}, http)",
                             names().join(", ")
                         ))
                     })?;
@@ -204,7 +227,7 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
     }
     opts.benchmark = benchmark.ok_or_else(|| {
         Error::usage(format!(
-            "bench needs a benchmark name ({})",
+            "bench needs a benchmark name ({}, http)",
             names().join(", ")
         ))
     })?;
@@ -317,6 +340,47 @@ fn cell(text: &str) -> String {
         .to_string()
 }
 
+/// A Markdown table, columns padded so it reads in a terminal: the first
+/// row is the header, the first column text (left-aligned), the others
+/// figures (right-aligned). Every row has the header's number of cells.
+fn render_table<R: AsRef<[String]>>(table: &[R]) -> String {
+    let columns = table.first().map_or(0, |r| r.as_ref().len());
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r.as_ref()[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (i, row) in table.iter().enumerate() {
+        out.push('|');
+        for (c, text) in row.as_ref().iter().enumerate() {
+            let pad = widths[c] - text.chars().count();
+            // Text left, figures right.
+            if c == 0 || i == 0 {
+                let _ = write!(out, " {text}{} |", " ".repeat(pad));
+            } else {
+                let _ = write!(out, " {}{text} |", " ".repeat(pad));
+            }
+        }
+        out.push('\n');
+        if i == 0 {
+            out.push('|');
+            for (c, w) in widths.iter().enumerate() {
+                let dashes = "-".repeat(w + 1);
+                out.push_str(if c == 0 { ":" } else { "" });
+                out.push_str(&dashes[usize::from(c == 0)..]);
+                out.push_str(if c == 0 { "-|" } else { ":|" });
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// The result table (Markdown, columns padded so it reads in a terminal).
 pub fn format_table(bench: &Benchmark, iterations: u64, runs: u32, rows: &[Row]) -> String {
     let reference = |env| rows.iter().find(|r| r.env == env).and_then(Row::median);
@@ -360,44 +424,13 @@ pub fn format_table(bench: &Benchmark, iterations: u64, runs: u32, rows: &[Row])
         };
         table.push(line);
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|c| {
-            table
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let mut out = format!(
         "{} ({}): {iterations} iterations per run, median of {runs} run{}\n\n",
         bench.name,
         bench.what,
         if runs == 1 { "" } else { "s" }
     );
-    for (i, row) in table.iter().enumerate() {
-        out.push('|');
-        for (c, text) in row.iter().enumerate() {
-            let pad = widths[c] - text.chars().count();
-            // Text left, figures right.
-            if c == 0 || i == 0 {
-                let _ = write!(out, " {text}{} |", " ".repeat(pad));
-            } else {
-                let _ = write!(out, " {}{text} |", " ".repeat(pad));
-            }
-        }
-        out.push('\n');
-        if i == 0 {
-            out.push('|');
-            for (c, w) in widths.iter().enumerate() {
-                let dashes = "-".repeat(w + 1);
-                out.push_str(if c == 0 { ":" } else { "" });
-                out.push_str(&dashes[usize::from(c == 0)..]);
-                out.push_str(if c == 0 { "-|" } else { ":|" });
-            }
-            out.push('\n');
-        }
-    }
+    out.push_str(&render_table(&table));
     if !failures.is_empty() {
         out.push('\n');
         for f in failures {
@@ -812,10 +845,13 @@ mod tests {
 
     #[test]
     fn option_errors() {
-        assert!(usage(&[]).contains("needs a benchmark name (syscall, fork, pipe)"));
+        assert!(usage(&[]).contains("needs a benchmark name (syscall, fork, pipe, http)"));
         assert!(
-            usage(&["spawn"]).contains("unknown benchmark 'spawn' (known: syscall, fork, pipe)")
+            usage(&["spawn"])
+                .contains("unknown benchmark 'spawn' (known: syscall, fork, pipe, http)")
         );
+        // http's options are not the others'.
+        assert!(usage(&["syscall", "--requests", "5"]).contains("unknown option '--requests'"));
         assert!(usage(&["syscall", "syscall"]).contains("unexpected argument"));
         assert!(usage(&["syscall", "--runs"]).contains("needs a value"));
         assert!(usage(&["syscall", "--runs", "0"]).contains("--runs must be"));

@@ -1,5 +1,6 @@
 //! Command-line parsing, by hand (no dependency): `isola run`, `isola ktest`,
-//! `isola help`. Produces a [`Command`]; every mistake is an
+//! `isola help` (`isola bench` in [`crate::bench`], `isola load` in
+//! [`crate::load`]). Produces a [`Command`]; every mistake is an
 //! [`Error::Usage`] with a one-line message (exit code 2).
 //!
 //! `isola run [OPTIONS] [--] [PROGRAM [ARGS...]]`: options come first; the
@@ -8,6 +9,7 @@
 //! (`isola run ./busybox ls --help` passes `--help` to ls).
 
 use crate::error::Error;
+use crate::qemu::{Net, PortForward};
 
 /// Default `--timeout` for `isola run`, in seconds.
 pub const RUN_TIMEOUT_SECS: u64 = 60;
@@ -21,10 +23,15 @@ pub const USAGE: &str = "\
 usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
                    [--timeout SECS] [--kernel-args STRING] [--trace] [--ps-on-exit]
                    [--add HOST_PATH:GUEST_PATH]... [--env K=V]...
+                   [-p|--publish HOST_PORT:GUEST_PORT]... [--net]
                    [--] [PROGRAM [ARGS...]]
        isola ktest [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
                    [--timeout SECS] [--stack-overflow]
        isola bench syscall|fork|pipe [--iterations N] [--runs R] [--timeout SECS]
+       isola bench http [--requests N] [--concurrency C] [--workers W]
+                   [--timeout SECS] [--server prefork|busybox]
+       isola load URL [--requests N] [--concurrency C] [--timeout SECS]
+                   [--ramp-ms MS] [--path-at K:PATH]...
        isola help | --help | --version
 
   run     build the kernel if needed, boot it in QEMU (microvm) with the
@@ -38,7 +45,14 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
           pipe: bench-pipe) on the host,
           inside Isola (TCG, isolation mpk and none) and inside a Linux
           guest in the same QEMU configuration; print medians of R runs
-          (default 3) and ratios; --timeout is per boot (default 300)
+          (default 3) and ratios; --timeout is per boot (default 300);
+          http: requests/s and latency of prefork-httpd (W workers, default
+          4) under N requests (default 10000), C at a time (default 50)
+  load    send N HTTP/1.0 GETs to URL (default 1000), C at a time (default
+          10), one connection each; print requests/s and latency; exit 0
+          iff none failed (--path-at K:PATH: request K asks for PATH and may
+          fail: counted as an expected failure; --ramp-ms MS: start the C
+          connections MS apart, default 0)
 
   --accel auto|kvm|tcg         auto (default): KVM when a probe boot under it
                                works, TCG otherwise
@@ -57,6 +71,11 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
   --env K=V                    set K in PROGRAM's environment (repeatable;
                                defaults PATH=/bin:/sbin:/usr/bin:/usr/sbin,
                                HOME=/, TERM=linux)
+  -p, --publish HOST:GUEST     give the guest a network device (virtio-net,
+                               QEMU user networking, guest 10.0.2.15) and
+                               forward TCP 127.0.0.1:HOST to guest port
+                               GUEST (repeatable)
+  --net                        the network device without any forward
 
 exit codes: run exits with the guest's status; ktest with 0 (passed) or 1;
   2 usage error or bad input (PROGRAM or an --add path unreadable), 124
@@ -121,8 +140,21 @@ pub struct RunOpts {
     pub adds: Vec<AddSpec>,
     /// `--env K=V`, in command-line order (a later K wins).
     pub env: Vec<(String, String)>,
+    /// `-p HOST:GUEST`, in command-line order (host ports distinct).
+    pub publish: Vec<PortForward>,
+    /// `--net`: the network device even without a forward.
+    pub net: bool,
     /// PROGRAM and ARGS; `None`: boot the kernel alone.
     pub program: Option<ProgramSpec>,
+}
+
+impl RunOpts {
+    /// The guest's network, when `-p` or `--net` asked for one.
+    pub fn network(&self) -> Option<Net> {
+        (self.net || !self.publish.is_empty()).then(|| Net {
+            forwards: self.publish.clone(),
+        })
+    }
 }
 
 /// `isola ktest`.
@@ -139,6 +171,8 @@ pub enum Command {
     Run(RunOpts),
     Ktest(KtestOpts),
     Bench(crate::bench::BenchOpts),
+    BenchHttp(crate::bench::http::HttpOpts),
+    Load(crate::load::LoadOpts),
     Help,
     Version,
 }
@@ -159,6 +193,7 @@ where
         "run" => parse_run(rest),
         "ktest" => parse_ktest(rest),
         "bench" => crate::bench::parse(rest),
+        "load" => crate::load::parse(rest),
         other if other.starts_with('-') => Err(Error::usage(format!("unknown option '{other}'"))),
         other => Err(Error::usage(format!("unknown command '{other}'"))),
     }
@@ -251,6 +286,8 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
         ps_on_exit: false,
         adds: Vec::new(),
         env: Vec::new(),
+        publish: Vec::new(),
+        net: false,
         program: None,
     };
     let mut flags = Flags::new(args);
@@ -282,6 +319,25 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
                     "--env" => {
                         let (key, value) = parse_env(flags.value(name, inline)?)?;
                         opts.env.push((key.to_string(), value.to_string()));
+                    }
+                    "-p" | "--publish" => {
+                        let forward = parse_publish(name, flags.value(name, inline)?)?;
+                        if let Some(earlier) = opts.publish.iter().find(|f| f.host == forward.host)
+                        {
+                            return Err(Error::usage(format!(
+                                "{name} {}:{}: host port {} is already published ({}:{})",
+                                forward.host,
+                                forward.guest,
+                                forward.host,
+                                earlier.host,
+                                earlier.guest
+                            )));
+                        }
+                        opts.publish.push(forward);
+                    }
+                    "--net" => {
+                        no_value(name, inline)?;
+                        opts.net = true;
                     }
                     "--help" | "-h" => return Ok(Command::Help),
                     _ => return Err(Error::usage(format!("unknown option '{name}'"))),
@@ -351,6 +407,28 @@ pub fn normalize_guest_path(path: &str) -> Result<String, String> {
         out.push('/');
     }
     Ok(out)
+}
+
+/// `-p HOST_PORT:GUEST_PORT`: two decimal ports from 1 to 65535.
+fn parse_publish(name: &str, value: &str) -> Result<PortForward, Error> {
+    let bad = || {
+        Error::usage(format!(
+            "{name} expects HOST_PORT:GUEST_PORT with ports from 1 to 65535, not '{value}'"
+        ))
+    };
+    let (host, guest) = value.split_once(':').ok_or_else(bad)?;
+    Ok(PortForward {
+        host: parse_port(host).ok_or_else(bad)?,
+        guest: parse_port(guest).ok_or_else(bad)?,
+    })
+}
+
+/// A TCP port: 1 to 65535, decimal digits only.
+pub fn parse_port(text: &str) -> Option<u16> {
+    if text.is_empty() || text.len() > 5 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u16>().ok().filter(|&p| p > 0)
 }
 
 /// `--env K=V`: K non-empty, split at the first `=`.
@@ -609,6 +687,74 @@ mod tests {
     }
 
     #[test]
+    fn publish_and_net() {
+        let o = run(&["prog"]).unwrap();
+        assert_eq!(o.network(), None);
+        let o = run(&[
+            "-p",
+            "8080:80",
+            "--publish",
+            "2222:22",
+            "--publish=1:65535",
+            "-p",
+            "9000:80",
+            "prog",
+            "-p",
+            "1:2",
+        ])
+        .unwrap();
+        let fw = |host, guest| PortForward { host, guest };
+        assert_eq!(
+            o.publish,
+            [fw(8080, 80), fw(2222, 22), fw(1, 65535), fw(9000, 80)]
+        );
+        assert_eq!(o.program, program("prog", &["-p", "1:2"]));
+        assert_eq!(o.network().unwrap().forwards, o.publish);
+        let o = run(&["--net"]).unwrap();
+        assert_eq!(o.network(), Some(Net::default()));
+        let o = run(&["--net", "-p", "80:80"]).unwrap();
+        assert_eq!(o.network().unwrap().forwards, [fw(80, 80)]);
+    }
+
+    #[test]
+    fn bad_publish() {
+        for bad in [
+            "80",
+            "0:80",
+            "80:0",
+            "65536:80",
+            "80:65536",
+            ":80",
+            "80:",
+            "a:80",
+            "+80:80",
+            "80:80:80",
+            "-1:80",
+            "080000:80",
+            "",
+            " 80:80",
+        ] {
+            let msg = usage_msg(run(&["-p", bad, "prog"]));
+            assert_eq!(
+                msg,
+                format!("-p expects HOST_PORT:GUEST_PORT with ports from 1 to 65535, not '{bad}'")
+            );
+        }
+        assert!(usage_msg(run(&["--publish=x"])).starts_with("--publish expects"));
+        assert!(usage_msg(run(&["-p"])).contains("needs a value"));
+        assert_eq!(
+            usage_msg(run(&["-p", "8080:80", "--publish", "8080:81"])),
+            "--publish 8080:81: host port 8080 is already published (8080:80)"
+        );
+        assert!(usage_msg(run(&["--net=1"])).contains("takes no value"));
+        // Two host ports to one guest port are fine.
+        assert_eq!(run(&["-p", "1:80", "-p", "2:80"]).unwrap().publish.len(), 2);
+        assert_eq!(parse_port("00080"), Some(80));
+        assert_eq!(parse_port("65535"), Some(65535));
+        assert_eq!(parse_port("000000"), None);
+    }
+
+    #[test]
     fn guest_paths() {
         assert_eq!(normalize_guest_path("/").unwrap(), "/");
         assert_eq!(normalize_guest_path("//").unwrap(), "/");
@@ -728,8 +874,13 @@ mod tests {
             "--trace",
             "--add",
             "--env",
+            "--publish",
+            "--net",
             "PROGRAM",
             "ktest",
+            "bench http",
+            "isola load URL",
+            "--path-at",
         ] {
             assert!(USAGE.contains(word), "{word}");
         }

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::initramfs::{self, TempInitrd};
 use crate::kbuild::{self, Variant};
 use crate::plan::{self, Plan};
-use crate::qemu::{self, Boot, End, Outcome};
+use crate::qemu::{self, Boot, End, Net, Outcome};
 
 /// The kernel command line: the resolved level, then the user's words.
 pub fn kernel_cmdline(level: Level, extra: &str) -> String {
@@ -49,6 +49,8 @@ struct Guest<'a> {
     initrd: Option<PathBuf>,
     /// The first program's guest path, when there is one.
     program: Option<&'a str>,
+    /// `-p`/`--net`: the network device and its forwards.
+    net: Option<Net>,
 }
 
 /// Whether `--accel auto` may boot again under TCG after KVM failed
@@ -73,6 +75,7 @@ fn boot(opts: &BootOpts, variant: Variant, guest: &Guest<'_>) -> Result<(Plan, O
         machine: plan.machine,
         timeout: Duration::from_secs(opts.timeout_secs),
         echo: true,
+        net: guest.net.clone(),
     };
     let outcome = qemu::run(&boot)?;
     // The probe boot can pass and a later boot still hit an instruction this
@@ -126,6 +129,10 @@ fn describe_code(code: Option<i32>) -> String {
 /// `isola run`: exit with the guest's status (with PROGRAM: the first
 /// process's status, which the kernel reports as the guest's).
 pub fn run(opts: &RunOpts) -> Result<i32, Error> {
+    let net = opts.network();
+    if let Some(net) = &net {
+        check_host_ports_free(net)?;
+    }
     // Pack the initramfs first: bad input fails before anything is built
     // or booted. The temporary file lives until the end of this function.
     let (init, temp) = match &opts.program {
@@ -150,10 +157,25 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         extra_args: &extra_args,
         initrd: temp.as_ref().map(|t| t.path().to_path_buf()),
         program: init.as_deref(),
+        net,
     };
     let (_, outcome) = boot(&opts.boot, Variant::Kernel, &guest)?;
     drop(temp);
     guest_status(&outcome, opts.boot.timeout_secs)
+}
+
+/// Every `-p` host port can be bound on 127.0.0.1 now (else QEMU would
+/// fail at start with a less direct message). Bad input: exit 2.
+fn check_host_ports_free(net: &Net) -> Result<(), Error> {
+    for f in &net.forwards {
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", f.host)) {
+            return Err(Error::input(format!(
+                "-p {}:{}: cannot listen on 127.0.0.1:{}: {e}",
+                f.host, f.guest, f.host
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The guest's exit status, or why there is none.
@@ -202,6 +224,7 @@ pub fn ktest(opts: &KtestOpts) -> Result<i32, Error> {
         extra_args: "",
         initrd: None,
         program: None,
+        net: None,
     };
     let (plan, outcome) = boot(&opts.boot, variant, &guest)?;
     let problems = ktest_problems(&outcome, &plan, opts)?;

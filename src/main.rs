@@ -4,11 +4,15 @@
 //! Modules: [`cli`] parses the command line; [`plan`] picks accelerator and
 //! isolation level; [`kbuild`] builds a kernel variant and [`image`] post-links
 //! it (symbol table); [`initramfs`] packs `isola run PROGRAM`'s archive;
-//! [`qemu`] boots it under a timeout; [`console`] reads the
-//! guest's serial lines; [`commands`] turns all that into exit codes
-//! ([`error`]). See docs/cli.md.
+//! [`qemu`] boots it under a timeout (and [`lifeline`] makes QEMU die with
+//! isola); [`console`] reads the guest's serial lines; [`commands`] turns
+//! all that into exit codes ([`error`]). [`bench`] compares Isola with a
+//! Linux guest and the host; [`load`] is the HTTP load generator of
+//! `isola load` and `isola bench http`. See docs/cli.md.
 
-#![forbid(unsafe_code)]
+// One module may use `unsafe`: lifeline (PR_SET_PDEATHSIG between fork and
+// exec, so that QEMU dies with isola); everything else is safe code.
+#![deny(unsafe_code)]
 
 mod bench;
 mod cli;
@@ -18,6 +22,8 @@ mod error;
 mod image;
 mod initramfs;
 mod kbuild;
+mod lifeline;
+mod load;
 mod plan;
 mod qemu;
 #[cfg(test)]
@@ -44,6 +50,8 @@ fn main() -> ExitCode {
         Command::Run(opts) => commands::run(&opts),
         Command::Ktest(opts) => commands::ktest(&opts),
         Command::Bench(opts) => bench::run(&opts),
+        Command::BenchHttp(opts) => bench::http::run(&opts),
+        Command::Load(opts) => load::command(&opts),
     });
     let code = match result {
         Ok(code) => code,

@@ -175,6 +175,7 @@ pub fn probe_kvm() -> Result<KvmState, Error> {
         },
         timeout: PROBE_TIMEOUT,
         echo: false,
+        net: None,
     };
     let out = qemu::run(&boot)?;
     Ok(read_probe(&out.end, &out.console, &out.stderr))

@@ -9,7 +9,15 @@
 //! QEMU stays in isola's process group so that Ctrl-C at a terminal stops
 //! both; QEMU starts no processes of its own, so killing the child is killing
 //! the group. Its stdin is /dev/null, so it never touches the terminal.
+//! It also dies with isola when isola is killed in any other way (SIGTERM,
+//! SIGKILL): [`crate::lifeline::die_with_parent`] sets its parent-death
+//! signal to SIGKILL.
+//!
+//! With `-p`/`--net` ([`Net`]) the guest gets a virtio-net device on QEMU's
+//! user-mode network (slirp: the guest is 10.0.2.15, the gateway 10.0.2.2),
+//! with host TCP ports on 127.0.0.1 forwarded to guest ports.
 
+use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -72,6 +80,40 @@ impl Machine {
     }
 }
 
+/// `-p HOST:GUEST`: TCP connections to 127.0.0.1:HOST on the host reach
+/// port GUEST of the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortForward {
+    pub host: u16,
+    pub guest: u16,
+}
+
+/// The guest's network: one virtio-net device (virtio-mmio on microvm) on
+/// QEMU's user-mode network, with these forwards (possibly none: `--net`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Net {
+    pub forwards: Vec<PortForward>,
+}
+
+impl Net {
+    /// `-netdev user,id=net0[,hostfwd=tcp:127.0.0.1:H-:G]... -device
+    /// virtio-net-device,netdev=net0`. The forwards listen on 127.0.0.1
+    /// only; the guest address is left empty, which slirp reads as the
+    /// guest's first DHCP address, 10.0.2.15.
+    pub fn args(&self) -> [String; 4] {
+        let mut netdev = String::from("user,id=net0");
+        for f in &self.forwards {
+            let _ = write!(netdev, ",hostfwd=tcp:127.0.0.1:{}-:{}", f.host, f.guest);
+        }
+        [
+            "-netdev".into(),
+            netdev,
+            "-device".into(),
+            "virtio-net-device,netdev=net0".into(),
+        ]
+    }
+}
+
 /// One boot: image, initramfs, command line, machine, timeout.
 #[derive(Debug, Clone)]
 pub struct Boot {
@@ -84,6 +126,9 @@ pub struct Boot {
     /// Copy the console to stdout (`\r\n` turned back into `\n`) and QEMU's
     /// stderr to stderr as they come.
     pub echo: bool,
+    /// The network device and its port forwards; `None`: no network device
+    /// (the command line is then exactly what it was before networking).
+    pub net: Option<Net>,
 }
 
 impl Boot {
@@ -108,6 +153,9 @@ impl Boot {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if let Some(net) = &self.net {
+            args.extend(net.args());
+        }
         args.extend(self.machine.accel_args().iter().map(|s| s.to_string()));
         args.push("-kernel".into());
         args.push(self.kernel.display().to_string());
@@ -199,7 +247,11 @@ enum Event {
 /// Boot once and wait until QEMU exits, the timeout passes or KVM fails.
 pub fn run(boot: &Boot) -> Result<Outcome, Error> {
     let deadline = Instant::now() + boot.timeout;
-    let child = Command::new(QEMU)
+    let mut cmd = Command::new(QEMU);
+    // QEMU must not outlive isola, even when isola is killed with SIGKILL
+    // (no destructor runs then): PR_SET_PDEATHSIG=SIGKILL in the child.
+    crate::lifeline::die_with_parent(&mut cmd);
+    let child = cmd
         .args(boot.args())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -425,6 +477,7 @@ mod tests {
             machine,
             timeout,
             echo: false,
+            net: None,
         }
     }
 
@@ -442,8 +495,13 @@ mod tests {
             machine: TCG,
             timeout: Duration::from_secs(1),
             echo: false,
+            net: None,
         };
         let line = b.args().join(" ");
+        assert!(
+            !line.contains("-netdev") && !line.contains("virtio"),
+            "{line}"
+        );
         assert!(line.starts_with("-M microvm -m 256M -smp 1 -nodefaults -no-reboot -display none"));
         assert!(line.contains("-serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04"));
         assert!(line.ends_with("-accel tcg -cpu max -kernel /k.elf -append isolation=mpk a b"));
@@ -479,6 +537,66 @@ mod tests {
             .describe(),
             "KVM -cpu host,-arch-capabilities,-pku"
         );
+    }
+
+    #[test]
+    fn network_device_and_forwards() {
+        let mut b = Boot {
+            kernel: "/k.elf".into(),
+            initrd: None,
+            cmdline: "isolation=mpk".into(),
+            machine: TCG,
+            timeout: Duration::from_secs(1),
+            echo: false,
+            net: Some(Net::default()),
+        };
+        let plain = |b: &Boot| {
+            let mut b = b.clone();
+            b.net = None;
+            b.args()
+        };
+        // --net: the device, no forward; everything else unchanged.
+        let args = b.args();
+        let at = args.iter().position(|a| a == "-netdev").unwrap();
+        assert_eq!(
+            args[at..at + 4],
+            [
+                "-netdev",
+                "user,id=net0",
+                "-device",
+                "virtio-net-device,netdev=net0"
+            ]
+        );
+        let mut rest = args.clone();
+        rest.drain(at..at + 4);
+        assert_eq!(rest, plain(&b));
+        // Right after the debug-exit device, before -accel.
+        assert_eq!(args[at - 1], "isa-debug-exit,iobase=0xf4,iosize=0x04");
+        assert_eq!(args[at + 4], "-accel");
+        // -p 8080:80 -p 2222:22
+        b.net = Some(Net {
+            forwards: vec![
+                PortForward {
+                    host: 8080,
+                    guest: 80,
+                },
+                PortForward {
+                    host: 2222,
+                    guest: 22,
+                },
+            ],
+        });
+        let args = b.args();
+        assert_eq!(
+            args[at..at + 4],
+            [
+                "-netdev",
+                "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=tcp:127.0.0.1:2222-:22",
+                "-device",
+                "virtio-net-device,netdev=net0"
+            ]
+        );
+        assert_eq!(args.len(), plain(&b).len() + 4);
     }
 
     #[test]

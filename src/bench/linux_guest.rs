@@ -22,13 +22,24 @@
 //!   `tsc_known_freq`) is the TSC frequency the host kernel itself uses
 //!   (it is what `tsc: Detected ... MHz processor` logs, without needing
 //!   dmesg rights).
+//! - **Network** (`isola bench http`): the guest gets the same `-netdev user
+//!   ... -device virtio-net-device` as `isola run -p`. Debian's cloud kernel
+//!   has virtio, virtio_ring, virtio_mmio, failover, net_failover and
+//!   virtio_net as modules ([`net_modules`]: taken from the same package,
+//!   ordered by the `depends=` of their `.modinfo`, since the package ships
+//!   no `modules.dep`); `/init` loads them with busybox `insmod` and sets up
+//!   `eth0` as 10.0.2.15/24 with the gateway 10.0.2.2. The kernel finds the
+//!   virtio-mmio device through ACPI: microvm (ACPI on by default) appends
+//!   no `virtio_mmio.device=` to the command line (it does only with
+//!   `acpi=off`), and this kernel is built without
+//!   `CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES` anyway.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::Duration;
 
-use crate::qemu::{self, Accel, Boot, End, Machine};
+use crate::qemu::{self, Accel, Boot, End, Machine, Net};
 
 /// The row's description when the guest could not even be prepared.
 pub const DETAIL: &str = "Debian cloud kernel, TCG -cpu max";
@@ -36,6 +47,18 @@ pub const DETAIL: &str = "Debian cloud kernel, TCG -cpu max";
 const META_PACKAGE: &str = "linux-image-cloud-amd64";
 /// Printed by `/init` after the program, with its exit status.
 const MARKER: &str = "isola-bench: exit ";
+
+/// What the guest runs: `/bin/<program name> ARGS`, with extra files in the
+/// initramfs, and with the network set up first when `net`.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec<'a> {
+    pub program: &'a Path,
+    pub args: &'a [String],
+    /// (absolute guest path, content), files of mode 0644.
+    pub files: &'a [(String, Vec<u8>)],
+    /// Load the virtio-net modules and configure eth0 before the program.
+    pub net: bool,
+}
 
 /// A prepared guest: kernel, initramfs on disk, command line.
 #[derive(Debug)]
@@ -56,6 +79,20 @@ impl Drop for Guest {
 impl Guest {
     /// Fetch what is missing and write the initramfs for `program ARGS`.
     pub fn prepare(root: &Path, program: &Path, args: &[String]) -> Result<Guest, String> {
+        Guest::prepare_spec(
+            root,
+            &Spec {
+                program,
+                args,
+                files: &[],
+                net: false,
+            },
+        )
+    }
+
+    /// Fetch what is missing and write the initramfs for `spec`.
+    pub fn prepare_spec(root: &Path, spec: &Spec<'_>) -> Result<Guest, String> {
+        let program = spec.program;
         qemu::require_qemu().map_err(|e| e.to_string())?;
         let (kernel, version) = kernel(root)?;
         let busybox = busybox(root)?;
@@ -64,7 +101,20 @@ impl Guest {
             .and_then(|n| n.to_str())
             .ok_or_else(|| format!("{}: no usable file name", program.display()))?;
         let read = |p: &Path| fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-        let archive = initramfs(&read(&busybox)?, name, &read(program)?, args);
+        let modules = if spec.net {
+            net_modules(root, &version)?
+        } else {
+            Vec::new()
+        };
+        let contents = Contents {
+            busybox: &read(&busybox)?,
+            name,
+            program: &read(program)?,
+            args: spec.args,
+            files: spec.files,
+            modules: spec.net.then_some(&modules[..]),
+        };
+        let archive = initramfs(&contents);
         let dir = root.join("target/isola/bench");
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let initrd = dir.join(format!("linux-guest-{}.cpio", std::process::id()));
@@ -84,9 +134,10 @@ impl Guest {
         format!("Linux {}, TCG -cpu max", self.version)
     }
 
-    /// Boot once; the console lines when `/init` reported exit status 0.
-    pub fn run_once(&self, timeout: Duration) -> Result<Vec<String>, String> {
-        let boot = Boot {
+    /// The QEMU configuration: Isola's ([`Boot::args`]) with this kernel,
+    /// initramfs and command line.
+    pub fn boot(&self, timeout: Duration, net: Option<Net>) -> Boot {
+        Boot {
             kernel: self.kernel.clone(),
             initrd: Some(self.initrd.clone()),
             cmdline: self.cmdline.clone(),
@@ -96,7 +147,13 @@ impl Guest {
             },
             timeout,
             echo: false,
-        };
+            net,
+        }
+    }
+
+    /// Boot once; the console lines when `/init` reported exit status 0.
+    pub fn run_once(&self, timeout: Duration) -> Result<Vec<String>, String> {
+        let boot = self.boot(timeout, None);
         let out = qemu::run(&boot).map_err(|e| e.to_string())?;
         check_guest_run(&out.end, &out.lines, timeout)?;
         Ok(out.lines)
@@ -146,16 +203,59 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// `/init`: run `/bin/NAME ARGS` once, report its status, power off.
-pub fn init_script(name: &str, args: &[String]) -> String {
+/// Printed by `/init` once eth0 is configured.
+pub const NETWORK_UP: &str = "isola-bench: network up";
+/// Printed by `/init` when the network could not be set up (then it powers
+/// off), followed by what failed.
+pub const NETWORK_FAILED: &str = "isola-bench: network setup failed: ";
+
+/// `/init`: run `/bin/NAME ARGS` once, report its status, power off. With
+/// `net` (module names in load order), first load the modules from
+/// `/lib/modules/` and configure eth0 as QEMU's user network expects.
+pub fn init_script(name: &str, args: &[String], net: Option<&[String]>) -> String {
     let mut command = shell_quote(&format!("/bin/{name}"));
     for a in args {
         command.push(' ');
         command.push_str(&shell_quote(a));
     }
+    let mut network = String::new();
+    if let Some(modules) = net {
+        let fail = |what: &str| {
+            format!(
+                "{{ echo {}; /bin/busybox poweroff -f; }}",
+                shell_quote(&format!("{NETWORK_FAILED}{what}"))
+            )
+        };
+        network.push_str("/bin/busybox mount -t proc proc /proc\n");
+        network.push_str("/bin/busybox mount -t sysfs sysfs /sys\n");
+        for m in modules {
+            network.push_str(&format!(
+                "/bin/busybox insmod /lib/modules/{m}.ko || {}\n",
+                fail(&format!("insmod {m}"))
+            ));
+        }
+        network.push_str(
+            "i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do \
+             /bin/busybox sleep 0.1; i=$((i + 1)); done\n",
+        );
+        network.push_str(&format!(
+            "[ -e /sys/class/net/eth0 ] || {}\n",
+            fail("no eth0 after loading the modules")
+        ));
+        for (step, what) in [
+            ("ip link set lo up", "ip link set lo up"),
+            ("ip link set eth0 up", "ip link set eth0 up"),
+            ("ip addr add 10.0.2.15/24 dev eth0", "ip addr add"),
+            ("ip route add default via 10.0.2.2", "ip route add"),
+        ] {
+            network.push_str(&format!("/bin/busybox {step} || {}\n", fail(what)));
+        }
+        network.push_str(&format!("echo '{NETWORK_UP}'\n"));
+    }
     format!(
         "#!/bin/busybox sh\n\
          # Written by `isola bench`: run the benchmark once, report, power off.\n\
+         {network}\
          echo 'isola-bench: start'\n\
          {command}\n\
          echo \"{MARKER}$?\"\n\
@@ -163,17 +263,66 @@ pub fn init_script(name: &str, args: &[String]) -> String {
     )
 }
 
-/// The initramfs: busybox, the program, `/init`.
-pub fn initramfs(busybox: &[u8], name: &str, program: &[u8], args: &[String]) -> Vec<u8> {
+/// What goes into the initramfs.
+pub struct Contents<'a> {
+    pub busybox: &'a [u8],
+    /// The program's file name (`/bin/<name>`).
+    pub name: &'a str,
+    pub program: &'a [u8],
+    pub args: &'a [String],
+    /// Extra files: (absolute guest path, content), mode 0644.
+    pub files: &'a [(String, Vec<u8>)],
+    /// With the network: (module name, `.ko` content) in load order.
+    pub modules: Option<&'a [(String, Vec<u8>)]>,
+}
+
+/// The initramfs: busybox, the program, the extra files, the network
+/// modules, `/init`.
+pub fn initramfs(c: &Contents<'_>) -> Vec<u8> {
     let mut w = cpio::Writer::new();
-    for dir in ["bin", "dev", "proc", "tmp"] {
+    for dir in ["bin", "dev", "proc", "sys", "tmp"] {
         w.add_dir(dir, 0o755);
     }
-    w.add_file("bin/busybox", 0o755, busybox);
+    w.add_file("bin/busybox", 0o755, c.busybox);
     w.add_symlink("bin/sh", "busybox");
-    w.add_file(&format!("bin/{name}"), 0o755, program);
-    w.add_file("init", 0o755, init_script(name, args).as_bytes());
+    w.add_file(&format!("bin/{}", c.name), 0o755, c.program);
+    // Directories made so far (the fixed ones above included).
+    let mut made: Vec<String> = ["bin", "dev", "proc", "sys", "tmp"]
+        .map(String::from)
+        .to_vec();
+    for (path, data) in c.files {
+        let path = path.trim_start_matches('/');
+        add_parents(&mut w, &mut made, path);
+        w.add_file(path, 0o644, data);
+    }
+    let names: Vec<String> = c
+        .modules
+        .unwrap_or_default()
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect();
+    for (name, data) in c.modules.unwrap_or_default() {
+        let path = format!("lib/modules/{name}.ko");
+        add_parents(&mut w, &mut made, &path);
+        w.add_file(&path, 0o644, data);
+    }
+    let init = init_script(c.name, c.args, c.modules.map(|_| &names[..]));
+    w.add_file("init", 0o755, init.as_bytes());
     w.finish()
+}
+
+/// Add every missing parent directory of `path` (relative), mode 0755.
+fn add_parents(w: &mut cpio::Writer, made: &mut Vec<String>, path: &str) {
+    let mut end = 0;
+    while let Some(slash) = path[end..].find('/') {
+        end += slash;
+        let dir = &path[..end];
+        if !made.iter().any(|d| d == dir) {
+            w.add_dir(dir, 0o755);
+            made.push(dir.to_string());
+        }
+        end += 1;
+    }
 }
 
 /// The TSC frequency in kHz from `/proc/cpuinfo`'s first `cpu MHz` line.
@@ -297,6 +446,237 @@ fn kernel(root: &Path) -> Result<(PathBuf, String), String> {
     Ok((kept, version))
 }
 
+/// The modules the network needs; their dependencies are added.
+const NET_MODULES: [&str; 2] = ["virtio_mmio", "virtio_net"];
+
+/// The names in `depends=` of a module's `.modinfo` section (NUL-separated
+/// `key=value` strings).
+pub fn parse_modinfo_depends(modinfo: &[u8]) -> Vec<String> {
+    modinfo
+        .split(|&b| b == 0)
+        .filter_map(|entry| entry.strip_prefix(b"depends="))
+        .flat_map(|deps| deps.split(|&b| b == b','))
+        .filter(|d| !d.is_empty())
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .collect()
+}
+
+/// `wanted` and everything they depend on, each after its dependencies
+/// (the order `insmod` needs). `depends(name)` gives a module's direct
+/// dependencies. A cycle is an error.
+pub fn load_order(
+    wanted: &[&str],
+    mut depends: impl FnMut(&str) -> Result<Vec<String>, String>,
+) -> Result<Vec<String>, String> {
+    fn visit(
+        name: &str,
+        depends: &mut dyn FnMut(&str) -> Result<Vec<String>, String>,
+        on_path: &mut Vec<String>,
+        order: &mut Vec<String>,
+    ) -> Result<(), String> {
+        if order.iter().any(|n| n == name) {
+            return Ok(());
+        }
+        if on_path.iter().any(|n| n == name) {
+            return Err(format!(
+                "module dependency cycle: {} -> {name}",
+                on_path.join(" -> ")
+            ));
+        }
+        on_path.push(name.to_string());
+        for dep in depends(name)? {
+            visit(&dep, depends, on_path, order)?;
+        }
+        on_path.pop();
+        order.push(name.to_string());
+        Ok(())
+    }
+    let mut order = Vec::new();
+    for name in wanted {
+        visit(name, &mut depends, &mut Vec::new(), &mut order)?;
+    }
+    Ok(order)
+}
+
+/// Module names use `_` where file names may use `-`.
+fn module_name(file_stem: &str) -> String {
+    file_stem.replace('-', "_")
+}
+
+/// The virtio-net modules of kernel `version`, in load order, as (name,
+/// uncompressed `.ko`). Cached in `target/third-party/linux-cloud/
+/// modules-<version>/` (the `.ko` files and `order`, one name a line); the
+/// first time, taken from the kernel's package (in `target/third-party/
+/// cache/`, downloaded again if it is gone). Built-in modules
+/// (`modules.builtin`) are skipped.
+pub fn net_modules(root: &Path, version: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let dir = root.join(format!("target/third-party/linux-cloud/modules-{version}"));
+    if let Ok(order) = fs::read_to_string(dir.join("order")) {
+        let read: Result<Vec<_>, String> = order
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|name| {
+                let path = dir.join(format!("{name}.ko"));
+                fs::read(&path)
+                    .map(|data| (name.to_string(), data))
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            })
+            .collect();
+        if let Ok(modules) = read {
+            return Ok(modules);
+        }
+    }
+    let package = format!("linux-image-{version}");
+    let cache = root.join("target/third-party/cache");
+    fs::create_dir_all(&cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    let find_deb = || {
+        fs::read_dir(&cache).ok().and_then(|entries| {
+            entries.flatten().map(|e| e.path()).find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
+            })
+        })
+    };
+    let deb = match find_deb() {
+        Some(deb) => deb,
+        None => {
+            eprintln!("bench: downloading {package} (the Linux guest's network modules)");
+            with_apt_update(|| {
+                command_output(
+                    Process::new("apt-get")
+                        .args(["download", "-qq", &package])
+                        .current_dir(&cache),
+                )
+            })?;
+            find_deb().ok_or_else(|| {
+                format!(
+                    "apt-get download left no {package}_*.deb in {}",
+                    cache.display()
+                )
+            })?
+        }
+    };
+    let unpack = root.join("target/third-party/linux-cloud/unpack-modules");
+    let _ = fs::remove_dir_all(&unpack);
+    fs::create_dir_all(&unpack).map_err(|e| format!("cannot create {}: {e}", unpack.display()))?;
+    let result = extract_modules(&deb, &unpack, version, &dir);
+    let _ = fs::remove_dir_all(&unpack);
+    result
+}
+
+/// Unpack `deb` into `unpack`, pick the network modules and their
+/// dependencies, write them (uncompressed) and `order` into `dir`.
+fn extract_modules(
+    deb: &Path,
+    unpack: &Path,
+    version: &str,
+    dir: &Path,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    command_output(Process::new("dpkg").arg("-x").arg(deb).arg(unpack))?;
+    let tree = unpack.join(format!("lib/modules/{version}"));
+    if !tree.is_dir() {
+        return Err(format!("{} holds no lib/modules/{version}", deb.display()));
+    }
+    // Every module file of the package, by module name.
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let mut stack = vec![tree.clone()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).map_err(|e| format!("cannot list {}: {e}", d.display()))? {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+                if let Some((stem, _)) = name.split_once(".ko") {
+                    files.push((module_name(stem), path.clone()));
+                }
+            }
+        }
+    }
+    let builtin: Vec<String> = fs::read_to_string(tree.join("modules.builtin"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.rsplit('/').next()?.strip_suffix(".ko").map(module_name))
+        .collect();
+    let mut contents: Vec<(String, Vec<u8>)> = Vec::new();
+    let order = load_order(&NET_MODULES, |name| {
+        if let Some((_, path)) = files.iter().find(|(n, _)| n == name) {
+            let data = module_bytes(path)?;
+            let deps = modinfo_depends(&data).map_err(|e| format!("{}: {e}", path.display()))?;
+            contents.push((name.to_string(), data));
+            Ok(deps)
+        } else if builtin.iter().any(|b| b == name) {
+            Ok(Vec::new())
+        } else {
+            Err(format!(
+                "module {name} is neither in {} nor built into the kernel",
+                deb.display()
+            ))
+        }
+    })?;
+    let modules: Vec<(String, Vec<u8>)> = order
+        .iter()
+        .filter_map(|name| contents.iter().find(|(n, _)| n == name).cloned())
+        .collect();
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (name, data) in &modules {
+        let path = dir.join(format!("{name}.ko"));
+        fs::write(&path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let names: String = modules.iter().map(|(n, _)| format!("{n}\n")).collect();
+    // `order` last: its presence says the cache is complete.
+    fs::write(dir.join("order"), names)
+        .map_err(|e| format!("cannot write {}: {e}", dir.join("order").display()))?;
+    Ok(modules)
+}
+
+/// A module file's ELF bytes: `.ko` as is, `.ko.xz` / `.ko.zst` / `.ko.gz`
+/// decompressed with `xz` / `zstd` / `gzip`.
+fn module_bytes(path: &Path) -> Result<Vec<u8>, String> {
+    let name = path.to_string_lossy();
+    let tool = if name.ends_with(".ko") {
+        return fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    } else if name.ends_with(".ko.xz") {
+        "xz"
+    } else if name.ends_with(".ko.zst") {
+        "zstd"
+    } else if name.ends_with(".ko.gz") {
+        "gzip"
+    } else {
+        return Err(format!("{}: unknown module compression", path.display()));
+    };
+    let out = Process::new(tool)
+        .arg("-dc")
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {tool} to decompress {}: {e}", path.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{tool} -dc {} failed ({})",
+            path.display(),
+            out.status
+        ));
+    }
+    Ok(out.stdout)
+}
+
+/// The `depends=` of a module's ELF `.modinfo` section.
+fn modinfo_depends(elf: &[u8]) -> Result<Vec<String>, String> {
+    let parsed = goblin::elf::Elf::parse(elf).map_err(|e| format!("not an ELF module: {e}"))?;
+    let section = parsed
+        .section_headers
+        .iter()
+        .find(|sh| parsed.shdr_strtab.get_at(sh.sh_name) == Some(".modinfo"))
+        .ok_or("no .modinfo section")?;
+    let start = section.sh_offset as usize;
+    let bytes = start
+        .checked_add(section.sh_size as usize)
+        .and_then(|end| elf.get(start..end))
+        .ok_or(".modinfo lies outside the file")?;
+    Ok(parse_modinfo_depends(bytes))
+}
+
 /// Debian's static busybox, fetched with scripts/fetch-busybox if missing.
 fn busybox(root: &Path) -> Result<PathBuf, String> {
     let path = root.join("target/third-party/busybox");
@@ -360,7 +740,8 @@ mod tests {
 
     #[test]
     fn init_runs_the_program_once_and_powers_off() {
-        let s = init_script("bench-getpid", &["1000".into(), "it's".into()]);
+        let s = init_script("bench-getpid", &["1000".into(), "it's".into()], None);
+        assert!(!s.contains("insmod") && !s.contains("eth0"), "{s}");
         let lines: Vec<&str> = s.lines().collect();
         assert_eq!(lines[0], "#!/bin/busybox sh");
         assert!(
@@ -372,8 +753,118 @@ mod tests {
     }
 
     #[test]
+    fn init_sets_up_the_network_first() {
+        let modules = ["virtio_ring".to_string(), "virtio_net".to_string()];
+        let s = init_script("httpd", &["-p".into(), "80".into()], Some(&modules));
+        let lines: Vec<&str> = s.lines().collect();
+        let at = |prefix: &str| {
+            lines
+                .iter()
+                .position(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no line starting with {prefix}\n{s}"))
+        };
+        let ring = at("/bin/busybox insmod /lib/modules/virtio_ring.ko || ");
+        let net = at("/bin/busybox insmod /lib/modules/virtio_net.ko || ");
+        assert!(ring < net);
+        assert!(
+            lines[net].ends_with(
+                "{ echo 'isola-bench: network setup failed: insmod virtio_net'; /bin/busybox poweroff -f; }"
+            ),
+            "{s}"
+        );
+        let up = at("/bin/busybox ip link set eth0 up");
+        assert!(net < up && up < at("/bin/busybox ip addr add 10.0.2.15/24 dev eth0"));
+        assert!(at("/bin/busybox ip link set lo up") < at("echo 'isola-bench: network up'"));
+        assert!(
+            at("/bin/busybox ip route add default via 10.0.2.2") < at("echo 'isola-bench: start'")
+        );
+        assert!(at("echo 'isola-bench: network up'") < at("'/bin/httpd' '-p' '80'"));
+        assert_eq!(lines.last(), Some(&"/bin/busybox poweroff -f"));
+    }
+
+    #[test]
+    fn module_dependencies() {
+        let info = b"license=GPL\0depends=virtio_ring,virtio,net_failover\0intree=Y\0";
+        assert_eq!(
+            parse_modinfo_depends(info),
+            ["virtio_ring", "virtio", "net_failover"]
+        );
+        assert!(parse_modinfo_depends(b"depends=\0name=failover\0").is_empty());
+        // The cloud kernel's graph (from its .modinfo sections).
+        let graph = |name: &str| -> Result<Vec<String>, String> {
+            let deps: &[&str] = match name {
+                "virtio_net" => &["virtio_ring", "virtio", "net_failover"],
+                "virtio_mmio" => &["virtio", "virtio_ring"],
+                "virtio" => &["virtio_ring"],
+                "net_failover" => &["failover"],
+                "virtio_ring" | "failover" => &[],
+                other => return Err(format!("no {other}")),
+            };
+            Ok(deps.iter().map(|d| d.to_string()).collect())
+        };
+        assert_eq!(
+            load_order(&NET_MODULES, graph).unwrap(),
+            [
+                "virtio_ring",
+                "virtio",
+                "virtio_mmio",
+                "failover",
+                "net_failover",
+                "virtio_net"
+            ]
+        );
+        let cycle = |name: &str| -> Result<Vec<String>, String> {
+            Ok(vec![if name == "a" { "b" } else { "a" }.to_string()])
+        };
+        assert!(
+            load_order(&["a"], cycle)
+                .unwrap_err()
+                .contains("cycle: a -> b -> a")
+        );
+        assert_eq!(load_order(&["x"], graph).unwrap_err(), "no x");
+        assert_eq!(module_name("virtio-rng"), "virtio_rng");
+    }
+
+    #[test]
     fn archive_holds_busybox_program_and_init() {
-        let a = initramfs(b"BB", "bench-getpid", b"PROG", &["5".into()]);
+        let contents = |files, modules| Contents {
+            busybox: b"BB",
+            name: "bench-getpid",
+            program: b"PROG",
+            args: &[],
+            files,
+            modules,
+        };
+        let files = [("/www/sub/index.html".to_string(), b"<p>hi</p>".to_vec())];
+        let modules = [("virtio_net".to_string(), b"KO".to_vec())];
+        let a = initramfs(&contents(&files, Some(&modules)));
+        let entries: Vec<cpio::Entry<'_>> = cpio::entries(&a).map(|e| e.unwrap()).collect();
+        let find = |name: &str| {
+            entries
+                .iter()
+                .find(|e| e.name == name)
+                .unwrap_or_else(|| panic!("{name}"))
+        };
+        assert_eq!(find("www").mode, cpio::S_IFDIR | 0o755);
+        assert_eq!(find("www/sub").mode, cpio::S_IFDIR | 0o755);
+        assert_eq!(find("www/sub/index.html").data, b"<p>hi</p>");
+        assert_eq!(find("www/sub/index.html").mode, cpio::S_IFREG | 0o644);
+        assert_eq!(find("lib/modules/virtio_net.ko").data, b"KO");
+        assert_eq!(find("sys").mode, cpio::S_IFDIR | 0o755);
+        assert!(
+            std::str::from_utf8(find("init").data)
+                .unwrap()
+                .contains("insmod /lib/modules/virtio_net.ko")
+        );
+        // Each directory once.
+        assert_eq!(
+            entries.iter().filter(|e| e.name == "lib/modules").count(),
+            1
+        );
+        let a = initramfs(&Contents {
+            args: &["5".into()],
+            ..contents(&[], None)
+        });
         let entries: Vec<cpio::Entry<'_>> = cpio::entries(&a).map(|e| e.unwrap()).collect();
         let find = |name: &str| {
             entries

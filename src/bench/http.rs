@@ -1,0 +1,1010 @@
+//! `isola bench http`: one HTTP server, `prefork-httpd -p PORT -w W`
+//! (`target/userland/prefork-httpd`), loaded from the host by
+//! [`crate::load`] in three environments, one row each:
+//!
+//! - **Isola**: `isola run --accel tcg --isolation mpk -p H:80 --
+//!   prefork-httpd -p 80 -w W`, a child of this isola (the path a user
+//!   runs), H a free host port;
+//! - **Linux guest**: the same server in Debian's cloud kernel
+//!   ([`super::linux_guest`]), same QEMU configuration, same `-netdev user
+//!   ... -device virtio-net-device` forward, its `/init` loading the
+//!   virtio-net modules and configuring eth0 first;
+//! - **host**: the server run directly on a free port.
+//!
+//! In each: start the server, wait for its `prefork-httpd: listening on`
+//! line (`--timeout`, default 300 s: under TCG a boot and the kernel build
+//! may come first), then until a first `GET /` is answered (60 s), run the
+//! load (N requests, C at a time, a new connection each), then `GET /quit`
+//! and wait for the server (and its VM) to end, killing it after 30 s. A
+//! row that fails says why in the table and the others still run; a server
+//! that never answers is a row error, never a hang.
+//!
+//! `--server busybox` puts Debian's busybox `httpd -f` (serving a 1 KiB
+//! page from `/www`) in place of prefork-httpd, to check the machinery
+//! with a server that exists everywhere; it prints no ready line and has
+//! no `/quit`, so it is killed at the end.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::linux_guest::{self, Guest, Spec};
+use super::{Env, cell, ensure_program, figure, host_detail, isola_failure, ratio, render_table};
+use crate::cli::Command;
+use crate::error::Error;
+use crate::kbuild;
+use crate::lifeline::die_with_parent;
+use crate::load::{self, Figures, LoadOpts, Target};
+use crate::qemu::{self, Net, PortForward};
+
+/// Default `--requests`.
+pub const DEFAULT_REQUESTS: u64 = 10_000;
+/// Default `--concurrency`.
+pub const DEFAULT_CONCURRENCY: u32 = 50;
+/// Default `--workers` (prefork-httpd's `-w`).
+pub const DEFAULT_WORKERS: u32 = 4;
+/// Default `--timeout`: from the start of a row to the server's ready line.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
+const MAX_REQUESTS: u64 = 10_000_000;
+const MAX_CONCURRENCY: u32 = 1024;
+const MAX_WORKERS: u32 = 64;
+const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+
+/// The port the server listens on inside the guests.
+const GUEST_PORT: u16 = 80;
+/// How long a first `GET /` may take to be answered after the ready line.
+const ANSWER_WAIT: Duration = Duration::from_secs(60);
+/// Limit of one request of the load. QEMU's user-network forward listens
+/// on the host with a backlog of 1 (`ss -ltn` shows it), so with C
+/// connections arriving at once some wait for SYN or SYN-ACK retransmits
+/// (1, 3, 7, 15, 31, 63 s...): such a request is slow, not failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// `isola run --timeout` of the Isola row: `--timeout` plus this, for the
+/// load itself (the row kills the run when done anyway).
+const LOAD_BUDGET_SECS: u64 = 3600;
+/// In the guests' rows, connection i of the load starts i times this late
+/// (`isola load --ramp-ms`): C connections at once at the very start
+/// overflow the forward's backlog of 1, and some of them then wait for
+/// retransmits for tens of seconds or are reset, before the guest ever
+/// sees them. The host row starts them all at once.
+const GUEST_RAMP_STEP: Duration = Duration::from_millis(10);
+/// How long the server (and its VM) may take to end after `/quit`.
+const QUIT_WAIT: Duration = Duration::from_secs(30);
+
+/// Which server runs in every environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// `target/userland/prefork-httpd -p PORT -w W`.
+    Prefork,
+    /// Debian's `busybox httpd -f -p PORT -h DIR`.
+    Busybox,
+}
+
+/// prefork-httpd prints this once it accepts connections.
+pub const PREFORK_READY: &str = "prefork-httpd: listening on";
+
+impl Server {
+    /// The line that says the server accepts connections, if it prints one.
+    fn ready_line(self) -> Option<&'static str> {
+        match self {
+            Server::Prefork => Some(PREFORK_READY),
+            Server::Busybox => None,
+        }
+    }
+
+    /// The path that stops the server, if it has one.
+    fn quit_path(self) -> Option<&'static str> {
+        match self {
+            Server::Prefork => Some("/quit"),
+            Server::Busybox => None,
+        }
+    }
+
+    /// Its arguments: listen on `listen` (`80`, `127.0.0.1:8080`), serve
+    /// `docroot` (busybox).
+    pub fn args(self, listen: &str, workers: u32, docroot: &str) -> Vec<String> {
+        let v: Vec<&str> = match self {
+            Server::Prefork => vec!["-p", listen, "-w"],
+            Server::Busybox => vec!["httpd", "-f", "-p", listen, "-h", docroot],
+        };
+        let mut v: Vec<String> = v.into_iter().map(String::from).collect();
+        if self == Server::Prefork {
+            v.push(workers.to_string());
+        }
+        v
+    }
+}
+
+/// `isola bench http [--requests N] [--concurrency C] [--workers W]
+/// [--timeout SECS] [--server prefork|busybox]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOpts {
+    pub requests: u64,
+    pub concurrency: u32,
+    pub workers: u32,
+    /// From a row's start to its server's ready line, in seconds.
+    pub timeout_secs: u64,
+    pub server: Server,
+}
+
+impl Default for HttpOpts {
+    fn default() -> Self {
+        HttpOpts {
+            requests: DEFAULT_REQUESTS,
+            concurrency: DEFAULT_CONCURRENCY,
+            workers: DEFAULT_WORKERS,
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
+            server: Server::Prefork,
+        }
+    }
+}
+
+/// Parse the arguments after `bench` (`http` itself removed).
+pub fn parse(args: &[String]) -> Result<Command, Error> {
+    let mut opts = HttpOpts::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .map(str::to_string)
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| Error::usage(format!("option '{name}' needs a value")))
+        };
+        match name {
+            "--requests" => opts.requests = super::number(name, &value()?, 1, MAX_REQUESTS)?,
+            "--concurrency" => {
+                opts.concurrency =
+                    super::number(name, &value()?, 1, u64::from(MAX_CONCURRENCY))? as u32
+            }
+            "--workers" => {
+                opts.workers = super::number(name, &value()?, 1, u64::from(MAX_WORKERS))? as u32
+            }
+            "--timeout" => opts.timeout_secs = super::number(name, &value()?, 1, MAX_TIMEOUT_SECS)?,
+            "--server" => {
+                opts.server = match value()?.as_str() {
+                    "prefork" => Server::Prefork,
+                    "busybox" => Server::Busybox,
+                    other => {
+                        return Err(Error::usage(format!(
+                            "--server must be prefork or busybox, not '{other}'"
+                        )));
+                    }
+                }
+            }
+            "--help" | "-h" => return Ok(Command::Help),
+            _ if name.starts_with('-') => {
+                return Err(Error::usage(format!(
+                    "unknown option '{name}' for bench http"
+                )));
+            }
+            word => return Err(Error::usage(format!("unexpected argument '{word}'"))),
+        }
+    }
+    Ok(Command::BenchHttp(opts))
+}
+
+/// One row: the load's figures, or why there are none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRow {
+    pub env: Env,
+    /// What exactly ran there.
+    pub detail: String,
+    pub result: Result<Figures, String>,
+}
+
+impl HttpRow {
+    fn req_per_s(&self) -> Option<f64> {
+        self.result.as_ref().ok().map(Figures::req_per_s)
+    }
+}
+
+/// Table order.
+const ROWS: [Env; 3] = [Env::IsolaMpk, Env::LinuxGuest, Env::Host];
+/// Measuring order: independent of the kernel first.
+const RUN_ORDER: [Env; 3] = [Env::Host, Env::LinuxGuest, Env::IsolaMpk];
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| figure(d.as_secs_f64() * 1000.0))
+}
+
+/// The result table, in the style of the other benchmarks.
+pub fn format_table(opts: &HttpOpts, what: &str, rows: &[HttpRow]) -> String {
+    let reference = |env| {
+        rows.iter()
+            .find(|r| r.env == env)
+            .and_then(HttpRow::req_per_s)
+    };
+    let linux = reference(Env::LinuxGuest);
+    let host = reference(Env::Host);
+    let mut table: Vec<Vec<String>> = vec![
+        [
+            "environment",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "failed",
+            "req/s vs Linux guest",
+            "req/s vs host",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut notes = Vec::new();
+    for env in ROWS {
+        let Some(row) = rows.iter().find(|r| r.env == env) else {
+            continue;
+        };
+        let name = cell(&format!("{} ({})", env.short(), row.detail));
+        table.push(match &row.result {
+            Ok(f) => {
+                if f.failed > 0 {
+                    notes.push(format!(
+                        "{}: {} of {} requests failed{}",
+                        env.short(),
+                        f.failed,
+                        f.requests,
+                        f.errors
+                            .first()
+                            .map_or(String::new(), |e| format!(" ({})", cell(e)))
+                    ));
+                }
+                let rps = Some(f.req_per_s());
+                vec![
+                    name,
+                    figure(f.req_per_s()),
+                    ms(f.p50()),
+                    ms(f.p99()),
+                    ms(f.max()),
+                    f.failed.to_string(),
+                    ratio(rps, linux),
+                    ratio(rps, host),
+                ]
+            }
+            Err(why) => {
+                notes.push(format!("{} failed: {}", env.short(), cell(why)));
+                let mut v = vec![name, "failed".into()];
+                v.extend(["", "", "", ""].map(String::from));
+                v.extend(["-", "-"].map(String::from));
+                v
+            }
+        });
+    }
+    let mut out = format!(
+        "http ({what}): {} requests, {} at a time, one connection each\n\n",
+        opts.requests, opts.concurrency
+    );
+    out.push_str(&render_table(&table));
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            let _ = writeln!(out, "{n}");
+        }
+    }
+    out
+}
+
+/// `isola bench http`: measure the three rows, print the table; 0 iff
+/// every row was measured without a failed request.
+pub fn run(opts: &HttpOpts) -> Result<i32, Error> {
+    let root = kbuild::workspace_root();
+    let program = match opts.server {
+        Server::Prefork => ensure_program(&root, "prefork-httpd")?,
+        Server::Busybox => {
+            let bb = root.join("target/third-party/busybox");
+            if !bb.is_file() {
+                return Err(Error::failure(format!(
+                    "{} missing: run scripts/fetch-busybox",
+                    bb.display()
+                )));
+            }
+            bb
+        }
+    };
+    let www = Www::create(&root)?;
+    let what = match opts.server {
+        Server::Prefork => format!("prefork-httpd -w {}, GET /", opts.workers),
+        Server::Busybox => format!("busybox httpd, GET / of {} bytes", INDEX_BYTES),
+    };
+    eprintln!(
+        "bench: http ({what}), {} requests, {} at a time",
+        opts.requests, opts.concurrency
+    );
+    let ctx = Ctx {
+        root: &root,
+        program: &program,
+        opts,
+        www: &www,
+    };
+    let mut rows = Vec::new();
+    for env in RUN_ORDER {
+        let started = Instant::now();
+        let row = match env {
+            Env::Host => ctx.host_row(),
+            Env::LinuxGuest => ctx.linux_guest_row(),
+            _ => ctx.isola_row(),
+        };
+        match &row.result {
+            Ok(f) => eprintln!(
+                "bench: {}: {} ({:.1} s)",
+                env.short(),
+                f.summary(),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(why) => eprintln!("bench: {}: failed: {why}", env.short()),
+        }
+        rows.push(row);
+    }
+    print!("{}", format_table(opts, &what, &rows));
+    let clean = rows
+        .iter()
+        .all(|r| r.result.as_ref().is_ok_and(|f| f.failed == 0));
+    Ok(if clean { 0 } else { 1 })
+}
+
+/// Size of busybox's page.
+const INDEX_BYTES: usize = 1024;
+
+/// The page busybox serves: `INDEX_BYTES` of HTML.
+fn index_page() -> Vec<u8> {
+    let mut page = b"<!DOCTYPE html>\n<title>isola bench http</title>\n<pre>\n".to_vec();
+    let mut i = 0u32;
+    while page.len() < INDEX_BYTES - 7 {
+        page.extend_from_slice(format!("{i:08x}").as_bytes());
+        page.push(if i % 7 == 6 { b'\n' } else { b' ' });
+        i += 1;
+    }
+    page.truncate(INDEX_BYTES - 7);
+    page.extend_from_slice(b"\n</pre>");
+    page
+}
+
+/// busybox's document root on the host (`index.html`), removed on drop.
+struct Www {
+    dir: PathBuf,
+}
+
+impl Www {
+    fn create(root: &Path) -> Result<Www, Error> {
+        let dir = root.join(format!("target/isola/bench/www-{}", std::process::id()));
+        let made = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join("index.html"), index_page()));
+        made.map_err(|e| Error::failure(format!("cannot write {}: {e}", dir.display())))?;
+        Ok(Www { dir })
+    }
+}
+
+impl Drop for Www {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What every row needs.
+struct Ctx<'a> {
+    root: &'a Path,
+    program: &'a Path,
+    opts: &'a HttpOpts,
+    www: &'a Www,
+}
+
+impl Ctx<'_> {
+    fn ready_timeout(&self) -> Duration {
+        Duration::from_secs(self.opts.timeout_secs)
+    }
+
+    fn host_row(&self) -> HttpRow {
+        let detail = host_detail();
+        let result = (|| {
+            let port = free_port()?;
+            let listen = match self.opts.server {
+                Server::Prefork => port.to_string(),
+                Server::Busybox => format!("127.0.0.1:{port}"),
+            };
+            let mut cmd = Process::new(self.program);
+            cmd.args(self.opts.server.args(
+                &listen,
+                self.opts.workers,
+                &self.www.dir.display().to_string(),
+            ));
+            let name = self
+                .program
+                .file_name()
+                .map_or("server".into(), |n| n.to_string_lossy().into_owned());
+            let mut server = Watched::spawn(&name, cmd)?;
+            let death = |w: &Watched, status: ExitStatus| {
+                format!("{name} exited ({status}): {}", w.last_words(None))
+            };
+            self.serve_and_load(&mut server, port, Duration::ZERO, &death)
+        })();
+        HttpRow {
+            env: Env::Host,
+            detail,
+            result,
+        }
+    }
+
+    fn linux_guest_row(&self) -> HttpRow {
+        let files = [("/www/index.html".to_string(), index_page())];
+        let args = self
+            .opts
+            .server
+            .args(&GUEST_PORT.to_string(), self.opts.workers, "/www");
+        let spec = Spec {
+            program: self.program,
+            args: &args,
+            files: if self.opts.server == Server::Busybox {
+                &files
+            } else {
+                &[]
+            },
+            net: true,
+        };
+        let guest = match Guest::prepare_spec(self.root, &spec) {
+            Ok(g) => g,
+            Err(why) => {
+                return HttpRow {
+                    env: Env::LinuxGuest,
+                    detail: linux_guest::DETAIL.into(),
+                    result: Err(why),
+                };
+            }
+        };
+        let result = (|| {
+            let port = free_port()?;
+            let boot = guest.boot(
+                self.ready_timeout(),
+                Some(Net {
+                    forwards: vec![PortForward {
+                        host: port,
+                        guest: GUEST_PORT,
+                    }],
+                }),
+            );
+            let mut cmd = Process::new(qemu::QEMU);
+            cmd.args(boot.args());
+            let mut vm = Watched::spawn("QEMU", cmd)?;
+            let death = |w: &Watched, status: ExitStatus| {
+                format!(
+                    "the Linux guest ended (QEMU {status}): {}",
+                    w.last_words(Some(linux_guest::NETWORK_FAILED))
+                )
+            };
+            self.serve_and_load(&mut vm, port, GUEST_RAMP_STEP, &death)
+        })();
+        HttpRow {
+            env: Env::LinuxGuest,
+            detail: guest.detail(),
+            result,
+        }
+    }
+
+    fn isola_row(&self) -> HttpRow {
+        let result = (|| {
+            let port = free_port()?;
+            let exe =
+                std::env::current_exe().map_err(|e| format!("cannot find isola itself: {e}"))?;
+            let adds = match self.opts.server {
+                Server::Prefork => vec![],
+                Server::Busybox => vec![format!("{}:/www", self.www.dir.display())],
+            };
+            let args = self
+                .opts
+                .server
+                .args(&GUEST_PORT.to_string(), self.opts.workers, "/www");
+            let mut cmd = Process::new(exe);
+            cmd.args(isola_http_args(
+                self.opts.timeout_secs + LOAD_BUDGET_SECS,
+                port,
+                &adds,
+                self.program,
+                &args,
+            ));
+            let mut run = Watched::spawn("isola run", cmd)?;
+            let death = |w: &Watched, status: ExitStatus| {
+                isola_failure(status.code(), &w.stdout, &w.stderr)
+            };
+            self.serve_and_load(&mut run, port, GUEST_RAMP_STEP, &death)
+        })();
+        HttpRow {
+            env: Env::IsolaMpk,
+            detail: "TCG -cpu max".into(),
+            result,
+        }
+    }
+
+    /// Wait for the server behind 127.0.0.1:`port` to answer, load it
+    /// (connections started `ramp_step` apart), stop it. `death` says why
+    /// the watched process ended early.
+    fn serve_and_load(
+        &self,
+        watched: &mut Watched,
+        port: u16,
+        ramp_step: Duration,
+        death: &dyn Fn(&Watched, ExitStatus) -> String,
+    ) -> Result<Figures, String> {
+        let deadline = Instant::now() + self.ready_timeout();
+        if let Some(line) = self.opts.server.ready_line() {
+            match watched.wait_line(line, deadline) {
+                Ok(()) => {}
+                Err(Some(status)) => {
+                    return Err(format!("before '{line}': {}", death(watched, status)));
+                }
+                Err(None) => {
+                    return Err(format!(
+                        "no '{line}' within {} s (last line: '{}')",
+                        self.opts.timeout_secs,
+                        watched.last_words(None)
+                    ));
+                }
+            }
+        }
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port,
+            path: "/".into(),
+            host_header: format!("127.0.0.1:{port}"),
+        };
+        let addrs: Vec<SocketAddr> = vec![SocketAddr::from(([127, 0, 0, 1], port))];
+        // Without a ready line, the answer is the only sign of life: allow
+        // the whole boot for it.
+        let answer_deadline = match self.opts.server.ready_line() {
+            Some(_) => Instant::now() + ANSWER_WAIT,
+            None => deadline,
+        };
+        load::wait_until_answered(
+            &addrs,
+            &target.host_header,
+            "/",
+            answer_deadline,
+            Duration::from_secs(5),
+            || match watched.exited() {
+                Some(status) => Err(death(watched, status)),
+                None => Ok(()),
+            },
+        )?;
+        let mut load_opts = LoadOpts::new(target);
+        load_opts.requests = self.opts.requests;
+        load_opts.concurrency = self.opts.concurrency;
+        load_opts.timeout = REQUEST_TIMEOUT;
+        load_opts.ramp_step = ramp_step;
+        let figures = load::run(&load_opts, &addrs);
+        if let Some(quit) = self.opts.server.quit_path() {
+            let _ = load::fetch(
+                &addrs,
+                &load_opts.target.host_header,
+                quit,
+                Duration::from_secs(10),
+            );
+            if watched.wait_exit(Instant::now() + QUIT_WAIT).is_none() {
+                eprintln!(
+                    "bench: the server did not end within {} s of GET {quit}: killed",
+                    QUIT_WAIT.as_secs()
+                );
+            }
+        }
+        watched.kill();
+        Ok(figures)
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))
+}
+
+/// The `isola run` command line of the Isola row.
+pub fn isola_http_args(
+    timeout_secs: u64,
+    host_port: u16,
+    adds: &[String],
+    program: &Path,
+    args: &[String],
+) -> Vec<String> {
+    let mut v: Vec<String> = ["run", "--accel", "tcg", "--isolation", "mpk", "--timeout"]
+        .map(String::from)
+        .to_vec();
+    v.push(timeout_secs.to_string());
+    v.push("-p".into());
+    v.push(format!("{host_port}:{GUEST_PORT}"));
+    for a in adds {
+        v.push("--add".into());
+        v.push(a.clone());
+    }
+    v.push("--".into());
+    v.push(program.display().to_string());
+    v.extend(args.iter().cloned());
+    v
+}
+
+/// A child whose stdout and stderr are read line by line as they come;
+/// killed (and reaped) when dropped, and by the kernel when isola dies
+/// ([`die_with_parent`]).
+struct Watched {
+    child: Child,
+    rx: mpsc::Receiver<Event>,
+    open_streams: u8,
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
+    /// How many stdout lines [`Watched::wait_line`] has looked at.
+    scanned: usize,
+}
+
+enum Event {
+    Out(String),
+    Err(String),
+    Closed,
+}
+
+impl Watched {
+    /// Spawn `cmd` (from the calling thread: see [`die_with_parent`]).
+    fn spawn(what: &str, mut cmd: Process) -> Result<Watched, String> {
+        die_with_parent(&mut cmd);
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {what}: {e}"))?;
+        let (tx, rx) = mpsc::channel();
+        let out = child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>);
+        let err = child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>);
+        for (stream, is_out) in [(out, true), (err, false)] {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                if let Some(stream) = stream {
+                    let mut reader = BufReader::new(stream);
+                    let mut buf = Vec::new();
+                    while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+                        let line = String::from_utf8_lossy(&buf)
+                            .trim_end_matches(['\n', '\r'])
+                            .to_string();
+                        buf.clear();
+                        let event = if is_out {
+                            Event::Out(line)
+                        } else {
+                            Event::Err(line)
+                        };
+                        if tx.send(event).is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = tx.send(Event::Closed);
+            });
+        }
+        Ok(Watched {
+            child,
+            rx,
+            open_streams: 2,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            scanned: 0,
+        })
+    }
+
+    /// Take what arrives until `until` (or until both streams closed).
+    fn pump(&mut self, until: Instant) {
+        while self.open_streams > 0 {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(Event::Out(l)) => self.stdout.push(l),
+                Ok(Event::Err(l)) => self.stderr.push(l),
+                Ok(Event::Closed) => self.open_streams -= 1,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Its exit status, if it has ended (its last output collected).
+    fn exited(&mut self) -> Option<ExitStatus> {
+        let status = self.child.try_wait().ok().flatten()?;
+        self.pump(Instant::now() + Duration::from_millis(500));
+        Some(status)
+    }
+
+    /// Wait until a stdout line contains `needle`: `Err(Some(status))` if
+    /// the child ended first, `Err(None)` at `deadline`.
+    fn wait_line(&mut self, needle: &str, deadline: Instant) -> Result<(), Option<ExitStatus>> {
+        loop {
+            if self.stdout[self.scanned..]
+                .iter()
+                .any(|l| l.contains(needle))
+            {
+                return Ok(());
+            }
+            self.scanned = self.stdout.len();
+            if let Some(status) = self.exited() {
+                if self.stdout[self.scanned..]
+                    .iter()
+                    .any(|l| l.contains(needle))
+                {
+                    return Ok(());
+                }
+                return Err(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Err(None);
+            }
+            self.pump((Instant::now() + Duration::from_millis(50)).min(deadline));
+        }
+    }
+
+    /// Wait for the child to end until `deadline`.
+    fn wait_exit(&mut self, deadline: Instant) -> Option<ExitStatus> {
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            self.pump((Instant::now() + Duration::from_millis(50)).min(deadline));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+
+    /// The first stdout line containing `marker` if any, else the last
+    /// non-empty line of stderr or stdout.
+    fn last_words(&self, marker: Option<&str>) -> String {
+        if let Some(line) = marker.and_then(|m| self.stdout.iter().find(|l| l.contains(m))) {
+            return line.trim().to_string();
+        }
+        self.stderr
+            .iter()
+            .chain(self.stdout.iter())
+            .rev()
+            .map(|l| l.trim())
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<HttpOpts, Error> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match super::super::parse(&args)? {
+            Command::BenchHttp(o) => Ok(o),
+            other => panic!("expected bench http, got {other:?}"),
+        }
+    }
+
+    fn usage(args: &[&str]) -> String {
+        match parse_args(args) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn options() {
+        assert_eq!(parse_args(&["http"]).unwrap(), HttpOpts::default());
+        let o = parse_args(&[
+            "--requests",
+            "500",
+            "http",
+            "--concurrency=8",
+            "--workers",
+            "2",
+            "--timeout",
+            "9",
+            "--server",
+            "busybox",
+        ])
+        .unwrap();
+        assert_eq!(
+            o,
+            HttpOpts {
+                requests: 500,
+                concurrency: 8,
+                workers: 2,
+                timeout_secs: 9,
+                server: Server::Busybox,
+            }
+        );
+        assert!(usage(&["http", "--runs", "3"]).contains("unknown option '--runs' for bench http"));
+        assert!(usage(&["http", "--workers", "0"]).contains("--workers must be"));
+        assert!(usage(&["http", "--server", "nginx"]).contains("prefork or busybox"));
+        assert!(usage(&["http", "extra"]).contains("unexpected argument 'extra'"));
+        assert!(usage(&["http", "--requests"]).contains("needs a value"));
+    }
+
+    #[test]
+    fn server_arguments() {
+        assert_eq!(
+            Server::Prefork.args("80", 4, "/www"),
+            ["-p", "80", "-w", "4"]
+        );
+        assert_eq!(
+            Server::Busybox.args("127.0.0.1:8080", 4, "/w"),
+            ["httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/w"]
+        );
+        assert_eq!(index_page().len(), INDEX_BYTES);
+        assert!(index_page().ends_with(b"</pre>"));
+    }
+
+    #[test]
+    fn isola_row_command_line_is_one_isola_run_accepts() {
+        let args = isola_http_args(
+            3900,
+            18080,
+            &["/tmp/www:/www".into()],
+            Path::new("/w/target/userland/prefork-httpd"),
+            &Server::Prefork.args("80", 4, "/www"),
+        );
+        assert_eq!(
+            args.join(" "),
+            "run --accel tcg --isolation mpk --timeout 3900 -p 18080:80 --add /tmp/www:/www \
+             -- /w/target/userland/prefork-httpd -p 80 -w 4"
+        );
+        match crate::cli::parse(args).unwrap() {
+            Command::Run(o) => {
+                assert_eq!(
+                    o.publish,
+                    [PortForward {
+                        host: 18080,
+                        guest: 80
+                    }]
+                );
+                assert_eq!(o.adds.len(), 1);
+                let p = o.program.unwrap();
+                assert_eq!(p.args, ["-p", "80", "-w", "4"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn figures(rps: f64, failed: u64) -> Figures {
+        Figures {
+            requests: 1000,
+            ok: 1000 - failed,
+            failed,
+            expected_failures: 0,
+            elapsed: Duration::from_secs_f64((1000 - failed) as f64 / rps),
+            latencies: vec![
+                Duration::from_micros(2500),
+                Duration::from_micros(3000),
+                Duration::from_micros(150_000),
+            ],
+            errors: (0..failed.min(1))
+                .map(|_| "request 7: connection reset".into())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn table() {
+        let rows = [
+            HttpRow {
+                env: Env::Host,
+                detail: "h".into(),
+                result: Ok(figures(10000.0, 0)),
+            },
+            HttpRow {
+                env: Env::LinuxGuest,
+                detail: "l".into(),
+                result: Ok(figures(500.0, 0)),
+            },
+            HttpRow {
+                env: Env::IsolaMpk,
+                detail: "i".into(),
+                result: Ok(figures(250.0, 1)),
+            },
+        ];
+        let t = format_table(&HttpOpts::default(), "w", &rows);
+        let lines: Vec<String> = t
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(
+            lines[0],
+            "http (w): 10000 requests, 50 at a time, one connection each"
+        );
+        assert_eq!(
+            lines[2],
+            "| environment | req/s | p50 ms | p99 ms | max ms | failed | req/s vs Linux guest | req/s vs host |"
+        );
+        assert_eq!(
+            lines[4],
+            "| Isola mpk (i) | 250 | 3.0 | 150 | 150 | 1 | 0.50x | 0.03x |"
+        );
+        assert_eq!(
+            lines[5],
+            "| Linux guest (l) | 500 | 3.0 | 150 | 150 | 0 | 1.00x | 0.05x |"
+        );
+        assert_eq!(
+            lines[6],
+            "| host (h) | 10000 | 3.0 | 150 | 150 | 0 | 20.0x | 1.00x |"
+        );
+        assert_eq!(
+            lines[8],
+            "Isola mpk: 1 of 1000 requests failed (request 7: connection reset)"
+        );
+        let rows = [HttpRow {
+            env: Env::IsolaMpk,
+            detail: "i".into(),
+            result: Err("before 'prefork-httpd: listening on': isola run exited 1: x".into()),
+        }];
+        let t = format_table(&HttpOpts::default(), "w", &rows);
+        assert!(t.contains("| Isola mpk (i) | failed |"), "{t}");
+        assert!(
+            t.ends_with(
+                "Isola mpk failed: before 'prefork-httpd: listening on': isola run exited 1: x\n"
+            ),
+            "{t}"
+        );
+        // Every table line has the same width.
+        let widths: Vec<usize> = t
+            .lines()
+            .skip(2)
+            .take(3)
+            .map(|l| l.chars().count())
+            .collect();
+        assert!(widths.iter().all(|&w| w == widths[0]), "{t}");
+    }
+
+    #[test]
+    fn watched_child_lines_and_death() {
+        let mut cmd = Process::new("sh");
+        cmd.args(["-c", "echo starting; echo oops >&2; sleep 0.2; echo 'prefork-httpd: listening on :1'; sleep 30"]);
+        let mut w = Watched::spawn("sh", cmd).unwrap();
+        w.wait_line(PREFORK_READY, Instant::now() + Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(w.stdout[0], "starting");
+        assert!(w.exited().is_none());
+        w.kill();
+        assert!(w.exited().is_some());
+        let mut cmd = Process::new("sh");
+        cmd.args(["-c", "echo 'some words'; exit 3"]);
+        let mut w = Watched::spawn("sh", cmd).unwrap();
+        let status = w
+            .wait_line(PREFORK_READY, Instant::now() + Duration::from_secs(10))
+            .unwrap_err()
+            .expect("exited");
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(w.last_words(None), "some words");
+        let mut cmd = Process::new("sleep");
+        cmd.arg("30");
+        let mut w = Watched::spawn("sleep", cmd).unwrap();
+        let start = Instant::now();
+        assert_eq!(
+            w.wait_line(PREFORK_READY, Instant::now() + Duration::from_millis(300)),
+            Err(None)
+        );
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+}
