@@ -113,3 +113,57 @@ mod tests {
         assert_eq!(t.bind(Proto::Tcp, ANY, 0, 5, false), Ok(32771));
     }
 }
+
+/// The destination port of an IPv4 packet that opens a TCP connection (SYN
+/// without ACK), if it is one: the stack drops such packets for a listener
+/// whose accept queue is full, as Linux does, instead of resetting them.
+pub fn syn_destination(packet: &[u8]) -> Option<u16> {
+    let (&version_ihl, _) = packet.split_first()?;
+    if version_ihl >> 4 != 4 || *packet.get(9)? != 6 {
+        return None;
+    }
+    let tcp = packet.get(usize::from(version_ihl & 0xf) * 4..)?;
+    let flags = *tcp.get(13)?;
+    let (syn, ack) = (flags & 0x02 != 0, flags & 0x10 != 0);
+    (syn && !ack).then(|| u16::from_be_bytes([tcp[2], tcp[3]]))
+}
+
+/// The same for an Ethernet frame carrying IPv4.
+pub fn syn_destination_in_frame(frame: &[u8]) -> Option<u16> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    syn_destination(&frame[14..])
+}
+
+#[cfg(test)]
+mod syn_tests {
+    use super::*;
+
+    fn packet(flags: u8) -> alloc::vec::Vec<u8> {
+        let mut p = alloc::vec![0u8; 40];
+        p[0] = 0x45;
+        p[9] = 6;
+        p[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        p[22..24].copy_from_slice(&80u16.to_be_bytes());
+        p[33] = flags;
+        p
+    }
+
+    #[test]
+    fn only_a_bare_syn_counts() {
+        assert_eq!(syn_destination(&packet(0x02)), Some(80));
+        assert_eq!(syn_destination(&packet(0x12)), None);
+        assert_eq!(syn_destination(&packet(0x10)), None);
+        let mut udp = packet(0x02);
+        udp[9] = 17;
+        assert_eq!(syn_destination(&udp), None);
+        assert_eq!(syn_destination(&packet(0x02)[..30]), None);
+        let mut frame = alloc::vec![0u8; 14];
+        frame[12] = 0x08;
+        frame.extend_from_slice(&packet(0x02));
+        assert_eq!(syn_destination_in_frame(&frame), Some(80));
+        frame[13] = 0x06;
+        assert_eq!(syn_destination_in_frame(&frame), None);
+    }
+}

@@ -1,8 +1,12 @@
 //! virtio-net as a smoltcp `Device`: received frames are copied out and
 //! their buffers handed straight back to the device; frames to send are
-//! built in a transmit buffer and sent synchronously.
+//! built in a transmit buffer and sent synchronously. Also the loopback
+//! device of `lo`: a queue of IP packets.
 
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
+
+use process::ports::{syn_destination, syn_destination_in_frame};
 
 use smoltcp::phy::{self, Checksum, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
@@ -22,6 +26,11 @@ pub type Nic = VirtIONet<KernelHal, MmioTransport<'static>, QUEUE_SIZE>;
 
 pub struct VirtioDevice {
     pub nic: Nic,
+    /// Ports whose listeners' accept queues are full: new connections to
+    /// them are dropped (the client retries), as on Linux.
+    pub refuse_syn_to: BTreeSet<u16>,
+    /// A SYN went to the stack since the flag was last taken.
+    pub syn_passed: bool,
     /// Frames received and sent, for the boot and exit lines.
     pub received: u64,
     pub sent: u64,
@@ -29,7 +38,7 @@ pub struct VirtioDevice {
 
 impl VirtioDevice {
     pub fn new(transport: MmioTransport<'static>) -> Result<VirtioDevice, virtio_drivers::Error> {
-        Ok(VirtioDevice { nic: Nic::new(transport, BUFFER_LEN)?, received: 0, sent: 0 })
+        Ok(VirtioDevice { nic: Nic::new(transport, BUFFER_LEN)?, refuse_syn_to: BTreeSet::new(), syn_passed: false, received: 0, sent: 0 })
     }
 }
 
@@ -60,16 +69,24 @@ impl phy::Device for VirtioDevice {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
-        if !self.nic.can_recv() {
-            return None;
+        loop {
+            if !self.nic.can_recv() {
+                return None;
+            }
+            let buffer = self.nic.receive().ok()?;
+            let frame = buffer.packet().to_vec();
+            if let Err(e) = self.nic.recycle_rx_buffer(buffer) {
+                log::warn!("virtio-net: cannot recycle a receive buffer: {e:?}");
+            }
+            self.received += 1;
+            if let Some(port) = syn_destination_in_frame(&frame) {
+                if self.refuse_syn_to.contains(&port) {
+                    continue;
+                }
+                self.syn_passed = true;
+            }
+            return Some((RxToken(frame), TxToken(self)));
         }
-        let buffer = self.nic.receive().ok()?;
-        let frame = buffer.packet().to_vec();
-        if let Err(e) = self.nic.recycle_rx_buffer(buffer) {
-            log::warn!("virtio-net: cannot recycle a receive buffer: {e:?}");
-        }
-        self.received += 1;
-        Some((RxToken(frame), TxToken(self)))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
@@ -86,6 +103,65 @@ impl phy::Device for VirtioDevice {
         let mut checksum = ChecksumCapabilities::default();
         checksum.ipv4 = Checksum::Both;
         caps.checksum = checksum;
+        caps
+    }
+}
+
+/// `lo`: IP packets sent are received next, in order.
+#[derive(Default)]
+pub struct LoopbackDevice {
+    queue: VecDeque<Vec<u8>>,
+    /// As for [`VirtioDevice::refuse_syn_to`] and `syn_passed`.
+    pub refuse_syn_to: BTreeSet<u16>,
+    pub syn_passed: bool,
+}
+
+impl LoopbackDevice {
+    /// Nothing sent is waiting to be received.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+/// Largest packet on lo (Linux uses 65536).
+const LOOPBACK_MTU: usize = 65_535;
+
+pub struct LoopbackTx<'a>(&'a mut VecDeque<Vec<u8>>);
+
+impl phy::TxToken for LoopbackTx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut packet = alloc::vec![0u8; len];
+        let result = f(&mut packet);
+        self.0.push_back(packet);
+        result
+    }
+}
+
+impl phy::Device for LoopbackDevice {
+    type RxToken<'a> = RxToken;
+    type TxToken<'a> = LoopbackTx<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(RxToken, LoopbackTx<'_>)> {
+        loop {
+            let packet = self.queue.pop_front()?;
+            if let Some(port) = syn_destination(&packet) {
+                if self.refuse_syn_to.contains(&port) {
+                    continue;
+                }
+                self.syn_passed = true;
+            }
+            return Some((RxToken(packet), LoopbackTx(&mut self.queue)));
+        }
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<LoopbackTx<'_>> {
+        Some(LoopbackTx(&mut self.queue))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ip;
+        caps.max_transmission_unit = LOOPBACK_MTU;
         caps
     }
 }

@@ -9,14 +9,13 @@
 pub mod device;
 pub mod socket;
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use process::ports::PortTable;
-use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
-use smoltcp::phy::{Loopback, Medium};
+use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{dhcpv4, tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpListenEndpoint, Ipv4Address, Ipv4Cidr};
@@ -24,7 +23,7 @@ use spin::Mutex;
 use syscall::Errno;
 use syscall::net::SockAddrIn;
 
-use device::VirtioDevice;
+use device::{LoopbackDevice, VirtioDevice};
 
 /// Interrupt vector of the network device.
 pub const NET_VECTOR: u8 = 40;
@@ -34,11 +33,12 @@ const TCP_TX_BUFFER: usize = 32 * 1024;
 /// Datagrams and payload bytes a UDP socket buffers each way.
 const UDP_PACKETS: usize = 32;
 const UDP_BUFFER: usize = 64 * 1024;
-/// Most connections a listener keeps ready per interface (its backlog is
-/// clamped to this): each is a smoltcp socket in LISTEN with its buffers.
-const POOL_MAX: usize = 128;
-/// The same on lo, where only the guest's own programs connect.
-const LOOPBACK_POOL_MAX: usize = 16;
+/// LISTEN sockets a listener keeps per interface: each takes one SYN, and
+/// is replaced before the next packet is read.
+const LISTENERS: usize = 2;
+/// Most connections in handshake per listener (Linux's SYN queue is
+/// larger; past this, SYNs are dropped and clients retry).
+const SYN_QUEUE_MAX: usize = 256;
 /// With a device, poll at least this often: a lost interrupt edge costs
 /// at most this much latency.
 const FALLBACK_POLL_NS: u64 = 10_000_000;
@@ -66,12 +66,16 @@ struct Iface<D> {
     sockets: SocketSet<'static>,
 }
 
-/// The listening sockets of one `listen()`: connections wait here, in
-/// SYN-RECEIVED or ESTABLISHED, until `accept` takes them.
+/// The sockets of one `listen()`: `handshaking` holds sockets in LISTEN or
+/// SYN-RECEIVED (the SYN queue), `ready` the established connections in
+/// arrival order until `accept` takes them (the accept queue, at most
+/// backlog + 1 long, as on Linux).
 struct Pool {
     local: SockAddrIn,
-    size: usize,
-    handles: Vec<Handle>,
+    listens_on: Vec<IfaceId>,
+    backlog: usize,
+    handshaking: Vec<Handle>,
+    ready: VecDeque<Handle>,
 }
 
 /// What the command line asks of eth0.
@@ -110,7 +114,7 @@ impl Addressing {
 
 /// Both interfaces, their sockets, the bound ports and the listeners.
 pub struct Stack {
-    lo: Iface<Loopback>,
+    lo: Iface<LoopbackDevice>,
     eth: Option<Iface<VirtioDevice>>,
     dhcp: Option<SocketHandle>,
     pub ports: PortTable,
@@ -122,6 +126,9 @@ pub struct Stack {
 
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 static IRQ_PENDING: AtomicBool = AtomicBool::new(false);
+/// A socket call queued work (data, a FIN, a SYN): poll before the process
+/// goes back to user mode or blocks, once for all its calls until then.
+static POLL_WANTED: AtomicBool = AtomicBool::new(false);
 /// When the stack next needs a poll (monotonic ns); `u64::MAX`: not before
 /// something happens.
 static NEXT_POLL_NS: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -136,7 +143,7 @@ fn seed() -> u64 {
 
 /// Brings up lo, and eth0 when there is a virtio-net device.
 pub fn init(addressing: Addressing) {
-    let mut lo_device = Loopback::new(Medium::Ip);
+    let mut lo_device = LoopbackDevice::default();
     let mut config = Config::new(HardwareAddress::Ip);
     config.random_seed = seed();
     let mut lo_iface = Interface::new(config, &mut lo_device, now());
@@ -206,14 +213,20 @@ pub fn interrupt() {
 
 /// Whether a poll is due (a device interrupt, or a protocol timer).
 pub fn poll_due() -> bool {
-    if IRQ_PENDING.load(Ordering::Relaxed) {
+    if IRQ_PENDING.load(Ordering::Relaxed) || POLL_WANTED.load(Ordering::Relaxed) {
         return true;
     }
     let next = NEXT_POLL_NS.load(Ordering::Relaxed);
     next != u64::MAX && crate::time::monotonic_ns() >= next
 }
 
-/// Polls if due (called by the scheduler before picking a process).
+/// Asks for a poll at the end of the current system call.
+pub fn poll_soon() {
+    POLL_WANTED.store(true, Ordering::Relaxed);
+}
+
+/// Polls if due (called by the scheduler before picking a process, and at
+/// the end of every system call).
 pub fn poll_if_due() {
     if poll_due() {
         poll();
@@ -224,6 +237,7 @@ pub fn poll_if_due() {
 /// on sockets when anything changed.
 pub fn poll() {
     IRQ_PENDING.store(false, Ordering::Relaxed);
+    POLL_WANTED.store(false, Ordering::Relaxed);
     let changed = with(Stack::poll);
     if changed {
         crate::proc::sched::wake_all(crate::proc::BlockOn::Net);
@@ -238,16 +252,18 @@ impl Stack {
         // only when one of its sockets has something to send or a timer due.
         let lo_due = self.lo.iface.poll_at(now, &self.lo.sockets).is_some_and(|at| at <= now);
         for _ in 0..if lo_due { LOOPBACK_ROUNDS } else { 0 } {
+            changed |= self.ingress(IfaceId::Lo, now);
             let lo = &mut self.lo;
-            if lo.iface.poll(now, &mut lo.device, &mut lo.sockets) == PollResult::None {
+            changed |= lo.iface.poll_egress(now, &mut lo.device, &mut lo.sockets) == PollResult::SocketStateChanged;
+            if lo.device.is_idle() {
                 break;
             }
-            changed = true;
         }
         if let Some(eth) = self.eth.as_mut() {
             eth.device.nic.ack_interrupt();
-            if eth.iface.poll(now, &mut eth.device, &mut eth.sockets) == PollResult::SocketStateChanged {
-                changed = true;
+            changed |= self.ingress(IfaceId::Eth, now);
+            if let Some(eth) = self.eth.as_mut() {
+                changed |= eth.iface.poll_egress(now, &mut eth.device, &mut eth.sockets) == PollResult::SocketStateChanged;
             }
         }
         self.dhcp_events();
@@ -263,6 +279,58 @@ impl Stack {
         let at = next.map_or(u64::MAX, |d| (now.total_micros() as u64 * 1000).saturating_add(d.max(1)));
         NEXT_POLL_NS.store(at, Ordering::Relaxed);
         changed
+    }
+
+    /// Takes in every received packet of `iface`, one at a time: after a
+    /// SYN has taken a listening socket, the next SYN finds a fresh one, so
+    /// a listener needs only a couple of LISTEN sockets however many
+    /// connections arrive at once.
+    fn ingress(&mut self, iface: IfaceId, now: Instant) -> bool {
+        let mut changed = false;
+        loop {
+            let (result, syn) = match iface {
+                IfaceId::Lo => {
+                    let lo = &mut self.lo;
+                    let r = lo.iface.poll_ingress_single(now, &mut lo.device, &mut lo.sockets);
+                    (r, core::mem::take(&mut lo.device.syn_passed))
+                }
+                IfaceId::Eth => {
+                    let Some(eth) = self.eth.as_mut() else { return changed };
+                    let r = eth.iface.poll_ingress_single(now, &mut eth.device, &mut eth.sockets);
+                    (r, core::mem::take(&mut eth.device.syn_passed))
+                }
+            };
+            match result {
+                PollIngressSingleResult::None => return changed,
+                PollIngressSingleResult::PacketProcessed => {}
+                PollIngressSingleResult::SocketStateChanged => changed = true,
+            }
+            if syn {
+                self.refill_listeners(iface);
+            }
+        }
+    }
+
+    /// Gives every listener on `iface` its LISTEN sockets back, unless its
+    /// queues are full (then its SYNs are refused; see update_refusals).
+    fn refill_listeners(&mut self, iface: IfaceId) {
+        let ids: Vec<u64> = self.pools.keys().copied().collect();
+        for id in ids {
+            let Some(pool) = self.pools.get(&id) else { continue };
+            if pool.handshaking.len() >= SYN_QUEUE_MAX || !pool.listens_on.contains(&iface) {
+                continue;
+            }
+            let (local, handles) = (pool.local, pool.handshaking.clone());
+            let listening = handles.iter().filter(|h| h.iface == iface && self.tcp(**h).state() == tcp::State::Listen).count();
+            for _ in listening..LISTENERS {
+                let h = self.new_tcp(iface);
+                let _ = self.tcp(h).listen(listen_endpoint(local));
+                if let Some(pool) = self.pools.get_mut(&id) {
+                    pool.handshaking.push(h);
+                }
+            }
+        }
+        self.update_refusals();
     }
 
     fn dhcp_events(&mut self) {
@@ -287,17 +355,11 @@ impl Stack {
         }
     }
 
-    /// Refills listener pools whose sockets were reset during the handshake,
-    /// and frees closed connections that finished closing.
+    /// Keeps the listeners' queues, and frees closed connections that
+    /// finished closing.
     fn maintain(&mut self) -> bool {
         let mut again = false;
-        let pooled: Vec<(Handle, SockAddrIn)> =
-            self.pools.values().flat_map(|p| p.handles.iter().map(move |&h| (h, p.local))).collect();
-        let refill: Vec<(Handle, SockAddrIn)> =
-            pooled.into_iter().filter(|&(h, _)| self.tcp(h).state() == tcp::State::Closed).collect();
-        for (h, local) in refill {
-            let _ = self.tcp(h).listen(listen_endpoint(local));
-        }
+        self.maintain_pools();
         let closing = core::mem::take(&mut self.closing);
         for h in closing {
             // TIME-WAIT is left out: with servers closing first, thousands of
@@ -406,28 +468,28 @@ impl Stack {
     /// Starts listening on `local` with room for `backlog` waiting connections.
     pub fn add_pool(&mut self, local: SockAddrIn, backlog: usize) -> Result<u64, Errno> {
         let id = self.new_id();
-        self.pools.insert(id, Pool { local, size: 0, handles: Vec::new() });
+        let listens_on = self.ifaces_for_local(local.addr)?;
+        self.pools.insert(id, Pool { local, listens_on, backlog, handshaking: Vec::new(), ready: VecDeque::new() });
         self.resize_pool(id, backlog)?;
         Ok(id)
     }
 
-    /// A new backlog for a listener (`listen` called again).
+    /// A new backlog for a listener (`listen` called again), and the SYN
+    /// queue refilled to its size.
     pub fn resize_pool(&mut self, id: u64, backlog: usize) -> Result<(), Errno> {
         let local = self.pools.get(&id).ok_or(Errno::EINVAL)?.local;
         let ifaces = self.ifaces_for_local(local.addr)?;
-        let size = backlog.clamp(1, POOL_MAX);
-        let lo_size = backlog.clamp(1, LOOPBACK_POOL_MAX);
         if let Some(pool) = self.pools.get_mut(&id) {
-            pool.size = size;
+            pool.backlog = backlog;
         }
         for iface in ifaces {
-            let have = self.pools.get(&id).map_or(0, |p| p.handles.iter().filter(|h| h.iface == iface).count());
-            let want = if iface == IfaceId::Lo { lo_size } else { size };
+            let want = LISTENERS;
+            let have = self.pools.get(&id).map_or(0, |p| p.handshaking.iter().filter(|h| h.iface == iface).count());
             for _ in have..want {
                 let h = self.new_tcp(iface);
                 self.tcp(h).listen(listen_endpoint(local)).map_err(|_| Errno::EINVAL)?;
                 if let Some(pool) = self.pools.get_mut(&id) {
-                    pool.handles.push(h);
+                    pool.handshaking.push(h);
                 }
             }
         }
@@ -436,31 +498,81 @@ impl Stack {
 
     /// Whether a connection waits to be accepted.
     pub fn pool_ready(&mut self, id: u64) -> bool {
-        let handles = self.pools.get(&id).map(|p| p.handles.clone()).unwrap_or_default();
-        handles.into_iter().any(|h| established(self.tcp(h).state()))
+        self.pools.get(&id).is_some_and(|p| !p.ready.is_empty())
     }
 
-    /// Takes a waiting connection, putting a fresh listening socket in its place.
+    /// The oldest waiting connection.
     pub fn pool_take(&mut self, id: u64) -> Option<Handle> {
-        let handles = self.pools.get(&id)?.handles.clone();
-        let index = handles.iter().position(|&h| established(self.tcp(h).state()))?;
-        let taken = handles[index];
-        let local = self.pools.get(&id)?.local;
-        let fresh = self.new_tcp(taken.iface);
-        let _ = self.tcp(fresh).listen(listen_endpoint(local));
-        if let Some(pool) = self.pools.get_mut(&id) {
-            pool.handles[index] = fresh;
-        }
-        Some(taken)
+        let taken = self.pools.get_mut(&id)?.ready.pop_front();
+        // Room in the accept queue again: let SYNs in (see maintain).
+        self.update_refusals();
+        taken
     }
 
     /// Stops listening: waiting connections are reset.
     pub fn remove_pool(&mut self, id: u64) {
         if let Some(pool) = self.pools.remove(&id) {
-            for h in pool.handles {
+            for h in pool.handshaking.into_iter().chain(pool.ready) {
                 self.tcp(h).abort();
                 self.closing.push(h);
             }
+        }
+        self.update_refusals();
+    }
+
+    /// Moves connections that finished their handshake to their accept
+    /// queue (putting a fresh listening socket in their place), re-arms
+    /// listening sockets reset during a handshake, and drops connections
+    /// reset before anyone accepted them.
+    fn maintain_pools(&mut self) {
+        let ids: Vec<u64> = self.pools.keys().copied().collect();
+        for id in ids {
+            let Some(pool) = self.pools.get(&id) else { continue };
+            let (local, handshaking, ready) = (pool.local, pool.handshaking.clone(), pool.ready.clone());
+            let mut still = Vec::with_capacity(handshaking.len());
+            let mut arrived = Vec::new();
+            for h in handshaking {
+                let state = self.tcp(h).state();
+                if established(state) {
+                    arrived.push(h);
+                } else {
+                    if state == tcp::State::Closed {
+                        let _ = self.tcp(h).listen(listen_endpoint(local));
+                    }
+                    still.push(h);
+                }
+            }
+            let mut queue: VecDeque<Handle> = ready.into_iter().chain(arrived).collect();
+            queue.retain(|&h| {
+                let open = self.tcp(h).state() != tcp::State::Closed;
+                if !open {
+                    self.closing.push(h);
+                }
+                open
+            });
+            if let Some(pool) = self.pools.get_mut(&id) {
+                pool.handshaking = still;
+                pool.ready = queue;
+            }
+        }
+        self.refill_listeners(IfaceId::Lo);
+        if self.eth.is_some() {
+            self.refill_listeners(IfaceId::Eth);
+        }
+    }
+
+    /// Which ports refuse new connections: those whose accept queue holds
+    /// backlog + 1 connections.
+    fn update_refusals(&mut self) {
+        let full: BTreeSet<u16> = self
+            .pools
+            .values()
+            .filter(|p| p.ready.len() > p.backlog || p.handshaking.len() >= SYN_QUEUE_MAX)
+            .map(|p| p.local.port)
+            .collect();
+        self.lo.device.refuse_syn_to = full.clone();
+        if let Some(eth) = self.eth.as_mut() {
+            eth.device.refuse_syn_to = full;
         }
     }
 

@@ -147,7 +147,7 @@ impl Socket {
             State::Connecting(_) | State::Connected(_) => Err(Errno::EINVAL),
             State::Udp { .. } => Err(Errno::EOPNOTSUPP),
         });
-        super::poll();
+        super::poll_soon();
         result
     }
 
@@ -177,7 +177,7 @@ impl Socket {
             error: None,
         };
         super::with(|st| socket.apply_tcp_options(st));
-        super::poll();
+        super::poll_soon();
         Ok(Some((socket, peer)))
     }
 
@@ -220,7 +220,7 @@ impl Socket {
                     Ok(())
                 });
                 result?;
-                super::poll();
+                super::poll_soon();
                 self.connect_result().map(|done| done.is_some())
             }
         }
@@ -283,7 +283,7 @@ impl Socket {
             State::Fresh | State::Listening(_) => Err(if self.shut_wr { Errno::EPIPE } else { Errno::ENOTCONN }),
         };
         if matches!(result, Ok(Some(_))) {
-            super::poll();
+            super::poll_soon();
         }
         result
     }
@@ -360,7 +360,7 @@ impl Socket {
             State::Fresh | State::Listening(_) => Err(Errno::ENOTCONN),
         };
         if matches!(result, Ok(Some((n, _))) if n > 0) && !peek {
-            super::poll();
+            super::poll_soon();
         }
         result
     }
@@ -386,7 +386,7 @@ impl Socket {
         if how != SHUT_WR {
             self.shut_rd = true;
         }
-        super::poll();
+        super::poll_soon();
         Ok(())
     }
 
@@ -547,6 +547,6 @@ impl Drop for Socket {
             State::Udp { handles, .. } => handles.into_iter().for_each(|h| st.discard(h)),
         });
         self.release_port();
-        super::poll();
+        super::poll_soon();
     }
 }
