@@ -138,3 +138,99 @@ unsafe impl Hal for KernelHal {
         }
     }
 }
+
+/// Descriptors per virtio-net queue.
+pub const NET_QUEUE_SIZE: usize = 64;
+/// Receive buffer size: a full Ethernet frame plus the virtio header.
+const NET_BUFFER_LEN: usize = 2048;
+
+type NetRaw = virtio_drivers::device::net::VirtIONetRaw<KernelHal, MmioTransport<'static>, NET_QUEUE_SIZE>;
+
+/// A virtio-net device with its buffers: every receive buffer stays queued
+/// (handed back as soon as its frame is copied out), and frames are sent
+/// without waiting: a sent buffer is kept until the device has used it.
+pub struct Nic {
+    raw: NetRaw,
+    /// Receive buffers by descriptor token.
+    rx: alloc::vec::Vec<Option<alloc::boxed::Box<[u8]>>>,
+    /// Buffers the device is sending, by token.
+    tx: alloc::vec::Vec<Option<alloc::boxed::Box<[u8]>>>,
+}
+
+impl Nic {
+    pub fn new(transport: MmioTransport<'static>) -> Result<Nic, virtio_drivers::Error> {
+        let mut nic = Nic {
+            raw: NetRaw::new(transport)?,
+            rx: (0..NET_QUEUE_SIZE).map(|_| None).collect(),
+            tx: (0..NET_QUEUE_SIZE).map(|_| None).collect(),
+        };
+        for _ in 0..NET_QUEUE_SIZE {
+            nic.queue_receive_buffer(alloc::vec![0u8; NET_BUFFER_LEN].into_boxed_slice())?;
+        }
+        Ok(nic)
+    }
+
+    fn queue_receive_buffer(&mut self, mut buffer: alloc::boxed::Box<[u8]>) -> Result<(), virtio_drivers::Error> {
+        // SAFETY: the buffer is heap memory owned by `self.rx` from now until
+        // `receive_complete` returns it; nothing else touches it meanwhile, and
+        // moving the Box does not move the bytes the device writes.
+        let token = unsafe { self.raw.receive_begin(&mut buffer)? };
+        self.rx[usize::from(token)] = Some(buffer);
+        Ok(())
+    }
+
+    /// The next received frame, if any.
+    pub fn receive(&mut self) -> Option<alloc::vec::Vec<u8>> {
+        let token = self.raw.poll_receive()?;
+        let mut buffer = self.rx.get_mut(usize::from(token))?.take()?;
+        // SAFETY: `buffer` is the one queued under `token` by queue_receive_buffer.
+        let done = unsafe { self.raw.receive_complete(token, &mut buffer) };
+        let frame = done.ok().map(|(header, len)| buffer[header..header + len].to_vec());
+        if let Err(e) = self.queue_receive_buffer(buffer) {
+            log::warn!("virtio-net: cannot queue a receive buffer again: {e:?}");
+        }
+        frame
+    }
+
+    /// Takes back the buffers of frames the device has sent.
+    fn reclaim(&mut self) {
+        while let Some(token) = self.raw.poll_transmit() {
+            let Some(buffer) = self.tx.get_mut(usize::from(token)).and_then(Option::take) else { break };
+            // SAFETY: `buffer` is the one passed to transmit_begin under `token`.
+            let _ = unsafe { self.raw.transmit_complete(token, &buffer) };
+        }
+    }
+
+    /// Whether a frame can be queued now.
+    pub fn can_send(&mut self) -> bool {
+        self.reclaim();
+        self.raw.can_send()
+    }
+
+    /// Queues a frame of `len` bytes that `fill` writes.
+    pub fn send<R>(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> R {
+        let mut buffer = alloc::vec![0u8; len + 12].into_boxed_slice();
+        let header = self.raw.fill_buffer_header(&mut buffer).unwrap_or(0);
+        let result = fill(&mut buffer[header..header + len]);
+        let frame = &buffer[..header + len];
+        // SAFETY: the buffer is kept in `self.tx` until the device has used it
+        // (reclaim); it is not written meanwhile.
+        match unsafe { self.raw.transmit_begin(frame) } {
+            Ok(token) => self.tx[usize::from(token)] = Some(buffer),
+            Err(e) => log::warn!("virtio-net: cannot send a frame: {e:?}"),
+        }
+        result
+    }
+
+    pub fn ack_interrupt(&mut self) {
+        self.raw.ack_interrupt();
+    }
+
+    pub fn enable_interrupts(&mut self) {
+        self.raw.enable_interrupts();
+    }
+
+    pub fn mac_address(&self) -> [u8; 6] {
+        self.raw.mac_address()
+    }
+}

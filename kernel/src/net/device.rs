@@ -1,28 +1,18 @@
-//! virtio-net as a smoltcp `Device`: received frames are copied out and
-//! their buffers handed straight back to the device; frames to send are
-//! built in a transmit buffer and sent synchronously. Also the loopback
-//! device of `lo`: a queue of IP packets.
+//! The devices smoltcp drives: virtio-net ([`Nic`]) for eth0 and a queue
+//! of IP packets for lo, both with the SYN filter of full listeners.
 
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
 use process::ports::{syn_destination, syn_destination_in_frame};
-
 use smoltcp::phy::{self, Checksum, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
-use virtio_drivers::device::net::VirtIONet;
 use virtio_drivers::transport::mmio::MmioTransport;
 
-use crate::arch::virtio::KernelHal;
+use crate::arch::virtio::{NET_QUEUE_SIZE, Nic};
 
-/// Descriptors per queue.
-const QUEUE_SIZE: usize = 64;
-/// Receive buffer size: a full Ethernet frame plus the virtio header.
-const BUFFER_LEN: usize = 2048;
 /// Ethernet MTU plus its 14-byte header.
 const FRAME_MAX: usize = 1514;
-
-pub type Nic = VirtIONet<KernelHal, MmioTransport<'static>, QUEUE_SIZE>;
 
 pub struct VirtioDevice {
     pub nic: Nic,
@@ -31,14 +21,14 @@ pub struct VirtioDevice {
     pub refuse_syn_to: BTreeSet<u16>,
     /// A SYN went to the stack since the flag was last taken.
     pub syn_passed: bool,
-    /// Frames received and sent, for the boot and exit lines.
+    /// Frames received and sent, for the exit report.
     pub received: u64,
     pub sent: u64,
 }
 
 impl VirtioDevice {
     pub fn new(transport: MmioTransport<'static>) -> Result<VirtioDevice, virtio_drivers::Error> {
-        Ok(VirtioDevice { nic: Nic::new(transport, BUFFER_LEN)?, refuse_syn_to: BTreeSet::new(), syn_passed: false, received: 0, sent: 0 })
+        Ok(VirtioDevice { nic: Nic::new(transport)?, refuse_syn_to: BTreeSet::new(), syn_passed: false, received: 0, sent: 0 })
     }
 }
 
@@ -54,13 +44,8 @@ impl phy::RxToken for RxToken {
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buffer = self.0.nic.new_tx_buffer(len);
-        let result = f(buffer.packet_mut());
-        match self.0.nic.send(buffer) {
-            Ok(()) => self.0.sent += 1,
-            Err(e) => log::warn!("virtio-net: send failed: {e:?}"),
-        }
-        result
+        self.0.sent += 1;
+        self.0.nic.send(len, f)
     }
 }
 
@@ -70,14 +55,7 @@ impl phy::Device for VirtioDevice {
 
     fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
         loop {
-            if !self.nic.can_recv() {
-                return None;
-            }
-            let buffer = self.nic.receive().ok()?;
-            let frame = buffer.packet().to_vec();
-            if let Err(e) = self.nic.recycle_rx_buffer(buffer) {
-                log::warn!("virtio-net: cannot recycle a receive buffer: {e:?}");
-            }
+            let frame = self.nic.receive()?;
             self.received += 1;
             if let Some(port) = syn_destination_in_frame(&frame) {
                 if self.refuse_syn_to.contains(&port) {
@@ -97,7 +75,7 @@ impl phy::Device for VirtioDevice {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = FRAME_MAX;
-        caps.max_burst_size = Some(QUEUE_SIZE / 2);
+        caps.max_burst_size = Some(NET_QUEUE_SIZE / 2);
         // QEMU's user network checks nothing a guest could get wrong, but a
         // real NIC might: compute every checksum.
         let mut checksum = ChecksumCapabilities::default();

@@ -126,8 +126,10 @@ pub struct Stack {
 
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 static IRQ_PENDING: AtomicBool = AtomicBool::new(false);
-/// A socket call queued work (data, a FIN, a SYN): poll before the process
-/// goes back to user mode or blocks, once for all its calls until then.
+/// A socket call queued work (data, a FIN, a SYN): poll when the process
+/// next gives up the CPU (blocks, yields, exits) or at the next timer tick,
+/// once for all its calls until then: a server's response and FIN leave
+/// together when it goes back to accept.
 static POLL_WANTED: AtomicBool = AtomicBool::new(false);
 /// When the stack next needs a poll (monotonic ns); `u64::MAX`: not before
 /// something happens.
@@ -220,13 +222,12 @@ pub fn poll_due() -> bool {
     next != u64::MAX && crate::time::monotonic_ns() >= next
 }
 
-/// Asks for a poll at the end of the current system call.
+/// Asks for a poll before the next switch or tick.
 pub fn poll_soon() {
     POLL_WANTED.store(true, Ordering::Relaxed);
 }
 
-/// Polls if due (called by the scheduler before picking a process, and at
-/// the end of every system call).
+/// Polls if due (called by the scheduler before picking a process).
 pub fn poll_if_due() {
     if poll_due() {
         poll();

@@ -1120,10 +1120,26 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     };
     let mut buf = alloc::vec![0u8; (count as usize).min(IO_CHUNK)];
     let Io::Done(n) = read_file(&input, &mut buf, explicit)? else { return Err(Errno::EAGAIN) };
-    let io = write_file(&output, &buf[..n], None).map_err(|e| broken_pipe(ctx, e))?;
+    let io = match write_file(&output, &buf[..n], None) {
+        Ok(io) => io,
+        Err(e) => {
+            if explicit.is_none() {
+                input.lock().offset -= n as u64;
+            }
+            return Err(broken_pipe(ctx, e));
+        }
+    };
     let written = match io {
         Io::Done(written) => written,
-        Io::Wait(_) => 0,
+        Io::Wait(reason) => {
+            // Nothing went out: the file offset goes back, and the call
+            // waits for room (or is EAGAIN on a non-blocking output).
+            if explicit.is_none() {
+                input.lock().offset -= n as u64;
+            }
+            finish_io(ctx, &output, Io::Wait(reason))?;
+            return Ok(0);
+        }
     };
     if let Some(at) = explicit {
         ctx.process.memory.write(offset_addr, &(at + written as u64).to_le_bytes())?;

@@ -293,8 +293,6 @@ pub fn dispatch(frame: &mut SyscallFrame) {
         frame.r11 = frame.rflags;
     }
     frame.rflags = (frame.rflags & USER_FLAGS) | 0x202;
-    // Packets the call queued leave now, before the process runs on.
-    crate::net::poll_if_due();
     // A process this call woke runs next (as Linux's wake-up preemption
     // usually does): a pipe writer hands over to its reader.
     if yield_after || proc::sched::has_pending_wakes() {
