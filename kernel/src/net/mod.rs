@@ -239,9 +239,12 @@ pub fn poll_if_due() {
 pub fn poll() {
     IRQ_PENDING.store(false, Ordering::Relaxed);
     POLL_WANTED.store(false, Ordering::Relaxed);
-    let changed = with(Stack::poll);
+    let (changed, waiting) = with(|st| (st.poll(), st.waiting_connections()));
     if changed {
         crate::proc::sched::wake_all(crate::proc::BlockOn::Net);
+    }
+    for (pool, count) in waiting {
+        crate::proc::sched::wake_some(crate::proc::BlockOn::Accept(pool), count);
     }
 }
 
@@ -495,6 +498,11 @@ impl Stack {
             }
         }
         Ok(())
+    }
+
+    /// Listeners with connections waiting, and how many.
+    fn waiting_connections(&self) -> Vec<(u64, usize)> {
+        self.pools.iter().filter(|(_, p)| !p.ready.is_empty()).map(|(&id, p)| (id, p.ready.len())).collect()
     }
 
     /// Whether a connection waits to be accepted.

@@ -89,6 +89,14 @@ impl Socket {
         Socket { id, proto, local: None, owns_port: false, state, opts: Options::default(), shut_rd: false, shut_wr: false, error: None }
     }
 
+    /// The listener id acceptors wait on, when listening.
+    pub fn listener(&self) -> Option<u64> {
+        match self.state {
+            State::Listening(pool) => Some(pool),
+            _ => None,
+        }
+    }
+
     pub fn is_listening(&self) -> bool {
         matches!(self.state, State::Listening(_))
     }
@@ -156,6 +164,10 @@ impl Socket {
         let State::Listening(pool) = self.state else { return Err(Errno::EINVAL) };
         let taken = super::with(|st| {
             let h = st.pool_take(pool)?;
+            if st.pool_ready(pool) {
+                // More are waiting: the next acceptor, if any, takes one.
+                crate::proc::sched::wake_some(crate::proc::BlockOn::Accept(pool), 1);
+            }
             let id = st.new_id();
             let socket = st.tcp(h);
             let peer = socket.remote_endpoint().map(to_sockaddr).unwrap_or_default();

@@ -144,6 +144,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         fpu: crate::arch::context::FpuState::new(),
         run: super::RunState::Ready,
         slice: super::sched::SLICE_TICKS,
+        blocked_since: 0,
         exit_status: None,
         vfork_parent: None,
         saved_mask: None,

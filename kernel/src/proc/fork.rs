@@ -80,6 +80,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         fpu: parent.fpu.duplicate(),
         run: RunState::Ready,
         slice: sched::SLICE_TICKS,
+        blocked_since: 0,
         exit_status: None,
         vfork_parent: vfork.then_some(parent.pid),
         saved_mask: None,

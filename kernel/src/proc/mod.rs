@@ -49,6 +49,9 @@ pub enum BlockOn {
     Poll(u64),
     /// A socket changing state (data, a connection, a close).
     Net,
+    /// A connection arriving on the listener with this id (one connection
+    /// wakes one acceptor).
+    Accept(u64),
     /// A vfork child leaving the parent's memory (exec or exit).
     VforkChild(Pid),
 }
@@ -92,6 +95,9 @@ pub struct Process {
     pub kernel_rsp: u64,
     pub fpu: FpuState,
     pub run: RunState,
+    /// When it last blocked (a count of blocks): wake-ups of some waiters
+    /// take those that waited longest.
+    pub blocked_since: u64,
     /// Timer ticks left before preemption.
     pub slice: u32,
     /// Set when the process ended with this status (zombie).

@@ -46,7 +46,9 @@ pub fn start(first: alloc::boxed::Box<Process>) -> ! {
 
 /// A wake-up to apply: a process (or every process) waiting for a reason,
 /// or (`None` reason) a process waiting for anything (a signal arrived).
-type Wake = (Option<Pid>, Option<BlockOn>);
+/// Who to wake: one pid or everyone, waiting for one reason or anything,
+/// at most this many.
+type Wake = (Option<Pid>, Option<BlockOn>, usize);
 
 /// Wake-ups are queued and applied by the scheduler, so that code holding
 /// the process lock (closing a pipe end, exiting) can wake others.
@@ -54,21 +56,31 @@ static PENDING_WAKES: spin::Mutex<alloc::vec::Vec<Wake>> = spin::Mutex::new(allo
 
 /// Marks `pid` ready if it waits for `reason`.
 pub fn wake(pid: Pid, reason: BlockOn) {
-    PENDING_WAKES.lock().push((Some(pid), Some(reason)));
+    PENDING_WAKES.lock().push((Some(pid), Some(reason), 1));
     WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
 
 /// Marks every process waiting for `reason` ready.
 pub fn wake_all(reason: BlockOn) {
-    PENDING_WAKES.lock().push((None, Some(reason)));
+    PENDING_WAKES.lock().push((None, Some(reason), usize::MAX));
+    WAKES_QUEUED.store(true, Ordering::Relaxed);
+}
+
+/// Marks at most `count` processes waiting for `reason` ready, those that
+/// have waited longest first (one connection wakes one acceptor).
+pub fn wake_some(reason: BlockOn, count: usize) {
+    PENDING_WAKES.lock().push((None, Some(reason), count));
     WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
 
 /// Makes a blocked process ready whatever it waits for (a signal arrived).
 pub fn interrupt(pid: Pid) {
-    PENDING_WAKES.lock().push((Some(pid), None));
+    PENDING_WAKES.lock().push((Some(pid), None, 1));
     WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
+
+/// Counts blocks, to order waiters by how long they have waited.
+static BLOCKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// Set when a wake-up is queued, cleared when the queue is applied.
 static WAKES_QUEUED: AtomicBool = AtomicBool::new(false);
@@ -85,16 +97,20 @@ fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<P
         WAKES_QUEUED.store(false, Ordering::Relaxed);
         core::mem::take(&mut *queued)
     };
-    for (pid, reason) in wakes {
-        for p in procs.values_mut() {
-            let RunState::Blocked(on) = p.run else { continue };
-            if pid.is_some_and(|pid| pid != p.pid) {
-                continue;
-            }
-            let poll_woken = matches!((reason, on), (Some(BlockOn::Pipe(_) | BlockOn::Net), BlockOn::Poll(_)));
-            if reason.is_none_or(|r| r == on) || poll_woken {
-                p.run = RunState::Ready;
-            }
+    for (pid, reason, count) in wakes {
+        let mut candidates: alloc::vec::Vec<&mut alloc::boxed::Box<Process>> = procs
+            .values_mut()
+            .filter(|p| {
+                let RunState::Blocked(on) = p.run else { return false };
+                let poll_woken = matches!((reason, on), (Some(BlockOn::Pipe(_) | BlockOn::Net), BlockOn::Poll(_)));
+                pid.is_none_or(|pid| pid == p.pid) && (reason.is_none_or(|r| r == on) || poll_woken)
+            })
+            .collect();
+        if count < candidates.len() {
+            candidates.sort_by_key(|p| p.blocked_since);
+        }
+        for p in candidates.into_iter().take(count) {
+            p.run = RunState::Ready;
         }
     }
 }
@@ -104,6 +120,7 @@ pub fn block(reason: BlockOn) {
     let pid = current();
     if let Some(p) = PROCS.lock().get_mut(&pid.as_u32()) {
         p.run = RunState::Blocked(reason);
+        p.blocked_since = BLOCKS.fetch_add(1, Ordering::Relaxed);
     }
     schedule();
 }

@@ -136,14 +136,16 @@ fn do_accept(ctx: &mut Ctx<'_>, a: [u64; 6], flags: u64) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let (file, socket) = inet_of(ctx, a[0])?;
-    let accepted = socket.lock().accept()?;
+    let mut listener = socket.lock();
+    let accepted = listener.accept()?;
     let Some((connection, peer)) = accepted else {
         if nonblocking(&file, 0) {
             return Err(Errno::EAGAIN);
         }
-        ctx.block = Some(BlockOn::Net);
+        ctx.block = Some(listener.listener().map_or(BlockOn::Net, BlockOn::Accept));
         return Ok(0);
     };
+    drop(listener);
     let nonblock = flags & u64::from(SOCK_NONBLOCK) != 0;
     let cloexec = flags & u64::from(SOCK_CLOEXEC) != 0;
     let new = new_socket_file(FileKind::Socket(Arc::new(Mutex::new(connection))), nonblock);
