@@ -25,6 +25,11 @@ use syscall::net::SockAddrIn;
 
 use device::{LoopbackDevice, VirtioDevice};
 
+/// What a process blocked on a connection waits for.
+pub const WANT_READ: u8 = 1;
+pub const WANT_WRITE: u8 = 2;
+pub const WANT_CONNECT: u8 = 4;
+
 /// Interrupt vector of the network device.
 pub const NET_VECTOR: u8 = 40;
 /// Receive and send buffer of a TCP connection.
@@ -121,6 +126,10 @@ pub struct Stack {
     pools: BTreeMap<u64, Pool>,
     /// Connections closed by their processes, finishing their goodbyes.
     closing: Vec<Handle>,
+    /// Connections processes are blocked on, by socket id: the handle and
+    /// what they wait for (WANT_* bits). Each is woken alone, when its own
+    /// connection is ready, not at every change of any socket.
+    waiters: BTreeMap<u64, (Handle, u8)>,
     next_id: u64,
 }
 
@@ -154,7 +163,7 @@ pub fn init(addressing: Addressing) {
     });
     let lo = Iface { iface: lo_iface, device: lo_device, sockets: SocketSet::new(vec![]) };
     let mut stack =
-        Stack { lo, eth: None, dhcp: None, ports: PortTable::new(), pools: BTreeMap::new(), closing: Vec::new(), next_id: 1 };
+        Stack { lo, eth: None, dhcp: None, ports: PortTable::new(), pools: BTreeMap::new(), closing: Vec::new(), waiters: BTreeMap::new(), next_id: 1 };
     if let Some(found) = crate::arch::virtio::find(virtio_drivers::transport::DeviceType::Network) {
         match VirtioDevice::new(found.transport) {
             Ok(mut device) => {
@@ -239,9 +248,12 @@ pub fn poll_if_due() {
 pub fn poll() {
     IRQ_PENDING.store(false, Ordering::Relaxed);
     POLL_WANTED.store(false, Ordering::Relaxed);
-    let (changed, waiting) = with(|st| (st.poll(), st.waiting_connections()));
+    let (changed, waiting, ready) = with(|st| (st.poll(), st.waiting_connections(), st.ready_waiters()));
     if changed {
         crate::proc::sched::wake_all(crate::proc::BlockOn::Net);
+    }
+    for id in ready {
+        crate::proc::sched::wake_all(crate::proc::BlockOn::Socket(id));
     }
     for (pool, count) in waiting {
         crate::proc::sched::wake_some(crate::proc::BlockOn::Accept(pool), count);
@@ -498,6 +510,36 @@ impl Stack {
             }
         }
         Ok(())
+    }
+
+    /// Registers a process blocking on connection `id` (handle `h`) until
+    /// `want` (WANT_* bits) holds.
+    pub fn wait_for(&mut self, id: u64, h: Handle, want: u8) {
+        let entry = self.waiters.entry(id).or_insert((h, 0));
+        entry.1 |= want;
+    }
+
+    /// Forgets the waiters of a socket (it is being closed).
+    pub fn forget_waiters(&mut self, id: u64) {
+        self.waiters.remove(&id);
+    }
+
+    /// The registered connections whose wait is over, removed from the registry.
+    fn ready_waiters(&mut self) -> Vec<u64> {
+        let entries: Vec<(u64, Handle, u8)> = self.waiters.iter().map(|(&id, &(h, want))| (id, h, want)).collect();
+        let mut ready = Vec::new();
+        for (id, h, want) in entries {
+            let socket = self.tcp(h);
+            let state = socket.state();
+            let done = (want & WANT_READ != 0 && (socket.can_recv() || !socket.may_recv()))
+                || (want & WANT_WRITE != 0 && (socket.can_send() || !socket.may_send()))
+                || (want & WANT_CONNECT != 0 && !matches!(state, tcp::State::SynSent | tcp::State::SynReceived));
+            if done {
+                self.waiters.remove(&id);
+                ready.push(id);
+            }
+        }
+        ready
     }
 
     /// Listeners with connections waiting, and how many.

@@ -89,6 +89,20 @@ impl Socket {
         Socket { id, proto, local: None, owns_port: false, state, opts: Options::default(), shut_rd: false, shut_wr: false, error: None }
     }
 
+    /// What a caller that cannot go on waits for: its own connection (and
+    /// `want`, WANT_* bits, registered with the stack), or any network change.
+    pub fn wait_reason(&self, want: u8) -> crate::proc::BlockOn {
+        match self.state {
+            State::Connected(h) | State::Connecting(h) => {
+                let want = if matches!(self.state, State::Connecting(_)) { want | super::WANT_CONNECT } else { want };
+                super::with(|st| st.wait_for(self.id, h, want));
+                crate::proc::BlockOn::Socket(self.id)
+            }
+            State::Listening(pool) => crate::proc::BlockOn::Accept(pool),
+            _ => crate::proc::BlockOn::Net,
+        }
+    }
+
     /// The listener id acceptors wait on, when listening.
     pub fn listener(&self) -> Option<u64> {
         match self.state {
@@ -551,6 +565,8 @@ impl Drop for Socket {
     fn drop(&mut self) {
         let abort = self.opts.linger == Some(0);
         let state = core::mem::replace(&mut self.state, State::Fresh);
+        let id = self.id;
+        super::with(|st| st.forget_waiters(id));
         super::with(|st| match state {
             State::Fresh => {}
             State::Listening(pool) => st.remove_pool(pool),

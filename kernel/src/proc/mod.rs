@@ -49,6 +49,9 @@ pub enum BlockOn {
     Poll(u64),
     /// A socket changing state (data, a connection, a close).
     Net,
+    /// The TCP connection with this socket id becoming readable, writable
+    /// or connected (whatever the caller registered with the stack).
+    Socket(u64),
     /// A connection arriving on the listener with this id (one connection
     /// wakes one acceptor).
     Accept(u64),

@@ -203,8 +203,9 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
                 return Err(Errno::ESPIPE);
             }
             drop(open);
-            let got = socket.lock().recv(buf, false)?;
-            Ok(got.map_or(Io::Wait(BlockOn::Net), |(n, _)| Io::Done(n)))
+            let mut socket = socket.lock();
+            let got = socket.recv(buf, false)?;
+            Ok(got.map_or_else(|| Io::Wait(socket.wait_reason(crate::net::WANT_READ)), |(n, _)| Io::Done(n)))
         }
         FileKind::Epoll(_) => Err(Errno::EINVAL),
     }
@@ -333,8 +334,9 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
                 return Err(Errno::ESPIPE);
             }
             drop(open);
-            let sent = socket.lock().send(data, None)?;
-            Ok(sent.map_or(Io::Wait(BlockOn::Net), Io::Done))
+            let mut socket = socket.lock();
+            let sent = socket.send(data, None)?;
+            Ok(sent.map_or_else(|| Io::Wait(socket.wait_reason(crate::net::WANT_WRITE)), Io::Done))
         }
         FileKind::Epoll(_) => Err(Errno::EINVAL),
     }

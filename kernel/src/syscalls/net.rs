@@ -166,23 +166,25 @@ pub fn sys_connect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (file, socket) = inet_of(ctx, a[0])?;
     // Woken during a blocking connect: see how the handshake went.
     if ctx.retry {
-        return match socket.lock().connect_result()? {
+        let mut socket = socket.lock();
+        return match socket.connect_result()? {
             Some(()) => Ok(0),
             None => {
-                ctx.block = Some(BlockOn::Net);
+                ctx.block = Some(socket.wait_reason(crate::net::WANT_CONNECT));
                 Ok(0)
             }
         };
     }
     let addr = read_sockaddr(ctx, a[1], a[2])?;
-    let done = socket.lock().connect(addr)?;
+    let mut socket = socket.lock();
+    let done = socket.connect(addr)?;
     if done {
         return Ok(0);
     }
     if nonblocking(&file, 0) {
         return Err(Errno::EINPROGRESS);
     }
-    ctx.block = Some(BlockOn::Net);
+    ctx.block = Some(socket.wait_reason(crate::net::WANT_CONNECT));
     Ok(0)
 }
 
@@ -191,8 +193,9 @@ fn send_data(ctx: &mut Ctx<'_>, fd: u64, data: &[u8], dest: Option<SockAddrIn>, 
     let (file, socket) = socket_of(ctx, fd)?;
     let io = match socket {
         SocketFile::Inet(s) => {
-            let sent = s.lock().send(data, dest);
-            sent.map(|n| n.map_or(Io::Wait(BlockOn::Net), Io::Done))
+            let mut s = s.lock();
+            let sent = s.send(data, dest);
+            sent.map(|n| n.map_or_else(|| Io::Wait(s.wait_reason(crate::net::WANT_WRITE)), Io::Done))
         }
         SocketFile::Unix(_) => write_file(&file, data, None),
     };
@@ -254,10 +257,13 @@ fn recv_data(ctx: &mut Ctx<'_>, fd: u64, len: usize, flags: u32) -> Result<Recei
     let mut buf = alloc::vec![0u8; len.min(IO_CHUNK)];
     let peek = flags & MSG_PEEK != 0;
     let (io, from) = match socket {
-        SocketFile::Inet(s) => match s.lock().recv(&mut buf, peek)? {
-            Some((n, from)) => (Io::Done(n), from),
-            None => (Io::Wait(BlockOn::Net), None),
-        },
+        SocketFile::Inet(s) => {
+            let mut s = s.lock();
+            match s.recv(&mut buf, peek)? {
+                Some((n, from)) => (Io::Done(n), from),
+                None => (Io::Wait(s.wait_reason(crate::net::WANT_READ)), None),
+            }
+        }
         SocketFile::Unix(_) if peek => return Err(Errno::EOPNOTSUPP),
         SocketFile::Unix(_) => (read_file(&file, &mut buf, None)?, None),
     };
