@@ -31,7 +31,7 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
        isola bench http [--requests N] [--concurrency C] [--workers W]
                    [--timeout SECS] [--server prefork|busybox]
        isola load URL [--requests N] [--concurrency C] [--timeout SECS]
-                   [--ramp-ms MS] [--path-at K:PATH]...
+                   [--path-at K:PATH]...
        isola help | --help | --version
 
   run     build the kernel if needed, boot it in QEMU (microvm) with the
@@ -51,8 +51,7 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
   load    send N HTTP/1.0 GETs to URL (default 1000), C at a time (default
           10), one connection each; print requests/s and latency; exit 0
           iff none failed (--path-at K:PATH: request K asks for PATH and may
-          fail: counted as an expected failure; --ramp-ms MS: start the C
-          connections MS apart, default 0)
+          fail: counted as an expected failure)
 
   --accel auto|kvm|tcg         auto (default): KVM when a probe boot under it
                                works, TCG otherwise

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::cli::{AccelChoice, BootOpts, KtestOpts, RunOpts};
 use crate::console::{self, Level, QEMU_TESTS_PASSED};
 use crate::error::Error;
+use crate::forward::Forwarding;
 use crate::initramfs::{self, TempInitrd};
 use crate::kbuild::{self, Variant};
 use crate::plan::{self, Plan};
@@ -129,10 +130,13 @@ fn describe_code(code: Option<i32>) -> String {
 /// `isola run`: exit with the guest's status (with PROGRAM: the first
 /// process's status, which the kernel reports as the guest's).
 pub fn run(opts: &RunOpts) -> Result<i32, Error> {
-    let net = opts.network();
-    if let Some(net) = &net {
-        check_host_ports_free(net)?;
-    }
+    // isola listens on the -p host ports itself (a port in use is bad
+    // input, before anything is built or booted); QEMU gets internal ports.
+    let forwarding = opts
+        .network()
+        .map(|net| Forwarding::bind(&net))
+        .transpose()?;
+    let net = forwarding.as_ref().map(Forwarding::slirp_net);
     // Pack the initramfs first: bad input fails before anything is built
     // or booted. The temporary file lives until the end of this function.
     let (init, temp) = match &opts.program {
@@ -159,23 +163,13 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         program: init.as_deref(),
         net,
     };
+    // Accepting from here on: a client that comes while the kernel builds
+    // or QEMU starts is held until slirp listens (crate::forward).
+    let forwarder = forwarding.map(Forwarding::start).transpose()?;
     let (_, outcome) = boot(&opts.boot, Variant::Kernel, &guest)?;
+    drop(forwarder);
     drop(temp);
     guest_status(&outcome, opts.boot.timeout_secs)
-}
-
-/// Every `-p` host port can be bound on 127.0.0.1 now (else QEMU would
-/// fail at start with a less direct message). Bad input: exit 2.
-fn check_host_ports_free(net: &Net) -> Result<(), Error> {
-    for f in &net.forwards {
-        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", f.host)) {
-            return Err(Error::input(format!(
-                "-p {}:{}: cannot listen on 127.0.0.1:{}: {e}",
-                f.host, f.guest, f.host
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The guest's exit status, or why there is none.

@@ -9,11 +9,8 @@
 //! numbered 1 to N in the order the C connection threads take them;
 //! `--path-at K:PATH` makes request K ask for PATH instead (the tests send
 //! `/crash` that way): its failure is *expected* and counted apart.
-//! `--ramp-ms MS` starts the C connection threads MS apart instead of all
-//! at once: QEMU's user-network forward listens with a backlog of 1, and a
-//! burst of C connections at the very start leaves some waiting for TCP
-//! retransmits (tens of seconds) or reset, which says nothing about the
-//! guest.
+//! The C connection threads all start at once, as real clients' bursts
+//! do (an `isola run -p` port takes such a burst: [`crate::forward`]).
 //!
 //! The pure parts ([`parse_url`], [`parse_response`], [`percentile`],
 //! [`Figures::summary`]) are unit-tested; [`run`] does the I/O and returns
@@ -37,7 +34,6 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
 const MAX_REQUESTS: u64 = 100_000_000;
 const MAX_CONCURRENCY: u32 = 1024;
 const MAX_TIMEOUT_SECS: u64 = 3600;
-const MAX_RAMP_MS: u64 = 10_000;
 /// How many failures are described one by one.
 pub const ERRORS_SHOWN: usize = 5;
 /// A response larger than this is a failure (and is not read further).
@@ -351,9 +347,6 @@ pub struct LoadOpts {
     pub timeout: Duration,
     /// `--path-at K:PATH`: request K (1-based) asks for PATH; sorted by K.
     pub path_at: Vec<(u64, String)>,
-    /// `--ramp-ms`: connection thread i starts i times this late (zero:
-    /// all at once).
-    pub ramp_step: Duration,
 }
 
 impl LoadOpts {
@@ -366,7 +359,6 @@ impl LoadOpts {
             concurrency: DEFAULT_CONCURRENCY,
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
             path_at: Vec::new(),
-            ramp_step: Duration::ZERO,
         }
     }
 
@@ -473,11 +465,9 @@ pub fn run(opts: &LoadOpts, addrs: &[SocketAddr]) -> Figures {
     let start = Instant::now();
     let tallies: Vec<Tally> = thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
-            .map(|i| {
+            .map(|_| {
                 let next = &next;
                 scope.spawn(move || {
-                    // Connection thread i starts i ramp steps late.
-                    thread::sleep(opts.ramp_step.saturating_mul(i as u32));
                     let mut t = Tally::default();
                     loop {
                         let k = next.fetch_add(1, Ordering::Relaxed);
@@ -574,7 +564,6 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
     let mut requests = DEFAULT_REQUESTS;
     let mut concurrency = DEFAULT_CONCURRENCY;
     let mut timeout_secs = DEFAULT_TIMEOUT_SECS;
-    let mut ramp_ms = 0;
     let mut path_at: Vec<(u64, String)> = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -594,7 +583,6 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
                 concurrency = number(name, &value()?, 1, u64::from(MAX_CONCURRENCY))? as u32
             }
             "--timeout" => timeout_secs = number(name, &value()?, 1, MAX_TIMEOUT_SECS)?,
-            "--ramp-ms" => ramp_ms = number(name, &value()?, 0, MAX_RAMP_MS)?,
             "--path-at" => {
                 let v = value()?;
                 let (k, path) = parse_path_at(&v)?;
@@ -630,7 +618,6 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
         concurrency,
         timeout: Duration::from_secs(timeout_secs),
         path_at,
-        ramp_step: Duration::from_millis(ramp_ms),
     }))
 }
 
@@ -865,7 +852,6 @@ mod tests {
         assert_eq!(o.concurrency, DEFAULT_CONCURRENCY);
         assert_eq!(o.timeout, Duration::from_secs(DEFAULT_TIMEOUT_SECS));
         assert!(o.path_at.is_empty());
-        assert_eq!(o.ramp_step, Duration::ZERO);
         let o = load(&[
             "--requests",
             "10000",
@@ -876,11 +862,8 @@ mod tests {
             "--path-at",
             "5000:/crash",
             "--path-at=7:/a?b",
-            "--ramp-ms",
-            "10",
         ])
         .unwrap();
-        assert_eq!(o.ramp_step, Duration::from_millis(10));
         assert_eq!((o.requests, o.concurrency), (10000, 50));
         assert_eq!(o.timeout, Duration::from_secs(3));
         assert_eq!(
@@ -902,7 +885,6 @@ mod tests {
         assert!(usage(&["http://a/", "--concurrency", "1025"]).contains("--concurrency"));
         assert!(usage(&["http://a/", "--timeout"]).contains("needs a value"));
         assert!(usage(&["http://a/", "--frob"]).contains("unknown option '--frob'"));
-        assert!(usage(&["http://a/", "--ramp-ms", "10001"]).contains("--ramp-ms must be"));
         assert!(usage(&["http://a/", "--path-at", "5"]).contains("expected K:PATH"));
         assert!(usage(&["http://a/", "--path-at", "0:/x"]).contains("K must be"));
         assert!(usage(&["http://a/", "--path-at", "1:x"]).contains("PATH must"));
@@ -998,7 +980,6 @@ mod tests {
         let mut opts = server.opts("/");
         opts.requests = 200;
         opts.concurrency = 8;
-        opts.ramp_step = Duration::from_millis(2);
         opts.path_at = vec![(100, "/crash".into())];
         let addrs = resolve(&opts.target).unwrap();
         let f = run(&opts, &addrs);

@@ -5,7 +5,8 @@
 //! isolation level; [`kbuild`] builds a kernel variant and [`image`] post-links
 //! it (symbol table); [`initramfs`] packs `isola run PROGRAM`'s archive;
 //! [`qemu`] boots it under a timeout (and [`lifeline`] makes QEMU die with
-//! isola); [`console`] reads the guest's serial lines; [`commands`] turns
+//! isola); [`forward`] serves `-p` host ports in front of QEMU's user
+//! network; [`console`] reads the guest's serial lines; [`commands`] turns
 //! all that into exit codes ([`error`]). [`bench`] compares Isola with a
 //! Linux guest and the host; [`load`] is the HTTP load generator of
 //! `isola load` and `isola bench http`. See docs/cli.md.
@@ -19,6 +20,7 @@ mod cli;
 mod commands;
 mod console;
 mod error;
+mod forward;
 mod image;
 mod initramfs;
 mod kbuild;

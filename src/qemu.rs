@@ -15,7 +15,9 @@
 //!
 //! With `-p`/`--net` ([`Net`]) the guest gets a virtio-net device on QEMU's
 //! user-mode network (slirp: the guest is 10.0.2.15, the gateway 10.0.2.2),
-//! with host TCP ports on 127.0.0.1 forwarded to guest ports.
+//! with host TCP ports on 127.0.0.1 forwarded to guest ports. The ports
+//! QEMU is given are isola's internal ones ([`crate::forward`]): isola
+//! itself listens on the user's `-p` ports.
 
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -81,7 +83,8 @@ impl Machine {
 }
 
 /// `-p HOST:GUEST`: TCP connections to 127.0.0.1:HOST on the host reach
-/// port GUEST of the guest.
+/// port GUEST of the guest. In the [`Net`] given to QEMU, HOST is one of
+/// the forwarder's internal ports ([`crate::forward::slirp_forwards`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortForward {
     pub host: u16,
@@ -90,6 +93,8 @@ pub struct PortForward {
 
 /// The guest's network: one virtio-net device (virtio-mmio on microvm) on
 /// QEMU's user-mode network, with these forwards (possibly none: `--net`).
+/// As the user asked (`-p`), or as QEMU gets it: the forwards of
+/// [`crate::forward::Forwarding::slirp_net`], from internal ports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Net {
     pub forwards: Vec<PortForward>,
@@ -126,8 +131,10 @@ pub struct Boot {
     /// Copy the console to stdout (`\r\n` turned back into `\n`) and QEMU's
     /// stderr to stderr as they come.
     pub echo: bool,
-    /// The network device and its port forwards; `None`: no network device
-    /// (the command line is then exactly what it was before networking).
+    /// The network device and its slirp forwards (build them with
+    /// [`crate::forward::Forwarding`], so that isola, not slirp, listens on
+    /// the user's ports); `None`: no network device (the command line is
+    /// then exactly what it was before networking).
     pub net: Option<Net>,
 }
 
@@ -573,29 +580,37 @@ mod tests {
         // Right after the debug-exit device, before -accel.
         assert_eq!(args[at - 1], "isa-debug-exit,iobase=0xf4,iosize=0x04");
         assert_eq!(args[at + 4], "-accel");
-        // -p 8080:80 -p 2222:22
+        // -p 8080:80 -p 2222:22: QEMU's forwards start from the internal
+        // ports (two each here; crate::forward picks CHANNELS), never from
+        // the user's, which isola listens on itself.
+        let user = [
+            PortForward {
+                host: 8080,
+                guest: 80,
+            },
+            PortForward {
+                host: 2222,
+                guest: 22,
+            },
+        ];
         b.net = Some(Net {
-            forwards: vec![
-                PortForward {
-                    host: 8080,
-                    guest: 80,
-                },
-                PortForward {
-                    host: 2222,
-                    guest: 22,
-                },
-            ],
+            forwards: crate::forward::slirp_forwards(
+                &user,
+                &[vec![40001, 40002], vec![40003, 40004]],
+            ),
         });
         let args = b.args();
         assert_eq!(
             args[at..at + 4],
             [
                 "-netdev",
-                "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=tcp:127.0.0.1:2222-:22",
+                "user,id=net0,hostfwd=tcp:127.0.0.1:40001-:80,hostfwd=tcp:127.0.0.1:40002-:80,\
+                 hostfwd=tcp:127.0.0.1:40003-:22,hostfwd=tcp:127.0.0.1:40004-:22",
                 "-device",
                 "virtio-net-device,netdev=net0"
             ]
         );
+        assert!(!args[at + 1].contains("8080") && !args[at + 1].contains("2222"));
         assert_eq!(args.len(), plain(&b).len() + 4);
     }
 

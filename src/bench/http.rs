@@ -7,14 +7,20 @@
 //!   runs), H a free host port;
 //! - **Linux guest**: the same server in Debian's cloud kernel
 //!   ([`super::linux_guest`]), same QEMU configuration, same `-netdev user
-//!   ... -device virtio-net-device` forward, its `/init` loading the
+//!   ... -device virtio-net-device` network, its `/init` loading the
 //!   virtio-net modules and configuring eth0 first;
 //! - **host**: the server run directly on a free port.
+//!
+//! Both guests are reached the same way: H is served by isola's forwarder
+//! ([`crate::forward`]) in front of slirp's internal forwards, in the
+//! `isola run` child for the Isola row and in this process for the Linux
+//! guest row.
 //!
 //! In each: start the server, wait for its `prefork-httpd: listening on`
 //! line (`--timeout`, default 300 s: under TCG a boot and the kernel build
 //! may come first), then until a first `GET /` is answered (60 s), run the
-//! load (N requests, C at a time, a new connection each), then `GET /quit`
+//! load (N requests, C at a time from the start, a new connection each,
+//! each allowed [`REQUEST_TIMEOUT`]), then `GET /quit`
 //! and wait for the server (and its VM) to end, killing it after 30 s. A
 //! row that fails says why in the table and the others still run; a server
 //! that never answers is a row error, never a hang.
@@ -37,6 +43,7 @@ use super::linux_guest::{self, Guest, Spec};
 use super::{Env, cell, ensure_program, figure, host_detail, isola_failure, ratio, render_table};
 use crate::cli::Command;
 use crate::error::Error;
+use crate::forward::Forwarding;
 use crate::kbuild;
 use crate::lifeline::die_with_parent;
 use crate::load::{self, Figures, LoadOpts, Target};
@@ -59,20 +66,15 @@ const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 const GUEST_PORT: u16 = 80;
 /// How long a first `GET /` may take to be answered after the ready line.
 const ANSWER_WAIT: Duration = Duration::from_secs(60);
-/// Limit of one request of the load. QEMU's user-network forward listens
-/// on the host with a backlog of 1 (`ss -ltn` shows it), so with C
-/// connections arriving at once some wait for SYN or SYN-ACK retransmits
-/// (1, 3, 7, 15, 31, 63 s...): such a request is slow, not failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Limit of one request of the load (connect to close). A healthy run
+/// never comes near it: the forwarder ([`crate::forward`]) keeps a burst
+/// of C connections off slirp's backlog-1 listeners, so no request waits
+/// for the host's SYN retransmits; a request this slow is a failure worth
+/// seeing.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// `isola run --timeout` of the Isola row: `--timeout` plus this, for the
 /// load itself (the row kills the run when done anyway).
 const LOAD_BUDGET_SECS: u64 = 3600;
-/// In the guests' rows, connection i of the load starts i times this late
-/// (`isola load --ramp-ms`): C connections at once at the very start
-/// overflow the forward's backlog of 1, and some of them then wait for
-/// retransmits for tens of seconds or are reset, before the guest ever
-/// sees them. The host row starts them all at once.
-const GUEST_RAMP_STEP: Duration = Duration::from_millis(10);
 /// How long the server (and its VM) may take to end after `/quit`.
 const QUIT_WAIT: Duration = Duration::from_secs(30);
 
@@ -424,7 +426,7 @@ impl Ctx<'_> {
             let death = |w: &Watched, status: ExitStatus| {
                 format!("{name} exited ({status}): {}", w.last_words(None))
             };
-            self.serve_and_load(&mut server, port, Duration::ZERO, &death)
+            self.serve_and_load(&mut server, port, &death)
         })();
         HttpRow {
             env: Env::Host,
@@ -461,15 +463,17 @@ impl Ctx<'_> {
         };
         let result = (|| {
             let port = free_port()?;
-            let boot = guest.boot(
-                self.ready_timeout(),
-                Some(Net {
-                    forwards: vec![PortForward {
-                        host: port,
-                        guest: GUEST_PORT,
-                    }],
-                }),
-            );
+            // The same path as `isola run -p port:80`: this process listens
+            // on the port and relays to slirp's internal forwards.
+            let forwarding = Forwarding::bind(&Net {
+                forwards: vec![PortForward {
+                    host: port,
+                    guest: GUEST_PORT,
+                }],
+            })
+            .map_err(|e| e.to_string())?;
+            let boot = guest.boot(self.ready_timeout(), Some(forwarding.slirp_net()));
+            let _forwarder = forwarding.start().map_err(|e| e.to_string())?;
             let mut cmd = Process::new(qemu::QEMU);
             cmd.args(boot.args());
             let mut vm = Watched::spawn("QEMU", cmd)?;
@@ -479,7 +483,7 @@ impl Ctx<'_> {
                     w.last_words(Some(linux_guest::NETWORK_FAILED))
                 )
             };
-            self.serve_and_load(&mut vm, port, GUEST_RAMP_STEP, &death)
+            self.serve_and_load(&mut vm, port, &death)
         })();
         HttpRow {
             env: Env::LinuxGuest,
@@ -513,7 +517,7 @@ impl Ctx<'_> {
             let death = |w: &Watched, status: ExitStatus| {
                 isola_failure(status.code(), &w.stdout, &w.stderr)
             };
-            self.serve_and_load(&mut run, port, GUEST_RAMP_STEP, &death)
+            self.serve_and_load(&mut run, port, &death)
         })();
         HttpRow {
             env: Env::IsolaMpk,
@@ -523,13 +527,12 @@ impl Ctx<'_> {
     }
 
     /// Wait for the server behind 127.0.0.1:`port` to answer, load it
-    /// (connections started `ramp_step` apart), stop it. `death` says why
-    /// the watched process ended early.
+    /// (all C connections from the start), stop it. `death` says why the
+    /// watched process ended early.
     fn serve_and_load(
         &self,
         watched: &mut Watched,
         port: u16,
-        ramp_step: Duration,
         death: &dyn Fn(&Watched, ExitStatus) -> String,
     ) -> Result<Figures, String> {
         let deadline = Instant::now() + self.ready_timeout();
@@ -576,7 +579,6 @@ impl Ctx<'_> {
         load_opts.requests = self.opts.requests;
         load_opts.concurrency = self.opts.concurrency;
         load_opts.timeout = REQUEST_TIMEOUT;
-        load_opts.ramp_step = ramp_step;
         let figures = load::run(&load_opts, &addrs);
         if let Some(quit) = self.opts.server.quit_path() {
             let _ = load::fetch(
