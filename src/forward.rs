@@ -22,7 +22,7 @@
 //! How: for each `-p HOST:GUEST`, [`Forwarding::bind`] binds 127.0.0.1:HOST
 //! (std's listener, backlog 128: its error is the `-p ... cannot listen
 //! on` error) and picks [`CHANNELS`] free internal ports I1..IK on
-//! 127.0.0.1 (bind port 0, read the port, drop); QEMU gets
+//! 127.0.0.1 below the ephemeral range (see [`INTERNAL_PORTS`]); QEMU gets
 //! `hostfwd=tcp:127.0.0.1:Ik-:GUEST` for each ([`Forwarding::slirp_net`]),
 //! never HOST. [`Forwarding::start`] spawns one acceptor thread per HOST;
 //! each client gets a thread that connects to the internal ports round-robin
@@ -113,14 +113,35 @@ pub fn slirp_forwards(forwards: &[PortForward], channels: &[Vec<u16>]) -> Vec<Po
         .collect()
 }
 
-/// `n` distinct ports of 127.0.0.1 that were free a moment ago.
+/// Where internal ports are picked: below Linux's default ephemeral range
+/// (`ip_local_port_range` 32768..=60999), so that no outgoing connection
+/// (this forwarder's own connects, a load generator's, a TIME-WAIT left by
+/// either) can take one between the pick and QEMU's bind of it.
+const INTERNAL_PORTS: std::ops::Range<u16> = 20_000..32_768;
+
+/// `n` distinct ports of 127.0.0.1 outside the ephemeral range that were
+/// free a moment ago (a listener could bind them).
 fn pick_free_ports(n: usize) -> io::Result<Vec<u16>> {
-    let held = (0..n)
-        .map(|_| TcpListener::bind(("127.0.0.1", 0)))
-        .collect::<io::Result<Vec<_>>>()?;
-    held.iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect()
+    let span = u32::from(INTERNAL_PORTS.end - INTERNAL_PORTS.start);
+    // Different isola processes start at different places.
+    let start = (std::process::id().wrapping_mul(7919) + std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos()))
+        % span;
+    let mut held = Vec::with_capacity(n);
+    for i in 0..span {
+        if held.len() == n {
+            break;
+        }
+        let port = INTERNAL_PORTS.start + ((start + i) % span) as u16;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(listener);
+        }
+    }
+    if held.len() < n {
+        return Err(io::Error::new(io::ErrorKind::AddrInUse, "no free internal port below 32768"));
+    }
+    held.iter().map(|l| l.local_addr().map(|a| a.port())).collect()
 }
 
 /// Limits of the connects for one client (shorter in the tests).
