@@ -13,6 +13,9 @@ const BREAKPOINT: u64 = 3;
 const PAGE_FAULT: u64 = 14;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// A device interrupt this soon after a poll waits for the next one.
+const IRQ_GATHER_US: u64 = 1000;
 static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
 
 /// Timer ticks since the timer started.
@@ -81,6 +84,11 @@ fn process_trap(frame: &mut TrapFrame) {
         v if v == u64::from(crate::net::NET_VECTOR) => {
             crate::net::interrupt();
             apic::end_of_interrupt();
+            // Right after a poll, let the packets gather: the process's next
+            // block or the next tick polls them all at once.
+            if crate::net::polled_within(IRQ_GATHER_US) {
+                return;
+            }
             continue_in_kernel(frame, true);
         }
         PAGE_FAULT => {

@@ -245,6 +245,15 @@ pub fn poll_if_due() {
 
 /// Moves packets in and out of both interfaces and wakes processes waiting
 /// on sockets when anything changed.
+/// When the last poll ended (TSC).
+static LAST_POLL_TSC: AtomicU64 = AtomicU64::new(0);
+
+/// Whether the stack was polled less than `us` microseconds ago.
+pub fn polled_within(us: u64) -> bool {
+    let since = crate::arch::cpu::rdtsc().wrapping_sub(LAST_POLL_TSC.load(Ordering::Relaxed));
+    crate::time::cycles_to_us(since) < us
+}
+
 pub fn poll() {
     IRQ_PENDING.store(false, Ordering::Relaxed);
     POLL_WANTED.store(false, Ordering::Relaxed);
@@ -258,6 +267,7 @@ pub fn poll() {
     for (pool, count) in waiting {
         crate::proc::sched::wake_some(crate::proc::BlockOn::Accept(pool), count);
     }
+    LAST_POLL_TSC.store(crate::arch::cpu::rdtsc(), Ordering::Relaxed);
 }
 
 impl Stack {
