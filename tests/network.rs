@@ -92,6 +92,9 @@ fn busybox_httpd_serves_files_over_a_forwarded_port() {
         "mpk",
         "--timeout",
         RUN_TIMEOUT,
+        // Every syscall line names its process and domain key: the
+        // children's keys are checked below.
+        "--trace",
         "-p",
         &publish,
         "--add",
@@ -163,7 +166,39 @@ fn busybox_httpd_serves_files_over_a_forwarded_port() {
         "isola run ended early\n{}",
         run.show()
     );
+    // One child per connection, each in a domain of its own: no child
+    // runs with the listening parent's key.
+    let domains = process_keys(&run.stdout());
+    let parent_key = domains.get(&1).copied();
+    let children: Vec<(u32, u32)> = domains.iter().filter(|(pid, _)| **pid != 1).map(|(p, k)| (*p, *k)).collect();
+    assert!(
+        children.len() >= 4,
+        "expected a child per connection, saw processes {domains:?}\n{}",
+        run.show()
+    );
+    assert!(
+        parent_key.is_some() && children.iter().all(|(_, key)| Some(*key) != parent_key),
+        "a child shares the parent's key: {domains:?}"
+    );
     kill_and_check_qemu(&mut run);
+}
+
+/// pid -> protection key, from `--trace` lines `[pid N key K] call(...)`.
+fn process_keys(console: &str) -> std::collections::BTreeMap<u32, u32> {
+    let mut keys = std::collections::BTreeMap::new();
+    for line in console.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("[pid ") else { continue };
+        let mut words = rest.split_whitespace();
+        let pid = words.next().and_then(|w| w.parse().ok());
+        let key = match (words.next(), words.next()) {
+            (Some("key"), Some(k)) => k.trim_end_matches(']').parse().ok(),
+            _ => None,
+        };
+        if let (Some(pid), Some(key)) = (pid, key) {
+            keys.insert(pid, key);
+        }
+    }
+    keys
 }
 
 #[test]
