@@ -6,7 +6,11 @@
 //! SIGKILL)` in the child, between fork and exec
 //! (`std::os::unix::process::CommandExt::pre_exec`). This is the CLI's only
 //! `unsafe` code (`pre_exec` and two libc calls); the crate root denies
-//! `unsafe_code` everywhere else.
+//! `unsafe_code` everywhere else. It is an exception to the house rule
+//! (unsafe only in `kernel/src/arch` and `pkru`'s gate), taken knowingly:
+//! std offers no safe way to run code between fork and exec, and the QEMU
+//! of these machines has no `-run-with exit-with-parent` (it answers
+//! "invalid option"), which would have made the QEMU side safe code.
 //!
 //! The death signal is tied to the **thread** that spawned the child, not
 //! to the process: spawn such children from a thread that lives as long as
