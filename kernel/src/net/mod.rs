@@ -500,24 +500,13 @@ impl Stack {
         Ok(id)
     }
 
-    /// A new backlog for a listener (`listen` called again), and the SYN
-    /// queue refilled to its size.
+    /// A new backlog for a listener (`listen` called again), and its
+    /// LISTEN sockets refilled.
     pub fn resize_pool(&mut self, id: u64, backlog: usize) -> Result<(), Errno> {
-        let local = self.pools.get(&id).ok_or(Errno::EINVAL)?.local;
-        let ifaces = self.ifaces_for_local(local.addr)?;
-        if let Some(pool) = self.pools.get_mut(&id) {
-            pool.backlog = backlog;
-        }
-        for iface in ifaces {
-            let want = LISTENERS;
-            let have = self.pools.get(&id).map_or(0, |p| p.handshaking.iter().filter(|h| h.iface == iface).count());
-            for _ in have..want {
-                let h = self.new_tcp(iface);
-                self.tcp(h).listen(listen_endpoint(local)).map_err(|_| Errno::EINVAL)?;
-                if let Some(pool) = self.pools.get_mut(&id) {
-                    pool.handshaking.push(h);
-                }
-            }
+        let pool = self.pools.get_mut(&id).ok_or(Errno::EINVAL)?;
+        pool.backlog = backlog;
+        for iface in pool.listens_on.clone() {
+            self.refill_listeners(iface);
         }
         Ok(())
     }

@@ -98,17 +98,19 @@ fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<P
         core::mem::take(&mut *queued)
     };
     for (pid, reason, count) in wakes {
-        let mut candidates: alloc::vec::Vec<&mut alloc::boxed::Box<Process>> = procs
-            .values_mut()
-            .filter(|p| {
-                let RunState::Blocked(on) = p.run else { return false };
-                let poll_woken = matches!((reason, on), (Some(BlockOn::Pipe(_) | BlockOn::Net), BlockOn::Poll(_)));
-                pid.is_none_or(|pid| pid == p.pid) && (reason.is_none_or(|r| r == on) || poll_woken)
-            })
-            .collect();
-        if count < candidates.len() {
-            candidates.sort_by_key(|p| p.blocked_since);
+        let waits = |p: &Process| {
+            let RunState::Blocked(on) = p.run else { return false };
+            let poll_woken = matches!((reason, on), (Some(BlockOn::Pipe(_) | BlockOn::Net), BlockOn::Poll(_)));
+            pid.is_none_or(|pid| pid == p.pid) && (reason.is_none_or(|r| r == on) || poll_woken)
+        };
+        if count == usize::MAX || pid.is_some() {
+            procs.values_mut().filter(|p| waits(p)).for_each(|p| p.run = RunState::Ready);
+            continue;
         }
+        // A limited wake-up (accept): those that have waited longest.
+        let mut candidates: alloc::vec::Vec<&mut alloc::boxed::Box<Process>> =
+            procs.values_mut().filter(|p| waits(p)).collect();
+        candidates.sort_by_key(|p| p.blocked_since);
         for p in candidates.into_iter().take(count) {
             p.run = RunState::Ready;
         }
