@@ -61,7 +61,10 @@ pub fn init(request: Request, features: &CpuFeatures) -> Result<Level, &'static 
         if !crate::cpu_features::os_pke_enabled() {
             return Err("CR4.PKE was set but CPUID does not report OSPKE");
         }
-        crate::arch::pkey::set_pkru(KERNEL_PKRU);
+        crate::arch::pkey::set_kernel_pkru();
+        if crate::arch::pkey::pkru() != Some(KERNEL_PKRU) {
+            return Err("PKRU did not take the kernel value");
+        }
     }
     Ok(*LEVEL.call_once(|| level))
 }

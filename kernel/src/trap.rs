@@ -4,13 +4,19 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::arch::{apic, cpu, idt::TrapFrame, probe};
+use pkru::gate::SyscallFrame;
+
+use crate::arch::idt::{TrapFrame, TrapOrigin};
+use crate::arch::{apic, cpu, probe};
 
 /// Vector of the periodic timer.
 pub const TIMER_VECTOR: u8 = 32;
 
+const DEBUG: u64 = 1;
 const BREAKPOINT: u64 = 3;
 const PAGE_FAULT: u64 = 14;
+/// RFLAGS.TF.
+const TRAP_FLAG: u64 = 1 << 8;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
 
@@ -30,14 +36,10 @@ pub fn breakpoints() -> u64 {
     BREAKPOINTS.load(Ordering::Relaxed)
 }
 
-/// Entry from `arch::idt` for every vector. `from_process`: the trap came
-/// while a process ran (the gate state in key-0 memory says so); the frame
-/// then holds the process's registers, which the handler does not trust.
-pub fn handle(frame: &mut TrapFrame, from_process: bool) {
-    if from_process {
-        process_trap(frame);
-        return;
-    }
+/// A trap that interrupted the kernel (from `arch::idt`, on the IST stack):
+/// the tick, device interrupts, recovered breakpoints and probe faults, and
+/// anything else is fatal.
+pub fn kernel_trap(frame: &mut TrapFrame) {
     match frame.vector {
         v if v == u64::from(TIMER_VECTOR) => {
             TICKS.fetch_add(1, Ordering::Relaxed);
@@ -51,6 +53,12 @@ pub fn handle(frame: &mut TrapFrame, from_process: bool) {
         BREAKPOINT => {
             BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
         }
+        // Single-stepping in the kernel: only a process can have set TF
+        // (popfq, then a jump into a gate before the gate's own flags take
+        // over). The kernel never single-steps: clear TF and go on; the
+        // process gets its TF back with its own flags on the way out, and
+        // its SIGTRAP then.
+        DEBUG => frame.rflags &= !TRAP_FLAG,
         PAGE_FAULT => {
             if let Some(landing) = probe::fixup(frame.rip) {
                 frame.rax = frame.error_code;
@@ -64,19 +72,28 @@ pub fn handle(frame: &mut TrapFrame, from_process: bool) {
     }
 }
 
-/// A trap taken in process code: the tick, or a fault that the process
-/// either recovers from (stack growth) or dies of, with its signal.
-fn process_trap(frame: &mut TrapFrame) {
+/// A trap taken in process code (from `arch::idt`, on the process's kernel
+/// stack, with its registers in `frame`): the tick, a device interrupt, or
+/// a fault that the process either recovers from (stack growth, copy on
+/// write) or dies of, with Linux's signal. No vector kills the kernel: a
+/// software `int n` for a vector that means nothing to a process is a
+/// SIGSEGV, as on Linux (where its gate's DPL 0 makes it a #GP).
+pub fn process_trap(frame: &mut SyscallFrame, vector: u64, error_code: u64, origin: TrapOrigin) {
     use crate::proc::{self, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
-    let (signal, what) = match frame.vector {
+    if origin == TrapOrigin::Software && vector != BREAKPOINT {
+        proc::kill_current(
+            SIGSEGV,
+            format_args!("software interrupt int {vector:#x} at rip {:#x} (no such gate for a process)", frame.rip),
+        )
+    }
+    let (signal, what) = match vector {
         v if v == u64::from(TIMER_VECTOR) => {
             TICKS.fetch_add(1, Ordering::Relaxed);
             apic::end_of_interrupt();
-            let preempt = proc::sched::tick_should_preempt() || crate::net::poll_due();
-            let signal = proc::with_current(|p| p.signals.has_deliverable() || p.alarm_at.is_some()).unwrap_or(false);
-            if preempt || signal {
-                continue_in_kernel(frame, preempt);
+            if proc::sched::tick_should_preempt() || crate::net::poll_due() {
+                proc::sched::yield_now();
             }
+            crate::syscalls::return_to_user(frame);
             return;
         }
         v if v == u64::from(apic::SPURIOUS_VECTOR) => return,
@@ -87,51 +104,33 @@ fn process_trap(frame: &mut TrapFrame) {
             apic::end_of_interrupt();
             // Right after a poll, let the packets gather: the process's next
             // block or the next tick polls them all at once.
-            if crate::net::polled_within(IRQ_GATHER_US) {
-                return;
+            if !crate::net::polled_within(IRQ_GATHER_US) {
+                proc::sched::yield_now();
             }
-            continue_in_kernel(frame, true);
+            crate::syscalls::return_to_user(frame);
+            return;
         }
         PAGE_FAULT => {
-            proc::page_fault(cpu::read_cr2(), frame.error_code, frame.rip);
+            proc::page_fault(cpu::read_cr2(), error_code, frame.rip);
             // A fault the process handles itself was queued: deliver it now.
-            if proc::with_current(|p| p.signals.has_deliverable()).unwrap_or(false) {
-                continue_in_kernel(frame, false);
-            }
+            crate::syscalls::return_to_user(frame);
             return;
         }
         2 => return,
-        8 | 18 => fatal(frame),
         0 => (SIGFPE, "divide error"),
-        1 | BREAKPOINT => (SIGTRAP, exception_name(frame.vector)),
+        DEBUG | BREAKPOINT => (SIGTRAP, exception_name(vector)),
         6 => (SIGILL, "invalid opcode"),
         13 => (SIGSEGV, "general protection fault"),
         12 => (SIGBUS, "stack-segment fault"),
         16 | 19 => (SIGFPE, "floating-point exception"),
         17 => (SIGBUS, "alignment check"),
+        // #DF, #MC and the reserved vectors: nothing a process can cause
+        // but by `int n` (or a fault of the kernel's own delivery, which
+        // the process's death contains): SIGSEGV.
         v if v < 32 => (SIGSEGV, exception_name(v)),
-        _ => return,
+        _ => (SIGSEGV, "unexpected interrupt"),
     };
-    proc::kill_current(signal, format_args!("{what} at rip {:#x}, error code {:#x}", frame.rip, frame.error_code))
-}
-
-/// Leaves the IST stack for the process's kernel stack, where the scheduler
-/// may run others (`preempt`) and signals are delivered before it resumes.
-fn continue_in_kernel(frame: &TrapFrame, preempt: bool) -> ! {
-    let top = crate::proc::with_current(|p| p.kernel_stack.top.as_u64()).expect("a process was running");
-    PREEMPT.store(preempt, Ordering::Relaxed);
-    crate::arch::context::continue_on_kernel_stack(top, frame)
-}
-
-/// Whether the trap being finished on the kernel stack asked for a reschedule.
-static PREEMPT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-
-/// Runs on the process's kernel stack after `continue_in_kernel`, before it resumes.
-pub fn after_process_trap(frame: &mut pkru::gate::SyscallFrame) {
-    if PREEMPT.swap(false, Ordering::Relaxed) {
-        crate::proc::sched::yield_now();
-    }
-    crate::syscalls::return_to_user(frame);
+    proc::kill_current(signal, format_args!("{what} at rip {:#x}, error code {error_code:#x}", frame.rip))
 }
 
 /// Names of the exception vectors.

@@ -73,6 +73,15 @@ pub fn start_periodic(vector: u8, period_ticks: u32) {
     write(TIMER_INITIAL, period_ticks);
 }
 
+/// Whether `vector` is in service (its In-Service Register bit is set): true
+/// from the delivery of a hardware interrupt until its EOI, never for a
+/// software `int n`.
+pub fn in_service(vector: u8) -> bool {
+    const ISR: u64 = 0x100;
+    let word = read(ISR + 0x10 * u64::from(vector / 32));
+    word & (1 << (vector % 32)) != 0
+}
+
 /// Signals end of interrupt.
 pub fn end_of_interrupt() {
     write(EOI, 0);

@@ -1,11 +1,11 @@
 //! Switching between processes' kernel stacks, the entry of a process that
-//! has not run yet, preemption from the timer, and each process's FPU/SIMD
+//! has not run yet, and each process's FPU/SIMD
 //! state (XSAVE with the kernel's XCR0, which never includes PKRU).
 
 use alloc::vec::Vec;
 use core::arch::global_asm;
 
-use pkru::gate::{SyscallFrame, TrapFrame};
+use pkru::gate::SyscallFrame;
 
 global_asm!(
     r#"
@@ -71,62 +71,6 @@ pub fn prepare_first_entry(kernel_stack_top: u64, frame: &SyscallFrame) -> u64 {
         core::ptr::write_bytes(context as *mut u64, 0, 6);
     }
     context
-}
-
-/// Continues on `kernel_stack_top` after a trap in process code: the
-/// interrupted registers become a `SyscallFrame` at the top of the process's
-/// (unused) kernel stack, `trap::after_process_trap` runs there (it may
-/// switch to other processes and deliver signals), and the process resumes
-/// through the return gate. The IST frame is abandoned.
-pub fn continue_on_kernel_stack(kernel_stack_top: u64, trap: &TrapFrame) -> ! {
-    let frame = SyscallFrame {
-        r15: trap.r15,
-        r14: trap.r14,
-        r13: trap.r13,
-        r12: trap.r12,
-        r11: trap.r11,
-        r10: trap.r10,
-        r9: trap.r9,
-        r8: trap.r8,
-        rbp: trap.rbp,
-        rbx: trap.rbx,
-        rdx: trap.rdx,
-        rcx: trap.rcx,
-        rsi: trap.rsi,
-        rdi: trap.rdi,
-        rax: trap.rax,
-        rip: trap.rip,
-        rflags: trap.rflags,
-        rsp: trap.rsp,
-    };
-    let frame_addr = kernel_stack_top - core::mem::size_of::<SyscallFrame>() as u64;
-    // SAFETY: a process interrupted in its own code has nothing on its kernel
-    // stack; the frame goes at its top, the call runs below it, and the
-    // return gate pops it. Interrupts are off (interrupt gate).
-    unsafe {
-        (frame_addr as *mut SyscallFrame).write(frame);
-        // r12 is callee-saved: it still holds the frame after the call.
-        core::arch::asm!(
-            "mov rsp, r12",
-            "mov rdi, r12",
-            "xor ebp, ebp",
-            "call {then}",
-            "mov rsp, r12",
-            "jmp {ret}",
-            in("r12") frame_addr,
-            then = sym isola_after_trap,
-            ret = sym pkru::gate::isola_gate_return_to_process,
-            options(noreturn)
-        )
-    }
-}
-
-/// The kernel-stack side of `continue_on_kernel_stack`.
-extern "C" fn isola_after_trap(frame: *mut SyscallFrame) {
-    // SAFETY: `continue_on_kernel_stack` passes the frame it wrote at the top
-    // of this kernel stack; nothing else refers to it.
-    let frame = unsafe { &mut *frame };
-    crate::trap::after_process_trap(frame);
 }
 
 /// A process's FPU/SIMD registers (an XSAVE area, 64-byte aligned inside).

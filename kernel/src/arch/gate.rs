@@ -19,7 +19,7 @@ static mut isola_entry_area: EntryArea =
 
 /// The gates' trusted state, in key-0 memory.
 #[unsafe(no_mangle)]
-static mut isola_gate_cpu: GateCpu = GateCpu { kernel_rsp: 0, process_pkru: 0, in_process: 0, from_process: 0, pku: 0 };
+static mut isola_gate_cpu: GateCpu = GateCpu { kernel_rsp: 0, process_pkru: 0, in_process: 0, ist_low: 0, ist_high: 0, pku: 0 };
 
 /// The PKRU this CPU is meant to run, on the key-15 page (`.published`):
 /// processes may read it, only the kernel writes it (through the direct map).
@@ -38,9 +38,15 @@ pub fn init(pku: bool) {
     } else {
         pkru::gate::isola_gate_syscall_none as *const () as u64
     };
+    let ist = super::gdt::ist_stacks();
     // SAFETY: single CPU, interrupts off during boot; the gate state is only
     // read by the gates, which do not run before a process exists.
-    unsafe { (*addr_of_mut!(isola_gate_cpu)).pku = u64::from(pku) };
+    unsafe {
+        let gate = &mut *addr_of_mut!(isola_gate_cpu);
+        gate.pku = u64::from(pku);
+        gate.ist_low = ist.start;
+        gate.ist_high = ist.end - core::mem::size_of::<pkru::gate::TrapFrame>() as u64;
+    }
     // SAFETY: the MSRs configure `syscall`, which only processes execute; the
     // entry points are the gate's, and the selectors those of the boot GDT.
     unsafe {
@@ -76,17 +82,36 @@ pub fn set_fs_base(value: u64) {
     unsafe { msr::wrmsr(msr::IA32_FS_BASE, value) };
 }
 
+fn published_slot() -> *mut u64 {
+    let published = super::paging::phys_to_virt(super::paging::kernel_image_phys(published_page()));
+    published.as_u64() as *mut u64
+}
+
+/// The PKRU published on the key-15 page for this CPU.
+#[cfg(feature = "ktest")]
+pub fn published() -> Pkru {
+    // SAFETY: the slot is the kernel's writable alias of the key-15 page.
+    Pkru::from_bits(unsafe { published_slot().read_volatile() } as u32)
+}
+
+/// Publishes `pkru` on the key-15 page (what the return gate and the
+/// published-PKRU load compare against).
+pub fn publish(pkru: Pkru) {
+    // SAFETY: as in `published`; interrupts are off or the value is the
+    // running process's own (the gates read it only on a return).
+    unsafe { published_slot().write_volatile(u64::from(pkru.bits())) };
+}
+
 /// Makes the gates enter and leave the process whose kernel stack ends at
 /// `kernel_stack_top` and whose PKRU is `pkru`, publishing that PKRU on the
 /// key-15 page for the exit gate's compare.
 pub fn set_process(kernel_stack_top: u64, pkru: Pkru) {
-    let published = super::paging::phys_to_virt(super::paging::kernel_image_phys(published_page()));
     // SAFETY: interrupts are off on the only CPU; the gates read this state
     // only when a process enters or leaves, never during this update.
     unsafe {
         let gate = &mut *addr_of_mut!(isola_gate_cpu);
         gate.kernel_rsp = kernel_stack_top;
         gate.process_pkru = u64::from(pkru.bits());
-        (published.as_u64() as *mut u64).write_volatile(u64::from(pkru.bits()));
     }
+    publish(pkru);
 }

@@ -64,6 +64,17 @@ static mut TSS: TaskStateSegment = TaskStateSegment {
 #[unsafe(link_section = ".cpu_tables")]
 static mut IST_STACKS: IstStacks = IstStacks([[0; IST_STACK_SIZE]; IST_COUNT]);
 
+/// The addresses the IST stacks span (one block, `IST_COUNT` stacks).
+pub fn ist_stacks() -> core::ops::Range<u64> {
+    let base = addr_of!(IST_STACKS) as u64;
+    base..base + (IST_COUNT * IST_STACK_SIZE) as u64
+}
+
+/// The top of IST slot `slot` (1-based, as in `ist`).
+pub fn ist_top(slot: u8) -> u64 {
+    ist_stacks().start + u64::from(slot) * IST_STACK_SIZE as u64
+}
+
 /// Builds and loads the GDT and TSS, and reloads every segment register.
 pub fn init() {
     // SAFETY: runs once on the boot CPU before interrupts are enabled; nothing

@@ -2,8 +2,9 @@
 //! gate (`pkru::gate`): the `mpk` set switches PKRU to the kernel's on entry
 //! and back on the way out to a process, the `none` set does not. Each stub
 //! pushes a zero error code where the CPU pushes none, then the vector, saves
-//! the general registers and calls `trap::handle`. Every vector runs on an
-//! IST stack (see `gdt::ist`).
+//! the general registers and calls `trap::kernel_trap` (the kernel was
+//! interrupted, on the IST stack) or `trap::process_trap` (a process was,
+//! on its kernel stack). Every vector runs on an IST stack (see `gdt::ist`).
 
 use core::ptr::{addr_of, addr_of_mut};
 
@@ -11,14 +12,57 @@ use x86::dtables::{DescriptorTablePointer, lidt};
 
 use super::gdt::{KERNEL_CODE, ist};
 
-pub use pkru::gate::TrapFrame;
+pub use pkru::gate::{SyscallFrame, TrapFrame};
 
 #[unsafe(no_mangle)]
-extern "C" fn isola_trap_entry(frame: *mut TrapFrame, from_process: u64) {
+extern "C" fn isola_trap_entry(frame: *mut TrapFrame) {
     // SAFETY: the gate's common path passes a pointer to the frame it just
     // built on this IST stack; nothing else aliases it while the handler runs.
     let frame = unsafe { &mut *frame };
-    crate::trap::handle(frame, from_process != 0);
+    crate::trap::kernel_trap(frame);
+}
+
+/// A trap taken while a process ran, as the gate hands it over: the
+/// process's registers as a `SyscallFrame` on its kernel stack, and the IST
+/// frame it came in on (which lies within the IST stacks: the gate checked).
+#[unsafe(no_mangle)]
+extern "C" fn isola_process_trap(frame: *mut SyscallFrame, trap: *const TrapFrame) {
+    // SAFETY: the gate passes the frame it just built on this kernel stack.
+    let frame = unsafe { &mut *frame };
+    // SAFETY: the gate checked that a whole `TrapFrame` at `trap` lies inside
+    // the IST stacks, which stay mapped; it is only read.
+    let ist_frame = unsafe { trap.read() };
+    let origin = origin(trap as u64, &ist_frame);
+    crate::trap::process_trap(frame, ist_frame.vector, ist_frame.error_code, origin);
+}
+
+/// Who raised a trap that came from a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrapOrigin {
+    /// The CPU (an exception, or a device interrupt in service), as far as
+    /// can be told: an `int n` of an exception vector without an error code
+    /// looks the same.
+    Cpu,
+    /// A software `int n` (or a jump into the interrupt path): an
+    /// error-code vector whose frame lacks the error code, or a device
+    /// vector the local APIC has not delivered.
+    Software,
+}
+
+fn origin(trap_addr: u64, trap: &TrapFrame) -> TrapOrigin {
+    let Ok(vector) = u8::try_from(trap.vector) else { return TrapOrigin::Software };
+    // The CPU pushes its frame at the top of the vector's IST stack, and the
+    // stub evens out the error code: a genuine frame sits exactly one
+    // `TrapFrame` below that top. `int n` on an error-code vector leaves it
+    // one word higher.
+    let expected = super::gdt::ist_top(ist_for(vector)) - core::mem::size_of::<TrapFrame>() as u64;
+    if trap_addr != expected {
+        return TrapOrigin::Software;
+    }
+    if vector >= 32 && vector != super::apic::SPURIOUS_VECTOR && !super::apic::in_service(vector) {
+        return TrapOrigin::Software;
+    }
+    TrapOrigin::Cpu
 }
 
 #[unsafe(link_section = ".cpu_tables")]

@@ -30,9 +30,11 @@ fn key(index: u8) -> Key {
 /// with the kernel's PKRU, not the one the test set.
 fn with_pkru<R>(pkru: Pkru, f: impl FnOnce() -> R) -> R {
     crate::arch::cpu::without_interrupts(|| {
-        pkey::set_pkru(pkru);
+        let published = crate::arch::gate::published();
+        pkey::set_pkru_published(pkru);
         let result = f();
-        pkey::set_pkru(isolation::KERNEL_PKRU);
+        pkey::set_kernel_pkru();
+        crate::arch::gate::publish(published);
         result
     })
 }

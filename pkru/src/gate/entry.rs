@@ -8,8 +8,11 @@
 //! - `isola_gate_cpu: GateCpu`: per-CPU state in key-0 memory (trusted);
 //! - `isola_published_pkru: u64`: the PKRU this CPU is meant to run, on the
 //!   key-15 page that processes may read but never write;
-//! - `isola_syscall_dispatch(*mut SyscallFrame)`,
-//!   `isola_trap_entry(*mut TrapFrame, from_process: u64)` and
+//! - `isola_syscall_dispatch(*mut SyscallFrame)` (a syscall, on the
+//!   process's kernel stack), `isola_trap_entry(*mut TrapFrame)` (a trap
+//!   that interrupted the kernel, on the IST stack), `isola_process_trap(
+//!   *mut SyscallFrame, *const TrapFrame)` (a trap in process code, on the
+//!   process's kernel stack, with the IST frame it came in on) and
 //!   `isola_gate_violation() -> !`.
 //!
 //! Two variants exist of each entry: `_mpk` switches PKRU (isolation level
@@ -24,6 +27,16 @@
 //!   page: a forged EAX aborts (or faults on the compare's own read);
 //! - the code after the entry WRPKRUs reads key-0 memory first, so entering
 //!   it with a process PKRU faults and kills the process;
+//! - the interrupt path decides "from a process or from the kernel" once,
+//!   from the key-0 `in_process` word with interrupts off, and the answer
+//!   is the code path itself: a nested trap cannot flip it (the outer
+//!   entry's choice lives in its own instruction pointer, not in a global);
+//! - a trap from a process continues on the process's key-0 kernel stack,
+//!   and only after its frame was found on an IST stack (a forged RSP
+//!   aborts); it leaves through the return gate, like a syscall;
+//! - the kernel-only loads (`isola_gate_load_*`) check, after their
+//!   WRPKRU, the value against an immediate or the key-15 page and then that
+//!   `in_process` is clear: jumped to by a process, they abort;
 //! - the return to kernel code never changes PKRU.
 
 use core::arch::global_asm;
@@ -54,11 +67,21 @@ pub struct GateCpu {
     pub kernel_rsp: u64,
     /// The PKRU of the process running on this CPU (low 32 bits).
     pub process_pkru: u64,
-    /// 1 while a process runs on this CPU (set by the exit gate, cleared by
-    /// every entry).
+    /// 1 while a process runs on this CPU: set by the return gate just
+    /// before it loads the process's PKRU, cleared by every entry that finds
+    /// it set. An interrupt or exception that finds it set came from a
+    /// process (or from code a process jumped to); one that finds it clear
+    /// interrupted the kernel. Each entry decides once, from this key-0 word,
+    /// and the decision is carried by which code path runs (and on which
+    /// stack), never by a flag a nested entry could rewrite.
     pub in_process: u64,
-    /// What `in_process` was when the current interrupt or exception came in.
-    pub from_process: u64,
+    /// Lowest address a genuine interrupt frame from a process can have (the
+    /// bottom of the IST stacks).
+    pub ist_low: u64,
+    /// Highest address a genuine `TrapFrame` can start at (the top of the IST
+    /// stacks less one frame). A process that jumps into the interrupt path
+    /// with its own RSP outside `[ist_low, ist_high]` is aborted.
+    pub ist_high: u64,
     /// 1 when the isolation level is `mpk` (the gates switch PKRU).
     pub pku: u64,
 }
@@ -124,6 +147,10 @@ pub struct TrapFrame {
 pub const ISR_STUB_SIZE: u64 = 16;
 
 unsafe extern "C" {
+    /// Loads the kernel's PKRU (kernel code only: aborts when a process runs).
+    pub fn isola_gate_load_kernel_pkru();
+    /// Loads the PKRU published on the key-15 page (kernel code only).
+    pub fn isola_gate_load_published_pkru();
     /// The `syscall` entry for level `mpk` (LSTAR).
     pub fn isola_gate_syscall_mpk();
     /// The `syscall` entry for level `none` (LSTAR).
@@ -316,27 +343,20 @@ isola_gate_isr_common_none:
     isola_gate_push_gprs
 
 isola_gate_isr_common:
+    /* A jump-in may bring IF=1 or DF=1: nothing may nest from here on. */
+    cli
     cld
-    /* Key-0 memory from here on: with a process PKRU this faults. */
-    mov rax, qword ptr [rip + isola_gate_cpu + {gc_in_process}]
-    mov qword ptr [rip + isola_gate_cpu + {gc_from_process}], rax
-    mov qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
+    /* Key-0 memory from here on: with a process PKRU this faults. The
+       decision "process or kernel" is taken once, here, and carried by the
+       code path: no later read of shared state can change it. */
+    cmp qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
+    jne isola_gate_isr_from_process
+
+    /* The kernel was interrupted: handle it on this IST stack and return
+       without touching PKRU (it is, and stays, the kernel's). */
     mov rdi, rsp
-    mov rsi, rax
     /* The CPU aligned the IST stack; 176 bytes pushed keep it aligned. */
     call isola_trap_entry
-    cmp qword ptr [rip + isola_gate_cpu + {gc_from_process}], 0
-    je 6f
-    mov qword ptr [rip + isola_gate_cpu + {gc_in_process}], 1
-    cmp qword ptr [rip + isola_gate_cpu + {gc_pku}], 0
-    je 6f
-    mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
-    xor ecx, ecx
-    xor edx, edx
-    wrpkru
-    cmp eax, dword ptr [rip + isola_published_pkru]
-    jne isola_gate_abort
-6:
     pop rax
     pop rbx
     pop rcx
@@ -354,6 +374,72 @@ isola_gate_isr_common:
     pop r15
     add rsp, 16
     iretq
+
+    /* A process was interrupted (or jumped here). A genuine frame lies on
+       an IST stack; anything else is a forged entry. */
+isola_gate_isr_from_process:
+    mov qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
+    cmp rsp, qword ptr [rip + isola_gate_cpu + {gc_ist_low}]
+    jb isola_gate_abort
+    cmp rsp, qword ptr [rip + isola_gate_cpu + {gc_ist_high}]
+    ja isola_gate_abort
+    /* Copy the frame's registers to a SyscallFrame on the process's key-0
+       kernel stack and continue there: the handler may sleep, switch, or
+       take nested traps, and the way back is the return gate. */
+    mov rsi, rsp
+    mov rsp, qword ptr [rip + isola_gate_cpu + {gc_kernel_rsp}]
+    push qword ptr [rsi + {tf_rsp}]
+    push qword ptr [rsi + {tf_rflags}]
+    push qword ptr [rsi + {tf_rip}]
+    push qword ptr [rsi + {tf_rax}]
+    push qword ptr [rsi + {tf_rdi}]
+    push qword ptr [rsi + {tf_rsi}]
+    push qword ptr [rsi + {tf_rcx}]
+    push qword ptr [rsi + {tf_rdx}]
+    push qword ptr [rsi + {tf_rbx}]
+    push qword ptr [rsi + {tf_rbp}]
+    push qword ptr [rsi + {tf_r8}]
+    push qword ptr [rsi + {tf_r9}]
+    push qword ptr [rsi + {tf_r10}]
+    push qword ptr [rsi + {tf_r11}]
+    push qword ptr [rsi + {tf_r12}]
+    push qword ptr [rsi + {tf_r13}]
+    push qword ptr [rsi + {tf_r14}]
+    push qword ptr [rsi + {tf_r15}]
+    mov rdi, rsp
+    /* rsi: the IST frame itself (read-only for the handler: vector, error
+       code, and where it lies, to tell a CPU-delivered trap from `int n`). */
+    xor ebp, ebp
+    call isola_process_trap
+    jmp isola_gate_return_to_process
+
+    /* ---- kernel-only PKRU loads (boot and in-kernel tests) ----
+       Each checks the value loaded against an immediate or the key-15
+       published value, and then that no process is running on this CPU:
+       a process that jumps onto either WRPKRU is aborted, never returned to. */
+    .global isola_gate_load_kernel_pkru
+isola_gate_load_kernel_pkru:
+    xor ecx, ecx
+    xor edx, edx
+    mov eax, {kernel_pkru}
+    wrpkru
+    cmp eax, {kernel_pkru}
+    jne isola_gate_abort
+    cmp qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
+    jne isola_gate_abort
+    ret
+
+    .global isola_gate_load_published_pkru
+isola_gate_load_published_pkru:
+    xor ecx, ecx
+    xor edx, edx
+    mov eax, dword ptr [rip + isola_published_pkru]
+    wrpkru
+    cmp eax, dword ptr [rip + isola_published_pkru]
+    jne isola_gate_abort
+    cmp qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
+    jne isola_gate_abort
+    ret
 
     /* ---- abort: kernel PKRU, kernel stack, the kernel kills the process ---- */
     .global isola_gate_abort
@@ -385,6 +471,25 @@ isola_gate_text_end:
     gc_kernel_rsp = const offset_of!(GateCpu, kernel_rsp),
     gc_process_pkru = const offset_of!(GateCpu, process_pkru),
     gc_in_process = const offset_of!(GateCpu, in_process),
-    gc_from_process = const offset_of!(GateCpu, from_process),
+    gc_ist_low = const offset_of!(GateCpu, ist_low),
+    gc_ist_high = const offset_of!(GateCpu, ist_high),
+    tf_rax = const offset_of!(TrapFrame, rax),
+    tf_rbx = const offset_of!(TrapFrame, rbx),
+    tf_rcx = const offset_of!(TrapFrame, rcx),
+    tf_rdx = const offset_of!(TrapFrame, rdx),
+    tf_rsi = const offset_of!(TrapFrame, rsi),
+    tf_rdi = const offset_of!(TrapFrame, rdi),
+    tf_rbp = const offset_of!(TrapFrame, rbp),
+    tf_r8 = const offset_of!(TrapFrame, r8),
+    tf_r9 = const offset_of!(TrapFrame, r9),
+    tf_r10 = const offset_of!(TrapFrame, r10),
+    tf_r11 = const offset_of!(TrapFrame, r11),
+    tf_r12 = const offset_of!(TrapFrame, r12),
+    tf_r13 = const offset_of!(TrapFrame, r13),
+    tf_r14 = const offset_of!(TrapFrame, r14),
+    tf_r15 = const offset_of!(TrapFrame, r15),
+    tf_rip = const offset_of!(TrapFrame, rip),
+    tf_rflags = const offset_of!(TrapFrame, rflags),
+    tf_rsp = const offset_of!(TrapFrame, rsp),
     gc_pku = const offset_of!(GateCpu, pku),
 );

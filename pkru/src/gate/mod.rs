@@ -1,13 +1,12 @@
 //! The PKRU instructions: the only place in Isola where `wrpkru` and
 //! `rdpkru` are written.
 //!
-//! Every `wrpkru` in the kernel image must sit here, immediately followed by
-//! a check of the value written (DESIGN.md, "Jumping into the middle of a
-//! gate"); the build scans the kernel image for `0F 01 EF` and accepts only
-//! the hits of this module. The process-facing entry and exit gates of
-//! GATE.md compare against the kernel's PKRU as an immediate or against the
-//! value published on the key-15 page; the helpers here serve kernel code
-//! that already runs with kernel rights (boot, process switch, tests).
+//! Every `wrpkru` in the kernel image sits in `entry` (the `.text.isola_gate`
+//! section), each immediately followed by a check of the value loaded
+//! against an immediate or the value published on the key-15 page (DESIGN.md,
+//! "Jumping into the middle of a gate"); the build scans the kernel image for
+//! `0F 01 EF` and accepts only hits inside that section. The helpers here
+//! call the gate's kernel-only loads, which also abort when a process runs.
 //!
 //! Both instructions need CR4.PKE set, else they raise #UD.
 
@@ -35,81 +34,50 @@ pub unsafe fn read_pkru() -> Pkru {
     Pkru::from_bits(bits)
 }
 
-/// Writes `value` to PKRU and checks it.
+/// Loads the kernel's PKRU ([`Pkru::KERNEL`]), for kernel code that does not
+/// run on behalf of a process (boot, and the end of an in-kernel test).
 ///
-/// The `wrpkru` is immediately followed by `rdpkru; cmp eax, <expected>;
-/// jne abort`, where the abort is `ud2` (the kernel reports #UD in kernel
-/// code as a fatal fault). The check follows the write so that the only
-/// way on from this `wrpkru` goes through a comparison of the PKRU actually
-/// loaded: code that jumps straight onto the `wrpkru` with a value of its
-/// own in EAX (the "jumping into the middle of a gate" attack, ERIM's
-/// `wrpkru; cmp; jne abort` pattern) ends in the abort instead of running on
-/// with the rights it chose. Here `<expected>` is a register holding
-/// `value`; for a comparison against a value fixed at build time, use
-/// [`write_pkru_fixed`].
-///
-/// The asm is not `nomem`: the compiler may not move memory accesses across
-/// the change of rights.
+/// The WRPKRU is the one of `isola_gate_load_kernel_pkru`: after it, the
+/// value is compared with an immediate and the gate state (key 0) must say
+/// that no process runs on this CPU; a process that jumps onto it is
+/// aborted (killed), never returned to. There is no helper that loads a
+/// value from a register: a check against a register the caller chose is
+/// no check (issue 9, escape 1).
 ///
 /// # Safety
-/// CR4.PKE must be set, and the caller must not close a key whose memory it
-/// (or its stack, or anything it returns to) is about to touch.
-// Never inlined: one copy in the image, inside `pkru::gate`, where the
-// image scan expects it.
-#[inline(never)]
-pub unsafe fn write_pkru(value: Pkru) {
-    // `wrpkru` needs ECX = EDX = 0; `rdpkru` keeps ECX = 0 and sets EDX to 0;
-    // a mismatch ends in `ud2`, never in a return with unchecked rights.
-    // SAFETY: the caller guarantees CR4.PKE is set (no #UD) and that the new
-    // rights cover the memory used afterwards.
+/// CR4.PKE must be set, and no process may be running on this CPU (the
+/// gate state's `in_process` clear), else the gate's abort kills the current
+/// process.
+#[cfg(target_os = "none")]
+pub unsafe fn load_kernel_pkru() {
+    // SAFETY: the caller guarantees CR4.PKE (no #UD) and kernel context; the
+    // routine follows the C ABI and clobbers only EAX, ECX and EDX.
     unsafe {
-        asm!(
-            "wrpkru",
-            "rdpkru",
-            "cmp eax, {expected:e}",
-            "jne 2f",
-            "jmp 3f",
-            "2:",
-            "ud2",
-            "3:",
-            expected = in(reg) value.bits(),
-            inout("eax") value.bits() => _,
-            in("ecx") 0u32,
-            inout("edx") 0u32 => _,
-            options(nostack),
+        core::arch::asm!(
+            "call {f}",
+            f = sym isola_gate_load_kernel_pkru,
+            out("eax") _, out("ecx") _, out("edx") _,
         );
     }
 }
 
-/// Writes the PKRU value `BITS` and checks it against `BITS` as an
-/// immediate: `wrpkru; rdpkru; cmp eax, BITS; jne abort` (abort = `ud2`).
-///
-/// Unlike [`write_pkru`], the expected value is part of the instruction
-/// stream, so a jump onto this `wrpkru` with any other EAX aborts. Use it
-/// for values known at build time, e.g.
-/// `write_pkru_fixed::<{ Pkru::KERNEL.bits() }>()`.
+/// Loads the PKRU published on the key-15 page for this CPU (the value the
+/// return gate compares against), for in-kernel tests that run the kernel
+/// with reduced rights: publish a value, load it, test, then
+/// [`load_kernel_pkru`]. A process that jumps onto this WRPKRU gets at most
+/// the value published for it, and is then aborted.
 ///
 /// # Safety
-/// As for [`write_pkru`]: CR4.PKE must be set, and the caller must not close
-/// a key whose memory it (or its stack) is about to touch.
-#[inline(never)]
-pub unsafe fn write_pkru_fixed<const BITS: u32>() {
-    // SAFETY: as in `write_pkru`; the compared value is an immediate.
+/// As for [`load_kernel_pkru`], and the published value must keep open every
+/// key the caller touches afterwards (its code's data, its stack).
+#[cfg(target_os = "none")]
+pub unsafe fn load_published_pkru() {
+    // SAFETY: as in `load_kernel_pkru`.
     unsafe {
-        asm!(
-            "wrpkru",
-            "rdpkru",
-            "cmp eax, {expected}",
-            "jne 2f",
-            "jmp 3f",
-            "2:",
-            "ud2",
-            "3:",
-            expected = const BITS as i32,
-            inout("eax") BITS => _,
-            in("ecx") 0u32,
-            inout("edx") 0u32 => _,
-            options(nostack),
+        core::arch::asm!(
+            "call {f}",
+            f = sym isola_gate_load_published_pkru,
+            out("eax") _, out("ecx") _, out("edx") _,
         );
     }
 }
