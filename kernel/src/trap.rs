@@ -80,11 +80,10 @@ pub fn kernel_trap(frame: &mut TrapFrame) {
 /// SIGSEGV, as on Linux (where its gate's DPL 0 makes it a #GP).
 pub fn process_trap(frame: &mut SyscallFrame, vector: u64, error_code: u64, origin: TrapOrigin) {
     use crate::proc::{self, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
-    if origin == TrapOrigin::Software && vector != BREAKPOINT {
-        proc::kill_current(
-            SIGSEGV,
-            format_args!("software interrupt int {vector:#x} at rip {:#x} (no such gate for a process)", frame.rip),
-        )
+    if let TrapOrigin::Software { rip } = origin
+        && vector != BREAKPOINT
+    {
+        proc::kill_current(SIGSEGV, format_args!("software interrupt int {vector:#x} at rip {rip:#x} (no such gate for a process)"))
     }
     let (signal, what) = match vector {
         v if v == u64::from(TIMER_VECTOR) => {

@@ -30,6 +30,57 @@ pub fn find_wrpkru(code: &[u8]) -> impl Iterator<Item = usize> + '_ {
 /// `WRPKRU` in read-only data, never as an immediate (see `find_wrpkru`).
 static WRPKRU_PATTERN: [u8; 3] = WRPKRU;
 
+/// A WRPKRU scan over memory read piece by piece (a page at a time, say),
+/// that finds the instruction where it straddles two pieces: the last two
+/// bytes of each piece are carried into the next. [`StreamScan::gap`] says
+/// the next piece does not follow the last one in memory (an unmapped or
+/// non-executable hole in between), so nothing is carried across it.
+#[derive(Debug, Default, Clone)]
+pub struct StreamScan {
+    carry: [u8; 2],
+    carried: usize,
+}
+
+impl StreamScan {
+    /// A scan that has seen nothing yet.
+    pub const fn new() -> StreamScan {
+        StreamScan { carry: [0; 2], carried: 0 }
+    }
+
+    /// Scans `piece`, which starts at address `addr` and follows what was fed
+    /// before (unless a [`gap`](Self::gap) came in between). Returns the
+    /// address where the first WRPKRU starts, which may lie up to two bytes
+    /// before `addr`, in the previous piece.
+    pub fn feed(&mut self, addr: u64, piece: &[u8]) -> Option<u64> {
+        // The junction: the carried bytes and the first two of this piece.
+        let mut junction = [0u8; 4];
+        let carried = self.carried;
+        junction[..carried].copy_from_slice(&self.carry[2 - carried..]);
+        let head = piece.len().min(2);
+        junction[carried..carried + head].copy_from_slice(&piece[..head]);
+        let hit = find_wrpkru(&junction[..carried + head])
+            .next()
+            .map(|at| addr.wrapping_sub(carried as u64).wrapping_add(at as u64))
+            .or_else(|| find_wrpkru(piece).next().map(|at| addr.wrapping_add(at as u64)));
+        // Keep the last two bytes seen (this piece's, or the old carry's tail).
+        let mut tail = [0u8; 4];
+        tail[..carried].copy_from_slice(&self.carry[2 - carried..]);
+        let keep_from_piece = piece.len().min(2);
+        let total = (carried + keep_from_piece).min(4);
+        tail[carried..total].copy_from_slice(&piece[piece.len() - keep_from_piece..]);
+        let keep = total.min(2);
+        self.carry = [0; 2];
+        self.carry[2 - keep..].copy_from_slice(&tail[total - keep..total]);
+        self.carried = keep;
+        hit
+    }
+
+    /// The next piece does not follow the previous one in memory.
+    pub fn gap(&mut self) {
+        self.carried = 0;
+    }
+}
+
 /// Every byte offset in `code` where an `xrstor`/`xrstor64` opcode starts:
 /// `0F AE` followed by a ModRM byte with a memory operand (mod != 0b11) and
 /// reg field 5. (`0F AE` with mod = 0b11 and reg 5 is `lfence`.) A REX
@@ -97,5 +148,55 @@ mod tests {
         // xrstor [rbp+disp8] = 0F AE 6D 08 (mod 01, reg 5).
         assert_eq!(find_xrstor(&[0x0F, 0xAE, 0x6D, 0x08]).collect::<Vec<_>>(), vec![0]);
         assert_eq!(find_xrstor(&[0x0F, 0xAE]).count(), 0);
+    }
+
+    #[test]
+    fn a_stream_finds_wrpkru_split_across_pieces() {
+        // 0F 01 | EF, 0F | 01 EF, and within one piece.
+        let mut scan = StreamScan::new();
+        assert_eq!(scan.feed(0x1000, &[0x90, 0x0F, 0x01]), None);
+        assert_eq!(scan.feed(0x1003, &[0xEF, 0x90]), Some(0x1001));
+        let mut scan = StreamScan::new();
+        assert_eq!(scan.feed(0x2000, &[0x90, 0x90, 0x0F]), None);
+        assert_eq!(scan.feed(0x2003, &[0x01, 0xEF]), Some(0x2002));
+        let mut scan = StreamScan::new();
+        assert_eq!(scan.feed(0x3000, &[0x90, 0x0F, 0x01, 0xEF]), Some(0x3001));
+    }
+
+    #[test]
+    fn a_stream_carries_across_one_byte_pieces() {
+        let mut scan = StreamScan::new();
+        assert_eq!(scan.feed(10, &[0x0F]), None);
+        assert_eq!(scan.feed(11, &[0x01]), None);
+        assert_eq!(scan.feed(12, &[0xEF]), Some(10));
+        // An empty piece changes nothing.
+        let mut scan = StreamScan::new();
+        assert_eq!(scan.feed(10, &[0x0F, 0x01]), None);
+        assert_eq!(scan.feed(12, &[]), None);
+        assert_eq!(scan.feed(12, &[0xEF]), Some(10));
+    }
+
+    #[test]
+    fn a_gap_breaks_the_junction() {
+        let mut scan = StreamScan::new();
+        assert_eq!(scan.feed(0x1000, &[0x0F, 0x01]), None);
+        scan.gap();
+        assert_eq!(scan.feed(0x5000, &[0xEF, 0x90]), None);
+    }
+
+    #[test]
+    fn a_stream_agrees_with_the_whole_scan_at_every_split() {
+        let code: Vec<u8> = [0x90, 0x0F, 0x01, 0x0F, 0x01, 0xEF, 0x01, 0xEF, 0x0F].to_vec();
+        let whole = find_wrpkru(&code).next().map(|a| a as u64);
+        for split in 0..=code.len() {
+            for split2 in split..=code.len() {
+                let mut scan = StreamScan::new();
+                let hit = scan
+                    .feed(0, &code[..split])
+                    .or_else(|| scan.feed(split as u64, &code[split..split2]))
+                    .or_else(|| scan.feed(split2 as u64, &code[split2..]));
+                assert_eq!(hit, whole, "split at {split}, {split2}");
+            }
+        }
     }
 }

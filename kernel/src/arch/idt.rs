@@ -45,22 +45,27 @@ pub enum TrapOrigin {
     Cpu,
     /// A software `int n` (or a jump into the interrupt path): an
     /// error-code vector whose frame lacks the error code, or a device
-    /// vector the local APIC has not delivered.
-    Software,
+    /// vector the local APIC has not delivered. `rip`: where it was
+    /// raised, read from where the frame really holds it.
+    Software { rip: u64 },
 }
 
 fn origin(trap_addr: u64, trap: &TrapFrame) -> TrapOrigin {
-    let Ok(vector) = u8::try_from(trap.vector) else { return TrapOrigin::Software };
+    let software = TrapOrigin::Software { rip: trap.rip };
+    let Ok(vector) = u8::try_from(trap.vector) else { return software };
     // The CPU pushes its frame at the top of the vector's IST stack, and the
     // stub evens out the error code: a genuine frame sits exactly one
     // `TrapFrame` below that top. `int n` on an error-code vector leaves it
     // one word higher.
     let expected = super::gdt::ist_top(ist_for(vector)) - core::mem::size_of::<TrapFrame>() as u64;
     if trap_addr != expected {
-        return TrapOrigin::Software;
+        // Without the error code the CPU's frame starts one word higher:
+        // what the stub took for the error code is the RIP.
+        let rip = if trap_addr == expected + 8 { trap.error_code } else { trap.rip };
+        return TrapOrigin::Software { rip };
     }
     if vector >= 32 && vector != super::apic::SPURIOUS_VECTOR && !super::apic::in_service(vector) {
-        return TrapOrigin::Software;
+        return software;
     }
     TrapOrigin::Cpu
 }

@@ -21,24 +21,71 @@ fn length(len: u64) -> Result<u64, Errno> {
     len.checked_add(PAGE_SIZE - 1).map(|l| l & !(PAGE_SIZE - 1)).ok_or(Errno::ENOMEM)
 }
 
-/// Refuses writable+executable and executable bytes containing WRPKRU.
-fn check_exec(ctx: &Ctx<'_>, prot: Prot, bytes: &[u8], start: u64) -> Result<(), Errno> {
+/// Refuses writable+executable memory (W^X).
+fn check_wx(ctx: &Ctx<'_>, prot: Prot, start: u64) -> Result<(), Errno> {
     if prot.write && prot.exec {
         log::warn!("pid {} ({}): refused writable+executable memory at {start:#x} (W^X)", ctx.process.pid, ctx.process.name);
         return Err(Errno::EACCES);
     }
-    if prot.exec
-        && let Some(offset) = pkru::scan::find_wrpkru(bytes).next()
-    {
+    Ok(())
+}
+
+/// Refuses (EACCES, logged) memory turning executable at `[start, end)`
+/// whose bytes, `contents` (what will be there) joined with the two bytes
+/// on each side that are executable already, hold WRPKRU: an instruction
+/// may straddle two mappings, whichever became executable first.
+fn scan_new_code(ctx: &mut Ctx<'_>, start: u64, end: u64, contents: Contents<'_>) -> Result<(), Errno> {
+    let memory = &mut ctx.process.memory;
+    let executable = |memory: &mut crate::proc::memory::Memory, addr: u64| memory.region_at(addr).is_some_and(|r| r.prot.exec);
+    let mut scan = pkru::scan::StreamScan::new();
+    let mut hit = None;
+    if start >= PAGE_SIZE && executable(memory, start - 1) {
+        let before = memory.snapshot(start - PAGE_SIZE, start);
+        hit = scan.feed(start - 2, &before[before.len() - 2..]);
+    }
+    let mut tail_is_zero = false;
+    match contents {
+        Contents::Bytes(bytes) => {
+            hit = hit.or_else(|| scan.feed(start, bytes));
+            // Zeros follow a short file's bytes: no WRPKRU ends in them.
+            tail_is_zero = (bytes.len() as u64) < end - start;
+        }
+        Contents::Zero => tail_is_zero = true,
+        Contents::Mapped => {
+            let mut page = start;
+            while hit.is_none() && page < end {
+                let bytes = memory.snapshot(page, page + PAGE_SIZE);
+                hit = scan.feed(page, &bytes);
+                page += PAGE_SIZE;
+            }
+        }
+    }
+    if tail_is_zero {
+        scan.gap();
+    }
+    if hit.is_none() && end < USER_END && executable(memory, end) {
+        let after = memory.snapshot(end, end + PAGE_SIZE);
+        hit = scan.feed(end, &after[..2]);
+    }
+    if let Some(at) = hit {
         log::warn!(
-            "pid {} ({}): refused to make memory executable: WRPKRU (0F 01 EF) at {:#x}",
+            "pid {} ({}): refused to make memory executable: WRPKRU (0F 01 EF) at {at:#x}",
             ctx.process.pid,
-            ctx.process.name,
-            start + offset as u64
+            ctx.process.name
         );
         return Err(Errno::EACCES);
     }
     Ok(())
+}
+
+/// What a range that turns executable will hold.
+enum Contents<'a> {
+    /// These bytes (a file's), then zeros.
+    Bytes(&'a [u8]),
+    /// Zeros (fresh anonymous memory).
+    Zero,
+    /// What is mapped there now (mprotect).
+    Mapped,
 }
 
 pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -73,7 +120,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         })?;
         Some(data)
     };
-    check_exec(ctx, prot, contents.as_deref().unwrap_or(&[]), hint)?;
+    check_wx(ctx, prot, hint)?;
 
     let fixed = flags.contains(MmapFlags::MAP_FIXED) || flags.contains(MmapFlags::MAP_FIXED_NOREPLACE);
     let start = if fixed {
@@ -90,6 +137,10 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         ctx.process.memory.find_free(len)?
     };
+    if prot.exec {
+        let new = contents.as_deref().map_or(Contents::Zero, Contents::Bytes);
+        scan_new_code(ctx, start, start + len, new)?;
+    }
     // Write the contents through a writable mapping, then set the real rights.
     let staging = Prot { read: true, write: true, exec: false };
     let initial = if contents.is_some() { staging } else { prot };
@@ -126,11 +177,16 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if end > USER_END {
         return Err(Errno::ENOMEM);
     }
+    check_wx(ctx, prot, start)?;
     if prot.exec {
-        let bytes = ctx.process.memory.snapshot(start, end);
-        check_exec(ctx, prot, &bytes, start)?;
-    } else {
-        check_exec(ctx, prot, &[], start)?;
+        // Linux: ENOMEM when part of the range is not mapped; checked before
+        // reading it, so the scan only ever walks mapped regions.
+        let mut at = start;
+        while at < end {
+            let region = ctx.process.memory.region_at(at).ok_or(Errno::ENOMEM)?;
+            at = region.end;
+        }
+        scan_new_code(ctx, start, end, Contents::Mapped)?;
     }
     ctx.process.memory.protect_range(start, end, prot)?;
     Ok(0)
