@@ -161,7 +161,7 @@ fn a_domain_fault_reaches_a_sigsegv_handler_with_segv_pkuerr() {
 /// Every WRPKRU in the kernel image that `isola run` boots, and the tops of
 /// the IST stacks of the interrupt and NMI slots (7 and 2), from the image's
 /// symbols.
-fn kernel_wrpkrus() -> (Vec<u64>, u64, u64) {
+fn kernel_wrpkrus() -> (Vec<u64>, u64, u64, Vec<u64>) {
     // `isola run` builds the image if it is missing or stale.
     let warm = run("none", "hello-c");
     assert_eq!(warm.code, 0, "{}", warm.show());
@@ -173,36 +173,42 @@ fn kernel_wrpkrus() -> (Vec<u64>, u64, u64) {
         let code = &bytes[start..start + header.p_filesz as usize];
         wrpkrus.extend(pkru::scan::find_wrpkru(code).map(|at| header.p_vaddr + at as u64));
     }
-    let ist = elf
-        .syms
-        .iter()
-        .find(|s| {
-            let name = elf.strtab.get_at(s.st_name).unwrap_or("");
-            format!("{:#}", rustc_demangle::demangle(name)).ends_with("gdt::IST_STACKS")
-        })
-        .map(|s| s.st_value)
-        .expect("the image names gdt::IST_STACKS");
+    let symbol = |suffix: &str| {
+        elf.syms
+            .iter()
+            .find(|s| {
+                let name = elf.strtab.get_at(s.st_name).unwrap_or("");
+                format!("{:#}", rustc_demangle::demangle(name)).ends_with(suffix)
+            })
+            .map(|s| s.st_value)
+            .unwrap_or_else(|| panic!("the image names no {suffix}"))
+    };
+    let ist = symbol("gdt::IST_STACKS");
+    let tables = vec![symbol("idt::IDT"), symbol("gdt::GDT"), symbol("gdt::TSS")];
     const IST_STACK_SIZE: u64 = 16 * 1024;
-    (wrpkrus, ist + 7 * IST_STACK_SIZE, ist + 2 * IST_STACK_SIZE)
+    (wrpkrus, ist + 7 * IST_STACK_SIZE, ist + 2 * IST_STACK_SIZE, tables)
 }
 
 #[test]
-fn no_jump_onto_any_kernel_wrpkru_returns_with_other_rights() {
-    let (wrpkrus, interrupt_top, nmi_top) = kernel_wrpkrus();
+fn no_jump_onto_any_kernel_wrpkru_returns_with_other_rights_and_the_descriptor_tables_are_read_only() {
+    let (wrpkrus, interrupt_top, nmi_top, tables) = kernel_wrpkrus();
     // The gate's entry, return, interrupt entry and abort, and the two
     // kernel-only loads: if the image grows another, it is tested too.
     assert!(wrpkrus.len() >= 4, "WRPKRUs found: {wrpkrus:x?}");
     let mut args: Vec<String> = ["run", "--accel", "tcg", "--isolation", "mpk", "--timeout", "300"].map(String::from).to_vec();
     args.push(userland("probe-gate-jumps"));
     args.extend(["-r", "100", "-i", &format!("{interrupt_top:#x}"), "-n", &format!("{nmi_top:#x}")].map(String::from));
+    for table in &tables {
+        args.extend(["-w".to_string(), format!("{table:#x}")]);
+    }
     args.extend(wrpkrus.iter().map(|a| format!("{a:#x}")));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = isola(&args);
     assert_eq!(out.code, 0, "{}", out.show());
     assert!(!out.stdout.contains("ESCAPED") && !out.stdout.contains("KERNEL PANIC"), "{}", out.show());
     let (passed, failed, skipped) = summary(&out);
-    // Six ways per WRPKRU, and the parent's own line.
-    assert!(passed as usize == wrpkrus.len() * 6 + 1 && failed == 0 && skipped == 0, "{}", out.show());
+    // Six ways per WRPKRU, a write per descriptor table, and the parent's own line.
+    assert!(passed as usize == wrpkrus.len() * 6 + tables.len() + 1 && failed == 0 && skipped == 0, "{}", out.show());
 }
 
 #[test]

@@ -95,6 +95,9 @@ extern "C" fn kernel_main() -> ! {
     let pku = level == isolation::Level::Mpk;
     arch::idt::init(pku);
     arch::gate::init(pku);
+    if let Err(error) = mm::seal_descriptor_tables() {
+        panic!("cannot make the descriptor tables read-only: {error}");
+    }
     let clock = match time::init(&boot.features) {
         Ok(clock) => clock,
         Err(why) => panic!("timer setup failed: {why}"),

@@ -1,4 +1,5 @@
-/* probe-gate-jumps [-r REPEATS] [-i IST_INTERRUPT_TOP] [-n NMI_IST_TOP] ADDR...:
+/* probe-gate-jumps [-r REPEATS] [-i IST_INTERRUPT_TOP] [-n NMI_IST_TOP]
+ *                  [-w TABLE_ADDR]... ADDR...:
  * jumps onto every WRPKRU of the kernel image (the host test passes their
  * addresses, found by scanning the image) the ways an attacker would, each
  * attempt in its own child, and checks that no attempt ever comes back to
@@ -14,6 +15,10 @@
  * a forged interrupt frame on the child's own stack with IF=1, and forged
  * frames on the kernel's own IST stacks (which a ring-0 process can write
  * at isolation mpk) claiming a timer interrupt and an NMI.
+ * Each -w address (the IDT, GDT and TSS) is written by a child (its own
+ * contents written back): the write must kill the child. A ring-0 process
+ * that could write the IDT would point a vector at its own code and be
+ * entered by the next interrupt of kernel code, with the kernel's PKRU.
  * Applies at isolation mpk only (RDPKRU needs PKU); skipped elsewhere. */
 #include "probe.h"
 #include "child.h"
@@ -151,6 +156,15 @@ static int attempt(unsigned long target, enum mode mode)
     return 0;
 }
 
+static int write_table_child(void *arg)
+{
+    volatile unsigned long *p = arg;
+    unsigned long v = *p;
+    *p = v;
+    tap_line("WROTE: %p is writable from a process", arg);
+    return 99;
+}
+
 struct job {
     unsigned long target;
     enum mode mode;
@@ -189,6 +203,8 @@ static int run_child_watched(int (*fn)(void *), void *arg)
 int main(int argc, char **argv)
 {
     long repeats = 20;
+    unsigned long tables[8];
+    int ntables = 0;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i += 2) {
         if (i + 1 >= argc)
@@ -199,6 +215,8 @@ int main(int argc, char **argv)
             ist_interrupt_top = strtoul(argv[i + 1], NULL, 0);
         else if (!strcmp(argv[i], "-n"))
             ist_nmi_top = strtoul(argv[i + 1], NULL, 0);
+        else if (!strcmp(argv[i], "-w") && ntables < 8)
+            tables[ntables++] = strtoul(argv[i + 1], NULL, 0);
     }
     if (!probe_applies() || isola_env() == ENV_HOST) {
         skip("jumps onto every WRPKRU of the kernel", NO_PKU);
@@ -207,6 +225,12 @@ int main(int argc, char **argv)
     if (i >= argc) {
         not_ok("jumps onto every WRPKRU of the kernel", "no address given");
         return tap_done();
+    }
+    for (int t = 0; t < ntables; t++) {
+        char name[96];
+        snprintf(name, sizeof name, "a write to the descriptor table at %#lx kills the writer", tables[t]);
+        int st = run_child_watched(write_table_child, (void *)tables[t]);
+        check(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, name, "child %s", describe_status(st));
     }
     for (; i < argc; i++) {
         unsigned long target = strtoul(argv[i], NULL, 0);

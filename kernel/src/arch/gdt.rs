@@ -1,4 +1,5 @@
-//! GDT, TSS and the IST stacks. All of them live in `.cpu_tables`, which is
+//! GDT, TSS and the IST stacks. The IST stacks live in `.cpu_tables`, the
+//! GDT and TSS in `.cpu_descriptors` (read-only after boot); both are
 //! mapped U/S=0: the CPU reads them during interrupt delivery, and PKU checks
 //! those implicit accesses too (GATE.md), so they must never depend on PKRU.
 
@@ -49,9 +50,9 @@ struct TaskStateSegment {
 struct IstStacks([[u8; IST_STACK_SIZE]; IST_COUNT]);
 
 // Zero-initialized: `.cpu_tables` is NOLOAD, filled in by `init`.
-#[unsafe(link_section = ".cpu_tables")]
+#[unsafe(link_section = ".cpu_descriptors")]
 static mut GDT: [u64; 8] = [0; 8];
-#[unsafe(link_section = ".cpu_tables")]
+#[unsafe(link_section = ".cpu_descriptors")]
 static mut TSS: TaskStateSegment = TaskStateSegment {
     reserved0: 0,
     rsp: [0; 3],
@@ -91,8 +92,10 @@ pub fn init() {
         tss.iomap_base = size_of::<TaskStateSegment>() as u16;
 
         let gdt = &mut *addr_of_mut!(GDT);
-        gdt[1] = 0x00af_9a00_0000_ffff; // 64-bit code, DPL 0
-        gdt[2] = 0x00cf_9200_0000_ffff; // data, DPL 0
+        // Accessed bits set: the CPU would otherwise write them on the first
+        // load, and the table is read-only after boot.
+        gdt[1] = 0x00af_9b00_0000_ffff; // 64-bit code, DPL 0, accessed
+        gdt[2] = 0x00cf_9300_0000_ffff; // data, DPL 0, accessed
         let base = addr_of!(TSS) as u64;
         let limit = (size_of::<TaskStateSegment>() - 1) as u64;
         gdt[3] = (limit & 0xffff)

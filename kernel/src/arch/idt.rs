@@ -70,7 +70,7 @@ fn origin(trap_addr: u64, trap: &TrapFrame) -> TrapOrigin {
     TrapOrigin::Cpu
 }
 
-#[unsafe(link_section = ".cpu_tables")]
+#[unsafe(link_section = ".cpu_descriptors")]
 static mut IDT: [u128; 256] = [0; 256];
 
 /// The IST slot a vector runs on.

@@ -64,6 +64,8 @@ unsafe extern "C" {
     static __published_end: u8;
     static __cpu_tables_start: u8;
     static __cpu_tables_end: u8;
+    static __cpu_descriptors_start: u8;
+    static __cpu_descriptors_end: u8;
     static __bss_start: u8;
     static __kernel_end: u8;
 }
@@ -78,8 +80,10 @@ pub struct ImageLayout {
     pub data: core::ops::Range<u64>,
     /// The key-15 page.
     pub published: core::ops::Range<u64>,
-    /// GDT, TSS, IDT, IST stacks: mapped U/S=0.
+    /// The IST stacks and the gates' entry area: mapped U/S=0, writable.
     pub cpu_tables: core::ops::Range<u64>,
+    /// GDT, TSS, IDT: mapped U/S=0, read-only after boot.
+    pub cpu_descriptors: core::ops::Range<u64>,
     pub bss: core::ops::Range<u64>,
 }
 
@@ -97,6 +101,7 @@ pub fn image() -> ImageLayout {
         data: addr!(__data_start)..addr!(__published_start),
         published: addr!(__published_start)..addr!(__published_end),
         cpu_tables: addr!(__cpu_tables_start)..addr!(__cpu_tables_end),
+        cpu_descriptors: addr!(__cpu_descriptors_start)..addr!(__cpu_descriptors_end),
         bss: addr!(__bss_start)..addr!(__kernel_end),
     }
 }

@@ -36,6 +36,23 @@ const fn cpu_tables() -> Attributes {
     Attributes { user: false, ..kernel_data() }
 }
 
+/// Makes the GDT, TSS and IDT read-only, once boot has filled them in: no
+/// ring-0 process can then redirect a vector or an IST pointer (the CPU
+/// never writes them in long mode: the descriptors' accessed bits are set
+/// in advance, and `ltr` has marked the TSS busy already).
+pub fn seal_descriptor_tables() -> Result<(), MapError> {
+    let range = section::image().cpu_descriptors;
+    let sealed = Attributes { writable: false, ..cpu_tables() };
+    with_kernel_space(|space| {
+        let mut virt = range.start;
+        while virt < range.end {
+            space.protect(VirtAddr::new(virt), sealed)?;
+            virt += PAGE_SIZE;
+        }
+        Ok(())
+    })
+}
+
 /// Runs `f` on the kernel address space.
 pub fn with_kernel_space<R>(f: impl FnOnce(&mut AddressSpace) -> R) -> R {
     let mut guard = KERNEL_SPACE.lock();
@@ -89,6 +106,7 @@ pub fn init(info: &BootInfo) -> Result<MemoryFacts, MapError> {
     let published = Attributes { writable: false, key: Key::PUBLISHED, ..kernel_data() };
     map_image_range(&mut space, image.published.clone(), published)?;
     map_image_range(&mut space, image.cpu_tables.clone(), cpu_tables())?;
+    map_image_range(&mut space, image.cpu_descriptors.clone(), cpu_tables())?;
     map_image_range(&mut space, image.bss.clone(), kernel_data())?;
 
     // SAFETY-relevant invariant for `activate`: the tables now map the running

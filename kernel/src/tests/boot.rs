@@ -1,9 +1,10 @@
-//! What boot set up: control registers, XCR0, the IDT's IST slots, and the
-//! symbol table the host wrote into the image.
+//! What boot set up: control registers, XCR0, the IDT's IST slots, the
+//! descriptor tables sealed read-only, and the symbol table the host wrote
+//! into the image.
 
 use x86::controlregs::{Cr0, Cr4, Xcr0};
 
-use crate::arch::{cpu, idt, section};
+use crate::arch::{cpu, idt, probe, section};
 use crate::isolation::{self, Level};
 use crate::{ensure, ktest};
 
@@ -38,6 +39,24 @@ ktest!(
         }
         ensure!(idt::loaded_ist(8) != idt::loaded_ist(14), "#DF shares the #PF stack");
         ensure!(idt::loaded_ist(2) != idt::loaded_ist(14), "NMI shares the #PF stack");
+        Ok(())
+    }
+);
+
+ktest!(
+    fn descriptor_tables_are_read_only_after_boot() -> TestResult {
+        // A write to the IDT, GDT or TSS faults (present, write): at mpk a
+        // ring-0 process could otherwise point a vector at its own code.
+        let tables = section::image().cpu_descriptors;
+        ensure!(!tables.is_empty(), "no .cpu_descriptors section");
+        let mut page = tables.start;
+        while page < tables.end {
+            let addr = paging::VirtAddr::new(page);
+            let old = probe::read_u64(addr).map_err(|f| crate::ktest::TestError::Failed(alloc::format!("read {page:#x}: {f:?}")))?;
+            let write = probe::write_u64(addr, old);
+            ensure!(matches!(write, Err(f) if f.error_code & 0b11 == 0b11), "write to {page:#x}: {write:?}");
+            page += paging::PAGE_SIZE;
+        }
         Ok(())
     }
 );
