@@ -93,10 +93,11 @@ fn process_trap(frame: &mut TrapFrame) {
             continue_in_kernel(frame, true);
         }
         PAGE_FAULT => {
-            proc::page_fault(cpu::read_cr2(), frame.error_code, frame.rip);
+            // Out of memory: the OOM killer's victim runs its end, then the access is retried.
+            let wait_for_memory = proc::page_fault(cpu::read_cr2(), frame.error_code, frame.rip);
             // A fault the process handles itself was queued: deliver it now.
-            if proc::with_current(|p| p.signals.has_deliverable()).unwrap_or(false) {
-                continue_in_kernel(frame, false);
+            if wait_for_memory || proc::with_current(|p| p.signals.has_deliverable()).unwrap_or(false) {
+                continue_in_kernel(frame, wait_for_memory);
             }
             return;
         }

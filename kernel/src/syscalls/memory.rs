@@ -126,11 +126,12 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if end > USER_END {
         return Err(Errno::ENOMEM);
     }
-    if prot.exec {
-        let bytes = ctx.process.memory.snapshot(start, end);
-        check_exec(ctx, prot, &bytes, start)?;
-    } else {
-        check_exec(ctx, prot, &[], start)?;
+    check_exec(ctx, prot, &[], start)?;
+    if prot.exec
+        && let Some(at) = ctx.process.memory.find_wrpkru(start, end)
+    {
+        log::warn!("pid {} ({}): refused to make memory executable: WRPKRU (0F 01 EF) at {at:#x}", ctx.process.pid, ctx.process.name);
+        return Err(Errno::EACCES);
     }
     ctx.process.memory.protect_range(start, end, prot)?;
     Ok(0)
