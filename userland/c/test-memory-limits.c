@@ -13,7 +13,10 @@
  *   when it fits: accepted there);
  * - RLIMIT_AS lowered: mmap, brk and stack growth beyond it fail, smaller
  *   ones work, and the limit holds in a forked child and across execve;
- * - RLIMIT_NPROC lowered to 1: fork fails with EAGAIN; raised back: works.
+ * - RLIMIT_NPROC lowered to 1: fork fails with EAGAIN; raised back: works;
+ * - (Isola, last: the kernel heap keeps what it grew) children that fill
+ *   pipes until memory runs out get ENOMEM from write, and the kernel, this
+ *   process and fork and pipes afterwards are fine.
  * Each "at once" is under 10 s of TCG time (the old per-page loops took
  * hours). */
 #include "child.h"
@@ -350,6 +353,73 @@ static void test_rlimit_nproc(void)
           describe_status(st));
 }
 
+/* Makes pipes with a byte in each until write or pipe fails; reports the
+ * errno (1 byte) on `report`, then waits to be killed. */
+static void pipe_filler(int report)
+{
+    int e = 0;
+    for (;;) {
+        int p[2];
+        if (pipe(p) != 0) {
+            e = errno;
+            break;
+        }
+        if (write(p[1], "x", 1) != 1) {
+            e = errno;
+            break;
+        }
+    }
+    char c = (char)e;
+    if (write(report, &c, 1) != 1)
+        _exit(2);
+    for (;;)
+        pause();
+}
+
+static void test_pipes_beyond_memory(void)
+{
+    const char *name = "pipes beyond memory: write fails with ENOMEM";
+    if (!in_isola()) {
+        skip(name, "Isola only: Linux shrinks pipe buffers instead");
+        return;
+    }
+    int report[2];
+    if (pipe(report) != 0) {
+        not_ok(name, "pipe: %s", errname(errno));
+        return;
+    }
+    pid_t kids[32];
+    int n = 0, enomem = 0;
+    for (; n < 32 && !enomem; n++) {
+        kids[n] = fork();
+        if (kids[n] == 0) {
+            close(report[0]);
+            pipe_filler(report[1]);
+        }
+        if (kids[n] < 0)
+            break;
+        char c = 0;
+        if (read_full(report[0], &c, 1) == 1 && c == ENOMEM)
+            enomem = 1;
+    }
+    check(enomem, name, "%d children filled pipes without an ENOMEM", n);
+    for (int i = 0; i < n; i++)
+        kill(kids[i], SIGKILL);
+    int reaped = 0, st;
+    for (int i = 0; i < n; i++)
+        reaped += wait_for(kids[i], &st) == kids[i] && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+    check(reaped == n, "the pipe fillers are killed and reaped", "%d of %d", reaped, n);
+    int p[2];
+    char c = 0;
+    check(pipe(p) == 0 && write(p[1], "y", 1) == 1 && read(p[0], &c, 1) == 1 && c == 'y',
+          "a pipe works again once they are gone", "%s", errname(errno));
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(7);
+    check(pid > 0 && wait_for(pid, &st) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 7, "fork works again too", "%s",
+          pid > 0 ? describe_status(st) : errname(errno));
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--check-as") == 0)
@@ -366,5 +436,6 @@ int main(int argc, char **argv)
     test_exec_huge(GIB, "1 GiB");
     test_rlimit_as();
     test_rlimit_nproc();
+    test_pipes_beyond_memory();
     return tap_done();
 }

@@ -212,6 +212,19 @@ pub fn heap_growth(bytes: usize) -> Option<(PhysAddr, u64)> {
     }
 }
 
+/// Whether the heap may take `bytes` for data a process asked for (a pipe's
+/// ring): the heap has that much free already, or growing it would leave
+/// the frame reserve untouched. Such data is then charged to the
+/// processes' share of memory, so the reserve stays the kernel's.
+pub fn heap_room_for_user(bytes: usize) -> bool {
+    let (total, used) = crate::arch::heap::stats();
+    if total.saturating_sub(used) >= bytes.saturating_mul(2) {
+        return true;
+    }
+    let growth = (bytes as u64).saturating_mul(2).max(HEAP_GROWTH_MIN);
+    frame::user_available() as u64 * PAGE_SIZE >= growth
+}
+
 static TOTAL_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Usable RAM found at boot.

@@ -259,6 +259,9 @@ fn message_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: 
     if p.space() < data.len() {
         return Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(pipe))));
     }
+    if !p.has_buffer() && !crate::mm::heap_room_for_user(process::PIPE_CAPACITY) {
+        return Err(Errno::ENOMEM);
+    }
     let mut put = 0;
     while put < data.len() {
         match p.write(&data[put..]) {
@@ -273,7 +276,14 @@ fn message_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: 
 }
 
 fn pipe_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, data: &[u8]) -> Result<Io, Errno> {
-    let result = pipe.lock().write(data);
+    let mut p = pipe.lock();
+    // A pipe's first write allocates its 64 KiB ring: charged to the
+    // processes' share of memory, not to the kernel's reserve.
+    if !p.has_buffer() && p.readers() > 0 && !crate::mm::heap_room_for_user(process::PIPE_CAPACITY) {
+        return Err(Errno::ENOMEM);
+    }
+    let result = p.write(data);
+    drop(p);
     match result {
         PipeWrite::Wrote(n) => {
             proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(pipe)));
@@ -281,6 +291,7 @@ fn pipe_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, data: &[u8]) 
         }
         PipeWrite::WouldBlock => Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(pipe)))),
         PipeWrite::Broken => Err(Errno::EPIPE),
+        PipeWrite::NoMemory => Err(Errno::ENOMEM),
     }
 }
 

@@ -1,0 +1,165 @@
+/* test-oom (Isola only): a copy-on-write fault that finds no frame kills
+ * the process holding the most memory, not the one that faulted next.
+ *
+ * A sibling S blocks on a pipe. The hog H maps and touches 32 MiB, forks
+ * G (which shares those pages and waits), then maps and touches 1 MiB
+ * pieces until mmap fails with ENOMEM (memory is full: Isola maps eagerly).
+ * Then the shared 32 MiB are written again, so each write needs a copy and
+ * none can be had: in round 1 by H itself, in round 2 by G. Either way H,
+ * holding the most memory, dies of SIGKILL; in round 2 G then gets its
+ * copies. G, S and this process (pid 1) live on, and once H and G are
+ * reaped the free memory is back. */
+#include "child.h"
+
+#include <sys/mman.h>
+
+#define MIB (1UL << 20)
+#define SHARED_BYTES (32 * MIB)
+
+static void touch(char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i += 4096)
+        p[i] = 1;
+}
+
+/* The hog. Reports on `report`: G's pid once G is forked, then 'f' once
+ * memory is full. Then the writer writes the shared 32 MiB again: the hog
+ * itself, or (child_writes) G, which then reports 'w' (it got its copies).
+ * The hog exits 0 if it survives (it must not), 2+ on setup errors. */
+static int hog(int report, int child_writes)
+{
+    char *shared = mmap(NULL, SHARED_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int go[2];
+    if (shared == MAP_FAILED || pipe(go) != 0)
+        return 2;
+    touch(shared, SHARED_BYTES);
+    pid_t g = fork();
+    if (g < 0)
+        return 3;
+    if (g == 0) {
+        char c;
+        if (child_writes && read_full(go[0], &c, 1) == 1) {
+            for (size_t i = 0; i < SHARED_BYTES; i += 4096)
+                shared[i] = 3;
+            c = 'w';
+            if (write(report, &c, 1) != 1)
+                _exit(2);
+        }
+        for (;;)
+            pause();
+    }
+    if (write(report, &g, sizeof g) != sizeof g)
+        return 4;
+    long pieces = 0;
+    for (;;) {
+        char *p = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            break;
+        touch(p, MIB);
+        pieces++;
+    }
+    if (errno != ENOMEM || pieces == 0)
+        return 5;
+    char c = 'f';
+    if (write(report, &c, 1) != 1)
+        return 6;
+    if (child_writes) {
+        /* G faults; the hog, the biggest, must be the one to go. */
+        if (write(go[1], &c, 1) != 1)
+            return 7;
+        for (;;)
+            pause();
+    }
+    /* Each write now needs a frame for a private copy. */
+    for (size_t i = 0; i < SHARED_BYTES; i += 4096)
+        shared[i] = 2;
+    return 0;
+}
+
+/* One hog; `child_writes`: whether G or the hog itself faults. */
+static void round_of(int child_writes, pid_t sibling, int ping_to, int ping_from)
+{
+    const char *who = child_writes ? "G (small) faults" : "the hog faults";
+    char name[160];
+    int report[2];
+    if (pipe(report) != 0) {
+        not_ok("pipe", "%s", errname(errno));
+        return;
+    }
+    mem_free_kb();
+    long before_kb = mem_free_kb();
+    pid_t h = fork();
+    if (h == 0) {
+        close(report[0]);
+        _exit(hog(report[1], child_writes));
+    }
+    close(report[1]);
+    pid_t g = -1;
+    char full = 0, wrote = 0;
+    size_t n = read_full(report[0], &g, sizeof g);
+    n += read_full(report[0], &full, 1);
+    if (child_writes)
+        n += read_full(report[0], &wrote, 1);
+    int st = 0;
+    pid_t w = wait_for(h, &st);
+    snprintf(name, sizeof name, "%s: the hog filled memory (mmap until ENOMEM)", who);
+    check(n >= sizeof g + 1 && full == 'f', name, "reported %zu bytes", n);
+    snprintf(name, sizeof name, "%s: the hog, holding the most memory, dies of SIGKILL", who);
+    check(w == h && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, name, "%s", describe_status(st));
+    if (child_writes) {
+        snprintf(name, sizeof name, "%s: G got its copies once the hog was gone", who);
+        check(wrote == 'w', name, "no report");
+    }
+    char c = 'p';
+    snprintf(name, sizeof name, "%s: the sibling, running all along, still answers", who);
+    check(write(ping_to, &c, 1) == 1 && read_full(ping_from, &c, 1) == 1 && c == 'P', name, "no answer");
+    snprintf(name, sizeof name, "%s: this process (pid 1) lives on", who);
+    ok(name);
+    /* G, the other sharer, was re-parented to us when the hog died. */
+    snprintf(name, sizeof name, "%s: the hog's child (the other sharer) lives on", who);
+    check(g > 0 && g != sibling && kill(g, 0) == 0, name, "pid %d: %s", (int)g, errname(errno));
+    if (g > 0 && g != sibling) {
+        kill(g, SIGKILL);
+        snprintf(name, sizeof name, "%s: the hog's child is ours to reap (re-parented to pid 1)", who);
+        check(wait_for(g, &st) == g && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, name, "%s", describe_status(st));
+    }
+    close(report[0]);
+    long after_kb = mem_free_kb();
+    tap_line("# %s: MemFree %ld kB before the hog, %ld kB after", who, before_kb, after_kb);
+    snprintf(name, sizeof name, "%s: the free memory is back once the hog and its child are reaped", who);
+    check(before_kb - after_kb < 2048, name, "%ld kB, then %ld kB", before_kb, after_kb);
+}
+
+int main(void)
+{
+    if (!in_isola()) {
+        skip("the OOM killer takes the biggest process", "Isola only: fills the machine's memory");
+        return tap_done();
+    }
+    int to_s[2], from_s[2];
+    if (pipe(to_s) != 0 || pipe(from_s) != 0) {
+        not_ok("pipes", "%s", errname(errno));
+        return tap_done();
+    }
+    pid_t sibling = fork();
+    if (sibling == 0) {
+        close(to_s[1]);
+        close(from_s[0]);
+        char c;
+        while (read_full(to_s[0], &c, 1) == 1) {
+            c = 'P';
+            if (write(from_s[1], &c, 1) != 1)
+                _exit(2);
+        }
+        _exit(0);
+    }
+    close(to_s[0]);
+    close(from_s[1]);
+    round_of(0, sibling, to_s[1], from_s[0]);
+    round_of(1, sibling, to_s[1], from_s[0]);
+    close(to_s[1]);
+    int st = 0;
+    check(wait_for(sibling, &st) == sibling && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "the sibling ends normally when its pipe closes", "%s", describe_status(st));
+    return tap_done();
+}
