@@ -6,7 +6,7 @@
  *   munmap(0, 0x7ffffffff000) returns too: the child then dies of SIGSEGV
  *   fetching its next instruction (its code is gone), as on Linux;
  * - a 1 TiB PROT_NONE reservation made read-write: ENOMEM at once, and it
- *   unmaps at once;
+ *   unmaps at once; a process holding 100 TiB of reservations ends at once;
  * - execve of an ELF whose PT_LOAD has p_memsz = 1 TiB (and 1 GiB, more
  *   than the VM holds): ENOMEM at once, the caller goes on (Linux fails such
  *   an image after the point of no return and kills the child, or runs it
@@ -76,6 +76,19 @@ static void test_reservation(void)
     r = munmap(p, TIB);
     check(r == 0, "munmap of the reservation: 0", "errno %s", errname(errno));
     check_quick("the reservation's mprotect and munmap are quick", t);
+
+    /* A process that ends holding 100 TiB of reservations goes at once. */
+    t = now_ns();
+    pid_t pid = fork();
+    if (pid == 0) {
+        void *q = mmap(NULL, 100 * TIB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        _exit(q == MAP_FAILED ? 1 : 0);
+    }
+    int st = 0;
+    wait_for(pid, &st);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a child reserves 100 TiB (PROT_NONE) and exits", "%s",
+          describe_status(st));
+    check_quick("... and its end is quick", t);
 }
 
 static void test_munmap_huge(void)

@@ -466,9 +466,13 @@ impl AddressSpace {
             while addr < end {
                 let idx = paging::indices(VirtAddr::new(addr));
                 let mut table = self.root;
+                // Past an absent table, skip all it would cover (a huge
+                // PROT_NONE reservation has no tables at all).
+                let mut next = addr + LEVEL_SPAN[2];
                 for level in 0..3 {
                     let entry = tables.read_entry(table, idx[level]);
                     if !entry.is_present() || entry.is_huge() {
+                        next = (addr & !(LEVEL_SPAN[level] - 1)) + LEVEL_SPAN[level];
                         break;
                     }
                     if level == 0 {
@@ -477,7 +481,7 @@ impl AddressSpace {
                     seen.insert(entry.addr().as_u64());
                     table = entry.addr();
                 }
-                addr += LEVEL_SPAN[2];
+                addr = next;
             }
         }
         for index in roots {

@@ -25,7 +25,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
     // Leave room for the copy-on-write faults that follow every fork (the
     // parent's stack, the child's first writes): a fork bomb then ends in
     // ENOMEM for the forker rather than in the OOM killer.
-    if crate::mm::frame::user_available() < FORK_HEADROOM_FRAMES {
+    if !vfork && crate::mm::frame::user_available() < FORK_HEADROOM_FRAMES {
         return Err(Errno::ENOMEM);
     }
     let (key, memory, pkru) = if vfork {

@@ -209,6 +209,8 @@ pub fn give_back(parent: Pid, memory: Memory) {
     let child = sched::current();
     if let Some(p) = PROCS.lock().get_mut(&parent.as_u32()) {
         p.memory = memory;
+        // The child may have changed RLIMIT_AS meanwhile: its own, not the parent's.
+        p.memory.as_limit = p.limits.get(syscall::Resource::As).rlim_cur;
     }
     sched::wake(parent, BlockOn::VforkChild(child));
 }
