@@ -8,9 +8,11 @@
  * none can be had: in round 1 by H itself, in round 2 by G. Either way H,
  * holding the most memory, dies of SIGKILL; in round 2 G then gets its
  * copies. G, S and this process (pid 1) live on, and once H and G are
- * reaped the free memory is back. */
+ * reaped the free memory is back. Last, with memory full, a /tmp file,
+ * fork and mmap fail with ENOSPC and ENOMEM for the one who asks. */
 #include "child.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #define MIB (1UL << 20)
@@ -20,6 +22,33 @@ static void touch(char *p, size_t len)
 {
     for (size_t i = 0; i < len; i += 4096)
         p[i] = 1;
+}
+
+/* This program, for the helpers that must share no page with pid 1 (so
+ * that pid 1 can write its own memory with none left: an exclusive page
+ * needs no copy). */
+static char self[4096];
+
+static void exec_self(const char *role, int fd_a, int fd_b)
+{
+    char a[16], b[16];
+    snprintf(a, sizeof a, "%d", fd_a);
+    snprintf(b, sizeof b, "%d", fd_b);
+    char *argv[] = {"test-oom", (char *)role, a, b, NULL};
+    execv(self, argv);
+    _exit(100);
+}
+
+/* The sibling: echoes each byte from fd `in` as 'P' on fd `out`. */
+static int echo(int in, int out)
+{
+    char c;
+    while (read_full(in, &c, 1) == 1) {
+        c = 'P';
+        if (write(out, &c, 1) != 1)
+            return 2;
+    }
+    return 0;
 }
 
 /* The hog. Reports on `report`: G's pid once G is forked, then 'f' once
@@ -130,8 +159,108 @@ static void round_of(int child_writes, pid_t sibling, int ping_to, int ping_from
     check(before_kb - after_kb < 2048, name, "%ld kB, then %ld kB", before_kb, after_kb);
 }
 
-int main(void)
+/* Fills memory (mmap of 1 MiB, then of single pages, until ENOMEM),
+ * reports 'f', waits to be killed. */
+static void filler(int report)
 {
+    for (size_t piece = MIB; piece >= 4096; piece /= 16) {
+        for (;;) {
+            char *p = mmap(NULL, piece, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (p == MAP_FAILED)
+                break;
+            touch(p, piece);
+        }
+    }
+    char c = errno == ENOMEM ? 'f' : 'e';
+    if (write(report, &c, 1) != 1)
+        _exit(2);
+    for (;;)
+        pause();
+}
+
+/* With memory full, what others ask for fails with an errno: a /tmp file
+ * (its bytes live in the kernel heap) stops with ENOSPC, fork and mmap
+ * give ENOMEM; the kernel's own reserve is not theirs. Once the filler is
+ * gone, all of it works again. The filler and the sibling are exec'd, so
+ * that they share no page with this process, whose writes then need no
+ * copy (a copy would find no frame: the OOM killer's case, tested above). */
+static char chunk[1 << 20];
+
+static void full_machine(void)
+{
+    memset(chunk, 7, sizeof chunk);
+    int report[2];
+    if (pipe(report) != 0) {
+        not_ok("pipe", "%s", errname(errno));
+        return;
+    }
+    pid_t f = fork();
+    if (f == 0) {
+        close(report[0]);
+        exec_self("--fill", report[1], -1);
+    }
+    close(report[1]);
+    char c = 0;
+    check(read_full(report[0], &c, 1) == 1 && c == 'f', "memory full: a filler mapped all it could", "reported %c", c);
+    int fd = open("/tmp/test-oom.fill", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    long mib = 0;
+    int e = 0;
+    while (fd >= 0 && mib < 64) {
+        if (write(fd, chunk, sizeof chunk) != (ssize_t)sizeof chunk) {
+            e = errno;
+            break;
+        }
+        mib++;
+    }
+    tap_line("# memory full: %ld MiB of /tmp file written before %s (the kernel heap's free room)", mib, e == ENOSPC ? "ENOSPC" : errname(e));
+    check(fd >= 0 && mib < 64 && e == ENOSPC, "memory full: writing a /tmp file stops with ENOSPC",
+          "%ld MiB written, errno %s", mib, errname(e));
+    if (fd >= 0)
+        close(fd);
+    unlink("/tmp/test-oom.fill");
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    e = errno;
+    check(pid < 0 && e == ENOMEM, "memory full: fork fails with ENOMEM", "fork returned %d, errno %s", (int)pid, errname(e));
+    if (pid > 0)
+        wait_for(pid, NULL);
+    void *m = mmap(NULL, 4 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    e = errno;
+    check(m == MAP_FAILED && e == ENOMEM, "memory full: mmap of 4 MiB fails with ENOMEM", "errno %s", errname(e));
+    if (m != MAP_FAILED)
+        munmap(m, 4 * MIB);
+    kill(f, SIGKILL);
+    int st;
+    check(wait_for(f, &st) == f && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the filler is killed and reaped", "%s",
+          describe_status(st));
+    close(report[0]);
+    pid = fork();
+    if (pid == 0)
+        _exit(5);
+    check(pid > 0 && wait_for(pid, &st) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 5, "then fork works again", "%s",
+          pid > 0 ? describe_status(st) : errname(errno));
+    fd = open("/tmp/test-oom.fill", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    check(fd >= 0 && write(fd, chunk, sizeof chunk) == (ssize_t)sizeof chunk, "and so does writing /tmp", "%s",
+          errname(errno));
+    if (fd >= 0)
+        close(fd);
+    unlink("/tmp/test-oom.fill");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "--echo") == 0)
+        return echo(atoi(argv[2]), atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "--fill") == 0) {
+        filler(atoi(argv[2]));
+        return 0;
+    }
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len > 0)
+        self[len] = '\0';
+    else
+        snprintf(self, sizeof self, "%s", argv[0]);
     if (!in_isola()) {
         skip("the OOM killer takes the biggest process", "Isola only: fills the machine's memory");
         return tap_done();
@@ -145,18 +274,13 @@ int main(void)
     if (sibling == 0) {
         close(to_s[1]);
         close(from_s[0]);
-        char c;
-        while (read_full(to_s[0], &c, 1) == 1) {
-            c = 'P';
-            if (write(from_s[1], &c, 1) != 1)
-                _exit(2);
-        }
-        _exit(0);
+        exec_self("--echo", to_s[0], from_s[1]);
     }
     close(to_s[0]);
     close(from_s[1]);
     round_of(0, sibling, to_s[1], from_s[0]);
     round_of(1, sibling, to_s[1], from_s[0]);
+    full_machine();
     close(to_s[1]);
     int st = 0;
     check(wait_for(sibling, &st) == sibling && WIFEXITED(st) && WEXITSTATUS(st) == 0,

@@ -314,6 +314,13 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
                     None if append => fs.metadata(id)?.size,
                     None => open.offset,
                 };
+                // File contents live in the kernel heap: growth is charged to
+                // the processes' share of memory (ENOSPC), not to the reserve.
+                let size = fs.metadata(id)?.size;
+                let end = at.saturating_add(data.len() as u64);
+                if end > size && !crate::mm::heap_room_for_user(end.max(size.saturating_mul(2)) as usize) {
+                    return Err(Errno::ENOSPC);
+                }
                 let n = fs.write(id, at, data)?;
                 if offset.is_none() {
                     open.offset = at + n as u64;
@@ -1262,7 +1269,14 @@ fn truncate_id(id: InodeId, len: u64) -> SysResult {
     if (len as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    fs::with(|fs| fs.truncate(id, len))?;
+    fs::with(|fs| {
+        // Growth is charged to the processes' share of memory, as for write.
+        let size = fs.metadata(id)?.size;
+        if len > size && !crate::mm::heap_room_for_user(len.saturating_sub(size) as usize) {
+            return Err(Errno::ENOSPC);
+        }
+        fs.truncate(id, len)
+    })?;
     Ok(0)
 }
 

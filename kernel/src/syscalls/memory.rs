@@ -69,7 +69,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             let all = fs.file_data(id).map_err(|_| Errno::ENODEV)?;
             let start = (offset as usize).min(all.len());
             let end = (offset.saturating_add(len) as usize).min(all.len());
-            Ok(all[start..end].to_vec())
+            fs::copy_charged(&all[start..end])
         })?;
         Some(data)
     };
