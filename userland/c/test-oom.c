@@ -9,7 +9,8 @@
  * holding the most memory, dies of SIGKILL; in round 2 G then gets its
  * copies. G, S and this process (pid 1) live on, and once H and G are
  * reaped the free memory is back. Last, with memory full, a /tmp file,
- * fork and mmap fail with ENOSPC and ENOMEM for the one who asks. */
+ * fork and mmap fail with ENOSPC and ENOMEM for the one who asks, and
+ * processes piling up pipes get ENOMEM before the kernel's reserve is gone. */
 #include "child.h"
 
 #include <fcntl.h>
@@ -186,14 +187,48 @@ static void filler(int report)
  * copy (a copy would find no frame: the OOM killer's case, tested above). */
 static char chunk[1 << 20];
 
+/* A piler: waits for a byte on fd `go`, then makes pipes (kernel records
+ * only: nothing is written into them) until pipe fails, and reports the
+ * errno as one byte on fd `report`; then waits to be killed. */
+static int piler(int go, int report)
+{
+    char c;
+    if (read_full(go, &c, 1) != 1)
+        return 2;
+    int e = 0;
+    for (;;) {
+        int p[2];
+        if (pipe(p) != 0) {
+            e = errno;
+            break;
+        }
+    }
+    c = (char)e;
+    if (write(report, &c, 1) != 1)
+        return 3;
+    for (;;)
+        pause();
+}
+
+#define PILERS 48
+
 static void full_machine(void)
 {
     memset(chunk, 7, sizeof chunk);
-    int report[2];
-    if (pipe(report) != 0) {
+    int report[2], go[2], piled[2];
+    if (pipe(report) != 0 || pipe(go) != 0 || pipe(piled) != 0) {
         not_ok("pipe", "%s", errname(errno));
         return;
     }
+    /* Pilers first (an exec needs memory), released once memory is full. */
+    pid_t pilers[PILERS];
+    for (int i = 0; i < PILERS; i++) {
+        pilers[i] = fork();
+        if (pilers[i] == 0)
+            exec_self("--pile", go[0], piled[1]);
+    }
+    close(go[0]);
+    close(piled[1]);
     pid_t f = fork();
     if (f == 0) {
         close(report[0]);
@@ -230,6 +265,37 @@ static void full_machine(void)
     check(m == MAP_FAILED && e == ENOMEM, "memory full: mmap of 4 MiB fails with ENOMEM", "errno %s", errname(e));
     if (m != MAP_FAILED)
         munmap(m, 4 * MIB);
+    /* Processes piling up kernel records (pipes, 48 x 510 of them, more
+     * than the kernel's reserve): refused with ENOMEM before the reserve is
+     * gone, and the kernel goes on. */
+    char release[PILERS];
+    memset(release, 'g', sizeof release);
+    int enomem = 0, emfile = 0, others = 0;
+    if (write(go[1], release, sizeof release) == (ssize_t)sizeof release) {
+        for (int i = 0; i < PILERS; i++) {
+            char got = 0;
+            if (read_full(piled[0], &got, 1) != 1)
+                break;
+            enomem += got == ENOMEM;
+            emfile += got == EMFILE;
+            others += got != ENOMEM && got != EMFILE;
+        }
+    }
+    tap_line("# memory full: %d pilers stopped at ENOMEM, %d at EMFILE (1024 descriptors), %d otherwise", enomem, emfile,
+             others);
+    check(enomem > 0 && others == 0, "memory full: piling up pipes ends in ENOMEM (the kernel keeps its reserve)",
+          "%d ENOMEM, %d EMFILE, %d other", enomem, emfile, others);
+    for (int i = 0; i < PILERS; i++)
+        if (pilers[i] > 0)
+            kill(pilers[i], SIGKILL);
+    int reaped = 0;
+    for (int i = 0; i < PILERS; i++) {
+        int pst;
+        reaped += pilers[i] > 0 && wait_for(pilers[i], &pst) == pilers[i] && WIFSIGNALED(pst);
+    }
+    check(reaped == PILERS, "the pilers are killed and reaped", "%d of %d", reaped, PILERS);
+    close(go[1]);
+    close(piled[0]);
     kill(f, SIGKILL);
     int st;
     check(wait_for(f, &st) == f && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the filler is killed and reaped", "%s",
@@ -252,6 +318,8 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--echo") == 0)
         return echo(atoi(argv[2]), atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "--pile") == 0)
+        return piler(atoi(argv[2]), atoi(argv[3]));
     if (argc == 4 && strcmp(argv[1], "--fill") == 0) {
         filler(atoi(argv[2]));
         return 0;

@@ -225,6 +225,21 @@ pub fn heap_room_for_user(bytes: usize) -> bool {
     frame::user_available() as u64 * PAGE_SIZE >= growth
 }
 
+/// Whether the kernel lives on its reserve: its heap has little room left
+/// and has already grown into half of the frame reserve. Calls that make
+/// new kernel records are then refused (ENOMEM), keeping the other half
+/// for what the kernel must still do (exits, signals, wake-ups).
+pub fn kernel_memory_low() -> bool {
+    if frame::free_frames() >= frame::reserve() / 2 {
+        return false;
+    }
+    let (total, used) = crate::arch::heap::stats();
+    total.saturating_sub(used) < KERNEL_LOW_HEAP_ROOM
+}
+
+/// Heap room below which `kernel_memory_low` may hold (256 KiB).
+const KERNEL_LOW_HEAP_ROOM: usize = 256 << 10;
+
 static TOTAL_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Usable RAM found at boot.
