@@ -234,6 +234,19 @@ pub fn read_whole(cwd: InodeId, path: &[u8]) -> Result<alloc::vec::Vec<u8>, Errn
         if meta.kind == vfs::NodeKind::Directory {
             return Err(Errno::EACCES);
         }
-        Ok(fs.file_data(id)?.to_vec())
+        copy_charged(fs.file_data(id)?)
     })
+}
+
+/// A kernel copy of file bytes a process asked for (up to a file's size):
+/// ENOMEM instead of an allocation failure, and only if the heap has room
+/// without the frame reserve (`mm::heap_room_for_user`).
+pub fn copy_charged(data: &[u8]) -> Result<alloc::vec::Vec<u8>, Errno> {
+    if !crate::mm::heap_room_for_user(data.len()) {
+        return Err(Errno::ENOMEM);
+    }
+    let mut copy = alloc::vec::Vec::new();
+    copy.try_reserve_exact(data.len()).map_err(|_| Errno::ENOMEM)?;
+    copy.extend_from_slice(data);
+    Ok(copy)
 }

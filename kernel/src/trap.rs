@@ -110,7 +110,10 @@ pub fn process_trap(frame: &mut SyscallFrame, vector: u64, error_code: u64, orig
             return;
         }
         PAGE_FAULT => {
-            proc::page_fault(cpu::read_cr2(), error_code, frame.rip);
+            // Out of memory: the OOM killer's victim runs its end, then the access is retried.
+            if proc::page_fault(cpu::read_cr2(), error_code, frame.rip) {
+                proc::sched::yield_now();
+            }
             // A fault the process handles itself was queued: deliver it now.
             crate::syscalls::return_to_user(frame);
             return;

@@ -5,7 +5,8 @@
 //! (the stack a new program starts on), [`SignalState`] (dispositions,
 //! masks, pending set), [`ResourceLimits`], [`Pid`], the [`ProcessTable`]
 //! (parents, groups, sessions, zombies and the `wait4` rules) and [`Pipe`]
-//! (a pipe's buffer and its end-of-file/`EPIPE`/atomicity rules). The kernel
+//! (a pipe's buffer and its end-of-file/`EPIPE`/atomicity rules), and the
+//! out-of-memory killer's choice ([`oom::choose`]). The kernel
 //! drives it and supplies the address spaces, keys, blocking and scheduling.
 //!
 //! Neighbours: `syscall` (the ABI values it reports), `pkru` (the domain key
@@ -19,6 +20,7 @@ use core::fmt;
 
 pub mod epoll;
 pub mod fd;
+pub mod oom;
 pub mod pipe;
 pub mod ports;
 pub mod rlimit;

@@ -44,6 +44,9 @@ pub enum PipeWrite {
     WouldBlock,
     /// No reader is left: `EPIPE`, and SIGPIPE to the writer.
     Broken,
+    /// The ring could not be allocated: `ENOMEM` (as Linux's pipe_write
+    /// when it gets no page).
+    NoMemory,
 }
 
 /// One pipe: the bytes in flight and how many ends are open.
@@ -106,7 +109,12 @@ impl Pipe {
             return PipeWrite::WouldBlock;
         }
         if self.ring.is_empty() {
-            self.ring = alloc::vec![0; PIPE_CAPACITY];
+            let mut ring = Vec::new();
+            if ring.try_reserve_exact(PIPE_CAPACITY).is_err() {
+                return PipeWrite::NoMemory;
+            }
+            ring.resize(PIPE_CAPACITY, 0);
+            self.ring = ring;
         }
         let count = data.len().min(space);
         let tail = (self.head + self.len) % PIPE_CAPACITY;
@@ -115,6 +123,11 @@ impl Pipe {
         self.ring[..count - first].copy_from_slice(&data[first..count]);
         self.len += count;
         PipeWrite::Wrote(count)
+    }
+
+    /// Whether the ring is allocated (the next write needs none).
+    pub fn has_buffer(&self) -> bool {
+        !self.ring.is_empty()
     }
 
     /// A read end was duplicated (`dup`, `fork`).
@@ -207,6 +220,16 @@ mod tests {
         assert_eq!(pipe.read(&mut rest), PipeRead::WouldBlock);
         assert_eq!(pipe.read(&mut []), PipeRead::Data(0), "empty read");
         assert_eq!(pipe.write(&[]), PipeWrite::Wrote(0), "empty write");
+    }
+
+    #[test]
+    fn the_ring_exists_from_the_first_write_on() {
+        let mut pipe = Pipe::new();
+        assert!(!pipe.has_buffer(), "a new pipe holds no memory");
+        assert_eq!(pipe.write(b""), PipeWrite::Wrote(0));
+        assert!(!pipe.has_buffer(), "an empty write allocates nothing");
+        assert_eq!(pipe.write(b"x"), PipeWrite::Wrote(1));
+        assert!(pipe.has_buffer());
     }
 
     #[test]

@@ -11,6 +11,29 @@ pub const DEFAULT_STACK: u64 = 8 * 1024 * 1024;
 /// memory; any value of that order will do).
 pub const DEFAULT_NPROC: u64 = 4096;
 
+/// Most processes the kernel keeps at once, whatever the limits say (its
+/// copy-on-write counts hold up to 65535 extra mappings of one frame).
+pub const MAX_PROCESSES: u64 = 32768;
+
+/// Bytes of RAM per process in the first process's `RLIMIT_NPROC`: fewer
+/// than any process costs (a kernel stack and page tables alone take more),
+/// so memory, not the limit, stops a fork bomb of root's at the defaults,
+/// and a lowered limit stops it sooner (docs/limits.md).
+pub const NPROC_RAM_PER_PROCESS: u64 = 16 * 1024;
+
+/// The first process's `RLIMIT_NPROC` for `ram_bytes` of RAM (16384 at
+/// 256 MiB), within `[DEFAULT_NPROC, MAX_PROCESSES]`.
+pub const fn nproc_for_memory(ram_bytes: u64) -> u64 {
+    let n = ram_bytes / NPROC_RAM_PER_PROCESS;
+    if n < DEFAULT_NPROC {
+        DEFAULT_NPROC
+    } else if n > MAX_PROCESSES {
+        MAX_PROCESSES
+    } else {
+        n
+    }
+}
+
 /// The limits of one process; inherited by `fork`, kept across `execve`.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ResourceLimits {
@@ -38,6 +61,15 @@ impl ResourceLimits {
         limits[Resource::Nice.index()] = Rlimit::new(0, 0);
         limits[Resource::Rtprio.index()] = Rlimit::new(0, 0);
         ResourceLimits { limits }
+    }
+
+    /// The first process's limits in a machine with `ram_bytes` of RAM:
+    /// [`ResourceLimits::new`] with `RLIMIT_NPROC` from [`nproc_for_memory`].
+    pub const fn for_memory(ram_bytes: u64) -> Self {
+        let mut limits = Self::new();
+        let nproc = nproc_for_memory(ram_bytes);
+        limits.limits[Resource::Nproc.index()] = Rlimit::new(nproc, nproc);
+        limits
     }
 
     /// The current limit of `resource`.
@@ -78,6 +110,17 @@ mod tests {
         assert_eq!(limits.get(Resource::Cpu), Rlimit::INFINITY);
         assert_eq!(limits.get(Resource::Nproc).rlim_cur, DEFAULT_NPROC);
         assert_eq!(ResourceLimits::default(), limits);
+    }
+
+    #[test]
+    fn nproc_follows_memory() {
+        assert_eq!(nproc_for_memory(256 << 20), 16384);
+        assert_eq!(nproc_for_memory(16 << 20), DEFAULT_NPROC, "never below the old default");
+        assert_eq!(nproc_for_memory(64 << 30), MAX_PROCESSES, "never above what the kernel keeps");
+        let limits = ResourceLimits::for_memory(256 << 20);
+        assert_eq!(limits.get(Resource::Nproc), Rlimit::new(16384, 16384));
+        assert_eq!(limits.get(Resource::As), Rlimit::INFINITY);
+        assert_eq!(limits.get(Resource::Stack), ResourceLimits::new().get(Resource::Stack), "the rest as new()");
     }
 
     #[test]

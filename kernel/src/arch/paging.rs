@@ -20,7 +20,8 @@ pub fn phys_to_virt(phys: PhysAddr) -> VirtAddr {
 }
 
 /// Page-table memory reached through the direct map; new tables come from the
-/// global frame allocator.
+/// global frame allocator, as a process's frames (`allocate_user`: after
+/// boot every new table is for a process, its pages or its kernel stack).
 pub struct DirectMap;
 
 impl PageTableMemory for DirectMap {
@@ -38,7 +39,7 @@ impl PageTableMemory for DirectMap {
     }
 
     fn alloc_table(&mut self) -> Result<PhysAddr, MapError> {
-        let frame = crate::mm::frame::allocate().map_err(|_| MapError::OutOfMemory)?;
+        let frame = crate::mm::frame::allocate_user().map_err(|_| MapError::OutOfMemory)?;
         zero_frame(frame);
         Ok(frame)
     }
@@ -172,6 +173,19 @@ impl AddressSpace {
 
 }
 
+/// Copies the 4 KiB frame `src` into the frame `dst` (copy-on-write).
+pub fn copy_frame(src: PhysAddr, dst: PhysAddr) {
+    // SAFETY: both are whole RAM frames in the direct map; `dst` was just
+    // allocated by the caller, so it is not `src` and nothing else uses it.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            phys_to_virt(src).as_u64() as *const u8,
+            phys_to_virt(dst).as_u64() as *mut u8,
+            paging::PAGE_SIZE as usize,
+        )
+    };
+}
+
 /// Copies `len` bytes from physical `src` into `dst` (user copies go through
 /// the direct map after the caller resolved the page).
 pub fn copy_from_phys(src: PhysAddr, dst: &mut [u8]) {
@@ -300,6 +314,131 @@ impl AddressSpace {
         }
     }
 
+    /// Removes every 4 KiB leaf of `[start, end)` in the lower half, handing
+    /// each frame to `release`, and frees the tables that become empty. The
+    /// work is proportional to the tables present, not to the length of the
+    /// range (munmap of the whole lower half is quick).
+    pub fn unmap_range(&mut self, start: u64, end: u64, mut release: impl FnMut(PhysAddr)) {
+        let mut tables = DirectMap;
+        let mut addr = start;
+        let mut visited = false;
+        while addr < end {
+            let table = match self.page_table_for(addr) {
+                Ok(table) => table,
+                Err(next) => {
+                    addr = next;
+                    continue;
+                }
+            };
+            visited = true;
+            let chunk = addr & !(LEVEL_SPAN[2] - 1);
+            let chunk_end = (chunk + LEVEL_SPAN[2]).min(end);
+            while addr < chunk_end {
+                let index = paging::indices(VirtAddr::new(addr))[3];
+                let leaf = tables.read_entry(table, index);
+                if leaf.is_present() {
+                    tables.write_entry(table, index, PageTableEntry::EMPTY);
+                    flush(VirtAddr::new(addr));
+                    release(leaf.addr());
+                }
+                addr += paging::PAGE_SIZE;
+            }
+            self.free_empty_tables(chunk);
+        }
+        if visited {
+            // Freed tables may sit in the paging-structure caches.
+            self.flush_all();
+        }
+    }
+
+    /// Frees the page table covering `addr` if it maps nothing, then its
+    /// parents up to (not including) the root while they are empty.
+    fn free_empty_tables(&mut self, addr: u64) {
+        let mut tables = DirectMap;
+        let idx = paging::indices(VirtAddr::new(addr));
+        if idx[0] >= 256 {
+            return;
+        }
+        // The path root -> PDPT -> PD -> PT.
+        let mut path = [(self.root, 0usize); 4];
+        let mut table = self.root;
+        for level in 0..3 {
+            let entry = tables.read_entry(table, idx[level]);
+            if !entry.is_present() || entry.is_huge() {
+                return;
+            }
+            path[level] = (table, idx[level]);
+            table = entry.addr();
+            path[level + 1] = (table, 0);
+        }
+        for level in (1..4).rev() {
+            let (table, _) = path[level];
+            if (0..512).any(|i| tables.read_entry(table, i).is_present()) {
+                return;
+            }
+            let (parent, index) = path[level - 1];
+            tables.write_entry(parent, index, PageTableEntry::EMPTY);
+            tables.free_table(table);
+        }
+    }
+
+    /// The first page at or after `addr` (page aligned) and below `end`
+    /// that has a present 4 KiB leaf, skipping absent tables.
+    pub fn next_present(&self, addr: u64, end: u64) -> Option<u64> {
+        let tables = DirectMap;
+        let mut addr = addr;
+        while addr < end {
+            let table = match self.page_table_for(addr) {
+                Ok(table) => table,
+                Err(next) => {
+                    addr = next;
+                    continue;
+                }
+            };
+            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
+            while addr < chunk_end {
+                if tables.read_entry(table, paging::indices(VirtAddr::new(addr))[3]).is_present() {
+                    return Some(addr);
+                }
+                addr += paging::PAGE_SIZE;
+            }
+        }
+        None
+    }
+
+    /// Gives every present 4 KiB leaf of `[start, end)` the attributes
+    /// `attrs_for(frame)` returns for its frame, skipping absent tables (work
+    /// proportional to what is mapped). Returns how many leaves it changed.
+    pub fn protect_present(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut attrs_for: impl FnMut(PhysAddr) -> Attributes,
+    ) -> Result<u64, MapError> {
+        let tables = DirectMap;
+        let mut addr = start;
+        let mut changed = 0;
+        while addr < end {
+            let table = match self.page_table_for(addr) {
+                Ok(table) => table,
+                Err(next) => {
+                    addr = next;
+                    continue;
+                }
+            };
+            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
+            while addr < chunk_end {
+                let leaf = tables.read_entry(table, paging::indices(VirtAddr::new(addr))[3]);
+                if leaf.is_present() {
+                    self.protect(VirtAddr::new(addr), attrs_for(leaf.addr()))?;
+                    changed += 1;
+                }
+                addr += paging::PAGE_SIZE;
+            }
+        }
+        Ok(changed)
+    }
+
     /// The page table holding the 4 KiB leaves around `addr`, or (`Err`) the
     /// first address past the absent (or huge) part of the tree there.
     fn page_table_for(&self, addr: u64) -> Result<PhysAddr, u64> {
@@ -327,9 +466,13 @@ impl AddressSpace {
             while addr < end {
                 let idx = paging::indices(VirtAddr::new(addr));
                 let mut table = self.root;
+                // Past an absent table, skip all it would cover (a huge
+                // PROT_NONE reservation has no tables at all).
+                let mut next = addr + LEVEL_SPAN[2];
                 for level in 0..3 {
                     let entry = tables.read_entry(table, idx[level]);
                     if !entry.is_present() || entry.is_huge() {
+                        next = (addr & !(LEVEL_SPAN[level] - 1)) + LEVEL_SPAN[level];
                         break;
                     }
                     if level == 0 {
@@ -338,7 +481,7 @@ impl AddressSpace {
                     seen.insert(entry.addr().as_u64());
                     table = entry.addr();
                 }
-                addr += LEVEL_SPAN[2];
+                addr = next;
             }
         }
         for index in roots {

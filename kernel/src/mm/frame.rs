@@ -1,5 +1,8 @@
 //! Physical frames: a bitmap allocator (1 bit per 4 KiB frame, set = free),
-//! and the global instance every other allocator draws from.
+//! and the global instance every other allocator draws from, with a reserve
+//! that allocations made for processes (`allocate_user`) leave to the kernel.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use paging::{PAGE_SIZE, PhysAddr};
 use spin::Mutex;
@@ -171,6 +174,15 @@ impl<const WORDS: usize> FrameAllocator<WORDS> {
     pub fn free_frames(&self) -> usize {
         self.free
     }
+
+    /// One frame, unless that would leave `reserve` frames or fewer free
+    /// (what processes may take: the rest is the kernel's).
+    pub fn allocate_keeping(&mut self, reserve: usize) -> Result<PhysAddr, FrameError> {
+        if self.free <= reserve {
+            return Err(FrameError::OutOfFrames);
+        }
+        self.allocate()
+    }
 }
 
 static GLOBAL: Mutex<FrameAllocator<GLOBAL_WORDS>> = Mutex::new(FrameAllocator::new(0));
@@ -180,9 +192,45 @@ pub fn with_global<R>(f: impl FnOnce(&mut FrameAllocator<GLOBAL_WORDS>) -> R) ->
     f(&mut GLOBAL.lock())
 }
 
-/// One frame from the global allocator.
+/// One frame from the global allocator, for the kernel's own use (the
+/// in-kernel tests): it may take the reserve.
+#[cfg(feature = "ktest")]
 pub fn allocate() -> Result<PhysAddr, FrameError> {
     GLOBAL.lock().allocate()
+}
+
+/// Frames user-driven allocations leave free for the kernel (its heap grows
+/// into them; see `reserve_for`). 0 until `set_reserve` at boot.
+static RESERVE: AtomicUsize = AtomicUsize::new(0);
+
+/// The reserve for `ram_bytes` of RAM: 1/64 of it, between 2 and 16 MiB
+/// (4 MiB at 256 MiB; docs/limits.md).
+pub const fn reserve_for(ram_bytes: u64) -> usize {
+    let bytes = ram_bytes / 64;
+    let bytes = if bytes < 2 << 20 { 2 << 20 } else if bytes > 16 << 20 { 16 << 20 } else { bytes };
+    (bytes / PAGE_SIZE) as usize
+}
+
+/// Sets the reserve (frames).
+pub fn set_reserve(frames: usize) {
+    RESERVE.store(frames, Ordering::Relaxed);
+}
+
+/// The reserve, in frames.
+pub fn reserve() -> usize {
+    RESERVE.load(Ordering::Relaxed)
+}
+
+/// One frame for a process: its pages, its page tables, its kernel stack.
+/// Fails once only the reserve is left, so the kernel's own allocations
+/// never fail at a process's hand.
+pub fn allocate_user() -> Result<PhysAddr, FrameError> {
+    GLOBAL.lock().allocate_keeping(reserve())
+}
+
+/// Frames processes may still take.
+pub fn user_available() -> usize {
+    GLOBAL.lock().free_frames().saturating_sub(reserve())
 }
 
 /// Gives a frame back to the global allocator. A bad free is a kernel bug.

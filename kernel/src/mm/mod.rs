@@ -141,6 +141,8 @@ pub struct KernelStack {
 static NEXT_STACK_SLOT: AtomicU64 = AtomicU64::new(0);
 
 /// Maps a kernel stack of `pages` pages in a fresh slot, guard page below.
+/// Its frames are a process's (`frame::allocate_user`): a fork that finds
+/// only the reserve left fails here, and gives back what it took.
 pub fn allocate_stack(pages: u64) -> Result<KernelStack, MapError> {
     assert!(pages > 0 && (pages + 1) * PAGE_SIZE <= KERNEL_STACK_SLOT, "kernel stack size out of range");
     let reused = FREE_STACK_SLOTS.lock().pop();
@@ -149,13 +151,24 @@ pub fn allocate_stack(pages: u64) -> Result<KernelStack, MapError> {
         return Err(MapError::OutOfMemory);
     }
     let guard = KERNEL_STACKS_BASE + slot * KERNEL_STACK_SLOT;
-    with_kernel_space(|space| {
+    let stack = KernelStack { top: VirtAddr::new(guard + (pages + 1) * PAGE_SIZE), guard: VirtAddr::new(guard) };
+    let mapped = with_kernel_space(|space| {
         for page in 1..=pages {
-            let frame = frame::allocate().map_err(|_| MapError::OutOfMemory)?;
-            space.map(VirtAddr::new(guard + page * PAGE_SIZE), frame, PageSize::Size4K, kernel_data())?;
+            let frame = frame::allocate_user().map_err(|_| MapError::OutOfMemory)?;
+            if let Err(error) = space.map(VirtAddr::new(guard + page * PAGE_SIZE), frame, PageSize::Size4K, kernel_data()) {
+                frame::free(frame);
+                return Err(error);
+            }
         }
-        Ok(KernelStack { top: VirtAddr::new(guard + (pages + 1) * PAGE_SIZE), guard: VirtAddr::new(guard) })
-    })
+        Ok(())
+    });
+    match mapped {
+        Ok(()) => Ok(stack),
+        Err(error) => {
+            free_stack(stack);
+            Err(error)
+        }
+    }
 }
 
 /// If `addr` is the guard page of a kernel stack slot, that guard page.
@@ -183,12 +196,14 @@ const HEAP_INITIAL: u64 = 2 << 20;
 /// Smallest amount the heap grows by.
 const HEAP_GROWTH_MIN: u64 = 1 << 20;
 
-/// Gives the heap its first frames, then sizes the frame-sharing counts.
+/// Gives the heap its first frames, sizes the frame-sharing counts, and
+/// sets the frame reserve.
 pub fn init_heap() -> Result<(), frame::FrameError> {
     let frames = (HEAP_INITIAL / PAGE_SIZE) as usize;
     let start = frame::with_global(|allocator| allocator.allocate_contiguous(frames, frames))?;
     crate::arch::heap::add_frames(start, HEAP_INITIAL);
     frame::init_sharing(RAM_TOP.load(Ordering::Relaxed));
+    frame::set_reserve(frame::reserve_for(total_bytes()));
     Ok(())
 }
 
@@ -197,13 +212,51 @@ static RAM_TOP: AtomicU64 = AtomicU64::new(0);
 
 /// Frames for the heap when an allocation of `bytes` fails: a run of at
 /// least twice that (at least 1 MiB), a power of two in size and aligned to
-/// its size, so that the buddy heap can hand it out as one block.
+/// its size, so that the buddy heap can hand it out as one block. When
+/// memory is full or fragmented, smaller runs down to the request itself.
+/// The heap may take the frame reserve (which is what it is for).
 pub fn heap_growth(bytes: usize) -> Option<(PhysAddr, u64)> {
-    let len = (bytes as u64).saturating_mul(2).max(HEAP_GROWTH_MIN).checked_next_power_of_two()?;
-    let frames = (len / PAGE_SIZE) as usize;
-    let start = frame::with_global(|allocator| allocator.allocate_contiguous(frames, frames)).ok()?;
-    Some((start, len))
+    let needed = (bytes as u64).max(PAGE_SIZE).checked_next_power_of_two()?;
+    let mut len = (bytes as u64).saturating_mul(2).max(HEAP_GROWTH_MIN).checked_next_power_of_two()?;
+    loop {
+        let frames = (len / PAGE_SIZE) as usize;
+        if let Ok(start) = frame::with_global(|allocator| allocator.allocate_contiguous(frames, frames)) {
+            return Some((start, len));
+        }
+        if len <= needed {
+            return None;
+        }
+        len /= 2;
+    }
 }
+
+/// Whether the heap may take `bytes` for data a process asked for (a pipe's
+/// ring): the heap has that much free already, or growing it would leave
+/// the frame reserve untouched. Such data is then charged to the
+/// processes' share of memory, so the reserve stays the kernel's.
+pub fn heap_room_for_user(bytes: usize) -> bool {
+    let (total, used) = crate::arch::heap::stats();
+    if total.saturating_sub(used) >= bytes.saturating_mul(2) {
+        return true;
+    }
+    let growth = (bytes as u64).saturating_mul(2).max(HEAP_GROWTH_MIN);
+    frame::user_available() as u64 * PAGE_SIZE >= growth
+}
+
+/// Whether the kernel lives on its reserve: its heap has little room left
+/// and has already grown into half of the frame reserve. Calls that make
+/// new kernel records are then refused (ENOMEM), keeping the other half
+/// for what the kernel must still do (exits, signals, wake-ups).
+pub fn kernel_memory_low() -> bool {
+    if frame::free_frames() >= frame::reserve() / 2 {
+        return false;
+    }
+    let (total, used) = crate::arch::heap::stats();
+    total.saturating_sub(used) < KERNEL_LOW_HEAP_ROOM
+}
+
+/// Heap room below which `kernel_memory_low` may hold (256 KiB).
+const KERNEL_LOW_HEAP_ROOM: usize = 256 << 10;
 
 static TOTAL_BYTES: AtomicU64 = AtomicU64::new(0);
 

@@ -35,9 +35,13 @@ pub const NET_VECTOR: u8 = 40;
 /// Receive and send buffer of a TCP connection.
 const TCP_RX_BUFFER: usize = 32 * 1024;
 const TCP_TX_BUFFER: usize = 32 * 1024;
+/// Heap bytes one TCP socket's buffers take.
+pub const TCP_SOCKET_BYTES: usize = TCP_RX_BUFFER + TCP_TX_BUFFER;
 /// Datagrams and payload bytes a UDP socket buffers each way.
 const UDP_PACKETS: usize = 32;
 const UDP_BUFFER: usize = 64 * 1024;
+/// Heap bytes one UDP socket's buffers take (receive and send, data only).
+pub const UDP_SOCKET_BYTES: usize = 2 * UDP_BUFFER;
 /// LISTEN sockets a listener keeps per interface: each takes one SYN, and
 /// is replaced before the next packet is read.
 const LISTENERS: usize = 2;
@@ -349,6 +353,11 @@ impl Stack {
             let (local, handles) = (pool.local, pool.handshaking.clone());
             let listening = handles.iter().filter(|h| h.iface == iface && self.tcp(**h).state() == tcp::State::Listen).count();
             for _ in listening..LISTENERS {
+                // Buffers for connections to come: only from memory the
+                // processes could have had (the kernel's reserve stays its own).
+                if !crate::mm::heap_room_for_user(TCP_SOCKET_BYTES) {
+                    break;
+                }
                 let h = self.new_tcp(iface);
                 let _ = self.tcp(h).listen(listen_endpoint(local));
                 if let Some(pool) = self.pools.get_mut(&id) {

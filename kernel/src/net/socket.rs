@@ -127,6 +127,9 @@ impl Socket {
     fn bind_udp(&mut self, st: &mut Stack, local: SockAddrIn) -> Result<(), Errno> {
         let State::Udp { handles, .. } = &mut self.state else { return Ok(()) };
         for iface in st.ifaces_for_local(local.addr)? {
+            if !crate::mm::heap_room_for_user(super::UDP_SOCKET_BYTES) {
+                return Err(Errno::ENOMEM);
+            }
             let h = st.new_udp(iface);
             st.udp(h).bind(super::listen_endpoint(local)).map_err(|_| Errno::EINVAL)?;
             handles.push(h);
@@ -236,6 +239,9 @@ impl Socket {
                     let (iface, source) = st.route(remote.addr)?;
                     let local = self.autobind(st)?;
                     let from = SockAddrIn { addr: if local.is_any() { source } else { local.addr }, port: local.port };
+                    if !crate::mm::heap_room_for_user(super::TCP_SOCKET_BYTES) {
+                        return Err(Errno::ENOMEM);
+                    }
                     let h = st.new_tcp(iface);
                     if let Err(e) = st.connect(h, from, remote) {
                         st.discard(h);

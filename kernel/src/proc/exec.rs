@@ -50,7 +50,14 @@ pub struct Image {
 
 /// Loads the program at `path` (resolved from `cwd`) into a new address
 /// space whose pages carry `key`, with `argv`, `envp` and the auxv on its stack.
-pub fn load(cwd: vfs::InodeId, path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>], key: Key) -> Result<Image, ExecError> {
+pub fn load(
+    cwd: vfs::InodeId,
+    path: &str,
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    key: Key,
+    limits: &ResourceLimits,
+) -> Result<Image, ExecError> {
     let executable = fs::with(|fs| fs.lookup(cwd, path.as_bytes(), true).and_then(|id| fs.metadata(id)))
         .map_err(|e| ExecError::new(e, e.message()))?;
     if executable.kind != vfs::NodeKind::File || executable.mode & 0o111 == 0 {
@@ -61,6 +68,7 @@ pub fn load(cwd: vfs::InodeId, path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>], k
     let space = crate::mm::with_kernel_space(|kernel| AddressSpace::new_user(kernel))
         .map_err(|_| ExecError::new(Errno::ENOMEM, "no memory for page tables"))?;
     let mut memory = Memory::new(space, key);
+    memory.as_limit = limits.get(syscall::Resource::As).rlim_cur;
     let loaded = load_segments(&mut memory, &plan, &image)
         .and_then(|()| memory.map_stack())
         .map_err(|e| ExecError::new(e, "not enough memory for the program"));
@@ -110,7 +118,8 @@ pub fn load(cwd: vfs::InodeId, path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>], k
 /// Builds the first process (pid 1) from the program at `path`.
 pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<Process>, ExecError> {
     let key = super::KEYS.lock().allocate(KeySet::EMPTY).map_err(|_| ExecError::new(Errno::EAGAIN, "no protection key left"))?;
-    let image = load(vfs::ROOT, path, argv, envp, key).inspect_err(|_| {
+    let limits = ResourceLimits::for_memory(crate::mm::total_bytes());
+    let image = load(vfs::ROOT, path, argv, envp, key, &limits).inspect_err(|_| {
         let _ = super::KEYS.lock().release(key);
     })?;
     let kernel_stack = crate::mm::allocate_stack(KERNEL_STACK_PAGES)
@@ -132,7 +141,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         files,
         cwd: vfs::ROOT,
         signals: SignalState::new(),
-        limits: ResourceLimits::default(),
+        limits,
         umask: 0o022,
         groups: alloc::vec::Vec::new(),
         clear_child_tid: 0,
@@ -180,7 +189,7 @@ pub fn execve(
     } else {
         p.memory.key
     };
-    let image = load(p.cwd, &resolved, argv, envp, key).inspect_err(|_| {
+    let image = load(p.cwd, &resolved, argv, envp, key, &p.limits).inspect_err(|_| {
         if borrowed {
             let _ = super::KEYS.lock().release(key);
         }
@@ -214,26 +223,23 @@ pub fn execve(
 }
 
 /// Maps every PT_LOAD segment with its own rights and copies its file bytes.
+/// An image larger than memory (or than RLIMIT_AS) fails at once with ENOMEM.
 fn load_segments(memory: &mut Memory, plan: &loader::LoadPlan, image: &[u8]) -> Result<(), Errno> {
+    let pages = plan.segments.iter().fold(0u64, |sum, segment| {
+        let start = segment.vaddr & !(PAGE_SIZE - 1);
+        let end = segment.vaddr.saturating_add(segment.memsz).next_multiple_of(PAGE_SIZE);
+        sum.saturating_add((end - start) / PAGE_SIZE)
+    });
+    if pages > crate::mm::frame::user_available() as u64 || pages.saturating_mul(PAGE_SIZE) > memory.as_limit {
+        return Err(Errno::ENOMEM);
+    }
     for segment in &plan.segments {
         let start = segment.vaddr & !(PAGE_SIZE - 1);
         let end = (segment.vaddr + segment.memsz).next_multiple_of(PAGE_SIZE);
         let prot = Prot { read: segment.read, write: segment.write, exec: segment.exec };
         // Segments that share a page (data and bss of glibc's static binaries)
         // have equal rights (the loader checks): map only what is new.
-        let mut page = start;
-        while page < end {
-            let run_start = page;
-            while page < end && !memory.overlaps(page, page + PAGE_SIZE) {
-                page += PAGE_SIZE;
-            }
-            if page > run_start {
-                memory.map_fresh(run_start, page, prot, RegionKind::Image)?;
-            }
-            while page < end && memory.overlaps(page, page + PAGE_SIZE) {
-                page += PAGE_SIZE;
-            }
-        }
+        memory.map_fresh_gaps(start, end, prot, RegionKind::Image)?;
         let file = image
             .get(segment.file_offset as usize..(segment.file_offset + segment.filesz) as usize)
             .ok_or(Errno::ENOEXEC)?;

@@ -13,12 +13,21 @@ use syscall::Errno;
 use super::{Process, RunState, sched};
 use crate::arch::{context, paging::AddressSpace};
 
+/// Frames processes must still be able to take for a fork to start (256 KiB).
+const FORK_HEADROOM_FRAMES: usize = 64;
+
 /// The child of `parent`, ready to run: it returns from the fork with rax = 0
 /// and `child_stack` as its stack if non-zero (clone). With `vfork` the child
 /// runs in the parent's memory and domain (the parent waits, holding a stand-in)
 /// until it execs or exits; otherwise it gets a new key and a copy-on-write
 /// copy of the parent's memory.
 pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u64, vfork: bool) -> Result<Box<Process>, Errno> {
+    // Leave room for the copy-on-write faults that follow every fork (the
+    // parent's stack, the child's first writes): a fork bomb then ends in
+    // ENOMEM for the forker rather than in the OOM killer.
+    if !vfork && crate::mm::frame::user_available() < FORK_HEADROOM_FRAMES {
+        return Err(Errno::ENOMEM);
+    }
     let (key, memory, pkru) = if vfork {
         let key = parent.memory.key;
         let memory = core::mem::replace(&mut parent.memory, super::memory::Memory::lent(key));

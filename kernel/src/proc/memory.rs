@@ -3,6 +3,12 @@
 //! and the process. Every user pointer is checked against the caller's own
 //! mappings: present, U/S=1, carrying the process's key, writable for writes;
 //! anything else is EFAULT.
+//!
+//! Limits: the address-space size (RLIMIT_AS, `as_limit`), at most
+//! `MAX_REGIONS` regions, and no mapping larger than the frames processes
+//! may still take (`frame::user_available`): a huge length fails at once
+//! with ENOMEM instead of taking all memory first. Work on a range is
+//! proportional to what is mapped in it, never to its length.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -11,7 +17,7 @@ use paging::{Attributes, PAGE_SIZE, PageSize, PhysAddr, VirtAddr};
 use pkru::Key;
 use syscall::Errno;
 
-use crate::arch::paging::{AddressSpace, copy_from_phys, copy_to_phys, zero_frame};
+use crate::arch::paging::{AddressSpace, copy_frame, copy_from_phys, copy_to_phys, zero_frame};
 use crate::mm::frame;
 
 /// User addresses are below this.
@@ -24,6 +30,20 @@ pub const STACK_MAX: u64 = 8 << 20;
 const STACK_INITIAL_PAGES: u64 = 32;
 /// New mappings are placed downwards from here.
 pub const MMAP_TOP: u64 = 0x0000_7f00_0000_0000;
+/// Most regions a process may have (Linux's `vm.max_map_count`), so that
+/// the kernel's records of them stay bounded.
+pub const MAX_REGIONS: usize = 65530;
+
+/// What became of a page fault (or a kernel access) the kernel tried to serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The page is there now: resume.
+    Served,
+    /// The access is legitimate but no frame is left for it (the OOM killer's case).
+    NoMemory,
+    /// Not a page the process may have this way (SIGSEGV, EFAULT).
+    Refused,
+}
 
 /// Access rights of a region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -70,8 +90,10 @@ pub struct Memory {
     /// Lowest address the stack may grow down to.
     pub stack_limit: u64,
     mmap_cursor: u64,
-    /// Frames mapped in the lower half (for the process listing).
+    /// Frames mapped in the lower half (the listing, and the OOM killer's measure).
     pub frames: u64,
+    /// RLIMIT_AS (soft) in bytes: the regions' total may not grow past it.
+    pub as_limit: u64,
 }
 
 fn page_down(addr: u64) -> u64 {
@@ -98,7 +120,22 @@ impl Memory {
             stack_limit: STACK_TOP - STACK_MAX,
             mmap_cursor: MMAP_TOP,
             frames: 0,
+            as_limit: u64::MAX,
         }
+    }
+
+    /// Bytes of all regions (Linux's total_vm, what RLIMIT_AS bounds).
+    pub fn vm_bytes(&self) -> u64 {
+        self.regions.values().map(|r| r.end - r.start).sum()
+    }
+
+    /// ENOMEM if `len` more bytes of regions would pass RLIMIT_AS or the
+    /// region count limit.
+    fn check_growth(&self, len: u64) -> Result<(), Errno> {
+        if self.regions.len() >= MAX_REGIONS || self.vm_bytes().saturating_add(len) > self.as_limit {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
     }
 
     fn attrs(&self, prot: Prot) -> Attributes {
@@ -121,7 +158,12 @@ impl Memory {
         if start >= end || end > USER_END || start < PAGE_SIZE {
             return Err(Errno::ENOMEM);
         }
+        self.check_growth(end - start)?;
         if prot.read || prot.write || prot.exec {
+            // More pages than memory can hold: refuse before taking any.
+            if (end - start) / PAGE_SIZE > frame::user_available() as u64 {
+                return Err(Errno::ENOMEM);
+            }
             let attrs = self.attrs(prot);
             let mut page = start;
             while page < end {
@@ -136,8 +178,24 @@ impl Memory {
         Ok(())
     }
 
+    /// Maps fresh pages over the parts of `[start, end)` that no region
+    /// covers yet (segments sharing a page). Work per region, not per page.
+    pub fn map_fresh_gaps(&mut self, start: u64, end: u64, prot: Prot, kind: RegionKind) -> Result<(), Errno> {
+        let mut at = start;
+        while at < end {
+            if let Some(region) = self.region_at(at) {
+                at = region.end;
+                continue;
+            }
+            let gap_end = self.regions.range(at..end).next().map_or(end, |(&next, _)| next);
+            self.map_fresh(at, gap_end, prot, kind)?;
+            at = gap_end;
+        }
+        Ok(())
+    }
+
     fn map_page(&mut self, page: u64, attrs: Attributes) -> Result<(), Errno> {
-        let frame = frame::allocate().map_err(|_| Errno::ENOMEM)?;
+        let frame = frame::allocate_user().map_err(|_| Errno::ENOMEM)?;
         zero_frame(frame);
         match self.space.map(VirtAddr::new(page), frame, PageSize::Size4K, attrs) {
             Ok(()) => {
@@ -155,15 +213,14 @@ impl Memory {
         }
     }
 
+    /// Unmaps the pages of `[start, end)` (skipping absent tables).
     fn unmap_pages(&mut self, start: u64, end: u64) {
-        let mut page = start;
-        while page < end {
-            if let Ok((frame, _)) = self.space.unmap(VirtAddr::new(page)) {
-                frame::release(frame);
-                self.frames -= 1;
-            }
-            page += PAGE_SIZE;
-        }
+        let mut freed = 0;
+        self.space.unmap_range(start, end, |frame| {
+            frame::release(frame);
+            freed += 1;
+        });
+        self.frames = self.frames.saturating_sub(freed);
     }
 
     /// Takes `[start, end)` out of the region map, keeping the parts of the
@@ -183,51 +240,56 @@ impl Memory {
         affected
     }
 
-    /// Removes every mapping in `[start, end)`, splitting regions at the edges.
+    /// Removes every mapping in `[start, end)`, splitting regions at the
+    /// edges; only the parts of regions in it are walked.
     pub fn unmap_range(&mut self, start: u64, end: u64) {
-        self.carve(start, end);
-        self.unmap_pages(start, end);
+        for region in self.carve(start, end) {
+            self.unmap_pages(region.start.max(start), region.end.min(end));
+        }
     }
 
     /// Changes the rights of `[start, end)`; every page must be in a region.
+    /// Pages already mapped are visited through the page tables; new pages
+    /// (PROT_NONE turning accessible) are refused up front when memory
+    /// cannot hold them.
     pub fn protect_range(&mut self, start: u64, end: u64, prot: Prot) -> Result<(), Errno> {
         let mut addr = start;
         while addr < end {
             let region = self.region_at(addr).ok_or(Errno::ENOMEM)?;
             addr = region.end;
         }
+        let accessible = prot.read || prot.write || prot.exec;
+        let len_pages = (end - start) / PAGE_SIZE;
+        if accessible && len_pages.saturating_sub(self.frames) > frame::user_available() as u64 {
+            return Err(Errno::ENOMEM);
+        }
         for region in self.carve(start, end) {
             let (s, e) = (region.start.max(start), region.end.min(end));
             self.regions.insert(s, Region { start: s, end: e, prot, ..region });
         }
+        if !accessible {
+            // x86 has no "present but inaccessible" leaf: PROT_NONE pages are
+            // unmapped and their content dropped (docs/processes.md).
+            self.unmap_pages(start, end);
+            return Ok(());
+        }
         let attrs = self.attrs(prot);
-        let mut page = start;
-        while page < end {
-            let virt = VirtAddr::new(page);
-            let mapped = self.space.translate(virt).is_some();
-            match (mapped, prot.read || prot.write || prot.exec) {
-                (true, true) => {
-                    let shared = self.space.translate(virt).is_some_and(|t| frame::is_shared(t.phys));
-                    if prot.write && shared {
-                        // Still copy-on-write: stays read-only until written.
-                        let read_only = Attributes { writable: false, ..attrs };
-                        self.space.protect(virt, read_only).map_err(|_| Errno::ENOMEM)?;
-                    } else {
-                        self.space.protect(virt, attrs).map_err(|_| Errno::ENOMEM)?;
-                    }
+        // A shared page stays copy-on-write: read-only until written.
+        let present = self
+            .space
+            .protect_present(start, end, |frame| {
+                if prot.write && frame::is_shared(frame) { Attributes { writable: false, ..attrs } } else { attrs }
+            })
+            .map_err(|_| Errno::ENOMEM)?;
+        if present < len_pages {
+            // The pages that were PROT_NONE: bounded by memory (checked above).
+            let mut page = start;
+            while page < end {
+                if self.space.translate(VirtAddr::new(page)).is_none() {
+                    self.map_page(page, attrs)?;
                 }
-                (true, false) => {
-                    // x86 has no "present but inaccessible" leaf: PROT_NONE pages are
-                    // unmapped and their content dropped (docs/processes.md).
-                    if let Ok((frame, _)) = self.space.unmap(virt) {
-                        frame::release(frame);
-                        self.frames -= 1;
-                    }
-                }
-                (false, true) => self.map_page(page, attrs)?,
-                (false, false) => {}
+                page += PAGE_SIZE;
             }
-            page += PAGE_SIZE;
         }
         Ok(())
     }
@@ -258,29 +320,38 @@ impl Memory {
     }
 
     /// Grows the stack down to the page holding `addr`, if it is in the
-    /// stack's reach. True when it did.
-    pub fn grow_stack(&mut self, addr: u64) -> bool {
+    /// stack's reach (and RLIMIT_AS allows).
+    pub fn grow_stack(&mut self, addr: u64) -> Fault {
         let Some(stack) = self.regions.values().find(|r| r.kind == RegionKind::Stack).copied() else {
-            return false;
+            return Fault::Refused;
         };
         if addr >= stack.start || addr < self.stack_limit {
-            return false;
+            return Fault::Refused;
         }
         let new_start = page_down(addr);
         if self.overlaps(new_start, stack.start) {
-            return false;
+            return Fault::Refused;
+        }
+        if self.vm_bytes().saturating_add(stack.start - new_start) > self.as_limit {
+            return Fault::Refused;
         }
         let attrs = self.attrs(stack.prot);
-        let mut page = new_start;
-        while page < stack.start {
-            if self.map_page(page, attrs).is_err() {
-                return false;
+        // Mapped from the top down, so that what was mapped before a
+        // failure extends the region without a hole.
+        let mut page = stack.start;
+        let mut outcome = Fault::Served;
+        while page > new_start {
+            if self.map_page(page - PAGE_SIZE, attrs).is_err() {
+                outcome = Fault::NoMemory;
+                break;
             }
-            page += PAGE_SIZE;
+            page -= PAGE_SIZE;
         }
-        self.regions.remove(&stack.start);
-        self.regions.insert(new_start, Region { start: new_start, ..stack });
-        true
+        if page < stack.start {
+            self.regions.remove(&stack.start);
+            self.regions.insert(page, Region { start: page, ..stack });
+        }
+        outcome
     }
 
     /// Moves the program break (brk). Returns the new break (the old one on failure, as Linux).
@@ -314,11 +385,18 @@ impl Memory {
         let virt = VirtAddr::new(addr);
         let mut translation = match self.space.translate(virt) {
             Some(t) => t,
-            None if self.grow_stack(addr) => self.space.translate(virt).ok_or(Errno::EFAULT)?,
-            None => return Err(Errno::EFAULT),
+            None => match self.grow_stack(addr) {
+                Fault::Served => self.space.translate(virt).ok_or(Errno::EFAULT)?,
+                Fault::NoMemory => return Err(Errno::ENOMEM),
+                Fault::Refused => return Err(Errno::EFAULT),
+            },
         };
-        if write && !translation.attrs.writable && self.write_fault(addr) {
-            translation = self.space.translate(virt).ok_or(Errno::EFAULT)?;
+        if write && !translation.attrs.writable {
+            match self.write_fault(addr) {
+                Fault::Served => translation = self.space.translate(virt).ok_or(Errno::EFAULT)?,
+                Fault::NoMemory => return Err(Errno::ENOMEM),
+                Fault::Refused => {}
+            }
         }
         let attrs = translation.attrs;
         if !attrs.user || attrs.key != self.key || (write && !attrs.writable) {
@@ -329,32 +407,30 @@ impl Memory {
 
     /// A write to a present read-only page: if its region is writable the page
     /// is copy-on-write; give it its own frame (or take the frame over when
-    /// nobody else maps it). True when the write may proceed.
-    pub fn write_fault(&mut self, addr: u64) -> bool {
-        let Some(region) = self.region_at(addr) else { return false };
+    /// nobody else maps it).
+    pub fn write_fault(&mut self, addr: u64) -> Fault {
+        let Some(region) = self.region_at(addr) else { return Fault::Refused };
         if !region.prot.write {
-            return false;
+            return Fault::Refused;
         }
         let page = VirtAddr::new(page_down(addr));
-        let Some(translation) = self.space.translate(page) else { return false };
+        let Some(translation) = self.space.translate(page) else { return Fault::Refused };
         let attrs = self.attrs(region.prot);
         let old = PhysAddr::new(translation.phys.as_u64() & !(PAGE_SIZE - 1));
         if !frame::is_shared(old) {
-            return self.space.protect(page, attrs).is_ok();
+            return if self.space.protect(page, attrs).is_ok() { Fault::Served } else { Fault::Refused };
         }
-        let Ok(new) = frame::allocate() else { return false };
-        let mut bytes = alloc::vec![0u8; PAGE_SIZE as usize];
-        copy_from_phys(old, &mut bytes);
-        copy_to_phys(new, &bytes);
+        let Ok(new) = frame::allocate_user() else { return Fault::NoMemory };
+        copy_frame(old, new);
         // Swap the leaf in place (keeping the tables), then flush the page.
         self.space.unmap_range_keep_tables(page.as_u64(), page.as_u64() + PAGE_SIZE, |_| {});
         if self.space.map(page, new, PageSize::Size4K, attrs).is_err() {
             frame::free(new);
-            return false;
+            return Fault::Refused;
         }
         self.space.flush_page(page);
         frame::release(old);
-        true
+        Fault::Served
     }
 
     /// The child's copy of this memory for fork: the same frames, shared
@@ -370,6 +446,7 @@ impl Memory {
             stack_limit: self.stack_limit,
             mmap_cursor: self.mmap_cursor,
             frames: 0,
+            as_limit: self.as_limit,
         };
         let regions: Vec<(u64, u64)> = self.regions.values().map(|r| (r.start, r.end)).collect();
         let mut shared = 0;
@@ -451,19 +528,34 @@ impl Memory {
         }
     }
 
-    /// Reads the bytes of `[start, end)` that are mapped (for the WRPKRU scan
-    /// before memory turns executable).
-    pub fn snapshot(&mut self, start: u64, end: u64) -> Vec<u8> {
-        let mut bytes = alloc::vec![0u8; (end - start) as usize];
-        let mut page = start;
-        while page < end {
-            if let Some(t) = self.space.translate(VirtAddr::new(page)) {
-                let offset = (page - start) as usize;
-                copy_from_phys(t.phys, &mut bytes[offset..offset + PAGE_SIZE as usize]);
+    /// Feeds the mapped pages of `[start, end)` to a WRPKRU scan, one page at
+    /// a time (no copy of the range: its length is the caller's), and
+    /// returns the first hit. Unmapped pages read as zeros, which no WRPKRU
+    /// contains: the scan is told of the gap, so nothing carries over it.
+    /// The work is proportional to the pages present, not to the range.
+    pub fn scan_present(&mut self, start: u64, end: u64, scan: &mut pkru::scan::StreamScan) -> Option<u64> {
+        let mut page_buf = [0u8; PAGE_SIZE as usize];
+        let mut expected = start;
+        let mut next = start;
+        while let Some(page) = self.space.next_present(next, end) {
+            next = page + PAGE_SIZE;
+            if page != expected {
+                scan.gap();
             }
-            page += PAGE_SIZE;
+            expected = next;
+            let Some(t) = self.space.translate(VirtAddr::new(page)) else {
+                scan.gap();
+                continue;
+            };
+            copy_from_phys(t.phys, &mut page_buf);
+            if let Some(hit) = scan.feed(page, &page_buf) {
+                return Some(hit);
+            }
         }
-        bytes
+        if expected != end {
+            scan.gap();
+        }
+        None
     }
 
     /// Frees every page of the lower half.

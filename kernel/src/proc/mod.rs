@@ -209,6 +209,8 @@ pub fn give_back(parent: Pid, memory: Memory) {
     let child = sched::current();
     if let Some(p) = PROCS.lock().get_mut(&parent.as_u32()) {
         p.memory = memory;
+        // The child may have changed RLIMIT_AS meanwhile: its own, not the parent's.
+        p.memory.as_limit = p.limits.get(syscall::Resource::As).rlim_cur;
     }
     sched::wake(parent, BlockOn::VforkChild(child));
 }
@@ -250,20 +252,30 @@ pub fn reap(pid: Pid) {
 }
 
 /// A page fault in process code: copy-on-write, stack growth, or a signal.
-pub fn page_fault(addr: u64, error_code: u64, rip: u64) {
+/// Returns true when the process should give the CPU away before it
+/// retries the access: no frame was left, and the OOM killer chose a victim
+/// whose memory comes back when it has run its end.
+pub fn page_fault(addr: u64, error_code: u64, rip: u64) -> bool {
+    use memory::Fault;
     let user = addr < memory::USER_END;
-    let resolved = with_current(|p| {
+    let outcome = with_current(|p| {
         if !user {
-            return false;
-        }
-        if error_code & 1 == 0 {
+            Fault::Refused
+        } else if error_code & 1 == 0 {
             p.memory.grow_stack(addr)
+        } else if error_code & 2 != 0 && error_code & 32 == 0 {
+            p.memory.write_fault(addr)
         } else {
-            error_code & 2 != 0 && error_code & 32 == 0 && p.memory.write_fault(addr)
+            Fault::Refused
         }
     });
-    if resolved == Some(true) {
-        return;
+    match outcome {
+        Some(Fault::Served) => return false,
+        Some(Fault::NoMemory) => {
+            out_of_memory();
+            return true;
+        }
+        Some(Fault::Refused) | None => {}
     }
     let access = if error_code & 16 != 0 {
         "execute"
@@ -288,10 +300,42 @@ pub fn page_fault(addr: u64, error_code: u64, rip: u64) {
     let info = syscall::SigInfo::fault(SIGSEGV as i32, code, addr, if pk { key.map(u32::from) } else { None });
     if signal::fault_has_handler(SIGSEGV) {
         signal::queue_fault(SIGSEGV, info);
-        return;
+        return false;
     }
     kill_current(
         SIGSEGV,
         format_args!("{access} at {addr:#x} ({key_text}; the process has key {own}{pk_text}), rip {rip:#x}, error {error_code:#x}"),
     )
+}
+
+pub const SIGKILL: u32 = 9;
+
+/// A fault found no frame: the process holding the most memory is killed
+/// (`process::oom::choose`, with Linux's console line); when that is the
+/// faulting process it dies here. While an earlier victim is still on its
+/// way out, nobody else is killed: its memory is coming back.
+fn out_of_memory() {
+    use process::oom::{Candidate, Verdict};
+    let me = sched::current();
+    let mut procs = PROCS.lock();
+    let verdict = process::oom::choose(procs.values().filter(|p| p.run != RunState::Zombie).map(|p| Candidate {
+        pid: p.pid,
+        frames: p.memory.frames,
+        dying: p.signals.pending() & (1 << (SIGKILL - 1)) != 0,
+    }));
+    let Verdict::Kill(victim) = verdict else { return };
+    let Some(p) = procs.get_mut(&victim.as_u32()) else { return };
+    crate::kprintln!(
+        "isola: Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB, UID:0 (pid {} found no free frame)",
+        p.pid,
+        p.name,
+        p.memory.vm_bytes() / 1024,
+        p.memory.frames * 4,
+        me
+    );
+    if victim == me {
+        drop(procs);
+        kill_current(SIGKILL, format_args!("out of memory"));
+    }
+    signal::post(p, SIGKILL, syscall::SigInfo::kill(SIGKILL as i32, 0, 0));
 }

@@ -79,6 +79,12 @@ pub fn interrupt(pid: Pid) {
     WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
 
+/// Asks for the scheduler to run before the caller resumes (queued signals
+/// to apply), without a wake-up entry.
+pub fn request_switch() {
+    WAKES_QUEUED.store(true, Ordering::Relaxed);
+}
+
 /// Counts blocks, to order waiters by how long they have waited.
 static BLOCKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 

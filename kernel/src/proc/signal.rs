@@ -24,28 +24,71 @@ const SS_DISABLE: u32 = 2;
 /// RFLAGS bits a handler may restore (CF PF AF ZF SF TF DF OF, AC, ID); IF is forced on.
 const USER_FLAGS: u64 = 0x0000_0dd5 | 0x4_0000 | 0x20_0000;
 
-/// Signals sent by processes that held the process lock, applied by the scheduler.
-static PENDING: Mutex<Vec<(Pid, u32, SigInfo)>> = Mutex::new(Vec::new());
+/// Who a queued signal is for: one entry however many processes a group
+/// holds, so that kill of a group allocates nothing per member.
+#[derive(Clone, Copy, Debug)]
+enum Recipients {
+    One(Pid),
+    /// The members of a process group but one (the sender, served at once).
+    Group { pgid: u32, except: Pid },
+    /// kill(-1): every process but pid 1 and the sender.
+    AllBut(Pid),
+}
+
+/// Signals sent by processes that held the process lock, applied by the
+/// scheduler (drained at the sender's next switch, so it stays short).
+static PENDING: Mutex<Vec<(Recipients, u32, SigInfo)>> = Mutex::new(Vec::new());
 
 /// The siginfo of each pending signal, per process.
 static INFOS: Mutex<BTreeMap<(u32, u32), SigInfo>> = Mutex::new(BTreeMap::new());
 
 /// Queues `signal` for `pid` (applied before anyone runs again).
 pub fn send(pid: Pid, signal: u32, info: SigInfo) {
-    PENDING.lock().push((pid, signal, info));
+    PENDING.lock().push((Recipients::One(pid), signal, info));
     sched::interrupt(pid);
+}
+
+/// Queues `signal` for every member of process group `pgid` but `except`.
+pub fn send_to_group(pgid: u32, except: Pid, signal: u32, info: SigInfo) {
+    PENDING.lock().push((Recipients::Group { pgid, except }, signal, info));
+    sched::request_switch();
+}
+
+/// Queues `signal` for every process but pid 1 and `except` (kill(-1)).
+pub fn send_to_all_but(except: Pid, signal: u32, info: SigInfo) {
+    PENDING.lock().push((Recipients::AllBut(except), signal, info));
+    sched::request_switch();
 }
 
 /// Posts the queued signals to their processes. Ignored signals are dropped
 /// (SIGKILL never is).
 pub fn apply_pending(procs: &mut BTreeMap<u32, Box<Process>>) {
     let queued = core::mem::take(&mut *PENDING.lock());
-    for (pid, signal, info) in queued {
-        let Some(p) = procs.get_mut(&pid.as_u32()) else { continue };
-        if p.run == RunState::Zombie {
-            continue;
+    for (to, signal, info) in queued {
+        match to {
+            Recipients::One(pid) => {
+                if let Some(p) = procs.get_mut(&pid.as_u32())
+                    && p.run != RunState::Zombie
+                {
+                    post(p, signal, info);
+                }
+            }
+            Recipients::Group { pgid, except } => super::with_table(|table| {
+                for p in procs.values_mut() {
+                    let member = table.get(p.pid).is_some_and(|e| e.pgid == pgid);
+                    if member && p.pid != except && p.run != RunState::Zombie {
+                        post(p, signal, info);
+                    }
+                }
+            }),
+            Recipients::AllBut(except) => {
+                for p in procs.values_mut() {
+                    if p.pid != except && p.pid != Pid::INIT && p.run != RunState::Zombie {
+                        post(p, signal, info);
+                    }
+                }
+            }
         }
-        post(p, signal, info);
     }
 }
 

@@ -259,6 +259,9 @@ fn message_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: 
     if p.space() < data.len() {
         return Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(pipe))));
     }
+    if !p.has_buffer() && !crate::mm::heap_room_for_user(process::PIPE_CAPACITY) {
+        return Err(Errno::ENOMEM);
+    }
     let mut put = 0;
     while put < data.len() {
         match p.write(&data[put..]) {
@@ -273,7 +276,14 @@ fn message_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: 
 }
 
 fn pipe_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, data: &[u8]) -> Result<Io, Errno> {
-    let result = pipe.lock().write(data);
+    let mut p = pipe.lock();
+    // A pipe's first write allocates its 64 KiB ring: charged to the
+    // processes' share of memory, not to the kernel's reserve.
+    if !p.has_buffer() && p.readers() > 0 && !crate::mm::heap_room_for_user(process::PIPE_CAPACITY) {
+        return Err(Errno::ENOMEM);
+    }
+    let result = p.write(data);
+    drop(p);
     match result {
         PipeWrite::Wrote(n) => {
             proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(pipe)));
@@ -281,6 +291,7 @@ fn pipe_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, data: &[u8]) 
         }
         PipeWrite::WouldBlock => Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(pipe)))),
         PipeWrite::Broken => Err(Errno::EPIPE),
+        PipeWrite::NoMemory => Err(Errno::ENOMEM),
     }
 }
 
@@ -303,6 +314,13 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
                     None if append => fs.metadata(id)?.size,
                     None => open.offset,
                 };
+                // File contents live in the kernel heap: growth is charged to
+                // the processes' share of memory (ENOSPC), not to the reserve.
+                let size = fs.metadata(id)?.size;
+                let end = at.saturating_add(data.len() as u64);
+                if end > size && !crate::mm::heap_room_for_user(end.max(size.saturating_mul(2)) as usize) {
+                    return Err(Errno::ENOSPC);
+                }
                 let n = fs.write(id, at, data)?;
                 if offset.is_none() {
                     open.offset = at + n as u64;
@@ -1251,7 +1269,14 @@ fn truncate_id(id: InodeId, len: u64) -> SysResult {
     if (len as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    fs::with(|fs| fs.truncate(id, len))?;
+    fs::with(|fs| {
+        // Growth is charged to the processes' share of memory, as for write.
+        let size = fs.metadata(id)?.size;
+        if len > size && !crate::mm::heap_room_for_user(len.saturating_sub(size) as usize) {
+            return Err(Errno::ENOSPC);
+        }
+        fs.truncate(id, len)
+    })?;
     Ok(0)
 }
 

@@ -139,10 +139,17 @@ pub fn sys_prlimit64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         None
     };
     let old = ctx.process.limits.prlimit(resource, new)?;
+    // The memory keeps its own copy of RLIMIT_AS (stack growth checks it in a fault).
+    ctx.process.memory.as_limit = ctx.process.limits.get(Resource::As).rlim_cur;
     if a[3] != 0 {
         ctx.process.memory.write(a[3], &old.to_bytes())?;
     }
     Ok(0)
+}
+
+/// setrlimit(resource, rlim): prlimit64 on the caller without the old value.
+pub fn sys_setrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    sys_prlimit64(ctx, [0, a[0], a[1], 0, 0, 0])
 }
 
 pub fn sys_getrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {

@@ -39,9 +39,12 @@ fn scan_new_code(ctx: &mut Ctx<'_>, start: u64, end: u64, contents: Contents<'_>
     let executable = |memory: &mut crate::proc::memory::Memory, addr: u64| memory.region_at(addr).is_some_and(|r| r.prot.exec);
     let mut scan = pkru::scan::StreamScan::new();
     let mut hit = None;
+    // The executable page before (already scanned, so only its last two
+    // bytes can matter): its bytes go first, so its tail carries over.
     if start >= PAGE_SIZE && executable(memory, start - 1) {
-        let before = memory.snapshot(start - PAGE_SIZE, start);
-        hit = scan.feed(start - 2, &before[before.len() - 2..]);
+        hit = memory.scan_present(start - PAGE_SIZE, start, &mut scan);
+    } else {
+        scan.gap();
     }
     let mut tail_is_zero = false;
     match contents {
@@ -51,21 +54,13 @@ fn scan_new_code(ctx: &mut Ctx<'_>, start: u64, end: u64, contents: Contents<'_>
             tail_is_zero = (bytes.len() as u64) < end - start;
         }
         Contents::Zero => tail_is_zero = true,
-        Contents::Mapped => {
-            let mut page = start;
-            while hit.is_none() && page < end {
-                let bytes = memory.snapshot(page, page + PAGE_SIZE);
-                hit = scan.feed(page, &bytes);
-                page += PAGE_SIZE;
-            }
-        }
+        Contents::Mapped => hit = hit.or_else(|| memory.scan_present(start, end, &mut scan)),
     }
     if tail_is_zero {
         scan.gap();
     }
     if hit.is_none() && end < USER_END && executable(memory, end) {
-        let after = memory.snapshot(end, end + PAGE_SIZE);
-        hit = scan.feed(end, &after[..2]);
+        hit = memory.scan_present(end, end + PAGE_SIZE, &mut scan);
     }
     if let Some(at) = hit {
         log::warn!(
@@ -116,7 +111,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             let all = fs.file_data(id).map_err(|_| Errno::ENODEV)?;
             let start = (offset as usize).min(all.len());
             let end = (offset.saturating_add(len) as usize).min(all.len());
-            Ok(all[start..end].to_vec())
+            fs::copy_charged(&all[start..end])
         })?;
         Some(data)
     };

@@ -137,6 +137,7 @@ syscall_table! {
     UMASK => info::sys_umask,
     GETTIMEOFDAY => info::sys_gettimeofday,
     GETRLIMIT => info::sys_getrlimit,
+    SETRLIMIT => info::sys_setrlimit,
     SYSINFO => info::sys_sysinfo,
     GETUID => info::sys_getid,
     GETGID => info::sys_getid,
@@ -218,6 +219,38 @@ fn unknown(ctx: &mut Ctx<'_>, number: u64) -> SysResult {
     Err(Errno::ENOSYS)
 }
 
+/// Calls that make new kernel records (descriptors, pipes, sockets, files,
+/// processes, mappings): refused with ENOMEM while the kernel lives on its
+/// frame reserve (`mm::kernel_memory_low`), so that what processes pile up
+/// cannot spend the memory the kernel keeps for itself (docs/limits.md).
+fn creates_kernel_objects(number: u64) -> bool {
+    matches!(
+        number,
+        nr::OPEN
+            | nr::OPENAT
+            | nr::CREAT
+            | nr::PIPE
+            | nr::PIPE2
+            | nr::SOCKET
+            | nr::SOCKETPAIR
+            | nr::ACCEPT
+            | nr::ACCEPT4
+            | nr::DUP
+            | nr::DUP2
+            | nr::DUP3
+            | nr::EPOLL_CREATE
+            | nr::EPOLL_CREATE1
+            | nr::MKDIR
+            | nr::MKDIRAT
+            | nr::SYMLINK
+            | nr::SYMLINKAT
+            | nr::FORK
+            | nr::VFORK
+            | nr::CLONE
+            | nr::MMAP
+    )
+}
+
 /// RFLAGS bits a process may set for itself (CF PF AF ZF SF TF DF OF, AC, ID);
 /// IF is always on when it runs.
 const USER_FLAGS: u64 = 0x0000_0dd5 | 0x4_0000 | 0x20_0000;
@@ -243,7 +276,8 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 yield_after: false,
                 give_back: None,
             };
-            let mut result = call(&mut ctx, number, args);
+            let mut result =
+                if creates_kernel_objects(number) && crate::mm::kernel_memory_low() { Err(Errno::ENOMEM) } else { call(&mut ctx, number, args) };
             if ctx.block.is_some() && !ctx.block_once && signal::has_deliverable(ctx.process) {
                 // Interrupted: EINTR, or a restart if the handler asks for one (SA_RESTART).
                 ctx.block = None;

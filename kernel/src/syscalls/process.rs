@@ -15,6 +15,13 @@ use crate::proc::{self, BlockOn, signal};
 const ARG_MAX_STRINGS: u64 = 65536;
 
 fn spawn(ctx: &mut Ctx<'_>, child_stack: u64, vfork: bool) -> SysResult {
+    // RLIMIT_NPROC counts every process of the caller's user (all are root's,
+    // zombies included, as Linux); enforced for root too (docs/limits.md).
+    let count = proc::with_table(|t| t.len()) as u64;
+    let nproc = ctx.process.limits.get(syscall::Resource::Nproc).rlim_cur;
+    if count >= nproc || count >= ::process::rlimit::MAX_PROCESSES {
+        return Err(Errno::EAGAIN);
+    }
     let pid = proc::with_table(|t| t.allocate_pid());
     let child = proc::fork::fork(ctx.process, ctx.frame, pid, child_stack, vfork)?;
     let parent = ctx.process.pid;
@@ -194,33 +201,44 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// Sends `raw` to the processes `pid` names (kill's rules).
+/// Sends `raw` to the processes `pid` names (kill's rules). A group or
+/// everyone is one queued entry, not one per process: nothing here grows
+/// with the number of processes.
 fn kill_targets(ctx: &mut Ctx<'_>, pid: i32, raw: u64, code: i32) -> SysResult {
     let signal = if raw == 0 { None } else { Some(syscall::Signal::from_raw(raw)?.number()) };
     let me = ctx.process.pid;
-    let targets: Vec<Pid> = proc::with_table(|t| match pid {
+    let group = |t: &::process::ProcessTable| match pid {
+        0 => Some(t.get(me).map_or(0, |e| e.pgid)),
+        p if p < -1 => Some(p.unsigned_abs()),
+        _ => None,
+    };
+    // Whether anyone is there (ESRCH otherwise), and whether the caller is one of them.
+    let (exists, includes_me, pgid) = proc::with_table(|t| match pid {
         // A zombie still exists for kill (the signal has no effect on it).
-        p if p > 0 => t.get(Pid::new(p as u32)).map(|e| e.pid).into_iter().collect(),
-        0 => {
-            let pgid = t.get(me).map_or(0, |e| e.pgid);
-            t.members_of_group(pgid).collect()
+        p if p > 0 => (t.get(Pid::new(p as u32)).is_some(), p as u32 == me.as_u32(), None),
+        -1 => (t.iter().any(|e| e.pid != Pid::INIT && e.pid != me && !e.is_zombie()), false, None),
+        _ => {
+            let pgid = group(t).unwrap_or(0);
+            let mut members = t.members_of_group(pgid);
+            let exists = members.next().is_some();
+            (exists, t.get(me).is_some_and(|e| e.pgid == pgid), Some(pgid))
         }
-        -1 => t.iter().filter(|e| e.pid != Pid::INIT && e.pid != me && !e.is_zombie()).map(|e| e.pid).collect(),
-        p => t.members_of_group(p.unsigned_abs()).collect(),
     });
-    if targets.is_empty() {
+    if !exists {
         return Err(Errno::ESRCH);
     }
-    if let Some(signal) = signal {
-        for target in targets {
-            let mut info = SigInfo::kill(signal as i32, me.as_u32() as i32, 0);
-            info.code = code;
-            if target == me {
-                signal::post(ctx.process, signal, info);
-            } else {
-                signal::send(target, signal, info);
-            }
-        }
+    let Some(signal) = signal else { return Ok(0) };
+    let mut info = SigInfo::kill(signal as i32, me.as_u32() as i32, 0);
+    info.code = code;
+    if includes_me {
+        signal::post(ctx.process, signal, info);
+    }
+    match (pid, pgid) {
+        (p, _) if p > 0 && !includes_me => signal::send(Pid::new(p as u32), signal, info),
+        (p, _) if p > 0 => {}
+        (-1, _) => signal::send_to_all_but(me, signal, info),
+        (_, Some(pgid)) => signal::send_to_group(pgid, me, signal, info),
+        _ => {}
     }
     Ok(0)
 }

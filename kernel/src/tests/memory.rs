@@ -198,3 +198,29 @@ ktest!(
         Ok(())
     }
 );
+
+ktest!(
+    fn frame_reserve_is_left_to_the_kernel() -> TestResult {
+        // A private allocator over 64 real frames, 16 of them reserved.
+        let run = frame::with_global(|frames| frames.allocate_contiguous(64, 1))
+            .map_err(|e| crate::ktest::TestError::Failed(alloc::format!("{e:?}")))?;
+        let mut small: FrameAllocator<1> = FrameAllocator::new(run.as_u64());
+        small.add_range(run.as_u64(), run.as_u64() + 64 * PAGE_SIZE);
+        let mut taken = Vec::new();
+        while let Ok(a) = small.allocate_keeping(16) {
+            taken.push(a);
+        }
+        ensure!(taken.len() == 48, "user allocations took {} frames of 64 with 16 reserved", taken.len());
+        ensure!(small.free_frames() == 16, "{} frames left", small.free_frames());
+        ensure!(small.allocate().is_ok(), "the kernel cannot take the reserve");
+        for i in 0..64 {
+            frame::free(PhysAddr::new(run.as_u64() + i * PAGE_SIZE));
+        }
+        // The global reserve is set at boot: 1/64 of RAM, 2 to 16 MiB.
+        let reserve = frame::reserve();
+        ensure!(reserve == frame::reserve_for(mm::total_bytes()) && reserve >= 512, "reserve {reserve} frames");
+        ensure!(frame::user_available() + reserve == frame::free_frames(), "user_available is free minus the reserve");
+        ensure!(frame::reserve_for(256 << 20) == 1024 && frame::reserve_for(8 << 30) == 4096, "reserve_for");
+        Ok(())
+    }
+);
