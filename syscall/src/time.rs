@@ -70,12 +70,12 @@ impl Timeval {
 
     /// `select`'s timeout: Linux first folds whole seconds out of `tv_usec`
     /// (so `tv_usec = 2_500_000` is 2.5 s more, C division truncating toward
-    /// zero), then rejects what is still negative (`EINVAL`).
+    /// zero), then rejects what is still negative (`EINVAL`). The fold wraps
+    /// as Linux's (built with `-fno-strict-overflow`) does: `tv_sec` near
+    /// `i64::MAX` plus a huge `tv_usec` turns negative and is `EINVAL` there too.
     pub const fn select_timeout_ns(&self) -> Result<u64, Errno> {
         let usec_per_sec = 1_000_000;
-        // Folding can only overflow when tv_sec is within a second of i64::MAX:
-        // such a timeout saturates anyway.
-        let secs = self.tv_sec.saturating_add(self.tv_usec / usec_per_sec);
+        let secs = self.tv_sec.wrapping_add(self.tv_usec / usec_per_sec);
         let usec = self.tv_usec % usec_per_sec;
         if secs < 0 || usec < 0 {
             return Err(Errno::EINVAL);
@@ -182,7 +182,9 @@ mod tests {
         assert_eq!(tv(0, 0).select_timeout_ns(), Ok(0));
         assert_eq!(tv(1, 2_500_000).select_timeout_ns(), Ok(3_500_000_000));
         assert_eq!(tv(0, i64::MAX).select_timeout_ns(), Ok(MAX_DURATION_NS));
-        assert_eq!(tv(i64::MAX, i64::MAX).select_timeout_ns(), Ok(MAX_DURATION_NS));
+        assert_eq!(tv(i64::MAX, 0).select_timeout_ns(), Ok(MAX_DURATION_NS));
+        assert_eq!(tv(i64::MAX, 999_999).select_timeout_ns(), Ok(MAX_DURATION_NS));
+        assert_eq!(tv(i64::MAX, i64::MAX).select_timeout_ns(), Err(Errno::EINVAL), "wraps as Linux");
         // -1 us stays negative after folding; -1 s of usec borrows a second.
         assert_eq!(tv(5, -1).select_timeout_ns(), Err(Errno::EINVAL));
         assert_eq!(tv(5, -1_000_000).select_timeout_ns(), Ok(4 * NANOS_PER_SEC));

@@ -74,7 +74,7 @@ pub fn post(p: &mut Process, signal: u32, info: SigInfo) {
 /// ITIMER_REAL (alarm, setitimer): SIGALRM when due, reloaded with its interval.
 pub fn fire_alarm_if_due(p: &mut Process, now: u64) {
     if p.alarm_at.is_some_and(|at| at <= now) {
-        p.alarm_at = (p.alarm_interval != 0).then(|| now + p.alarm_interval);
+        p.alarm_at = (p.alarm_interval != 0).then(|| syscall::time::deadline_ns(now, p.alarm_interval));
         let pid = p.pid.as_u32() as i32;
         post(p, SIGALRM, SigInfo::kill(SIGALRM as i32, pid, 0));
     }

@@ -366,8 +366,21 @@ pub(super) fn broken_pipe(ctx: &mut Ctx<'_>, error: Errno) -> Errno {
     error
 }
 
+/// Linux's `access_ok`: the whole buffer `addr..addr + len` must lie in
+/// the user half (`EFAULT` otherwise), whatever part of it the call uses.
+fn check_user_range(addr: u64, len: u64) -> Result<(), Errno> {
+    match addr.checked_add(len) {
+        Some(end) if end <= crate::proc::memory::USER_END => Ok(()),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
 fn do_read(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
     let file = file(ctx, fd)?;
+    if !fs::can_read(file.lock().flags) {
+        return Err(Errno::EBADF);
+    }
+    check_user_range(addr, len)?;
     let len = (len as usize).min(IO_CHUNK);
     let mut buf = alloc::vec![0u8; len];
     let io = read_file(&file, &mut buf, offset)?;
@@ -378,6 +391,10 @@ fn do_read(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>)
 
 fn do_write(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
     let file = file(ctx, fd)?;
+    if !fs::can_write(file.lock().flags) {
+        return Err(Errno::EBADF);
+    }
+    check_user_range(addr, len)?;
     let len = (len as usize).min(IO_CHUNK);
     let mut buf = alloc::vec![0u8; len];
     ctx.process.memory.read(addr, &mut buf)?;
@@ -407,18 +424,25 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     do_write(ctx, fd_of(a[0]), a[1], a[2], Some(offset))
 }
 
+/// Most iovecs one call takes (Linux's `UIO_MAXIOV`).
+const UIO_MAXIOV: u64 = 1024;
+
+/// The iovec array of readv/writev/sendmsg: `EINVAL` for more than
+/// [`UIO_MAXIOV`] entries or a length that is negative as an `ssize_t`,
+/// `EFAULT` for an array or a buffer outside user space.
 pub(super) fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoVec>, Errno> {
-    if count > 1024 {
+    if count > UIO_MAXIOV {
         return Err(Errno::EINVAL);
     }
+    let mut raw = alloc::vec![0u8; count as usize * IoVec::SIZE];
+    ctx.process.memory.read(addr, &mut raw)?;
     let mut out = Vec::with_capacity(count as usize);
-    for i in 0..count {
-        let mut raw = [0u8; IoVec::SIZE];
-        ctx.process.memory.read(addr + i * IoVec::SIZE as u64, &mut raw)?;
-        let iov = IoVec::from_bytes(&raw);
+    for chunk in raw.chunks_exact(IoVec::SIZE) {
+        let iov = IoVec::from_bytes(chunk.try_into().map_err(|_| Errno::EINVAL)?);
         if (iov.iov_len as i64) < 0 {
             return Err(Errno::EINVAL);
         }
+        check_user_range(iov.iov_base, iov.iov_len)?;
         out.push(iov);
     }
     Ok(out)
@@ -723,7 +747,8 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     match a[1] {
         0 | 1030 => {
             let file = file(ctx, fd)?;
-            let min = i32::try_from(a[2]).map_err(|_| Errno::EINVAL)?;
+            // The argument is an int: its upper half is ignored, as in Linux.
+            let min = i32::try_from(a[2] as u32).map_err(|_| Errno::EINVAL)?;
             Ok(ctx.process.files.insert_from(min, file, a[1] == 1030)? as u64)
         }
         1 => Ok(u64::from(ctx.process.files.cloexec(fd)?)),
@@ -976,44 +1001,74 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
     ready
 }
 
-/// The deadline of a waiting call: computed on its first run, kept across retries.
+/// The deadline of a waiting call: computed on its first run, kept across
+/// retries; `None` (no timeout) waits forever. Saturates (`syscall::time`).
 pub fn deadline(ctx: &mut Ctx<'_>, timeout_ns: Option<u64>) -> u64 {
     if !ctx.retry || ctx.process.wait_deadline.is_none() {
-        ctx.process.wait_deadline = Some(timeout_ns.map_or(u64::MAX, |t| crate::time::monotonic_ns().saturating_add(t)));
+        let now = crate::time::monotonic_ns();
+        ctx.process.wait_deadline = Some(timeout_ns.map_or(u64::MAX, |t| syscall::time::deadline_ns(now, t)));
     }
     ctx.process.wait_deadline.unwrap_or(u64::MAX)
 }
 
-fn do_poll(ctx: &mut Ctx<'_>, addr: u64, count: u64, timeout_ns: Option<u64>) -> SysResult {
-    if count > process::MAX_FDS as u64 {
+/// `struct pollfd` entries handled per pass, so that the kernel buffer stays
+/// small whatever `nfds` (up to `RLIMIT_NOFILE`) the caller gives.
+const POLL_CHUNK: u64 = 512;
+
+/// One pass over the caller's `pollfd` array: the number of ready entries,
+/// with their `revents` written back when `write_back`.
+fn poll_pass(ctx: &mut Ctx<'_>, addr: u64, count: u64, write_back: bool) -> Result<u64, Errno> {
+    const POLLFD_SIZE: u64 = 8;
+    let mut ready: u64 = 0;
+    let mut done: u64 = 0;
+    while done < count {
+        let n = (count - done).min(POLL_CHUNK);
+        let at = addr.checked_add(done * POLLFD_SIZE).ok_or(Errno::EFAULT)?;
+        let mut raw = alloc::vec![0u8; (n * POLLFD_SIZE) as usize];
+        ctx.process.memory.read(at, &mut raw)?;
+        let mut fds: Vec<(i32, i16, i16)> = raw
+            .chunks_exact(8)
+            .map(|c| (i32::from_le_bytes([c[0], c[1], c[2], c[3]]), i16::from_le_bytes([c[4], c[5]]), 0))
+            .collect();
+        ready = ready.saturating_add(poll_once(ctx, &mut fds));
+        if write_back {
+            for (chunk, (_, _, revents)) in raw.chunks_exact_mut(8).zip(&fds) {
+                chunk[6..8].copy_from_slice(&revents.to_le_bytes());
+            }
+            ctx.process.memory.write(at, &raw)?;
+        }
+        done += n;
+    }
+    Ok(ready)
+}
+
+/// poll/ppoll: `EINVAL` for more entries than `RLIMIT_NOFILE`, as Linux.
+/// The array is read in chunks; `revents` are written only when the call
+/// returns, not before it blocks.
+fn do_poll(ctx: &mut Ctx<'_>, addr: u64, raw_count: u64, timeout_ns: Option<u64>) -> SysResult {
+    // nfds is an unsigned int.
+    let count = u64::from(raw_count as u32);
+    if count > ctx.process.files.limit() as u64 {
         return Err(Errno::EINVAL);
     }
     let deadline = deadline(ctx, timeout_ns);
-    let mut raw = alloc::vec![0u8; count as usize * 8];
-    ctx.process.memory.read(addr, &mut raw)?;
-    let mut fds: Vec<(i32, i16, i16)> = raw
-        .chunks_exact(8)
-        .map(|c| (i32::from_le_bytes([c[0], c[1], c[2], c[3]]), i16::from_le_bytes([c[4], c[5]]), 0))
-        .collect();
-    let ready = poll_once(ctx, &mut fds);
+    let ready = poll_pass(ctx, addr, count, false)?;
     if ready == 0 && crate::time::monotonic_ns() < deadline {
         ctx.block = Some(BlockOn::Poll(deadline));
         return Ok(0);
     }
-    for (chunk, (_, _, revents)) in raw.chunks_exact_mut(8).zip(&fds) {
-        chunk[6..8].copy_from_slice(&revents.to_le_bytes());
-    }
-    ctx.process.memory.write(addr, &raw)?;
-    Ok(ready)
+    poll_pass(ctx, addr, count, true)
 }
 
-/// select/pselect6 on top of poll: the three fd_set bitmaps in, the ready ones out.
-fn do_select(ctx: &mut Ctx<'_>, nfds: u64, sets: [u64; 3], timeout_ns: Option<u64>) -> SysResult {
-    if nfds > process::MAX_FDS as u64 {
-        return Err(Errno::EINVAL);
-    }
+/// select/pselect6 on top of poll: the three fd_set bitmaps in, the ready
+/// ones out. A negative `nfds` is `EINVAL`; bits at or above the table's
+/// capacity are ignored (Linux clamps `nfds` to `max_fds`), so a huge
+/// `nfds` costs no more than the open descriptors.
+fn do_select(ctx: &mut Ctx<'_>, raw_nfds: u64, sets: [u64; 3], timeout_ns: Option<u64>) -> SysResult {
+    let nfds = usize::try_from(raw_nfds as i32).map_err(|_| Errno::EINVAL)?;
+    let nfds = nfds.min(ctx.process.files.capacity());
     let deadline = deadline(ctx, timeout_ns);
-    let bytes = (nfds as usize).div_ceil(64) * 8;
+    let bytes = nfds.div_ceil(64) * 8;
     let mut bitmaps = [alloc::vec![0u8; bytes], alloc::vec![0u8; bytes], alloc::vec![0u8; bytes]];
     for (bitmap, &addr) in bitmaps.iter_mut().zip(&sets) {
         if addr != 0 {
@@ -1021,7 +1076,7 @@ fn do_select(ctx: &mut Ctx<'_>, nfds: u64, sets: [u64; 3], timeout_ns: Option<u6
         }
     }
     let mut fds = Vec::new();
-    for fd in 0..nfds as usize {
+    for fd in 0..nfds {
         let bit = |set: &[u8]| set[fd / 8] & (1 << (fd % 8)) != 0;
         let mut events = 0;
         if bit(&bitmaps[0]) {
@@ -1069,40 +1124,22 @@ pub fn sys_select(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         let mut raw = [0u8; syscall::Timeval::SIZE];
         ctx.process.memory.read(a[4], &mut raw)?;
-        let tv = syscall::Timeval::from_bytes(&raw);
-        if tv.tv_sec < 0 || !(0..1_000_000).contains(&tv.tv_usec) {
-            return Err(Errno::EINVAL);
-        }
-        Some(tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1000)
+        Some(syscall::Timeval::from_bytes(&raw).select_timeout_ns()?)
     };
     do_select(ctx, a[0], [a[1], a[2], a[3]], timeout)
 }
 
 pub fn sys_pselect6(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let timeout = if a[4] == 0 {
-        None
-    } else {
-        let mut raw = [0u8; syscall::Timespec::SIZE];
-        ctx.process.memory.read(a[4], &mut raw)?;
-        Some(syscall::Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)?)
-    };
+    let timeout = if a[4] == 0 { None } else { Some(super::info::read_timespec(ctx, a[4])?) };
     do_select(ctx, a[0], [a[1], a[2], a[3]], timeout)
 }
 
 pub fn sys_poll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let timeout_ms = a[2] as i32;
-    let timeout = (timeout_ms >= 0).then(|| u64::from(timeout_ms.unsigned_abs()) * 1_000_000);
-    do_poll(ctx, a[0], a[1], timeout)
+    do_poll(ctx, a[0], a[1], syscall::time::timeout_ms_to_ns(a[2] as i32))
 }
 
 pub fn sys_ppoll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let timeout = if a[2] == 0 {
-        None
-    } else {
-        let mut raw = [0u8; syscall::Timespec::SIZE];
-        ctx.process.memory.read(a[2], &mut raw)?;
-        Some(syscall::Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)?)
-    };
+    let timeout = if a[2] == 0 { None } else { Some(super::info::read_timespec(ctx, a[2])?) };
     do_poll(ctx, a[0], a[1], timeout)
 }
 

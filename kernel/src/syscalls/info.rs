@@ -66,10 +66,12 @@ pub fn sys_time(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(secs)
 }
 
-fn read_timespec(ctx: &mut Ctx<'_>, addr: u64) -> Result<u64, Errno> {
+/// A user `struct timespec` as a duration in ns: `EFAULT`, `EINVAL` if
+/// invalid, saturated when huge (`syscall::time`).
+pub(super) fn read_timespec(ctx: &mut Ctx<'_>, addr: u64) -> Result<u64, Errno> {
     let mut raw = [0u8; Timespec::SIZE];
     ctx.process.memory.read(addr, &mut raw)?;
-    Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)
+    Timespec::from_bytes(&raw).duration_ns()
 }
 
 /// Sleeps until CLOCK_MONOTONIC reaches the deadline the first run computed.
@@ -89,7 +91,8 @@ pub fn sys_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_clock_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let clock = ClockId::from_raw(a[0])?;
     let value = read_timespec(ctx, a[2])?;
-    let remaining = if a[1] & u64::from(syscall::TIMER_ABSTIME) != 0 { value.saturating_sub(clock_now_ns(clock)) } else { value };
+    let absolute = a[1] & u64::from(syscall::TIMER_ABSTIME) != 0;
+    let remaining = if absolute { syscall::time::remaining_ns(value, clock_now_ns(clock)) } else { value };
     sleep_until(ctx, remaining)
 }
 
@@ -139,6 +142,10 @@ pub fn sys_prlimit64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         None
     };
     let old = ctx.process.limits.prlimit(resource, new)?;
+    if resource == Resource::Nofile {
+        let soft = ctx.process.limits.get(Resource::Nofile).rlim_cur;
+        ctx.process.files.set_limit(soft);
+    }
     if a[3] != 0 {
         ctx.process.memory.write(a[3], &old.to_bytes())?;
     }

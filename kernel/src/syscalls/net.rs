@@ -296,7 +296,7 @@ pub fn sys_recvfrom(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_recvmsg(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let msg = read_msghdr(ctx, a[1])?;
     let iov = iovecs(ctx, msg.iov, msg.iovlen)?;
-    let room: usize = iov.iter().map(|v| v.iov_len as usize).sum();
+    let room = iov.iter().fold(0usize, |room, v| room.saturating_add(v.iov_len as usize));
     let Some((data, from)) = recv_data(ctx, a[0], room, a[2] as u32)? else { return Ok(0) };
     let mut at = 0;
     for v in &iov {
@@ -506,8 +506,7 @@ fn epoll_wait(ctx: &mut Ctx<'_>, a: [u64; 6], timeout_ns: Option<u64>) -> SysRes
 }
 
 fn timeout_ms(raw: u64) -> Option<u64> {
-    let ms = raw as i32;
-    (ms >= 0).then(|| u64::from(ms.unsigned_abs()) * 1_000_000)
+    syscall::time::timeout_ms_to_ns(raw as i32)
 }
 
 pub fn sys_epoll_wait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -520,12 +519,6 @@ pub fn sys_epoll_pwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_epoll_pwait2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let timeout = if a[3] == 0 {
-        None
-    } else {
-        let mut raw = [0u8; syscall::Timespec::SIZE];
-        ctx.process.memory.read(a[3], &mut raw)?;
-        Some(syscall::Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)?)
-    };
+    let timeout = if a[3] == 0 { None } else { Some(super::info::read_timespec(ctx, a[3])?) };
     epoll_wait(ctx, a, timeout)
 }
