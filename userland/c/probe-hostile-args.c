@@ -323,6 +323,19 @@ static void check_counts(void)
     check(r == 0, "readv iovcnt 0 -> 0", "returned %ld (%s)", r, errname(raw_errno(r)));
     r = syscall(SYS_readv, (long)zero, iov, 2L);
     check(r == 16, "readv 2 x 8 bytes", "returned %ld (%s)", r, errname(raw_errno(r)));
+    /* 1024 iovecs of 1 MiB each, all on one buffer: a short read is fine,
+     * but the call must come back. */
+    static struct iovec many[1024];
+    char *mib = malloc(1 << 20);
+    if (mib) {
+        for (int i = 0; i < 1024; i++)
+            many[i] = (struct iovec){mib, 1 << 20};
+        r = syscall(SYS_readv, (long)zero, many, 1024L);
+        check(r >= (1L << 20) && r <= (1L << 30), "readv 1024 x 1 MiB from /dev/zero returns", "returned %ld (%s)", r,
+              errname(raw_errno(r)));
+        free(mib);
+    }
+    expect_raw("readv bad fd, iovcnt 1025 -> EBADF", syscall(SYS_readv, 999L, iov, 1025L), EBADF);
     struct iovec neg[2] = {{buf, 8}, {buf, (size_t)-1}};
     expect_raw("writev iov_len = -1 -> EINVAL", syscall(SYS_writev, (long)null, neg, 2L), EINVAL);
     struct iovec halves[2] = {{buf, 1UL << 62}, {buf, 1UL << 62}};
@@ -348,6 +361,11 @@ static void check_counts(void)
          * take NULL, 2^40 without reading it; a pipe copies and faults. */
         expect_raw("write pipe NULL, 2^40 -> EFAULT", syscall(SYS_write, (long)p[1], NULL, 1L << 40), EFAULT);
         expect_raw("read empty non-blocking pipe, bad buffer -> EAGAIN", syscall(SYS_read, (long)p[0], (void *)1, 10L), EAGAIN);
+        struct timespec times[2] = {{0, 0}, {0, 1000000000L}};
+        expect_raw("utimensat tv_nsec = 1e9 -> EINVAL", syscall(SYS_utimensat, (long)p[0], NULL, times, 0L), EINVAL);
+        times[0].tv_nsec = -1;
+        times[1].tv_nsec = 0;
+        expect_raw("utimensat tv_nsec = -1 -> EINVAL", syscall(SYS_utimensat, (long)p[0], NULL, times, 0L), EINVAL);
         close(p[0]);
         close(p[1]);
     }

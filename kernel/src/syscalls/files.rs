@@ -2,6 +2,8 @@
 //! positioned forms, lseek, the stat family, getdents64, ioctl on the
 //! console, fcntl, dup, access, getcwd/chdir, mkdir/unlink/rmdir, readlink.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use alloc::vec::Vec;
 
 use syscall::{AT_FDCWD, AtFlags, Errno, IoVec, OpenFlags, Stat, Termios, Winsize};
@@ -142,7 +144,7 @@ fn read_console(buf: &mut [u8]) -> Io {
         let Some(byte) = serial::try_read_byte() else { break };
         let byte = if byte == b'\r' { b'\n' } else { byte };
         buf[got] = byte;
-        got += 1;
+        got = got.saturating_add(1);
         if byte == b'\n' {
             break;
         }
@@ -166,7 +168,7 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             let at = offset.unwrap_or(open.offset);
             let n = fs::with(|fs| fs.read(id, at, buf))?;
             if offset.is_none() {
-                open.offset += n as u64;
+                open.offset = open.offset.saturating_add(n as u64);
             }
             Ok(Io::Done(n))
         }
@@ -174,9 +176,10 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             let ProcNode::File(data) = &*node else { return Err(Errno::EISDIR) };
             let at = offset.unwrap_or(open.offset) as usize;
             let n = data.len().saturating_sub(at).min(buf.len());
-            buf[..n].copy_from_slice(&data[at.min(data.len())..at.min(data.len()) + n]);
+            let start = at.min(data.len());
+            buf[..n].copy_from_slice(&data[start..start.saturating_add(n)]);
             if offset.is_none() {
-                open.offset += n as u64;
+                open.offset = open.offset.saturating_add(n as u64);
             }
             Ok(Io::Done(n))
         }
@@ -237,7 +240,7 @@ fn message_read(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: &
     let mut got = 0;
     while got < len {
         match pipe.lock().read(&mut message[got..]) {
-            PipeRead::Data(n) => got += n,
+            PipeRead::Data(n) => got = got.saturating_add(n),
             _ => break,
         }
     }
@@ -262,7 +265,7 @@ fn message_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: 
     let mut put = 0;
     while put < data.len() {
         match p.write(&data[put..]) {
-            PipeWrite::Wrote(n) => put += n,
+            PipeWrite::Wrote(n) => put = put.saturating_add(n),
             _ => break,
         }
     }
@@ -305,7 +308,7 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
                 };
                 let n = fs.write(id, at, data)?;
                 if offset.is_none() {
-                    open.offset = at + n as u64;
+                    open.offset = at.saturating_add(n as u64);
                 }
                 Ok(n)
             })?;
@@ -434,7 +437,7 @@ pub(super) fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoV
     if count > UIO_MAXIOV {
         return Err(Errno::EINVAL);
     }
-    let mut raw = alloc::vec![0u8; count as usize * IoVec::SIZE];
+    let mut raw = alloc::vec![0u8; (count as usize).saturating_mul(IoVec::SIZE)];
     ctx.process.memory.read(addr, &mut raw)?;
     let mut out = Vec::with_capacity(count as usize);
     for chunk in raw.chunks_exact(IoVec::SIZE) {
@@ -448,18 +451,25 @@ pub(super) fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoV
     Ok(out)
 }
 
+/// readv: at most `IO_CHUNK` bytes per call in all (a short read, as
+/// writev's gather), so 1024 iovecs cannot make one call copy a gigabyte.
 pub fn sys_readv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let fd = fd_of(a[0]);
-    let mut total = 0;
+    file(ctx, fd)?;
+    let mut total: u64 = 0;
     for iov in iovecs(ctx, a[1], a[2])? {
         if iov.iov_len == 0 {
             continue;
         }
-        let n = do_read(ctx, fd, iov.iov_base, iov.iov_len, None)?;
+        let want = iov.iov_len.min((IO_CHUNK as u64).saturating_sub(total));
+        if want == 0 {
+            break;
+        }
+        let n = do_read(ctx, fd, iov.iov_base, want, None)?;
         if ctx.block.is_some() && total > 0 {
             ctx.block = None;
         }
-        total += n;
+        total = total.saturating_add(n);
         if n < iov.iov_len {
             break;
         }
@@ -475,7 +485,7 @@ pub fn sys_writev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     for iov in iovecs(ctx, a[1], a[2])? {
         let start = data.len();
         let len = (iov.iov_len as usize).min(IO_CHUNK.saturating_sub(start));
-        data.resize(start + len, 0);
+        data.resize(start.saturating_add(len), 0);
         ctx.process.memory.read(iov.iov_base, &mut data[start..])?;
     }
     let io = write_file(&file, &data, None).map_err(|e| broken_pipe(ctx, e))?;
@@ -648,7 +658,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         FileKind::Proc(node) => match &*node {
             ProcNode::Dir(list) => [(b".".to_vec(), 1, syscall::DT_DIR), (b"..".to_vec(), 1, syscall::DT_DIR)]
                 .into_iter()
-                .chain(list.iter().enumerate().map(|(i, (name, dtype))| (name.clone(), i as u64 + 2, *dtype)))
+                .chain(list.iter().enumerate().map(|(i, (name, dtype))| (name.clone(), (i as u64).saturating_add(2), *dtype)))
                 .collect(),
             _ => return Err(Errno::ENOTDIR),
         },
@@ -659,12 +669,12 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let mut used = 0;
     let mut index = open.offset as usize;
     while let Some((name, ino, dtype)) = entries.get(index) {
-        match syscall::encode_dirent64(&mut buf[used..], *ino, (index + 1) as i64, *dtype, name) {
-            Some(len) => used += len,
+        match syscall::encode_dirent64(&mut buf[used..], *ino, i64::try_from(index.saturating_add(1)).unwrap_or(i64::MAX), *dtype, name) {
+            Some(len) => used = used.saturating_add(len),
             None if used == 0 => return Err(Errno::EINVAL),
             None => break,
         }
-        index += 1;
+        index = index.saturating_add(1);
     }
     open.offset = index as u64;
     drop(open);
@@ -966,7 +976,7 @@ pub(super) fn readiness(kind: &FileKind) -> u32 {
 
 /// The events of `pollfd` entries that hold now.
 fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
-    let mut ready = 0;
+    let mut ready: u64 = 0;
     for (fd, events, revents) in fds.iter_mut() {
         *revents = 0;
         if *fd < 0 {
@@ -974,7 +984,7 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
         }
         let Ok(file) = file(ctx, *fd) else {
             *revents = POLLNVAL;
-            ready += 1;
+            ready = ready.saturating_add(1);
             continue;
         };
         let kind = file.lock().kind.clone();
@@ -995,7 +1005,7 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
         }
         *revents = got as u16 as i16;
         if got != 0 {
-            ready += 1;
+            ready = ready.saturating_add(1);
         }
     }
     ready
@@ -1022,9 +1032,9 @@ fn poll_pass(ctx: &mut Ctx<'_>, addr: u64, count: u64, write_back: bool) -> Resu
     let mut ready: u64 = 0;
     let mut done: u64 = 0;
     while done < count {
-        let n = (count - done).min(POLL_CHUNK);
-        let at = addr.checked_add(done * POLLFD_SIZE).ok_or(Errno::EFAULT)?;
-        let mut raw = alloc::vec![0u8; (n * POLLFD_SIZE) as usize];
+        let n = count.saturating_sub(done).min(POLL_CHUNK);
+        let at = addr.checked_add(done.saturating_mul(POLLFD_SIZE)).ok_or(Errno::EFAULT)?;
+        let mut raw = alloc::vec![0u8; n.saturating_mul(POLLFD_SIZE) as usize];
         ctx.process.memory.read(at, &mut raw)?;
         let mut fds: Vec<(i32, i16, i16)> = raw
             .chunks_exact(8)
@@ -1037,7 +1047,7 @@ fn poll_pass(ctx: &mut Ctx<'_>, addr: u64, count: u64, write_back: bool) -> Resu
             }
             ctx.process.memory.write(at, &raw)?;
         }
-        done += n;
+        done = done.saturating_add(n);
     }
     Ok(ready)
 }
@@ -1068,7 +1078,7 @@ fn do_select(ctx: &mut Ctx<'_>, raw_nfds: u64, sets: [u64; 3], timeout_ns: Optio
     let nfds = usize::try_from(raw_nfds as i32).map_err(|_| Errno::EINVAL)?;
     let nfds = nfds.min(ctx.process.files.capacity());
     let deadline = deadline(ctx, timeout_ns);
-    let bytes = nfds.div_ceil(64) * 8;
+    let bytes = nfds.div_ceil(64).saturating_mul(8);
     let mut bitmaps = [alloc::vec![0u8; bytes], alloc::vec![0u8; bytes], alloc::vec![0u8; bytes]];
     for (bitmap, &addr) in bitmaps.iter_mut().zip(&sets) {
         if addr != 0 {
@@ -1094,16 +1104,16 @@ fn do_select(ctx: &mut Ctx<'_>, raw_nfds: u64, sets: [u64; 3], timeout_ns: Optio
         return Err(Errno::EBADF);
     }
     let mut out = [alloc::vec![0u8; bytes], alloc::vec![0u8; bytes], alloc::vec![0u8; bytes]];
-    let mut count = 0;
+    let mut count: u64 = 0;
     for (fd, events, revents) in &fds {
         let (i, b) = (*fd as usize / 8, 1u8 << (*fd as usize % 8));
         if events & POLLIN != 0 && revents & (POLLIN | POLLHUP) != 0 {
             out[0][i] |= b;
-            count += 1;
+            count = count.saturating_add(1);
         }
         if events & POLLOUT != 0 && revents & POLLOUT != 0 {
             out[1][i] |= b;
-            count += 1;
+            count = count.saturating_add(1);
         }
     }
     if count == 0 && crate::time::monotonic_ns() < deadline {
@@ -1163,7 +1173,8 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         Ok(io) => io,
         Err(e) => {
             if explicit.is_none() {
-                input.lock().offset -= n as u64;
+                let mut open = input.lock();
+                open.offset = open.offset.saturating_sub(n as u64);
             }
             return Err(broken_pipe(ctx, e));
         }
@@ -1174,17 +1185,19 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             // Nothing went out: the file offset goes back, and the call
             // waits for room (or is EAGAIN on a non-blocking output).
             if explicit.is_none() {
-                input.lock().offset -= n as u64;
+                let mut open = input.lock();
+                open.offset = open.offset.saturating_sub(n as u64);
             }
             finish_io(ctx, &output, Io::Wait(reason))?;
             return Ok(0);
         }
     };
     if let Some(at) = explicit {
-        ctx.process.memory.write(offset_addr, &(at + written as u64).to_le_bytes())?;
+        ctx.process.memory.write(offset_addr, &at.saturating_add(written as u64).to_le_bytes())?;
     } else if written < n {
         // Give back what was read but not written.
-        input.lock().offset -= (n - written) as u64;
+        let mut open = input.lock();
+        open.offset = open.offset.saturating_sub(n.saturating_sub(written) as u64);
     }
     Ok(written as u64)
 }
@@ -1356,7 +1369,6 @@ pub fn sys_symlinkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let id = if a[1] == 0 { inode_of_fd(ctx, fd_of(a[0]))? } else { inode_at(ctx, fd_of(a[0]), a[1], a[3] & 0x100 == 0)? };
     // The modification time: the second timespec, UTIME_NOW (or no array) meaning now.
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
@@ -1366,13 +1378,21 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         let mut raw = [0u8; 32];
         ctx.process.memory.read(a[2], &mut raw)?;
+        let atime = syscall::Timespec::from_bytes(raw[..16].try_into().map_err(|_| Errno::EINVAL)?);
         let mtime = syscall::Timespec::from_bytes(raw[16..].try_into().map_err(|_| Errno::EINVAL)?);
+        // Each tv_nsec is UTIME_NOW, UTIME_OMIT or in 0..1e9 (checked before
+        // the file is looked up, as Linux); any tv_sec is a valid time.
+        let nsec_valid = |t: &syscall::Timespec| matches!(t.tv_nsec, UTIME_NOW | UTIME_OMIT | 0..=999_999_999);
+        if !nsec_valid(&atime) || !nsec_valid(&mtime) {
+            return Err(Errno::EINVAL);
+        }
         match mtime.tv_nsec {
             UTIME_OMIT => None,
             UTIME_NOW => Some(now),
             _ => Some(mtime.tv_sec),
         }
     };
+    let id = if a[1] == 0 { inode_of_fd(ctx, fd_of(a[0]))? } else { inode_at(ctx, fd_of(a[0]), a[1], a[3] & 0x100 == 0)? };
     if let Some(secs) = mtime {
         fs::with(|fs| fs.set_mtime(id, secs))?;
     }

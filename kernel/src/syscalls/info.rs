@@ -2,6 +2,8 @@
 //! friends, exit, uname, the clocks and sleeps, getrandom, arch_prctl,
 //! set_tid_address, prlimit64, umask, sched_yield.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use syscall::{ArchPrctl, ClockId, Errno, Resource, Rlimit, Timespec, Timeval, Utsname};
 
 use super::{Ctx, SysResult};
@@ -164,7 +166,7 @@ pub fn sys_sysinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     // bufferram, totalswap, freeswap (u64s), procs u16, pad, totalhigh, freehigh, mem_unit u32.
     let mut raw = [0u8; 112];
     let uptime = time::monotonic_ns() / 1_000_000_000;
-    let free = crate::mm::frame::free_frames() as u64 * paging::PAGE_SIZE;
+    let free = (crate::mm::frame::free_frames() as u64).saturating_mul(paging::PAGE_SIZE);
     raw[0..8].copy_from_slice(&uptime.to_le_bytes());
     raw[32..40].copy_from_slice(&crate::mm::total_bytes().to_le_bytes());
     raw[40..48].copy_from_slice(&free.to_le_bytes());
@@ -203,7 +205,7 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             // The name may sit at the end of a mapping: read byte by byte up to the NUL.
             for (i, slot) in raw.iter_mut().enumerate().take(COMM_LEN - 1) {
                 let mut byte = [0u8; 1];
-                ctx.process.memory.read(a[1] + i as u64, &mut byte)?;
+                ctx.process.memory.read(a[1].checked_add(i as u64).ok_or(Errno::EFAULT)?, &mut byte)?;
                 if byte[0] == 0 {
                     break;
                 }
@@ -245,7 +247,7 @@ pub fn sys_setgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if a[0] > NGROUPS_MAX {
         return Err(Errno::EINVAL);
     }
-    let mut bytes = alloc::vec![0u8; a[0] as usize * 4];
+    let mut bytes = alloc::vec![0u8; (a[0] as usize).saturating_mul(4)];
     ctx.process.memory.read(a[1], &mut bytes)?;
     ctx.process.groups = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     Ok(0)
@@ -270,8 +272,8 @@ fn statfs_bytes() -> [u8; 120] {
     let free = crate::mm::frame::free_frames() as u64;
     let mut out = [0u8; 120];
     let fields = [TMPFS_MAGIC, paging::PAGE_SIZE, total, free, free, 0, 0];
-    for (i, v) in fields.iter().enumerate() {
-        out[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+    for (slot, v) in out.chunks_exact_mut(8).zip(fields) {
+        slot.copy_from_slice(&v.to_le_bytes());
     }
     // f_fsid (8 bytes at 56), f_namelen at 64, f_frsize at 72, f_flags at 80.
     out[64..72].copy_from_slice(&255u64.to_le_bytes());

@@ -2,6 +2,8 @@
 //! wait4, waitid, kill/tkill/tgkill, rt_sigreturn, rt_sigsuspend, pause,
 //! alarm, sched_yield, and process groups and sessions.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use alloc::string::String;
 use alloc::vec::Vec;
 
