@@ -155,3 +155,15 @@ fn a_domain_fault_reaches_a_sigsegv_handler_with_segv_pkuerr() {
         out.show()
     );
 }
+
+#[test]
+fn hostile_times_counts_and_fd_limits_get_linux_answers_and_the_kernel_lives() {
+    // alarm(1 << 40) and setitimer(2^62 s) panicked the kernel before the
+    // checked conversions (issue 9); every check is also run on the host.
+    let out = run("mpk", "probe-hostile-args");
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(!out.stdout.contains("KERNEL PANIC"), "{}", out.show());
+    let (passed, failed, skipped) = summary(&out);
+    assert!(passed >= 120 && failed == 0 && skipped == 0, "{}", out.show());
+    assert!(out.has_line("ok - kernel alive after all of it"), "{}", out.show());
+}

@@ -391,6 +391,15 @@ static void check_execve(const char *self)
                syscall(SYS_execve, self, args, (void *)0xfffffffffffffff8UL), EFAULT);
     char *bad_string[] = {(char *)self, (char *)0x10, NULL};
     expect_raw("execve argv string unmapped -> EFAULT", syscall(SYS_execve, self, bad_string, NULL), EFAULT);
+    /* One string over MAX_ARG_STRLEN (128 KiB). */
+    char *big = malloc(200000);
+    if (big) {
+        memset(big, 'a', 199999);
+        big[199999] = 0;
+        char *big_args[] = {(char *)self, big, NULL};
+        expect_raw("execve a 200000-byte argument -> E2BIG", syscall(SYS_execve, self, big_args, NULL), E2BIG);
+        free(big);
+    }
 }
 
 /* CAP_SYS_RESOURCE (bit 24) in /proc/self/status's CapEff. */

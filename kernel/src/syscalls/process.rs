@@ -84,7 +84,8 @@ fn string_array(ctx: &mut Ctx<'_>, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
         if ptr == 0 {
             return Ok(out);
         }
-        let s = ctx.process.memory.read_cstr(ptr, 128 * 1024)?;
+        // Linux's MAX_ARG_STRLEN: a longer string is E2BIG, not ENAMETOOLONG.
+        let s = ctx.process.memory.read_cstr(ptr, 128 * 1024).map_err(|e| if e == Errno::ENAMETOOLONG { Errno::E2BIG } else { e })?;
         total = total.saturating_add(s.len()).saturating_add(1);
         if total > 2 * 1024 * 1024 {
             return Err(Errno::E2BIG);
