@@ -374,6 +374,9 @@ static void check_counts(void)
     r = syscall(SYS_getrandom, buf, 0L, 0L);
     check(r == 0, "getrandom 0 bytes", "returned %ld (%s)", r, errname(raw_errno(r)));
     expect_raw("uname NULL -> EFAULT", syscall(SYS_uname, NULL), EFAULT);
+    expect_raw("readlink bufsiz 0 -> EINVAL", syscall(SYS_readlink, "/proc/self/exe", buf, 0L), EINVAL);
+    expect_raw("readlink bufsiz -1 -> EINVAL", syscall(SYS_readlink, "/proc/self/exe", buf, -1L), EINVAL);
+    expect_raw("readlink bufsiz 1 << 32 (int 0) -> EINVAL", syscall(SYS_readlink, "/proc/self/exe", buf, 1L << 32), EINVAL);
     expect_raw("rt_sigaction sigsetsize 16 -> EINVAL", syscall(SYS_rt_sigaction, (long)SIGUSR1, NULL, NULL, 16L), EINVAL);
     expect_raw("rt_sigaction sigsetsize 2^40 -> EINVAL", syscall(SYS_rt_sigaction, (long)SIGUSR1, NULL, NULL, 1L << 40), EINVAL);
     expect_raw("rt_sigprocmask sigsetsize -1 -> EINVAL", syscall(SYS_rt_sigprocmask, (long)SIG_BLOCK, NULL, NULL, -1L), EINVAL);
@@ -464,9 +467,14 @@ static void check_nofile(void)
         close(fd);
     r = dup2(1, 20);
     check(r == 20, "dup2(1, 20)", "returned %d (%s)", r, errname(errno));
+    /* The raw setrlimit syscall (musl's setrlimit is prlimit64). */
     lim = (struct rlimit){8, start.rlim_max};
-    r = setrlimit(RLIMIT_NOFILE, &lim);
-    check(r == 0, "setrlimit NOFILE soft 8", "%s", errname(errno));
+    r = (int)syscall(SYS_setrlimit, (long)RLIMIT_NOFILE, &lim);
+    check(r == 0, "setrlimit syscall: NOFILE soft 8", "%s", errname(errno));
+    struct rlimit got;
+    r = (int)syscall(SYS_getrlimit, (long)RLIMIT_NOFILE, &got);
+    check(r == 0 && got.rlim_cur == 8 && got.rlim_max == start.rlim_max, "getrlimit reads it back", "%lu / %lu",
+          (unsigned long)got.rlim_cur, (unsigned long)got.rlim_max);
     int opened = 0, last = -1, err = 0;
     for (int i = 0; i < 16; i++) {
         int fd = open("/dev/null", O_RDONLY);

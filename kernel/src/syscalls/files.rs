@@ -904,19 +904,21 @@ pub fn sys_unlinkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 fn readlink_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, buf: u64, len: u64) -> SysResult {
-    if (len as i64) <= 0 {
+    // bufsiz is an int: its upper half is ignored.
+    let len = len as i32;
+    if len <= 0 {
         return Err(Errno::EINVAL);
     }
     let path = path_arg(ctx, path_addr)?;
     if procfs::is_proc(&path) {
         let ProcNode::Link(target) = procfs::lookup(ctx.process, &path)? else { return Err(Errno::EINVAL) };
-        let n = target.len().min(len as usize);
+        let n = target.len().min(len.unsigned_abs() as usize);
         ctx.process.memory.write(buf, &target[..n])?;
         return Ok(n as u64);
     }
     let base = base_dir(ctx, dirfd, &path)?;
     let target = fs::with(|fs| fs.lookup(base, &path, false).and_then(|id| fs.readlink(id).map(<[u8]>::to_vec)))?;
-    let n = target.len().min(len as usize);
+    let n = target.len().min(len.unsigned_abs() as usize);
     ctx.process.memory.write(buf, &target[..n])?;
     Ok(n as u64)
 }

@@ -143,14 +143,30 @@ pub fn sys_prlimit64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         None
     };
+    let old = set_limit(ctx, resource, new)?;
+    if a[3] != 0 {
+        ctx.process.memory.write(a[3], &old.to_bytes())?;
+    }
+    Ok(0)
+}
+
+/// Reads and sets a limit in the process's table (`ResourceLimits`), then
+/// hands a changed limit to the code that enforces it (`RLIMIT_NOFILE`:
+/// the fd table).
+fn set_limit(ctx: &mut Ctx<'_>, resource: Resource, new: Option<Rlimit>) -> Result<Rlimit, Errno> {
     let old = ctx.process.limits.prlimit(resource, new)?;
     if resource == Resource::Nofile {
         let soft = ctx.process.limits.get(Resource::Nofile).rlim_cur;
         ctx.process.files.set_limit(soft);
     }
-    if a[3] != 0 {
-        ctx.process.memory.write(a[3], &old.to_bytes())?;
-    }
+    Ok(old)
+}
+
+pub fn sys_setrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let resource = Resource::from_raw(a[0])?;
+    let mut raw = [0u8; Rlimit::SIZE];
+    ctx.process.memory.read(a[1], &mut raw)?;
+    set_limit(ctx, resource, Some(Rlimit::from_bytes(&raw)))?;
     Ok(0)
 }
 

@@ -137,6 +137,7 @@ syscall_table! {
     UMASK => info::sys_umask,
     GETTIMEOFDAY => info::sys_gettimeofday,
     GETRLIMIT => info::sys_getrlimit,
+    SETRLIMIT => info::sys_setrlimit,
     SYSINFO => info::sys_sysinfo,
     GETUID => info::sys_getid,
     GETGID => info::sys_getid,
