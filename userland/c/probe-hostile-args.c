@@ -405,6 +405,51 @@ static void check_execve(const char *self)
     }
 }
 
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* kill(self, SIGUSR1) with RSP = 0x100: the signal frame would sit below
+ * address 0. Linux cannot push it and kills with SIGSEGV. */
+static int signal_on_wrapping_stack(void *arg)
+{
+    (void)arg;
+    signal(SIGUSR1, on_usr1);
+    long pid = getpid();
+    __asm__ volatile("mov %%rsp, %%r12\n\t"
+                     "mov %[sp], %%rsp\n\t"
+                     "syscall\n\t"
+                     "mov %%r12, %%rsp\n\t"
+                     :
+                     : "a"((long)SYS_kill), "D"(pid), "S"((long)SIGUSR1), [sp] "r"(0x100L)
+                     : "rcx", "r11", "r12", "memory");
+    return 3;
+}
+
+/* An alternate signal stack whose end wraps past 2^64. */
+static int signal_on_wrapping_altstack(void *arg)
+{
+    (void)arg;
+    stack_t ss = {.ss_sp = (void *)0xfffffffffffff000UL, .ss_size = 0x10000, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0)
+        return 10 + (errno & 0x3f);
+    struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_ONSTACK};
+    sigaction(SIGUSR1, &sa, NULL);
+    raise(SIGUSR1);
+    return 3;
+}
+
+static void check_signal_stacks(void)
+{
+    int st = run_child(signal_on_wrapping_stack, NULL);
+    check(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "a signal frame below address 0 -> SIGSEGV",
+          "child: %s", st < 0 ? errname(errno) : describe_status(st));
+    st = run_child(signal_on_wrapping_altstack, NULL);
+    check(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "an alternate stack wrapping 2^64 -> SIGSEGV",
+          "child: %s", st < 0 ? errname(errno) : describe_status(st));
+}
+
 /* CAP_SYS_RESOURCE (bit 24) in /proc/self/status's CapEff. */
 static int has_cap_sys_resource(void)
 {
@@ -534,6 +579,7 @@ int main(int argc, char **argv)
     check_socket_timeouts();
     check_counts();
     check_execve(self);
+    check_signal_stacks();
     check_nofile();
     long r = syscall(SYS_getpid);
     check(r == getpid() && r > 0, "kernel alive after all of it", "getpid returned %ld", r);
