@@ -476,6 +476,18 @@ static int nofile_child(void *arg)
     return fd == -1 && errno == EMFILE ? 0 : 2;
 }
 
+static const char *self_path;
+
+/* Child of the exec check: execs this program again, which runs
+ * nofile_child as its main (see main). */
+static int nofile_exec_child(void *arg)
+{
+    (void)arg;
+    char *args[] = {(char *)self_path, (char *)"--nofile-child", NULL};
+    execv(self_path, args);
+    return 4;
+}
+
 static void check_nofile(void)
 {
     struct rlimit start, lim;
@@ -550,6 +562,9 @@ static void check_nofile(void)
     int st = run_child(nofile_child, NULL);
     check(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork inherits the lowered limit", "child: %s",
           st < 0 ? errname(errno) : describe_status(st));
+    st = run_child(nofile_exec_child, NULL);
+    check(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "execve keeps the lowered limit", "child: %s",
+          st < 0 ? errname(errno) : describe_status(st));
     close(7);
     r = pipe(p);
     check(r == -1 && errno == EMFILE, "pipe with one free fd -> EMFILE", "returned %d (%s)", r, errname(errno));
@@ -569,8 +584,10 @@ static void check_nofile(void)
 
 int main(int argc, char **argv)
 {
-    (void)argc;
     const char *self = argv[0] && access(argv[0], X_OK) == 0 ? argv[0] : "/bin/probe-hostile-args";
+    self_path = self;
+    if (argc == 2 && strcmp(argv[1], "--nofile-child") == 0)
+        return nofile_child(NULL);
     check_alarm();
     check_itimer();
     check_sleeps();
