@@ -379,6 +379,12 @@ static void check_counts(void)
     expect_raw("readlink bufsiz 1 << 32 (int 0) -> EINVAL", syscall(SYS_readlink, "/proc/self/exe", buf, 1L << 32), EINVAL);
     expect_raw("rt_sigaction sigsetsize 16 -> EINVAL", syscall(SYS_rt_sigaction, (long)SIGUSR1, NULL, NULL, 16L), EINVAL);
     expect_raw("rt_sigaction sigsetsize 2^40 -> EINVAL", syscall(SYS_rt_sigaction, (long)SIGUSR1, NULL, NULL, 1L << 40), EINVAL);
+    expect_raw("kill pid INT_MIN -> ESRCH", syscall(SYS_kill, (long)INT_MIN, 0L), ESRCH);
+    expect_raw("kill signal 65 -> EINVAL", syscall(SYS_kill, (long)getpid(), 65L), EINVAL);
+    r = syscall(SYS_kill, (long)getpid(), 1L << 32);
+    check(r == 0, "kill signal 1 << 32 is int 0: an existence check", "returned %ld (%s)", r, errname(raw_errno(r)));
+    expect_raw("kill signal -1 -> EINVAL", syscall(SYS_kill, (long)getpid(), -1L), EINVAL);
+    expect_raw("rt_sigsuspend sigsetsize 1 << 40 -> EINVAL", syscall(SYS_rt_sigsuspend, buf, 1L << 40), EINVAL);
     expect_raw("rt_sigprocmask sigsetsize -1 -> EINVAL", syscall(SYS_rt_sigprocmask, (long)SIG_BLOCK, NULL, NULL, -1L), EINVAL);
     close(zero);
     close(null);

@@ -200,6 +200,8 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// Sends `raw` to the processes `pid` names (kill's rules).
 fn kill_targets(ctx: &mut Ctx<'_>, pid: i32, raw: u64, code: i32) -> SysResult {
+    // The signal is an int: the upper half of the register is ignored.
+    let raw = u64::from(raw as u32);
     let signal = if raw == 0 { None } else { Some(syscall::Signal::from_raw(raw)?.number()) };
     let me = ctx.process.pid;
     let targets: Vec<Pid> = proc::with_table(|t| match pid {
