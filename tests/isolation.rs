@@ -222,3 +222,15 @@ fn software_interrupts_and_split_wrpkru_kill_or_refuse_only_the_caller() {
         assert!(out.stdout.contains("software interrupt int 0x8 at rip 0x4"), "the kill line names int 8 and its rip: {}", out.show());
     }
 }
+
+#[test]
+fn hostile_times_counts_and_fd_limits_get_linux_answers_and_the_kernel_lives() {
+    // alarm(1 << 40) and setitimer(2^62 s) panicked the kernel before the
+    // checked conversions (issue 9); every check is also run on the host.
+    let out = run("mpk", "probe-hostile-args");
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(!out.stdout.contains("KERNEL PANIC"), "{}", out.show());
+    let (passed, failed, skipped) = summary(&out);
+    assert!(passed >= 120 && failed == 0 && skipped == 0, "{}", out.show());
+    assert!(out.has_line("ok - kernel alive after all of it"), "{}", out.show());
+}

@@ -28,7 +28,7 @@ pub mod signal;
 pub mod stack;
 pub mod table;
 
-pub use fd::{FdTable, MAX_FDS, check_range};
+pub use fd::{DEFAULT_NOFILE, FdTable, MAX_FDS, NR_OPEN, check_range};
 pub use pipe::{PIPE_BUF, PIPE_CAPACITY, Pipe, PipeRead, PipeWrite};
 pub use rlimit::ResourceLimits;
 pub use signal::SignalState;

@@ -178,14 +178,6 @@ impl Timespec {
         self.tv_sec >= 0 && self.tv_nsec >= 0 && self.tv_nsec < 1_000_000_000
     }
 
-    /// Total nanoseconds, saturating; `None` if invalid.
-    pub const fn as_nanos(&self) -> Option<u64> {
-        if !self.is_valid() {
-            return None;
-        }
-        Some((self.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(self.tv_nsec as u64))
-    }
-
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
         let mut out = [0; Self::SIZE];
         Writer::new(&mut out).i64(self.tv_sec).i64(self.tv_nsec);
@@ -626,9 +618,9 @@ mod tests {
         assert_eq!(Timespec::from_bytes(&bytes), ts);
         assert!(!ts.is_valid());
         assert_eq!(Timespec::from_nanos(1_500_000_000), Timespec { tv_sec: 1, tv_nsec: 500_000_000 });
-        assert_eq!(Timespec { tv_sec: 1, tv_nsec: 5 }.as_nanos(), Some(1_000_000_005));
-        assert_eq!(Timespec { tv_sec: 0, tv_nsec: 1_000_000_000 }.as_nanos(), None);
-        assert_eq!(Timespec { tv_sec: i64::MAX, tv_nsec: 0 }.as_nanos(), Some(u64::MAX));
+        assert_eq!(Timespec { tv_sec: 1, tv_nsec: 5 }.duration_ns(), Ok(1_000_000_005));
+        assert_eq!(Timespec { tv_sec: 0, tv_nsec: 1_000_000_000 }.duration_ns(), Err(crate::Errno::EINVAL));
+        assert_eq!(Timespec { tv_sec: i64::MAX, tv_nsec: 0 }.duration_ns(), Ok(crate::MAX_DURATION_NS));
         let tv = Timeval::from_nanos(2_000_123_456);
         assert_eq!(tv, Timeval { tv_sec: 2, tv_usec: 123 });
         assert_eq!(Timeval::from_bytes(&tv.to_bytes()), tv);

@@ -11,6 +11,8 @@
 //!   [`Timespec`], [`Termios`], [`KernelSigaction`], dirents...).
 //! - [`signal_frame`]: the x86-64 `rt_sigframe` ([`SignalFrame`],
 //!   [`SigContext`], [`SigInfo`]) a signal handler runs on.
+//! - [`time`]: user times validated (`EINVAL`) and converted to
+//!   nanoseconds with saturation, deadlines, `alarm`'s rounding.
 //! - [`trace`]: strace-style formatting for `--trace`.
 //!
 //! Everything is re-exported at the crate root.
@@ -26,11 +28,13 @@ pub mod layout;
 pub mod net;
 pub mod nr;
 pub mod signal_frame;
+pub mod time;
 pub mod trace;
 
 pub use args::*;
 pub use layout::*;
 pub use signal_frame::*;
+pub use time::{MAX_DURATION_NS, NANOS_PER_MICRO, NANOS_PER_MILLI, NANOS_PER_SEC};
 pub use trace::{ArgKind, STRING_LIMIT, format_arg, format_call, format_result, signature};
 
 /// Largest error number a syscall return can carry: returns in

@@ -495,7 +495,13 @@ impl Socket {
                 self.opts.linger = (linger.onoff != 0).then_some(linger.linger.max(0));
                 return Ok(());
             }
-            (SOL_SOCKET, SO_RCVTIMEO | SO_SNDTIMEO) => return if value.len() < 16 { Err(Errno::EINVAL) } else { Ok(()) },
+            (SOL_SOCKET, SO_RCVTIMEO | SO_SNDTIMEO) => {
+                // Accepted but not applied (blocking calls wait without a
+                // deadline); the value is still checked as Linux does.
+                let raw: [u8; syscall::Timeval::SIZE] = value.get(..syscall::Timeval::SIZE).and_then(|v| v.try_into().ok()).ok_or(Errno::EINVAL)?;
+                syscall::Timeval::from_bytes(&raw).socket_timeout_ns()?;
+                return Ok(());
+            }
             _ => {}
         }
         let int = option_int(value)?;

@@ -5,6 +5,8 @@
 //! Everything here runs with interrupts off; the kernel is not preemptible
 //! (only process code is), so the locks never meet an interrupt handler.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use pkru::Pkru;
@@ -192,7 +194,7 @@ fn pick(after: u32) -> Option<Pid> {
     let procs = PROCS.lock();
     let ready = |p: &&alloc::boxed::Box<Process>| p.run == RunState::Ready;
     procs
-        .range(after + 1..)
+        .range(after.saturating_add(1)..)
         .map(|(_, p)| p)
         .find(ready)
         .or_else(|| procs.range(..=after).map(|(_, p)| p).find(ready))
@@ -285,7 +287,7 @@ pub fn print_listing() {
             ppid,
             p.memory.key.index(),
             state,
-            p.memory.frames * 4,
+            p.memory.frames.saturating_mul(4),
             kernel_bytes(p) / 1024,
             p.name
         );
@@ -296,6 +298,6 @@ pub fn print_listing() {
 /// (counted by the address space), its FPU area and its record.
 pub fn kernel_bytes(p: &Process) -> u64 {
     let stack = super::exec::KERNEL_STACK_PAGES * paging::PAGE_SIZE;
-    let tables = p.memory.space.table_frames() * paging::PAGE_SIZE;
-    stack + tables + p.fpu.size() as u64 + core::mem::size_of::<Process>() as u64
+    let tables = p.memory.space.table_frames().saturating_mul(paging::PAGE_SIZE);
+    stack.saturating_add(tables).saturating_add(p.fpu.size() as u64).saturating_add(core::mem::size_of::<Process>() as u64)
 }

@@ -4,6 +4,8 @@
 //! registers, the mask and the legacy FPU image; it never carries PKRU: the
 //! return gate always loads the PKRU kept in the kernel's process record.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -117,7 +119,7 @@ pub fn post(p: &mut Process, signal: u32, info: SigInfo) {
 /// ITIMER_REAL (alarm, setitimer): SIGALRM when due, reloaded with its interval.
 pub fn fire_alarm_if_due(p: &mut Process, now: u64) {
     if p.alarm_at.is_some_and(|at| at <= now) {
-        p.alarm_at = (p.alarm_interval != 0).then(|| now + p.alarm_interval);
+        p.alarm_at = (p.alarm_interval != 0).then(|| syscall::time::deadline_ns(now, p.alarm_interval));
         let pid = p.pid.as_u32() as i32;
         post(p, SIGALRM, SigInfo::kill(SIGALRM as i32, pid, 0));
     }
@@ -139,7 +141,7 @@ pub fn send_child_signal(parent: Pid, child: Pid, code: i32, status: ExitStatus)
 pub fn fault_has_handler(signal: u32) -> bool {
     super::with_current(|p| {
         let action = p.signals.action(signal);
-        let blocked = p.signals.mask() & (1 << (signal - 1)) != 0;
+        let blocked = p.signals.mask() & 1u64.checked_shl(signal.wrapping_sub(1)).unwrap_or(0) != 0;
         action.handler != SIG_DFL && action.handler != SIG_IGN && !blocked
     })
     .unwrap_or(false)
@@ -191,7 +193,7 @@ pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> 
         }
         let mut mask = old_mask | action.mask;
         if action.flags & SA_NODEFER == 0 {
-            mask |= 1 << (signal - 1);
+            mask |= 1u64.checked_shl(signal.wrapping_sub(1)).unwrap_or(0);
         }
         p.signals.set_mask(mask);
         return None;
@@ -201,7 +203,7 @@ pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> 
 /// Makes the process execute its interrupted `syscall` again.
 fn rewind(frame: &mut SyscallFrame, number: u64) {
     frame.rax = number;
-    frame.rip -= 2; // the `syscall` instruction is 2 bytes (0F 05)
+    frame.rip = frame.rip.wrapping_sub(2); // the `syscall` instruction is 2 bytes (0F 05)
     frame.rcx = frame.rip;
 }
 
@@ -216,9 +218,13 @@ fn push_frame(
     let alt_sp = u64::from_le_bytes(p.sigaltstack[0..8].try_into().unwrap_or([0; 8]));
     let alt_flags = u32::from_le_bytes(p.sigaltstack[8..12].try_into().unwrap_or([0; 4]));
     let alt_size = u64::from_le_bytes(p.sigaltstack[16..24].try_into().unwrap_or([0; 8]));
-    let on_alt = (alt_sp..alt_sp + alt_size).contains(&frame.rsp);
+    // Linux's on_sig_stack; the process chose both values, so no sum may overflow.
+    let on_alt = frame.rsp.checked_sub(alt_sp).is_some_and(|depth| depth != 0 && depth <= alt_size);
     let use_alt = action.flags & SA_ONSTACK != 0 && alt_flags & SS_DISABLE == 0 && alt_size != 0 && !on_alt;
-    let base = if use_alt { alt_sp + alt_size + 128 } else { frame.rsp };
+    // The alternate stack's top (wrapping as Linux's unsigned sum; a frame
+    // that lands nowhere is EFAULT and the process dies of SIGSEGV), plus the
+    // red zone that frame_address skips on an ordinary stack.
+    let base = if use_alt { alt_sp.wrapping_add(alt_size).wrapping_add(128) } else { frame.rsp };
     let at = syscall::frame_address(base);
     p.fpu.save();
     let context = syscall::SigContext {
@@ -248,7 +254,7 @@ fn push_frame(
         trapno: 0,
         oldmask: old_mask,
         cr2: 0,
-        fpstate: at + SignalFrame::FPU_OFFSET as u64,
+        fpstate: at.wrapping_add(SignalFrame::FPU_OFFSET as u64),
     };
     let sigframe = SignalFrame {
         restorer: action.restorer,
@@ -263,8 +269,8 @@ fn push_frame(
     frame.rip = action.handler;
     frame.rsp = at;
     frame.rdi = u64::from(signal);
-    frame.rsi = at + SignalFrame::SIGINFO_OFFSET as u64;
-    frame.rdx = at + SignalFrame::UCONTEXT_OFFSET as u64;
+    frame.rsi = at.wrapping_add(SignalFrame::SIGINFO_OFFSET as u64);
+    frame.rdx = at.wrapping_add(SignalFrame::UCONTEXT_OFFSET as u64);
     frame.rax = 0;
     frame.rflags &= !(0x100 | 0x400); // TF, DF
     frame.rcx = frame.rip;

@@ -2,6 +2,8 @@
 //! positioned forms, lseek, the stat family, getdents64, ioctl on the
 //! console, fcntl, dup, access, getcwd/chdir, mkdir/unlink/rmdir, readlink.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use alloc::vec::Vec;
 
 use syscall::{AT_FDCWD, AtFlags, Errno, IoVec, OpenFlags, Stat, Termios, Winsize};
@@ -142,7 +144,7 @@ fn read_console(buf: &mut [u8]) -> Io {
         let Some(byte) = serial::try_read_byte() else { break };
         let byte = if byte == b'\r' { b'\n' } else { byte };
         buf[got] = byte;
-        got += 1;
+        got = got.saturating_add(1);
         if byte == b'\n' {
             break;
         }
@@ -166,7 +168,7 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             let at = offset.unwrap_or(open.offset);
             let n = fs::with(|fs| fs.read(id, at, buf))?;
             if offset.is_none() {
-                open.offset += n as u64;
+                open.offset = open.offset.saturating_add(n as u64);
             }
             Ok(Io::Done(n))
         }
@@ -174,9 +176,10 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             let ProcNode::File(data) = &*node else { return Err(Errno::EISDIR) };
             let at = offset.unwrap_or(open.offset) as usize;
             let n = data.len().saturating_sub(at).min(buf.len());
-            buf[..n].copy_from_slice(&data[at.min(data.len())..at.min(data.len()) + n]);
+            let start = at.min(data.len());
+            buf[..n].copy_from_slice(&data[start..start.saturating_add(n)]);
             if offset.is_none() {
-                open.offset += n as u64;
+                open.offset = open.offset.saturating_add(n as u64);
             }
             Ok(Io::Done(n))
         }
@@ -237,7 +240,7 @@ fn message_read(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: &
     let mut got = 0;
     while got < len {
         match pipe.lock().read(&mut message[got..]) {
-            PipeRead::Data(n) => got += n,
+            PipeRead::Data(n) => got = got.saturating_add(n),
             _ => break,
         }
     }
@@ -265,7 +268,7 @@ fn message_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: 
     let mut put = 0;
     while put < data.len() {
         match p.write(&data[put..]) {
-            PipeWrite::Wrote(n) => put += n,
+            PipeWrite::Wrote(n) => put = put.saturating_add(n),
             _ => break,
         }
     }
@@ -323,7 +326,7 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
                 }
                 let n = fs.write(id, at, data)?;
                 if offset.is_none() {
-                    open.offset = at + n as u64;
+                    open.offset = at.saturating_add(n as u64);
                 }
                 Ok(n)
             })?;
@@ -384,8 +387,21 @@ pub(super) fn broken_pipe(ctx: &mut Ctx<'_>, error: Errno) -> Errno {
     error
 }
 
+/// Linux's `access_ok`: the whole buffer `addr..addr + len` must lie in
+/// the user half (`EFAULT` otherwise), whatever part of it the call uses.
+fn check_user_range(addr: u64, len: u64) -> Result<(), Errno> {
+    match addr.checked_add(len) {
+        Some(end) if end <= crate::proc::memory::USER_END => Ok(()),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
 fn do_read(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
     let file = file(ctx, fd)?;
+    if !fs::can_read(file.lock().flags) {
+        return Err(Errno::EBADF);
+    }
+    check_user_range(addr, len)?;
     let len = (len as usize).min(IO_CHUNK);
     let mut buf = alloc::vec![0u8; len];
     let io = read_file(&file, &mut buf, offset)?;
@@ -396,6 +412,10 @@ fn do_read(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>)
 
 fn do_write(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
     let file = file(ctx, fd)?;
+    if !fs::can_write(file.lock().flags) {
+        return Err(Errno::EBADF);
+    }
+    check_user_range(addr, len)?;
     let len = (len as usize).min(IO_CHUNK);
     let mut buf = alloc::vec![0u8; len];
     ctx.process.memory.read(addr, &mut buf)?;
@@ -425,35 +445,49 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     do_write(ctx, fd_of(a[0]), a[1], a[2], Some(offset))
 }
 
+/// Most iovecs one call takes (Linux's `UIO_MAXIOV`).
+const UIO_MAXIOV: u64 = 1024;
+
+/// The iovec array of readv/writev/sendmsg: `EINVAL` for more than
+/// [`UIO_MAXIOV`] entries or a length that is negative as an `ssize_t`,
+/// `EFAULT` for an array or a buffer outside user space.
 pub(super) fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoVec>, Errno> {
-    if count > 1024 {
+    if count > UIO_MAXIOV {
         return Err(Errno::EINVAL);
     }
+    let mut raw = alloc::vec![0u8; (count as usize).saturating_mul(IoVec::SIZE)];
+    ctx.process.memory.read(addr, &mut raw)?;
     let mut out = Vec::with_capacity(count as usize);
-    for i in 0..count {
-        let mut raw = [0u8; IoVec::SIZE];
-        ctx.process.memory.read(addr + i * IoVec::SIZE as u64, &mut raw)?;
-        let iov = IoVec::from_bytes(&raw);
+    for chunk in raw.chunks_exact(IoVec::SIZE) {
+        let iov = IoVec::from_bytes(chunk.try_into().map_err(|_| Errno::EINVAL)?);
         if (iov.iov_len as i64) < 0 {
             return Err(Errno::EINVAL);
         }
+        check_user_range(iov.iov_base, iov.iov_len)?;
         out.push(iov);
     }
     Ok(out)
 }
 
+/// readv: at most `IO_CHUNK` bytes per call in all (a short read, as
+/// writev's gather), so 1024 iovecs cannot make one call copy a gigabyte.
 pub fn sys_readv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let fd = fd_of(a[0]);
-    let mut total = 0;
+    file(ctx, fd)?;
+    let mut total: u64 = 0;
     for iov in iovecs(ctx, a[1], a[2])? {
         if iov.iov_len == 0 {
             continue;
         }
-        let n = do_read(ctx, fd, iov.iov_base, iov.iov_len, None)?;
+        let want = iov.iov_len.min((IO_CHUNK as u64).saturating_sub(total));
+        if want == 0 {
+            break;
+        }
+        let n = do_read(ctx, fd, iov.iov_base, want, None)?;
         if ctx.block.is_some() && total > 0 {
             ctx.block = None;
         }
-        total += n;
+        total = total.saturating_add(n);
         if n < iov.iov_len {
             break;
         }
@@ -469,7 +503,7 @@ pub fn sys_writev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     for iov in iovecs(ctx, a[1], a[2])? {
         let start = data.len();
         let len = (iov.iov_len as usize).min(IO_CHUNK.saturating_sub(start));
-        data.resize(start + len, 0);
+        data.resize(start.saturating_add(len), 0);
         ctx.process.memory.read(iov.iov_base, &mut data[start..])?;
     }
     let io = write_file(&file, &data, None).map_err(|e| broken_pipe(ctx, e))?;
@@ -642,7 +676,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         FileKind::Proc(node) => match &*node {
             ProcNode::Dir(list) => [(b".".to_vec(), 1, syscall::DT_DIR), (b"..".to_vec(), 1, syscall::DT_DIR)]
                 .into_iter()
-                .chain(list.iter().enumerate().map(|(i, (name, dtype))| (name.clone(), i as u64 + 2, *dtype)))
+                .chain(list.iter().enumerate().map(|(i, (name, dtype))| (name.clone(), (i as u64).saturating_add(2), *dtype)))
                 .collect(),
             _ => return Err(Errno::ENOTDIR),
         },
@@ -653,12 +687,12 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let mut used = 0;
     let mut index = open.offset as usize;
     while let Some((name, ino, dtype)) = entries.get(index) {
-        match syscall::encode_dirent64(&mut buf[used..], *ino, (index + 1) as i64, *dtype, name) {
-            Some(len) => used += len,
+        match syscall::encode_dirent64(&mut buf[used..], *ino, i64::try_from(index.saturating_add(1)).unwrap_or(i64::MAX), *dtype, name) {
+            Some(len) => used = used.saturating_add(len),
             None if used == 0 => return Err(Errno::EINVAL),
             None => break,
         }
-        index += 1;
+        index = index.saturating_add(1);
     }
     open.offset = index as u64;
     drop(open);
@@ -741,7 +775,8 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     match a[1] {
         0 | 1030 => {
             let file = file(ctx, fd)?;
-            let min = i32::try_from(a[2]).map_err(|_| Errno::EINVAL)?;
+            // The argument is an int: its upper half is ignored, as in Linux.
+            let min = i32::try_from(a[2] as u32).map_err(|_| Errno::EINVAL)?;
             Ok(ctx.process.files.insert_from(min, file, a[1] == 1030)? as u64)
         }
         1 => Ok(u64::from(ctx.process.files.cloexec(fd)?)),
@@ -887,19 +922,21 @@ pub fn sys_unlinkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 fn readlink_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, buf: u64, len: u64) -> SysResult {
-    if (len as i64) <= 0 {
+    // bufsiz is an int: its upper half is ignored.
+    let len = len as i32;
+    if len <= 0 {
         return Err(Errno::EINVAL);
     }
     let path = path_arg(ctx, path_addr)?;
     if procfs::is_proc(&path) {
         let ProcNode::Link(target) = procfs::lookup(ctx.process, &path)? else { return Err(Errno::EINVAL) };
-        let n = target.len().min(len as usize);
+        let n = target.len().min(len.unsigned_abs() as usize);
         ctx.process.memory.write(buf, &target[..n])?;
         return Ok(n as u64);
     }
     let base = base_dir(ctx, dirfd, &path)?;
     let target = fs::with(|fs| fs.lookup(base, &path, false).and_then(|id| fs.readlink(id).map(<[u8]>::to_vec)))?;
-    let n = target.len().min(len as usize);
+    let n = target.len().min(len.unsigned_abs() as usize);
     ctx.process.memory.write(buf, &target[..n])?;
     Ok(n as u64)
 }
@@ -959,7 +996,7 @@ pub(super) fn readiness(kind: &FileKind) -> u32 {
 
 /// The events of `pollfd` entries that hold now.
 fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
-    let mut ready = 0;
+    let mut ready: u64 = 0;
     for (fd, events, revents) in fds.iter_mut() {
         *revents = 0;
         if *fd < 0 {
@@ -967,7 +1004,7 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
         }
         let Ok(file) = file(ctx, *fd) else {
             *revents = POLLNVAL;
-            ready += 1;
+            ready = ready.saturating_add(1);
             continue;
         };
         let kind = file.lock().kind.clone();
@@ -988,50 +1025,80 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
         }
         *revents = got as u16 as i16;
         if got != 0 {
-            ready += 1;
+            ready = ready.saturating_add(1);
         }
     }
     ready
 }
 
-/// The deadline of a waiting call: computed on its first run, kept across retries.
+/// The deadline of a waiting call: computed on its first run, kept across
+/// retries; `None` (no timeout) waits forever. Saturates (`syscall::time`).
 pub fn deadline(ctx: &mut Ctx<'_>, timeout_ns: Option<u64>) -> u64 {
     if !ctx.retry || ctx.process.wait_deadline.is_none() {
-        ctx.process.wait_deadline = Some(timeout_ns.map_or(u64::MAX, |t| crate::time::monotonic_ns().saturating_add(t)));
+        let now = crate::time::monotonic_ns();
+        ctx.process.wait_deadline = Some(timeout_ns.map_or(u64::MAX, |t| syscall::time::deadline_ns(now, t)));
     }
     ctx.process.wait_deadline.unwrap_or(u64::MAX)
 }
 
-fn do_poll(ctx: &mut Ctx<'_>, addr: u64, count: u64, timeout_ns: Option<u64>) -> SysResult {
-    if count > process::MAX_FDS as u64 {
+/// `struct pollfd` entries handled per pass, so that the kernel buffer stays
+/// small whatever `nfds` (up to `RLIMIT_NOFILE`) the caller gives.
+const POLL_CHUNK: u64 = 512;
+
+/// One pass over the caller's `pollfd` array: the number of ready entries,
+/// with their `revents` written back when `write_back`.
+fn poll_pass(ctx: &mut Ctx<'_>, addr: u64, count: u64, write_back: bool) -> Result<u64, Errno> {
+    const POLLFD_SIZE: u64 = 8;
+    let mut ready: u64 = 0;
+    let mut done: u64 = 0;
+    while done < count {
+        let n = count.saturating_sub(done).min(POLL_CHUNK);
+        let at = addr.checked_add(done.saturating_mul(POLLFD_SIZE)).ok_or(Errno::EFAULT)?;
+        let mut raw = alloc::vec![0u8; n.saturating_mul(POLLFD_SIZE) as usize];
+        ctx.process.memory.read(at, &mut raw)?;
+        let mut fds: Vec<(i32, i16, i16)> = raw
+            .chunks_exact(8)
+            .map(|c| (i32::from_le_bytes([c[0], c[1], c[2], c[3]]), i16::from_le_bytes([c[4], c[5]]), 0))
+            .collect();
+        ready = ready.saturating_add(poll_once(ctx, &mut fds));
+        if write_back {
+            for (chunk, (_, _, revents)) in raw.chunks_exact_mut(8).zip(&fds) {
+                chunk[6..8].copy_from_slice(&revents.to_le_bytes());
+            }
+            ctx.process.memory.write(at, &raw)?;
+        }
+        done = done.saturating_add(n);
+    }
+    Ok(ready)
+}
+
+/// poll/ppoll: `EINVAL` for more entries than `RLIMIT_NOFILE`, as Linux.
+/// The array is read in chunks; `revents` are written only when the call
+/// returns, not before it blocks.
+fn do_poll(ctx: &mut Ctx<'_>, addr: u64, raw_count: u64, timeout_ns: Option<u64>) -> SysResult {
+    // nfds is an unsigned int.
+    let count = u64::from(raw_count as u32);
+    if count > ctx.process.files.limit() as u64 {
         return Err(Errno::EINVAL);
     }
     let deadline = deadline(ctx, timeout_ns);
-    let mut raw = alloc::vec![0u8; count as usize * 8];
-    ctx.process.memory.read(addr, &mut raw)?;
-    let mut fds: Vec<(i32, i16, i16)> = raw
-        .chunks_exact(8)
-        .map(|c| (i32::from_le_bytes([c[0], c[1], c[2], c[3]]), i16::from_le_bytes([c[4], c[5]]), 0))
-        .collect();
-    let ready = poll_once(ctx, &mut fds);
+    let ready = poll_pass(ctx, addr, count, false)?;
     if ready == 0 && crate::time::monotonic_ns() < deadline {
         ctx.block = Some(BlockOn::Poll(deadline));
         return Ok(0);
     }
-    for (chunk, (_, _, revents)) in raw.chunks_exact_mut(8).zip(&fds) {
-        chunk[6..8].copy_from_slice(&revents.to_le_bytes());
-    }
-    ctx.process.memory.write(addr, &raw)?;
-    Ok(ready)
+    poll_pass(ctx, addr, count, true)
 }
 
-/// select/pselect6 on top of poll: the three fd_set bitmaps in, the ready ones out.
-fn do_select(ctx: &mut Ctx<'_>, nfds: u64, sets: [u64; 3], timeout_ns: Option<u64>) -> SysResult {
-    if nfds > process::MAX_FDS as u64 {
-        return Err(Errno::EINVAL);
-    }
+/// select/pselect6 on top of poll: the three fd_set bitmaps in, the ready
+/// ones out. A negative `nfds` is `EINVAL`; bits at or above the table's
+/// capacity are ignored (Linux clamps `nfds` to `max_fds`), so a huge
+/// `nfds` costs no more than the open descriptors.
+fn do_select(ctx: &mut Ctx<'_>, raw_nfds: u64, sets: [u64; 3], timeout_ns: Option<u64>) -> SysResult {
+    let nfds = usize::try_from(raw_nfds as i32).map_err(|_| Errno::EINVAL)?;
+    let nfds = nfds.min(ctx.process.files.capacity());
     let deadline = deadline(ctx, timeout_ns);
-    let bytes = (nfds as usize).div_ceil(64) * 8;
+    let bytes = nfds.div_ceil(64).saturating_mul(8);
     let mut bitmaps = [alloc::vec![0u8; bytes], alloc::vec![0u8; bytes], alloc::vec![0u8; bytes]];
     for (bitmap, &addr) in bitmaps.iter_mut().zip(&sets) {
         if addr != 0 {
@@ -1039,7 +1106,7 @@ fn do_select(ctx: &mut Ctx<'_>, nfds: u64, sets: [u64; 3], timeout_ns: Option<u6
         }
     }
     let mut fds = Vec::new();
-    for fd in 0..nfds as usize {
+    for fd in 0..nfds {
         let bit = |set: &[u8]| set[fd / 8] & (1 << (fd % 8)) != 0;
         let mut events = 0;
         if bit(&bitmaps[0]) {
@@ -1057,16 +1124,16 @@ fn do_select(ctx: &mut Ctx<'_>, nfds: u64, sets: [u64; 3], timeout_ns: Option<u6
         return Err(Errno::EBADF);
     }
     let mut out = [alloc::vec![0u8; bytes], alloc::vec![0u8; bytes], alloc::vec![0u8; bytes]];
-    let mut count = 0;
+    let mut count: u64 = 0;
     for (fd, events, revents) in &fds {
         let (i, b) = (*fd as usize / 8, 1u8 << (*fd as usize % 8));
         if events & POLLIN != 0 && revents & (POLLIN | POLLHUP) != 0 {
             out[0][i] |= b;
-            count += 1;
+            count = count.saturating_add(1);
         }
         if events & POLLOUT != 0 && revents & POLLOUT != 0 {
             out[1][i] |= b;
-            count += 1;
+            count = count.saturating_add(1);
         }
     }
     if count == 0 && crate::time::monotonic_ns() < deadline {
@@ -1087,40 +1154,22 @@ pub fn sys_select(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         let mut raw = [0u8; syscall::Timeval::SIZE];
         ctx.process.memory.read(a[4], &mut raw)?;
-        let tv = syscall::Timeval::from_bytes(&raw);
-        if tv.tv_sec < 0 || !(0..1_000_000).contains(&tv.tv_usec) {
-            return Err(Errno::EINVAL);
-        }
-        Some(tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1000)
+        Some(syscall::Timeval::from_bytes(&raw).select_timeout_ns()?)
     };
     do_select(ctx, a[0], [a[1], a[2], a[3]], timeout)
 }
 
 pub fn sys_pselect6(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let timeout = if a[4] == 0 {
-        None
-    } else {
-        let mut raw = [0u8; syscall::Timespec::SIZE];
-        ctx.process.memory.read(a[4], &mut raw)?;
-        Some(syscall::Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)?)
-    };
+    let timeout = if a[4] == 0 { None } else { Some(super::info::read_timespec(ctx, a[4])?) };
     do_select(ctx, a[0], [a[1], a[2], a[3]], timeout)
 }
 
 pub fn sys_poll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let timeout_ms = a[2] as i32;
-    let timeout = (timeout_ms >= 0).then(|| u64::from(timeout_ms.unsigned_abs()) * 1_000_000);
-    do_poll(ctx, a[0], a[1], timeout)
+    do_poll(ctx, a[0], a[1], syscall::time::timeout_ms_to_ns(a[2] as i32))
 }
 
 pub fn sys_ppoll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let timeout = if a[2] == 0 {
-        None
-    } else {
-        let mut raw = [0u8; syscall::Timespec::SIZE];
-        ctx.process.memory.read(a[2], &mut raw)?;
-        Some(syscall::Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)?)
-    };
+    let timeout = if a[2] == 0 { None } else { Some(super::info::read_timespec(ctx, a[2])?) };
     do_poll(ctx, a[0], a[1], timeout)
 }
 
@@ -1144,7 +1193,8 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         Ok(io) => io,
         Err(e) => {
             if explicit.is_none() {
-                input.lock().offset -= n as u64;
+                let mut open = input.lock();
+                open.offset = open.offset.saturating_sub(n as u64);
             }
             return Err(broken_pipe(ctx, e));
         }
@@ -1155,17 +1205,19 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             // Nothing went out: the file offset goes back, and the call
             // waits for room (or is EAGAIN on a non-blocking output).
             if explicit.is_none() {
-                input.lock().offset -= n as u64;
+                let mut open = input.lock();
+                open.offset = open.offset.saturating_sub(n as u64);
             }
             finish_io(ctx, &output, Io::Wait(reason))?;
             return Ok(0);
         }
     };
     if let Some(at) = explicit {
-        ctx.process.memory.write(offset_addr, &(at + written as u64).to_le_bytes())?;
+        ctx.process.memory.write(offset_addr, &at.saturating_add(written as u64).to_le_bytes())?;
     } else if written < n {
         // Give back what was read but not written.
-        input.lock().offset -= (n - written) as u64;
+        let mut open = input.lock();
+        open.offset = open.offset.saturating_sub(n.saturating_sub(written) as u64);
     }
     Ok(written as u64)
 }
@@ -1344,7 +1396,6 @@ pub fn sys_symlinkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let id = if a[1] == 0 { inode_of_fd(ctx, fd_of(a[0]))? } else { inode_at(ctx, fd_of(a[0]), a[1], a[3] & 0x100 == 0)? };
     // The modification time: the second timespec, UTIME_NOW (or no array) meaning now.
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
@@ -1354,13 +1405,21 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         let mut raw = [0u8; 32];
         ctx.process.memory.read(a[2], &mut raw)?;
+        let atime = syscall::Timespec::from_bytes(raw[..16].try_into().map_err(|_| Errno::EINVAL)?);
         let mtime = syscall::Timespec::from_bytes(raw[16..].try_into().map_err(|_| Errno::EINVAL)?);
+        // Each tv_nsec is UTIME_NOW, UTIME_OMIT or in 0..1e9 (checked before
+        // the file is looked up, as Linux); any tv_sec is a valid time.
+        let nsec_valid = |t: &syscall::Timespec| matches!(t.tv_nsec, UTIME_NOW | UTIME_OMIT | 0..=999_999_999);
+        if !nsec_valid(&atime) || !nsec_valid(&mtime) {
+            return Err(Errno::EINVAL);
+        }
         match mtime.tv_nsec {
             UTIME_OMIT => None,
             UTIME_NOW => Some(now),
             _ => Some(mtime.tv_sec),
         }
     };
+    let id = if a[1] == 0 { inode_of_fd(ctx, fd_of(a[0]))? } else { inode_at(ctx, fd_of(a[0]), a[1], a[3] & 0x100 == 0)? };
     if let Some(secs) = mtime {
         fs::with(|fs| fs.set_mtime(id, secs))?;
     }

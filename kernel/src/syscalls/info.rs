@@ -2,6 +2,8 @@
 //! friends, exit, uname, the clocks and sleeps, getrandom, arch_prctl,
 //! set_tid_address, prlimit64, umask, sched_yield.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use syscall::{ArchPrctl, ClockId, Errno, Resource, Rlimit, Timespec, Timeval, Utsname};
 
 use super::{Ctx, SysResult};
@@ -66,10 +68,12 @@ pub fn sys_time(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(secs)
 }
 
-fn read_timespec(ctx: &mut Ctx<'_>, addr: u64) -> Result<u64, Errno> {
+/// A user `struct timespec` as a duration in ns: `EFAULT`, `EINVAL` if
+/// invalid, saturated when huge (`syscall::time`).
+pub(super) fn read_timespec(ctx: &mut Ctx<'_>, addr: u64) -> Result<u64, Errno> {
     let mut raw = [0u8; Timespec::SIZE];
     ctx.process.memory.read(addr, &mut raw)?;
-    Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)
+    Timespec::from_bytes(&raw).duration_ns()
 }
 
 /// Sleeps until CLOCK_MONOTONIC reaches the deadline the first run computed.
@@ -89,7 +93,8 @@ pub fn sys_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_clock_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let clock = ClockId::from_raw(a[0])?;
     let value = read_timespec(ctx, a[2])?;
-    let remaining = if a[1] & u64::from(syscall::TIMER_ABSTIME) != 0 { value.saturating_sub(clock_now_ns(clock)) } else { value };
+    let absolute = a[1] & u64::from(syscall::TIMER_ABSTIME) != 0;
+    let remaining = if absolute { syscall::time::remaining_ns(value, clock_now_ns(clock)) } else { value };
     sleep_until(ctx, remaining)
 }
 
@@ -138,18 +143,35 @@ pub fn sys_prlimit64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         None
     };
-    let old = ctx.process.limits.prlimit(resource, new)?;
-    // The memory keeps its own copy of RLIMIT_AS (stack growth checks it in a fault).
-    ctx.process.memory.as_limit = ctx.process.limits.get(Resource::As).rlim_cur;
+    let old = set_limit(ctx, resource, new)?;
     if a[3] != 0 {
         ctx.process.memory.write(a[3], &old.to_bytes())?;
     }
     Ok(0)
 }
 
-/// setrlimit(resource, rlim): prlimit64 on the caller without the old value.
+/// Reads and sets a limit in the process's table (`ResourceLimits`), then
+/// hands a changed limit to the code that enforces it: RLIMIT_NOFILE the fd
+/// table, RLIMIT_AS the memory (stack growth checks its own copy in a fault).
+fn set_limit(ctx: &mut Ctx<'_>, resource: Resource, new: Option<Rlimit>) -> Result<Rlimit, Errno> {
+    let old = ctx.process.limits.prlimit(resource, new)?;
+    match resource {
+        Resource::Nofile => {
+            let soft = ctx.process.limits.get(Resource::Nofile).rlim_cur;
+            ctx.process.files.set_limit(soft);
+        }
+        Resource::As => ctx.process.memory.as_limit = ctx.process.limits.get(Resource::As).rlim_cur,
+        _ => {}
+    }
+    Ok(old)
+}
+
 pub fn sys_setrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    sys_prlimit64(ctx, [0, a[0], a[1], 0, 0, 0])
+    let resource = Resource::from_raw(a[0])?;
+    let mut raw = [0u8; Rlimit::SIZE];
+    ctx.process.memory.read(a[1], &mut raw)?;
+    set_limit(ctx, resource, Some(Rlimit::from_bytes(&raw)))?;
+    Ok(0)
 }
 
 pub fn sys_getrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -164,7 +186,7 @@ pub fn sys_sysinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     // bufferram, totalswap, freeswap (u64s), procs u16, pad, totalhigh, freehigh, mem_unit u32.
     let mut raw = [0u8; 112];
     let uptime = time::monotonic_ns() / 1_000_000_000;
-    let free = crate::mm::frame::free_frames() as u64 * paging::PAGE_SIZE;
+    let free = (crate::mm::frame::free_frames() as u64).saturating_mul(paging::PAGE_SIZE);
     raw[0..8].copy_from_slice(&uptime.to_le_bytes());
     raw[32..40].copy_from_slice(&crate::mm::total_bytes().to_le_bytes());
     raw[40..48].copy_from_slice(&free.to_le_bytes());
@@ -203,7 +225,7 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             // The name may sit at the end of a mapping: read byte by byte up to the NUL.
             for (i, slot) in raw.iter_mut().enumerate().take(COMM_LEN - 1) {
                 let mut byte = [0u8; 1];
-                ctx.process.memory.read(a[1] + i as u64, &mut byte)?;
+                ctx.process.memory.read(a[1].checked_add(i as u64).ok_or(Errno::EFAULT)?, &mut byte)?;
                 if byte[0] == 0 {
                     break;
                 }
@@ -245,7 +267,7 @@ pub fn sys_setgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if a[0] > NGROUPS_MAX {
         return Err(Errno::EINVAL);
     }
-    let mut bytes = alloc::vec![0u8; a[0] as usize * 4];
+    let mut bytes = alloc::vec![0u8; (a[0] as usize).saturating_mul(4)];
     ctx.process.memory.read(a[1], &mut bytes)?;
     ctx.process.groups = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     Ok(0)
@@ -270,8 +292,8 @@ fn statfs_bytes() -> [u8; 120] {
     let free = crate::mm::frame::free_frames() as u64;
     let mut out = [0u8; 120];
     let fields = [TMPFS_MAGIC, paging::PAGE_SIZE, total, free, free, 0, 0];
-    for (i, v) in fields.iter().enumerate() {
-        out[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+    for (slot, v) in out.chunks_exact_mut(8).zip(fields) {
+        slot.copy_from_slice(&v.to_le_bytes());
     }
     // f_fsid (8 bytes at 56), f_namelen at 64, f_frsize at 72, f_flags at 80.
     out[64..72].copy_from_slice(&255u64.to_le_bytes());

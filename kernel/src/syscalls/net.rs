@@ -3,6 +3,8 @@
 //! epoll_create/ctl/wait. Arguments are decoded with `syscall::net`; the
 //! socket objects live in `crate::net::socket` and `crate::fs`.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -211,9 +213,9 @@ fn send_data(ctx: &mut Ctx<'_>, fd: u64, data: &[u8], dest: Option<SockAddrIn>, 
 fn gather(ctx: &mut Ctx<'_>, iov: &[IoVec]) -> Result<Vec<u8>, Errno> {
     let mut data = Vec::new();
     for v in iov {
-        let take = (v.iov_len as usize).min(IO_CHUNK - data.len());
+        let take = (v.iov_len as usize).min(IO_CHUNK.saturating_sub(data.len()));
         let at = data.len();
-        data.resize(at + take, 0);
+        data.resize(at.saturating_add(take), 0);
         ctx.process.memory.read(v.iov_base, &mut data[at..])?;
         if data.len() == IO_CHUNK {
             break;
@@ -296,13 +298,13 @@ pub fn sys_recvfrom(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_recvmsg(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let msg = read_msghdr(ctx, a[1])?;
     let iov = iovecs(ctx, msg.iov, msg.iovlen)?;
-    let room: usize = iov.iter().map(|v| v.iov_len as usize).sum();
+    let room = iov.iter().fold(0usize, |room, v| room.saturating_add(v.iov_len as usize));
     let Some((data, from)) = recv_data(ctx, a[0], room, a[2] as u32)? else { return Ok(0) };
     let mut at = 0;
     for v in &iov {
-        let n = (v.iov_len as usize).min(data.len() - at);
-        ctx.process.memory.write(v.iov_base, &data[at..at + n])?;
-        at += n;
+        let n = (v.iov_len as usize).min(data.len().saturating_sub(at));
+        ctx.process.memory.write(v.iov_base, &data[at..at.saturating_add(n)])?;
+        at = at.saturating_add(n);
         if at == data.len() {
             break;
         }
@@ -316,9 +318,9 @@ pub fn sys_recvmsg(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         }
         _ => 0,
     };
-    ctx.process.memory.write(a[1] + MsgHdr::NAMELEN_OFFSET, &namelen.to_le_bytes())?;
-    ctx.process.memory.write(a[1] + MsgHdr::CONTROLLEN_OFFSET, &0u64.to_le_bytes())?;
-    ctx.process.memory.write(a[1] + MsgHdr::FLAGS_OFFSET, &0u32.to_le_bytes())?;
+    ctx.process.memory.write(a[1].checked_add(MsgHdr::NAMELEN_OFFSET).ok_or(Errno::EFAULT)?, &namelen.to_le_bytes())?;
+    ctx.process.memory.write(a[1].checked_add(MsgHdr::CONTROLLEN_OFFSET).ok_or(Errno::EFAULT)?, &0u64.to_le_bytes())?;
+    ctx.process.memory.write(a[1].checked_add(MsgHdr::FLAGS_OFFSET).ok_or(Errno::EFAULT)?, &0u32.to_le_bytes())?;
     Ok(data.len() as u64)
 }
 
@@ -497,7 +499,7 @@ fn epoll_wait(ctx: &mut Ctx<'_>, a: [u64; 6], timeout_ns: Option<u64>) -> SysRes
         ctx.block = Some(BlockOn::Poll(deadline));
         return Ok(0);
     }
-    let mut out = Vec::with_capacity(ready.len() * EpollEvent::SIZE);
+    let mut out = Vec::with_capacity(ready.len().saturating_mul(EpollEvent::SIZE));
     for event in &ready {
         out.extend_from_slice(&event.to_bytes());
     }
@@ -506,8 +508,7 @@ fn epoll_wait(ctx: &mut Ctx<'_>, a: [u64; 6], timeout_ns: Option<u64>) -> SysRes
 }
 
 fn timeout_ms(raw: u64) -> Option<u64> {
-    let ms = raw as i32;
-    (ms >= 0).then(|| u64::from(ms.unsigned_abs()) * 1_000_000)
+    syscall::time::timeout_ms_to_ns(raw as i32)
 }
 
 pub fn sys_epoll_wait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -520,12 +521,6 @@ pub fn sys_epoll_pwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_epoll_pwait2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let timeout = if a[3] == 0 {
-        None
-    } else {
-        let mut raw = [0u8; syscall::Timespec::SIZE];
-        ctx.process.memory.read(a[3], &mut raw)?;
-        Some(syscall::Timespec::from_bytes(&raw).as_nanos().ok_or(Errno::EINVAL)?)
-    };
+    let timeout = if a[3] == 0 { None } else { Some(super::info::read_timespec(ctx, a[3])?) };
     epoll_wait(ctx, a, timeout)
 }

@@ -2,6 +2,8 @@
 //! wait4, waitid, kill/tkill/tgkill, rt_sigreturn, rt_sigsuspend, pause,
 //! alarm, sched_yield, and process groups and sessions.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -80,16 +82,18 @@ fn string_array(ctx: &mut Ctx<'_>, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
     if addr == 0 {
         return Ok(out);
     }
-    let mut total = 0;
+    let mut total: usize = 0;
     for i in 0..ARG_MAX_STRINGS {
         let mut raw = [0u8; 8];
-        ctx.process.memory.read(addr + i * 8, &mut raw)?;
+        let at = i.checked_mul(8).and_then(|offset| addr.checked_add(offset)).ok_or(Errno::EFAULT)?;
+        ctx.process.memory.read(at, &mut raw)?;
         let ptr = u64::from_le_bytes(raw);
         if ptr == 0 {
             return Ok(out);
         }
-        let s = ctx.process.memory.read_cstr(ptr, 128 * 1024)?;
-        total += s.len() + 1;
+        // Linux's MAX_ARG_STRLEN: a longer string is E2BIG, not ENAMETOOLONG.
+        let s = ctx.process.memory.read_cstr(ptr, 128 * 1024).map_err(|e| if e == Errno::ENAMETOOLONG { Errno::E2BIG } else { e })?;
+        total = total.saturating_add(s.len()).saturating_add(1);
         if total > 2 * 1024 * 1024 {
             return Err(Errno::E2BIG);
         }
@@ -205,6 +209,8 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 /// everyone is one queued entry, not one per process: nothing here grows
 /// with the number of processes.
 fn kill_targets(ctx: &mut Ctx<'_>, pid: i32, raw: u64, code: i32) -> SysResult {
+    // The signal is an int: the upper half of the register is ignored.
+    let raw = u64::from(raw as u32);
     let signal = if raw == 0 { None } else { Some(syscall::Signal::from_raw(raw)?.number()) };
     let me = ctx.process.pid;
     let group = |t: &::process::ProcessTable| match pid {
@@ -300,10 +306,14 @@ pub fn sys_pause(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// alarm(unsigned int seconds): the upper half of the register is ignored,
+/// as Linux does; returns the previous alarm's seconds, rounded as Linux.
 pub fn sys_alarm(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    use syscall::time::{alarm_remaining_secs, deadline_ns, remaining_ns, secs_to_ns};
+    let seconds = u64::from(a[0] as u32);
     let now = crate::time::monotonic_ns();
-    let left = ctx.process.alarm_at.map_or(0, |at| at.saturating_sub(now).div_ceil(1_000_000_000));
-    ctx.process.alarm_at = (a[0] != 0).then(|| now + a[0] * 1_000_000_000);
+    let left = ctx.process.alarm_at.map_or(0, |at| alarm_remaining_secs(remaining_ns(at, now)));
+    ctx.process.alarm_at = (seconds != 0).then(|| deadline_ns(now, secs_to_ns(seconds)));
     ctx.process.alarm_interval = 0;
     Ok(left)
 }
@@ -320,7 +330,7 @@ fn itimerval(interval_ns: u64, value_ns: u64) -> [u8; 32] {
 
 fn current_itimer(ctx: &Ctx<'_>) -> [u8; 32] {
     let now = crate::time::monotonic_ns();
-    let value = ctx.process.alarm_at.map_or(0, |at| at.saturating_sub(now).max(1));
+    let value = ctx.process.alarm_at.map_or(0, |at| syscall::time::itimer_remaining_ns(syscall::time::remaining_ns(at, now)));
     itimerval(ctx.process.alarm_interval, value)
 }
 
@@ -335,15 +345,12 @@ pub fn sys_setitimer(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         let mut raw = [0u8; 32];
         ctx.process.memory.read(a[1], &mut raw)?;
         let tv = |b: &[u8]| -> Result<u64, Errno> {
-            let t = syscall::Timeval::from_bytes(b.try_into().map_err(|_| Errno::EINVAL)?);
-            if t.tv_sec < 0 || !(0..1_000_000).contains(&t.tv_usec) {
-                return Err(Errno::EINVAL);
-            }
-            Ok(t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000)
+            syscall::Timeval::from_bytes(b.try_into().map_err(|_| Errno::EINVAL)?).duration_ns()
         };
         let (interval, value) = (tv(&raw[..16])?, tv(&raw[16..])?);
         ctx.process.alarm_interval = interval;
-        ctx.process.alarm_at = (value != 0).then(|| crate::time::monotonic_ns() + value);
+        let now = crate::time::monotonic_ns();
+        ctx.process.alarm_at = (value != 0).then(|| syscall::time::deadline_ns(now, value));
     }
     if a[2] != 0 {
         ctx.process.memory.write(a[2], &old)?;

@@ -1,6 +1,8 @@
 //! Signal bookkeeping: rt_sigaction and rt_sigprocmask keep the
 //! dispositions and the mask (delivery comes with the multi-process work).
 
+#![warn(clippy::arithmetic_side_effects)]
+
 use syscall::{Errno, KernelSigaction, SigprocmaskHow};
 
 use super::{Ctx, SysResult};

@@ -1,0 +1,243 @@
+//! Times from user space, decoded once at the border: validation with
+//! Linux's errno and saturating conversion to kernel nanoseconds.
+//!
+//! Every time a process hands the kernel (a `timespec`, a `timeval`, a
+//! millisecond count, `alarm`'s seconds) goes through here, so that no
+//! handler multiplies or adds a user value itself. Rules, as Linux has them:
+//! - an invalid value (negative seconds, sub-second field out of range) is
+//!   `EINVAL` (`EDOM` for a socket timeout);
+//! - a valid but huge value saturates at [`MAX_DURATION_NS`] (Linux's
+//!   `KTIME_MAX`, `i64::MAX` ns, about 292 years): a sleep that long is a
+//!   sleep forever, an alarm that far never fires while anyone watches;
+//! - a deadline is `now + duration`, saturating at `u64::MAX`.
+//!
+//! Neighbours: [`crate::layout`] holds the [`Timespec`]/[`Timeval`] byte
+//! layouts; the kernel's handlers (`nanosleep`, `poll`, `select`, `epoll_wait`,
+//! `alarm`, `setitimer`, socket timeouts) call these functions.
+#![warn(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
+use crate::{Errno, Timespec, Timeval};
+
+/// Nanoseconds per second.
+pub const NANOS_PER_SEC: u64 = 1_000_000_000;
+/// Nanoseconds per microsecond.
+pub const NANOS_PER_MICRO: u64 = 1_000;
+/// Nanoseconds per millisecond.
+pub const NANOS_PER_MILLI: u64 = 1_000_000;
+/// Longest duration the kernel keeps, in nanoseconds: Linux's `KTIME_MAX`.
+/// Longer valid durations saturate to it.
+pub const MAX_DURATION_NS: u64 = i64::MAX as u64;
+
+/// Seconds and a sub-second part in nanoseconds (both already range-checked)
+/// to nanoseconds, saturating at [`MAX_DURATION_NS`].
+const fn saturating_ns(secs: u64, sub_ns: u64) -> u64 {
+    let ns = secs.saturating_mul(NANOS_PER_SEC).saturating_add(sub_ns);
+    if ns > MAX_DURATION_NS { MAX_DURATION_NS } else { ns }
+}
+
+/// Whole seconds to nanoseconds, saturating at [`MAX_DURATION_NS`].
+pub const fn secs_to_ns(secs: u64) -> u64 {
+    saturating_ns(secs, 0)
+}
+
+impl Timespec {
+    /// The duration this names, in nanoseconds (`nanosleep`, `ppoll`,
+    /// `pselect6`, `epoll_pwait2`, `clock_nanosleep`): `EINVAL` if `tv_sec`
+    /// is negative or `tv_nsec` is outside `0..1e9`; saturates at
+    /// [`MAX_DURATION_NS`].
+    pub const fn duration_ns(&self) -> Result<u64, Errno> {
+        if !self.is_valid() {
+            return Err(Errno::EINVAL);
+        }
+        Ok(saturating_ns(self.tv_sec as u64, self.tv_nsec as u64))
+    }
+}
+
+impl Timeval {
+    /// Is `tv_usec` in `0..1e6` and `tv_sec` non-negative (Linux's `timeval_valid`)?
+    pub const fn is_valid(&self) -> bool {
+        self.tv_sec >= 0 && self.tv_usec >= 0 && self.tv_usec < 1_000_000
+    }
+
+    /// The duration this names, in nanoseconds (`setitimer`): `EINVAL` if
+    /// invalid (see [`Timeval::is_valid`]); saturates at [`MAX_DURATION_NS`].
+    pub const fn duration_ns(&self) -> Result<u64, Errno> {
+        if !self.is_valid() {
+            return Err(Errno::EINVAL);
+        }
+        Ok(saturating_ns(self.tv_sec as u64, (self.tv_usec as u64).saturating_mul(NANOS_PER_MICRO)))
+    }
+
+    /// `select`'s timeout: Linux first folds whole seconds out of `tv_usec`
+    /// (so `tv_usec = 2_500_000` is 2.5 s more, C division truncating toward
+    /// zero), then rejects what is still negative (`EINVAL`). The fold wraps
+    /// as Linux's (built with `-fno-strict-overflow`) does: `tv_sec` near
+    /// `i64::MAX` plus a huge `tv_usec` turns negative and is `EINVAL` there too.
+    pub const fn select_timeout_ns(&self) -> Result<u64, Errno> {
+        let usec_per_sec = 1_000_000;
+        let secs = self.tv_sec.wrapping_add(self.tv_usec / usec_per_sec);
+        let usec = self.tv_usec % usec_per_sec;
+        if secs < 0 || usec < 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(saturating_ns(secs as u64, (usec as u64).saturating_mul(NANOS_PER_MICRO)))
+    }
+
+    /// A socket timeout (`SO_RCVTIMEO`, `SO_SNDTIMEO`): `EDOM` if `tv_usec`
+    /// is outside `0..1e6`; a negative `tv_sec` means no timeout at all
+    /// (`None`), as does zero; saturates at [`MAX_DURATION_NS`].
+    pub const fn socket_timeout_ns(&self) -> Result<Option<u64>, Errno> {
+        if self.tv_usec < 0 || self.tv_usec >= 1_000_000 {
+            return Err(Errno::EDOM);
+        }
+        if self.tv_sec < 0 || (self.tv_sec == 0 && self.tv_usec == 0) {
+            return Ok(None);
+        }
+        Ok(Some(saturating_ns(self.tv_sec as u64, (self.tv_usec as u64).saturating_mul(NANOS_PER_MICRO))))
+    }
+}
+
+/// `poll`'s and `epoll_wait`'s `int timeout` in milliseconds: negative is
+/// no timeout (`None`), else the duration in nanoseconds (never overflows:
+/// `i32::MAX` ms is under 25 days).
+pub const fn timeout_ms_to_ns(timeout_ms: i32) -> Option<u64> {
+    if timeout_ms < 0 { None } else { Some((timeout_ms as u64).saturating_mul(NANOS_PER_MILLI)) }
+}
+
+/// The deadline `duration_ns` after `now_ns`, saturating at `u64::MAX`.
+pub const fn deadline_ns(now_ns: u64, duration_ns: u64) -> u64 {
+    now_ns.saturating_add(duration_ns)
+}
+
+/// Nanoseconds left before `deadline_ns` at `now_ns` (0 once it passed).
+pub const fn remaining_ns(deadline_ns: u64, now_ns: u64) -> u64 {
+    deadline_ns.saturating_sub(now_ns)
+}
+
+/// `alarm`'s answer: the seconds left on the previous alarm, rounded to the
+/// nearest second, but never 0 for an alarm still pending (Linux's
+/// `alarm_setitimer`). 0 when none was pending.
+pub const fn alarm_remaining_secs(remaining_ns: u64) -> u64 {
+    let secs = remaining_ns / NANOS_PER_SEC;
+    let usec = (remaining_ns % NANOS_PER_SEC) / NANOS_PER_MICRO;
+    if (secs == 0 && usec != 0) || usec >= 500_000 { secs.saturating_add(1) } else { secs }
+}
+
+/// What `getitimer` reports as the time left on an armed timer: what is
+/// left, but at least one microsecond, so that an armed timer never reads
+/// as disarmed (Linux's `itimer_get_remtime`).
+pub const fn itimer_remaining_ns(remaining_ns: u64) -> u64 {
+    if remaining_ns < NANOS_PER_MICRO { NANOS_PER_MICRO } else { remaining_ns }
+}
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod tests {
+    use super::*;
+
+    fn ts(tv_sec: i64, tv_nsec: i64) -> Timespec {
+        Timespec { tv_sec, tv_nsec }
+    }
+
+    fn tv(tv_sec: i64, tv_usec: i64) -> Timeval {
+        Timeval { tv_sec, tv_usec }
+    }
+
+    #[test]
+    fn timespec_boundaries() {
+        assert_eq!(ts(0, 0).duration_ns(), Ok(0));
+        assert_eq!(ts(0, 1).duration_ns(), Ok(1));
+        assert_eq!(ts(1, 0).duration_ns(), Ok(NANOS_PER_SEC));
+        assert_eq!(ts(0, 999_999_999).duration_ns(), Ok(999_999_999));
+        assert_eq!(ts(0, 1_000_000_000).duration_ns(), Err(Errno::EINVAL));
+        assert_eq!(ts(0, -1).duration_ns(), Err(Errno::EINVAL));
+        assert_eq!(ts(-1, 0).duration_ns(), Err(Errno::EINVAL));
+        assert_eq!(ts(i64::MIN, 0).duration_ns(), Err(Errno::EINVAL));
+        assert_eq!(ts(0, i64::MAX).duration_ns(), Err(Errno::EINVAL));
+        // Largest exact value, then saturation.
+        let max_secs = (MAX_DURATION_NS / NANOS_PER_SEC) as i64;
+        assert_eq!(ts(max_secs, 0).duration_ns(), Ok(max_secs as u64 * NANOS_PER_SEC));
+        assert_eq!(ts(max_secs, 999_999_999).duration_ns(), Ok(MAX_DURATION_NS));
+        assert_eq!(ts(max_secs + 1, 0).duration_ns(), Ok(MAX_DURATION_NS));
+        assert_eq!(ts(1 << 62, 0).duration_ns(), Ok(MAX_DURATION_NS));
+        assert_eq!(ts(i64::MAX, 999_999_999).duration_ns(), Ok(MAX_DURATION_NS));
+    }
+
+    #[test]
+    fn timeval_boundaries() {
+        assert_eq!(tv(0, 0).duration_ns(), Ok(0));
+        assert_eq!(tv(0, 1).duration_ns(), Ok(1000));
+        assert_eq!(tv(0, 999_999).duration_ns(), Ok(999_999_000));
+        assert_eq!(tv(0, 1_000_000).duration_ns(), Err(Errno::EINVAL));
+        assert_eq!(tv(0, -1).duration_ns(), Err(Errno::EINVAL));
+        assert_eq!(tv(-1, 0).duration_ns(), Err(Errno::EINVAL));
+        assert_eq!(tv(2, 500_000).duration_ns(), Ok(2_500_000_000));
+        assert_eq!(tv(1 << 62, 0).duration_ns(), Ok(MAX_DURATION_NS));
+        assert_eq!(tv(i64::MAX, 999_999).duration_ns(), Ok(MAX_DURATION_NS));
+        assert!(tv(0, 999_999).is_valid() && !tv(0, 1_000_000).is_valid());
+    }
+
+    #[test]
+    fn select_folds_microseconds() {
+        assert_eq!(tv(0, 0).select_timeout_ns(), Ok(0));
+        assert_eq!(tv(1, 2_500_000).select_timeout_ns(), Ok(3_500_000_000));
+        assert_eq!(tv(0, i64::MAX).select_timeout_ns(), Ok(MAX_DURATION_NS));
+        assert_eq!(tv(i64::MAX, 0).select_timeout_ns(), Ok(MAX_DURATION_NS));
+        assert_eq!(tv(i64::MAX, 999_999).select_timeout_ns(), Ok(MAX_DURATION_NS));
+        assert_eq!(tv(i64::MAX, i64::MAX).select_timeout_ns(), Err(Errno::EINVAL), "wraps as Linux");
+        // -1 us stays negative after folding; -1 s of usec borrows a second.
+        assert_eq!(tv(5, -1).select_timeout_ns(), Err(Errno::EINVAL));
+        assert_eq!(tv(5, -1_000_000).select_timeout_ns(), Ok(4 * NANOS_PER_SEC));
+        assert_eq!(tv(0, -1_000_000).select_timeout_ns(), Err(Errno::EINVAL));
+        assert_eq!(tv(-1, 0).select_timeout_ns(), Err(Errno::EINVAL));
+        assert_eq!(tv(i64::MIN, i64::MIN).select_timeout_ns(), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn socket_timeouts() {
+        assert_eq!(tv(0, 0).socket_timeout_ns(), Ok(None));
+        assert_eq!(tv(-5, 0).socket_timeout_ns(), Ok(None));
+        assert_eq!(tv(0, -1).socket_timeout_ns(), Err(Errno::EDOM));
+        assert_eq!(tv(0, 1_000_000).socket_timeout_ns(), Err(Errno::EDOM));
+        assert_eq!(tv(1, 1).socket_timeout_ns(), Ok(Some(1_000_001_000)));
+        assert_eq!(tv(i64::MAX, 0).socket_timeout_ns(), Ok(Some(MAX_DURATION_NS)));
+    }
+
+    #[test]
+    fn milliseconds_and_seconds() {
+        assert_eq!(timeout_ms_to_ns(-1), None);
+        assert_eq!(timeout_ms_to_ns(i32::MIN), None);
+        assert_eq!(timeout_ms_to_ns(0), Some(0));
+        assert_eq!(timeout_ms_to_ns(1), Some(1_000_000));
+        assert_eq!(timeout_ms_to_ns(i32::MAX), Some(i32::MAX as u64 * 1_000_000));
+        assert_eq!(secs_to_ns(0), 0);
+        assert_eq!(secs_to_ns(1), NANOS_PER_SEC);
+        assert_eq!(secs_to_ns(u64::from(u32::MAX)), u64::from(u32::MAX) * NANOS_PER_SEC);
+        assert_eq!(secs_to_ns(1 << 40), MAX_DURATION_NS);
+        assert_eq!(secs_to_ns(u64::MAX), MAX_DURATION_NS);
+    }
+
+    #[test]
+    fn deadlines_saturate() {
+        assert_eq!(deadline_ns(5, 7), 12);
+        assert_eq!(deadline_ns(u64::MAX - 1, MAX_DURATION_NS), u64::MAX);
+        assert_eq!(deadline_ns(1 << 63, MAX_DURATION_NS), u64::MAX);
+        assert_eq!(remaining_ns(10, 4), 6);
+        assert_eq!(remaining_ns(4, 10), 0);
+    }
+
+    #[test]
+    fn alarm_rounding_is_linux() {
+        assert_eq!(alarm_remaining_secs(0), 0);
+        assert_eq!(alarm_remaining_secs(1), 0, "under a microsecond reads as gone");
+        assert_eq!(alarm_remaining_secs(1_000), 1, "a pending alarm is never 0");
+        assert_eq!(alarm_remaining_secs(NANOS_PER_SEC), 1);
+        assert_eq!(alarm_remaining_secs(NANOS_PER_SEC + 499_999_999), 1);
+        assert_eq!(alarm_remaining_secs(NANOS_PER_SEC + 500_000_000), 2);
+        assert_eq!(alarm_remaining_secs(MAX_DURATION_NS), MAX_DURATION_NS / NANOS_PER_SEC + 1);
+        assert_eq!(alarm_remaining_secs(u64::MAX), u64::MAX / NANOS_PER_SEC + 1);
+        assert_eq!(itimer_remaining_ns(0), 1_000);
+        assert_eq!(itimer_remaining_ns(999), 1_000);
+        assert_eq!(itimer_remaining_ns(5_000), 5_000);
+    }
+}
