@@ -20,12 +20,12 @@ const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 
 /// The usage text printed by `isola help` and after a usage error.
 pub const USAGE: &str = "\
-usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
+usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--timeout SECS] [--kernel-args STRING] [--trace] [--ps-on-exit]
                    [--add HOST_PATH:GUEST_PATH]... [--env K=V]...
                    [-p|--publish HOST_PORT:GUEST_PORT]... [--net]
                    [--] [PROGRAM [ARGS...]]
-       isola ktest [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
+       isola ktest [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--timeout SECS] [--stack-overflow]
        isola bench syscall|fork|pipe [--iterations N] [--runs R] [--timeout SECS]
        isola bench http [--requests N] [--concurrency C] [--workers W]
@@ -55,9 +55,13 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|mpk|none]
 
   --accel auto|kvm|tcg         auto (default): KVM when a probe boot under it
                                works, TCG otherwise
-  --isolation auto|mpk|none    auto (default): mpk when the CPU has PKU;
-                               mpk: PKU required (KVM if it offers PKU, else
-                               TCG -cpu max); none: run without PKU
+  --isolation auto|strict|mpk|none
+                               auto (default): mpk when the CPU has PKU;
+                               strict: processes in ring 3 in their own
+                               domains, PKU required; mpk: in ring 0 (the
+                               fast level, stops bugs, not attackers), PKU
+                               required (KVM if it offers PKU, else TCG -cpu
+                               max); none: run without PKU
   --timeout SECS               kill the guest after SECS seconds
                                (default 60 for run, 300 for ktest)
   --kernel-args STRING         appended to the kernel command line
@@ -93,6 +97,7 @@ pub enum AccelChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IsolationChoice {
     Auto,
+    Strict,
     Mpk,
     None,
 }
@@ -487,10 +492,11 @@ fn parse_accel(value: &str) -> Result<AccelChoice, Error> {
 fn parse_isolation(value: &str) -> Result<IsolationChoice, Error> {
     match value {
         "auto" => Ok(IsolationChoice::Auto),
+        "strict" => Ok(IsolationChoice::Strict),
         "mpk" => Ok(IsolationChoice::Mpk),
         "none" => Ok(IsolationChoice::None),
         _ => Err(Error::usage(format!(
-            "--isolation must be auto, mpk or none, not '{value}'"
+            "--isolation must be auto, strict, mpk or none, not '{value}'"
         ))),
     }
 }
@@ -833,7 +839,7 @@ mod tests {
         assert_eq!(usage_msg(run(&["--foo=1"])), "unknown option '--foo'");
         assert!(usage_msg(run(&["--accel"])).contains("needs a value"));
         assert!(usage_msg(run(&["--accel", "xen"])).contains("auto, kvm or tcg"));
-        assert!(usage_msg(run(&["--isolation", "strict"])).contains("auto, mpk or none"));
+        assert!(usage_msg(run(&["--isolation", "ring3"])).contains("auto, strict, mpk or none"));
         assert!(usage_msg(run(&["--kernel-args", "isolation=none"])).contains("--isolation"));
         assert!(usage_msg(run(&["--kernel-args", "a\nb"])).contains("control"));
     }

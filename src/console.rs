@@ -16,6 +16,8 @@ use std::fmt;
 /// `isolation:` in its banner).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// Processes in ring 3 with protection-key domains (needs PKU).
+    Strict,
     /// Protection-key domains (needs PKU).
     Mpk,
     /// No hardware isolation.
@@ -26,6 +28,7 @@ impl Level {
     /// The word used on the kernel command line and in the banner.
     pub fn as_str(self) -> &'static str {
         match self {
+            Level::Strict => "strict",
             Level::Mpk => "mpk",
             Level::None => "none",
         }
@@ -79,6 +82,7 @@ pub fn parse_exit_status(line: &str) -> Option<u8> {
 pub fn parse_banner(line: &str) -> Option<Banner> {
     let level = word_after(line, "isolation: ")?;
     let level = match level.trim_end_matches([',', ';', '|']) {
+        "strict" => Level::Strict,
         "mpk" => Level::Mpk,
         "none" => Level::None,
         _ => return None,
@@ -202,7 +206,8 @@ mod tests {
         assert_eq!(b.level, Level::None);
         assert_eq!(parse_banner("isolation: mpk"), None);
         assert_eq!(parse_banner("boot: 1.0 ms"), None);
-        assert_eq!(parse_banner("isolation: strict | boot: 1.0 ms"), None);
+        assert_eq!(parse_banner("isolation: strict | boot: 1.0 ms").map(|b| b.level), Some(Level::Strict));
+        assert_eq!(parse_banner("isolation: ring3 | boot: 1.0 ms"), None);
         assert_eq!(parse_banner("isolation: mpk | boot: fast ms"), None);
         assert_eq!(parse_banner("isolation: mpk | boot: 1.0 s"), None);
     }

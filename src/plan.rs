@@ -40,7 +40,7 @@ fn plan(accel: Accel, level: Level, note: Option<String>) -> Plan {
     Plan {
         machine: Machine {
             accel,
-            pku: level == Level::Mpk,
+            pku: level != Level::None,
         },
         level,
         note,
@@ -75,6 +75,7 @@ pub fn decide(
         AccelChoice::Tcg => {
             let level = match isolation {
                 IsolationChoice::None => Level::None,
+                IsolationChoice::Strict => Level::Strict,
                 IsolationChoice::Auto | IsolationChoice::Mpk => Level::Mpk,
             };
             Ok(plan(Accel::Tcg, level, None))
@@ -86,10 +87,13 @@ pub fn decide(
             }
             match probe() {
                 KvmState::Unusable(why) => Err(unusable(&why)),
-                KvmState::Works { pku: true } => Ok(plan(Accel::Kvm, Level::Mpk, None)),
+                KvmState::Works { pku: true } => {
+                    let level = if isolation == IsolationChoice::Strict { Level::Strict } else { Level::Mpk };
+                    Ok(plan(Accel::Kvm, level, None))
+                }
                 KvmState::Works { pku: false } => match isolation {
-                    IsolationChoice::Mpk => Err(Error::failure(
-                        "--isolation mpk needs PKU, and KVM's virtual CPU here has none \
+                    IsolationChoice::Mpk | IsolationChoice::Strict => Err(Error::failure(
+                        "--isolation mpk and strict need PKU, and KVM's virtual CPU here has none \
                          (use --accel tcg, or --isolation none)",
                     )),
                     _ => Ok(plan(Accel::Kvm, Level::None, None)),
@@ -99,6 +103,7 @@ pub fn decide(
         AccelChoice::Auto => {
             let tcg_level = match isolation {
                 IsolationChoice::None => Level::None,
+                IsolationChoice::Strict => Level::Strict,
                 IsolationChoice::Auto | IsolationChoice::Mpk => Level::Mpk,
             };
             if let Err(why) = device() {
@@ -115,17 +120,17 @@ pub fn decide(
                     Some(format!("accel auto: KVM unusable here: {why}")),
                 )),
                 KvmState::Works { pku } => match (isolation, pku) {
-                    (IsolationChoice::Mpk, false) => Ok(plan(
+                    (IsolationChoice::Mpk | IsolationChoice::Strict, false) => Ok(plan(
                         Accel::Tcg,
-                        Level::Mpk,
-                        Some("accel auto: KVM works but its CPU has no PKU, which --isolation mpk needs".into()),
+                        tcg_level,
+                        Some("accel auto: KVM works but its CPU has no PKU, which this --isolation needs".into()),
                     )),
                     (IsolationChoice::None, _) => {
                         Ok(plan(Accel::Kvm, Level::None, Some("accel auto: a probe boot under KVM worked".into())))
                     }
                     (_, true) => Ok(plan(
                         Accel::Kvm,
-                        Level::Mpk,
+                        tcg_level,
                         Some("accel auto: a probe boot under KVM worked; its CPU has PKU".into()),
                     )),
                     (_, false) => Ok(plan(

@@ -1,5 +1,5 @@
 //! The kernel command line: `key=value` words separated by spaces.
-//! Known words: `isolation=auto|mpk|none`, `init=PATH` (the first program;
+//! Known words: `isolation=auto|strict|mpk|none`, `init=PATH` (the first program;
 //! its argv and envp come from `/.isola/argv` and `/.isola/envp` in the
 //! initramfs), `trace` (print every syscall), `log=LEVEL` (console log
 //! level), `epoch=SECS` (wall-clock time at boot where there is no RTC),
@@ -32,7 +32,7 @@ pub fn parse(cmdline: &str) -> KernelArgs<'_> {
         match word.split_once('=') {
             Some(("isolation", value)) => match Request::parse(value) {
                 Some(request) => args.isolation = request,
-                None => log::warn!("isolation={value}: expected auto, mpk or none; using auto"),
+                None => log::warn!("isolation={value}: expected auto, strict, mpk or none; using auto"),
             },
             Some(("init", path)) if path.starts_with('/') => args.init = Some(path),
             Some(("log", level)) => match level.parse() {

@@ -7,6 +7,9 @@ use raw_cpuid::CpuId;
 pub struct CpuFeatures {
     /// Protection keys (CPUID.7.0:ECX.PKU).
     pub pku: bool,
+    /// Supervisor-mode execution and access prevention (CPUID.7.0:EBX bits 7, 20).
+    pub smep: bool,
+    pub smap: bool,
     pub xsave: bool,
     /// XCR0 bits the CPU supports (x87, SSE, AVX only: the ones the kernel enables).
     pub supported_xcr0: u64,
@@ -54,6 +57,8 @@ impl CpuFeatures {
         }
         CpuFeatures {
             pku: extended.as_ref().is_some_and(|e| e.has_pku()),
+            smep: extended.as_ref().is_some_and(|e| e.has_smep()),
+            smap: extended.as_ref().is_some_and(|e| e.has_smap()),
             xsave,
             supported_xcr0,
             stated_tsc_hz,

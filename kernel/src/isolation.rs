@@ -1,5 +1,7 @@
-//! The isolation level (DESIGN.md): `mpk` where the CPU has protection keys
-//! and the command line allows it, `none` otherwise. Decided once at boot.
+//! The isolation level (DESIGN.md): `strict` (processes in ring 3, in their
+//! own protection-key domains) or `mpk` (in ring 0, the Iso-UniK design)
+//! where the CPU has protection keys and the command line asks for it,
+//! `none` otherwise. Decided once at boot.
 
 use pkru::Pkru;
 use spin::Once;
@@ -11,6 +13,7 @@ use crate::cpu_features::CpuFeatures;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
     Auto,
+    Strict,
     Mpk,
     None,
 }
@@ -19,6 +22,7 @@ impl Request {
     pub fn parse(text: &str) -> Option<Request> {
         match text {
             "auto" => Some(Request::Auto),
+            "strict" => Some(Request::Strict),
             "mpk" => Some(Request::Mpk),
             "none" => Some(Request::None),
             _ => None,
@@ -29,7 +33,11 @@ impl Request {
 /// The level the kernel runs at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
-    /// Protection keys on: each process in its own domain behind the PKRU gate.
+    /// Processes in ring 3, each in its own protection-key domain, the
+    /// kernel's memory supervisor-only (U/S=0), SMEP and SMAP on.
+    Strict,
+    /// Protection keys on: each process in its own domain behind the PKRU
+    /// gate, in ring 0.
     Mpk,
     /// No hardware isolation between processes.
     None,
@@ -38,6 +46,7 @@ pub enum Level {
 impl Level {
     pub fn name(self) -> &'static str {
         match self {
+            Level::Strict => "strict",
             Level::Mpk => "mpk",
             Level::None => "none",
         }
@@ -53,10 +62,17 @@ pub fn init(request: Request, features: &CpuFeatures) -> Result<Level, &'static 
         (Request::Mpk, false) => {
             return Err("isolation=mpk was requested but the CPU has no PKU (CPUID.7.0:ECX.PKU = 0)");
         }
+        (Request::Strict, false) => {
+            return Err("isolation=strict was requested but the CPU has no PKU (CPUID.7.0:ECX.PKU = 0)");
+        }
         (Request::None, _) | (Request::Auto, false) => Level::None,
         (Request::Mpk | Request::Auto, true) => Level::Mpk,
+        (Request::Strict, true) => Level::Strict,
     };
-    if level == Level::Mpk {
+    if level == Level::Strict && !(features.smep && features.smap) {
+        return Err("isolation=strict needs SMEP and SMAP, and the CPU lacks one");
+    }
+    if level != Level::None {
         cpu::enable_protection_keys();
         if !crate::cpu_features::os_pke_enabled() {
             return Err("CR4.PKE was set but CPUID does not report OSPKE");

@@ -53,7 +53,7 @@ static BOOT: Once<Boot> = Once::new();
 pub fn kernel_start(info: BootInfo, pvh_ok: bool) -> ! {
     console::init_logger();
     arch::gdt::init();
-    arch::idt::init(false);
+    arch::idt::init(arch::gate::GateLevel::None);
     if !pvh_ok {
         panic!("not started through PVH (bad hvm_start_info magic)");
     }
@@ -92,9 +92,19 @@ extern "C" fn kernel_main() -> ! {
         Ok(level) => level,
         Err(why) => panic!("{why}"),
     };
-    let pku = level == isolation::Level::Mpk;
-    arch::idt::init(pku);
-    arch::gate::init(pku);
+    let gates = match level {
+        isolation::Level::Strict => arch::gate::GateLevel::Strict,
+        isolation::Level::Mpk => arch::gate::GateLevel::Mpk,
+        isolation::Level::None => arch::gate::GateLevel::None,
+    };
+    arch::idt::init(gates);
+    arch::gate::init(gates);
+    if level == isolation::Level::Strict {
+        // Processes in ring 3: the kernel half becomes supervisor-only, then
+        // SMEP and SMAP make the kernel refuse user pages itself.
+        mm::with_kernel_space(|space| arch::paging::make_kernel_half_supervisor(space));
+        arch::cpu::enable_smep_smap();
+    }
     if let Err(error) = mm::seal_descriptor_tables() {
         panic!("cannot make the descriptor tables read-only: {error}");
     }

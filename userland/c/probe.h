@@ -21,11 +21,12 @@ __attribute__((unused)) static int probe_applies(void)
 #endif
     switch (isola_env()) {
     case ENV_ISOLA_MPK:
+    case ENV_ISOLA_STRICT:
         return 1;
     case ENV_ISOLA_OTHER: {
         struct utsname u;
         uname(&u);
-        not_ok("isolation level", "uname version '%s' names neither isolation=mpk nor isolation=none",
+        not_ok("isolation level", "uname version '%s' names none of isolation=strict, mpk or none",
                u.version);
         return 0;
     }

@@ -8,7 +8,7 @@
  * when K > 0), and the exit status is 0 iff no check failed.
  *
  * Isola is detected from uname().version, which contains "Isola" and
- * "isolation=mpk" or "isolation=none" there. Checks that only hold inside
+ * "isolation=strict", "isolation=mpk" or "isolation=none" there. Checks that only hold inside
  * Isola are skipped on the host.
  *
  * Header-only: each program is one translation unit.
@@ -106,7 +106,7 @@ __attribute__((unused)) static int tap_done(void)
 }
 
 /* What the kernel says about itself. */
-enum isola_env { ENV_HOST, ENV_ISOLA_NONE, ENV_ISOLA_MPK, ENV_ISOLA_OTHER };
+enum isola_env { ENV_HOST, ENV_ISOLA_NONE, ENV_ISOLA_MPK, ENV_ISOLA_STRICT, ENV_ISOLA_OTHER };
 
 __attribute__((unused)) static enum isola_env isola_env(void)
 {
@@ -115,6 +115,8 @@ __attribute__((unused)) static enum isola_env isola_env(void)
         return ENV_HOST;
     if (strstr(u.version, "isolation=mpk"))
         return ENV_ISOLA_MPK;
+    if (strstr(u.version, "isolation=strict"))
+        return ENV_ISOLA_STRICT;
     if (strstr(u.version, "isolation=none"))
         return ENV_ISOLA_NONE;
     return ENV_ISOLA_OTHER;

@@ -105,6 +105,20 @@ pub fn enable_features(xsave: bool, supported_xcr0: u64) -> EnabledFeatures {
     EnabledFeatures { xcr0 }
 }
 
+/// Sets CR4.SMEP and CR4.SMAP (level `strict`): kernel code never runs from,
+/// and never reads or writes through, a user (U/S=1) page; the kernel
+/// reaches process memory only through the direct map. The caller has made
+/// every kernel mapping supervisor-only first.
+pub fn enable_smep_smap() {
+    // SAFETY: the kernel half is supervisor-only (checked by the caller's
+    // order: `paging::make_kernel_half_supervisor` ran), so the kernel's own
+    // fetches and accesses are unaffected; the caller checked CPUID.
+    unsafe {
+        let cr4 = controlregs::cr4() | Cr4::CR4_ENABLE_SMEP | Cr4::CR4_ENABLE_SMAP;
+        controlregs::cr4_write(cr4);
+    }
+}
+
 /// Sets CR4.PKE: protection keys apply to every U/S=1 data access from now on.
 pub fn enable_protection_keys() {
     // SAFETY: PKRU is 0 at reset (every key open), so turning checks on changes no access

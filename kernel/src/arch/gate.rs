@@ -9,7 +9,7 @@ use pkru::gate::{EntryArea, GateCpu, SyscallFrame};
 
 use x86::msr;
 
-use super::gdt::KERNEL_CODE;
+use super::gdt::{KERNEL_CODE, USER_STAR_BASE};
 
 /// Scratch for the gates, in `.cpu_tables` (U/S=0); never trusted.
 #[unsafe(no_mangle)]
@@ -17,9 +17,16 @@ use super::gdt::KERNEL_CODE;
 static mut isola_entry_area: EntryArea =
     EntryArea { rax: 0, rcx: 0, rdx: 0, r11: 0, rsp: 0, rip: 0, rflags: 0, spare: 0 };
 
+/// Where the `strict` return gate builds its `iretq` frame (U/S=0: a ring-3
+/// process cannot reach it).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".cpu_tables")]
+static mut isola_iret_area: [u64; 5] = [0; 5];
+
 /// The gates' trusted state, in key-0 memory.
 #[unsafe(no_mangle)]
-static mut isola_gate_cpu: GateCpu = GateCpu { kernel_rsp: 0, process_pkru: 0, in_process: 0, ist_low: 0, ist_high: 0, pku: 0 };
+static mut isola_gate_cpu: GateCpu =
+    GateCpu { kernel_rsp: 0, process_pkru: 0, in_process: 0, ist_low: 0, ist_high: 0, pku: 0, strict: 0 };
 
 /// The PKRU this CPU is meant to run, on the key-15 page (`.published`):
 /// processes may read it, only the kernel writes it (through the direct map).
@@ -30,20 +37,34 @@ static mut isola_published_pkru: [u64; 512] = [0; 512];
 /// RFLAGS bits `syscall` clears: TF, IF, DF, IOPL, NT, AC.
 const SYSCALL_FLAG_MASK: u64 = 0x100 | 0x200 | 0x400 | 0x3000 | 0x4000 | 0x4_0000;
 
+/// Which gates to use: the isolation level as the gates see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateLevel {
+    /// Ring-3 processes, the caller's PKRU in the kernel, `iretq` out.
+    Strict,
+    /// Ring-0 processes, the kernel's PKRU in the kernel.
+    Mpk,
+    /// No PKU: no WRPKRU at all.
+    None,
+}
+
 /// Points LSTAR at the gate of the level, and STAR/FMASK at the kernel's
-/// segments and the flags to clear. `pku` also tells the gates to switch PKRU.
-pub fn init(pku: bool) {
-    let entry = if pku {
-        pkru::gate::isola_gate_syscall_mpk as *const () as u64
-    } else {
-        pkru::gate::isola_gate_syscall_none as *const () as u64
+/// segments and the flags to clear; tells the gates whether to switch PKRU
+/// and how to leave.
+pub fn init(level: GateLevel) {
+    let entry = match level {
+        GateLevel::Strict => pkru::gate::isola_gate_syscall_strict as *const () as u64,
+        GateLevel::Mpk => pkru::gate::isola_gate_syscall_mpk as *const () as u64,
+        GateLevel::None => pkru::gate::isola_gate_syscall_none as *const () as u64,
     };
+    let pku = level != GateLevel::None;
     let ist = super::gdt::ist_stacks();
     // SAFETY: single CPU, interrupts off during boot; the gate state is only
     // read by the gates, which do not run before a process exists.
     unsafe {
         let gate = &mut *addr_of_mut!(isola_gate_cpu);
         gate.pku = u64::from(pku);
+        gate.strict = u64::from(level == GateLevel::Strict);
         gate.ist_low = ist.start;
         gate.ist_high = ist.end - core::mem::size_of::<pkru::gate::TrapFrame>() as u64;
     }
@@ -51,7 +72,7 @@ pub fn init(pku: bool) {
     // entry points are the gate's, and the selectors those of the boot GDT.
     unsafe {
         msr::wrmsr(msr::IA32_LSTAR, entry);
-        msr::wrmsr(msr::IA32_STAR, u64::from(KERNEL_CODE) << 32);
+        msr::wrmsr(msr::IA32_STAR, (u64::from(USER_STAR_BASE) << 48) | (u64::from(KERNEL_CODE) << 32));
         msr::wrmsr(msr::IA32_FMASK, SYSCALL_FLAG_MASK);
     }
 }

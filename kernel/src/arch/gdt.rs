@@ -16,6 +16,11 @@ pub const KERNEL_CODE: u16 = 0x08;
 pub const KERNEL_DATA: u16 = 0x10;
 /// TSS selector (a 16-byte system descriptor at slots 3 and 4).
 pub const TSS_SELECTOR: u16 = 0x18;
+/// STAR[63:48] for level `strict`: `sysret` would take SS = base + 8 (slot
+/// 5, user data) and CS = base + 16 (slot 6, 64-bit user code), RPL 3; the
+/// return gate uses the same selectors with `iretq`
+/// (`pkru::gate::USER_CODE_SELECTOR`, `USER_DATA_SELECTOR`).
+pub const USER_STAR_BASE: u16 = 0x23;
 
 /// Number of IST stacks (x86-64 has seven slots).
 pub const IST_COUNT: usize = 7;
@@ -104,8 +109,10 @@ pub fn init() {
             | (((limit >> 16) & 0xf) << 48)
             | (((base >> 24) & 0xff) << 56);
         gdt[4] = base >> 32;
+        gdt[5] = 0x00cf_f300_0000_ffff; // data, DPL 3, accessed
+        gdt[6] = 0x00af_fb00_0000_ffff; // 64-bit code, DPL 3, accessed
 
-        lgdt(&DescriptorTablePointer::new_from_slice(&gdt[..5]));
+        lgdt(&DescriptorTablePointer::new_from_slice(&gdt[..7]));
         x86::segmentation::load_cs(SegmentSelector::new(KERNEL_CODE >> 3, Ring::Ring0));
         let data = SegmentSelector::new(KERNEL_DATA >> 3, Ring::Ring0);
         load_ds(data);

@@ -70,6 +70,9 @@ fn origin(trap_addr: u64, trap: &TrapFrame) -> TrapOrigin {
     TrapOrigin::Cpu
 }
 
+/// #BP, which `int3` raises.
+const BREAKPOINT_VECTOR: u8 = 3;
+
 #[unsafe(link_section = ".cpu_descriptors")]
 static mut IDT: [u128; 256] = [0; 256];
 
@@ -86,22 +89,27 @@ fn ist_for(vector: u8) -> u8 {
     }
 }
 
-/// One 64-bit interrupt gate: present, DPL 0, kernel code selector, IST slot.
-fn gate(handler: u64, ist_slot: u8) -> u128 {
+/// One 64-bit interrupt gate: present, DPL 0 (DPL 3 where `user` may raise
+/// it with `int n` from ring 3), kernel code selector, IST slot.
+fn gate(handler: u64, ist_slot: u8, user: bool) -> u128 {
+    let type_attr: u64 = if user { 0xee } else { 0x8e };
     let low = (handler & 0xffff)
         | (u64::from(KERNEL_CODE) << 16)
         | (u64::from(ist_slot) << 32)
-        | (0x8e << 40)
+        | (type_attr << 40)
         | (((handler >> 16) & 0xffff) << 48);
     u128::from(low) | (u128::from(handler >> 32) << 64)
 }
 
-/// Fills and loads the IDT, with the stubs of the `mpk` gate when `pku`.
-pub fn init(pku: bool) {
-    let stubs = if pku {
-        addr_of!(pkru::gate::isola_gate_isr_stubs_mpk) as u64
-    } else {
-        addr_of!(pkru::gate::isola_gate_isr_stubs_none) as u64
+/// Fills and loads the IDT with the stubs of the level's gate. At `strict`
+/// only `int3` (#BP) is open to ring 3, as on Linux; every other `int n`
+/// from a process is a #GP.
+pub fn init(level: super::gate::GateLevel) {
+    use super::gate::GateLevel;
+    let stubs = match level {
+        GateLevel::Strict => addr_of!(pkru::gate::isola_gate_isr_stubs_strict) as u64,
+        GateLevel::Mpk => addr_of!(pkru::gate::isola_gate_isr_stubs_mpk) as u64,
+        GateLevel::None => addr_of!(pkru::gate::isola_gate_isr_stubs_none) as u64,
     };
     // SAFETY: runs once on the boot CPU with interrupts off; nothing else reads
     // the IDT until `lidt` below.
@@ -109,7 +117,8 @@ pub fn init(pku: bool) {
         let idt = &mut *addr_of_mut!(IDT);
         for (vector, entry) in idt.iter_mut().enumerate() {
             let vector = vector as u8;
-            *entry = gate(stubs + u64::from(vector) * pkru::gate::ISR_STUB_SIZE, ist_for(vector));
+            let user = vector == BREAKPOINT_VECTOR;
+            *entry = gate(stubs + u64::from(vector) * pkru::gate::ISR_STUB_SIZE, ist_for(vector), user);
         }
         lidt(&DescriptorTablePointer::new_from_slice(&idt[..]));
     }

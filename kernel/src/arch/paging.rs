@@ -88,6 +88,7 @@ impl AddressSpace {
     }
 
     pub fn map(&mut self, virt: VirtAddr, phys: PhysAddr, size: PageSize, attrs: Attributes) -> Result<(), MapError> {
+        let attrs = supervisor_if_kernel(virt, attrs);
         paging::map(&mut DirectMap, self.root, virt, phys, size, attrs)
     }
 
@@ -98,6 +99,7 @@ impl AddressSpace {
     }
 
     pub fn protect(&mut self, virt: VirtAddr, attrs: Attributes) -> Result<PageSize, MapError> {
+        let attrs = supervisor_if_kernel(virt, attrs);
         let size = paging::protect(&mut DirectMap, self.root, virt, attrs)?;
         flush(virt);
         Ok(size)
@@ -157,6 +159,50 @@ pub fn activate_kernel_space(space: &AddressSpace) {
 pub fn kernel_image_phys(virt: u64) -> PhysAddr {
     PhysAddr::new(virt - KERNEL_VMA)
 }
+
+/// Whether kernel mappings are supervisor-only (level `strict`).
+static KERNEL_SUPERVISOR: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Clears U/S in every present kernel-half entry of `kernel`'s root, so that
+/// (U/S being the AND of every level's bit) the whole kernel half is
+/// supervisor-only, and makes later kernel mappings supervisor-only too.
+/// Level `strict`, at boot, before any process address space copies the
+/// kernel half. Flushes the TLB.
+pub fn make_kernel_half_supervisor(kernel: &AddressSpace) {
+    KERNEL_SUPERVISOR.store(true, core::sync::atomic::Ordering::Relaxed);
+    let mut tables = DirectMap;
+    for index in 256..512 {
+        let entry = tables.read_entry(kernel.root, index).raw();
+        if entry & 1 != 0 {
+            tables.write_entry(kernel.root, index, paging::PageTableEntry::from_raw(entry & !USER_BIT));
+        }
+    }
+    // SAFETY: reloading CR3 with its own value only flushes non-global TLB
+    // entries; the global ones (the kernel half) are flushed by toggling PGE.
+    unsafe {
+        use x86::controlregs::{Cr4, cr3, cr3_write, cr4, cr4_write};
+        cr3_write(cr3());
+        let c4 = cr4();
+        cr4_write(c4 - Cr4::CR4_ENABLE_GLOBAL_PAGES);
+        cr4_write(c4);
+    }
+}
+
+/// At `strict`, a kernel-half mapping is supervisor-only whatever the caller
+/// asked (the callers' attributes are the `mpk` ones).
+fn supervisor_if_kernel(virt: VirtAddr, attrs: Attributes) -> Attributes {
+    if virt.as_u64() >= KERNEL_HALF && KERNEL_SUPERVISOR.load(core::sync::atomic::Ordering::Relaxed) {
+        Attributes { user: false, ..attrs }
+    } else {
+        attrs
+    }
+}
+
+/// The first address of the kernel half.
+const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
+
+/// U/S in a page-table entry.
+const USER_BIT: u64 = 1 << 2;
 
 impl AddressSpace {
     /// A process address space: an empty lower half, and the kernel half

@@ -32,7 +32,7 @@ pub fn current() -> Pid {
 /// The PKRU a process runs with at the current isolation level.
 pub fn effective_pkru(process: &Process) -> Pkru {
     match isolation::level() {
-        Level::Mpk => process.pkru,
+        Level::Strict | Level::Mpk => process.pkru,
         Level::None => Pkru::KERNEL,
     }
 }

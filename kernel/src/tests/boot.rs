@@ -13,10 +13,11 @@ ktest!(
         let cr0 = cpu::read_cr0();
         let cr4 = cpu::read_cr4();
         ensure!(cr0.contains(Cr0::CR0_WRITE_PROTECT), "CR0.WP is off");
-        ensure!(!cr4.contains(Cr4::CR4_ENABLE_SMEP), "CR4.SMEP is on");
-        ensure!(!cr4.contains(Cr4::CR4_ENABLE_SMAP), "CR4.SMAP is on");
+        let strict = isolation::level() == Level::Strict;
+        ensure!(cr4.contains(Cr4::CR4_ENABLE_SMEP) == strict, "CR4.SMEP at level {:?}", isolation::level());
+        ensure!(cr4.contains(Cr4::CR4_ENABLE_SMAP) == strict, "CR4.SMAP at level {:?}", isolation::level());
         let pke = cr4.contains(Cr4::CR4_ENABLE_PROTECTION_KEY);
-        ensure!(pke == (isolation::level() == Level::Mpk), "CR4.PKE {pke} at level {:?}", isolation::level());
+        ensure!(pke == (isolation::level() != Level::None), "CR4.PKE {pke} at level {:?}", isolation::level());
         let efer = cpu::read_efer();
         ensure!(efer & (1 << 11) != 0, "EFER.NXE is off");
         ensure!(efer & 1 != 0, "EFER.SCE is off");

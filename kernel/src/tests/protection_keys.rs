@@ -17,6 +17,7 @@ const PF_PK: u64 = 1 << 5;
 fn require_mpk() -> TestResult {
     match isolation::level() {
         Level::Mpk => Ok(()),
+        Level::Strict => Err(TestError::Skipped("level strict: kernel pages are supervisor-only, PKRU does not govern them")),
         Level::None => Err(TestError::Skipped("no PKU: isolation level none")),
     }
 }

@@ -8,6 +8,8 @@
 //! - `isola_gate_cpu: GateCpu`: per-CPU state in key-0 memory (trusted);
 //! - `isola_published_pkru: u64`: the PKRU this CPU is meant to run, on the
 //!   key-15 page that processes may read but never write;
+//! - `isola_iret_area: [u64; 5]`: per-CPU, U/S=0: where the `strict`
+//!   return builds its `iretq` frame;
 //! - `isola_syscall_dispatch(*mut SyscallFrame)` (a syscall, on the
 //!   process's kernel stack), `isola_trap_entry(*mut TrapFrame)` (a trap
 //!   that interrupted the kernel, on the IST stack), `isola_process_trap(
@@ -15,9 +17,13 @@
 //!   process's kernel stack, with the IST frame it came in on) and
 //!   `isola_gate_violation() -> !`.
 //!
-//! Two variants exist of each entry: `_mpk` switches PKRU (isolation level
-//! `mpk`), `_none` does not (no PKU: WRPKRU would raise #UD). The kernel
-//! picks one at boot (LSTAR, IDT).
+//! Three variants exist of each entry: `_mpk` switches PKRU (isolation level
+//! `mpk`: the kernel runs with its own PKRU), `_strict` loads the caller's
+//! own PKRU (level `strict`: the process is in ring 3, the kernel's memory
+//! is supervisor-only, so the kernel serves a call with the caller's rights
+//! on user pages), `_none` does not (no PKU: WRPKRU would raise #UD). The
+//! kernel picks one at boot (LSTAR, IDT); the return gate branches on the
+//! level (key-0 gate state).
 //!
 //! What a jump into the middle of any sequence can reach:
 //! - the entry WRPKRUs compare against the kernel PKRU as an immediate, and
@@ -82,9 +88,24 @@ pub struct GateCpu {
     /// stacks less one frame). A process that jumps into the interrupt path
     /// with its own RSP outside `[ist_low, ist_high]` is aborted.
     pub ist_high: u64,
-    /// 1 when the isolation level is `mpk` (the gates switch PKRU).
+    /// 1 when the isolation level is `mpk` or `strict` (the gates switch PKRU).
     pub pku: u64,
+    /// 1 at level `strict`: processes run in ring 3 and the return gate
+    /// leaves with `iretq` to the user segments.
+    pub strict: u64,
 }
+
+/// The user code and stack selectors of level `strict` (GDT slots 6 and 5,
+/// RPL 3), as `sysret` would compute them from STAR (base 0x20).
+pub const USER_CODE_SELECTOR: u64 = 0x33;
+/// See [`USER_CODE_SELECTOR`].
+pub const USER_DATA_SELECTOR: u64 = 0x2b;
+
+/// RFLAGS bits a process may set for itself at level `strict` (CF, PF, AF,
+/// ZF, SF, TF, DF, OF, AC, ID); IF is always set on the way out, and IOPL,
+/// NT, RF, VM, VIF and VIP are always clear (IOPL 3 would let it use `in`,
+/// `out` and `cli`; a sigreturn frame could carry any of them).
+pub const USER_RFLAGS_MASK: u64 = 0x0000_0000_0024_0dd5;
 
 /// Every register of a process, on its kernel stack (lowest address first):
 /// built by the syscall entry (where `rcx` and `r11` hold the return RIP and
@@ -153,6 +174,8 @@ unsafe extern "C" {
     pub fn isola_gate_load_published_pkru();
     /// The `syscall` entry for level `mpk` (LSTAR).
     pub fn isola_gate_syscall_mpk();
+    /// The `syscall` entry for level `strict` (LSTAR).
+    pub fn isola_gate_syscall_strict();
     /// The `syscall` entry for level `none` (LSTAR).
     pub fn isola_gate_syscall_none();
     /// Returns to the process whose `SyscallFrame` is at RSP, on its kernel stack.
@@ -161,6 +184,8 @@ unsafe extern "C" {
     pub static isola_gate_isr_stubs_mpk: u8;
     /// 256 interrupt stubs of `ISR_STUB_SIZE` bytes that do not.
     pub static isola_gate_isr_stubs_none: u8;
+    /// 256 interrupt stubs of `ISR_STUB_SIZE` bytes for level `strict`.
+    pub static isola_gate_isr_stubs_strict: u8;
 }
 
 global_asm!(
@@ -227,6 +252,22 @@ isola_gate_syscall_mpk:
     jne isola_gate_abort
     jmp isola_gate_syscall_common
 
+    /* Level strict: the process is in ring 3 and cannot reach kernel code,
+       but it could have loaded a PKRU of its own (WRPKRU is unprivileged):
+       load the one the kernel keeps for it, so that the kernel serves the
+       call with the caller's rights only. Kernel memory is U/S=0 here, so
+       reading the gate state does not depend on PKRU. */
+    .global isola_gate_syscall_strict
+isola_gate_syscall_strict:
+    isola_gate_save_scratch
+    mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
+    xor ecx, ecx
+    xor edx, edx
+    wrpkru
+    cmp eax, dword ptr [rip + isola_published_pkru]
+    jne isola_gate_abort
+    jmp isola_gate_syscall_common
+
     .global isola_gate_syscall_none
 isola_gate_syscall_none:
     isola_gate_save_scratch
@@ -290,6 +331,8 @@ isola_gate_return_to_process:
     pop rax
     mov qword ptr [rip + isola_entry_area + {ea_rsp}], rax
     mov qword ptr [rip + isola_gate_cpu + {gc_in_process}], 1
+    cmp qword ptr [rip + isola_gate_cpu + {gc_strict}], 0
+    jne isola_gate_return_strict
     cmp qword ptr [rip + isola_gate_cpu + {gc_pku}], 0
     je 2f
     mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
@@ -318,6 +361,36 @@ isola_gate_return_to_process:
     sti
     jmp qword ptr [rip + isola_entry_area + {ea_rip}]
 
+    /* ---- return to ring 3 (level strict): the registers are in the entry
+       area (U/S=0, out of a ring-3 process's reach); the way out is iretq
+       to the user segments, with a user RIP and sanitized flags ---- */
+isola_gate_return_strict:
+    mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
+    xor ecx, ecx
+    xor edx, edx
+    wrpkru
+    cmp eax, dword ptr [rip + isola_published_pkru]
+    jne isola_gate_abort
+    /* Only a canonical lower-half RIP: iretq to a non-canonical one would
+       fault in ring 0 (a sigreturn frame can hold any value). */
+    mov rax, qword ptr [rip + isola_entry_area + {ea_rip}]
+    shr rax, 47
+    jnz isola_gate_abort
+    lea rsp, [rip + isola_iret_area + 40]
+    push {user_ss}
+    push qword ptr [rip + isola_entry_area + {ea_rsp}]
+    mov rax, qword ptr [rip + isola_entry_area + {ea_rflags}]
+    and rax, {user_rflags}
+    or rax, 0x202
+    push rax
+    push {user_cs}
+    push qword ptr [rip + isola_entry_area + {ea_rip}]
+    mov rax, qword ptr [rip + isola_entry_area + {ea_rax}]
+    mov rcx, qword ptr [rip + isola_entry_area + {ea_rcx}]
+    mov rdx, qword ptr [rip + isola_entry_area + {ea_rdx}]
+    mov r11, qword ptr [rip + isola_entry_area + {ea_r11}]
+    iretq
+
     /* ---- interrupt and exception stubs: vector v at base + 16 * v ---- */
     .p2align 4
     .global isola_gate_isr_stubs_mpk
@@ -328,6 +401,25 @@ isola_gate_isr_stubs_mpk:
     .global isola_gate_isr_stubs_none
 isola_gate_isr_stubs_none:
     isola_gate_isr_stubs isola_gate_isr_common_none
+
+    .p2align 4
+    .global isola_gate_isr_stubs_strict
+isola_gate_isr_stubs_strict:
+    isola_gate_isr_stubs isola_gate_isr_common_strict
+
+    /* Level strict: a trap from ring 3 loads the process's own PKRU (as the
+       syscall entry does); a trap of kernel code keeps the PKRU it runs with. */
+isola_gate_isr_common_strict:
+    isola_gate_push_gprs
+    cmp qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
+    je isola_gate_isr_common
+    mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
+    xor ecx, ecx
+    xor edx, edx
+    wrpkru
+    cmp eax, dword ptr [rip + isola_published_pkru]
+    jne isola_gate_abort
+    jmp isola_gate_isr_common
 
 isola_gate_isr_common_mpk:
     isola_gate_push_gprs
@@ -492,4 +584,8 @@ isola_gate_text_end:
     tf_rflags = const offset_of!(TrapFrame, rflags),
     tf_rsp = const offset_of!(TrapFrame, rsp),
     gc_pku = const offset_of!(GateCpu, pku),
+    gc_strict = const offset_of!(GateCpu, strict),
+    user_cs = const USER_CODE_SELECTOR,
+    user_ss = const USER_DATA_SELECTOR,
+    user_rflags = const USER_RFLAGS_MASK,
 );
