@@ -56,7 +56,7 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
   --accel auto|kvm|tcg         auto (default): KVM when a probe boot under it
                                works, TCG otherwise
   --isolation auto|strict|mpk|none
-                               auto (default): mpk when the CPU has PKU;
+                               auto (default): strict when the CPU has PKU;
                                strict: processes in ring 3 in their own
                                domains, PKU required; mpk: in ring 0 (the
                                fast level, stops bugs, not attackers), PKU

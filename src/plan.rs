@@ -75,8 +75,8 @@ pub fn decide(
         AccelChoice::Tcg => {
             let level = match isolation {
                 IsolationChoice::None => Level::None,
-                IsolationChoice::Strict => Level::Strict,
-                IsolationChoice::Auto | IsolationChoice::Mpk => Level::Mpk,
+                IsolationChoice::Auto | IsolationChoice::Strict => Level::Strict,
+                IsolationChoice::Mpk => Level::Mpk,
             };
             Ok(plan(Accel::Tcg, level, None))
         }
@@ -88,7 +88,7 @@ pub fn decide(
             match probe() {
                 KvmState::Unusable(why) => Err(unusable(&why)),
                 KvmState::Works { pku: true } => {
-                    let level = if isolation == IsolationChoice::Strict { Level::Strict } else { Level::Mpk };
+                    let level = if isolation == IsolationChoice::Mpk { Level::Mpk } else { Level::Strict };
                     Ok(plan(Accel::Kvm, level, None))
                 }
                 KvmState::Works { pku: false } => match isolation {
@@ -103,8 +103,8 @@ pub fn decide(
         AccelChoice::Auto => {
             let tcg_level = match isolation {
                 IsolationChoice::None => Level::None,
-                IsolationChoice::Strict => Level::Strict,
-                IsolationChoice::Auto | IsolationChoice::Mpk => Level::Mpk,
+                IsolationChoice::Auto | IsolationChoice::Strict => Level::Strict,
+                IsolationChoice::Mpk => Level::Mpk,
             };
             if let Err(why) = device() {
                 return Ok(plan(
@@ -199,7 +199,7 @@ fn read_probe(end: &End, console: &crate::console::Console, stderr: &[String]) -
             }
             match (console.exit_status, console.banner) {
                 (Some(_), Some(banner)) => KvmState::Works {
-                    pku: banner.level == Level::Mpk,
+                    pku: banner.level != Level::None,
                 },
                 _ => {
                     let detail = stderr
@@ -248,14 +248,15 @@ mod tests {
     #[test]
     fn tcg_never_probes() {
         for (iso, level) in [
-            (IsolationChoice::Auto, Level::Mpk),
+            (IsolationChoice::Auto, Level::Strict),
+            (IsolationChoice::Strict, Level::Strict),
             (IsolationChoice::Mpk, Level::Mpk),
             (IsolationChoice::None, Level::None),
         ] {
             let p = decide(AccelChoice::Tcg, iso, || panic!("no device check"), never).unwrap();
             assert_eq!(
                 (p.machine, p.level, p.note),
-                (tcg(level == Level::Mpk), level, None)
+                (tcg(level != Level::None), level, None)
             );
         }
     }
@@ -271,7 +272,7 @@ mod tests {
             KvmState::Works { pku: true }
         })
         .unwrap();
-        assert_eq!((p.machine, p.level), (kvm(true), Level::Mpk));
+        assert_eq!((p.machine, p.level), (kvm(true), Level::Strict));
         let e = decide(AccelChoice::Kvm, IsolationChoice::Mpk, OK, works).unwrap_err();
         assert_eq!(e.exit_code(), 125);
         assert!(e.to_string().contains("PKU"), "{e}");
@@ -292,10 +293,10 @@ mod tests {
     #[test]
     fn auto_falls_back_to_tcg_and_says_why() {
         let p = decide(AccelChoice::Auto, IsolationChoice::Auto, NO_DEVICE, never).unwrap();
-        assert_eq!((p.machine, p.level), (tcg(true), Level::Mpk));
+        assert_eq!((p.machine, p.level), (tcg(true), Level::Strict));
         assert_eq!(
             p.describe(),
-            "using TCG -cpu max, isolation mpk (accel auto: /dev/kvm does not exist)"
+            "using TCG -cpu max, isolation strict (accel auto: /dev/kvm does not exist)"
         );
         let p = decide(AccelChoice::Auto, IsolationChoice::None, OK, || {
             KvmState::Unusable("hang".into())

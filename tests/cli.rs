@@ -127,7 +127,16 @@ fn kernel_args_reach_the_kernel() {
         .find(|l| l.contains("cmdline: isolation="))
         .unwrap_or_else(|| panic!("no cmdline: line\n{}", out.show()));
     assert!(cmdline.contains(marker), "{cmdline}");
-    assert!(cmdline.contains("isolation=mpk"), "{cmdline}");
+    // The default level where the CPU has PKU (TCG -cpu max does).
+    assert!(cmdline.contains("isolation=strict"), "{cmdline}");
+}
+
+#[test]
+fn run_under_tcg_with_strict_prints_the_banner_and_exits_0() {
+    let out = isola(&["run", "--accel", "tcg", "--isolation", "strict"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(banner(&out).0, "strict");
+    assert!(out.stderr.contains("isola: using TCG -cpu max, isolation strict"), "{}", out.show());
 }
 
 #[test]

@@ -191,11 +191,22 @@ fn kernel_wrpkrus() -> (Vec<u64>, u64, u64, Vec<u64>) {
 
 #[test]
 fn no_jump_onto_any_kernel_wrpkru_returns_with_other_rights_and_the_descriptor_tables_are_read_only() {
+    jump_ins("mpk");
+}
+
+#[test]
+fn at_strict_the_gate_escapes_stay_blocked() {
+    // A ring-3 process cannot even fetch kernel code or write the IST and
+    // descriptor pages (U/S=0): every attempt dies.
+    jump_ins("strict");
+}
+
+fn jump_ins(level: &str) {
     let (wrpkrus, interrupt_top, nmi_top, tables) = kernel_wrpkrus();
     // The gate's entry, return, interrupt entry and abort, and the two
     // kernel-only loads: if the image grows another, it is tested too.
     assert!(wrpkrus.len() >= 4, "WRPKRUs found: {wrpkrus:x?}");
-    let mut args: Vec<String> = ["run", "--accel", "tcg", "--isolation", "mpk", "--timeout", "300"].map(String::from).to_vec();
+    let mut args: Vec<String> = ["run", "--accel", "tcg", "--isolation", level, "--timeout", "300"].map(String::from).to_vec();
     args.push(userland("probe-gate-jumps"));
     args.extend(["-r", "100", "-i", &format!("{interrupt_top:#x}"), "-n", &format!("{nmi_top:#x}")].map(String::from));
     for table in &tables {
@@ -213,14 +224,30 @@ fn no_jump_onto_any_kernel_wrpkru_returns_with_other_rights_and_the_descriptor_t
 
 #[test]
 fn software_interrupts_and_split_wrpkru_kill_or_refuse_only_the_caller() {
-    for level in ["mpk", "none"] {
+    for level in ["strict", "mpk", "none"] {
         let out = run(level, "probe-int-n");
         assert_eq!(out.code, 0, "{}", out.show());
         assert!(!out.stdout.contains("KERNEL PANIC"), "{}", out.show());
         let (passed, failed, skipped) = summary(&out);
         assert!(passed == 16 && failed == 0 && skipped == 0, "{level}: {}", out.show());
-        assert!(out.stdout.contains("software interrupt int 0x8 at rip 0x4"), "the kill line names int 8 and its rip: {}", out.show());
+        // In ring 0 every gate takes `int n` and the kernel tells; in ring 3
+        // the CPU refuses it first (#GP).
+        let why = if level == "strict" { "general protection fault at rip 0x4" } else { "software interrupt int 0x8 at rip 0x4" };
+        assert!(out.stdout.contains(why), "the kill line says why: {}", out.show());
     }
+}
+
+#[test]
+fn at_strict_privileged_instructions_kill_only_the_process() {
+    let out = run("strict", "probe-privileged");
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(!out.stdout.contains("KERNEL PANIC"), "{}", out.show());
+    let (passed, failed, skipped) = summary(&out);
+    assert!(passed == 22 && failed == 0 && skipped == 0, "{}", out.show());
+    // At mpk they would run (ring 0): the probe must say so, not pass.
+    let out = run("mpk", "probe-privileged");
+    let (passed, failed, skipped) = summary(&out);
+    assert!(passed == 1 && failed == 0 && skipped == 21, "{}", out.show());
 }
 
 #[test]

@@ -21,7 +21,7 @@ fn kill_isola_with(signal: &str) {
         "--accel",
         "tcg",
         "--isolation",
-        "mpk",
+        "strict",
         "--timeout",
         "900",
         "--net",

@@ -16,7 +16,7 @@ use common::{Output, TempDir, busybox, isola, root};
 /// `--timeout` of each boot: TCG, and the first boot builds the kernel.
 const TIMEOUT: &str = "180";
 
-/// `isola run --accel tcg --isolation mpk --timeout T OPTIONS... BUSYBOX ARGS...`
+/// `isola run --accel tcg --isolation strict --timeout T OPTIONS... BUSYBOX ARGS...`
 fn run_busybox(options: &[&str], args: &[&str]) -> Output {
     let bb = busybox().to_str().unwrap().to_string();
     run_program(options, &bb, args)
@@ -28,7 +28,7 @@ fn run_program(options: &[&str], program: &str, args: &[&str]) -> Output {
         "--accel",
         "tcg",
         "--isolation",
-        "mpk",
+        "strict",
         "--timeout",
         TIMEOUT,
     ];
@@ -71,7 +71,7 @@ fn busybox_echo_hello() {
     assert!(out.has_line("hello"), "{}", out.show());
     // The banner comes first, as without a program.
     assert!(
-        out.stdout.lines().any(|l| l.contains("isolation: mpk")),
+        out.stdout.lines().any(|l| l.contains("isolation: strict")),
         "{}",
         out.show()
     );
@@ -254,7 +254,7 @@ fn a_program_that_never_ends_times_out_and_leaves_nothing() {
         "--accel",
         "tcg",
         "--isolation",
-        "mpk",
+        "strict",
         "--timeout",
         "20",
         &bb,

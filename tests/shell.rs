@@ -1,7 +1,7 @@
 //! Debian's busybox-static running its shell unmodified inside Isola: fork,
 //! exec of `/proc/self/exe` for applets, pipes, subshells, background jobs
 //! and `wait`, exit statuses. Booted through the built CLI under TCG with
-//! PKU (`--accel tcg --isolation mpk`), busybox fetched by
+//! PKU (`--accel tcg --isolation strict`), busybox fetched by
 //! `scripts/fetch-busybox` when missing (see tests/programs.rs).
 
 mod common;
@@ -65,7 +65,7 @@ fn check_issue_command(level: &str) {
 
 #[test]
 fn the_issues_shell_line_prints_b_1_2_3_and_exits_7() {
-    check_issue_command("mpk");
+    check_issue_command("strict");
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn a_script_with_200_subshells_and_pipelines_completes() {
     std::fs::write(&script, SCRIPT).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let add = format!("{}:/many.sh", script.display());
-    let out = run_busybox("mpk", &["--add", &add], &["sh", "/many.sh"]);
+    let out = run_busybox("strict", &["--add", &add], &["sh", "/many.sh"]);
     assert!(out.has_line("loops=200 bad=0"), "{}", out.show());
     assert_eq!(out.code, 0, "{}", out.show());
     assert!(out.has_line("isola: exit status 0"), "{}", out.show());
@@ -115,7 +115,7 @@ fn a_script_with_200_subshells_and_pipelines_completes() {
 #[test]
 fn sh_runs_a_pipeline_of_three_applets() {
     let out = run_busybox(
-        "mpk",
+        "strict",
         &[],
         &["sh", "-c", "echo one two three | tr ' ' '\\n' | wc -l"],
     );
@@ -131,7 +131,7 @@ fn sh_runs_a_pipeline_of_three_applets() {
 fn sh_reports_a_childs_signal_death() {
     // The child kills itself with SIGTERM: the shell sees 128+15.
     let out = run_busybox(
-        "mpk",
+        "strict",
         &[],
         &["sh", "-c", "sh -c 'kill -TERM $$'; echo st=$?"],
     );
@@ -149,7 +149,7 @@ fn passwd_and_group_lookups_use_the_files_in_the_image() {
     std::fs::write(dir.path().join("group"), "root:x:0:\nwww:x:33:\n").unwrap();
     std::fs::write(dir.path().join("owned"), "x").unwrap();
     let add = format!("{}:/etc", dir.path().display());
-    let out = run_busybox("mpk", &["--add", &add], &["sh", "-c", "chown 33:33 /etc/owned && ls -l /etc/owned && id www"]);
+    let out = run_busybox("strict", &["--add", &add], &["sh", "-c", "chown 33:33 /etc/owned && ls -l /etc/owned && id www"]);
     assert_eq!(out.code, 0, "{}", out.show());
     let lines = program_lines(&out);
     assert!(lines.iter().any(|l| l.contains(" www ") && l.ends_with("/etc/owned")), "{}", out.show());

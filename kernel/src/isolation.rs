@@ -66,7 +66,10 @@ pub fn init(request: Request, features: &CpuFeatures) -> Result<Level, &'static 
             return Err("isolation=strict was requested but the CPU has no PKU (CPUID.7.0:ECX.PKU = 0)");
         }
         (Request::None, _) | (Request::Auto, false) => Level::None,
-        (Request::Mpk | Request::Auto, true) => Level::Mpk,
+        (Request::Mpk, true) => Level::Mpk,
+        // Auto: strict where the CPU can (PKU, SMEP, SMAP), else mpk.
+        (Request::Auto, true) if features.smep && features.smap => Level::Strict,
+        (Request::Auto, true) => Level::Mpk,
         (Request::Strict, true) => Level::Strict,
     };
     if level == Level::Strict && !(features.smep && features.smap) {
