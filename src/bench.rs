@@ -256,6 +256,7 @@ fn number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, Error> {
 /// Where a row was measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Env {
+    IsolaStrict,
     IsolaMpk,
     IsolaNone,
     LinuxGuest,
@@ -264,14 +265,15 @@ pub enum Env {
 
 impl Env {
     /// The order of the table's rows.
-    pub const ALL: [Env; 4] = [Env::IsolaMpk, Env::IsolaNone, Env::LinuxGuest, Env::Host];
+    pub const ALL: [Env; 5] = [Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone, Env::LinuxGuest, Env::Host];
 
     /// The order the rows are measured in: quick and independent of the
     /// kernel first.
-    const RUN_ORDER: [Env; 4] = [Env::Host, Env::LinuxGuest, Env::IsolaMpk, Env::IsolaNone];
+    const RUN_ORDER: [Env; 5] = [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone];
 
     fn short(self) -> &'static str {
         match self {
+            Env::IsolaStrict => "Isola strict",
             Env::IsolaMpk => "Isola mpk",
             Env::IsolaNone => "Isola none",
             Env::LinuxGuest => "Linux guest",
@@ -530,7 +532,7 @@ fn measure(
     };
     row.detail = match (&guest, env) {
         (Some(g), _) => g.detail(),
-        (None, Env::IsolaMpk) => "TCG -cpu max".into(),
+        (None, Env::IsolaStrict | Env::IsolaMpk) => "TCG -cpu max".into(),
         (None, Env::IsolaNone) => "TCG -cpu max,-pku".into(),
         (None, _) => host_detail(),
     };
@@ -539,6 +541,7 @@ fn measure(
         let started = Instant::now();
         let output = match (env, &guest) {
             (Env::Host, _) => run_host(program, args, timeout),
+            (Env::IsolaStrict, _) => run_isola(Level::Strict, program, args, timeout),
             (Env::IsolaMpk, _) => run_isola(Level::Mpk, program, args, timeout),
             (Env::IsolaNone, _) => run_isola(Level::None, program, args, timeout),
             (Env::LinuxGuest, Some(g)) => g.run_once(timeout),
