@@ -2,7 +2,7 @@
 //! (`target/userland/prefork-httpd`), loaded from the host by
 //! [`crate::load`] in three environments, one row each:
 //!
-//! - **Isola**: `isola run --accel tcg --isolation mpk -p H:80 --
+//! - **Isola** (strict and mpk rows): `isola run --accel tcg --isolation strict|mpk -p H:80 --
 //!   prefork-httpd -p 80 -w W`, a child of this isola (the path a user
 //!   runs), H a free host port;
 //! - **Linux guest**: the same server in Debian's cloud kernel
@@ -210,9 +210,9 @@ impl HttpRow {
 }
 
 /// Table order.
-const ROWS: [Env; 3] = [Env::IsolaMpk, Env::LinuxGuest, Env::Host];
+const ROWS: [Env; 4] = [Env::IsolaStrict, Env::IsolaMpk, Env::LinuxGuest, Env::Host];
 /// Measuring order: independent of the kernel first.
-const RUN_ORDER: [Env; 3] = [Env::Host, Env::LinuxGuest, Env::IsolaMpk];
+const RUN_ORDER: [Env; 4] = [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk];
 
 fn ms(d: Option<Duration>) -> String {
     d.map_or("-".into(), |d| figure(d.as_secs_f64() * 1000.0))
@@ -333,7 +333,8 @@ pub fn run(opts: &HttpOpts) -> Result<i32, Error> {
         let row = match env {
             Env::Host => ctx.host_row(),
             Env::LinuxGuest => ctx.linux_guest_row(),
-            _ => ctx.isola_row(),
+            Env::IsolaStrict => ctx.isola_row(Env::IsolaStrict, "strict"),
+            _ => ctx.isola_row(Env::IsolaMpk, "mpk"),
         };
         match &row.result {
             Ok(f) => eprintln!(
@@ -492,7 +493,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn isola_row(&self) -> HttpRow {
+    fn isola_row(&self, env: Env, level: &str) -> HttpRow {
         let result = (|| {
             let port = free_port()?;
             let exe =
@@ -507,6 +508,7 @@ impl Ctx<'_> {
                 .args(&GUEST_PORT.to_string(), self.opts.workers, "/www");
             let mut cmd = Process::new(exe);
             cmd.args(isola_http_args(
+                level,
                 self.opts.timeout_secs + LOAD_BUDGET_SECS,
                 port,
                 &adds,
@@ -520,7 +522,7 @@ impl Ctx<'_> {
             self.serve_and_load(&mut run, port, &death)
         })();
         HttpRow {
-            env: Env::IsolaMpk,
+            env,
             detail: "TCG -cpu max".into(),
             result,
         }
@@ -609,13 +611,14 @@ pub fn free_port() -> Result<u16, String> {
 
 /// The `isola run` command line of the Isola row.
 pub fn isola_http_args(
+    level: &str,
     timeout_secs: u64,
     host_port: u16,
     adds: &[String],
     program: &Path,
     args: &[String],
 ) -> Vec<String> {
-    let mut v: Vec<String> = ["run", "--accel", "tcg", "--isolation", "mpk", "--timeout"]
+    let mut v: Vec<String> = ["run", "--accel", "tcg", "--isolation", level, "--timeout"]
         .map(String::from)
         .to_vec();
     v.push(timeout_secs.to_string());
@@ -862,6 +865,7 @@ mod tests {
     #[test]
     fn isola_row_command_line_is_one_isola_run_accepts() {
         let args = isola_http_args(
+            "mpk",
             3900,
             18080,
             &["/tmp/www:/www".into()],
