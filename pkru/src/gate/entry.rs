@@ -199,6 +199,17 @@ global_asm!(
     mov qword ptr [rip + isola_entry_area + {ea_rsp}], rsp
     .endm
 
+    /* The running process's PKRU, from key-0 gate state, checked against
+       the key-15 published value (level strict; clobbers EAX, ECX, EDX). */
+    .macro isola_gate_load_process_pkru
+    mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
+    xor ecx, ecx
+    xor edx, edx
+    wrpkru
+    cmp eax, dword ptr [rip + isola_published_pkru]
+    jne isola_gate_abort
+    .endm
+
     /* Every general register, in TrapFrame order (rax lowest). */
     .macro isola_gate_push_gprs
     push r15
@@ -260,12 +271,7 @@ isola_gate_syscall_mpk:
     .global isola_gate_syscall_strict
 isola_gate_syscall_strict:
     isola_gate_save_scratch
-    mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
-    xor ecx, ecx
-    xor edx, edx
-    wrpkru
-    cmp eax, dword ptr [rip + isola_published_pkru]
-    jne isola_gate_abort
+    isola_gate_load_process_pkru
     jmp isola_gate_syscall_common
 
     .global isola_gate_syscall_none
@@ -365,12 +371,7 @@ isola_gate_return_to_process:
        area (U/S=0, out of a ring-3 process's reach); the way out is iretq
        to the user segments, with a user RIP and sanitized flags ---- */
 isola_gate_return_strict:
-    mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
-    xor ecx, ecx
-    xor edx, edx
-    wrpkru
-    cmp eax, dword ptr [rip + isola_published_pkru]
-    jne isola_gate_abort
+    isola_gate_load_process_pkru
     /* Only a canonical lower-half RIP: iretq to a non-canonical one would
        fault in ring 0 (a sigreturn frame can hold any value). */
     mov rax, qword ptr [rip + isola_entry_area + {ea_rip}]
@@ -413,12 +414,7 @@ isola_gate_isr_common_strict:
     isola_gate_push_gprs
     cmp qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
     je isola_gate_isr_common
-    mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
-    xor ecx, ecx
-    xor edx, edx
-    wrpkru
-    cmp eax, dword ptr [rip + isola_published_pkru]
-    jne isola_gate_abort
+    isola_gate_load_process_pkru
     jmp isola_gate_isr_common
 
 isola_gate_isr_common_mpk:
