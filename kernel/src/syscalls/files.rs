@@ -407,18 +407,28 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     do_write(ctx, fd_of(a[0]), a[1], a[2], Some(offset))
 }
 
+/// The most one read or write moves, as Linux's `MAX_RW_COUNT`: an iovec
+/// array longer than this in total is cut here.
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
+/// An iovec array from the process, each length cut so that the total stays
+/// within [`MAX_RW_COUNT`] (as Linux does), so sums of lengths never overflow.
 pub(super) fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoVec>, Errno> {
     if count > 1024 {
         return Err(Errno::EINVAL);
     }
     let mut out = Vec::with_capacity(count as usize);
+    let mut total = 0u64;
     for i in 0..count {
         let mut raw = [0u8; IoVec::SIZE];
-        ctx.process.memory.read(addr + i * IoVec::SIZE as u64, &mut raw)?;
-        let iov = IoVec::from_bytes(&raw);
+        let at = addr.checked_add(i * IoVec::SIZE as u64).ok_or(Errno::EFAULT)?;
+        ctx.process.memory.read(at, &mut raw)?;
+        let mut iov = IoVec::from_bytes(&raw);
         if (iov.iov_len as i64) < 0 {
             return Err(Errno::EINVAL);
         }
+        iov.iov_len = iov.iov_len.min(MAX_RW_COUNT - total);
+        total += iov.iov_len;
         out.push(iov);
     }
     Ok(out)
