@@ -45,6 +45,7 @@
 #define PROGRESS_FD 1000 /* child: write end of the progress pipe */
 #define LOG_FD 1001      /* child with -v: the console */
 #define NULL_FD 1002     /* pid 1's /dev/null, inherited */
+#define PEEK_FD 1003      /* child: a pipe (1003 read, 1004 write) for peek() */
 
 #define BUF_ADDR 0x10000000UL /* the child's buffer: 4 pages, then a hole */
 #define PAGE 4096UL
@@ -340,19 +341,22 @@ static uint64_t arg_of(char kind, struct rng *r, const struct env *e, uint64_t n
 static int known_bugs_skipped = 1;
 static uint64_t known_skips; /* in the child: its count, for -v */
 
-/* Would the kernel read a timeval with tv_sec >= 2^32 at p? (1 also when
- * p is near the stack, whose words change between this check and the call.) */
+static long raw3(long nr, long a, long b, long c);
+
+/* Would the kernel read a timeval with tv_sec >= 2^32 at p? 1 also near the
+ * stack, whose words change between this check and the call, and when the
+ * peek pipe is gone. */
 static int huge_timeval_at(uint64_t p, const struct env *e, int count)
 {
     if (p + 8 >= e->sp - 8192 && p <= e->sp + 8192)
         return 1;
-    int readable = (p >= BUF_ADDR && p + 16 * count <= BUF_ADDR + BUF_SIZE) ||
-                   (p >= e->code && p + 16 * count <= e->code + 65536 + 64);
-    if (!readable)
-        return 0; /* EFAULT, or mapped by the calls themselves: not the bug */
     for (int i = 0; i < count; i++) {
         uint64_t sec;
-        memcpy(&sec, (const void *)(p + 16 * i), 8);
+        long r = raw3(SYS_write, PEEK_FD + 1, (long)(p + 16 * (uint64_t)i), 8);
+        if (r == -EFAULT)
+            return 0; /* the kernel will say EFAULT too */
+        if (r != 8 || raw3(SYS_read, PEEK_FD, (long)&sec, 8) != 8)
+            return 1;
         if (sec >= (1ULL << 32))
             return 1;
     }
@@ -436,7 +440,7 @@ static void sanitise(struct call *c, const struct env *e)
         break;
     }
     for (int i = 0; i < 6; i++)
-        if (c->a[i] >= PROGRESS_FD && c->a[i] <= NULL_FD)
+        if (c->a[i] >= PROGRESS_FD && c->a[i] <= PEEK_FD + 1)
             c->a[i] = PROGRESS_FD - 1;
 }
 
@@ -592,6 +596,11 @@ static __attribute__((noreturn)) void child_run(const struct options *options, u
     for (int f = 3; f < PROGRESS_FD; f++)
         close(f);
     fcntl(PROGRESS_FD, F_SETFL, O_NONBLOCK);
+    int peek_pipe[2];
+    if (pipe2(peek_pipe, O_NONBLOCK) != 0 || dup2(peek_pipe[0], PEEK_FD) < 0 || dup2(peek_pipe[1], PEEK_FD + 1) < 0)
+        _exit(CHILD_SETUP_FAILED);
+    close(peek_pipe[0]);
+    close(peek_pipe[1]);
     if (mmap((void *)BUF_ADDR, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
         (void *)BUF_ADDR)
         _exit(CHILD_SETUP_FAILED);
