@@ -22,7 +22,6 @@ pub fn add_frames(start: PhysAddr, len: u64) {
     unsafe { HEAP.lock().add_to_heap(virt, virt + len as usize) };
 }
 
-#[cfg(feature = "ktest")]
 /// Bytes the heap manages in all, and bytes handed out.
 pub fn stats() -> (usize, usize) {
     let heap = HEAP.lock();
