@@ -118,7 +118,8 @@ static const uint64_t LENGTHS[] = {
  * writes to the console. */
 static const char *const PATHS[] = {
     WORK_DIR "/a", WORK_DIR "/b", WORK_DIR, WORK_DIR "/a/b", WORK_DIR "/d/", "/", "/tmp",
-    "/proc/self/status", "/proc/self/maps", "/proc/1/status", "/proc/self/fd/3", "/proc", "/dev",
+    "/proc/self/stat", "/proc/self/cmdline", "/proc/1/stat", "/proc/self/fd/3", "/proc/self/fd",
+    "/proc/meminfo", "/proc", "/dev",
     "", ".", "..", "a", "b", "d", "d/e", "../fuzz/a", "/nonexistent/x", "a/../../..", "//", "/./tmp/fuzz/./a",
 };
 static uint64_t path_at[sizeof PATHS / sizeof PATHS[0] + 2];
@@ -631,7 +632,7 @@ static __attribute__((noreturn)) void child_run(const struct options *options, u
     e.fds[e.nfds++] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     e.fds[e.nfds++] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     e.fds[e.nfds++] = (int)syscall(SYS_epoll_create1, 0);
-    e.fds[e.nfds++] = open("/proc/self/status", O_RDONLY);
+    e.fds[e.nfds++] = open("/proc/self/stat", O_RDONLY);
     e.fds[e.nfds++] = open("/dev/zero", O_RDWR);
     for (cur = first, cur_end = end; cur < cur_end; cur++) {
         struct call c;
