@@ -121,19 +121,26 @@ __attribute__((unused)) static size_t read_full(int fd, void *buf, size_t n)
     return got;
 }
 
-/* MemFree of /proc/meminfo in kB, or -1. */
-__attribute__((unused)) static long mem_free_kb(void)
+/* A field of /proc/meminfo in kB ("MemFree", "Slab", ...), or -1. */
+__attribute__((unused)) static long meminfo_kb(const char *field)
 {
     FILE *f = fopen("/proc/meminfo", "r");
     if (!f)
         return -1;
     char line[128];
     long kb = -1;
+    size_t n = strlen(field);
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemFree: %ld kB", &kb) == 1)
+        if (strncmp(line, field, n) == 0 && line[n] == ':' && sscanf(line + n + 1, " %ld kB", &kb) == 1)
             break;
     fclose(f);
     return kb;
+}
+
+/* MemFree of /proc/meminfo in kB, or -1. */
+__attribute__((unused)) static long mem_free_kb(void)
+{
+    return meminfo_kb("MemFree");
 }
 
 #endif

@@ -157,6 +157,15 @@ static void test_meminfo(void)
     check(line == buf && kb > 0, "/proc/meminfo starts with MemTotal: N kB", "'%.40s' (%s)", n > 0 ? buf : "",
           n < 0 ? errname(errno) : "");
     check(n > 0 && strstr(buf, "MemFree:") != NULL, "/proc/meminfo has MemFree:", "missing");
+    /* Slab: the kernel heap, so that MemFree + Slab shows a leaked frame. */
+    long free_kb = -1, slab_kb = -1;
+    char *f = n > 0 ? strstr(buf, "MemFree:") : NULL, *s = n > 0 ? strstr(buf, "Slab:") : NULL;
+    if (f)
+        sscanf(f + 8, " %ld", &free_kb);
+    if (s)
+        sscanf(s + 5, " %ld", &slab_kb);
+    check(slab_kb > 0 && free_kb > 0 && free_kb + slab_kb <= kb, "/proc/meminfo has Slab: within MemTotal",
+          "MemTotal %ld, MemFree %ld, Slab %ld kB", kb, free_kb, slab_kb);
 }
 
 int main(int argc, char **argv)

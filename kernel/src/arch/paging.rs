@@ -106,7 +106,18 @@ impl AddressSpace {
     }
 
     pub fn translate(&self, virt: VirtAddr) -> Option<Translation> {
+        // A detached space (a vfork parent's while its child runs in its
+        // memory) has no tables: walking physical page 0 as a root would
+        // follow garbage.
+        if self.is_detached() {
+            return None;
+        }
         paging::translate(&DirectMap, self.root, virt)
+    }
+
+    /// Whether this is the placeholder of `detached` (no tables at all).
+    pub fn is_detached(&self) -> bool {
+        self.root.as_u64() == 0
     }
 
     /// Loads this address space into CR3 and, the first time, moves
@@ -431,6 +442,9 @@ impl AddressSpace {
     /// The first page at or after `addr` (page aligned) and below `end`
     /// that has a present 4 KiB leaf, skipping absent tables.
     pub fn next_present(&self, addr: u64, end: u64) -> Option<u64> {
+        if self.is_detached() {
+            return None;
+        }
         let tables = DirectMap;
         let mut addr = addr;
         while addr < end {

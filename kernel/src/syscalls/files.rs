@@ -448,9 +448,15 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 /// Most iovecs one call takes (Linux's `UIO_MAXIOV`).
 const UIO_MAXIOV: u64 = 1024;
 
-/// The iovec array of readv/writev/sendmsg: `EINVAL` for more than
+/// The most one read or write moves, as Linux's `MAX_RW_COUNT`: an iovec
+/// array longer than this in total is cut here.
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
+/// The iovec array of readv/writev/sendmsg/recvmsg: `EINVAL` for more than
 /// [`UIO_MAXIOV`] entries or a length that is negative as an `ssize_t`,
-/// `EFAULT` for an array or a buffer outside user space.
+/// `EFAULT` for an array or a buffer outside user space; each length cut so
+/// that the total stays within [`MAX_RW_COUNT`] (as Linux does), so sums of
+/// lengths never overflow.
 pub(super) fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoVec>, Errno> {
     if count > UIO_MAXIOV {
         return Err(Errno::EINVAL);
@@ -458,12 +464,16 @@ pub(super) fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoV
     let mut raw = alloc::vec![0u8; (count as usize).saturating_mul(IoVec::SIZE)];
     ctx.process.memory.read(addr, &mut raw)?;
     let mut out = Vec::with_capacity(count as usize);
+    let mut total = 0u64;
     for chunk in raw.chunks_exact(IoVec::SIZE) {
-        let iov = IoVec::from_bytes(chunk.try_into().map_err(|_| Errno::EINVAL)?);
+        let mut iov = IoVec::from_bytes(chunk.try_into().map_err(|_| Errno::EINVAL)?);
         if (iov.iov_len as i64) < 0 {
             return Err(Errno::EINVAL);
         }
+        // Check the whole length, then cut, as Linux's __import_iovec does.
         check_user_range(iov.iov_base, iov.iov_len)?;
+        iov.iov_len = iov.iov_len.min(MAX_RW_COUNT.saturating_sub(total));
+        total = total.saturating_add(iov.iov_len);
         out.push(iov);
     }
     Ok(out)

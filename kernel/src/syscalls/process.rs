@@ -63,10 +63,13 @@ pub fn sys_clone(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     let result = spawn(ctx, stack, vfork)?;
     let tid = (result as u32).to_le_bytes();
-    if flags.contains(CloneFlags::CLONE_PARENT_SETTID) {
-        ctx.process.memory.write(parent_tid, &tid)?;
-    }
     if let Some(child) = ctx.spawn.as_mut() {
+        // A vfork parent has lent its memory to the child: the parent's
+        // PARENT_SETTID word lives in the memory the child holds now.
+        if flags.contains(CloneFlags::CLONE_PARENT_SETTID) {
+            let memory = if vfork { &mut child.memory } else { &mut ctx.process.memory };
+            memory.write(parent_tid, &tid)?;
+        }
         if flags.contains(CloneFlags::CLONE_CHILD_SETTID) {
             child.memory.write(child_tid, &tid)?;
         }
