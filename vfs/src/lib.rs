@@ -826,6 +826,37 @@ impl Fs {
         self.insert(parent, name, mode_perm, Body::Device(device))
     }
 
+    /// Adds the name `name` in `parent` for the existing inode `id` (a hard
+    /// link, `link`/`linkat`): `nlink` grows by one and both names share the
+    /// data. `EPERM` for a directory (Linux refuses hard links to them),
+    /// `ENOENT` for an inode already unlinked (Linux's `linkat` of an
+    /// `O_TMPFILE`-less deleted file), otherwise errors as
+    /// [`Fs::create_file`].
+    pub fn link(&mut self, id: InodeId, parent: InodeId, name: &[u8]) -> Result<(), Errno> {
+        check_new_name(name)?;
+        let node = self.node(id)?;
+        if node.kind() == NodeKind::Directory {
+            return Err(Errno::EPERM);
+        }
+        if node.nlink == 0 {
+            return Err(Errno::ENOENT);
+        }
+        let parent_node = self.node(parent)?;
+        let Body::Dir(dir) = &parent_node.body else {
+            return Err(Errno::ENOTDIR);
+        };
+        if parent_node.nlink == 0 {
+            return Err(Errno::ENOENT);
+        }
+        if dir.entries.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        let node = self.node_mut(id)?;
+        node.nlink = node.nlink.checked_add(1).ok_or(Errno::EMLINK)?;
+        self.dir_mut(parent)?.entries.insert(name.to_vec(), id);
+        Ok(())
+    }
+
     /// Removes the name of a non-directory. `EISDIR` for a directory (and
     /// for `.`/`..`), `ENOENT`, `ENOTDIR` if `parent` is not a directory.
     /// The inode lives on until [`Fs::forget_if_unlinked`].

@@ -635,3 +635,39 @@ fn path_of_directories() {
     assert_eq!(fs.parent_of(look(&fs, "/etc/passwd").unwrap()), ROOT);
     assert_eq!(fs.parent_of(999), ROOT);
 }
+
+#[test]
+fn hard_links_share_data_and_count_names() {
+    let mut fs = sample_fs();
+    let passwd = look(&fs, "/etc/passwd").unwrap();
+    let etc = look(&fs, "/etc").unwrap();
+    fs.link(passwd, ROOT, b"pw").unwrap();
+    assert_eq!(look(&fs, "/pw"), Ok(passwd));
+    assert_eq!(fs.metadata(passwd).unwrap().nlink, 2);
+    fs.write(passwd, 0, b"ROOT").unwrap();
+    assert!(content(&fs, "/pw").starts_with(b"ROOT:x"));
+    // Taken names, directories, bad names, removed parents.
+    assert_eq!(fs.link(passwd, etc, b"passwd"), Err(Errno::EEXIST));
+    assert_eq!(fs.link(passwd, ROOT, b"bin"), Err(Errno::EEXIST));
+    assert_eq!(fs.link(etc, ROOT, b"etc2"), Err(Errno::EPERM));
+    assert_eq!(fs.link(passwd, ROOT, b"."), Err(Errno::EEXIST));
+    assert_eq!(fs.link(passwd, passwd, b"x"), Err(Errno::ENOTDIR));
+    let gone = fs.mkdir(ROOT, b"gone", 0o755).unwrap();
+    fs.rmdir(ROOT, b"gone").unwrap();
+    assert_eq!(fs.link(passwd, gone, b"x"), Err(Errno::ENOENT));
+    // Unlinking one name keeps the data under the other.
+    fs.unlink(etc, b"passwd").unwrap();
+    fs.forget_if_unlinked(passwd);
+    assert_eq!(fs.metadata(passwd).unwrap().nlink, 1);
+    assert!(content(&fs, "/pw").starts_with(b"ROOT:x"));
+    fs.unlink(ROOT, b"pw").unwrap();
+    assert_eq!(fs.metadata(passwd).unwrap().nlink, 0);
+    // A removed inode cannot get a name back.
+    assert_eq!(fs.link(passwd, ROOT, b"again"), Err(Errno::ENOENT));
+    fs.forget_if_unlinked(passwd);
+    assert_eq!(fs.metadata(passwd).map(|m| m.nlink), Err(Errno::ENOENT));
+    // Symlinks and devices can be linked too (the link itself, not its target).
+    let sh = fs.lookup(ROOT, b"/bin/sh", false).unwrap();
+    fs.link(sh, ROOT, b"sh2").unwrap();
+    assert_eq!(fs.readlink(fs.lookup(ROOT, b"/sh2", false).unwrap()), Ok(&b"busybox"[..]));
+}
