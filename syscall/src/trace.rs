@@ -166,7 +166,14 @@ pub fn signature(nr: u64) -> Option<&'static [ArgKind]> {
         nr::GETPGID | nr::GETSID => &[Int],
         nr::FUTEX => &[Ptr, Int, Int, Ptr, Ptr, Int],
         nr::POLL => &[Ptr, Uint, Int],
-        nr::SETUID | nr::SETGID => &[Uint],
+        nr::SETUID | nr::SETGID | nr::SETFSUID | nr::SETFSGID => &[Uint],
+        nr::SETREUID | nr::SETREGID => &[Uint, Uint],
+        nr::SETRESUID | nr::SETRESGID => &[Uint, Uint, Uint],
+        nr::GETRESUID | nr::GETRESGID => &[Ptr, Ptr, Ptr],
+        nr::LINKAT => &[DirFd, CStr, DirFd, CStr, AtFlags],
+        nr::CLOSE_RANGE => &[Uint, Uint, Hex],
+        nr::PREADV | nr::PWRITEV => &[Fd, Ptr, Int, Int],
+        nr::PREADV2 | nr::PWRITEV2 => &[Fd, Ptr, Int, Int, Int, Hex],
         _ => return None,
     })
 }

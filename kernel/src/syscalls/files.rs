@@ -125,6 +125,31 @@ pub fn sys_openat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     open_at(ctx, fd_of(a[0]), a[1], a[2], a[3])
 }
 
+/// creat: `open(path, O_CREAT | O_WRONLY | O_TRUNC, mode)`.
+pub fn sys_creat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let flags = OpenFlags::O_CREAT | OpenFlags::O_WRONLY | OpenFlags::O_TRUNC;
+    open_at(ctx, AT_FDCWD, a[0], u64::from(flags.bits()), a[1])
+}
+
+/// close_range: closes (or with CLOSE_RANGE_CLOEXEC marks close-on-exec)
+/// every descriptor in `first..=last`. CLOSE_RANGE_UNSHARE changes nothing:
+/// each process's table is already its own. EINVAL for `first > last` or
+/// another flag.
+pub fn sys_close_range(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const CLOSE_RANGE_UNSHARE: u64 = 1 << 1;
+    const CLOSE_RANGE_CLOEXEC: u64 = 1 << 2;
+    let (first, last, flags) = (a[0] as u32, a[1] as u32, a[2] as u32 as u64);
+    if first > last || flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLOSE_RANGE_CLOEXEC != 0 {
+        ctx.process.files.set_cloexec_range(first, last);
+    } else {
+        drop(ctx.process.files.close_range(first, last));
+    }
+    Ok(0)
+}
+
 pub fn sys_close(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.process.files.remove(fd_of(a[0]))?;
     Ok(0)
@@ -472,10 +497,19 @@ pub(super) fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoV
 /// readv: at most `IO_CHUNK` bytes per call in all (a short read, as
 /// writev's gather), so 1024 iovecs cannot make one call copy a gigabyte.
 pub fn sys_readv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let fd = fd_of(a[0]);
+    read_vector(ctx, fd_of(a[0]), a[1], a[2], None)
+}
+
+pub fn sys_writev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    write_vector(ctx, fd_of(a[0]), a[1], a[2], None)
+}
+
+/// readv/preadv: reads into each buffer in turn (at `offset` onwards when
+/// positioned), stopping at a short read.
+fn read_vector(ctx: &mut Ctx<'_>, fd: i32, iov_addr: u64, count: u64, offset: Option<u64>) -> SysResult {
     file(ctx, fd)?;
     let mut total: u64 = 0;
-    for iov in iovecs(ctx, a[1], a[2])? {
+    for iov in iovecs(ctx, iov_addr, count)? {
         if iov.iov_len == 0 {
             continue;
         }
@@ -483,7 +517,8 @@ pub fn sys_readv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         if want == 0 {
             break;
         }
-        let n = do_read(ctx, fd, iov.iov_base, want, None)?;
+        let at = offset.map(|start| start.saturating_add(total));
+        let n = do_read(ctx, fd, iov.iov_base, want, at)?;
         if ctx.block.is_some() && total > 0 {
             ctx.block = None;
         }
@@ -495,19 +530,81 @@ pub fn sys_readv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(total)
 }
 
-pub fn sys_writev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let fd = fd_of(a[0]);
+/// writev/pwritev: the buffers gathered into one write (atomic on the
+/// console and on a pipe, as Linux's writev is for a pipe within PIPE_BUF).
+fn write_vector(ctx: &mut Ctx<'_>, fd: i32, iov_addr: u64, count: u64, offset: Option<u64>) -> SysResult {
     let file = file(ctx, fd)?;
-    // Gather first so that one writev is one write (atomic on the console too).
     let mut data = Vec::new();
-    for iov in iovecs(ctx, a[1], a[2])? {
+    for iov in iovecs(ctx, iov_addr, count)? {
         let start = data.len();
         let len = (iov.iov_len as usize).min(IO_CHUNK.saturating_sub(start));
         data.resize(start.saturating_add(len), 0);
         ctx.process.memory.read(iov.iov_base, &mut data[start..])?;
     }
-    let io = write_file(&file, &data, None).map_err(|e| broken_pipe(ctx, e))?;
+    let io = write_file(&file, &data, offset).map_err(|e| broken_pipe(ctx, e))?;
     Ok(finish_io(ctx, &file, io)? as u64)
+}
+
+/// The `RWF_*` flags of preadv2/pwritev2 Isola takes: HIPRI, DSYNC and
+/// SYNC change nothing for a memory file system; APPEND (writes only)
+/// writes at the end. NOWAIT and unknown bits are EOPNOTSUPP, as Linux
+/// answers for flags a file does not support.
+const RWF_HIPRI: u64 = 0x1;
+const RWF_DSYNC: u64 = 0x2;
+const RWF_SYNC: u64 = 0x4;
+const RWF_APPEND: u64 = 0x10;
+
+/// The offset of preadv/pwritev: negative is EINVAL.
+fn vector_offset(raw: u64) -> Result<Option<u64>, Errno> {
+    positioned(raw).map(Some)
+}
+
+/// The offset of preadv2/pwritev2: -1 means the file's own position.
+fn vector2_offset(raw: u64) -> Result<Option<u64>, Errno> {
+    if raw as i64 == -1 { Ok(None) } else { vector_offset(raw) }
+}
+
+pub fn sys_preadv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let offset = vector_offset(a[3])?;
+    read_vector(ctx, fd_of(a[0]), a[1], a[2], offset)
+}
+
+pub fn sys_pwritev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let offset = vector_offset(a[3])?;
+    write_vector(ctx, fd_of(a[0]), a[1], a[2], offset)
+}
+
+pub fn sys_preadv2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let offset = vector2_offset(a[3])?;
+    // RWF_APPEND means nothing for a read; Linux accepts it there.
+    if u64::from(a[5] as u32) & !(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_APPEND) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    read_vector(ctx, fd_of(a[0]), a[1], a[2], offset)
+}
+
+pub fn sys_pwritev2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let offset = vector2_offset(a[3])?;
+    let flags = u64::from(a[5] as u32);
+    if flags & !(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_APPEND) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let fd = fd_of(a[0]);
+    if flags & RWF_APPEND == 0 {
+        return write_vector(ctx, fd, a[1], a[2], offset);
+    }
+    // RWF_APPEND: at the end whatever the offset; the file position moves
+    // only for offset -1 (man 2 pwritev2).
+    let file = file(ctx, fd)?;
+    let Some(id) = file.lock().kind.node() else {
+        return write_vector(ctx, fd, a[1], a[2], None);
+    };
+    let end = fs::with(|fs| fs.metadata(id))?.size;
+    let n = write_vector(ctx, fd, a[1], a[2], Some(end))?;
+    if offset.is_none() {
+        file.lock().offset = end.saturating_add(n);
+    }
+    Ok(n)
 }
 
 pub fn sys_lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -1393,6 +1490,54 @@ pub fn sys_symlink(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn sys_symlinkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     symlink_at(ctx, a[0], fd_of(a[1]), a[2])
+}
+
+/// link/linkat: a second name for an existing inode. The old path's last
+/// symlink is not followed unless AT_SYMLINK_FOLLOW (as Linux's `link`);
+/// with AT_EMPTY_PATH and an empty old path the inode is `olddirfd`'s.
+/// /proc is another file system: EXDEV.
+fn link_at(ctx: &mut Ctx<'_>, old_dir: i32, old_addr: u64, new_dir: i32, new_addr: u64, flags: AtFlags) -> SysResult {
+    let old_raw = ctx.process.memory.read_cstr(old_addr, PATH_MAX)?;
+    let id = if old_raw.is_empty() && flags.contains(AtFlags::AT_EMPTY_PATH) {
+        if old_dir == AT_FDCWD {
+            ctx.process.cwd
+        } else {
+            inode_of_fd(ctx, old_dir).map_err(|e| if e == Errno::EINVAL { Errno::EXDEV } else { e })?
+        }
+    } else {
+        let old = path_arg(ctx, old_addr)?;
+        if procfs::is_proc(&old) {
+            return Err(Errno::EXDEV);
+        }
+        let base = base_dir(ctx, old_dir, &old)?;
+        fs::with(|fs| fs.lookup(base, &old, flags.contains(AtFlags::AT_SYMLINK_FOLLOW)))?
+    };
+    let new = path_arg(ctx, new_addr)?;
+    if procfs::is_proc(&new) {
+        return Err(Errno::EXDEV);
+    }
+    let base = base_dir(ctx, new_dir, &new)?;
+    fs::with(|fs| {
+        if fs.metadata(id)?.kind == NodeKind::Directory {
+            return Err(Errno::EPERM);
+        }
+        // A trailing slash names a directory, which a new link cannot be.
+        if new.last() == Some(&b'/') {
+            return Err(if fs.lookup(base, &new, false).is_ok() { Errno::EEXIST } else { Errno::ENOENT });
+        }
+        let (parent, name) = fs.lookup_parent(base, &new)?;
+        fs.link(id, parent, name)
+    })?;
+    Ok(0)
+}
+
+pub fn sys_link(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    link_at(ctx, AT_FDCWD, a[0], AT_FDCWD, a[1], AtFlags::empty())
+}
+
+pub fn sys_linkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let flags = AtFlags::from_raw_within(u64::from(a[4] as u32), AtFlags::AT_SYMLINK_FOLLOW | AtFlags::AT_EMPTY_PATH)?;
+    link_at(ctx, fd_of(a[0]), a[1], fd_of(a[2]), a[3], flags)
 }
 
 pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {

@@ -1,0 +1,238 @@
+/* test-calls: syscalls added for issue 12, each against Linux's answers:
+ * creat, link/linkat, close_range, preadv/pwritev(2).
+ *
+ * Works in a fresh directory `test-calls.<pid>` under /tmp and removes it
+ * at the end. Raw syscall() is used so that each check names the syscall
+ * it exercises (musl may route a libc wrapper elsewhere). */
+#include "tap.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef RWF_APPEND
+#define RWF_HIPRI 0x1
+#define RWF_NOWAIT 0x8
+#define RWF_APPEND 0x10
+#endif
+
+/* musl's syscall() gives -1 with errno set; every argument a long. */
+#define SC(...) syscall(__VA_ARGS__)
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    if (SC(SYS_stat, path, &st) != 0)
+        return -1;
+    return (long)st.st_size;
+}
+
+static long nlink_of(const char *path)
+{
+    struct stat st;
+    if (SC(SYS_lstat, path, &st) != 0)
+        return -1;
+    return (long)st.st_nlink;
+}
+
+static void test_creat(void)
+{
+    long fd = SC(SYS_creat, "c.txt", 0640);
+    check(fd >= 0, "creat makes a file", "creat returned %ld (%s)", fd, errname(errno));
+    if (fd < 0)
+        return;
+    check(SC(SYS_write, fd, "abcdef", 6) == 6, "creat: write-only descriptor writes", "%s", errname(errno));
+    char c;
+    expect_errno("creat: descriptor is not readable (EBADF)", SC(SYS_read, fd, &c, 1), EBADF);
+    struct stat st;
+    SC(SYS_fstat, fd, &st);
+    check((st.st_mode & 07777) == (0640 & ~022 & 07777) || (st.st_mode & 07777) == 0640, "creat: mode from the argument",
+          "mode %o", st.st_mode & 07777);
+    close((int)fd);
+    fd = SC(SYS_creat, "c.txt", 0600);
+    check(fd >= 0 && file_size("c.txt") == 0, "creat of an existing file truncates it", "size %ld", file_size("c.txt"));
+    close((int)fd);
+    expect_errno("creat on a directory (EISDIR)", SC(SYS_creat, ".", 0600), EISDIR);
+    expect_errno("creat in a missing directory (ENOENT)", SC(SYS_creat, "nodir/x", 0600), ENOENT);
+    SC(SYS_unlink, "c.txt");
+}
+
+static void test_link(void)
+{
+    long fd = SC(SYS_open, "orig", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    SC(SYS_write, fd, "data", 4);
+    close((int)fd);
+    check(SC(SYS_link, "orig", "second") == 0, "link makes a second name", "%s", errname(errno));
+    check(nlink_of("orig") == 2 && nlink_of("second") == 2, "link: st_nlink is 2 under both names", "nlink %ld/%ld",
+          nlink_of("orig"), nlink_of("second"));
+    struct stat a, b;
+    SC(SYS_stat, "orig", &a);
+    SC(SYS_stat, "second", &b);
+    check(a.st_ino == b.st_ino, "link: both names are one inode", "ino %lu vs %lu", (unsigned long)a.st_ino,
+          (unsigned long)b.st_ino);
+    fd = SC(SYS_open, "second", O_WRONLY | O_APPEND);
+    SC(SYS_write, fd, "more", 4);
+    close((int)fd);
+    check(file_size("orig") == 8, "link: a write through one name shows in the other", "size %ld", file_size("orig"));
+    check(SC(SYS_unlink, "orig") == 0 && nlink_of("second") == 1 && file_size("second") == 8,
+          "unlink of one name keeps the data", "nlink %ld size %ld", nlink_of("second"), file_size("second"));
+    expect_errno("link to an existing name (EEXIST)", SC(SYS_link, "second", "second"), EEXIST);
+    expect_errno("link of a missing file (ENOENT)", SC(SYS_link, "missing", "x"), ENOENT);
+    expect_errno("link into a missing directory (ENOENT)", SC(SYS_link, "second", "nodir/x"), ENOENT);
+    SC(SYS_mkdir, "dir", 0755);
+    expect_errno("link of a directory (EPERM)", SC(SYS_link, "dir", "dir2"), EPERM);
+    expect_errno("link over an existing directory (EEXIST)", SC(SYS_link, "second", "dir"), EEXIST);
+    expect_errno("link with a file as the directory (ENOTDIR)", SC(SYS_link, "second", "second/x"), ENOTDIR);
+
+    /* linkat: symlinks followed only with AT_SYMLINK_FOLLOW. */
+    SC(SYS_symlink, "second", "sym");
+    check(SC(SYS_linkat, AT_FDCWD, "sym", AT_FDCWD, "sym-link", 0) == 0, "linkat without flags links the symlink itself",
+          "%s", errname(errno));
+    struct stat st;
+    SC(SYS_lstat, "sym-link", &st);
+    check(S_ISLNK(st.st_mode), "linkat(0): the new name is a symlink", "mode %o", st.st_mode);
+    check(SC(SYS_linkat, AT_FDCWD, "sym", AT_FDCWD, "sym-follow", AT_SYMLINK_FOLLOW) == 0,
+          "linkat AT_SYMLINK_FOLLOW links the target", "%s", errname(errno));
+    SC(SYS_lstat, "sym-follow", &st);
+    check(S_ISREG(st.st_mode) && nlink_of("second") == 2, "linkat AT_SYMLINK_FOLLOW: a regular file, nlink 2",
+          "mode %o nlink %ld", st.st_mode, nlink_of("second"));
+    expect_errno("linkat unknown flag (EINVAL)", SC(SYS_linkat, AT_FDCWD, "second", AT_FDCWD, "x", 0x8000), EINVAL);
+    expect_errno("linkat AT_SYMLINK_NOFOLLOW is not a linkat flag (EINVAL)",
+                 SC(SYS_linkat, AT_FDCWD, "second", AT_FDCWD, "x", AT_SYMLINK_NOFOLLOW), EINVAL);
+    long dfd = SC(SYS_open, "dir", O_RDONLY | O_DIRECTORY);
+    check(SC(SYS_linkat, AT_FDCWD, "second", dfd, "inner", 0) == 0 && nlink_of("dir/inner") == 3,
+          "linkat relative to a directory fd", "%s nlink %ld", errname(errno), nlink_of("dir/inner"));
+    fd = SC(SYS_open, "second", O_RDONLY);
+    check(SC(SYS_linkat, fd, "", AT_FDCWD, "by-fd", AT_EMPTY_PATH) == 0 && nlink_of("second") == 4,
+          "linkat AT_EMPTY_PATH links the open file", "%s nlink %ld", errname(errno), nlink_of("second"));
+    expect_errno("linkat empty path without AT_EMPTY_PATH (ENOENT)", SC(SYS_linkat, fd, "", AT_FDCWD, "y", 0), ENOENT);
+    expect_errno("linkat AT_EMPTY_PATH of a directory fd (EPERM)",
+                 SC(SYS_linkat, dfd, "", AT_FDCWD, "y", AT_EMPTY_PATH), EPERM);
+    expect_errno("linkat bad olddirfd (EBADF)", SC(SYS_linkat, 999, "rel", AT_FDCWD, "y", 0), EBADF);
+    close((int)fd);
+    close((int)dfd);
+    /* An open file whose last name is gone still works. */
+    fd = SC(SYS_open, "by-fd", O_RDONLY);
+    SC(SYS_unlink, "second");
+    SC(SYS_unlink, "sym-follow");
+    SC(SYS_unlink, "dir/inner");
+    SC(SYS_unlink, "by-fd");
+    char buf[16] = {0};
+    check(SC(SYS_read, fd, buf, sizeof buf) == 8 && memcmp(buf, "datamore", 8) == 0,
+          "all names unlinked: the open file still reads", "got '%s'", buf);
+    close((int)fd);
+    SC(SYS_unlink, "sym");
+    SC(SYS_unlink, "sym-link");
+    SC(SYS_rmdir, "dir");
+}
+
+static void test_close_range(void)
+{
+    int base = (int)SC(SYS_open, "/", O_RDONLY);
+    int fds[4];
+    for (int i = 0; i < 4; i++)
+        fds[i] = (int)SC(SYS_dup, base);
+    /* fds are base+1..base+4 unless something else was open. */
+    check(SC(SYS_close_range, fds[0], fds[1], 0) == 0, "close_range closes a range", "%s", errname(errno));
+    check(SC(SYS_fcntl, fds[0], F_GETFD) == -1 && errno == EBADF && SC(SYS_fcntl, fds[1], F_GETFD) == -1 &&
+              SC(SYS_fcntl, fds[2], F_GETFD) == 0,
+          "close_range: inside closed, outside open", "fd %d flags %ld", fds[2], SC(SYS_fcntl, fds[2], F_GETFD));
+    check(SC(SYS_close_range, fds[2], ~0U, CLOSE_RANGE_CLOEXEC) == 0, "close_range CLOSE_RANGE_CLOEXEC", "%s",
+          errname(errno));
+    check(SC(SYS_fcntl, fds[2], F_GETFD) == FD_CLOEXEC && SC(SYS_fcntl, fds[3], F_GETFD) == FD_CLOEXEC &&
+              SC(SYS_fcntl, base, F_GETFD) == 0,
+          "close_range CLOEXEC: marked, still open, below the range untouched", "flags %ld",
+          SC(SYS_fcntl, fds[2], F_GETFD));
+    expect_errno("close_range first > last (EINVAL)", SC(SYS_close_range, 10, 5, 0), EINVAL);
+    expect_errno("close_range unknown flag (EINVAL)", SC(SYS_close_range, fds[2], fds[3], 1), EINVAL);
+    check(SC(SYS_close_range, 900, 1000, CLOSE_RANGE_UNSHARE) == 0, "close_range of nothing open, UNSHARE: 0", "%s",
+          errname(errno));
+    check(SC(SYS_close_range, fds[2], ~0U, 0) == 0 && SC(SYS_fcntl, fds[3], F_GETFD) == -1 &&
+              SC(SYS_fcntl, base, F_GETFD) == 0,
+          "close_range to ~0U closes the rest", "%s", errname(errno));
+    close(base);
+}
+
+static void test_vectored(void)
+{
+    long fd = SC(SYS_open, "v.txt", O_CREAT | O_RDWR | O_TRUNC, 0644);
+    SC(SYS_write, fd, "0123456789", 10);
+    char a[3] = {0}, b[5] = {0};
+    struct iovec iov[2] = {{a, 2}, {b, 4}};
+    long n = SC(SYS_preadv, fd, iov, 2, (long)3, 0L);
+    check(n == 6 && memcmp(a, "34", 2) == 0 && memcmp(b, "5678", 4) == 0, "preadv reads at the offset", "n %ld '%s' '%s'",
+          n, a, b);
+    check(SC(SYS_lseek, fd, 0, SEEK_CUR) == 10, "preadv leaves the file position", "pos %ld",
+          SC(SYS_lseek, fd, 0, SEEK_CUR));
+    struct iovec out[2] = {{"ab", 2}, {"cd", 2}};
+    n = SC(SYS_pwritev, fd, out, 2, (long)1, 0L);
+    char whole[16] = {0};
+    SC(SYS_pread64, fd, whole, 15, 0);
+    check(n == 4 && strcmp(whole, "0abcd56789") == 0 && SC(SYS_lseek, fd, 0, SEEK_CUR) == 10,
+          "pwritev writes at the offset, position kept", "n %ld '%s'", n, whole);
+    n = SC(SYS_pwritev, fd, out, 2, (long)12, 0L);
+    check(n == 4 && file_size("v.txt") == 16, "pwritev past the end extends the file", "size %ld", file_size("v.txt"));
+    expect_errno("preadv negative offset (EINVAL)", SC(SYS_preadv, fd, iov, 2, (long)-5, 0L), EINVAL);
+    expect_errno("preadv bad fd (EBADF)", SC(SYS_preadv, 999, iov, 2, (long)0, 0L), EBADF);
+    expect_errno("preadv too many iovecs (EINVAL)", SC(SYS_preadv, fd, iov, 1025, (long)0, 0L), EINVAL);
+
+    SC(SYS_lseek, fd, 2, SEEK_SET);
+    memset(a, 0, sizeof a);
+    memset(b, 0, sizeof b);
+    n = SC(SYS_preadv2, fd, iov, 2, (long)-1, 0L, 0L);
+    check(n == 6 && memcmp(a, "bc", 2) == 0 && SC(SYS_lseek, fd, 0, SEEK_CUR) == 8,
+          "preadv2 offset -1 reads at and moves the position", "n %ld pos %ld", n, SC(SYS_lseek, fd, 0, SEEK_CUR));
+    n = SC(SYS_preadv2, fd, iov, 2, (long)0, 0L, 0L);
+    check(n == 6 && memcmp(a, "0a", 2) == 0 && SC(SYS_lseek, fd, 0, SEEK_CUR) == 8,
+          "preadv2 offset 0 reads at 0, position kept", "n %ld", n);
+    check(SC(SYS_preadv2, fd, iov, 2, (long)0, 0L, (long)RWF_HIPRI) == 6, "preadv2 RWF_HIPRI accepted", "%s", errname(errno));
+    expect_errno("preadv2 unknown flag (EOPNOTSUPP)", SC(SYS_preadv2, fd, iov, 2, (long)0, 0L, 0x100000L), EOPNOTSUPP);
+    expect_errno("preadv2 offset -2 (EINVAL)", SC(SYS_preadv2, fd, iov, 2, (long)-2, 0L, 0L), EINVAL);
+    struct iovec one[1] = {{"XY", 2}};
+    n = SC(SYS_pwritev2, fd, one, 1, (long)-1, 0L, 0L);
+    check(n == 2 && SC(SYS_lseek, fd, 0, SEEK_CUR) == 10, "pwritev2 offset -1 writes at the position", "n %ld pos %ld", n,
+          SC(SYS_lseek, fd, 0, SEEK_CUR));
+    n = SC(SYS_pwritev2, fd, one, 1, (long)0, 0L, (long)RWF_APPEND);
+    check(n == 2 && file_size("v.txt") == 18 && SC(SYS_lseek, fd, 0, SEEK_CUR) == 10,
+          "pwritev2 RWF_APPEND appends, position kept", "n %ld size %ld", n, file_size("v.txt"));
+    n = SC(SYS_pwritev2, fd, one, 1, (long)-1, 0L, (long)RWF_APPEND);
+    check(n == 2 && file_size("v.txt") == 20 && SC(SYS_lseek, fd, 0, SEEK_CUR) == 20,
+          "pwritev2 RWF_APPEND offset -1 moves the position to the end", "size %ld pos %ld", file_size("v.txt"),
+          SC(SYS_lseek, fd, 0, SEEK_CUR));
+    SC(SYS_pread64, fd, whole, 15, 0);
+    expect_errno("pwritev2 unknown flag (EOPNOTSUPP)", SC(SYS_pwritev2, fd, one, 1, (long)0, 0L, 0x100000L), EOPNOTSUPP);
+    close((int)fd);
+    int p[2];
+    pipe(p);
+    expect_errno("preadv on a pipe (ESPIPE)", SC(SYS_preadv, p[0], iov, 2, (long)0, 0L), ESPIPE);
+    expect_errno("pwritev on a pipe (ESPIPE)", SC(SYS_pwritev, p[1], out, 2, (long)0, 0L), ESPIPE);
+    check(SC(SYS_pwritev2, p[1], out, 2, (long)-1, 0L, 0L) == 4 && SC(SYS_preadv2, p[0], iov, 2, (long)-1, 0L, 0L) == 4,
+          "preadv2/pwritev2 offset -1 on a pipe", "%s", errname(errno));
+    close(p[0]);
+    close(p[1]);
+    SC(SYS_unlink, "v.txt");
+}
+
+int main(void)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/test-calls.%d", (int)getpid());
+    if (SC(SYS_mkdir, dir, 0755) != 0 || SC(SYS_chdir, dir) != 0) {
+        not_ok("setup", "mkdir/chdir %s: %s", dir, errname(errno));
+        return tap_done();
+    }
+    umask(022);
+    test_creat();
+    test_link();
+    test_close_range();
+    test_vectored();
+    SC(SYS_chdir, "/");
+    check(SC(SYS_rmdir, dir) == 0, "cleanup: the work directory is empty", "%s", errname(errno));
+    return tap_done();
+}
