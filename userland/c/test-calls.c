@@ -1,5 +1,7 @@
 /* test-calls: syscalls added for issue 12, each against Linux's answers:
- * creat, link/linkat, close_range, preadv/pwritev(2).
+ * creat, link/linkat, close_range, preadv/pwritev(2), and the uid/gid
+ * calls (setuid ... getresgid, setfsuid), each identity scenario in its own
+ * child since a process that gives up root cannot take it back.
  *
  * Works in a fresh directory `test-calls.<pid>` under /tmp and removes it
  * at the end. Raw syscall() is used so that each check names the syscall
@@ -11,6 +13,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+
+#include "child.h"
 
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
@@ -219,8 +223,185 @@ static void test_vectored(void)
     SC(SYS_unlink, "v.txt");
 }
 
-int main(void)
+/* In an identity child: on failure, say where and return the line. */
+#define EXPECT(cond)                                                                                 \
+    do {                                                                                             \
+        if (!(cond)) {                                                                               \
+            tap_line("# %s:%d: %s (errno %s)", __func__, __LINE__, #cond, errname(errno));            \
+            return __LINE__;                                                                         \
+        }                                                                                            \
+    } while (0)
+
+#define NONE ((long)(unsigned)-1)
+
+static int resuid_is(unsigned r, unsigned e, unsigned s)
 {
+    unsigned a = 1234, b = 1234, c = 1234;
+    return SC(SYS_getresuid, &a, &b, &c) == 0 && a == r && b == e && c == s;
+}
+
+static int resgid_is(unsigned r, unsigned e, unsigned s)
+{
+    unsigned a = 1234, b = 1234, c = 1234;
+    return SC(SYS_getresgid, &a, &b, &c) == 0 && a == r && b == e && c == s;
+}
+
+static int root_drops_for_good(void *arg)
+{
+    (void)arg;
+    EXPECT(SC(SYS_setuid, 33L) == 0);
+    EXPECT(SC(SYS_getuid) == 33 && SC(SYS_geteuid) == 33 && resuid_is(33, 33, 33));
+    EXPECT(SC(SYS_setuid, 0L) == -1 && errno == EPERM);
+    EXPECT(SC(SYS_setresuid, NONE, 0L, NONE) == -1 && errno == EPERM);
+    EXPECT(SC(SYS_setreuid, 0L, NONE) == -1 && errno == EPERM);
+    EXPECT(SC(SYS_setuid, NONE) == -1 && errno == EINVAL);
+    EXPECT(SC(SYS_setuid, 33L) == 0);
+    gid_t g = 5;
+    EXPECT(SC(SYS_setgroups, 1L, &g) == -1 && errno == EPERM);
+    EXPECT(SC(SYS_setgid, 5L) == -1 && errno == EPERM);
+    /* setfsuid returns the old value and, unprivileged, refuses a stranger's id. */
+    EXPECT(SC(SYS_setfsuid, 0L) == 33);
+    EXPECT(SC(SYS_setfsuid, NONE) == 33);
+    return 0;
+}
+
+static int saved_uid_brings_root_back(void *arg)
+{
+    (void)arg;
+    EXPECT(SC(SYS_setresuid, NONE, 33L, NONE) == 0);
+    EXPECT(resuid_is(0, 33, 0) && SC(SYS_geteuid) == 33 && SC(SYS_getuid) == 0);
+    EXPECT(SC(SYS_setuid, 44L) == -1 && errno == EPERM);
+    EXPECT(SC(SYS_setuid, 0L) == 0 && resuid_is(0, 0, 0));
+    /* Root again: setreuid(-1, 33) also moves the saved uid (33 != real 0). */
+    EXPECT(SC(SYS_setreuid, NONE, 33L) == 0 && resuid_is(0, 33, 33));
+    EXPECT(SC(SYS_setreuid, NONE, 0L) == 0 && resuid_is(0, 0, 33));
+    return 0;
+}
+
+static int reuid_and_resuid_rules(void *arg)
+{
+    (void)arg;
+    EXPECT(SC(SYS_setreuid, 10L, 20L) == 0 && resuid_is(10, 20, 20));
+    EXPECT(SC(SYS_setreuid, 20L, NONE) == 0 && resuid_is(20, 20, 20));
+    EXPECT(SC(SYS_setreuid, NONE, 10L) == -1 && errno == EPERM);
+    EXPECT(SC(SYS_setresuid, 20L, 20L, 20L) == 0);
+    return 0;
+}
+
+static int resuid_permutes(void *arg)
+{
+    (void)arg;
+    EXPECT(SC(SYS_setresuid, 1L, 2L, 3L) == 0 && resuid_is(1, 2, 3));
+    EXPECT(SC(SYS_setresuid, 3L, 1L, 2L) == 0 && resuid_is(3, 1, 2));
+    EXPECT(SC(SYS_setresuid, 4L, NONE, NONE) == -1 && errno == EPERM && resuid_is(3, 1, 2));
+    EXPECT(SC(SYS_setresuid, NONE, NONE, NONE) == 0 && resuid_is(3, 1, 2));
+    EXPECT(SC(SYS_setfsuid, 9L) == 1 && SC(SYS_setfsuid, 2L) == 1 && SC(SYS_setfsuid, NONE) == 2);
+    return 0;
+}
+
+static int gid_rules(void *arg)
+{
+    (void)arg;
+    EXPECT(SC(SYS_setresgid, 1L, 2L, 3L) == 0 && resgid_is(1, 2, 3));
+    EXPECT(SC(SYS_getgid) == 1 && SC(SYS_getegid) == 2);
+    EXPECT(SC(SYS_setregid, 4L, 5L) == 0 && resgid_is(4, 5, 5));
+    EXPECT(SC(SYS_setgid, 7L) == 0 && resgid_is(7, 7, 7));
+    EXPECT(SC(SYS_setresgid, 1L, 2L, 3L) == 0);
+    EXPECT(SC(SYS_setuid, 50L) == 0);
+    EXPECT(SC(SYS_setgid, 9L) == -1 && errno == EPERM);
+    EXPECT(SC(SYS_setgid, 3L) == 0 && resgid_is(1, 3, 3));
+    EXPECT(SC(SYS_setregid, 3L, NONE) == 0 && resgid_is(3, 3, 3));
+    EXPECT(SC(SYS_setregid, NONE, 1L) == -1 && errno == EPERM);
+    EXPECT(SC(SYS_setresgid, 3L, 3L, 1L) == -1 && errno == EPERM);
+    EXPECT(SC(SYS_setgid, NONE) == -1 && errno == EINVAL);
+    EXPECT(SC(SYS_setfsgid, 9L) == 3 && SC(SYS_setfsgid, NONE) == 3);
+    return 0;
+}
+
+static int getres_efault(void *arg)
+{
+    (void)arg;
+    unsigned a, b;
+    EXPECT(SC(SYS_getresuid, &a, &b, (void *)8) == -1 && errno == EFAULT);
+    EXPECT(SC(SYS_getresgid, (void *)8, &a, &b) == -1 && errno == EFAULT);
+    return 0;
+}
+
+static int ids_inherited(void *arg)
+{
+    (void)arg;
+    EXPECT(SC(SYS_setresgid, NONE, 44L, NONE) == 0);
+    EXPECT(SC(SYS_setresuid, NONE, 33L, NONE) == 0);
+    /* A new file belongs to the fs uid and gid (in /tmp: world-writable). */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/test-calls-owner.%d", (int)getpid());
+    long fd = SC(SYS_open, path, O_CREAT | O_WRONLY | O_EXCL, 0644);
+    EXPECT(fd >= 0);
+    struct stat st;
+    EXPECT(SC(SYS_fstat, fd, &st) == 0 && st.st_uid == 33 && st.st_gid == 44);
+    close((int)fd);
+    EXPECT(SC(SYS_unlink, path) == 0);
+    /* fork copies the ids. */
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(resuid_is(0, 33, 0) && resgid_is(0, 44, 0) ? 0 : 1);
+    int status;
+    EXPECT(pid > 0 && wait_for(pid, &status) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* execve keeps the real and effective ids; the saved ones become the effective. */
+    pid = fork();
+    if (pid == 0) {
+        char *argv[] = {"test-calls", "--exec-ids", NULL};
+        execve("/proc/self/exe", argv, NULL);
+        _exit(100);
+    }
+    EXPECT(pid > 0 && wait_for(pid, &status) == pid && WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0)
+        tap_line("# exec child: %s", describe_status(status));
+    EXPECT(WEXITSTATUS(status) == 0);
+    return 0;
+}
+
+/* After ids_inherited's execve: ruid 0, euid 33, suid 33; the real uid 0
+ * still lets it take euid 0 back. */
+static int exec_ids(void)
+{
+    if (!resuid_is(0, 33, 33))
+        return 2;
+    if (!resgid_is(0, 44, 44))
+        return 3;
+    if (SC(SYS_setuid, 0L) != 0 || SC(SYS_geteuid) != 0)
+        return 4;
+    return 0;
+}
+
+static void identity(const char *name, int (*fn)(void *))
+{
+    int status = run_child(fn, NULL);
+    check(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, name, "child: %s (line %d)",
+          describe_status(status), WIFEXITED(status) ? WEXITSTATUS(status) : 0);
+}
+
+static void test_identity(void)
+{
+    if (SC(SYS_getuid) != 0 || SC(SYS_geteuid) != 0) {
+        skip("identity", "not running as root");
+        return;
+    }
+    check(resuid_is(0, 0, 0) && resgid_is(0, 0, 0), "getresuid/getresgid: root", "not all 0");
+    identity("setuid as root drops every uid: no way back (EPERM), setuid(-1) EINVAL, setgroups EPERM",
+             root_drops_for_good);
+    identity("setresuid(-1, 33, -1): the saved uid 0 brings root back", saved_uid_brings_root_back);
+    identity("setreuid: real/effective rules, saved uid follows", reuid_and_resuid_rules);
+    identity("setresuid unprivileged: permutations only; setfsuid", resuid_permutes);
+    identity("setgid/setregid/setresgid/setfsgid, root and not", gid_rules);
+    identity("getresuid/getresgid bad pointer (EFAULT)", getres_efault);
+    identity("ids: new files owned by fsuid/fsgid, inherited by fork, exec resets saved ids", ids_inherited);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--exec-ids") == 0)
+        return exec_ids();
     char dir[64];
     snprintf(dir, sizeof dir, "/tmp/test-calls.%d", (int)getpid());
     if (SC(SYS_mkdir, dir, 0755) != 0 || SC(SYS_chdir, dir) != 0) {
@@ -232,6 +413,7 @@ int main(void)
     test_link();
     test_close_range();
     test_vectored();
+    test_identity();
     SC(SYS_chdir, "/");
     check(SC(SYS_rmdir, dir) == 0, "cleanup: the work directory is empty", "%s", errname(errno));
     return tap_done();

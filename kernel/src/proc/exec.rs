@@ -144,6 +144,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         limits,
         umask: 0o022,
         groups: alloc::vec::Vec::new(),
+        creds: ::process::Credentials::ROOT,
         clear_child_tid: 0,
         robust_list: 0,
         fs_base: 0,
@@ -210,6 +211,7 @@ pub fn execve(
     };
     let _ = p.files.close_on_exec();
     p.signals.reset_for_exec();
+    p.creds.exec();
     p.sigaltstack = [0; 24];
     p.fs_base = 0;
     crate::arch::gate::set_fs_base(0);

@@ -80,6 +80,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         limits: parent.limits.clone(),
         umask: parent.umask,
         groups: parent.groups.clone(),
+        creds: parent.creds,
         clear_child_tid: 0,
         robust_list: 0,
         fs_base: parent.fs_base,

@@ -85,8 +85,10 @@ pub struct Process {
     pub signals: SignalState,
     pub limits: ResourceLimits,
     pub umask: u32,
-    /// Supplementary group ids (everything runs as root, uid and gid 0).
+    /// Supplementary group ids.
     pub groups: alloc::vec::Vec<u32>,
+    /// User and group ids (real, effective, saved, fs) and capabilities.
+    pub creds: ::process::Credentials,
     pub clear_child_tid: u64,
     /// The robust futex list head (`set_robust_list`).
     pub robust_list: u64,

@@ -83,6 +83,7 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
     let base = base_dir(ctx, dirfd, &path)?;
     let access = flags.access_mode();
     let umask = ctx.process.umask;
+    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
     let id = fs::with(|fs| -> Result<InodeId, Errno> {
         let follow = !flags.contains(OpenFlags::O_NOFOLLOW);
         let existing = fs.lookup(base, &path, follow);
@@ -95,7 +96,10 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
             }
             Err(Errno::ENOENT) if flags.contains(OpenFlags::O_CREAT) => {
                 let (parent, name) = fs.lookup_parent(base, &path)?;
-                fs.create_file(parent, name, (mode as u32) & 0o7777 & !umask)?
+                let id = fs.create_file(parent, name, (mode as u32) & 0o7777 & !umask)?;
+                // A new file belongs to the creator's fs uid and gid.
+                fs.set_owner(id, owner.0, owner.1)?;
+                id
             }
             Err(error) => return Err(error),
         };
@@ -973,9 +977,11 @@ fn mkdir_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64) -> SysResu
     let path = path_arg(ctx, path_addr)?;
     let base = base_dir(ctx, dirfd, &path)?;
     let perm = (mode as u32) & 0o7777 & !ctx.process.umask;
+    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
     fs::with(|fs| {
         let (parent, name) = fs.lookup_parent(base, &path)?;
-        fs.mkdir(parent, name, perm)
+        let id = fs.mkdir(parent, name, perm)?;
+        fs.set_owner(id, owner.0, owner.1)
     })?;
     Ok(0)
 }
@@ -1477,9 +1483,11 @@ fn symlink_at(ctx: &mut Ctx<'_>, target_addr: u64, dirfd: i32, path_addr: u64) -
     let target = path_arg(ctx, target_addr)?;
     let path = path_arg(ctx, path_addr)?;
     let base = base_dir(ctx, dirfd, &path)?;
+    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
     fs::with(|fs| {
         let (parent, name) = fs.lookup_parent(base, &path)?;
-        fs.symlink(parent, name, &target)
+        let id = fs.symlink(parent, name, &target)?;
+        fs.set_owner(id, owner.0, owner.1)
     })?;
     Ok(0)
 }

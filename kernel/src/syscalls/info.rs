@@ -1,4 +1,4 @@
-//! Identity, time, randomness, limits and process-wide settings: getpid and
+//! Identity (the uid and gid calls), time, randomness, limits and process-wide settings: getpid and
 //! friends, exit, uname, the clocks and sleeps, getrandom, arch_prctl,
 //! set_tid_address, prlimit64, umask, sched_yield.
 
@@ -14,12 +14,84 @@ pub fn sys_getpid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
 }
 
 
-/// getuid, geteuid, getgid, getegid: everything runs as root.
-pub fn sys_getid(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+pub fn sys_getuid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.ruid))
+}
+
+pub fn sys_geteuid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.euid))
+}
+
+pub fn sys_getgid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.rgid))
+}
+
+pub fn sys_getegid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.egid))
+}
+
+/// An id argument: a `uid_t`/`gid_t`, the upper half of the register ignored.
+fn id_arg(raw: u64) -> u32 {
+    raw as u32
+}
+
+pub fn sys_setuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setuid(id_arg(a[0]))?;
     Ok(0)
 }
 
+pub fn sys_setgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setgid(id_arg(a[0]))?;
+    Ok(0)
+}
 
+pub fn sys_setreuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setreuid(id_arg(a[0]), id_arg(a[1]))?;
+    Ok(0)
+}
+
+pub fn sys_setregid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setregid(id_arg(a[0]), id_arg(a[1]))?;
+    Ok(0)
+}
+
+pub fn sys_setresuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setresuid(id_arg(a[0]), id_arg(a[1]), id_arg(a[2]))?;
+    Ok(0)
+}
+
+pub fn sys_setresgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setresgid(id_arg(a[0]), id_arg(a[1]), id_arg(a[2]))?;
+    Ok(0)
+}
+
+/// getresuid/getresgid: three ids to three pointers (EFAULT for a bad one,
+/// as Linux, which stops at the first that fails).
+fn put_three(ctx: &mut Ctx<'_>, a: [u64; 6], ids: [u32; 3]) -> SysResult {
+    for (addr, id) in a.iter().zip(ids) {
+        ctx.process.memory.write(*addr, &id.to_le_bytes())?;
+    }
+    Ok(0)
+}
+
+pub fn sys_getresuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let c = ctx.process.creds;
+    put_three(ctx, a, [c.ruid, c.euid, c.suid])
+}
+
+pub fn sys_getresgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let c = ctx.process.creds;
+    put_three(ctx, a, [c.rgid, c.egid, c.sgid])
+}
+
+/// setfsuid/setfsgid never fail: they return the previous id.
+pub fn sys_setfsuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.setfsuid(id_arg(a[0]))))
+}
+
+pub fn sys_setfsgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.setfsgid(id_arg(a[0]))))
+}
 
 pub fn sys_uname(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let version = alloc::format!("#1 Isola {} isolation={}", env!("CARGO_PKG_VERSION"), isolation::level().name());
@@ -263,7 +335,11 @@ pub fn sys_getgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(count)
 }
 
+/// setgroups needs CAP_SETGID (EPERM).
 pub fn sys_setgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if !ctx.process.creds.privileged() {
+        return Err(Errno::EPERM);
+    }
     if a[0] > NGROUPS_MAX {
         return Err(Errno::EINVAL);
     }
