@@ -6,7 +6,8 @@
 //! masks, pending set), [`ResourceLimits`], [`Pid`], the [`ProcessTable`]
 //! (parents, groups, sessions, zombies and the `wait4` rules) and [`Pipe`]
 //! (a pipe's buffer and its end-of-file/`EPIPE`/atomicity rules), the user
-//! and group ids with their change rules ([`Credentials`]), and the
+//! and group ids with their change rules ([`Credentials`]), CPU time
+//! ([`CpuClock`], [`Rusage`]), and the
 //! out-of-memory killer's choice ([`oom::choose`]). The kernel
 //! drives it and supplies the address spaces, keys, blocking and scheduling.
 //!
@@ -19,6 +20,7 @@ extern crate alloc;
 
 use core::fmt;
 
+pub mod cputime;
 pub mod creds;
 pub mod epoll;
 pub mod fd;
@@ -30,6 +32,7 @@ pub mod signal;
 pub mod stack;
 pub mod table;
 
+pub use cputime::{CpuClock, Rusage};
 pub use creds::Credentials;
 pub use fd::{DEFAULT_NOFILE, FdTable, MAX_FDS, NR_OPEN, check_range};
 pub use pipe::{PIPE_BUF, PIPE_CAPACITY, Pipe, PipeRead, PipeWrite};

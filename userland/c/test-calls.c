@@ -1,7 +1,8 @@
 /* test-calls: syscalls added for issue 12, each against Linux's answers:
  * creat, link/linkat, close_range, preadv/pwritev(2), and the uid/gid
  * calls (setuid ... getresgid, setfsuid), each identity scenario in its own
- * child since a process that gives up root cannot take it back.
+ * child since a process that gives up root cannot take it back; getrusage,
+ * times and /proc/self/stat's CPU times.
  *
  * Works in a fresh directory `test-calls.<pid>` under /tmp and removes it
  * at the end. Raw syscall() is used so that each check names the syscall
@@ -12,6 +13,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
+#include <sys/times.h>
 #include <sys/uio.h>
 
 #include "child.h"
@@ -223,6 +226,161 @@ static void test_vectored(void)
     SC(SYS_unlink, "v.txt");
 }
 
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static volatile unsigned long sink;
+
+/* Spins in user code for `ms` of wall time. */
+static void burn_user(long ms)
+{
+    long end = now_ms() + ms;
+    while (now_ms() < end)
+        for (int i = 0; i < 10000; i++)
+            sink += (unsigned long)i * 7;
+}
+
+/* Spends `ms` mostly in the kernel: reads of /dev/zero (the kernel zeroes and copies). */
+static void burn_system(long ms)
+{
+    static char buf[65536];
+    int fd = (int)SC(SYS_open, "/dev/zero", O_RDONLY);
+    long end = now_ms() + ms;
+    while (now_ms() < end)
+        SC(SYS_read, fd, buf, sizeof buf);
+    close(fd);
+}
+
+static long tv_ms(struct timeval tv)
+{
+    return tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int rusage_child(void *arg)
+{
+    (void)arg;
+    burn_user(300);
+    /* 8 MiB touched: maxrss at least that. */
+    char *big = malloc(8 << 20);
+    if (big == NULL)
+        return 2;
+    for (size_t i = 0; i < (8 << 20); i += 4096)
+        big[i] = 1;
+    sink += (unsigned long)big[4096];
+    return 0;
+}
+
+/* Field `n` (1-based) of /proc/self/stat as a number; -1 if unreadable. */
+static long proc_stat_field(int n)
+{
+    char buf[1024];
+    int fd = (int)SC(SYS_open, "/proc/self/stat", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    long len = SC(SYS_read, fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+        return -1;
+    buf[len] = 0;
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return -1;
+    p += 2; /* field 3 */
+    for (int field = 3; field < n; field++) {
+        p = strchr(p, ' ');
+        if (p == NULL)
+            return -1;
+        p++;
+    }
+    return strtol(p, NULL, 10);
+}
+
+static void test_usage(void)
+{
+    struct rusage before, after;
+    check(SC(SYS_getrusage, (long)RUSAGE_SELF, &before) == 0, "getrusage RUSAGE_SELF", "%s", errname(errno));
+    long t0 = now_ms();
+    burn_user(400);
+    long wall = now_ms() - t0;
+    SC(SYS_getrusage, (long)RUSAGE_SELF, &after);
+    long user = tv_ms(after.ru_utime) - tv_ms(before.ru_utime);
+    long sys = tv_ms(after.ru_stime) - tv_ms(before.ru_stime);
+    check(user >= wall / 2 && user + sys <= wall + 20, "getrusage: 400 ms of spinning is user time",
+          "user %ld ms, system %ld ms in %ld ms", user, sys, wall);
+    before = after;
+    t0 = now_ms();
+    burn_system(300);
+    wall = now_ms() - t0;
+    SC(SYS_getrusage, (long)RUSAGE_SELF, &after);
+    sys = tv_ms(after.ru_stime) - tv_ms(before.ru_stime);
+    user = tv_ms(after.ru_utime) - tv_ms(before.ru_utime);
+    check(sys >= wall / 4 && user + sys <= wall + 20, "getrusage: 300 ms of reading /dev/zero is mostly system time",
+          "user %ld ms, system %ld ms in %ld ms", user, sys, wall);
+    before = after;
+    struct timespec nap = {0, 200 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    SC(SYS_getrusage, (long)RUSAGE_SELF, &after);
+    long slept = tv_ms(after.ru_utime) + tv_ms(after.ru_stime) - tv_ms(before.ru_utime) - tv_ms(before.ru_stime);
+    check(slept <= 20, "getrusage: a 200 ms sleep costs no CPU time", "%ld ms", slept);
+    check(after.ru_maxrss > 0, "getrusage: ru_maxrss in KiB", "%ld", after.ru_maxrss);
+
+    struct rusage kids0, kids1, waited;
+    SC(SYS_getrusage, (long)RUSAGE_CHILDREN, &kids0);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(rusage_child(NULL));
+    int status = 0;
+    memset(&waited, 0, sizeof waited);
+    long r;
+    do
+        r = SC(SYS_wait4, (long)pid, &status, 0L, &waited);
+    while (r < 0 && errno == EINTR);
+    check(r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "rusage child ran", "%s", describe_status(status));
+    check(tv_ms(waited.ru_utime) >= 150 && waited.ru_maxrss >= 8192, "wait4 fills the child's rusage",
+          "user %ld ms maxrss %ld KiB", tv_ms(waited.ru_utime), waited.ru_maxrss);
+    SC(SYS_getrusage, (long)RUSAGE_CHILDREN, &kids1);
+    check(tv_ms(kids1.ru_utime) - tv_ms(kids0.ru_utime) >= 150 && kids1.ru_maxrss >= 8192,
+          "getrusage RUSAGE_CHILDREN: the waited-for child's time and maxrss", "user +%ld ms, maxrss %ld KiB",
+          tv_ms(kids1.ru_utime) - tv_ms(kids0.ru_utime), kids1.ru_maxrss);
+    check(after.ru_maxrss < 8192, "getrusage: the child's 8 MiB are not the parent's maxrss", "%ld",
+          after.ru_maxrss);
+    expect_errno("getrusage(2) (EINVAL)", SC(SYS_getrusage, 2L, &after), EINVAL);
+    expect_errno("getrusage(-2) (EINVAL)", SC(SYS_getrusage, -2L, &after), EINVAL);
+    expect_errno("getrusage bad pointer (EFAULT)", SC(SYS_getrusage, (long)RUSAGE_SELF, (void *)8), EFAULT);
+    check(SC(SYS_getrusage, (long)RUSAGE_THREAD, &after) == 0, "getrusage RUSAGE_THREAD", "%s", errname(errno));
+
+    struct tms tms;
+    long ticks0 = SC(SYS_times, &tms);
+    long hz = sysconf(_SC_CLK_TCK);
+    check(ticks0 > 0 && tms.tms_utime >= 40 * hz / 100 && tms.tms_cutime >= 15 * hz / 100,
+          "times: own and children's CPU time in clock ticks", "ret %ld utime %ld stime %ld cutime %ld", ticks0,
+          (long)tms.tms_utime, (long)tms.tms_stime, (long)tms.tms_cutime);
+    nanosleep(&nap, NULL);
+    long ticks1 = SC(SYS_times, NULL);
+    check(ticks1 - ticks0 >= 15 * hz / 100 && ticks1 - ticks0 <= hz, "times(NULL): elapsed ticks grow with real time",
+          "%ld -> %ld", ticks0, ticks1);
+    expect_errno("times bad pointer (EFAULT)", SC(SYS_times, (void *)8), EFAULT);
+    struct timespec cpu0, cpu1, mono0, mono1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
+    clock_gettime(CLOCK_MONOTONIC, &mono0);
+    nanosleep(&nap, NULL);
+    burn_user(100);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
+    clock_gettime(CLOCK_MONOTONIC, &mono1);
+    long cpu_ms = (cpu1.tv_sec - cpu0.tv_sec) * 1000 + (cpu1.tv_nsec - cpu0.tv_nsec) / 1000000;
+    long mono_ms = (mono1.tv_sec - mono0.tv_sec) * 1000 + (mono1.tv_nsec - mono0.tv_nsec) / 1000000;
+    check(cpu_ms >= 50 && cpu_ms <= mono_ms - 150 && cpu0.tv_sec * 1000 + cpu0.tv_nsec / 1000000 >= 600,
+          "CLOCK_PROCESS_CPUTIME_ID counts CPU time, not sleep", "cpu +%ld ms in %ld ms (from %ld ms)", cpu_ms, mono_ms,
+          (long)(cpu0.tv_sec * 1000 + cpu0.tv_nsec / 1000000));
+    long utime = proc_stat_field(14), cutime = proc_stat_field(16);
+    check(utime >= 40 * hz / 100 && cutime >= 15 * hz / 100, "/proc/self/stat utime and cutime count",
+          "utime %ld cutime %ld", utime, cutime);
+}
+
 /* In an identity child: on failure, say where and return the line. */
 #define EXPECT(cond)                                                                                 \
     do {                                                                                             \
@@ -413,6 +571,7 @@ int main(int argc, char **argv)
     test_link();
     test_close_range();
     test_vectored();
+    test_usage();
     test_identity();
     SC(SYS_chdir, "/");
     check(SC(SYS_rmdir, dir) == 0, "cleanup: the work directory is empty", "%s", errname(errno));

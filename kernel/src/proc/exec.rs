@@ -145,6 +145,9 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         umask: 0o022,
         groups: alloc::vec::Vec::new(),
         creds: ::process::Credentials::ROOT,
+        cpu: ::process::CpuClock::new(),
+        children_usage: ::process::Rusage::default(),
+        maxrss_before_exec_kib: 0,
         clear_child_tid: 0,
         robust_list: 0,
         fs_base: 0,
@@ -196,6 +199,9 @@ pub fn execve(
         }
     })?;
     let mut old = core::mem::replace(&mut p.memory, image.memory);
+    if !borrowed {
+        p.maxrss_before_exec_kib = p.maxrss_before_exec_kib.max(old.peak_frames.saturating_mul(4));
+    }
     p.memory.space.activate_user();
     let give_back = match p.vfork_parent.take() {
         Some(parent) => {

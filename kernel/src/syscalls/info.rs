@@ -4,7 +4,7 @@
 
 #![warn(clippy::arithmetic_side_effects)]
 
-use syscall::{ArchPrctl, ClockId, Errno, Resource, Rlimit, Timespec, Timeval, Utsname};
+use syscall::{ArchPrctl, ClockId, Errno, Resource, Rlimit, RusageLayout, Timespec, Timeval, Tms, Utsname};
 
 use super::{Ctx, SysResult};
 use crate::{arch::gate, isolation, random, time};
@@ -93,6 +93,49 @@ pub fn sys_setfsgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(u64::from(ctx.process.creds.setfsgid(id_arg(a[0]))))
 }
 
+/// The `struct rusage` of a usage record.
+pub fn rusage_layout(usage: &process::Rusage) -> RusageLayout {
+    RusageLayout {
+        utime: Timeval::from_nanos(usage.user_ns),
+        stime: Timeval::from_nanos(usage.system_ns),
+        maxrss_kib: usage.maxrss_kib as i64,
+        ..RusageLayout::default()
+    }
+}
+
+/// getrusage: RUSAGE_SELF (and RUSAGE_THREAD: one thread per process),
+/// RUSAGE_CHILDREN (the waited-for ones); EINVAL otherwise. Times, and
+/// ru_maxrss in KiB; the fault, switch and I/O counters are 0.
+pub fn sys_getrusage(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const RUSAGE_SELF: i32 = 0;
+    const RUSAGE_CHILDREN: i32 = -1;
+    const RUSAGE_THREAD: i32 = 1;
+    let usage = match a[0] as i32 {
+        RUSAGE_SELF | RUSAGE_THREAD => crate::proc::usage_of(ctx.process),
+        RUSAGE_CHILDREN => ctx.process.children_usage,
+        _ => return Err(Errno::EINVAL),
+    };
+    ctx.process.memory.write(a[1], &rusage_layout(&usage).to_bytes())?;
+    Ok(0)
+}
+
+/// times: the process's and its waited-for children's times in clock
+/// ticks (a NULL buffer is allowed), and the ticks since boot.
+pub fn sys_times(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        let own = crate::proc::usage_of(ctx.process);
+        let children = ctx.process.children_usage;
+        let tms = Tms {
+            utime: Tms::ticks(own.user_ns),
+            stime: Tms::ticks(own.system_ns),
+            cutime: Tms::ticks(children.user_ns),
+            cstime: Tms::ticks(children.system_ns),
+        };
+        ctx.process.memory.write(a[0], &tms.to_bytes())?;
+    }
+    Ok(Tms::ticks(time::monotonic_ns()) as u64)
+}
+
 pub fn sys_uname(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let version = alloc::format!("#1 Isola {} isolation={}", env!("CARGO_PKG_VERSION"), isolation::level().name());
     let name = Utsname::new("Linux", "isola", "6.1.0-isola", &version, "x86_64", "(none)");
@@ -109,7 +152,15 @@ fn clock_now_ns(clock: ClockId) -> u64 {
 
 pub fn sys_clock_gettime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let clock = ClockId::from_raw(a[0])?;
-    let now = Timespec::from_nanos(clock_now_ns(clock));
+    let ns = match clock {
+        // One thread per process: both CPU-time clocks are the process's user + system time.
+        ClockId::ProcessCputimeId | ClockId::ThreadCputimeId => {
+            let usage = crate::proc::usage_of(ctx.process);
+            usage.user_ns.saturating_add(usage.system_ns)
+        }
+        _ => clock_now_ns(clock),
+    };
+    let now = Timespec::from_nanos(ns);
     ctx.process.memory.write(a[1], &now.to_bytes())?;
     Ok(0)
 }

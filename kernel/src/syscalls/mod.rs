@@ -147,6 +147,8 @@ syscall_table! {
     GETRLIMIT => info::sys_getrlimit,
     SETRLIMIT => info::sys_setrlimit,
     SYSINFO => info::sys_sysinfo,
+    GETRUSAGE => info::sys_getrusage,
+    TIMES => info::sys_times,
     GETUID => info::sys_getuid,
     GETGID => info::sys_getgid,
     GETEUID => info::sys_geteuid,
@@ -281,6 +283,7 @@ pub fn dispatch(frame: &mut SyscallFrame) {
     let mut retry = false;
     let (result, full_restore, yield_after) = loop {
         let outcome = proc::with_current(|process| {
+            process.cpu.enter_kernel(crate::time::monotonic_ns());
             let mut ctx = Ctx {
                 process,
                 frame: &mut *frame,
@@ -320,8 +323,18 @@ pub fn dispatch(frame: &mut SyscallFrame) {
         if let Some(child) = spawn {
             proc::PROCS.lock().insert(child.pid.as_u32(), child);
         }
-        if let Some(pid) = reap {
-            proc::reap(pid);
+        if let Some(pid) = reap
+            && let Some((own, children)) = proc::reap(pid)
+        {
+            proc::with_current(|p| {
+                p.children_usage.add_child(own, children);
+                // wait4's rusage: the child's own and its children's.
+                if number == nr::WAIT4 && args[3] != 0 {
+                    let mut both = ::process::Rusage::default();
+                    both.add_child(own, children);
+                    let _ = p.memory.write(args[3], &info::rusage_layout(&both).to_bytes());
+                }
+            });
         }
         if let Some(status) = exit {
             proc::exit_current(status);
@@ -357,6 +370,7 @@ pub fn dispatch(frame: &mut SyscallFrame) {
 /// trap): a due alarm, then signal delivery (default action or handler).
 pub fn return_to_user(frame: &mut SyscallFrame) {
     let status = proc::with_current(|p| {
+        p.cpu.leave_kernel(crate::time::monotonic_ns());
         if p.alarm_at.is_some() {
             signal::fire_alarm_if_due(p, crate::time::monotonic_ns());
         }
