@@ -103,6 +103,8 @@ pub fn signature(nr: u64) -> Option<&'static [ArgKind]> {
         nr::FCHDIR | nr::FSYNC | nr::FDATASYNC => &[Fd],
         nr::MKDIR | nr::CHMOD => &[CStr, Mode],
         nr::MKDIRAT => &[DirFd, CStr, Mode],
+        nr::MKNOD => &[CStr, Mode, Hex],
+        nr::MKNODAT => &[DirFd, CStr, Mode, Hex],
         nr::FCHMOD => &[Fd, Mode],
         nr::FCHMODAT => &[DirFd, CStr, Mode],
         nr::UNLINKAT => &[DirFd, CStr, AtFlags],

@@ -2,7 +2,7 @@
  * creat, link/linkat, close_range, preadv/pwritev(2), and the uid/gid
  * calls (setuid ... getresgid, setfsuid), each identity scenario in its own
  * child since a process that gives up root cannot take it back; getrusage,
- * times and /proc/self/stat's CPU times.
+ * times and /proc/self/stat's CPU times; mknod/mknodat/mkfifo and FIFOs.
  *
  * Works in a fresh directory `test-calls.<pid>` under /tmp and removes it
  * at the end. Raw syscall() is used so that each check names the syscall
@@ -13,7 +13,9 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/sysmacros.h>
 #include <sys/times.h>
 #include <sys/uio.h>
 
@@ -381,6 +383,172 @@ static void test_usage(void)
           "utime %ld cutime %ld", utime, cutime);
 }
 
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+static int fifo_late_writer(void *arg)
+{
+    (void)arg;
+    struct timespec nap = {0, 300 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    int fd = (int)SC(SYS_open, "fifo", O_WRONLY);
+    if (fd < 0)
+        return 2;
+    if (SC(SYS_write, fd, "ping", 4) != 4)
+        return 3;
+    close(fd);
+    return 0;
+}
+
+static int fifo_early_writer(void *arg)
+{
+    (void)arg;
+    /* Blocks until the parent opens the read side. */
+    int fd = (int)SC(SYS_open, "fifo", O_WRONLY);
+    if (fd < 0)
+        return 2;
+    if (SC(SYS_write, fd, "pong", 4) != 4)
+        return 3;
+    close(fd);
+    return 0;
+}
+
+static int mknod_unprivileged(void *arg)
+{
+    (void)arg;
+    if (SC(SYS_setuid, 33L) != 0)
+        return 2;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/test-calls-nod.%d", (int)getpid());
+    if (SC(SYS_mknodat, (long)AT_FDCWD, path, (long)(S_IFCHR | 0600), (long)makedev(1, 3)) != -1 || errno != EPERM)
+        return 3;
+    if (SC(SYS_mknodat, (long)AT_FDCWD, path, (long)(S_IFIFO | 0600), 0L) != 0)
+        return 4;
+    struct stat st;
+    if (SC(SYS_stat, path, &st) != 0 || st.st_uid != 33 || !S_ISFIFO(st.st_mode))
+        return 5;
+    SC(SYS_unlink, path);
+    return 0;
+}
+
+static void test_fifos(void)
+{
+    check(mkfifo("fifo", 0640) == 0, "mkfifo", "%s", errname(errno));
+    struct stat st;
+    check(SC(SYS_stat, "fifo", &st) == 0 && S_ISFIFO(st.st_mode) && (st.st_mode & 0777) == 0640 && st.st_size == 0,
+          "mkfifo: stat shows S_IFIFO, the mode, size 0", "mode %o size %ld", st.st_mode, (long)st.st_size);
+    expect_errno("mkfifo on an existing name (EEXIST)", mkfifo("fifo", 0600), EEXIST);
+    expect_errno("fifo: O_WRONLY|O_NONBLOCK without a reader (ENXIO)", SC(SYS_open, "fifo", O_WRONLY | O_NONBLOCK), ENXIO);
+    long r = SC(SYS_open, "fifo", O_RDONLY | O_NONBLOCK);
+    check(r >= 0, "fifo: O_RDONLY|O_NONBLOCK opens without a writer", "%s", errname(errno));
+    char buf[16] = {0};
+    check(SC(SYS_read, r, buf, sizeof buf) == 0, "fifo: read without a writer is end of file", "%s", errname(errno));
+    long w = SC(SYS_open, "fifo", O_WRONLY | O_NONBLOCK);
+    check(w >= 0, "fifo: O_WRONLY|O_NONBLOCK opens with a reader", "%s", errname(errno));
+    expect_errno("fifo: a read with a writer and no data (EAGAIN)", SC(SYS_read, r, buf, sizeof buf), EAGAIN);
+    check(SC(SYS_write, w, "hello", 5) == 5 && SC(SYS_read, r, buf, sizeof buf) == 5 && memcmp(buf, "hello", 5) == 0,
+          "fifo: data flows like a pipe", "got '%s'", buf);
+    SC(SYS_fstat, w, &st);
+    check(S_ISFIFO(st.st_mode), "fifo: fstat of an open end is S_IFIFO", "mode %o", st.st_mode);
+    expect_errno("fifo: lseek (ESPIPE)", SC(SYS_lseek, r, 0L, (long)SEEK_SET), ESPIPE);
+    close((int)w);
+    close((int)r);
+
+    /* A blocking read open waits for the writer. */
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(fifo_late_writer(NULL));
+    long t0 = now_ms();
+    r = SC(SYS_open, "fifo", O_RDONLY);
+    long waited = now_ms() - t0;
+    memset(buf, 0, sizeof buf);
+    long n = r >= 0 ? SC(SYS_read, r, buf, sizeof buf) : -1;
+    int status;
+    wait_for(pid, &status);
+    check(r >= 0 && waited >= 200 && n == 4 && memcmp(buf, "ping", 4) == 0 && WIFEXITED(status) &&
+              WEXITSTATUS(status) == 0,
+          "fifo: a blocking read open waits for a writer", "fd %ld waited %ld ms, read %ld '%s', child %s", r, waited,
+          n, buf, describe_status(status));
+    check(r >= 0 && SC(SYS_read, r, buf, sizeof buf) == 0, "fifo: end of file once the writer closed", "%s",
+          errname(errno));
+    close((int)r);
+
+    /* A blocking write open waits for the reader. */
+    pid = fork();
+    if (pid == 0)
+        _exit(fifo_early_writer(NULL));
+    struct timespec nap = {0, 200 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    check(waitpid(pid, &status, WNOHANG) == 0, "fifo: the writer's open is still waiting", "it ended: %s",
+          describe_status(status));
+    r = SC(SYS_open, "fifo", O_RDONLY);
+    memset(buf, 0, sizeof buf);
+    n = SC(SYS_read, r, buf, sizeof buf);
+    wait_for(pid, &status);
+    check(n == 4 && memcmp(buf, "pong", 4) == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "fifo: a blocking write open goes on when a reader opens", "read %ld '%s', child %s", n, buf,
+          describe_status(status));
+    close((int)r);
+
+    /* An open interrupted by a handled signal is EINTR and leaves no reader behind. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(1);
+    r = SC(SYS_open, "fifo", O_RDONLY);
+    int e = errno;
+    alarm(0);
+    check(r == -1 && e == EINTR, "fifo: a waiting open interrupted by a signal (EINTR)", "%ld %s", r, errname(e));
+    expect_errno("fifo: the interrupted open left no reader (ENXIO)", SC(SYS_open, "fifo", O_WRONLY | O_NONBLOCK),
+                 ENXIO);
+    signal(SIGALRM, SIG_DFL);
+
+    long rw = SC(SYS_open, "fifo", O_RDWR | O_NONBLOCK);
+    check(rw >= 0 && SC(SYS_write, rw, "xy", 2) == 2 && SC(SYS_read, rw, buf, 1) == 1, "fifo: O_RDWR opens at once, both ends",
+          "%s", errname(errno));
+    close((int)rw);
+    rw = SC(SYS_open, "fifo", O_RDWR | O_NONBLOCK);
+    expect_errno("fifo: data is gone once every end closed (EAGAIN)", SC(SYS_read, rw, buf, 1), EAGAIN);
+    close((int)rw);
+    check(SC(SYS_unlink, "fifo") == 0, "fifo: unlink", "%s", errname(errno));
+
+    /* mknod's other types. */
+    check(SC(SYS_mknod, "reg0", 0600L, 0L) == 0 && SC(SYS_stat, "reg0", &st) == 0 && S_ISREG(st.st_mode),
+          "mknod type 0 makes a regular file", "%s", errname(errno));
+    check(SC(SYS_mknodat, (long)AT_FDCWD, "reg", (long)(S_IFREG | 0600), 0L) == 0 && SC(SYS_stat, "reg", &st) == 0 &&
+              S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600,
+          "mknodat S_IFREG makes a regular file", "%s", errname(errno));
+    expect_errno("mknod on an existing name (EEXIST)", SC(SYS_mknod, "reg", (long)(S_IFIFO | 0600), 0L), EEXIST);
+    expect_errno("mknod S_IFDIR (EPERM)", SC(SYS_mknod, "d", (long)(S_IFDIR | 0700), 0L), EPERM);
+    expect_errno("mknod of an unknown type (EINVAL)", SC(SYS_mknod, "x", 0030600L, 0L), EINVAL);
+    expect_errno("mknod in a missing directory (ENOENT)", SC(SYS_mknod, "nodir/x", (long)(S_IFIFO | 0600), 0L), ENOENT);
+    check(SC(SYS_mknod, "null", (long)(S_IFCHR | 0666), (long)makedev(1, 3)) == 0 && SC(SYS_stat, "null", &st) == 0 &&
+              S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3),
+          "mknod S_IFCHR (1, 3) as root: a null device node", "%s", errname(errno));
+    if (in_isola()) {
+        long fd = SC(SYS_open, "null", O_RDWR);
+        check(fd >= 0 && SC(SYS_write, fd, "abc", 3) == 3 && SC(SYS_read, fd, buf, 4) == 0,
+              "the new null device swallows writes and reads end of file", "%s", errname(errno));
+        close((int)fd);
+        expect_errno("mknod S_IFCHR of a device Isola lacks (EPERM, documented)",
+                     SC(SYS_mknod, "nodev", (long)(S_IFCHR | 0600), (long)makedev(10, 200)), EPERM);
+        expect_errno("mknod S_IFBLK (EPERM, documented)", SC(SYS_mknod, "blk", (long)(S_IFBLK | 0600), (long)makedev(8, 0)),
+                     EPERM);
+    } else {
+        skip("the new null device works", "the host container's device cgroup may refuse to open it");
+        skip("mknod of devices Isola lacks", "Linux makes such nodes; Isola answers EPERM (documented)");
+    }
+    SC(SYS_unlink, "null");
+    SC(SYS_unlink, "reg");
+    SC(SYS_unlink, "reg0");
+    int st2 = run_child(mknod_unprivileged, NULL);
+    check(st2 != -1 && WIFEXITED(st2) && WEXITSTATUS(st2) == 0, "mknod unprivileged: S_IFCHR EPERM, FIFO allowed and owned",
+          "child %s", describe_status(st2));
+}
+
 /* In an identity child: on failure, say where and return the line. */
 #define EXPECT(cond)                                                                                 \
     do {                                                                                             \
@@ -572,6 +740,7 @@ int main(int argc, char **argv)
     test_close_range();
     test_vectored();
     test_usage();
+    test_fifos();
     test_identity();
     SC(SYS_chdir, "/");
     check(SC(SYS_rmdir, dir) == 0, "cleanup: the work directory is empty", "%s", errname(errno));

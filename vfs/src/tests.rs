@@ -671,3 +671,20 @@ fn hard_links_share_data_and_count_names() {
     fs.link(sh, ROOT, b"sh2").unwrap();
     assert_eq!(fs.readlink(fs.lookup(ROOT, b"/sh2", false).unwrap()), Ok(&b"busybox"[..]));
 }
+
+#[test]
+fn fifos_are_nodes_without_data() {
+    let mut fs = sample_fs();
+    let id = fs.mkfifo(ROOT, b"fifo", 0o644).unwrap();
+    let meta = fs.metadata(id).unwrap();
+    assert_eq!((meta.kind, meta.mode, meta.size, meta.nlink), (NodeKind::Fifo, S_IFIFO | 0o644, 0, 1));
+    assert_eq!(meta.kind.dirent_type(), 1);
+    assert_eq!(fs.mkfifo(ROOT, b"fifo", 0o644), Err(Errno::EEXIST));
+    let mut buf = [0u8; 4];
+    assert_eq!(fs.read(id, 0, &mut buf), Err(Errno::EINVAL));
+    assert_eq!(fs.write(id, 0, b"x"), Err(Errno::EINVAL));
+    assert_eq!(fs.truncate(id, 0), Err(Errno::EINVAL));
+    fs.link(id, ROOT, b"fifo2").unwrap();
+    fs.unlink(ROOT, b"fifo").unwrap();
+    assert_eq!(look(&fs, "/fifo2"), Ok(id));
+}

@@ -148,6 +148,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         cpu: ::process::CpuClock::new(),
         children_usage: ::process::Rusage::default(),
         maxrss_before_exec_kib: 0,
+        fifo_wait: None,
         clear_child_tid: 0,
         robust_list: 0,
         fs_base: 0,

@@ -84,6 +84,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         cpu: ::process::CpuClock::new(),
         children_usage: ::process::Rusage::default(),
         maxrss_before_exec_kib: 0,
+        fifo_wait: None,
         clear_child_tid: 0,
         robust_list: 0,
         fs_base: parent.fs_base,

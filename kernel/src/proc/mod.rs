@@ -96,6 +96,8 @@ pub struct Process {
     /// The largest resident set of the programs this process ran before
     /// its last execve, KiB (ru_maxrss outlives exec on Linux).
     pub maxrss_before_exec_kib: u64,
+    /// A FIFO open waiting for the other side (undone if interrupted).
+    pub fifo_wait: Option<crate::fs::FifoWait>,
     pub clear_child_tid: u64,
     /// The robust futex list head (`set_robust_list`).
     pub robust_list: u64,
@@ -171,6 +173,9 @@ pub fn exit_current(status: ExitStatus) -> ! {
     }
     let give_back = with_current(|p| {
         p.files.clear();
+        if let Some(wait) = p.fifo_wait.take() {
+            wait.cancel();
+        }
         // ru_maxrss of the whole life, kept for the parent's RUSAGE_CHILDREN.
         p.maxrss_before_exec_kib = p.maxrss_before_exec_kib.max(p.memory.peak_frames.saturating_mul(4));
         p.run = RunState::Zombie;

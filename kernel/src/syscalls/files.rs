@@ -57,7 +57,61 @@ fn base_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<InodeId, Errno> {
     }
 }
 
+/// Opens the FIFO `id`: O_RDWR at once; a read open waits for a writer and
+/// a write open for a reader, unless O_NONBLOCK (then a write open without
+/// a reader is ENXIO).
+fn open_fifo(ctx: &mut Ctx<'_>, id: InodeId, flags: OpenFlags, raw_flags: u64) -> SysResult {
+    let pipe = fs::fifo_pipe(id);
+    let nonblock = flags.contains(OpenFlags::O_NONBLOCK);
+    let cloexec = flags.contains(OpenFlags::O_CLOEXEC);
+    let access = flags.access_mode();
+    let status = raw_flags as u32;
+    let wait = {
+        let mut p = pipe.lock();
+        if access.readable() && access.writable() {
+            p.open_fifo_reader();
+            p.open_fifo_writer();
+            None
+        } else if access.writable() {
+            if nonblock && p.readers() == 0 {
+                drop(p);
+                drop(pipe);
+                return Err(Errno::ENXIO);
+            }
+            Some((true, p.open_fifo_writer()))
+        } else {
+            Some((false, p.open_fifo_reader()))
+        }
+    };
+    proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(&pipe)));
+    let Some((write, seen)) = wait else {
+        let file = fs::open_file(FileKind::Pipe { pipe, write_end: true }, status);
+        return Ok(ctx.process.files.insert(file, cloexec)? as u64);
+    };
+    let wait = fs::FifoWait { pipe, write, seen, flags: status, cloexec };
+    if nonblock || wait.may_go() {
+        return Ok(ctx.process.files.insert(wait.into_file(), cloexec)? as u64);
+    }
+    ctx.block = Some(BlockOn::Pipe(fs::pipe_id(&wait.pipe)));
+    ctx.process.fifo_wait = Some(wait);
+    Ok(0)
+}
+
+/// The run of a FIFO open after a wake-up: done, or wait on.
+fn resume_fifo_open(ctx: &mut Ctx<'_>, wait: fs::FifoWait) -> SysResult {
+    if wait.may_go() {
+        let cloexec = wait.cloexec;
+        return Ok(ctx.process.files.insert(wait.into_file(), cloexec)? as u64);
+    }
+    ctx.block = Some(BlockOn::Pipe(fs::pipe_id(&wait.pipe)));
+    ctx.process.fifo_wait = Some(wait);
+    Ok(0)
+}
+
 fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: u64) -> SysResult {
+    if let Some(wait) = ctx.process.fifo_wait.take() {
+        return resume_fifo_open(ctx, wait);
+    }
     let flags = OpenFlags::from_raw(raw_flags)?;
     let mut path = path_arg(ctx, path_addr)?;
     if procfs::is_proc(&path) {
@@ -114,6 +168,9 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
         }
         Ok(id)
     })?;
+    if fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::Fifo) {
+        return open_fifo(ctx, id, flags, raw_flags);
+    }
     let is_console = fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::CharDevice(vfs::Device::Console));
     let kind = if is_console { FileKind::Console } else { FileKind::Node(id) };
     let open = fs::open_file(kind, raw_flags as u32);
@@ -770,6 +827,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                     NodeKind::File => syscall::DT_REG,
                     NodeKind::Symlink => syscall::DT_LNK,
                     NodeKind::CharDevice(_) => syscall::DT_CHR,
+                    NodeKind::Fifo => syscall::DT_FIFO,
                 };
                 (e.name, e.ino, dtype)
             })
@@ -984,6 +1042,59 @@ fn mkdir_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64) -> SysResu
         fs.set_owner(id, owner.0, owner.1)
     })?;
     Ok(0)
+}
+
+/// mknod/mknodat: a regular file (type 0 or S_IFREG) or a FIFO for anyone;
+/// a character device only with privilege (CAP_MKNOD: EPERM otherwise) and
+/// only for the devices Isola has (null, zero, console). Linux would also
+/// make nodes for block devices, other character devices and sockets with
+/// nothing behind them; Isola cannot hold those and answers EPERM, as Linux
+/// does for a type the file system does not support. S_IFDIR is EPERM,
+/// anything else EINVAL (Linux's do_mknodat).
+fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, dev: u64) -> SysResult {
+    const S_IFSOCK: u32 = 0o140_000;
+    const S_IFBLK: u32 = 0o060_000;
+    let mode = mode as u32;
+    let kind = mode & vfs::S_IFMT;
+    let perm = mode & 0o7777 & !ctx.process.umask;
+    let device = match kind {
+        0 | vfs::S_IFREG | vfs::S_IFIFO => None,
+        vfs::S_IFCHR => {
+            if !ctx.process.creds.privileged() {
+                return Err(Errno::EPERM);
+            }
+            // The kernel's dev_t: major in bits 8-19, minor in 0-7 and 20-31.
+            let dev = dev as u32;
+            let (major, minor) = ((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
+            Some(vfs::Device::from_numbers(major, minor).ok_or(Errno::EPERM)?)
+        }
+        S_IFBLK | S_IFSOCK | vfs::S_IFDIR => return Err(Errno::EPERM),
+        _ => return Err(Errno::EINVAL),
+    };
+    let path = path_arg(ctx, path_addr)?;
+    if procfs::is_proc(&path) {
+        return Err(if procfs::lookup(ctx.process, &path).is_ok() { Errno::EEXIST } else { Errno::ENOENT });
+    }
+    let base = base_dir(ctx, dirfd, &path)?;
+    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
+    fs::with(|fs| {
+        let (parent, name) = fs.lookup_parent(base, &path)?;
+        let id = match (kind, device) {
+            (_, Some(device)) => fs.mknod(parent, name, device, perm)?,
+            (vfs::S_IFIFO, None) => fs.mkfifo(parent, name, perm)?,
+            _ => fs.create_file(parent, name, perm)?,
+        };
+        fs.set_owner(id, owner.0, owner.1)
+    })?;
+    Ok(0)
+}
+
+pub fn sys_mknod(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    mknod_at(ctx, AT_FDCWD, a[0], a[1], a[2])
+}
+
+pub fn sys_mknodat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    mknod_at(ctx, fd_of(a[0]), a[1], a[2], a[3])
 }
 
 pub fn sys_mkdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {

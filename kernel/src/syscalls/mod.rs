@@ -185,6 +185,8 @@ syscall_table! {
     EXIT_GROUP => process::sys_exit,
     OPENAT => files::sys_openat,
     MKDIRAT => files::sys_mkdirat,
+    MKNOD => files::sys_mknod,
+    MKNODAT => files::sys_mknodat,
     NEWFSTATAT => files::sys_newfstatat,
     UNLINKAT => files::sys_unlinkat,
     READLINKAT => files::sys_readlinkat,
@@ -262,6 +264,10 @@ fn creates_kernel_objects(number: u64) -> bool {
             | nr::EPOLL_CREATE1
             | nr::MKDIR
             | nr::MKDIRAT
+            | nr::MKNOD
+            | nr::MKNODAT
+            | nr::LINK
+            | nr::LINKAT
             | nr::SYMLINK
             | nr::SYMLINKAT
             | nr::FORK
@@ -303,6 +309,9 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 // Interrupted: EINTR, or a restart if the handler asks for one (SA_RESTART).
                 ctx.block = None;
                 result = Err(Errno::EINTR);
+                if let Some(wait) = ctx.process.fifo_wait.take() {
+                    wait.cancel();
+                }
                 // pause and sigsuspend always end with EINTR (ERESTARTNOHAND on Linux).
                 if number != nr::RT_SIGSUSPEND && number != nr::PAUSE {
                     ctx.process.restart_syscall = Some(number);
