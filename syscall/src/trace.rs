@@ -119,6 +119,8 @@ pub fn signature(nr: u64) -> Option<&'static [ArgKind]> {
         nr::MUNMAP => &[Ptr, Len],
         nr::MPROTECT => &[Ptr, Len, MmapProt],
         nr::MADVISE => &[Ptr, Len, Int],
+        nr::MSYNC => &[Ptr, Len, Hex],
+        nr::FALLOCATE => &[Fd, Hex, Int, Int],
         nr::MREMAP => &[Ptr, Len, Len, Hex, Ptr],
         nr::ARCH_PRCTL => &[ArchPrctl, Hex],
         nr::SET_TID_ADDRESS => &[Ptr],

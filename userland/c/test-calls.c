@@ -2,7 +2,8 @@
  * creat, link/linkat, close_range, preadv/pwritev(2), and the uid/gid
  * calls (setuid ... getresgid, setfsuid), each identity scenario in its own
  * child since a process that gives up root cannot take it back; getrusage,
- * times and /proc/self/stat's CPU times; mknod/mknodat/mkfifo and FIFOs.
+ * times and /proc/self/stat's CPU times; mknod/mknodat/mkfifo and FIFOs;
+ * fallocate and msync.
  *
  * Works in a fresh directory `test-calls.<pid>` under /tmp and removes it
  * at the end. Raw syscall() is used so that each check names the syscall
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sysmacros.h>
 #include <sys/times.h>
@@ -549,6 +551,53 @@ static void test_fifos(void)
           "child %s", describe_status(st2));
 }
 
+static void test_fallocate_msync(void)
+{
+    long fd = SC(SYS_open, "fa", O_CREAT | O_RDWR | O_TRUNC, 0644);
+    SC(SYS_write, fd, "abc", 3);
+    check(SC(SYS_fallocate, fd, 0L, 0L, 10000L) == 0 && file_size("fa") == 10000, "fallocate mode 0 extends the file",
+          "%s size %ld", errname(errno), file_size("fa"));
+    char buf[8] = {0};
+    check(SC(SYS_pread64, fd, buf, 5L, 0L) == 5 && memcmp(buf, "abc\0\0", 5) == 0, "fallocate: data kept, zeros after",
+          "got '%s'", buf);
+    check(SC(SYS_fallocate, fd, 0L, 0L, 100L) == 0 && file_size("fa") == 10000, "fallocate never shrinks", "size %ld",
+          file_size("fa"));
+    check(SC(SYS_fallocate, fd, (long)FALLOC_FL_KEEP_SIZE, 0L, 50000L) == 0 && file_size("fa") == 10000,
+          "fallocate FALLOC_FL_KEEP_SIZE keeps the size", "%s size %ld", errname(errno), file_size("fa"));
+    expect_errno("fallocate unknown mode bit (EOPNOTSUPP)", SC(SYS_fallocate, fd, 0x1000L, 0L, 4096L), EOPNOTSUPP);
+    if (in_isola())
+        expect_errno("fallocate COLLAPSE_RANGE (EOPNOTSUPP)", SC(SYS_fallocate, fd, 0x08L, 0L, 4096L), EOPNOTSUPP);
+    else
+        skip("fallocate COLLAPSE_RANGE", "the host's file system may support it");
+    expect_errno("fallocate length 0 (EINVAL)", SC(SYS_fallocate, fd, 0L, 0L, 0L), EINVAL);
+    expect_errno("fallocate negative offset (EINVAL)", SC(SYS_fallocate, fd, 0L, -1L, 10L), EINVAL);
+    close((int)fd);
+    fd = SC(SYS_open, "fa", O_RDONLY);
+    expect_errno("fallocate on a read-only descriptor (EBADF)", SC(SYS_fallocate, fd, 0L, 0L, 10L), EBADF);
+    close((int)fd);
+    expect_errno("fallocate on a closed descriptor (EBADF)", SC(SYS_fallocate, 999L, 0L, 0L, 10L), EBADF);
+    int p[2];
+    pipe(p);
+    expect_errno("fallocate on a pipe (ESPIPE)", SC(SYS_fallocate, (long)p[1], 0L, 0L, 10L), ESPIPE);
+    close(p[0]);
+    close(p[1]);
+    SC(SYS_unlink, "fa");
+
+    char *m = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    check(SC(SYS_msync, m, 8192L, (long)MS_SYNC) == 0 && SC(SYS_msync, m, 100L, (long)MS_ASYNC) == 0 &&
+              SC(SYS_msync, m, 0L, 0L) == 0,
+          "msync of mapped memory", "%s", errname(errno));
+    expect_errno("msync unaligned (EINVAL)", SC(SYS_msync, m + 1, 4096L, (long)MS_SYNC), EINVAL);
+    expect_errno("msync unknown flag (EINVAL)", SC(SYS_msync, m, 4096L, 8L), EINVAL);
+    expect_errno("msync MS_SYNC|MS_ASYNC (EINVAL)", SC(SYS_msync, m, 4096L, (long)(MS_SYNC | MS_ASYNC)), EINVAL);
+    munmap(m + 4096, 4096);
+    expect_errno("msync over a hole (ENOMEM)", SC(SYS_msync, m, 3 * 4096L, (long)MS_SYNC), ENOMEM);
+    check(SC(SYS_msync, m + 8192, 4096L, (long)MS_INVALIDATE) == 0, "msync MS_INVALIDATE of the mapped last page", "%s",
+          errname(errno));
+    munmap(m, 3 * 4096);
+    expect_errno("msync of unmapped memory (ENOMEM)", SC(SYS_msync, m, 4096L, (long)MS_SYNC), ENOMEM);
+}
+
 /* In an identity child: on failure, say where and return the line. */
 #define EXPECT(cond)                                                                                 \
     do {                                                                                             \
@@ -741,6 +790,7 @@ int main(int argc, char **argv)
     test_vectored();
     test_usage();
     test_fifos();
+    test_fallocate_msync();
     test_identity();
     SC(SYS_chdir, "/");
     check(SC(SYS_rmdir, dir) == 0, "cleanup: the work directory is empty", "%s", errname(errno));

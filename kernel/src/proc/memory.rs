@@ -150,6 +150,18 @@ impl Memory {
         self.regions.range(..=addr).next_back().map(|(_, r)| *r).filter(|r| addr < r.end)
     }
 
+    /// Whether regions cover every byte of `[start, end)` (msync's ENOMEM test).
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        while at < end {
+            match self.region_at(at) {
+                Some(region) => at = region.end,
+                None => return false,
+            }
+        }
+        true
+    }
+
     /// Whether any region overlaps `[start, end)`.
     pub fn overlaps(&self, start: u64, end: u64) -> bool {
         self.regions.range(..end).next_back().is_some_and(|(_, r)| r.end > start)

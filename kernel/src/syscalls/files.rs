@@ -1546,6 +1546,51 @@ fn truncate_id(id: InodeId, len: u64) -> SysResult {
     Ok(0)
 }
 
+/// fallocate: mode 0 makes the file at least `offset + len` long (zeros),
+/// FALLOC_FL_KEEP_SIZE reserves (nothing to do for a memory file system);
+/// other modes are EOPNOTSUPP. Linux's checks, in its order: EINVAL for a
+/// negative offset or a length <= 0, EOPNOTSUPP, EBADF unless open for writing,
+/// ESPIPE for a pipe or FIFO, ENODEV for anything but a regular file,
+/// EFBIG past the largest file, ENOSPC when memory is short.
+pub fn sys_fallocate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const FALLOC_FL_KEEP_SIZE: u32 = 1;
+    let (mode, offset, len) = (a[1] as u32, a[2] as i64, a[3] as i64);
+    let file = file(ctx, fd_of(a[0]))?;
+    if offset < 0 || len <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if mode & !FALLOC_FL_KEEP_SIZE != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let open = file.lock();
+    if !fs::can_write(open.flags) {
+        return Err(Errno::EBADF);
+    }
+    let id = match &open.kind {
+        FileKind::Pipe { .. } => return Err(Errno::ESPIPE),
+        FileKind::Node(id) => *id,
+        _ => return Err(Errno::ENODEV),
+    };
+    drop(open);
+    let end = (offset as u64).checked_add(len as u64).filter(|&e| e <= vfs::MAX_FILE_SIZE).ok_or(Errno::EFBIG)?;
+    fs::with(|fs| {
+        let meta = fs.metadata(id)?;
+        match meta.kind {
+            NodeKind::File => {}
+            NodeKind::Directory => return Err(Errno::EISDIR),
+            _ => return Err(Errno::ENODEV),
+        }
+        if mode & FALLOC_FL_KEEP_SIZE != 0 || end <= meta.size {
+            return Ok(());
+        }
+        if !crate::mm::heap_room_for_user(end.max(meta.size.saturating_mul(2)) as usize) {
+            return Err(Errno::ENOSPC);
+        }
+        fs.truncate(id, end)
+    })?;
+    Ok(0)
+}
+
 pub fn sys_truncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let id = inode_at(ctx, AT_FDCWD, a[0], true)?;
     truncate_id(id, a[1])

@@ -98,6 +98,8 @@ syscall_table! {
     ACCESS => files::sys_access,
     SCHED_YIELD => process::sys_sched_yield,
     MADVISE => memory::sys_madvise,
+    MSYNC => memory::sys_msync,
+    FALLOCATE => files::sys_fallocate,
     DUP => files::sys_dup,
     DUP2 => files::sys_dup2,
     SENDFILE => files::sys_sendfile,
