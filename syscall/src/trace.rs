@@ -148,6 +148,7 @@ pub fn signature(nr: u64) -> Option<&'static [ArgKind]> {
         nr::RT_SIGACTION => &[Signal, Ptr, Ptr, Len],
         nr::RT_SIGPROCMASK => &[SigHow, Ptr, Ptr, Len],
         nr::RT_SIGSUSPEND => &[Ptr, Len],
+        nr::RT_SIGTIMEDWAIT => &[Ptr, Ptr, Ptr, Len],
         nr::SIGALTSTACK => &[Ptr, Ptr],
         nr::PRLIMIT64 => &[Int, Resource, Ptr, Ptr],
         nr::GETRLIMIT | nr::SETRLIMIT => &[Resource, Ptr],

@@ -166,6 +166,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         alarm_at: None,
         alarm_interval: 0,
         wait_deadline: None,
+        sigwait_set: 0,
     }))
 }
 

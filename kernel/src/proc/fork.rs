@@ -102,5 +102,6 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         alarm_at: None,
         alarm_interval: 0,
         wait_deadline: None,
+        sigwait_set: 0,
     }))
 }

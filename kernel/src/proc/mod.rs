@@ -128,6 +128,9 @@ pub struct Process {
     pub alarm_interval: u64,
     /// Deadline of the call the process waits in (poll, select, nanosleep).
     pub wait_deadline: Option<u64>,
+    /// The set an rt_sigtimedwait waits for: a signal of it wakes the
+    /// process even while blocked (0 when not waiting).
+    pub sigwait_set: u64,
 }
 
 /// The protection keys handed to domains (DESIGN.md "Key allocation").

@@ -113,6 +113,7 @@ syscall_table! {
     WAITID => process::sys_waitid,
     RT_SIGRETURN => process::sys_rt_sigreturn,
     RT_SIGSUSPEND => process::sys_rt_sigsuspend,
+    RT_SIGTIMEDWAIT => signals::sys_rt_sigtimedwait,
     PAUSE => process::sys_pause,
     ALARM => process::sys_alarm,
     SETITIMER => process::sys_setitimer,
@@ -314,8 +315,10 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 if let Some(wait) = ctx.process.fifo_wait.take() {
                     wait.cancel();
                 }
-                // pause and sigsuspend always end with EINTR (ERESTARTNOHAND on Linux).
-                if number != nr::RT_SIGSUSPEND && number != nr::PAUSE {
+                ctx.process.sigwait_set = 0;
+                // pause, sigsuspend and sigtimedwait always end with EINTR
+                // (ERESTARTNOHAND, and a plain EINTR, on Linux).
+                if number != nr::RT_SIGSUSPEND && number != nr::PAUSE && number != nr::RT_SIGTIMEDWAIT {
                     ctx.process.restart_syscall = Some(number);
                 }
             }
