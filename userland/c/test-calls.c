@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -512,6 +513,10 @@ static void test_fifos(void)
     long rw = SC(SYS_open, "fifo", O_RDWR | O_NONBLOCK);
     check(rw >= 0 && SC(SYS_write, rw, "xy", 2) == 2 && SC(SYS_read, rw, buf, 1) == 1, "fifo: O_RDWR opens at once, both ends",
           "%s", errname(errno));
+    struct pollfd pfd = {(int)rw, POLLIN | POLLOUT, 0};
+    SC(SYS_write, rw, "z", 1);
+    check(SC(SYS_poll, &pfd, 1L, 0L) == 1 && pfd.revents == (POLLIN | POLLOUT), "fifo: poll of an O_RDWR end: POLLIN and POLLOUT",
+          "revents %#x", pfd.revents);
     close((int)rw);
     rw = SC(SYS_open, "fifo", O_RDWR | O_NONBLOCK);
     expect_errno("fifo: data is gone once every end closed (EAGAIN)", SC(SYS_read, rw, buf, 1), EAGAIN);

@@ -1173,7 +1173,7 @@ const POLLWRNORM: i16 = 0x100;
 
 /// The poll(2) events that hold now for an open file (POLLIN, POLLOUT,
 /// POLLERR, POLLHUP, POLLRDHUP bits), whatever was asked.
-pub(super) fn readiness(kind: &FileKind) -> u32 {
+pub(super) fn readiness(kind: &FileKind, flags: u32) -> u32 {
     let bits = |readable: bool, writable: bool, hangup: bool, error: bool| {
         [(readable, POLLIN), (writable, POLLOUT), (hangup, POLLHUP), (error, POLLERR)]
             .iter()
@@ -1188,7 +1188,10 @@ pub(super) fn readiness(kind: &FileKind) -> u32 {
         // a read end without writers POLLHUP.
         FileKind::Pipe { pipe, write_end } => {
             let p = pipe.lock();
-            if *write_end { bits(false, p.writable(), false, p.readers() == 0) } else { bits(p.readable(), false, p.writers() == 0, false) }
+            // A FIFO opened O_RDWR is both ends: it is its own writer and reader.
+            if *write_end && flags & 3 == 2 {
+                bits(p.readable(), p.writable(), false, false)
+            } else if *write_end { bits(false, p.writable(), false, p.readers() == 0) } else { bits(p.readable(), false, p.writers() == 0, false) }
         }
         FileKind::Unix(end) => {
             let (rx, tx) = (end.rx.lock(), end.tx.lock());
@@ -1221,8 +1224,11 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
             ready = ready.saturating_add(1);
             continue;
         };
-        let kind = file.lock().kind.clone();
-        let now = readiness(&kind);
+        let (kind, flags) = {
+            let open = file.lock();
+            (open.kind.clone(), open.flags)
+        };
+        let now = readiness(&kind, flags);
         let mut wanted = (*events as u16 as u32) | (POLLERR | POLLHUP) as u32;
         if *events & POLLIN != 0 {
             wanted |= POLLRDNORM as u32;
