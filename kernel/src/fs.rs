@@ -148,6 +148,62 @@ pub fn pipe_id(pipe: &Arc<Mutex<Pipe>>) -> usize {
     Arc::as_ptr(pipe) as usize
 }
 
+/// The pipes of the FIFOs someone has open (or is waiting to open), by inode.
+static FIFOS: Mutex<BTreeMap<InodeId, Arc<Mutex<Pipe>>>> = Mutex::new(BTreeMap::new());
+
+/// The pipe behind the FIFO `id`, made at its first open.
+pub fn fifo_pipe(id: InodeId) -> Arc<Mutex<Pipe>> {
+    FIFOS.lock().entry(id).or_insert_with(|| Arc::new(Mutex::new(Pipe::unopened()))).clone()
+}
+
+/// Forgets a FIFO's pipe once no end of it is open: the next open starts
+/// empty, as on Linux.
+fn forget_fifo_if_unused(pipe: &Arc<Mutex<Pipe>>) {
+    let mut fifos = FIFOS.lock();
+    if pipe.lock().is_unused() {
+        fifos.retain(|_, p| !Arc::ptr_eq(p, pipe));
+    }
+}
+
+/// A FIFO open that waits for the other side (the process is blocked on
+/// the pipe; the open runs again when woken). Its own side is counted
+/// already.
+pub struct FifoWait {
+    pub pipe: Arc<Mutex<Pipe>>,
+    pub write: bool,
+    /// The other side's open count when this open began.
+    pub seen: u64,
+    pub flags: u32,
+    pub cloexec: bool,
+}
+
+impl FifoWait {
+    /// Whether the other side has come.
+    pub fn may_go(&self) -> bool {
+        let pipe = self.pipe.lock();
+        if self.write { pipe.fifo_writer_may_go(self.seen) } else { pipe.fifo_reader_may_go(self.seen) }
+    }
+
+    /// The open description, its end already counted.
+    pub fn into_file(self) -> FileRef {
+        open_file(FileKind::Pipe { pipe: self.pipe, write_end: self.write }, self.flags)
+    }
+
+    /// The open was interrupted or its process ended: uncount its side.
+    pub fn cancel(self) {
+        {
+            let mut pipe = self.pipe.lock();
+            if self.write {
+                pipe.drop_writer();
+            } else {
+                pipe.drop_reader();
+            }
+        }
+        crate::proc::sched::wake_all(crate::proc::BlockOn::Pipe(pipe_id(&self.pipe)));
+        forget_fifo_if_unused(&self.pipe);
+    }
+}
+
 /// A new pipe: its read end and its write end.
 pub fn new_pipe(nonblock: bool) -> (FileRef, FileRef) {
     let pipe = Arc::new(Mutex::new(Pipe::new()));
@@ -184,13 +240,20 @@ pub fn open_file(kind: FileKind, flags: u32) -> FileRef {
 impl Drop for OpenFile {
     fn drop(&mut self) {
         if let FileKind::Pipe { pipe, write_end } = &self.kind {
-            let mut end = pipe.lock();
-            if *write_end {
-                end.drop_writer();
-            } else {
-                end.drop_reader();
+            {
+                let mut end = pipe.lock();
+                // A FIFO opened O_RDWR is both ends at once.
+                if *write_end && self.flags & 3 == 2 {
+                    end.drop_reader();
+                }
+                if *write_end {
+                    end.drop_writer();
+                } else {
+                    end.drop_reader();
+                }
             }
             crate::proc::sched::wake_all(crate::proc::BlockOn::Pipe(pipe_id(pipe)));
+            forget_fifo_if_unused(pipe);
         }
         if let FileKind::Node(id) = self.kind {
             let last = {

@@ -89,8 +89,12 @@ fn stat_line(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
     // pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
     // cmajflt utime stime cutime cstime priority nice num_threads itrealvalue
     // starttime vsize rss ... (52 fields in all; unknown ones are 0).
+    let own = crate::proc::usage_of(p);
+    let children = p.children_usage;
+    let (utime, stime) = (syscall::Tms::ticks(own.user_ns), syscall::Tms::ticks(own.system_ns));
+    let (cutime, cstime) = (syscall::Tms::ticks(children.user_ns), syscall::Tms::ticks(children.system_ns));
     let mut line = format!(
-        "{} ({}) {state} {ppid} {pgid} {sid} 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 0 {vsize} {rss}",
+        "{} ({}) {state} {ppid} {pgid} {sid} 0 -1 4194304 0 0 0 0 {utime} {stime} {cutime} {cstime} 20 0 1 0 0 {vsize} {rss}",
         p.pid, p.name
     );
     for _ in 0..28 {

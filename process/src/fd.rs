@@ -252,6 +252,23 @@ impl<F: Clone> FdTable<F> {
         Ok(new)
     }
 
+    /// `close_range(first, last, 0)`: closes every open descriptor in
+    /// `first..=last` and returns their files (in fd order). Numbers past
+    /// the table are simply absent, so `last == u32::MAX` is fine.
+    pub fn close_range(&mut self, first: u32, last: u32) -> Vec<F> {
+        let (first, last) = (first as usize, last as usize);
+        let doomed: Vec<usize> = self.entries.range(first..=last).map(|(&fd, _)| fd).collect();
+        doomed.into_iter().filter_map(|fd| self.entries.remove(&fd)).map(|entry| entry.file).collect()
+    }
+
+    /// `close_range(first, last, CLOSE_RANGE_CLOEXEC)`: sets close-on-exec
+    /// on every open descriptor in `first..=last`, closing none.
+    pub fn set_cloexec_range(&mut self, first: u32, last: u32) {
+        for (_, entry) in self.entries.range_mut(first as usize..=last as usize) {
+            entry.cloexec = true;
+        }
+    }
+
     /// At `execve`: closes the close-on-exec descriptors and returns their
     /// files, in increasing fd order.
     pub fn close_on_exec(&mut self) -> Vec<F> {
@@ -283,6 +300,23 @@ mod tests {
 
     fn fds(table: &Table) -> Vec<(i32, &'static str)> {
         table.iter().map(|(fd, &file)| (fd, file)).collect()
+    }
+
+    #[test]
+    fn close_range_closes_or_marks_only_the_range() {
+        let mut table: FdTable<u32> = FdTable::new();
+        for file in 0..6 {
+            table.insert(file, false).unwrap();
+        }
+        assert_eq!(table.close_range(1, 2), vec![1, 2]);
+        assert!(table.contains(0) && !table.contains(1) && !table.contains(2) && table.contains(3));
+        assert_eq!(table.close_range(2, 2), Vec::<u32>::new());
+        table.set_cloexec_range(4, u32::MAX);
+        assert_eq!(table.cloexec(3), Ok(false));
+        assert_eq!(table.cloexec(4), Ok(true));
+        assert_eq!(table.cloexec(5), Ok(true));
+        assert_eq!(table.close_range(3, u32::MAX), vec![3, 4, 5]);
+        assert_eq!(table.len(), 1);
     }
 
     #[test]

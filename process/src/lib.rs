@@ -5,7 +5,9 @@
 //! (the stack a new program starts on), [`SignalState`] (dispositions,
 //! masks, pending set), [`ResourceLimits`], [`Pid`], the [`ProcessTable`]
 //! (parents, groups, sessions, zombies and the `wait4` rules) and [`Pipe`]
-//! (a pipe's buffer and its end-of-file/`EPIPE`/atomicity rules), and the
+//! (a pipe's buffer and its end-of-file/`EPIPE`/atomicity rules), the user
+//! and group ids with their change rules ([`Credentials`]), CPU time
+//! ([`CpuClock`], [`Rusage`]), and the
 //! out-of-memory killer's choice ([`oom::choose`]). The kernel
 //! drives it and supplies the address spaces, keys, blocking and scheduling.
 //!
@@ -18,6 +20,8 @@ extern crate alloc;
 
 use core::fmt;
 
+pub mod cputime;
+pub mod creds;
 pub mod epoll;
 pub mod fd;
 pub mod oom;
@@ -28,6 +32,8 @@ pub mod signal;
 pub mod stack;
 pub mod table;
 
+pub use cputime::{CpuClock, Rusage};
+pub use creds::Credentials;
 pub use fd::{DEFAULT_NOFILE, FdTable, MAX_FDS, NR_OPEN, check_range};
 pub use pipe::{PIPE_BUF, PIPE_CAPACITY, Pipe, PipeRead, PipeWrite};
 pub use rlimit::ResourceLimits;

@@ -60,6 +60,10 @@ pub struct Pipe {
     len: usize,
     readers: usize,
     writers: usize,
+    /// Opens of a FIFO's read and write sides so far: an opener that waits
+    /// for the other side goes on once the other side's count changes.
+    reader_opens: u64,
+    writer_opens: u64,
 }
 
 impl Default for Pipe {
@@ -71,7 +75,39 @@ impl Default for Pipe {
 impl Pipe {
     /// An empty pipe with one read end and one write end (`pipe2`).
     pub fn new() -> Self {
-        Pipe { ring: Vec::new(), head: 0, len: 0, readers: 1, writers: 1 }
+        Pipe { ring: Vec::new(), head: 0, len: 0, readers: 1, writers: 1, reader_opens: 0, writer_opens: 0 }
+    }
+
+    /// The pipe of a FIFO nobody has open yet.
+    pub fn unopened() -> Self {
+        Pipe { readers: 0, writers: 0, ..Pipe::new() }
+    }
+
+    /// A FIFO read open (counted at once, as Linux does, so that a writer
+    /// that waits for a reader sees it). Returns what
+    /// [`Pipe::fifo_reader_may_go`] needs.
+    pub fn open_fifo_reader(&mut self) -> u64 {
+        self.readers += 1;
+        self.reader_opens = self.reader_opens.wrapping_add(1);
+        self.writer_opens
+    }
+
+    /// A FIFO write open; see [`Pipe::open_fifo_reader`].
+    pub fn open_fifo_writer(&mut self) -> u64 {
+        self.writers += 1;
+        self.writer_opens = self.writer_opens.wrapping_add(1);
+        self.reader_opens
+    }
+
+    /// A blocking read open returns once a writer is there or has come
+    /// (and perhaps gone) since `seen`.
+    pub fn fifo_reader_may_go(&self, seen: u64) -> bool {
+        self.writers > 0 || self.writer_opens != seen
+    }
+
+    /// A blocking write open returns once a reader is there or has come.
+    pub fn fifo_writer_may_go(&self, seen: u64) -> bool {
+        self.readers > 0 || self.reader_opens != seen
     }
 
     /// Reads up to `buf.len()` bytes.
@@ -253,6 +289,32 @@ mod tests {
         assert!(pipe.readable(), "POLLHUP");
         pipe.drop_writer();
         assert_eq!(pipe.writers(), 0, "no underflow");
+    }
+
+    #[test]
+    fn fifo_opens_meet() {
+        let mut fifo = Pipe::unopened();
+        assert!(fifo.is_unused());
+        let reader_seen = fifo.open_fifo_reader();
+        assert!(!fifo.fifo_reader_may_go(reader_seen), "a reader waits for a writer");
+        let writer_seen = fifo.open_fifo_writer();
+        assert!(fifo.fifo_writer_may_go(writer_seen), "a reader is already there");
+        assert!(fifo.fifo_reader_may_go(reader_seen));
+        assert_eq!(fifo.write(b"hi"), PipeWrite::Wrote(2));
+        // The writer comes and goes before the reader runs again: it still goes on.
+        let mut fifo = Pipe::unopened();
+        let seen = fifo.open_fifo_reader();
+        let _ = fifo.open_fifo_writer();
+        fifo.drop_writer();
+        assert!(fifo.fifo_reader_may_go(seen));
+        let mut buf = [0u8; 4];
+        assert_eq!(fifo.read(&mut buf), PipeRead::Eof);
+        // A writer alone waits.
+        let mut fifo = Pipe::unopened();
+        let seen = fifo.open_fifo_writer();
+        assert!(!fifo.fifo_writer_may_go(seen));
+        fifo.drop_writer();
+        assert!(fifo.is_unused());
     }
 
     #[test]

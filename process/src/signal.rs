@@ -139,6 +139,18 @@ impl SignalState {
         self.pending & !self.mask != 0
     }
 
+    /// `sigtimedwait`: takes the lowest-numbered pending signal of `set`,
+    /// blocked or not (no handler runs; the action is untouched).
+    pub fn take_pending_in(&mut self, set: u64) -> Option<Signal> {
+        let ready = self.pending & set;
+        if ready == 0 {
+            return None;
+        }
+        let index = ready.trailing_zeros();
+        self.pending &= !(1 << index);
+        Signal::new(index + 1)
+    }
+
     /// Takes the lowest-numbered pending signal that is not blocked, with
     /// its action, clearing it from the pending set. A handler with
     /// `SA_RESETHAND` is reset to `SIG_DFL` as it is taken.
@@ -268,5 +280,18 @@ mod tests {
         assert_eq!(child.pending(), 0);
         assert_eq!(child.mask(), state.mask());
         assert_eq!(child.action(17), handler(0x1000));
+    }
+
+    #[test]
+    fn take_pending_in_takes_from_the_set_only() {
+        let mut state = SignalState::new();
+        state.set_mask(1 << 9); // SIGUSR1 blocked
+        state.post(Signal::new(10).unwrap());
+        state.post(Signal::new(12).unwrap());
+        assert_eq!(state.take_pending_in(1 << 13), None);
+        assert_eq!(state.take_pending_in((1 << 9) | (1 << 11)).map(|s| s.number()), Some(10));
+        assert_eq!(state.pending(), 1 << 11);
+        assert_eq!(state.take_pending_in(1 << 11).map(|s| s.number()), Some(12));
+        assert_eq!(state.pending(), 0);
     }
 }

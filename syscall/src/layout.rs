@@ -217,6 +217,62 @@ impl Timeval {
     }
 }
 
+/// `struct rusage` of `getrusage`/`wait4` (144 bytes): two timevals and
+/// fourteen longs, of which Isola fills `ru_maxrss` (KiB) and the times.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct RusageLayout {
+    pub utime: Timeval,
+    pub stime: Timeval,
+    pub maxrss_kib: i64,
+    pub minflt: i64,
+    pub majflt: i64,
+    pub nvcsw: i64,
+    pub nivcsw: i64,
+}
+
+impl RusageLayout {
+    pub const SIZE: usize = 144;
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        let mut w = Writer::new(&mut out);
+        w.bytes(&self.utime.to_bytes()).bytes(&self.stime.to_bytes());
+        // maxrss ixrss idrss isrss minflt majflt nswap inblock oublock
+        // msgsnd msgrcv nsignals nvcsw nivcsw
+        w.i64(self.maxrss_kib).i64(0).i64(0).i64(0).i64(self.minflt).i64(self.majflt);
+        w.i64(0).i64(0).i64(0).i64(0).i64(0).i64(0).i64(self.nvcsw).i64(self.nivcsw);
+        out
+    }
+}
+
+/// `struct tms` of `times` (four `clock_t`, in clock ticks of
+/// [`CLK_TCK`] per second).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Tms {
+    pub utime: i64,
+    pub stime: i64,
+    pub cutime: i64,
+    pub cstime: i64,
+}
+
+/// `sysconf(_SC_CLK_TCK)` on x86-64 Linux: `times` and /proc count in these.
+pub const CLK_TCK: u64 = 100;
+
+impl Tms {
+    pub const SIZE: usize = 32;
+
+    /// Nanoseconds as clock ticks.
+    pub const fn ticks(nanos: u64) -> i64 {
+        (nanos / (1_000_000_000 / CLK_TCK)) as i64
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        Writer::new(&mut out).i64(self.utime).i64(self.stime).i64(self.cutime).i64(self.cstime);
+        out
+    }
+}
+
 /// Length of each field of [`Utsname`], NUL included.
 pub const UTSNAME_FIELD_LEN: usize = 65;
 
@@ -625,6 +681,27 @@ mod tests {
         assert_eq!(tv, Timeval { tv_sec: 2, tv_usec: 123 });
         assert_eq!(Timeval::from_bytes(&tv.to_bytes()), tv);
         assert_eq!(Timeval::SIZE, 16);
+    }
+
+    #[test]
+    fn rusage_and_tms_layouts() {
+        let r = RusageLayout {
+            utime: Timeval { tv_sec: 1, tv_usec: 2 },
+            stime: Timeval { tv_sec: 3, tv_usec: 4 },
+            maxrss_kib: 5,
+            minflt: 6,
+            majflt: 7,
+            nvcsw: 8,
+            nivcsw: 9,
+        };
+        let b = r.to_bytes();
+        let long = |i: usize| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
+        assert_eq!((long(0), long(1), long(2), long(3)), (1, 2, 3, 4));
+        assert_eq!((long(4), long(8), long(9), long(16), long(17)), (5, 6, 7, 8, 9));
+        assert_eq!(b.len(), 144);
+        let t = Tms { utime: 1, stime: 2, cutime: 3, cstime: 4 }.to_bytes();
+        assert_eq!(t[24..32], 4i64.to_le_bytes());
+        assert_eq!(Tms::ticks(25_000_000), 2);
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub const S_IFREG: u32 = 0o100_000;
 pub const S_IFLNK: u32 = 0o120_000;
 /// Character device.
 pub const S_IFCHR: u32 = 0o020_000;
+/// Named pipe (FIFO).
+pub const S_IFIFO: u32 = 0o010_000;
 
 /// `st_size` of a directory per entry, as tmpfs counts (`BOGO_DIRENT_SIZE`).
 const DIRENT_SIZE: u64 = 20;
@@ -120,6 +122,8 @@ pub enum NodeKind {
     Symlink,
     /// A character device.
     CharDevice(Device),
+    /// A named pipe: the data lives in the kernel's pipe, not here.
+    Fifo,
 }
 
 impl NodeKind {
@@ -130,6 +134,7 @@ impl NodeKind {
             NodeKind::File => S_IFREG,
             NodeKind::Symlink => S_IFLNK,
             NodeKind::CharDevice(_) => S_IFCHR,
+            NodeKind::Fifo => S_IFIFO,
         }
     }
 
@@ -140,6 +145,7 @@ impl NodeKind {
             NodeKind::File => 8,
             NodeKind::Symlink => 10,
             NodeKind::CharDevice(_) => 2,
+            NodeKind::Fifo => 1,
         }
     }
 }
@@ -191,6 +197,7 @@ enum Body {
     File(Vec<u8>),
     Symlink(Vec<u8>),
     Device(Device),
+    Fifo,
 }
 
 #[derive(Clone, Debug)]
@@ -211,6 +218,7 @@ impl Inode {
             Body::File(_) => NodeKind::File,
             Body::Symlink(_) => NodeKind::Symlink,
             Body::Device(device) => NodeKind::CharDevice(*device),
+            Body::Fifo => NodeKind::Fifo,
         }
     }
 }
@@ -575,6 +583,7 @@ impl Fs {
             ),
             Body::File(data) | Body::Symlink(data) => (data.len() as u64, 0),
             Body::Device(device) => (0, device.rdev()),
+            Body::Fifo => (0, 0),
         };
         Ok(Metadata {
             ino: id,
@@ -613,6 +622,8 @@ impl Fs {
                 Ok(buf.len())
             }
             Body::Device(Device::Null | Device::Console) => Ok(0),
+            // A FIFO's data is the kernel's pipe.
+            Body::Fifo => Err(Errno::EINVAL),
         }
     }
 
@@ -647,6 +658,7 @@ impl Fs {
             Body::Dir(_) => Err(Errno::EISDIR),
             Body::Symlink(_) => Err(Errno::EINVAL),
             Body::Device(_) => Ok(data.len()),
+            Body::Fifo => Err(Errno::EINVAL),
         }
     }
 
@@ -674,6 +686,7 @@ impl Fs {
             Body::Dir(_) => Err(Errno::EISDIR),
             Body::Symlink(_) => Err(Errno::EINVAL),
             Body::Device(_) => Ok(()),
+            Body::Fifo => Err(Errno::EINVAL),
         }
     }
 
@@ -824,6 +837,43 @@ impl Fs {
         mode_perm: u32,
     ) -> Result<InodeId, Errno> {
         self.insert(parent, name, mode_perm, Body::Device(device))
+    }
+
+    /// Adds the name `name` in `parent` for the existing inode `id` (a hard
+    /// link, `link`/`linkat`): `nlink` grows by one and both names share the
+    /// data. `EPERM` for a directory (Linux refuses hard links to them),
+    /// `ENOENT` for an inode already unlinked (Linux's `linkat` of an
+    /// `O_TMPFILE`-less deleted file), otherwise errors as
+    /// [`Fs::create_file`].
+    pub fn link(&mut self, id: InodeId, parent: InodeId, name: &[u8]) -> Result<(), Errno> {
+        check_new_name(name)?;
+        let node = self.node(id)?;
+        if node.kind() == NodeKind::Directory {
+            return Err(Errno::EPERM);
+        }
+        if node.nlink == 0 {
+            return Err(Errno::ENOENT);
+        }
+        let parent_node = self.node(parent)?;
+        let Body::Dir(dir) = &parent_node.body else {
+            return Err(Errno::ENOTDIR);
+        };
+        if parent_node.nlink == 0 {
+            return Err(Errno::ENOENT);
+        }
+        if dir.entries.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        let node = self.node_mut(id)?;
+        node.nlink = node.nlink.checked_add(1).ok_or(Errno::EMLINK)?;
+        self.dir_mut(parent)?.entries.insert(name.to_vec(), id);
+        Ok(())
+    }
+
+    /// Creates a named pipe (`mkfifo`, `mknod` with `S_IFIFO`); errors as
+    /// [`Fs::create_file`].
+    pub fn mkfifo(&mut self, parent: InodeId, name: &[u8], mode_perm: u32) -> Result<InodeId, Errno> {
+        self.insert(parent, name, mode_perm, Body::Fifo)
     }
 
     /// Removes the name of a non-directory. `EISDIR` for a directory (and

@@ -635,3 +635,56 @@ fn path_of_directories() {
     assert_eq!(fs.parent_of(look(&fs, "/etc/passwd").unwrap()), ROOT);
     assert_eq!(fs.parent_of(999), ROOT);
 }
+
+#[test]
+fn hard_links_share_data_and_count_names() {
+    let mut fs = sample_fs();
+    let passwd = look(&fs, "/etc/passwd").unwrap();
+    let etc = look(&fs, "/etc").unwrap();
+    fs.link(passwd, ROOT, b"pw").unwrap();
+    assert_eq!(look(&fs, "/pw"), Ok(passwd));
+    assert_eq!(fs.metadata(passwd).unwrap().nlink, 2);
+    fs.write(passwd, 0, b"ROOT").unwrap();
+    assert!(content(&fs, "/pw").starts_with(b"ROOT:x"));
+    // Taken names, directories, bad names, removed parents.
+    assert_eq!(fs.link(passwd, etc, b"passwd"), Err(Errno::EEXIST));
+    assert_eq!(fs.link(passwd, ROOT, b"bin"), Err(Errno::EEXIST));
+    assert_eq!(fs.link(etc, ROOT, b"etc2"), Err(Errno::EPERM));
+    assert_eq!(fs.link(passwd, ROOT, b"."), Err(Errno::EEXIST));
+    assert_eq!(fs.link(passwd, passwd, b"x"), Err(Errno::ENOTDIR));
+    let gone = fs.mkdir(ROOT, b"gone", 0o755).unwrap();
+    fs.rmdir(ROOT, b"gone").unwrap();
+    assert_eq!(fs.link(passwd, gone, b"x"), Err(Errno::ENOENT));
+    // Unlinking one name keeps the data under the other.
+    fs.unlink(etc, b"passwd").unwrap();
+    fs.forget_if_unlinked(passwd);
+    assert_eq!(fs.metadata(passwd).unwrap().nlink, 1);
+    assert!(content(&fs, "/pw").starts_with(b"ROOT:x"));
+    fs.unlink(ROOT, b"pw").unwrap();
+    assert_eq!(fs.metadata(passwd).unwrap().nlink, 0);
+    // A removed inode cannot get a name back.
+    assert_eq!(fs.link(passwd, ROOT, b"again"), Err(Errno::ENOENT));
+    fs.forget_if_unlinked(passwd);
+    assert_eq!(fs.metadata(passwd).map(|m| m.nlink), Err(Errno::ENOENT));
+    // Symlinks and devices can be linked too (the link itself, not its target).
+    let sh = fs.lookup(ROOT, b"/bin/sh", false).unwrap();
+    fs.link(sh, ROOT, b"sh2").unwrap();
+    assert_eq!(fs.readlink(fs.lookup(ROOT, b"/sh2", false).unwrap()), Ok(&b"busybox"[..]));
+}
+
+#[test]
+fn fifos_are_nodes_without_data() {
+    let mut fs = sample_fs();
+    let id = fs.mkfifo(ROOT, b"fifo", 0o644).unwrap();
+    let meta = fs.metadata(id).unwrap();
+    assert_eq!((meta.kind, meta.mode, meta.size, meta.nlink), (NodeKind::Fifo, S_IFIFO | 0o644, 0, 1));
+    assert_eq!(meta.kind.dirent_type(), 1);
+    assert_eq!(fs.mkfifo(ROOT, b"fifo", 0o644), Err(Errno::EEXIST));
+    let mut buf = [0u8; 4];
+    assert_eq!(fs.read(id, 0, &mut buf), Err(Errno::EINVAL));
+    assert_eq!(fs.write(id, 0, b"x"), Err(Errno::EINVAL));
+    assert_eq!(fs.truncate(id, 0), Err(Errno::EINVAL));
+    fs.link(id, ROOT, b"fifo2").unwrap();
+    fs.unlink(ROOT, b"fifo").unwrap();
+    assert_eq!(look(&fs, "/fifo2"), Ok(id));
+}

@@ -144,6 +144,11 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         limits,
         umask: 0o022,
         groups: alloc::vec::Vec::new(),
+        creds: ::process::Credentials::ROOT,
+        cpu: ::process::CpuClock::new(),
+        children_usage: ::process::Rusage::default(),
+        maxrss_before_exec_kib: 0,
+        fifo_wait: None,
         clear_child_tid: 0,
         robust_list: 0,
         fs_base: 0,
@@ -161,6 +166,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         alarm_at: None,
         alarm_interval: 0,
         wait_deadline: None,
+        sigwait_set: 0,
     }))
 }
 
@@ -195,6 +201,9 @@ pub fn execve(
         }
     })?;
     let mut old = core::mem::replace(&mut p.memory, image.memory);
+    if !borrowed {
+        p.maxrss_before_exec_kib = p.maxrss_before_exec_kib.max(old.peak_frames.saturating_mul(4));
+    }
     p.memory.space.activate_user();
     let give_back = match p.vfork_parent.take() {
         Some(parent) => {
@@ -210,6 +219,7 @@ pub fn execve(
     };
     let _ = p.files.close_on_exec();
     p.signals.reset_for_exec();
+    p.creds.exec();
     p.sigaltstack = [0; 24];
     p.fs_base = 0;
     crate::arch::gate::set_fs_base(0);

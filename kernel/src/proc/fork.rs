@@ -80,6 +80,11 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         limits: parent.limits.clone(),
         umask: parent.umask,
         groups: parent.groups.clone(),
+        creds: parent.creds,
+        cpu: ::process::CpuClock::new(),
+        children_usage: ::process::Rusage::default(),
+        maxrss_before_exec_kib: 0,
+        fifo_wait: None,
         clear_child_tid: 0,
         robust_list: 0,
         fs_base: parent.fs_base,
@@ -97,5 +102,6 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         alarm_at: None,
         alarm_interval: 0,
         wait_deadline: None,
+        sigwait_set: 0,
     }))
 }

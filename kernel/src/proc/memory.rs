@@ -92,6 +92,8 @@ pub struct Memory {
     mmap_cursor: u64,
     /// Frames mapped in the lower half (the listing, and the OOM killer's measure).
     pub frames: u64,
+    /// The most `frames` has been (getrusage's ru_maxrss).
+    pub peak_frames: u64,
     /// RLIMIT_AS (soft) in bytes: the regions' total may not grow past it.
     pub as_limit: u64,
 }
@@ -120,6 +122,7 @@ impl Memory {
             stack_limit: STACK_TOP - STACK_MAX,
             mmap_cursor: MMAP_TOP,
             frames: 0,
+            peak_frames: 0,
             as_limit: u64::MAX,
         }
     }
@@ -145,6 +148,18 @@ impl Memory {
     /// The region containing `addr`.
     pub fn region_at(&self, addr: u64) -> Option<Region> {
         self.regions.range(..=addr).next_back().map(|(_, r)| *r).filter(|r| addr < r.end)
+    }
+
+    /// Whether regions cover every byte of `[start, end)` (msync's ENOMEM test).
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        while at < end {
+            match self.region_at(at) {
+                Some(region) => at = region.end,
+                None => return false,
+            }
+        }
+        true
     }
 
     /// Whether any region overlaps `[start, end)`.
@@ -200,6 +215,7 @@ impl Memory {
         match self.space.map(VirtAddr::new(page), frame, PageSize::Size4K, attrs) {
             Ok(()) => {
                 self.frames += 1;
+                self.peak_frames = self.peak_frames.max(self.frames);
                 Ok(())
             }
             Err(paging::MapError::AlreadyMapped) => {
@@ -446,6 +462,7 @@ impl Memory {
             stack_limit: self.stack_limit,
             mmap_cursor: self.mmap_cursor,
             frames: 0,
+            peak_frames: 0,
             as_limit: self.as_limit,
         };
         let regions: Vec<(u64, u64)> = self.regions.values().map(|r| (r.start, r.end)).collect();
@@ -463,6 +480,7 @@ impl Memory {
             }
         }
         child.frames = shared;
+        child.peak_frames = shared;
         self.space.flush_all();
         Ok(child)
     }

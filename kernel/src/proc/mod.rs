@@ -85,8 +85,19 @@ pub struct Process {
     pub signals: SignalState,
     pub limits: ResourceLimits,
     pub umask: u32,
-    /// Supplementary group ids (everything runs as root, uid and gid 0).
+    /// Supplementary group ids.
     pub groups: alloc::vec::Vec<u32>,
+    /// User and group ids (real, effective, saved, fs) and capabilities.
+    pub creds: ::process::Credentials,
+    /// User and system time (nanoseconds from the TSC clock).
+    pub cpu: ::process::CpuClock,
+    /// What the waited-for children (and theirs) used (RUSAGE_CHILDREN).
+    pub children_usage: ::process::Rusage,
+    /// The largest resident set of the programs this process ran before
+    /// its last execve, KiB (ru_maxrss outlives exec on Linux).
+    pub maxrss_before_exec_kib: u64,
+    /// A FIFO open waiting for the other side (undone if interrupted).
+    pub fifo_wait: Option<crate::fs::FifoWait>,
     pub clear_child_tid: u64,
     /// The robust futex list head (`set_robust_list`).
     pub robust_list: u64,
@@ -117,6 +128,9 @@ pub struct Process {
     pub alarm_interval: u64,
     /// Deadline of the call the process waits in (poll, select, nanosleep).
     pub wait_deadline: Option<u64>,
+    /// The set an rt_sigtimedwait waits for: a signal of it wakes the
+    /// process even while blocked (0 when not waiting).
+    pub sigwait_set: u64,
 }
 
 /// The protection keys handed to domains (DESIGN.md "Key allocation").
@@ -162,6 +176,11 @@ pub fn exit_current(status: ExitStatus) -> ! {
     }
     let give_back = with_current(|p| {
         p.files.clear();
+        if let Some(wait) = p.fifo_wait.take() {
+            wait.cancel();
+        }
+        // ru_maxrss of the whole life, kept for the parent's RUSAGE_CHILDREN.
+        p.maxrss_before_exec_kib = p.maxrss_before_exec_kib.max(p.memory.peak_frames.saturating_mul(4));
         p.run = RunState::Zombie;
         p.exit_status = Some(status);
         let key = p.memory.key;
@@ -242,13 +261,22 @@ pub fn set_name(pid: Pid, name: &str, cmdline: &[u8]) {
 }
 
 /// Frees what is left of a reaped zombie: its page tables, kernel stack, and record.
-pub fn reap(pid: Pid) {
+pub fn reap(pid: Pid) -> Option<(::process::Rusage, ::process::Rusage)> {
     NAMES.lock().remove(&pid.as_u32());
     let record = PROCS.lock().remove(&pid.as_u32());
-    if let Some(mut process) = record {
+    record.map(|mut process| {
+        let usage = (usage_of(&process), process.children_usage);
         process.memory.space.free_root();
         crate::mm::free_stack(process.kernel_stack);
-    }
+        usage
+    })
+}
+
+/// What getrusage(RUSAGE_SELF) reports for `p` now.
+pub fn usage_of(p: &Process) -> ::process::Rusage {
+    let (user_ns, system_ns) = p.cpu.times_at(crate::time::monotonic_ns());
+    let maxrss_kib = p.maxrss_before_exec_kib.max(p.memory.peak_frames.saturating_mul(4));
+    ::process::Rusage { user_ns, system_ns, maxrss_kib }
 }
 
 /// A page fault in process code: copy-on-write, stack growth, or a signal.

@@ -150,7 +150,7 @@ fn reap_deferred() {
         if pid == me {
             REAP_LATER.lock().push(pid);
         } else {
-            super::reap(pid);
+            let _ = super::reap(pid);
         }
     }
 }
@@ -217,9 +217,14 @@ pub fn schedule() {
             }
             if let Some(p) = PROCS.lock().get_mut(&me.as_u32()) {
                 p.slice = SLICE_TICKS;
+                p.cpu.switch_in(crate::time::monotonic_ns());
             }
             reap_deferred();
             return;
+        }
+        // Idle time is nobody's CPU time.
+        if let Some(p) = PROCS.lock().get_mut(&me.as_u32()) {
+            p.cpu.switch_out(crate::time::monotonic_ns());
         }
         cpu::enable_interrupts();
         cpu::halt();
@@ -236,12 +241,15 @@ fn switch_to(next: Pid, save: &mut u64) {
 fn switch_to_raw(next: Pid, save: *mut u64) {
     let me = current();
     let mut procs = PROCS.lock();
-    if let Some(p) = procs.get_mut(&me.as_u32())
-        && p.run != RunState::Zombie
-    {
-        p.fpu.save();
+    let now = crate::time::monotonic_ns();
+    if let Some(p) = procs.get_mut(&me.as_u32()) {
+        p.cpu.switch_out(now);
+        if p.run != RunState::Zombie {
+            p.fpu.save();
+        }
     }
     let Some(n) = procs.get_mut(&next.as_u32()) else { return };
+    n.cpu.switch_in(now);
     n.fpu.restore();
     let pkru = effective_pkru(n);
     gate::set_process(n.kernel_stack.top.as_u64(), pkru);

@@ -111,9 +111,14 @@ pub fn post(p: &mut Process, signal: u32, info: SigInfo) {
     let Some(sig) = syscall::Signal::new(signal) else { return };
     p.signals.post(sig);
     INFOS.lock().insert((p.pid.as_u32(), signal), info);
-    if matches!(p.run, RunState::Blocked(_)) && p.signals.has_deliverable() {
+    if matches!(p.run, RunState::Blocked(_)) && (p.signals.has_deliverable() || p.sigwait_set & sig.mask_bit() != 0) {
         p.run = RunState::Ready;
     }
+}
+
+/// The siginfo a pending `signal` of `p` was sent with (taken).
+pub fn take_info(p: &Process, signal: u32) -> SigInfo {
+    INFOS.lock().remove(&(p.pid.as_u32(), signal)).unwrap_or_else(|| SigInfo::kill(signal as i32, 0, 0))
 }
 
 /// ITIMER_REAL (alarm, setitimer): SIGALRM when due, reloaded with its interval.

@@ -57,7 +57,61 @@ fn base_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<InodeId, Errno> {
     }
 }
 
+/// Opens the FIFO `id`: O_RDWR at once; a read open waits for a writer and
+/// a write open for a reader, unless O_NONBLOCK (then a write open without
+/// a reader is ENXIO).
+fn open_fifo(ctx: &mut Ctx<'_>, id: InodeId, flags: OpenFlags, raw_flags: u64) -> SysResult {
+    let pipe = fs::fifo_pipe(id);
+    let nonblock = flags.contains(OpenFlags::O_NONBLOCK);
+    let cloexec = flags.contains(OpenFlags::O_CLOEXEC);
+    let access = flags.access_mode();
+    let status = raw_flags as u32;
+    let wait = {
+        let mut p = pipe.lock();
+        if access.readable() && access.writable() {
+            p.open_fifo_reader();
+            p.open_fifo_writer();
+            None
+        } else if access.writable() {
+            if nonblock && p.readers() == 0 {
+                drop(p);
+                drop(pipe);
+                return Err(Errno::ENXIO);
+            }
+            Some((true, p.open_fifo_writer()))
+        } else {
+            Some((false, p.open_fifo_reader()))
+        }
+    };
+    proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(&pipe)));
+    let Some((write, seen)) = wait else {
+        let file = fs::open_file(FileKind::Pipe { pipe, write_end: true }, status);
+        return Ok(ctx.process.files.insert(file, cloexec)? as u64);
+    };
+    let wait = fs::FifoWait { pipe, write, seen, flags: status, cloexec };
+    if nonblock || wait.may_go() {
+        return Ok(ctx.process.files.insert(wait.into_file(), cloexec)? as u64);
+    }
+    ctx.block = Some(BlockOn::Pipe(fs::pipe_id(&wait.pipe)));
+    ctx.process.fifo_wait = Some(wait);
+    Ok(0)
+}
+
+/// The run of a FIFO open after a wake-up: done, or wait on.
+fn resume_fifo_open(ctx: &mut Ctx<'_>, wait: fs::FifoWait) -> SysResult {
+    if wait.may_go() {
+        let cloexec = wait.cloexec;
+        return Ok(ctx.process.files.insert(wait.into_file(), cloexec)? as u64);
+    }
+    ctx.block = Some(BlockOn::Pipe(fs::pipe_id(&wait.pipe)));
+    ctx.process.fifo_wait = Some(wait);
+    Ok(0)
+}
+
 fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: u64) -> SysResult {
+    if let Some(wait) = ctx.process.fifo_wait.take() {
+        return resume_fifo_open(ctx, wait);
+    }
     let flags = OpenFlags::from_raw(raw_flags)?;
     let mut path = path_arg(ctx, path_addr)?;
     if procfs::is_proc(&path) {
@@ -83,6 +137,7 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
     let base = base_dir(ctx, dirfd, &path)?;
     let access = flags.access_mode();
     let umask = ctx.process.umask;
+    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
     let id = fs::with(|fs| -> Result<InodeId, Errno> {
         let follow = !flags.contains(OpenFlags::O_NOFOLLOW);
         let existing = fs.lookup(base, &path, follow);
@@ -95,7 +150,10 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
             }
             Err(Errno::ENOENT) if flags.contains(OpenFlags::O_CREAT) => {
                 let (parent, name) = fs.lookup_parent(base, &path)?;
-                fs.create_file(parent, name, (mode as u32) & 0o7777 & !umask)?
+                let id = fs.create_file(parent, name, (mode as u32) & 0o7777 & !umask)?;
+                // A new file belongs to the creator's fs uid and gid.
+                fs.set_owner(id, owner.0, owner.1)?;
+                id
             }
             Err(error) => return Err(error),
         };
@@ -110,6 +168,9 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
         }
         Ok(id)
     })?;
+    if fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::Fifo) {
+        return open_fifo(ctx, id, flags, raw_flags);
+    }
     let is_console = fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::CharDevice(vfs::Device::Console));
     let kind = if is_console { FileKind::Console } else { FileKind::Node(id) };
     let open = fs::open_file(kind, raw_flags as u32);
@@ -123,6 +184,31 @@ pub fn sys_open(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn sys_openat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     open_at(ctx, fd_of(a[0]), a[1], a[2], a[3])
+}
+
+/// creat: `open(path, O_CREAT | O_WRONLY | O_TRUNC, mode)`.
+pub fn sys_creat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let flags = OpenFlags::O_CREAT | OpenFlags::O_WRONLY | OpenFlags::O_TRUNC;
+    open_at(ctx, AT_FDCWD, a[0], u64::from(flags.bits()), a[1])
+}
+
+/// close_range: closes (or with CLOSE_RANGE_CLOEXEC marks close-on-exec)
+/// every descriptor in `first..=last`. CLOSE_RANGE_UNSHARE changes nothing:
+/// each process's table is already its own. EINVAL for `first > last` or
+/// another flag.
+pub fn sys_close_range(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const CLOSE_RANGE_UNSHARE: u64 = 1 << 1;
+    const CLOSE_RANGE_CLOEXEC: u64 = 1 << 2;
+    let (first, last, flags) = (a[0] as u32, a[1] as u32, a[2] as u32 as u64);
+    if first > last || flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLOSE_RANGE_CLOEXEC != 0 {
+        ctx.process.files.set_cloexec_range(first, last);
+    } else {
+        drop(ctx.process.files.close_range(first, last));
+    }
+    Ok(0)
 }
 
 pub fn sys_close(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -482,10 +568,19 @@ pub(super) fn iovecs(ctx: &mut Ctx<'_>, addr: u64, count: u64) -> Result<Vec<IoV
 /// readv: at most `IO_CHUNK` bytes per call in all (a short read, as
 /// writev's gather), so 1024 iovecs cannot make one call copy a gigabyte.
 pub fn sys_readv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let fd = fd_of(a[0]);
+    read_vector(ctx, fd_of(a[0]), a[1], a[2], None)
+}
+
+pub fn sys_writev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    write_vector(ctx, fd_of(a[0]), a[1], a[2], None)
+}
+
+/// readv/preadv: reads into each buffer in turn (at `offset` onwards when
+/// positioned), stopping at a short read.
+fn read_vector(ctx: &mut Ctx<'_>, fd: i32, iov_addr: u64, count: u64, offset: Option<u64>) -> SysResult {
     file(ctx, fd)?;
     let mut total: u64 = 0;
-    for iov in iovecs(ctx, a[1], a[2])? {
+    for iov in iovecs(ctx, iov_addr, count)? {
         if iov.iov_len == 0 {
             continue;
         }
@@ -493,7 +588,8 @@ pub fn sys_readv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         if want == 0 {
             break;
         }
-        let n = do_read(ctx, fd, iov.iov_base, want, None)?;
+        let at = offset.map(|start| start.saturating_add(total));
+        let n = do_read(ctx, fd, iov.iov_base, want, at)?;
         if ctx.block.is_some() && total > 0 {
             ctx.block = None;
         }
@@ -505,19 +601,81 @@ pub fn sys_readv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(total)
 }
 
-pub fn sys_writev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let fd = fd_of(a[0]);
+/// writev/pwritev: the buffers gathered into one write (atomic on the
+/// console and on a pipe, as Linux's writev is for a pipe within PIPE_BUF).
+fn write_vector(ctx: &mut Ctx<'_>, fd: i32, iov_addr: u64, count: u64, offset: Option<u64>) -> SysResult {
     let file = file(ctx, fd)?;
-    // Gather first so that one writev is one write (atomic on the console too).
     let mut data = Vec::new();
-    for iov in iovecs(ctx, a[1], a[2])? {
+    for iov in iovecs(ctx, iov_addr, count)? {
         let start = data.len();
         let len = (iov.iov_len as usize).min(IO_CHUNK.saturating_sub(start));
         data.resize(start.saturating_add(len), 0);
         ctx.process.memory.read(iov.iov_base, &mut data[start..])?;
     }
-    let io = write_file(&file, &data, None).map_err(|e| broken_pipe(ctx, e))?;
+    let io = write_file(&file, &data, offset).map_err(|e| broken_pipe(ctx, e))?;
     Ok(finish_io(ctx, &file, io)? as u64)
+}
+
+/// The `RWF_*` flags of preadv2/pwritev2 Isola takes: HIPRI, DSYNC and
+/// SYNC change nothing for a memory file system; APPEND (writes only)
+/// writes at the end. NOWAIT and unknown bits are EOPNOTSUPP, as Linux
+/// answers for flags a file does not support.
+const RWF_HIPRI: u64 = 0x1;
+const RWF_DSYNC: u64 = 0x2;
+const RWF_SYNC: u64 = 0x4;
+const RWF_APPEND: u64 = 0x10;
+
+/// The offset of preadv/pwritev: negative is EINVAL.
+fn vector_offset(raw: u64) -> Result<Option<u64>, Errno> {
+    positioned(raw).map(Some)
+}
+
+/// The offset of preadv2/pwritev2: -1 means the file's own position.
+fn vector2_offset(raw: u64) -> Result<Option<u64>, Errno> {
+    if raw as i64 == -1 { Ok(None) } else { vector_offset(raw) }
+}
+
+pub fn sys_preadv(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let offset = vector_offset(a[3])?;
+    read_vector(ctx, fd_of(a[0]), a[1], a[2], offset)
+}
+
+pub fn sys_pwritev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let offset = vector_offset(a[3])?;
+    write_vector(ctx, fd_of(a[0]), a[1], a[2], offset)
+}
+
+pub fn sys_preadv2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let offset = vector2_offset(a[3])?;
+    // RWF_APPEND means nothing for a read; Linux accepts it there.
+    if u64::from(a[5] as u32) & !(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_APPEND) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    read_vector(ctx, fd_of(a[0]), a[1], a[2], offset)
+}
+
+pub fn sys_pwritev2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let offset = vector2_offset(a[3])?;
+    let flags = u64::from(a[5] as u32);
+    if flags & !(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_APPEND) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let fd = fd_of(a[0]);
+    if flags & RWF_APPEND == 0 {
+        return write_vector(ctx, fd, a[1], a[2], offset);
+    }
+    // RWF_APPEND: at the end whatever the offset; the file position moves
+    // only for offset -1 (man 2 pwritev2).
+    let file = file(ctx, fd)?;
+    let Some(id) = file.lock().kind.node() else {
+        return write_vector(ctx, fd, a[1], a[2], None);
+    };
+    let end = fs::with(|fs| fs.metadata(id))?.size;
+    let n = write_vector(ctx, fd, a[1], a[2], Some(end))?;
+    if offset.is_none() {
+        file.lock().offset = end.saturating_add(n);
+    }
+    Ok(n)
 }
 
 pub fn sys_lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -679,6 +837,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                     NodeKind::File => syscall::DT_REG,
                     NodeKind::Symlink => syscall::DT_LNK,
                     NodeKind::CharDevice(_) => syscall::DT_CHR,
+                    NodeKind::Fifo => syscall::DT_FIFO,
                 };
                 (e.name, e.ino, dtype)
             })
@@ -886,11 +1045,66 @@ fn mkdir_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64) -> SysResu
     let path = path_arg(ctx, path_addr)?;
     let base = base_dir(ctx, dirfd, &path)?;
     let perm = (mode as u32) & 0o7777 & !ctx.process.umask;
+    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
     fs::with(|fs| {
         let (parent, name) = fs.lookup_parent(base, &path)?;
-        fs.mkdir(parent, name, perm)
+        let id = fs.mkdir(parent, name, perm)?;
+        fs.set_owner(id, owner.0, owner.1)
     })?;
     Ok(0)
+}
+
+/// mknod/mknodat: a regular file (type 0 or S_IFREG) or a FIFO for anyone;
+/// a character device only with privilege (CAP_MKNOD: EPERM otherwise) and
+/// only for the devices Isola has (null, zero, console). Linux would also
+/// make nodes for block devices, other character devices and sockets with
+/// nothing behind them; Isola cannot hold those and answers EPERM, as Linux
+/// does for a type the file system does not support. S_IFDIR is EPERM,
+/// anything else EINVAL (Linux's do_mknodat).
+fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, dev: u64) -> SysResult {
+    const S_IFSOCK: u32 = 0o140_000;
+    const S_IFBLK: u32 = 0o060_000;
+    let mode = mode as u32;
+    let kind = mode & vfs::S_IFMT;
+    let perm = mode & 0o7777 & !ctx.process.umask;
+    let device = match kind {
+        0 | vfs::S_IFREG | vfs::S_IFIFO => None,
+        vfs::S_IFCHR => {
+            if !ctx.process.creds.privileged() {
+                return Err(Errno::EPERM);
+            }
+            // The kernel's dev_t: major in bits 8-19, minor in 0-7 and 20-31.
+            let dev = dev as u32;
+            let (major, minor) = ((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
+            Some(vfs::Device::from_numbers(major, minor).ok_or(Errno::EPERM)?)
+        }
+        S_IFBLK | S_IFSOCK | vfs::S_IFDIR => return Err(Errno::EPERM),
+        _ => return Err(Errno::EINVAL),
+    };
+    let path = path_arg(ctx, path_addr)?;
+    if procfs::is_proc(&path) {
+        return Err(if procfs::lookup(ctx.process, &path).is_ok() { Errno::EEXIST } else { Errno::ENOENT });
+    }
+    let base = base_dir(ctx, dirfd, &path)?;
+    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
+    fs::with(|fs| {
+        let (parent, name) = fs.lookup_parent(base, &path)?;
+        let id = match (kind, device) {
+            (_, Some(device)) => fs.mknod(parent, name, device, perm)?,
+            (vfs::S_IFIFO, None) => fs.mkfifo(parent, name, perm)?,
+            _ => fs.create_file(parent, name, perm)?,
+        };
+        fs.set_owner(id, owner.0, owner.1)
+    })?;
+    Ok(0)
+}
+
+pub fn sys_mknod(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    mknod_at(ctx, AT_FDCWD, a[0], a[1], a[2])
+}
+
+pub fn sys_mknodat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    mknod_at(ctx, fd_of(a[0]), a[1], a[2], a[3])
 }
 
 pub fn sys_mkdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -969,7 +1183,7 @@ const POLLWRNORM: i16 = 0x100;
 
 /// The poll(2) events that hold now for an open file (POLLIN, POLLOUT,
 /// POLLERR, POLLHUP, POLLRDHUP bits), whatever was asked.
-pub(super) fn readiness(kind: &FileKind) -> u32 {
+pub(super) fn readiness(kind: &FileKind, flags: u32) -> u32 {
     let bits = |readable: bool, writable: bool, hangup: bool, error: bool| {
         [(readable, POLLIN), (writable, POLLOUT), (hangup, POLLHUP), (error, POLLERR)]
             .iter()
@@ -984,7 +1198,10 @@ pub(super) fn readiness(kind: &FileKind) -> u32 {
         // a read end without writers POLLHUP.
         FileKind::Pipe { pipe, write_end } => {
             let p = pipe.lock();
-            if *write_end { bits(false, p.writable(), false, p.readers() == 0) } else { bits(p.readable(), false, p.writers() == 0, false) }
+            // A FIFO opened O_RDWR is both ends: it is its own writer and reader.
+            if *write_end && flags & 3 == 2 {
+                bits(p.readable(), p.writable(), false, false)
+            } else if *write_end { bits(false, p.writable(), false, p.readers() == 0) } else { bits(p.readable(), false, p.writers() == 0, false) }
         }
         FileKind::Unix(end) => {
             let (rx, tx) = (end.rx.lock(), end.tx.lock());
@@ -1017,8 +1234,11 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
             ready = ready.saturating_add(1);
             continue;
         };
-        let kind = file.lock().kind.clone();
-        let now = readiness(&kind);
+        let (kind, flags) = {
+            let open = file.lock();
+            (open.kind.clone(), open.flags)
+        };
+        let now = readiness(&kind, flags);
         let mut wanted = (*events as u16 as u32) | (POLLERR | POLLHUP) as u32;
         if *events & POLLIN != 0 {
             wanted |= POLLRDNORM as u32;
@@ -1342,6 +1562,51 @@ fn truncate_id(id: InodeId, len: u64) -> SysResult {
     Ok(0)
 }
 
+/// fallocate: mode 0 makes the file at least `offset + len` long (zeros),
+/// FALLOC_FL_KEEP_SIZE reserves (nothing to do for a memory file system);
+/// other modes are EOPNOTSUPP. Linux's checks, in its order: EINVAL for a
+/// negative offset or a length <= 0, EOPNOTSUPP, EBADF unless open for writing,
+/// ESPIPE for a pipe or FIFO, ENODEV for anything but a regular file,
+/// EFBIG past the largest file, ENOSPC when memory is short.
+pub fn sys_fallocate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const FALLOC_FL_KEEP_SIZE: u32 = 1;
+    let (mode, offset, len) = (a[1] as u32, a[2] as i64, a[3] as i64);
+    let file = file(ctx, fd_of(a[0]))?;
+    if offset < 0 || len <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if mode & !FALLOC_FL_KEEP_SIZE != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let open = file.lock();
+    if !fs::can_write(open.flags) {
+        return Err(Errno::EBADF);
+    }
+    let id = match &open.kind {
+        FileKind::Pipe { .. } => return Err(Errno::ESPIPE),
+        FileKind::Node(id) => *id,
+        _ => return Err(Errno::ENODEV),
+    };
+    drop(open);
+    let end = (offset as u64).checked_add(len as u64).filter(|&e| e <= vfs::MAX_FILE_SIZE).ok_or(Errno::EFBIG)?;
+    fs::with(|fs| {
+        let meta = fs.metadata(id)?;
+        match meta.kind {
+            NodeKind::File => {}
+            NodeKind::Directory => return Err(Errno::EISDIR),
+            _ => return Err(Errno::ENODEV),
+        }
+        if mode & FALLOC_FL_KEEP_SIZE != 0 || end <= meta.size {
+            return Ok(());
+        }
+        if !crate::mm::heap_room_for_user(end.max(meta.size.saturating_mul(2)) as usize) {
+            return Err(Errno::ENOSPC);
+        }
+        fs.truncate(id, end)
+    })?;
+    Ok(0)
+}
+
 pub fn sys_truncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let id = inode_at(ctx, AT_FDCWD, a[0], true)?;
     truncate_id(id, a[1])
@@ -1390,9 +1655,11 @@ fn symlink_at(ctx: &mut Ctx<'_>, target_addr: u64, dirfd: i32, path_addr: u64) -
     let target = path_arg(ctx, target_addr)?;
     let path = path_arg(ctx, path_addr)?;
     let base = base_dir(ctx, dirfd, &path)?;
+    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
     fs::with(|fs| {
         let (parent, name) = fs.lookup_parent(base, &path)?;
-        fs.symlink(parent, name, &target)
+        let id = fs.symlink(parent, name, &target)?;
+        fs.set_owner(id, owner.0, owner.1)
     })?;
     Ok(0)
 }
@@ -1403,6 +1670,54 @@ pub fn sys_symlink(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn sys_symlinkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     symlink_at(ctx, a[0], fd_of(a[1]), a[2])
+}
+
+/// link/linkat: a second name for an existing inode. The old path's last
+/// symlink is not followed unless AT_SYMLINK_FOLLOW (as Linux's `link`);
+/// with AT_EMPTY_PATH and an empty old path the inode is `olddirfd`'s.
+/// /proc is another file system: EXDEV.
+fn link_at(ctx: &mut Ctx<'_>, old_dir: i32, old_addr: u64, new_dir: i32, new_addr: u64, flags: AtFlags) -> SysResult {
+    let old_raw = ctx.process.memory.read_cstr(old_addr, PATH_MAX)?;
+    let id = if old_raw.is_empty() && flags.contains(AtFlags::AT_EMPTY_PATH) {
+        if old_dir == AT_FDCWD {
+            ctx.process.cwd
+        } else {
+            inode_of_fd(ctx, old_dir).map_err(|e| if e == Errno::EINVAL { Errno::EXDEV } else { e })?
+        }
+    } else {
+        let old = path_arg(ctx, old_addr)?;
+        if procfs::is_proc(&old) {
+            return Err(Errno::EXDEV);
+        }
+        let base = base_dir(ctx, old_dir, &old)?;
+        fs::with(|fs| fs.lookup(base, &old, flags.contains(AtFlags::AT_SYMLINK_FOLLOW)))?
+    };
+    let new = path_arg(ctx, new_addr)?;
+    if procfs::is_proc(&new) {
+        return Err(Errno::EXDEV);
+    }
+    let base = base_dir(ctx, new_dir, &new)?;
+    fs::with(|fs| {
+        if fs.metadata(id)?.kind == NodeKind::Directory {
+            return Err(Errno::EPERM);
+        }
+        // A trailing slash names a directory, which a new link cannot be.
+        if new.last() == Some(&b'/') {
+            return Err(if fs.lookup(base, &new, false).is_ok() { Errno::EEXIST } else { Errno::ENOENT });
+        }
+        let (parent, name) = fs.lookup_parent(base, &new)?;
+        fs.link(id, parent, name)
+    })?;
+    Ok(0)
+}
+
+pub fn sys_link(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    link_at(ctx, AT_FDCWD, a[0], AT_FDCWD, a[1], AtFlags::empty())
+}
+
+pub fn sys_linkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let flags = AtFlags::from_raw_within(u64::from(a[4] as u32), AtFlags::AT_SYMLINK_FOLLOW | AtFlags::AT_EMPTY_PATH)?;
+    link_at(ctx, fd_of(a[0]), a[1], fd_of(a[2]), a[3], flags)
 }
 
 pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {

@@ -1,10 +1,10 @@
-//! Identity, time, randomness, limits and process-wide settings: getpid and
+//! Identity (the uid and gid calls), time, randomness, limits and process-wide settings: getpid and
 //! friends, exit, uname, the clocks and sleeps, getrandom, arch_prctl,
 //! set_tid_address, prlimit64, umask, sched_yield.
 
 #![warn(clippy::arithmetic_side_effects)]
 
-use syscall::{ArchPrctl, ClockId, Errno, Resource, Rlimit, Timespec, Timeval, Utsname};
+use syscall::{ArchPrctl, ClockId, Errno, Resource, Rlimit, RusageLayout, Timespec, Timeval, Tms, Utsname};
 
 use super::{Ctx, SysResult};
 use crate::{arch::gate, isolation, random, time};
@@ -14,12 +14,127 @@ pub fn sys_getpid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
 }
 
 
-/// getuid, geteuid, getgid, getegid: everything runs as root.
-pub fn sys_getid(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+pub fn sys_getuid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.ruid))
+}
+
+pub fn sys_geteuid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.euid))
+}
+
+pub fn sys_getgid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.rgid))
+}
+
+pub fn sys_getegid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.egid))
+}
+
+/// An id argument: a `uid_t`/`gid_t`, the upper half of the register ignored.
+fn id_arg(raw: u64) -> u32 {
+    raw as u32
+}
+
+pub fn sys_setuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setuid(id_arg(a[0]))?;
     Ok(0)
 }
 
+pub fn sys_setgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setgid(id_arg(a[0]))?;
+    Ok(0)
+}
 
+pub fn sys_setreuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setreuid(id_arg(a[0]), id_arg(a[1]))?;
+    Ok(0)
+}
+
+pub fn sys_setregid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setregid(id_arg(a[0]), id_arg(a[1]))?;
+    Ok(0)
+}
+
+pub fn sys_setresuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setresuid(id_arg(a[0]), id_arg(a[1]), id_arg(a[2]))?;
+    Ok(0)
+}
+
+pub fn sys_setresgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.process.creds.setresgid(id_arg(a[0]), id_arg(a[1]), id_arg(a[2]))?;
+    Ok(0)
+}
+
+/// getresuid/getresgid: three ids to three pointers (EFAULT for a bad one,
+/// as Linux, which stops at the first that fails).
+fn put_three(ctx: &mut Ctx<'_>, a: [u64; 6], ids: [u32; 3]) -> SysResult {
+    for (addr, id) in a.iter().zip(ids) {
+        ctx.process.memory.write(*addr, &id.to_le_bytes())?;
+    }
+    Ok(0)
+}
+
+pub fn sys_getresuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let c = ctx.process.creds;
+    put_three(ctx, a, [c.ruid, c.euid, c.suid])
+}
+
+pub fn sys_getresgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let c = ctx.process.creds;
+    put_three(ctx, a, [c.rgid, c.egid, c.sgid])
+}
+
+/// setfsuid/setfsgid never fail: they return the previous id.
+pub fn sys_setfsuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.setfsuid(id_arg(a[0]))))
+}
+
+pub fn sys_setfsgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    Ok(u64::from(ctx.process.creds.setfsgid(id_arg(a[0]))))
+}
+
+/// The `struct rusage` of a usage record.
+pub fn rusage_layout(usage: &process::Rusage) -> RusageLayout {
+    RusageLayout {
+        utime: Timeval::from_nanos(usage.user_ns),
+        stime: Timeval::from_nanos(usage.system_ns),
+        maxrss_kib: usage.maxrss_kib as i64,
+        ..RusageLayout::default()
+    }
+}
+
+/// getrusage: RUSAGE_SELF (and RUSAGE_THREAD: one thread per process),
+/// RUSAGE_CHILDREN (the waited-for ones); EINVAL otherwise. Times, and
+/// ru_maxrss in KiB; the fault, switch and I/O counters are 0.
+pub fn sys_getrusage(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const RUSAGE_SELF: i32 = 0;
+    const RUSAGE_CHILDREN: i32 = -1;
+    const RUSAGE_THREAD: i32 = 1;
+    let usage = match a[0] as i32 {
+        RUSAGE_SELF | RUSAGE_THREAD => crate::proc::usage_of(ctx.process),
+        RUSAGE_CHILDREN => ctx.process.children_usage,
+        _ => return Err(Errno::EINVAL),
+    };
+    ctx.process.memory.write(a[1], &rusage_layout(&usage).to_bytes())?;
+    Ok(0)
+}
+
+/// times: the process's and its waited-for children's times in clock
+/// ticks (a NULL buffer is allowed), and the ticks since boot.
+pub fn sys_times(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        let own = crate::proc::usage_of(ctx.process);
+        let children = ctx.process.children_usage;
+        let tms = Tms {
+            utime: Tms::ticks(own.user_ns),
+            stime: Tms::ticks(own.system_ns),
+            cutime: Tms::ticks(children.user_ns),
+            cstime: Tms::ticks(children.system_ns),
+        };
+        ctx.process.memory.write(a[0], &tms.to_bytes())?;
+    }
+    Ok(Tms::ticks(time::monotonic_ns()) as u64)
+}
 
 pub fn sys_uname(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let version = alloc::format!("#1 Isola {} isolation={}", env!("CARGO_PKG_VERSION"), isolation::level().name());
@@ -37,7 +152,15 @@ fn clock_now_ns(clock: ClockId) -> u64 {
 
 pub fn sys_clock_gettime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let clock = ClockId::from_raw(a[0])?;
-    let now = Timespec::from_nanos(clock_now_ns(clock));
+    let ns = match clock {
+        // One thread per process: both CPU-time clocks are the process's user + system time.
+        ClockId::ProcessCputimeId | ClockId::ThreadCputimeId => {
+            let usage = crate::proc::usage_of(ctx.process);
+            usage.user_ns.saturating_add(usage.system_ns)
+        }
+        _ => clock_now_ns(clock),
+    };
+    let now = Timespec::from_nanos(ns);
     ctx.process.memory.write(a[1], &now.to_bytes())?;
     Ok(0)
 }
@@ -263,7 +386,11 @@ pub fn sys_getgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(count)
 }
 
+/// setgroups needs CAP_SETGID (EPERM).
 pub fn sys_setgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if !ctx.process.creds.privileged() {
+        return Err(Errno::EPERM);
+    }
     if a[0] > NGROUPS_MAX {
         return Err(Errno::EINVAL);
     }

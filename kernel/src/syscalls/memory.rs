@@ -191,6 +191,32 @@ pub fn sys_brk(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(ctx.process.memory.set_brk(a[0]))
 }
 
+/// msync: every file lives in memory, so there is no disk to write back
+/// to and the call only checks its arguments; the checks
+/// are Linux's: EINVAL for unknown flags, MS_ASYNC with MS_SYNC, or an
+/// unaligned address; ENOMEM if part of the range is not mapped.
+pub fn sys_msync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const MS_ASYNC: u64 = 1;
+    const MS_INVALIDATE: u64 = 2;
+    const MS_SYNC: u64 = 4;
+    let (start, len, flags) = (a[0], a[1], u64::from(a[2] as u32));
+    if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 || !page_aligned(start) {
+        return Err(Errno::EINVAL);
+    }
+    if flags & MS_ASYNC != 0 && flags & MS_SYNC != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let end = len
+        .checked_add(PAGE_SIZE - 1)
+        .map(|l| l & !(PAGE_SIZE - 1))
+        .and_then(|l| start.checked_add(l))
+        .ok_or(Errno::ENOMEM)?;
+    if !ctx.process.memory.covers(start, end) {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(0)
+}
+
 pub fn sys_madvise(_ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if !page_aligned(a[0]) {
         return Err(Errno::EINVAL);

@@ -67,6 +67,9 @@ syscall_table! {
     WRITE => files::sys_write,
     OPEN => files::sys_open,
     CLOSE => files::sys_close,
+    CREAT => files::sys_creat,
+    LINK => files::sys_link,
+    LINKAT => files::sys_linkat,
     STAT => files::sys_stat,
     FSTAT => files::sys_fstat,
     LSTAT => files::sys_lstat,
@@ -87,9 +90,16 @@ syscall_table! {
     PWRITE64 => files::sys_pwrite64,
     READV => files::sys_readv,
     WRITEV => files::sys_writev,
+    PREADV => files::sys_preadv,
+    PWRITEV => files::sys_pwritev,
+    PREADV2 => files::sys_preadv2,
+    PWRITEV2 => files::sys_pwritev2,
+    CLOSE_RANGE => files::sys_close_range,
     ACCESS => files::sys_access,
     SCHED_YIELD => process::sys_sched_yield,
     MADVISE => memory::sys_madvise,
+    MSYNC => memory::sys_msync,
+    FALLOCATE => files::sys_fallocate,
     DUP => files::sys_dup,
     DUP2 => files::sys_dup2,
     SENDFILE => files::sys_sendfile,
@@ -103,6 +113,7 @@ syscall_table! {
     WAITID => process::sys_waitid,
     RT_SIGRETURN => process::sys_rt_sigreturn,
     RT_SIGSUSPEND => process::sys_rt_sigsuspend,
+    RT_SIGTIMEDWAIT => signals::sys_rt_sigtimedwait,
     PAUSE => process::sys_pause,
     ALARM => process::sys_alarm,
     SETITIMER => process::sys_setitimer,
@@ -139,10 +150,22 @@ syscall_table! {
     GETRLIMIT => info::sys_getrlimit,
     SETRLIMIT => info::sys_setrlimit,
     SYSINFO => info::sys_sysinfo,
-    GETUID => info::sys_getid,
-    GETGID => info::sys_getid,
-    GETEUID => info::sys_getid,
-    GETEGID => info::sys_getid,
+    GETRUSAGE => info::sys_getrusage,
+    TIMES => info::sys_times,
+    GETUID => info::sys_getuid,
+    GETGID => info::sys_getgid,
+    GETEUID => info::sys_geteuid,
+    GETEGID => info::sys_getegid,
+    SETUID => info::sys_setuid,
+    SETGID => info::sys_setgid,
+    SETREUID => info::sys_setreuid,
+    SETREGID => info::sys_setregid,
+    SETRESUID => info::sys_setresuid,
+    SETRESGID => info::sys_setresgid,
+    GETRESUID => info::sys_getresuid,
+    GETRESGID => info::sys_getresgid,
+    SETFSUID => info::sys_setfsuid,
+    SETFSGID => info::sys_setfsgid,
     GETGROUPS => info::sys_getgroups,
     SCHED_GETAFFINITY => info::sys_sched_getaffinity,
     STATFS => info::sys_statfs,
@@ -165,6 +188,8 @@ syscall_table! {
     EXIT_GROUP => process::sys_exit,
     OPENAT => files::sys_openat,
     MKDIRAT => files::sys_mkdirat,
+    MKNOD => files::sys_mknod,
+    MKNODAT => files::sys_mknodat,
     NEWFSTATAT => files::sys_newfstatat,
     UNLINKAT => files::sys_unlinkat,
     READLINKAT => files::sys_readlinkat,
@@ -242,6 +267,10 @@ fn creates_kernel_objects(number: u64) -> bool {
             | nr::EPOLL_CREATE1
             | nr::MKDIR
             | nr::MKDIRAT
+            | nr::MKNOD
+            | nr::MKNODAT
+            | nr::LINK
+            | nr::LINKAT
             | nr::SYMLINK
             | nr::SYMLINKAT
             | nr::FORK
@@ -263,6 +292,7 @@ pub fn dispatch(frame: &mut SyscallFrame) {
     let mut retry = false;
     let (result, full_restore, yield_after) = loop {
         let outcome = proc::with_current(|process| {
+            process.cpu.enter_kernel(crate::time::monotonic_ns());
             let mut ctx = Ctx {
                 process,
                 frame: &mut *frame,
@@ -282,8 +312,13 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 // Interrupted: EINTR, or a restart if the handler asks for one (SA_RESTART).
                 ctx.block = None;
                 result = Err(Errno::EINTR);
-                // pause and sigsuspend always end with EINTR (ERESTARTNOHAND on Linux).
-                if number != nr::RT_SIGSUSPEND && number != nr::PAUSE {
+                if let Some(wait) = ctx.process.fifo_wait.take() {
+                    wait.cancel();
+                }
+                ctx.process.sigwait_set = 0;
+                // pause, sigsuspend and sigtimedwait always end with EINTR
+                // (ERESTARTNOHAND, and a plain EINTR, on Linux).
+                if number != nr::RT_SIGSUSPEND && number != nr::PAUSE && number != nr::RT_SIGTIMEDWAIT {
                     ctx.process.restart_syscall = Some(number);
                 }
             }
@@ -302,8 +337,18 @@ pub fn dispatch(frame: &mut SyscallFrame) {
         if let Some(child) = spawn {
             proc::PROCS.lock().insert(child.pid.as_u32(), child);
         }
-        if let Some(pid) = reap {
-            proc::reap(pid);
+        if let Some(pid) = reap
+            && let Some((own, children)) = proc::reap(pid)
+        {
+            proc::with_current(|p| {
+                p.children_usage.add_child(own, children);
+                // wait4's rusage: the child's own and its children's.
+                if number == nr::WAIT4 && args[3] != 0 {
+                    let mut both = ::process::Rusage::default();
+                    both.add_child(own, children);
+                    let _ = p.memory.write(args[3], &info::rusage_layout(&both).to_bytes());
+                }
+            });
         }
         if let Some(status) = exit {
             proc::exit_current(status);
@@ -339,6 +384,7 @@ pub fn dispatch(frame: &mut SyscallFrame) {
 /// trap): a due alarm, then signal delivery (default action or handler).
 pub fn return_to_user(frame: &mut SyscallFrame) {
     let status = proc::with_current(|p| {
+        p.cpu.leave_kernel(crate::time::monotonic_ns());
         if p.alarm_at.is_some() {
             signal::fire_alarm_if_due(p, crate::time::monotonic_ns());
         }

@@ -473,8 +473,11 @@ pub fn sys_epoll_ctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 /// The events of a watched file now; `None` once the file is closed.
 fn watched_events(files: &alloc::collections::BTreeMap<(i32, usize), alloc::sync::Weak<Mutex<fs::OpenFile>>>, key: &(i32, usize)) -> Option<u32> {
     let file = files.get(key)?.upgrade()?;
-    let kind = file.lock().kind.clone();
-    Some(readiness(&kind))
+    let (kind, flags) = {
+        let open = file.lock();
+        (open.kind.clone(), open.flags)
+    };
+    Some(readiness(&kind, flags))
 }
 
 /// Whether an epoll file would report something (poll on an epoll fd).

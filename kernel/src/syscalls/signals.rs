@@ -1,5 +1,6 @@
 //! Signal bookkeeping: rt_sigaction and rt_sigprocmask keep the
-//! dispositions and the mask (delivery comes with the multi-process work).
+//! dispositions and the mask (delivery comes with the multi-process work);
+//! rt_sigtimedwait takes a signal of a set without delivering it.
 
 #![warn(clippy::arithmetic_side_effects)]
 
@@ -83,5 +84,39 @@ pub fn sys_sigaltstack(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if let Some(raw) = new {
         ctx.process.sigaltstack = raw;
     }
+    Ok(0)
+}
+
+/// rt_sigtimedwait(set, info, timeout, sigsetsize): takes a pending signal
+/// of `set` (SIGKILL and SIGSTOP left out, as Linux does), blocked or not,
+/// without running its handler: returns its number and fills `info`.
+/// Otherwise waits, for at most `timeout` (EAGAIN when it passes; a zero
+/// timeout only polls). A handled signal outside the set ends the wait
+/// with EINTR, never restarted. EINVAL for a sigsetsize other than 8 or a
+/// bad timespec.
+pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const UNWAITABLE: u64 = (1 << 8) | (1 << 18); // SIGKILL, SIGSTOP
+    ctx.process.sigwait_set = 0;
+    if a[3] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = [0u8; 8];
+    ctx.process.memory.read(a[0], &mut raw)?;
+    let set = u64::from_le_bytes(raw) & !UNWAITABLE;
+    let timeout = if a[2] == 0 { None } else { Some(super::info::read_timespec(ctx, a[2])?) };
+    if let Some(sig) = ctx.process.signals.take_pending_in(set) {
+        let number = sig.number();
+        let info = crate::proc::signal::take_info(ctx.process, number);
+        if a[1] != 0 {
+            ctx.process.memory.write(a[1], &info.to_bytes())?;
+        }
+        return Ok(u64::from(number));
+    }
+    let deadline = super::files::deadline(ctx, timeout);
+    if timeout == Some(0) || crate::time::monotonic_ns() >= deadline {
+        return Err(Errno::EAGAIN);
+    }
+    ctx.process.sigwait_set = set;
+    ctx.block = Some(crate::proc::BlockOn::Until(deadline));
     Ok(0)
 }
