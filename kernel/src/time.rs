@@ -137,6 +137,19 @@ pub fn cycles_to_ns(cycles: u64) -> u64 {
     }
 }
 
+/// The clock CPU-time accounting runs on: raw TSC cycles, read at every
+/// kernel entry and exit, so it costs one `rdtsc` there; `cpu_clock_to_ns`
+/// converts a span of it (with a 128-bit division) only when a time is
+/// reported.
+pub fn cpu_clock() -> u64 {
+    cpu::rdtsc()
+}
+
+/// Nanoseconds in `cycles` of [`cpu_clock`].
+pub fn cpu_clock_to_ns(cycles: u64) -> u64 {
+    cycles_to_ns(cycles)
+}
+
 /// Nanoseconds since boot (CLOCK_MONOTONIC).
 pub fn monotonic_ns() -> u64 {
     let boot = EPOCH.get().map_or(0, |e| e.0);

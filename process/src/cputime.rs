@@ -1,5 +1,7 @@
-//! CPU time of one process, user and system, from a nanosecond clock (the
-//! kernel feeds it the TSC).
+//! CPU time of one process, user and system, from any monotonic clock: the
+//! totals are in the clock's units. The kernel feeds it raw TSC cycles (one
+//! `rdtsc` per kernel entry and exit) and converts to nanoseconds only when
+//! it reports a time; the host tests feed nanoseconds.
 //!
 //! The kernel reports four events: the process gets the CPU
 //! ([`CpuClock::switch_in`]) or loses it ([`CpuClock::switch_out`], also
@@ -22,16 +24,16 @@ pub struct CpuClock {
     kernel_since: Option<u64>,
     /// In a syscall or trap (whether or not it has the CPU).
     in_kernel: bool,
-    /// Nanoseconds on the CPU, closed intervals only.
-    on_cpu_ns: u64,
-    /// Nanoseconds on the CPU in the kernel, closed intervals only.
-    system_ns: u64,
+    /// Clock units on the CPU, closed intervals only.
+    on_cpu: u64,
+    /// Clock units on the CPU in the kernel, closed intervals only.
+    system: u64,
 }
 
 impl CpuClock {
     /// A process that has not run yet (it starts in its own code).
     pub const fn new() -> CpuClock {
-        CpuClock { on_cpu_since: None, kernel_since: None, in_kernel: false, on_cpu_ns: 0, system_ns: 0 }
+        CpuClock { on_cpu_since: None, kernel_since: None, in_kernel: false, on_cpu: 0, system: 0 }
     }
 
     /// The process gets the CPU at `now`.
@@ -47,7 +49,7 @@ impl CpuClock {
     /// The process gives up the CPU at `now`.
     pub fn switch_out(&mut self, now: u64) {
         if let Some(since) = self.on_cpu_since.take() {
-            self.on_cpu_ns = self.on_cpu_ns.saturating_add(now.saturating_sub(since));
+            self.on_cpu = self.on_cpu.saturating_add(now.saturating_sub(since));
         }
         self.close_kernel(now);
     }
@@ -71,15 +73,15 @@ impl CpuClock {
 
     fn close_kernel(&mut self, now: u64) {
         if let Some(since) = self.kernel_since.take() {
-            self.system_ns = self.system_ns.saturating_add(now.saturating_sub(since));
+            self.system = self.system.saturating_add(now.saturating_sub(since));
         }
     }
 
     /// (user, system) nanoseconds up to `now`, open intervals included.
     pub fn times_at(&self, now: u64) -> (u64, u64) {
         let open = |since: Option<u64>| since.map_or(0, |s| now.saturating_sub(s));
-        let on_cpu = self.on_cpu_ns.saturating_add(open(self.on_cpu_since));
-        let system = self.system_ns.saturating_add(open(self.kernel_since));
+        let on_cpu = self.on_cpu.saturating_add(open(self.on_cpu_since));
+        let system = self.system.saturating_add(open(self.kernel_since));
         (on_cpu.saturating_sub(system), system)
     }
 }

@@ -274,7 +274,10 @@ pub fn reap(pid: Pid) -> Option<(::process::Rusage, ::process::Rusage)> {
 
 /// What getrusage(RUSAGE_SELF) reports for `p` now.
 pub fn usage_of(p: &Process) -> ::process::Rusage {
-    let (user_ns, system_ns) = p.cpu.times_at(crate::time::monotonic_ns());
+    // Accounted in cycles of the CPU clock (one rdtsc per kernel entry and
+    // exit); converted here, when reported.
+    let (user_cycles, system_cycles) = p.cpu.times_at(crate::time::cpu_clock());
+    let (user_ns, system_ns) = (crate::time::cpu_clock_to_ns(user_cycles), crate::time::cpu_clock_to_ns(system_cycles));
     let maxrss_kib = p.maxrss_before_exec_kib.max(p.memory.peak_frames.saturating_mul(4));
     ::process::Rusage { user_ns, system_ns, maxrss_kib }
 }

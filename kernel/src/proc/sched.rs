@@ -217,14 +217,14 @@ pub fn schedule() {
             }
             if let Some(p) = PROCS.lock().get_mut(&me.as_u32()) {
                 p.slice = SLICE_TICKS;
-                p.cpu.switch_in(crate::time::monotonic_ns());
+                p.cpu.switch_in(crate::time::cpu_clock());
             }
             reap_deferred();
             return;
         }
         // Idle time is nobody's CPU time.
         if let Some(p) = PROCS.lock().get_mut(&me.as_u32()) {
-            p.cpu.switch_out(crate::time::monotonic_ns());
+            p.cpu.switch_out(crate::time::cpu_clock());
         }
         cpu::enable_interrupts();
         cpu::halt();
@@ -241,7 +241,7 @@ fn switch_to(next: Pid, save: &mut u64) {
 fn switch_to_raw(next: Pid, save: *mut u64) {
     let me = current();
     let mut procs = PROCS.lock();
-    let now = crate::time::monotonic_ns();
+    let now = crate::time::cpu_clock();
     if let Some(p) = procs.get_mut(&me.as_u32()) {
         p.cpu.switch_out(now);
         if p.run != RunState::Zombie {
