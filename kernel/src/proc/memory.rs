@@ -150,7 +150,8 @@ impl Memory {
         self.regions.range(..=addr).next_back().map(|(_, r)| *r).filter(|r| addr < r.end)
     }
 
-    /// Whether regions cover every byte of `[start, end)` (msync's ENOMEM test).
+    /// Whether regions cover every byte of `[start, end)` (the ENOMEM test of
+    /// mprotect and msync).
     pub fn covers(&self, start: u64, end: u64) -> bool {
         let mut at = start;
         while at < end {
@@ -269,10 +270,8 @@ impl Memory {
     /// (PROT_NONE turning accessible) are refused up front when memory
     /// cannot hold them.
     pub fn protect_range(&mut self, start: u64, end: u64, prot: Prot) -> Result<(), Errno> {
-        let mut addr = start;
-        while addr < end {
-            let region = self.region_at(addr).ok_or(Errno::ENOMEM)?;
-            addr = region.end;
+        if !self.covers(start, end) {
+            return Err(Errno::ENOMEM);
         }
         let accessible = prot.read || prot.write || prot.exec;
         let len_pages = (end - start) / PAGE_SIZE;

@@ -176,10 +176,8 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if prot.exec {
         // Linux: ENOMEM when part of the range is not mapped; checked before
         // reading it, so the scan only ever walks mapped regions.
-        let mut at = start;
-        while at < end {
-            let region = ctx.process.memory.region_at(at).ok_or(Errno::ENOMEM)?;
-            at = region.end;
+        if !ctx.process.memory.covers(start, end) {
+            return Err(Errno::ENOMEM);
         }
         scan_new_code(ctx, start, end, Contents::Mapped)?;
     }

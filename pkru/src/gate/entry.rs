@@ -199,9 +199,20 @@ global_asm!(
     mov qword ptr [rip + isola_entry_area + {ea_rsp}], rsp
     .endm
 
+    /* The kernel's PKRU, checked against the same immediate (clobbers EAX,
+       ECX, EDX): a jump onto this WRPKRU with another EAX aborts. */
+    .macro isola_gate_wrpkru_kernel
+    xor ecx, ecx
+    xor edx, edx
+    mov eax, {kernel_pkru}
+    wrpkru
+    cmp eax, {kernel_pkru}
+    jne isola_gate_abort
+    .endm
+
     /* The running process's PKRU, from key-0 gate state, checked against
        the key-15 published value (level strict; clobbers EAX, ECX, EDX). */
-    .macro isola_gate_load_process_pkru
+    .macro isola_gate_wrpkru_process
     mov eax, dword ptr [rip + isola_gate_cpu + {gc_process_pkru}]
     xor ecx, ecx
     xor edx, edx
@@ -255,12 +266,7 @@ isola_gate_text_start:
     .global isola_gate_syscall_mpk
 isola_gate_syscall_mpk:
     isola_gate_save_scratch
-    xor ecx, ecx
-    xor edx, edx
-    mov eax, {kernel_pkru}
-    wrpkru
-    cmp eax, {kernel_pkru}
-    jne isola_gate_abort
+    isola_gate_wrpkru_kernel
     jmp isola_gate_syscall_common
 
     /* Level strict: the process is in ring 3 and cannot reach kernel code,
@@ -271,7 +277,7 @@ isola_gate_syscall_mpk:
     .global isola_gate_syscall_strict
 isola_gate_syscall_strict:
     isola_gate_save_scratch
-    isola_gate_load_process_pkru
+    isola_gate_wrpkru_process
     jmp isola_gate_syscall_common
 
     .global isola_gate_syscall_none
@@ -371,7 +377,7 @@ isola_gate_return_to_process:
        area (U/S=0, out of a ring-3 process's reach); the way out is iretq
        to the user segments, with a user RIP and sanitized flags ---- */
 isola_gate_return_strict:
-    isola_gate_load_process_pkru
+    isola_gate_wrpkru_process
     /* Only a canonical lower-half RIP: iretq to a non-canonical one would
        fault in ring 0 (a sigreturn frame can hold any value). */
     mov rax, qword ptr [rip + isola_entry_area + {ea_rip}]
@@ -414,17 +420,12 @@ isola_gate_isr_common_strict:
     isola_gate_push_gprs
     cmp qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
     je isola_gate_isr_common
-    isola_gate_load_process_pkru
+    isola_gate_wrpkru_process
     jmp isola_gate_isr_common
 
 isola_gate_isr_common_mpk:
     isola_gate_push_gprs
-    xor ecx, ecx
-    xor edx, edx
-    mov eax, {kernel_pkru}
-    wrpkru
-    cmp eax, {kernel_pkru}
-    jne isola_gate_abort
+    isola_gate_wrpkru_kernel
     jmp isola_gate_isr_common
 
 isola_gate_isr_common_none:
@@ -507,12 +508,7 @@ isola_gate_isr_from_process:
        a process that jumps onto either WRPKRU is aborted, never returned to. */
     .global isola_gate_load_kernel_pkru
 isola_gate_load_kernel_pkru:
-    xor ecx, ecx
-    xor edx, edx
-    mov eax, {kernel_pkru}
-    wrpkru
-    cmp eax, {kernel_pkru}
-    jne isola_gate_abort
+    isola_gate_wrpkru_kernel
     cmp qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
     jne isola_gate_abort
     ret
@@ -533,12 +529,7 @@ isola_gate_load_published_pkru:
     .global isola_gate_abort
 isola_gate_abort:
     cli
-    xor ecx, ecx
-    xor edx, edx
-    mov eax, {kernel_pkru}
-    wrpkru
-    cmp eax, {kernel_pkru}
-    jne isola_gate_abort
+    isola_gate_wrpkru_kernel
     mov rsp, qword ptr [rip + isola_gate_cpu + {gc_kernel_rsp}]
     mov qword ptr [rip + isola_gate_cpu + {gc_in_process}], 0
     xor ebp, ebp
