@@ -1,14 +1,22 @@
-//! ELF checks and the load plan for static and static-PIE x86-64 Linux
-//! executables.
+//! ELF checks and the load plan for x86-64 Linux executables: static,
+//! static PIE, dynamically linked (with `PT_INTERP`), and the dynamic
+//! linker (`ld.so`) itself.
 //!
-//! [`plan`] reads an executable image (the bytes of the file, as found in
-//! the initramfs) and either refuses it with a [`LoadError`] (always
-//! `ENOEXEC` for `execve`) or returns a [`LoadPlan`]: the segments to map
-//! with their rights, the entry point, what the auxiliary vector needs
-//! (`AT_PHDR`, `AT_PHNUM`, `AT_PHENT`, `AT_ENTRY`), the TLS template and
-//! where `brk` starts. Every address in the plan already includes the load
-//! bias: 0 for `ET_EXEC`, [`PIE_LOAD_BIAS`] for a static PIE (`ET_DYN`
-//! without `PT_INTERP`).
+//! [`plan_at`] reads an image (the bytes of the file, as found in the
+//! initramfs) and either refuses it with a [`LoadError`] (`ENOEXEC` for
+//! `execve`) or returns a [`LoadPlan`]: the segments to map with their
+//! rights, the entry point, what the auxiliary vector needs (`AT_PHDR`,
+//! `AT_PHNUM`, `AT_PHENT`, `AT_ENTRY`), the interpreter's path if there is
+//! one, the TLS template and where `brk` starts. Every address in the plan
+//! already includes the load bias: 0 for `ET_EXEC`, the base the caller
+//! chose for `ET_DYN` (a PIE or `ld.so`; the kernel randomizes it).
+//! [`plan`] is `plan_at` with [`PIE_LOAD_BIAS`].
+//!
+//! A dynamically linked program is loaded as Linux's `load_elf_binary`
+//! does: the program's segments at its bias, the interpreter's at a base of
+//! its own (planned with [`plan_at`] too, and refused if it has a
+//! `PT_INTERP` of its own), and control starts at the interpreter's entry
+//! with `AT_BASE` = the interpreter's bias and `AT_ENTRY` = the program's.
 //!
 //! The checks that matter for isolation (DESIGN.md, "Threat model"):
 //! - W^X: no segment is both writable and executable;
@@ -65,10 +73,16 @@ pub const PAGE_SIZE: u64 = 4096;
 pub enum ElfKind {
     /// `ET_EXEC`: fixed addresses, load bias 0.
     Static,
-    /// `ET_DYN` without `PT_INTERP`: relocates itself, loaded at
-    /// [`PIE_LOAD_BIAS`].
+    /// `ET_DYN` without `PT_INTERP`: relocates itself (a static PIE, or
+    /// `ld.so` itself), loaded at the bias the caller chose.
     StaticPie,
+    /// Has a `PT_INTERP`: the interpreter named in [`LoadPlan::interp`]
+    /// maps its libraries and relocates it.
+    Dynamic,
 }
+
+/// Longest interpreter path accepted (`PATH_MAX`, NUL included).
+pub const INTERP_MAX: u64 = 4096;
 
 /// One `PT_LOAD` segment to map. `vaddr` includes the load bias.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,10 +139,13 @@ pub struct Tls {
 /// Everything `execve` needs to map a checked executable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadPlan {
-    /// Static or static PIE.
+    /// Static, static PIE or dynamic.
     pub kind: ElfKind,
-    /// Added to every address of the file: 0 or [`PIE_LOAD_BIAS`].
+    /// Added to every address of the file: 0 for `ET_EXEC`, else the bias
+    /// given to [`plan_at`].
     pub load_bias: u64,
+    /// The path in `PT_INTERP` (without its NUL), for a dynamic program.
+    pub interp: Option<Vec<u8>>,
     /// Entry point (biased), inside an executable segment.
     pub entry: u64,
     /// The `PT_LOAD` segments with `memsz > 0`, in file order.
@@ -162,8 +179,9 @@ pub enum LoadError {
     NotX86_64,
     /// `e_type` is neither `ET_EXEC` nor `ET_DYN`.
     NotExecutable,
-    /// Has a `PT_INTERP`: needs a dynamic linker.
-    Dynamic,
+    /// `PT_INTERP` outside the file, empty, longer than [`INTERP_MAX`], not
+    /// NUL-terminated, or with a NUL inside; or more than one `PT_INTERP`.
+    BadInterpreter,
     /// Program header table missing, outside the file, or with a wrong
     /// entry size; or a segment with `filesz > memsz`; or a bad `PT_TLS`.
     BadProgramHeaders,
@@ -227,7 +245,7 @@ impl fmt::Display for LoadError {
             LoadError::NotExecutable => {
                 f.write_str("not an executable (e_type is neither ET_EXEC nor ET_DYN)")
             }
-            LoadError::Dynamic => f.write_str("dynamically linked (PT_INTERP): not supported yet"),
+            LoadError::BadInterpreter => f.write_str("malformed PT_INTERP (the interpreter's path)"),
             LoadError::BadProgramHeaders => f.write_str("malformed program headers"),
             LoadError::SegmentOutsideFile { index } => {
                 write!(f, "segment {index} reaches past the end of the file")
@@ -279,18 +297,27 @@ fn file_range(image: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
     image.get(start..end)
 }
 
-/// Checks `image` and computes how to load it. Never panics.
+/// [`plan_at`] with an `ET_DYN` image at [`PIE_LOAD_BIAS`].
 pub fn plan(image: &[u8]) -> Result<LoadPlan, LoadError> {
+    plan_at(image, PIE_LOAD_BIAS)
+}
+
+/// Checks `image` and computes how to load it, an `ET_DYN` image at
+/// `dyn_bias` (page-aligned; an `ET_EXEC` image ignores it). Never panics.
+pub fn plan_at(image: &[u8], dyn_bias: u64) -> Result<LoadPlan, LoadError> {
     let header = check_header(image)?;
     let phdrs = program_headers(image, &header)?;
 
-    if phdrs.iter().any(|ph| ph.p_type == PT_INTERP) {
-        return Err(LoadError::Dynamic);
-    }
-    let (kind, load_bias) = match header.e_type {
-        ET_EXEC => (ElfKind::Static, 0),
-        ET_DYN => (ElfKind::StaticPie, PIE_LOAD_BIAS),
+    let interp = interpreter(image, &phdrs)?;
+    let load_bias = match header.e_type {
+        ET_EXEC => 0,
+        ET_DYN => page_down(dyn_bias),
         _ => return Err(LoadError::NotExecutable),
+    };
+    let kind = match (header.e_type, &interp) {
+        (_, Some(_)) => ElfKind::Dynamic,
+        (ET_EXEC, None) => ElfKind::Static,
+        _ => ElfKind::StaticPie,
     };
 
     let mut segments: Vec<Segment> = Vec::new();
@@ -334,6 +361,7 @@ pub fn plan(image: &[u8]) -> Result<LoadPlan, LoadError> {
     Ok(LoadPlan {
         kind,
         load_bias,
+        interp,
         entry,
         segments,
         phdr_vaddr,
@@ -342,6 +370,34 @@ pub fn plan(image: &[u8]) -> Result<LoadPlan, LoadError> {
         tls,
         end_of_data,
     })
+}
+
+/// The span of memory `image`'s segments take, from the lowest page to the
+/// end of the highest, unbiased: what a base for `ET_DYN` must leave free.
+/// `None` if the image does not plan.
+pub fn span(image: &[u8]) -> Option<(u64, u64)> {
+    let plan = plan_at(image, PIE_LOAD_BIAS).ok()?;
+    let low = plan.segments.iter().map(Segment::page_start).min()?;
+    Some((low.checked_sub(plan.load_bias)?, plan.end_of_data.checked_sub(plan.load_bias)?))
+}
+
+/// The path in the one `PT_INTERP`, if any, checked as Linux's
+/// `load_elf_binary` does (inside the file, NUL-terminated, at most
+/// `PATH_MAX`).
+fn interpreter(image: &[u8], phdrs: &[ProgramHeader]) -> Result<Option<Vec<u8>>, LoadError> {
+    let mut found = phdrs.iter().filter(|ph| ph.p_type == PT_INTERP);
+    let Some(ph) = found.next() else {
+        return Ok(None);
+    };
+    if found.next().is_some() || ph.p_filesz < 2 || ph.p_filesz > INTERP_MAX {
+        return Err(LoadError::BadInterpreter);
+    }
+    let bytes = file_range(image, ph.p_offset, ph.p_filesz).ok_or(LoadError::BadInterpreter)?;
+    let (last, path) = bytes.split_last().ok_or(LoadError::BadInterpreter)?;
+    if *last != 0 || path.contains(&0) {
+        return Err(LoadError::BadInterpreter);
+    }
+    Ok(Some(path.to_vec()))
 }
 
 /// The identification bytes and the fixed header fields.
@@ -545,4 +601,67 @@ fn tls_template(
         memsz: ph.p_memsz,
         align: ph.p_align,
     }))
+}
+
+/// How much of a file `#!` parsing looks at (Linux's `BINPRM_BUF_SIZE`).
+pub const SHEBANG_MAX: usize = 256;
+/// Interpreters of interpreters followed before `ELOOP` (Linux allows 4
+/// levels of `binfmt_script` and friends).
+pub const MAX_INTERPRETER_DEPTH: usize = 4;
+
+/// The `#!` line of a script: the interpreter's path and its one optional
+/// argument, as Linux's `binfmt_script` splits them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shebang {
+    /// The interpreter's path (first word after `#!`).
+    pub interpreter: Vec<u8>,
+    /// Everything after it on the line, blanks trimmed at both ends, as one
+    /// argument; `None` if nothing is there.
+    pub argument: Option<Vec<u8>>,
+}
+
+impl Shebang {
+    /// The interpreter's argv: itself, its argument, the script's path as
+    /// `execve` got it, then the script's argv without argv[0].
+    pub fn argv(&self, script: &[u8], argv: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut out = Vec::with_capacity(argv.len().saturating_add(2));
+        out.push(self.interpreter.clone());
+        out.extend(self.argument.iter().cloned());
+        out.push(script.to_vec());
+        out.extend(argv.iter().skip(1).cloned());
+        out
+    }
+}
+
+/// `None` if `image` does not start with `#!`; else its line parsed, or
+/// `NotElf`-style refusal (`ENOEXEC`) when no interpreter is named, or the
+/// line is longer than [`SHEBANG_MAX`] and would cut the interpreter's
+/// path.
+pub fn shebang(image: &[u8]) -> Option<Result<Shebang, LoadError>> {
+    let rest = image.strip_prefix(b"#!")?;
+    let buffer = image.get(..image.len().min(SHEBANG_MAX)).unwrap_or(image);
+    let line_end = buffer.iter().position(|&b| b == b'\n');
+    let line = match line_end {
+        Some(end) => rest.get(..end.saturating_sub(2)).unwrap_or(&[]),
+        None => buffer.get(2..).unwrap_or(&[]),
+    };
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let line = trim(line, blank);
+    let name_len = line.iter().position(|b| blank(b) || *b == 0).unwrap_or(line.len());
+    let (interpreter, tail) = line.split_at(name_len);
+    if interpreter.is_empty() || (line_end.is_none() && tail.is_empty() && image.len() > SHEBANG_MAX) {
+        return Some(Err(LoadError::NotElf));
+    }
+    let tail = trim(tail, blank);
+    let tail = tail.get(..tail.iter().position(|&b| b == 0).unwrap_or(tail.len())).unwrap_or(tail);
+    Some(Ok(Shebang {
+        interpreter: interpreter.to_vec(),
+        argument: (!tail.is_empty()).then(|| tail.to_vec()),
+    }))
+}
+
+fn trim(bytes: &[u8], blank: impl Fn(&u8) -> bool) -> &[u8] {
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !blank(b)).map_or(start, |i| i.saturating_add(1));
+    bytes.get(start..end).unwrap_or(&[])
 }

@@ -27,6 +27,35 @@ pub fn find_wrpkru(code: &[u8]) -> impl Iterator<Item = usize> + '_ {
         .filter_map(move |(offset, window)| (window == pattern).then_some(offset))
 }
 
+/// What follows the one WRPKRU of glibc's `pkey_set` (`wrpkru; xor eax,
+/// eax; ret`): every Debian program maps `libc.so.6`, which has it.
+const PKEY_SET_TAIL: [u8; 3] = [0x31, 0xC0, 0xC3];
+/// What the WRPKRU of that sequence becomes: `ud2; nop` (SIGILL if run).
+pub const DEFUSED_WRPKRU: [u8; 3] = [0x0F, 0x0B, 0x90];
+
+/// Rewrites each WRPKRU of `code` that is glibc's `pkey_set` tail
+/// (`wrpkru; xor eax,eax; ret`, a real instruction at an instruction
+/// boundary, not bytes inside another one) to `ud2; nop`, and returns
+/// how many it rewrote. Isola gives processes no protection keys of their own
+/// (`pkey_alloc` fails), so a correct program never reaches `pkey_set`;
+/// one that does gets SIGILL instead of a PKRU of its choosing. Every other
+/// WRPKRU is left for [`find_wrpkru`] to refuse.
+pub fn defuse_pkey_set(code: &mut [u8]) -> usize {
+    let mut count = 0usize;
+    let mut from = 0usize;
+    while let Some(at) = code.get(from..).and_then(|rest| find_wrpkru(rest).next()).map(|at| at.saturating_add(from)) {
+        from = at.saturating_add(1);
+        if code.get(at.saturating_add(3)..at.saturating_add(6)) != Some(&PKEY_SET_TAIL[..]) {
+            continue;
+        }
+        if let Some(bytes) = code.get_mut(at..at.saturating_add(3)) {
+            bytes.copy_from_slice(&DEFUSED_WRPKRU);
+            count = count.saturating_add(1);
+        }
+    }
+    count
+}
+
 /// `WRPKRU` in read-only data, never as an immediate (see `find_wrpkru`).
 static WRPKRU_PATTERN: [u8; 3] = WRPKRU;
 
@@ -96,6 +125,21 @@ pub fn find_xrstor(code: &[u8]) -> impl Iterator<Item = usize> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pkey_set_is_defused_and_nothing_else() {
+        // glibc 2.36's pkey_set: ... or %esi,%eax; wrpkru; xor %eax,%eax; ret
+        let mut code = vec![0x09, 0xF0, 0x0F, 0x01, 0xEF, 0x31, 0xC0, 0xC3, 0x90];
+        assert_eq!(defuse_pkey_set(&mut code), 1);
+        assert_eq!(code, [0x09, 0xF0, 0x0F, 0x0B, 0x90, 0x31, 0xC0, 0xC3, 0x90]);
+        assert_eq!(find_wrpkru(&code).count(), 0);
+        // Any other WRPKRU stays, for the scan to refuse.
+        for other in [&[0x0F, 0x01, 0xEF, 0xC3][..], &[0x0F, 0x01, 0xEF, 0x31, 0xC0], &[0xB8, 0x0F, 0x01, 0xEF, 0x00]] {
+            let mut bytes = other.to_vec();
+            assert_eq!(defuse_pkey_set(&mut bytes), 0);
+            assert_eq!(bytes, other);
+        }
+    }
 
     fn wrpkru_hits(code: &[u8]) -> Vec<usize> {
         find_wrpkru(code).collect()

@@ -1094,6 +1094,25 @@ impl Fs {
         Ok(path)
     }
 
+    /// One absolute path of any inode (of its first name found), for
+    /// messages that name a file; `None` once it has no name. Walks every
+    /// directory: not for hot paths.
+    pub fn any_path_of(&self, id: InodeId) -> Option<Vec<u8>> {
+        if self.dir(id).is_ok() {
+            return self.path_of(id).ok();
+        }
+        self.inodes.iter().find_map(|(&parent, inode)| {
+            let Body::Dir(dir) = &inode.body else { return None };
+            let (name, _) = dir.entries.iter().find(|&(_, &child)| child == id)?;
+            let mut path = self.path_of(parent).ok()?;
+            if path != b"/" {
+                path.push(b'/');
+            }
+            path.extend_from_slice(name);
+            Some(path)
+        })
+    }
+
     /// The parent of a directory (the root for the root); the root for a
     /// non-directory or an unknown id.
     pub fn parent_of(&self, dir: InodeId) -> InodeId {

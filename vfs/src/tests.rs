@@ -688,3 +688,15 @@ fn fifos_are_nodes_without_data() {
     fs.unlink(ROOT, b"fifo").unwrap();
     assert_eq!(look(&fs, "/fifo2"), Ok(id));
 }
+
+#[test]
+fn any_path_of_names_files_and_directories() {
+    let mut fs = Fs::new();
+    let etc = fs.mkdir(ROOT, b"etc", 0o755).unwrap();
+    let file = fs.create_file(etc, b"passwd", 0o644).unwrap();
+    assert_eq!(fs.any_path_of(file).as_deref(), Some(&b"/etc/passwd"[..]));
+    assert_eq!(fs.any_path_of(etc).as_deref(), Some(&b"/etc"[..]));
+    assert_eq!(fs.any_path_of(ROOT).as_deref(), Some(&b"/"[..]));
+    fs.unlink(etc, b"passwd").unwrap();
+    assert_eq!(fs.any_path_of(file), None);
+}

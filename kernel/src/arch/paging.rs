@@ -89,7 +89,14 @@ impl AddressSpace {
 
     pub fn map(&mut self, virt: VirtAddr, phys: PhysAddr, size: PageSize, attrs: Attributes) -> Result<(), MapError> {
         let attrs = supervisor_if_kernel(virt, attrs);
-        paging::map(&mut DirectMap, self.root, virt, phys, size, attrs)
+        let result = paging::map(&mut DirectMap, self.root, virt, phys, size, attrs);
+        // `paging::map` widens the tables above the leaf to USER; at
+        // `strict` the kernel half's top-level entries must stay
+        // supervisor-only, or a later address space would copy a U=1 entry
+        // over pages mapped before boot made them supervisor (the boot
+        // stack), and SMAP would fault the kernel on its own stack.
+        keep_kernel_root_supervisor(self.root, virt);
+        result
     }
 
     pub fn unmap(&mut self, virt: VirtAddr) -> Result<(PhysAddr, PageSize), MapError> {
@@ -199,6 +206,20 @@ pub fn make_kernel_half_supervisor(kernel: &AddressSpace) {
     }
 }
 
+/// At `strict`, clears USER again on the top-level entry of `root` that
+/// covers `virt`, when `virt` is in the kernel half.
+fn keep_kernel_root_supervisor(root: PhysAddr, virt: VirtAddr) {
+    if virt.as_u64() < KERNEL_HALF || !KERNEL_SUPERVISOR.load(core::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let index = paging::indices(virt)[0];
+    let mut tables = DirectMap;
+    let entry = tables.read_entry(root, index).raw();
+    if entry & USER_BIT != 0 {
+        tables.write_entry(root, index, paging::PageTableEntry::from_raw(entry & !USER_BIT));
+    }
+}
+
 /// At `strict`, a kernel-half mapping is supervisor-only whatever the caller
 /// asked (the callers' attributes are the `mpk` ones).
 fn supervisor_if_kernel(virt: VirtAddr, attrs: Attributes) -> Attributes {
@@ -221,9 +242,11 @@ impl AddressSpace {
     pub fn new_user(kernel: &AddressSpace) -> Result<AddressSpace, MapError> {
         let space = AddressSpace::new()?;
         let mut tables = DirectMap;
+        let supervisor = KERNEL_SUPERVISOR.load(core::sync::atomic::Ordering::Relaxed);
         for index in 256..512 {
-            let entry = tables.read_entry(kernel.root, index);
-            tables.write_entry(space.root, index, entry);
+            let entry = tables.read_entry(kernel.root, index).raw();
+            let entry = if supervisor { entry & !USER_BIT } else { entry };
+            tables.write_entry(space.root, index, paging::PageTableEntry::from_raw(entry));
         }
         Ok(space)
     }

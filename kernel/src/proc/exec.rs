@@ -42,14 +42,43 @@ fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// A loaded program image: its memory and the registers it starts with.
+/// A loaded program image: its memory, the registers it starts with, and
+/// what `/proc/PID/{exe,cmdline}` show (for a script: its interpreter, and
+/// the argv the interpreter got).
 pub struct Image {
     pub memory: Memory,
     pub frame: SyscallFrame,
+    pub exe: String,
+    pub argv: Vec<Vec<u8>>,
+}
+
+/// Bits of page-granular randomness in the bases of a PIE, of the dynamic
+/// linker and of the mmap area (Linux's `mmap_rnd_bits` default on x86-64).
+const ASLR_BITS: u32 = 28;
+
+/// A random page-aligned offset below `PAGE_SIZE << ASLR_BITS`.
+fn aslr_offset() -> u64 {
+    let mut bytes = [0u8; 8];
+    crate::random::fill(&mut bytes);
+    (u64::from_le_bytes(bytes) & ((1 << ASLR_BITS) - 1)) * PAGE_SIZE
+}
+
+/// The bytes of the executable file at `path`, checked to be a regular file
+/// with an x bit.
+fn read_executable(cwd: vfs::InodeId, path: &[u8]) -> Result<Vec<u8>, ExecError> {
+    let executable = fs::with(|fs| fs.lookup(cwd, path, true).and_then(|id| fs.metadata(id)))
+        .map_err(|e| ExecError::new(e, e.message()))?;
+    if executable.kind != vfs::NodeKind::File || executable.mode & 0o111 == 0 {
+        return Err(ExecError::new(Errno::EACCES, "not an executable file (no x permission, or not a regular file)"));
+    }
+    fs::read_whole(cwd, path).map_err(|e| ExecError::new(e, e.message()))
 }
 
 /// Loads the program at `path` (resolved from `cwd`) into a new address
-/// space whose pages carry `key`, with `argv`, `envp` and the auxv on its stack.
+/// space whose pages carry `key`, with `argv`, `envp` and the auxv on its
+/// stack. A `#!` script runs its interpreter (up to
+/// [`loader::MAX_INTERPRETER_DEPTH`] levels, then ELOOP), a dynamically
+/// linked program its `PT_INTERP`.
 pub fn load(
     cwd: vfs::InodeId,
     path: &str,
@@ -58,23 +87,83 @@ pub fn load(
     key: Key,
     limits: &ResourceLimits,
 ) -> Result<Image, ExecError> {
-    let executable = fs::with(|fs| fs.lookup(cwd, path.as_bytes(), true).and_then(|id| fs.metadata(id)))
-        .map_err(|e| ExecError::new(e, e.message()))?;
-    if executable.kind != vfs::NodeKind::File || executable.mode & 0o111 == 0 {
-        return Err(ExecError::new(Errno::EACCES, "not an executable file (no x permission, or not a regular file)"));
+    let mut exe = String::from(path);
+    let mut argv = argv.to_vec();
+    for _ in 0..=loader::MAX_INTERPRETER_DEPTH {
+        let image = read_executable(cwd, exe.as_bytes())?;
+        match loader::shebang(&image) {
+            None => return load_elf(cwd, exe, path, argv, envp, key, limits, &image),
+            Some(Err(_)) => return Err(ExecError::new(Errno::ENOEXEC, "a #! line that names no interpreter")),
+            Some(Ok(line)) => {
+                argv = line.argv(exe.as_bytes(), &argv);
+                exe = String::from_utf8(line.interpreter)
+                    .map_err(|_| ExecError::new(Errno::ENOENT, "the #! interpreter's path is not UTF-8"))?;
+            }
+        }
     }
-    let image = fs::read_whole(cwd, path.as_bytes()).map_err(|e| ExecError::new(e, e.message()))?;
-    let plan = loader::plan(&image).map_err(|e| ExecError::new(e.errno(), alloc::format!("{e}")))?;
+    Err(ExecError::new(Errno::ELOOP, "too many levels of #! interpreters"))
+}
+
+/// The dynamic linker named by a program: read and planned at a free,
+/// randomized base of `memory`'s mmap area. Every failure is ELIBBAD as on
+/// Linux, except a missing file (ENOENT), each with the path named.
+fn plan_interpreter(cwd: vfs::InodeId, memory: &mut Memory, path: &[u8]) -> Result<(loader::LoadPlan, Vec<u8>), ExecError> {
+    let name = String::from_utf8_lossy(path);
+    let image = read_executable(cwd, path).map_err(|e| {
+        let errno = if e.errno == Errno::ENOENT { Errno::ENOENT } else { Errno::ELIBBAD };
+        ExecError::new(errno, alloc::format!("interpreter {name}: {}", e.reason))
+    })?;
+    let bad = |reason: &dyn core::fmt::Display| ExecError::new(Errno::ELIBBAD, alloc::format!("interpreter {name}: {reason}"));
+    let (low, high) = match loader::span(&image) {
+        Some(span) => span,
+        None => return Err(bad(&loader::plan_at(&image, loader::PIE_LOAD_BIAS).err().map_or(String::from("unusable"), |e| alloc::format!("{e}")))),
+    };
+    let base = memory.find_free(high - low).map_err(|_| bad(&"no room in the address space"))?;
+    let plan = loader::plan_at(&image, base - low).map_err(|e| bad(&e))?;
+    if plan.interp.is_some() {
+        return Err(bad(&"has an interpreter of its own"));
+    }
+    // ld.so relocates itself; a fixed-address interpreter could only land
+    // on the program's own pages.
+    if plan.kind != loader::ElfKind::StaticPie {
+        return Err(bad(&"not position-independent (ET_EXEC)"));
+    }
+    Ok((plan, image))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_elf(
+    cwd: vfs::InodeId,
+    exe: String,
+    execfn: &str,
+    argv: Vec<Vec<u8>>,
+    envp: &[Vec<u8>],
+    key: Key,
+    limits: &ResourceLimits,
+    image: &[u8],
+) -> Result<Image, ExecError> {
+    let plan = loader::plan_at(image, loader::PIE_LOAD_BIAS + aslr_offset())
+        .map_err(|e| ExecError::new(e.errno(), alloc::format!("{e}")))?;
     let space = crate::mm::with_kernel_space(|kernel| AddressSpace::new_user(kernel))
         .map_err(|_| ExecError::new(Errno::ENOMEM, "no memory for page tables"))?;
     let mut memory = Memory::new(space, key);
     memory.as_limit = limits.get(syscall::Resource::As).rlim_cur;
-    let loaded = load_segments(&mut memory, &plan, &image)
+    memory.randomize_mmap_base(aslr_offset());
+    let loaded = load_segments(&mut memory, &plan, image)
         .and_then(|()| memory.map_stack())
         .map_err(|e| ExecError::new(e, "not enough memory for the program"));
     let stack = loaded.and_then(|()| {
         memory.brk_start = plan.end_of_data;
         memory.brk = plan.end_of_data;
+        let (entry, base) = match &plan.interp {
+            None => (plan.entry, 0),
+            Some(path) => {
+                let (interp, interp_image) = plan_interpreter(cwd, &mut memory, path)?;
+                load_segments(&mut memory, &interp, &interp_image)
+                    .map_err(|e| ExecError::new(e, "not enough memory for the interpreter"))?;
+                (interp.entry, interp.load_bias)
+            }
+        };
         let mut random = [0u8; 16];
         crate::random::fill(&mut random);
         let auxv = [
@@ -82,7 +171,7 @@ pub fn load(
             (syscall::AT_PHENT, u64::from(plan.phentsize)),
             (syscall::AT_PHNUM, u64::from(plan.phnum)),
             (syscall::AT_PAGESZ, PAGE_SIZE),
-            (syscall::AT_BASE, 0),
+            (syscall::AT_BASE, base),
             (syscall::AT_FLAGS, 0),
             (syscall::AT_ENTRY, plan.entry),
             (syscall::AT_UID, 0),
@@ -97,15 +186,15 @@ pub fn load(
         ];
         let argv_refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         let envp_refs: Vec<&[u8]> = envp.iter().map(Vec::as_slice).collect();
-        let stack = process::build_initial_stack(STACK_TOP, &argv_refs, &envp_refs, &auxv, random, path.as_bytes())
+        let stack = process::build_initial_stack(STACK_TOP, &argv_refs, &envp_refs, &auxv, random, execfn.as_bytes())
             .map_err(|_| ExecError::new(Errno::E2BIG, "arguments and environment too large"))?;
         memory.write(stack.sp, &stack.bytes).map_err(|e| ExecError::new(e, "cannot write the initial stack"))?;
-        Ok(stack.sp)
+        Ok((stack.sp, entry))
     });
     match stack {
-        Ok(sp) => {
-            let frame = SyscallFrame { rip: plan.entry, rcx: plan.entry, rsp: sp, rflags: 0x202, r11: 0x202, ..Default::default() };
-            Ok(Image { memory, frame })
+        Ok((sp, entry)) => {
+            let frame = SyscallFrame { rip: entry, rcx: entry, rsp: sp, rflags: 0x202, r11: 0x202, ..Default::default() };
+            Ok(Image { memory, frame, exe, argv })
         }
         Err(error) => {
             memory.release();
@@ -134,8 +223,8 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
     Ok(Box::new(Process {
         pid: Pid::INIT,
         name: String::from(basename(path)),
-        exe: String::from(path),
-        cmdline: join_argv(argv),
+        cmdline: join_argv(&image.argv),
+        exe: image.exe,
         pkru: Pkru::for_process(key, KeySet::EMPTY),
         memory: image.memory,
         files,
@@ -226,8 +315,8 @@ pub fn execve(
     p.fpu = crate::arch::context::FpuState::new();
     p.fpu.restore();
     p.name = String::from(basename(&resolved));
-    p.exe = resolved;
-    p.cmdline = join_argv(argv);
+    p.cmdline = join_argv(&image.argv);
+    p.exe = image.exe;
     *frame = image.frame;
     Ok(give_back)
 }

@@ -328,6 +328,11 @@ impl Memory {
         }
     }
 
+    /// Moves the top of the mmap area down by `offset` (page-aligned; ASLR).
+    pub fn randomize_mmap_base(&mut self, offset: u64) {
+        self.mmap_cursor = MMAP_TOP.saturating_sub(offset & !(PAGE_SIZE - 1));
+    }
+
     /// Sets up the stack region and maps its first pages.
     pub fn map_stack(&mut self) -> Result<(), Errno> {
         let start = STACK_TOP - STACK_INITIAL_PAGES * PAGE_SIZE;

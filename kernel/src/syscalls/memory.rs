@@ -73,6 +73,24 @@ fn scan_new_code(ctx: &mut Ctx<'_>, start: u64, end: u64, contents: Contents<'_>
     Ok(())
 }
 
+/// A file's bytes about to be mapped executable: glibc's `pkey_set` WRPKRU
+/// defused (`pkru::scan::defuse_pkey_set`, docs/dynamic.md), any other
+/// WRPKRU refused (EACCES) with the file and its offset named.
+fn defuse_and_check_file_code(ctx: &Ctx<'_>, data: &mut [u8], path: &[u8], offset: u64) -> Result<(), Errno> {
+    pkru::scan::defuse_pkey_set(data);
+    if let Some(at) = pkru::scan::find_wrpkru(data).next() {
+        log::warn!(
+            "pid {} ({}): refused to map {} executable: WRPKRU (0F 01 EF) at file offset {:#x}",
+            ctx.process.pid,
+            ctx.process.name,
+            alloc::string::String::from_utf8_lossy(path),
+            offset.saturating_add(at as u64)
+        );
+        return Err(Errno::EACCES);
+    }
+    Ok(())
+}
+
 /// What a range that turns executable will hold.
 enum Contents<'a> {
     /// These bytes (a file's), then zeros.
@@ -107,12 +125,15 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         if !fs::can_read(open.flags) {
             return Err(Errno::EACCES);
         }
-        let data = fs::with(|fs| -> Result<alloc::vec::Vec<u8>, Errno> {
+        let (mut data, path) = fs::with(|fs| -> Result<_, Errno> {
             let all = fs.file_data(id).map_err(|_| Errno::ENODEV)?;
             let start = (offset as usize).min(all.len());
             let end = (offset.saturating_add(len) as usize).min(all.len());
-            fs::copy_charged(&all[start..end])
+            Ok((fs::copy_charged(&all[start..end])?, fs.any_path_of(id).unwrap_or_default()))
         })?;
+        if prot.exec {
+            defuse_and_check_file_code(ctx, &mut data, &path, offset)?;
+        }
         Some(data)
     };
     check_wx(ctx, prot, hint)?;
