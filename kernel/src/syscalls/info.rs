@@ -336,6 +336,14 @@ pub fn sys_set_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// rseq(2): not offered. glibc registers one at every start and, on
+/// ENOSYS, runs without it (sched_getcpu falls back to getcpu), so the
+/// refusal is the documented kernel-without-rseq answer, not an unknown call
+/// worth a warning.
+pub fn sys_rseq(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Err(Errno::ENOSYS)
+}
+
 const PR_SET_NAME: u64 = 15;
 const PR_GET_NAME: u64 = 16;
 /// Linux's TASK_COMM_LEN.
