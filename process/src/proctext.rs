@@ -288,6 +288,87 @@ pub fn cpu_flags(r: &CpuidFlags) -> Vec<&'static str> {
     flags
 }
 
+/// What one `/proc/cpuinfo` block shows, from CPUID.
+#[derive(Clone, Debug, Default)]
+pub struct CpuInfo<'a> {
+    /// Leaf 0's EBX, EDX, ECX as text ("GenuineIntel").
+    pub vendor: &'a str,
+    /// Leaf 0 EAX (highest standard leaf).
+    pub max_leaf: u32,
+    /// Leaf 1 EAX (family, model, stepping).
+    pub signature: u32,
+    /// Leaf 1 EBX bits 15:8 times 8.
+    pub clflush_bytes: u32,
+    /// The brand string (leaves 0x8000_0002..4), trimmed.
+    pub model_name: &'a str,
+    /// Leaf 0x8000_0008 EAX bits 7:0 and 15:8.
+    pub phys_bits: u32,
+    pub virt_bits: u32,
+    pub flags: CpuidFlags,
+}
+
+/// (family, model, stepping) as Linux decodes leaf 1 EAX
+/// (arch/x86/lib/cpu.c: the extended family adds when the base is 0xf,
+/// the extended model prefixes when the family is 6 or more).
+pub fn cpu_signature(eax: u32) -> (u32, u32, u32) {
+    let base_family = eax >> 8 & 0xf;
+    let family = if base_family == 0xf { base_family + (eax >> 20 & 0xff) } else { base_family };
+    let mut model = eax >> 4 & 0xf;
+    if family >= 6 {
+        model |= (eax >> 16 & 0xf) << 4;
+    }
+    (family, model, eax & 0xf)
+}
+
+/// One processor's block of `/proc/cpuinfo`, blank line included, with
+/// Linux's keys and tab alignment for the fields Isola knows.
+pub fn cpuinfo_block(processor: u32, c: &CpuInfo<'_>) -> String {
+    let (family, model, stepping) = cpu_signature(c.signature);
+    let mut t = String::new();
+    let _ = writeln!(t, "processor\t: {processor}");
+    let _ = writeln!(t, "vendor_id\t: {}", c.vendor);
+    let _ = writeln!(t, "cpu family\t: {family}");
+    let _ = writeln!(t, "model\t\t: {model}");
+    let _ = writeln!(t, "model name\t: {}", c.model_name);
+    let _ = writeln!(t, "stepping\t: {stepping}");
+    let _ = writeln!(t, "physical id\t: 0");
+    let _ = writeln!(t, "siblings\t: 1");
+    let _ = writeln!(t, "core id\t\t: {processor}");
+    let _ = writeln!(t, "cpu cores\t: 1");
+    let fpu = if c.flags.l1_edx & 1 != 0 { "yes" } else { "no" };
+    let _ = writeln!(t, "fpu\t\t: {fpu}");
+    let _ = writeln!(t, "fpu_exception\t: {fpu}");
+    let _ = writeln!(t, "cpuid level\t: {}", c.max_leaf);
+    let _ = writeln!(t, "wp\t\t: yes");
+    t.push_str("flags\t\t:");
+    for flag in cpu_flags(&c.flags) {
+        t.push(' ');
+        t.push_str(flag);
+    }
+    t.push('\n');
+    let _ = writeln!(t, "clflush size\t: {}", c.clflush_bytes);
+    let _ = writeln!(t, "cache_alignment\t: {}", c.clflush_bytes);
+    let _ = writeln!(t, "address sizes\t: {} bits physical, {} bits virtual", c.phys_bits, c.virt_bits);
+    t.push_str("power management:\n\n");
+    t
+}
+
+/// A random (version 4, RFC 9562) UUID in its 36-character text form,
+/// as `/proc/sys/kernel/random/uuid` gives: the version and variant bits
+/// are forced, the other 122 bits come from `bytes`.
+pub fn uuid_text(mut bytes: [u8; 16]) -> String {
+    bytes[6] = bytes[6] & 0x0f | 0x40;
+    bytes[8] = bytes[8] & 0x3f | 0x80;
+    let mut t = String::new();
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            t.push('-');
+        }
+        let _ = write!(t, "{b:02x}");
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +474,45 @@ mod tests {
         assert_eq!(keys, linux.split(' ').collect::<Vec<_>>());
         assert_eq!(state_name('Z'), "Z (zombie)");
         assert_eq!(cpu_list(4), "0-3");
+    }
+
+    #[test]
+    fn cpu_signatures() {
+        // AMD EPYC (family 25 model 17 stepping 1): 0x00a10f11.
+        assert_eq!(cpu_signature(0x00a1_0f11), (25, 17, 1));
+        // Intel Skylake-SP (family 6 model 85 stepping 4): 0x00050654.
+        assert_eq!(cpu_signature(0x0005_0654), (6, 85, 4));
+        // Family 5: no extended model.
+        assert_eq!(cpu_signature(0x0005_0543), (5, 4, 3));
+        let block = cpuinfo_block(
+            0,
+            &CpuInfo {
+                vendor: "AuthenticAMD",
+                max_leaf: 28,
+                signature: 0x00a1_0f11,
+                clflush_bytes: 64,
+                model_name: "AMD EPYC",
+                phys_bits: 48,
+                virt_bits: 48,
+                flags: CpuidFlags { l1_edx: 1, l7_ecx: 1 << 3, ..CpuidFlags::default() },
+            },
+        );
+        let lines: Vec<&str> = block.lines().collect();
+        assert_eq!(lines[0], "processor\t: 0");
+        assert_eq!(lines[1], "vendor_id\t: AuthenticAMD");
+        assert_eq!(lines[2], "cpu family\t: 25");
+        assert_eq!(lines[3], "model\t\t: 17");
+        assert_eq!(lines[4], "model name\t: AMD EPYC");
+        assert!(lines.contains(&"flags\t\t: fpu pku"));
+        assert!(lines.contains(&"address sizes\t: 48 bits physical, 48 bits virtual"));
+        assert!(block.ends_with("power management:\n\n"));
+    }
+
+    #[test]
+    fn uuids() {
+        let u = uuid_text([0xff; 16]);
+        assert_eq!(u, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert_eq!(uuid_text([0; 16]), "00000000-0000-4000-8000-000000000000");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod files;
 mod info;
+pub use info::{HOSTNAME, NGROUPS_MAX, OSRELEASE, OSTYPE};
 mod memory;
 mod net;
 mod process;
