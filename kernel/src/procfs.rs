@@ -160,24 +160,30 @@ fn sys_node(name: &str) -> Result<ProcNode, Errno> {
 /// `/proc/PID/maps` of the caller's own memory. Adjacent regions of the
 /// same kind and rights show as one line, as Linux merges anonymous VMAs.
 /// The image shows the program's path; Isola does not record the file or
-/// offset of other mappings, so they show as anonymous.
-fn maps(p: &Process) -> String {
-    use crate::proc::memory::RegionKind;
-    let mut merged: Vec<crate::proc::memory::Region> = Vec::new();
+/// offset of other mappings, so they show as anonymous. A process may hold
+/// up to `MAX_REGIONS` regions, so the text (megabytes then) is reserved
+/// fallibly: ENOMEM rather than a failed kernel allocation.
+fn maps(p: &Process) -> Result<String, Errno> {
+    use crate::proc::memory::{Region, RegionKind};
+    let path_of = |r: &Region| match r.kind {
+        RegionKind::Image => p.exe.as_str(),
+        RegionKind::Heap => "[heap]",
+        RegionKind::Stack => "[stack]",
+        RegionKind::Mapping => "",
+    };
+    let mut merged: Vec<Region> = Vec::new();
+    merged.try_reserve(p.memory.regions().count()).map_err(|_| Errno::ENOMEM)?;
     for r in p.memory.regions() {
         match merged.last_mut() {
             Some(last) if last.end == r.start && last.kind == r.kind && last.prot == r.prot => last.end = r.end,
             _ => merged.push(*r),
         }
     }
+    // A line's fields take at most 57 bytes; a path starts at column 73.
+    let size: usize = merged.iter().map(|r| 74 + path_of(r).len()).sum();
     let mut text = String::new();
-    for r in merged {
-        let path = match r.kind {
-            RegionKind::Image => p.exe.as_str(),
-            RegionKind::Heap => "[heap]",
-            RegionKind::Stack => "[stack]",
-            RegionKind::Mapping => "",
-        };
+    text.try_reserve(size).map_err(|_| Errno::ENOMEM)?;
+    for r in &merged {
         text.push_str(&process::proctext::maps_line(&process::proctext::MapsEntry {
             start: r.start,
             end: r.end,
@@ -189,10 +195,10 @@ fn maps(p: &Process) -> String {
             dev_major: 0,
             dev_minor: 0,
             inode: 0,
-            path,
+            path: path_of(r),
         }));
     }
-    text
+    Ok(text)
 }
 
 /// `/proc/PID/status` of the caller's own record.
@@ -355,7 +361,7 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
             (b"stat".to_vec(), syscall::DT_REG),
             (b"status".to_vec(), syscall::DT_REG),
         ])),
-        "maps" if own => Ok(ProcNode::File(maps(caller).into_bytes())),
+        "maps" if own => Ok(ProcNode::File(maps(caller)?.into_bytes())),
         "status" if own => Ok(ProcNode::File(status(caller, ppid, pgid, sid).into_bytes())),
         "exe" if own => Ok(ProcNode::Link(caller.exe.clone().into_bytes())),
         "cmdline" if own => Ok(ProcNode::File(caller.cmdline.clone())),

@@ -17,11 +17,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
-static char slurp_buf[1 << 16];
+static char slurp_buf[1 << 20];
 
 /* The whole file at `path` in slurp_buf (NUL-terminated); its length or -1. */
 static long slurp(const char *path)
@@ -147,6 +148,42 @@ static void test_maps(void)
     long m = slurp(path);
     check(m == n && strcmp(slurp_buf, pristine) == 0,
           "/proc/PID/maps of itself is /proc/self/maps", "%ld vs %ld bytes", m, n);
+}
+
+/* 2000 pages whose rights alternate are 2000 lines (Linux splits the VMA
+ * at each mprotect boundary and merges none of them). */
+static void test_many_maps(void)
+{
+    enum { PAGES = 2000 };
+    long page = sysconf(_SC_PAGESIZE);
+    char *base = mmap(NULL, (size_t)(PAGES * page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) {
+        not_ok("mmap 2000 pages", "%s", errname(errno));
+        return;
+    }
+    for (int i = 0; i < PAGES; i += 2)
+        mprotect(base + (long)i * page, (size_t)page, PROT_READ);
+    long n = slurp("/proc/self/maps");
+    int in_range = 0, alternating = 1;
+    char expect = 'r';
+    for (char *line = slurp_buf; n > 0 && line && *line;) {
+        unsigned long start, end;
+        char perms[5];
+        if (sscanf(line, "%lx-%lx %4s", &start, &end, perms) == 3 && start >= (unsigned long)base &&
+            end <= (unsigned long)(base + PAGES * page)) {
+            in_range++;
+            int w = perms[1] == 'w';
+            if (end - start != (unsigned long)page || w != (expect == 'w'))
+                alternating = 0;
+            expect = expect == 'w' ? 'r' : 'w';
+        }
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    check(n > 0 && in_range == PAGES && alternating, "maps: 2000 pages of alternating rights are 2000 lines",
+          "read %ld bytes, %d lines in range, alternating %d", n, in_range, alternating);
+    munmap(base, (size_t)(PAGES * page));
 }
 
 /* The value after "Key:\t" in slurp_buf, or NULL (the key must open a line). */
@@ -478,6 +515,7 @@ static void test_rseq(void)
 int main(void)
 {
     test_maps();
+    test_many_maps();
     test_status();
     test_cpus();
     test_uptime();
