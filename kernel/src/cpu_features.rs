@@ -83,3 +83,42 @@ pub fn os_pke_enabled() -> bool {
 pub fn hwcap() -> u64 {
     u64::from(raw_cpuid::cpuid!(1).edx)
 }
+
+/// The registers of a leaf the CPU does not have.
+const NO_LEAF: raw_cpuid::CpuIdResult = raw_cpuid::CpuIdResult { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+
+/// `/proc/cpuinfo`: one block per CPU (Isola runs on one), from CPUID as
+/// it reads now, so `ospke` shows once CR4.PKE is on.
+pub fn cpuinfo() -> alloc::string::String {
+    let l0 = raw_cpuid::cpuid!(0);
+    let mut vendor = [0u8; 12];
+    for (chunk, reg) in vendor.chunks_mut(4).zip([l0.ebx, l0.edx, l0.ecx]) {
+        chunk.copy_from_slice(&reg.to_le_bytes());
+    }
+    let l1 = raw_cpuid::cpuid!(1);
+    let l7 = if l0.eax >= 7 { raw_cpuid::cpuid!(7, 0) } else { NO_LEAF };
+    let max_ext = raw_cpuid::cpuid!(0x8000_0000).eax;
+    let ext = if max_ext >= 0x8000_0001 { raw_cpuid::cpuid!(0x8000_0001) } else { NO_LEAF };
+    let sizes = if max_ext >= 0x8000_0008 { raw_cpuid::cpuid!(0x8000_0008).eax } else { 0 };
+    let brand = CpuId::new().get_processor_brand_string();
+    let model_name = brand.as_ref().map(|b| b.as_str().trim()).unwrap_or("");
+    let info = process::proctext::CpuInfo {
+        vendor: core::str::from_utf8(&vendor).unwrap_or("unknown"),
+        max_leaf: l0.eax,
+        signature: l1.eax,
+        clflush_bytes: (l1.ebx >> 8 & 0xff) * 8,
+        model_name,
+        phys_bits: sizes & 0xff,
+        virt_bits: sizes >> 8 & 0xff,
+        flags: process::proctext::CpuidFlags {
+            l1_edx: l1.edx,
+            l1_ecx: l1.ecx,
+            l7_ebx: l7.ebx,
+            l7_ecx: l7.ecx,
+            l7_edx: l7.edx,
+            ext_edx: ext.edx,
+            ext_ecx: ext.ecx,
+        },
+    };
+    process::proctext::cpuinfo_block(0, &info)
+}

@@ -1,7 +1,12 @@
 //! `/proc` as far as common programs read it: `/proc/meminfo`,
-//! `/proc/mounts`, `/proc/PID/stat`, `/proc/PID/cmdline`, `/proc/PID/comm`, `/proc/PID/exe` (a link to the program, which busybox
+//! `/proc/mounts`, `/proc/cpuinfo`, `/proc/uptime`, the `/proc/sys` knobs
+//! glibc and servers read (docs/procfs.md), `/proc/PID/stat`,
+//! `/proc/PID/status`, `/proc/PID/maps`, `/proc/PID/cmdline`,
+//! `/proc/PID/comm`, `/proc/PID/exe` (a link to the program, which busybox
 //! re-executes), `/proc/PID/fd` (one link per descriptor), with `self` for
-//! the caller. Files are generated when opened, as on Linux.
+//! the caller; and `/sys/devices/system/cpu/{online,possible}`. Files are
+//! generated when opened, as on Linux; their text is laid out by
+//! `process::proctext`.
 
 use alloc::format;
 use alloc::string::String;
@@ -62,9 +67,202 @@ fn normalize(path: &str) -> String {
     out
 }
 
-/// Whether `path` is under /proc (absolute paths only).
+/// The part of /sys the kernel generates (glibc's `get_nprocs` reads it).
+const SYS_CPU: &[u8] = b"/sys/devices/system/cpu";
+
+/// CPUs the kernel runs on.
+const CPUS: u32 = 1;
+
+/// Whether `path` is under /proc or the generated part of /sys (absolute
+/// paths only).
 pub fn is_proc(path: &[u8]) -> bool {
-    path == b"/proc" || path.starts_with(b"/proc/")
+    let under = |root: &[u8]| path == root || path.strip_prefix(root).is_some_and(|rest| rest.first() == Some(&b'/'));
+    under(b"/proc") || under(SYS_CPU)
+}
+
+fn sys_cpu(rest: &str) -> Result<ProcNode, Errno> {
+    match rest {
+        "" => Ok(ProcNode::Dir(alloc::vec![
+            (b"online".to_vec(), syscall::DT_REG),
+            (b"possible".to_vec(), syscall::DT_REG),
+            (b"present".to_vec(), syscall::DT_REG),
+        ])),
+        "/online" | "/possible" | "/present" => {
+            Ok(ProcNode::File(format!("{}\n", process::proctext::cpu_list(CPUS)).into_bytes()))
+        }
+        _ => Err(Errno::ENOENT),
+    }
+}
+
+/// `/proc/uptime`: seconds since boot and seconds the CPU spent halted
+/// with nothing to run (the scheduler's idle loop counts them).
+fn uptime() -> String {
+    let up_ns = crate::time::monotonic_ns();
+    let idle_ns = proc::sched::idle_ns().min(up_ns);
+    let cs = |ns: u64| (ns / 1_000_000_000, ns / 10_000_000 % 100);
+    let ((us, uc), (is, ic)) = (cs(up_ns), cs(idle_ns));
+    format!("{us}.{uc:02} {is}.{ic:02}\n")
+}
+
+/// 128 bits from the kernel's random source.
+fn random_16() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    crate::random::fill(&mut bytes);
+    bytes
+}
+
+/// `/proc/sys/kernel/random/boot_id`: chosen once per boot.
+static BOOT_ID: spin::Once<String> = spin::Once::new();
+
+/// The `/proc/sys` files programs read (COMPAT.md), each with the value
+/// the kernel actually uses.
+fn sysctl(name: &str) -> Option<String> {
+    let text = match name {
+        "kernel/pid_max" => format!("{}", process::PID_MAX),
+        "kernel/ngroups_max" => format!("{}", crate::syscalls::NGROUPS_MAX),
+        "kernel/ostype" => String::from(crate::syscalls::OSTYPE),
+        "kernel/osrelease" => String::from(crate::syscalls::OSRELEASE),
+        "kernel/hostname" => String::from(crate::syscalls::HOSTNAME),
+        "kernel/random/boot_id" => BOOT_ID.call_once(|| process::proctext::uuid_text(random_16())).clone(),
+        "kernel/random/uuid" => process::proctext::uuid_text(random_16()),
+        // Isola checks a mapping against free frames when it is made (the
+        // heuristic mode's refusal of the impossible), Linux's mode 0.
+        "vm/overcommit_memory" => String::from("0"),
+        _ => return None,
+    };
+    Some(text + "\n")
+}
+
+const SYSCTL_DIRS: &[(&str, &[&str])] = &[
+    ("", &["kernel", "vm"]),
+    ("kernel", &["hostname", "ngroups_max", "osrelease", "ostype", "pid_max", "random"]),
+    ("kernel/random", &["boot_id", "uuid"]),
+    ("vm", &["overcommit_memory"]),
+];
+
+fn sys_node(name: &str) -> Result<ProcNode, Errno> {
+    if let Some(text) = sysctl(name) {
+        return Ok(ProcNode::File(text.into_bytes()));
+    }
+    let (_, entries) = SYSCTL_DIRS.iter().find(|(dir, _)| *dir == name).ok_or(Errno::ENOENT)?;
+    Ok(ProcNode::Dir(
+        entries
+            .iter()
+            .map(|e| {
+                let full = if name.is_empty() { String::from(*e) } else { format!("{name}/{e}") };
+                let kind = if sysctl(&full).is_some() { syscall::DT_REG } else { syscall::DT_DIR };
+                (e.as_bytes().to_vec(), kind)
+            })
+            .collect(),
+    ))
+}
+
+/// `/proc/PID/maps` of the caller's own memory. Adjacent regions of the
+/// same kind and rights show as one line, as Linux merges anonymous VMAs.
+/// The image shows the program's path; Isola does not record the file or
+/// offset of other mappings, so they show as anonymous. A process may hold
+/// up to `MAX_REGIONS` regions, so the text (megabytes then) is reserved
+/// fallibly: ENOMEM rather than a failed kernel allocation.
+fn maps(p: &Process) -> Result<String, Errno> {
+    use crate::proc::memory::{Region, RegionKind};
+    let path_of = |r: &Region| match r.kind {
+        RegionKind::Image => p.exe.as_str(),
+        RegionKind::Heap => "[heap]",
+        RegionKind::Stack => "[stack]",
+        RegionKind::Mapping => "",
+    };
+    let mut merged: Vec<Region> = Vec::new();
+    merged.try_reserve(p.memory.regions().count()).map_err(|_| Errno::ENOMEM)?;
+    for r in p.memory.regions() {
+        match merged.last_mut() {
+            Some(last) if last.end == r.start && last.kind == r.kind && last.prot == r.prot => last.end = r.end,
+            _ => merged.push(*r),
+        }
+    }
+    // A line's fields take at most 57 bytes; a path starts at column 73.
+    let size: usize = merged.iter().map(|r| 74 + path_of(r).len()).sum();
+    let mut text = String::new();
+    text.try_reserve(size).map_err(|_| Errno::ENOMEM)?;
+    for r in &merged {
+        text.push_str(&process::proctext::maps_line(&process::proctext::MapsEntry {
+            start: r.start,
+            end: r.end,
+            read: r.prot.read,
+            write: r.prot.write,
+            exec: r.prot.exec,
+            shared: false,
+            offset: 0,
+            dev_major: 0,
+            dev_minor: 0,
+            inode: 0,
+            path: path_of(r),
+        }));
+    }
+    Ok(text)
+}
+
+/// `/proc/PID/status` of the caller's own record.
+fn status(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
+    let state = match p.run {
+        RunState::Ready => 'R',
+        RunState::Blocked(_) => 'S',
+        RunState::Zombie => 'Z',
+    };
+    let kib = |bytes: u64| bytes / 1024;
+    let (mut data, mut stack, mut exe) = (0, 0, 0);
+    for r in p.memory.regions() {
+        let len = r.end - r.start;
+        match r.kind {
+            crate::proc::memory::RegionKind::Image if r.prot.exec => exe += len,
+            crate::proc::memory::RegionKind::Stack => stack += len,
+            // VmData: private writable memory that is not the stack.
+            _ if r.prot.write => data += len,
+            _ => {}
+        }
+    }
+    let mut ignored = 0u64;
+    let mut caught = 0u64;
+    for sig in 1..=64u32 {
+        match p.signals.action(sig).handler {
+            0 => {}
+            1 => ignored |= 1 << (sig - 1),
+            _ => caught |= 1 << (sig - 1),
+        }
+    }
+    let c = &p.creds;
+    let vm_size_kib = kib(p.memory.vm_bytes());
+    process::proctext::status_text(&process::proctext::Status {
+        name: &p.name,
+        umask: p.umask,
+        state,
+        pid: p.pid.as_u32(),
+        ppid,
+        pgid,
+        sid,
+        uids: [c.ruid, c.euid, c.suid, c.fsuid],
+        gids: [c.rgid, c.egid, c.sgid, c.fsgid],
+        groups: &p.groups,
+        fd_size: p.files.capacity() as u64,
+        // Isola keeps no high-water mark of the regions' total.
+        vm_peak_kib: vm_size_kib,
+        vm_size_kib,
+        vm_hwm_kib: p.memory.peak_frames * 4,
+        vm_rss_kib: p.memory.frames * 4,
+        vm_data_kib: kib(data),
+        vm_stk_kib: kib(stack),
+        vm_exe_kib: kib(exe),
+        threads: 1,
+        sigq_queued: p.signals.pending().count_ones().into(),
+        sigq_limit: p.limits.get(syscall::Resource::Sigpending).rlim_cur,
+        sig_pending: p.signals.pending(),
+        shared_pending: 0,
+        sig_blocked: p.signals.mask(),
+        sig_ignored: ignored,
+        sig_caught: caught,
+        cpus: CPUS,
+        voluntary_switches: 0,
+        nonvoluntary_switches: 0,
+    })
 }
 
 fn fd_target(file: &crate::fs::FileRef) -> Vec<u8> {
@@ -120,19 +318,30 @@ fn meminfo() -> String {
 /// whose record the caller holds; others are looked up in the table).
 pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
     let path = normalize(core::str::from_utf8(path).map_err(|_| Errno::ENOENT)?);
+    if let Some(rest) = path.strip_prefix("/sys/devices/system/cpu") {
+        return sys_cpu(rest);
+    }
+    if path == "/proc/sys" || path.starts_with("/proc/sys/") {
+        return sys_node(path.get("/proc/sys/".len()..).unwrap_or(""));
+    }
     let (pid, rest) = split(caller.pid, &path).ok_or(Errno::ENOENT)?;
     let Some(pid) = pid else {
         return match rest {
             "" => {
                 let mut entries: Vec<(Vec<u8>, u8)> = alloc::vec![
                     (b"self".to_vec(), syscall::DT_LNK),
+                    (b"cpuinfo".to_vec(), syscall::DT_REG),
                     (b"meminfo".to_vec(), syscall::DT_REG),
                     (b"mounts".to_vec(), syscall::DT_REG),
+                    (b"sys".to_vec(), syscall::DT_DIR),
+                    (b"uptime".to_vec(), syscall::DT_REG),
                 ];
                 proc::with_table(|t| entries.extend(t.iter().map(|e| (format!("{}", e.pid).into_bytes(), syscall::DT_DIR))));
                 Ok(ProcNode::Dir(entries))
             }
             "meminfo" => Ok(ProcNode::File(meminfo().into_bytes())),
+            "cpuinfo" => Ok(ProcNode::File(crate::cpu_features::cpuinfo().into_bytes())),
+            "uptime" => Ok(ProcNode::File(uptime().into_bytes())),
             "mounts" => Ok(ProcNode::File(b"rootfs / rootfs rw 0 0\nproc /proc proc rw 0 0\n".to_vec())),
             _ => Err(Errno::ENOENT),
         };
@@ -148,8 +357,12 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
             (b"comm".to_vec(), syscall::DT_REG),
             (b"exe".to_vec(), syscall::DT_LNK),
             (b"fd".to_vec(), syscall::DT_DIR),
+            (b"maps".to_vec(), syscall::DT_REG),
             (b"stat".to_vec(), syscall::DT_REG),
+            (b"status".to_vec(), syscall::DT_REG),
         ])),
+        "maps" if own => Ok(ProcNode::File(maps(caller)?.into_bytes())),
+        "status" if own => Ok(ProcNode::File(status(caller, ppid, pgid, sid).into_bytes())),
         "exe" if own => Ok(ProcNode::Link(caller.exe.clone().into_bytes())),
         "cmdline" if own => Ok(ProcNode::File(caller.cmdline.clone())),
         "cmdline" => Ok(ProcNode::File(proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.1.clone()).unwrap_or_default())),

@@ -27,6 +27,7 @@ pub mod fd;
 pub mod oom;
 pub mod pipe;
 pub mod ports;
+pub mod proctext;
 pub mod rlimit;
 pub mod signal;
 pub mod stack;

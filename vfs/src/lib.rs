@@ -73,6 +73,13 @@ pub enum Device {
     Zero,
     /// `/dev/console` (5, 1): the kernel routes its I/O to the console.
     Console,
+    /// `/dev/full` (1, 7): reads zeros, writes fail with `ENOSPC`.
+    Full,
+    /// `/dev/random` (1, 8): random bytes from the kernel (this crate has no
+    /// entropy source, so the kernel serves reads); writes are swallowed.
+    Random,
+    /// `/dev/urandom` (1, 9): as `Random` (Linux 5.6+ makes them the same).
+    Urandom,
 }
 
 impl Device {
@@ -82,6 +89,9 @@ impl Device {
             Device::Null => (1, 3),
             Device::Zero => (1, 5),
             Device::Console => (5, 1),
+            Device::Full => (1, 7),
+            Device::Random => (1, 8),
+            Device::Urandom => (1, 9),
         }
     }
 
@@ -91,6 +101,9 @@ impl Device {
             (1, 3) => Some(Device::Null),
             (1, 5) => Some(Device::Zero),
             (5, 1) => Some(Device::Console),
+            (1, 7) => Some(Device::Full),
+            (1, 8) => Some(Device::Random),
+            (1, 9) => Some(Device::Urandom),
             _ => None,
         }
     }
@@ -387,8 +400,8 @@ impl Fs {
         Ok(())
     }
 
-    /// Adds `/dev` (created if missing) with `null` and `zero` (mode
-    /// `0o666`) and `console` (`0o600`). An existing node of one of these
+    /// Adds `/dev` (created if missing) with `null`, `zero`, `full`,
+    /// `random` and `urandom` (mode `0o666`) and `console` (`0o600`). An existing node of one of these
     /// names is replaced unless it is already the right device; `ENOTDIR`
     /// if `/dev` is not a directory, `EISDIR` if a device name is one. Also
     /// adds a world-writable `/tmp` (mode `0o1777`) when there is none.
@@ -404,6 +417,9 @@ impl Fs {
             (&b"null"[..], Device::Null, 0o666),
             (b"zero", Device::Zero, 0o666),
             (b"console", Device::Console, 0o600),
+            (b"full", Device::Full, 0o666),
+            (b"random", Device::Random, 0o666),
+            (b"urandom", Device::Urandom, 0o666),
         ] {
             if let Some(id) = self.dir(dev)?.entries.get(name).copied() {
                 match self.node(id)?.kind() {
@@ -601,7 +617,9 @@ impl Fs {
     /// Reads from `offset` into `buf`; returns the byte count (0 at or
     /// past the end). `EISDIR` for a directory, `EINVAL` for a symlink;
     /// `/dev/null` and `/dev/console` read as end of file (the kernel
-    /// serves the console itself), `/dev/zero` as zeros.
+    /// serves the console itself), `/dev/zero` and `/dev/full` as zeros;
+    /// `/dev/random` and `/dev/urandom` are `EINVAL` here because only the
+    /// kernel has a random source (it serves them before calling this).
     pub fn read(&self, id: InodeId, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         match &self.node(id)?.body {
             Body::File(data) => {
@@ -617,11 +635,12 @@ impl Fs {
             }
             Body::Dir(_) => Err(Errno::EISDIR),
             Body::Symlink(_) => Err(Errno::EINVAL),
-            Body::Device(Device::Zero) => {
+            Body::Device(Device::Zero | Device::Full) => {
                 buf.fill(0);
                 Ok(buf.len())
             }
             Body::Device(Device::Null | Device::Console) => Ok(0),
+            Body::Device(Device::Random | Device::Urandom) => Err(Errno::EINVAL),
             // A FIFO's data is the kernel's pipe.
             Body::Fifo => Err(Errno::EINVAL),
         }
@@ -631,7 +650,7 @@ impl Fs {
     /// returns `data.len()`. `EISDIR` for a directory, `EINVAL` for a
     /// symlink, `EFBIG` past [`MAX_FILE_SIZE`], `ENOSPC` when memory runs
     /// out. Devices swallow the data (the kernel serves the console
-    /// itself).
+    /// itself), except `/dev/full`: `ENOSPC`, as on Linux.
     pub fn write(&mut self, id: InodeId, offset: u64, data: &[u8]) -> Result<usize, Errno> {
         match &mut self.node_mut(id)?.body {
             Body::File(content) => {
@@ -657,8 +676,17 @@ impl Fs {
             }
             Body::Dir(_) => Err(Errno::EISDIR),
             Body::Symlink(_) => Err(Errno::EINVAL),
+            Body::Device(Device::Full) => Err(Errno::ENOSPC),
             Body::Device(_) => Ok(data.len()),
             Body::Fifo => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The character device `id` is, if it is one.
+    pub fn device(&self, id: InodeId) -> Option<Device> {
+        match self.node(id).ok()?.body {
+            Body::Device(device) => Some(device),
+            _ => None,
         }
     }
 

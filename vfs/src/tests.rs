@@ -231,6 +231,24 @@ fn standard_devices() {
     fs.create_file(ROOT, b"dev", 0o644).unwrap();
     assert_eq!(fs.add_standard_devices(), Err(Errno::ENOTDIR));
     assert_eq!(Device::from_numbers(1, 3), Some(Device::Null));
+    for device in [Device::Full, Device::Random, Device::Urandom] {
+        let (major, minor) = device.numbers();
+        assert_eq!(Device::from_numbers(major, minor), Some(device));
+    }
+    assert_eq!(Device::Urandom.numbers(), (1, 9));
+    assert_eq!(Device::Random.numbers(), (1, 8));
+    let mut fs = Fs::new();
+    fs.add_standard_devices().unwrap();
+    let full = look(&fs, "/dev/full").unwrap();
+    let mut buf = [1u8; 8];
+    assert_eq!(fs.read(full, 0, &mut buf), Ok(8));
+    assert_eq!(buf, [0; 8]);
+    assert_eq!(fs.write(full, 0, b"x"), Err(Errno::ENOSPC));
+    let urandom = look(&fs, "/dev/urandom").unwrap();
+    assert_eq!(fs.device(urandom), Some(Device::Urandom));
+    assert_eq!(fs.write(urandom, 0, b"seed"), Ok(4));
+    assert_eq!(fs.read(urandom, 0, &mut buf), Err(Errno::EINVAL));
+    assert_eq!(fs.device(ROOT), None);
     assert_eq!(makedev(0x12345, 0x6789a), 0x0001_2000_6783_459a);
     assert_eq!(makedev(259, 65536), (259 << 8) | (65536 & !0xff) << 12);
 }

@@ -145,6 +145,11 @@ impl Memory {
         Attributes { writable: prot.write, executable: prot.exec, user: true, global: false, no_cache: false, key: self.key }
     }
 
+    /// The regions in address order (for /proc/PID/maps).
+    pub fn regions(&self) -> impl Iterator<Item = &Region> {
+        self.regions.values()
+    }
+
     /// The region containing `addr`.
     pub fn region_at(&self, addr: u64) -> Option<Region> {
         self.regions.range(..=addr).next_back().map(|(_, r)| *r).filter(|r| addr < r.end)

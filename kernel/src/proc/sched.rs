@@ -226,10 +226,20 @@ pub fn schedule() {
         if let Some(p) = PROCS.lock().get_mut(&me.as_u32()) {
             p.cpu.switch_out(crate::time::cpu_clock());
         }
+        let halted_at = crate::time::cpu_clock();
         cpu::enable_interrupts();
         cpu::halt();
         cpu::disable_interrupts();
+        IDLE_CYCLES.fetch_add(crate::time::cpu_clock().saturating_sub(halted_at), Ordering::Relaxed);
     }
+}
+
+/// CPU-clock cycles the CPU spent halted with nothing to run.
+static IDLE_CYCLES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Time the CPU has been idle since boot (`/proc/uptime`'s second field).
+pub fn idle_ns() -> u64 {
+    crate::time::cpu_clock_to_ns(IDLE_CYCLES.load(Ordering::Relaxed))
 }
 
 fn switch_to(next: Pid, save: &mut u64) {

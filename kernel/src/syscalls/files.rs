@@ -252,7 +252,15 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
         FileKind::Console => Ok(read_console(buf)),
         FileKind::Node(id) => {
             let at = offset.unwrap_or(open.offset);
-            let n = fs::with(|fs| fs.read(id, at, buf))?;
+            let n = fs::with(|fs| match fs.device(id) {
+                // The random devices read from the kernel's source; a read
+                // of any size is served whole, as Linux's urandom does.
+                Some(vfs::Device::Random | vfs::Device::Urandom) => {
+                    crate::random::fill(buf);
+                    Ok(buf.len())
+                }
+                _ => fs.read(id, at, buf),
+            })?;
             if offset.is_none() {
                 open.offset = open.offset.saturating_add(n as u64);
             }

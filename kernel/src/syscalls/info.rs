@@ -136,9 +136,16 @@ pub fn sys_times(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(Tms::ticks(time::monotonic_ns()) as u64)
 }
 
+/// uname's node name (no sethostname: fixed), also /proc/sys/kernel/hostname.
+pub const HOSTNAME: &str = "isola";
+/// uname's release, also /proc/sys/kernel/osrelease.
+pub const OSRELEASE: &str = "6.1.0-isola";
+/// uname's system name, also /proc/sys/kernel/ostype.
+pub const OSTYPE: &str = "Linux";
+
 pub fn sys_uname(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let version = alloc::format!("#1 Isola {} isolation={}", env!("CARGO_PKG_VERSION"), isolation::level().name());
-    let name = Utsname::new("Linux", "isola", "6.1.0-isola", &version, "x86_64", "(none)");
+    let name = Utsname::new(OSTYPE, HOSTNAME, OSRELEASE, &version, "x86_64", "(none)");
     ctx.process.memory.write(a[0], &name.to_bytes())?;
     Ok(0)
 }
@@ -336,6 +343,14 @@ pub fn sys_set_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// rseq(2): not offered. glibc registers one at every start and, on
+/// ENOSYS, runs without it (sched_getcpu falls back to getcpu), so the
+/// refusal is the documented kernel-without-rseq answer, not an unknown call
+/// worth a warning.
+pub fn sys_rseq(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Err(Errno::ENOSYS)
+}
+
 const PR_SET_NAME: u64 = 15;
 const PR_GET_NAME: u64 = 16;
 /// Linux's TASK_COMM_LEN.
@@ -371,7 +386,7 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 /// Most supplementary groups a process may hold (Linux NGROUPS_MAX).
-const NGROUPS_MAX: u64 = 65536;
+pub const NGROUPS_MAX: u64 = 65536;
 
 pub fn sys_getgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let count = ctx.process.groups.len() as u64;

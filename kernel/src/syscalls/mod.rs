@@ -6,6 +6,7 @@
 
 mod files;
 mod info;
+pub use info::{HOSTNAME, NGROUPS_MAX, OSRELEASE, OSTYPE};
 mod memory;
 mod net;
 mod process;
@@ -200,6 +201,7 @@ syscall_table! {
     GETRANDOM => info::sys_getrandom,
     PPOLL => files::sys_ppoll,
     SET_ROBUST_LIST => info::sys_set_robust_list,
+    RSEQ => info::sys_rseq,
     PRCTL => info::sys_prctl,
     KILL => process::sys_kill,
     TKILL => process::sys_tkill,
