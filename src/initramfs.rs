@@ -619,9 +619,38 @@ mod tests {
         }
     }
 
-    #[test]
+    fn msg(r: Result<Initramfs, Error>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        e.to_string()
+    }
+
     fn build_host(p: &ProgramSpec, a: &[AddSpec], e: &[(String, String)]) -> Result<Initramfs, Error> {
         build(p, None, a, e)
+    }
+
+    #[test]
+    fn rootfs_dir_skips_devices_and_program_must_exist() {
+        let dir = std::env::temp_dir().join(format!("isola-rootfs-unit-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("bin")).unwrap();
+        fs::write(dir.join("bin/prog"), b"x").unwrap();
+        std::os::unix::fs::symlink("prog", dir.join("bin/sh")).unwrap();
+        let sock = dir.join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let p = ProgramSpec { path: "/bin/sh".into(), args: vec!["-c".into()] };
+        let built = build(&p, Some(&dir), &[], &[]).unwrap();
+        assert_eq!(built.init, "/bin/sh");
+        let entries = parse(&built.bytes);
+        assert_eq!(names(&entries), ["bin", "bin/prog", "bin/sh", ".isola", ".isola/argv", ".isola/envp"]);
+        let missing = ProgramSpec { path: "/bin/nope".into(), args: vec![] };
+        let m = msg(build(&missing, Some(&dir), &[], &[]));
+        assert!(m.contains("/bin/nope does not exist in --rootfs"), "{m}");
+        let m = msg(build(&ProgramSpec { path: "bin/prog".into(), args: vec![] }, Some(&dir), &[], &[]));
+        assert!(m.contains("path inside the root"), "{m}");
+        let m = msg(build(&p, Some(&dir.join("bin/prog")), &[], &[]));
+        assert!(m.contains("neither a directory nor a tar archive"), "{m}");
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
