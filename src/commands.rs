@@ -68,7 +68,9 @@ pub fn check_image_fits(image_bytes: u64, memory_mib: u32) -> Result<(), Error> 
     let needed = 2 * image_mib + KERNEL_ROOM_MIB;
     if needed > u64::from(memory_mib) {
         return Err(Error::input(format!(
-            "the image ({image_mib} MiB) does not fit in --memory {memory_mib}: it needs at least              {needed} MiB (the image, the kernel's copy of its files, and {KERNEL_ROOM_MIB} MiB of              room for the kernel); raise --memory"
+            "the image ({image_mib} MiB) does not fit in --memory {memory_mib}: it needs at least \
+             {needed} MiB (the image, the kernel's copy of its files, and {KERNEL_ROOM_MIB} MiB of \
+             room for the kernel); raise --memory"
         )));
     }
     Ok(())
@@ -301,6 +303,17 @@ mod tests {
     use super::*;
     use crate::cli::IsolationChoice;
     use crate::console::Console;
+
+    #[test]
+    fn image_fits_with_room_for_the_kernel() {
+        assert!(check_image_fits(0, 32).is_ok());
+        assert!(check_image_fits(112 << 20, 256).is_ok());
+        let e = check_image_fits((112 << 20) + 1, 256).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let m = e.to_string();
+        assert!(m.contains("the image (113 MiB) does not fit in --memory 256"), "{m}");
+        assert!(m.contains("needs at least 258 MiB") && !m.contains('\n'), "{m}");
+    }
     use crate::qemu::{Accel, Machine};
 
     fn outcome(end: End, lines: &[&str]) -> Outcome {

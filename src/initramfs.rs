@@ -421,7 +421,7 @@ impl Archive {
                 zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| bad(e.to_string()))?,
             ),
         };
-        self.tar(stream).map_err(|why| bad(why))
+        self.tar(stream).map_err(bad)
     }
 
     /// The entries of a tar stream; hard links become copies of the file
@@ -444,13 +444,11 @@ impl Archive {
             if guest == "/" {
                 continue;
             }
-            let err = |e: Error| match e {
-                Error::Input(m) | Error::Usage(m) | Error::Failure(m) | Error::Timeout(m) => m,
-            };
+            let err = |e: Error| e.to_string();
             match what {
                 EntryType::Directory => self.dir(&guest, mode).map_err(err)?,
                 EntryType::Regular | EntryType::Continuous => {
-                    let mut data = Vec::with_capacity(entry.size() as usize);
+                    let mut data = Vec::new();
                     io::Read::read_to_end(&mut entry, &mut data)
                         .map_err(|e| format!("entry {name}: {e}"))?;
                     files.insert(guest.clone(), (mode, data.clone()));
