@@ -17,11 +17,18 @@ pub const RUN_TIMEOUT_SECS: u64 = 60;
 pub const KTEST_TIMEOUT_SECS: u64 = 300;
 /// Largest accepted `--timeout`: one day.
 const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+/// Default `--memory` for the guest, in MiB.
+pub const DEFAULT_MEMORY_MIB: u32 = 256;
+/// Accepted `--memory` range, in MiB: below 32 the kernel has no room to
+/// work; above 3072 microvm would put RAM past the 32-bit hole.
+pub const MIN_MEMORY_MIB: u32 = 32;
+pub const MAX_MEMORY_MIB: u32 = 3072;
 
 /// The usage text printed by `isola help` and after a usage error.
 pub const USAGE: &str = "\
 usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--timeout SECS] [--kernel-args STRING] [--trace] [--ps-on-exit]
+                   [--rootfs DIR|TAR] [--memory MIB]
                    [--add HOST_PATH:GUEST_PATH]... [--env K=V]...
                    [-p|--publish HOST_PORT:GUEST_PORT]... [--net]
                    [--] [PROGRAM [ARGS...]]
@@ -38,7 +45,8 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
           serial console on stdout, and exit with the guest's status;
           with PROGRAM (a static x86-64 Linux ELF on the host), pack it into
           an initramfs as /bin/<name>, run it as the first process with ARGS
-          and exit with its status (128+N when killed by signal N)
+          and exit with its status (128+N when killed by signal N);
+          with --rootfs, PROGRAM is a path inside that root (/bin/busybox)
   ktest   build and boot the in-kernel test suite; exit 0 iff it passed
           (--stack-overflow: the kernel that overflows its stack on purpose)
   bench   time a userland program (syscall: bench-getpid, fork: bench-fork,
@@ -68,9 +76,15 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
   --trace                      the kernel prints every syscall, one line each
   --ps-on-exit                 list every process (pid, ppid, key, state,
                                memory, program) when the first one exits
+  --rootfs DIR|TAR             the guest's / : a directory (debootstrap,
+                               unpacked docker export) or a tar archive
+                               (plain, gzip or zstd); devices in it are
+                               skipped; needs PROGRAM, a path inside it
+  --memory MIB                 guest memory in MiB, 32 to 3072 (default
+                               256); the image must fit with kernel room
   --add HOST_PATH:GUEST_PATH   copy a host file or directory (recursively)
                                into the initramfs at GUEST_PATH (absolute);
-                               repeatable, needs PROGRAM
+                               repeatable, needs PROGRAM; on top of --rootfs
   --env K=V                    set K in PROGRAM's environment (repeatable;
                                defaults PATH=/bin:/sbin:/usr/bin:/usr/sbin,
                                HOME=/, TERM=linux)
@@ -81,7 +95,8 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
   --net                        the network device without any forward
 
 exit codes: run exits with the guest's status; ktest with 0 (passed) or 1;
-  2 usage error or bad input (PROGRAM or an --add path unreadable), 124
+  2 usage error or bad input (PROGRAM, --rootfs or an --add path
+  unreadable, the image too big for --memory), 124
   guest timed out, 125 isola failed (QEMU missing, kernel build failed, KVM
   unusable, guest kernel panic, no exit status)";
 
@@ -140,6 +155,10 @@ pub struct RunOpts {
     pub trace: bool,
     /// `--ps-on-exit`: the kernel lists the processes when pid 1 exits.
     pub ps_on_exit: bool,
+    /// `--rootfs PATH`: a directory or tar archive that becomes `/`.
+    pub rootfs: Option<String>,
+    /// `--memory MiB`: the guest's RAM.
+    pub memory_mib: u32,
     /// `--add`, in command-line order.
     pub adds: Vec<AddSpec>,
     /// `--env K=V`, in command-line order (a later K wins).
@@ -288,6 +307,8 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
         kernel_args: String::new(),
         trace: false,
         ps_on_exit: false,
+        rootfs: None,
+        memory_mib: DEFAULT_MEMORY_MIB,
         adds: Vec::new(),
         env: Vec::new(),
         publish: Vec::new(),
@@ -319,6 +340,14 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
                         no_value(name, inline)?;
                         opts.ps_on_exit = true;
                     }
+                    "--rootfs" => {
+                        let path = flags.value(name, inline)?;
+                        if path.is_empty() {
+                            return Err(Error::usage("--rootfs needs a non-empty PATH"));
+                        }
+                        opts.rootfs = Some(path.to_string());
+                    }
+                    "--memory" => opts.memory_mib = parse_memory(flags.value(name, inline)?)?,
                     "--add" => opts.adds.push(parse_add(flags.value(name, inline)?)?),
                     "--env" => {
                         let (key, value) = parse_env(flags.value(name, inline)?)?;
@@ -357,6 +386,11 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
         }
     }
     if opts.program.is_none() {
+        if let Some(root) = &opts.rootfs {
+            return Err(Error::usage(format!(
+                "--rootfs {root} needs a PROGRAM to run (a path inside the root, e.g. /bin/sh)"
+            )));
+        }
         if let Some(add) = opts.adds.first() {
             return Err(Error::usage(format!(
                 "--add {}:{} needs a PROGRAM to run",
@@ -512,6 +546,22 @@ fn parse_timeout(value: &str) -> Result<u64, Error> {
     }
     match value.parse::<u64>() {
         Ok(secs) if (1..=MAX_TIMEOUT_SECS).contains(&secs) => Ok(secs),
+        _ => Err(bad()),
+    }
+}
+
+/// `--memory MiB`: a whole number from [`MIN_MEMORY_MIB`] to [`MAX_MEMORY_MIB`].
+fn parse_memory(value: &str) -> Result<u32, Error> {
+    let bad = || {
+        Error::usage(format!(
+            "--memory must be a whole number of MiB from {MIN_MEMORY_MIB} to {MAX_MEMORY_MIB}, not '{value}'"
+        ))
+    };
+    if value.is_empty() || value.len() > 6 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    match value.parse::<u32>() {
+        Ok(mib) if (MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&mib) => Ok(mib),
         _ => Err(bad()),
     }
 }
@@ -797,6 +847,25 @@ mod tests {
     }
 
     #[test]
+    fn rootfs_and_memory() {
+        let o = run(&["--rootfs", "root.tar", "--memory=512", "/bin/busybox", "sh"]).unwrap();
+        assert_eq!(o.rootfs.as_deref(), Some("root.tar"));
+        assert_eq!(o.memory_mib, 512);
+        assert_eq!(o.program, program("/bin/busybox", &["sh"]));
+        assert_eq!(run(&[]).unwrap().memory_mib, DEFAULT_MEMORY_MIB);
+        assert!(usage_msg(run(&["--rootfs", "r"])).contains("needs a PROGRAM"));
+        assert!(usage_msg(run(&["--rootfs=", "p"])).contains("non-empty"));
+        for bad in ["", "0", "31", "3073", "-1", "+64", "1.5", "256M", "9999999999"] {
+            assert!(
+                usage_msg(run(&["--memory", bad])).starts_with("--memory must be"),
+                "'{bad}' accepted"
+            );
+        }
+        assert_eq!(run(&["--memory", "32"]).unwrap().memory_mib, 32);
+        assert_eq!(run(&["--memory", "3072"]).unwrap().memory_mib, 3072);
+    }
+
+    #[test]
     fn later_option_wins() {
         assert_eq!(
             run(&["--accel", "kvm", "--accel", "tcg"])
@@ -878,6 +947,8 @@ mod tests {
             "--stack-overflow",
             "--trace",
             "--add",
+            "--rootfs",
+            "--memory",
             "--env",
             "--publish",
             "--net",

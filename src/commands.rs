@@ -52,6 +52,28 @@ struct Guest<'a> {
     program: Option<&'a str>,
     /// `-p`/`--net`: the network device and its forwards.
     net: Option<Net>,
+    /// Guest RAM in MiB.
+    memory_mib: u32,
+}
+
+/// Room the kernel needs beside the image, in MiB: its own image, page
+/// tables, heap and the first process.
+pub const KERNEL_ROOM_MIB: u64 = 32;
+
+/// Whether an initramfs of `image_bytes` fits in `memory_mib`: the kernel
+/// copies every file out of the archive into its file system at boot, so
+/// the archive and its copy both need room, plus [`KERNEL_ROOM_MIB`].
+pub fn check_image_fits(image_bytes: u64, memory_mib: u32) -> Result<(), Error> {
+    let image_mib = image_bytes.div_ceil(1 << 20);
+    let needed = 2 * image_mib + KERNEL_ROOM_MIB;
+    if needed > u64::from(memory_mib) {
+        return Err(Error::input(format!(
+            "the image ({image_mib} MiB) does not fit in --memory {memory_mib}: it needs at least \
+             {needed} MiB (the image, the kernel's copy of its files, and {KERNEL_ROOM_MIB} MiB of \
+             room for the kernel); raise --memory"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether `--accel auto` may boot again under TCG after KVM failed
@@ -75,6 +97,7 @@ fn boot(opts: &BootOpts, variant: Variant, guest: &Guest<'_>) -> Result<(Plan, O
         cmdline: kernel_cmdline(plan.level, guest.extra_args),
         machine: plan.machine,
         timeout: Duration::from_secs(opts.timeout_secs),
+        memory_mib: guest.memory_mib,
         echo: true,
         net: guest.net.clone(),
     };
@@ -141,7 +164,9 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
     // or booted. The temporary file lives until the end of this function.
     let (init, temp) = match &opts.program {
         Some(program) => {
-            let archive = initramfs::build(program, &opts.adds, &opts.env)?;
+            let rootfs = opts.rootfs.as_deref().map(std::path::Path::new);
+            let archive = initramfs::build(program, rootfs, &opts.adds, &opts.env)?;
+            check_image_fits(archive.bytes.len() as u64, opts.memory_mib)?;
             let dir = kbuild::workspace_root().join("target/isola");
             let temp = TempInitrd::write(&dir, &archive.bytes)?;
             (Some(archive.init), Some(temp))
@@ -162,6 +187,7 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         initrd: temp.as_ref().map(|t| t.path().to_path_buf()),
         program: init.as_deref(),
         net,
+        memory_mib: opts.memory_mib,
     };
     // Accepting from here on: a client that comes while the kernel builds
     // or QEMU starts is held until slirp listens (crate::forward).
@@ -219,6 +245,7 @@ pub fn ktest(opts: &KtestOpts) -> Result<i32, Error> {
         initrd: None,
         program: None,
         net: None,
+        memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
     };
     let (plan, outcome) = boot(&opts.boot, variant, &guest)?;
     let problems = ktest_problems(&outcome, &plan, opts)?;
@@ -276,6 +303,17 @@ mod tests {
     use super::*;
     use crate::cli::IsolationChoice;
     use crate::console::Console;
+
+    #[test]
+    fn image_fits_with_room_for_the_kernel() {
+        assert!(check_image_fits(0, 32).is_ok());
+        assert!(check_image_fits(112 << 20, 256).is_ok());
+        let e = check_image_fits((112 << 20) + 1, 256).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let m = e.to_string();
+        assert!(m.contains("the image (113 MiB) does not fit in --memory 256"), "{m}");
+        assert!(m.contains("needs at least 258 MiB") && !m.contains('\n'), "{m}");
+    }
     use crate::qemu::{Accel, Machine};
 
     fn outcome(end: End, lines: &[&str]) -> Outcome {

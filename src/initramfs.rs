@@ -3,7 +3,12 @@
 //!
 //! What goes in, in this order (a later entry for the same path replaces an
 //! earlier one in the kernel, so an explicit `--add` wins over PROGRAM):
-//! 1. PROGRAM's bytes at `/bin/<basename>`, mode 0755;
+//! 0. with `--rootfs`, the root: a directory walked as `--add DIR:/` does,
+//!    or a tar archive (plain, gzip or zstd, told apart by magic bytes);
+//!    devices, FIFOs and sockets in it are skipped (the kernel makes its own
+//!    `/dev`), tar hard links become copies; PROGRAM is then a guest path
+//!    that must exist in the result and is not copied from the host;
+//! 1. without `--rootfs`, PROGRAM's bytes at `/bin/<basename>`, mode 0755;
 //! 2. each `--add HOST:GUEST`: a file at GUEST with its host permission bits,
 //!    or a directory copied recursively (directories, files, and symlinks
 //!    kept as symlinks; a symlink named on the command line is followed);
@@ -102,14 +107,92 @@ pub fn envp(env: &[(String, String)]) -> Vec<String> {
 /// Build the archive for PROGRAM, its ARGS, the `--add`s and `--env`s.
 pub fn build(
     program: &ProgramSpec,
+    rootfs: Option<&Path>,
+    adds: &[AddSpec],
+    env: &[(String, String)],
+) -> Result<Initramfs, Error> {
+    let mut archive = Archive {
+        writer: cpio::Writer::new(),
+        kinds: BTreeMap::new(),
+        skip_special: false,
+    };
+    let Some(root) = rootfs else {
+        return build_host_program(archive, program, adds, env);
+    };
+    let init = rootfs_program_path(&program.path)?;
+    archive.root(root)?;
+    for add in adds {
+        archive.add(add)?;
+    }
+    match archive.kinds.get(&init) {
+        Some(Kind::File | Kind::Symlink) => {}
+        Some(kind) => {
+            return Err(Error::input(format!(
+                "PROGRAM {init} is {} in --rootfs {}, not a file",
+                kind.name(),
+                root.display()
+            )));
+        }
+        None => {
+            return Err(Error::input(format!(
+                "PROGRAM {init} does not exist in --rootfs {}",
+                root.display()
+            )));
+        }
+    }
+    archive.file(ARGV_PATH, 0o644, encode_strings(&argv(&init, &program.args)))?;
+    archive.file(ENVP_PATH, 0o644, encode_strings(&envp(env)))?;
+    Ok(Initramfs {
+        bytes: archive.writer.finish(),
+        init,
+    })
+}
+
+/// With `--rootfs`, PROGRAM is a guest path: absolute, normalised, and fit
+/// for the kernel command line.
+fn rootfs_program_path(program: &str) -> Result<String, Error> {
+    let path = crate::cli::normalize_guest_path(program).map_err(|why| {
+        Error::input(format!(
+            "PROGRAM '{program}': with --rootfs it is a path inside the root: {why}"
+        ))
+    })?;
+    if path == "/" || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::input(format!(
+            "PROGRAM '{program}': not a file path fit for the kernel command line"
+        )));
+    }
+    Ok(path)
+}
+
+/// The tar flavours `--rootfs` reads, by their first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TarKind {
+    Plain,
+    Gzip,
+    Zstd,
+}
+
+/// What a file's first 512 bytes say it is: gzip (1f 8b), zstd
+/// (28 b5 2f fd), or a tar header (`ustar` at offset 257); `None` else.
+pub fn tar_kind(head: &[u8]) -> Option<TarKind> {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Some(TarKind::Gzip)
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(TarKind::Zstd)
+    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
+        Some(TarKind::Plain)
+    } else {
+        None
+    }
+}
+
+fn build_host_program(
+    mut archive: Archive,
+    program: &ProgramSpec,
     adds: &[AddSpec],
     env: &[(String, String)],
 ) -> Result<Initramfs, Error> {
     let init = guest_program_path(&program.path)?;
-    let mut archive = Archive {
-        writer: cpio::Writer::new(),
-        kinds: BTreeMap::new(),
-    };
 
     let meta = fs::metadata(&program.path)
         .map_err(|e| Error::input(format!("PROGRAM {}: {}", program.path, io_reason(&e))))?;
@@ -170,6 +253,8 @@ impl Kind {
 struct Archive {
     writer: cpio::Writer,
     kinds: BTreeMap<String, Kind>,
+    /// Inside a `--rootfs` directory: skip devices, FIFOs and sockets.
+    skip_special: bool,
 }
 
 /// The archive's name for a guest path: no leading `/` (newc convention).
@@ -300,12 +385,112 @@ impl Archive {
             } else if kind.is_file() {
                 let data = read_file(&host)?;
                 self.file(&child, meta.permissions().mode(), data)?;
-            } else {
+            } else if !self.skip_special {
                 return Err(unsupported(&host, &meta));
             }
         }
         Ok(())
     }
+
+    /// `--rootfs PATH`: a directory or a tar archive as `/`.
+    fn root(&mut self, root: &Path) -> Result<(), Error> {
+        let bad = |why: String| Error::input(format!("--rootfs {}: {why}", root.display()));
+        let meta = fs::metadata(root).map_err(|e| bad(io_reason(&e)))?;
+        if meta.is_dir() {
+            self.skip_special = true;
+            let walked = self.tree(root, "/");
+            self.skip_special = false;
+            return walked;
+        }
+        if !meta.is_file() {
+            return Err(bad("neither a directory nor a tar archive".into()));
+        }
+        let mut file = fs::File::open(root).map_err(|e| bad(io_reason(&e)))?;
+        let mut head = Vec::with_capacity(512);
+        io::Read::read_to_end(&mut io::Read::take(&mut file, 512), &mut head)
+            .map_err(|e| bad(io_reason(&e)))?;
+        let kind = tar_kind(&head).ok_or_else(|| {
+            bad("neither a directory nor a tar archive (plain, gzip or zstd)".into())
+        })?;
+        io::Seek::rewind(&mut file).map_err(|e| bad(io_reason(&e)))?;
+        let reader = io::BufReader::new(file);
+        let stream: Box<dyn io::Read> = match kind {
+            TarKind::Plain => Box::new(reader),
+            TarKind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+            TarKind::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| bad(e.to_string()))?,
+            ),
+        };
+        self.tar(stream).map_err(bad)
+    }
+
+    /// The entries of a tar stream; hard links become copies of the file
+    /// they name (so every file's data is kept until the end).
+    fn tar(&mut self, stream: Box<dyn io::Read>) -> Result<(), String> {
+        use tar::EntryType;
+        let mut files: BTreeMap<String, (u32, Vec<u8>)> = BTreeMap::new();
+        let mut tar = tar::Archive::new(stream);
+        let entries = tar.entries().map_err(|e| format!("not a readable tar archive: {e}"))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| format!("not a readable tar archive: {e}"))?;
+            let raw = entry.path().map_err(|e| format!("bad entry name: {e}"))?;
+            let name = raw
+                .to_str()
+                .ok_or_else(|| format!("entry {}: name is not UTF-8", raw.display()))?
+                .to_string();
+            let guest = tar_guest_path(&name)?;
+            let mode = entry.header().mode().map_err(|e| format!("entry {name}: {e}"))?;
+            let what = entry.header().entry_type();
+            if guest == "/" {
+                continue;
+            }
+            let err = |e: Error| e.to_string();
+            match what {
+                EntryType::Directory => self.dir(&guest, mode).map_err(err)?,
+                EntryType::Regular | EntryType::Continuous => {
+                    let mut data = Vec::new();
+                    io::Read::read_to_end(&mut entry, &mut data)
+                        .map_err(|e| format!("entry {name}: {e}"))?;
+                    files.insert(guest.clone(), (mode, data.clone()));
+                    self.file(&guest, mode, data).map_err(err)?;
+                }
+                EntryType::Symlink => {
+                    let target = entry
+                        .link_name()
+                        .map_err(|e| format!("entry {name}: {e}"))?
+                        .ok_or_else(|| format!("symlink {name} without a target"))?;
+                    let target = target
+                        .to_str()
+                        .ok_or_else(|| format!("symlink {name}: target is not UTF-8"))?
+                        .to_string();
+                    self.symlink(&guest, &target).map_err(err)?;
+                }
+                EntryType::Link => {
+                    let target = entry
+                        .link_name()
+                        .map_err(|e| format!("entry {name}: {e}"))?
+                        .ok_or_else(|| format!("hard link {name} without a target"))?;
+                    let target = tar_guest_path(target.to_str().unwrap_or(""))?;
+                    let (mode, data) = files
+                        .get(&target)
+                        .cloned()
+                        .ok_or_else(|| format!("hard link {name} to {target}, not a file before it"))?;
+                    files.insert(guest.clone(), (mode, data.clone()));
+                    self.file(&guest, mode, data).map_err(err)?;
+                }
+                // Devices, FIFOs: the kernel makes its own /dev. PAX and GNU
+                // extension headers are read by the tar crate itself.
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A tar entry's name (`./bin/sh`, `bin/`, `/etc`) as a guest path.
+fn tar_guest_path(name: &str) -> Result<String, String> {
+    crate::cli::normalize_guest_path(&format!("/{name}"))
+        .map_err(|why| format!("entry '{name}': {why}"))
 }
 
 fn read_file(host: &Path) -> Result<Vec<u8>, Error> {
@@ -432,6 +617,51 @@ mod tests {
         }
     }
 
+    fn msg(r: Result<Initramfs, Error>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        e.to_string()
+    }
+
+    fn build_host(p: &ProgramSpec, a: &[AddSpec], e: &[(String, String)]) -> Result<Initramfs, Error> {
+        build(p, None, a, e)
+    }
+
+    #[test]
+    fn rootfs_dir_skips_devices_and_program_must_exist() {
+        let dir = std::env::temp_dir().join(format!("isola-rootfs-unit-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("bin")).unwrap();
+        fs::write(dir.join("bin/prog"), b"x").unwrap();
+        std::os::unix::fs::symlink("prog", dir.join("bin/sh")).unwrap();
+        let sock = dir.join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let p = ProgramSpec { path: "/bin/sh".into(), args: vec!["-c".into()] };
+        let built = build(&p, Some(&dir), &[], &[]).unwrap();
+        assert_eq!(built.init, "/bin/sh");
+        let entries = parse(&built.bytes);
+        assert_eq!(names(&entries), ["bin", "bin/prog", "bin/sh", ".isola", ".isola/argv", ".isola/envp"]);
+        let missing = ProgramSpec { path: "/bin/nope".into(), args: vec![] };
+        let m = msg(build(&missing, Some(&dir), &[], &[]));
+        assert!(m.contains("/bin/nope does not exist in --rootfs"), "{m}");
+        let m = msg(build(&ProgramSpec { path: "bin/prog".into(), args: vec![] }, Some(&dir), &[], &[]));
+        assert!(m.contains("path inside the root"), "{m}");
+        let m = msg(build(&p, Some(&dir.join("bin/prog")), &[], &[]));
+        assert!(m.contains("neither a directory nor a tar archive"), "{m}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn tar_kinds_by_magic() {
+        assert_eq!(tar_kind(&[0x1f, 0x8b, 8]), Some(TarKind::Gzip));
+        assert_eq!(tar_kind(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Some(TarKind::Zstd));
+        let mut header = vec![0u8; 512];
+        header[257..262].copy_from_slice(b"ustar");
+        assert_eq!(tar_kind(&header), Some(TarKind::Plain));
+        assert_eq!(tar_kind(b"#!/bin/sh\n"), None);
+        assert_eq!(tar_kind(&[]), None);
+    }
+
     #[test]
     fn strings_are_nul_terminated() {
         assert_eq!(encode_strings(&["a", "", "bc"]), b"a\0\0bc\0");
@@ -486,7 +716,7 @@ mod tests {
         fs::write(&note, b"hello\n").unwrap();
         fs::set_permissions(&note, fs::Permissions::from_mode(0o640)).unwrap();
         let env = [("FOO".to_string(), "bar".to_string())];
-        let built = build(
+        let built = build_host(
             &program(&prog, &["ls", "--help"]),
             &[add(&note, "/data/sub/greeting.txt")],
             &env,
@@ -534,7 +764,7 @@ mod tests {
         fs::write(&prog, b"program").unwrap();
         let other = dir.path().join("other");
         fs::write(&other, b"replacement").unwrap();
-        let built = build(&program(&prog, &[]), &[add(&other, "/bin/prog")], &[]).unwrap();
+        let built = build_host(&program(&prog, &[]), &[add(&other, "/bin/prog")], &[]).unwrap();
         let entries = parse(&built.bytes);
         let progs: Vec<_> = entries.iter().filter(|(n, _, _)| n == "bin/prog").collect();
         assert_eq!(progs.len(), 2);
@@ -558,7 +788,7 @@ mod tests {
         // A symlink named on the command line is followed.
         let tree_link = dir.path().join("tree-link");
         symlink(&tree, &tree_link).unwrap();
-        let built = build(
+        let built = build_host(
             &program(&prog, &[]),
             &[add(&tree_link, "/srv/app"), add(&tree, "/")],
             &[],
@@ -599,17 +829,17 @@ mod tests {
             assert_eq!(e.exit_code(), 2, "{e}");
             e.to_string()
         };
-        let m = msg(build(&program(&missing, &[]), &[], &[]));
+        let m = msg(build_host(&program(&missing, &[]), &[], &[]));
         assert!(m.contains("missing: no such file or directory"), "{m}");
-        let m = msg(build(&program(dir.path(), &[]), &[], &[]));
+        let m = msg(build_host(&program(dir.path(), &[]), &[], &[]));
         assert!(m.contains("is not a regular file"), "{m}");
-        let m = msg(build(&program(&prog, &[]), &[add(&missing, "/x")], &[]));
+        let m = msg(build_host(&program(&prog, &[]), &[add(&missing, "/x")], &[]));
         assert!(m.starts_with("--add "), "{m}");
         assert!(m.ends_with("missing: no such file or directory"), "{m}");
-        let m = msg(build(&program(&prog, &[]), &[add(&prog, "/")], &[]));
+        let m = msg(build_host(&program(&prog, &[]), &[add(&prog, "/")], &[]));
         assert!(m.contains("root directory"), "{m}");
         // A path through a file already in the archive.
-        let m = msg(build(
+        let m = msg(build_host(
             &program(&prog, &[]),
             &[add(&prog, "/data"), add(&prog, "/data/x")],
             &[],
@@ -622,7 +852,7 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success());
-        let m = msg(build(&program(&prog, &[]), &[add(&fifo, "/t")], &[]));
+        let m = msg(build_host(&program(&prog, &[]), &[add(&fifo, "/t")], &[]));
         assert!(m.contains("is a FIFO"), "{m}");
     }
 

@@ -179,6 +179,7 @@ pub fn probe_kvm() -> Result<KvmState, Error> {
             pku: true,
         },
         timeout: PROBE_TIMEOUT,
+        memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
         echo: false,
         net: None,
     };

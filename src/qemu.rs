@@ -128,6 +128,8 @@ pub struct Boot {
     pub cmdline: String,
     pub machine: Machine,
     pub timeout: Duration,
+    /// Guest RAM in MiB (`-m`; `--memory`, default 256).
+    pub memory_mib: u32,
     /// Copy the console to stdout (`\r\n` turned back into `\n`) and QEMU's
     /// stderr to stderr as they come.
     pub echo: bool,
@@ -145,7 +147,6 @@ impl Boot {
             "-M",
             "microvm",
             "-m",
-            "256M",
             "-smp",
             "1",
             "-nodefaults",
@@ -160,6 +161,7 @@ impl Boot {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        args.insert(3, format!("{}M", self.memory_mib));
         if let Some(net) = &self.net {
             args.extend(net.args());
         }
@@ -483,6 +485,7 @@ mod tests {
             cmdline: "x".into(),
             machine,
             timeout,
+            memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: false,
             net: None,
         }
@@ -501,6 +504,7 @@ mod tests {
             cmdline: "isolation=mpk a b".into(),
             machine: TCG,
             timeout: Duration::from_secs(1),
+            memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: false,
             net: None,
         };
@@ -554,6 +558,7 @@ mod tests {
             cmdline: "isolation=mpk".into(),
             machine: TCG,
             timeout: Duration::from_secs(1),
+            memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: false,
             net: Some(Net::default()),
         };

@@ -146,6 +146,7 @@ impl Guest {
                 pku: true,
             },
             timeout,
+            memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: false,
             net,
         }
