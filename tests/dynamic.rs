@@ -35,15 +35,13 @@ fn dynamic_root() -> &'static Path {
     })
 }
 
-/// `isola run` of the root's `/bin/busybox` with the root added at `/`.
+/// `isola run --rootfs ROOT /bin/busybox ARGS...`: the guest's `/` is the
+/// root, and PROGRAM a path inside it.
 fn run_in_root(level: &str, extra: &[&str], args: &[&str]) -> Output {
-    let root_dir = dynamic_root();
-    let add = format!("{}:/", root_dir.display());
-    let program = root_dir.join("bin/busybox");
-    let mut all = vec!["run", "--accel", "tcg", "--isolation", level, "--timeout", TIMEOUT, "--add", &add];
+    let root_dir = dynamic_root().to_str().unwrap().to_string();
+    let mut all = vec!["run", "--accel", "tcg", "--isolation", level, "--timeout", TIMEOUT, "--rootfs", &root_dir];
     all.extend_from_slice(extra);
-    let program = program.to_str().unwrap().to_string();
-    all.push(&program);
+    all.push("/bin/busybox");
     all.extend_from_slice(args);
     isola(&all)
 }

@@ -86,13 +86,14 @@ pub fn load(
     envp: &[Vec<u8>],
     key: Key,
     limits: &ResourceLimits,
+    creds: &::process::Credentials,
 ) -> Result<Image, ExecError> {
     let mut exe = String::from(path);
     let mut argv = argv.to_vec();
     for _ in 0..=loader::MAX_INTERPRETER_DEPTH {
         let image = read_executable(cwd, exe.as_bytes())?;
         match loader::shebang(&image) {
-            None => return load_elf(cwd, exe, path, argv, envp, key, limits, &image),
+            None => return load_elf(cwd, exe, path, argv, envp, key, limits, creds, &image),
             Some(Err(_)) => return Err(ExecError::new(Errno::ENOEXEC, "a #! line that names no interpreter")),
             Some(Ok(line)) => {
                 argv = line.argv(exe.as_bytes(), &argv);
@@ -140,6 +141,7 @@ fn load_elf(
     envp: &[Vec<u8>],
     key: Key,
     limits: &ResourceLimits,
+    creds: &::process::Credentials,
     image: &[u8],
 ) -> Result<Image, ExecError> {
     let plan = loader::plan_at(image, loader::PIE_LOAD_BIAS + aslr_offset())
@@ -174,11 +176,13 @@ fn load_elf(
             (syscall::AT_BASE, base),
             (syscall::AT_FLAGS, 0),
             (syscall::AT_ENTRY, plan.entry),
-            (syscall::AT_UID, 0),
-            (syscall::AT_EUID, 0),
-            (syscall::AT_GID, 0),
-            (syscall::AT_EGID, 0),
-            (syscall::AT_SECURE, 0),
+            (syscall::AT_UID, u64::from(creds.ruid)),
+            (syscall::AT_EUID, u64::from(creds.euid)),
+            (syscall::AT_GID, u64::from(creds.rgid)),
+            (syscall::AT_EGID, u64::from(creds.egid)),
+            // Linux's commoncap: secure mode when the effective ids differ
+            // from the real ones (no set-id files here, so never gained by exec).
+            (syscall::AT_SECURE, u64::from(creds.ruid != creds.euid || creds.rgid != creds.egid)),
             (syscall::AT_CLKTCK, crate::time::TIMER_HZ),
             (syscall::AT_HWCAP, crate::cpu_features::hwcap()),
             (syscall::AT_HWCAP2, 0),
@@ -208,7 +212,7 @@ fn load_elf(
 pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<Process>, ExecError> {
     let key = super::KEYS.lock().allocate(KeySet::EMPTY).map_err(|_| ExecError::new(Errno::EAGAIN, "no protection key left"))?;
     let limits = ResourceLimits::for_memory(crate::mm::total_bytes());
-    let image = load(vfs::ROOT, path, argv, envp, key, &limits).inspect_err(|_| {
+    let image = load(vfs::ROOT, path, argv, envp, key, &limits, &::process::Credentials::ROOT).inspect_err(|_| {
         let _ = super::KEYS.lock().release(key);
     })?;
     let kernel_stack = crate::mm::allocate_stack(KERNEL_STACK_PAGES)
@@ -284,7 +288,7 @@ pub fn execve(
     } else {
         p.memory.key
     };
-    let image = load(p.cwd, &resolved, argv, envp, key, &p.limits).inspect_err(|_| {
+    let image = load(p.cwd, &resolved, argv, envp, key, &p.limits, &p.creds).inspect_err(|_| {
         if borrowed {
             let _ = super::KEYS.lock().release(key);
         }
