@@ -126,6 +126,42 @@ impl Stat {
         out
     }
 
+    /// Size of `struct statx`.
+    pub const STATX_SIZE: usize = 256;
+    /// `STATX_BASIC_STATS`: every field a `stat` has (no birth time).
+    pub const STATX_BASIC_STATS: u32 = 0x7ff;
+
+    /// The same facts as `struct statx` (`stx_mask` = [`Self::STATX_BASIC_STATS`]),
+    /// device numbers split into major and minor as Linux's `new_encode_dev`
+    /// packs them.
+    pub fn to_statx_bytes(&self) -> [u8; Self::STATX_SIZE] {
+        let (dev_major, dev_minor) = split_dev(self.st_dev);
+        let (rdev_major, rdev_minor) = split_dev(self.st_rdev);
+        let stamp = |w: &mut Writer<'_>, secs: i64, nsec: i64| {
+            w.i64(secs).u32(u32::try_from(nsec).unwrap_or(0)).u32(0);
+        };
+        let mut out = [0; Self::STATX_SIZE];
+        let mut w = Writer::new(&mut out);
+        w.u32(Self::STATX_BASIC_STATS)
+            .u32(u32::try_from(self.st_blksize).unwrap_or(4096))
+            .u64(0)
+            .u32(u32::try_from(self.st_nlink).unwrap_or(u32::MAX))
+            .u32(self.st_uid)
+            .u32(self.st_gid)
+            .u16((self.st_mode & 0xffff) as u16)
+            .u16(0)
+            .u64(self.st_ino)
+            .u64(u64::try_from(self.st_size).unwrap_or(0))
+            .u64(u64::try_from(self.st_blocks).unwrap_or(0))
+            .u64(0);
+        stamp(&mut w, self.st_atime, self.st_atime_nsec);
+        stamp(&mut w, 0, 0); // btime: not in stx_mask
+        stamp(&mut w, self.st_ctime, self.st_ctime_nsec);
+        stamp(&mut w, self.st_mtime, self.st_mtime_nsec);
+        w.u32(rdev_major).u32(rdev_minor).u32(dev_major).u32(dev_minor);
+        out
+    }
+
     /// Parses the bytes (for tests and user programs).
     pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
         let mut r = Reader::new(bytes);
@@ -610,9 +646,58 @@ pub fn encode_dirent64(buf: &mut [u8], ino: u64, next_offset: i64, dtype: u8, na
     Some(reclen)
 }
 
+/// Linux's `MAJOR`/`MINOR` of a 64-bit `dev_t` (glibc's `gnu_dev_major`).
+fn split_dev(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major as u32, minor as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statx_layout() {
+        let stat = Stat {
+            st_dev: (8 << 8) | 1,
+            st_ino: 1234,
+            st_nlink: 2,
+            st_mode: 0o100_755,
+            st_uid: 33,
+            st_gid: 34,
+            st_rdev: (1 << 8) | 9,
+            st_size: 5000,
+            st_blksize: 4096,
+            st_blocks: 16,
+            st_atime: 10,
+            st_atime_nsec: 11,
+            st_mtime: 20,
+            st_mtime_nsec: 21,
+            st_ctime: 30,
+            st_ctime_nsec: 31,
+        };
+        let b = stat.to_statx_bytes();
+        // Offsets of <linux/stat.h>'s struct statx.
+        assert_eq!(u32_at(&b, 0), 0x7ff);
+        assert_eq!(u32_at(&b, 4), 4096);
+        assert_eq!(u32_at(&b, 16), 2);
+        assert_eq!((u32_at(&b, 20), u32_at(&b, 24)), (33, 34));
+        assert_eq!(u16::from_le_bytes([b[28], b[29]]), 0o100_755 & 0xffff);
+        assert_eq!(u64_at(&b, 32), 1234);
+        assert_eq!(u64_at(&b, 40), 5000);
+        assert_eq!(u64_at(&b, 48), 16);
+        assert_eq!((u64_at(&b, 64), u32_at(&b, 72)), (10, 11));
+        assert_eq!(u64_at(&b, 80), 0);
+        assert_eq!((u64_at(&b, 96), u32_at(&b, 104)), (30, 31));
+        assert_eq!((u64_at(&b, 112), u32_at(&b, 120)), (20, 21));
+        assert_eq!((u32_at(&b, 128), u32_at(&b, 132)), (1, 9));
+        assert_eq!((u32_at(&b, 136), u32_at(&b, 140)), (8, 1));
+        assert!(b[144..].iter().all(|&x| x == 0));
+        // glibc's makedev(0x1234, 0x56789)
+        let dev = (0x234u64 << 8) | (0x1000u64 << 32) | 0x89 | (0x56700u64 << 12);
+        assert_eq!(split_dev(dev), (0x1234, 0x56789));
+    }
 
     fn u64_at(bytes: &[u8], offset: usize) -> u64 {
         u64::from_le_bytes(bytes[offset..offset + 8].try_into().unwrap())

@@ -851,6 +851,65 @@ static void test_identity(void)
     identity("ids: new files owned by fsuid/fsgid, inherited by fork, exec resets saved ids", ids_inherited);
 }
 
+/* struct statx of <linux/stat.h>, the fields checked. */
+struct statx_buf {
+    uint32_t mask, blksize;
+    uint64_t attributes;
+    uint32_t nlink, uid, gid;
+    uint16_t mode, pad;
+    uint64_t ino, size, blocks, attributes_mask;
+    struct { int64_t sec; uint32_t nsec; int32_t pad; } atime, btime, ctime, mtime;
+    uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+    uint64_t spare[14];
+};
+
+static void test_statx(void)
+{
+    long fd = SC(SYS_open, "sx.txt", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    SC(SYS_write, fd, "0123456789", 10);
+    struct stat st;
+    SC(SYS_fstat, fd, &st);
+    struct statx_buf sx;
+    memset(&sx, 0xa5, sizeof sx);
+    long r = SC(SYS_statx, AT_FDCWD, "sx.txt", 0, 0x7ff, &sx);
+    check(r == 0, "statx of a file", "statx returned %ld (%s)", r, errname(errno));
+    check((sx.mask & 0x7ff) == 0x7ff, "statx: the basic fields are in stx_mask", "mask %#x", sx.mask);
+    check(sx.size == 10 && sx.ino == (uint64_t)st.st_ino && sx.nlink == 1, "statx: size, inode and links as fstat's",
+          "size %llu ino %llu/%llu nlink %u", (unsigned long long)sx.size, (unsigned long long)sx.ino,
+          (unsigned long long)st.st_ino, sx.nlink);
+    check(sx.mode == (uint16_t)st.st_mode && (sx.mode & S_IFMT) == S_IFREG, "statx: mode as fstat's", "mode %o/%o",
+          sx.mode, st.st_mode);
+    check(makedev(sx.dev_major, sx.dev_minor) == st.st_dev && sx.mtime.sec == st.st_mtime,
+          "statx: device and mtime as fstat's", "dev %u:%u", sx.dev_major, sx.dev_minor);
+    struct statx_buf by_fd;
+    r = SC(SYS_statx, fd, "", AT_EMPTY_PATH, 0x7ff, &by_fd);
+    check(r == 0 && by_fd.ino == sx.ino, "statx: AT_EMPTY_PATH on a descriptor", "r %ld (%s)", r, errname(errno));
+    SC(SYS_symlink, "sx.txt", "sx.link");
+    struct statx_buf link;
+    r = SC(SYS_statx, AT_FDCWD, "sx.link", AT_SYMLINK_NOFOLLOW, 0x7ff, &link);
+    check(r == 0 && (link.mode & S_IFMT) == S_IFLNK, "statx: AT_SYMLINK_NOFOLLOW sees the link", "mode %o", link.mode);
+    r = SC(SYS_statx, AT_FDCWD, "sx.link", 0, 0x7ff, &link);
+    check(r == 0 && link.ino == sx.ino, "statx: a link is followed by default", "r %ld", r);
+    expect_errno("statx: a missing file (ENOENT)", SC(SYS_statx, AT_FDCWD, "nope", 0, 0x7ff, &sx), ENOENT);
+    expect_errno("statx: unknown flags (EINVAL)", SC(SYS_statx, AT_FDCWD, "sx.txt", 0x80000000L, 0x7ff, &sx), EINVAL);
+    expect_errno("statx: STATX__RESERVED in the mask (EINVAL)", SC(SYS_statx, AT_FDCWD, "sx.txt", 0, 0x80000000L, &sx),
+                 EINVAL);
+    expect_errno("statx: a bad buffer (EFAULT)", SC(SYS_statx, AT_FDCWD, "sx.txt", 0, 0x7ff, (void *)8), EFAULT);
+    check(SC(SYS_fadvise64, fd, 0, 0, 2 /* POSIX_FADV_SEQUENTIAL */) == 0, "fadvise64: advice on a file is accepted",
+          "%s", errname(errno));
+    expect_errno("fadvise64: unknown advice (EINVAL)", SC(SYS_fadvise64, fd, 0, 0, 99), EINVAL);
+    expect_errno("fadvise64: a closed descriptor (EBADF)", SC(SYS_fadvise64, 999, 0, 0, 0), EBADF);
+    int p[2];
+    if (pipe(p) == 0) {
+        expect_errno("fadvise64: a pipe (ESPIPE)", SC(SYS_fadvise64, p[0], 0, 0, 0), ESPIPE);
+        close(p[0]);
+        close(p[1]);
+    }
+    close((int)fd);
+    SC(SYS_unlink, "sx.link");
+    SC(SYS_unlink, "sx.txt");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--exec-ids") == 0)
@@ -871,6 +930,7 @@ int main(int argc, char **argv)
     test_fallocate_msync();
     test_sigtimedwait();
     test_identity();
+    test_statx();
     SC(SYS_chdir, "/");
     check(SC(SYS_rmdir, dir) == 0, "cleanup: the work directory is empty", "%s", errname(errno));
     return tap_done();

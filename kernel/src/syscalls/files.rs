@@ -748,12 +748,28 @@ fn console_stat() -> Stat {
     })
 }
 
-fn put_stat(ctx: &mut Ctx<'_>, addr: u64, stat: &Stat) -> SysResult {
-    ctx.process.memory.write(addr, &stat.to_bytes())?;
+/// Where a stat goes: a `struct stat` or a `struct statx` at this address.
+#[derive(Clone, Copy)]
+enum StatOut {
+    Stat(u64),
+    Statx(u64),
+}
+
+impl From<u64> for StatOut {
+    fn from(addr: u64) -> StatOut {
+        StatOut::Stat(addr)
+    }
+}
+
+fn put_stat(ctx: &mut Ctx<'_>, out: impl Into<StatOut>, stat: &Stat) -> SysResult {
+    match out.into() {
+        StatOut::Stat(addr) => ctx.process.memory.write(addr, &stat.to_bytes())?,
+        StatOut::Statx(addr) => ctx.process.memory.write(addr, &stat.to_statx_bytes())?,
+    }
     Ok(0)
 }
 
-fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: u64) -> SysResult {
+fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: impl Into<StatOut>) -> SysResult {
     let file = file(ctx, fd)?;
     let kind = file.lock().kind.clone();
     let stat = match kind {
@@ -789,7 +805,7 @@ fn proc_stat(node: &ProcNode) -> Stat {
     Stat { st_dev: 4, st_ino: 1, st_mode: mode, st_size: size as i64, st_rdev: 0, st_nlink: 1, ..console_stat() }
 }
 
-fn stat_path(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, addr: u64, follow: bool) -> SysResult {
+fn stat_path(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, addr: impl Into<StatOut> + Copy, follow: bool) -> SysResult {
     let mut path = path_arg(ctx, path_addr)?;
     if procfs::is_proc(&path) {
         match procfs::lookup(ctx.process, &path)? {
@@ -831,6 +847,40 @@ pub fn sys_newfstatat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         }
     }
     stat_path(ctx, dirfd, a[1], a[2], !flags.contains(AtFlags::AT_SYMLINK_NOFOLLOW))
+}
+
+/// statx(dirfd, path, flags, mask, buf): the `newfstatat` facts in a
+/// `struct statx`; every basic field is filled whatever `mask` asks, as
+/// Linux may do.
+pub fn sys_statx(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const STATX_RESERVED: u64 = 0x8000_0000;
+    let flags = AtFlags::from_raw_within(a[2], AtFlags::STAT_MASK)?;
+    if flags.contains(AtFlags::AT_STATX_FORCE_SYNC | AtFlags::AT_STATX_DONT_SYNC) || a[3] & STATX_RESERVED != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (dirfd, out) = (fd_of(a[0]), StatOut::Statx(a[4]));
+    if flags.contains(AtFlags::AT_EMPTY_PATH) && ctx.process.memory.read_cstr(a[1], PATH_MAX)?.is_empty() {
+        return if dirfd == AT_FDCWD {
+            let stat = stat_of(ctx.process.cwd)?;
+            put_stat(ctx, out, &stat)
+        } else {
+            fstat_fd(ctx, dirfd, out)
+        };
+    }
+    stat_path(ctx, dirfd, a[1], out, !flags.contains(AtFlags::AT_SYMLINK_NOFOLLOW))
+}
+
+/// fadvise64(fd, offset, len, advice): advice only, so nothing to do once
+/// the arguments are Linux-valid.
+pub fn sys_fadvise64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let file = file(ctx, fd_of(a[0]))?;
+    if matches!(file.lock().kind, FileKind::Pipe { .. }) {
+        return Err(Errno::ESPIPE);
+    }
+    if a[3] > 5 || (a[2] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
 }
 
 pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {

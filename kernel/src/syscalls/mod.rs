@@ -192,6 +192,8 @@ syscall_table! {
     MKNOD => files::sys_mknod,
     MKNODAT => files::sys_mknodat,
     NEWFSTATAT => files::sys_newfstatat,
+    STATX => files::sys_statx,
+    FADVISE64 => files::sys_fadvise64,
     UNLINKAT => files::sys_unlinkat,
     READLINKAT => files::sys_readlinkat,
     FACCESSAT => files::sys_faccessat,
