@@ -26,7 +26,9 @@ pub fn init(initramfs: Option<&[u8]>) -> Result<(), &'static str> {
 /// Runs `f` on the root file system.
 pub fn with<R>(f: impl FnOnce(&mut Fs) -> R) -> R {
     let mut guard = FS.lock();
-    f(guard.as_mut().expect("file system used before fs::init"))
+    let fs = guard.as_mut().expect("file system used before fs::init");
+    fs.set_clock((crate::time::realtime_ns() / 1_000_000_000) as i64);
+    f(fs)
 }
 
 /// What an open file refers to.

@@ -21,6 +21,7 @@
 #include <sys/sysmacros.h>
 #include <sys/times.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "child.h"
 
@@ -905,6 +906,10 @@ static void test_statx(void)
         close(p[0]);
         close(p[1]);
     }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    check(sx.mtime.sec > now.tv_sec - 60 && sx.mtime.sec <= now.tv_sec + 1,
+          "a new file's mtime is the wall clock", "mtime %lld, now %lld", (long long)sx.mtime.sec, (long long)now.tv_sec);
     close((int)fd);
     SC(SYS_unlink, "sx.link");
     SC(SYS_unlink, "sx.txt");

@@ -241,6 +241,9 @@ impl Inode {
 pub struct Fs {
     inodes: BTreeMap<InodeId, Inode>,
     next_ino: InodeId,
+    /// The wall clock (seconds since the epoch) as the kernel last set it
+    /// ([`Fs::set_clock`]): the mtime of what is created or changed.
+    now_secs: i64,
 }
 
 impl Default for Fs {
@@ -287,6 +290,7 @@ impl Fs {
         Fs {
             inodes,
             next_ino: ROOT.saturating_add(1),
+            now_secs: 0,
         }
     }
 
@@ -300,15 +304,26 @@ impl Fs {
     /// recognized: each entry is its own inode.
     pub fn from_cpio(archive: &[u8]) -> Result<Fs, cpio::CpioError> {
         let mut fs = Fs::new();
+        // Adding a child touches its directory's mtime: directories take
+        // theirs from the archive once every entry is in (as Linux's
+        // initramfs unpacker defers `dir_utime`).
+        let mut dir_mtimes: Vec<(InodeId, i64)> = Vec::new();
         for entry in cpio::entries(archive) {
             let entry = entry?;
             // Skipping is the documented behaviour for what does not fit.
-            let _ = fs.add_cpio_entry(&entry);
+            if let Ok(id) = fs.add_cpio_entry(&entry)
+                && entry.mode & S_IFMT == S_IFDIR
+            {
+                dir_mtimes.push((id, i64::from(entry.mtime)));
+            }
+        }
+        for (id, mtime) in dir_mtimes {
+            let _ = fs.set_mtime(id, mtime);
         }
         Ok(fs)
     }
 
-    fn add_cpio_entry(&mut self, entry: &cpio::Entry<'_>) -> Result<(), Errno> {
+    fn add_cpio_entry(&mut self, entry: &cpio::Entry<'_>) -> Result<InodeId, Errno> {
         let perm = entry.mode & 0o7777;
         let file_type = entry.mode & S_IFMT;
         let mut components = entry
@@ -322,7 +337,7 @@ impl Fs {
             if file_type == S_IFDIR {
                 self.set_attributes(ROOT, perm, entry)?;
             }
-            return Ok(());
+            return Ok(ROOT);
         };
         for next in components {
             dir = self.enter_or_create(dir, name)?;
@@ -361,7 +376,8 @@ impl Fs {
             }
             _ => return Err(Errno::EINVAL),
         };
-        self.set_attributes(id, perm, entry)
+        self.set_attributes(id, perm, entry)?;
+        Ok(id)
     }
 
     /// The directory `name` in `dir` for building a tree: created if
@@ -652,7 +668,12 @@ impl Fs {
     /// out. Devices swallow the data (the kernel serves the console
     /// itself), except `/dev/full`: `ENOSPC`, as on Linux.
     pub fn write(&mut self, id: InodeId, offset: u64, data: &[u8]) -> Result<usize, Errno> {
-        match &mut self.node_mut(id)?.body {
+        let now = self.now_secs;
+        let node = self.node_mut(id)?;
+        if matches!(node.body, Body::File(_)) && !data.is_empty() {
+            node.mtime_secs = now;
+        }
+        match &mut node.body {
             Body::File(content) => {
                 if data.is_empty() {
                     return Ok(0);
@@ -694,7 +715,12 @@ impl Fs {
     /// `EISDIR` for a directory, `EINVAL` for a symlink, `EFBIG` past
     /// [`MAX_FILE_SIZE`]; devices ignore it (`O_TRUNC` on `/dev/null`).
     pub fn truncate(&mut self, id: InodeId, len: u64) -> Result<(), Errno> {
-        match &mut self.node_mut(id)?.body {
+        let now = self.now_secs;
+        let node = self.node_mut(id)?;
+        if matches!(node.body, Body::File(_)) {
+            node.mtime_secs = now;
+        }
+        match &mut node.body {
             Body::File(content) => {
                 if len > MAX_FILE_SIZE {
                     return Err(Errno::EFBIG);
@@ -793,11 +819,13 @@ impl Fs {
                 uid: 0,
                 gid: 0,
                 nlink: if is_dir { 2 } else { 1 },
-                mtime_secs: 0,
+                mtime_secs: self.now_secs,
                 body,
             },
         );
+        let now = self.now_secs;
         let parent_node = self.node_mut(parent)?;
+        parent_node.mtime_secs = now;
         if is_dir {
             parent_node.nlink = parent_node.nlink.saturating_add(1);
         }
@@ -1120,6 +1148,12 @@ impl Fs {
             path.extend_from_slice(name);
         }
         Ok(path)
+    }
+
+    /// Sets the wall clock that new and changed inodes take as their mtime
+    /// (the archive's own mtimes stay as packed).
+    pub fn set_clock(&mut self, now_secs: i64) {
+        self.now_secs = now_secs;
     }
 
     /// One absolute path of any inode (of its first name found), for

@@ -718,3 +718,20 @@ fn any_path_of_names_files_and_directories() {
     fs.unlink(etc, b"passwd").unwrap();
     assert_eq!(fs.any_path_of(file), None);
 }
+
+#[test]
+fn created_and_written_files_take_the_clock_as_mtime() {
+    let mut fs = Fs::new();
+    fs.set_clock(1_700_000_000);
+    let dir = fs.mkdir(ROOT, b"d", 0o755).unwrap();
+    let file = fs.create_file(dir, b"f", 0o644).unwrap();
+    assert_eq!(fs.metadata(file).unwrap().mtime_secs, 1_700_000_000);
+    assert_eq!(fs.metadata(dir).unwrap().mtime_secs, 1_700_000_000);
+    fs.set_clock(1_700_000_100);
+    fs.write(file, 0, b"x").unwrap();
+    assert_eq!(fs.metadata(file).unwrap().mtime_secs, 1_700_000_100);
+    assert_eq!(fs.metadata(dir).unwrap().mtime_secs, 1_700_000_000, "writing a file leaves its directory alone");
+    fs.set_clock(1_700_000_200);
+    fs.truncate(file, 0).unwrap();
+    assert_eq!(fs.metadata(file).unwrap().mtime_secs, 1_700_000_200);
+}
