@@ -39,7 +39,7 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--timeout SECS] [--server prefork|busybox]
        isola load URL [--requests N] [--concurrency C] [--timeout SECS]
                    [--path-at K:PATH]...
-       isola rootfs --packages P1,P2,... -o DIR [--force]
+       isola rootfs --packages P1,P2,... -o DIR [--force] [--usr-merge]
        isola help | --help | --version
 
   run     build the kernel if needed, boot it in QEMU (microvm) with the
@@ -65,7 +65,8 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
           and their Depends/Pre-Depends closure (apt-get download, dpkg -x;
           libc6, base-files, base-passwd always), cached by package set in
           ~/.cache/isola/roots; DIR must be missing, empty or made by an
-          earlier rootfs unless --force (an unknown package: exit 2)
+          earlier rootfs unless --force (an unknown package: exit 2);
+          --usr-merge: /bin /sbin /lib /lib64 as links into /usr
 
   --accel auto|kvm|tcg         auto (default): KVM when a probe boot under it
                                works, TCG otherwise

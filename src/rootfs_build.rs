@@ -26,6 +26,9 @@ pub const ESSENTIAL: &[&str] = &["libc6", "base-files", "base-passwd"];
 /// packages), so that a later run may replace it without `--force`.
 const MARKER: &str = ".isola-rootfs";
 
+/// Bumped when what `build` makes of a package set changes.
+const LAYOUT: &str = "layout 2";
+
 /// `isola rootfs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootfsOpts {
@@ -35,6 +38,8 @@ pub struct RootfsOpts {
     pub out: String,
     /// `--force`: write into a non-empty directory isola did not make.
     pub force: bool,
+    /// `--usr-merge`: /bin, /sbin, /lib, /lib64 become links into /usr.
+    pub usr_merge: bool,
 }
 
 /// Parse the arguments after `rootfs`.
@@ -42,6 +47,7 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
     let mut packages: Vec<String> = Vec::new();
     let mut out = None;
     let mut force = false;
+    let mut usr_merge = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -67,6 +73,7 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
             }
             "-o" | "--output" => out = Some(value()?),
             "--force" => force = true,
+            "--usr-merge" => usr_merge = true,
             "--help" | "-h" => return Ok(Command::Help),
             _ if name.starts_with('-') => {
                 return Err(Error::usage(format!("unknown option '{name}'")));
@@ -82,6 +89,7 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
         packages,
         out,
         force,
+        usr_merge,
     }))
 }
 
@@ -98,9 +106,14 @@ pub fn valid_name(name: &str) -> bool {
 
 /// The cache key of a package set: FNV-1a 64 of the sorted names (stable
 /// across Rust versions, unlike `DefaultHasher`).
-pub fn set_key(packages: &BTreeSet<String>) -> String {
+pub fn set_key(packages: &BTreeSet<String>, usr_merge: bool) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in packages {
+    // The layout version and options are part of the key, so a root made
+    // by an older isola or with other options is never taken.
+    let layout = [LAYOUT.to_string()]
+        .into_iter()
+        .chain(usr_merge.then(|| "--usr-merge".to_string()));
+    for p in packages.iter().cloned().chain(layout) {
         for &b in p.as_bytes().iter().chain(b"\n") {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
@@ -139,11 +152,11 @@ pub fn command(opts: &RootfsOpts) -> Result<i32, Error> {
     let mut set: BTreeSet<String> = opts.packages.iter().cloned().collect();
     set.extend(ESSENTIAL.iter().map(|s| s.to_string()));
     let cache = cache_dir()?;
-    let root = cache.join("roots").join(set_key(&set));
+    let root = cache.join("roots").join(set_key(&set, opts.usr_merge));
     if root.join(MARKER).is_file() {
         step(&format!("cached root {}", root.display()));
     } else {
-        build(&set, &cache, &root)?;
+        build(&set, opts.usr_merge, &cache, &root)?;
     }
     step(&format!("copying to {}", out.display()));
     if out.join(MARKER).is_file() {
@@ -175,7 +188,7 @@ fn check_output(out: &Path, force: bool) -> Result<(), Error> {
 
 /// Resolve, download and unpack into `root` (via a temporary sibling that
 /// is renamed into place, so a half-built root is never taken as cached).
-fn build(set: &BTreeSet<String>, cache: &Path, root: &Path) -> Result<(), Error> {
+fn build(set: &BTreeSet<String>, merge: bool, cache: &Path, root: &Path) -> Result<(), Error> {
     step(&format!(
         "resolving {}",
         set.iter().cloned().collect::<Vec<_>>().join(",")
@@ -224,8 +237,12 @@ fn build(set: &BTreeSet<String>, cache: &Path, root: &Path) -> Result<(), Error>
             &format!("dpkg -x {}", deb.display()),
         )?;
     }
-    step("finishing /etc, /tmp, /var, /run, usr-merge");
-    finish(&tmp)?;
+    step(if merge {
+        "finishing /etc, /tmp, /var, /run; usr-merge"
+    } else {
+        "finishing /etc, /tmp, /var, /run"
+    });
+    finish(&tmp, merge)?;
     let list: String = closure.iter().map(|p| format!("{p}\n")).collect();
     fs::write(tmp.join(MARKER), list).map_err(|e| io_err("cannot write", &tmp, e))?;
     let _ = fs::remove_dir_all(root);
@@ -510,11 +527,16 @@ fn cached_deb(pkg: &str, dir: &Path) -> Result<Option<PathBuf>, Error> {
     Ok(best.map(|(_, p)| p))
 }
 
-/// What maintainer scripts and the installer would have made: usr-merged
-/// /bin /sbin /lib /lib64, the user and group files, the writable dirs.
-fn finish(root: &Path) -> Result<(), Error> {
-    for d in ["bin", "sbin", "lib", "lib64"] {
-        usr_merge(root, d)?;
+/// What maintainer scripts and the installer would have made: the user
+/// and group files, the writable dirs; with `merge`, usr-merged /bin /sbin
+/// /lib /lib64. Without it the layout stays as unpacked, which bookworm's
+/// packages are consistent with (libc6's /lib64/ld-linux-x86-64.so.2 links
+/// to /lib/x86_64-linux-gnu/, which libc6 ships).
+fn finish(root: &Path, merge: bool) -> Result<(), Error> {
+    if merge {
+        for d in ["bin", "sbin", "lib", "lib64"] {
+            usr_merge(root, d)?;
+        }
     }
     let etc = root.join("etc");
     fs::create_dir_all(&etc).map_err(|e| io_err("cannot create", &etc, e))?;
@@ -642,8 +664,9 @@ mod tests {
         let a: BTreeSet<String> = ["b", "a"].iter().map(|s| s.to_string()).collect();
         let b: BTreeSet<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
         let c: BTreeSet<String> = ["ab"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(set_key(&a), set_key(&b));
-        assert_ne!(set_key(&a), set_key(&c));
+        assert_eq!(set_key(&a, false), set_key(&b, false));
+        assert_ne!(set_key(&a, false), set_key(&c, false));
+        assert_ne!(set_key(&a, false), set_key(&a, true));
     }
 
     const LIGHTTPD: &str = "lighttpd
