@@ -6,7 +6,7 @@
 //! Finished roots are cached by package set under
 //! `~/.cache/isola/roots/<hash>/` (debs under `~/.cache/isola/debs/`), so a
 //! second run with the same set does no apt work and needs no network.
-//! See docs/rootfs.md.
+//! See docs/cli.md (`isola rootfs`).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs;
@@ -212,14 +212,18 @@ fn build(set: &BTreeSet<String>, merge: bool, cache: &Path, root: &Path) -> Resu
     }
     if !missing.is_empty() && download(&missing, &debs_dir).is_err() {
         step("download failed: apt-get update, then again");
-        run_ok(Proc::new("apt-get").args(["update", "-q"]), "apt-get update")?;
+        run_ok(
+            Proc::new("apt-get").args(["update", "-q"]),
+            "apt-get update",
+        )?;
         download(&missing, &debs_dir)?;
     }
     let mut debs = Vec::new();
     for pkg in &closure {
-        debs.push(cached_deb(pkg, &debs_dir)?.ok_or_else(|| {
-            Error::failure(format!("apt-get download {pkg} left no .deb"))
-        })?);
+        debs.push(
+            cached_deb(pkg, &debs_dir)?
+                .ok_or_else(|| Error::failure(format!("apt-get download {pkg} left no .deb")))?,
+        );
     }
     let parent = root.parent().expect("roots/<key> has a parent");
     fs::create_dir_all(parent).map_err(|e| io_err("cannot create", parent, e))?;
@@ -231,7 +235,12 @@ fn build(set: &BTreeSet<String>, merge: bool, cache: &Path, root: &Path) -> Resu
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| io_err("cannot create", &tmp, e))?;
     for (k, deb) in debs.iter().enumerate() {
-        step(&format!("unpacking {}/{} {}", k + 1, debs.len(), closure[k]));
+        step(&format!(
+            "unpacking {}/{} {}",
+            k + 1,
+            debs.len(),
+            closure[k]
+        ));
         run_ok(
             Proc::new("dpkg").arg("-x").arg(deb).arg(&tmp),
             &format!("dpkg -x {}", deb.display()),
@@ -374,7 +383,9 @@ pub fn choose(group: &[(String, bool, Vec<String>)], chosen: &BTreeSet<String>) 
     if let Some((name, _, _)) = group.iter().find(|(_, v, _)| !v) {
         return Some(name.clone());
     }
-    group.iter().find_map(|(_, _, providers)| providers.first().cloned())
+    group
+        .iter()
+        .find_map(|(_, _, providers)| providers.first().cloned())
 }
 
 /// The dependency closure of `set`, in a stable order (dependencies need
@@ -387,7 +398,11 @@ fn resolve(set: &BTreeSet<String>) -> Result<Vec<String>, Error> {
     let mut first = true;
     while !queue.is_empty() {
         let batch: Vec<String> = queue.drain(..).filter(|p| !chosen.contains(p)).collect();
-        let batch: Vec<String> = batch.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+        let batch: Vec<String> = batch
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         if batch.is_empty() {
             break;
         }
@@ -467,7 +482,10 @@ pub fn pick_priority(names: &[String], show: &str) -> Option<String> {
         } else if let (Some(pr), Some(p)) = (line.strip_prefix("Priority: "), pkg.as_ref())
             && let Some(order) = names.iter().position(|n| n == p)
         {
-            let r = PRIORITIES.iter().position(|x| *x == pr.trim()).unwrap_or(PRIORITIES.len());
+            let r = PRIORITIES
+                .iter()
+                .position(|x| *x == pr.trim())
+                .unwrap_or(PRIORITIES.len());
             rank.push((r, order, p.clone()));
         }
     }
@@ -578,7 +596,12 @@ fn usr_merge(root: &Path, name: &str) -> Result<(), Error> {
             merge_into(&top, &usr)?;
             fs::remove_dir_all(&top).map_err(|e| io_err("cannot remove", &top, e))?;
         }
-        Ok(_) => return Err(Error::failure(format!("{} is not a directory", top.display()))),
+        Ok(_) => {
+            return Err(Error::failure(format!(
+                "{} is not a directory",
+                top.display()
+            )));
+        }
         Err(_) => make_dir(&usr)?,
     }
     symlink(Path::new("usr").join(name), &top).map_err(|e| io_err("cannot link", &top, e))
@@ -708,7 +731,8 @@ mod tests {
         let show = "Package: gawk\nPriority: optional\n\nPackage: original-awk\n\
                     Priority: optional\n\nPackage: mawk\nPriority: required\n";
         assert_eq!(pick_priority(&names, show).as_deref(), Some("mawk"));
-        let show = "Package: original-awk\nPriority: optional\n\nPackage: gawk\nPriority: optional\n";
+        let show =
+            "Package: original-awk\nPriority: optional\n\nPackage: gawk\nPriority: optional\n";
         assert_eq!(pick_priority(&names, show).as_deref(), Some("gawk"));
         assert_eq!(pick_priority(&names, ""), None);
     }

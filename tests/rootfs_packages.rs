@@ -34,14 +34,34 @@ fn busybox_root_then_cached_then_boots() {
     let out_dir = TempDir::new("rootfs-pkgs");
     let dir = out_dir.path().join("root");
     let d = dir.to_str().unwrap();
+    // The debs stay cached between test runs; the built roots must not, or
+    // the first run would not build.
+    let _ = std::fs::remove_dir_all(cache().join("roots"));
     let first = rootfs(&cache(), &["--packages", "busybox", "-o", d], false);
     assert_eq!(first.code, 0, "{}", first.show());
-    assert!(first.stderr.contains("rootfs: resolving"), "{}", first.show());
-    assert!(first.stderr.lines().any(|l| l.starts_with("rootfs: ") && l.ends_with(" packages")), "{}", first.show());
+    assert!(
+        first.stderr.contains("rootfs: resolving"),
+        "{}",
+        first.show()
+    );
+    assert!(
+        first
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("rootfs: ") && l.ends_with(" packages")),
+        "{}",
+        first.show()
+    );
     assert!(dir.join("bin/busybox").is_file(), "{}", first.show());
-    assert!(dir.join("lib64/ld-linux-x86-64.so.2").exists(), "ld.so does not resolve");
+    assert!(
+        dir.join("lib64/ld-linux-x86-64.so.2").exists(),
+        "ld.so does not resolve"
+    );
     let passwd = std::fs::read_to_string(dir.join("etc/passwd")).unwrap();
-    assert!(passwd.lines().any(|l| l.starts_with("www-data:")), "{passwd}");
+    assert!(
+        passwd.lines().any(|l| l.starts_with("www-data:")),
+        "{passwd}"
+    );
     let group = std::fs::read_to_string(dir.join("etc/group")).unwrap();
     assert!(group.lines().any(|l| l.starts_with("www-data:")), "{group}");
     let list = std::fs::read_to_string(dir.join(".isola-rootfs")).unwrap();
@@ -59,12 +79,31 @@ fn busybox_root_then_cached_then_boots() {
     let start = std::time::Instant::now();
     let second = rootfs(&cache(), &["--packages", "busybox", "-o", d], true);
     assert_eq!(second.code, 0, "{}", second.show());
-    assert!(second.stderr.contains("rootfs: cached root"), "{}", second.show());
+    assert!(
+        second.stderr.contains("rootfs: cached root"),
+        "{}",
+        second.show()
+    );
     assert!(!second.stderr.contains("downloading"), "{}", second.show());
-    assert!(start.elapsed().as_secs() < 20, "second run took {:?}", start.elapsed());
+    assert!(
+        start.elapsed().as_secs() < 20,
+        "second run took {:?}",
+        start.elapsed()
+    );
     assert!(dir.join("bin/busybox").is_file());
 
-    let boot = isola(&["run", "--accel", "tcg", "--timeout", "180", "--rootfs", d, "/bin/busybox", "echo", "hi"]);
+    let boot = isola(&[
+        "run",
+        "--accel",
+        "tcg",
+        "--timeout",
+        "180",
+        "--rootfs",
+        d,
+        "/bin/busybox",
+        "echo",
+        "hi",
+    ]);
     assert_eq!(boot.code, 0, "{}", boot.show());
     assert!(boot.has_line("hi"), "{}", boot.show());
 }
@@ -73,10 +112,32 @@ fn busybox_root_then_cached_then_boots() {
 fn unknown_package_is_exit_2_with_one_line() {
     let out_dir = TempDir::new("rootfs-unknown");
     let d = out_dir.path().join("root");
-    let out = rootfs(&cache(), &["--packages", "busybox,no-such-package-isola", "-o", d.to_str().unwrap()], false);
+    let out = rootfs(
+        &cache(),
+        &[
+            "--packages",
+            "busybox,no-such-package-isola",
+            "-o",
+            d.to_str().unwrap(),
+        ],
+        false,
+    );
     assert_eq!(out.code, 2, "{}", out.show());
-    assert_eq!(out.stderr.lines().filter(|l| !l.starts_with("rootfs: ")).count(), 1, "{}", out.show());
-    assert!(out.stderr.contains("unknown package 'no-such-package-isola'"), "{}", out.show());
+    assert_eq!(
+        out.stderr
+            .lines()
+            .filter(|l| !l.starts_with("rootfs: "))
+            .count(),
+        1,
+        "{}",
+        out.show()
+    );
+    assert!(
+        out.stderr
+            .contains("unknown package 'no-such-package-isola'"),
+        "{}",
+        out.show()
+    );
     assert!(!d.exists(), "an output directory was made");
 }
 
@@ -96,8 +157,16 @@ fn foreign_nonempty_output_needs_force() {
 fn usage_errors() {
     let out = isola(&["rootfs", "-o", "/tmp/x"]);
     assert_eq!(out.code, 2, "{}", out.show());
-    assert!(out.stderr.starts_with("isola: rootfs needs --packages"), "{}", out.show());
+    assert!(
+        out.stderr.starts_with("isola: rootfs needs --packages"),
+        "{}",
+        out.show()
+    );
     let out = isola(&["rootfs", "--packages", "-rf", "-o", "/tmp/x"]);
     assert_eq!(out.code, 2, "{}", out.show());
-    assert!(out.stderr.contains("not a Debian package name"), "{}", out.show());
+    assert!(
+        out.stderr.contains("not a Debian package name"),
+        "{}",
+        out.show()
+    );
 }
