@@ -92,20 +92,24 @@ fn busybox_root_then_cached_then_boots() {
     );
     assert!(dir.join("bin/busybox").is_file());
 
-    let boot = isola(&[
-        "run",
-        "--accel",
-        "tcg",
-        "--timeout",
-        "180",
-        "--rootfs",
-        d,
-        "/bin/busybox",
-        "echo",
-        "hi",
-    ]);
-    assert_eq!(boot.code, 0, "{}", boot.show());
-    assert!(boot.has_line("hi"), "{}", boot.show());
+    for level in ["strict", "mpk", "none"] {
+        let boot = isola(&[
+            "run",
+            "--accel",
+            "tcg",
+            "--isolation",
+            level,
+            "--timeout",
+            "180",
+            "--rootfs",
+            d,
+            "/bin/busybox",
+            "echo",
+            "hi",
+        ]);
+        assert_eq!(boot.code, 0, "{level}: {}", boot.show());
+        assert!(boot.has_line("hi"), "{level}: {}", boot.show());
+    }
 }
 
 #[test]
@@ -150,6 +154,22 @@ fn foreign_nonempty_output_needs_force() {
     assert_eq!(out.code, 2, "{}", out.show());
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.show());
     assert!(out.stderr.contains("not empty"), "{}", out.show());
+    assert!(std::fs::read_to_string(out_dir.path().join("mine")).unwrap() == "x");
+
+    // --force: the root goes on top, what was there stays. (A cache of its
+    // own: the other test clears the shared one's roots while it runs.)
+    let own = common::root().join("target/test-rootfs-cache-force");
+    let out = rootfs(
+        &own,
+        &["--packages", "busybox", "--force", "-o", d],
+        false,
+    );
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(
+        out_dir.path().join("bin/busybox").is_file(),
+        "{}",
+        out.show()
+    );
     assert!(std::fs::read_to_string(out_dir.path().join("mine")).unwrap() == "x");
 }
 
