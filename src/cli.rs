@@ -39,6 +39,7 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--timeout SECS] [--server prefork|busybox]
        isola load URL [--requests N] [--concurrency C] [--timeout SECS]
                    [--path-at K:PATH]...
+       isola rootfs --packages P1,P2,... -o DIR [--force] [--usr-merge]
        isola help | --help | --version
 
   run     build the kernel if needed, boot it in QEMU (microvm) with the
@@ -60,6 +61,12 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
           10), one connection each; print requests/s and latency; exit 0
           iff none failed (--path-at K:PATH: request K asks for PATH and may
           fail: counted as an expected failure)
+  rootfs  build a guest root (for run --rootfs) in DIR from Debian packages
+          and their Depends/Pre-Depends closure (apt-get download, dpkg -x;
+          libc6, base-files, base-passwd always), cached by package set in
+          ~/.cache/isola/roots; DIR must be missing, empty or made by an
+          earlier rootfs unless --force (an unknown package: exit 2);
+          --usr-merge: /bin /sbin /lib /lib64 as links into /usr
 
   --accel auto|kvm|tcg         auto (default): KVM when a probe boot under it
                                works, TCG otherwise
@@ -196,6 +203,7 @@ pub enum Command {
     Bench(crate::bench::BenchOpts),
     BenchHttp(crate::bench::http::HttpOpts),
     Load(crate::load::LoadOpts),
+    Rootfs(crate::rootfs_build::RootfsOpts),
     Help,
     Version,
 }
@@ -217,6 +225,7 @@ where
         "ktest" => parse_ktest(rest),
         "bench" => crate::bench::parse(rest),
         "load" => crate::load::parse(rest),
+        "rootfs" => crate::rootfs_build::parse(rest),
         other if other.starts_with('-') => Err(Error::usage(format!("unknown option '{other}'"))),
         other => Err(Error::usage(format!("unknown command '{other}'"))),
     }

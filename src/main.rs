@@ -9,7 +9,8 @@
 //! network; [`console`] reads the guest's serial lines; [`commands`] turns
 //! all that into exit codes ([`error`]). [`bench`] compares Isola with a
 //! Linux guest and the host; [`load`] is the HTTP load generator of
-//! `isola load` and `isola bench http`. See docs/cli.md.
+//! `isola load` and `isola bench http`; [`rootfs_build`] makes a guest root
+//! from Debian packages (`isola rootfs`). See docs/cli.md.
 
 // One module may use `unsafe`: lifeline (PR_SET_PDEATHSIG between fork and
 // exec, so that QEMU dies with isola); everything else is safe code.
@@ -28,6 +29,7 @@ mod lifeline;
 mod load;
 mod plan;
 mod qemu;
+mod rootfs_build;
 #[cfg(test)]
 mod testelf;
 
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Bench(opts) => bench::run(&opts),
         Command::BenchHttp(opts) => bench::http::run(&opts),
         Command::Load(opts) => load::command(&opts),
+        Command::Rootfs(opts) => rootfs_build::command(&opts),
     });
     let code = match result {
         Ok(code) => code,
