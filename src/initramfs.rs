@@ -114,6 +114,7 @@ pub fn build(
     let mut archive = Archive {
         writer: cpio::Writer::new(),
         kinds: BTreeMap::new(),
+        targets: BTreeMap::new(),
         skip_special: false,
     };
     let Some(root) = rootfs else {
@@ -124,8 +125,9 @@ pub fn build(
     for add in adds {
         archive.add(add)?;
     }
-    match archive.kinds.get(&init) {
-        Some(Kind::File | Kind::Symlink) => {}
+    let resolved = archive.resolve(&init).unwrap_or_else(|| init.clone());
+    match archive.kinds.get(&resolved) {
+        Some(Kind::File) => {}
         Some(kind) => {
             return Err(Error::input(format!(
                 "PROGRAM {init} is {} in --rootfs {}, not a file",
@@ -255,6 +257,9 @@ struct Archive {
     kinds: BTreeMap<String, Kind>,
     /// Inside a `--rootfs` directory: skip devices, FIFOs and sockets.
     skip_special: bool,
+    /// Each symlink's target, to resolve PROGRAM through links such as a
+    /// usr-merged root's `/bin -> usr/bin`.
+    targets: BTreeMap<String, String>,
 }
 
 /// The archive's name for a guest path: no leading `/` (newc convention).
@@ -316,7 +321,40 @@ impl Archive {
         self.parents(guest)?;
         self.writer.add_symlink(entry_name(guest), target);
         self.kinds.insert(guest.to_string(), Kind::Symlink);
+        self.targets.insert(guest.to_string(), target.to_string());
         Ok(())
+    }
+
+    /// `path` with every symlink in the archive followed, as the kernel's
+    /// lookup will (at most 40 links); `None` on a loop.
+    fn resolve(&self, path: &str) -> Option<String> {
+        let mut pending: Vec<String> = path.split('/').filter(|c| !c.is_empty()).rev().map(String::from).collect();
+        let mut done: Vec<String> = Vec::new();
+        let mut links = 0;
+        while let Some(component) = pending.pop() {
+            match component.as_str() {
+                "." => continue,
+                ".." => {
+                    done.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            done.push(component);
+            let here = format!("/{}", done.join("/"));
+            if let Some(target) = self.targets.get(&here) {
+                links += 1;
+                if links > 40 {
+                    return None;
+                }
+                done.pop();
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                pending.extend(target.split('/').filter(|c| !c.is_empty()).rev().map(String::from));
+            }
+        }
+        Some(format!("/{}", done.join("/")))
     }
 
     /// One `--add`: the host path itself is followed if it is a symlink.
@@ -625,6 +663,28 @@ mod tests {
 
     fn build_host(p: &ProgramSpec, a: &[AddSpec], e: &[(String, String)]) -> Result<Initramfs, Error> {
         build(p, None, a, e)
+    }
+
+    #[test]
+    fn rootfs_program_is_found_through_directory_links() {
+        let dir = std::env::temp_dir().join(format!("isola-rootfs-merged-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("usr/bin")).unwrap();
+        fs::write(dir.join("usr/bin/prog"), b"x").unwrap();
+        std::os::unix::fs::symlink("usr/bin", dir.join("bin")).unwrap();
+        std::os::unix::fs::symlink("../../bin/prog", dir.join("usr/bin/alias")).unwrap();
+        std::os::unix::fs::symlink("loop2", dir.join("usr/bin/loop1")).unwrap();
+        std::os::unix::fs::symlink("loop1", dir.join("usr/bin/loop2")).unwrap();
+        let spec = |path: &str| ProgramSpec { path: path.into(), args: vec![] };
+        assert_eq!(build(&spec("/bin/prog"), Some(&dir), &[], &[]).unwrap().init, "/bin/prog");
+        assert_eq!(build(&spec("/usr/bin/alias"), Some(&dir), &[], &[]).unwrap().init, "/usr/bin/alias");
+        for missing in ["/bin/nope", "/usr/bin/loop1"] {
+            let e = build(&spec(missing), Some(&dir), &[], &[]).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{e}");
+        }
+        let e = build(&spec("/bin"), Some(&dir), &[], &[]).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
