@@ -683,7 +683,7 @@ mod tests {
         assert_eq!(u32_at(&b, 4), 4096);
         assert_eq!(u32_at(&b, 16), 2);
         assert_eq!((u32_at(&b, 20), u32_at(&b, 24)), (33, 34));
-        assert_eq!(u16::from_le_bytes([b[28], b[29]]), 0o100_755 & 0xffff);
+        assert_eq!(u16::from_le_bytes([b[28], b[29]]), 0o100_755);
         assert_eq!(u64_at(&b, 32), 1234);
         assert_eq!(u64_at(&b, 40), 5000);
         assert_eq!(u64_at(&b, 48), 16);
