@@ -283,12 +283,15 @@ pub fn forget_if_unused(fs: &mut Fs, id: InodeId) {
 }
 
 /// Whether the access mode allows reading / writing.
+/// `O_PATH`: a descriptor that only names a file (no reads, no writes).
+const O_PATH: u32 = 0o10_000_000;
+
 pub fn can_read(flags: u32) -> bool {
-    flags & 3 != 1
+    flags & 3 != 1 && flags & O_PATH == 0
 }
 
 pub fn can_write(flags: u32) -> bool {
-    flags & 3 != 0
+    flags & 3 != 0 && flags & O_PATH == 0
 }
 
 /// The whole content of a regular file, copied (ELF loading).

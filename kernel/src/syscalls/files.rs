@@ -135,6 +135,9 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
         }
     }
     let base = base_dir(ctx, dirfd, &path)?;
+    if flags.contains(OpenFlags::O_PATH) {
+        return open_path_only(ctx, base, &path, flags, raw_flags);
+    }
     let access = flags.access_mode();
     let umask = ctx.process.umask;
     let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
@@ -176,6 +179,24 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
     let open = fs::open_file(kind, raw_flags as u32);
     let fd = ctx.process.files.insert(open, flags.contains(OpenFlags::O_CLOEXEC))?;
     Ok(fd as u64)
+}
+
+/// open with `O_PATH`: names the file without opening it for I/O, as
+/// Linux does: every flag but O_CLOEXEC, O_DIRECTORY and O_NOFOLLOW is
+/// ignored (no creation, no truncation, no FIFO wait), and with O_NOFOLLOW
+/// a final symlink is the descriptor's file itself (glibc's
+/// `fchmodat(AT_SYMLINK_NOFOLLOW)` relies on it).
+fn open_path_only(ctx: &mut Ctx<'_>, base: InodeId, path: &[u8], flags: OpenFlags, raw_flags: u64) -> SysResult {
+    let id = fs::with(|fs| -> Result<InodeId, Errno> {
+        let id = fs.lookup(base, path, !flags.contains(OpenFlags::O_NOFOLLOW))?;
+        if flags.contains(OpenFlags::O_DIRECTORY) && fs.metadata(id)?.kind != NodeKind::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(id)
+    })?;
+    let kept = OpenFlags::O_PATH | OpenFlags::O_CLOEXEC | OpenFlags::O_DIRECTORY | OpenFlags::O_NOFOLLOW;
+    let open = fs::open_file(FileKind::Node(id), (raw_flags as u32) & kept.bits());
+    Ok(ctx.process.files.insert(open, flags.contains(OpenFlags::O_CLOEXEC))? as u64)
 }
 
 pub fn sys_open(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -1808,3 +1829,57 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     Ok(0)
 }
+
+/// The file an xattr call names: `a[0]` a path (followed or not) or a
+/// descriptor. Its errors (ENOENT, EBADF, EFAULT...) come first, as on Linux.
+fn xattr_target(ctx: &mut Ctx<'_>, a: &[u64; 6], by: XattrBy) -> Result<(), Errno> {
+    match by {
+        XattrBy::Path { follow } => inode_at(ctx, AT_FDCWD, a[0], follow).map(drop),
+        XattrBy::Fd => file(ctx, fd_of(a[0])).map(drop),
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum XattrBy {
+    Path { follow: bool },
+    Fd,
+}
+
+/// get/lget/fgetxattr: the file system stores no extended attributes, so
+/// every name is ENODATA (what Linux answers for an attribute not set),
+/// once the file is found.
+pub fn xattr_get(ctx: &mut Ctx<'_>, a: [u64; 6], by: XattrBy) -> SysResult {
+    xattr_target(ctx, &a, by)?;
+    Err(Errno::ENODATA)
+}
+
+/// list/llist/flistxattr: an empty list (length 0).
+pub fn xattr_list(ctx: &mut Ctx<'_>, a: [u64; 6], by: XattrBy) -> SysResult {
+    xattr_target(ctx, &a, by)?;
+    Ok(0)
+}
+
+/// set/lset/fsetxattr: EOPNOTSUPP, as on a file system without xattrs.
+pub fn xattr_set(ctx: &mut Ctx<'_>, a: [u64; 6], by: XattrBy) -> SysResult {
+    xattr_target(ctx, &a, by)?;
+    Err(Errno::EOPNOTSUPP)
+}
+
+/// remove/lremove/fremovexattr: nothing is set, so ENODATA.
+pub fn xattr_remove(ctx: &mut Ctx<'_>, a: [u64; 6], by: XattrBy) -> SysResult {
+    xattr_target(ctx, &a, by)?;
+    Err(Errno::ENODATA)
+}
+
+pub fn sys_getxattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_get(ctx, a, XattrBy::Path { follow: true }) }
+pub fn sys_lgetxattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_get(ctx, a, XattrBy::Path { follow: false }) }
+pub fn sys_fgetxattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_get(ctx, a, XattrBy::Fd) }
+pub fn sys_listxattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_list(ctx, a, XattrBy::Path { follow: true }) }
+pub fn sys_llistxattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_list(ctx, a, XattrBy::Path { follow: false }) }
+pub fn sys_flistxattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_list(ctx, a, XattrBy::Fd) }
+pub fn sys_setxattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_set(ctx, a, XattrBy::Path { follow: true }) }
+pub fn sys_lsetxattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_set(ctx, a, XattrBy::Path { follow: false }) }
+pub fn sys_fsetxattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_set(ctx, a, XattrBy::Fd) }
+pub fn sys_removexattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_remove(ctx, a, XattrBy::Path { follow: true }) }
+pub fn sys_lremovexattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_remove(ctx, a, XattrBy::Path { follow: false }) }
+pub fn sys_fremovexattr(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult { xattr_remove(ctx, a, XattrBy::Fd) }

@@ -1,0 +1,72 @@
+//! Debian's own programs from a root that `isola rootfs --packages` builds
+//! (bash, coreutils, grep, sed, findutils, tar, python3 and their
+//! dependency closure, cached): a bash script with a tar round trip, and a
+//! python3 script using fork, pipes, subprocess, signals, sockets, mmap,
+//! json and hashlib. Boots the real kernel under TCG.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{Output, isola, isola_with, root};
+
+const PACKAGES: &str = "bash,coreutils,diffutils,grep,sed,findutils,tar,python3";
+
+/// The root, built once per test run (cached by package set after the first).
+fn debian_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let dir = root().join("target/test-debian-root");
+        let out = isola_with(&["rootfs", "--packages", PACKAGES, "--force", "-o", dir.to_str().unwrap()], |c| {
+            c.env("ISOLA_CACHE", root().join("target/test-rootfs-cache-debian"));
+        });
+        assert_eq!(out.code, 0, "isola rootfs --packages {PACKAGES}: {}", out.show());
+        dir
+    })
+}
+
+fn run(level: &str, extra: &[&str], args: &[&str]) -> Output {
+    let dir = debian_root().to_str().unwrap().to_string();
+    let mut all = vec!["run", "--accel", "tcg", "--isolation", level, "--timeout", "300", "--memory", "512", "--rootfs", &dir];
+    all.extend_from_slice(extra);
+    all.extend_from_slice(args);
+    isola(&all)
+}
+
+#[test]
+fn bash_with_coreutils_grep_sed_find_and_a_tar_round_trip() {
+    let script = "set -e; mkdir -p /tmp/src/a/b; printf 'one\\ntwo\\nthree\\n' > /tmp/src/a/f; seq 1 500 > /tmp/src/a/b/n; \
+        ln -s f /tmp/src/a/link; cd /tmp; tar cf src.tar src; mkdir out; tar xf src.tar -C out; \
+        diff -r src out/src && echo tar-same; cmp src/a/b/n out/src/a/b/n && echo cmp-same; \
+        find /tmp/out -type f | sort; grep -c o /tmp/src/a/f; sed -n 's/two/2/p' /tmp/src/a/f; \
+        ls -l /tmp/out/src/a/link | grep -q -- '-> f' && echo link-kept; wc -l < /tmp/src/a/b/n; \
+        for i in 1 2 3; do (exit $i) || echo status $?; done; exit 5";
+    for level in ["strict", "mpk", "none"] {
+        let out = run(level, &[], &["/bin/bash", "-c", script]);
+        assert_eq!(out.code, 5, "{level}: {}", out.show());
+        for line in ["tar-same", "cmp-same", "/tmp/out/src/a/b/n", "/tmp/out/src/a/f", "2", "link-kept", "500", "status 1", "status 3"] {
+            assert!(out.has_line(line), "{level}: no line {line:?}: {}", out.show());
+        }
+    }
+}
+
+#[test]
+fn python3_forks_pipes_signals_and_hashes() {
+    let add = format!("{}:/t.py", root().join("tests/data/debian-python.py").display());
+    for level in ["mpk", "none"] {
+        let out = run(level, &["--add", &add], &["/usr/bin/python3", "/t.py"]);
+        assert_eq!(out.code, 0, "{level}: {}", out.show());
+        for line in [
+            "fork child 3",
+            "subprocess sub 0",
+            "signal True",
+            "socket ping",
+            "mmap hello 4096",
+            "json {\"a\": [1, 2]}",
+            "sha256 3a9d5d829175bf5e",
+        ] {
+            assert!(out.has_line(line), "{level}: no line {line:?}: {}", out.show());
+        }
+    }
+}
