@@ -46,6 +46,11 @@ pub const S_IFREG: u32 = 0o100_000;
 pub const S_IFLNK: u32 = 0o120_000;
 /// Character device.
 pub const S_IFCHR: u32 = 0o020_000;
+/// Where [`Writer`] starts every regular file's data: a page.
+pub const DATA_ALIGN: usize = 4096;
+/// Name of the entries (file type 0, no data) that [`Writer`] writes only
+/// to move the next file's data to a page boundary.
+pub const FILLER_NAME: &str = ".isola-align";
 
 /// One archive member. `data` is the file content or the symlink target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,16 +160,20 @@ impl<'a> Iterator for Entries<'a> {
         if self.done {
             return None;
         }
-        match self.parse_next() {
-            Ok(Some(entry)) => Some(Ok(entry)),
+        loop {
+            return match self.parse_next() {
+                // The writer's alignment fillers are not members.
+                Ok(Some(entry)) if entry.name == FILLER_NAME && entry.mode & S_IFMT == 0 => continue,
+                Ok(Some(entry)) => Some(Ok(entry)),
             Ok(None) => {
                 self.done = true;
                 None
             }
-            Err(err) => {
-                self.done = true;
-                Some(Err(err))
-            }
+                Err(err) => {
+                    self.done = true;
+                    Some(Err(err))
+                }
+            };
         }
     }
 }
@@ -230,10 +239,15 @@ impl<'a> Entries<'a> {
         let name_len =
             usize::try_from(namesize).map_err(|_| CpioError::BadName { offset: name_start })?;
         let name_bytes = self.bytes(name_start, name_len)?;
-        let Some((&0, name)) = name_bytes.split_last() else {
+        let Some((&0, _)) = name_bytes.split_last() else {
             return Err(CpioError::BadName { offset: name_start });
         };
-        if name.contains(&0) {
+        // The name ends at its first NUL; NULs may pad it (the writer
+        // pads names to put file data on a page boundary, which Linux's
+        // unpacker accepts too), anything after them may not.
+        let name_end = name_bytes.iter().position(|&b| b == 0).unwrap_or(0);
+        let (name, padding) = name_bytes.split_at(name_end);
+        if padding.iter().any(|&b| b != 0) {
             return Err(CpioError::BadName { offset: name_start });
         }
         let name =
@@ -301,12 +315,25 @@ pub use writer::Writer;
 
 #[cfg(any(test, feature = "std"))]
 mod writer {
-    use super::{HEADER_LEN, MAGIC_NEWC, S_IFDIR, S_IFLNK, S_IFREG, TRAILER};
+    use super::{DATA_ALIGN, FILLER_NAME, HEADER_LEN, MAGIC_NEWC, S_IFDIR, S_IFLNK, S_IFREG, TRAILER};
     use alloc::vec::Vec;
+
+    /// Longest `namesize` Linux's unpacker takes (PATH_MAX).
+    const MAX_NAMESIZE: usize = 4096;
 
     /// Builds a newc archive in memory. Inode numbers count from 1; `nlink`
     /// is 2 for directories and 1 otherwise; mtime, uid and gid are 0.
     /// Paths are stored as given, minus leading `/`.
+    ///
+    /// Every non-empty regular file's data starts on a [`DATA_ALIGN`]
+    /// boundary of the archive, so that a kernel can map the archive's
+    /// pages in place (a shared page cache without copies, and identical
+    /// files in identical page-aligned frames for the host to merge). The
+    /// gap is taken by NULs after the entry's name (its `namesize` counts
+    /// them), and where that would make a name longer than Linux's
+    /// PATH_MAX, by a filler entry first: name [`FILLER_NAME`], file type 0,
+    /// which both Linux's unpacker and [`entries`](super::entries)' users
+    /// skip.
     #[derive(Clone, Debug, Default)]
     pub struct Writer {
         out: Vec<u8>,
@@ -352,7 +379,42 @@ mod writer {
         }
 
         fn write_entry(&mut self, name: &str, ino: u32, mode: u32, nlink: u32, data: &[u8]) {
-            let namesize = name.len().saturating_add(1);
+            let mut namesize = name.len().saturating_add(1);
+            if mode & super::S_IFMT == S_IFREG && !data.is_empty() {
+                namesize = self.aligning_namesize(namesize);
+            }
+            self.write_header(name, namesize, ino, mode, nlink, data);
+        }
+
+        /// The `namesize` (at least `namesize`) that puts the data of the
+        /// entry written next on a `DATA_ALIGN` boundary, writing a filler
+        /// entry first when the padding alone cannot.
+        fn aligning_namesize(&mut self, namesize: usize) -> usize {
+            let data_start = |at: usize, size: usize| (at + HEADER_LEN + size).next_multiple_of(4);
+            let padded = |at: usize| {
+                let target = (at + HEADER_LEN + namesize).next_multiple_of(DATA_ALIGN);
+                target - at - HEADER_LEN
+            };
+            let needed = padded(self.out.len());
+            if needed <= MAX_NAMESIZE {
+                return needed;
+            }
+            // A filler entry of `filler` bytes leaves `needed - filler` for
+            // the name; any filler size in [needed - MAX_NAMESIZE, needed -
+            // namesize] works, rounded to the 4-byte steps entries take.
+            let filler_min = HEADER_LEN + FILLER_NAME.len() + 1;
+            let filler = (needed - MAX_NAMESIZE).max(filler_min).next_multiple_of(4);
+            let filler_namesize = filler - HEADER_LEN;
+            if filler_namesize > MAX_NAMESIZE || filler + namesize > needed {
+                return namesize;
+            }
+            self.write_header(FILLER_NAME, filler_namesize, 0, 0, 1, b"");
+            let at = self.out.len();
+            debug_assert_eq!(data_start(at, padded(at)) % DATA_ALIGN, 0);
+            padded(at)
+        }
+
+        fn write_header(&mut self, name: &str, namesize: usize, ino: u32, mode: u32, nlink: u32, data: &[u8]) {
             let fields = [
                 ino,
                 mode,
@@ -376,7 +438,7 @@ mod writer {
             }
             debug_assert_eq!(self.out.len().saturating_sub(start), HEADER_LEN);
             self.out.extend_from_slice(name.as_bytes());
-            self.out.push(0);
+            self.out.resize(self.out.len() + (namesize - name.len()), 0);
             self.pad();
             self.out.extend_from_slice(data);
             self.pad();

@@ -114,8 +114,9 @@ fn errors() {
         collect(&archive[..111]).unwrap_err(),
         CpioError::Truncated { offset: 110 }
     );
+    // A symlink: its data is not moved to a page boundary as a file's is.
     let mut w = Writer::new();
-    w.add_file("f", 0o644, b"0123456789");
+    w.add_symlink("f", "0123456789");
     let one = w.finish();
     assert_eq!(
         collect(&one[..116]).unwrap_err(),
@@ -268,4 +269,62 @@ fn reads_archive_made_by_host_cpio() {
     assert_eq!(all[3].data.len(), 1027);
     assert_eq!(all[4].file_type(), S_IFLNK);
     assert_eq!(all[4].data, b"etc/hostname");
+}
+
+/// Regular files' data starts on a page of the archive, whatever the names
+/// and sizes before them, and the archive still reads back the same.
+#[test]
+fn file_data_is_page_aligned() {
+    let mut writer = Writer::new();
+    let mut expected = Vec::new();
+    for i in 0..300usize {
+        // Names of every length up to long ones, so that the padding alone
+        // sometimes cannot reach the next page and a filler is needed.
+        let name = alloc::format!("d/{}{}", "n".repeat(i * 13 % 4000), i);
+        let data = alloc::vec![i as u8; i * 37 % 5000 + 1];
+        writer.add_file(&name, 0o644, &data);
+        writer.add_symlink(&alloc::format!("l{i}"), "x");
+        expected.push((name, data));
+    }
+    writer.add_file("empty", 0o600, b"");
+    let archive = writer.finish();
+    let files: Vec<Entry<'_>> = collect(&archive).unwrap().into_iter().filter(|e| e.file_type() == S_IFREG).collect();
+    assert_eq!(files.len(), expected.len() + 1);
+    for (entry, (name, data)) in files.iter().zip(&expected) {
+        assert_eq!(entry.name, name);
+        assert_eq!(entry.data, &data[..]);
+        let offset = entry.data.as_ptr() as usize - archive.as_ptr() as usize;
+        assert_eq!(offset % DATA_ALIGN, 0, "{name} at {offset:#x}");
+    }
+    // Linux's unpacker refuses names longer than PATH_MAX.
+    let mut at = 0;
+    while at + HEADER_LEN <= archive.len() && &archive[at..at + 6] == MAGIC_NEWC {
+        let field = |i: usize| usize::from_str_radix(core::str::from_utf8(&archive[at + 6 + i * 8..at + 14 + i * 8]).unwrap(), 16).unwrap();
+        let (filesize, namesize) = (field(6), field(11));
+        assert!(namesize <= 4096);
+        at = (at + HEADER_LEN + namesize).next_multiple_of(4);
+        at = (at + filesize).next_multiple_of(4);
+    }
+}
+
+#[test]
+fn names_may_be_padded_with_nuls_but_nothing_after() {
+    let mut archive = Vec::new();
+    let entry = |name: &[u8], out: &mut Vec<u8>| {
+        out.extend_from_slice(b"070701");
+        for field in [1u32, 0o100644, 0, 0, 1, 0, 2, 0, 0, 0, 0, name.len() as u32, 0] {
+            out.extend_from_slice(alloc::format!("{field:08X}").as_bytes());
+        }
+        out.extend_from_slice(name);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(b"hi\0\0");
+    };
+    entry(b"a\0\0\0\0\0", &mut archive);
+    assert_eq!(collect(&archive).unwrap()[0].name, "a");
+    assert_eq!(collect(&archive).unwrap()[0].data, b"hi");
+    let mut bad = Vec::new();
+    entry(b"a\0b\0", &mut bad);
+    assert!(matches!(collect(&bad), Err(CpioError::BadName { .. })));
 }

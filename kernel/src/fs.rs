@@ -12,10 +12,16 @@ use vfs::{Fs, InodeId};
 
 static FS: Mutex<Option<Fs>> = Mutex::new(None);
 
-/// Unpacks the initramfs (if any) as the root file system and adds the devices.
-pub fn init(initramfs: Option<&[u8]>) -> Result<(), &'static str> {
+/// Unpacks the initramfs (if any) as the root file system and adds the
+/// devices. Files keep their bytes in the archive (which stays reserved for
+/// good) until written: nothing is copied at boot, and the page cache maps
+/// the archive's pages in place (`mm::pagecache`).
+pub fn init(initramfs: Option<(&'static [u8], paging::PhysAddr)>) -> Result<(), &'static str> {
     let mut fs = match initramfs {
-        Some(archive) => Fs::from_cpio(archive).map_err(|_| "the initramfs is not a valid cpio (newc) archive")?,
+        Some((archive, phys)) => {
+            crate::mm::pagecache::set_archive(archive, phys);
+            Fs::from_cpio_in_place(archive).map_err(|_| "the initramfs is not a valid cpio (newc) archive")?
+        }
         None => Fs::new(),
     };
     fs.add_standard_devices().map_err(|_| "cannot create /dev")?;
@@ -269,7 +275,7 @@ impl Drop for OpenFile {
                 last
             };
             if last {
-                with(|fs| fs.forget_if_unlinked(id));
+                with(|fs| forget_freed(fs, id));
             }
         }
     }
@@ -278,7 +284,17 @@ impl Drop for OpenFile {
 /// Frees `id` if its last name is gone and no description has it open.
 pub fn forget_if_unused(fs: &mut Fs, id: InodeId) {
     if !OPEN_COUNT.lock().contains_key(&id) {
-        fs.forget_if_unlinked(id);
+        forget_freed(fs, id);
+    }
+}
+
+/// Frees `id` if unlinked, and then lets the page cache drop its pages
+/// (mappings of them keep theirs, as Linux keeps an unlinked file's pages
+/// while they are mapped).
+fn forget_freed(fs: &mut Fs, id: InodeId) {
+    fs.forget_if_unlinked(id);
+    if !fs.exists(id) {
+        crate::mm::pagecache::forget(id);
     }
 }
 
@@ -294,15 +310,45 @@ pub fn can_write(flags: u32) -> bool {
     flags & 3 != 0 && flags & O_PATH == 0
 }
 
-/// The whole content of a regular file, copied (ELF loading).
-pub fn read_whole(cwd: InodeId, path: &[u8]) -> Result<alloc::vec::Vec<u8>, Errno> {
+/// A regular file's whole content, as [`read_whole`] gives it.
+pub struct WholeFile {
+    pub id: InodeId,
+    /// The content's generation (`vfs::Fs::generation`), for the page cache.
+    pub generation: u64,
+    pub bytes: FileBytes,
+}
+
+/// A file's bytes: still the archive's (borrowed for good), or a copy.
+pub enum FileBytes {
+    InPlace(&'static [u8]),
+    Copied(alloc::vec::Vec<u8>),
+}
+
+impl core::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::InPlace(bytes) => bytes,
+            FileBytes::Copied(bytes) => bytes,
+        }
+    }
+}
+
+/// The whole content of a regular file (ELF loading): borrowed from the
+/// archive when it is still there, copied otherwise.
+pub fn read_whole(cwd: InodeId, path: &[u8]) -> Result<WholeFile, Errno> {
     with(|fs| {
         let id = fs.lookup(cwd, path, true)?;
         let meta = fs.metadata(id)?;
         if meta.kind == vfs::NodeKind::Directory {
             return Err(Errno::EACCES);
         }
-        copy_charged(fs.file_data(id)?)
+        let generation = fs.generation(id)?;
+        let bytes = match fs.file_data_in_place(id) {
+            Some(bytes) => FileBytes::InPlace(bytes),
+            None => FileBytes::Copied(copy_charged(fs.file_data(id)?)?),
+        };
+        Ok(WholeFile { id, generation, bytes })
     })
 }
 

@@ -154,8 +154,10 @@ extern "C" fn kernel_main() -> ! {
         panic!("recursion of depth {depth} returned without hitting the guard page");
     }
 
-    let initramfs =
-        boot.info.initrd.map(|(start, len)| arch::paging::reserved_phys_slice(paging::PhysAddr::new(start), len));
+    let initramfs = boot.info.initrd.map(|(start, len)| {
+        let start = paging::PhysAddr::new(start);
+        (arch::paging::reserved_phys_slice(start, len), start)
+    });
     if let Err(why) = fs::init(initramfs) {
         panic!("{why}");
     }
@@ -184,8 +186,8 @@ extern "C" fn kernel_main() -> ! {
 /// (127 when it does not exist), as a shell reports it.
 fn start_first_program(path: &str) -> ! {
     let split = |file: &[u8]| -> alloc::vec::Vec<alloc::vec::Vec<u8>> {
-        let text = fs::read_whole(vfs::ROOT, file).unwrap_or_default();
-        text.split(|&b| b == 0).filter(|s| !s.is_empty()).map(<[u8]>::to_vec).collect()
+        let Ok(text) = fs::read_whole(vfs::ROOT, file) else { return alloc::vec::Vec::new() };
+        text.bytes.split(|&b| b == 0).filter(|s| !s.is_empty()).map(<[u8]>::to_vec).collect()
     };
     let mut argv = split(b"/.isola/argv");
     if argv.is_empty() {

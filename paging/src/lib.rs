@@ -181,6 +181,10 @@ bitflags! {
         /// PS: a large-page leaf in a PD (2 MiB) or PDPT (1 GiB).
         const HUGE = 1 << 7;
         const GLOBAL = 1 << 8;
+        /// Software bit (ignored by the CPU): a leaf of a PROT_NONE page
+        /// that is not present but keeps its frame, as Linux keeps a
+        /// PROT_NONE page's frame in a non-present entry.
+        const PARKED = 1 << 9;
         const NO_EXECUTE = 1 << 63;
     }
 }
@@ -234,6 +238,21 @@ impl PageTableEntry {
     /// Whether the PRESENT bit is set.
     pub fn is_present(self) -> bool {
         self.0 & PteFlags::PRESENT.bits() != 0
+    }
+
+    /// Whether this is a parked leaf: not present, frame kept ([`PteFlags::PARKED`]).
+    pub fn is_parked(self) -> bool {
+        self.0 & (PteFlags::PRESENT.bits() | PteFlags::PARKED.bits()) == PteFlags::PARKED.bits()
+    }
+
+    /// Whether a leaf holds a frame: present or parked.
+    pub fn holds_frame(self) -> bool {
+        self.is_present() || self.is_parked()
+    }
+
+    /// A present leaf made parked: no access at all, the frame kept.
+    pub fn parked(self) -> Self {
+        PageTableEntry((self.0 & !PteFlags::PRESENT.bits()) | PteFlags::PARKED.bits())
     }
 
     /// Whether the HUGE (PS) bit is set.

@@ -84,8 +84,9 @@ fn entry_packing() {
     assert_eq!(PageTableEntry::from_raw(e.raw()), e);
     assert!(!PageTableEntry::EMPTY.is_present());
     assert_eq!(PageTableEntry::EMPTY.key(), Key::KERNEL);
-    // Software-available bits are not flags.
-    assert_eq!(PageTableEntry::from_raw(0xe00 | 1).flags(), PteFlags::PRESENT);
+    // Software-available bits are not flags, except PARKED (bit 9).
+    assert_eq!(PageTableEntry::from_raw(0xc00 | 1).flags(), PteFlags::PRESENT);
+    assert_eq!(PageTableEntry::from_raw(0x200 | 1).flags(), PteFlags::PRESENT | PteFlags::PARKED);
 }
 
 #[test]
@@ -422,4 +423,16 @@ fn error_display() {
 fn emulated_memory_catches_stray_tables() {
     let (mem, _root) = setup();
     mem.read_entry(PhysAddr::new(0x10_0000), 0);
+}
+
+#[test]
+fn parked_leaves_keep_their_frame_and_are_not_present() {
+    let key = Key::new(3).unwrap();
+    let attrs = Attributes { writable: true, executable: false, user: true, global: false, no_cache: false, key };
+    let entry = PageTableEntry::new(PhysAddr::new(0x1234_5000), attrs.leaf_flags(PageSize::Size4K), key);
+    assert!(entry.is_present() && !entry.is_parked() && entry.holds_frame());
+    let parked = entry.parked();
+    assert!(!parked.is_present() && parked.is_parked() && parked.holds_frame());
+    assert_eq!(parked.addr(), PhysAddr::new(0x1234_5000));
+    assert!(!PageTableEntry::EMPTY.holds_frame());
 }

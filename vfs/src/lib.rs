@@ -204,10 +204,45 @@ struct Dir {
     entries: BTreeMap<Vec<u8>, InodeId>,
 }
 
+/// A regular file's bytes.
+#[derive(Clone, Debug)]
+enum FileData {
+    /// Still the bytes of the archive the tree was unpacked from
+    /// ([`Fs::from_cpio_in_place`]), never written since: reads copy from
+    /// the archive and the kernel maps its pages in place.
+    InPlace(&'static [u8]),
+    /// The file's own bytes (created or written since).
+    Owned(Vec<u8>),
+}
+
+impl FileData {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            FileData::InPlace(bytes) => bytes,
+            FileData::Owned(bytes) => bytes,
+        }
+    }
+
+    /// The file's own bytes, copied out of the archive first if need be
+    /// (a write gives a file its own pages). `ENOSPC` when memory runs out.
+    fn owned(&mut self) -> Result<&mut Vec<u8>, Errno> {
+        if let FileData::InPlace(bytes) = *self {
+            let mut copy = Vec::new();
+            copy.try_reserve_exact(bytes.len()).map_err(|_| Errno::ENOSPC)?;
+            copy.extend_from_slice(bytes);
+            *self = FileData::Owned(copy);
+        }
+        match self {
+            FileData::Owned(bytes) => Ok(bytes),
+            FileData::InPlace(_) => Err(Errno::ENOSPC),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Body {
     Dir(Dir),
-    File(Vec<u8>),
+    File(FileData),
     Symlink(Vec<u8>),
     Device(Device),
     Fifo,
@@ -221,6 +256,9 @@ struct Inode {
     gid: u32,
     nlink: u32,
     mtime_secs: i64,
+    /// Changes with every write or truncation of a file's bytes, and is
+    /// never reused by another inode: what caches of the bytes check.
+    generation: u64,
     body: Body,
 }
 
@@ -241,6 +279,8 @@ impl Inode {
 pub struct Fs {
     inodes: BTreeMap<InodeId, Inode>,
     next_ino: InodeId,
+    /// The next [`Inode::generation`].
+    next_generation: u64,
     /// The wall clock (seconds since the epoch) as the kernel last set it
     /// ([`Fs::set_clock`]): the mtime of what is created or changed.
     now_secs: i64,
@@ -280,6 +320,7 @@ impl Fs {
             gid: 0,
             nlink: 2,
             mtime_secs: 0,
+            generation: 0,
             body: Body::Dir(Dir {
                 parent: ROOT,
                 entries: BTreeMap::new(),
@@ -290,6 +331,7 @@ impl Fs {
         Fs {
             inodes,
             next_ino: ROOT.saturating_add(1),
+            next_generation: 1,
             now_secs: 0,
         }
     }
@@ -303,6 +345,25 @@ impl Fs {
     /// paths through a non-directory) are skipped. Hard links are not
     /// recognized: each entry is its own inode.
     pub fn from_cpio(archive: &[u8]) -> Result<Fs, cpio::CpioError> {
+        Fs::unpack(archive, |data| {
+            let mut copy = Vec::new();
+            copy.try_reserve_exact(data.len()).map_err(|_| Errno::ENOSPC)?;
+            copy.extend_from_slice(data);
+            Ok(FileData::Owned(copy))
+        })
+    }
+
+    /// [`Fs::from_cpio`] without copying file data: every regular file
+    /// reads from `archive` until it is first written, and
+    /// [`Fs::file_data_in_place`] gives the kernel its bytes there.
+    pub fn from_cpio_in_place(archive: &'static [u8]) -> Result<Fs, cpio::CpioError> {
+        Fs::unpack(archive, |data| Ok(FileData::InPlace(data)))
+    }
+
+    fn unpack<'a>(
+        archive: &'a [u8],
+        keep: impl Fn(&'a [u8]) -> Result<FileData, Errno>,
+    ) -> Result<Fs, cpio::CpioError> {
         let mut fs = Fs::new();
         // Adding a child touches its directory's mtime: directories take
         // theirs from the archive once every entry is in (as Linux's
@@ -311,7 +372,7 @@ impl Fs {
         for entry in cpio::entries(archive) {
             let entry = entry?;
             // Skipping is the documented behaviour for what does not fit.
-            if let Ok(id) = fs.add_cpio_entry(&entry)
+            if let Ok(id) = fs.add_cpio_entry(&entry, &keep)
                 && entry.mode & S_IFMT == S_IFDIR
             {
                 dir_mtimes.push((id, i64::from(entry.mtime)));
@@ -323,7 +384,11 @@ impl Fs {
         Ok(fs)
     }
 
-    fn add_cpio_entry(&mut self, entry: &cpio::Entry<'_>) -> Result<InodeId, Errno> {
+    fn add_cpio_entry<'a>(
+        &mut self,
+        entry: &cpio::Entry<'a>,
+        keep: &impl Fn(&'a [u8]) -> Result<FileData, Errno>,
+    ) -> Result<InodeId, Errno> {
         let perm = entry.mode & 0o7777;
         let file_type = entry.mode & S_IFMT;
         let mut components = entry
@@ -357,9 +422,8 @@ impl Fs {
             },
             S_IFREG => {
                 self.remove_any(dir, name)?;
-                let id = self.create_file(dir, name, perm)?;
-                self.write(id, 0, entry.data)?;
-                id
+                let data = keep(entry.data)?;
+                self.insert(dir, name, perm, Body::File(data))?
             }
             S_IFLNK => {
                 if entry.data.is_empty() {
@@ -613,7 +677,8 @@ impl Fs {
                     .saturating_mul(DIRENT_SIZE),
                 0,
             ),
-            Body::File(data) | Body::Symlink(data) => (data.len() as u64, 0),
+            Body::File(data) => (data.bytes().len() as u64, 0),
+            Body::Symlink(data) => (data.len() as u64, 0),
             Body::Device(device) => (0, device.rdev()),
             Body::Fifo => (0, 0),
         };
@@ -639,6 +704,7 @@ impl Fs {
     pub fn read(&self, id: InodeId, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         match &self.node(id)?.body {
             Body::File(data) => {
+                let data = data.bytes();
                 let start = usize::try_from(offset)
                     .unwrap_or(usize::MAX)
                     .min(data.len());
@@ -669,6 +735,8 @@ impl Fs {
     /// itself), except `/dev/full`: `ENOSPC`, as on Linux.
     pub fn write(&mut self, id: InodeId, offset: u64, data: &[u8]) -> Result<usize, Errno> {
         let now = self.now_secs;
+        let generation = self.next_generation;
+        self.next_generation = generation.saturating_add(1);
         let node = self.node_mut(id)?;
         if matches!(node.body, Body::File(_)) && !data.is_empty() {
             node.mtime_secs = now;
@@ -678,6 +746,8 @@ impl Fs {
                 if data.is_empty() {
                     return Ok(0);
                 }
+                let content = content.owned()?;
+                node.generation = generation;
                 let end = offset.checked_add(data.len() as u64).ok_or(Errno::EFBIG)?;
                 if end > MAX_FILE_SIZE {
                     return Err(Errno::EFBIG);
@@ -716,6 +786,8 @@ impl Fs {
     /// [`MAX_FILE_SIZE`]; devices ignore it (`O_TRUNC` on `/dev/null`).
     pub fn truncate(&mut self, id: InodeId, len: u64) -> Result<(), Errno> {
         let now = self.now_secs;
+        let generation = self.next_generation;
+        self.next_generation = generation.saturating_add(1);
         let node = self.node_mut(id)?;
         if matches!(node.body, Body::File(_)) {
             node.mtime_secs = now;
@@ -725,6 +797,8 @@ impl Fs {
                 if len > MAX_FILE_SIZE {
                     return Err(Errno::EFBIG);
                 }
+                let content = content.owned()?;
+                node.generation = generation;
                 let len = to_usize(len)?;
                 if len > content.len() {
                     content
@@ -748,10 +822,29 @@ impl Fs {
     /// `EISDIR` for a directory, `EINVAL` for anything else.
     pub fn file_data(&self, id: InodeId) -> Result<&[u8], Errno> {
         match &self.node(id)?.body {
-            Body::File(data) => Ok(data),
+            Body::File(data) => Ok(data.bytes()),
             Body::Dir(_) => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
+    }
+
+    /// A regular file's bytes while they are still the archive's
+    /// ([`Fs::from_cpio_in_place`]): borrowed for good, since the archive
+    /// outlives the file system. `None` once the file was written, for
+    /// files created since, and for anything else.
+    pub fn file_data_in_place(&self, id: InodeId) -> Option<&'static [u8]> {
+        match self.node(id).ok()?.body {
+            Body::File(FileData::InPlace(bytes)) => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// The generation of a file's bytes: it changes with every write and
+    /// truncation, and no other inode ever has it, so `(id, generation)`
+    /// names one content for good (what the kernel's page cache keys on).
+    /// `ENOENT` if there is no such inode.
+    pub fn generation(&self, id: InodeId) -> Result<u64, Errno> {
+        Ok(self.node(id)?.generation)
     }
 
     /// The target of a symlink; `EINVAL` if `id` is not one.
@@ -812,6 +905,8 @@ impl Fs {
         let is_dir = matches!(body, Body::Dir(_));
         let id = self.next_ino;
         self.next_ino = self.next_ino.checked_add(1).ok_or(Errno::ENOSPC)?;
+        let generation = self.next_generation;
+        self.next_generation = generation.saturating_add(1);
         self.inodes.insert(
             id,
             Inode {
@@ -820,6 +915,7 @@ impl Fs {
                 gid: 0,
                 nlink: if is_dir { 2 } else { 1 },
                 mtime_secs: self.now_secs,
+                generation,
                 body,
             },
         );
@@ -845,7 +941,7 @@ impl Fs {
         name: &[u8],
         mode_perm: u32,
     ) -> Result<InodeId, Errno> {
-        self.insert(parent, name, mode_perm, Body::File(Vec::new()))
+        self.insert(parent, name, mode_perm, Body::File(FileData::Owned(Vec::new())))
     }
 
     /// Creates a directory; errors as [`Fs::create_file`].

@@ -735,3 +735,47 @@ fn created_and_written_files_take_the_clock_as_mtime() {
     fs.truncate(file, 0).unwrap();
     assert_eq!(fs.metadata(file).unwrap().mtime_secs, 1_700_000_200);
 }
+
+/// Files unpacked in place read from the archive until written; a write or
+/// truncation gives the file its own bytes and a new generation, and the
+/// archive is never touched.
+#[test]
+fn in_place_files_get_their_own_bytes_when_written() {
+    let mut w = cpio::Writer::new();
+    w.add_file("lib/libc.so", 0o755, &[7u8; 10_000]);
+    w.add_file("etc/motd", 0o644, b"hello\n");
+    let archive: &'static [u8] = std::boxed::Box::leak(w.finish().into_boxed_slice());
+    let mut fs = Fs::from_cpio_in_place(archive).unwrap();
+    let (libc, motd) = (look(&fs, "lib/libc.so").unwrap(), look(&fs, "etc/motd").unwrap());
+
+    let in_place = fs.file_data_in_place(libc).unwrap();
+    let offset = in_place.as_ptr() as usize - archive.as_ptr() as usize;
+    assert_eq!(offset % cpio::DATA_ALIGN, 0, "the writer puts file data on a page");
+    assert_eq!(in_place, &[7u8; 10_000][..]);
+    assert_eq!(fs.metadata(libc).unwrap().size, 10_000);
+    let mut buf = [0u8; 6];
+    assert_eq!(fs.read(motd, 0, &mut buf), Ok(6));
+    assert_eq!(&buf, b"hello\n");
+
+    let before = (fs.generation(libc).unwrap(), fs.generation(motd).unwrap());
+    assert_ne!(before.0, before.1, "no two inodes share a generation");
+    fs.write(libc, 4096, b"XY").unwrap();
+    assert!(fs.file_data_in_place(libc).is_none());
+    assert_ne!(fs.generation(libc).unwrap(), before.0);
+    assert_eq!(&fs.file_data(libc).unwrap()[4095..4099], &[7, b'X', b'Y', 7]);
+    assert!(archive.windows(2).all(|w| w != b"XY"), "the archive stays as it was");
+    // An empty write changes nothing.
+    let now = fs.generation(libc).unwrap();
+    fs.write(libc, 0, b"").unwrap();
+    assert_eq!(fs.generation(libc).unwrap(), now);
+
+    fs.truncate(motd, 2).unwrap();
+    assert!(fs.file_data_in_place(motd).is_none());
+    assert_ne!(fs.generation(motd).unwrap(), before.1);
+    assert_eq!(fs.file_data(motd).unwrap(), b"he");
+
+    // Files created later have their own bytes from the start.
+    let new = fs.create_file(ROOT, b"new", 0o644).unwrap();
+    assert!(fs.file_data_in_place(new).is_none());
+    assert!(fs.generation(new).unwrap() > fs.generation(motd).unwrap());
+}

@@ -386,7 +386,7 @@ impl AddressSpace {
             };
             let index = paging::indices(VirtAddr::new(addr))[3];
             let leaf = tables.read_entry(table, index);
-            if leaf.is_present() {
+            if leaf.holds_frame() {
                 tables.write_entry(table, index, PageTableEntry::EMPTY);
                 release(leaf.addr());
             }
@@ -416,7 +416,7 @@ impl AddressSpace {
             while addr < chunk_end {
                 let index = paging::indices(VirtAddr::new(addr))[3];
                 let leaf = tables.read_entry(table, index);
-                if leaf.is_present() {
+                if leaf.holds_frame() {
                     tables.write_entry(table, index, PageTableEntry::EMPTY);
                     flush(VirtAddr::new(addr));
                     release(leaf.addr());
@@ -453,7 +453,7 @@ impl AddressSpace {
         }
         for level in (1..4).rev() {
             let (table, _) = path[level];
-            if (0..512).any(|i| tables.read_entry(table, i).is_present()) {
+            if (0..512).any(|i| tables.read_entry(table, i).holds_frame()) {
                 return;
             }
             let (parent, index) = path[level - 1];
@@ -463,8 +463,8 @@ impl AddressSpace {
     }
 
     /// The first page at or after `addr` (page aligned) and below `end`
-    /// that has a present 4 KiB leaf, skipping absent tables.
-    pub fn next_present(&self, addr: u64, end: u64) -> Option<u64> {
+    /// whose leaf holds a frame (present or parked), with the frame.
+    pub fn next_with_frame(&self, addr: u64, end: u64) -> Option<(u64, PhysAddr)> {
         if self.is_detached() {
             return None;
         }
@@ -480,8 +480,9 @@ impl AddressSpace {
             };
             let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
             while addr < chunk_end {
-                if tables.read_entry(table, paging::indices(VirtAddr::new(addr))[3]).is_present() {
-                    return Some(addr);
+                let leaf = tables.read_entry(table, paging::indices(VirtAddr::new(addr))[3]);
+                if leaf.holds_frame() {
+                    return Some((addr, leaf.addr()));
                 }
                 addr += paging::PAGE_SIZE;
             }
@@ -489,9 +490,36 @@ impl AddressSpace {
         None
     }
 
-    /// Gives every present 4 KiB leaf of `[start, end)` the attributes
-    /// `attrs_for(frame)` returns for its frame, skipping absent tables (work
-    /// proportional to what is mapped). Returns how many leaves it changed.
+    /// Parks every present 4 KiB leaf of `[start, end)` (PROT_NONE): not
+    /// present any more, its frame kept for when access comes back.
+    pub fn park_present(&mut self, start: u64, end: u64) {
+        let mut tables = DirectMap;
+        let mut addr = start;
+        while addr < end {
+            let table = match self.page_table_for(addr) {
+                Ok(table) => table,
+                Err(next) => {
+                    addr = next;
+                    continue;
+                }
+            };
+            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
+            while addr < chunk_end {
+                let index = paging::indices(VirtAddr::new(addr))[3];
+                let leaf = tables.read_entry(table, index);
+                if leaf.is_present() {
+                    tables.write_entry(table, index, leaf.parked());
+                    flush(VirtAddr::new(addr));
+                }
+                addr += paging::PAGE_SIZE;
+            }
+        }
+    }
+
+    /// Gives every 4 KiB leaf of `[start, end)` that holds a frame (present,
+    /// or parked: made present again) the attributes `attrs_for(frame)`
+    /// returns for its frame, skipping absent tables (work proportional to
+    /// what is mapped). Returns how many leaves it changed.
     pub fn protect_present(
         &mut self,
         start: u64,
@@ -511,9 +539,15 @@ impl AddressSpace {
             };
             let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
             while addr < chunk_end {
-                let leaf = tables.read_entry(table, paging::indices(VirtAddr::new(addr))[3]);
+                let index = paging::indices(VirtAddr::new(addr))[3];
+                let leaf = tables.read_entry(table, index);
                 if leaf.is_present() {
                     self.protect(VirtAddr::new(addr), attrs_for(leaf.addr()))?;
+                    changed += 1;
+                } else if leaf.is_parked() {
+                    let attrs = attrs_for(leaf.addr());
+                    let entry = PageTableEntry::new(leaf.addr(), attrs.leaf_flags(PageSize::Size4K), attrs.key);
+                    DirectMap.write_entry(table, index, entry);
                     changed += 1;
                 }
                 addr += paging::PAGE_SIZE;
@@ -607,7 +641,18 @@ impl AddressSpace {
             while addr < chunk_end {
                 let index = paging::indices(VirtAddr::new(addr))[3];
                 let leaf = tables.read_entry(table, index);
-                if leaf.is_present() {
+                if leaf.is_parked() {
+                    // A PROT_NONE page: the child keeps the frame parked too.
+                    if child_table.is_none() {
+                        let attrs = Attributes { writable: false, key: child_key, ..Attributes::from_entry(leaf) };
+                        child.map(VirtAddr::new(addr), leaf.addr(), PageSize::Size4K, attrs)?;
+                        child_table = Some(child.page_table_for(addr).map_err(|_| MapError::NotMapped)?);
+                    }
+                    if let Some(child_pt) = child_table {
+                        tables.write_entry(child_pt, index, leaf.with_key(child_key));
+                    }
+                    share(leaf.addr());
+                } else if leaf.is_present() {
                     let read_only = PageTableEntry::from_raw(leaf.raw() & !PteFlags::WRITABLE.bits());
                     if read_only != leaf {
                         tables.write_entry(table, index, read_only);

@@ -247,7 +247,9 @@ pub fn free_frames() -> usize {
 
 /// Extra mappings of each frame shared copy-on-write between address spaces
 /// (0: one owner), indexed by frame number; sized for RAM at boot.
-static SHARED: Mutex<alloc::vec::Vec<u16>> = Mutex::new(alloc::vec::Vec::new());
+/// 32 bits: one process may map a page of a file up to `MAX_REGIONS` times,
+/// and the page cache's frames are mapped by every process.
+static SHARED: Mutex<alloc::vec::Vec<u32>> = Mutex::new(alloc::vec::Vec::new());
 
 /// Sizes the sharing counts for frames below `top` (called once the heap exists).
 pub fn init_sharing(top: u64) {
@@ -262,7 +264,7 @@ fn frame_index(frame: PhysAddr) -> usize {
 pub fn share(frame: PhysAddr) {
     let mut shared = SHARED.lock();
     let count = shared.get_mut(frame_index(frame)).expect("shared frame outside RAM");
-    *count = count.checked_add(1).expect("more than 65535 mappings of one frame");
+    *count = count.checked_add(1).expect("more than 2^32 mappings of one frame");
 }
 
 /// Whether other address spaces map `frame` too.

@@ -3,6 +3,7 @@
 //! MMIO), and the heap's supply of frames.
 
 pub mod frame;
+pub mod pagecache;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -65,7 +65,7 @@ fn aslr_offset() -> u64 {
 
 /// The bytes of the executable file at `path`, checked to be a regular file
 /// with an x bit.
-fn read_executable(cwd: vfs::InodeId, path: &[u8]) -> Result<Vec<u8>, ExecError> {
+fn read_executable(cwd: vfs::InodeId, path: &[u8]) -> Result<fs::WholeFile, ExecError> {
     let executable = fs::with(|fs| fs.lookup(cwd, path, true).and_then(|id| fs.metadata(id)))
         .map_err(|e| ExecError::new(e, e.message()))?;
     if executable.kind != vfs::NodeKind::File || executable.mode & 0o111 == 0 {
@@ -92,7 +92,7 @@ pub fn load(
     let mut argv = argv.to_vec();
     for _ in 0..=loader::MAX_INTERPRETER_DEPTH {
         let image = read_executable(cwd, exe.as_bytes())?;
-        match loader::shebang(&image) {
+        match loader::shebang(&image.bytes) {
             None => return load_elf(cwd, exe, path, argv, envp, key, limits, creds, &image),
             Some(Err(_)) => return Err(ExecError::new(Errno::ENOEXEC, "a #! line that names no interpreter")),
             Some(Ok(line)) => {
@@ -108,19 +108,19 @@ pub fn load(
 /// The dynamic linker named by a program: read and planned at a free,
 /// randomized base of `memory`'s mmap area. Every failure is ELIBBAD as on
 /// Linux, except a missing file (ENOENT), each with the path named.
-fn plan_interpreter(cwd: vfs::InodeId, memory: &mut Memory, path: &[u8]) -> Result<(loader::LoadPlan, Vec<u8>), ExecError> {
+fn plan_interpreter(cwd: vfs::InodeId, memory: &mut Memory, path: &[u8]) -> Result<(loader::LoadPlan, fs::WholeFile), ExecError> {
     let name = String::from_utf8_lossy(path);
     let image = read_executable(cwd, path).map_err(|e| {
         let errno = if e.errno == Errno::ENOENT { Errno::ENOENT } else { Errno::ELIBBAD };
         ExecError::new(errno, alloc::format!("interpreter {name}: {}", e.reason))
     })?;
     let bad = |reason: &dyn core::fmt::Display| ExecError::new(Errno::ELIBBAD, alloc::format!("interpreter {name}: {reason}"));
-    let (low, high) = match loader::span(&image) {
+    let (low, high) = match loader::span(&image.bytes) {
         Some(span) => span,
-        None => return Err(bad(&loader::plan_at(&image, loader::PIE_LOAD_BIAS).err().map_or(String::from("unusable"), |e| alloc::format!("{e}")))),
+        None => return Err(bad(&loader::plan_at(&image.bytes, loader::PIE_LOAD_BIAS).err().map_or(String::from("unusable"), |e| alloc::format!("{e}")))),
     };
     let base = memory.find_free(high - low).map_err(|_| bad(&"no room in the address space"))?;
-    let plan = loader::plan_at(&image, base - low).map_err(|e| bad(&e))?;
+    let plan = loader::plan_at(&image.bytes, base - low).map_err(|e| bad(&e))?;
     if plan.interp.is_some() {
         return Err(bad(&"has an interpreter of its own"));
     }
@@ -142,9 +142,9 @@ fn load_elf(
     key: Key,
     limits: &ResourceLimits,
     creds: &::process::Credentials,
-    image: &[u8],
+    image: &fs::WholeFile,
 ) -> Result<Image, ExecError> {
-    let plan = loader::plan_at(image, loader::PIE_LOAD_BIAS + aslr_offset())
+    let plan = loader::plan_at(&image.bytes, loader::PIE_LOAD_BIAS + aslr_offset())
         .map_err(|e| ExecError::new(e.errno(), alloc::format!("{e}")))?;
     let space = crate::mm::with_kernel_space(|kernel| AddressSpace::new_user(kernel))
         .map_err(|_| ExecError::new(Errno::ENOMEM, "no memory for page tables"))?;
@@ -325,9 +325,14 @@ pub fn execve(
     Ok(give_back)
 }
 
-/// Maps every PT_LOAD segment with its own rights and copies its file bytes.
-/// An image larger than memory (or than RLIMIT_AS) fails at once with ENOMEM.
-fn load_segments(memory: &mut Memory, plan: &loader::LoadPlan, image: &[u8]) -> Result<(), Errno> {
+/// Maps every PT_LOAD segment with its own rights. A page that holds only
+/// file bytes of one segment is the page cache's frame of that file page,
+/// shared by every process running the program (the loader has checked the
+/// executable segments for WRPKRU already); the others (a segment's first
+/// and last pages, where bss or another segment begins) get their own
+/// frames with the bytes copied. An image larger than memory (or than
+/// RLIMIT_AS) fails at once with ENOMEM.
+fn load_segments(memory: &mut Memory, plan: &loader::LoadPlan, image: &fs::WholeFile) -> Result<(), Errno> {
     let pages = plan.segments.iter().fold(0u64, |sum, segment| {
         let start = segment.vaddr & !(PAGE_SIZE - 1);
         let end = segment.vaddr.saturating_add(segment.memsz).next_multiple_of(PAGE_SIZE);
@@ -342,11 +347,34 @@ fn load_segments(memory: &mut Memory, plan: &loader::LoadPlan, image: &[u8]) -> 
         let prot = Prot { read: segment.read, write: segment.write, exec: segment.exec };
         // Segments that share a page (data and bss of glibc's static binaries)
         // have equal rights (the loader checks): map only what is new.
-        memory.map_fresh_gaps(start, end, prot, RegionKind::Image)?;
         let file = image
+            .bytes
             .get(segment.file_offset as usize..(segment.file_offset + segment.filesz) as usize)
             .ok_or(Errno::ENOEXEC)?;
-        memory.fill(segment.vaddr, file)?;
+        // The whole pages of file bytes, unless another segment is there.
+        let shared_start = segment.vaddr.next_multiple_of(PAGE_SIZE);
+        let shared_end = ((segment.vaddr + segment.filesz) & !(PAGE_SIZE - 1)).max(shared_start);
+        let shared = shared_end > shared_start && !memory.overlaps(shared_start, shared_end);
+        if shared {
+            let first = (segment.file_offset + (shared_start - segment.vaddr)) / PAGE_SIZE;
+            let frames = crate::mm::pagecache::frames(
+                image.id,
+                image.generation,
+                &image.bytes,
+                first,
+                (shared_end - shared_start) / PAGE_SIZE,
+            )?;
+            memory.map_frames(shared_start, shared_end, prot, RegionKind::Image, frames)?;
+        }
+        memory.map_fresh_gaps(start, end, prot, RegionKind::Image)?;
+        if shared {
+            // The partial pages' bytes, around the shared ones.
+            let head = (shared_start - segment.vaddr) as usize;
+            memory.fill(segment.vaddr, &file[..head])?;
+            memory.fill(shared_end, &file[(shared_end - segment.vaddr) as usize..])?;
+        } else {
+            memory.fill(segment.vaddr, file)?;
+        }
     }
     Ok(())
 }

@@ -98,6 +98,11 @@ pub struct Memory {
     pub as_limit: u64,
 }
 
+/// Pages of `len` bytes that would need frames with `prot` (none for PROT_NONE).
+fn accessible_pages(prot: Prot, len: u64) -> u64 {
+    if prot.read || prot.write || prot.exec { len / PAGE_SIZE } else { 0 }
+}
+
 fn page_down(addr: u64) -> u64 {
     addr & !(PAGE_SIZE - 1)
 }
@@ -173,28 +178,88 @@ impl Memory {
         self.regions.range(..end).next_back().is_some_and(|(_, r)| r.end > start)
     }
 
-    /// Maps fresh zeroed pages over `[start, end)` (page aligned, free) and
-    /// records the region. PROT_NONE pages are recorded but not mapped.
+    /// Records `[start, end)` (page aligned, free) as a region of zeroed
+    /// memory. Its pages are mapped on first touch ([`Memory::demand_page`]),
+    /// as Linux does: a page never touched costs no frame. A mapping larger
+    /// than the frames left is refused at once (ENOMEM), as Linux's
+    /// heuristic overcommit refuses one larger than memory.
     pub fn map_fresh(&mut self, start: u64, end: u64, prot: Prot, kind: RegionKind) -> Result<(), Errno> {
         if start >= end || end > USER_END || start < PAGE_SIZE {
             return Err(Errno::ENOMEM);
         }
         self.check_growth(end - start)?;
-        if prot.read || prot.write || prot.exec {
-            // More pages than memory can hold: refuse before taking any.
-            if (end - start) / PAGE_SIZE > frame::user_available() as u64 {
-                return Err(Errno::ENOMEM);
-            }
-            let attrs = self.attrs(prot);
-            let mut page = start;
-            while page < end {
-                if let Err(error) = self.map_page(page, attrs) {
-                    self.unmap_pages(start, page);
-                    return Err(error);
-                }
-                page += PAGE_SIZE;
-            }
+        if accessible_pages(prot, end - start) > frame::user_available() as u64 {
+            return Err(Errno::ENOMEM);
         }
+        self.regions.insert(start, Region { start, end, prot, kind });
+        Ok(())
+    }
+
+    /// An access to a page that is not mapped: inside a region that allows
+    /// it, the page's first touch (a fresh zeroed frame); below the stack,
+    /// stack growth; anything else is refused.
+    pub fn demand_page(&mut self, addr: u64, write: bool, exec: bool) -> Fault {
+        let Some(region) = self.region_at(addr) else { return self.grow_stack(addr) };
+        let prot = region.prot;
+        if !(prot.read || prot.write || prot.exec) || (write && !prot.write) || (exec && !prot.exec) {
+            return Fault::Refused;
+        }
+        match self.map_page(page_down(addr), self.attrs(prot)) {
+            Ok(()) => Fault::Served,
+            Err(_) => Fault::NoMemory,
+        }
+    }
+
+    /// Maps `frames` (each with a reference taken for this mapping, as
+    /// `mm::pagecache` hands them out) from `start` on, read-only whatever
+    /// `prot` says (they are shared: a write copies first), and records the
+    /// region; the rest up to `end` is zeroed memory mapped on first touch.
+    /// PROT_NONE parks the frames (kept, not present). On failure nothing
+    /// stays mapped and every reference is given back.
+    pub fn map_frames(&mut self, start: u64, end: u64, prot: Prot, kind: RegionKind, frames: Vec<PhysAddr>) -> Result<(), Errno> {
+        let shared_end = start.saturating_add(frames.len() as u64 * PAGE_SIZE).min(end);
+        let checked = if start >= end || end > USER_END || start < PAGE_SIZE {
+            Err(Errno::ENOMEM)
+        } else {
+            self.check_growth(end - start)
+        };
+        if let Err(error) = checked.and_then(|()| {
+            if accessible_pages(prot, end - shared_end) > frame::user_available() as u64 { Err(Errno::ENOMEM) } else { Ok(()) }
+        }) {
+            frames.into_iter().for_each(frame::release);
+            return Err(error);
+        }
+        let accessible = prot.read || prot.write || prot.exec;
+        let attrs = Attributes { writable: false, ..self.attrs(if accessible { prot } else { Prot { read: true, ..prot } }) };
+        let mut page = start;
+        let mut frames = frames.into_iter();
+        let mut failed = None;
+        for frame in frames.by_ref() {
+            if page >= end {
+                frame::release(frame);
+                continue;
+            }
+            match self.space.map(VirtAddr::new(page), frame, PageSize::Size4K, attrs) {
+                Ok(()) => self.frames += 1,
+                Err(_) => {
+                    frame::release(frame);
+                    failed = Some(Errno::ENOMEM);
+                    break;
+                }
+            }
+            page += PAGE_SIZE;
+        }
+        frames.for_each(frame::release);
+        // The rest (past the end of the file) is zeros on first touch.
+        if let Some(error) = failed {
+            self.unmap_pages(start, end);
+            return Err(error);
+        }
+        if !accessible {
+            // PROT_NONE keeps the file's pages, parked, for a later mprotect.
+            self.space.park_present(start, end);
+        }
+        self.peak_frames = self.peak_frames.max(self.frames);
         self.regions.insert(start, Region { start, end, prot, kind });
         Ok(())
     }
@@ -288,29 +353,20 @@ impl Memory {
             self.regions.insert(s, Region { start: s, end: e, prot, ..region });
         }
         if !accessible {
-            // x86 has no "present but inaccessible" leaf: PROT_NONE pages are
-            // unmapped and their content dropped (docs/processes.md).
-            self.unmap_pages(start, end);
+            // x86 has no "present but inaccessible" leaf: PROT_NONE pages
+            // are parked (not present, frame kept) and come back with their
+            // contents when access does.
+            self.space.park_present(start, end);
             return Ok(());
         }
         let attrs = self.attrs(prot);
-        // A shared page stays copy-on-write: read-only until written.
-        let present = self
-            .space
+        // A shared page stays copy-on-write: read-only until written. Pages
+        // not mapped yet are mapped on first touch.
+        self.space
             .protect_present(start, end, |frame| {
                 if prot.write && frame::is_shared(frame) { Attributes { writable: false, ..attrs } } else { attrs }
             })
             .map_err(|_| Errno::ENOMEM)?;
-        if present < len_pages {
-            // The pages that were PROT_NONE: bounded by memory (checked above).
-            let mut page = start;
-            while page < end {
-                if self.space.translate(VirtAddr::new(page)).is_none() {
-                    self.map_page(page, attrs)?;
-                }
-                page += PAGE_SIZE;
-            }
-        }
         Ok(())
     }
 
@@ -410,7 +466,7 @@ impl Memory {
         let virt = VirtAddr::new(addr);
         let mut translation = match self.space.translate(virt) {
             Some(t) => t,
-            None => match self.grow_stack(addr) {
+            None => match self.demand_page(addr, write, false) {
                 Fault::Served => self.space.translate(virt).ok_or(Errno::EFAULT)?,
                 Fault::NoMemory => return Err(Errno::ENOMEM),
                 Fault::Refused => return Err(Errno::EFAULT),
@@ -494,6 +550,25 @@ impl Memory {
         Ok(child)
     }
 
+    /// The frames mapped here that other mappings share too (fork's copy on
+    /// write, the page cache's file pages), and those only this process
+    /// maps: the memory listing's split. Walks the present pages.
+    pub fn frames_by_sharing(&self) -> (u64, u64) {
+        let (mut shared, mut private) = (0, 0);
+        for region in self.regions.values() {
+            let mut next = region.start;
+            while let Some((page, frame)) = self.space.next_with_frame(next, region.end) {
+                next = page + PAGE_SIZE;
+                if frame::is_shared(frame) {
+                    shared += 1;
+                } else {
+                    private += 1;
+                }
+            }
+        }
+        (shared, private)
+    }
+
     /// Copies the process's bytes at `addr` into `buf`.
     pub fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
         let mut done = 0;
@@ -527,7 +602,15 @@ impl Memory {
         while done < data.len() {
             let at = addr + done as u64;
             let chunk = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(data.len() - done);
-            let translation = self.space.translate(VirtAddr::new(at)).ok_or(Errno::EFAULT)?;
+            let virt = VirtAddr::new(at);
+            let translation = match self.space.translate(virt) {
+                Some(translation) => translation,
+                None => match self.demand_page(at, false, false) {
+                    Fault::Served => self.space.translate(virt).ok_or(Errno::EFAULT)?,
+                    Fault::NoMemory => return Err(Errno::ENOMEM),
+                    Fault::Refused => return Err(Errno::EFAULT),
+                },
+            };
             copy_to_phys(translation.phys, &data[done..done + chunk]);
             done += chunk;
         }
@@ -564,17 +647,14 @@ impl Memory {
         let mut page_buf = [0u8; PAGE_SIZE as usize];
         let mut expected = start;
         let mut next = start;
-        while let Some(page) = self.space.next_present(next, end) {
+        // Parked pages (PROT_NONE) count: their bytes come back with access.
+        while let Some((page, frame)) = self.space.next_with_frame(next, end) {
             next = page + PAGE_SIZE;
             if page != expected {
                 scan.gap();
             }
             expected = next;
-            let Some(t) = self.space.translate(VirtAddr::new(page)) else {
-                scan.gap();
-                continue;
-            };
-            copy_from_phys(t.phys, &mut page_buf);
+            copy_from_phys(frame, &mut page_buf);
             if let Some(hit) = scan.feed(page, &page_buf) {
                 return Some(hit);
             }

@@ -282,7 +282,8 @@ pub fn usage_of(p: &Process) -> ::process::Rusage {
     ::process::Rusage { user_ns, system_ns, maxrss_kib }
 }
 
-/// A page fault in process code: copy-on-write, stack growth, or a signal.
+/// A page fault in process code: a page's first touch, copy-on-write,
+/// stack growth, or a signal.
 /// Returns true when the process should give the CPU away before it
 /// retries the access: no frame was left, and the OOM killer chose a victim
 /// whose memory comes back when it has run its end.
@@ -293,7 +294,7 @@ pub fn page_fault(addr: u64, error_code: u64, rip: u64) -> bool {
         if !user {
             Fault::Refused
         } else if error_code & 1 == 0 {
-            p.memory.grow_stack(addr)
+            p.memory.demand_page(addr, error_code & 2 != 0, error_code & 16 != 0)
         } else if error_code & 2 != 0 && error_code & 32 == 0 {
             p.memory.write_fault(addr)
         } else {

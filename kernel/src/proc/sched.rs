@@ -290,7 +290,18 @@ pub fn tick_should_preempt() -> bool {
 pub fn print_listing() {
     let procs = PROCS.lock();
     crate::kprintln!("isola: processes ({} in all)", procs.len());
-    crate::kprintln!("  {:>5} {:>5} {:>3} {:<8} {:>9} {:>9}  {}", "PID", "PPID", "KEY", "STATE", "USER KiB", "KERN KiB", "PROGRAM");
+    crate::kprintln!(
+        "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>10} {:>11} {:>9}  {}",
+        "PID",
+        "PPID",
+        "KEY",
+        "STATE",
+        "USER KiB",
+        "SHARED KiB",
+        "PRIVATE KiB",
+        "KERN KiB",
+        "PROGRAM"
+    );
     for p in procs.values() {
         let ppid = super::with_table_readonly(|t| t.get(p.pid).map(|e| e.parent.as_u32())).flatten().unwrap_or(0);
         let state = match p.run {
@@ -299,17 +310,23 @@ pub fn print_listing() {
             RunState::Blocked(_) => "sleeping",
             RunState::Zombie => "zombie",
         };
+        let (shared, private) = p.memory.frames_by_sharing();
         crate::kprintln!(
-            "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>9}  {}",
+            "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>10} {:>11} {:>9}  {}",
             p.pid,
             ppid,
             p.memory.key.index(),
             state,
             p.memory.frames.saturating_mul(4),
+            shared.saturating_mul(4),
+            private.saturating_mul(4),
             kernel_bytes(p) / 1024,
             p.name
         );
     }
+    let free = crate::mm::frame::free_frames().saturating_mul(4);
+    let cached = crate::mm::pagecache::cached_frames().saturating_mul(4);
+    crate::kprintln!("isola: memory: {free} KiB free, {cached} KiB in the page cache's own frames");
 }
 
 /// The kernel's own memory for a process: its kernel stack, its page tables

@@ -6,8 +6,12 @@
 use paging::PAGE_SIZE;
 use syscall::{Errno, MapType, MmapFlags, MmapProt};
 
+use alloc::vec::Vec;
+use paging::PhysAddr;
+
 use super::{Ctx, SysResult};
 use crate::fs;
+use crate::mm::pagecache;
 use crate::proc::memory::{Prot, RegionKind, USER_END};
 
 fn page_aligned(addr: u64) -> bool {
@@ -34,7 +38,7 @@ fn check_wx(ctx: &Ctx<'_>, prot: Prot, start: u64) -> Result<(), Errno> {
 /// whose bytes, `contents` (what will be there) joined with the two bytes
 /// on each side that are executable already, hold WRPKRU: an instruction
 /// may straddle two mappings, whichever became executable first.
-fn scan_new_code(ctx: &mut Ctx<'_>, start: u64, end: u64, contents: Contents<'_>) -> Result<(), Errno> {
+fn scan_new_code(ctx: &mut Ctx<'_>, start: u64, end: u64, contents: Contents) -> Result<(), Errno> {
     let memory = &mut ctx.process.memory;
     let executable = |memory: &mut crate::proc::memory::Memory, addr: u64| memory.region_at(addr).is_some_and(|r| r.prot.exec);
     let mut scan = pkru::scan::StreamScan::new();
@@ -48,11 +52,6 @@ fn scan_new_code(ctx: &mut Ctx<'_>, start: u64, end: u64, contents: Contents<'_>
     }
     let mut tail_is_zero = false;
     match contents {
-        Contents::Bytes(bytes) => {
-            hit = hit.or_else(|| scan.feed(start, bytes));
-            // Zeros follow a short file's bytes: no WRPKRU ends in them.
-            tail_is_zero = (bytes.len() as u64) < end - start;
-        }
         Contents::Zero => tail_is_zero = true,
         Contents::Mapped => hit = hit.or_else(|| memory.scan_present(start, end, &mut scan)),
     }
@@ -74,30 +73,47 @@ fn scan_new_code(ctx: &mut Ctx<'_>, start: u64, end: u64, contents: Contents<'_>
 }
 
 /// A file's bytes about to be mapped executable: glibc's `pkey_set` WRPKRU
-/// defused (`pkru::scan::defuse_pkey_set`, docs/dynamic.md), any other
-/// WRPKRU refused (EACCES) with the file and its offset named.
-fn defuse_and_check_file_code(ctx: &Ctx<'_>, data: &mut [u8], path: &[u8], offset: u64) -> Result<(), Errno> {
+/// defused (`pkru::scan::defuse_pkey_set`, docs/dynamic.md); the offset of
+/// any other WRPKRU, which refuses the mapping.
+fn check_file_code(data: &mut [u8]) -> Option<usize> {
     pkru::scan::defuse_pkey_set(data);
-    if let Some(at) = pkru::scan::find_wrpkru(data).next() {
+    pkru::scan::find_wrpkru(data).next()
+}
+
+/// The page-cache frames of `[offset, offset + len)` of file `id` for a new
+/// mapping (checked for WRPKRU when it is to be executable, once per
+/// content: EACCES with the file and its offset named on a hit).
+fn file_frames(ctx: &Ctx<'_>, id: vfs::InodeId, offset: u64, len: u64, exec: bool) -> Result<Vec<PhysAddr>, Errno> {
+    let refused = fs::with(|fs| {
+        let data = fs.file_data(id).map_err(|_| Errno::ENODEV)?;
+        let generation = fs.generation(id)?;
+        if exec {
+            return match pagecache::exec_frames(id, generation, data, offset, len, check_file_code) {
+                Ok(frames) => Ok(Ok(frames)),
+                Err(Ok(at)) => Ok(Err((fs.any_path_of(id).unwrap_or_default(), at))),
+                Err(Err(errno)) => Err(errno),
+            };
+        }
+        let end = (data.len() as u64).min(offset.saturating_add(len));
+        let count = end.saturating_sub(offset).div_ceil(PAGE_SIZE);
+        pagecache::frames(id, generation, data, offset / PAGE_SIZE, count).map(Ok)
+    })?;
+    refused.map_err(|(path, at)| {
         log::warn!(
-            "pid {} ({}): refused to map {} executable: WRPKRU (0F 01 EF) at file offset {:#x}",
+            "pid {} ({}): refused to map {} executable: WRPKRU (0F 01 EF) at file offset {at:#x}",
             ctx.process.pid,
             ctx.process.name,
-            alloc::string::String::from_utf8_lossy(path),
-            offset.saturating_add(at as u64)
+            alloc::string::String::from_utf8_lossy(&path),
         );
-        return Err(Errno::EACCES);
-    }
-    Ok(())
+        Errno::EACCES
+    })
 }
 
 /// What a range that turns executable will hold.
-enum Contents<'a> {
-    /// These bytes (a file's), then zeros.
-    Bytes(&'a [u8]),
+enum Contents {
     /// Zeros (fresh anonymous memory).
     Zero,
-    /// What is mapped there now (mprotect).
+    /// What is mapped there now (mprotect, a file's pages).
     Mapped,
 }
 
@@ -115,8 +131,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let prot = Prot::from_bits(u64::from(prot_bits.bits()));
     let anonymous = flags.contains(MmapFlags::MAP_ANONYMOUS);
 
-    // The file's bytes first (before anything is mapped), so that errors change nothing.
-    let contents = if anonymous {
+    let file = if anonymous {
         None
     } else {
         let file = ctx.process.files.get(fd)?.clone();
@@ -125,46 +140,57 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         if !fs::can_read(open.flags) {
             return Err(Errno::EACCES);
         }
-        let (mut data, path) = fs::with(|fs| -> Result<_, Errno> {
-            let all = fs.file_data(id).map_err(|_| Errno::ENODEV)?;
-            let start = (offset as usize).min(all.len());
-            let end = (offset.saturating_add(len) as usize).min(all.len());
-            Ok((fs::copy_charged(&all[start..end])?, fs.any_path_of(id).unwrap_or_default()))
-        })?;
-        if prot.exec {
-            defuse_and_check_file_code(ctx, &mut data, &path, offset)?;
-        }
-        Some(data)
+        Some(id)
     };
     check_wx(ctx, prot, hint)?;
 
     let fixed = flags.contains(MmapFlags::MAP_FIXED) || flags.contains(MmapFlags::MAP_FIXED_NOREPLACE);
-    let start = if fixed {
+    if fixed {
         if !page_aligned(hint) || hint.checked_add(len).is_none_or(|end| end > USER_END) || hint < PAGE_SIZE {
             return Err(if page_aligned(hint) { Errno::ENOMEM } else { Errno::EINVAL });
         }
-        if ctx.process.memory.overlaps(hint, hint + len) {
-            if flags.contains(MmapFlags::MAP_FIXED_NOREPLACE) {
-                return Err(Errno::EEXIST);
-            }
-            ctx.process.memory.unmap_range(hint, hint + len);
+        if flags.contains(MmapFlags::MAP_FIXED_NOREPLACE) && ctx.process.memory.overlaps(hint, hint + len) {
+            return Err(Errno::EEXIST);
         }
-        hint
-    } else {
-        ctx.process.memory.find_free(len)?
-    };
-    if prot.exec {
-        let new = contents.as_deref().map_or(Contents::Zero, Contents::Bytes);
-        scan_new_code(ctx, start, start + len, new)?;
     }
-    // Write the contents through a writable mapping, then set the real rights.
-    let staging = Prot { read: true, write: true, exec: false };
-    let initial = if contents.is_some() { staging } else { prot };
-    ctx.process.memory.map_fresh(start, start + len, initial, RegionKind::Mapping)?;
-    if let Some(data) = contents {
-        ctx.process.memory.fill(start, &data)?;
-        if prot != staging {
-            ctx.process.memory.protect_range(start, start + len, prot)?;
+    // The file's pages first (before anything is unmapped), so that errors change nothing.
+    let frames = match file {
+        Some(id) => Some(file_frames(ctx, id, offset, len, prot.exec)?),
+        None => None,
+    };
+    let start = if fixed {
+        ctx.process.memory.unmap_range(hint, hint + len);
+        Ok(hint)
+    } else {
+        ctx.process.memory.find_free(len)
+    };
+    let start = match start {
+        Ok(start) => start,
+        Err(error) => {
+            frames.into_iter().flatten().for_each(crate::mm::frame::release);
+            return Err(error);
+        }
+    };
+    let end = start + len;
+    match frames {
+        None => {
+            if prot.exec {
+                scan_new_code(ctx, start, end, Contents::Zero)?;
+            }
+            ctx.process.memory.map_fresh(start, end, prot, RegionKind::Mapping)?;
+        }
+        Some(frames) => {
+            ctx.process.memory.map_frames(start, end, prot, RegionKind::Mapping, frames)?;
+            if prot.exec {
+                // The file's range is checked already; what is left is an
+                // instruction across either edge.
+                let first = scan_new_code(ctx, start, (start + PAGE_SIZE).min(end), Contents::Mapped);
+                let last = first.and_then(|()| scan_new_code(ctx, end - PAGE_SIZE, end, Contents::Mapped));
+                if let Err(error) = last {
+                    ctx.process.memory.unmap_range(start, end);
+                    return Err(error);
+                }
+            }
         }
     }
     Ok(start)

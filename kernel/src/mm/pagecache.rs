@@ -1,0 +1,255 @@
+//! The page cache: the frames that file mappings and program images map,
+//! one set per file content, shared by every process (copy on write for
+//! private writes).
+//!
+//! - A whole page of a file still in the initramfs archive, on a page of
+//!   it (the host's writer puts every file's data on one), is the
+//!   archive's own frame: nothing is copied or allocated, and identical
+//!   files are identical page-aligned frames in every VM booted from the
+//!   same image (what lets the host merge them).
+//! - Any other page (a file's last, partial page; a file written since
+//!   boot) is copied once into a frame of its own, kept here for the
+//!   file's content, zeros past the end of the file.
+//! - Executable views: the bytes of a file range mapped executable after
+//!   the WRPKRU check (`pkru::scan`), with the pages that check rewrote in
+//!   frames of their own. Computed once per file content and range, so a
+//!   library is scanned once, not once per process.
+//!
+//! A content is `(inode, generation)` (`vfs::Fs::generation`): a write
+//! gives the file a new one, and the cached frames of the old one are let
+//! go on the next use, or when the inode is freed ([`forget`]).
+//!
+//! Frame ownership: the cache owns one reference to each frame it
+//! allocated; every mapping takes one more (`frame::share`), so a page the
+//! cache holds is always "shared" and a write to it copies it first.
+//! Archive frames are never freed: the archive stays reserved for good.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use paging::{PAGE_SIZE, PhysAddr};
+use spin::Mutex;
+use syscall::Errno;
+use vfs::InodeId;
+
+use crate::arch::paging::{copy_to_phys, zero_frame};
+use crate::mm::frame;
+
+/// Where the initramfs archive is: its bytes and the physical address of
+/// the first one.
+struct Archive {
+    bytes: &'static [u8],
+    phys: u64,
+}
+
+static ARCHIVE: Mutex<Option<Archive>> = Mutex::new(None);
+
+/// A range of a file mapped executable, as checked.
+struct ExecView {
+    offset: u64,
+    len: u64,
+    /// The rewritten pages (index from the start of the file): their own
+    /// frames. Or the refusal: the file offset of a WRPKRU left in place.
+    outcome: Result<BTreeMap<u64, PhysAddr>, u64>,
+}
+
+/// What the cache holds of one file's content.
+struct CachedFile {
+    generation: u64,
+    /// Copied pages, by page index in the file.
+    pages: BTreeMap<u64, PhysAddr>,
+    exec_views: Vec<ExecView>,
+}
+
+impl CachedFile {
+    fn release(self) {
+        let views = self.exec_views.into_iter().filter_map(|view| view.outcome.ok());
+        for frame in self.pages.into_values().chain(views.flat_map(BTreeMap::into_values)) {
+            frame::release(frame);
+        }
+    }
+}
+
+static CACHE: Mutex<BTreeMap<InodeId, CachedFile>> = Mutex::new(BTreeMap::new());
+
+/// Serves archive pages in place from now on, if the archive starts on a
+/// page (QEMU loads it on one); otherwise every page is copied once.
+pub fn set_archive(bytes: &'static [u8], phys: PhysAddr) {
+    if phys.as_u64().is_multiple_of(PAGE_SIZE) {
+        *ARCHIVE.lock() = Some(Archive { bytes, phys: phys.as_u64() });
+    } else {
+        log::warn!("initramfs at {:#x} is not page aligned: file pages will be copied", phys.as_u64());
+    }
+}
+
+/// The archive's frame holding `page` (a whole page) if it lies there on a page.
+fn in_place_frame(page: &[u8]) -> Option<PhysAddr> {
+    let archive = ARCHIVE.lock();
+    let archive = archive.as_ref()?;
+    let offset = (page.as_ptr() as usize).checked_sub(archive.bytes.as_ptr() as usize)?;
+    let inside = offset.checked_add(page.len()).is_some_and(|end| end <= archive.bytes.len());
+    let phys = archive.phys + offset as u64;
+    (inside && page.len() as u64 == PAGE_SIZE && phys.is_multiple_of(PAGE_SIZE)).then(|| PhysAddr::new(phys))
+}
+
+/// The cache's record of `(id, generation)`, made fresh if it held an older content.
+fn entry(cache: &mut BTreeMap<InodeId, CachedFile>, id: InodeId, generation: u64) -> &mut CachedFile {
+    if cache.get(&id).is_some_and(|cached| cached.generation != generation)
+        && let Some(stale) = cache.remove(&id)
+    {
+        stale.release();
+    }
+    cache.entry(id).or_insert_with(|| CachedFile { generation, pages: BTreeMap::new(), exec_views: Vec::new() })
+}
+
+/// A frame holding `bytes` (at most a page), zeros after them.
+fn copied_frame(bytes: &[u8]) -> Result<PhysAddr, Errno> {
+    let frame = frame::allocate_user().map_err(|_| Errno::ENOMEM)?;
+    zero_frame(frame);
+    copy_to_phys(frame, bytes);
+    Ok(frame)
+}
+
+/// The bytes of page `index` of `data` (fewer at the end, none past it).
+fn page_bytes(data: &[u8], index: u64) -> &[u8] {
+    let start = usize::try_from(index.saturating_mul(PAGE_SIZE)).unwrap_or(usize::MAX).min(data.len());
+    let end = start.saturating_add(PAGE_SIZE as usize).min(data.len());
+    &data[start..end]
+}
+
+/// The frame of page `index` of the content, from the archive or copied once.
+fn frame_of(cached: &mut CachedFile, data: &[u8], index: u64) -> Result<PhysAddr, Errno> {
+    let bytes = page_bytes(data, index);
+    if let Some(frame) = in_place_frame(bytes) {
+        return Ok(frame);
+    }
+    if let Some(&frame) = cached.pages.get(&index) {
+        return Ok(frame);
+    }
+    let frame = copied_frame(bytes)?;
+    cached.pages.insert(index, frame);
+    Ok(frame)
+}
+
+/// The frames of pages `[first, first + count)` of the file `id` whose
+/// content (generation `generation`) is `data`, each with one reference
+/// taken for the caller's mapping (`frame::release` gives it back). The
+/// pages must hold some of the file's bytes (`first + count` at most
+/// `data.len()` rounded up to pages).
+pub fn frames(id: InodeId, generation: u64, data: &[u8], first: u64, count: u64) -> Result<Vec<PhysAddr>, Errno> {
+    let mut cache = CACHE.lock();
+    let cached = entry(&mut cache, id, generation);
+    let mut out = Vec::new();
+    out.try_reserve_exact(count as usize).map_err(|_| Errno::ENOMEM)?;
+    for index in first..first + count {
+        match frame_of(cached, data, index) {
+            Ok(frame) => {
+                frame::share(frame);
+                out.push(frame);
+            }
+            Err(error) => {
+                out.into_iter().for_each(frame::release);
+                return Err(error);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// [`frames`] for the range `[offset, offset + len)` of the file mapped
+/// executable: the pages `check` rewrote (it gets the range's bytes, and
+/// returns the offset in them of a WRPKRU it leaves, or nothing) in frames
+/// of their own, the others shared as for any mapping. Checked once per
+/// content and range; `Err(Ok(at))` is a refusal at file offset `at`.
+pub fn exec_frames(
+    id: InodeId,
+    generation: u64,
+    data: &[u8],
+    offset: u64,
+    len: u64,
+    check: impl FnOnce(&mut [u8]) -> Option<usize>,
+) -> Result<Vec<PhysAddr>, Result<u64, Errno>> {
+    let mut cache = CACHE.lock();
+    let cached = entry(&mut cache, id, generation);
+    let position = cached.exec_views.iter().position(|view| view.offset == offset && view.len == len);
+    let view = match position {
+        Some(at) => &cached.exec_views[at],
+        None => {
+            let view = check_range(data, offset, len, check).map_err(Err)?;
+            cached.exec_views.push(view);
+            cached.exec_views.last().expect("just pushed")
+        }
+    };
+    let rewritten = match &view.outcome {
+        Ok(pages) => pages.clone(),
+        Err(at) => return Err(Ok(*at)),
+    };
+    let first = offset / PAGE_SIZE;
+    let count = (data.len() as u64).min(offset + len).saturating_sub(offset).div_ceil(PAGE_SIZE);
+    let mut out = Vec::new();
+    out.try_reserve_exact(count as usize).map_err(|_| Err(Errno::ENOMEM))?;
+    for index in first..first + count {
+        let frame = match rewritten.get(&index) {
+            Some(&frame) => Ok(frame),
+            None => frame_of(cached, data, index),
+        };
+        match frame {
+            Ok(frame) => {
+                frame::share(frame);
+                out.push(frame);
+            }
+            Err(error) => {
+                out.into_iter().for_each(frame::release);
+                return Err(Err(error));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `check` on a copy of the file's bytes in `[offset, offset + len)`
+/// and keeps the pages it changed.
+fn check_range(data: &[u8], offset: u64, len: u64, check: impl FnOnce(&mut [u8]) -> Option<usize>) -> Result<ExecView, Errno> {
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+    let end = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX).min(data.len());
+    let original = &data[start..end];
+    let mut copy = crate::fs::copy_charged(original)?;
+    if let Some(at) = check(&mut copy) {
+        return Ok(ExecView { offset, len, outcome: Err(offset + at as u64) });
+    }
+    let mut rewritten = BTreeMap::new();
+    for (i, (new, old)) in copy.chunks(PAGE_SIZE as usize).zip(original.chunks(PAGE_SIZE as usize)).enumerate() {
+        if new != old {
+            match copied_frame(new) {
+                Ok(frame) => {
+                    rewritten.insert(offset / PAGE_SIZE + i as u64, frame);
+                }
+                Err(error) => {
+                    rewritten.into_values().for_each(frame::release);
+                    return Err(error);
+                }
+            }
+        }
+    }
+    Ok(ExecView { offset, len, outcome: Ok(rewritten) })
+}
+
+/// Lets go of everything cached for `id` (its inode is freed).
+pub fn forget(id: InodeId) {
+    if let Some(cached) = CACHE.lock().remove(&id) {
+        cached.release();
+    }
+}
+
+/// Frames the cache holds of its own (copied and rewritten pages), for the
+/// memory listing.
+pub fn cached_frames() -> usize {
+    CACHE
+        .lock()
+        .values()
+        .map(|cached| {
+            let views: usize = cached.exec_views.iter().map(|view| view.outcome.as_ref().map_or(0, BTreeMap::len)).sum();
+            cached.pages.len() + views
+        })
+        .sum()
+}
