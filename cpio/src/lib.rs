@@ -389,6 +389,9 @@ mod writer {
         /// The `namesize` (at least `namesize`) that puts the data of the
         /// entry written next on a `DATA_ALIGN` boundary, writing a filler
         /// entry first when the padding alone cannot.
+        // Offsets of an archive held in memory, names below 4 KiB: no
+        // overflow is possible.
+        #[allow(clippy::arithmetic_side_effects)]
         fn aligning_namesize(&mut self, namesize: usize) -> usize {
             let data_start = |at: usize, size: usize| (at + HEADER_LEN + size).next_multiple_of(4);
             let padded = |at: usize| {
@@ -438,7 +441,7 @@ mod writer {
             }
             debug_assert_eq!(self.out.len().saturating_sub(start), HEADER_LEN);
             self.out.extend_from_slice(name.as_bytes());
-            self.out.resize(self.out.len() + (namesize - name.len()), 0);
+            self.out.resize(self.out.len().saturating_add(namesize.saturating_sub(name.len())), 0);
             self.pad();
             self.out.extend_from_slice(data);
             self.pad();
