@@ -56,10 +56,13 @@ pub struct Benchmark {
     pub parse: fn(&str) -> Option<f64>,
     /// Unit of the figure (smaller is better).
     pub unit: &'static str,
+    /// Host files the program needs in every environment, each put at its
+    /// own path in the guests (the host row uses them where they are).
+    pub files: fn() -> Result<Vec<PathBuf>, String>,
 }
 
 /// Every benchmark `isola bench` knows.
-pub const BENCHMARKS: [Benchmark; 3] = [
+pub const BENCHMARKS: [Benchmark; 4] = [
     Benchmark {
         name: "syscall",
         what: "raw getpid syscall",
@@ -68,6 +71,7 @@ pub const BENCHMARKS: [Benchmark; 3] = [
         args: count_arg,
         parse: parse_getpid,
         unit: "ns/call",
+        files: no_files,
     },
     Benchmark {
         name: "fork",
@@ -77,6 +81,7 @@ pub const BENCHMARKS: [Benchmark; 3] = [
         args: count_arg,
         parse: parse_fork,
         unit: "us/op",
+        files: no_files,
     },
     Benchmark {
         name: "pipe",
@@ -85,9 +90,74 @@ pub const BENCHMARKS: [Benchmark; 3] = [
         default_iterations: 10_000,
         args: count_arg,
         parse: parse_pipe,
+        files: no_files,
         unit: "us/round trip",
     },
+    Benchmark {
+        name: "exec",
+        what: "fork + execve + waitpid of Debian's dynamic /usr/bin/true",
+        program: "bench-exec",
+        default_iterations: 100,
+        args: exec_args,
+        parse: parse_exec,
+        unit: "us/op",
+        files: true_and_its_libraries,
+    },
 ];
+
+fn no_files() -> Result<Vec<PathBuf>, String> {
+    Ok(Vec::new())
+}
+
+/// The program `isola bench exec` starts.
+const DYNAMIC_TRUE: &str = "/usr/bin/true";
+
+fn exec_args(n: u64) -> Vec<String> {
+    vec![n.to_string(), DYNAMIC_TRUE.to_string()]
+}
+
+/// `/usr/bin/true` of this Debian host (coreutils) with its interpreter and
+/// libraries, as `ldd` lists them: the same files in every environment.
+fn true_and_its_libraries() -> Result<Vec<PathBuf>, String> {
+    let output = Process::new("ldd")
+        .arg(DYNAMIC_TRUE)
+        .output()
+        .map_err(|e| format!("cannot run ldd {DYNAMIC_TRUE}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("ldd {DYNAMIC_TRUE} failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    let mut files = vec![PathBuf::from(DYNAMIC_TRUE)];
+    files.extend(parse_ldd(&String::from_utf8_lossy(&output.stdout)));
+    Ok(files)
+}
+
+/// The files of `ldd` output: `name => /path (addr)` and `/path (addr)`
+/// lines; the vDSO (no path) is not a file.
+pub fn parse_ldd(output: &str) -> Vec<PathBuf> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let path = match line.split_once(" => ") {
+                Some((_, rest)) => rest,
+                None => line,
+            };
+            let path = path.split_whitespace().next()?;
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+/// `exec: N execs, X ns/op, Y.Y us/op` (what `bench-exec` prints),
+/// anywhere in the line: Y.Y.
+pub fn parse_exec(line: &str) -> Option<f64> {
+    let rest = &line[line.find("exec: ")? + "exec: ".len()..];
+    let (count, rest) = rest.split_once(" execs, ")?;
+    count.parse::<u64>().ok().filter(|&n| n > 0)?;
+    let (_ns, rest) = rest.split_once(" ns/op, ")?;
+    let us = rest.trim_end().strip_suffix(" us/op")?;
+    finite_figure(us)
+}
 
 fn count_arg(n: u64) -> Vec<String> {
     vec![n.to_string()]
@@ -451,6 +521,7 @@ pub fn run(opts: &BenchOpts) -> Result<i32, Error> {
     let program = ensure_program(&root, bench.program)?;
     let iterations = opts.iterations.unwrap_or(bench.default_iterations);
     let args = (bench.args)(iterations);
+    let files = (bench.files)().map_err(Error::failure)?;
     let timeout = Duration::from_secs(opts.timeout_secs);
     eprintln!(
         "bench: {} ({}), {} {}, {} run(s) per environment",
@@ -462,7 +533,7 @@ pub fn run(opts: &BenchOpts) -> Result<i32, Error> {
     );
     let mut rows = Vec::new();
     for env in Env::RUN_ORDER {
-        let row = measure(env, bench, &root, &program, &args, opts.runs, timeout);
+        let row = measure(env, bench, &root, &program, &args, &files, opts.runs, timeout);
         if let Err(why) = &row.samples {
             eprintln!("bench: {}: failed: {why}", env.short());
         }
@@ -503,12 +574,14 @@ fn ensure_program(root: &Path, program: &str) -> Result<PathBuf, Error> {
 }
 
 /// Run `bench` `runs` times in `env`; stop at the first failure.
+#[allow(clippy::too_many_arguments)]
 fn measure(
     env: Env,
     bench: &Benchmark,
     root: &Path,
     program: &Path,
     args: &[String],
+    files: &[PathBuf],
     runs: u32,
     timeout: Duration,
 ) -> Row {
@@ -520,7 +593,12 @@ fn measure(
     // Per-environment preparation: the Linux guest needs a kernel and an
     // initramfs before its first boot.
     let guest = match env {
-        Env::LinuxGuest => match linux_guest::Guest::prepare(root, program, args) {
+        Env::LinuxGuest => match guest_files(files).and_then(|executables| {
+            linux_guest::Guest::prepare_spec(
+                root,
+                &linux_guest::Spec { program, args, files: &[], executables: &executables, net: false },
+            )
+        }) {
             Ok(g) => Some(g),
             Err(why) => {
                 row.detail = linux_guest::DETAIL.to_string();
@@ -541,9 +619,9 @@ fn measure(
         let started = Instant::now();
         let output = match (env, &guest) {
             (Env::Host, _) => run_host(program, args, timeout),
-            (Env::IsolaStrict, _) => run_isola(Level::Strict, program, args, timeout),
-            (Env::IsolaMpk, _) => run_isola(Level::Mpk, program, args, timeout),
-            (Env::IsolaNone, _) => run_isola(Level::None, program, args, timeout),
+            (Env::IsolaStrict, _) => run_isola(Level::Strict, program, args, files, timeout),
+            (Env::IsolaMpk, _) => run_isola(Level::Mpk, program, args, files, timeout),
+            (Env::IsolaNone, _) => run_isola(Level::None, program, args, files, timeout),
             (Env::LinuxGuest, Some(g)) => g.run_once(timeout),
             (Env::LinuxGuest, None) => unreachable!("prepared above"),
         };
@@ -710,15 +788,34 @@ pub fn isola_failure(code: Option<i32>, stdout: &[String], stderr: &[String]) ->
     }
 }
 
+/// The files a benchmark needs, read for the Linux guest's initramfs.
+fn guest_files(files: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    files
+        .iter()
+        .map(|path| {
+            let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Ok((path.display().to_string(), data))
+        })
+        .collect()
+}
+
 fn run_isola(
     level: Level,
     program: &Path,
     args: &[String],
+    files: &[PathBuf],
     timeout: Duration,
 ) -> Result<Vec<String>, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find isola itself: {e}"))?;
     let mut cmd = Process::new(exe);
-    cmd.args(isola_run_args(level, timeout, program, args));
+    let mut run_args = isola_run_args(level, timeout, program, args);
+    // Each file at its own path: `--add HOST:GUEST` before the program.
+    for file in files.iter().rev() {
+        let at = run_args.iter().position(|a| a == "--").unwrap_or(run_args.len());
+        run_args.insert(at, format!("{}:{}", file.display(), file.display()));
+        run_args.insert(at, "--add".into());
+    }
+    cmd.args(run_args);
     // isola run enforces `timeout` on the guest; this one only guards
     // against isola itself hanging (the kernel build included).
     let c = run_captured(cmd, timeout + Duration::from_secs(600))?;
@@ -772,6 +869,21 @@ mod tests {
     }
 
     #[test]
+    fn exec_lines_and_ldd_output() {
+        assert_eq!(parse_exec("exec: 100 execs, 812345 ns/op, 812.3 us/op"), Some(812.3));
+        assert_eq!(parse_exec("exec: 0 execs, 1 ns/op, 0.0 us/op"), None);
+        assert_eq!(parse_exec("exec: 100 forks, 1 ns/op, 0.0 us/op"), None);
+        let ldd = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
+        assert_eq!(
+            parse_ldd(ldd),
+            vec![PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"), PathBuf::from("/lib64/ld-linux-x86-64.so.2")]
+        );
+        let exec = parse_args(&["exec", "--iterations", "7"]).unwrap();
+        assert_eq!(BENCHMARKS[exec.benchmark].program, "bench-exec");
+        assert_eq!((BENCHMARKS[exec.benchmark].args)(7), vec!["7".to_string(), "/usr/bin/true".to_string()]);
+    }
+
+    #[test]
     fn fork_and_pipe_lines() {
         assert_eq!(
             parse_fork("fork: 1000 forks, 94477 ns/op, 94.5 us/op"),
@@ -813,7 +925,7 @@ mod tests {
         let pipe = parse_args(&["pipe", "--iterations", "50"]).unwrap();
         assert_eq!(BENCHMARKS[pipe.benchmark].program, "bench-pipe");
         assert_eq!(pipe.iterations, Some(50));
-        for b in &BENCHMARKS {
+        for b in BENCHMARKS.iter().filter(|b| b.name != "exec") {
             assert_eq!((b.args)(7), ["7"]);
         }
     }
@@ -848,10 +960,10 @@ mod tests {
 
     #[test]
     fn option_errors() {
-        assert!(usage(&[]).contains("needs a benchmark name (syscall, fork, pipe, http)"));
+        assert!(usage(&[]).contains("needs a benchmark name (syscall, fork, pipe, exec, http)"));
         assert!(
             usage(&["spawn"])
-                .contains("unknown benchmark 'spawn' (known: syscall, fork, pipe, http)")
+                .contains("unknown benchmark 'spawn' (known: syscall, fork, pipe, exec, http)")
         );
         // http's options are not the others'.
         assert!(usage(&["syscall", "--requests", "5"]).contains("unknown option '--requests'"));

@@ -450,6 +450,7 @@ impl Ctx<'_> {
             } else {
                 &[]
             },
+            executables: &[],
             net: true,
         };
         let guest = match Guest::prepare_spec(self.root, &spec) {

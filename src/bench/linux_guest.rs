@@ -56,6 +56,8 @@ pub struct Spec<'a> {
     pub args: &'a [String],
     /// (absolute guest path, content), files of mode 0644.
     pub files: &'a [(String, Vec<u8>)],
+    /// The same, of mode 0755 (programs and shared libraries).
+    pub executables: &'a [(String, Vec<u8>)],
     /// Load the virtio-net modules and configure eth0 before the program.
     pub net: bool,
 }
@@ -77,19 +79,6 @@ impl Drop for Guest {
 }
 
 impl Guest {
-    /// Fetch what is missing and write the initramfs for `program ARGS`.
-    pub fn prepare(root: &Path, program: &Path, args: &[String]) -> Result<Guest, String> {
-        Guest::prepare_spec(
-            root,
-            &Spec {
-                program,
-                args,
-                files: &[],
-                net: false,
-            },
-        )
-    }
-
     /// Fetch what is missing and write the initramfs for `spec`.
     pub fn prepare_spec(root: &Path, spec: &Spec<'_>) -> Result<Guest, String> {
         let program = spec.program;
@@ -112,6 +101,7 @@ impl Guest {
             program: &read(program)?,
             args: spec.args,
             files: spec.files,
+            executables: spec.executables,
             modules: spec.net.then_some(&modules[..]),
         };
         let archive = initramfs(&contents);
@@ -273,6 +263,8 @@ pub struct Contents<'a> {
     pub args: &'a [String],
     /// Extra files: (absolute guest path, content), mode 0644.
     pub files: &'a [(String, Vec<u8>)],
+    /// The same, mode 0755.
+    pub executables: &'a [(String, Vec<u8>)],
     /// With the network: (module name, `.ko` content) in load order.
     pub modules: Option<&'a [(String, Vec<u8>)]>,
 }
@@ -291,10 +283,11 @@ pub fn initramfs(c: &Contents<'_>) -> Vec<u8> {
     let mut made: Vec<String> = ["bin", "dev", "proc", "sys", "tmp"]
         .map(String::from)
         .to_vec();
-    for (path, data) in c.files {
+    let files = c.files.iter().map(|f| (f, 0o644)).chain(c.executables.iter().map(|f| (f, 0o755)));
+    for ((path, data), mode) in files {
         let path = path.trim_start_matches('/');
         add_parents(&mut w, &mut made, path);
-        w.add_file(path, 0o644, data);
+        w.add_file(path, mode, data);
     }
     let names: Vec<String> = c
         .modules
@@ -834,6 +827,7 @@ mod tests {
             program: b"PROG",
             args: &[],
             files,
+            executables: &[],
             modules,
         };
         let files = [("/www/sub/index.html".to_string(), b"<p>hi</p>".to_vec())];
