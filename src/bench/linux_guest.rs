@@ -147,7 +147,7 @@ impl Guest {
             },
             timeout,
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
-            echo: false,
+            echo: qemu::Echo::OFF,
             net,
         }
     }
