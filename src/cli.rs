@@ -85,7 +85,7 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
   --trace                      the kernel prints every syscall, one line each
   --ps-on-exit                 list every process (pid, ppid, key, state,
                                memory, program) when the first one exits
-  --verbose                    with PROGRAM: the kernel's log too (banner,
+  -v, --verbose                with PROGRAM: the kernel's log too (banner,
                                info lines, exit status), on stderr, and
                                which machine isola chose
   --rootfs DIR|TAR             the guest's / : a directory (debootstrap,
@@ -652,8 +652,21 @@ mod tests {
         assert_eq!(o.boot.timeout_secs, RUN_TIMEOUT_SECS);
         assert_eq!(o.kernel_args, "");
         assert!(!o.trace);
+        assert!(!o.verbose);
         assert!(o.adds.is_empty() && o.env.is_empty());
         assert_eq!(o.program, None);
+    }
+
+    #[test]
+    fn verbose_is_a_run_flag() {
+        for flag in ["--verbose", "-v"] {
+            let o = run(&[flag, "./prog", "-v"]).unwrap();
+            assert!(o.verbose);
+            assert_eq!(o.program, program("./prog", &["-v"]));
+        }
+        assert!(!run(&["./prog", "--verbose"]).unwrap().verbose);
+        assert!(usage_msg(run(&["--verbose=1"])).contains("takes no value"));
+        assert!(usage_msg(ktest(&["--verbose"])).contains("unknown option"));
     }
 
     fn program(path: &str, args: &[&str]) -> Option<ProgramSpec> {
