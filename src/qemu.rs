@@ -756,6 +756,33 @@ mod tests {
     }
 
     #[test]
+    fn console_lines_are_the_kernels_only() {
+        // Log, the program's stdout mid-line, a notice that must not be cut
+        // by it, stderr, and a last log line without a newline.
+        let line = b"Isola banner\r\n\x101hi\x10\x10\r\nno newline\x10!isola: pid 1 killed\r\n\
+                     \x102oops\r\n\x10kisola: exit status 3";
+        let (tx, rx) = mpsc::channel();
+        read_console(&line[..], Echo::OFF, tx);
+        let lines: Vec<String> = rx
+            .iter()
+            .filter_map(|e| match e {
+                Event::Line(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            ["Isola banner", "isola: pid 1 killed", "isola: exit status 3"]
+        );
+        assert_eq!(Echo::OFF.sink(Stream::Stdout), None);
+        assert_eq!(Echo::program(false).sink(Stream::Stderr), Some(Sink::Stderr));
+        assert_eq!(Echo::program(false).sink(Stream::Notice), Some(Sink::Stderr));
+        assert_eq!(Echo::program(false).sink(Stream::Log), None);
+        assert_eq!(Echo::program(true).sink(Stream::Log), Some(Sink::Stderr));
+        assert_eq!(Echo::KERNEL.sink(Stream::Log), Some(Sink::Stdout));
+    }
+
+    #[test]
     fn boots_a_tiny_guest_and_reads_its_status() {
         let dir = testelf::TempDir::new("qemu-ok");
         let elf = dir.path().join("ok.elf");
