@@ -28,7 +28,7 @@ pub const MAX_MEMORY_MIB: u32 = 3072;
 pub const USAGE: &str = "\
 usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--timeout SECS] [--kernel-args STRING] [--trace] [--ps-on-exit]
-                   [--rootfs DIR|TAR] [--memory MIB]
+                   [--verbose] [--rootfs DIR|TAR] [--memory MIB]
                    [--add HOST_PATH:GUEST_PATH]... [--env K=V]...
                    [-p|--publish HOST_PORT:GUEST_PORT]... [--net]
                    [--] [PROGRAM [ARGS...]]
@@ -43,10 +43,12 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
        isola help | --help | --version
 
   run     build the kernel if needed, boot it in QEMU (microvm) with the
-          serial console on stdout, and exit with the guest's status;
+          kernel's lines on stdout, and exit with the guest's status;
           with PROGRAM (a static x86-64 Linux ELF on the host), pack it into
           an initramfs as /bin/<name>, run it as the first process with ARGS
-          and exit with its status (128+N when killed by signal N);
+          and exit with its status (128+N when killed by signal N); its
+          stdout and stderr are isola's, the kernel's notices (a kill, a
+          refusal, a panic) go to stderr and its log nowhere (--verbose);
           with --rootfs, PROGRAM is a path inside that root (/bin/busybox)
   ktest   build and boot the in-kernel test suite; exit 0 iff it passed
           (--stack-overflow: the kernel that overflows its stack on purpose)
@@ -83,6 +85,9 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
   --trace                      the kernel prints every syscall, one line each
   --ps-on-exit                 list every process (pid, ppid, key, state,
                                memory, program) when the first one exits
+  -v, --verbose                with PROGRAM: the kernel's log too (banner,
+                               info lines, exit status), on stderr, and
+                               which machine isola chose
   --rootfs DIR|TAR             the guest's / : a directory (debootstrap,
                                unpacked docker export) or a tar archive
                                (plain, gzip or zstd); devices in it are
@@ -162,6 +167,8 @@ pub struct RunOpts {
     pub trace: bool,
     /// `--ps-on-exit`: the kernel lists the processes when pid 1 exits.
     pub ps_on_exit: bool,
+    /// `--verbose`: with a program, the kernel's log on stderr too.
+    pub verbose: bool,
     /// `--rootfs PATH`: a directory or tar archive that becomes `/`.
     pub rootfs: Option<String>,
     /// `--memory MiB`: the guest's RAM.
@@ -316,6 +323,7 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
         kernel_args: String::new(),
         trace: false,
         ps_on_exit: false,
+        verbose: false,
         rootfs: None,
         memory_mib: DEFAULT_MEMORY_MIB,
         adds: Vec::new(),
@@ -348,6 +356,10 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
                     "--ps-on-exit" => {
                         no_value(name, inline)?;
                         opts.ps_on_exit = true;
+                    }
+                    "--verbose" | "-v" => {
+                        no_value(name, inline)?;
+                        opts.verbose = true;
                     }
                     "--rootfs" => {
                         let path = flags.value(name, inline)?;
@@ -640,8 +652,21 @@ mod tests {
         assert_eq!(o.boot.timeout_secs, RUN_TIMEOUT_SECS);
         assert_eq!(o.kernel_args, "");
         assert!(!o.trace);
+        assert!(!o.verbose);
         assert!(o.adds.is_empty() && o.env.is_empty());
         assert_eq!(o.program, None);
+    }
+
+    #[test]
+    fn verbose_is_a_run_flag() {
+        for flag in ["--verbose", "-v"] {
+            let o = run(&[flag, "./prog", "-v"]).unwrap();
+            assert!(o.verbose);
+            assert_eq!(o.program, program("./prog", &["-v"]));
+        }
+        assert!(!run(&["./prog", "--verbose"]).unwrap().verbose);
+        assert!(usage_msg(run(&["--verbose=1"])).contains("takes no value"));
+        assert!(usage_msg(ktest(&["--verbose"])).contains("unknown option"));
     }
 
     fn program(path: &str, args: &[&str]) -> Option<ProgramSpec> {

@@ -1,8 +1,9 @@
 //! The subcommands: `isola run` and `isola ktest`. Each resolves the
 //! machine ([`crate::plan`]), builds the kernel ([`crate::kbuild`]), boots it
-//! with the console on stdout ([`crate::qemu`]) and turns what the console
+//! with the console echoed ([`crate::qemu`]) and turns what the console
 //! and QEMU's exit code say into isola's exit code. `isola run PROGRAM`
-//! first packs the initramfs ([`crate::initramfs`]).
+//! first packs the initramfs ([`crate::initramfs`]); its output is the
+//! program's: the kernel's notices on stderr, its log only with `--verbose`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use crate::forward::Forwarding;
 use crate::initramfs::{self, TempInitrd};
 use crate::kbuild::{self, Variant};
 use crate::plan::{self, Plan};
-use crate::qemu::{self, Boot, End, Net, Outcome};
+use crate::qemu::{self, Boot, Echo, End, Net, Outcome};
 
 /// The kernel command line: the resolved level, then the user's words.
 pub fn kernel_cmdline(level: Level, extra: &str) -> String {
@@ -54,6 +55,11 @@ struct Guest<'a> {
     net: Option<Net>,
     /// Guest RAM in MiB.
     memory_mib: u32,
+    /// What reaches isola's stdout and stderr.
+    echo: Echo,
+    /// Say which machine was chosen ("isola: using ..."); a fallback after
+    /// a failed boot is always said.
+    show_plan: bool,
 }
 
 /// Room the kernel needs beside the image, in MiB: its own image, page
@@ -89,7 +95,9 @@ fn may_retry_under_tcg(outcome: &Outcome, program: Option<&str>) -> bool {
 fn boot(opts: &BootOpts, variant: Variant, guest: &Guest<'_>) -> Result<(Plan, Outcome), Error> {
     qemu::require_qemu()?;
     let plan = plan::resolve(opts.accel, opts.isolation)?;
-    eprintln!("isola: {}", plan.describe());
+    if guest.show_plan {
+        eprintln!("isola: {}", plan.describe());
+    }
     let kernel = kbuild::build(variant)?;
     let mut boot = Boot {
         kernel,
@@ -98,7 +106,7 @@ fn boot(opts: &BootOpts, variant: Variant, guest: &Guest<'_>) -> Result<(Plan, O
         machine: plan.machine,
         timeout: Duration::from_secs(opts.timeout_secs),
         memory_mib: guest.memory_mib,
-        echo: true,
+        echo: guest.echo,
         net: guest.net.clone(),
     };
     let outcome = qemu::run(&boot)?;
@@ -188,6 +196,9 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         program: init.as_deref(),
         net,
         memory_mib: opts.memory_mib,
+        // Without a program the kernel's lines are the output.
+        echo: if init.is_some() { Echo::program(opts.verbose) } else { Echo::KERNEL },
+        show_plan: init.is_none() || opts.verbose,
     };
     // Accepting from here on: a client that comes while the kernel builds
     // or QEMU starts is held until slirp listens (crate::forward).
@@ -246,6 +257,8 @@ pub fn ktest(opts: &KtestOpts) -> Result<i32, Error> {
         program: None,
         net: None,
         memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
+        echo: Echo::KERNEL,
+        show_plan: true,
     };
     let (plan, outcome) = boot(&opts.boot, variant, &guest)?;
     let problems = ktest_problems(&outcome, &plan, opts)?;

@@ -1,6 +1,10 @@
-//! Reading the guest's serial console: the lines of the kernel contract.
+//! Reading the guest's serial console: the streams multiplexed on it and
+//! the lines of the kernel contract.
 //!
-//! The kernel prints, among its log lines:
+//! The kernel sends four streams over the one serial line ([`Demux`]): the
+//! program's stdout and stderr, the kernel's notices (what a user must see:
+//! a kill, a refusal, a warning, a panic) and its log (everything else).
+//! Among its lines (notices and log), the kernel prints:
 //! - a banner with `isolation: mpk|none` and `boot: <float> ms`;
 //! - `isola: exit status N` just before it leaves QEMU through isa-debug-exit;
 //! - for test kernels, `test NAME ... ok|FAILED|skipped` lines and a summary
@@ -165,6 +169,98 @@ impl Console {
     }
 }
 
+/// The byte that starts a stream switch on the serial line (ASCII DLE);
+/// the kernel's `console` module is the other end.
+pub const ESCAPE: u8 = 0x10;
+
+/// One of the streams multiplexed on the serial line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// The program's standard output.
+    Stdout,
+    /// The program's standard error.
+    Stderr,
+    /// Kernel lines a user needs to see.
+    Notice,
+    /// Every other kernel line.
+    Log,
+}
+
+impl Stream {
+    /// The stream that byte `tag` selects after [`ESCAPE`].
+    pub fn from_tag(tag: u8) -> Option<Stream> {
+        match tag {
+            b'1' => Some(Stream::Stdout),
+            b'2' => Some(Stream::Stderr),
+            b'!' => Some(Stream::Notice),
+            b'k' => Some(Stream::Log),
+            _ => None,
+        }
+    }
+
+    /// The kernel's streams (lines), as opposed to the program's (bytes).
+    pub fn is_kernel(self) -> bool {
+        matches!(self, Stream::Notice | Stream::Log)
+    }
+}
+
+/// Splits the serial line into its streams, as bytes arrive in chunks:
+/// `ESCAPE tag` switches stream, `ESCAPE ESCAPE` is one data byte. The line
+/// starts on [`Stream::Log`], so a guest that never switches (a test stub,
+/// the Linux guest of `isola bench`) is all log; an escape followed by
+/// anything else is passed through as data.
+#[derive(Debug)]
+pub struct Demux {
+    current: Stream,
+    /// The previous chunk ended with an escape byte.
+    escaped: bool,
+}
+
+impl Default for Demux {
+    fn default() -> Self {
+        Demux {
+            current: Stream::Log,
+            escaped: false,
+        }
+    }
+}
+
+impl Demux {
+    /// Hands `chunk`'s data to `sink` in order, in runs of one stream.
+    pub fn feed(&mut self, chunk: &[u8], sink: &mut impl FnMut(Stream, &[u8])) {
+        let mut run = Vec::with_capacity(chunk.len());
+        for &b in chunk {
+            if std::mem::take(&mut self.escaped) {
+                if let Some(stream) = Stream::from_tag(b) {
+                    if stream != self.current && !run.is_empty() {
+                        sink(self.current, &run);
+                        run.clear();
+                    }
+                    self.current = stream;
+                } else if b == ESCAPE {
+                    run.push(ESCAPE);
+                } else {
+                    run.extend_from_slice(&[ESCAPE, b]);
+                }
+            } else if b == ESCAPE {
+                self.escaped = true;
+            } else {
+                run.push(b);
+            }
+        }
+        if !run.is_empty() {
+            sink(self.current, &run);
+        }
+    }
+
+    /// The end of the line: a held escape byte was data.
+    pub fn finish(&mut self, sink: &mut impl FnMut(Stream, &[u8])) {
+        if std::mem::take(&mut self.escaped) {
+            sink(self.current, &[ESCAPE]);
+        }
+    }
+}
+
 /// The QEMU exit code that isa-debug-exit produces for a value written to it.
 pub fn debug_exit_code(value: u32) -> i32 {
     (((value & 0xff) << 1) | 1) as i32
@@ -277,6 +373,44 @@ mod tests {
             })
         );
         assert_eq!(c.panic.as_deref(), Some("KERNEL PANIC: oops"));
+    }
+
+    fn demuxed(chunks: &[&[u8]]) -> Vec<(Stream, Vec<u8>)> {
+        let mut d = Demux::default();
+        let mut out: Vec<(Stream, Vec<u8>)> = Vec::new();
+        let mut sink = |s: Stream, b: &[u8]| match out.last_mut() {
+            Some((last, bytes)) if *last == s => bytes.extend_from_slice(b),
+            _ => out.push((s, b.to_vec())),
+        };
+        for c in chunks {
+            d.feed(c, &mut sink);
+        }
+        d.finish(&mut sink);
+        out
+    }
+
+    #[test]
+    fn demux_splits_streams_across_chunks() {
+        use Stream::*;
+        // Unswitched bytes are log; switches may fall between chunks.
+        let got = demuxed(&[b"boot\r\n\x10", b"1hi\x10", b"2err\x10!kill\x10k", b"x"]);
+        assert_eq!(
+            got,
+            [
+                (Log, b"boot\r\n".to_vec()),
+                (Stdout, b"hi".to_vec()),
+                (Stderr, b"err".to_vec()),
+                (Notice, b"kill".to_vec()),
+                (Log, b"x".to_vec()),
+            ]
+        );
+        // A doubled escape is one data byte, even split; a switch to the
+        // current stream is nothing; an unknown tag is data.
+        let got = demuxed(&[b"\x101a\x10", b"\x10b\x101c\x10zd\x10"]);
+        assert_eq!(got, [(Stdout, b"a\x10bc\x10zd\x10".to_vec())]);
+        assert!(demuxed(&[b"\x102"]).is_empty());
+        assert!(Stream::Notice.is_kernel() && Stream::Log.is_kernel());
+        assert!(!Stream::Stdout.is_kernel() && !Stream::Stderr.is_kernel());
     }
 
     #[test]

@@ -108,7 +108,17 @@ fn build_uncached(variant: Variant) -> Result<PathBuf, Error> {
             root.display()
         )));
     }
-    eprintln!("isola: building kernel ({})...", variant.name());
+    // Said only when cargo has work to do (an up-to-date tree answers in
+    // well under a second): every run's stderr would carry it otherwise.
+    let (built_tx, built_rx) = std::sync::mpsc::channel::<()>();
+    let name = variant.name();
+    let announcer = std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            built_rx.recv_timeout(std::time::Duration::from_secs(1))
+        {
+            eprintln!("isola: building kernel ({name})...");
+        }
+    });
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(&cargo)
         .args(cargo_args(variant))
@@ -122,13 +132,15 @@ fn build_uncached(variant: Variant) -> Result<PathBuf, Error> {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            Error::failure(format!(
-                "kernel build failed: cannot run {}: {e}",
-                Path::new(&cargo).display()
-            ))
-        })?;
+        .output();
+    drop(built_tx);
+    let _ = announcer.join();
+    let output = output.map_err(|e| {
+        Error::failure(format!(
+            "kernel build failed: cannot run {}: {e}",
+            Path::new(&cargo).display()
+        ))
+    })?;
     if !output.status.success() {
         eprint!("{}", String::from_utf8_lossy(&output.stdout));
         eprint!("{}", String::from_utf8_lossy(&output.stderr));

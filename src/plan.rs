@@ -180,7 +180,7 @@ pub fn probe_kvm() -> Result<KvmState, Error> {
         },
         timeout: PROBE_TIMEOUT,
         memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
-        echo: false,
+        echo: qemu::Echo::OFF,
         net: None,
     };
     let out = qemu::run(&boot)?;

@@ -1,5 +1,7 @@
 //! Booting an image in QEMU: the command line, the host-side timeout, and
-//! reading the console as it comes.
+//! reading the console as it comes: its streams ([`crate::console::Demux`])
+//! copied to isola's stdout and stderr as [`Echo`] says, the kernel's lines
+//! kept for the verdict.
 //!
 //! Every run follows STYLE.md rule 12: a timeout, QEMU killed on drop, the
 //! console scanned line by line ([`crate::console`]), and QEMU's stderr
@@ -27,7 +29,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::console::Console;
+use crate::console::{Console, Demux, Stream};
 use crate::error::Error;
 
 /// The QEMU binary isola runs.
@@ -119,6 +121,63 @@ impl Net {
     }
 }
 
+/// isola's stdout or stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    Stdout,
+    Stderr,
+}
+
+/// What a boot copies to isola's own output, per console stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Echo {
+    /// The program's stdout and stderr to isola's stdout and stderr.
+    pub program: bool,
+    /// The kernel's notices.
+    pub notices: Option<Sink>,
+    /// The kernel's log.
+    pub log: Option<Sink>,
+}
+
+impl Echo {
+    /// Nothing echoed: the run is read, not shown.
+    pub const OFF: Echo = Echo {
+        program: false,
+        notices: None,
+        log: None,
+    };
+    /// Everything on stdout (the program's stderr on stderr): a boot whose
+    /// output is the kernel's (`isola ktest`, `isola run` without PROGRAM).
+    pub const KERNEL: Echo = Echo {
+        program: true,
+        notices: Some(Sink::Stdout),
+        log: Some(Sink::Stdout),
+    };
+
+    /// `isola run PROGRAM`: the program's streams as its own, the kernel's
+    /// notices on stderr, its log on stderr only if `verbose`.
+    pub fn program(verbose: bool) -> Echo {
+        Echo {
+            program: true,
+            notices: Some(Sink::Stderr),
+            log: verbose.then_some(Sink::Stderr),
+        }
+    }
+
+    fn any(self) -> bool {
+        self.program || self.notices.is_some() || self.log.is_some()
+    }
+
+    fn sink(self, stream: Stream) -> Option<Sink> {
+        match stream {
+            Stream::Stdout => self.program.then_some(Sink::Stdout),
+            Stream::Stderr => self.program.then_some(Sink::Stderr),
+            Stream::Notice => self.notices,
+            Stream::Log => self.log,
+        }
+    }
+}
+
 /// One boot: image, initramfs, command line, machine, timeout.
 #[derive(Debug, Clone)]
 pub struct Boot {
@@ -130,9 +189,9 @@ pub struct Boot {
     pub timeout: Duration,
     /// Guest RAM in MiB (`-m`; `--memory`, default 256).
     pub memory_mib: u32,
-    /// Copy the console to stdout (`\r\n` turned back into `\n`) and QEMU's
-    /// stderr to stderr as they come.
-    pub echo: bool,
+    /// Where the console's streams go as they come (`\r\n` turned back
+    /// into `\n`); with any echo, QEMU's stderr goes to stderr too.
+    pub echo: Echo,
     /// The network device and its slirp forwards (build them with
     /// [`crate::forward::Forwarding`], so that isola, not slirp, listens on
     /// the user's ports); `None`: no network device (the command line is
@@ -194,7 +253,8 @@ pub enum End {
 pub struct Outcome {
     pub end: End,
     pub console: Console,
-    /// Every console line, in order.
+    /// Every kernel line (notices and log), in order; the program's
+    /// output is not kept.
     pub lines: Vec<String>,
     /// QEMU's stderr, line by line.
     pub stderr: Vec<String>,
@@ -306,7 +366,7 @@ pub fn run(boot: &Boot) -> Result<Outcome, Error> {
                     stderr_lines.push(line);
                     break;
                 }
-                if echo {
+                if echo.any() {
                     eprintln!("{line}");
                 }
                 stderr_lines.push(line);
@@ -401,42 +461,104 @@ impl CrlfToLf {
     }
 }
 
-/// Copy QEMU's stdout to ours (if `echo`, `\r\n` turned into `\n`) as it
-/// comes, and send it on line by line (line endings and a trailing `\r`
-/// removed).
-fn read_console(mut stdout: impl Read, echo: bool, tx: mpsc::Sender<Event>) {
+/// isola's own output as [`read_console`] writes it: whether the last byte
+/// written to stdout or stderr ended a line, so that a kernel line never
+/// starts in the middle of the program's (on a terminal both streams are
+/// one screen).
+struct Terminal {
+    at_line_start: bool,
+}
+
+impl Terminal {
+    fn write(&mut self, sink: Sink, bytes: &[u8]) {
+        let Some(&last) = bytes.last() else { return };
+        let _ = match sink {
+            Sink::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(bytes).and_then(|()| out.flush())
+            }
+            Sink::Stderr => io::stderr().lock().write_all(bytes),
+        };
+        self.at_line_start = last == b'\n';
+    }
+
+    /// One kernel line (without its ending) on a line of its own.
+    fn line(&mut self, sink: Sink, line: &str) {
+        if !self.at_line_start {
+            self.write(sink, b"\n");
+        }
+        self.write(sink, format!("{line}\n").as_bytes());
+    }
+}
+
+/// Read QEMU's stdout (the serial line) as it comes: split it into its
+/// streams, undo the console's `\r\n`, copy each stream where `echo` says,
+/// and send the kernel's lines on (line endings and a trailing `\r`
+/// removed). The program's bytes pass through exactly, a last line without
+/// a newline included.
+fn read_console(mut stdout: impl Read, echo: Echo, tx: mpsc::Sender<Event>) {
     let mut buf = [0u8; 4096];
-    let mut pending: Vec<u8> = Vec::new();
-    let mut crlf = CrlfToLf::default();
-    let out = io::stdout();
+    let mut demux = Demux::default();
+    // Per stream: the `\r\n` filter, and for the kernel's the partial line.
+    let mut crlf: [CrlfToLf; 4] = Default::default();
+    let mut pending: [Vec<u8>; 4] = Default::default();
+    let mut terminal = Terminal {
+        at_line_start: true,
+    };
+    let index = |stream: Stream| stream as usize;
+    let mut take = |stream: Stream, bytes: &[u8], terminal: &mut Terminal| {
+        let bytes = crlf[index(stream)].filter(bytes);
+        deliver(stream, &bytes, echo, &mut pending[index(stream)], terminal, &tx);
+    };
     loop {
         let n = match stdout.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let chunk = &buf[..n];
-        if echo {
-            let mut out = out.lock();
-            let _ = out.write_all(&crlf.filter(chunk));
-            let _ = out.flush();
-        }
-        pending.extend_from_slice(chunk);
-        while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=pos).collect();
-            let _ = tx.send(Event::Line(clean_line(&line)));
-        }
+        demux.feed(&buf[..n], &mut |stream, bytes| take(stream, bytes, &mut terminal));
     }
-    if echo {
-        let _ = out.lock().write_all(&crlf.finish());
-    }
-    if !pending.is_empty() {
-        if echo {
-            // The guest's last line had no newline: end it for the terminal.
-            let _ = writeln!(out.lock());
+    demux.finish(&mut |stream, bytes| take(stream, bytes, &mut terminal));
+    for stream in [Stream::Stdout, Stream::Stderr, Stream::Notice, Stream::Log] {
+        let rest = crlf[index(stream)].finish();
+        let pending = &mut pending[index(stream)];
+        deliver(stream, &rest, echo, pending, &mut terminal, &tx);
+        if !pending.is_empty() {
+            // The kernel's last line had no newline: it is a line still.
+            let line = clean_line(pending);
+            if let Some(sink) = echo.sink(stream) {
+                terminal.line(sink, &line);
+            }
+            let _ = tx.send(Event::Line(line));
         }
-        let _ = tx.send(Event::Line(clean_line(&pending)));
     }
     let _ = tx.send(Event::StdoutClosed);
+}
+
+/// Bytes of one stream, `\r\n` undone: the program's copied as they are,
+/// the kernel's cut into lines.
+fn deliver(
+    stream: Stream,
+    bytes: &[u8],
+    echo: Echo,
+    pending: &mut Vec<u8>,
+    terminal: &mut Terminal,
+    tx: &mpsc::Sender<Event>,
+) {
+    if !stream.is_kernel() {
+        if let Some(sink) = echo.sink(stream) {
+            terminal.write(sink, bytes);
+        }
+        return;
+    }
+    pending.extend_from_slice(bytes);
+    while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = pending.drain(..=pos).collect();
+        let line = clean_line(&line);
+        if let Some(sink) = echo.sink(stream) {
+            terminal.line(sink, &line);
+        }
+        let _ = tx.send(Event::Line(line));
+    }
 }
 
 fn clean_line(raw: &[u8]) -> String {
@@ -486,7 +608,7 @@ mod tests {
             machine,
             timeout,
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
-            echo: false,
+            echo: Echo::OFF,
             net: None,
         }
     }
@@ -505,7 +627,7 @@ mod tests {
             machine: TCG,
             timeout: Duration::from_secs(1),
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
-            echo: false,
+            echo: Echo::OFF,
             net: None,
         };
         let line = b.args().join(" ");
@@ -559,7 +681,7 @@ mod tests {
             machine: TCG,
             timeout: Duration::from_secs(1),
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
-            echo: false,
+            echo: Echo::OFF,
             net: Some(Net::default()),
         };
         let plain = |b: &Boot| {
@@ -631,6 +753,33 @@ mod tests {
         let mut f = CrlfToLf::default();
         assert_eq!(f.filter(b"\n\n"), b"\n\n");
         assert!(f.finish().is_empty());
+    }
+
+    #[test]
+    fn console_lines_are_the_kernels_only() {
+        // Log, the program's stdout mid-line, a notice that must not be cut
+        // by it, stderr, and a last log line without a newline.
+        let line = b"Isola banner\r\n\x101hi\x10\x10\r\nno newline\x10!isola: pid 1 killed\r\n\
+                     \x102oops\r\n\x10kisola: exit status 3";
+        let (tx, rx) = mpsc::channel();
+        read_console(&line[..], Echo::OFF, tx);
+        let lines: Vec<String> = rx
+            .iter()
+            .filter_map(|e| match e {
+                Event::Line(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            ["Isola banner", "isola: pid 1 killed", "isola: exit status 3"]
+        );
+        assert_eq!(Echo::OFF.sink(Stream::Stdout), None);
+        assert_eq!(Echo::program(false).sink(Stream::Stderr), Some(Sink::Stderr));
+        assert_eq!(Echo::program(false).sink(Stream::Notice), Some(Sink::Stderr));
+        assert_eq!(Echo::program(false).sink(Stream::Log), None);
+        assert_eq!(Echo::program(true).sink(Stream::Log), Some(Sink::Stderr));
+        assert_eq!(Echo::KERNEL.sink(Stream::Log), Some(Sink::Stdout));
     }
 
     #[test]

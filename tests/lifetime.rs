@@ -25,12 +25,13 @@ fn kill_isola_with(signal: &str) {
         "--timeout",
         "900",
         "--net",
+        "--verbose",
         &bb,
         "sleep",
         "600",
     ]);
     assert!(
-        run.wait_for("isolation: ", WATCHDOG),
+        run.wait_for_err("isolation: ", WATCHDOG),
         "the kernel did not boot\n{}",
         run.show()
     );

@@ -44,11 +44,12 @@ fn pattern(size: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Wait for the kernel's banner: the kernel is built and booted (a cold
-/// build can take minutes, which the 60 s for the server must not cover).
+/// Wait for the kernel's banner (on stderr: the run has `--verbose`): the
+/// kernel is built and booted (a cold build can take minutes, which the
+/// 60 s for the server must not cover).
 fn wait_for_boot(run: &mut Background) {
     assert!(
-        run.wait_for("isolation: ", WATCHDOG),
+        run.wait_for_err("isolation: ", WATCHDOG),
         "the kernel did not boot\n{}",
         run.show()
     );
@@ -93,8 +94,10 @@ fn busybox_httpd_serves_files_over_a_forwarded_port() {
         "--timeout",
         RUN_TIMEOUT,
         // Every syscall line names its process and domain key: the
-        // children's keys are checked below.
+        // children's keys are checked below (the lines are notices, on
+        // stderr; --verbose adds the banner that wait_for_boot waits for).
         "--trace",
+        "--verbose",
         "-p",
         &publish,
         "--add",
@@ -168,7 +171,7 @@ fn busybox_httpd_serves_files_over_a_forwarded_port() {
     );
     // One child per connection, each in a domain of its own: no child
     // runs with the listening parent's key.
-    let domains = process_keys(&run.stdout());
+    let domains = process_keys(&run.stderr());
     let parent_key = domains.get(&1).copied();
     let children: Vec<(u32, u32)> = domains.iter().filter(|(pid, _)| **pid != 1).map(|(p, k)| (*p, *k)).collect();
     assert!(
@@ -305,7 +308,8 @@ fn net_without_forwards_boots_and_runs_the_program() {
         "net",
     ]);
     assert_eq!(out.code, 0, "{}", out.show());
-    assert!(out.has_line("net"), "{}", out.show());
+    // The network device's log lines (eth0 ...) are not the program's output.
+    assert_eq!(out.stdout, "net\n", "{}", out.show());
 }
 
 #[test]

@@ -55,28 +55,71 @@ fn assert_no_temp_left(out: &Output) {
     }
 }
 
+/// isola's exit code is the program's, and no kernel log line (banner,
+/// `isola: exit status`, INFO) is in the output without `--verbose`.
 fn assert_status(out: &Output, code: i32) {
     assert_eq!(out.code, code, "{}", out.show());
-    assert!(
-        out.has_line(&format!("isola: exit status {code}")),
-        "{}",
-        out.show()
-    );
+    for kernel in ["isola: exit status", "INFO ", "Isola "] {
+        assert!(!out.says(kernel), "{kernel:?} printed\n{}", out.show());
+    }
 }
 
 #[test]
 fn busybox_echo_hello() {
+    // Exactly the program's bytes: no banner, no kernel line, no \r (the
+    // console's \r\n is turned back into \n), nothing on stderr.
     let out = run_busybox(&[], &["echo", "hello"]);
     assert_status(&out, 0);
-    assert!(out.has_line("hello"), "{}", out.show());
-    // The banner comes first, as without a program.
-    assert!(
-        out.stdout.lines().any(|l| l.contains("isolation: strict")),
-        "{}",
-        out.show()
+    assert_eq!(out.stdout, "hello\n", "{}", out.show());
+    assert_eq!(out.stderr, "", "{}", out.show());
+}
+
+#[test]
+fn stdout_and_stderr_are_the_programs_own() {
+    // fd 1 to isola's stdout, fd 2 to its stderr; `>&2` is a dup2 of fd 2,
+    // which carries stderr along; a last line without a newline stays so.
+    let out = run_busybox(
+        &[],
+        &["sh", "-c", "echo out1; echo err1 >&2; echo out2; echo err2 1>&2; printf tail"],
     );
-    // The console's \r\n is turned back into \n.
-    assert!(!out.stdout.contains('\r'), "{}", out.show());
+    assert_status(&out, 0);
+    assert_eq!(out.stdout, "out1\nout2\ntail", "{}", out.show());
+    assert_eq!(out.stderr, "err1\nerr2\n", "{}", out.show());
+}
+
+#[test]
+fn a_pipe_of_isola_run_gets_only_the_programs_bytes() {
+    // `isola run ... busybox echo hi | od -c`: what the pipe carries is
+    // exactly `hi\n`, as from the program on Linux.
+    let bb = busybox().to_str().unwrap();
+    let isola_bin = env!("CARGO_BIN_EXE_isola");
+    let script = format!(
+        "'{isola_bin}' run --accel tcg --isolation strict --timeout {TIMEOUT} '{bb}' echo hi | od -An -c"
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let bytes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(bytes, ["h", "i", "\\n"], "{out:?}");
+}
+
+#[test]
+fn verbose_shows_the_kernel_log_on_stderr() {
+    let out = run_busybox(&["--verbose"], &["echo", "hello"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(out.stdout, "hello\n", "{}", out.show());
+    // The machine, the banner, the info lines and the exit status.
+    assert!(out.stderr.contains("isola: using TCG -cpu max, isolation strict"), "{}", out.show());
+    assert!(out.stderr.lines().any(|l| l.starts_with("Isola ") && l.contains("isolation: strict")), "{}", out.show());
+    assert!(out.stderr.contains("INFO  isola_kernel: cmdline: isolation=strict"), "{}", out.show());
+    assert!(out.has_err_line("isola: exit status 0"), "{}", out.show());
+    assert!(!out.stderr.contains('\r'), "{}", out.show());
 }
 
 #[test]
@@ -90,15 +133,16 @@ fn busybox_runs_without_pku_too() {
         "none",
         "--timeout",
         TIMEOUT,
+        "--verbose",
         &bb,
         "echo",
         "no keys",
     ]);
     assert_no_temp_left(&out);
-    assert_status(&out, 0);
-    assert!(out.has_line("no keys"), "{}", out.show());
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(out.stdout, "no keys\n", "{}", out.show());
     assert!(
-        out.stdout.lines().any(|l| l.contains("isolation: none")),
+        out.stderr.lines().any(|l| l.contains("isolation: none")),
         "{}",
         out.show()
     );
@@ -206,13 +250,15 @@ fn trace_prints_every_syscall() {
     let out = run_busybox(&["--trace"], &["echo", "hi"]);
     assert_status(&out, 0);
     assert!(out.has_line("hi"), "{}", out.show());
+    // The trace asked for is shown, on stderr as strace's is.
+    assert_eq!(out.stdout, "hi\n", "{}", out.show());
     assert!(
-        out.stdout.lines().any(|l| l.contains("write(1, ")),
+        out.stderr.lines().any(|l| l.contains("write(1, ")),
         "no write(1, ...) traced\n{}",
         out.show()
     );
     assert!(
-        out.stdout.lines().any(|l| l.contains("exit_group(0)")),
+        out.stderr.lines().any(|l| l.contains("exit_group(0)")),
         "no exit_group(0) traced\n{}",
         out.show()
     );
@@ -226,11 +272,11 @@ fn a_file_that_is_not_an_elf_exits_126() {
     std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = run_program(&[], garbage.to_str().unwrap(), &[]);
     assert_status(&out, 126);
+    // A refusal is a notice: on stderr without --verbose.
     let line = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("isola: cannot execute /bin/garbage"))
+        .err_line("isola: cannot execute /bin/garbage")
         .unwrap_or_else(|| panic!("no 'cannot execute' line\n{}", out.show()));
+    assert!(out.stdout.is_empty(), "{}", out.show());
     let reason = line.to_lowercase();
     assert!(
         reason.contains("enoexec")
@@ -367,6 +413,10 @@ fn bad_run_flags_are_usage_errors() {
     assert_usage_error(
         &isola(&["run", "--frob", "prog"]),
         "unknown option '--frob'",
+    );
+    assert_usage_error(
+        &isola(&["run", "--verbose=yes", "prog"]),
+        "option '--verbose' takes no value",
     );
 }
 

@@ -1,54 +1,141 @@
-//! The console: formatted output to the serial port, the `log` backend, and
-//! the `kprintln!` macro for lines without a log prefix (banner, test results).
+//! The console: the serial line shared by four streams (a program's stdout
+//! and stderr, the kernel's notices and its log), the `log` backend, and the
+//! `kprintln!`/`knotice!` macros for lines without a log prefix.
+//!
+//! The streams are multiplexed on COM1 so that the host can give each its
+//! own place (docs/cli.md, "Output"): `DLE c` (0x10 then one byte) switches
+//! to stream `c` (`1` stdout, `2` stderr, `!` notices, `k` log) until the
+//! next switch, and a DLE in the data is sent twice. The line starts on the
+//! log stream, so what is printed before any switch (and any guest that
+//! knows nothing of this) reads as kernel log. A notice is what a user must
+//! see without asking: a process killed by a fault or the OOM killer, a
+//! refusal (WRPKRU, W^X, an exec that fails), a warning, a panic, and the
+//! `--trace`/`ps` lines the user asked for; the log (banner, info lines,
+//! the exit status) is for `--verbose`.
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU8, Ordering};
 
-use log::{LevelFilter, Log, Metadata, Record};
+use log::{Level, LevelFilter, Log, Metadata, Record};
 use spin::Mutex;
 
 use crate::arch::serial;
 
-/// Serializes whole lines so that output from different paths never interleaves.
+/// The byte that starts a stream switch (ASCII DLE, "data link escape").
+pub const ESCAPE: u8 = 0x10;
+
+/// One of the streams on the serial line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// What a program writes to its standard output.
+    Stdout,
+    /// What a program writes to its standard error.
+    Stderr,
+    /// Kernel lines a user needs to see.
+    Notice,
+    /// Every other kernel line.
+    Log,
+}
+
+impl Stream {
+    /// The byte after [`ESCAPE`] that selects this stream.
+    pub const fn tag(self) -> u8 {
+        match self {
+            Stream::Stdout => b'1',
+            Stream::Stderr => b'2',
+            Stream::Notice => b'!',
+            Stream::Log => b'k',
+        }
+    }
+}
+
+/// Where a process's console descriptor writes: its open file says which,
+/// so a `dup2(2, 1)` carries stderr along as it does on Linux.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Stdout,
+    Stderr,
+}
+
+impl Output {
+    fn stream(self) -> Stream {
+        match self {
+            Output::Stdout => Stream::Stdout,
+            Output::Stderr => Stream::Stderr,
+        }
+    }
+}
+
+/// Serializes whole writes so that output from different paths never interleaves.
 static CONSOLE: Mutex<()> = Mutex::new(());
 
-/// Whether the last byte on the console ended a line: the kernel's own lines
-/// start on a fresh line even after a program's unterminated output.
-static AT_LINE_START: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+/// The stream the host is reading now (the tag of the last switch sent).
+static CURRENT: AtomicU8 = AtomicU8::new(Stream::Log.tag());
+
+/// Switches the line to `stream` if it is not on it already; `force` sends
+/// the switch anyway (the fault reporter may have cut into another write).
+fn select(stream: Stream, force: bool) {
+    let tag = stream.tag();
+    if CURRENT.swap(tag, Ordering::Relaxed) != tag || force {
+        serial::write_byte(ESCAPE);
+        serial::write_byte(tag);
+    }
+}
+
+/// One byte of a stream as a terminal gets it (ONLCR: "\n" becomes "\r\n"),
+/// an escape byte doubled.
+fn put(byte: u8) {
+    match byte {
+        b'\n' => serial::write_byte(b'\r'),
+        ESCAPE => serial::write_byte(ESCAPE),
+        _ => {}
+    }
+    serial::write_byte(byte);
+}
 
 struct SerialWriter;
 
 impl Write for SerialWriter {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        for byte in text.bytes() {
-            if byte == b'\n' {
-                serial::write_byte(b'\r');
-            }
-            serial::write_byte(byte);
-        }
+        text.bytes().for_each(put);
         Ok(())
     }
 }
 
-/// Prints formatted text under the console lock, on a line of its own.
-pub fn print(args: fmt::Arguments<'_>) {
+fn print_on(stream: Stream, args: fmt::Arguments<'_>) {
     let _guard = CONSOLE.lock();
-    if !AT_LINE_START.swap(true, core::sync::atomic::Ordering::Relaxed) {
-        let _ = SerialWriter.write_str("\n");
-    }
+    select(stream, false);
     let _ = SerialWriter.write_fmt(args);
 }
 
-/// Prints without taking the lock: for the panic and fault reporters, which may
-/// run while the lock is held by the code that failed.
+/// Prints formatted text on the log stream, under the console lock.
+pub fn print(args: fmt::Arguments<'_>) {
+    print_on(Stream::Log, args);
+}
+
+/// Prints formatted text on the notice stream, under the console lock.
+pub fn notice(args: fmt::Arguments<'_>) {
+    print_on(Stream::Notice, args);
+}
+
+/// Prints a notice without taking the lock: for the panic and fault
+/// reporters, which may run while the lock is held by the code that failed.
 pub fn print_unlocked(args: fmt::Arguments<'_>) {
+    select(Stream::Notice, true);
     let _ = SerialWriter.write_fmt(args);
 }
 
-/// `println!` for the kernel console.
+/// `println!` for the kernel log (shown by `isola run --verbose`).
 #[macro_export]
 macro_rules! kprintln {
     () => { $crate::console::print(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `println!` for a kernel notice (always shown, on isola's stderr).
+#[macro_export]
+macro_rules! knotice {
+    ($($arg:tt)*) => { $crate::console::notice(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 struct Logger;
@@ -58,9 +145,11 @@ impl Log for Logger {
         true
     }
 
+    /// Warnings and errors are notices; info and below are the log.
     fn log(&self, record: &Record<'_>) {
         let target = record.target().strip_prefix("isola_kernel::").unwrap_or(record.target());
-        print(format_args!("{:<5} {}: {}\n", record.level(), target, record.args()));
+        let stream = if record.level() <= Level::Warn { Stream::Notice } else { Stream::Log };
+        print_on(stream, format_args!("{:<5} {}: {}\n", record.level(), target, record.args()));
     }
 
     fn flush(&self) {}
@@ -75,16 +164,9 @@ pub fn init_logger() {
     log::set_max_level(LevelFilter::Info);
 }
 
-/// Writes a process's bytes to the console as a terminal does (ONLCR: "\n" becomes "\r\n").
-pub fn write_bytes(data: &[u8]) {
+/// Writes a process's bytes to its console stream.
+pub fn write_bytes(output: Output, data: &[u8]) {
     let _guard = CONSOLE.lock();
-    for &byte in data {
-        if byte == b'\n' {
-            serial::write_byte(b'\r');
-        }
-        serial::write_byte(byte);
-    }
-    if let Some(&last) = data.last() {
-        AT_LINE_START.store(last == b'\n', core::sync::atomic::Ordering::Relaxed);
-    }
+    select(output.stream(), false);
+    data.iter().copied().for_each(put);
 }

@@ -40,8 +40,8 @@ pub fn with<R>(f: impl FnOnce(&mut Fs) -> R) -> R {
 /// What an open file refers to.
 #[derive(Clone)]
 pub enum FileKind {
-    /// The serial console (a terminal).
-    Console,
+    /// The serial console (a terminal); writes go to this stream of it.
+    Console(crate::console::Output),
     /// A node of the file system (file, directory, device).
     Node(InodeId),
     /// One end of a pipe.
@@ -147,7 +147,7 @@ impl FileKind {
     }
 
     pub fn is_console(&self) -> bool {
-        matches!(self, FileKind::Console)
+        matches!(self, FileKind::Console(_))
     }
 }
 

@@ -141,7 +141,8 @@ extern "C" fn kernel_main() -> ! {
     );
     log::debug!("clock: tsc {} Hz, apic timer {} Hz, tick {} Hz", clock.tsc_hz, clock.apic_hz, time::TIMER_HZ);
     if level == isolation::Level::None {
-        log::warn!("no PKU: processes will not be isolated from each other or from the kernel");
+        // The host said so before the boot (isola: using ..., isolation none).
+        log::info!("no PKU: processes will not be isolated from each other or from the kernel");
     }
 
     // Test kernels are the same kernel with another job (cargo features).
@@ -201,7 +202,7 @@ fn start_first_program(path: &str) -> ! {
             proc::sched::start(process)
         }
         Err(error) => {
-            kprintln!("isola: cannot execute {path}: {} ({})", error.reason, error.errno.name());
+            knotice!("isola: cannot execute {path}: {} ({})", error.reason, error.errno.name());
             shutdown(if error.errno == syscall::Errno::ENOENT { 127 } else { 126 })
         }
     }

@@ -267,7 +267,7 @@ fn status(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
 
 fn fd_target(file: &crate::fs::FileRef) -> Vec<u8> {
     match &file.lock().kind {
-        FileKind::Console => b"/dev/console".to_vec(),
+        FileKind::Console(_) => b"/dev/console".to_vec(),
         FileKind::Node(id) => crate::fs::with(|fs| fs.path_of(*id)).unwrap_or_else(|_| b"/".to_vec()),
         FileKind::Pipe { pipe, .. } => format!("pipe:[{}]", crate::fs::pipe_id(pipe) >> 4).into_bytes(),
         FileKind::Proc(_) => b"/proc".to_vec(),

@@ -111,7 +111,7 @@ pub fn init_wall_clock(boot_tsc: u64, fallback_epoch_secs: Option<u64>) {
         None => match fallback_epoch_secs {
             Some(secs) => secs.saturating_mul(1_000_000_000),
             None => {
-                log::warn!("no RTC and no epoch= argument: CLOCK_REALTIME starts at 1970");
+                log::info!("no RTC and no epoch= argument: CLOCK_REALTIME starts at 1970");
                 0
             }
         },

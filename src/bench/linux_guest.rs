@@ -137,7 +137,7 @@ impl Guest {
             },
             timeout,
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
-            echo: false,
+            echo: qemu::Echo::OFF,
             net,
         }
     }

@@ -33,6 +33,22 @@ impl Output {
     pub fn has_line(&self, line: &str) -> bool {
         self.stdout.lines().any(|l| l == line)
     }
+
+    /// Does stderr hold exactly this line? (The kernel's notices, and with
+    /// `isola run --verbose` its log, are there.)
+    pub fn has_err_line(&self, line: &str) -> bool {
+        self.stderr.lines().any(|l| l == line)
+    }
+
+    /// The first stderr line starting with `prefix`.
+    pub fn err_line(&self, prefix: &str) -> Option<&str> {
+        self.stderr.lines().find(|l| l.starts_with(prefix))
+    }
+
+    /// Did either stream say `text`? (For what must appear nowhere.)
+    pub fn says(&self, text: &str) -> bool {
+        self.stdout.contains(text) || self.stderr.contains(text)
+    }
 }
 
 pub fn isola(args: &[&str]) -> Output {

@@ -81,6 +81,12 @@ impl Background {
         self.stdout.lock().unwrap().clone()
     }
 
+    /// Its stderr so far: the kernel's notices (and with `--verbose` its
+    /// log, the banner included) besides the program's stderr.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
     /// Everything seen so far, for assertion messages.
     pub fn show(&self) -> String {
         format!(
@@ -103,15 +109,24 @@ impl Background {
     /// Wait until stdout contains `needle`: false if isola ended first or
     /// `timeout` passed.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> bool {
+        self.wait_in(Background::stdout, needle, timeout)
+    }
+
+    /// [`Background::wait_for`] on stderr (the banner of `run --verbose`).
+    pub fn wait_for_err(&mut self, needle: &str, timeout: Duration) -> bool {
+        self.wait_in(Background::stderr, needle, timeout)
+    }
+
+    fn wait_in(&mut self, stream: fn(&Background) -> String, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.stdout().contains(needle) {
+            if stream(self).contains(needle) {
                 return true;
             }
             if self.exited().is_some() {
                 // Let the readers catch up with its last words.
                 thread::sleep(Duration::from_millis(300));
-                return self.stdout().contains(needle);
+                return stream(self).contains(needle);
             }
             if Instant::now() >= deadline {
                 return false;

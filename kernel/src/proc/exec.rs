@@ -218,9 +218,12 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
     let kernel_stack = crate::mm::allocate_stack(KERNEL_STACK_PAGES)
         .map_err(|_| ExecError::new(Errno::ENOMEM, "no memory for a kernel stack"))?;
     let mut files = FdTable::new();
+    // Three open files, as a shell's redirections would make them: what is
+    // written to fd 2 (or a dup of it) comes out on the host's stderr.
     for fd in 0..3 {
         let flags = if fd == 0 { 0 } else { 1 };
-        files.insert(fs::open_file(FileKind::Console, flags), false).map_err(|e| ExecError::new(e, "fd table"))?;
+        let output = if fd == 2 { crate::console::Output::Stderr } else { crate::console::Output::Stdout };
+        files.insert(fs::open_file(FileKind::Console(output), flags), false).map_err(|e| ExecError::new(e, "fd table"))?;
     }
     let kernel_rsp = crate::arch::context::prepare_first_entry(kernel_stack.top.as_u64(), &image.frame);
     super::with_table(|t| t.insert(Pid::INIT, Pid::new(0), 1, 1));

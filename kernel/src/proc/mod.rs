@@ -237,7 +237,7 @@ pub fn give_back(parent: Pid, memory: Memory) {
 /// Kills the current process with `signal` after a fault, with a console line.
 pub fn kill_current(signal: u32, why: core::fmt::Arguments<'_>) -> ! {
     let who = with_current(|p| (p.pid, p.name.clone())).unwrap_or((Pid::INIT, String::from("?")));
-    crate::kprintln!("isola: pid {} ({}) killed by {}: {}", who.0, who.1, signal_name(signal), why);
+    crate::knotice!("isola: pid {} ({}) killed by {}: {}", who.0, who.1, signal_name(signal), why);
     let core = matches!(signal, SIGSEGV | SIGILL | SIGFPE | SIGBUS | SIGTRAP);
     exit_current(ExitStatus::Signaled { signal, core })
 }
@@ -357,7 +357,7 @@ fn out_of_memory() {
     }));
     let Verdict::Kill(victim) = verdict else { return };
     let Some(p) = procs.get_mut(&victim.as_u32()) else { return };
-    crate::kprintln!(
+    crate::knotice!(
         "isola: Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB, UID:0 (pid {} found no free frame)",
         p.pid,
         p.name,

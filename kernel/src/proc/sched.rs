@@ -289,8 +289,8 @@ pub fn tick_should_preempt() -> bool {
 /// The process listing: pid, ppid, key, state, memory, program.
 pub fn print_listing() {
     let procs = PROCS.lock();
-    crate::kprintln!("isola: processes ({} in all)", procs.len());
-    crate::kprintln!(
+    crate::knotice!("isola: processes ({} in all)", procs.len());
+    crate::knotice!(
         "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>10} {:>11} {:>9}  {}",
         "PID",
         "PPID",
@@ -311,7 +311,7 @@ pub fn print_listing() {
             RunState::Zombie => "zombie",
         };
         let (shared, private) = p.memory.frames_by_sharing();
-        crate::kprintln!(
+        crate::knotice!(
             "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>10} {:>11} {:>9}  {}",
             p.pid,
             ppid,
@@ -326,7 +326,7 @@ pub fn print_listing() {
     }
     let free = crate::mm::frame::free_frames().saturating_mul(4);
     let cached = crate::mm::pagecache::cached_frames().saturating_mul(4);
-    crate::kprintln!("isola: memory: {free} KiB free, {cached} KiB in the page cache's own frames");
+    crate::knotice!("isola: memory: {free} KiB free, {cached} KiB in the page cache's own frames");
 }
 
 /// The kernel's own memory for a process: its kernel stack, its page tables

@@ -175,7 +175,7 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
         return open_fifo(ctx, id, flags, raw_flags);
     }
     let is_console = fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::CharDevice(vfs::Device::Console));
-    let kind = if is_console { FileKind::Console } else { FileKind::Node(id) };
+    let kind = if is_console { FileKind::Console(crate::console::Output::Stdout) } else { FileKind::Node(id) };
     let open = fs::open_file(kind, raw_flags as u32);
     let fd = ctx.process.files.insert(open, flags.contains(OpenFlags::O_CLOEXEC))?;
     Ok(fd as u64)
@@ -259,10 +259,6 @@ fn read_console(buf: &mut [u8]) -> Io {
     if got == 0 { Io::Wait(BlockOn::Console) } else { Io::Done(got) }
 }
 
-fn write_console(data: &[u8]) {
-    crate::console::write_bytes(data);
-}
-
 /// Reads from `file` at `offset` (None: the file's own offset, advanced).
 pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> Result<Io, Errno> {
     let mut open = file.lock();
@@ -270,7 +266,7 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
         return Err(Errno::EBADF);
     }
     match open.kind.clone() {
-        FileKind::Console => Ok(read_console(buf)),
+        FileKind::Console(_) => Ok(read_console(buf)),
         FileKind::Node(id) => {
             let at = offset.unwrap_or(open.offset);
             let n = fs::with(|fs| match fs.device(id) {
@@ -419,8 +415,8 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
         return Err(Errno::EBADF);
     }
     match open.kind.clone() {
-        FileKind::Console => {
-            write_console(data);
+        FileKind::Console(output) => {
+            crate::console::write_bytes(output, data);
             Ok(Io::Done(data.len()))
         }
         FileKind::Proc(_) => Err(Errno::EBADF),
@@ -794,7 +790,7 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: impl Into<StatOut>) -> SysResult {
     let file = file(ctx, fd)?;
     let kind = file.lock().kind.clone();
     let stat = match kind {
-        FileKind::Console => console_stat(),
+        FileKind::Console(_) => console_stat(),
         FileKind::Node(id) => stat_of(id)?,
         FileKind::Pipe { pipe, .. } => Stat {
             st_ino: fs::pipe_id(&pipe) as u64 >> 4,
@@ -977,7 +973,7 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                         _ => 0,
                     }
                 }
-                FileKind::Console => u32::from(serial::input_ready()),
+                FileKind::Console(_) => u32::from(serial::input_ready()),
                 FileKind::Node(id) => {
                     let size = fs::with(|fs| fs.metadata(id))?.size;
                     size.saturating_sub(file.lock().offset).min(u64::from(u32::MAX)) as u32
@@ -1270,7 +1266,7 @@ pub(super) fn readiness(kind: &FileKind, flags: u32) -> u32 {
             .fold(0u32, |acc, (_, bit)| acc | *bit as u32)
     };
     match kind {
-        FileKind::Console => bits(serial::input_ready(), true, false, false),
+        FileKind::Console(_) => bits(serial::input_ready(), true, false, false),
         FileKind::Node(_) => bits(true, true, false, false),
         FileKind::Proc(_) => bits(true, false, false, false),
         // Linux: a write end without readers reports POLLERR (with POLLOUT),

@@ -249,8 +249,10 @@ static REPORTED: Mutex<BTreeSet<(String, u64)>> = Mutex::new(BTreeSet::new());
 
 fn unknown(ctx: &mut Ctx<'_>, number: u64) -> SysResult {
     let first = REPORTED.lock().insert((ctx.process.name.clone(), number));
+    // ENOSYS is an answer programs handle (glibc probes newer calls and
+    // falls back): a log line for --verbose, not a notice.
     if first {
-        log::warn!(
+        log::info!(
             "pid {} ({}): unimplemented syscall {} ({number}): ENOSYS",
             ctx.process.pid,
             ctx.process.name,
@@ -450,5 +452,5 @@ fn print_trace(process: &mut Process, number: u64, args: [u64; 6], result: &SysR
         line.push(' ');
         let _ = syscall::format_result(&mut line, number, raw);
     }
-    crate::kprintln!("{line}");
+    crate::knotice!("{line}");
 }
