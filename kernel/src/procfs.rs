@@ -164,26 +164,59 @@ fn sys_node(name: &str) -> Result<ProcNode, Errno> {
 /// up to `MAX_REGIONS` regions, so the text (megabytes then) is reserved
 /// fallibly: ENOMEM rather than a failed kernel allocation.
 fn maps(p: &Process) -> Result<String, Errno> {
-    use crate::proc::memory::{Region, RegionKind};
-    let path_of = |r: &Region| match r.kind {
-        RegionKind::Image => p.exe.as_str(),
-        RegionKind::Heap => "[heap]",
-        RegionKind::Stack => "[stack]",
-        RegionKind::Mapping => "",
-    };
-    let mut merged: Vec<Region> = Vec::new();
+    use crate::proc::memory::{FileBacking, Region, RegionKind};
+    // Pieces of one mapping show as one line, as Linux's VMAs do: the same
+    // kind and rights, and the file offsets running on (a program segment's
+    // partial first and last pages are copies, but lie in its file too).
+    let mut merged: Vec<(Region, Option<FileBacking>)> = Vec::new();
     merged.try_reserve(p.memory.regions().count()).map_err(|_| Errno::ENOMEM)?;
     for r in p.memory.regions() {
-        match merged.last_mut() {
-            Some(last) if last.end == r.start && last.kind == r.kind && last.prot == r.prot => last.end = r.end,
-            _ => merged.push(*r),
+        if let Some((last, file)) = merged.last_mut()
+            && last.end == r.start
+            && last.kind == r.kind
+            && last.prot == r.prot
+        {
+            let follows = |f: &FileBacking, at: u64| FileBacking { offset: f.offset + (at - last.start), ..*f };
+            let fits = match (*file, r.file) {
+                (Some(a), Some(b)) => follows(&a, r.start) == b,
+                (None, None) => true,
+                // A program's partial page next to its shared pages.
+                _ => r.kind == RegionKind::Image,
+            };
+            if fits {
+                if file.is_none()
+                    && let Some(b) = r.file
+                {
+                    *file = Some(FileBacking { offset: b.offset.saturating_sub(r.start - last.start), ..b });
+                }
+                last.end = r.end;
+                continue;
+            }
         }
+        merged.push((*r, r.file));
     }
-    // A line's fields take at most 57 bytes; a path starts at column 73.
-    let size: usize = merged.iter().map(|r| 74 + path_of(r).len()).sum();
+    let path_of = |r: &Region, file: Option<FileBacking>| -> String {
+        let file_path = || {
+            file.and_then(|f| crate::fs::with(|fs| fs.any_path_of(f.id)))
+                .map(|path| String::from_utf8_lossy(&path).into_owned())
+        };
+        match r.kind {
+            // A segment of the program or of its interpreter; its bss past
+            // the file's last page is anonymous, as on Linux.
+            RegionKind::Image => match file {
+                Some(_) => file_path().unwrap_or_else(|| p.exe.clone()),
+                None => String::new(),
+            },
+            RegionKind::Heap => String::from("[heap]"),
+            RegionKind::Stack => String::from("[stack]"),
+            RegionKind::Mapping => file_path().unwrap_or_default(),
+        }
+    };
     let mut text = String::new();
-    text.try_reserve(size).map_err(|_| Errno::ENOMEM)?;
-    for r in &merged {
+    for (r, file) in &merged {
+        let path = path_of(r, *file);
+        // A line's fields take at most 57 bytes; a path starts at column 73.
+        text.try_reserve(74 + path.len()).map_err(|_| Errno::ENOMEM)?;
         text.push_str(&process::proctext::maps_line(&process::proctext::MapsEntry {
             start: r.start,
             end: r.end,
@@ -191,11 +224,12 @@ fn maps(p: &Process) -> Result<String, Errno> {
             write: r.prot.write,
             exec: r.prot.exec,
             shared: false,
-            offset: 0,
+            offset: file.map_or(0, |f| f.offset),
+            // The root file system's device, as stat reports it (0:1).
             dev_major: 0,
-            dev_minor: 0,
-            inode: 0,
-            path: path_of(r),
+            dev_minor: if file.is_some() { 1 } else { 0 },
+            inode: file.map_or(0, |f| f.id),
+            path: &path,
         }));
     }
     Ok(text)

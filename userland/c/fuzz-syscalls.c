@@ -273,7 +273,7 @@ static uint64_t any(struct rng *r, const struct env *e)
 static const char *const SIGNATURE[512] = {
     [SYS_read] = "fpl", [SYS_write] = "fpl", [SYS_open] = "sxi", [SYS_close] = "f", [SYS_stat] = "sp",
     [SYS_fstat] = "fp", [SYS_lstat] = "sp", [SYS_poll] = "pli", [SYS_lseek] = "foi", [SYS_mmap] = "alxxfo",
-    [SYS_mprotect] = "alx", [SYS_munmap] = "al", [SYS_brk] = "a", [SYS_rt_sigaction] = "gppl",
+    [SYS_mprotect] = "alx", [SYS_mremap] = "allxa", [SYS_munmap] = "al", [SYS_brk] = "a", [SYS_rt_sigaction] = "gppl",
     [SYS_rt_sigprocmask] = "ippl", [SYS_ioctl] = "fxp", [SYS_pread64] = "fplo", [SYS_pwrite64] = "fplo",
     [SYS_readv] = "fpl", [SYS_writev] = "fpl", [SYS_access] = "si", [SYS_pipe] = "p", [SYS_select] = "lpppp",
     [SYS_madvise] = "ali", [SYS_dup] = "f", [SYS_dup2] = "ff", [SYS_nanosleep] = "pp", [SYS_alarm] = "l",

@@ -355,6 +355,110 @@ static void test_file_pages_are_shared(void)
     close(fd);
 }
 
+/* mremap: grow (moving when blocked), shrink, MREMAP_FIXED,
+ * MREMAP_DONTUNMAP, a file mapping's growth, and Linux's errors. */
+static void test_mremap(void)
+{
+    /* Two pages, and a read-only neighbour that blocks growth in place. */
+    unsigned char *m = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        not_ok("mremap", "mmap failed (%s)", errname(errno));
+        return;
+    }
+    for (unsigned long i = 0; i < 2 * PAGE; i++)
+        m[i] = (unsigned char)(i % 199);
+    unsigned char *guard = m + 2 * PAGE;
+    int guarded = mprotect(guard, PAGE, PROT_READ) == 0;
+    errno = 0;
+    void *r = mremap(m, 2 * PAGE, 4 * PAGE, 0);
+    check(guarded && r == MAP_FAILED && errno == ENOMEM, "mremap grow without MAYMOVE, blocked -> ENOMEM",
+          "mprotect %d, mremap %p (%s)", guarded, r, errname(errno));
+    unsigned char *g = mremap(m, 2 * PAGE, 4 * PAGE, MREMAP_MAYMOVE);
+    unsigned long wrong = 0;
+    if (g != MAP_FAILED) {
+        for (unsigned long i = 0; i < 2 * PAGE; i++)
+            wrong += g[i] != (unsigned char)(i % 199);
+        for (unsigned long i = 2 * PAGE; i < 4 * PAGE; i++)
+            wrong += g[i] != 0;
+        g[4 * PAGE - 1] = 7;
+    }
+    check(g != MAP_FAILED && g != m && wrong == 0, "mremap MAYMOVE moves the pages and zero-fills the growth",
+          "mremap %p (%s), %lu bytes wrong", (void *)g, errname(errno), wrong);
+    /* The old place is free now. */
+    void *probe = mmap(m, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    check(probe == m, "the old range of a moved mapping is free", "mmap there gave %p (%s)", probe, errname(errno));
+    if (probe != MAP_FAILED)
+        munmap(probe, PAGE);
+    munmap(guard, PAGE);
+    if (g == MAP_FAILED)
+        return;
+    /* Shrink in place. */
+    unsigned char *s = mremap(g, 4 * PAGE, PAGE, 0);
+    probe = mmap(g + PAGE, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    check(s == g && s[5] == 5 % 199 && probe == g + PAGE, "mremap shrinks in place and frees the tail",
+          "mremap %p, tail probe %p", (void *)s, probe);
+    if (probe != MAP_FAILED)
+        munmap(probe, PAGE);
+    /* MREMAP_FIXED to an address of our choosing (reserved first). */
+    unsigned char *dest = mmap(NULL, 2 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *f = dest != MAP_FAILED ? mremap(s, PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dest) : MAP_FAILED;
+    check(f == dest && f[5] == 5 % 199 && f[PAGE] == 0, "mremap MREMAP_FIXED moves to the given address",
+          "mremap %p, wanted %p (%s)", (void *)f, (void *)dest, errname(errno));
+    /* Children see the moved pages too. */
+    pid_t child = fork();
+    if (child == 0)
+        _exit(f != MAP_FAILED && f[5] == 5 % 199 ? 0 : 1);
+    int status = -1;
+    if (child > 0)
+        waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a fork child sees a moved mapping's bytes", "status %#x", status);
+    /* MREMAP_DONTUNMAP: the old range stays, empty. */
+    unsigned char *d = f != MAP_FAILED ? mremap(f, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_DONTUNMAP) : MAP_FAILED;
+    check(d != MAP_FAILED && d != f && d[5] == 5 % 199 && f[5] == 0, "mremap MREMAP_DONTUNMAP leaves the old range empty",
+          "mremap %p (%s)", (void *)d, errname(errno));
+    if (d != MAP_FAILED)
+        munmap(d, 2 * PAGE);
+    if (f != MAP_FAILED)
+        munmap(f, 2 * PAGE);
+
+    /* Errors. */
+    errno = 0;
+    check(mremap((char *)m + 1, PAGE, PAGE, 0) == MAP_FAILED && errno == EINVAL, "mremap unaligned -> EINVAL", "%s",
+          errname(errno));
+    unsigned char *e = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errno = 0;
+    check(mremap(e, PAGE, 0, MREMAP_MAYMOVE) == MAP_FAILED && errno == EINVAL, "mremap to length 0 -> EINVAL", "%s",
+          errname(errno));
+    errno = 0;
+    check(mremap(e, PAGE, PAGE, MREMAP_FIXED, (void *)0x10000000) == MAP_FAILED && errno == EINVAL,
+          "mremap MREMAP_FIXED without MAYMOVE -> EINVAL", "%s", errname(errno));
+    errno = 0;
+    check(mremap(e, PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, e) == MAP_FAILED && errno == EINVAL,
+          "mremap MREMAP_FIXED onto an overlapping range -> EINVAL", "%s", errname(errno));
+    munmap(e, PAGE);
+    errno = 0;
+    check(mremap(e, PAGE, 2 * PAGE, MREMAP_MAYMOVE) == MAP_FAILED && errno == EFAULT,
+          "mremap of an unmapped range -> EFAULT", "%s", errname(errno));
+
+    /* A file mapping grows with the file's pages. */
+    char file[64];
+    snprintf(file, sizeof file, "test-memory-remap.%d", (int)getpid());
+    int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    static char pages[3 * PAGE];
+    for (unsigned long i = 0; i < sizeof pages; i++)
+        pages[i] = (char)('a' + i / PAGE);
+    long w = fd >= 0 ? write(fd, pages, sizeof pages) : -1;
+    char *fm = w == (long)sizeof pages ? mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    char *fg = fm != MAP_FAILED ? mremap(fm, PAGE, 3 * PAGE, MREMAP_MAYMOVE) : MAP_FAILED;
+    check(fg != MAP_FAILED && fg[0] == 'a' && fg[PAGE] == 'b' && fg[2 * PAGE + 9] == 'c',
+          "mremap of a file mapping grows with the file's pages", "mremap %p (%s)", (void *)fg, errname(errno));
+    if (fg != MAP_FAILED)
+        munmap(fg, 3 * PAGE);
+    if (fd >= 0)
+        close(fd);
+    unlink(file);
+}
+
 int main(void)
 {
     test_brk();
@@ -362,6 +466,7 @@ int main(void)
     test_file_mapping();
     test_prot_none_keeps_contents();
     test_file_pages_are_shared();
+    test_mremap();
     test_invalid();
     test_wx();
     return tap_done();

@@ -490,6 +490,49 @@ impl AddressSpace {
         None
     }
 
+    /// Moves every leaf that holds a frame in `[from, from + len)` to the
+    /// same place in `[to, to + len)` (free, not overlapping), bits and all
+    /// (rights, key, parked or present): mremap's move, no frame copied and
+    /// no count changed. On failure (no memory for tables) nothing moved.
+    pub fn move_leaves(&mut self, from: u64, to: u64, len: u64) -> Result<(), MapError> {
+        let mut tables = DirectMap;
+        let mut leaves = alloc::vec::Vec::new();
+        let mut next = from;
+        while let Some((page, _)) = self.next_with_frame(next, from + len) {
+            next = page + paging::PAGE_SIZE;
+            let table = self.page_table_for(page).map_err(|_| MapError::NotMapped)?;
+            let index = paging::indices(VirtAddr::new(page))[3];
+            leaves.try_reserve(1).map_err(|_| MapError::OutOfMemory)?;
+            leaves.push((page, table, index, tables.read_entry(table, index)));
+        }
+        for (done, &(page, _, _, leaf)) in leaves.iter().enumerate() {
+            let dest = to + (page - from);
+            let attrs = Attributes { writable: false, executable: false, ..Attributes::from_entry(leaf) };
+            let placed = self.map(VirtAddr::new(dest), leaf.addr(), PageSize::Size4K, attrs).and_then(|()| {
+                let table = self.page_table_for(dest).map_err(|_| MapError::NotMapped)?;
+                tables.write_entry(table, paging::indices(VirtAddr::new(dest))[3], leaf);
+                Ok(())
+            });
+            if let Err(error) = placed {
+                for &(page, ..) in &leaves[..done] {
+                    let dest = to + (page - from);
+                    if let Ok(table) = self.page_table_for(dest) {
+                        tables.write_entry(table, paging::indices(VirtAddr::new(dest))[3], PageTableEntry::EMPTY);
+                        flush(VirtAddr::new(dest));
+                    }
+                }
+                return Err(error);
+            }
+        }
+        for &(page, table, index, _) in &leaves {
+            tables.write_entry(table, index, PageTableEntry::EMPTY);
+            flush(VirtAddr::new(page));
+        }
+        // The source's tables that are empty now go.
+        self.unmap_range(from, from + len, |_| {});
+        Ok(())
+    }
+
     /// Parks every present 4 KiB leaf of `[start, end)` (PROT_NONE): not
     /// present any more, its frame kept for when access comes back.
     pub fn park_present(&mut self, start: u64, end: u64) {

@@ -14,7 +14,7 @@ use process::{FdTable, Pid, ResourceLimits, SignalState};
 use syscall::Errno;
 
 use super::Process;
-use super::memory::{Memory, Prot, RegionKind, STACK_TOP};
+use super::memory::{FileBacking, Memory, Prot, RegionKind, STACK_TOP};
 use crate::arch::paging::AddressSpace;
 use crate::fs::{self, FileKind};
 
@@ -367,9 +367,16 @@ fn load_segments(memory: &mut Memory, plan: &loader::LoadPlan, image: &fs::Whole
                 first,
                 (shared_end - shared_start) / PAGE_SIZE,
             )?;
-            memory.map_frames(shared_start, shared_end, prot, RegionKind::Image, frames)?;
+            let file = FileBacking { id: image.id, offset: first * PAGE_SIZE };
+            memory.map_frames(shared_start, shared_end, prot, RegionKind::Image, Some(file), frames)?;
         }
         memory.map_fresh_gaps(start, end, prot, RegionKind::Image)?;
+        // The pages that hold file bytes are the file's, copies or not.
+        let file_end = (segment.vaddr + segment.filesz).next_multiple_of(PAGE_SIZE);
+        if segment.filesz > 0 {
+            let offset = segment.file_offset & !(PAGE_SIZE - 1);
+            memory.set_backing(start, file_end, FileBacking { id: image.id, offset });
+        }
         if shared {
             // The partial pages' bytes, around the shared ones.
             let head = (shared_start - segment.vaddr) as usize;

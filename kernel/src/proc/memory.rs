@@ -71,6 +71,13 @@ pub enum RegionKind {
     Mapping,
 }
 
+/// The file a region maps: its inode and the file offset at the region's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileBacking {
+    pub id: vfs::InodeId,
+    pub offset: u64,
+}
+
 /// A range of the lower half `[start, end)`, page aligned.
 #[derive(Clone, Copy, Debug)]
 pub struct Region {
@@ -78,6 +85,16 @@ pub struct Region {
     pub end: u64,
     pub prot: Prot,
     pub kind: RegionKind,
+    /// The file mapped there (mmap of a file, a program's segment), if any.
+    pub file: Option<FileBacking>,
+}
+
+impl Region {
+    /// The part `[start, end)` of this region (inside it), its file offset moved along.
+    pub fn slice(&self, start: u64, end: u64) -> Region {
+        let file = self.file.map(|f| FileBacking { offset: f.offset + (start - self.start), ..f });
+        Region { start, end, file, ..*self }
+    }
 }
 
 /// The lower half of one process.
@@ -191,7 +208,7 @@ impl Memory {
         if accessible_pages(prot, end - start) > frame::user_available() as u64 {
             return Err(Errno::ENOMEM);
         }
-        self.regions.insert(start, Region { start, end, prot, kind });
+        self.regions.insert(start, Region { start, end, prot, kind, file: None });
         Ok(())
     }
 
@@ -216,7 +233,15 @@ impl Memory {
     /// region; the rest up to `end` is zeroed memory mapped on first touch.
     /// PROT_NONE parks the frames (kept, not present). On failure nothing
     /// stays mapped and every reference is given back.
-    pub fn map_frames(&mut self, start: u64, end: u64, prot: Prot, kind: RegionKind, frames: Vec<PhysAddr>) -> Result<(), Errno> {
+    pub fn map_frames(
+        &mut self,
+        start: u64,
+        end: u64,
+        prot: Prot,
+        kind: RegionKind,
+        file: Option<FileBacking>,
+        frames: Vec<PhysAddr>,
+    ) -> Result<(), Errno> {
         let shared_end = start.saturating_add(frames.len() as u64 * PAGE_SIZE).min(end);
         let checked = if start >= end || end > USER_END || start < PAGE_SIZE {
             Err(Errno::ENOMEM)
@@ -260,7 +285,7 @@ impl Memory {
             self.space.park_present(start, end);
         }
         self.peak_frames = self.peak_frames.max(self.frames);
-        self.regions.insert(start, Region { start, end, prot, kind });
+        self.regions.insert(start, Region { start, end, prot, kind, file });
         Ok(())
     }
 
@@ -318,10 +343,10 @@ impl Memory {
         for region in &affected {
             self.regions.remove(&region.start);
             if region.start < start {
-                self.regions.insert(region.start, Region { end: start, ..*region });
+                self.regions.insert(region.start, region.slice(region.start, start));
             }
             if region.end > end {
-                self.regions.insert(end, Region { start: end, ..*region });
+                self.regions.insert(end, region.slice(end, region.end));
             }
         }
         affected
@@ -350,7 +375,7 @@ impl Memory {
         }
         for region in self.carve(start, end) {
             let (s, e) = (region.start.max(start), region.end.min(end));
-            self.regions.insert(s, Region { start: s, end: e, prot, ..region });
+            self.regions.insert(s, Region { prot, ..region.slice(s, e) });
         }
         if !accessible {
             // x86 has no "present but inaccessible" leaf: PROT_NONE pages
@@ -368,6 +393,57 @@ impl Memory {
             })
             .map_err(|_| Errno::ENOMEM)?;
         Ok(())
+    }
+
+    /// The one mapping `[start, end)` lies in, for mremap: regions that
+    /// cover it without a gap, of one kind and rights, their file offsets
+    /// running on (what Linux would hold as one VMA). Returns its first
+    /// piece's attributes sliced at `start`; EFAULT otherwise, as Linux.
+    pub fn one_mapping(&self, start: u64, end: u64) -> Result<Region, Errno> {
+        let first = self.region_at(start).ok_or(Errno::EFAULT)?.slice(start, start);
+        let mut at = start;
+        while at < end {
+            let piece = self.region_at(at).ok_or(Errno::EFAULT)?;
+            let expected = first.file.map(|f| FileBacking { offset: f.offset + (at - start), ..f });
+            if piece.kind != first.kind || piece.prot != first.prot || piece.slice(at, at).file != expected {
+                return Err(Errno::EFAULT);
+            }
+            at = piece.end;
+        }
+        Ok(Region { end, ..first })
+    }
+
+    /// Moves the pages and regions of `[from, from + len)` to `to` (free):
+    /// mremap's move. The frames go along (nothing is copied); on failure
+    /// nothing moved.
+    pub fn move_range(&mut self, from: u64, to: u64, len: u64) -> Result<(), Errno> {
+        if to < PAGE_SIZE || to.checked_add(len).is_none_or(|end| end > USER_END) || self.overlaps(to, to + len) {
+            return Err(Errno::ENOMEM);
+        }
+        self.space.move_leaves(from, to, len).map_err(|_| Errno::ENOMEM)?;
+        for piece in self.carve(from, from + len) {
+            let (s, e) = (piece.start.max(from), piece.end.min(from + len));
+            let moved = piece.slice(s, e);
+            self.regions.insert(to + (s - from), Region { start: to + (s - from), end: to + (e - from), ..moved });
+        }
+        self.space.flush_all();
+        Ok(())
+    }
+
+    /// Records that the regions in `[start, end)` without a file hold the
+    /// file's bytes from `file` (at `start`) on: a program segment's pages
+    /// that are copies, for /proc/PID/maps.
+    pub fn set_backing(&mut self, start: u64, end: u64, file: FileBacking) {
+        for region in self.regions.range_mut(start..end).map(|(_, r)| r) {
+            if region.file.is_none() && region.end <= end {
+                region.file = Some(FileBacking { offset: file.offset + (region.start - start), ..file });
+            }
+        }
+    }
+
+    /// Whether `[start, end)` is free and inside the lower half.
+    pub fn is_free(&self, start: u64, end: u64) -> bool {
+        start >= PAGE_SIZE && start < end && end <= USER_END && !self.overlaps(start, end)
     }
 
     /// A free range of `len` bytes for a new mapping, below the last one.

@@ -12,7 +12,7 @@ use paging::PhysAddr;
 use super::{Ctx, SysResult};
 use crate::fs;
 use crate::mm::pagecache;
-use crate::proc::memory::{Prot, RegionKind, USER_END};
+use crate::proc::memory::{FileBacking, Prot, RegionKind, USER_END};
 
 fn page_aligned(addr: u64) -> bool {
     addr.is_multiple_of(PAGE_SIZE)
@@ -180,7 +180,8 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             ctx.process.memory.map_fresh(start, end, prot, RegionKind::Mapping)?;
         }
         Some(frames) => {
-            ctx.process.memory.map_frames(start, end, prot, RegionKind::Mapping, frames)?;
+            let backing = file.map(|id| FileBacking { id, offset });
+            ctx.process.memory.map_frames(start, end, prot, RegionKind::Mapping, backing, frames)?;
             if prot.exec {
                 // The file's range is checked already; what is left is an
                 // instruction across either edge.
@@ -268,4 +269,100 @@ pub fn sys_madvise(_ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     // Advice only: nothing to do for memory that is always resident.
     Ok(0)
+}
+
+/// mremap: shrink, grow in place, or move (MREMAP_MAYMOVE, MREMAP_FIXED,
+/// MREMAP_DONTUNMAP) one mapping, as Linux does: a move takes the pages
+/// along (no copy), growth is zeroed memory for anonymous mappings and the
+/// file's pages for file mappings. Errors are Linux's: EINVAL for bad
+/// flags, an unaligned address, a zero length or overlapping ranges,
+/// EFAULT when the old range is not one mapping, ENOMEM when it cannot
+/// grow in place and may not move.
+pub fn sys_mremap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const MREMAP_MAYMOVE: u64 = 1;
+    const MREMAP_FIXED: u64 = 2;
+    const MREMAP_DONTUNMAP: u64 = 4;
+    let (old, flags, new_addr) = (a[0], a[3], a[4]);
+    let may_move = flags & MREMAP_MAYMOVE != 0;
+    let fixed = flags & MREMAP_FIXED != 0;
+    let dont_unmap = flags & MREMAP_DONTUNMAP != 0;
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 || !page_aligned(old) {
+        return Err(Errno::EINVAL);
+    }
+    if (fixed || dont_unmap) && !may_move {
+        return Err(Errno::EINVAL);
+    }
+    let round = |len: u64| len.checked_add(PAGE_SIZE - 1).map(|l| l & !(PAGE_SIZE - 1)).ok_or(Errno::EINVAL);
+    let (old_len, new_len) = (round(a[1])?, round(a[2])?);
+    // old_len 0 duplicates a shared mapping on Linux; private ones are EINVAL.
+    if new_len == 0 || old_len == 0 || (dont_unmap && old_len != new_len) {
+        return Err(Errno::EINVAL);
+    }
+    let old_end = old.checked_add(old_len).filter(|&end| end <= USER_END).ok_or(Errno::EFAULT)?;
+    if fixed {
+        let overlaps = new_addr < old_end && old < new_addr.saturating_add(new_len);
+        if !page_aligned(new_addr) || new_addr.checked_add(new_len).is_none_or(|end| end > USER_END) || overlaps {
+            return Err(Errno::EINVAL);
+        }
+    }
+    let mapping = ctx.process.memory.one_mapping(old, old_end)?;
+    if dont_unmap && (mapping.file.is_some() || mapping.kind != RegionKind::Mapping) {
+        return Err(Errno::EINVAL);
+    }
+    let memory = &mut ctx.process.memory;
+    // Shrinking in place (also the first step of a move to a smaller size).
+    let kept = old_len.min(new_len);
+    if new_len < old_len && !dont_unmap {
+        memory.unmap_range(old + new_len, old_end);
+        if !fixed {
+            return Ok(old);
+        }
+    }
+    if new_len == old_len && !fixed && !dont_unmap {
+        return Ok(old);
+    }
+    let grow = new_len - kept;
+    let target = if fixed {
+        memory.unmap_range(new_addr, new_addr + new_len);
+        new_addr
+    } else if !dont_unmap && memory.is_free(old_end, old + new_len) {
+        old
+    } else if may_move {
+        memory.find_free(new_len)?
+    } else {
+        return Err(Errno::ENOMEM);
+    };
+    if grow > 0 && memory.vm_bytes().saturating_add(grow) > memory.as_limit {
+        return Err(Errno::ENOMEM);
+    }
+    if target != old {
+        memory.move_range(old, target, kept)?;
+        if dont_unmap {
+            // The old range stays, empty: zeroed memory on the next touch.
+            memory.map_fresh(old, old + kept, mapping.prot, mapping.kind)?;
+        }
+    }
+    if grow > 0 {
+        let (start, end) = (target + kept, target + new_len);
+        match mapping.file {
+            None => ctx.process.memory.map_fresh(start, end, mapping.prot, mapping.kind)?,
+            Some(file) => {
+                let offset = file.offset + kept;
+                let frames = file_frames(ctx, file.id, offset, grow, mapping.prot.exec)?;
+                let backing = Some(FileBacking { offset, ..file });
+                ctx.process.memory.map_frames(start, end, mapping.prot, mapping.kind, backing, frames)?;
+            }
+        }
+    }
+    if mapping.prot.exec {
+        // New neighbours for executable bytes: an instruction across an edge.
+        let end = target + new_len;
+        let edges = scan_new_code(ctx, target, (target + PAGE_SIZE).min(end), Contents::Mapped)
+            .and_then(|()| scan_new_code(ctx, end - PAGE_SIZE, end, Contents::Mapped));
+        if let Err(error) = edges {
+            ctx.process.memory.unmap_range(target, end);
+            return Err(error);
+        }
+    }
+    Ok(target)
 }

@@ -82,6 +82,7 @@ syscall_table! {
     LSEEK => files::sys_lseek,
     MMAP => memory::sys_mmap,
     MPROTECT => memory::sys_mprotect,
+    MREMAP => memory::sys_mremap,
     MUNMAP => memory::sys_munmap,
     BRK => memory::sys_brk,
     RT_SIGACTION => signals::sys_rt_sigaction,
