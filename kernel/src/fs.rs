@@ -302,6 +302,11 @@ fn forget_freed(fs: &mut Fs, id: InodeId) {
 /// `O_PATH`: a descriptor that only names a file (no reads, no writes).
 const O_PATH: u32 = 0o10_000_000;
 
+/// Whether a descriptor was opened with `O_PATH` (it only names a file).
+pub fn is_path_only(flags: u32) -> bool {
+    flags & O_PATH != 0
+}
+
 pub fn can_read(flags: u32) -> bool {
     flags & 3 != 1 && flags & O_PATH == 0
 }

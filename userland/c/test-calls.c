@@ -915,6 +915,35 @@ static void test_statx(void)
     SC(SYS_unlink, "sx.txt");
 }
 
+/* fsync, fdatasync, syncfs, sync: 0 for files and directories; Linux's
+ * EINVAL for what has nothing to flush and EBADF for a bad descriptor. */
+static void test_fsync(void)
+{
+    long fd = SC(SYS_open, "fs", O_CREAT | O_RDWR | O_TRUNC, 0644);
+    SC(SYS_write, fd, "data", 4);
+    check(SC(SYS_fsync, fd) == 0 && SC(SYS_fdatasync, fd) == 0, "fsync and fdatasync of a file", "%s", errname(errno));
+    long dir = SC(SYS_open, ".", O_RDONLY | O_DIRECTORY);
+    check(SC(SYS_fsync, dir) == 0, "fsync of a directory", "%s", errname(errno));
+    check(SC(SYS_syncfs, fd) == 0 && SC(SYS_sync) == 0, "syncfs and sync", "%s", errname(errno));
+    int p[2];
+    if (pipe(p) == 0) {
+        expect_errno("fsync of a pipe (EINVAL)", SC(SYS_fsync, p[0]), EINVAL);
+        close(p[0]);
+        close(p[1]);
+    }
+    long null = SC(SYS_open, "/dev/null", O_WRONLY);
+    expect_errno("fdatasync of /dev/null (EINVAL)", SC(SYS_fdatasync, null), EINVAL);
+    expect_errno("fsync of a closed descriptor (EBADF)", SC(SYS_fsync, 999L), EBADF);
+    long path_only = SC(SYS_open, "fs", O_PATH);
+    expect_errno("fsync of an O_PATH descriptor (EBADF)", SC(SYS_fsync, path_only), EBADF);
+    expect_errno("syncfs of a closed descriptor (EBADF)", SC(SYS_syncfs, 999L), EBADF);
+    close((int)path_only);
+    close((int)null);
+    close((int)dir);
+    close((int)fd);
+    unlink("fs");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--exec-ids") == 0)
@@ -936,6 +965,7 @@ int main(int argc, char **argv)
     test_sigtimedwait();
     test_identity();
     test_statx();
+    test_fsync();
     SC(SYS_chdir, "/");
     check(SC(SYS_rmdir, dir) == 0, "cleanup: the work directory is empty", "%s", errname(errno));
     return tap_done();

@@ -1687,6 +1687,33 @@ pub fn sys_truncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     truncate_id(id, a[1])
 }
 
+/// fsync and fdatasync: every file lives in memory, so a file's data is
+/// as durable as it gets once written; the checks are Linux's: EBADF for a
+/// bad or O_PATH descriptor, EINVAL for what has no storage to flush to
+/// (pipes, sockets, character devices, the console, /proc, epoll).
+pub fn sys_fsync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let file = file(ctx, fd_of(a[0]))?;
+    let open = file.lock();
+    if fs::is_path_only(open.flags) {
+        return Err(Errno::EBADF);
+    }
+    match open.kind.node() {
+        Some(id) if fs::with(|fs| fs.device(id).is_none()) => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// sync: nothing is ever waiting to be written back.
+pub fn sys_sync(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(0)
+}
+
+/// syncfs: EBADF for a bad descriptor, otherwise nothing to write back.
+pub fn sys_syncfs(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    file(ctx, fd_of(a[0]))?;
+    Ok(0)
+}
+
 pub fn sys_ftruncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = file(ctx, fd_of(a[0]))?;
     let open = file.lock();
