@@ -54,6 +54,8 @@ pub enum FileKind {
     Unix(Arc<UnixEnd>),
     /// An epoll instance.
     Epoll(Arc<Mutex<Epoll>>),
+    /// An eventfd's counter.
+    EventFd(Arc<Mutex<process::EventCounter>>),
 }
 
 /// One end of `socketpair(AF_UNIX, SOCK_STREAM)`: two pipes crossed, this
@@ -301,6 +303,11 @@ fn forget_freed(fs: &mut Fs, id: InodeId) {
 /// Whether the access mode allows reading / writing.
 /// `O_PATH`: a descriptor that only names a file (no reads, no writes).
 const O_PATH: u32 = 0o10_000_000;
+
+/// What waiters on an eventfd block on: its own wake-up id (woken like a pipe's).
+pub fn eventfd_id(counter: &Arc<Mutex<process::EventCounter>>) -> usize {
+    Arc::as_ptr(counter) as usize
+}
 
 /// Whether a descriptor was opened with `O_PATH` (it only names a file).
 pub fn is_path_only(flags: u32) -> bool {

@@ -307,6 +307,7 @@ fn fd_target(file: &crate::fs::FileRef) -> Vec<u8> {
         FileKind::Proc(_) => b"/proc".to_vec(),
         FileKind::Socket(_) | FileKind::Unix(_) => format!("socket:[{}]", crate::fs::file_id(file) >> 4).into_bytes(),
         FileKind::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
+        FileKind::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
     }
 }
 

@@ -23,6 +23,7 @@ use core::fmt;
 pub mod cputime;
 pub mod creds;
 pub mod epoll;
+pub mod eventfd;
 pub mod fd;
 pub mod oom;
 pub mod pipe;
@@ -34,6 +35,7 @@ pub mod stack;
 pub mod table;
 
 pub use cputime::{CpuClock, Rusage};
+pub use eventfd::{EventCounter, EventWait};
 pub use creds::Credentials;
 pub use fd::{DEFAULT_NOFILE, FdTable, MAX_FDS, NR_OPEN, check_range};
 pub use pipe::{PIPE_BUF, PIPE_CAPACITY, Pipe, PipeRead, PipeWrite};

@@ -21,9 +21,14 @@
 #include <sys/sysmacros.h>
 #include <sys/times.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "child.h"
+
+/* eventfd(2) flags, without <sys/eventfd.h> (musl has it; the values are Linux's). */
+#define EFD_SEMAPHORE_FLAG 1L
+#define EFD_NONBLOCK_FLAG 04000L
 
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
@@ -944,6 +949,70 @@ static void test_fsync(void)
     unlink("fs");
 }
 
+/* eventfd: counter, EFD_SEMAPHORE, EFD_NONBLOCK, Linux's errors, poll,
+ * epoll, and a blocked read woken by another process's write. */
+static void test_eventfd(void)
+{
+    long fd = SC(SYS_eventfd2, 5L, (long)EFD_NONBLOCK_FLAG);
+    uint64_t v = 0;
+    check(fd >= 0 && read((int)fd, &v, 8) == 8 && v == 5, "eventfd2 read takes the initial value", "fd %ld, v %llu (%s)",
+          fd, (unsigned long long)v, errname(errno));
+    errno = 0;
+    check(read((int)fd, &v, 8) < 0 && errno == EAGAIN, "eventfd read of 0, non-blocking (EAGAIN)", "%s", errname(errno));
+    v = 3;
+    write((int)fd, &v, 8);
+    v = 4;
+    write((int)fd, &v, 8);
+    check(read((int)fd, &v, 8) == 8 && v == 7, "eventfd writes add up", "v %llu", (unsigned long long)v);
+    char small[4];
+    errno = 0;
+    check(read((int)fd, small, 4) < 0 && errno == EINVAL, "eventfd read of 4 bytes (EINVAL)", "%s", errname(errno));
+    v = UINT64_MAX;
+    errno = 0;
+    check(write((int)fd, &v, 8) < 0 && errno == EINVAL, "eventfd write of 2^64-1 (EINVAL)", "%s", errname(errno));
+    v = UINT64_MAX - 1;
+    write((int)fd, &v, 8);
+    v = 1;
+    errno = 0;
+    check(write((int)fd, &v, 8) < 0 && errno == EAGAIN, "eventfd write past the maximum, non-blocking (EAGAIN)", "%s",
+          errname(errno));
+    struct pollfd pfd = {.fd = (int)fd, .events = POLLIN | POLLOUT};
+    check(poll(&pfd, 1, 0) == 1 && pfd.revents == POLLIN, "poll: a full eventfd is readable, not writable",
+          "revents %#x", pfd.revents);
+    read((int)fd, &v, 8);
+    pfd.revents = 0;
+    check(poll(&pfd, 1, 0) == 1 && pfd.revents == POLLOUT, "poll: an empty eventfd is writable only", "revents %#x",
+          pfd.revents);
+    check(SC(SYS_lseek, fd, 10L, 0L) == 0, "lseek on an eventfd stays at 0 (Linux's noop_llseek)", "%s", errname(errno));
+    char link[64] = {0}, path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%ld", fd);
+    check(readlink(path, link, sizeof link - 1) > 0 && strcmp(link, "anon_inode:[eventfd]") == 0,
+          "/proc/self/fd names an eventfd anon_inode:[eventfd]", "'%s'", link);
+    close((int)fd);
+
+    long sem = SC(SYS_eventfd2, 2L, (long)(EFD_SEMAPHORE_FLAG | O_CLOEXEC));
+    uint64_t a = 0, b = 0;
+    check(read((int)sem, &a, 8) == 8 && read((int)sem, &b, 8) == 8 && a == 1 && b == 1 &&
+              (fcntl((int)sem, F_GETFD) & FD_CLOEXEC),
+          "EFD_SEMAPHORE reads 1 at a time; EFD_CLOEXEC", "%llu %llu", (unsigned long long)a, (unsigned long long)b);
+    /* Blocking: the read waits for a child's write. */
+    pid_t child = fork();
+    if (child == 0) {
+        usleep(50000);
+        uint64_t one = 42;
+        _exit(write((int)sem, &one, 8) == 8 ? 0 : 1);
+    }
+    uint64_t got = 0;
+    long n = read((int)sem, &got, 8);
+    int status = -1;
+    waitpid(child, &status, 0);
+    check(n == 8 && got == 1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "a blocked eventfd read is woken by another process's write", "read %ld got %llu status %#x", n,
+          (unsigned long long)got, status);
+    close((int)sem);
+    expect_errno("eventfd2 with an unknown flag (EINVAL)", SC(SYS_eventfd2, 0L, 0x10L), EINVAL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--exec-ids") == 0)
@@ -966,6 +1035,7 @@ int main(int argc, char **argv)
     test_identity();
     test_statx();
     test_fsync();
+    test_eventfd();
     SC(SYS_chdir, "/");
     check(SC(SYS_rmdir, dir) == 0, "cleanup: the work directory is empty", "%s", errname(errno));
     return tap_done();

@@ -322,6 +322,22 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             Ok(got.map_or_else(|| Io::Wait(socket.wait_reason(crate::net::WANT_READ)), |(n, _)| Io::Done(n)))
         }
         FileKind::Epoll(_) => Err(Errno::EINVAL),
+        FileKind::EventFd(counter) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            let dst = buf.get_mut(..8).ok_or(Errno::EINVAL)?;
+            let id = fs::eventfd_id(&counter);
+            let taken = counter.lock().read();
+            match taken {
+                Ok(value) => {
+                    dst.copy_from_slice(&value.to_ne_bytes());
+                    proc::sched::wake_all(BlockOn::Pipe(id));
+                    Ok(Io::Done(8))
+                }
+                Err(_) => Ok(Io::Wait(BlockOn::Pipe(id))),
+            }
+        }
     }
 }
 
@@ -471,6 +487,22 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
             Ok(sent.map_or_else(|| Io::Wait(socket.wait_reason(crate::net::WANT_WRITE)), Io::Done))
         }
         FileKind::Epoll(_) => Err(Errno::EINVAL),
+        FileKind::EventFd(counter) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            let bytes: [u8; 8] = data.get(..8).and_then(|b| b.try_into().ok()).ok_or(Errno::EINVAL)?;
+            let id = fs::eventfd_id(&counter);
+            let added = counter.lock().write(u64::from_ne_bytes(bytes));
+            match added {
+                Ok(()) => {
+                    proc::sched::wake_all(BlockOn::Pipe(id));
+                    Ok(Io::Done(8))
+                }
+                Err(process::EventWait::WouldBlock) => Ok(Io::Wait(BlockOn::Pipe(id))),
+                Err(process::EventWait::Invalid) => Err(Errno::EINVAL),
+            }
+        }
     }
 }
 
@@ -706,6 +738,10 @@ pub fn sys_pwritev2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = file(ctx, fd_of(a[0]))?;
     let mut open = file.lock();
+    // Linux's eventfd seeks nowhere (noop_llseek): its position stays 0.
+    if matches!(open.kind, FileKind::EventFd(_)) {
+        return Ok(0);
+    }
     let Some(id) = open.kind.node() else { return Err(Errno::ESPIPE) };
     let size = fs::with(|fs| fs.metadata(id))?.size;
     let offset = a[1] as i64;
@@ -807,7 +843,9 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: impl Into<StatOut>) -> SysResult {
             st_rdev: 0,
             ..console_stat()
         },
-        FileKind::Epoll(_) => Stat { st_ino: 0, st_mode: 0o600, st_blksize: 4096, st_rdev: 0, ..console_stat() },
+        FileKind::Epoll(_) | FileKind::EventFd(_) => {
+            Stat { st_ino: 0, st_mode: 0o600, st_blksize: 4096, st_rdev: 0, ..console_stat() }
+        }
     };
     put_stat(ctx, addr, &stat)
 }
@@ -1293,6 +1331,10 @@ pub(super) fn readiness(kind: &FileKind, flags: u32) -> u32 {
             let ready = super::net::epoll_has_ready(epoll);
             bits(ready, false, false, false)
         }
+        FileKind::EventFd(counter) => {
+            let counter = counter.lock();
+            bits(counter.readable(), counter.writable(), false, false)
+        }
     }
 }
 
@@ -1712,6 +1754,25 @@ pub fn sys_sync(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
 pub fn sys_syncfs(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     file(ctx, fd_of(a[0]))?;
     Ok(0)
+}
+
+/// eventfd2(initval, flags): a counter file (process::EventCounter);
+/// EFD_SEMAPHORE, EFD_NONBLOCK and EFD_CLOEXEC, anything else EINVAL.
+pub fn sys_eventfd2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const EFD_SEMAPHORE: u32 = 1;
+    let flags = a[1] as u32;
+    let (cloexec, nonblock) = (OpenFlags::O_CLOEXEC.bits(), OpenFlags::O_NONBLOCK.bits());
+    if flags & !(EFD_SEMAPHORE | cloexec | nonblock) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let counter = process::EventCounter::new(a[0] as u32, flags & EFD_SEMAPHORE != 0);
+    let file = fs::open_file(FileKind::EventFd(alloc::sync::Arc::new(spin::Mutex::new(counter))), 2 | (flags & nonblock));
+    Ok(ctx.process.files.insert(file, flags & cloexec != 0)? as u64)
+}
+
+/// eventfd(initval): eventfd2 without flags.
+pub fn sys_eventfd(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    sys_eventfd2(ctx, [a[0], 0, 0, 0, 0, 0])
 }
 
 pub fn sys_ftruncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {

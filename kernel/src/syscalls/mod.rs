@@ -84,6 +84,8 @@ syscall_table! {
     MPROTECT => memory::sys_mprotect,
     MREMAP => memory::sys_mremap,
     FSYNC => files::sys_fsync,
+    EVENTFD => files::sys_eventfd,
+    EVENTFD2 => files::sys_eventfd2,
     FDATASYNC => files::sys_fsync,
     SYNC => files::sys_sync,
     SYNCFS => files::sys_syncfs,
