@@ -3,7 +3,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use process::Pipe;
 use spin::Mutex;
@@ -27,6 +27,35 @@ pub fn init(initramfs: Option<(&'static [u8], paging::PhysAddr)>) -> Result<(), 
     fs.add_standard_devices().map_err(|_| "cannot create /dev")?;
     *FS.lock() = Some(fs);
     Ok(())
+}
+
+/// The identity the file system serves now (`Process::identity_generation`).
+static SERVED_IDENTITY: AtomicU64 = AtomicU64::new(0);
+/// The next fresh identity generation.
+static NEXT_IDENTITY: AtomicU64 = AtomicU64::new(1);
+
+/// A number no identity had before.
+pub fn new_identity_generation() -> u64 {
+    NEXT_IDENTITY.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Serves the file system's next requests as the process whose identity is
+/// `generation`: its fs uid and gid, its groups, CAP_DAC_OVERRIDE while its
+/// effective capabilities are full and its fs uid is 0 (Linux drops the
+/// fs capabilities with a non-zero fsuid). One compare when it is already
+/// served (every call of a system call goes through here).
+pub fn serve_as(generation: u64, creds: &process::Credentials, groups: &[u32]) {
+    if SERVED_IDENTITY.load(Ordering::Relaxed) == generation {
+        return;
+    }
+    let who = vfs::Identity {
+        uid: creds.fsuid,
+        gid: creds.fsgid,
+        groups: groups.to_vec(),
+        privileged: creds.privileged() && creds.fsuid == 0,
+    };
+    FS.lock().as_mut().expect("file system used before fs::init").set_identity(Some(who));
+    SERVED_IDENTITY.store(generation, Ordering::Relaxed);
 }
 
 /// Runs `f` on the root file system.

@@ -274,6 +274,50 @@ impl Inode {
     }
 }
 
+/// Who asks, for permission checks ([`Fs::set_identity`]): the file-system
+/// ids and supplementary groups of the caller, and whether it holds
+/// CAP_DAC_OVERRIDE (Linux's root: reads and writes anything, executes what
+/// has an x bit, searches every directory).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub privileged: bool,
+}
+
+/// Access wanted, Linux's MAY_* bits (the `rwx` of one class).
+pub const MAY_READ: u32 = 4;
+/// See [`MAY_READ`].
+pub const MAY_WRITE: u32 = 2;
+/// Execute a file, search a directory.
+pub const MAY_EXEC: u32 = 1;
+
+/// The sticky bit: in such a directory only a name's owner, the
+/// directory's owner or a privileged caller may remove or rename it.
+const S_ISVTX: u32 = 0o1000;
+/// Set-group-ID: on a directory, new names inherit its group.
+const S_ISGID: u32 = 0o2000;
+
+impl Identity {
+    /// Linux's `generic_permission` for an inode of `kind` with `perm`
+    /// bits owned by `uid:gid`.
+    pub fn may(&self, kind: NodeKind, perm: u32, uid: u32, gid: u32, want: u32) -> bool {
+        if self.privileged {
+            // CAP_DAC_OVERRIDE: all but executing a file with no x bit.
+            return want & MAY_EXEC == 0 || kind == NodeKind::Directory || perm & 0o111 != 0;
+        }
+        let class = if self.uid == uid {
+            perm >> 6
+        } else if self.gid == gid || self.groups.contains(&gid) {
+            perm >> 3
+        } else {
+            perm
+        };
+        class & want & 7 == want & 7
+    }
+}
+
 /// The file system: every inode, by number.
 #[derive(Clone, Debug)]
 pub struct Fs {
@@ -281,6 +325,10 @@ pub struct Fs {
     next_ino: InodeId,
     /// The next [`Inode::generation`].
     next_generation: u64,
+    /// Whose requests are served: checked against mode bits, and the owner
+    /// of what is created. `None` (building the tree, the kernel itself):
+    /// no checks, root owns.
+    identity: Option<Identity>,
     /// The wall clock (seconds since the epoch) as the kernel last set it
     /// ([`Fs::set_clock`]): the mtime of what is created or changed.
     now_secs: i64,
@@ -312,6 +360,52 @@ fn to_usize(value: u64) -> Result<usize, Errno> {
 }
 
 impl Fs {
+    /// Serves requests as `who` from now on (`None`: unchecked, as the
+    /// kernel itself).
+    pub fn set_identity(&mut self, who: Option<Identity>) {
+        self.identity = who;
+    }
+
+    /// Serves as `who` for a while (access(2)'s real ids) and returns the
+    /// identity served until now, to put back.
+    pub fn swap_identity(&mut self, who: Option<Identity>) -> Option<Identity> {
+        core::mem::replace(&mut self.identity, who)
+    }
+
+    /// Whether the current identity may access `id` as `want` (MAY_* bits);
+    /// always without an identity. `ENOENT` for no such inode.
+    pub fn permits(&self, id: InodeId, want: u32) -> Result<bool, Errno> {
+        let node = self.node(id)?;
+        Ok(self.identity.as_ref().is_none_or(|who| who.may(node.kind(), node.perm, node.uid, node.gid, want)))
+    }
+
+    /// `EACCES` unless [`Fs::permits`].
+    pub fn check_access(&self, id: InodeId, want: u32) -> Result<(), Errno> {
+        if self.permits(id, want)? { Ok(()) } else { Err(Errno::EACCES) }
+    }
+
+    /// Removing or renaming `name` (inode `id`) out of `dir`: write and
+    /// search on the directory, and in a sticky directory ownership of
+    /// the name or the directory (EPERM otherwise, as Linux).
+    fn check_remove(&self, dir: InodeId, id: InodeId) -> Result<(), Errno> {
+        self.check_access(dir, MAY_WRITE | MAY_EXEC)?;
+        let Some(who) = self.identity.as_ref().filter(|who| !who.privileged) else { return Ok(()) };
+        let (dir_node, node) = (self.node(dir)?, self.node(id)?);
+        if dir_node.perm & S_ISVTX != 0 && who.uid != node.uid && who.uid != dir_node.uid {
+            return Err(Errno::EPERM);
+        }
+        Ok(())
+    }
+
+    /// Changing `id`'s mode or times: its owner or a privileged caller (EPERM).
+    pub fn check_owner(&self, id: InodeId) -> Result<(), Errno> {
+        let node = self.node(id)?;
+        match &self.identity {
+            Some(who) if !who.privileged && who.uid != node.uid => Err(Errno::EPERM),
+            _ => Ok(()),
+        }
+    }
+
     /// A file system holding only `/` (mode `0o755`).
     pub fn new() -> Fs {
         let root = Inode {
@@ -332,6 +426,7 @@ impl Fs {
             inodes,
             next_ino: ROOT.saturating_add(1),
             next_generation: 1,
+            identity: None,
             now_secs: 0,
         }
     }
@@ -563,6 +658,7 @@ impl Fs {
             if name.len() > NAME_MAX {
                 return Err(Errno::ENAMETOOLONG);
             }
+            self.check_access(current, MAY_EXEC)?;
             let mut next = self.child(current, name)?;
             let is_last = components.peek().is_none();
             if let Body::Symlink(target) = &self.node(next)?.body {
@@ -858,6 +954,7 @@ impl Fs {
     /// Sets the permission bits (`chmod`; `0o7777` is kept). Symlinks keep
     /// `0o777`.
     pub fn set_mode(&mut self, id: InodeId, mode_perm: u32) -> Result<(), Errno> {
+        self.check_owner(id)?;
         let node = self.node_mut(id)?;
         if node.kind() != NodeKind::Symlink {
             node.perm = mode_perm & 0o7777;
@@ -867,6 +964,15 @@ impl Fs {
 
     /// Sets the owner (`chown`).
     pub fn set_owner(&mut self, id: InodeId, uid: u32, gid: u32) -> Result<(), Errno> {
+        if let Some(who) = self.identity.as_ref().filter(|who| !who.privileged) {
+            // Unprivileged: only the owner, keeping the owner, giving the
+            // file one of its own groups (Linux's chown rules).
+            let node = self.node(id)?;
+            let own_group = gid == node.gid || gid == who.gid || who.groups.contains(&gid);
+            if who.uid != node.uid || uid != node.uid || !own_group {
+                return Err(Errno::EPERM);
+            }
+        }
         let node = self.node_mut(id)?;
         node.uid = uid;
         node.gid = gid;
@@ -902,6 +1008,18 @@ impl Fs {
         if dir.entries.contains_key(name) {
             return Err(Errno::EEXIST);
         }
+        self.check_access(parent, MAY_WRITE | MAY_EXEC)?;
+        let parent_node = self.node(parent)?;
+        let (uid, mut gid) = self.identity.as_ref().map_or((0, 0), |who| (who.uid, who.gid));
+        let mut perm = perm;
+        if parent_node.perm & S_ISGID != 0 {
+            // A set-group-ID directory gives its group, and to
+            // subdirectories its set-group-ID bit.
+            gid = parent_node.gid;
+            if matches!(body, Body::Dir(_)) {
+                perm |= S_ISGID;
+            }
+        }
         let is_dir = matches!(body, Body::Dir(_));
         let id = self.next_ino;
         self.next_ino = self.next_ino.checked_add(1).ok_or(Errno::ENOSPC)?;
@@ -911,8 +1029,8 @@ impl Fs {
             id,
             Inode {
                 perm: perm & 0o7777,
-                uid: 0,
-                gid: 0,
+                uid,
+                gid,
                 nlink: if is_dir { 2 } else { 1 },
                 mtime_secs: self.now_secs,
                 generation,
@@ -1016,6 +1134,7 @@ impl Fs {
         if dir.entries.contains_key(name) {
             return Err(Errno::EEXIST);
         }
+        self.check_access(parent, MAY_WRITE | MAY_EXEC)?;
         let node = self.node_mut(id)?;
         node.nlink = node.nlink.checked_add(1).ok_or(Errno::EMLINK)?;
         self.dir_mut(parent)?.entries.insert(name.to_vec(), id);
@@ -1036,6 +1155,7 @@ impl Fs {
             return Err(Errno::EISDIR);
         }
         let id = self.child(parent, name)?;
+        self.check_remove(parent, id)?;
         let node = self.node_mut(id)?;
         if node.kind() == NodeKind::Directory {
             return Err(Errno::EISDIR);
@@ -1059,6 +1179,7 @@ impl Fs {
         if id == ROOT {
             return Err(Errno::EBUSY);
         }
+        self.check_remove(parent, id)?;
         if !self.dir(id)?.entries.is_empty() {
             return Err(Errno::ENOTEMPTY);
         }
@@ -1090,6 +1211,11 @@ impl Fs {
         check_new_name(new_name)?;
         let id = self.child(old_parent, old_name)?;
         self.dir(new_parent)?;
+        self.check_remove(old_parent, id)?;
+        self.check_access(new_parent, MAY_WRITE | MAY_EXEC)?;
+        if let Some(&replaced) = self.dir(new_parent)?.entries.get(new_name) {
+            self.check_remove(new_parent, replaced)?;
+        }
         if id == ROOT {
             return Err(Errno::EBUSY);
         }

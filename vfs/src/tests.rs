@@ -779,3 +779,74 @@ fn in_place_files_get_their_own_bytes_when_written() {
     assert!(fs.file_data_in_place(new).is_none());
     assert!(fs.generation(new).unwrap() > fs.generation(motd).unwrap());
 }
+
+fn user(uid: u32, gid: u32, groups: &[u32]) -> Identity {
+    Identity { uid, gid, groups: groups.to_vec(), privileged: false }
+}
+
+/// Linux's generic_permission: owner, group (primary or supplementary),
+/// others; root reads and writes anything and executes what has an x bit.
+#[test]
+fn permission_classes() {
+    let www = user(33, 33, &[4]);
+    let file = NodeKind::File;
+    assert!(www.may(file, 0o640, 33, 0, MAY_READ | MAY_WRITE));
+    assert!(!www.may(file, 0o440, 33, 0, MAY_WRITE), "the owner class decides, even if others may more");
+    assert!(www.may(file, 0o040, 0, 4, MAY_READ), "a supplementary group");
+    assert!(!www.may(file, 0o604, 0, 33, MAY_READ), "the group class decides for group members");
+    assert!(www.may(file, 0o004, 0, 0, MAY_READ) && !www.may(file, 0o004, 0, 0, MAY_WRITE));
+    let root = Identity { privileged: true, ..Identity::default() };
+    assert!(root.may(file, 0o000, 33, 33, MAY_READ | MAY_WRITE));
+    assert!(!root.may(file, 0o666, 33, 33, MAY_EXEC), "root executes only what has an x bit");
+    assert!(root.may(file, 0o100, 33, 33, MAY_EXEC));
+    assert!(root.may(NodeKind::Directory, 0o000, 33, 33, MAY_EXEC), "root searches every directory");
+}
+
+/// With an identity set, the tree's modes apply: search on every
+/// directory of a path, write and search on the parent to create or
+/// remove, the sticky bit, chmod/chown by the owner only, and new names
+/// owned by the creator (group from a set-group-ID directory).
+#[test]
+fn an_unprivileged_identity_meets_the_modes() {
+    let mut fs = Fs::new();
+    let root_dir = fs.mkdir(ROOT, b"root", 0o700).unwrap();
+    fs.create_file(root_dir, b"secret", 0o644).unwrap();
+    let etc = fs.mkdir(ROOT, b"etc", 0o755).unwrap();
+    let passwd = fs.create_file(etc, b"passwd", 0o644).unwrap();
+    let tmp = fs.mkdir(ROOT, b"tmp", 0o1777).unwrap();
+    let shared = fs.mkdir(ROOT, b"shared", 0o2775).unwrap();
+    fs.set_owner(shared, 0, 50).unwrap();
+    let root_file = fs.create_file(tmp, b"roots", 0o666).unwrap();
+
+    fs.set_identity(Some(user(33, 33, &[])));
+    assert_eq!(look(&fs, "root/secret"), Err(Errno::EACCES), "no search permission on /root");
+    assert_eq!(fs.check_access(passwd, MAY_READ), Ok(()));
+    assert_eq!(fs.check_access(passwd, MAY_WRITE), Err(Errno::EACCES));
+    assert_eq!(fs.create_file(etc, b"evil", 0o644), Err(Errno::EACCES), "no write permission on /etc");
+    assert_eq!(fs.unlink(etc, b"passwd"), Err(Errno::EACCES));
+    assert_eq!(fs.set_mode(passwd, 0o666), Err(Errno::EPERM));
+    assert_eq!(fs.set_owner(passwd, 33, 33), Err(Errno::EPERM));
+
+    let mine = fs.create_file(tmp, b"mine", 0o600).unwrap();
+    let meta = fs.metadata(mine).unwrap();
+    assert_eq!((meta.uid, meta.gid), (33, 33), "the creator owns what it creates");
+    assert_eq!(fs.set_mode(mine, 0o644), Ok(()), "the owner may chmod");
+    assert_eq!(fs.unlink(tmp, b"roots"), Err(Errno::EPERM), "sticky /tmp: not the owner");
+    assert_eq!(fs.rename(tmp, b"roots", tmp, b"x"), Err(Errno::EPERM));
+    assert_eq!(fs.check_access(root_file, MAY_WRITE), Ok(()), "yet writable: mode 0666");
+
+    let in_group = fs.create_file(shared, b"f", 0o644);
+    assert_eq!(in_group, Err(Errno::EACCES), "not in the directory's group");
+    fs.set_identity(Some(user(33, 33, &[50])));
+    let f = fs.create_file(shared, b"f", 0o644).unwrap();
+    assert_eq!(fs.metadata(f).unwrap().gid, 50, "a set-group-ID directory gives its group");
+    let sub = fs.mkdir(shared, b"sub", 0o755).unwrap();
+    assert_eq!(fs.metadata(sub).unwrap().mode & 0o2000, 0o2000, "and its set-group-ID bit to subdirectories");
+    assert_eq!(fs.set_owner(f, 33, 33), Ok(()), "the owner may give the file one of its groups");
+    assert_eq!(fs.unlink(tmp, b"mine"), Ok(()), "the owner may remove its name from /tmp");
+
+    // Root again (or no identity): everything goes.
+    fs.set_identity(Some(Identity { privileged: true, ..Identity::default() }));
+    assert!(look(&fs, "root/secret").is_ok());
+    assert_eq!(fs.unlink(tmp, b"roots"), Ok(()));
+}

@@ -71,6 +71,8 @@ fn read_executable(cwd: vfs::InodeId, path: &[u8]) -> Result<fs::WholeFile, Exec
     if executable.kind != vfs::NodeKind::File || executable.mode & 0o111 == 0 {
         return Err(ExecError::new(Errno::EACCES, "not an executable file (no x permission, or not a regular file)"));
     }
+    fs::with(|fs| fs.check_access(executable.ino, vfs::MAY_EXEC))
+        .map_err(|e| ExecError::new(e, "no execute permission for this user"))?;
     fs::read_whole(cwd, path).map_err(|e| ExecError::new(e, e.message()))
 }
 
@@ -240,6 +242,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         limits,
         umask: 0o022,
         groups: alloc::vec::Vec::new(),
+        identity_generation: 0,
         creds: ::process::Credentials::ROOT,
         cpu: ::process::CpuClock::new(),
         children_usage: ::process::Rusage::default(),
@@ -315,7 +318,11 @@ pub fn execve(
     };
     let _ = p.files.close_on_exec();
     p.signals.reset_for_exec();
+    let before = p.creds;
     p.creds.exec();
+    if p.creds != before {
+        p.identity_generation = fs::new_identity_generation();
+    }
     p.sigaltstack = [0; 24];
     p.fs_base = 0;
     crate::arch::gate::set_fs_base(0);

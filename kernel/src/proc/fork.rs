@@ -80,6 +80,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         limits: parent.limits.clone(),
         umask: parent.umask,
         groups: parent.groups.clone(),
+        identity_generation: parent.identity_generation,
         creds: parent.creds,
         cpu: ::process::CpuClock::new(),
         children_usage: ::process::Rusage::default(),

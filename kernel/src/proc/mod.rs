@@ -87,6 +87,10 @@ pub struct Process {
     pub umask: u32,
     /// Supplementary group ids.
     pub groups: alloc::vec::Vec<u32>,
+    /// Names the file-system identity of `creds` and `groups`: 0 for the
+    /// first process's (root, no groups), a fresh number after every change
+    /// (`fs::serve_as` checks it on each call). A child inherits it.
+    pub identity_generation: u64,
     /// User and group ids (real, effective, saved, fs) and capabilities.
     pub creds: ::process::Credentials,
     /// User and system time (nanoseconds from the TSC clock).

@@ -140,7 +140,6 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
     }
     let access = flags.access_mode();
     let umask = ctx.process.umask;
-    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
     let id = fs::with(|fs| -> Result<InodeId, Errno> {
         let follow = !flags.contains(OpenFlags::O_NOFOLLOW);
         let existing = fs.lookup(base, &path, follow);
@@ -149,13 +148,17 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
                 if flags.contains(OpenFlags::O_CREAT) && flags.contains(OpenFlags::O_EXCL) {
                     return Err(Errno::EEXIST);
                 }
+                // The mode bits against the caller (a file it just created
+                // opens whatever its mode, as on Linux).
+                let read = if access.readable() { vfs::MAY_READ } else { 0 };
+                let write = if access.writable() || flags.contains(OpenFlags::O_TRUNC) { vfs::MAY_WRITE } else { 0 };
+                fs.check_access(id, read | write)?;
                 id
             }
             Err(Errno::ENOENT) if flags.contains(OpenFlags::O_CREAT) => {
                 let (parent, name) = fs.lookup_parent(base, &path)?;
                 let id = fs.create_file(parent, name, (mode as u32) & 0o7777 & !umask)?;
                 // A new file belongs to the creator's fs uid and gid.
-                fs.set_owner(id, owner.0, owner.1)?;
                 id
             }
             Err(error) => return Err(error),
@@ -1094,31 +1097,47 @@ pub fn sys_dup3(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(ctx.process.files.dup3(fd_of(a[0]), fd_of(a[1]), cloexec)? as u64)
 }
 
-fn access_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64) -> SysResult {
+fn access_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, flags: u32) -> SysResult {
     if mode & !7 != 0 {
         return Err(Errno::EINVAL);
     }
     let path = path_arg(ctx, path_addr)?;
     let base = base_dir(ctx, dirfd, &path)?;
-    let meta = fs::with(|fs| fs.lookup(base, &path, true).and_then(|id| fs.metadata(id)))?;
-    // Everyone is root here; execute needs some x bit, as for root on Linux.
-    if mode & 1 != 0 && meta.kind != NodeKind::Directory && meta.mode & 0o111 == 0 {
-        return Err(Errno::EACCES);
-    }
+    // access checks with the real ids (Linux: and root's capabilities
+    // only for a real uid 0); faccessat2's AT_EACCESS with the effective ones.
+    let creds = &ctx.process.creds;
+    let effective = flags & AT_EACCESS != 0;
+    let (uid, gid) = if effective { (creds.fsuid, creds.fsgid) } else { (creds.ruid, creds.rgid) };
+    let who = vfs::Identity { uid, gid, groups: ctx.process.groups.clone(), privileged: uid == 0 && creds.permitted };
+    fs::with(|fs| {
+        let served = fs.swap_identity(Some(who));
+        let outcome = fs.lookup(base, &path, true).and_then(|id| fs.check_access(id, mode as u32));
+        fs.swap_identity(served);
+        outcome
+    })?;
     Ok(0)
 }
 
 pub fn sys_access(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    access_at(ctx, AT_FDCWD, a[0], a[1])
+    access_at(ctx, AT_FDCWD, a[0], a[1], 0)
 }
 
 pub fn sys_faccessat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    access_at(ctx, fd_of(a[0]), a[1], a[2])
+    access_at(ctx, fd_of(a[0]), a[1], a[2], 0)
 }
 
 pub fn sys_faccessat2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    access_at(ctx, fd_of(a[0]), a[1], a[2])
+    if a[3] as u32 & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW_FLAG | AT_EMPTY_PATH_FLAG) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    access_at(ctx, fd_of(a[0]), a[1], a[2], a[3] as u32)
 }
+
+/// faccessat2's flag: check with the effective ids.
+const AT_EACCESS: u32 = 0x200;
+const AT_SYMLINK_NOFOLLOW_FLAG: u32 = 0x100;
+const AT_EMPTY_PATH_FLAG: u32 = 0x1000;
+
 
 pub fn sys_getcwd(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let mut path = fs::with(|fs| fs.path_of(ctx.process.cwd))?;
@@ -1134,6 +1153,7 @@ fn change_dir(ctx: &mut Ctx<'_>, id: InodeId) -> SysResult {
     if fs::with(|fs| fs.metadata(id))?.kind != NodeKind::Directory {
         return Err(Errno::ENOTDIR);
     }
+    fs::with(|fs| fs.check_access(id, vfs::MAY_EXEC))?;
     ctx.process.cwd = id;
     Ok(0)
 }
@@ -1158,11 +1178,11 @@ fn mkdir_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64) -> SysResu
     let path = path_arg(ctx, path_addr)?;
     let base = base_dir(ctx, dirfd, &path)?;
     let perm = (mode as u32) & 0o7777 & !ctx.process.umask;
-    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
     fs::with(|fs| {
         let (parent, name) = fs.lookup_parent(base, &path)?;
         let id = fs.mkdir(parent, name, perm)?;
-        fs.set_owner(id, owner.0, owner.1)
+        let _ = id;
+        Ok::<(), Errno>(())
     })?;
     Ok(0)
 }
@@ -1199,7 +1219,6 @@ fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, dev: u64) 
         return Err(if procfs::lookup(ctx.process, &path).is_ok() { Errno::EEXIST } else { Errno::ENOENT });
     }
     let base = base_dir(ctx, dirfd, &path)?;
-    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
     fs::with(|fs| {
         let (parent, name) = fs.lookup_parent(base, &path)?;
         let id = match (kind, device) {
@@ -1207,7 +1226,8 @@ fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, dev: u64) 
             (vfs::S_IFIFO, None) => fs.mkfifo(parent, name, perm)?,
             _ => fs.create_file(parent, name, perm)?,
         };
-        fs.set_owner(id, owner.0, owner.1)
+        let _ = id;
+        Ok::<(), Errno>(())
     })?;
     Ok(0)
 }
@@ -1726,6 +1746,7 @@ pub fn sys_fallocate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn sys_truncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let id = inode_at(ctx, AT_FDCWD, a[0], true)?;
+    fs::with(|fs| fs.check_access(id, vfs::MAY_WRITE))?;
     truncate_id(id, a[1])
 }
 
@@ -1818,11 +1839,11 @@ fn symlink_at(ctx: &mut Ctx<'_>, target_addr: u64, dirfd: i32, path_addr: u64) -
     let target = path_arg(ctx, target_addr)?;
     let path = path_arg(ctx, path_addr)?;
     let base = base_dir(ctx, dirfd, &path)?;
-    let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
     fs::with(|fs| {
         let (parent, name) = fs.lookup_parent(base, &path)?;
         let id = fs.symlink(parent, name, &target)?;
-        fs.set_owner(id, owner.0, owner.1)
+        let _ = id;
+        Ok::<(), Errno>(())
     })?;
     Ok(0)
 }

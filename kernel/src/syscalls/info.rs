@@ -35,33 +35,45 @@ fn id_arg(raw: u64) -> u32 {
     raw as u32
 }
 
+/// The caller's ids or groups changed: the file system serves it under a
+/// new identity from its next call on (`fs::serve_as`).
+fn identity_changed(ctx: &mut Ctx<'_>) {
+    ctx.process.identity_generation = crate::fs::new_identity_generation();
+}
+
 pub fn sys_setuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.process.creds.setuid(id_arg(a[0]))?;
+    identity_changed(ctx);
     Ok(0)
 }
 
 pub fn sys_setgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.process.creds.setgid(id_arg(a[0]))?;
+    identity_changed(ctx);
     Ok(0)
 }
 
 pub fn sys_setreuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.process.creds.setreuid(id_arg(a[0]), id_arg(a[1]))?;
+    identity_changed(ctx);
     Ok(0)
 }
 
 pub fn sys_setregid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.process.creds.setregid(id_arg(a[0]), id_arg(a[1]))?;
+    identity_changed(ctx);
     Ok(0)
 }
 
 pub fn sys_setresuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.process.creds.setresuid(id_arg(a[0]), id_arg(a[1]), id_arg(a[2]))?;
+    identity_changed(ctx);
     Ok(0)
 }
 
 pub fn sys_setresgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.process.creds.setresgid(id_arg(a[0]), id_arg(a[1]), id_arg(a[2]))?;
+    identity_changed(ctx);
     Ok(0)
 }
 
@@ -86,11 +98,15 @@ pub fn sys_getresgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// setfsuid/setfsgid never fail: they return the previous id.
 pub fn sys_setfsuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    Ok(u64::from(ctx.process.creds.setfsuid(id_arg(a[0]))))
+    let previous = ctx.process.creds.setfsuid(id_arg(a[0]));
+    identity_changed(ctx);
+    Ok(u64::from(previous))
 }
 
 pub fn sys_setfsgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    Ok(u64::from(ctx.process.creds.setfsgid(id_arg(a[0]))))
+    let previous = ctx.process.creds.setfsgid(id_arg(a[0]));
+    identity_changed(ctx);
+    Ok(u64::from(previous))
 }
 
 /// The `struct rusage` of a usage record.
@@ -412,6 +428,7 @@ pub fn sys_setgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let mut bytes = alloc::vec![0u8; (a[0] as usize).saturating_mul(4)];
     ctx.process.memory.read(a[1], &mut bytes)?;
     ctx.process.groups = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    identity_changed(ctx);
     Ok(0)
 }
 

@@ -331,6 +331,7 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 yield_after: false,
                 give_back: None,
             };
+            crate::fs::serve_as(ctx.process.identity_generation, &ctx.process.creds, &ctx.process.groups);
             let mut result =
                 if creates_kernel_objects(number) && crate::mm::kernel_memory_low() { Err(Errno::ENOMEM) } else { call(&mut ctx, number, args) };
             if ctx.block.is_some() && !ctx.block_once && signal::has_deliverable(ctx.process) {
