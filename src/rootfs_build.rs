@@ -27,7 +27,7 @@ pub const ESSENTIAL: &[&str] = &["libc6", "base-files", "base-passwd"];
 const MARKER: &str = ".isola-rootfs";
 
 /// Bumped when what `build` makes of a package set changes.
-const LAYOUT: &str = "layout 2";
+const LAYOUT: &str = "layout 3";
 
 /// `isola rootfs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -580,7 +580,21 @@ fn finish(root: &Path, merge: bool) -> Result<(), Error> {
         fs::set_permissions(&p, fs::Permissions::from_mode(mode))
             .map_err(|e| io_err("cannot chmod", &p, e))?;
     }
-    Ok(())
+    ld_so_cache(root)
+}
+
+/// libc-bin's trigger: `/etc/ld.so.cache`, the library index ld.so reads
+/// before searching directories, made by the host's `ldconfig -r ROOT`
+/// from the root's own `/etc/ld.so.conf` (Debian's, written if no package
+/// brought it: `include /etc/ld.so.conf.d/*.conf`).
+fn ld_so_cache(root: &Path) -> Result<(), Error> {
+    let conf = root.join("etc/ld.so.conf");
+    if !conf.exists() {
+        fs::write(&conf, "include /etc/ld.so.conf.d/*.conf\n").map_err(|e| io_err("cannot write", &conf, e))?;
+    }
+    step("ldconfig (etc/ld.so.cache)");
+    let ldconfig = ["/sbin/ldconfig", "/usr/sbin/ldconfig"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("ldconfig");
+    run_ok(Proc::new(ldconfig).arg("-X").arg("-r").arg(root), "ldconfig -r")
 }
 
 /// Make `/NAME` a symlink to `usr/NAME`, moving what packages unpacked

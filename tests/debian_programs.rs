@@ -70,3 +70,14 @@ fn python3_forks_pipes_signals_and_hashes() {
         }
     }
 }
+
+/// The root has the library cache libc-bin would make, and ld.so uses it
+/// (LD_DEBUG=libs names it when it looks a library up).
+#[test]
+fn ld_so_reads_the_library_cache() {
+    assert!(debian_root().join("etc/ld.so.cache").is_file(), "no etc/ld.so.cache in the root");
+    let out = run("mpk", &[], &["/usr/bin/env", "LD_DEBUG=libs", "/bin/bash", "-c", "echo cached"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(out.has_line("cached"), "{}", out.show());
+    assert!(out.show().contains("search cache=/etc/ld.so.cache"), "ld.so did not use the cache: {}", out.show());
+}
