@@ -26,6 +26,34 @@ pub enum ProcNode {
     Dir(Vec<(Vec<u8>, u8)>),
     /// A symbolic link and its target.
     Link(Vec<u8>),
+    /// A file of another process, generated when opened from that
+    /// process's record ([`fill_other`]): the caller holds only its own.
+    OtherProcess(Pid, OtherFile),
+}
+
+/// The files of another process that need its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtherFile {
+    Maps,
+    Status,
+}
+
+/// Gives `file` (opened on [`ProcNode::OtherProcess`]) the contents of
+/// `pid`'s `what`, read from its record now that no record is locked (an
+/// empty file if the process is gone).
+pub fn fill_other(file: &crate::fs::FileRef, pid: Pid, what: OtherFile) {
+    let text = {
+        let procs = proc::PROCS.lock();
+        procs.get(&pid.as_u32()).map(|p| match what {
+            OtherFile::Maps => maps(p).unwrap_or_default(),
+            OtherFile::Status => {
+                let ids = proc::with_table(|t| t.get(pid).map(|e| (e.parent.as_u32(), e.pgid, e.sid)));
+                let (ppid, pgid, sid) = ids.unwrap_or((0, 0, 0));
+                status(p, ppid, pgid, sid)
+            }
+        })
+    };
+    file.lock().kind = FileKind::Proc(alloc::sync::Arc::new(ProcNode::File(text.unwrap_or_default().into_bytes())));
 }
 
 /// Splits `/proc/<pid or self>/rest` for the caller `me`.
@@ -397,7 +425,9 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
             (b"status".to_vec(), syscall::DT_REG),
         ])),
         "maps" if own => Ok(ProcNode::File(maps(caller)?.into_bytes())),
+        "maps" => Ok(ProcNode::OtherProcess(pid, OtherFile::Maps)),
         "status" if own => Ok(ProcNode::File(status(caller, ppid, pgid, sid).into_bytes())),
+        "status" => Ok(ProcNode::OtherProcess(pid, OtherFile::Status)),
         "exe" if own => Ok(ProcNode::Link(caller.exe.clone().into_bytes())),
         "cmdline" if own => Ok(ProcNode::File(caller.cmdline.clone())),
         "cmdline" => Ok(ProcNode::File(proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.1.clone()).unwrap_or_default())),

@@ -129,7 +129,15 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
                 if flags.contains(OpenFlags::O_DIRECTORY) && !matches!(node, ProcNode::Dir(_)) {
                     return Err(Errno::ENOTDIR);
                 }
+                let other = match node {
+                    ProcNode::OtherProcess(pid, what) => Some((pid, what)),
+                    _ => None,
+                };
+                let node = if other.is_some() { ProcNode::File(alloc::vec::Vec::new()) } else { node };
                 let open = fs::open_file(FileKind::Proc(alloc::sync::Arc::new(node)), raw_flags as u32);
+                if let Some((pid, what)) = other {
+                    ctx.proc_fill = Some((open.clone(), pid, what));
+                }
                 return Ok(ctx.process.files.insert(open, flags.contains(OpenFlags::O_CLOEXEC))? as u64);
             }
         }
@@ -857,6 +865,8 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: impl Into<StatOut>) -> SysResult {
 fn proc_stat(node: &ProcNode) -> Stat {
     let (mode, size) = match node {
         ProcNode::File(data) => (syscall::S_IFREG | 0o444, data.len()),
+        // Linux reports a size of 0 for most /proc files.
+        ProcNode::OtherProcess(..) => (syscall::S_IFREG | 0o444, 0),
         ProcNode::Dir(_) => (syscall::S_IFDIR | 0o555, 0),
         ProcNode::Link(target) => (syscall::S_IFLNK | 0o777, target.len()),
     };

@@ -50,6 +50,9 @@ pub struct Ctx<'a> {
     pub yield_after: bool,
     /// A vfork child's exec hands the parent its memory back.
     pub give_back: Option<(Pid, proc::memory::Memory)>,
+    /// An open /proc file of another process, to fill in once the caller's
+    /// record is unlocked (`procfs::fill_other`).
+    pub proc_fill: Option<(crate::fs::FileRef, Pid, crate::procfs::OtherFile)>,
 }
 
 macro_rules! syscall_table {
@@ -330,6 +333,7 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 full_restore: false,
                 yield_after: false,
                 give_back: None,
+                proc_fill: None,
             };
             crate::fs::serve_as(ctx.process.identity_generation, &ctx.process.creds, &ctx.process.groups);
             let mut result =
@@ -352,11 +356,15 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 print_trace(ctx.process, number, args, &result, ctx.exit.is_some());
             }
             let give_back = ctx.give_back.take();
-            (result, ctx.exit, ctx.block, ctx.block_once, ctx.spawn, ctx.reap, ctx.full_restore, ctx.yield_after, give_back)
+            let proc_fill = ctx.proc_fill.take();
+            (result, ctx.exit, ctx.block, ctx.block_once, ctx.spawn, ctx.reap, ctx.full_restore, ctx.yield_after, (give_back, proc_fill))
         });
-        let Some((result, exit, block, block_once, spawn, reap, full_restore, yield_after, give_back)) = outcome else {
+        let Some((result, exit, block, block_once, spawn, reap, full_restore, yield_after, (give_back, proc_fill))) = outcome else {
             panic!("syscall {number} with no current process");
         };
+        if let Some((file, pid, what)) = proc_fill {
+            crate::procfs::fill_other(&file, pid, what);
+        }
         if let Some((parent, memory)) = give_back {
             proc::give_back(parent, memory);
         }
