@@ -305,6 +305,23 @@ pub fn plan(image: &[u8]) -> Result<LoadPlan, LoadError> {
 /// Checks `image` and computes how to load it, an `ET_DYN` image at
 /// `dyn_bias` (page-aligned; an `ET_EXEC` image ignores it). Never panics.
 pub fn plan_at(image: &[u8], dyn_bias: u64) -> Result<LoadPlan, LoadError> {
+    plan_with(image, dyn_bias, WrpkruScan::Scan)
+}
+
+/// Whether [`plan_with`] scans the executable segments for WRPKRU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WrpkruScan {
+    /// Scan (what [`plan_at`] does).
+    Scan,
+    /// The caller planned these very bytes before and the scan found
+    /// nothing (a kernel that knows the file's content is unchanged): every
+    /// other check still runs.
+    AlreadyClean,
+}
+
+/// [`plan_at`], with the WRPKRU scan left out when `scan` says these bytes
+/// passed it before.
+pub fn plan_with(image: &[u8], dyn_bias: u64, scan: WrpkruScan) -> Result<LoadPlan, LoadError> {
     let header = check_header(image)?;
     let phdrs = program_headers(image, &header)?;
 
@@ -338,7 +355,9 @@ pub fn plan_at(image: &[u8], dyn_bias: u64) -> Result<LoadPlan, LoadError> {
         return Err(LoadError::NoLoadableSegments);
     }
 
-    scan_wrpkru(image, &segments)?;
+    if scan == WrpkruScan::Scan {
+        scan_wrpkru(image, &segments)?;
+    }
 
     let entry = header
         .e_entry

@@ -59,6 +59,8 @@ struct CachedFile {
     /// Copied pages, by page index in the file.
     pages: BTreeMap<u64, PhysAddr>,
     exec_views: Vec<ExecView>,
+    /// The loader's WRPKRU scan of the file as a program image passed.
+    image_clean: bool,
 }
 
 impl CachedFile {
@@ -99,7 +101,9 @@ fn entry(cache: &mut BTreeMap<InodeId, CachedFile>, id: InodeId, generation: u64
     {
         stale.release();
     }
-    cache.entry(id).or_insert_with(|| CachedFile { generation, pages: BTreeMap::new(), exec_views: Vec::new() })
+    cache
+        .entry(id)
+        .or_insert_with(|| CachedFile { generation, pages: BTreeMap::new(), exec_views: Vec::new(), image_clean: false })
 }
 
 /// A frame holding `bytes` (at most a page), zeros after them.
@@ -232,6 +236,22 @@ fn check_range(data: &[u8], offset: u64, len: u64, check: impl FnOnce(&mut [u8])
         }
     }
     Ok(ExecView { offset, len, outcome: Ok(rewritten) })
+}
+
+/// How the loader is to treat the WRPKRU scan of file `id`'s content as a
+/// program image: already passed once (the file is scanned once per
+/// content, not once per exec), or still to do.
+pub fn image_scan(id: InodeId, generation: u64) -> loader::WrpkruScan {
+    let cache = CACHE.lock();
+    match cache.get(&id) {
+        Some(cached) if cached.generation == generation && cached.image_clean => loader::WrpkruScan::AlreadyClean,
+        _ => loader::WrpkruScan::Scan,
+    }
+}
+
+/// Records that the content passed the loader's scan.
+pub fn image_scanned_clean(id: InodeId, generation: u64) {
+    entry(&mut CACHE.lock(), id, generation).image_clean = true;
 }
 
 /// Lets go of everything cached for `id` (its inode is freed).

@@ -76,6 +76,14 @@ fn read_executable(cwd: vfs::InodeId, path: &[u8]) -> Result<fs::WholeFile, Exec
     fs::read_whole(cwd, path).map_err(|e| ExecError::new(e, e.message()))
 }
 
+/// The loader's plan of a program image at `bias`, its WRPKRU scan done
+/// once per file content (`pagecache::image_scan`).
+fn plan_image(image: &fs::WholeFile, bias: u64) -> Result<loader::LoadPlan, loader::LoadError> {
+    let plan = loader::plan_with(&image.bytes, bias, crate::mm::pagecache::image_scan(image.id, image.generation))?;
+    crate::mm::pagecache::image_scanned_clean(image.id, image.generation);
+    Ok(plan)
+}
+
 /// Loads the program at `path` (resolved from `cwd`) into a new address
 /// space whose pages carry `key`, with `argv`, `envp` and the auxv on its
 /// stack. A `#!` script runs its interpreter (up to
@@ -122,7 +130,7 @@ fn plan_interpreter(cwd: vfs::InodeId, memory: &mut Memory, path: &[u8]) -> Resu
         None => return Err(bad(&loader::plan_at(&image.bytes, loader::PIE_LOAD_BIAS).err().map_or(String::from("unusable"), |e| alloc::format!("{e}")))),
     };
     let base = memory.find_free(high - low).map_err(|_| bad(&"no room in the address space"))?;
-    let plan = loader::plan_at(&image.bytes, base - low).map_err(|e| bad(&e))?;
+    let plan = plan_image(&image, base - low).map_err(|e| bad(&e))?;
     if plan.interp.is_some() {
         return Err(bad(&"has an interpreter of its own"));
     }
@@ -146,7 +154,7 @@ fn load_elf(
     creds: &::process::Credentials,
     image: &fs::WholeFile,
 ) -> Result<Image, ExecError> {
-    let plan = loader::plan_at(&image.bytes, loader::PIE_LOAD_BIAS + aslr_offset())
+    let plan = plan_image(image, loader::PIE_LOAD_BIAS + aslr_offset())
         .map_err(|e| ExecError::new(e.errno(), alloc::format!("{e}")))?;
     let space = crate::mm::with_kernel_space(|kernel| AddressSpace::new_user(kernel))
         .map_err(|_| ExecError::new(Errno::ENOMEM, "no memory for page tables"))?;
