@@ -259,7 +259,11 @@ pub struct OpenFile {
     pub offset: u64,
     /// Access mode and status flags (O_APPEND, O_NONBLOCK, ...), as given to open.
     pub flags: u32,
+    /// Never reused: what owns the description's `flock` and OFD locks.
+    pub id: u64,
 }
+
+static NEXT_DESCRIPTION: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
 
 /// A reference to an open file description.
 pub type FileRef = Arc<Mutex<OpenFile>>;
@@ -273,11 +277,13 @@ pub fn open_file(kind: FileKind, flags: u32) -> FileRef {
     if let FileKind::Node(id) = kind {
         *OPEN_COUNT.lock().entry(id).or_insert(0) += 1;
     }
-    Arc::new(Mutex::new(OpenFile { kind, offset: 0, flags }))
+    let id = NEXT_DESCRIPTION.fetch_add(1, Ordering::Relaxed);
+    Arc::new(Mutex::new(OpenFile { kind, offset: 0, flags, id }))
 }
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
+        crate::locks::description_closed(self);
         if let FileKind::Pipe { pipe, write_end } = &self.kind {
             {
                 let mut end = pipe.lock();
