@@ -30,6 +30,7 @@ pub fn key_of(kind: &FileKind) -> LockKey {
         FileKind::Proc(node) => LockKey::Object(Arc::as_ptr(node) as usize),
         FileKind::Socket(socket) => LockKey::Object(Arc::as_ptr(socket) as *const () as usize),
         FileKind::Unix(end) => LockKey::Object(Arc::as_ptr(end) as usize),
+        FileKind::UnixSocket(socket) => LockKey::Object(Arc::as_ptr(socket) as usize),
         FileKind::Epoll(epoll) => LockKey::Object(Arc::as_ptr(epoll) as *const () as usize),
     }
 }

@@ -167,6 +167,8 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
         match meta.kind {
             NodeKind::Directory if access.writable() => return Err(Errno::EISDIR),
             NodeKind::Symlink => return Err(Errno::ELOOP),
+            // A socket's name is connected to, not opened.
+            NodeKind::Socket => return Err(Errno::ENXIO),
             NodeKind::Directory => {}
             _ if flags.contains(OpenFlags::O_DIRECTORY) => return Err(Errno::ENOTDIR),
             NodeKind::File if flags.contains(OpenFlags::O_TRUNC) && access.writable() => fs.truncate(id, 0)?,
@@ -328,6 +330,13 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             let got = socket.recv(buf, false)?;
             Ok(got.map_or_else(|| Io::Wait(socket.wait_reason(crate::net::WANT_READ)), |(n, _)| Io::Done(n)))
         }
+        FileKind::UnixSocket(socket) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            drop(open);
+            Ok(unix_io(crate::net::unix::recv(&socket, buf, false)?))
+        }
         FileKind::Epoll(_) => Err(Errno::EINVAL),
         FileKind::EventFd(counter) => {
             if offset.is_some() {
@@ -345,6 +354,13 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
                 Err(_) => Ok(Io::Wait(BlockOn::Pipe(id))),
             }
         }
+    }
+}
+
+pub(super) fn unix_io(transfer: crate::net::unix::Transfer) -> Io {
+    match transfer {
+        crate::net::unix::Transfer::Done(n, _) => Io::Done(n),
+        crate::net::unix::Transfer::Wait(id) => Io::Wait(BlockOn::Pipe(id)),
     }
 }
 
@@ -492,6 +508,13 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
             let mut socket = socket.lock();
             let sent = socket.send(data, None)?;
             Ok(sent.map_or_else(|| Io::Wait(socket.wait_reason(crate::net::WANT_WRITE)), Io::Done))
+        }
+        FileKind::UnixSocket(socket) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            drop(open);
+            Ok(unix_io(crate::net::unix::send(&socket, data, None)?))
         }
         FileKind::Epoll(_) => Err(Errno::EINVAL),
         FileKind::EventFd(counter) => {
@@ -843,7 +866,7 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: impl Into<StatOut>) -> SysResult {
             ..console_stat()
         },
         FileKind::Proc(node) => proc_stat(&node),
-        FileKind::Socket(_) | FileKind::Unix(_) => Stat {
+        FileKind::Socket(_) | FileKind::Unix(_) | FileKind::UnixSocket(_) => Stat {
             st_ino: fs::file_id(&file) as u64 >> 4,
             st_mode: syscall::S_IFSOCK | 0o777,
             st_blksize: 4096,
@@ -958,6 +981,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                     NodeKind::Symlink => syscall::DT_LNK,
                     NodeKind::CharDevice(_) => syscall::DT_CHR,
                     NodeKind::Fifo => syscall::DT_FIFO,
+                    NodeKind::Socket => NodeKind::Socket.dirent_type(),
                 };
                 (e.name, e.ino, dtype)
             })
@@ -1011,6 +1035,7 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             let available = match kind {
                 FileKind::Pipe { pipe, write_end: false } => pipe.lock().available() as u32,
                 FileKind::Unix(end) => end.rx.lock().available() as u32,
+                FileKind::UnixSocket(socket) => socket.state.lock().queue.front().map_or(0, |d| d.data.len() as u32),
                 FileKind::Socket(socket) => {
                     let mut probe = alloc::vec![0u8; 1 << 16];
                     match socket.lock().recv(&mut probe, true) {
@@ -1339,7 +1364,6 @@ fn mkdir_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64) -> SysResu
 /// does for a type the file system does not support. S_IFDIR is EPERM,
 /// anything else EINVAL (Linux's do_mknodat).
 fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, dev: u64) -> SysResult {
-    const S_IFSOCK: u32 = 0o140_000;
     const S_IFBLK: u32 = 0o060_000;
     let mode = mode as u32;
     let kind = mode & vfs::S_IFMT;
@@ -1355,7 +1379,8 @@ fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, dev: u64) 
             let (major, minor) = ((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
             Some(vfs::Device::from_numbers(major, minor).ok_or(Errno::EPERM)?)
         }
-        S_IFBLK | S_IFSOCK | vfs::S_IFDIR => return Err(Errno::EPERM),
+        vfs::S_IFSOCK => None,
+        S_IFBLK | vfs::S_IFDIR => return Err(Errno::EPERM),
         _ => return Err(Errno::EINVAL),
     };
     let path = path_arg(ctx, path_addr)?;
@@ -1368,6 +1393,7 @@ fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, dev: u64) 
         let id = match (kind, device) {
             (_, Some(device)) => fs.mknod(parent, name, device, perm)?,
             (vfs::S_IFIFO, None) => fs.mkfifo(parent, name, perm)?,
+            (vfs::S_IFSOCK, None) => fs.mksock(parent, name, perm)?,
             _ => fs.create_file(parent, name, perm)?,
         };
         let _ = id;
@@ -1491,6 +1517,10 @@ pub(super) fn readiness(kind: &FileKind, flags: u32) -> u32 {
             events
         }
         FileKind::Socket(socket) => socket.lock().readiness(),
+        FileKind::UnixSocket(socket) => {
+            let (readable, writable, hangup) = crate::net::unix::readiness(socket);
+            bits(readable, writable, hangup, false)
+        }
         FileKind::Epoll(epoll) => {
             let ready = super::net::epoll_has_ready(epoll);
             bits(ready, false, false, false)
