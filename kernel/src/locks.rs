@@ -50,9 +50,31 @@ pub fn test(key: LockKey, owner: Owner, kind: process::locks::LockKind, range: p
     RECORDS.lock().get(&key).and_then(|locks| locks.conflict(owner, kind, range))
 }
 
-/// Takes a record lock; Err: the lock in the way.
-pub fn set(key: LockKey, owner: Owner, pid: i32, kind: process::locks::LockKind, range: process::locks::Range) -> Result<(), RecordLock> {
-    RECORDS.lock().entry(key).or_default().lock(owner, pid, kind, range)
+/// Most record locks one file holds: past it a request that would add one
+/// is ENOLCK (Linux's answer when it has no memory for another lock), so
+/// that splitting ranges cannot exhaust the kernel heap.
+pub const MAX_RECORD_LOCKS_PER_FILE: usize = 4096;
+
+/// Why a record lock was not taken.
+pub enum SetFailure {
+    /// This lock is in the way.
+    Conflict(RecordLock),
+    NoLocks,
+}
+
+/// Takes a record lock.
+pub fn set(key: LockKey, owner: Owner, pid: i32, kind: process::locks::LockKind, range: process::locks::Range) -> Result<(), SetFailure> {
+    let mut records = RECORDS.lock();
+    let locks = records.entry(key).or_default();
+    // A request adds at most two entries (a split in three).
+    if locks.locks().len().saturating_add(2) > MAX_RECORD_LOCKS_PER_FILE {
+        let mut trial = locks.clone();
+        trial.lock(owner, pid, kind, range).map_err(SetFailure::Conflict)?;
+        if trial.locks().len() > locks.locks().len() {
+            return Err(SetFailure::NoLocks);
+        }
+    }
+    locks.lock(owner, pid, kind, range).map_err(SetFailure::Conflict)
 }
 
 /// Drops `owner`'s record locks on `range`.

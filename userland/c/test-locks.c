@@ -289,6 +289,27 @@ static void record_tests(void)
     check(e == EBADF, "F_RDLCK on a write-only descriptor: EBADF", "%s", errname(e));
     e = setlk(ro, F_SETLK, F_RDLCK, SEEK_SET, 0, 1);
     check(e == 0, "F_RDLCK on a read-only descriptor", "%s", errname(e));
+    int po = open(path, O_PATH);
+    e = setlk(po, F_GETLK, F_RDLCK, SEEK_SET, 0, 1);
+    check(e == EBADF, "F_GETLK on an O_PATH descriptor: EBADF", "%s", errname(e));
+    expect_errno("flock on an O_PATH descriptor: EBADF", flock(po, LOCK_SH), EBADF);
+    expect_errno("flock LOCK_UN on an O_PATH descriptor: EBADF", flock(po, LOCK_UN), EBADF);
+    close(po);
+
+    /* Isola bounds one file's record locks (Linux only by memory). */
+    if (in_isola()) {
+        int i;
+        e = 0;
+        for (i = 0; i < 5000 && e == 0; i++)
+            e = setlk(fd, F_SETLK, F_WRLCK, SEEK_SET, 2 * i, 1);
+        check(e == ENOLCK && i > 4000, "thousands of split locks end in ENOLCK, not an exhausted kernel",
+              "%s after %d locks", errname(e), i);
+        check(setlk(fd, F_SETLK, F_WRLCK, SEEK_SET, 0, 2) == 0, "a merge still works at the bound", "%s", errname(errno));
+        setlk(fd, F_SETLK, F_UNLCK, SEEK_SET, 0, 0);
+    } else {
+        skip("thousands of split locks end in ENOLCK", "Isola's bound; Linux limits by memory");
+        skip("a merge still works at the bound", "Isola's bound");
+    }
 
     /* Closing ANY descriptor of the file drops the process's locks. */
     setlk(fd, F_SETLK, F_WRLCK, SEEK_SET, 0, 10);

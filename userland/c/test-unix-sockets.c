@@ -454,6 +454,13 @@ static void datagrams(void)
     e = errno;
     check(n == -1 && e == EINTR && alarms == 1, "a blocked recv interrupted by a signal: EINTR", "n %zd %s", n, errname(e));
     rearm_guard();
+    struct sockaddr_un self;
+    socklen_t slen = abstract_addr(&self, "self");
+    int me = bound(SOCK_DGRAM, &self, slen);
+    check(me >= 0 && connect(me, (struct sockaddr *)&self, slen) == 0 && (revents(me, POLLOUT) & POLLOUT) &&
+              send(me, "loop", 4, 0) == 4 && (revents(me, POLLIN) & POLLIN) && recv(me, buf, sizeof buf, 0) == 4,
+          "a datagram socket connected to itself", "%s", errname(errno));
+    close(me);
     shutdown(y, SHUT_RD);
     check(recv(y, buf, sizeof buf, 0) == 0, "shutdown(SHUT_RD): recv gives 0", "%s", errname(errno));
     close(x);

@@ -339,11 +339,16 @@ pub fn readiness(socket: &UnixSocket) -> (bool, bool, bool) {
         // Linux: an unconnected stream socket polls as hung up and writable.
         return (false, true, true);
     }
-    let writable = match &state.peer {
-        Some((peer, _)) => peer.upgrade().is_none_or(|p| p.state.lock().queue.len() < MAX_DGRAM_QLEN),
+    let own = (!state.queue.is_empty() || state.shut_read, state.shut_read && state.shut_write, state.queue.len());
+    let peer = state.peer.as_ref().and_then(|(peer, _)| peer.upgrade());
+    // Unlocked first: a datagram socket may be connected to itself.
+    drop(state);
+    let writable = match peer {
+        Some(p) if core::ptr::eq(Arc::as_ptr(&p), socket) => own.2 < MAX_DGRAM_QLEN,
+        Some(p) => p.state.lock().queue.len() < MAX_DGRAM_QLEN,
         None => true,
     };
-    (!state.queue.is_empty() || state.shut_read, writable, state.shut_read && state.shut_write)
+    (own.0, writable, own.1)
 }
 
 /// SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET of a socket request.

@@ -1142,6 +1142,10 @@ fn record_lock(ctx: &mut Ctx<'_>, fd: i32, cmd: u64, arg: u64) -> SysResult {
         let open = file.lock();
         (open.kind.clone(), open.flags, open.offset, open.id)
     };
+    // An O_PATH descriptor takes no part in locking.
+    if !fs::can_read(flags) && !fs::can_write(flags) {
+        return Err(Errno::EBADF);
+    }
     let size = match kind.node() {
         Some(node) => fs::with(|fs| fs.metadata(node))?.size,
         None => 0,
@@ -1189,8 +1193,12 @@ fn record_lock(ctx: &mut Ctx<'_>, fd: i32, cmd: u64, arg: u64) -> SysResult {
             crate::locks::end_wait(pid);
             Ok(0)
         }
+        Err(crate::locks::SetFailure::NoLocks) => {
+            crate::locks::end_wait(pid);
+            Err(Errno::ENOLCK)
+        }
         Err(_) if cmd != F_SETLKW && cmd != F_OFD_SETLKW => Err(Errno::EAGAIN),
-        Err(held) => {
+        Err(crate::locks::SetFailure::Conflict(held)) => {
             // Linux looks for deadlocks between process-owned locks only.
             if let (Owner::Process(_), Owner::Process(blocker)) = (owner, held.owner) {
                 crate::locks::note_wait(pid, blocker)?;
@@ -1210,6 +1218,10 @@ pub fn sys_flock(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         let open = file.lock();
         (open.kind.clone(), open.flags, open.id)
     };
+    // An O_PATH descriptor cannot lock or unlock.
+    if !fs::can_read(flags) && !fs::can_write(flags) {
+        return Err(Errno::EBADF);
+    }
     let key = crate::locks::key_of(&kind);
     let exclusive = match op & !LOCK_NB {
         LOCK_UN => {
@@ -1220,10 +1232,6 @@ pub fn sys_flock(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         LOCK_EX => true,
         _ => return Err(Errno::EINVAL),
     };
-    // An O_PATH descriptor cannot lock.
-    if !fs::can_read(flags) && !fs::can_write(flags) {
-        return Err(Errno::EBADF);
-    }
     match crate::locks::flock(key, id, exclusive) {
         Ok(()) => Ok(0),
         Err(e) if op & LOCK_NB != 0 => Err(e),
