@@ -288,6 +288,18 @@ static void streams(void)
     check(sendmsg(c, &mh, 0) == 4 && (revents(s, POLLIN) & POLLIN) && recv(s, buf, sizeof buf, 0) == 4 &&
               memcmp(buf, "abcd", 4) == 0,
           "sendmsg over a path socket, POLLIN for the reader", "%s", errname(errno));
+    write(s, "srv", 3);
+    memset(&got, 0, sizeof got);
+    gl = sizeof got;
+    ssize_t k = recvfrom(c, buf, 1, MSG_PEEK, (struct sockaddr *)&got, &gl);
+    check(k == 1 && buf[0] == 's' && gl == len && strcmp(got.sun_path, a.sun_path) == 0,
+          "MSG_PEEK on a stream, recvfrom names the sending (accepted) socket: the listener's path", "k %zd len %u", k, gl);
+    check(recv(c, buf, sizeof buf, 0) == 3 && memcmp(buf, "srv", 3) == 0, "the peeked bytes are read again", "%s",
+          errname(errno));
+    write(c, "cli", 3);
+    gl = sizeof got;
+    k = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&got, &gl);
+    check(k == 3 && gl == 0, "recvfrom from an unnamed stream peer: address length 0", "k %zd len %u", k, gl);
     shutdown(c, SHUT_WR);
     check(read(s, buf, sizeof buf) == 0, "shutdown(SHUT_WR): the peer reads EOF", "%s", errname(errno));
     check(write(s, "x", 1) == 1 && read(c, buf, 1) == 1, "the other direction still works", "%s", errname(errno));
@@ -489,6 +501,8 @@ static void seqpackets(void)
     check(n1 == 3 && n2 == 4 && memcmp(buf, "defg", 4) == 0, "SOCK_SEQPACKET keeps message boundaries", "%zd %zd", n1, n2);
     send(c, "hello", 5, 0);
     send(c, "x", 1, 0);
+    ssize_t pk = recv(s, buf, sizeof buf, MSG_PEEK);
+    check(pk == 5 && memcmp(buf, "hello", 5) == 0, "MSG_PEEK on seqpacket: one whole message", "%zd", pk);
     ssize_t t = recv(s, buf, 2, 0), next = recv(s, buf, sizeof buf, 0);
     check(t == 2 && next == 1 && buf[0] == 'x', "a short read drops the rest of the message", "%zd %zd", t, next);
     int type = 0;

@@ -357,8 +357,12 @@ fn recv_data(ctx: &mut Ctx<'_>, fd: u64, len: usize, flags: u32) -> Result<Recei
                 None => (Io::Wait(s.wait_reason(crate::net::WANT_READ)), None),
             }
         }
-        SocketFile::Unix(_) if peek => return Err(Errno::EOPNOTSUPP),
-        SocketFile::Unix(_) => (read_file(&file, &mut buf, None)?, None),
+        SocketFile::Unix(end) => {
+            let io = if peek { unix_peek(&end, &mut buf) } else { read_file(&file, &mut buf, None)? };
+            // Linux reports the sending socket's name when it has one.
+            let from = (end.peer_name != SunAddr::Unnamed).then(|| end.peer_name.to_bytes());
+            (io, from)
+        }
         SocketFile::UnixSocket(s) => match unix::recv(&s, &mut buf, peek)? {
             unix::Transfer::Done(n, from) => (Io::Done(n), from.map(|f| f.to_bytes())),
             unix::Transfer::Wait(id) => (Io::Wait(BlockOn::Pipe(id)), None),
@@ -376,6 +380,29 @@ fn recv_data(ctx: &mut Ctx<'_>, fd: u64, len: usize, flags: u32) -> Result<Recei
     }
     buf.truncate(n);
     Ok(Some((buf, from)))
+}
+
+/// MSG_PEEK on a connected AF_UNIX end: the next bytes (or the next
+/// message, truncated to `buf`) are left in place.
+fn unix_peek(end: &UnixEnd, buf: &mut [u8]) -> Io {
+    let wait = || Io::Wait(BlockOn::Pipe(fs::pipe_id(&end.rx)));
+    if !end.can_read() {
+        return Io::Done(0);
+    }
+    let rx = end.rx.lock();
+    let room = match &end.rx_messages {
+        None => buf.len(),
+        Some(messages) => match messages.lock().front() {
+            Some(&len) => len.min(buf.len()),
+            None if rx.writers() == 0 => return Io::Done(0),
+            None => return wait(),
+        },
+    };
+    match rx.peek(&mut buf[..room]) {
+        process::PipeRead::Data(n) => Io::Done(n),
+        process::PipeRead::Eof => Io::Done(0),
+        process::PipeRead::WouldBlock => wait(),
+    }
 }
 
 pub fn sys_recvfrom(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
