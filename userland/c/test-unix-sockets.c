@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "child.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stddef.h>
@@ -134,6 +135,17 @@ static void names(void)
     socklen_t gl = sizeof got;
     check(getsockname(s, (struct sockaddr *)&got, &gl) == 0 && gl == len && strcmp(got.sun_path, a.sun_path) == 0,
           "getsockname: the path, length 2 + strlen + 1", "len %u (want %u) '%s'", gl, len, got.sun_path);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int dtype = -1;
+    while (d && (de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, "named") == 0)
+            dtype = de->d_type;
+    if (d)
+        closedir(d);
+    check(dtype == DT_SOCK, "readdir lists the socket file as DT_SOCK (ls)", "d_type %d", dtype);
+    check(lstat(a.sun_path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_size == 0, "lstat: a socket of size 0", "mode %o",
+          st.st_mode);
     struct sockaddr_un b;
     socklen_t blen = path_addr(&b, "other");
     expect_errno("bind a bound socket again: EINVAL", bind(s, (struct sockaddr *)&b, blen), EINVAL);
@@ -406,6 +418,13 @@ static void datagrams(void)
     check(n == 2 && memcmp(buf, "se", 2) == 0, "a short buffer truncates the datagram", "n %zd", n);
     expect_errno("the rest of a truncated datagram is gone: EAGAIN", recv(y, buf, sizeof buf, MSG_DONTWAIT), EAGAIN);
 
+    sendto(x, "msg", 3, 0, (struct sockaddr *)&b, blen);
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+    struct msghdr mh = {.msg_name = &got, .msg_namelen = sizeof got, .msg_iov = &iov, .msg_iovlen = 1};
+    memset(&got, 0, sizeof got);
+    n = recvmsg(y, &mh, 0);
+    check(n == 3 && mh.msg_namelen == alen && strcmp(got.sun_path, a.sun_path) == 0, "recvmsg: the datagram and its sender's path",
+          "n %zd namelen %u", n, mh.msg_namelen);
     int u = socket(AF_UNIX, SOCK_DGRAM, 0);
     sendto(u, "anon", 4, 0, (struct sockaddr *)&b, blen);
     gl = sizeof got;
