@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <stddef.h>
 #include <sys/epoll.h>
@@ -176,6 +177,44 @@ static void names(void)
     socklen_t nlen = abstract_addr(&n, "nobody");
     expect_errno("connect to an unbound abstract name: ECONNREFUSED", connected(SOCK_STREAM, &n, nlen), ECONNREFUSED);
     close(t);
+
+    /* Connecting needs write permission on the socket file. */
+    if (getuid() != 0) {
+        skip("connect without write permission on the socket file: EACCES", "needs root to drop to another user");
+    } else {
+        listen(s, 5);
+        chmod(dir, 0755);
+        chmod(a.sun_path, 0755);
+        pid_t pid = fork();
+        if (pid == 0) {
+            gid_t g[1] = {33};
+            if (setgroups(1, g) != 0 || setresgid(33, 33, 33) != 0 || setresuid(33, 33, 33) != 0)
+                _exit(3);
+            int c = connected(SOCK_STREAM, &a, len);
+            if (c >= 0 || errno != EACCES)
+                _exit(1);
+            _exit(0);
+        }
+        int st;
+        wait_for(pid, &st);
+        check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "connect without write permission on the socket file: EACCES", "%s",
+              describe_status(st));
+        chmod(a.sun_path, 0777);
+        pid = fork();
+        if (pid == 0) {
+            if (setresgid(33, 33, 33) != 0 || setresuid(33, 33, 33) != 0)
+                _exit(3);
+            int c = connected(SOCK_STREAM, &a, len);
+            _exit(c >= 0 ? 0 : 1);
+        }
+        wait_for(pid, &st);
+        check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "connect with write permission (mode 0777) as another user", "%s",
+              describe_status(st));
+        chmod(dir, 0700);
+        int acc = accept4(s, NULL, NULL, SOCK_NONBLOCK);
+        if (acc >= 0)
+            close(acc);
+    }
 
     /* unlink removes the name; a closed socket's file stays, refusing. */
     check(unlink(a.sun_path) == 0 && stat(a.sun_path, &st) == -1 && errno == ENOENT, "unlink removes the socket's name",

@@ -110,7 +110,7 @@ impl Drop for UnixSocket {
 /// bind(2): `addr` names `socket` (autobind for an unnamed address). EINVAL
 /// if it has a name already, EADDRINUSE if the name is taken (a path that
 /// exists, whatever it is), the path's own errors (ENOENT, ENOTDIR...).
-pub fn bind(socket: &Arc<UnixSocket>, addr: SunAddr, cwd: vfs::InodeId, perm: u32, owner: (u32, u32)) -> Result<(), Errno> {
+pub fn bind(socket: &Arc<UnixSocket>, addr: SunAddr, cwd: vfs::InodeId, perm: u32) -> Result<(), Errno> {
     let mut state = socket.state.lock();
     if state.name.is_some() {
         return Err(Errno::EINVAL);
@@ -141,9 +141,8 @@ pub fn bind(socket: &Arc<UnixSocket>, addr: SunAddr, cwd: vfs::InodeId, perm: u3
         SunAddr::Path(path) => {
             let id = crate::fs::with(|fs| {
                 let (parent, leaf) = fs.lookup_parent(cwd, &path)?;
-                let id = fs.mksock(parent, leaf, perm).map_err(|e| if e == Errno::EEXIST { Errno::EADDRINUSE } else { e })?;
-                fs.set_owner(id, owner.0, owner.1)?;
-                Ok::<_, Errno>(id)
+                // The file belongs to the caller's fs ids (the vfs sees to it).
+                fs.mksock(parent, leaf, perm).map_err(|e| if e == Errno::EEXIST { Errno::EADDRINUSE } else { e })
             })?;
             (SunAddr::Path(path), NameKey::Path(id))
         }
@@ -157,7 +156,8 @@ pub fn bind(socket: &Arc<UnixSocket>, addr: SunAddr, cwd: vfs::InodeId, perm: u3
 /// The socket named `addr`, for connect and sendto: ENOENT (and the other
 /// path errors) for a missing path, ECONNREFUSED for a name nobody has
 /// (a stale socket file, a file that is no socket, an abstract name no
-/// socket of this type has), EPROTOTYPE for a path socket of another type.
+/// socket of this type has), EACCES without write permission on a socket
+/// file, EPROTOTYPE for a path socket of another type.
 pub fn find(addr: &SunAddr, ty: u32, cwd: vfs::InodeId) -> Result<Arc<UnixSocket>, Errno> {
     let key = match addr {
         SunAddr::Unnamed => return Err(Errno::EINVAL),
@@ -168,6 +168,8 @@ pub fn find(addr: &SunAddr, ty: u32, cwd: vfs::InodeId) -> Result<Arc<UnixSocket
                 if fs.metadata(id)?.kind != vfs::NodeKind::Socket {
                     return Err(Errno::ECONNREFUSED);
                 }
+                // Linux: connecting needs write permission on the socket file.
+                fs.check_access(id, vfs::MAY_WRITE)?;
                 Ok(id)
             })?;
             NameKey::Path(id)

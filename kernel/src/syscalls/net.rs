@@ -132,8 +132,7 @@ pub fn sys_bind(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             let addr = SunAddr::decode(&read_address(ctx, a[1], a[2])?)?;
             // A socket file's mode: 0777 less the umask, as Linux's.
             let perm = 0o777 & !ctx.process.umask;
-            let owner = (ctx.process.creds.fsuid, ctx.process.creds.fsgid);
-            unix::bind(&socket, addr, ctx.process.cwd, perm, owner)?;
+            unix::bind(&socket, addr, ctx.process.cwd, perm)?;
         }
         SocketFile::Unix(_) => return Err(Errno::EINVAL),
     }
