@@ -79,17 +79,56 @@ pub enum FileKind {
     Proc(Arc<crate::procfs::ProcNode>),
     /// An INET socket (TCP or UDP).
     Socket(Arc<Mutex<crate::net::socket::Socket>>),
-    /// One end of an AF_UNIX stream socket pair.
+    /// One end of a connected AF_UNIX socket pair (socketpair, connect, accept).
     Unix(Arc<UnixEnd>),
+    /// An AF_UNIX socket not connected (yet): fresh, bound, listening, or
+    /// a datagram socket.
+    UnixSocket(Arc<crate::net::unix::UnixSocket>),
     /// An epoll instance.
     Epoll(Arc<Mutex<Epoll>>),
     /// An eventfd's counter.
     EventFd(Arc<Mutex<process::EventCounter>>),
 }
 
-/// One end of `socketpair(AF_UNIX, SOCK_STREAM)`: two pipes crossed, this
-/// end reading one and writing the other.
+/// SO_PEERCRED's `struct ucred`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ucred {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Ucred {
+    /// What a socket without a peer reports (Linux: pid 0, ids -1).
+    pub const NONE: Ucred = Ucred { pid: 0, uid: u32::MAX, gid: u32::MAX };
+
+    /// A process's: its pid and effective ids.
+    pub fn of(process: &crate::proc::Process) -> Ucred {
+        Ucred { pid: process.pid.as_u32() as i32, uid: process.creds.euid, gid: process.creds.egid }
+    }
+
+    pub fn to_bytes(self) -> [u8; 12] {
+        let mut out = [0u8; 12];
+        out[..4].copy_from_slice(&self.pid.to_le_bytes());
+        out[4..8].copy_from_slice(&self.uid.to_le_bytes());
+        out[8..].copy_from_slice(&self.gid.to_le_bytes());
+        out
+    }
+}
+
+/// One end of a connected AF_UNIX pair (socketpair, or connect and
+/// accept): two pipes crossed, this end reading one and writing the other.
 pub struct UnixEnd {
+    /// SOCK_STREAM, SOCK_DGRAM (socketpair only) or SOCK_SEQPACKET.
+    pub ty: u32,
+    /// getsockname's and getpeername's answers.
+    pub local_name: syscall::net::SunAddr,
+    pub peer_name: syscall::net::SunAddr,
+    /// SO_PEERCRED: the peer's credentials when the pair was made.
+    pub peer_cred: Ucred,
+    /// The socket this end was before it connected: held (never read) so
+    /// that its name stays bound while the end lives.
+    pub _bound: Option<Arc<crate::net::unix::UnixSocket>>,
     pub rx: Arc<Mutex<Pipe>>,
     pub tx: Arc<Mutex<Pipe>>,
     /// SOCK_DGRAM: the lengths of the messages in each pipe, oldest first,
@@ -133,14 +172,31 @@ impl Drop for UnixEnd {
     }
 }
 
-/// A connected pair of AF_UNIX sockets (stream, or datagram with `datagram`).
-pub fn new_unix_pair(nonblock: bool, datagram: bool) -> (FileRef, FileRef) {
+/// Two connected ends of type `ty` (message boundaries kept unless
+/// SOCK_STREAM); `names` gives each end's (own name, peer's name, peer's
+/// credentials); the first end keeps `bound` alive.
+pub fn unix_ends(
+    ty: u32,
+    names: [(syscall::net::SunAddr, syscall::net::SunAddr, Ucred); 2],
+    bound: Option<Arc<crate::net::unix::UnixSocket>>,
+) -> (Arc<UnixEnd>, Arc<UnixEnd>) {
     let a_to_b = Arc::new(Mutex::new(Pipe::new()));
     let b_to_a = Arc::new(Mutex::new(Pipe::new()));
-    let messages = || datagram.then(|| Arc::new(Mutex::new(alloc::collections::VecDeque::new())));
+    let messages = || (ty != syscall::net::SOCK_STREAM).then(|| Arc::new(Mutex::new(alloc::collections::VecDeque::new())));
     let (a_to_b_messages, b_to_a_messages) = (messages(), messages());
-    let end = |rx: &Arc<Mutex<Pipe>>, tx: &Arc<Mutex<Pipe>>, rx_messages: &Option<_>, tx_messages: &Option<_>| {
+    let [a_names, b_names] = names;
+    let end = |rx: &Arc<Mutex<Pipe>>,
+               tx: &Arc<Mutex<Pipe>>,
+               rx_messages: &Option<_>,
+               tx_messages: &Option<_>,
+               (local_name, peer_name, peer_cred): (syscall::net::SunAddr, syscall::net::SunAddr, Ucred),
+               bound: Option<Arc<crate::net::unix::UnixSocket>>| {
         Arc::new(UnixEnd {
+            ty,
+            local_name,
+            peer_name,
+            peer_cred,
+            _bound: bound,
             rx: rx.clone(),
             tx: tx.clone(),
             rx_messages: Option::clone(rx_messages),
@@ -149,10 +205,18 @@ pub fn new_unix_pair(nonblock: bool, datagram: bool) -> (FileRef, FileRef) {
             tx_open: AtomicBool::new(true),
         })
     };
-    let status = 2 | if nonblock { syscall::OpenFlags::O_NONBLOCK.bits() } else { 0 };
-    let a = open_file(FileKind::Unix(end(&b_to_a, &a_to_b, &b_to_a_messages, &a_to_b_messages)), status);
-    let b = open_file(FileKind::Unix(end(&a_to_b, &b_to_a, &a_to_b_messages, &b_to_a_messages)), status);
+    let a = end(&b_to_a, &a_to_b, &b_to_a_messages, &a_to_b_messages, a_names, bound);
+    let b = end(&a_to_b, &b_to_a, &a_to_b_messages, &b_to_a_messages, b_names, None);
     (a, b)
+}
+
+/// socketpair(2): a connected pair of unnamed AF_UNIX sockets of type `ty`,
+/// each seeing the creator's credentials as its peer's.
+pub fn new_unix_pair(nonblock: bool, ty: u32, cred: Ucred) -> (FileRef, FileRef) {
+    use syscall::net::SunAddr::Unnamed;
+    let (a, b) = unix_ends(ty, [(Unnamed, Unnamed, cred), (Unnamed, Unnamed, cred)], None);
+    let status = 2 | if nonblock { syscall::OpenFlags::O_NONBLOCK.bits() } else { 0 };
+    (open_file(FileKind::Unix(a), status), open_file(FileKind::Unix(b), status))
 }
 
 /// An epoll instance: what it watches, by descriptor number and open file
@@ -259,7 +323,11 @@ pub struct OpenFile {
     pub offset: u64,
     /// Access mode and status flags (O_APPEND, O_NONBLOCK, ...), as given to open.
     pub flags: u32,
+    /// Never reused: what owns the description's `flock` and OFD locks.
+    pub id: u64,
 }
+
+static NEXT_DESCRIPTION: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
 
 /// A reference to an open file description.
 pub type FileRef = Arc<Mutex<OpenFile>>;
@@ -273,11 +341,13 @@ pub fn open_file(kind: FileKind, flags: u32) -> FileRef {
     if let FileKind::Node(id) = kind {
         *OPEN_COUNT.lock().entry(id).or_insert(0) += 1;
     }
-    Arc::new(Mutex::new(OpenFile { kind, offset: 0, flags }))
+    let id = NEXT_DESCRIPTION.fetch_add(1, Ordering::Relaxed);
+    Arc::new(Mutex::new(OpenFile { kind, offset: 0, flags, id }))
 }
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
+        crate::locks::description_closed(self);
         if let FileKind::Pipe { pipe, write_end } = &self.kind {
             {
                 let mut end = pipe.lock();

@@ -17,6 +17,7 @@ mod console;
 mod cpu_features;
 mod fs;
 mod isolation;
+mod locks;
 mod ktest;
 mod mm;
 mod net;

@@ -333,7 +333,7 @@ fn fd_target(file: &crate::fs::FileRef) -> Vec<u8> {
         FileKind::Node(id) => crate::fs::with(|fs| fs.path_of(*id)).unwrap_or_else(|_| b"/".to_vec()),
         FileKind::Pipe { pipe, .. } => format!("pipe:[{}]", crate::fs::pipe_id(pipe) >> 4).into_bytes(),
         FileKind::Proc(_) => b"/proc".to_vec(),
-        FileKind::Socket(_) | FileKind::Unix(_) => format!("socket:[{}]", crate::fs::file_id(file) >> 4).into_bytes(),
+        FileKind::Socket(_) | FileKind::Unix(_) | FileKind::UnixSocket(_) => format!("socket:[{}]", crate::fs::file_id(file) >> 4).into_bytes(),
         FileKind::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
         FileKind::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
     }

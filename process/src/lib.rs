@@ -5,7 +5,8 @@
 //! (the stack a new program starts on), [`SignalState`] (dispositions,
 //! masks, pending set), [`ResourceLimits`], [`Pid`], the [`ProcessTable`]
 //! (parents, groups, sessions, zombies and the `wait4` rules) and [`Pipe`]
-//! (a pipe's buffer and its end-of-file/`EPIPE`/atomicity rules), the user
+//! (a pipe's buffer and its end-of-file/`EPIPE`/atomicity rules), advisory
+//! file locks ([`locks`]: record ranges, flock, deadlock check), the user
 //! and group ids with their change rules ([`Credentials`]), CPU time
 //! ([`CpuClock`], [`Rusage`]), and the
 //! out-of-memory killer's choice ([`oom::choose`]). The kernel
@@ -25,6 +26,7 @@ pub mod creds;
 pub mod epoll;
 pub mod eventfd;
 pub mod fd;
+pub mod locks;
 pub mod oom;
 pub mod pipe;
 pub mod ports;

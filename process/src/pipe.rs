@@ -110,8 +110,9 @@ impl Pipe {
         self.readers > 0 || self.reader_opens != seen
     }
 
-    /// Reads up to `buf.len()` bytes.
-    pub fn read(&mut self, buf: &mut [u8]) -> PipeRead {
+    /// Copies up to `buf.len()` of the oldest bytes without taking them
+    /// (`recv` with MSG_PEEK on a socket built on pipes).
+    pub fn peek(&self, buf: &mut [u8]) -> PipeRead {
         if buf.is_empty() {
             return PipeRead::Data(0);
         }
@@ -122,6 +123,16 @@ impl Pipe {
         let first = count.min(PIPE_CAPACITY - self.head);
         buf[..first].copy_from_slice(&self.ring[self.head..self.head + first]);
         buf[first..count].copy_from_slice(&self.ring[..count - first]);
+        PipeRead::Data(count)
+    }
+
+    /// Reads up to `buf.len()` bytes.
+    pub fn read(&mut self, buf: &mut [u8]) -> PipeRead {
+        let count = match self.peek(buf) {
+            PipeRead::Data(0) => return PipeRead::Data(0),
+            PipeRead::Data(count) => count,
+            other => return other,
+        };
         self.head = (self.head + count) % PIPE_CAPACITY;
         self.len -= count;
         if self.len == 0 {
@@ -248,6 +259,9 @@ mod tests {
         assert_eq!(pipe.available(), 12);
         assert_eq!(pipe.space(), PIPE_CAPACITY - 12);
         let mut buf = [0u8; 5];
+        assert_eq!(pipe.peek(&mut buf), PipeRead::Data(5));
+        assert_eq!(&buf, b"hello");
+        assert_eq!(pipe.available(), 12, "a peek takes nothing");
         assert_eq!(pipe.read(&mut buf), PipeRead::Data(5));
         assert_eq!(&buf, b"hello");
         let mut rest = [0u8; 100];
@@ -285,6 +299,7 @@ mod tests {
         assert_eq!(pipe.read(&mut buf), PipeRead::Data(2), "data before EOF");
         assert_eq!(&buf[..2], b"de");
         assert_eq!(pipe.read(&mut buf), PipeRead::Eof);
+        assert_eq!(pipe.peek(&mut buf), PipeRead::Eof);
         assert_eq!(pipe.read(&mut buf), PipeRead::Eof, "and stays at EOF");
         assert!(pipe.readable(), "POLLHUP");
         pipe.drop_writer();

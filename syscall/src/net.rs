@@ -11,6 +11,7 @@ pub const AF_NETLINK: u32 = 16;
 
 pub const SOCK_STREAM: u32 = 1;
 pub const SOCK_DGRAM: u32 = 2;
+pub const SOCK_SEQPACKET: u32 = 5;
 pub const SOCK_NONBLOCK: u32 = 0o4000;
 pub const SOCK_CLOEXEC: u32 = 0o2000000;
 /// The socket type without its flags.
@@ -29,6 +30,8 @@ pub const SO_SNDBUF: u32 = 7;
 pub const SO_RCVBUF: u32 = 8;
 pub const SO_KEEPALIVE: u32 = 9;
 pub const SO_LINGER: u32 = 13;
+pub const SO_PASSCRED: u32 = 16;
+pub const SO_PEERCRED: u32 = 17;
 pub const SO_REUSEPORT: u32 = 15;
 pub const SO_RCVTIMEO: u32 = 20;
 pub const SO_SNDTIMEO: u32 = 21;
@@ -84,10 +87,12 @@ pub enum SocketKind {
     Tcp,
     /// AF_INET SOCK_DGRAM (UDP).
     Udp,
-    /// AF_UNIX SOCK_STREAM (socketpair only).
+    /// AF_UNIX SOCK_STREAM.
     UnixStream,
-    /// AF_UNIX SOCK_DGRAM (socketpair only).
+    /// AF_UNIX SOCK_DGRAM.
     UnixDgram,
+    /// AF_UNIX SOCK_SEQPACKET.
+    UnixSeqpacket,
 }
 
 impl SocketRequest {
@@ -106,7 +111,8 @@ impl SocketRequest {
             (AF_INET, SOCK_STREAM | SOCK_DGRAM) => return Err(Errno::EPROTONOSUPPORT),
             (AF_UNIX, SOCK_STREAM) if protocol == 0 => SocketKind::UnixStream,
             (AF_UNIX, SOCK_DGRAM) if protocol == 0 => SocketKind::UnixDgram,
-            (AF_UNIX, SOCK_STREAM | SOCK_DGRAM) => return Err(Errno::EPROTONOSUPPORT),
+            (AF_UNIX, SOCK_SEQPACKET) if protocol == 0 => SocketKind::UnixSeqpacket,
+            (AF_UNIX, SOCK_STREAM | SOCK_DGRAM | SOCK_SEQPACKET) => return Err(Errno::EPROTONOSUPPORT),
             (AF_INET | AF_UNIX, _) => return Err(Errno::ESOCKTNOSUPPORT),
             _ => return Err(Errno::EAFNOSUPPORT),
         };
@@ -167,6 +173,67 @@ impl core::fmt::Display for SockAddrIn {
 
 /// `struct sockaddr_un` for an unnamed socket (socketpair): only the family.
 pub const SOCKADDR_UN_UNNAMED: [u8; 2] = (AF_UNIX as u16).to_le_bytes();
+
+/// `struct sockaddr_un` is at most this long: the family and 108 bytes of path.
+pub const SOCKADDR_UN_SIZE: usize = 110;
+
+/// An AF_UNIX address as bind, connect and sendto take it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SunAddr {
+    /// Only the family (length 2): bind picks an abstract name (autobind).
+    Unnamed,
+    /// A file system path (up to its first NUL), never empty.
+    Path(alloc::vec::Vec<u8>),
+    /// An abstract name: every byte after `sun_path[0] == 0`, NULs included.
+    Abstract(alloc::vec::Vec<u8>),
+}
+
+impl SunAddr {
+    /// Decodes `len` bytes of a `sockaddr_un`. EINVAL for a length outside
+    /// 2..=110 or another family, as Linux's `unix_validate_addr`.
+    pub fn decode(bytes: &[u8]) -> Result<SunAddr, Errno> {
+        if bytes.len() < 2 || bytes.len() > SOCKADDR_UN_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        if u16::from_le_bytes([bytes[0], bytes[1]]) as u32 != AF_UNIX {
+            return Err(Errno::EINVAL);
+        }
+        let path = &bytes[2..];
+        Ok(match path.first() {
+            None => SunAddr::Unnamed,
+            Some(0) => SunAddr::Abstract(path[1..].to_vec()),
+            Some(_) => SunAddr::Path(path[..path.iter().position(|&b| b == 0).unwrap_or(path.len())].to_vec()),
+        })
+    }
+
+    /// The bytes getsockname and getpeername report: the family, then the
+    /// path and its NUL (length 2 + strlen + 1), or NUL and the abstract
+    /// name (exactly the length bound), or the family alone.
+    pub fn to_bytes(&self) -> alloc::vec::Vec<u8> {
+        let mut out = alloc::vec::Vec::from(SOCKADDR_UN_UNNAMED);
+        match self {
+            SunAddr::Unnamed => {}
+            SunAddr::Path(path) => {
+                out.extend_from_slice(path);
+                out.push(0);
+            }
+            SunAddr::Abstract(name) => {
+                out.push(0);
+                out.extend_from_slice(name);
+            }
+        }
+        out
+    }
+
+    /// The abstract name autobind gives: five hex digits, as Linux's
+    /// `unix_autobind` (from a counter the caller keeps).
+    pub fn autobind(number: u32) -> SunAddr {
+        let digits = b"0123456789abcdef";
+        let n = number & 0xfffff;
+        let name = (0..5).rev().map(|i| digits[((n >> (i * 4)) & 0xf) as usize]).collect();
+        SunAddr::Abstract(name)
+    }
+}
 
 /// `struct msghdr` (56 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -279,6 +346,27 @@ mod tests {
         assert_eq!(SocketRequest::decode(2, 1, 17), Err(Errno::EPROTONOSUPPORT));
         assert_eq!(SocketRequest::decode(2, 3, 0), Err(Errno::ESOCKTNOSUPPORT));
         assert_eq!(SocketRequest::decode(2, 1 | 0x100, 0), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn sockaddr_un_decodes_and_reports_linux_lengths() {
+        let path = [&[1u8, 0][..], b"/tmp/s\0junk"].concat();
+        let addr = SunAddr::decode(&path).unwrap();
+        assert_eq!(addr, SunAddr::Path(b"/tmp/s".to_vec()));
+        assert_eq!(addr.to_bytes(), [&[1u8, 0][..], b"/tmp/s\0"].concat());
+        // Without a NUL the path is all of it (Linux adds one).
+        assert_eq!(SunAddr::decode(&[1, 0, b'a', b'b']).unwrap().to_bytes().len(), 5);
+        let abs = SunAddr::decode(&[1, 0, 0, b'x', 0, b'y']).unwrap();
+        assert_eq!(abs, SunAddr::Abstract(b"x\0y".to_vec()));
+        assert_eq!(abs.to_bytes(), [1, 0, 0, b'x', 0, b'y']);
+        assert_eq!(SunAddr::decode(&[1, 0]), Ok(SunAddr::Unnamed));
+        assert_eq!(SunAddr::Unnamed.to_bytes(), SOCKADDR_UN_UNNAMED);
+        assert_eq!(SunAddr::decode(&[1]), Err(Errno::EINVAL));
+        assert_eq!(SunAddr::decode(&[2, 0, b'a']), Err(Errno::EINVAL));
+        assert_eq!(SunAddr::decode(&[1u8; 111]), Err(Errno::EINVAL));
+        assert_eq!(SunAddr::autobind(0x1f).to_bytes(), [1, 0, 0, b'0', b'0', b'0', b'1', b'f']);
+        assert_eq!(SocketRequest::decode(1, 5, 0).unwrap().kind, SocketKind::UnixSeqpacket);
+        assert_eq!(SocketRequest::decode(1, 5, 3), Err(Errno::EPROTONOSUPPORT));
     }
 
     #[test]

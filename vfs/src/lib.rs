@@ -60,6 +60,7 @@ pub const S_IFLNK: u32 = 0o120_000;
 pub const S_IFCHR: u32 = 0o020_000;
 /// Named pipe (FIFO).
 pub const S_IFIFO: u32 = 0o010_000;
+pub const S_IFSOCK: u32 = 0o140_000;
 
 /// `st_size` of a directory per entry, as tmpfs counts (`BOGO_DIRENT_SIZE`).
 const DIRENT_SIZE: u64 = 20;
@@ -137,6 +138,8 @@ pub enum NodeKind {
     CharDevice(Device),
     /// A named pipe: the data lives in the kernel's pipe, not here.
     Fifo,
+    /// An AF_UNIX socket's name (bind): the socket lives in the kernel.
+    Socket,
 }
 
 impl NodeKind {
@@ -148,6 +151,7 @@ impl NodeKind {
             NodeKind::Symlink => S_IFLNK,
             NodeKind::CharDevice(_) => S_IFCHR,
             NodeKind::Fifo => S_IFIFO,
+            NodeKind::Socket => S_IFSOCK,
         }
     }
 
@@ -159,6 +163,7 @@ impl NodeKind {
             NodeKind::Symlink => 10,
             NodeKind::CharDevice(_) => 2,
             NodeKind::Fifo => 1,
+            NodeKind::Socket => 12,
         }
     }
 }
@@ -246,6 +251,7 @@ enum Body {
     Symlink(Vec<u8>),
     Device(Device),
     Fifo,
+    Socket,
 }
 
 #[derive(Clone, Debug)]
@@ -270,6 +276,7 @@ impl Inode {
             Body::Symlink(_) => NodeKind::Symlink,
             Body::Device(device) => NodeKind::CharDevice(*device),
             Body::Fifo => NodeKind::Fifo,
+            Body::Socket => NodeKind::Socket,
         }
     }
 }
@@ -776,7 +783,7 @@ impl Fs {
             Body::File(data) => (data.bytes().len() as u64, 0),
             Body::Symlink(data) => (data.len() as u64, 0),
             Body::Device(device) => (0, device.rdev()),
-            Body::Fifo => (0, 0),
+            Body::Fifo | Body::Socket => (0, 0),
         };
         Ok(Metadata {
             ino: id,
@@ -820,7 +827,7 @@ impl Fs {
             Body::Device(Device::Null | Device::Console) => Ok(0),
             Body::Device(Device::Random | Device::Urandom) => Err(Errno::EINVAL),
             // A FIFO's data is the kernel's pipe.
-            Body::Fifo => Err(Errno::EINVAL),
+            Body::Fifo | Body::Socket => Err(Errno::EINVAL),
         }
     }
 
@@ -865,7 +872,7 @@ impl Fs {
             Body::Symlink(_) => Err(Errno::EINVAL),
             Body::Device(Device::Full) => Err(Errno::ENOSPC),
             Body::Device(_) => Ok(data.len()),
-            Body::Fifo => Err(Errno::EINVAL),
+            Body::Fifo | Body::Socket => Err(Errno::EINVAL),
         }
     }
 
@@ -910,7 +917,7 @@ impl Fs {
             Body::Dir(_) => Err(Errno::EISDIR),
             Body::Symlink(_) => Err(Errno::EINVAL),
             Body::Device(_) => Ok(()),
-            Body::Fifo => Err(Errno::EINVAL),
+            Body::Fifo | Body::Socket => Err(Errno::EINVAL),
         }
     }
 
@@ -1145,6 +1152,13 @@ impl Fs {
     /// [`Fs::create_file`].
     pub fn mkfifo(&mut self, parent: InodeId, name: &[u8], mode_perm: u32) -> Result<InodeId, Errno> {
         self.insert(parent, name, mode_perm, Body::Fifo)
+    }
+
+    /// Creates the name of an AF_UNIX socket (`bind`, `mknod` with
+    /// `S_IFSOCK`); errors as [`Fs::create_file`] (`EEXIST` for a name in
+    /// use, which bind reports as `EADDRINUSE`).
+    pub fn mksock(&mut self, parent: InodeId, name: &[u8], mode_perm: u32) -> Result<InodeId, Errno> {
+        self.insert(parent, name, mode_perm, Body::Socket)
     }
 
     /// Removes the name of a non-directory. `EISDIR` for a directory (and

@@ -850,3 +850,21 @@ fn an_unprivileged_identity_meets_the_modes() {
     assert!(look(&fs, "root/secret").is_ok());
     assert_eq!(fs.unlink(tmp, b"roots"), Ok(()));
 }
+
+#[test]
+fn socket_names_are_nodes_without_data() {
+    let mut fs = sample_fs();
+    let etc = look(&fs, "/etc").unwrap();
+    let sock = fs.mksock(etc, b"ctl.sock", 0o755).unwrap();
+    let meta = fs.metadata(sock).unwrap();
+    assert_eq!((meta.kind, meta.mode, meta.size), (NodeKind::Socket, S_IFSOCK | 0o755, 0));
+    assert_eq!(NodeKind::Socket.dirent_type(), 12);
+    assert_eq!(look(&fs, "/etc/ctl.sock"), Ok(sock));
+    // A name in use (socket or not) is EEXIST; reads and writes EINVAL.
+    assert_eq!(fs.mksock(etc, b"ctl.sock", 0o755), Err(Errno::EEXIST));
+    assert_eq!(fs.mksock(etc, b"passwd", 0o755), Err(Errno::EEXIST));
+    assert_eq!(fs.read(sock, 0, &mut [0u8; 4]), Err(Errno::EINVAL));
+    assert_eq!(fs.write(sock, 0, b"x"), Err(Errno::EINVAL));
+    fs.unlink(etc, b"ctl.sock").unwrap();
+    assert_eq!(look(&fs, "/etc/ctl.sock"), Err(Errno::ENOENT));
+}

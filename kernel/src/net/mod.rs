@@ -8,6 +8,7 @@
 
 pub mod device;
 pub mod socket;
+pub mod unix;
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec;

@@ -324,7 +324,9 @@ pub fn execve(
             None
         }
     };
-    let _ = p.files.close_on_exec();
+    for file in p.files.close_on_exec() {
+        crate::locks::descriptor_closed(p.pid.as_u32(), &file);
+    }
     p.signals.reset_for_exec();
     let before = p.creds;
     p.creds.exec();

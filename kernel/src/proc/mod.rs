@@ -57,6 +57,8 @@ pub enum BlockOn {
     Accept(u64),
     /// A vfork child leaving the parent's memory (exec or exit).
     VforkChild(Pid),
+    /// A file lock (`flock`, `F_SETLKW`) being released anywhere.
+    FileLock,
 }
 
 /// Where a process is in its life.
@@ -180,6 +182,7 @@ pub fn exit_current(status: ExitStatus) -> ! {
     }
     let give_back = with_current(|p| {
         p.files.clear();
+        crate::locks::process_ended(p.pid.as_u32());
         if let Some(wait) = p.fifo_wait.take() {
             wait.cancel();
         }

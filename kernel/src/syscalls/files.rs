@@ -175,6 +175,8 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
         match meta.kind {
             NodeKind::Directory if access.writable() => return Err(Errno::EISDIR),
             NodeKind::Symlink => return Err(Errno::ELOOP),
+            // A socket's name is connected to, not opened.
+            NodeKind::Socket => return Err(Errno::ENXIO),
             NodeKind::Directory => {}
             _ if flags.contains(OpenFlags::O_DIRECTORY) => return Err(Errno::ENOTDIR),
             NodeKind::File if flags.contains(OpenFlags::O_TRUNC) && access.writable() => fs.truncate(id, 0)?,
@@ -238,13 +240,17 @@ pub fn sys_close_range(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if flags & CLOSE_RANGE_CLOEXEC != 0 {
         ctx.process.files.set_cloexec_range(first, last);
     } else {
-        drop(ctx.process.files.close_range(first, last));
+        let pid = ctx.process.pid.as_u32();
+        for file in ctx.process.files.close_range(first, last) {
+            crate::locks::descriptor_closed(pid, &file);
+        }
     }
     Ok(0)
 }
 
 pub fn sys_close(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.process.files.remove(fd_of(a[0]))?;
+    let file = ctx.process.files.remove(fd_of(a[0]))?;
+    crate::locks::descriptor_closed(ctx.process.pid.as_u32(), &file);
     Ok(0)
 }
 
@@ -332,6 +338,13 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             let got = socket.recv(buf, false)?;
             Ok(got.map_or_else(|| Io::Wait(socket.wait_reason(crate::net::WANT_READ)), |(n, _)| Io::Done(n)))
         }
+        FileKind::UnixSocket(socket) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            drop(open);
+            Ok(unix_io(crate::net::unix::recv(&socket, buf, false)?))
+        }
         FileKind::Epoll(_) => Err(Errno::EINVAL),
         FileKind::EventFd(counter) => {
             if offset.is_some() {
@@ -349,6 +362,13 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
                 Err(_) => Ok(Io::Wait(BlockOn::Pipe(id))),
             }
         }
+    }
+}
+
+pub(super) fn unix_io(transfer: crate::net::unix::Transfer) -> Io {
+    match transfer {
+        crate::net::unix::Transfer::Done(n, _) => Io::Done(n),
+        crate::net::unix::Transfer::Wait(id) => Io::Wait(BlockOn::Pipe(id)),
     }
 }
 
@@ -496,6 +516,13 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
             let mut socket = socket.lock();
             let sent = socket.send(data, None)?;
             Ok(sent.map_or_else(|| Io::Wait(socket.wait_reason(crate::net::WANT_WRITE)), Io::Done))
+        }
+        FileKind::UnixSocket(socket) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            drop(open);
+            Ok(unix_io(crate::net::unix::send(&socket, data, None)?))
         }
         FileKind::Epoll(_) => Err(Errno::EINVAL),
         FileKind::EventFd(counter) => {
@@ -847,7 +874,7 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: impl Into<StatOut>) -> SysResult {
             ..console_stat()
         },
         FileKind::Proc(node) => proc_stat(&node),
-        FileKind::Socket(_) | FileKind::Unix(_) => Stat {
+        FileKind::Socket(_) | FileKind::Unix(_) | FileKind::UnixSocket(_) => Stat {
             st_ino: fs::file_id(&file) as u64 >> 4,
             st_mode: syscall::S_IFSOCK | 0o777,
             st_blksize: 4096,
@@ -964,6 +991,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                     NodeKind::Symlink => syscall::DT_LNK,
                     NodeKind::CharDevice(_) => syscall::DT_CHR,
                     NodeKind::Fifo => syscall::DT_FIFO,
+                    NodeKind::Socket => NodeKind::Socket.dirent_type(),
                 };
                 (e.name, e.ino, dtype)
             })
@@ -1017,6 +1045,7 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             let available = match kind {
                 FileKind::Pipe { pipe, write_end: false } => pipe.lock().available() as u32,
                 FileKind::Unix(end) => end.rx.lock().available() as u32,
+                FileKind::UnixSocket(socket) => socket.state.lock().queue.front().map_or(0, |d| d.data.len() as u32),
                 FileKind::Socket(socket) => {
                     let mut probe = alloc::vec![0u8; 1 << 16];
                     match socket.lock().recv(&mut probe, true) {
@@ -1087,7 +1116,139 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             open.flags = (open.flags & !changeable) | (a[2] as u32 & changeable);
             Ok(0)
         }
+        F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => record_lock(ctx, fd, a[1], a[2]),
         _ => Err(Errno::EINVAL),
+    }
+}
+
+const F_GETLK: u64 = 5;
+const F_SETLK: u64 = 6;
+const F_SETLKW: u64 = 7;
+const F_OFD_GETLK: u64 = 36;
+const F_OFD_SETLK: u64 = 37;
+const F_OFD_SETLKW: u64 = 38;
+/// `struct flock` on x86_64: l_type, l_whence (i16), l_start, l_len (i64
+/// at 8 and 16), l_pid (i32 at 24), padded to 32 bytes.
+const FLOCK_SIZE: usize = 32;
+
+/// fcntl's record locks: `F_SETLK`/`F_SETLKW`/`F_GETLK` owned by the
+/// process, the `F_OFD_*` ones by the open file description
+/// (docs/locks.md).
+fn record_lock(ctx: &mut Ctx<'_>, fd: i32, cmd: u64, arg: u64) -> SysResult {
+    use process::locks::{F_RDLCK, F_UNLCK, F_WRLCK, LockKind, Owner};
+    let file = file(ctx, fd)?;
+    let mut raw = [0u8; FLOCK_SIZE];
+    ctx.process.memory.read(arg, &mut raw)?;
+    let l_type = i16::from_le_bytes([raw[0], raw[1]]);
+    let whence = i16::from_le_bytes([raw[2], raw[3]]);
+    let l_start = i64::from_le_bytes(raw[8..16].try_into().unwrap_or_default());
+    let l_len = i64::from_le_bytes(raw[16..24].try_into().unwrap_or_default());
+    let l_pid = i32::from_le_bytes(raw[24..28].try_into().unwrap_or_default());
+    let by_description = matches!(cmd, F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW);
+    if by_description && l_pid != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (kind, flags, offset, id) = {
+        let open = file.lock();
+        (open.kind.clone(), open.flags, open.offset, open.id)
+    };
+    // An O_PATH descriptor takes no part in locking.
+    if !fs::can_read(flags) && !fs::can_write(flags) {
+        return Err(Errno::EBADF);
+    }
+    let size = match kind.node() {
+        Some(node) => fs::with(|fs| fs.metadata(node))?.size,
+        None => 0,
+    };
+    let range = process::locks::flock_range(whence, l_start, l_len, offset, size)?;
+    let key = crate::locks::key_of(&kind);
+    let pid = ctx.process.pid.as_u32();
+    let (owner, shown_pid) = if by_description { (Owner::Description(id), -1) } else { (Owner::Process(pid), pid as i32) };
+    let lock_kind = match l_type {
+        F_RDLCK => Some(LockKind::Read),
+        F_WRLCK => Some(LockKind::Write),
+        F_UNLCK => None,
+        _ => return Err(Errno::EINVAL),
+    };
+    if matches!(cmd, F_GETLK | F_OFD_GETLK) {
+        let Some(lock_kind) = lock_kind else { return Err(Errno::EINVAL) };
+        match crate::locks::test(key, owner, lock_kind, range) {
+            None => ctx.process.memory.write(arg, &F_UNLCK.to_le_bytes())?,
+            Some(held) => {
+                let (start, len) = held.range.as_flock();
+                let mut out = raw;
+                out[0..2].copy_from_slice(&held.kind.l_type().to_le_bytes());
+                out[2..4].copy_from_slice(&0i16.to_le_bytes());
+                out[8..16].copy_from_slice(&start.to_le_bytes());
+                out[16..24].copy_from_slice(&len.to_le_bytes());
+                out[24..28].copy_from_slice(&held.pid.to_le_bytes());
+                ctx.process.memory.write(arg, &out)?;
+            }
+        }
+        return Ok(0);
+    }
+    let Some(lock_kind) = lock_kind else {
+        crate::locks::unset(key, owner, range);
+        return Ok(0);
+    };
+    let allowed = match lock_kind {
+        LockKind::Read => fs::can_read(flags),
+        LockKind::Write => fs::can_write(flags),
+    };
+    if !allowed {
+        return Err(Errno::EBADF);
+    }
+    match crate::locks::set(key, owner, shown_pid, lock_kind, range) {
+        Ok(()) => {
+            crate::locks::end_wait(pid);
+            Ok(0)
+        }
+        Err(crate::locks::SetFailure::NoLocks) => {
+            crate::locks::end_wait(pid);
+            Err(Errno::ENOLCK)
+        }
+        Err(_) if cmd != F_SETLKW && cmd != F_OFD_SETLKW => Err(Errno::EAGAIN),
+        Err(crate::locks::SetFailure::Conflict(held)) => {
+            // Linux looks for deadlocks between process-owned locks only.
+            if let (Owner::Process(_), Owner::Process(blocker)) = (owner, held.owner) {
+                crate::locks::note_wait(pid, blocker)?;
+            }
+            ctx.block = Some(BlockOn::FileLock);
+            Ok(0)
+        }
+    }
+}
+
+/// flock(2): a whole-file lock owned by the open file description.
+pub fn sys_flock(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    use process::locks::{LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN};
+    let file = file(ctx, fd_of(a[0]))?;
+    let op = a[1] as u32;
+    let (kind, flags, id) = {
+        let open = file.lock();
+        (open.kind.clone(), open.flags, open.id)
+    };
+    // An O_PATH descriptor cannot lock or unlock.
+    if !fs::can_read(flags) && !fs::can_write(flags) {
+        return Err(Errno::EBADF);
+    }
+    let key = crate::locks::key_of(&kind);
+    let exclusive = match op & !LOCK_NB {
+        LOCK_UN => {
+            crate::locks::funlock(key, id);
+            return Ok(0);
+        }
+        LOCK_SH => false,
+        LOCK_EX => true,
+        _ => return Err(Errno::EINVAL),
+    };
+    match crate::locks::flock(key, id, exclusive) {
+        Ok(()) => Ok(0),
+        Err(e) if op & LOCK_NB != 0 => Err(e),
+        Err(_) => {
+            ctx.block = Some(BlockOn::FileLock);
+            Ok(0)
+        }
     }
 }
 
@@ -1095,8 +1256,19 @@ pub fn sys_dup(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(ctx.process.files.dup(fd_of(a[0]))? as u64)
 }
 
+/// The file `dup2`/`dup3` onto `new` replaced: closing it releases the
+/// caller's record locks on it, as close does.
+fn replaced_by_dup(ctx: &Ctx<'_>, old: i32, new: i32) -> Option<FileRef> {
+    if old == new { None } else { ctx.process.files.get(new).ok().cloned() }
+}
+
 pub fn sys_dup2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    Ok(ctx.process.files.dup2(fd_of(a[0]), fd_of(a[1]))? as u64)
+    let replaced = replaced_by_dup(ctx, fd_of(a[0]), fd_of(a[1]));
+    let fd = ctx.process.files.dup2(fd_of(a[0]), fd_of(a[1]))?;
+    if let Some(file) = replaced {
+        crate::locks::descriptor_closed(ctx.process.pid.as_u32(), &file);
+    }
+    Ok(fd as u64)
 }
 
 pub fn sys_dup3(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -1104,7 +1276,12 @@ pub fn sys_dup3(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let cloexec = a[2] != 0;
-    Ok(ctx.process.files.dup3(fd_of(a[0]), fd_of(a[1]), cloexec)? as u64)
+    let replaced = replaced_by_dup(ctx, fd_of(a[0]), fd_of(a[1]));
+    let fd = ctx.process.files.dup3(fd_of(a[0]), fd_of(a[1]), cloexec)?;
+    if let Some(file) = replaced {
+        crate::locks::descriptor_closed(ctx.process.pid.as_u32(), &file);
+    }
+    Ok(fd as u64)
 }
 
 fn access_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, flags: u32) -> SysResult {
@@ -1205,7 +1382,6 @@ fn mkdir_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64) -> SysResu
 /// does for a type the file system does not support. S_IFDIR is EPERM,
 /// anything else EINVAL (Linux's do_mknodat).
 fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, dev: u64) -> SysResult {
-    const S_IFSOCK: u32 = 0o140_000;
     const S_IFBLK: u32 = 0o060_000;
     let mode = mode as u32;
     let kind = mode & vfs::S_IFMT;
@@ -1221,7 +1397,8 @@ fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, dev: u64) 
             let (major, minor) = ((dev & 0xfff00) >> 8, (dev & 0xff) | ((dev >> 12) & 0xfff00));
             Some(vfs::Device::from_numbers(major, minor).ok_or(Errno::EPERM)?)
         }
-        S_IFBLK | S_IFSOCK | vfs::S_IFDIR => return Err(Errno::EPERM),
+        vfs::S_IFSOCK => None,
+        S_IFBLK | vfs::S_IFDIR => return Err(Errno::EPERM),
         _ => return Err(Errno::EINVAL),
     };
     let path = path_arg(ctx, path_addr)?;
@@ -1234,6 +1411,7 @@ fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, dev: u64) 
         let id = match (kind, device) {
             (_, Some(device)) => fs.mknod(parent, name, device, perm)?,
             (vfs::S_IFIFO, None) => fs.mkfifo(parent, name, perm)?,
+            (vfs::S_IFSOCK, None) => fs.mksock(parent, name, perm)?,
             _ => fs.create_file(parent, name, perm)?,
         };
         let _ = id;
@@ -1357,6 +1535,10 @@ pub(super) fn readiness(kind: &FileKind, flags: u32) -> u32 {
             events
         }
         FileKind::Socket(socket) => socket.lock().readiness(),
+        FileKind::UnixSocket(socket) => {
+            let (readable, writable, hangup) = crate::net::unix::readiness(socket);
+            bits(readable, writable, hangup, false)
+        }
         FileKind::Epoll(epoll) => {
             let ready = super::net::epoll_has_ready(epoll);
             bits(ready, false, false, false)

@@ -134,6 +134,7 @@ syscall_table! {
     EXIT => process::sys_exit,
     UNAME => info::sys_uname,
     FCNTL => files::sys_fcntl,
+    FLOCK => files::sys_flock,
     GETCWD => files::sys_getcwd,
     CHDIR => files::sys_chdir,
     FCHDIR => files::sys_fchdir,
@@ -345,6 +346,7 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 if let Some(wait) = ctx.process.fifo_wait.take() {
                     wait.cancel();
                 }
+                crate::locks::end_wait(ctx.process.pid.as_u32());
                 ctx.process.sigwait_set = 0;
                 // pause, sigsuspend and sigtimedwait always end with EINTR
                 // (ERESTARTNOHAND, and a plain EINTR, on Linux).

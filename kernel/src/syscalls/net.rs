@@ -15,8 +15,9 @@ use syscall::{Errno, IoVec, OpenFlags};
 
 use super::files::{Io, broken_pipe, file, finish_io, iovecs, read_file, readiness, write_file};
 use super::{Ctx, SysResult};
-use crate::fs::{self, Epoll, FileKind, FileRef, UnixEnd};
+use crate::fs::{self, Epoll, FileKind, FileRef, Ucred, UnixEnd};
 use crate::net::socket::Socket;
+use crate::net::unix::{self, UnixSocket};
 use crate::proc::BlockOn;
 
 /// Most bytes one send or receive moves.
@@ -24,7 +25,10 @@ const IO_CHUNK: usize = 1 << 20;
 
 enum SocketFile {
     Inet(Arc<Mutex<Socket>>),
+    /// A connected AF_UNIX end (socketpair, connect, accept).
     Unix(Arc<UnixEnd>),
+    /// An AF_UNIX socket not connected: fresh, bound, listening, datagram.
+    UnixSocket(Arc<UnixSocket>),
 }
 
 fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<(FileRef, SocketFile), Errno> {
@@ -33,30 +37,30 @@ fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<(FileRef, SocketFile), Errno> {
     let socket = match kind {
         FileKind::Socket(s) => SocketFile::Inet(s),
         FileKind::Unix(end) => SocketFile::Unix(end),
+        FileKind::UnixSocket(socket) => SocketFile::UnixSocket(socket),
         _ => return Err(Errno::ENOTSOCK),
     };
     Ok((file, socket))
-}
-
-fn inet_of(ctx: &Ctx<'_>, fd: u64) -> Result<(FileRef, Arc<Mutex<Socket>>), Errno> {
-    match socket_of(ctx, fd)? {
-        (file, SocketFile::Inet(s)) => Ok((file, s)),
-        (_, SocketFile::Unix(_)) => Err(Errno::EOPNOTSUPP),
-    }
 }
 
 fn nonblocking(file: &FileRef, msg_flags: u32) -> bool {
     file.lock().flags & OpenFlags::O_NONBLOCK.bits() != 0 || msg_flags & MSG_DONTWAIT != 0
 }
 
-/// A `sockaddr_in` the caller passed with its length.
-fn read_sockaddr(ctx: &mut Ctx<'_>, addr: u64, len: u64) -> Result<SockAddrIn, Errno> {
+/// The address bytes the caller passed with their length (at most a
+/// `sockaddr_storage`, as Linux's `move_addr_to_kernel`).
+fn read_address(ctx: &mut Ctx<'_>, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
     if len > 128 {
         return Err(Errno::EINVAL);
     }
     let mut raw = alloc::vec![0u8; len as usize];
     ctx.process.memory.read(addr, &mut raw)?;
-    SockAddrIn::decode(&raw)
+    Ok(raw)
+}
+
+/// A `sockaddr_in` the caller passed with its length.
+fn read_sockaddr(ctx: &mut Ctx<'_>, addr: u64, len: u64) -> Result<SockAddrIn, Errno> {
+    SockAddrIn::decode(&read_address(ctx, addr, len)?)
 }
 
 /// Writes an address to `addr` (truncated to the caller's `*len`) and its
@@ -85,8 +89,11 @@ pub fn sys_socket(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let proto = match request.kind {
         SocketKind::Tcp => Proto::Tcp,
         SocketKind::Udp => Proto::Udp,
-        // Only unnamed pairs: there is no file system namespace for sockets.
-        SocketKind::UnixStream | SocketKind::UnixDgram => return Err(Errno::EAFNOSUPPORT),
+        SocketKind::UnixStream | SocketKind::UnixDgram | SocketKind::UnixSeqpacket => {
+            let ty = unix::socket_type(request.kind).ok_or(Errno::EINVAL)?;
+            let file = new_socket_file(FileKind::UnixSocket(UnixSocket::new(ty)), request.nonblock);
+            return Ok(ctx.process.files.insert(file, request.cloexec)? as u64);
+        }
     };
     let file = new_socket_file(FileKind::Socket(Arc::new(Mutex::new(Socket::new(proto)))), request.nonblock);
     Ok(ctx.process.files.insert(file, request.cloexec)? as u64)
@@ -94,12 +101,8 @@ pub fn sys_socket(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn sys_socketpair(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let request = SocketRequest::decode(a[0], a[1], a[2])?;
-    let datagram = match request.kind {
-        SocketKind::UnixStream => false,
-        SocketKind::UnixDgram => true,
-        SocketKind::Tcp | SocketKind::Udp => return Err(Errno::EOPNOTSUPP),
-    };
-    let (one, two) = fs::new_unix_pair(request.nonblock, datagram);
+    let ty = unix::socket_type(request.kind).ok_or(Errno::EOPNOTSUPP)?;
+    let (one, two) = fs::new_unix_pair(request.nonblock, ty, Ucred::of(ctx.process));
     let first = ctx.process.files.insert(one, request.cloexec)?;
     let second = match ctx.process.files.insert(two, request.cloexec) {
         Ok(fd) => fd,
@@ -120,15 +123,29 @@ pub fn sys_socketpair(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_bind(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let (_, socket) = inet_of(ctx, a[0])?;
-    let addr = read_sockaddr(ctx, a[1], a[2])?;
-    socket.lock().bind(addr)?;
+    match socket_of(ctx, a[0])?.1 {
+        SocketFile::Inet(socket) => {
+            let addr = read_sockaddr(ctx, a[1], a[2])?;
+            socket.lock().bind(addr)?;
+        }
+        SocketFile::UnixSocket(socket) => {
+            let addr = SunAddr::decode(&read_address(ctx, a[1], a[2])?)?;
+            // A socket file's mode: 0777 less the umask, as Linux's.
+            let perm = 0o777 & !ctx.process.umask;
+            unix::bind(&socket, addr, ctx.process.cwd, perm)?;
+        }
+        SocketFile::Unix(_) => return Err(Errno::EINVAL),
+    }
     Ok(0)
 }
 
 pub fn sys_listen(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let (_, socket) = inet_of(ctx, a[0])?;
-    socket.lock().listen(a[1] as i32)?;
+    match socket_of(ctx, a[0])?.1 {
+        SocketFile::Inet(socket) => socket.lock().listen(a[1] as i32)?,
+        SocketFile::UnixSocket(socket) => unix::listen(&socket, a[1] as i32, Ucred::of(ctx.process))?,
+        SocketFile::Unix(end) if end.ty == SOCK_DGRAM => return Err(Errno::EOPNOTSUPP),
+        SocketFile::Unix(_) => return Err(Errno::EINVAL),
+    }
     Ok(0)
 }
 
@@ -137,7 +154,12 @@ fn do_accept(ctx: &mut Ctx<'_>, a: [u64; 6], flags: u64) -> SysResult {
     if flags & !known != 0 {
         return Err(Errno::EINVAL);
     }
-    let (file, socket) = inet_of(ctx, a[0])?;
+    let (file, socket) = match socket_of(ctx, a[0])? {
+        (file, SocketFile::Inet(socket)) => (file, socket),
+        (file, SocketFile::UnixSocket(socket)) => return unix_accept(ctx, a, flags, &file, &socket),
+        (_, SocketFile::Unix(end)) if end.ty == SOCK_DGRAM => return Err(Errno::EOPNOTSUPP),
+        (_, SocketFile::Unix(_)) => return Err(Errno::EINVAL),
+    };
     let mut listener = socket.lock();
     let accepted = listener.accept()?;
     let Some((connection, peer)) = accepted else {
@@ -156,6 +178,22 @@ fn do_accept(ctx: &mut Ctx<'_>, a: [u64; 6], flags: u64) -> SysResult {
     Ok(fd as u64)
 }
 
+fn unix_accept(ctx: &mut Ctx<'_>, a: [u64; 6], flags: u64, file: &FileRef, socket: &Arc<UnixSocket>) -> SysResult {
+    let Some(end) = unix::accept(socket)? else {
+        if nonblocking(file, 0) {
+            return Err(Errno::EAGAIN);
+        }
+        ctx.block = Some(BlockOn::Pipe(socket.wait_id()));
+        return Ok(0);
+    };
+    let nonblock = flags & u64::from(SOCK_NONBLOCK) != 0;
+    let cloexec = flags & u64::from(SOCK_CLOEXEC) != 0;
+    let peer = end.peer_name.to_bytes();
+    let fd = ctx.process.files.insert(new_socket_file(FileKind::Unix(end), nonblock), cloexec)?;
+    write_name(ctx, a[1], a[2], &peer)?;
+    Ok(fd as u64)
+}
+
 pub fn sys_accept(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     do_accept(ctx, a, 0)
 }
@@ -164,8 +202,48 @@ pub fn sys_accept4(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     do_accept(ctx, a, a[3])
 }
 
+/// connect(2) of an AF_UNIX socket: a datagram socket notes its peer
+/// (AF_UNSPEC forgets it); a stream or seqpacket one is connected at
+/// once (its file becomes a connected end) unless the backlog is full.
+fn unix_connect(ctx: &mut Ctx<'_>, a: [u64; 6], file: &FileRef, socket: &Arc<UnixSocket>) -> SysResult {
+    let raw = read_address(ctx, a[1], a[2])?;
+    if socket.ty == SOCK_DGRAM && raw.len() >= 2 && u16::from_le_bytes([raw[0], raw[1]]) == 0 {
+        socket.state.lock().peer = None;
+        return Ok(0);
+    }
+    let addr = SunAddr::decode(&raw)?;
+    if socket.is_connection() && socket.state.lock().listen.is_some() {
+        return Err(Errno::EINVAL);
+    }
+    let target = unix::find(&addr, socket.ty, ctx.process.cwd)?;
+    if socket.ty == SOCK_DGRAM {
+        let name = target.state.lock().name.clone().unwrap_or(SunAddr::Unnamed);
+        socket.state.lock().peer = Some((Arc::downgrade(&target), name));
+        return Ok(0);
+    }
+    match unix::connect(socket, &target, Ucred::of(ctx.process))? {
+        unix::Connect::Done(end) => {
+            file.lock().kind = FileKind::Unix(end);
+            Ok(0)
+        }
+        unix::Connect::Full(_) if nonblocking(file, 0) => Err(Errno::EAGAIN),
+        unix::Connect::Full(id) => {
+            ctx.block = Some(BlockOn::Pipe(id));
+            Ok(0)
+        }
+    }
+}
+
 pub fn sys_connect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let (file, socket) = inet_of(ctx, a[0])?;
+    let (file, socket) = match socket_of(ctx, a[0])? {
+        (file, SocketFile::Inet(socket)) => (file, socket),
+        (file, SocketFile::UnixSocket(socket)) => return unix_connect(ctx, a, &file, &socket),
+        (_, SocketFile::Unix(end)) if end.ty == SOCK_DGRAM => {
+            // A socketpair datagram end: Linux would re-target it; not here.
+            return Err(Errno::EOPNOTSUPP);
+        }
+        (_, SocketFile::Unix(_)) => return Err(Errno::EISCONN),
+    };
     // Woken during a blocking connect: see how the handshake went.
     if ctx.retry {
         let mut socket = socket.lock();
@@ -190,16 +268,27 @@ pub fn sys_connect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// Sends `data` (to `dest` for UDP), honouring MSG_DONTWAIT and MSG_NOSIGNAL.
-fn send_data(ctx: &mut Ctx<'_>, fd: u64, data: &[u8], dest: Option<SockAddrIn>, flags: u32) -> SysResult {
+/// Sends `data` (to the address `dest` for UDP and AF_UNIX datagrams),
+/// honouring MSG_DONTWAIT and MSG_NOSIGNAL.
+fn send_data(ctx: &mut Ctx<'_>, fd: u64, data: &[u8], dest: Option<Vec<u8>>, flags: u32) -> SysResult {
     let (file, socket) = socket_of(ctx, fd)?;
     let io = match socket {
         SocketFile::Inet(s) => {
+            let dest = dest.map(|raw| SockAddrIn::decode(&raw)).transpose()?;
             let mut s = s.lock();
             let sent = s.send(data, dest);
             sent.map(|n| n.map_or_else(|| Io::Wait(s.wait_reason(crate::net::WANT_WRITE)), Io::Done))
         }
+        SocketFile::Unix(end) if dest.is_some() && end.ty == SOCK_STREAM => Err(Errno::EISCONN),
         SocketFile::Unix(_) => write_file(&file, data, None),
+        SocketFile::UnixSocket(s) => {
+            let target = match dest {
+                Some(raw) if s.ty == SOCK_DGRAM => Some(unix::find(&SunAddr::decode(&raw)?, SOCK_DGRAM, ctx.process.cwd)?),
+                Some(_) if s.ty == SOCK_STREAM => return Err(Errno::EOPNOTSUPP),
+                _ => None,
+            };
+            unix::send(&s, data, target).map(super::files::unix_io)
+        }
     };
     let io = io.map_err(|e| if flags & MSG_NOSIGNAL != 0 { e } else { broken_pipe(ctx, e) })?;
     if let Io::Wait(_) = io
@@ -224,8 +313,8 @@ fn gather(ctx: &mut Ctx<'_>, iov: &[IoVec]) -> Result<Vec<u8>, Errno> {
     Ok(data)
 }
 
-fn optional_dest(ctx: &mut Ctx<'_>, addr: u64, len: u64) -> Result<Option<SockAddrIn>, Errno> {
-    if addr == 0 { Ok(None) } else { read_sockaddr(ctx, addr, len).map(Some) }
+fn optional_dest(ctx: &mut Ctx<'_>, addr: u64, len: u64) -> Result<Option<Vec<u8>>, Errno> {
+    if addr == 0 { Ok(None) } else { read_address(ctx, addr, len).map(Some) }
 }
 
 pub fn sys_sendto(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -250,8 +339,9 @@ pub fn sys_sendmsg(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     send_data(ctx, a[0], &data, dest, a[2] as u32)
 }
 
-/// Bytes received and their sender (UDP); `None`: the call blocks.
-type Received = Option<(Vec<u8>, Option<SockAddrIn>)>;
+/// Bytes received and their sender's address (UDP, AF_UNIX datagrams from
+/// a bound socket); `None`: the call blocks.
+type Received = Option<(Vec<u8>, Option<Vec<u8>>)>;
 
 /// Receives up to `len` bytes.
 fn recv_data(ctx: &mut Ctx<'_>, fd: u64, len: usize, flags: u32) -> Result<Received, Errno> {
@@ -262,12 +352,20 @@ fn recv_data(ctx: &mut Ctx<'_>, fd: u64, len: usize, flags: u32) -> Result<Recei
         SocketFile::Inet(s) => {
             let mut s = s.lock();
             match s.recv(&mut buf, peek)? {
-                Some((n, from)) => (Io::Done(n), from),
+                Some((n, from)) => (Io::Done(n), from.map(|f| f.to_bytes().to_vec())),
                 None => (Io::Wait(s.wait_reason(crate::net::WANT_READ)), None),
             }
         }
-        SocketFile::Unix(_) if peek => return Err(Errno::EOPNOTSUPP),
-        SocketFile::Unix(_) => (read_file(&file, &mut buf, None)?, None),
+        SocketFile::Unix(end) => {
+            let io = if peek { unix_peek(&end, &mut buf) } else { read_file(&file, &mut buf, None)? };
+            // Linux reports the sending socket's name when it has one.
+            let from = (end.peer_name != SunAddr::Unnamed).then(|| end.peer_name.to_bytes());
+            (io, from)
+        }
+        SocketFile::UnixSocket(s) => match unix::recv(&s, &mut buf, peek)? {
+            unix::Transfer::Done(n, from) => (Io::Done(n), from.map(|f| f.to_bytes())),
+            unix::Transfer::Wait(id) => (Io::Wait(BlockOn::Pipe(id)), None),
+        },
     };
     if let Io::Wait(_) = io
         && flags & MSG_DONTWAIT != 0
@@ -283,11 +381,34 @@ fn recv_data(ctx: &mut Ctx<'_>, fd: u64, len: usize, flags: u32) -> Result<Recei
     Ok(Some((buf, from)))
 }
 
+/// MSG_PEEK on a connected AF_UNIX end: the next bytes (or the next
+/// message, truncated to `buf`) are left in place.
+fn unix_peek(end: &UnixEnd, buf: &mut [u8]) -> Io {
+    let wait = || Io::Wait(BlockOn::Pipe(fs::pipe_id(&end.rx)));
+    if !end.can_read() {
+        return Io::Done(0);
+    }
+    let rx = end.rx.lock();
+    let room = match &end.rx_messages {
+        None => buf.len(),
+        Some(messages) => match messages.lock().front() {
+            Some(&len) => len.min(buf.len()),
+            None if rx.writers() == 0 => return Io::Done(0),
+            None => return wait(),
+        },
+    };
+    match rx.peek(&mut buf[..room]) {
+        process::PipeRead::Data(n) => Io::Done(n),
+        process::PipeRead::Eof => Io::Done(0),
+        process::PipeRead::WouldBlock => wait(),
+    }
+}
+
 pub fn sys_recvfrom(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let Some((data, from)) = recv_data(ctx, a[0], a[2] as usize, a[3] as u32)? else { return Ok(0) };
     ctx.process.memory.write(a[1], &data)?;
     if let Some(from) = from {
-        write_name(ctx, a[4], a[5], &from.to_bytes())?;
+        write_name(ctx, a[4], a[5], &from)?;
     } else if a[4] != 0 {
         // TCP: Linux leaves the address alone and reports length 0.
         ctx.process.memory.write(a[5], &0u32.to_le_bytes())?;
@@ -310,8 +431,7 @@ pub fn sys_recvmsg(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         }
     }
     let namelen = match from {
-        Some(from) if msg.name != 0 => {
-            let bytes = from.to_bytes();
+        Some(bytes) if msg.name != 0 => {
             let n = bytes.len().min(msg.namelen as usize);
             ctx.process.memory.write(msg.name, &bytes[..n])?;
             bytes.len() as u32
@@ -339,6 +459,16 @@ pub fn sys_shutdown(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                 end.shutdown_read();
             }
         }
+        SocketFile::UnixSocket(socket) => {
+            if how > SHUT_RDWR {
+                return Err(Errno::EINVAL);
+            }
+            let mut state = socket.state.lock();
+            state.shut_write |= how != SHUT_RD;
+            state.shut_read |= how != SHUT_WR;
+            drop(state);
+            socket.wake();
+        }
     }
     Ok(0)
 }
@@ -346,7 +476,8 @@ pub fn sys_shutdown(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_getsockname(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let name = match socket_of(ctx, a[0])?.1 {
         SocketFile::Inet(s) => s.lock().local_name().to_bytes().to_vec(),
-        SocketFile::Unix(_) => SOCKADDR_UN_UNNAMED.to_vec(),
+        SocketFile::Unix(end) => end.local_name.to_bytes(),
+        SocketFile::UnixSocket(s) => s.state.lock().name.as_ref().map_or_else(|| SOCKADDR_UN_UNNAMED.to_vec(), SunAddr::to_bytes),
     };
     write_name(ctx, a[1], a[2], &name)?;
     Ok(0)
@@ -355,7 +486,8 @@ pub fn sys_getsockname(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_getpeername(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let name = match socket_of(ctx, a[0])?.1 {
         SocketFile::Inet(s) => s.lock().peer_name()?.to_bytes().to_vec(),
-        SocketFile::Unix(_) => SOCKADDR_UN_UNNAMED.to_vec(),
+        SocketFile::Unix(end) => end.peer_name.to_bytes(),
+        SocketFile::UnixSocket(s) => s.state.lock().peer.as_ref().ok_or(Errno::ENOTCONN)?.1.to_bytes(),
     };
     write_name(ctx, a[1], a[2], &name)?;
     Ok(0)
@@ -371,7 +503,7 @@ pub fn sys_setsockopt(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (level, name) = (a[1] as u32, a[2] as u32);
     match socket {
         SocketFile::Inet(s) => s.lock().set_option(level, name, &value)?,
-        SocketFile::Unix(_) => match (level, name) {
+        SocketFile::Unix(_) | SocketFile::UnixSocket(_) => match (level, name) {
             (SOL_SOCKET, SO_SNDBUF | SO_RCVBUF | SO_REUSEADDR | SO_KEEPALIVE | SO_LINGER) => {}
             _ => return Err(Errno::ENOPROTOOPT),
         },
@@ -380,19 +512,21 @@ pub fn sys_setsockopt(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_getsockopt(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let (file, socket) = socket_of(ctx, a[0])?;
+    let socket = socket_of(ctx, a[0])?.1;
     let (level, name) = (a[1] as u32, a[2] as u32);
+    let int = |v: i32| v.to_le_bytes().to_vec();
     let value = match socket {
         SocketFile::Inet(s) => s.lock().get_option(level, name)?,
-        SocketFile::Unix(_) => match (level, name) {
-            (SOL_SOCKET, SO_TYPE) => {
-                let FileKind::Unix(end) = &file.lock().kind else { return Err(Errno::ENOTSOCK) };
-                (if end.rx_messages.is_some() { SOCK_DGRAM } else { SOCK_STREAM } as i32).to_le_bytes().to_vec()
-            }
-            (SOL_SOCKET, SO_DOMAIN) => (AF_UNIX as i32).to_le_bytes().to_vec(),
-            (SOL_SOCKET, SO_ERROR | SO_ACCEPTCONN) => 0i32.to_le_bytes().to_vec(),
-            (SOL_SOCKET, SO_SNDBUF | SO_RCVBUF) => (process::PIPE_CAPACITY as i32).to_le_bytes().to_vec(),
-            _ => return Err(Errno::ENOPROTOOPT),
+        SocketFile::Unix(end) => match (level, name) {
+            (SOL_SOCKET, SO_TYPE) => int(end.ty as i32),
+            (SOL_SOCKET, SO_PEERCRED) => end.peer_cred.to_bytes().to_vec(),
+            _ => unix_option(level, name, false)?,
+        },
+        SocketFile::UnixSocket(s) => match (level, name) {
+            (SOL_SOCKET, SO_TYPE) => int(s.ty as i32),
+            // A listener's are its own (taken at listen); others have none.
+            (SOL_SOCKET, SO_PEERCRED) => s.state.lock().listen.as_ref().map_or(Ucred::NONE, |l| l.cred).to_bytes().to_vec(),
+            _ => unix_option(level, name, s.state.lock().listen.is_some())?,
         },
     };
     let mut raw = [0u8; 4];
@@ -405,6 +539,18 @@ pub fn sys_getsockopt(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.process.memory.write(a[3], &value[..n])?;
     ctx.process.memory.write(a[4], &(n as u32).to_le_bytes())?;
     Ok(0)
+}
+
+/// The AF_UNIX options that do not depend on the socket's kind.
+fn unix_option(level: u32, name: u32, listening: bool) -> Result<Vec<u8>, Errno> {
+    let int = |v: i32| v.to_le_bytes().to_vec();
+    match (level, name) {
+        (SOL_SOCKET, SO_DOMAIN) => Ok(int(AF_UNIX as i32)),
+        (SOL_SOCKET, SO_ERROR) => Ok(int(0)),
+        (SOL_SOCKET, SO_ACCEPTCONN) => Ok(int(i32::from(listening))),
+        (SOL_SOCKET, SO_SNDBUF | SO_RCVBUF) => Ok(int(process::PIPE_CAPACITY as i32)),
+        _ => Err(Errno::ENOPROTOOPT),
+    }
 }
 
 fn new_epoll(ctx: &mut Ctx<'_>, cloexec: bool) -> SysResult {
