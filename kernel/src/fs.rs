@@ -44,10 +44,15 @@ pub fn new_identity_generation() -> u64 {
 /// effective capabilities are full and its fs uid is 0 (Linux drops the
 /// fs capabilities with a non-zero fsuid). One compare when it is already
 /// served (every call of a system call goes through here).
+#[inline]
 pub fn serve_as(generation: u64, creds: &process::Credentials, groups: &[u32]) {
-    if SERVED_IDENTITY.load(Ordering::Relaxed) == generation {
-        return;
+    if SERVED_IDENTITY.load(Ordering::Relaxed) != generation {
+        serve_new_identity(generation, creds, groups);
     }
+}
+
+#[cold]
+fn serve_new_identity(generation: u64, creds: &process::Credentials, groups: &[u32]) {
     let who = vfs::Identity {
         uid: creds.fsuid,
         gid: creds.fsgid,
