@@ -11,7 +11,9 @@
  *   write   a child writes to the vDSO and to the vvar page, then
  *           mprotects the vvar page writable (EACCES expected);
  *   settime clock_settime and settimeofday move CLOCK_REALTIME by a day
- *           and the vDSO follows; monotonic does not move.
+ *           and the vDSO follows; monotonic does not move;
+ *   bench-vdso N, bench-syscall N: N reads of CLOCK_MONOTONIC, through
+ *           the vDSO or the system call (instruction counts).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -229,6 +231,17 @@ int main(int argc, char **argv)
 		clocks();
 	} else if (!strcmp(mode, "settime")) {
 		settime();
+	} else if (!strcmp(mode, "bench-vdso") || !strcmp(mode, "bench-syscall")) {
+		/* N reads of CLOCK_MONOTONIC, for instruction counts
+		 * (docs/BENCHMARKS.md): through glibc (the vDSO) or the syscall. */
+		long n = argc > 2 ? atol(argv[2]) : 1000;
+		struct timespec ts;
+		if (mode[6] == 'v')
+			for (long i = 0; i < n; i++)
+				clock_gettime(CLOCK_MONOTONIC, &ts);
+		else
+			for (long i = 0; i < n; i++)
+				syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
 	} else {
 		printf("unknown mode %s\n", mode);
 		return 2;
