@@ -168,7 +168,6 @@ fn load_elf(
                 (interp.entry, interp.load_bias)
             }
         };
-        // After the interpreter, as Linux: [vvar] and [vdso] below ld.so.
         let vdso = super::vdso::map_into(&mut memory).map_err(|e| ExecError::new(e, "no room for the vDSO"))?;
         let mut random = [0u8; 16];
         crate::random::fill(&mut random);
