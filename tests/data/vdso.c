@@ -11,7 +11,8 @@
  *   write   a child writes to the vDSO and to the vvar page, then
  *           mprotects the vvar page writable (EACCES expected);
  *   settime clock_settime and settimeofday move CLOCK_REALTIME by a day
- *           and the vDSO follows; monotonic does not move;
+ *           and the vDSO follows; monotonic does not move; EPERM
+ *           without privilege;
  *   bench-vdso N, bench-syscall N: N reads of CLOCK_MONOTONIC, through
  *           the vDSO or the system call (instruction counts).
  */
@@ -167,6 +168,16 @@ static void child_clocks(void)
 	clocks();
 }
 
+static void unprivileged_settime(void)
+{
+	struct timespec now;
+	struct timezone zone = {0, 0};
+	clock_gettime(CLOCK_REALTIME, &now);
+	CHECK(setuid(65534) == 0, "setuid: errno %d", errno);
+	CHECK(clock_settime(CLOCK_REALTIME, &now) == -1 && errno == EPERM, "unprivileged clock_settime: errno %d", errno);
+	CHECK(settimeofday(NULL, &zone) == -1 && errno == EPERM, "unprivileged settimeofday: errno %d", errno);
+}
+
 static void settime(void)
 {
 	int64_t mono = vdso_now(CLOCK_MONOTONIC);
@@ -199,6 +210,7 @@ static void settime(void)
 	CHECK(clock_settime(CLOCK_REALTIME, &bad) == -1 && errno == EINVAL, "bad timespec: errno %d", errno);
 	struct timespec before_boot = {0, 0};
 	CHECK(clock_settime(CLOCK_REALTIME, &before_boot) == -1 && errno == EINVAL, "before boot: errno %d", errno);
+	in_child(unprivileged_settime);
 	printf("settime ok\n");
 }
 
