@@ -71,10 +71,10 @@ fn run_vdso(level: &str, static_link: bool, trace: bool, mode: &str) -> Output {
     isola(&args)
 }
 
-/// Trace lines of system call `name`.
+/// Trace lines (the kernel's, on stderr) of system call `name`.
 fn traced<'a>(out: &'a Output, name: &str) -> Vec<&'a str> {
     let call = format!("] {name}(");
-    out.stdout.lines().filter(|l| l.contains(&call)).collect()
+    out.stderr.lines().filter(|l| l.contains(&call)).collect()
 }
 
 /// The address after `label` on a line of the program's output.
@@ -179,6 +179,7 @@ fn debian_busybox_reads_the_time_through_the_vdso() {
             let stamps: Vec<u64> = out.stdout.lines().filter_map(|l| l.trim().parse().ok()).collect();
             assert_eq!(stamps.len(), 2, "{what}: {}", out.show());
             assert!(stamps[0] + 1 >= before && stamps[1] <= after + 1 && stamps[0] <= stamps[1], "{what}: {stamps:?} not in {before}..{after}");
+            assert!(!traced(&out, "exit_group").is_empty(), "{what}: no trace: {}", out.show());
             for name in ["clock_gettime", "gettimeofday", "time"] {
                 assert!(traced(&out, name).is_empty(), "{what}: {name} entered the kernel: {}", out.show());
             }
