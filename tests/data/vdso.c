@@ -9,7 +9,8 @@
  *   maps    prints /proc/self/maps' [vvar] and [vdso] lines and checks
  *           AT_SYSINFO_EHDR is the start of [vdso];
  *   write   a child writes to the vDSO and to the vvar page, then
- *           mprotects the vvar page writable (EACCES expected);
+ *           mprotects the vvar page writable (EACCES expected), both
+ *           PROT_NONE and back, and reads the clocks;
  *   settime clock_settime and settimeofday move CLOCK_REALTIME by a day
  *           and the vDSO follows; monotonic does not move; EPERM
  *           without privilege;
@@ -240,6 +241,12 @@ int main(int argc, char **argv)
 		      errno);
 		CHECK(mprotect(vvar, 4096, PROT_READ | PROT_EXEC) == -1 && errno == EACCES, "mprotect vvar executable: errno %d",
 		      errno);
+		/* PROT_NONE and back: the same pages return. */
+		void *image = (void *)getauxval(AT_SYSINFO_EHDR);
+		CHECK(mprotect(vvar, 8192, PROT_NONE) == 0, "mprotect PROT_NONE: errno %d", errno);
+		CHECK(mprotect(vvar, 4096, PROT_READ) == 0 && mprotect(image, 4096, PROT_READ | PROT_EXEC) == 0,
+		      "mprotect back: errno %d", errno);
+		CHECK(memcmp(image, "\177ELF", 4) == 0, "the image after PROT_NONE");
 		clocks();
 	} else if (!strcmp(mode, "settime")) {
 		settime();
