@@ -132,6 +132,9 @@ extern "C" fn kernel_main() -> ! {
     );
     // After the banner: reading the RTC may wait out an update cycle.
     time::init_wall_clock(boot.info.boot_tsc, args.epoch_secs);
+    if let Err(why) = proc::vdso::init() {
+        panic!("vDSO setup failed: {why}");
+    }
     log::info!("cmdline: {}", boot.info.cmdline());
     log::debug!(
         "memory: {} MiB free; boot stack {:#x}..{:#x}, guard page at {:#x}",

@@ -238,6 +238,8 @@ fn maps(p: &Process) -> Result<String, Errno> {
             RegionKind::Heap => String::from("[heap]"),
             RegionKind::Stack => String::from("[stack]"),
             RegionKind::Mapping => file_path().unwrap_or_default(),
+            RegionKind::Vdso => String::from("[vdso]"),
+            RegionKind::Vvar => String::from("[vvar]"),
         }
     };
     let mut text = String::new();

@@ -1,8 +1,12 @@
 //! Time: the TSC frequency (stated by CPUID or measured against the local APIC
-//! timer, since microvm has no PIT), the periodic tick, and conversions.
+//! timer, since microvm has no PIT), the periodic tick, conversions, and
+//! the clocks (CLOCK_MONOTONIC from the TSC, CLOCK_REALTIME an offset from
+//! it that clock_settime moves), which the vDSO reads too (`proc::vdso`).
+
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use paging::PhysAddr;
-use spin::Once;
+use spin::{Mutex, Once};
 
 use crate::arch::{apic, cpu};
 use crate::cpu_features::CpuFeatures;
@@ -95,8 +99,15 @@ pub fn us_to_cycles(us: u64) -> u64 {
     clock().map_or(0, |clock| (u128::from(us) * u128::from(clock.tsc_hz) / 1_000_000) as u64)
 }
 
-/// TSC at boot (the PVH entry) and the wall-clock time then, in ns since the epoch.
-static EPOCH: Once<(u64, u64)> = Once::new();
+/// TSC to CLOCK_MONOTONIC (0 ns at the PVH entry): the formula the vDSO
+/// computes too, with the same parameters, so both read the same clock.
+static MONOTONIC: Once<vdso::ClockParams> = Once::new();
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns: the RTC's time at boot,
+/// moved by clock_settime and settimeofday.
+static REALTIME_OFFSET: AtomicU64 = AtomicU64::new(0);
+/// The time zone settimeofday set (minutes west of Greenwich, DST type),
+/// which gettimeofday reports; Linux starts with zeros.
+static TIMEZONE: Mutex<(i32, i32)> = Mutex::new((0, 0));
 
 /// Records the boot TSC and reads the RTC for the wall clock (or takes
 /// `fallback_epoch_secs`, given by the host, where there is no RTC).
@@ -116,7 +127,10 @@ pub fn init_wall_clock(boot_tsc: u64, fallback_epoch_secs: Option<u64>) {
             }
         },
     };
-    EPOCH.call_once(|| (boot_tsc, realtime_at_boot));
+    REALTIME_OFFSET.store(realtime_at_boot, Ordering::Relaxed);
+    if let Some(params) = clock().and_then(|clock| vdso::ClockParams::new(clock.tsc_hz, boot_tsc)) {
+        MONOTONIC.call_once(|| params);
+    }
 }
 
 /// Days from 1970-01-01 to a civil date (proleptic Gregorian).
@@ -150,13 +164,45 @@ pub fn cpu_clock_to_ns(cycles: u64) -> u64 {
     cycles_to_ns(cycles)
 }
 
-/// Nanoseconds since boot (CLOCK_MONOTONIC).
+/// Nanoseconds since boot (CLOCK_MONOTONIC; 0 until the wall clock is set up).
 pub fn monotonic_ns() -> u64 {
-    let boot = EPOCH.get().map_or(0, |e| e.0);
-    cycles_to_ns(cpu::rdtsc().wrapping_sub(boot))
+    MONOTONIC.get().map_or(0, |params| params.ns_at(cpu::rdtsc()))
 }
 
 /// Nanoseconds since the epoch (CLOCK_REALTIME).
 pub fn realtime_ns() -> u64 {
-    EPOCH.get().map_or(0, |e| e.1) + monotonic_ns()
+    REALTIME_OFFSET.load(Ordering::Relaxed).saturating_add(monotonic_ns())
+}
+
+/// Sets CLOCK_REALTIME to `ns` since the epoch (clock_settime,
+/// settimeofday) and publishes it to the vDSO. EINVAL for a time before
+/// boot would have been (Linux refuses a wall clock behind the monotonic one).
+pub fn set_realtime_ns(ns: u64) -> Result<(), syscall::Errno> {
+    let offset = ns.checked_sub(monotonic_ns()).ok_or(syscall::Errno::EINVAL)?;
+    REALTIME_OFFSET.store(offset, Ordering::Relaxed);
+    crate::proc::vdso::publish();
+    Ok(())
+}
+
+/// The time zone of gettimeofday.
+pub fn timezone() -> (i32, i32) {
+    *TIMEZONE.lock()
+}
+
+/// Sets the time zone (settimeofday) and publishes it to the vDSO.
+pub fn set_timezone(minuteswest: i32, dsttime: i32) {
+    *TIMEZONE.lock() = (minuteswest, dsttime);
+    crate::proc::vdso::publish();
+}
+
+/// What the vvar page says about the clocks (`rdtscp`: whether getcpu may use it).
+pub fn vvar(rdtscp: bool) -> vdso::Vvar {
+    let (tz_minuteswest, tz_dsttime) = timezone();
+    vdso::Vvar {
+        clock: MONOTONIC.get().copied(),
+        rdtscp,
+        realtime_offset: REALTIME_OFFSET.load(Ordering::Relaxed),
+        tz_minuteswest,
+        tz_dsttime,
+    }
 }

@@ -97,6 +97,38 @@ impl Timeval {
     }
 }
 
+/// The latest second a wall clock may be set to: Linux's
+/// `TIME_SETTOD_SEC_MAX`, `KTIME_SEC_MAX` less 30 years of uptime.
+pub const SETTOD_SEC_MAX: i64 = (MAX_DURATION_NS / NANOS_PER_SEC) as i64 - 30 * 365 * 86_400;
+
+impl Timespec {
+    /// The time `clock_settime` sets, in ns since the epoch: `EINVAL` if
+    /// invalid or at or past [`SETTOD_SEC_MAX`] (Linux's `timespec64_valid_settod`).
+    pub const fn settod_ns(&self) -> Result<u64, Errno> {
+        if !self.is_valid() || self.tv_sec >= SETTOD_SEC_MAX {
+            return Err(Errno::EINVAL);
+        }
+        Ok(saturating_ns(self.tv_sec as u64, self.tv_nsec as u64))
+    }
+}
+
+impl Timeval {
+    /// The time `settimeofday` sets, in ns since the epoch: `EINVAL` as
+    /// [`Timespec::settod_ns`].
+    pub const fn settod_ns(&self) -> Result<u64, Errno> {
+        if !self.is_valid() || self.tv_sec >= SETTOD_SEC_MAX {
+            return Err(Errno::EINVAL);
+        }
+        Ok(saturating_ns(self.tv_sec as u64, (self.tv_usec as u64).saturating_mul(NANOS_PER_MICRO)))
+    }
+}
+
+/// Whether settimeofday may set a time zone `minuteswest` minutes west of
+/// Greenwich: within 15 hours either way, as Linux checks (else `EINVAL`).
+pub const fn valid_timezone(minuteswest: i32) -> bool {
+    minuteswest >= -15 * 60 && minuteswest <= 15 * 60
+}
+
 /// `poll`'s and `epoll_wait`'s `int timeout` in milliseconds: negative is
 /// no timeout (`None`), else the duration in nanoseconds (never overflows:
 /// `i32::MAX` ms is under 25 days).
@@ -239,5 +271,25 @@ mod tests {
         assert_eq!(itimer_remaining_ns(0), 1_000);
         assert_eq!(itimer_remaining_ns(999), 1_000);
         assert_eq!(itimer_remaining_ns(5_000), 5_000);
+    }
+
+    #[test]
+    fn settable_times_are_valid_and_below_linux_s_limit() {
+        assert_eq!(ts(1_700_000_000, 5).settod_ns(), Ok(1_700_000_000_000_000_005));
+        assert_eq!(tv(3, 7).settod_ns(), Ok(3_000_007_000));
+        assert_eq!(ts(SETTOD_SEC_MAX - 1, 0).settod_ns(), Ok((SETTOD_SEC_MAX - 1) as u64 * NANOS_PER_SEC));
+        assert_eq!(SETTOD_SEC_MAX, 8_277_292_036);
+        for bad in [ts(-1, 0), ts(0, -1), ts(0, 1_000_000_000), ts(SETTOD_SEC_MAX, 0)] {
+            assert_eq!(bad.settod_ns(), Err(Errno::EINVAL), "{bad:?}");
+        }
+        for bad in [tv(-1, 0), tv(0, 1_000_000), tv(SETTOD_SEC_MAX, 0)] {
+            assert_eq!(bad.settod_ns(), Err(Errno::EINVAL), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn time_zones_within_15_hours() {
+        assert!(valid_timezone(0) && valid_timezone(900) && valid_timezone(-900));
+        assert!(!valid_timezone(901) && !valid_timezone(-901) && !valid_timezone(i32::MIN));
     }
 }

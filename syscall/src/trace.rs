@@ -141,8 +141,9 @@ pub fn signature(nr: u64) -> Option<&'static [ArgKind]> {
         | nr::SYNC
         | nr::RT_SIGRETURN => &[],
         nr::UNAME | nr::SYSINFO | nr::TIME | nr::PIPE | nr::TIMES => &[Ptr],
-        nr::CLOCK_GETTIME | nr::CLOCK_GETRES => &[ClockId, Ptr],
-        nr::GETTIMEOFDAY | nr::NANOSLEEP => &[Ptr, Ptr],
+        nr::CLOCK_GETTIME | nr::CLOCK_GETRES | nr::CLOCK_SETTIME => &[ClockId, Ptr],
+        nr::GETTIMEOFDAY | nr::SETTIMEOFDAY | nr::NANOSLEEP => &[Ptr, Ptr],
+        nr::GETCPU => &[Ptr, Ptr, Ptr],
         nr::CLOCK_NANOSLEEP => &[ClockId, Int, Ptr, Ptr],
         nr::GETRANDOM => &[Buf, Len, GetrandomFlags],
         nr::RT_SIGACTION => &[Signal, Ptr, Ptr, Len],

@@ -10,6 +10,19 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
+/// Puts `(node << 12) | cpu` in IA32_TSC_AUX, where `rdtscp` (the vDSO's
+/// getcpu) reads it, if the CPU has RDTSCP (CPUID.80000001H:EDX bit 27).
+/// Returns whether it does.
+pub fn set_tsc_aux(cpu: u32, node: u32) -> bool {
+    let has_rdtscp = raw_cpuid::cpuid!(0x8000_0000).eax >= 0x8000_0001 && raw_cpuid::cpuid!(0x8000_0001).edx & (1 << 27) != 0;
+    if has_rdtscp {
+        // SAFETY: the CPU has IA32_TSC_AUX (it has RDTSCP); the MSR only
+        // feeds rdtscp and rdpid, and we run in ring 0.
+        unsafe { msr::wrmsr(msr::IA32_TSC_AUX, u64::from((node << 12) | (cpu & 0xfff))) };
+    }
+    has_rdtscp
+}
+
 /// The faulting address of the last page fault.
 pub fn read_cr2() -> u64 {
     // SAFETY: reading CR2 has no side effects (we run in ring 0).

@@ -280,6 +280,18 @@ pub fn copy_to_phys(dst: PhysAddr, src: &[u8]) {
     unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), phys_to_virt(dst).as_u64() as *mut u8, src.len()) };
 }
 
+/// Stores `value` at physical `phys` as one atomic 64-bit write with
+/// release ordering (after every earlier store): how the kernel publishes
+/// the vvar page, which processes read while it writes (`proc::vdso`).
+pub fn publish_u64(phys: PhysAddr, value: u64) {
+    assert!(phys.as_u64().is_multiple_of(8), "unaligned published word");
+    // SAFETY: every RAM frame is mapped at PHYS_OFFSET; the caller owns the
+    // frame (the kernel's vvar frame, never freed); the address is 8-byte
+    // aligned (asserted), as AtomicU64 requires, and lives for good.
+    let word = unsafe { &*(phys_to_virt(phys).as_u64() as *const AtomicU64) };
+    word.store(value, Ordering::Release);
+}
+
 /// The bytes of a physical range that the kernel keeps reserved for good
 /// (the initramfs the VMM loaded).
 pub fn reserved_phys_slice(start: PhysAddr, len: u64) -> &'static [u8] {

@@ -176,9 +176,12 @@ fn load_elf(
                 (interp.entry, interp.load_bias)
             }
         };
+        let vdso = super::vdso::map_into(&mut memory).map_err(|e| ExecError::new(e, "no room for the vDSO"))?;
         let mut random = [0u8; 16];
         crate::random::fill(&mut random);
-        let auxv = [
+        // AT_SYSINFO_EHDR first, where Linux's ARCH_DLINFO puts it.
+        let vdso_entry = vdso.map(|base| (syscall::AT_SYSINFO_EHDR, base));
+        let auxv: Vec<(u64, u64)> = vdso_entry.into_iter().chain([
             (syscall::AT_PHDR, plan.phdr_vaddr),
             (syscall::AT_PHENT, u64::from(plan.phentsize)),
             (syscall::AT_PHNUM, u64::from(plan.phnum)),
@@ -197,7 +200,7 @@ fn load_elf(
             (syscall::AT_HWCAP, crate::cpu_features::hwcap()),
             (syscall::AT_HWCAP2, 0),
             (syscall::AT_MINSIGSTKSZ, 2048),
-        ];
+        ]).collect();
         let argv_refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         let envp_refs: Vec<&[u8]> = envp.iter().map(Vec::as_slice).collect();
         let stack = process::build_initial_stack(STACK_TOP, &argv_refs, &envp_refs, &auxv, random, execfn.as_bytes())

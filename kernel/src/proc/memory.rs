@@ -69,6 +69,11 @@ pub enum RegionKind {
     Heap,
     Stack,
     Mapping,
+    /// The vDSO image (`proc::vdso`): the kernel's frames, shared by all.
+    Vdso,
+    /// The vDSO's data page, written only by the kernel: never writable
+    /// or executable in a process (mprotect: EACCES, as on Linux).
+    Vvar,
 }
 
 /// The file a region maps: its inode and the file offset at the region's start.
@@ -367,6 +372,9 @@ impl Memory {
     pub fn protect_range(&mut self, start: u64, end: u64, prot: Prot) -> Result<(), Errno> {
         if !self.covers(start, end) {
             return Err(Errno::ENOMEM);
+        }
+        if (prot.write || prot.exec) && self.regions.range(..end).any(|(_, r)| r.end > start && r.kind == RegionKind::Vvar) {
+            return Err(Errno::EACCES);
         }
         let accessible = prot.read || prot.write || prot.exec;
         let len_pages = (end - start) / PAGE_SIZE;

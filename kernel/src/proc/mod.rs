@@ -8,6 +8,7 @@ pub mod fork;
 pub mod memory;
 pub mod sched;
 pub mod signal;
+pub mod vdso;
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;

@@ -201,7 +201,80 @@ pub fn sys_gettimeofday(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         ctx.process.memory.write(a[0], &Timeval::from_nanos(time::realtime_ns()).to_bytes())?;
     }
     if a[1] != 0 {
-        ctx.process.memory.write(a[1], &[0u8; 8])?;
+        let (minuteswest, dsttime) = time::timezone();
+        let mut tz = [0u8; 8];
+        tz[..4].copy_from_slice(&minuteswest.to_le_bytes());
+        tz[4..].copy_from_slice(&dsttime.to_le_bytes());
+        ctx.process.memory.write(a[1], &tz)?;
+    }
+    Ok(0)
+}
+
+/// clock_settime: only CLOCK_REALTIME is settable (EINVAL for the other
+/// clocks, EPERM for the CPU-time ones, as Linux), by a caller with
+/// CAP_SYS_TIME (EPERM otherwise).
+pub fn sys_clock_settime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let clock = ClockId::from_raw(a[0])?;
+    if !matches!(clock, ClockId::Realtime | ClockId::ProcessCputimeId | ClockId::ThreadCputimeId) {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = [0u8; Timespec::SIZE];
+    ctx.process.memory.read(a[1], &mut raw)?;
+    if clock != ClockId::Realtime {
+        return Err(Errno::EPERM);
+    }
+    let ns = Timespec::from_bytes(&raw).settod_ns()?;
+    if !ctx.process.creds.privileged() {
+        return Err(Errno::EPERM);
+    }
+    time::set_realtime_ns(ns)?;
+    Ok(0)
+}
+
+/// settimeofday: the time (if given), the time zone (if given), checked in
+/// Linux's order (EFAULT, EINVAL, EPERM without CAP_SYS_TIME, EINVAL for
+/// a zone beyond 15 hours).
+pub fn sys_settimeofday(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let mut new_time = None;
+    if a[0] != 0 {
+        let mut raw = [0u8; Timeval::SIZE];
+        ctx.process.memory.read(a[0], &mut raw)?;
+        let tv = Timeval::from_bytes(&raw);
+        if !tv.is_valid() {
+            return Err(Errno::EINVAL);
+        }
+        new_time = Some(tv);
+    }
+    let mut zone = None;
+    if a[1] != 0 {
+        let mut raw = [0u8; 8];
+        ctx.process.memory.read(a[1], &mut raw)?;
+        zone = Some((i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]), i32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]])));
+    }
+    let ns = new_time.map(|tv| tv.settod_ns()).transpose()?;
+    if !ctx.process.creds.privileged() {
+        return Err(Errno::EPERM);
+    }
+    if let Some((minuteswest, dsttime)) = zone {
+        if !syscall::time::valid_timezone(minuteswest) {
+            return Err(Errno::EINVAL);
+        }
+        time::set_timezone(minuteswest, dsttime);
+    }
+    if let Some(ns) = ns {
+        time::set_realtime_ns(ns)?;
+    }
+    Ok(0)
+}
+
+/// getcpu: Isola runs on one CPU, CPU 0 of NUMA node 0 (what the vDSO's
+/// rdtscp reads from IA32_TSC_AUX too). The third argument is unused, as
+/// on Linux since 2.6.24.
+pub fn sys_getcpu(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    for addr in [a[0], a[1]] {
+        if addr != 0 {
+            ctx.process.memory.write(addr, &0u32.to_le_bytes())?;
+        }
     }
     Ok(0)
 }
