@@ -459,6 +459,41 @@ static void test_mremap(void)
     unlink(file);
 }
 
+/* A WRPKRU split across two executable mappings: anonymous code ending in
+ * 0F 01, then a file whose first byte is EF mapped executable right after
+ * it. Each half is clean; together they are refused (the edge check). */
+static void test_wrpkru_across_mappings(void)
+{
+    const char *name = "a WRPKRU across the edge of two executable mappings is refused";
+    if (!in_isola()) {
+        skip(name, "Isola-only (WRPKRU scan)");
+        return;
+    }
+    unsigned char *code = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char file[64];
+    snprintf(file, sizeof file, "test-memory-edge.%d", (int)getpid());
+    int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    unsigned char ef[16] = {0xEF, 0xC3};
+    long w = fd >= 0 ? write(fd, ef, sizeof ef) : -1;
+    if (code == MAP_FAILED || w != (long)sizeof ef) {
+        not_ok(name, "setup failed (%s)", errname(errno));
+        return;
+    }
+    munmap(code + PAGE, PAGE);
+    code[PAGE - 2] = 0x0F;
+    code[PAGE - 1] = 0x01;
+    int rx = mprotect(code, PAGE, PROT_READ | PROT_EXEC);
+    errno = 0;
+    void *m = mmap(code + PAGE, PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    check(rx == 0 && m == MAP_FAILED && errno == EACCES, name, "mprotect %d, mmap %p (%s)", rx, m, errname(errno));
+    /* Not executable, the same file maps. */
+    m = mmap(code + PAGE, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    check(m == code + PAGE, "the same file maps next to it when not executable", "mmap %p (%s)", m, errname(errno));
+    munmap(code, 2 * PAGE);
+    close(fd);
+    unlink(file);
+}
+
 int main(void)
 {
     test_brk();
@@ -467,6 +502,7 @@ int main(void)
     test_prot_none_keeps_contents();
     test_file_pages_are_shared();
     test_mremap();
+    test_wrpkru_across_mappings();
     test_invalid();
     test_wx();
     return tap_done();

@@ -749,6 +749,24 @@ impl Memory {
         None
     }
 
+    /// Copies the bytes at `addr` into `buf` whatever their rights (present
+    /// or parked pages; zeros where nothing is mapped): the kernel's own look
+    /// at code, for the WRPKRU checks.
+    pub fn peek(&self, addr: u64, buf: &mut [u8]) {
+        for (i, byte) in buf.iter_mut().enumerate() {
+            let at = addr.wrapping_add(i as u64);
+            let page = page_down(at);
+            *byte = match self.space.next_with_frame(page, page + PAGE_SIZE) {
+                Some((p, frame)) if p == page => {
+                    let mut one = [0u8; 1];
+                    copy_from_phys(PhysAddr::new(frame.as_u64() + (at - page)), &mut one);
+                    one[0]
+                }
+                _ => 0,
+            };
+        }
+    }
+
     /// Frees every page of the lower half.
     pub fn release(&mut self) {
         // Leaves first (a few reads per page), then each table once: cheaper

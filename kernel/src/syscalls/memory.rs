@@ -109,6 +109,32 @@ fn file_frames(ctx: &Ctx<'_>, id: vfs::InodeId, offset: u64, len: u64, exec: boo
     })
 }
 
+/// Refuses (EACCES, logged) executable memory `[start, end)` whose bytes
+/// are checked already when an instruction could run across one of its
+/// edges into a neighbouring executable mapping: only the two bytes on
+/// each side of each edge can form such a WRPKRU, so only they are read.
+fn check_code_edges(ctx: &mut Ctx<'_>, start: u64, end: u64) -> Result<(), Errno> {
+    let memory = &mut ctx.process.memory;
+    for edge in [start, end] {
+        let executable = |m: &crate::proc::memory::Memory, addr: u64| m.region_at(addr).is_some_and(|r| r.prot.exec);
+        if edge < 2 || edge > USER_END - 2 || !executable(memory, edge - 1) || !executable(memory, edge) {
+            continue;
+        }
+        let mut window = [0u8; 4];
+        memory.peek(edge - 2, &mut window);
+        if let Some(at) = pkru::scan::find_wrpkru(&window).next() {
+            log::warn!(
+                "pid {} ({}): refused to make memory executable: WRPKRU (0F 01 EF) at {:#x}",
+                ctx.process.pid,
+                ctx.process.name,
+                edge - 2 + at as u64
+            );
+            return Err(Errno::EACCES);
+        }
+    }
+    Ok(())
+}
+
 /// What a range that turns executable will hold.
 enum Contents {
     /// Zeros (fresh anonymous memory).
@@ -185,9 +211,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             if prot.exec {
                 // The file's range is checked already; what is left is an
                 // instruction across either edge.
-                let first = scan_new_code(ctx, start, (start + PAGE_SIZE).min(end), Contents::Mapped);
-                let last = first.and_then(|()| scan_new_code(ctx, end - PAGE_SIZE, end, Contents::Mapped));
-                if let Err(error) = last {
+                if let Err(error) = check_code_edges(ctx, start, end) {
                     ctx.process.memory.unmap_range(start, end);
                     return Err(error);
                 }
@@ -357,9 +381,7 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if mapping.prot.exec {
         // New neighbours for executable bytes: an instruction across an edge.
         let end = target + new_len;
-        let edges = scan_new_code(ctx, target, (target + PAGE_SIZE).min(end), Contents::Mapped)
-            .and_then(|()| scan_new_code(ctx, end - PAGE_SIZE, end, Contents::Mapped));
-        if let Err(error) = edges {
+        if let Err(error) = check_code_edges(ctx, target, end) {
             ctx.process.memory.unmap_range(target, end);
             return Err(error);
         }
