@@ -117,7 +117,7 @@ fn check_code_edges(ctx: &mut Ctx<'_>, start: u64, end: u64) -> Result<(), Errno
     let memory = &mut ctx.process.memory;
     for edge in [start, end] {
         let executable = |m: &crate::proc::memory::Memory, addr: u64| m.region_at(addr).is_some_and(|r| r.prot.exec);
-        if edge < 2 || edge > USER_END - 2 || !executable(memory, edge - 1) || !executable(memory, edge) {
+        if !(2..=USER_END - 2).contains(&edge) || !executable(memory, edge - 1) || !executable(memory, edge) {
             continue;
         }
         let mut window = [0u8; 4];
