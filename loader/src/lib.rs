@@ -395,7 +395,9 @@ pub fn plan_with(image: &[u8], dyn_bias: u64, scan: WrpkruScan) -> Result<LoadPl
 /// end of the highest, unbiased: what a base for `ET_DYN` must leave free.
 /// `None` if the image does not plan.
 pub fn span(image: &[u8]) -> Option<(u64, u64)> {
-    let plan = plan_at(image, PIE_LOAD_BIAS).ok()?;
+    // Only the bounds: the caller plans the image for real afterwards, and
+    // that plan scans for WRPKRU (a scan here would read every byte twice).
+    let plan = plan_with(image, PIE_LOAD_BIAS, WrpkruScan::AlreadyClean).ok()?;
     let low = plan.segments.iter().map(Segment::page_start).min()?;
     Some((low.checked_sub(plan.load_bias)?, plan.end_of_data.checked_sub(plan.load_bias)?))
 }

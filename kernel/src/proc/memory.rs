@@ -261,26 +261,13 @@ impl Memory {
         }
         let accessible = prot.read || prot.write || prot.exec;
         let attrs = Attributes { writable: false, ..self.attrs(if accessible { prot } else { Prot { read: true, ..prot } }) };
-        let mut page = start;
-        let mut frames = frames.into_iter();
-        let mut failed = None;
-        for frame in frames.by_ref() {
-            if page >= end {
-                frame::release(frame);
-                continue;
-            }
-            match self.space.map(VirtAddr::new(page), frame, PageSize::Size4K, attrs) {
-                Ok(()) => self.frames += 1,
-                Err(_) => {
-                    frame::release(frame);
-                    failed = Some(Errno::ENOMEM);
-                    break;
-                }
-            }
-            page += PAGE_SIZE;
-        }
-        frames.for_each(frame::release);
+        let fit = (((end - start) / PAGE_SIZE) as usize).min(frames.len());
+        let (mapped, outcome) = self.space.map_run(start, &frames[..fit], attrs);
+        self.frames += mapped as u64;
+        // Frames not mapped (past `end`, or after a failure) go back.
+        frames[mapped..].iter().copied().for_each(frame::release);
         // The rest (past the end of the file) is zeros on first touch.
+        let failed = outcome.err().map(|_| Errno::ENOMEM);
         if let Some(error) = failed {
             self.unmap_pages(start, end);
             return Err(error);
