@@ -167,8 +167,7 @@ fn neutralize_one(code: &mut [u8], hit: usize) -> Result<Rewrite, Refusal> {
         return Err(Refusal::Instruction { at: hit });
     }
     // Exact equivalents first: they need no reasoning about what follows.
-    let strategies: [fn(&[u8], &Instruction) -> Option<(Instruction, How)>; 3] =
-        [other_operand_encoding, rotate_the_other_way, add_as_sub];
+    let strategies: [Strategy; 3] = [other_operand_encoding, rotate_the_other_way, add_as_sub];
     for strategy in strategies {
         for instr in &found {
             let Some((new, how)) = strategy(code, instr) else { continue };
@@ -179,6 +178,10 @@ fn neutralize_one(code: &mut [u8], hit: usize) -> Result<Rewrite, Refusal> {
     }
     Err(Refusal::NoEquivalent { at: hit })
 }
+
+/// An equivalence: the instruction to put in place of one that holds a
+/// byte of the occurrence, if it has one (given the code, for the flags).
+type Strategy = fn(&[u8], &Instruction) -> Option<(Instruction, How)>;
 
 /// The instructions that hold a byte of `code[hit..hit + 3]`, decoding
 /// linearly from `start`; `None` if the sweep runs off the end first or
