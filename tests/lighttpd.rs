@@ -2,9 +2,10 @@
 //! with its default /etc/lighttpd/lighttpd.conf, serving /var/www/html
 //! through `-p`: 2,000 requests, 20 at a time, none failed, at mpk and none;
 //! `LD_TRACE_LOADED_OBJECTS=1` lists the libraries that the root's own ld.so
-//! lists on the host; and the unintended WRPKRU of Debian's libnettle (and
-//! libcrypto) on the host, through `pkru::rewrite`. Boots the real kernel
-//! under TCG.
+//! lists on the host; lighttpd started as a daemon, fetched over the guest's
+//! loopback and stopped with SIGTERM; and, on the host, the unintended
+//! WRPKRU of Debian's libnettle and libcrypto through `pkru::rewrite`. Boots
+//! the real kernel under TCG.
 //!
 //! dash is there for /bin/sh: the default configuration runs two
 //! `include_shell` scripts (perl, which lighttpd's closure already has).
@@ -131,6 +132,32 @@ fn debian_libnettle_is_rewritten_and_libcrypto_refused_on_the_host() {
     let refusal = pkru::rewrite::neutralize(&mut code).unwrap_err();
     assert_eq!((base + refusal.at(), refusal), (0x1de66d, pkru::rewrite::Refusal::NoEquivalent { at: 0x1de66d - base }));
     assert!(code == original, "a refusal leaves the code as it was");
+}
+
+#[test]
+fn lighttpd_daemonizes_serves_loopback_and_stops_on_sigterm() {
+    let script = format!("{}:/t.sh", root().join("tests/data/lighttpd-daemon.sh").display());
+    for level in ["mpk", "none"] {
+        let _serial = one_at_a_time();
+        let out = run(level, &["--add", &script], &["/bin/sh", "/t.sh"]);
+        assert_eq!(out.code, 0, "{level}: {}", out.show());
+        for line in [
+            "config ok",
+            "daemon started 0",
+            "pid file names the daemon",
+            "http: HTTP/1.0 200 OK",
+            "http: Server: lighttpd/1.4.69",
+            "http: <html>served over loopback inside Isola</html>",
+            "sent SIGTERM",
+            "daemon gone",
+        ] {
+            assert!(out.has_line(line), "{level}: no line {line:?}: {}", out.show());
+        }
+        // The error log (opened as root, written as www-data) has the start
+        // and the stop, with the sender's uid and pid from the siginfo.
+        assert!(out.stdout.lines().any(|l| l.starts_with("log: ") && l.ends_with("server started (lighttpd/1.4.69)")), "{level}: {}", out.show());
+        assert!(out.stdout.lines().any(|l| l.starts_with("log: ") && l.ends_with("server stopped by UID = 0 PID = 1")), "{level}: {}", out.show());
+    }
 }
 
 #[test]
