@@ -97,6 +97,17 @@ fn ld_so_lists_lighttpds_libraries_as_on_linux() {
         }
         assert!(!out.stdout.contains("refused"), "{level}: {}", out.show());
     }
+    // libcrypto.so.3 (through systemd-cryptenroll, the root's one program
+    // linked with it) maps too, its call rewritten through padding.
+    let out = run("mpk", &["--env", "LD_TRACE_LOADED_OBJECTS=1"], &["/usr/bin/systemd-cryptenroll"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(out.stdout.contains("libcrypto.so.3 => /usr/lib/x86_64-linux-gnu/libcrypto.so.3 (0x"), "{}", out.show());
+    assert!(
+        out.stdout.contains("rewrote unintended WRPKRU (0F 01 EF) in /usr/lib/x86_64-linux-gnu/libcrypto.so.3 at file offset 0x1de66d: instruction at 0x1de66c [e8, 0f, 01, ef, ff] -> "),
+        "{}",
+        out.show()
+    );
+    assert!(!out.stdout.contains("refused"), "{}", out.show());
 }
 
 /// The executable segment of `lib` (from its page-aligned file offset, as
@@ -114,7 +125,7 @@ fn executable_segment(lib: &Path) -> (Vec<u8>, usize) {
 }
 
 #[test]
-fn debian_libnettle_is_rewritten_and_libcrypto_refused_on_the_host() {
+fn debian_libnettle_and_libcrypto_are_rewritten_on_the_host() {
     let dir = lighttpd_root();
     let (mut code, base) = executable_segment(&dir.join("usr/lib/x86_64-linux-gnu/libnettle.so.8.6"));
     let original = code.clone();
@@ -125,13 +136,23 @@ fn debian_libnettle_is_rewritten_and_libcrypto_refused_on_the_host() {
     assert_eq!(pkru::scan::find_wrpkru(&code).count(), 0);
     assert_eq!(code.iter().zip(&original).filter(|(a, b)| a != b).count(), 4, "only the two add instructions changed");
 
-    // libcrypto.so.3: the bytes are the displacement of `call ERR_set_mark@plt`;
-    // a call elsewhere is not the same program, so it stays refused.
+    // libcrypto.so.3: the bytes are the displacement of `call ERR_set_mark@plt`
+    // at 0x1de66c; the call now goes through a `jmp ERR_set_mark@plt` written
+    // over dead padding.
     let (mut code, base) = executable_segment(&dir.join("usr/lib/x86_64-linux-gnu/libcrypto.so.3"));
     let original = code.clone();
-    let refusal = pkru::rewrite::neutralize(&mut code).unwrap_err();
-    assert_eq!((base + refusal.at(), refusal), (0x1de66d, pkru::rewrite::Refusal::NoEquivalent { at: 0x1de66d - base }));
-    assert!(code == original, "a refusal leaves the code as it was");
+    let rewrites = pkru::rewrite::neutralize(&mut code).expect("libcrypto rewritten");
+    assert_eq!(rewrites.len(), 1, "{rewrites:?}");
+    let r = &rewrites[0];
+    assert_eq!((base + r.wrpkru_at, base + r.at, r.how), (0x1de66d, 0x1de66c, pkru::rewrite::How::BranchThroughPadding));
+    let t = r.trampoline.expect("a trampoline");
+    assert!(t.before.iter().all(|&b| matches!(b, 0x66 | 0x0f | 0x1f | 0x44 | 0x00 | 0x80 | 0x84 | 0x90 | 0x2e | 0x40 | 0xcc)), "padding is nops: {:02x?}", t.before);
+    let call_rel = i32::from_le_bytes(r.after()[1..5].try_into().unwrap());
+    assert_eq!((r.at as i64 + 5 + i64::from(call_rel)) as usize, t.at, "the call goes to the jmp");
+    let jmp_rel = i32::from_le_bytes(t.after[1..5].try_into().unwrap());
+    let old_rel = i32::from_le_bytes(original[r.at + 1..r.at + 5].try_into().unwrap());
+    assert_eq!(t.at as i64 + 5 + i64::from(jmp_rel), r.at as i64 + 5 + i64::from(old_rel), "the jmp goes where the call went");
+    assert_eq!(pkru::scan::find_wrpkru(&code).count(), 0);
 }
 
 #[test]

@@ -60,7 +60,24 @@ pub struct Rewrite {
     pub len: usize,
     /// Which equivalence was used.
     pub how: How,
+    /// For [`How::BranchThroughPadding`]: the `jmp` written into dead
+    /// padding, which the rewritten branch now targets.
+    pub trampoline: Option<Trampoline>,
 }
+
+/// A `jmp rel32` to a branch's old target, written over dead padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trampoline {
+    /// Where it starts.
+    pub at: usize,
+    /// The padding's bytes before.
+    pub before: [u8; TRAMPOLINE_LEN],
+    /// The `jmp`.
+    pub after: [u8; TRAMPOLINE_LEN],
+}
+
+/// `jmp rel32`.
+const TRAMPOLINE_LEN: usize = 5;
 
 impl Rewrite {
     /// The instruction's bytes before the rewrite.
@@ -87,6 +104,11 @@ pub enum How {
     /// `add` of an immediate as `sub` of its negation (or back); CF, AF and
     /// OF were dead.
     AddAsSub,
+    /// A `call`/`jmp`/`jcc` whose displacement holds the bytes now targets a
+    /// `jmp` to its old target, written over dead padding (bytes of nops or
+    /// int3 after an unconditional transfer, up to a 16-byte boundary):
+    /// flags, stack and return address are as before.
+    BranchThroughPadding,
 }
 
 impl How {
@@ -96,6 +118,7 @@ impl How {
             How::OtherOperandEncoding => "same operation, other operand encoding",
             How::RotateTheOtherWay => "rotate the other way, CF/OF dead",
             How::AddAsSub => "add/sub of the negated immediate, CF/AF/OF dead",
+            How::BranchThroughPadding => "branch through a jmp in dead padding",
         }
     }
 }
@@ -145,13 +168,21 @@ pub fn neutralize(code: &mut [u8]) -> Result<Vec<Rewrite>, Refusal> {
             Ok(rewrite) => done.push(rewrite),
             Err(refusal) => {
                 for r in done.iter().rev() {
-                    code[r.at..r.at + r.len].copy_from_slice(r.before());
+                    undo(code, r);
                 }
                 return Err(refusal);
             }
         }
     }
     Ok(done)
+}
+
+/// Puts back what `rewrite` replaced.
+fn undo(code: &mut [u8], rewrite: &Rewrite) {
+    code[rewrite.at..rewrite.at + rewrite.len].copy_from_slice(rewrite.before());
+    if let Some(t) = &rewrite.trampoline {
+        code[t.at..t.at + TRAMPOLINE_LEN].copy_from_slice(&t.before);
+    }
 }
 
 /// Rewrites one instruction so that the occurrence at `hit` disappears and
@@ -174,6 +205,11 @@ fn neutralize_one(code: &mut [u8], hit: usize) -> Result<Rewrite, Refusal> {
             if let Some(rewrite) = apply(code, hit, instr, &new, how) {
                 return Ok(rewrite);
             }
+        }
+    }
+    for instr in &found {
+        if let Some(rewrite) = branch_through_padding(code, hit, instr) {
+            return Ok(rewrite);
         }
     }
     Err(Refusal::NoEquivalent { at: hit })
@@ -222,7 +258,7 @@ fn apply(code: &mut [u8], hit: usize, old: &Instruction, new: &Instruction, how:
     let window_end = (at + len).max(hit + 3).saturating_add(2).min(code.len());
     let count = |code: &[u8]| find_wrpkru(&code[window_start..window_end]).count();
     let hits_before = count(code);
-    let mut rewrite = Rewrite { wrpkru_at: hit, at, before: [0; MAX_INSTRUCTION], after: [0; MAX_INSTRUCTION], len, how };
+    let mut rewrite = Rewrite { wrpkru_at: hit, at, before: [0; MAX_INSTRUCTION], after: [0; MAX_INSTRUCTION], len, how, trampoline: None };
     rewrite.before[..len].copy_from_slice(&code[at..at + len]);
     rewrite.after[..len].copy_from_slice(&bytes);
     code[at..at + len].copy_from_slice(&bytes);
@@ -350,6 +386,103 @@ fn add_as_sub(code: &[u8], instr: &Instruction) -> Option<(Instruction, How)> {
     flags_dead_after(code, instr, RflagsBits::CF | RflagsBits::AF | RflagsBits::OF).then_some((new, How::AddAsSub))
 }
 
+/// A near `call`, `jmp` or `jcc` (rel32) that holds the bytes, sent through
+/// a `jmp` to its old target written over the dead padding nearest to it;
+/// `None` if there is no such padding or the new bytes would hold (or form)
+/// another `0F 01 EF`.
+fn branch_through_padding(code: &mut [u8], hit: usize, instr: &Instruction) -> Option<Rewrite> {
+    if !(instr.is_call_near() || instr.is_jmp_near() || instr.is_jcc_near()) {
+        return None;
+    }
+    let target = instr.near_branch_target();
+    let (at, len) = (instr.ip() as usize, instr.len());
+    let mut pads = dead_padding(code);
+    pads.sort_by_key(|&pad| pad.abs_diff(at));
+    for pad in pads {
+        // Both displacements must fit in 32 bits.
+        let jmp_rel = i32::try_from(target as i64 - (pad as i64 + TRAMPOLINE_LEN as i64)).ok()?;
+        let mut jmp = [0xe9, 0, 0, 0, 0];
+        jmp[1..].copy_from_slice(&jmp_rel.to_le_bytes());
+        let mut branch = *instr;
+        branch.set_near_branch64(pad as u64);
+        let mut encoder = Encoder::new(64);
+        if encoder.encode(&branch, instr.ip()).ok()? != len {
+            continue;
+        }
+        let bytes = encoder.take_buffer();
+        let mut rewrite = Rewrite {
+            wrpkru_at: hit,
+            at,
+            before: [0; MAX_INSTRUCTION],
+            after: [0; MAX_INSTRUCTION],
+            len,
+            how: How::BranchThroughPadding,
+            trampoline: Some(Trampoline { at: pad, before: [0; TRAMPOLINE_LEN], after: jmp }),
+        };
+        rewrite.before[..len].copy_from_slice(&code[at..at + len]);
+        rewrite.after[..len].copy_from_slice(&bytes);
+        if let Some(t) = rewrite.trampoline.as_mut() {
+            t.before.copy_from_slice(&code[pad..pad + TRAMPOLINE_LEN]);
+        }
+        let around = |code: &[u8], from: usize, to: usize| find_wrpkru(&code[from.saturating_sub(2)..to.saturating_add(2).min(code.len())]).count();
+        let before_hits = around(code, at.min(hit), (at + len).max(hit + 3)) + around(code, pad, pad + TRAMPOLINE_LEN);
+        code[at..at + len].copy_from_slice(&bytes);
+        code[pad..pad + TRAMPOLINE_LEN].copy_from_slice(&jmp);
+        let after_hits = around(code, at.min(hit), (at + len).max(hit + 3)) + around(code, pad, pad + TRAMPOLINE_LEN);
+        if code[hit..].starts_with(&crate::scan::WRPKRU) || after_hits >= before_hits {
+            undo(code, &rewrite);
+            continue;
+        }
+        return Some(rewrite);
+    }
+    None
+}
+
+/// Where dead padding at least [`TRAMPOLINE_LEN`] bytes long starts, by a
+/// linear sweep of `code`: nops or int3 right after a return, an
+/// unconditional jump or `ud2`, ending where the next instruction starts
+/// on a 16-byte boundary (a function or an aligned label, which compilers
+/// pad up to). Nothing falls into it, and compilers never jump into it.
+/// The boundary before it is cross-checked by a sweep from 64 bytes
+/// earlier.
+fn dead_padding(code: &[u8]) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut decoder = Decoder::with_ip(64, code, 0, DecoderOptions::NONE);
+    let mut after_transfer = false;
+    let mut run: Option<usize> = None;
+    while decoder.can_decode() {
+        let instr = decoder.decode();
+        let ip = instr.ip() as usize;
+        let filler = matches!(instr.code(), Code::Nopw | Code::Nopd | Code::Nopq | Code::Nop_rm16 | Code::Nop_rm32 | Code::Nop_rm64 | Code::Int3);
+        if filler && (after_transfer || run.is_some()) {
+            run.get_or_insert(ip);
+        } else {
+            if let Some(start) = run.take() {
+                if ip % 16 == 0 && ip - start >= TRAMPOLINE_LEN && start >= 64 && boundary_at(code, start - 64, start) {
+                    found.push(start);
+                }
+            }
+            after_transfer = !instr.is_invalid()
+                && (matches!(instr.flow_control(), FlowControl::Return | FlowControl::UnconditionalBranch | FlowControl::IndirectBranch)
+                    || instr.code() == Code::Ud2);
+        }
+    }
+    found
+}
+
+/// Whether a linear sweep from `from` has an instruction starting at `at`.
+fn boundary_at(code: &[u8], from: usize, at: usize) -> bool {
+    let mut decoder = Decoder::with_ip(64, &code[from..], from as u64, DecoderOptions::NONE);
+    while decoder.can_decode() {
+        let ip = decoder.ip() as usize;
+        if ip >= at {
+            return ip == at;
+        }
+        let _ = decoder.decode();
+    }
+    false
+}
+
 /// Whether every flag in `flags` is written before it is read on the path
 /// after `instr`. Only straight-line code is followed: a branch, call,
 /// return or anything else that leaves the next instruction, or the end of
@@ -457,6 +590,63 @@ mod tests {
         // mov does not write flags; the add after it does: dead.
         let code = [0x41, 0xc1, 0xc7, 0x0f, 0x89, 0xc3, 0x01, 0xef];
         assert!(rotate_the_other_way(&code, &decode_at(&code, 0)).is_some());
+    }
+
+    /// 64 bytes of nops, `ret`, 15 bytes of nop padding up to 80, then
+    /// Debian's libcrypto.so.3 at file offset 0x1de662: `cmp %eax,0x34(%rsp);
+    /// call ERR_set_mark@plt` (E8 0F 01 EF FF: the bytes are the call's
+    /// displacement); `movzbl 0x20(%r15),%edx`.
+    fn libcrypto_with_padding(before_padding: u8) -> Vec<u8> {
+        let mut code = vec![0x90; 64];
+        code.push(before_padding);
+        code.extend_from_slice(&[0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x0f, 0x1f, 0x80, 0, 0, 0, 0, 0x66, 0x90]);
+        code.extend_from_slice(&[0x39, 0x44, 0x24, 0x34, 0xe8, 0x0f, 0x01, 0xef, 0xff, 0x41, 0x0f, 0xb6, 0x57, 0x20]);
+        code
+    }
+
+    #[test]
+    fn libcrypto_call_goes_through_a_jmp_in_dead_padding() {
+        let mut code = libcrypto_with_padding(0xc3);
+        assert_eq!(code.len(), 94);
+        let original = code.clone();
+        let old_target = decode_at(&original, 84).near_branch_target();
+        let rewrites = neutralize(&mut code).unwrap();
+        assert_eq!(rewrites.len(), 1);
+        let r = &rewrites[0];
+        assert_eq!((r.wrpkru_at, r.at, r.how), (85, 84, How::BranchThroughPadding));
+        let t = r.trampoline.unwrap();
+        assert_eq!(t.at, 65, "the padding right after the ret");
+        assert_eq!(&t.before[..], &original[65..70]);
+        // The call now goes to the jmp, and the jmp to where the call went.
+        let call = decode_at(&code, 84);
+        assert_eq!((call.code(), call.len(), call.near_branch_target()), (Code::Call_rel32_64, 5, 65));
+        let jmp = decode_at(&code, 65);
+        assert_eq!((jmp.code(), jmp.near_branch_target()), (Code::Jmp_rel32_64, old_target));
+        assert_eq!(find_wrpkru(&code).count(), 0);
+        // Nothing else changed.
+        let changed: Vec<usize> = (0..code.len()).filter(|&i| code[i] != original[i]).collect();
+        assert!(changed.iter().all(|&i| (65..70).contains(&i) || (84..89).contains(&i)), "{changed:?}");
+    }
+
+    #[test]
+    fn padding_that_code_falls_into_or_that_ends_unaligned_is_not_used() {
+        // `mov %eax,%ebx` (89 C3) instead of `ret`, and the padding's last
+        // `66 90` as one `90`, so that it still ends at 80: the nops after
+        // the mov run.
+        let mut code = libcrypto_with_padding(0x89);
+        code.splice(65..65, [0xc3]);
+        code.splice(79..81, [0x90]);
+        assert_eq!(&code[64..66], [0x89, 0xc3]);
+        assert_eq!(&code[80..85], [0x39, 0x44, 0x24, 0x34, 0xe8]);
+        let original = code.clone();
+        assert_eq!(neutralize(&mut code), Err(Refusal::NoEquivalent { at: 85 }));
+        assert_eq!(code, original);
+        // After a ret, but ending at 81, not on a 16-byte boundary.
+        let mut code = libcrypto_with_padding(0xc3);
+        code.insert(70, 0x90);
+        let original = code.clone();
+        assert_eq!(neutralize(&mut code), Err(Refusal::NoEquivalent { at: 86 }));
+        assert_eq!(code, original);
     }
 
     #[test]

@@ -92,12 +92,14 @@ fn log_rewrites(path: &[u8], offset: u64, rewrites: &[pkru::rewrite::Rewrite]) {
     for r in rewrites {
         let at = offset.saturating_add(r.at as u64);
         if REWRITES_LOGGED.lock().insert((Vec::from(path), at)) {
+            let through = r.trampoline.map(|t| offset.saturating_add(t.at as u64));
             log::info!(
-                "rewrote unintended WRPKRU (0F 01 EF) in {name} at file offset {:#x}: instruction at {at:#x} {:02x?} -> {:02x?} ({})",
+                "rewrote unintended WRPKRU (0F 01 EF) in {name} at file offset {:#x}: instruction at {at:#x} {:02x?} -> {:02x?} ({}{})",
                 offset.saturating_add(r.wrpkru_at as u64),
                 r.before(),
                 r.after(),
-                r.how.describe()
+                r.how.describe(),
+                through.map(|t| alloc::format!(" at {t:#x}")).unwrap_or_default()
             );
         }
     }
