@@ -14,7 +14,11 @@
 //!   CF and OF differ, so only if every path from it overwrites them before
 //!   reading them;
 //! - `add r/m, imm` as `sub r/m, -imm` (and back): same result, CF/AF/OF
-//!   may differ, same condition.
+//!   may differ, same condition;
+//! - a near `call`/`jmp`/`jcc` whose displacement holds the bytes
+//!   (libcrypto's `call ERR_set_mark@plt` is `E8 0F 01 EF FF`) re-targeted
+//!   at a `jmp` to its old target, written over dead padding (nops after
+//!   an unconditional transfer, up to a 16-byte boundary).
 //!
 //! Instruction boundaries come from a linear sweep from the start of the
 //! code (ERIM decodes linearly too), cross-checked by sweeps from several
@@ -23,9 +27,10 @@
 //! bytes mean data in the code or hand-written overlap, and the occurrence is
 //! refused. A real `wrpkru` (decoded at an instruction boundary) is refused.
 //!
-//! What this cannot prove: that no jump lands inside the rewritten bytes.
-//! Compilers never jump into the middle of an instruction, so on compiled
-//! code the rewrite preserves behaviour; on code that does, the rewritten
+//! What this cannot prove: that no jump lands inside the rewritten bytes
+//! (or into the padding). Compilers never jump into the middle of an
+//! instruction or into padding, so on compiled code the rewrite preserves
+//! behaviour; on code that does, the rewritten
 //! program may misbehave. It never gains a WRPKRU: [`neutralize`] succeeds
 //! only if the result holds no `0F 01 EF` at any byte offset, so isolation
 //! does not depend on the decoder being right. See docs/dynamic.md.
