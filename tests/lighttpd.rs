@@ -147,9 +147,11 @@ fn debian_libnettle_and_libcrypto_are_rewritten_on_the_host() {
     let r = &rewrites[0];
     assert_eq!((base + r.wrpkru_at, base + r.at, r.how), (0x1de66d, 0x1de66c, pkru::rewrite::How::BranchThroughPadding));
     let t = r.trampoline.expect("a trampoline");
-    assert!(t.before.iter().all(|&b| matches!(b, 0x66 | 0x0f | 0x1f | 0x44 | 0x00 | 0x80 | 0x84 | 0x90 | 0x2e | 0x40 | 0xcc)), "padding is nops: {:02x?}", t.before);
+    assert_eq!(base + t.at, 0x1de86a, "the nopw between a jmp and the aligned label 0x1de870");
+    assert_eq!(t.before(), [0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00], "nopw 0x0(%rax,%rax,1)");
     let call_rel = i32::from_le_bytes(r.after()[1..5].try_into().unwrap());
     assert_eq!((r.at as i64 + 5 + i64::from(call_rel)) as usize, t.at, "the call goes to the jmp");
+    assert_eq!(t.after()[5], 0xcc, "int3 after the jmp, to the end of the nopw");
     let jmp_rel = i32::from_le_bytes(t.after[1..5].try_into().unwrap());
     let old_rel = i32::from_le_bytes(original[r.at + 1..r.at + 5].try_into().unwrap());
     assert_eq!(t.at as i64 + 5 + i64::from(jmp_rel), r.at as i64 + 5 + i64::from(old_rel), "the jmp goes where the call went");

@@ -70,19 +70,45 @@ pub struct Rewrite {
     pub trampoline: Option<Trampoline>,
 }
 
-/// A `jmp rel32` to a branch's old target, written over dead padding.
+/// A `jmp rel32` to a branch's old target, written over dead padding, and
+/// int3 up to the end of the padding instruction it ends in (so that the
+/// padding still decodes into whole instructions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trampoline {
     /// Where it starts.
     pub at: usize,
+    /// How many bytes it covers (5 to 19).
+    pub len: usize,
+    /// The padding's bytes before (`len` of them are meaningful).
+    pub before: [u8; TRAMPOLINE_MAX],
+    /// The `jmp` and the int3 bytes.
+    pub after: [u8; TRAMPOLINE_MAX],
+}
+
+impl Trampoline {
     /// The padding's bytes before.
-    pub before: [u8; TRAMPOLINE_LEN],
-    /// The `jmp`.
-    pub after: [u8; TRAMPOLINE_LEN],
+    pub fn before(&self) -> &[u8] {
+        &self.before[..self.len]
+    }
+
+    /// The `jmp` and the int3 bytes after it.
+    pub fn after(&self) -> &[u8] {
+        &self.after[..self.len]
+    }
 }
 
 /// `jmp rel32`.
-const TRAMPOLINE_LEN: usize = 5;
+const JMP_LEN: usize = 5;
+/// A `jmp` and the rest of the longest padding instruction it ends in.
+const TRAMPOLINE_MAX: usize = JMP_LEN + MAX_INSTRUCTION - 1;
+
+/// Occurrences one call rewrites at most: real libraries have one or two,
+/// and each costs decoding, so a crafted file full of them is refused
+/// rather than keeping the kernel busy.
+pub const MAX_OCCURRENCES: usize = 64;
+
+/// Padding runs tried for one branch, nearest first.
+const PADDING_TRIES: usize = 8;
 
 impl Rewrite {
     /// The instruction's bytes before the rewrite.
@@ -139,13 +165,15 @@ pub enum Refusal {
     /// No equivalent same-length encoding of any instruction that holds the
     /// bytes (or each one would change a flag that is read later).
     NoEquivalent { at: usize },
+    /// More than [`MAX_OCCURRENCES`] occurrences (`at` is the first).
+    TooMany { at: usize },
 }
 
 impl Refusal {
     /// Where the refused `0F 01 EF` starts.
     pub fn at(self) -> usize {
         match self {
-            Refusal::Instruction { at } | Refusal::Unsynchronized { at } | Refusal::NoEquivalent { at } => at,
+            Refusal::Instruction { at } | Refusal::Unsynchronized { at } | Refusal::NoEquivalent { at } | Refusal::TooMany { at } => at,
         }
     }
 
@@ -155,6 +183,7 @@ impl Refusal {
             Refusal::Instruction { .. } => "a wrpkru instruction",
             Refusal::Unsynchronized { .. } => "instruction boundaries not certain there",
             Refusal::NoEquivalent { .. } => "no equivalent encoding of the instructions holding it",
+            Refusal::TooMany { .. } => "too many occurrences to rewrite",
         }
     }
 }
@@ -166,10 +195,16 @@ impl Refusal {
 /// byte offset.
 pub fn neutralize(code: &mut [u8]) -> Result<Vec<Rewrite>, Refusal> {
     let mut done: Vec<Rewrite> = Vec::new();
-    // Each rewrite removes one occurrence and adds none, so this ends.
+    if let Some(first) = find_wrpkru(code).nth(MAX_OCCURRENCES).and(find_wrpkru(code).next()) {
+        return Err(Refusal::TooMany { at: first });
+    }
+    let mut sweep = Sweep { resume: 0, padding: None };
+    // Each rewrite removes one occurrence and adds none (and occurrences
+    // cannot overlap), so this ends, and each next one lies further on.
     loop {
-        let Some(hit) = find_wrpkru(code).next() else { break };
-        match neutralize_one(code, hit) {
+        let from = sweep.resume;
+        let Some(hit) = find_wrpkru(&code[from..]).next().map(|at| at + from) else { break };
+        match neutralize_one(code, hit, &mut sweep) {
             Ok(rewrite) => done.push(rewrite),
             Err(refusal) => {
                 for r in done.iter().rev() {
@@ -179,6 +214,14 @@ pub fn neutralize(code: &mut [u8]) -> Result<Vec<Rewrite>, Refusal> {
             }
         }
     }
+    // What the kernel relies on, whatever the rewrites above did.
+    let left = find_wrpkru(code).next();
+    if let Some(at) = left {
+        for r in done.iter().rev() {
+            undo(code, r);
+        }
+        return Err(Refusal::NoEquivalent { at });
+    }
     Ok(done)
 }
 
@@ -186,14 +229,28 @@ pub fn neutralize(code: &mut [u8]) -> Result<Vec<Rewrite>, Refusal> {
 fn undo(code: &mut [u8], rewrite: &Rewrite) {
     code[rewrite.at..rewrite.at + rewrite.len].copy_from_slice(rewrite.before());
     if let Some(t) = &rewrite.trampoline {
-        code[t.at..t.at + TRAMPOLINE_LEN].copy_from_slice(&t.before);
+        code[t.at..t.at + t.len].copy_from_slice(t.before());
     }
+}
+
+/// What one [`neutralize`] call keeps between occurrences, so that the
+/// code is decoded about once whatever the number of occurrences.
+struct Sweep {
+    /// An instruction boundary of the linear sweep from 0 at or before the
+    /// next occurrence (rewrites keep every boundary).
+    resume: usize,
+    /// The dead padding runs, found at the first branch that needs one;
+    /// a run used for a trampoline is taken out.
+    padding: Option<Vec<usize>>,
 }
 
 /// Rewrites one instruction so that the occurrence at `hit` disappears and
 /// no new one appears.
-fn neutralize_one(code: &mut [u8], hit: usize) -> Result<Rewrite, Refusal> {
-    let found = holders(code, 0, hit).ok_or(Refusal::Unsynchronized { at: hit })?;
+fn neutralize_one(code: &mut [u8], hit: usize, sweep: &mut Sweep) -> Result<Rewrite, Refusal> {
+    let found = holders(code, sweep.resume, hit).ok_or(Refusal::Unsynchronized { at: hit })?;
+    if let Some(first) = found.first() {
+        sweep.resume = first.ip() as usize;
+    }
     for start in SYNC_DISTANCES.iter().filter_map(|d| hit.checked_sub(*d)) {
         if holders(code, start, hit).as_ref() != Some(&found) {
             return Err(Refusal::Unsynchronized { at: hit });
@@ -213,7 +270,7 @@ fn neutralize_one(code: &mut [u8], hit: usize) -> Result<Rewrite, Refusal> {
         }
     }
     for instr in &found {
-        if let Some(rewrite) = branch_through_padding(code, hit, instr) {
+        if let Some(rewrite) = branch_through_padding(code, hit, instr, sweep) {
             return Ok(rewrite);
         }
     }
@@ -261,14 +318,14 @@ fn apply(code: &mut [u8], hit: usize, old: &Instruction, new: &Instruction, how:
     }
     let window_start = at.min(hit).saturating_sub(2);
     let window_end = (at + len).max(hit + 3).saturating_add(2).min(code.len());
-    let count = |code: &[u8]| find_wrpkru(&code[window_start..window_end]).count();
-    let hits_before = count(code);
+    let hits = |code: &[u8]| hits_in(code, &[(window_start, window_end)]);
+    let hits_before = hits(code);
     let mut rewrite = Rewrite { wrpkru_at: hit, at, before: [0; MAX_INSTRUCTION], after: [0; MAX_INSTRUCTION], len, how, trampoline: None };
     rewrite.before[..len].copy_from_slice(&code[at..at + len]);
     rewrite.after[..len].copy_from_slice(&bytes);
     code[at..at + len].copy_from_slice(&bytes);
     let still_there = code[hit..].starts_with(&crate::scan::WRPKRU);
-    if still_there || count(code) >= hits_before {
+    if still_there || !hits(code).iter().all(|h| hits_before.contains(h)) {
         code[at..at + len].copy_from_slice(rewrite.before());
         return None;
     }
@@ -395,26 +452,37 @@ fn add_as_sub(code: &[u8], instr: &Instruction) -> Option<(Instruction, How)> {
 /// a `jmp` to its old target written over the dead padding nearest to it;
 /// `None` if there is no such padding or the new bytes would hold (or form)
 /// another `0F 01 EF`.
-fn branch_through_padding(code: &mut [u8], hit: usize, instr: &Instruction) -> Option<Rewrite> {
+fn branch_through_padding(code: &mut [u8], hit: usize, instr: &Instruction, sweep: &mut Sweep) -> Option<Rewrite> {
     if !(instr.is_call_near() || instr.is_jmp_near() || instr.is_jcc_near()) {
         return None;
     }
     let target = instr.near_branch_target();
     let (at, len) = (instr.ip() as usize, instr.len());
-    let mut pads = dead_padding(code);
-    pads.sort_by_key(|&pad| pad.abs_diff(at));
-    for pad in pads {
-        // Both displacements must fit in 32 bits.
-        let jmp_rel = i32::try_from(target as i64 - (pad as i64 + TRAMPOLINE_LEN as i64)).ok()?;
-        let mut jmp = [0xe9, 0, 0, 0, 0];
-        jmp[1..].copy_from_slice(&jmp_rel.to_le_bytes());
+    let pads = sweep.padding.get_or_insert_with(|| dead_padding(code));
+    // The nearest runs: those either side of the branch, closest first.
+    let split = pads.partition_point(|&pad| pad < at);
+    let mut nearest: Vec<usize> = pads[split.saturating_sub(PADDING_TRIES)..(split + PADDING_TRIES).min(pads.len())].to_vec();
+    nearest.sort_by_key(|&pad| pad.abs_diff(at));
+    for pad in nearest.into_iter().take(PADDING_TRIES) {
+        // The jmp, then int3 to the end of the padding instruction it ends in.
+        let end = first_boundary_from(code, pad, pad + JMP_LEN)?;
+        let span = end - pad;
+        if span > TRAMPOLINE_MAX {
+            continue;
+        }
+        let Ok(jmp_rel) = i32::try_from(target as i64 - (pad as i64 + JMP_LEN as i64)) else { continue };
+        let mut after = [0xcc; TRAMPOLINE_MAX];
+        after[0] = 0xe9;
+        after[1..JMP_LEN].copy_from_slice(&jmp_rel.to_le_bytes());
         let mut branch = *instr;
         branch.set_near_branch64(pad as u64);
         let mut encoder = Encoder::new(64);
-        if encoder.encode(&branch, instr.ip()).ok()? != len {
+        if encoder.encode(&branch, instr.ip()).ok() != Some(len) {
             continue;
         }
         let bytes = encoder.take_buffer();
+        let mut trampoline = Trampoline { at: pad, len: span, before: [0; TRAMPOLINE_MAX], after };
+        trampoline.before[..span].copy_from_slice(&code[pad..end]);
         let mut rewrite = Rewrite {
             wrpkru_at: hit,
             at,
@@ -422,28 +490,48 @@ fn branch_through_padding(code: &mut [u8], hit: usize, instr: &Instruction) -> O
             after: [0; MAX_INSTRUCTION],
             len,
             how: How::BranchThroughPadding,
-            trampoline: Some(Trampoline { at: pad, before: [0; TRAMPOLINE_LEN], after: jmp }),
+            trampoline: Some(trampoline),
         };
         rewrite.before[..len].copy_from_slice(&code[at..at + len]);
         rewrite.after[..len].copy_from_slice(&bytes);
-        if let Some(t) = rewrite.trampoline.as_mut() {
-            t.before.copy_from_slice(&code[pad..pad + TRAMPOLINE_LEN]);
-        }
-        let around = |code: &[u8], from: usize, to: usize| find_wrpkru(&code[from.saturating_sub(2)..to.saturating_add(2).min(code.len())]).count();
-        let before_hits = around(code, at.min(hit), (at + len).max(hit + 3)) + around(code, pad, pad + TRAMPOLINE_LEN);
+        let windows = [(at.min(hit).saturating_sub(2), ((at + len).max(hit + 3) + 2).min(code.len())), (pad.saturating_sub(2), (end + 2).min(code.len()))];
+        let hits_before = hits_in(code, &windows);
         code[at..at + len].copy_from_slice(&bytes);
-        code[pad..pad + TRAMPOLINE_LEN].copy_from_slice(&jmp);
-        let after_hits = around(code, at.min(hit), (at + len).max(hit + 3)) + around(code, pad, pad + TRAMPOLINE_LEN);
-        if code[hit..].starts_with(&crate::scan::WRPKRU) || after_hits >= before_hits {
+        code[pad..end].copy_from_slice(&after[..span]);
+        if code[hit..].starts_with(&crate::scan::WRPKRU) || !hits_in(code, &windows).iter().all(|h| hits_before.contains(h)) {
             undo(code, &rewrite);
             continue;
         }
+        pads.retain(|&p| p != pad);
         return Some(rewrite);
     }
     None
 }
 
-/// Where dead padding at least [`TRAMPOLINE_LEN`] bytes long starts, by a
+/// Where `0F 01 EF` starts within the `windows` of `code`: a rewrite may
+/// only remove occurrences there, never add one.
+fn hits_in(code: &[u8], windows: &[(usize, usize)]) -> Vec<usize> {
+    let mut found: Vec<usize> = windows.iter().flat_map(|&(from, to)| find_wrpkru(&code[from..to]).map(move |at| at + from)).collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// The first instruction boundary at or after `at` of a linear sweep
+/// from `from`.
+fn first_boundary_from(code: &[u8], from: usize, at: usize) -> Option<usize> {
+    let mut decoder = Decoder::with_ip(64, code.get(from..)?, from as u64, DecoderOptions::NONE);
+    while decoder.can_decode() {
+        let ip = decoder.ip() as usize;
+        if ip >= at {
+            return Some(ip);
+        }
+        let _ = decoder.decode();
+    }
+    (decoder.ip() as usize >= at).then_some(decoder.ip() as usize)
+}
+
+/// Where dead padding at least a `jmp` (5 bytes) long starts, by a
 /// linear sweep of `code`: nops or int3 right after a return, an
 /// unconditional jump or `ud2`, ending where the next instruction starts
 /// on a 16-byte boundary (a function or an aligned label, which compilers
@@ -463,7 +551,7 @@ fn dead_padding(code: &[u8]) -> Vec<usize> {
             run.get_or_insert(ip);
         } else {
             if let Some(start) = run.take() {
-                if ip % 16 == 0 && ip - start >= TRAMPOLINE_LEN && start >= 64 && boundary_at(code, start - 64, start) {
+                if ip % 16 == 0 && ip - start >= JMP_LEN && start >= 64 && boundary_at(code, start - 64, start) {
                     found.push(start);
                 }
             }
@@ -621,7 +709,9 @@ mod tests {
         assert_eq!((r.wrpkru_at, r.at, r.how), (85, 84, How::BranchThroughPadding));
         let t = r.trampoline.unwrap();
         assert_eq!(t.at, 65, "the padding right after the ret");
-        assert_eq!(&t.before[..], &original[65..70]);
+        // nopw (6 bytes) at 65: the jmp, then one int3.
+        assert_eq!((t.len, t.before()), (6, &original[65..71]));
+        assert_eq!(t.after()[5], 0xcc);
         // The call now goes to the jmp, and the jmp to where the call went.
         let call = decode_at(&code, 84);
         assert_eq!((call.code(), call.len(), call.near_branch_target()), (Code::Call_rel32_64, 5, 65));
@@ -630,7 +720,7 @@ mod tests {
         assert_eq!(find_wrpkru(&code).count(), 0);
         // Nothing else changed.
         let changed: Vec<usize> = (0..code.len()).filter(|&i| code[i] != original[i]).collect();
-        assert!(changed.iter().all(|&i| (65..70).contains(&i) || (84..89).contains(&i)), "{changed:?}");
+        assert!(changed.iter().all(|&i| (65..71).contains(&i) || (84..89).contains(&i)), "{changed:?}");
     }
 
     #[test]
@@ -652,6 +742,28 @@ mod tests {
         let original = code.clone();
         assert_eq!(neutralize(&mut code), Err(Refusal::NoEquivalent { at: 86 }));
         assert_eq!(code, original);
+    }
+
+    #[test]
+    fn at_most_64_occurrences_and_each_costs_one_sweep() {
+        let many = |n: usize| LIBNETTLE.iter().copied().cycle().take(LIBNETTLE.len() * n).collect::<Vec<u8>>();
+        let mut code = many(MAX_OCCURRENCES);
+        assert_eq!(neutralize(&mut code).map(|r| r.len()), Ok(MAX_OCCURRENCES));
+        assert_eq!(find_wrpkru(&code).count(), 0);
+        let mut code = many(MAX_OCCURRENCES + 1);
+        let original = code.clone();
+        assert_eq!(neutralize(&mut code), Err(Refusal::TooMany { at: 0x11 }));
+        assert_eq!(code, original);
+        // 64 occurrences spread over 8 MiB of code: the sweep resumes where
+        // the last one was instead of starting again at 0.
+        let mut code = vec![0x90u8; 8 << 20];
+        for i in 0..MAX_OCCURRENCES {
+            let at = (i + 1) * (code.len() / (MAX_OCCURRENCES + 1));
+            code[at..at + LIBNETTLE.len()].copy_from_slice(&LIBNETTLE);
+        }
+        let start = std::time::Instant::now();
+        assert_eq!(neutralize(&mut code).map(|r| r.len()), Ok(MAX_OCCURRENCES));
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
     }
 
     #[test]
