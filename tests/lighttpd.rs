@@ -10,6 +10,9 @@
 //!
 //! dash is there for /bin/sh: the default configuration runs two
 //! `include_shell` scripts (perl, which lighttpd's closure already has).
+//! lighttpd writes its log as www-data, into /var/log/lighttpd, which
+//! Debian's boot creates for www-data from lighttpd's tmpfiles.d; no boot
+//! runs here, so tests/data/tmpfiles-then.sh does that first.
 
 mod common;
 mod support;
@@ -42,6 +45,13 @@ fn lighttpd_root() -> &'static Path {
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `--add` for tests/data/tmpfiles-then.sh: the packages' tmpfiles.d
+/// directories (www-data's /var/log/lighttpd) made as Debian's boot makes
+/// them, then the command.
+fn tmpfiles() -> String {
+    format!("{}:/tmpfiles-then.sh", root().join("tests/data/tmpfiles-then.sh").display())
 }
 
 fn run(level: &str, extra: &[&str], args: &[&str]) -> Output {
@@ -87,28 +97,29 @@ fn ld_so_lists_lighttpds_libraries_as_on_linux() {
     assert!(want.iter().any(|l| l.starts_with("libnettle.so.8 => /usr/lib/x86_64-linux-gnu/libnettle.so.8")), "{want:?}");
 
     for level in ["mpk", "none"] {
-        let out = run(level, &["--env", "LD_TRACE_LOADED_OBJECTS=1"], &["/usr/sbin/lighttpd"]);
+        // --verbose: the kernel's log (its rewrite lines) on stderr; stdout is ld.so's alone.
+        let out = run(level, &["--verbose", "--env", "LD_TRACE_LOADED_OBJECTS=1"], &["/usr/sbin/lighttpd"]);
         assert_eq!(out.code, 0, "{level}: {}", out.show());
         let got = listed_libraries(&out.stdout, "");
         assert_eq!(got, want, "{level}: Isola's listing differs from the host's\n{host_listing}\n{}", out.show());
         // Each unintended WRPKRU of libnettle rewritten, and logged once.
         for offset in ["0x27a71", "0x27dd9"] {
             let line = format!("rewrote unintended WRPKRU (0F 01 EF) in /usr/lib/x86_64-linux-gnu/libnettle.so.8.6 at file offset {offset}: instruction at");
-            assert_eq!(out.stdout.matches(&line).count(), 1, "{level}: {line}\n{}", out.show());
+            assert_eq!(out.stderr.matches(&line).count(), 1, "{level}: {line}\n{}", out.show());
         }
-        assert!(!out.stdout.contains("refused"), "{level}: {}", out.show());
+        assert!(!out.stderr.contains("refused"), "{level}: {}", out.show());
     }
     // libcrypto.so.3 (through systemd-cryptenroll, the root's one program
     // linked with it) maps too, its call rewritten through padding.
-    let out = run("mpk", &["--env", "LD_TRACE_LOADED_OBJECTS=1"], &["/usr/bin/systemd-cryptenroll"]);
+    let out = run("mpk", &["--verbose", "--env", "LD_TRACE_LOADED_OBJECTS=1"], &["/usr/bin/systemd-cryptenroll"]);
     assert_eq!(out.code, 0, "{}", out.show());
     assert!(out.stdout.contains("libcrypto.so.3 => /usr/lib/x86_64-linux-gnu/libcrypto.so.3 (0x"), "{}", out.show());
     assert!(
-        out.stdout.contains("rewrote unintended WRPKRU (0F 01 EF) in /usr/lib/x86_64-linux-gnu/libcrypto.so.3 at file offset 0x1de66d: instruction at 0x1de66c [e8, 0f, 01, ef, ff] -> "),
+        out.stderr.contains("rewrote unintended WRPKRU (0F 01 EF) in /usr/lib/x86_64-linux-gnu/libcrypto.so.3 at file offset 0x1de66d: instruction at 0x1de66c [e8, 0f, 01, ef, ff] -> "),
         "{}",
         out.show()
     );
-    assert!(!out.stdout.contains("refused"), "{}", out.show());
+    assert!(!out.stderr.contains("refused"), "{}", out.show());
 }
 
 /// The executable segment of `lib` (from its page-aligned file offset, as
@@ -163,7 +174,7 @@ fn lighttpd_daemonizes_serves_loopback_and_stops_on_sigterm() {
     let script = format!("{}:/t.sh", root().join("tests/data/lighttpd-daemon.sh").display());
     for level in ["mpk", "none"] {
         let _serial = one_at_a_time();
-        let out = run(level, &["--add", &script], &["/bin/sh", "/t.sh"]);
+        let out = run(level, &["--add", &script, "--add", &tmpfiles()], &["/bin/sh", "/tmpfiles-then.sh", "/bin/sh", "/t.sh"]);
         assert_eq!(out.code, 0, "{level}: {}", out.show());
         for line in [
             "config ok",
@@ -195,6 +206,7 @@ fn lighttpd_serves_var_www_html_over_a_forwarded_port() {
     let add_index = format!("{}:/var/www/html/index.html", www.path().join("index.html").display());
     let add_big = format!("{}:/var/www/html/big.bin", www.path().join("big.bin").display());
     let dir = lighttpd_root().to_str().unwrap().to_string();
+    let tmpfiles = tmpfiles();
 
     for level in ["strict", "mpk", "none"] {
         let _serial = one_at_a_time();
@@ -202,9 +214,10 @@ fn lighttpd_serves_var_www_html_over_a_forwarded_port() {
         let publish = format!("{port}:80");
         let mut run = Background::start(&[
             "run", "--accel", "tcg", "--isolation", level, "--timeout", "900", "--memory", "512", "--rootfs", &dir, "-p", &publish,
-            "--add", &add_index, "--add", &add_big, "/usr/sbin/lighttpd", "-D", "-f", "/etc/lighttpd/lighttpd.conf",
+            "--verbose", "--add", &add_index, "--add", &add_big, "--add", &tmpfiles, "/bin/sh", "/tmpfiles-then.sh", "/usr/sbin/lighttpd",
+            "-D", "-f", "/etc/lighttpd/lighttpd.conf",
         ]);
-        assert!(run.wait_for("isolation: ", WATCHDOG), "{level}: the kernel did not boot\n{}", run.show());
+        assert!(run.wait_for_err("isolation: ", WATCHDOG), "{level}: the kernel did not boot\n{}", run.show());
         let first = wait_answer(&mut run, port, "/", Duration::from_secs(120));
         assert_eq!(first.body, index, "{level}: GET /\n{}", run.show());
         let r = http_get(port, "/big.bin", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{level}: GET /big.bin: {e}\n{}", run.show()));
@@ -224,7 +237,7 @@ fn lighttpd_serves_var_www_html_over_a_forwarded_port() {
         );
         eprintln!("{level}: {summary}");
         assert!(run.exited().is_none(), "{level}: isola run ended early\n{}", run.show());
-        assert!(!run.stdout().contains("refused"), "{level}: {}", run.show());
+        assert!(!run.stderr().contains("refused"), "{level}: {}", run.show());
         let qemus = qemu_children(run.pid());
         run.kill();
         for q in qemus {
