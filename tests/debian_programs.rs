@@ -2,8 +2,9 @@
 //! (bash, coreutils, grep, sed, findutils, tar, python3 and their
 //! dependency closure, cached): a bash script with a tar round trip, and a
 //! python3 script using fork, pipes, subprocess, signals, sockets, mmap,
-//! json and hashlib, and python3 reading the clocks through the vDSO (no
-//! clock_gettime in the trace). Boots the real kernel under TCG.
+//! json and hashlib (OpenSSL's libcrypto included), and python3 reading the
+//! clocks through the vDSO (no clock_gettime in the trace). Boots the real
+//! kernel under TCG.
 
 mod common;
 
@@ -66,6 +67,7 @@ fn python3_forks_pipes_signals_and_hashes() {
             "mmap hello 4096",
             "json {\"a\": [1, 2]}",
             "sha256 3a9d5d829175bf5e",
+            "openssl sha256 3a9d5d829175bf5e _hashlib",
         ] {
             assert!(out.has_line(line), "{level}: no line {line:?}: {}", out.show());
         }

@@ -9,6 +9,8 @@
 //!   address spaces when all 14 domain keys are taken (DESIGN.md, "Key
 //!   allocation");
 //! - [`scan`]: the WRPKRU scanner run over every executable segment at load;
+//! - [`rewrite`]: the rewriter of unintended WRPKRU (bytes `0F 01 EF` formed
+//!   by other instructions) into equivalent same-length encodings;
 //! - `gate` (x86-64 only): the only place in Isola where the `wrpkru` and
 //!   `rdpkru` instructions live, and the only module of this crate allowed to
 //!   use `unsafe`.
@@ -28,7 +30,10 @@ use core::fmt;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 pub mod gate;
+pub mod rewrite;
 pub mod scan;
+
+extern crate alloc;
 
 /// Number of protection keys the hardware has.
 pub const KEY_COUNT: usize = 16;

@@ -40,7 +40,7 @@ pub use cputime::{CpuClock, Rusage};
 pub use eventfd::{EventCounter, EventWait};
 pub use creds::Credentials;
 pub use fd::{DEFAULT_NOFILE, FdTable, MAX_FDS, NR_OPEN, check_range};
-pub use pipe::{PIPE_BUF, PIPE_CAPACITY, Pipe, PipeRead, PipeWrite};
+pub use pipe::{PIPE_BUF, PIPE_CAPACITY, PIPE_MAX_SIZE, Pipe, PipeRead, PipeResize, PipeWrite};
 pub use rlimit::ResourceLimits;
 pub use signal::SignalState;
 pub use stack::{STACK_LIMIT_FOR_ARGS, StackError, StackImage, build_initial_stack};

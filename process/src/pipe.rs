@@ -1,7 +1,8 @@
 //! A pipe's buffer and its Linux semantics, without blocking.
 //!
-//! [`Pipe`] is a ring buffer of [`PIPE_CAPACITY`] bytes with counts of the
-//! open read and write ends. [`Pipe::read`] and [`Pipe::write`] never wait:
+//! [`Pipe`] is a ring buffer of [`PIPE_CAPACITY`] bytes (changed by
+//! `fcntl(F_SETPIPE_SZ)`, [`Pipe::resize`]) with counts of the open read and
+//! write ends. [`Pipe::read`] and [`Pipe::write`] never wait:
 //! they answer [`PipeRead::WouldBlock`] / [`PipeWrite::WouldBlock`] and the
 //! kernel blocks the caller (or returns `EAGAIN` for `O_NONBLOCK`) and wakes
 //! it when the other side moves. Rules (pipe(7)):
@@ -21,6 +22,24 @@ use alloc::vec::Vec;
 pub const PIPE_BUF: usize = 4096;
 /// Bytes a pipe holds (Linux's default, 16 pages).
 pub const PIPE_CAPACITY: usize = 65536;
+/// The largest capacity an unprivileged process may set (Linux's default
+/// /proc/sys/fs/pipe-max-size).
+pub const PIPE_MAX_SIZE: usize = 1 << 20;
+/// A page: capacities are whole pages.
+const PAGE: usize = 4096;
+
+/// Why [`Pipe::resize`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipeResize {
+    /// More than 2 GiB asked: `EINVAL`.
+    TooLarge,
+    /// Above [`PIPE_MAX_SIZE`] without privilege: `EPERM`.
+    NotPermitted,
+    /// The bytes in the pipe would not fit: `EBUSY`.
+    Busy,
+    /// The new ring could not be allocated: `ENOMEM`.
+    NoMemory,
+}
 
 /// The outcome of [`Pipe::read`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +73,8 @@ pub enum PipeWrite {
 pub struct Pipe {
     /// The ring; allocated at the first write, freed when no reader is left.
     ring: Vec<u8>,
+    /// The ring's size, allocated or not.
+    capacity: usize,
     /// Index of the oldest byte.
     head: usize,
     /// Bytes in the ring.
@@ -75,7 +96,7 @@ impl Default for Pipe {
 impl Pipe {
     /// An empty pipe with one read end and one write end (`pipe2`).
     pub fn new() -> Self {
-        Pipe { ring: Vec::new(), head: 0, len: 0, readers: 1, writers: 1, reader_opens: 0, writer_opens: 0 }
+        Pipe { ring: Vec::new(), capacity: PIPE_CAPACITY, head: 0, len: 0, readers: 1, writers: 1, reader_opens: 0, writer_opens: 0 }
     }
 
     /// The pipe of a FIFO nobody has open yet.
@@ -120,7 +141,7 @@ impl Pipe {
             return if self.writers == 0 { PipeRead::Eof } else { PipeRead::WouldBlock };
         }
         let count = buf.len().min(self.len);
-        let first = count.min(PIPE_CAPACITY - self.head);
+        let first = count.min(self.capacity - self.head);
         buf[..first].copy_from_slice(&self.ring[self.head..self.head + first]);
         buf[first..count].copy_from_slice(&self.ring[..count - first]);
         PipeRead::Data(count)
@@ -133,7 +154,7 @@ impl Pipe {
             PipeRead::Data(count) => count,
             other => return other,
         };
-        self.head = (self.head + count) % PIPE_CAPACITY;
+        self.head = (self.head + count) % self.capacity;
         self.len -= count;
         if self.len == 0 {
             self.head = 0;
@@ -157,19 +178,55 @@ impl Pipe {
         }
         if self.ring.is_empty() {
             let mut ring = Vec::new();
-            if ring.try_reserve_exact(PIPE_CAPACITY).is_err() {
+            if ring.try_reserve_exact(self.capacity).is_err() {
                 return PipeWrite::NoMemory;
             }
-            ring.resize(PIPE_CAPACITY, 0);
+            ring.resize(self.capacity, 0);
             self.ring = ring;
         }
         let count = data.len().min(space);
-        let tail = (self.head + self.len) % PIPE_CAPACITY;
-        let first = count.min(PIPE_CAPACITY - tail);
+        let tail = (self.head + self.len) % self.capacity;
+        let first = count.min(self.capacity - tail);
         self.ring[tail..tail + first].copy_from_slice(&data[..first]);
         self.ring[..count - first].copy_from_slice(&data[first..count]);
         self.len += count;
         PipeWrite::Wrote(count)
+    }
+
+    /// The bytes the pipe can hold (`F_GETPIPE_SZ`).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// `F_SETPIPE_SZ`: at least `requested` bytes, rounded as Linux does (up
+    /// to a page, then to a power of two); above [`PIPE_MAX_SIZE`] only when
+    /// `privileged`; never below the bytes waiting. Returns the new capacity.
+    pub fn resize(&mut self, requested: u32, privileged: bool) -> Result<usize, PipeResize> {
+        let requested = requested as usize;
+        if requested > 1 << 31 {
+            return Err(PipeResize::TooLarge);
+        }
+        let size = requested.max(PAGE).next_power_of_two();
+        if size > PIPE_MAX_SIZE && size > self.capacity && !privileged {
+            return Err(PipeResize::NotPermitted);
+        }
+        if self.len > size {
+            return Err(PipeResize::Busy);
+        }
+        if !self.ring.is_empty() {
+            let mut ring = Vec::new();
+            if ring.try_reserve_exact(size).is_err() {
+                return Err(PipeResize::NoMemory);
+            }
+            ring.resize(size, 0);
+            let first = self.len.min(self.capacity - self.head);
+            ring[..first].copy_from_slice(&self.ring[self.head..self.head + first]);
+            ring[first..self.len].copy_from_slice(&self.ring[..self.len - first]);
+            self.ring = ring;
+            self.head = 0;
+        }
+        self.capacity = size;
+        Ok(size)
     }
 
     /// Whether the ring is allocated (the next write needs none).
@@ -221,7 +278,7 @@ impl Pipe {
 
     /// Bytes that can be written now.
     pub fn space(&self) -> usize {
-        PIPE_CAPACITY - self.len
+        self.capacity - self.len
     }
 
     /// Would a read not block (`POLLIN`, or `POLLHUP` when no writer is
@@ -248,6 +305,38 @@ mod tests {
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
         (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    }
+
+    #[test]
+    fn resize_rounds_as_linux_and_keeps_the_bytes_in_order() {
+        let mut pipe = Pipe::new();
+        assert_eq!(pipe.capacity(), PIPE_CAPACITY);
+        assert_eq!(pipe.resize(0, false), Ok(4096), "below a page: a page");
+        assert_eq!(pipe.resize(4097, false), Ok(8192), "up to a power of two");
+        assert_eq!(pipe.resize(0x40000, false), Ok(0x40000));
+        assert_eq!(pipe.resize(PIPE_MAX_SIZE as u32, false), Ok(PIPE_MAX_SIZE));
+        assert_eq!(pipe.resize(PIPE_MAX_SIZE as u32 + 1, false), Err(PipeResize::NotPermitted));
+        assert_eq!(pipe.resize(u32::MAX, true), Err(PipeResize::TooLarge));
+        assert_eq!(pipe.capacity(), PIPE_MAX_SIZE, "a refusal changes nothing");
+        // Wrapped contents survive a resize, in order.
+        assert_eq!(pipe.resize(8192, false), Ok(8192));
+        let data = pattern(6000, 7);
+        assert_eq!(pipe.write(&data), PipeWrite::Wrote(6000));
+        let mut buf = vec![0u8; 5000];
+        assert_eq!(pipe.read(&mut buf), PipeRead::Data(5000));
+        assert_eq!(pipe.write(&data[..4000]), PipeWrite::Wrote(4000), "wraps around the 8 KiB ring");
+        assert_eq!(pipe.resize(4096, false), Err(PipeResize::Busy), "5000 bytes do not fit a page");
+        assert_eq!(pipe.resize(16384, false), Ok(16384));
+        assert_eq!(pipe.space(), 16384 - 5000);
+        let mut out = vec![0u8; 5000];
+        assert_eq!(pipe.read(&mut out), PipeRead::Data(5000));
+        assert_eq!(&out[..1000], &data[5000..]);
+        assert_eq!(&out[1000..], &data[..4000]);
+        // A small pipe fills at its size.
+        let mut small = Pipe::new();
+        assert_eq!(small.resize(4096, false), Ok(4096));
+        assert_eq!(small.write(&pattern(10000, 1)), PipeWrite::Wrote(4096));
+        assert_eq!(small.write(b"x"), PipeWrite::WouldBlock);
     }
 
     #[test]

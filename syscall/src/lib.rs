@@ -24,6 +24,7 @@ extern crate alloc;
 use core::fmt;
 
 pub mod args;
+pub mod futex;
 pub mod layout;
 pub mod net;
 pub mod nr;

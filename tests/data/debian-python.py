@@ -22,3 +22,7 @@ with open("/tmp/m.bin", "rb") as f:
     m = mmap.mmap(f.fileno(), 4096, access=mmap.ACCESS_READ); print("mmap", m[0:5].decode(), len(m)); m.close()
 print("json", json.dumps({"a": [1, 2]}, sort_keys=True))
 print("sha256", hashlib.sha256(b"isola").hexdigest()[:16])
+# OpenSSL's libcrypto.so.3 (its unintended WRPKRU rewritten at map time,
+# docs/dynamic.md) computes it too.
+import _hashlib
+print("openssl sha256", _hashlib.openssl_sha256(b"isola").hexdigest()[:16], hashlib.sha256.__module__)

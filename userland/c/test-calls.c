@@ -3,7 +3,8 @@
  * calls (setuid ... getresgid, setfsuid), each identity scenario in its own
  * child since a process that gives up root cannot take it back; getrusage,
  * times and /proc/self/stat's CPU times; mknod/mknodat/mkfifo and FIFOs;
- * fallocate and msync; rt_sigtimedwait.
+ * fallocate and msync; rt_sigtimedwait; futex as a process of one thread
+ * sees it (libcrypto's pthread_once ends with a FUTEX_WAKE).
  *
  * Works in a fresh directory `test-calls.<pid>` under /tmp and removes it
  * at the end. Raw syscall() is used so that each check names the syscall
@@ -18,6 +19,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/sysmacros.h>
 #include <sys/times.h>
 #include <sys/uio.h>
@@ -615,6 +617,79 @@ static long sigwait_raw(const sigset_t *set, siginfo_t *info, const struct times
     return SC(SYS_rt_sigtimedwait, set, info, timeout, size);
 }
 
+static volatile sig_atomic_t futex_alarms;
+static void on_futex_alarm(int sig)
+{
+    (void)sig;
+    futex_alarms++;
+}
+
+/* futex(2): a wait sleeps until its timeout or a signal, a wake finds
+ * nobody (no other thread), and the arguments are checked as Linux does. */
+static void test_futex(void)
+{
+    static uint32_t word = 7, other = 0;
+    const int wait = 0, wake = 1, cmp_requeue = 4, wait_bitset = 9, wake_bitset = 10, private = 128, realtime = 256;
+    check(SC(SYS_futex, &word, wake | private, INT32_MAX, NULL, NULL, 0) == 0, "futex WAKE (private, wake-all): nobody", "%s",
+          errname(errno));
+    check(SC(SYS_futex, &word, wake, 1, NULL, NULL, 0) == 0, "futex WAKE (shared): nobody", "%s", errname(errno));
+    check(SC(SYS_futex, (uint32_t *)0x1000, wake | private, 1, NULL, NULL, 0) == 0,
+          "futex private WAKE does not touch the word", "%s", errname(errno));
+    expect_errno("futex shared WAKE of an unmapped word: EFAULT", SC(SYS_futex, (uint32_t *)0x1000, wake, 1, NULL, NULL, 0),
+                 EFAULT);
+    expect_errno("futex on a misaligned word: EINVAL", SC(SYS_futex, (char *)&word + 1, wake, 1, NULL, NULL, 0), EINVAL);
+    expect_errno("futex WAIT on a word that changed: EAGAIN", SC(SYS_futex, &word, wait | private, 8, NULL, NULL, 0),
+                 EAGAIN);
+    expect_errno("futex WAIT on an unmapped word: EFAULT", SC(SYS_futex, (uint32_t *)0x1000, wait, 0, NULL, NULL, 0), EFAULT);
+    struct timespec rel = {0, 50 * 1000000L};
+    long t0 = now_ms();
+    long r = SC(SYS_futex, &word, wait | private, 7, &rel, NULL, 0);
+    int e = errno;
+    long waited = now_ms() - t0;
+    check(r == -1 && e == ETIMEDOUT && waited >= 50, "futex WAIT with a 50 ms timeout: ETIMEDOUT after it", "%ld %s, %ld ms",
+          r, errname(e), waited);
+    struct timespec bad = {0, 2000000000L};
+    expect_errno("futex WAIT with tv_nsec out of range: EINVAL", SC(SYS_futex, &word, wait, 7, &bad, NULL, 0), EINVAL);
+    struct timespec at;
+    clock_gettime(CLOCK_MONOTONIC, &at);
+    at.tv_nsec += 30 * 1000000L;
+    if (at.tv_nsec >= 1000000000L) {
+        at.tv_sec++;
+        at.tv_nsec -= 1000000000L;
+    }
+    t0 = now_ms();
+    r = SC(SYS_futex, &word, wait_bitset | private, 7, &at, NULL, -1);
+    e = errno;
+    waited = now_ms() - t0;
+    check(r == -1 && e == ETIMEDOUT && waited >= 25, "futex WAIT_BITSET to an absolute CLOCK_MONOTONIC time: ETIMEDOUT",
+          "%ld %s, %ld ms", r, errname(e), waited);
+    struct timespec past = {1, 0};
+    expect_errno("futex WAIT_BITSET|CLOCK_REALTIME to a past time: ETIMEDOUT",
+                 SC(SYS_futex, &word, wait_bitset | private | realtime, 7, &past, NULL, -1), ETIMEDOUT);
+    expect_errno("futex WAIT_BITSET with bitset 0: EINVAL", SC(SYS_futex, &word, wait_bitset, 7, &past, NULL, 0), EINVAL);
+    expect_errno("futex WAKE_BITSET with bitset 0: EINVAL", SC(SYS_futex, &word, wake_bitset, 1, NULL, NULL, 0), EINVAL);
+    expect_errno("futex WAKE|CLOCK_REALTIME: ENOSYS", SC(SYS_futex, &word, wake | realtime, 1, NULL, NULL, 0), ENOSYS);
+    expect_errno("futex command 14: ENOSYS", SC(SYS_futex, &word, 14, 1, NULL, NULL, 0), ENOSYS);
+    expect_errno("futex CMP_REQUEUE on a word that changed: EAGAIN",
+                 SC(SYS_futex, &word, cmp_requeue | private, 1, (void *)1, &other, 8), EAGAIN);
+    check(SC(SYS_futex, &word, cmp_requeue | private, 1, (void *)1, &other, 7) == 0, "futex CMP_REQUEUE: nobody moved",
+          "%s", errname(errno));
+    /* No timeout: only a signal ends the wait (no SA_RESTART: EINTR). */
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_futex_alarm;
+    sigaction(SIGALRM, &sa, &old);
+    struct itimerval it = {{0, 0}, {0, 100 * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    t0 = now_ms();
+    r = SC(SYS_futex, &word, wait | private, 7, NULL, NULL, 0);
+    e = errno;
+    waited = now_ms() - t0;
+    check(r == -1 && e == EINTR && futex_alarms == 1 && waited >= 90,
+          "futex WAIT without timeout: EINTR when a handler runs", "%ld %s, %d alarms, %ld ms", r, errname(e),
+          (int)futex_alarms, waited);
+    sigaction(SIGALRM, &old, NULL);
+}
+
 static void test_sigtimedwait(void)
 {
     sigset_t usr1, usr2, old;
@@ -1032,6 +1107,7 @@ int main(int argc, char **argv)
     test_fifos();
     test_fallocate_msync();
     test_sigtimedwait();
+    test_futex();
     test_identity();
     test_statx();
     test_fsync();

@@ -4,7 +4,8 @@
  * writer has closed, SIGPIPE (default: the writer dies) and EPIPE (SIGPIPE
  * ignored) when every reader has closed, PIPE_BUF atomicity with two
  * writers, non-blocking read and write (EAGAIN), a blocking read woken by
- * another process, poll and select on pipes. */
+ * another process, poll and select on pipes, F_GETPIPE_SZ/F_SETPIPE_SZ
+ * (lighttpd sizes its splice pipes). */
 #include "child.h"
 
 #include <fcntl.h>
@@ -353,6 +354,61 @@ static void test_poll_select(void)
     close(p[1]);
 }
 
+/* F_SETPIPE_SZ rounds up to a page and a power of two, the pipe then holds
+ * exactly that much; the bytes waiting must fit; above pipe-max-size (1 MiB)
+ * only with privilege; EBADF on a non-pipe. */
+static void test_pipe_size(void)
+{
+    int p[2];
+    if (pipe2(p, O_NONBLOCK) != 0) {
+        not_ok("pipe2 for F_SETPIPE_SZ", "%s", errname(errno));
+        return;
+    }
+    check(fcntl(p[0], F_GETPIPE_SZ) == 65536 && fcntl(p[1], F_GETPIPE_SZ) == 65536, "F_GETPIPE_SZ: 64 KiB on both ends",
+          "%d %d", fcntl(p[0], F_GETPIPE_SZ), fcntl(p[1], F_GETPIPE_SZ));
+    int r = fcntl(p[1], F_SETPIPE_SZ, 0x40000);
+    check(r == 0x40000 && fcntl(p[0], F_GETPIPE_SZ) == 0x40000, "F_SETPIPE_SZ 256 KiB (as lighttpd)", "%d, %s", r,
+          errname(errno));
+    r = fcntl(p[0], F_SETPIPE_SZ, 4097);
+    check(r == 8192, "F_SETPIPE_SZ rounds up to a power of two", "%d", r);
+    r = fcntl(p[0], F_SETPIPE_SZ, 0);
+    check(r == 4096, "F_SETPIPE_SZ below a page gives a page", "%d", r);
+    static char chunk[1024];
+    memset(chunk, 's', sizeof chunk);
+    long total = 0;
+    ssize_t w;
+    while ((w = write(p[1], chunk, sizeof chunk)) > 0)
+        total += w;
+    check(total == 4096 && errno == EAGAIN, "a one-page pipe holds 4096 bytes", "%ld, %s", total, errname(errno));
+    r = fcntl(p[1], F_SETPIPE_SZ, 16384);
+    check(r == 16384, "grow a full pipe", "%d", r);
+    check(write(p[1], chunk, sizeof chunk) == sizeof chunk, "a grown pipe takes more", "%s", errname(errno));
+    expect_errno("shrinking below the bytes waiting: EBUSY", fcntl(p[1], F_SETPIPE_SZ, 4096), EBUSY);
+    char buf[8192];
+    ssize_t n = read(p[0], buf, sizeof buf);
+    check(n == 5120 && buf[0] == 's' && buf[5119] == 's', "the bytes survive the resizes", "%zd", n);
+    expect_errno("F_SETPIPE_SZ above 2 GiB: EINVAL", fcntl(p[1], F_SETPIPE_SZ, 0x80000001u), EINVAL);
+    pid_t child = fork();
+    if (child == 0) {
+        /* Not root: at most /proc/sys/fs/pipe-max-size. */
+        if (setuid(1000) != 0)
+            _exit(10);
+        if (fcntl(p[1], F_SETPIPE_SZ, 2 << 20) != -1 || errno != EPERM)
+            _exit(11);
+        _exit(fcntl(p[1], F_SETPIPE_SZ, 1 << 20) == 1 << 20 ? 0 : 12);
+    }
+    int st = 0;
+    waitpid(child, &st, 0);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "unprivileged: EPERM above 1 MiB, 1 MiB allowed", "%s",
+          describe_status(st));
+    int fd = open("/dev/null", O_RDONLY);
+    expect_errno("F_GETPIPE_SZ on a non-pipe: EBADF", fcntl(fd, F_GETPIPE_SZ), EBADF);
+    expect_errno("F_SETPIPE_SZ on a non-pipe: EBADF", fcntl(fd, F_SETPIPE_SZ, 4096), EBADF);
+    close(fd);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL);
@@ -362,5 +418,6 @@ int main(void)
     test_sigpipe();
     test_atomicity();
     test_poll_select();
+    test_pipe_size();
     return tap_done();
 }

@@ -420,7 +420,7 @@ fn message_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: 
     if p.space() < data.len() {
         return Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(pipe))));
     }
-    if !p.has_buffer() && !crate::mm::heap_room_for_user(process::PIPE_CAPACITY) {
+    if !p.has_buffer() && !crate::mm::heap_room_for_user(p.capacity()) {
         return Err(Errno::ENOMEM);
     }
     let mut put = 0;
@@ -438,9 +438,9 @@ fn message_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, messages: 
 
 fn pipe_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, data: &[u8]) -> Result<Io, Errno> {
     let mut p = pipe.lock();
-    // A pipe's first write allocates its 64 KiB ring: charged to the
+    // A pipe's first write allocates its ring (64 KiB unless resized): charged to the
     // processes' share of memory, not to the kernel's reserve.
-    if !p.has_buffer() && p.readers() > 0 && !crate::mm::heap_room_for_user(process::PIPE_CAPACITY) {
+    if !p.has_buffer() && p.readers() > 0 && !crate::mm::heap_room_for_user(p.capacity()) {
         return Err(Errno::ENOMEM);
     }
     let result = p.write(data);
@@ -1117,6 +1117,7 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             Ok(0)
         }
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => record_lock(ctx, fd, a[1], a[2]),
+        1031 | 1032 => pipe_size(ctx, fd, a[1] == 1031, a[2] as u32),
         _ => Err(Errno::EINVAL),
     }
 }
@@ -1250,6 +1251,26 @@ pub fn sys_flock(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             Ok(0)
         }
     }
+}
+
+/// `F_SETPIPE_SZ` (`set`, to at least `requested` bytes) and `F_GETPIPE_SZ`
+/// on either end of a pipe or FIFO; EBADF on anything else, as Linux.
+fn pipe_size(ctx: &mut Ctx<'_>, fd: i32, set: bool, requested: u32) -> SysResult {
+    let FileKind::Pipe { pipe, .. } = file(ctx, fd)?.lock().kind.clone() else { return Err(Errno::EBADF) };
+    if !set {
+        return Ok(pipe.lock().capacity() as u64);
+    }
+    let privileged = ctx.process.creds.privileged();
+    let resized = pipe.lock().resize(requested, privileged);
+    let size = resized.map_err(|e| match e {
+        process::PipeResize::TooLarge => Errno::EINVAL,
+        process::PipeResize::NotPermitted => Errno::EPERM,
+        process::PipeResize::Busy => Errno::EBUSY,
+        process::PipeResize::NoMemory => Errno::ENOMEM,
+    })?;
+    // A larger ring has room for writers that wait.
+    proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(&pipe)));
+    Ok(size as u64)
 }
 
 pub fn sys_dup(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {

@@ -1,9 +1,10 @@
 //! Identity (the uid and gid calls), time, randomness, limits and process-wide settings: getpid and
 //! friends, exit, uname, the clocks and sleeps, getrandom, arch_prctl,
-//! set_tid_address, prlimit64, umask, sched_yield.
+//! set_tid_address, prlimit64, umask, sched_yield, futex.
 
 #![warn(clippy::arithmetic_side_effects)]
 
+use syscall::futex::{FutexCmd, FutexOp};
 use syscall::{ArchPrctl, ClockId, Errno, Resource, Rlimit, RusageLayout, Timespec, Timeval, Tms, Utsname};
 
 use super::{Ctx, SysResult};
@@ -430,6 +431,82 @@ pub fn sys_set_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     ctx.process.robust_list = a[0];
     Ok(0)
+}
+
+/// futex(2) as Linux answers a process of one thread whose memory no other
+/// process shares, which is every process here until threads and shared
+/// mappings exist: the only thread that could wait on a word is the caller.
+/// So a wait sleeps until its timeout (ETIMEDOUT) or a signal (EINTR, or a
+/// restart under SA_RESTART), and a wake or requeue finds no waiter (0).
+/// glibc's pthread_once, used by libcrypto, ends with a wake-all. Argument
+/// checks are Linux's: alignment (EINVAL), the word readable (EFAULT; a
+/// private wake does not touch it), the timeout (EFAULT, EINVAL), a zero
+/// bitset (EINVAL), the expected value (EAGAIN). WAKE_OP and the PI
+/// commands are ENOSYS until threads need them.
+pub fn sys_futex(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (uaddr, val, timeout, uaddr2, val3) = (a[0], a[2] as u32, a[3], a[4], a[5] as u32);
+    let op = FutexOp::from_raw(a[1] as u32)?;
+    if uaddr % 4 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let read_word = |ctx: &mut Ctx<'_>, addr: u64| -> Result<u32, Errno> {
+        let mut word = [0u8; 4];
+        ctx.process.memory.read(addr, &mut word)?;
+        Ok(u32::from_le_bytes(word))
+    };
+    match op.cmd {
+        FutexCmd::Wait | FutexCmd::WaitBitset => {
+            if op.cmd == FutexCmd::WaitBitset && val3 == 0 {
+                return Err(Errno::EINVAL);
+            }
+            // The first run checks the word and fixes the deadline; a retry
+            // (after a wake-up meant for no one else) only waits on.
+            let deadline = if ctx.retry {
+                super::files::deadline(ctx, None)
+            } else {
+                let wait_ns = if timeout == 0 {
+                    None
+                } else {
+                    let value = read_timespec(ctx, timeout)?;
+                    Some(if op.cmd == FutexCmd::Wait {
+                        value
+                    } else {
+                        let clock = if op.realtime { ClockId::Realtime } else { ClockId::Monotonic };
+                        syscall::time::remaining_ns(value, clock_now_ns(clock))
+                    })
+                };
+                if read_word(ctx, uaddr)? != val {
+                    return Err(Errno::EAGAIN);
+                }
+                super::files::deadline(ctx, wait_ns)
+            };
+            if time::monotonic_ns() >= deadline {
+                return Err(Errno::ETIMEDOUT);
+            }
+            ctx.block = Some(crate::proc::BlockOn::Until(deadline));
+            Ok(0)
+        }
+        FutexCmd::Wake | FutexCmd::WakeBitset => {
+            if op.cmd == FutexCmd::WakeBitset && val3 == 0 {
+                return Err(Errno::EINVAL);
+            }
+            if !op.private {
+                read_word(ctx, uaddr)?;
+            }
+            Ok(0)
+        }
+        FutexCmd::Requeue | FutexCmd::CmpRequeue => {
+            // nr_wake and nr_requeue (the timeout argument) are ints.
+            if uaddr2 % 4 != 0 || (val as i32) < 0 || (timeout as u32 as i32) < 0 {
+                return Err(Errno::EINVAL);
+            }
+            if op.cmd == FutexCmd::CmpRequeue && read_word(ctx, uaddr)? != val3 {
+                return Err(Errno::EAGAIN);
+            }
+            Ok(0)
+        }
+        FutexCmd::Other(_) => Err(Errno::ENOSYS),
+    }
 }
 
 /// rseq(2): not offered. glibc registers one at every start and, on

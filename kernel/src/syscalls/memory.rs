@@ -73,22 +73,57 @@ fn scan_new_code(ctx: &mut Ctx<'_>, start: u64, end: u64, contents: Contents) ->
 }
 
 /// A file's bytes about to be mapped executable: glibc's `pkey_set` WRPKRU
-/// defused (`pkru::scan::defuse_pkey_set`, docs/dynamic.md); the offset of
-/// any other WRPKRU, which refuses the mapping.
-fn check_file_code(data: &mut [u8]) -> Option<usize> {
+/// defused (`pkru::scan::defuse_pkey_set`), each unintended `0F 01 EF`
+/// rewritten into an equivalent encoding (`pkru::rewrite::neutralize`,
+/// docs/dynamic.md); the offset of any WRPKRU left, which refuses the
+/// mapping. What was rewritten, or why not, goes to `outcome` for the log.
+fn check_file_code(data: &mut [u8], outcome: &mut Option<Result<Vec<pkru::rewrite::Rewrite>, pkru::rewrite::Refusal>>) -> Option<usize> {
     pkru::scan::defuse_pkey_set(data);
-    pkru::scan::find_wrpkru(data).next()
+    let result = pkru::rewrite::neutralize(data);
+    let left = result.as_ref().err().map(|refusal| refusal.at());
+    *outcome = Some(result);
+    left
 }
+
+/// Logs each rewrite of `check_file_code` once per file and offset (not at
+/// every process that maps the library).
+fn log_rewrites(path: &[u8], offset: u64, rewrites: &[pkru::rewrite::Rewrite]) {
+    let name = alloc::string::String::from_utf8_lossy(path);
+    for r in rewrites {
+        let at = offset.saturating_add(r.at as u64);
+        if REWRITES_LOGGED.lock().insert((Vec::from(path), at)) {
+            let through = r.trampoline.map(|t| offset.saturating_add(t.at as u64));
+            log::info!(
+                "rewrote unintended WRPKRU (0F 01 EF) in {name} at file offset {:#x}: instruction at {at:#x} {:02x?} -> {:02x?} ({}{})",
+                offset.saturating_add(r.wrpkru_at as u64),
+                r.before(),
+                r.after(),
+                r.how.describe(),
+                through.map(|t| alloc::format!(" at {t:#x}")).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// The (file, offset) rewrites already logged.
+static REWRITES_LOGGED: spin::Mutex<alloc::collections::BTreeSet<(Vec<u8>, u64)>> = spin::Mutex::new(alloc::collections::BTreeSet::new());
 
 /// The page-cache frames of `[offset, offset + len)` of file `id` for a new
 /// mapping (checked for WRPKRU when it is to be executable, once per
 /// content: EACCES with the file and its offset named on a hit).
 fn file_frames(ctx: &Ctx<'_>, id: vfs::InodeId, offset: u64, len: u64, exec: bool) -> Result<Vec<PhysAddr>, Errno> {
+    // Set only when the page cache checks this content and range (once).
+    let mut outcome = None;
+    let mut path = Vec::new();
     let refused = fs::with(|fs| {
         let data = fs.file_data(id).map_err(|_| Errno::ENODEV)?;
         let generation = fs.generation(id)?;
         if exec {
-            return match pagecache::exec_frames(id, generation, data, offset, len, check_file_code) {
+            let frames = pagecache::exec_frames(id, generation, data, offset, len, |code| check_file_code(code, &mut outcome));
+            if outcome.is_some() {
+                path = fs.any_path_of(id).unwrap_or_default();
+            }
+            return match frames {
                 Ok(frames) => Ok(Ok(frames)),
                 Err(Ok(at)) => Ok(Err((fs.any_path_of(id).unwrap_or_default(), at))),
                 Err(Err(errno)) => Err(errno),
@@ -98,9 +133,16 @@ fn file_frames(ctx: &Ctx<'_>, id: vfs::InodeId, offset: u64, len: u64, exec: boo
         let count = end.saturating_sub(offset).div_ceil(PAGE_SIZE);
         pagecache::frames(id, generation, data, offset / PAGE_SIZE, count).map(Ok)
     })?;
+    if let Some(Ok(rewrites)) = &outcome {
+        log_rewrites(&path, offset, rewrites);
+    }
+    let why = match &outcome {
+        Some(Err(refusal)) => alloc::format!(": {}", refusal.describe()),
+        _ => alloc::string::String::new(),
+    };
     refused.map_err(|(path, at)| {
         log::warn!(
-            "pid {} ({}): refused to map {} executable: WRPKRU (0F 01 EF) at file offset {at:#x}",
+            "pid {} ({}): refused to map {} executable: WRPKRU (0F 01 EF) at file offset {at:#x}{why}",
             ctx.process.pid,
             ctx.process.name,
             alloc::string::String::from_utf8_lossy(&path),

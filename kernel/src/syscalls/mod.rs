@@ -229,6 +229,7 @@ syscall_table! {
     GETRANDOM => info::sys_getrandom,
     PPOLL => files::sys_ppoll,
     SET_ROBUST_LIST => info::sys_set_robust_list,
+    FUTEX => info::sys_futex,
     RSEQ => info::sys_rseq,
     PRCTL => info::sys_prctl,
     KILL => process::sys_kill,
