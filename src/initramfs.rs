@@ -116,6 +116,8 @@ pub fn build(
         kinds: BTreeMap::new(),
         targets: BTreeMap::new(),
         skip_special: false,
+        keep_owners: false,
+        owner: cpio::Owner::ROOT,
     };
     let Some(root) = rootfs else {
         return build_host_program(archive, program, adds, env);
@@ -257,6 +259,12 @@ struct Archive {
     kinds: BTreeMap<String, Kind>,
     /// Inside a `--rootfs` directory: skip devices, FIFOs and sockets.
     skip_special: bool,
+    /// Inside a `--rootfs` (directory or tar): entries keep their owners
+    /// and mtimes, as `docker export`/`import` does; everything else
+    /// (the program, `--add`) is root's, as Docker's COPY makes it.
+    keep_owners: bool,
+    /// The owner of the entry being added.
+    owner: cpio::Owner,
     /// Each symlink's target, to resolve PROGRAM through links such as a
     /// usr-merged root's `/bin -> usr/bin`.
     targets: BTreeMap<String, String>,
@@ -298,7 +306,7 @@ impl Archive {
         self.parents(guest)?;
         // A directory already there keeps its entry (and so its children).
         if self.kinds.get(guest) != Some(&Kind::Dir) {
-            self.writer.add_dir(entry_name(guest), perm & 0o7777);
+            self.writer.add_dir_as(entry_name(guest), perm & 0o7777, self.owner);
             self.kinds.insert(guest.to_string(), Kind::Dir);
         }
         Ok(())
@@ -312,14 +320,14 @@ impl Archive {
         }
         self.parents(guest)?;
         self.writer
-            .add_file(entry_name(guest), perm & 0o7777, &data);
+            .add_file_as(entry_name(guest), perm & 0o7777, &data, self.owner);
         self.kinds.insert(guest.to_string(), Kind::File);
         Ok(())
     }
 
     fn symlink(&mut self, guest: &str, target: &str) -> Result<(), Error> {
         self.parents(guest)?;
-        self.writer.add_symlink(entry_name(guest), target);
+        self.writer.add_symlink_as(entry_name(guest), target, self.owner);
         self.kinds.insert(guest.to_string(), Kind::Symlink);
         self.targets.insert(guest.to_string(), target.to_string());
         Ok(())
@@ -406,6 +414,11 @@ impl Archive {
                 Error::input(format!("--add: {}: {}", host.display(), io_reason(&e)))
             })?;
             let kind = meta.file_type();
+            if self.keep_owners {
+                use std::os::unix::fs::MetadataExt;
+                let mtime = u32::try_from(meta.mtime()).unwrap_or(0);
+                self.owner = cpio::Owner { uid: meta.uid(), gid: meta.gid(), mtime };
+            }
             if kind.is_symlink() {
                 let target = fs::read_link(&host).map_err(|e| {
                     Error::input(format!("--add: {}: {}", host.display(), io_reason(&e)))
@@ -436,8 +449,11 @@ impl Archive {
         let meta = fs::metadata(root).map_err(|e| bad(io_reason(&e)))?;
         if meta.is_dir() {
             self.skip_special = true;
+            self.keep_owners = true;
             let walked = self.tree(root, "/");
             self.skip_special = false;
+            self.keep_owners = false;
+            self.owner = cpio::Owner::ROOT;
             return walked;
         }
         if !meta.is_file() {
@@ -459,7 +475,9 @@ impl Archive {
                 zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| bad(e.to_string()))?,
             ),
         };
-        self.tar(stream).map_err(bad)
+        let unpacked = self.tar(stream).map_err(bad);
+        self.owner = cpio::Owner::ROOT;
+        unpacked
     }
 
     /// The entries of a tar stream; hard links become copies of the file
@@ -482,6 +500,12 @@ impl Archive {
             if guest == "/" {
                 continue;
             }
+            let header = entry.header();
+            self.owner = cpio::Owner {
+                uid: header.uid().ok().and_then(|id| u32::try_from(id).ok()).unwrap_or(0),
+                gid: header.gid().ok().and_then(|id| u32::try_from(id).ok()).unwrap_or(0),
+                mtime: header.mtime().ok().and_then(|t| u32::try_from(t).ok()).unwrap_or(0),
+            };
             let err = |e: Error| e.to_string();
             match what {
                 EntryType::Directory => self.dir(&guest, mode).map_err(err)?,

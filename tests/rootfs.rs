@@ -182,3 +182,41 @@ fn memory_512_boots_and_too_little_is_refused() {
         out.show()
     );
 }
+
+/// A root keeps its files' owners and mtimes, from a directory and from a
+/// tar (as `docker export` archives carry them): the permission checks then
+/// see the owners a server's files really have.
+#[test]
+fn roots_keep_owners_and_mtimes() {
+    let tmp = TempDir::new("rootfs-owners");
+    let root = make_root(tmp.path());
+    let logs = root.join("var/log/www");
+    fs::create_dir_all(&logs).unwrap();
+    fs::write(logs.join("access.log"), "old\n").unwrap();
+    // As root (the project's machine), chown works; else the check is moot.
+    let chowned = std::process::Command::new("chown")
+        .args(["-R", "33:33"])
+        .arg(&logs)
+        .status()
+        .is_ok_and(|s| s.success());
+    let stamp = std::process::Command::new("touch").args(["-d", "2020-01-02 03:04:05 UTC"]).arg(root.join("etc/motd")).status();
+    assert!(stamp.is_ok_and(|s| s.success()));
+    let script = "stat -c '%u:%g %n' /var/log/www /var/log/www/access.log /etc/motd; date -u -r /etc/motd +%Y-%m-%d";
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    for dir in ["bin", "etc", "var"] {
+        builder.append_dir_all(dir, root.join(dir)).unwrap();
+    }
+    let tar_path = tmp.path().join("root.tar");
+    fs::write(&tar_path, builder.into_inner().unwrap()).unwrap();
+    for rootfs in [root.clone(), tar_path] {
+        let out = run_root(&["--rootfs", rootfs.to_str().unwrap()], &["/bin/busybox", "sh", "-c", script]);
+        assert_eq!(out.code, 0, "{}", out.show());
+        if chowned {
+            assert!(out.has_line("33:33 /var/log/www"), "{}", out.show());
+            assert!(out.has_line("33:33 /var/log/www/access.log"), "{}", out.show());
+        }
+        assert!(out.has_line("0:0 /etc/motd"), "{}", out.show());
+        assert!(out.has_line("2020-01-02"), "mtime kept: {}", out.show());
+    }
+}

@@ -311,7 +311,7 @@ fn strip_prefix(mut name: &str) -> &str {
 }
 
 #[cfg(any(test, feature = "std"))]
-pub use writer::Writer;
+pub use writer::{Owner, Writer};
 
 #[cfg(any(test, feature = "std"))]
 mod writer {
@@ -321,8 +321,23 @@ mod writer {
     /// Longest `namesize` Linux's unpacker takes (PATH_MAX).
     const MAX_NAMESIZE: usize = 4096;
 
+    /// Who owns an entry and when it was last changed.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Owner {
+        pub uid: u32,
+        pub gid: u32,
+        /// Seconds since the epoch.
+        pub mtime: u32,
+    }
+
+    impl Owner {
+        /// Root, at the epoch (what the plain `add_*` methods record).
+        pub const ROOT: Owner = Owner { uid: 0, gid: 0, mtime: 0 };
+    }
+
     /// Builds a newc archive in memory. Inode numbers count from 1; `nlink`
-    /// is 2 for directories and 1 otherwise; mtime, uid and gid are 0.
+    /// is 2 for directories and 1 otherwise; mtime, uid and gid are 0
+    /// (root, the epoch) unless given (`add_*_as`).
     /// Paths are stored as given, minus leading `/`.
     ///
     /// Every non-empty regular file's data starts on a [`DATA_ALIGN`]
@@ -338,6 +353,8 @@ mod writer {
     pub struct Writer {
         out: Vec<u8>,
         next_ino: u32,
+        /// The owner of the entry being written.
+        owner: Owner,
     }
 
     impl Writer {
@@ -346,6 +363,7 @@ mod writer {
             Writer {
                 out: Vec::new(),
                 next_ino: 1,
+                owner: Owner::ROOT,
             }
         }
 
@@ -362,6 +380,27 @@ mod writer {
         /// Adds a symbolic link to `target` (mode `0o777`, as Linux shows).
         pub fn add_symlink(&mut self, path: &str, target: &str) {
             self.add(path, S_IFLNK | 0o777, 1, target.as_bytes());
+        }
+
+        /// [`Writer::add_dir`] owned by `owner`.
+        pub fn add_dir_as(&mut self, path: &str, mode_perm: u32, owner: Owner) {
+            self.owner = owner;
+            self.add_dir(path, mode_perm);
+            self.owner = Owner::ROOT;
+        }
+
+        /// [`Writer::add_file`] owned by `owner`.
+        pub fn add_file_as(&mut self, path: &str, mode_perm: u32, data: &[u8], owner: Owner) {
+            self.owner = owner;
+            self.add_file(path, mode_perm, data);
+            self.owner = Owner::ROOT;
+        }
+
+        /// [`Writer::add_symlink`] owned by `owner`.
+        pub fn add_symlink_as(&mut self, path: &str, target: &str, owner: Owner) {
+            self.owner = owner;
+            self.add_symlink(path, target);
+            self.owner = Owner::ROOT;
         }
 
         /// Appends the trailer and returns the archive.
@@ -411,7 +450,9 @@ mod writer {
             if filler_namesize > MAX_NAMESIZE || filler + namesize > needed {
                 return namesize;
             }
+            let owner = core::mem::replace(&mut self.owner, Owner::ROOT);
             self.write_header(FILLER_NAME, filler_namesize, 0, 0, 1, b"");
+            self.owner = owner;
             let at = self.out.len();
             debug_assert_eq!(data_start(at, padded(at)) % DATA_ALIGN, 0);
             padded(at)
@@ -421,10 +462,10 @@ mod writer {
             let fields = [
                 ino,
                 mode,
-                0, // uid
-                0, // gid
+                self.owner.uid,
+                self.owner.gid,
                 nlink,
-                0, // mtime
+                self.owner.mtime,
                 u32::try_from(data.len()).expect("cpio newc: file larger than 4 GiB"),
                 0, // devmajor
                 0, // devminor

@@ -328,3 +328,20 @@ fn names_may_be_padded_with_nuls_but_nothing_after() {
     entry(b"a\0b\0", &mut bad);
     assert!(matches!(collect(&bad), Err(CpioError::BadName { .. })));
 }
+
+#[test]
+fn owners_and_mtimes_are_kept() {
+    let mut w = Writer::new();
+    let www = Owner { uid: 33, gid: 33, mtime: 1_700_000_000 };
+    w.add_dir_as("var/log/lighttpd", 0o750, www);
+    w.add_file_as("var/log/lighttpd/error.log", 0o640, b"x", www);
+    w.add_symlink_as("var/log/link", "lighttpd", Owner { uid: 1, gid: 2, mtime: 3 });
+    w.add_file("etc/passwd", 0o644, b"root");
+    let archive = w.finish();
+    let all = collect(&archive).unwrap();
+    let find = |name: &str| *all.iter().find(|e| e.name == name).unwrap();
+    let log = find("var/log/lighttpd/error.log");
+    assert_eq!((log.uid, log.gid, log.mtime), (33, 33, 1_700_000_000));
+    assert_eq!((find("var/log/lighttpd").uid, find("var/log/link").gid), (33, 2));
+    assert_eq!((find("etc/passwd").uid, find("etc/passwd").mtime), (0, 0), "plain add_* stays root's");
+}
