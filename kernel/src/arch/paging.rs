@@ -396,13 +396,17 @@ impl AddressSpace {
                     continue;
                 }
             };
-            let index = paging::indices(VirtAddr::new(addr))[3];
-            let leaf = tables.read_entry(table, index);
-            if leaf.holds_frame() {
-                tables.write_entry(table, index, PageTableEntry::EMPTY);
-                release(leaf.addr());
+            // The rest of this page table without walking down again.
+            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
+            while addr < chunk_end {
+                let index = paging::indices(VirtAddr::new(addr))[3];
+                let leaf = tables.read_entry(table, index);
+                if leaf.holds_frame() {
+                    tables.write_entry(table, index, PageTableEntry::EMPTY);
+                    release(leaf.addr());
+                }
+                addr += paging::PAGE_SIZE;
             }
-            addr += paging::PAGE_SIZE;
         }
     }
 

@@ -267,6 +267,72 @@ pub fn share(frame: PhysAddr) {
     *count = count.checked_add(1).expect("more than 2^32 mappings of one frame");
 }
 
+/// One more mapping of each of `frames` (one lock for them all).
+pub fn share_all(frames: &[PhysAddr]) {
+    let mut shared = SHARED.lock();
+    for &frame in frames {
+        let count = shared.get_mut(frame_index(frame)).expect("shared frame outside RAM");
+        *count = count.checked_add(1).expect("more than 2^32 mappings of one frame");
+    }
+}
+
+/// [`release`] of each of `frames`, a lock of the counts and one of the
+/// allocator per 64 frames (no allocation: frames go back as memory runs out).
+pub fn release_all(frames: &[PhysAddr]) {
+    for chunk in frames.chunks(64) {
+        let mut last = [PhysAddr::new(0); 64];
+        let mut count_last = 0;
+        {
+            let mut shared = SHARED.lock();
+            for &frame in chunk {
+                match shared.get_mut(frame_index(frame)) {
+                    Some(count) if *count > 0 => *count -= 1,
+                    _ => {
+                        last[count_last] = frame;
+                        count_last += 1;
+                    }
+                }
+            }
+        }
+        if count_last > 0 {
+            let mut global = GLOBAL.lock();
+            for &frame in &last[..count_last] {
+                if let Err(error) = global.free(frame) {
+                    panic!("bad frame free: {error:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Frames to [`release`], gathered to go back 64 at a time (an unmap
+/// walk hands them over one by one); the rest go when it is dropped.
+pub struct ReleaseBatch {
+    frames: [PhysAddr; 64],
+    len: usize,
+}
+
+impl ReleaseBatch {
+    pub fn new() -> ReleaseBatch {
+        ReleaseBatch { frames: [PhysAddr::new(0); 64], len: 0 }
+    }
+
+    pub fn push(&mut self, frame: PhysAddr) {
+        self.frames[self.len] = frame;
+        self.len += 1;
+        if self.len == self.frames.len() {
+            release_all(&self.frames);
+            self.len = 0;
+        }
+    }
+}
+
+impl Drop for ReleaseBatch {
+    fn drop(&mut self) {
+        release_all(&self.frames[..self.len]);
+    }
+}
+
 /// Whether other address spaces map `frame` too.
 pub fn is_shared(frame: PhysAddr) -> bool {
     SHARED.lock().get(frame_index(frame)).is_some_and(|&count| count > 0)

@@ -42,7 +42,7 @@ struct Archive {
     phys: u64,
 }
 
-static ARCHIVE: Mutex<Option<Archive>> = Mutex::new(None);
+static ARCHIVE: spin::Once<Archive> = spin::Once::new();
 
 /// A range of a file mapped executable, as checked.
 struct ExecView {
@@ -78,7 +78,7 @@ static CACHE: Mutex<BTreeMap<InodeId, CachedFile>> = Mutex::new(BTreeMap::new())
 /// page (QEMU loads it on one); otherwise every page is copied once.
 pub fn set_archive(bytes: &'static [u8], phys: PhysAddr) {
     if phys.as_u64().is_multiple_of(PAGE_SIZE) {
-        *ARCHIVE.lock() = Some(Archive { bytes, phys: phys.as_u64() });
+        ARCHIVE.call_once(|| Archive { bytes, phys: phys.as_u64() });
     } else {
         log::warn!("initramfs at {:#x} is not page aligned: file pages will be copied", phys.as_u64());
     }
@@ -86,8 +86,7 @@ pub fn set_archive(bytes: &'static [u8], phys: PhysAddr) {
 
 /// The archive's frame holding `page` (a whole page) if it lies there on a page.
 fn in_place_frame(page: &[u8]) -> Option<PhysAddr> {
-    let archive = ARCHIVE.lock();
-    let archive = archive.as_ref()?;
+    let archive = ARCHIVE.get()?;
     let offset = (page.as_ptr() as usize).checked_sub(archive.bytes.as_ptr() as usize)?;
     let inside = offset.checked_add(page.len()).is_some_and(|end| end <= archive.bytes.len());
     let phys = archive.phys + offset as u64;
@@ -146,17 +145,10 @@ pub fn frames(id: InodeId, generation: u64, data: &[u8], first: u64, count: u64)
     let mut out = Vec::new();
     out.try_reserve_exact(count as usize).map_err(|_| Errno::ENOMEM)?;
     for index in first..first + count {
-        match frame_of(cached, data, index) {
-            Ok(frame) => {
-                frame::share(frame);
-                out.push(frame);
-            }
-            Err(error) => {
-                out.into_iter().for_each(frame::release);
-                return Err(error);
-            }
-        }
+        // Frames the cache made stay its own on failure: nothing to give back.
+        out.push(frame_of(cached, data, index)?);
     }
+    frame::share_all(&out);
     Ok(out)
 }
 
@@ -184,8 +176,9 @@ pub fn exec_frames(
             cached.exec_views.last().expect("just pushed")
         }
     };
-    let rewritten = match &view.outcome {
-        Ok(pages) => pages.clone(),
+    // The rewritten pages are few (glibc's one pkey_set): a short list.
+    let rewritten: Vec<(u64, PhysAddr)> = match &view.outcome {
+        Ok(pages) => pages.iter().map(|(&index, &frame)| (index, frame)).collect(),
         Err(at) => return Err(Ok(*at)),
     };
     let first = offset / PAGE_SIZE;
@@ -193,21 +186,13 @@ pub fn exec_frames(
     let mut out = Vec::new();
     out.try_reserve_exact(count as usize).map_err(|_| Err(Errno::ENOMEM))?;
     for index in first..first + count {
-        let frame = match rewritten.get(&index) {
-            Some(&frame) => Ok(frame),
-            None => frame_of(cached, data, index),
+        let frame = match rewritten.iter().find(|(at, _)| *at == index) {
+            Some(&(_, frame)) => frame,
+            None => frame_of(cached, data, index).map_err(Err)?,
         };
-        match frame {
-            Ok(frame) => {
-                frame::share(frame);
-                out.push(frame);
-            }
-            Err(error) => {
-                out.into_iter().for_each(frame::release);
-                return Err(Err(error));
-            }
-        }
+        out.push(frame);
     }
+    frame::share_all(&out);
     Ok(out)
 }
 

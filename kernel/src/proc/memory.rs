@@ -265,7 +265,7 @@ impl Memory {
         let (mapped, outcome) = self.space.map_run(start, &frames[..fit], attrs);
         self.frames += mapped as u64;
         // Frames not mapped (past `end`, or after a failure) go back.
-        frames[mapped..].iter().copied().for_each(frame::release);
+        frame::release_all(&frames[mapped..]);
         // The rest (past the end of the file) is zeros on first touch.
         let failed = outcome.err().map(|_| Errno::ENOMEM);
         if let Some(error) = failed {
@@ -320,10 +320,12 @@ impl Memory {
     /// Unmaps the pages of `[start, end)` (skipping absent tables).
     fn unmap_pages(&mut self, start: u64, end: u64) {
         let mut freed = 0;
+        let mut batch = frame::ReleaseBatch::new();
         self.space.unmap_range(start, end, |frame| {
-            frame::release(frame);
+            batch.push(frame);
             freed += 1;
         });
+        drop(batch);
         self.frames = self.frames.saturating_sub(freed);
     }
 
@@ -760,12 +762,14 @@ impl Memory {
         // than unmapping page by page, which checks every table for emptiness.
         let ranges: Vec<(u64, u64)> = self.regions.values().map(|r| (r.start, r.end)).collect();
         let mut freed = 0;
+        let mut batch = frame::ReleaseBatch::new();
         for &(start, end) in &ranges {
             self.space.unmap_range_keep_tables(start, end, |frame| {
-                frame::release(frame);
+                batch.push(frame);
                 freed += 1;
             });
         }
+        drop(batch);
         self.space.free_user_tables(&ranges);
         self.space.flush_all();
         self.frames = self.frames.saturating_sub(freed);
