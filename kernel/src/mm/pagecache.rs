@@ -93,6 +93,26 @@ fn in_place_frame(page: &[u8]) -> Option<PhysAddr> {
     (inside && page.len() as u64 == PAGE_SIZE && phys.is_multiple_of(PAGE_SIZE)).then(|| PhysAddr::new(phys))
 }
 
+/// The physical address of `data`'s first byte when all of it lies in the
+/// archive starting on a page: its whole pages are then the archive's
+/// frames one after the other, with no lookup per page.
+fn in_place_base(data: &[u8]) -> Option<u64> {
+    let archive = ARCHIVE.get()?;
+    let offset = (data.as_ptr() as usize).checked_sub(archive.bytes.as_ptr() as usize)?;
+    let inside = offset.checked_add(data.len()).is_some_and(|end| end <= archive.bytes.len());
+    let phys = archive.phys + offset as u64;
+    (inside && phys.is_multiple_of(PAGE_SIZE)).then_some(phys)
+}
+
+/// The frame of page `index`: the archive's own for a whole page of an
+/// in-place file (`base`), else [`frame_of`].
+fn page_frame(cached: &mut CachedFile, data: &[u8], base: Option<u64>, index: u64) -> Result<PhysAddr, Errno> {
+    match base {
+        Some(base) if (index + 1) * PAGE_SIZE <= data.len() as u64 => Ok(PhysAddr::new(base + index * PAGE_SIZE)),
+        _ => frame_of(cached, data, index),
+    }
+}
+
 /// The cache's record of `(id, generation)`, made fresh if it held an older content.
 fn entry(cache: &mut BTreeMap<InodeId, CachedFile>, id: InodeId, generation: u64) -> &mut CachedFile {
     if cache.get(&id).is_some_and(|cached| cached.generation != generation)
@@ -144,9 +164,10 @@ pub fn frames(id: InodeId, generation: u64, data: &[u8], first: u64, count: u64)
     let cached = entry(&mut cache, id, generation);
     let mut out = Vec::new();
     out.try_reserve_exact(count as usize).map_err(|_| Errno::ENOMEM)?;
+    let base = in_place_base(data);
     for index in first..first + count {
         // Frames the cache made stay its own on failure: nothing to give back.
-        out.push(frame_of(cached, data, index)?);
+        out.push(page_frame(cached, data, base, index)?);
     }
     frame::share_all(&out);
     Ok(out)
@@ -185,10 +206,11 @@ pub fn exec_frames(
     let count = (data.len() as u64).min(offset + len).saturating_sub(offset).div_ceil(PAGE_SIZE);
     let mut out = Vec::new();
     out.try_reserve_exact(count as usize).map_err(|_| Err(Errno::ENOMEM))?;
+    let base = in_place_base(data);
     for index in first..first + count {
         let frame = match rewritten.iter().find(|(at, _)| *at == index) {
             Some(&(_, frame)) => frame,
-            None => frame_of(cached, data, index).map_err(Err)?,
+            None => page_frame(cached, data, base, index).map_err(Err)?,
         };
         out.push(frame);
     }
