@@ -49,7 +49,8 @@ pub struct Ctx<'a> {
     /// Give the CPU away after the call (sched_yield).
     pub yield_after: bool,
     /// A vfork child's exec hands the parent its memory back.
-    pub give_back: Option<(Pid, proc::memory::Memory)>,
+    /// Boxed: a rare case, and every call moves this record around.
+    pub give_back: Option<alloc::boxed::Box<(Pid, proc::memory::Memory)>>,
     /// An open /proc file of another process, to fill in once the caller's
     /// record is unlocked (`procfs::fill_other`).
     pub proc_fill: Option<(crate::fs::FileRef, Pid, crate::procfs::OtherFile)>,
@@ -371,7 +372,8 @@ pub fn dispatch(frame: &mut SyscallFrame) {
         if let Some((file, pid, what)) = proc_fill {
             crate::procfs::fill_other(&file, pid, what);
         }
-        if let Some((parent, memory)) = give_back {
+        if let Some(lent) = give_back {
+            let (parent, memory) = *lent;
             proc::give_back(parent, memory);
         }
         if let Some(child) = spawn {

@@ -115,7 +115,7 @@ pub fn sys_execve(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let envp = string_array(ctx, a[2])?;
     match proc::exec::execve(ctx.process, ctx.frame, &path, &argv, &envp) {
         Ok(give_back) => {
-            ctx.give_back = give_back;
+            ctx.give_back = give_back.map(alloc::boxed::Box::new);
             proc::set_name(ctx.process.pid, &ctx.process.name, &ctx.process.cmdline);
         }
         Err(error) => {
