@@ -27,7 +27,7 @@ pub const ESSENTIAL: &[&str] = &["libc6", "base-files", "base-passwd"];
 const MARKER: &str = ".isola-rootfs";
 
 /// Bumped when what `build` makes of a package set changes.
-const LAYOUT: &str = "layout 3";
+const LAYOUT: &str = "layout 4";
 
 /// `isola rootfs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -580,7 +580,92 @@ fn finish(root: &Path, merge: bool) -> Result<(), Error> {
         fs::set_permissions(&p, fs::Permissions::from_mode(mode))
             .map_err(|e| io_err("cannot chmod", &p, e))?;
     }
+    tmpfiles(root)?;
     ld_so_cache(root)
+}
+
+/// One `d`/`D` line of a tmpfiles.d file: a directory to create with its
+/// mode and owner names (`None`: tmpfiles.d's `-`, the default).
+#[derive(Debug, PartialEq, Eq)]
+pub struct TmpfilesDir {
+    pub path: String,
+    pub mode: Option<u32>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+/// The directory a tmpfiles.d line creates, if it is a plain `d` or `D`
+/// line with an absolute path and no specifiers (`%m`...), which a root
+/// made on another machine cannot expand.
+pub fn parse_tmpfiles_line(line: &str) -> Option<TmpfilesDir> {
+    let mut fields = line.split_whitespace();
+    let kind = fields.next()?;
+    if kind != "d" && kind != "D" {
+        return None;
+    }
+    let path = fields.next()?;
+    if !path.starts_with('/') || path.contains('%') || path.contains("..") {
+        return None;
+    }
+    let field = |f: Option<&str>| f.filter(|v| *v != "-").map(str::to_string);
+    let mode = field(fields.next()).and_then(|m| u32::from_str_radix(m.trim_start_matches('~'), 8).ok());
+    let (user, group) = (field(fields.next()), field(fields.next()));
+    Some(TmpfilesDir { path: path.to_string(), mode, user, group })
+}
+
+/// An id by name from the root's `/etc/passwd` or `/etc/group` (a number
+/// stands for itself).
+fn id_of(root: &Path, database: &str, name: &str) -> Option<u32> {
+    if let Ok(id) = name.parse() {
+        return Some(id);
+    }
+    let text = fs::read_to_string(root.join("etc").join(database)).ok()?;
+    text.lines().find_map(|line| {
+        let mut parts = line.split(':');
+        (parts.next()? == name).then(|| parts.nth(1)?.parse().ok()).flatten()
+    })
+}
+
+/// What `systemd-tmpfiles --create` does at a Debian boot for the packages'
+/// directories (lighttpd's `/var/log/lighttpd` belongs to www-data): every
+/// `d`/`D` line of `usr/lib/tmpfiles.d` and `etc/tmpfiles.d`, created with
+/// its mode and owner. No boot runs here, and `--rootfs` keeps owners, so
+/// the guest sees them as a Debian system does. Owners need root on the
+/// host; without it the directories are still made, owned by the builder.
+fn tmpfiles(root: &Path) -> Result<(), Error> {
+    let mut confs: Vec<PathBuf> = ["usr/lib/tmpfiles.d", "etc/tmpfiles.d"]
+        .iter()
+        .filter_map(|d| fs::read_dir(root.join(d)).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    confs.sort();
+    let mut made = 0;
+    for conf in confs {
+        let text = fs::read_to_string(&conf).unwrap_or_default();
+        for dir in text.lines().filter_map(parse_tmpfiles_line) {
+            let target = root.join(dir.path.trim_start_matches('/'));
+            // A symlink on the way (the usr-merge's /var/run -> ../run)
+            // must not lead outside the root: only real directories.
+            if fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
+                continue;
+            }
+            fs::create_dir_all(&target).map_err(|e| io_err("cannot create", &target, e))?;
+            if let Some(mode) = dir.mode {
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode & 0o7777))
+                    .map_err(|e| io_err("cannot chmod", &target, e))?;
+            }
+            let uid = dir.user.as_deref().and_then(|u| id_of(root, "passwd", u));
+            let gid = dir.group.as_deref().and_then(|g| id_of(root, "group", g));
+            if (uid.is_some() || gid.is_some()) && std::os::unix::fs::chown(&target, uid, gid).is_err() {
+                step(&format!("cannot give {} its owner (not root?)", dir.path));
+            }
+            made += 1;
+        }
+    }
+    step(&format!("tmpfiles.d: {made} directories"));
+    Ok(())
 }
 
 /// libc-bin's trigger: `/etc/ld.so.cache`, the library index ld.so reads
@@ -678,12 +763,47 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
             fs::set_permissions(&dst, m.permissions())
                 .map_err(|e| io_err("cannot chmod", &dst, e))?;
         }
+        // Owners as built (tmpfiles.d's www-data directories); the copy of
+        // a builder that is not root keeps its own.
+        use std::os::unix::fs::MetadataExt;
+        if m.uid() != 0 || m.gid() != 0 {
+            let _ = std::os::unix::fs::lchown(&dst, Some(m.uid()), Some(m.gid()));
+        }
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn tmpfiles_d_lines() {
+        assert_eq!(
+            parse_tmpfiles_line("d /var/log/lighttpd 0750 www-data www-data -"),
+            Some(TmpfilesDir {
+                path: "/var/log/lighttpd".into(),
+                mode: Some(0o750),
+                user: Some("www-data".into()),
+                group: Some("www-data".into())
+            })
+        );
+        assert_eq!(parse_tmpfiles_line("D /tmp 1777 root root -").and_then(|d| d.mode), Some(0o1777));
+        assert_eq!(
+            parse_tmpfiles_line("d /var/log 0755 - - -"),
+            Some(TmpfilesDir { path: "/var/log".into(), mode: Some(0o755), user: None, group: None })
+        );
+        for other in [
+            "L /var/run - - - - ../run",
+            "z /var/log/journal 2755 root systemd-journal - -",
+            "d /var/log/journal/%m 0755 root root -",
+            "d relative 0755 root root",
+            "d /x/../../etc 0755 root root",
+            "# d /commented 0755 root root",
+            "",
+        ] {
+            assert_eq!(parse_tmpfiles_line(other), None, "{other}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -36,6 +36,10 @@ fn lighttpd_root() -> &'static Path {
             c.env("ISOLA_CACHE", root().join("target/test-rootfs-cache-lighttpd"));
         });
         assert_eq!(out.code, 0, "isola rootfs --packages {PACKAGES}: {}", out.show());
+        // tmpfiles.d's directories with their owner, as a Debian boot makes them.
+        use std::os::unix::fs::MetadataExt;
+        let log = std::fs::metadata(dir.join("var/log/lighttpd")).expect("no /var/log/lighttpd");
+        assert_eq!((log.uid(), log.gid(), log.mode() & 0o7777), (33, 33, 0o750), "/var/log/lighttpd");
         dir
     })
 }
