@@ -12,7 +12,8 @@
 //! `include_shell` scripts (perl, which lighttpd's closure already has).
 //! lighttpd writes its log as www-data, into /var/log/lighttpd, which
 //! Debian's boot creates for www-data from lighttpd's tmpfiles.d; no boot
-//! runs here, so tests/data/tmpfiles-then.sh does that first.
+//! runs here, and `isola rootfs` makes those directories with their owners
+//! itself (checked when the root is built).
 
 mod common;
 mod support;
@@ -51,12 +52,6 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// `--add` for tests/data/tmpfiles-then.sh: the packages' tmpfiles.d
-/// directories (www-data's /var/log/lighttpd) made as Debian's boot makes
-/// them, then the command.
-fn tmpfiles() -> String {
-    format!("{}:/tmpfiles-then.sh", root().join("tests/data/tmpfiles-then.sh").display())
-}
 
 fn run(level: &str, extra: &[&str], args: &[&str]) -> Output {
     let dir = lighttpd_root().to_str().unwrap().to_string();
@@ -178,7 +173,7 @@ fn lighttpd_daemonizes_serves_loopback_and_stops_on_sigterm() {
     let script = format!("{}:/t.sh", root().join("tests/data/lighttpd-daemon.sh").display());
     for level in ["mpk", "none"] {
         let _serial = one_at_a_time();
-        let out = run(level, &["--add", &script, "--add", &tmpfiles()], &["/bin/sh", "/tmpfiles-then.sh", "/bin/sh", "/t.sh"]);
+        let out = run(level, &["--add", &script], &["/bin/sh", "/t.sh"]);
         assert_eq!(out.code, 0, "{level}: {}", out.show());
         for line in [
             "config ok",
@@ -210,7 +205,6 @@ fn lighttpd_serves_var_www_html_over_a_forwarded_port() {
     let add_index = format!("{}:/var/www/html/index.html", www.path().join("index.html").display());
     let add_big = format!("{}:/var/www/html/big.bin", www.path().join("big.bin").display());
     let dir = lighttpd_root().to_str().unwrap().to_string();
-    let tmpfiles = tmpfiles();
 
     for level in ["strict", "mpk", "none"] {
         let _serial = one_at_a_time();
@@ -218,7 +212,7 @@ fn lighttpd_serves_var_www_html_over_a_forwarded_port() {
         let publish = format!("{port}:80");
         let mut run = Background::start(&[
             "run", "--accel", "tcg", "--isolation", level, "--timeout", "900", "--memory", "512", "--rootfs", &dir, "-p", &publish,
-            "--verbose", "--add", &add_index, "--add", &add_big, "--add", &tmpfiles, "/bin/sh", "/tmpfiles-then.sh", "/usr/sbin/lighttpd",
+            "--verbose", "--add", &add_index, "--add", &add_big, "/usr/sbin/lighttpd",
             "-D", "-f", "/etc/lighttpd/lighttpd.conf",
         ]);
         assert!(run.wait_for_err("isolation: ", WATCHDOG), "{level}: the kernel did not boot\n{}", run.show());
