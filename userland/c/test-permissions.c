@@ -122,6 +122,20 @@ static void as_www_data(void)
     path(p, sizeof p, "private");
     errno = 0;
     check(chdir(p) < 0 && errno == EACCES, "chdir into a 0700 directory: EACCES", "errno %d", errno);
+    /* utimes: a given time is the owner's to set (EPERM), "now" also for
+     * whoever may write the file (EACCES otherwise). */
+    struct timespec given[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+    path(p, sizeof p, "public");
+    errno = 0;
+    check(utimensat(AT_FDCWD, p, given, 0) < 0 && errno == EPERM, "utimensat with a given time on root's file: EPERM",
+          "errno %d", errno);
+    errno = 0;
+    check(utimensat(AT_FDCWD, p, NULL, 0) < 0 && errno == EACCES, "utimensat now on root's read-only file: EACCES",
+          "errno %d", errno);
+    path(p, sizeof p, "group-rw");
+    check(utimensat(AT_FDCWD, p, NULL, 0) == 0, "utimensat now on a file it may write", "errno %d", errno);
+    errno = 0;
+    check(utimensat(AT_FDCWD, p, given, 0) < 0 && errno == EPERM, "yet a given time there: EPERM", "errno %d", errno);
 
     /* A sticky, world-writable directory: own names only. */
     path(p, sizeof p, "tmp/mine");

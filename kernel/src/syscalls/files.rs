@@ -2122,6 +2122,11 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
     let now = (crate::time::realtime_ns() / 1_000_000_000) as i64;
+    // Who may: setting a given time is for the owner (or a privileged
+    // caller: EPERM otherwise); setting "now" also for whoever may write
+    // the file (EACCES otherwise), as Linux's utimes.
+    let mut explicit = false;
+    let mut touches = a[2] == 0;
     let mtime = if a[2] == 0 {
         Some(now)
     } else {
@@ -2135,6 +2140,8 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         if !nsec_valid(&atime) || !nsec_valid(&mtime) {
             return Err(Errno::EINVAL);
         }
+        explicit = [atime.tv_nsec, mtime.tv_nsec].iter().any(|&n| n != UTIME_NOW && n != UTIME_OMIT);
+        touches = !explicit && (atime.tv_nsec == UTIME_NOW || mtime.tv_nsec == UTIME_NOW);
         match mtime.tv_nsec {
             UTIME_OMIT => None,
             UTIME_NOW => Some(now),
@@ -2142,6 +2149,15 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         }
     };
     let id = if a[1] == 0 { inode_of_fd(ctx, fd_of(a[0]))? } else { inode_at(ctx, fd_of(a[0]), a[1], a[3] & 0x100 == 0)? };
+    fs::with(|fs| {
+        if explicit {
+            fs.check_owner(id)
+        } else if touches && fs.check_owner(id).is_err() && !fs.permits(id, vfs::MAY_WRITE)? {
+            Err(Errno::EACCES)
+        } else {
+            Ok(())
+        }
+    })?;
     if let Some(secs) = mtime {
         fs::with(|fs| fs.set_mtime(id, secs))?;
     }
