@@ -202,11 +202,11 @@ fn a_library_holding_wrpkru_is_refused_with_file_and_offset() {
 #[test]
 fn proc_pid_maps_and_status_of_another_process() {
     let script = "sleep 5 & p=$!; sleep 0.3; grep -c 'r-xp .* /lib/x86_64-linux-gnu/libc.so.6' /proc/$p/maps; \
-        grep -c ' /bin/busybox$' /proc/$p/maps; grep -E '^(Name|PPid|State):' /proc/$p/status; kill $p";
+        grep -c ' /bin/busybox$' /proc/$p/maps; grep -E '^(Name|PPid|State):' /proc/$p/status; echo exe=$(readlink /proc/$p/exe); kill $p";
     for level in ["mpk", "none"] {
         let out = run_in_root(level, &[], &["sh", "-c", script]);
         assert_eq!(out.code, 0, "{level}: {}", out.show());
-        for line in ["1", "Name:\tsleep", "PPid:\t1", "State:\tS (sleeping)"] {
+        for line in ["1", "Name:\tsleep", "PPid:\t1", "State:\tS (sleeping)", "exe=/bin/busybox"] {
             assert!(out.has_line(line), "{level}: no line {line:?}: {}", out.show());
         }
         assert!(out.stdout.lines().nth(1).is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 4)), "{level}: {}", out.show());

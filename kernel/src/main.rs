@@ -202,7 +202,7 @@ fn start_first_program(path: &str) -> ! {
     match proc::exec::load_first(path, &argv, &envp) {
         Ok(process) => {
             log::debug!("starting {path} as pid 1 with key {}", process.memory.key.index());
-            proc::set_name(process.pid, &process.name, &process.cmdline);
+            proc::set_name(process.pid, &process.name, &process.cmdline, &process.exe);
             proc::sched::start(process)
         }
         Err(error) => {

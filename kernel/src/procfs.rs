@@ -431,6 +431,10 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
         "status" if own => Ok(ProcNode::File(status(caller, ppid, pgid, sid).into_bytes())),
         "status" => Ok(ProcNode::OtherProcess(pid, OtherFile::Status)),
         "exe" if own => Ok(ProcNode::Link(caller.exe.clone().into_bytes())),
+        // A zombie has no executable any more (ENOENT, as Linux).
+        "exe" if !proc::with_table(|t| t.get(pid).is_some_and(|e| e.is_zombie())) => {
+            proc::NAMES.lock().get(&pid.as_u32()).map(|n| ProcNode::Link(n.2.clone().into_bytes())).ok_or(Errno::ENOENT)
+        }
         "cmdline" if own => Ok(ProcNode::File(caller.cmdline.clone())),
         "cmdline" => Ok(ProcNode::File(proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.1.clone()).unwrap_or_default())),
         "comm" if own => Ok(ProcNode::File(format!("{}\n", caller.name).into_bytes())),

@@ -211,6 +211,8 @@ fn load_elf(
     match stack {
         Ok((sp, entry)) => {
             let frame = SyscallFrame { rip: entry, rcx: entry, rsp: sp, rflags: 0x202, r11: 0x202, ..Default::default() };
+            // /proc/PID/exe names the file itself, symlinks resolved, as Linux's.
+            let exe = fs::with(|fs| fs.any_path_of(image.id)).and_then(|p| String::from_utf8(p).ok()).unwrap_or(exe);
             Ok(Image { memory, frame, exe, argv })
         }
         Err(error) => {

@@ -261,11 +261,15 @@ pub fn signal_name(signal: u32) -> &'static str {
 
 /// Names of the processes (for /proc/PID/stat of processes other than the
 /// caller, whose records the caller cannot lock).
-pub static NAMES: Mutex<BTreeMap<u32, (String, alloc::vec::Vec<u8>)>> = Mutex::new(BTreeMap::new());
+/// A process's name, command line and executable path, by pid.
+pub type Names = BTreeMap<u32, (String, alloc::vec::Vec<u8>, String)>;
 
-/// Records `pid`'s program name and command line (argv, NUL after each).
-pub fn set_name(pid: Pid, name: &str, cmdline: &[u8]) {
-    NAMES.lock().insert(pid.as_u32(), (String::from(name), cmdline.to_vec()));
+pub static NAMES: Mutex<Names> = Mutex::new(BTreeMap::new());
+
+/// Records `pid`'s program name, command line (argv, NUL after each) and
+/// executable's path (what other processes see in /proc/PID).
+pub fn set_name(pid: Pid, name: &str, cmdline: &[u8], exe: &str) {
+    NAMES.lock().insert(pid.as_u32(), (String::from(name), cmdline.to_vec(), String::from(exe)));
 }
 
 /// Frees what is left of a reaped zombie: its page tables, kernel stack, and record.

@@ -33,7 +33,7 @@ fn spawn(ctx: &mut Ctx<'_>, child_stack: u64, vfork: bool) -> SysResult {
         ctx.block = Some(BlockOn::VforkChild(pid));
         ctx.block_once = true;
     }
-    proc::set_name(pid, &child.name, &child.cmdline);
+    proc::set_name(pid, &child.name, &child.cmdline, &child.exe);
     ctx.spawn = Some(child);
     Ok(u64::from(pid.as_u32()))
 }
@@ -116,7 +116,7 @@ pub fn sys_execve(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     match proc::exec::execve(ctx.process, ctx.frame, &path, &argv, &envp) {
         Ok(give_back) => {
             ctx.give_back = give_back.map(alloc::boxed::Box::new);
-            proc::set_name(ctx.process.pid, &ctx.process.name, &ctx.process.cmdline);
+            proc::set_name(ctx.process.pid, &ctx.process.name, &ctx.process.cmdline, &ctx.process.exe);
         }
         Err(error) => {
             // A missing file is routine (a shell searching PATH); a refused one is logged.
