@@ -346,7 +346,7 @@ impl Attributes {
         }
     }
 
-    fn check_w_xor_x(self) -> Result<(), MapError> {
+    pub fn check_w_xor_x(self) -> Result<(), MapError> {
         if self.writable && self.executable { Err(MapError::WritableAndExecutable) } else { Ok(()) }
     }
 }

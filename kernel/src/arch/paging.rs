@@ -387,27 +387,14 @@ impl AddressSpace {
     /// the tables, and hands each frame to `release`; skips absent tables.
     pub fn unmap_range_keep_tables(&mut self, start: u64, end: u64, mut release: impl FnMut(PhysAddr)) {
         let mut tables = DirectMap;
-        let mut addr = start;
-        while addr < end {
-            let table = match self.page_table_for(addr) {
-                Ok(table) => table,
-                Err(next) => {
-                    addr = next;
-                    continue;
-                }
-            };
-            // The rest of this page table without walking down again.
-            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
-            while addr < chunk_end {
-                let index = paging::indices(VirtAddr::new(addr))[3];
-                let leaf = tables.read_entry(table, index);
-                if leaf.holds_frame() {
-                    tables.write_entry(table, index, PageTableEntry::EMPTY);
-                    release(leaf.addr());
-                }
-                addr += paging::PAGE_SIZE;
+        self.for_each_slot(start, end, |table, index, _| {
+            let leaf = tables.read_entry(table, index);
+            if leaf.holds_frame() {
+                tables.write_entry(table, index, PageTableEntry::EMPTY);
+                release(leaf.addr());
             }
-        }
+            true
+        });
     }
 
     /// Removes every 4 KiB leaf of `[start, end)` in the lower half, handing
@@ -484,26 +471,15 @@ impl AddressSpace {
         if self.is_detached() {
             return None;
         }
-        let tables = DirectMap;
-        let mut addr = addr;
-        while addr < end {
-            let table = match self.page_table_for(addr) {
-                Ok(table) => table,
-                Err(next) => {
-                    addr = next;
-                    continue;
-                }
-            };
-            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
-            while addr < chunk_end {
-                let leaf = tables.read_entry(table, paging::indices(VirtAddr::new(addr))[3]);
-                if leaf.holds_frame() {
-                    return Some((addr, leaf.addr()));
-                }
-                addr += paging::PAGE_SIZE;
+        let mut found = None;
+        self.for_each_slot(addr, end, |table, index, at| {
+            let leaf = DirectMap.read_entry(table, index);
+            if leaf.holds_frame() {
+                found = Some((at, leaf.addr()));
             }
-        }
-        None
+            found.is_none()
+        });
+        found
     }
 
     /// Moves every leaf that holds a frame in `[from, from + len)` to the
@@ -588,26 +564,14 @@ impl AddressSpace {
     /// present any more, its frame kept for when access comes back.
     pub fn park_present(&mut self, start: u64, end: u64) {
         let mut tables = DirectMap;
-        let mut addr = start;
-        while addr < end {
-            let table = match self.page_table_for(addr) {
-                Ok(table) => table,
-                Err(next) => {
-                    addr = next;
-                    continue;
-                }
-            };
-            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
-            while addr < chunk_end {
-                let index = paging::indices(VirtAddr::new(addr))[3];
-                let leaf = tables.read_entry(table, index);
-                if leaf.is_present() {
-                    tables.write_entry(table, index, leaf.parked());
-                    flush(VirtAddr::new(addr));
-                }
-                addr += paging::PAGE_SIZE;
+        self.for_each_slot(start, end, |table, index, addr| {
+            let leaf = tables.read_entry(table, index);
+            if leaf.is_present() {
+                tables.write_entry(table, index, leaf.parked());
+                flush(VirtAddr::new(addr));
             }
-        }
+            true
+        });
     }
 
     /// Gives every 4 KiB leaf of `[start, end)` that holds a frame (present,
@@ -620,34 +584,29 @@ impl AddressSpace {
         end: u64,
         mut attrs_for: impl FnMut(PhysAddr) -> Attributes,
     ) -> Result<u64, MapError> {
-        let tables = DirectMap;
-        let mut addr = start;
+        let mut tables = DirectMap;
         let mut changed = 0;
-        while addr < end {
-            let table = match self.page_table_for(addr) {
-                Ok(table) => table,
-                Err(next) => {
-                    addr = next;
-                    continue;
-                }
-            };
-            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
-            while addr < chunk_end {
-                let index = paging::indices(VirtAddr::new(addr))[3];
-                let leaf = tables.read_entry(table, index);
-                if leaf.is_present() {
-                    self.protect(VirtAddr::new(addr), attrs_for(leaf.addr()))?;
-                    changed += 1;
-                } else if leaf.is_parked() {
-                    let attrs = attrs_for(leaf.addr());
-                    let entry = PageTableEntry::new(leaf.addr(), attrs.leaf_flags(PageSize::Size4K), attrs.key);
-                    DirectMap.write_entry(table, index, entry);
-                    changed += 1;
-                }
-                addr += paging::PAGE_SIZE;
+        let mut outcome = Ok(());
+        self.for_each_slot(start, end, |table, index, addr| {
+            let leaf = tables.read_entry(table, index);
+            if !leaf.holds_frame() {
+                return true;
             }
-        }
-        Ok(changed)
+            let attrs = supervisor_if_kernel(VirtAddr::new(addr), attrs_for(leaf.addr()));
+            if let Err(error) = attrs.check_w_xor_x() {
+                outcome = Err(error);
+                return false;
+            }
+            // The accessed and dirty bits stay, as `paging::protect` keeps them.
+            let kept = leaf.flags() & (PteFlags::ACCESSED | PteFlags::DIRTY);
+            tables.write_entry(table, index, PageTableEntry::new(leaf.addr(), attrs.leaf_flags(PageSize::Size4K) | kept, attrs.key));
+            if leaf.is_present() {
+                flush(VirtAddr::new(addr));
+            }
+            changed += 1;
+            true
+        });
+        outcome.map(|()| changed)
     }
 
     /// The page table holding the 4 KiB leaves around `addr`, or (`Err`) the
@@ -664,6 +623,30 @@ impl AddressSpace {
             table = entry.addr();
         }
         Ok(table)
+    }
+
+    /// Calls `visit(table, index, addr)` for every 4 KiB leaf slot of
+    /// `[start, end)` whose page table exists, walking down once per page
+    /// table and skipping absent ones (work proportional to what is mapped);
+    /// `visit` returns false to stop. The walk every leaf operation shares.
+    fn for_each_slot(&self, start: u64, end: u64, mut visit: impl FnMut(PhysAddr, usize, u64) -> bool) {
+        let mut addr = start;
+        while addr < end {
+            let table = match self.page_table_for(addr) {
+                Ok(table) => table,
+                Err(next) => {
+                    addr = next;
+                    continue;
+                }
+            };
+            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
+            while addr < chunk_end {
+                if !visit(table, paging::indices(VirtAddr::new(addr))[3], addr) {
+                    return;
+                }
+                addr += paging::PAGE_SIZE;
+            }
+        }
     }
 
     /// Frees the lower-half tables that cover `ranges` (the process's regions,
@@ -721,55 +704,45 @@ impl AddressSpace {
         mut share: impl FnMut(PhysAddr),
     ) -> Result<(), MapError> {
         let mut tables = DirectMap;
-        let mut addr = start;
-        while addr < end {
-            let table = match self.page_table_for(addr) {
-                Ok(table) => table,
-                Err(next) => {
-                    addr = next;
-                    continue;
+        // The child's page table for the chunk being copied: (chunk, table).
+        let mut child_table: Option<(u64, PhysAddr)> = None;
+        let mut outcome = Ok(());
+        self.for_each_slot(start, end, |table, index, addr| {
+            let leaf = tables.read_entry(table, index);
+            if !leaf.holds_frame() {
+                return true;
+            }
+            // Copy on write: a present leaf loses its write right in both
+            // spaces; a parked one (PROT_NONE) stays parked in both.
+            let kept = if leaf.is_present() { PageTableEntry::from_raw(leaf.raw() & !PteFlags::WRITABLE.bits()) } else { leaf };
+            if kept != leaf {
+                tables.write_entry(table, index, kept);
+            }
+            let chunk = addr & !(LEVEL_SPAN[2] - 1);
+            let child_pt = match child_table {
+                Some((base, pt)) if base == chunk => pt,
+                _ => {
+                    // The chunk's first page makes the child's tables.
+                    let attrs = Attributes { writable: false, key: child_key, ..Attributes::from_entry(leaf) };
+                    let made = child
+                        .map(VirtAddr::new(addr), leaf.addr(), PageSize::Size4K, attrs)
+                        .and_then(|()| child.page_table_for(addr).map_err(|_| MapError::NotMapped));
+                    match made {
+                        Ok(pt) => {
+                            child_table = Some((chunk, pt));
+                            pt
+                        }
+                        Err(error) => {
+                            outcome = Err(error);
+                            return false;
+                        }
+                    }
                 }
             };
-            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
-            let mut child_table = None;
-            while addr < chunk_end {
-                let index = paging::indices(VirtAddr::new(addr))[3];
-                let leaf = tables.read_entry(table, index);
-                if leaf.is_parked() {
-                    // A PROT_NONE page: the child keeps the frame parked too.
-                    if child_table.is_none() {
-                        let attrs = Attributes { writable: false, key: child_key, ..Attributes::from_entry(leaf) };
-                        child.map(VirtAddr::new(addr), leaf.addr(), PageSize::Size4K, attrs)?;
-                        child_table = Some(child.page_table_for(addr).map_err(|_| MapError::NotMapped)?);
-                    }
-                    if let Some(child_pt) = child_table {
-                        tables.write_entry(child_pt, index, leaf.with_key(child_key));
-                    }
-                    share(leaf.addr());
-                } else if leaf.is_present() {
-                    let read_only = PageTableEntry::from_raw(leaf.raw() & !PteFlags::WRITABLE.bits());
-                    if read_only != leaf {
-                        tables.write_entry(table, index, read_only);
-                    }
-                    let child_pt = match child_table {
-                        Some(pt) => pt,
-                        None => {
-                            // The first page of the chunk creates the child's tables.
-                            let attrs = Attributes { writable: false, key: child_key, ..Attributes::from_entry(leaf) };
-                            child.map(VirtAddr::new(addr), leaf.addr(), PageSize::Size4K, attrs)?;
-                            share(leaf.addr());
-                            let pt = child.page_table_for(addr).map_err(|_| MapError::NotMapped)?;
-                            child_table = Some(pt);
-                            addr += paging::PAGE_SIZE;
-                            continue;
-                        }
-                    };
-                    tables.write_entry(child_pt, index, read_only.with_key(child_key));
-                    share(leaf.addr());
-                }
-                addr += paging::PAGE_SIZE;
-            }
-        }
-        Ok(())
+            tables.write_entry(child_pt, index, kept.with_key(child_key));
+            share(leaf.addr());
+            true
+        });
+        outcome
     }
 }
