@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{Output, isola, isola_with, root};
+use common::{Output, isola, root, rootfs_of_packages};
 
 const PACKAGES: &str = "bash,coreutils,diffutils,grep,sed,findutils,tar,python3";
 
@@ -19,12 +19,7 @@ const PACKAGES: &str = "bash,coreutils,diffutils,grep,sed,findutils,tar,python3"
 fn debian_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
-        let dir = root().join("target/test-debian-root");
-        let out = isola_with(&["rootfs", "--packages", PACKAGES, "--force", "-o", dir.to_str().unwrap()], |c| {
-            c.env("ISOLA_CACHE", root().join("target/test-rootfs-cache-debian"));
-        });
-        assert_eq!(out.code, 0, "isola rootfs --packages {PACKAGES}: {}", out.show());
-        dir
+        rootfs_of_packages("debian", PACKAGES)
     })
 }
 

@@ -7,33 +7,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 
-use common::{Output, TempDir, isola, root};
+use common::{Output, TempDir, dynamic_root, isola};
 
 const TIMEOUT: &str = "180";
 const LEVELS: [&str; 3] = ["strict", "mpk", "none"];
-
-/// The unpacked root (busybox, libc6 and busybox's applet links).
-fn dynamic_root() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let out = Command::new(root().join("scripts/fetch-dynamic-root"))
-            .current_dir(root())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run scripts/fetch-dynamic-root");
-        let path = root().join("target/third-party/dynamic-root");
-        assert!(
-            out.status.success() && path.join(".complete").is_file(),
-            "scripts/fetch-dynamic-root failed (it needs apt-get and network access once):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        path
-    })
-}
 
 /// `isola run --rootfs ROOT /bin/busybox ARGS...`: the guest's `/` is the
 /// root, and PROGRAM a path inside it.

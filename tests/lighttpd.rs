@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use common::{Output, TempDir, WATCHDOG, isola, isola_with, root};
+use common::{Output, TempDir, WATCHDOG, isola, root, rootfs_of_packages};
 use support::{Background, free_port, http_get, qemu_children, wait_answer, wait_gone};
 
 const PACKAGES: &str = "lighttpd,dash";
@@ -32,11 +32,7 @@ const PACKAGES: &str = "lighttpd,dash";
 fn lighttpd_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
-        let dir = root().join("target/test-lighttpd-root");
-        let out = isola_with(&["rootfs", "--packages", PACKAGES, "--force", "-o", dir.to_str().unwrap()], |c| {
-            c.env("ISOLA_CACHE", root().join("target/test-rootfs-cache-lighttpd"));
-        });
-        assert_eq!(out.code, 0, "isola rootfs --packages {PACKAGES}: {}", out.show());
+        let dir = rootfs_of_packages("lighttpd", PACKAGES);
         // tmpfiles.d's directories with their owner, as a Debian boot makes them.
         use std::os::unix::fs::MetadataExt;
         let log = std::fs::metadata(dir.join("var/log/lighttpd")).expect("no /var/log/lighttpd");

@@ -11,33 +11,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{Output, busybox, isola, root};
+use common::{Output, busybox, dynamic_root, isola, root};
 
 const TIMEOUT: &str = "180";
 const LEVELS: [&str; 3] = ["strict", "mpk", "none"];
-
-/// The unpacked Debian root (busybox, libc6), as tests/dynamic.rs uses it.
-fn dynamic_root() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let out = Command::new(root().join("scripts/fetch-dynamic-root"))
-            .current_dir(root())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run scripts/fetch-dynamic-root");
-        let path = root().join("target/third-party/dynamic-root");
-        assert!(
-            out.status.success() && path.join(".complete").is_file(),
-            "scripts/fetch-dynamic-root failed (it needs apt-get and network access once):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        path
-    })
-}
 
 /// tests/data/vdso.c built dynamic (`vdso`) and static (`vdso-static`).
 fn programs() -> &'static Path {

@@ -166,3 +166,36 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The unpacked Debian root of `scripts/fetch-dynamic-root` (busybox,
+/// libc6 and busybox's applet links), fetched once per test run.
+pub fn dynamic_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let out = Command::new(root().join("scripts/fetch-dynamic-root"))
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run scripts/fetch-dynamic-root");
+        let path = root().join("target/third-party/dynamic-root");
+        assert!(
+            out.status.success() && path.join(".complete").is_file(),
+            "scripts/fetch-dynamic-root failed (it needs apt-get and network access once):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path
+    })
+}
+
+/// `isola rootfs --packages PACKAGES --force -o target/test-NAME-root`, its
+/// .debs cached in `target/test-rootfs-cache-NAME` (the caller keeps the
+/// path in a OnceLock, to build once per test run).
+pub fn rootfs_of_packages(name: &str, packages: &str) -> PathBuf {
+    let dir = root().join(format!("target/test-{name}-root"));
+    let out = isola_with(&["rootfs", "--packages", packages, "--force", "-o", dir.to_str().unwrap()], |c| {
+        c.env("ISOLA_CACHE", root().join(format!("target/test-rootfs-cache-{name}")));
+    });
+    assert_eq!(out.code, 0, "isola rootfs --packages {packages}: {}", out.show());
+    dir
+}
