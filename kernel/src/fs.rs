@@ -25,6 +25,7 @@ pub fn init(initramfs: Option<(&'static [u8], paging::PhysAddr)>) -> Result<(), 
         None => Fs::new(),
     };
     fs.add_standard_devices().map_err(|_| "cannot create /dev")?;
+    fs.set_clock_source(|| (crate::time::realtime_ns() / 1_000_000_000) as i64);
     *FS.lock() = Some(fs);
     Ok(())
 }
@@ -67,7 +68,6 @@ fn serve_new_identity(generation: u64, creds: &process::Credentials, groups: &[u
 pub fn with<R>(f: impl FnOnce(&mut Fs) -> R) -> R {
     let mut guard = FS.lock();
     let fs = guard.as_mut().expect("file system used before fs::init");
-    fs.set_clock((crate::time::realtime_ns() / 1_000_000_000) as i64);
     f(fs)
 }
 

@@ -336,9 +336,11 @@ pub struct Fs {
     /// of what is created. `None` (building the tree, the kernel itself):
     /// no checks, root owns.
     identity: Option<Identity>,
-    /// The wall clock (seconds since the epoch) as the kernel last set it
-    /// ([`Fs::set_clock`]): the mtime of what is created or changed.
+    /// The wall clock (seconds since the epoch) as last set
+    /// ([`Fs::set_clock`]), unless a clock to read is registered
+    /// ([`Fs::set_clock_source`]): the mtime of what is created or changed.
     now_secs: i64,
+    clock: Option<fn() -> i64>,
 }
 
 impl Default for Fs {
@@ -435,6 +437,7 @@ impl Fs {
             next_generation: 1,
             identity: None,
             now_secs: 0,
+            clock: None,
         }
     }
 
@@ -837,7 +840,7 @@ impl Fs {
     /// out. Devices swallow the data (the kernel serves the console
     /// itself), except `/dev/full`: `ENOSPC`, as on Linux.
     pub fn write(&mut self, id: InodeId, offset: u64, data: &[u8]) -> Result<usize, Errno> {
-        let now = self.now_secs;
+        let now = self.now();
         let generation = self.next_generation;
         self.next_generation = generation.saturating_add(1);
         let node = self.node_mut(id)?;
@@ -888,7 +891,7 @@ impl Fs {
     /// `EISDIR` for a directory, `EINVAL` for a symlink, `EFBIG` past
     /// [`MAX_FILE_SIZE`]; devices ignore it (`O_TRUNC` on `/dev/null`).
     pub fn truncate(&mut self, id: InodeId, len: u64) -> Result<(), Errno> {
-        let now = self.now_secs;
+        let now = self.now();
         let generation = self.next_generation;
         self.next_generation = generation.saturating_add(1);
         let node = self.node_mut(id)?;
@@ -1039,12 +1042,12 @@ impl Fs {
                 uid,
                 gid,
                 nlink: if is_dir { 2 } else { 1 },
-                mtime_secs: self.now_secs,
+                mtime_secs: self.now(),
                 generation,
                 body,
             },
         );
-        let now = self.now_secs;
+        let now = self.now();
         let parent_node = self.node_mut(parent)?;
         parent_node.mtime_secs = now;
         if is_dir {
@@ -1390,6 +1393,17 @@ impl Fs {
     /// (the archive's own mtimes stay as packed).
     pub fn set_clock(&mut self, now_secs: i64) {
         self.now_secs = now_secs;
+    }
+
+    /// Reads the wall clock from `clock` whenever an mtime is due (the
+    /// kernel's), instead of a value set beforehand: only calls that change
+    /// something pay for reading it.
+    pub fn set_clock_source(&mut self, clock: fn() -> i64) {
+        self.clock = Some(clock);
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.map_or(self.now_secs, |clock| clock())
     }
 
     /// One absolute path of any inode (of its first name found), for

@@ -868,3 +868,11 @@ fn socket_names_are_nodes_without_data() {
     fs.unlink(etc, b"ctl.sock").unwrap();
     assert_eq!(look(&fs, "/etc/ctl.sock"), Err(Errno::ENOENT));
 }
+
+#[test]
+fn a_clock_source_is_read_when_an_mtime_is_due() {
+    let mut fs = Fs::new();
+    fs.set_clock_source(|| 1_234_567);
+    let id = fs.create_file(ROOT, b"f", 0o644).unwrap();
+    assert_eq!(fs.metadata(id).unwrap().mtime_secs, 1_234_567);
+}
