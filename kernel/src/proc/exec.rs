@@ -79,8 +79,11 @@ fn read_executable(cwd: vfs::InodeId, path: &[u8]) -> Result<fs::WholeFile, Exec
 /// The loader's plan of a program image at `bias`, its WRPKRU scan done
 /// once per file content (`pagecache::image_scan`).
 fn plan_image(image: &fs::WholeFile, bias: u64) -> Result<loader::LoadPlan, loader::LoadError> {
-    let plan = loader::plan_with(&image.bytes, bias, crate::mm::pagecache::image_scan(image.id, image.generation))?;
-    crate::mm::pagecache::image_scanned_clean(image.id, image.generation);
+    let scan = crate::mm::pagecache::image_scan(image.id, image.generation);
+    let plan = loader::plan_with(&image.bytes, bias, scan)?;
+    if scan == loader::WrpkruScan::Scan {
+        crate::mm::pagecache::image_scanned_clean(image.id, image.generation);
+    }
     Ok(plan)
 }
 
