@@ -629,6 +629,7 @@ impl AddressSpace {
     /// `[start, end)` whose page table exists, walking down once per page
     /// table and skipping absent ones (work proportional to what is mapped);
     /// `visit` returns false to stop. The walk every leaf operation shares.
+    #[inline(always)]
     fn for_each_slot(&self, start: u64, end: u64, mut visit: impl FnMut(PhysAddr, usize, u64) -> bool) {
         let mut addr = start;
         while addr < end {
