@@ -30,6 +30,7 @@ extern crate alloc;
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use hashbrown::HashMap;
 use syscall::Errno;
 
 #[cfg(test)]
@@ -325,10 +326,11 @@ impl Identity {
     }
 }
 
-/// The file system: every inode, by number.
+/// The file system: every inode, by number (a hash map: looked up at
+/// every step of every path, where a B-tree's search cost the most).
 #[derive(Clone, Debug)]
 pub struct Fs {
-    inodes: BTreeMap<InodeId, Inode>,
+    inodes: HashMap<InodeId, Inode>,
     next_ino: InodeId,
     /// The next [`Inode::generation`].
     next_generation: u64,
@@ -384,8 +386,11 @@ impl Fs {
     /// Whether the current identity may access `id` as `want` (MAY_* bits);
     /// always without an identity. `ENOENT` for no such inode.
     pub fn permits(&self, id: InodeId, want: u32) -> Result<bool, Errno> {
-        let node = self.node(id)?;
-        Ok(self.identity.as_ref().is_none_or(|who| who.may(node.kind(), node.perm, node.uid, node.gid, want)))
+        Ok(self.node_permits(self.node(id)?, want))
+    }
+
+    fn node_permits(&self, node: &Inode, want: u32) -> bool {
+        self.identity.as_ref().is_none_or(|who| who.may(node.kind(), node.perm, node.uid, node.gid, want))
     }
 
     /// `EACCES` unless [`Fs::permits`].
@@ -429,7 +434,7 @@ impl Fs {
                 entries: BTreeMap::new(),
             }),
         };
-        let mut inodes = BTreeMap::new();
+        let mut inodes = HashMap::new();
         inodes.insert(ROOT, root);
         Fs {
             inodes,
@@ -658,7 +663,12 @@ impl Fs {
         } else {
             cwd
         };
-        self.dir(current)?;
+        // One inode lookup per component: each step's inode serves its
+        // symlink and directory checks and the next step's search.
+        let mut node = self.node(current)?;
+        if !matches!(node.body, Body::Dir(_)) {
+            return Err(Errno::ENOTDIR);
+        }
         let must_be_dir = path.last() == Some(&b'/');
         let mut components = path
             .split(|&b| b == b'/')
@@ -668,10 +678,20 @@ impl Fs {
             if name.len() > NAME_MAX {
                 return Err(Errno::ENAMETOOLONG);
             }
-            self.check_access(current, MAY_EXEC)?;
-            let mut next = self.child(current, name)?;
+            if !self.node_permits(node, MAY_EXEC) {
+                return Err(Errno::EACCES);
+            }
+            let Body::Dir(dir) = &node.body else {
+                return Err(Errno::ENOTDIR);
+            };
+            let mut next = match name {
+                b"." => current,
+                b".." => dir.parent,
+                _ => dir.entries.get(name).copied().ok_or(Errno::ENOENT)?,
+            };
             let is_last = components.peek().is_none();
-            if let Body::Symlink(target) = &self.node(next)?.body {
+            let mut next_node = self.node(next)?;
+            if let Body::Symlink(target) = &next_node.body {
                 if !is_last || follow_last || must_be_dir {
                     *links = links.saturating_add(1);
                     if *links > MAX_SYMLINKS {
@@ -681,12 +701,14 @@ impl Fs {
                         return Err(Errno::ENOENT);
                     }
                     next = self.walk(current, target, true, links)?;
+                    next_node = self.node(next)?;
                 }
             }
-            if !is_last || must_be_dir {
-                self.dir(next)?;
+            if (!is_last || must_be_dir) && !matches!(next_node.body, Body::Dir(_)) {
+                return Err(Errno::ENOTDIR);
             }
             current = next;
+            node = next_node;
         }
         Ok(current)
     }
@@ -929,6 +951,16 @@ impl Fs {
     pub fn file_data(&self, id: InodeId) -> Result<&[u8], Errno> {
         match &self.node(id)?.body {
             Body::File(data) => Ok(data.bytes()),
+            Body::Dir(_) => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// A regular file's bytes and their generation ([`Fs::generation`]), in one lookup.
+    pub fn file_content(&self, id: InodeId) -> Result<(&[u8], u64), Errno> {
+        let node = self.node(id)?;
+        match &node.body {
+            Body::File(data) => Ok((data.bytes(), node.generation)),
             Body::Dir(_) => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
@@ -1317,7 +1349,7 @@ impl Fs {
             .values()
             .filter(|id| {
                 matches!(
-                    self.inodes.get(id),
+                    self.inodes.get(*id),
                     Some(Inode {
                         body: Body::Dir(_),
                         ..
@@ -1413,16 +1445,23 @@ impl Fs {
         if self.dir(id).is_ok() {
             return self.path_of(id).ok();
         }
-        self.inodes.iter().find_map(|(&parent, inode)| {
-            let Body::Dir(dir) = &inode.body else { return None };
-            let (name, _) = dir.entries.iter().find(|&(_, &child)| child == id)?;
-            let mut path = self.path_of(parent).ok()?;
-            if path != b"/" {
-                path.push(b'/');
-            }
-            path.extend_from_slice(name);
-            Some(path)
-        })
+        // The lowest-numbered directory holding it: the same name every
+        // time for a file with several links.
+        let (parent, name) = self
+            .inodes
+            .iter()
+            .filter_map(|(&parent, inode)| {
+                let Body::Dir(dir) = &inode.body else { return None };
+                let (name, _) = dir.entries.iter().find(|&(_, &child)| child == id)?;
+                Some((parent, name))
+            })
+            .min_by_key(|&(parent, _)| parent)?;
+        let mut path = self.path_of(parent).ok()?;
+        if path != b"/" {
+            path.push(b'/');
+        }
+        path.extend_from_slice(name);
+        Some(path)
     }
 
     /// The parent of a directory (the root for the root); the root for a
