@@ -20,6 +20,9 @@ use syscall::Errno;
 use crate::arch::paging::{AddressSpace, copy_frame, copy_from_phys, copy_to_phys, zero_frame};
 use crate::mm::frame;
 
+mod shared;
+pub use shared::SharedRef;
+
 /// User addresses are below this.
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
 /// The initial stack ends here (the page above stays unmapped).
@@ -92,13 +95,17 @@ pub struct Region {
     pub kind: RegionKind,
     /// The file mapped there (mmap of a file, a program's segment), if any.
     pub file: Option<FileBacking>,
+    /// The shared object mapped there (MAP_SHARED), if any: its pages are
+    /// the object's frames, tagged with its key, never copied on write.
+    pub shared: Option<SharedRef>,
 }
 
 impl Region {
     /// The part `[start, end)` of this region (inside it), its file offset moved along.
     pub fn slice(&self, start: u64, end: u64) -> Region {
         let file = self.file.map(|f| FileBacking { offset: f.offset + (start - self.start), ..f });
-        Region { start, end, file, ..*self }
+        let shared = self.shared.map(|s| s.advanced(start - self.start));
+        Region { start, end, file, shared, ..*self }
     }
 }
 
@@ -118,6 +125,9 @@ pub struct Memory {
     pub peak_frames: u64,
     /// RLIMIT_AS (soft) in bytes: the regions' total may not grow past it.
     pub as_limit: u64,
+    /// The shared objects mapped here (MAP_SHARED): the shared domains
+    /// whose keys the process's PKRU opens besides its own.
+    pub membership: pkru::shared::Membership,
 }
 
 /// Pages of `len` bytes that would need frames with `prot` (none for PROT_NONE).
@@ -151,6 +161,7 @@ impl Memory {
             frames: 0,
             peak_frames: 0,
             as_limit: u64::MAX,
+            membership: pkru::shared::Membership::new(),
         }
     }
 
@@ -213,7 +224,7 @@ impl Memory {
         if accessible_pages(prot, end - start) > frame::user_available() as u64 {
             return Err(Errno::ENOMEM);
         }
-        self.regions.insert(start, Region { start, end, prot, kind, file: None });
+        self.regions.insert(start, Region { start, end, prot, kind, file: None, shared: None });
         Ok(())
     }
 
@@ -225,6 +236,9 @@ impl Memory {
         let prot = region.prot;
         if !(prot.read || prot.write || prot.exec) || (write && !prot.write) || (exec && !prot.exec) {
             return Fault::Refused;
+        }
+        if let Some(shared) = region.shared {
+            return self.demand_shared(addr, &region, shared);
         }
         match self.map_page(page_down(addr), self.attrs(prot)) {
             Ok(()) => Fault::Served,
@@ -277,7 +291,7 @@ impl Memory {
             self.space.park_present(start, end);
         }
         self.peak_frames = self.peak_frames.max(self.frames);
-        self.regions.insert(start, Region { start, end, prot, kind, file });
+        self.regions.insert(start, Region { start, end, prot, kind, file, shared: None });
         Ok(())
     }
 
@@ -352,6 +366,7 @@ impl Memory {
         for region in self.carve(start, end) {
             self.unmap_pages(region.start.max(start), region.end.min(end));
         }
+        self.leave_unmapped_objects();
     }
 
     /// Changes the rights of `[start, end)`; every page must be in a region.
@@ -365,14 +380,19 @@ impl Memory {
         if (prot.write || prot.exec) && self.regions.range(..end).any(|(_, r)| r.end > start && r.kind == RegionKind::Vvar) {
             return Err(Errno::EACCES);
         }
+        self.check_shared_protect(start, end, prot)?;
         let accessible = prot.read || prot.write || prot.exec;
         let len_pages = (end - start) / PAGE_SIZE;
         if accessible && len_pages.saturating_sub(self.frames) > frame::user_available() as u64 {
             return Err(Errno::ENOMEM);
         }
+        let mut shared_pieces = Vec::new();
         for region in self.carve(start, end) {
             let (s, e) = (region.start.max(start), region.end.min(end));
             self.regions.insert(s, Region { prot, ..region.slice(s, e) });
+            if let Some(shared) = region.shared {
+                shared_pieces.push((s, e, shared));
+            }
         }
         if !accessible {
             // x86 has no "present but inaccessible" leaf: PROT_NONE pages
@@ -389,6 +409,10 @@ impl Memory {
                 if prot.write && frame::is_shared(frame) { Attributes { writable: false, ..attrs } } else { attrs }
             })
             .map_err(|_| Errno::ENOMEM)?;
+        // MAP_SHARED pages are never copy-on-write: their own key, writable as asked.
+        for (s, e, shared) in shared_pieces {
+            self.protect_shared(s, e, prot, shared)?;
+        }
         Ok(())
     }
 
@@ -402,7 +426,9 @@ impl Memory {
         while at < end {
             let piece = self.region_at(at).ok_or(Errno::EFAULT)?;
             let expected = first.file.map(|f| FileBacking { offset: f.offset + (at - start), ..f });
-            if piece.kind != first.kind || piece.prot != first.prot || piece.slice(at, at).file != expected {
+            let expected_shared = first.shared.map(|s| s.advanced(at - start));
+            let sliced = piece.slice(at, at);
+            if piece.kind != first.kind || piece.prot != first.prot || sliced.file != expected || sliced.shared != expected_shared {
                 return Err(Errno::EFAULT);
             }
             at = piece.end;
@@ -553,7 +579,7 @@ impl Memory {
             }
         }
         let attrs = translation.attrs;
-        if !attrs.user || attrs.key != self.key || (write && !attrs.writable) {
+        if !attrs.user || !self.membership.opens(self.key, attrs.key) || (write && !attrs.writable) {
             return Err(Errno::EFAULT);
         }
         Ok(translation.phys)
@@ -566,6 +592,9 @@ impl Memory {
         let Some(region) = self.region_at(addr) else { return Fault::Refused };
         if !region.prot.write {
             return Fault::Refused;
+        }
+        if let Some(shared) = region.shared {
+            return self.write_fault_shared(addr, &region, shared);
         }
         let page = VirtAddr::new(page_down(addr));
         let Some(translation) = self.space.translate(page) else { return Fault::Refused };
@@ -602,8 +631,11 @@ impl Memory {
             frames: 0,
             peak_frames: 0,
             as_limit: self.as_limit,
+            membership: self.fork_membership(),
         };
-        let regions: Vec<(u64, u64)> = self.regions.values().map(|r| (r.start, r.end)).collect();
+        // MAP_SHARED pages are not copied: the child maps the objects'
+        // frames on first touch, as any member does.
+        let regions: Vec<(u64, u64)> = self.regions.values().filter(|r| r.shared.is_none()).map(|r| (r.start, r.end)).collect();
         let mut shared = 0;
         for (start, end) in regions {
             let result = self.space.share_cow_into(&mut child.space, start, end, key, |frame| {
@@ -774,5 +806,6 @@ impl Memory {
         self.space.flush_all();
         self.frames = self.frames.saturating_sub(freed);
         self.regions.clear();
+        self.leave_unmapped_objects();
     }
 }

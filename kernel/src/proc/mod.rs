@@ -238,8 +238,24 @@ pub fn give_back(parent: Pid, memory: Memory) {
         p.memory = memory;
         // The child may have changed RLIMIT_AS meanwhile: its own, not the parent's.
         p.memory.as_limit = p.limits.get(syscall::Resource::As).rlim_cur;
+        // Its shared domains are what the memory maps now (the child may
+        // have mapped or unmapped shared memory in it); loaded when it runs.
+        p.pkru = p.memory.membership.pkru(p.memory.key);
     }
     sched::wake(parent, BlockOn::VforkChild(child));
+}
+
+/// Recomputes `p`'s PKRU from its memory: its own key and the keys of the
+/// shared objects it maps (after mmap, munmap, mremap, brk, exec), and
+/// loads it into the gate when `p` is the running process.
+pub fn refresh_pkru(p: &mut Process) {
+    let pkru = p.memory.membership.pkru(p.memory.key);
+    if pkru != p.pkru {
+        p.pkru = pkru;
+        if p.pid == sched::current() {
+            crate::arch::gate::set_process(p.kernel_stack.top.as_u64(), sched::effective_pkru(p));
+        }
+    }
 }
 
 /// Kills the current process with `signal` after a fault, with a console line.
