@@ -11,6 +11,8 @@
  * - O_RDONLY: PROT_READ works, PROT_WRITE and mprotect(PROT_WRITE) EACCES;
  * - munmap of part, mprotect, mremap of shared memory, exec leaving it;
  * - many shared objects at once (more than there are protection keys);
+ * - futexes on shared words: a wake in one process wakes a waiter in
+ *   another (and a process-shared semaphore works);
  * - an attack: a process outside the shared domain touching the shared
  *   address gets SIGSEGV (its parent sees it in wait), the others go on;
  * - in Isola at mpk and strict, the PKRU (rdpkru) opens the shared key of
@@ -27,8 +29,13 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <semaphore.h>
+#include <sys/syscall.h>
+#include <time.h>
 
 #define PAGE 4096
+#define FUTEX_WAIT 0
+#define FUTEX_WAKE 1
 
 static char self[256];
 
@@ -616,6 +623,68 @@ static void test_outsider(void)
     munmap(secret, PAGE);
 }
 
+/* --- futexes on shared words: waits and wakes across processes -------- */
+
+static long futex(volatile int *word, int op, int val, const struct timespec *timeout)
+{
+    return syscall(SYS_futex, word, op, val, timeout, NULL, 0);
+}
+
+static void test_shared_futex(void)
+{
+    const char *name = "FUTEX_WAKE in one process wakes a FUTEX_WAIT in another on a shared word";
+    volatile int *word = map_anon_shared(PAGE);
+    if (word == MAP_FAILED) {
+        not_ok(name, "mmap: %s", errname(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct timespec limit = {20, 0}; /* a lost wake fails, never hangs */
+        long r;
+        do
+            r = futex(word, FUTEX_WAIT, 0, &limit);
+        while (r < 0 && errno == EINTR);
+        _exit(r == 0 && word[0] == 1 ? 0 : r < 0 && errno == ETIMEDOUT ? 2 : 3);
+    }
+    /* Wake once the child sleeps: until a wake finds it (at most ~10 s). */
+    long woken = 0;
+    for (int i = 0; i < 1000 && woken == 0; i++) {
+        usleep(10000);
+        word[0] = 1;
+        woken = futex(word, FUTEX_WAKE, 1, NULL);
+    }
+    char why[128] = "";
+    int good = exited_zero(pid, why, sizeof why);
+    check(good && woken == 1, name, "wake returned %ld, %s", woken, why);
+    check(futex(word, FUTEX_WAKE, 10, NULL) == 0, "a wake with nobody waiting wakes 0", "%s", errname(errno));
+
+    /* A process-shared semaphore, as test harnesses use one. */
+    sem_t *sem = (sem_t *)(word + 16);
+    name = "a process-shared semaphore in shared memory: sem_wait returns after the other process's sem_post";
+    if (sem_init(sem, 1, 0) != 0) {
+        not_ok(name, "sem_init: %s", errname(errno));
+        return;
+    }
+    pid = fork();
+    if (pid == 0) {
+        usleep(50000);
+        _exit(sem_post(sem) == 0 ? 0 : 1);
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    int r;
+    do
+        r = sem_timedwait(sem, &until);
+    while (r < 0 && errno == EINTR);
+    int waited = r;
+    good = exited_zero(pid, why, sizeof why);
+    check(waited == 0 && good, name, "sem_timedwait %d (%s), %s", waited, errname(errno), why);
+    sem_destroy(sem);
+    munmap((void *)word, PAGE);
+}
+
 /* --- the PKRU each process runs with (Isola at mpk and strict) --------- */
 
 static unsigned read_pkru(void)
@@ -699,6 +768,7 @@ int main(int argc, char **argv)
     test_exec_leaves();
     test_many_objects();
     test_outsider();
+    test_shared_futex();
     test_pkru_membership();
     return tap_done();
 }

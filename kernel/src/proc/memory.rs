@@ -363,10 +363,14 @@ impl Memory {
     /// Removes every mapping in `[start, end)`, splitting regions at the
     /// edges; only the parts of regions in it are walked.
     pub fn unmap_range(&mut self, start: u64, end: u64) {
+        let mut shared = Vec::new();
         for region in self.carve(start, end) {
             self.unmap_pages(region.start.max(start), region.end.min(end));
+            shared.extend(region.shared.map(|s| s.object));
         }
-        self.leave_unmapped_objects();
+        if !shared.is_empty() {
+            self.leave_unmapped_objects(&mut shared);
+        }
     }
 
     /// Changes the rights of `[start, end)`; every page must be in a region.
@@ -806,6 +810,6 @@ impl Memory {
         self.space.flush_all();
         self.frames = self.frames.saturating_sub(freed);
         self.regions.clear();
-        self.leave_unmapped_objects();
+        self.leave_all_objects();
     }
 }

@@ -143,6 +143,9 @@ pub struct Process {
 /// The protection keys handed to domains (DESIGN.md "Key allocation").
 pub static KEYS: Mutex<KeyAllocator> = Mutex::new(KeyAllocator::new());
 
+/// Processes waiting on futex words in shared memory (`sys_futex`).
+pub static FUTEX_WAITERS: Mutex<::process::futex::FutexWaiters> = Mutex::new(::process::futex::FutexWaiters::new());
+
 /// Every process, by pid.
 pub static PROCS: Mutex<BTreeMap<u32, Box<Process>>> = Mutex::new(BTreeMap::new());
 
@@ -181,6 +184,7 @@ pub fn exit_current(status: ExitStatus) -> ! {
         }
         crate::shutdown(status.shell_status());
     }
+    FUTEX_WAITERS.lock().remove(pid);
     let give_back = with_current(|p| {
         p.files.clear();
         crate::locks::process_ended(p.pid.as_u32());

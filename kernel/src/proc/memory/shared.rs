@@ -4,6 +4,8 @@
 //! nothing of it is mapped any more. The objects themselves are
 //! `mm::shared`'s; the bookkeeping is `pkru::shared`'s.
 
+use alloc::vec::Vec;
+
 use paging::{Attributes, PAGE_SIZE, PageSize, VirtAddr};
 use pkru::Key;
 use pkru::shared::{Membership, ObjectId};
@@ -138,16 +140,25 @@ impl Memory {
         self.membership.clone()
     }
 
-    /// Leaves the objects of which nothing is mapped here any more (after
-    /// an unmap, at exit or exec): a file object's pages are written back
-    /// to the file, the last member frees them.
-    pub(super) fn leave_unmapped_objects(&mut self) {
-        if self.membership.is_empty() {
-            return;
-        }
+    /// Leaves those of `objects` (whose regions were just unmapped) of
+    /// which nothing is mapped here any more: a file object's pages are
+    /// written back to the file, the last member frees them. One walk of
+    /// the regions per object unmapped, none when none was shared.
+    pub(super) fn leave_unmapped_objects(&mut self, objects: &mut Vec<ObjectId>) {
+        objects.sort_unstable();
+        objects.dedup();
         let regions = &self.regions;
-        let gone = self.membership.retain(|id| regions.values().any(|r| r.shared.is_some_and(|s| s.object == id)));
+        let gone = self.membership.retain(|id| {
+            objects.binary_search(&id).is_err() || regions.values().any(|r| r.shared.is_some_and(|s| s.object == id))
+        });
         for object in gone {
+            shared::leave(object);
+        }
+    }
+
+    /// Leaves every object (the regions are gone: exit, exec).
+    pub(super) fn leave_all_objects(&mut self) {
+        for object in self.membership.take() {
             shared::leave(object);
         }
     }
@@ -162,5 +173,15 @@ impl Memory {
                 shared::write_back(object.object, first, first + (e - s) / PAGE_SIZE);
             }
         }
+    }
+
+    /// The key of the futex word at `addr` when it lies in shared memory
+    /// (the word's physical address: the same in every member, for as
+    /// long as any maps it); `None` for private memory. EFAULT as a read.
+    pub fn shared_word_key(&mut self, addr: u64) -> Result<Option<u64>, Errno> {
+        if self.region_at(addr).is_none_or(|r| r.shared.is_none()) {
+            return Ok(None);
+        }
+        self.resolve(addr, false).map(|phys| Some(phys.as_u64()))
     }
 }
