@@ -207,6 +207,26 @@ static void test_dev_zero_and_private(void)
     munmap((void *)priv, PAGE);
 }
 
+static void test_maps(void)
+{
+    const char *name = "/proc/self/maps shows shared memory as rw-s";
+    char *m = map_anon_shared(PAGE);
+    int fd = open("/proc/self/maps", O_RDONLY);
+    static char text[65536];
+    ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+    if (m == MAP_FAILED || n <= 0) {
+        not_ok(name, "%s", errname(errno));
+        return;
+    }
+    text[n] = '\0';
+    close(fd);
+    char want[64];
+    snprintf(want, sizeof want, "%lx-%lx rw-s ", (unsigned long)(uintptr_t)m, (unsigned long)(uintptr_t)m + PAGE);
+    char *line = strstr(text, want);
+    check(line != NULL, name, "no line '%s'", want);
+    munmap(m, PAGE);
+}
+
 /* --- a file mapped shared by unrelated processes ------------------------ */
 
 static char path[64];
@@ -761,6 +781,7 @@ int main(int argc, char **argv)
     test_result_page();
     test_child_write_then_parent_write();
     test_dev_zero_and_private();
+    test_maps();
     test_file_between_processes();
     test_partial_unmap();
     test_mprotect();
