@@ -597,6 +597,50 @@ static void test_many_objects(void)
     check(leaks == 0, "200 objects made and dropped in turn", "mmap failed at round %d", leaks - 1);
 }
 
+static long mem_free_kb(void)
+{
+    char text[4096];
+    int fd = open("/proc/meminfo", O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    char *line = strstr(text, "MemFree:");
+    return line ? strtol(line + 8, NULL, 10) : -1;
+}
+
+/* Objects touched by a forked member and dropped give all their frames back. */
+static void test_no_frame_lost(void)
+{
+    const char *name = "50 objects of 16 pages, touched by a child and dropped: no frame lost";
+    if (!in_isola()) {
+        skip(name, "Isola only (the host's MemFree moves on its own)");
+        return;
+    }
+    long before = mem_free_kb();
+    for (int round = 0; round < 50; round++) {
+        char *m = map_anon_shared(16 * PAGE);
+        if (m == MAP_FAILED) {
+            not_ok(name, "mmap: %s", errname(errno));
+            return;
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (int i = 0; i < 16; i++)
+                m[i * PAGE] = (char)i;
+            _exit(0);
+        }
+        int st;
+        wait_for(pid, &st);
+        m[0] = 1;
+        munmap(m, 16 * PAGE);
+    }
+    long after = mem_free_kb();
+    check(before > 0 && after > 0 && before - after < 64, name, "MemFree %ld -> %ld kB", before, after);
+}
+
 /* --- the attack: a process outside the shared domain -------------------- */
 
 static void test_outsider(void)
@@ -788,6 +832,7 @@ int main(int argc, char **argv)
     test_mremap();
     test_exec_leaves();
     test_many_objects();
+    test_no_frame_lost();
     test_outsider();
     test_shared_futex();
     test_pkru_membership();

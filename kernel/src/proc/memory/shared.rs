@@ -119,14 +119,12 @@ impl Memory {
     /// too: its bytes could change (a write through another mapping, or
     /// to the file) after the WRPKRU scan (docs/shared-memory.md).
     pub(super) fn check_shared_protect(&self, start: u64, end: u64, prot: Prot) -> Result<(), Errno> {
-        if !(prot.write || prot.exec) {
+        if !(prot.write || prot.exec) || self.membership.is_empty() {
             return Ok(());
         }
         let refused = self
-            .regions
-            .range(..end)
-            .filter(|(_, r)| r.end > start)
-            .filter_map(|(_, r)| r.shared)
+            .regions_in(start, end)
+            .filter_map(|r| r.shared)
             .any(|s| prot.exec || (prot.write && !s.may_write));
         if refused { Err(Errno::EACCES) } else { Ok(()) }
     }
@@ -166,13 +164,23 @@ impl Memory {
     /// msync and munmap: writes the pages of shared file mappings in
     /// `[start, end)` back to their files.
     pub fn write_back(&self, start: u64, end: u64) {
-        for region in self.regions.range(..end).map(|(_, r)| r).filter(|r| r.end > start) {
+        if self.membership.is_empty() {
+            return;
+        }
+        for region in self.regions_in(start, end) {
             if let (Some(object), Some(_)) = (region.shared, region.file) {
                 let (s, e) = (region.start.max(start), region.end.min(end));
                 let first = object.first_page + (s - region.start) / PAGE_SIZE;
                 shared::write_back(object.object, first, first + (e - s) / PAGE_SIZE);
             }
         }
+    }
+
+    /// The regions overlapping `[start, end)`, found from `start` on (not
+    /// from the lowest region: munmap and mprotect stay quick with many).
+    fn regions_in(&self, start: u64, end: u64) -> impl Iterator<Item = &Region> {
+        let from = self.region_at(start).map_or(start, |r| r.start);
+        self.regions.range(from..end.max(from)).map(|(_, r)| r).filter(move |r| r.end > start)
     }
 
     /// The key of the futex word at `addr` when it lies in shared memory
