@@ -28,6 +28,10 @@ pub struct ObjectId(pub u64);
 pub struct Object<F, N> {
     pub key: Key,
     pub file: Option<N>,
+    /// An anonymous object's size, fixed when it is made (Linux's shmem
+    /// size: mremap growth past it is SIGBUS); `u64::MAX` for a file's,
+    /// whose size is the file's.
+    pub len_pages: u64,
     pages: BTreeMap<u64, F>,
     members: u32,
 }
@@ -67,17 +71,17 @@ impl<F: Copy, N: Ord + Copy> SharedObjects<F, N> {
         SharedObjects { objects: BTreeMap::new(), by_file: BTreeMap::new(), next: 1 }
     }
 
-    /// A new anonymous object (MAP_SHARED|MAP_ANONYMOUS) with its creator
-    /// as its one member.
-    pub fn create(&mut self, keys: &mut KeyAllocator) -> ObjectId {
-        self.insert(keys, None)
+    /// A new anonymous object (MAP_SHARED|MAP_ANONYMOUS) of `len_pages`
+    /// pages with its creator as its one member.
+    pub fn create(&mut self, keys: &mut KeyAllocator, len_pages: u64) -> ObjectId {
+        self.insert(keys, None, len_pages)
     }
 
-    fn insert(&mut self, keys: &mut KeyAllocator, file: Option<N>) -> ObjectId {
+    fn insert(&mut self, keys: &mut KeyAllocator, file: Option<N>, len_pages: u64) -> ObjectId {
         let id = ObjectId(self.next);
         self.next = self.next.saturating_add(1);
         let key = keys.allocate_shared();
-        self.objects.insert(id, Object { key, file, pages: BTreeMap::new(), members: 1 });
+        self.objects.insert(id, Object { key, file, len_pages, pages: BTreeMap::new(), members: 1 });
         if let Some(file) = file {
             self.by_file.insert(file, id);
         }
@@ -92,7 +96,7 @@ impl<F: Copy, N: Ord + Copy> SharedObjects<F, N> {
                 self.join(id);
                 id
             }
-            None => self.insert(keys, Some(file)),
+            None => self.insert(keys, Some(file), u64::MAX),
         }
     }
 
@@ -261,7 +265,7 @@ mod tests {
     fn last_member_leaving_returns_the_pages_and_the_key() {
         let mut keys = KeyAllocator::new();
         let mut objects = Objects::new();
-        let id = objects.create(&mut keys);
+        let id = objects.create(&mut keys, 1);
         let k = objects.get(id).unwrap().key;
         assert!(objects.join(id), "fork");
         assert_eq!(objects.insert_page(id, 3, 0x3000), Ok(()));
@@ -296,7 +300,7 @@ mod tests {
         let mut keys = KeyAllocator::new();
         let own = keys.allocate(KeySet::EMPTY).unwrap();
         let mut objects = Objects::new();
-        let (a, b) = (objects.create(&mut keys), objects.create(&mut keys));
+        let (a, b) = (objects.create(&mut keys, 1), objects.create(&mut keys, 1));
         let (ka, kb) = (objects.get(a).unwrap().key, objects.get(b).unwrap().key);
         let mut member = Membership::new();
         assert_eq!(member.pkru(own), Pkru::for_process(own, KeySet::EMPTY));
@@ -323,7 +327,7 @@ mod tests {
         let mut keys = KeyAllocator::new();
         let processes: alloc::vec::Vec<Key> = (0..20).map(|_| keys.allocate(KeySet::EMPTY).unwrap()).collect();
         let mut objects = Objects::new();
-        let ids: alloc::vec::Vec<ObjectId> = (0..64).map(|_| objects.create(&mut keys)).collect();
+        let ids: alloc::vec::Vec<ObjectId> = (0..64).map(|_| objects.create(&mut keys, 1)).collect();
         for &id in &ids {
             let k = objects.get(id).unwrap().key;
             assert!(!processes.contains(&k), "object key {k} is a process's");

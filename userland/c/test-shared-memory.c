@@ -10,6 +10,7 @@
  *   is seen through the mapping, munmap leaves the data in the file;
  * - O_RDONLY: PROT_READ works, PROT_WRITE and mprotect(PROT_WRITE) EACCES;
  * - munmap of part, mprotect, mremap of shared memory, exec leaving it;
+ * - past the end of the object (its file, or mremap growth): SIGBUS;
  * - many shared objects at once (more than there are protection keys);
  * - futexes on shared words: a wake in one process wakes a waiter in
  *   another (and a process-shared semaphore works);
@@ -504,6 +505,73 @@ static void test_mremap(void)
     munmap(g, PAGE);
 }
 
+/* Whether `pid` died of SIGBUS. */
+static int died_of_sigbus(pid_t pid, int *status)
+{
+    *status = 0;
+    return wait_for(pid, status) == pid && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGBUS;
+}
+
+static void test_past_the_end(void)
+{
+    /* mremap growth of anonymous shared memory: past its size is SIGBUS. */
+    char *m = map_anon_shared(PAGE);
+    char *g = m == MAP_FAILED ? MAP_FAILED : mremap(m, PAGE, 2 * PAGE, MREMAP_MAYMOVE);
+    if (g == MAP_FAILED) {
+        not_ok("mremap growth of shared anonymous memory", "%s", errname(errno));
+        return;
+    }
+    g[0] = 'k';
+    pid_t pid = fork();
+    if (pid == 0) {
+        g[PAGE] = 'x';
+        _exit(0);
+    }
+    int st;
+    check(died_of_sigbus(pid, &st) && g[0] == 'k', "past a shared anonymous object's size (after mremap growth): SIGBUS",
+          "status %#x", st);
+    munmap(g, 2 * PAGE);
+
+    /* A file of one page mapped for two: the second page is SIGBUS. */
+    char file[64];
+    snprintf(file, sizeof file, "/tmp/test-shared-memory-end-%d", (int)getpid());
+    int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, "end", 3) != 3) {
+        not_ok("a shared file mapping past the end of the file", "create: %s", errname(errno));
+        return;
+    }
+    char *f = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (f == MAP_FAILED) {
+        not_ok("a shared file mapping past the end of the file", "mmap: %s", errname(errno));
+        return;
+    }
+    f[100] = 'z'; /* the last page, past the file's end in it: fine */
+    check(memcmp(f, "end", 3) == 0, "the file's last partial page maps, zeros after its end", "%.3s", f);
+    pid = fork();
+    if (pid == 0) {
+        (void)*(volatile char *)(f + PAGE);
+        _exit(0);
+    }
+    check(died_of_sigbus(pid, &st), "a page wholly past the end of the file: SIGBUS", "status %#x", st);
+    int pipefd[2];
+    if (pipe(pipefd) == 0) {
+        ssize_t w = write(pipefd[1], "data", 4);
+        ssize_t r = read(pipefd[0], f + PAGE, 4);
+        check(w == 4 && r < 0 && errno == EFAULT, "read(2) into it is EFAULT", "read %zd, %s", r, errname(errno));
+        close(pipefd[0]);
+        close(pipefd[1]);
+    }
+    struct stat sb;
+    check(fstat(fd, &sb) == 0 && sb.st_size == 3, "and the file keeps its size (a write in its last page is not growth)",
+          "size %lld", (long long)sb.st_size);
+    /* Grown by write(2), the page is there. */
+    check(pwrite(fd, "grow", 4, PAGE) == 4 && memcmp(f + PAGE, "grow", 4) == 0,
+          "once the file grows the page maps, with the file's bytes", "%.4s", f + PAGE);
+    munmap(f, 2 * PAGE);
+    close(fd);
+    unlink(file);
+}
+
 static void test_exec_leaves(void)
 {
     const char *name = "after exec the shared memory is gone from the new image (touching it is SIGSEGV)";
@@ -830,6 +898,7 @@ int main(int argc, char **argv)
     test_partial_unmap();
     test_mprotect();
     test_mremap();
+    test_past_the_end();
     test_exec_leaves();
     test_many_objects();
     test_no_frame_lost();

@@ -26,7 +26,6 @@ use paging::{PAGE_SIZE, PhysAddr};
 use pkru::Key;
 use pkru::shared::{ObjectId, SharedObjects};
 use spin::Mutex;
-use syscall::Errno;
 use vfs::InodeId;
 
 use crate::arch::paging::{copy_from_phys, copy_to_phys, zero_frame};
@@ -34,10 +33,21 @@ use crate::mm::frame;
 
 static OBJECTS: Mutex<SharedObjects<PhysAddr, InodeId>> = Mutex::new(SharedObjects::new());
 
-/// A new anonymous object, joined once (by its creator); its key.
-pub fn create_anonymous() -> (ObjectId, Key) {
+/// Why a page of an object cannot be had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageError {
+    /// No frame is left.
+    NoMemory,
+    /// Past the end of the object: a page wholly past the end of its file,
+    /// or past an anonymous object's size (SIGBUS, as on Linux).
+    PastEnd,
+}
+
+/// A new anonymous object of `len_pages` pages, joined once (by its
+/// creator); its key.
+pub fn create_anonymous(len_pages: u64) -> (ObjectId, Key) {
     let mut objects = OBJECTS.lock();
-    let id = objects.create(&mut crate::proc::KEYS.lock());
+    let id = objects.create(&mut crate::proc::KEYS.lock(), len_pages);
     (id, objects.get(id).map_or(Key::SHARED_RESERVED, |o| o.key))
 }
 
@@ -70,30 +80,45 @@ pub fn leave(id: ObjectId) {
 
 /// Page `index` of `id` with one reference taken for the caller's
 /// mapping: made on first use, zeroed (anonymous) or a copy of the file's
-/// page (zeros past its end).
-pub fn frame(id: ObjectId, index: u64) -> Result<PhysAddr, Errno> {
+/// page (zeros past the file's end in its last page).
+pub fn frame(id: ObjectId, index: u64) -> Result<PhysAddr, PageError> {
+    let offset = index.saturating_mul(PAGE_SIZE);
     let file = {
         let objects = OBJECTS.lock();
+        let object = objects.get(id).ok_or(PageError::PastEnd)?;
+        // The file's size counts now, whatever it was at mmap.
+        if object.file.is_none() && index >= object.len_pages {
+            return Err(PageError::PastEnd);
+        }
         if let Some(frame) = objects.page(id, index) {
             frame::share(frame);
             return Ok(frame);
         }
-        objects.get(id).ok_or(Errno::EFAULT)?.file
+        object.file
     };
-    let new = frame::allocate_user().map_err(|_| Errno::ENOMEM)?;
+    let mut page = [0u8; PAGE_SIZE as usize];
+    let copied = match file {
+        Some(file) => {
+            let (size, n) = crate::fs::with(|fs| {
+                let size = fs.metadata(file).map_or(0, |m| m.size);
+                (size, fs.read(file, offset, &mut page).unwrap_or(0))
+            });
+            if offset >= size {
+                return Err(PageError::PastEnd);
+            }
+            n
+        }
+        None => 0,
+    };
+    let new = frame::allocate_user().map_err(|_| PageError::NoMemory)?;
     zero_frame(new);
-    if let Some(file) = file {
-        let mut page = [0u8; PAGE_SIZE as usize];
-        let offset = index.saturating_mul(PAGE_SIZE);
-        let n = crate::fs::with(|fs| fs.read(file, offset, &mut page)).unwrap_or(0);
-        copy_to_phys(new, &page[..n]);
-    }
+    copy_to_phys(new, &page[..copied]);
     let mut objects = OBJECTS.lock();
     let frame = match objects.insert_page(id, index, new) {
         Ok(()) => new,
         Err(_) => {
             frame::free(new);
-            objects.page(id, index).ok_or(Errno::EFAULT)?
+            objects.page(id, index).ok_or(PageError::PastEnd)?
         }
     };
     frame::share(frame);

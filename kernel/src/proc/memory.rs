@@ -46,6 +46,9 @@ pub enum Fault {
     NoMemory,
     /// Not a page the process may have this way (SIGSEGV, EFAULT).
     Refused,
+    /// A shared mapping's page past the end of its object (its file, or an
+    /// anonymous object's size): SIGBUS, EFAULT for the kernel, as on Linux.
+    PastEnd,
 }
 
 /// Access rights of a region.
@@ -572,14 +575,14 @@ impl Memory {
             None => match self.demand_page(addr, write, false) {
                 Fault::Served => self.space.translate(virt).ok_or(Errno::EFAULT)?,
                 Fault::NoMemory => return Err(Errno::ENOMEM),
-                Fault::Refused => return Err(Errno::EFAULT),
+                Fault::Refused | Fault::PastEnd => return Err(Errno::EFAULT),
             },
         };
         if write && !translation.attrs.writable {
             match self.write_fault(addr) {
                 Fault::Served => translation = self.space.translate(virt).ok_or(Errno::EFAULT)?,
                 Fault::NoMemory => return Err(Errno::ENOMEM),
-                Fault::Refused => {}
+                Fault::Refused | Fault::PastEnd => {}
             }
         }
         let attrs = translation.attrs;
@@ -717,7 +720,7 @@ impl Memory {
                 None => match self.demand_page(at, false, false) {
                     Fault::Served => self.space.translate(virt).ok_or(Errno::EFAULT)?,
                     Fault::NoMemory => return Err(Errno::ENOMEM),
-                    Fault::Refused => return Err(Errno::EFAULT),
+                    Fault::Refused | Fault::PastEnd => return Err(Errno::EFAULT),
                 },
             };
             copy_to_phys(translation.phys, &data[done..done + chunk]);

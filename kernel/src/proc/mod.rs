@@ -339,6 +339,7 @@ pub fn page_fault(addr: u64, error_code: u64, rip: u64) -> bool {
             out_of_memory();
             return true;
         }
+        Some(Fault::PastEnd) => return bus_error(addr, rip),
         Some(Fault::Refused) | None => {}
     }
     let access = if error_code & 16 != 0 {
@@ -370,6 +371,17 @@ pub fn page_fault(addr: u64, error_code: u64, rip: u64) -> bool {
         SIGSEGV,
         format_args!("{access} at {addr:#x} ({key_text}; the process has key {own}{pk_text}), rip {rip:#x}, error {error_code:#x}"),
     )
+}
+
+/// An access to a shared mapping past the end of its object: SIGBUS
+/// (BUS_ADRERR), to the handler if there is one, as on Linux.
+fn bus_error(addr: u64, rip: u64) -> bool {
+    let info = syscall::SigInfo::fault(SIGBUS as i32, syscall::BUS_ADRERR, addr, None);
+    if signal::fault_has_handler(SIGBUS) {
+        signal::queue_fault(SIGBUS, info);
+        return false;
+    }
+    kill_current(SIGBUS, format_args!("access at {addr:#x} past the end of a shared mapping's object, rip {rip:#x}"))
 }
 
 pub const SIGKILL: u32 = 9;

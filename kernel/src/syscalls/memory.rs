@@ -324,7 +324,7 @@ fn mmap_shared(ctx: &mut Ctx<'_>, hint: u64, len: u64, prot: Prot, flags: MmapFl
     // own mapping of the file must not end the object it is about to map.
     let (object, key) = match file {
         Some((id, _)) => crate::mm::shared::join_file(id),
-        None => crate::mm::shared::create_anonymous(),
+        None => crate::mm::shared::create_anonymous(len / PAGE_SIZE),
     };
     let start = if fixed {
         ctx.process.memory.write_back(hint, hint + len);

@@ -75,7 +75,11 @@ impl Memory {
     pub(super) fn demand_shared(&mut self, addr: u64, region: &Region, object: SharedRef) -> Fault {
         let page = page_down(addr);
         let index = object.first_page + (page - region.start) / PAGE_SIZE;
-        let Ok(frame) = shared::frame(object.object, index) else { return Fault::NoMemory };
+        let frame = match shared::frame(object.object, index) {
+            Ok(frame) => frame,
+            Err(shared::PageError::NoMemory) => return Fault::NoMemory,
+            Err(shared::PageError::PastEnd) => return Fault::PastEnd,
+        };
         match self.space.map(VirtAddr::new(page), frame, PageSize::Size4K, shared_attrs(region.prot, object.key)) {
             Ok(()) => {
                 self.frames += 1;
