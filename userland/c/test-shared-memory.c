@@ -86,6 +86,13 @@ static int died_of_segv(pid_t pid, int *status)
     return wait_for(pid, status) == pid && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGSEGV;
 }
 
+/* Whether `pid` died of SIGBUS. */
+static int died_of_sigbus(pid_t pid, int *status)
+{
+    *status = 0;
+    return wait_for(pid, status) == pid && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGBUS;
+}
+
 static void *map_anon_shared(size_t len)
 {
     return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -372,7 +379,16 @@ static void test_file_between_processes(void)
     fd = open(path, O_RDWR);
     m = fd < 0 ? MAP_FAILED : mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m != MAP_FAILED) {
-        int cut = ftruncate(fd, 512) == 0 && ftruncate(fd, 2 * PAGE) == 0;
+        m[PAGE] = 'q'; /* the second page is mapped here before the cut */
+        int cut = ftruncate(fd, 512) == 0;
+        pid = fork();
+        if (pid == 0) {
+            (void)*(volatile char *)(m + PAGE); /* past the new end */
+            _exit(0);
+        }
+        int st;
+        check(cut && died_of_sigbus(pid, &st), "after ftruncate down, a page past the new end is SIGBUS", "status %#x", st);
+        cut = cut && ftruncate(fd, 2 * PAGE) == 0;
         check(cut && m[100] == 'p' && m[800] == 0 && m[PAGE + 8] == 0,
               "ftruncate down and up: the mapping reads zeros past the cut", "m[800] = %d, m[PAGE+8] = %d", m[800],
               m[PAGE + 8]);
@@ -503,13 +519,6 @@ static void test_mremap(void)
     check(s == g && good && g[0] == 'x' && g[2] == 'w', "mremap shrinks shared memory in place, the rest still shared",
           "%s", s == MAP_FAILED ? errname(errno) : why);
     munmap(g, PAGE);
-}
-
-/* Whether `pid` died of SIGBUS. */
-static int died_of_sigbus(pid_t pid, int *status)
-{
-    *status = 0;
-    return wait_for(pid, status) == pid && WIFSIGNALED(*status) && WTERMSIG(*status) == SIGBUS;
 }
 
 static void test_past_the_end(void)

@@ -80,39 +80,34 @@ pub fn leave(id: ObjectId) {
 
 /// Page `index` of `id` with one reference taken for the caller's
 /// mapping: made on first use, zeroed (anonymous) or a copy of the file's
-/// page (zeros past the file's end in its last page).
+/// page (zeros past the file's end in its last page). A page past the end
+/// of the object is refused even when a member had it before a truncation.
 pub fn frame(id: ObjectId, index: u64) -> Result<PhysAddr, PageError> {
     let offset = index.saturating_mul(PAGE_SIZE);
-    let file = {
+    let (file, len_pages) = {
         let objects = OBJECTS.lock();
         let object = objects.get(id).ok_or(PageError::PastEnd)?;
-        // The file's size counts now, whatever it was at mmap.
-        if object.file.is_none() && index >= object.len_pages {
-            return Err(PageError::PastEnd);
-        }
-        if let Some(frame) = objects.page(id, index) {
-            frame::share(frame);
-            return Ok(frame);
-        }
-        object.file
+        (object.file, object.len_pages)
     };
-    let mut page = [0u8; PAGE_SIZE as usize];
-    let copied = match file {
-        Some(file) => {
-            let (size, n) = crate::fs::with(|fs| {
-                let size = fs.metadata(file).map_or(0, |m| m.size);
-                (size, fs.read(file, offset, &mut page).unwrap_or(0))
-            });
-            if offset >= size {
-                return Err(PageError::PastEnd);
-            }
-            n
-        }
-        None => 0,
+    // The file's size counts now, whatever it was at mmap.
+    let past_end = match file {
+        Some(file) => crate::fs::with(|fs| fs.metadata(file).map_or(0, |m| m.size)) <= offset,
+        None => index >= len_pages,
     };
+    if past_end {
+        return Err(PageError::PastEnd);
+    }
+    if let Some(frame) = OBJECTS.lock().page(id, index) {
+        frame::share(frame);
+        return Ok(frame);
+    }
     let new = frame::allocate_user().map_err(|_| PageError::NoMemory)?;
     zero_frame(new);
-    copy_to_phys(new, &page[..copied]);
+    if let Some(file) = file {
+        let mut page = [0u8; PAGE_SIZE as usize];
+        let copied = crate::fs::with(|fs| fs.read(file, offset, &mut page)).unwrap_or(0);
+        copy_to_phys(new, &page[..copied]);
+    }
     let mut objects = OBJECTS.lock();
     let frame = match objects.insert_page(id, index, new) {
         Ok(()) => new,
