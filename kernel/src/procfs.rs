@@ -203,6 +203,7 @@ fn maps(p: &Process) -> Result<String, Errno> {
             && last.end == r.start
             && last.kind == r.kind
             && last.prot == r.prot
+            && last.shared.map(|s| s.object) == r.shared.map(|s| s.object)
         {
             let follows = |f: &FileBacking, at: u64| FileBacking { offset: f.offset + (at - last.start), ..*f };
             let fits = match (*file, r.file) {
@@ -237,6 +238,8 @@ fn maps(p: &Process) -> Result<String, Errno> {
             },
             RegionKind::Heap => String::from("[heap]"),
             RegionKind::Stack => String::from("[stack]"),
+            // Shared anonymous memory is Linux's unlinked /dev/zero.
+            RegionKind::Mapping if r.shared.is_some() && file.is_none() => String::from("/dev/zero (deleted)"),
             RegionKind::Mapping => file_path().unwrap_or_default(),
             RegionKind::Vdso => String::from("[vdso]"),
             RegionKind::Vvar => String::from("[vvar]"),
@@ -253,7 +256,7 @@ fn maps(p: &Process) -> Result<String, Errno> {
             read: r.prot.read,
             write: r.prot.write,
             exec: r.prot.exec,
-            shared: false,
+            shared: r.shared.is_some(),
             offset: file.map_or(0, |f| f.offset),
             // The root file system's device, as stat reports it (0:1).
             dev_major: 0,

@@ -7,7 +7,9 @@
 //!   with ([`Pkru::for_process`]);
 //! - [`KeyAllocator`]: which domain holds which key, and key reuse across
 //!   address spaces when all 14 domain keys are taken (DESIGN.md, "Key
-//!   allocation");
+//!   allocation"); the keys of shared domains, never a process's own;
+//! - [`shared`]: the shared objects (MAP_SHARED memory) — their keys, their
+//!   pages, their members — and the shared keys a process's PKRU opens;
 //! - [`scan`]: the WRPKRU scanner run over every executable segment at load;
 //! - [`rewrite`]: the rewriter of unintended WRPKRU (bytes `0F 01 EF` formed
 //!   by other instructions) into equivalent same-length encodings;
@@ -32,6 +34,7 @@ use core::fmt;
 pub mod gate;
 pub mod rewrite;
 pub mod scan;
+pub mod shared;
 
 extern crate alloc;
 
@@ -47,6 +50,9 @@ impl Key {
     pub const KERNEL: Key = Key(0);
     /// Key 15: the kernel-published page, read-only to every process.
     pub const PUBLISHED: Key = Key(15);
+    /// Key 14: kept for shared domains, never a process's own, so that
+    /// shared memory always has a key (docs/shared-memory.md).
+    pub const SHARED_RESERVED: Key = Key(14);
     /// The lowest key available to process and shared domains.
     pub const FIRST_DOMAIN: Key = Key(1);
     /// The highest key available to process and shared domains.
@@ -295,7 +301,15 @@ impl core::error::Error for KeyError {}
 pub struct KeyAllocator {
     /// Holders per key index; entries 0 and 15 stay 0.
     holders: [u32; KEY_COUNT],
+    /// Shared objects per key index: a key with one is a shared domain's
+    /// and no new process gets it until the last such object is gone.
+    shared: [u32; KEY_COUNT],
 }
+
+/// Most keys shared domains hold at once: key 14 and up to 5 keys that no
+/// process held when a shared object needed one. Processes keep at least
+/// 8 keys (1..=13 less 5) for their own domains.
+pub const MAX_SHARED_KEYS: usize = 6;
 
 impl Default for KeyAllocator {
     fn default() -> Self {
@@ -306,20 +320,23 @@ impl Default for KeyAllocator {
 impl KeyAllocator {
     /// Keys 1..=14 available, none held.
     pub const fn new() -> Self {
-        KeyAllocator { holders: [0; KEY_COUNT] }
+        KeyAllocator { holders: [0; KEY_COUNT], shared: [0; KEY_COUNT] }
     }
 
-    /// A key for a new domain; the key gets one more holder.
+    /// A key for a new process domain; the key gets one more holder.
     ///
-    /// Prefers the lowest key nobody holds. When all 14 domain keys are held,
+    /// Prefers the lowest key nobody holds. When all process keys are held,
     /// reuses the key with the fewest holders (the lowest such key on a tie)
     /// that is not in `excluded`, the keys already present in the new
     /// domain's address space. Keys in `excluded` are never returned, held or
-    /// not. Never returns key 0 or 15.
+    /// not. Never returns key 0 or 15, nor a shared domain's key (14, and
+    /// any key a shared object holds now): no process's PKRU opens a shared
+    /// domain it is not a member of.
     ///
     /// # Errors
-    /// [`KeyError::Exhausted`] when every domain key is in `excluded`.
+    /// [`KeyError::Exhausted`] when every process key is in `excluded`.
     pub fn allocate(&mut self, excluded: KeySet) -> Result<Key, KeyError> {
+        let excluded = excluded.union(self.shared_keys());
         let candidates = Self::domain_keys().filter(|&k| !excluded.contains(k));
         let key = candidates
             .min_by_key(|&k| (self.count(k), k))
@@ -359,6 +376,57 @@ impl KeyAllocator {
     /// The keys with at least one holder.
     pub fn in_use(&self) -> KeySet {
         Self::domain_keys().filter(|&k| self.count(k) > 0).collect()
+    }
+
+    /// The keys of shared domains: key 14 always, and every key a shared
+    /// object holds now. Processes never get one of them.
+    pub fn shared_keys(&self) -> KeySet {
+        Self::domain_keys().filter(|&k| k == Key::SHARED_RESERVED || self.shared[usize::from(k.0)] > 0).collect()
+    }
+
+    /// Shared objects holding `k`.
+    pub fn shared_objects(&self, k: Key) -> u32 {
+        self.shared.get(usize::from(k.0)).copied().unwrap_or(0)
+    }
+
+    /// A key for a new shared object (docs/shared-memory.md):
+    /// - key 14 while no object has it;
+    /// - else a key that nobody holds, process or object, while shared
+    ///   domains hold fewer than [`MAX_SHARED_KEYS`] keys: the object's own;
+    /// - else (keys run out) the shared key with the fewest objects, the
+    ///   lowest on a tie: objects then share a key. Each one's pages are
+    ///   still only in its members' page tables, so a member of one can
+    ///   not reach the other; what is lost is the PKRU's own fence.
+    ///
+    /// Never fails and never returns a key a live process holds as its own.
+    pub fn allocate_shared(&mut self) -> Key {
+        let in_use = self.shared_keys();
+        let key = if self.shared_objects(Key::SHARED_RESERVED) == 0 {
+            Key::SHARED_RESERVED
+        } else if let Some(free) = Self::domain_keys()
+            .filter(|_| (in_use.len() as usize) < MAX_SHARED_KEYS)
+            .find(|&k| self.count(k) == 0 && !in_use.contains(k))
+        {
+            free
+        } else {
+            in_use.iter().min_by_key(|&k| (self.shared_objects(k), k)).unwrap_or(Key::SHARED_RESERVED)
+        };
+        let count = &mut self.shared[usize::from(key.0)];
+        *count = count.saturating_add(1);
+        key
+    }
+
+    /// A shared object holding `k` is gone; the key goes back to processes
+    /// with the last one (key 14 excepted: it stays the shared domains').
+    ///
+    /// # Errors
+    /// [`KeyError::NotADomainKey`] for key 0 or 15; [`KeyError::NotHeld`] if
+    /// no shared object holds `k`.
+    pub fn release_shared(&mut self, k: Key) -> Result<(), KeyError> {
+        Self::check_domain_key(k)?;
+        let count = &mut self.shared[usize::from(k.0)];
+        *count = count.checked_sub(1).ok_or(KeyError::NotHeld(k))?;
+        Ok(())
     }
 
     fn domain_keys() -> impl Iterator<Item = Key> {
@@ -519,11 +587,13 @@ mod tests {
     fn allocate_prefers_free_keys_in_order() {
         let mut a = KeyAllocator::new();
         assert_eq!(a.in_use(), KeySet::EMPTY);
-        for i in 1..=14 {
+        // Key 14 is the shared domains': processes get 1..=13.
+        for i in 1..=13 {
             assert_eq!(a.allocate(KeySet::EMPTY), Ok(key(i)));
             assert_eq!(a.holders(key(i)), 1);
         }
-        assert_eq!(a.in_use().len(), 14);
+        assert_eq!(a.in_use().len(), 13);
+        assert!(!a.in_use().contains(Key::SHARED_RESERVED));
         assert!(!a.in_use().contains(Key::KERNEL));
         assert!(!a.in_use().contains(Key::PUBLISHED));
         // A released key is the first free one again.
@@ -541,11 +611,11 @@ mod tests {
     #[test]
     fn reuse_picks_fewest_holders_outside_excluded() {
         let mut a = KeyAllocator::new();
-        for _ in 1..=14 {
+        for _ in 1..=13 {
             a.allocate(KeySet::EMPTY).unwrap();
         }
         // Give every key a second holder except 6 and 9.
-        for i in (1..=14).filter(|&i| i != 6 && i != 9) {
+        for i in (1..=13).filter(|&i| i != 6 && i != 9) {
             a.hold(key(i)).unwrap();
         }
         // 6 is excluded (already in the new address space): 9 is chosen.
@@ -565,9 +635,11 @@ mod tests {
         assert_eq!(a.allocate(all_domains), Err(KeyError::Exhausted));
         // Keys 0 and 15 in `excluded` change nothing.
         assert_eq!(a.allocate(KeySet::ALL), Err(KeyError::Exhausted));
-        assert_eq!(a.allocate(all_domains.without(key(14))), Ok(key(14)));
+        // Key 14 is never a process's, even when it is the only one left.
+        assert_eq!(a.allocate(all_domains.without(key(14))), Err(KeyError::Exhausted));
+        assert_eq!(a.allocate(all_domains.without(key(13))), Ok(key(13)));
         // Nothing was held by the failed calls.
-        assert_eq!(a.in_use(), KeySet::EMPTY.with(key(14)));
+        assert_eq!(a.in_use(), KeySet::EMPTY.with(key(13)));
     }
 
     #[test]
@@ -578,11 +650,12 @@ mod tests {
             match a.allocate(excluded) {
                 Ok(k) => {
                     assert!(k.is_domain_key());
+                    assert!(k != Key::SHARED_RESERVED);
                     assert!(!excluded.contains(k));
                 }
                 Err(e) => {
                     assert_eq!(e, KeyError::Exhausted);
-                    assert!((1..=14).all(|i| excluded.contains(key(i))));
+                    assert!((1..=13).all(|i| excluded.contains(key(i))));
                 }
             }
         }
@@ -607,6 +680,63 @@ mod tests {
             assert_eq!(a.release(reserved), Err(KeyError::NotADomainKey(reserved)));
             assert_eq!(a.holders(reserved), 0);
         }
+    }
+
+    #[test]
+    fn first_shared_object_takes_key_14_then_free_keys() {
+        let mut a = KeyAllocator::new();
+        // Processes hold 1 and 2.
+        a.allocate(KeySet::EMPTY).unwrap();
+        a.allocate(KeySet::EMPTY).unwrap();
+        assert_eq!(a.allocate_shared(), key(14));
+        // The next object gets a key of its own that no process holds.
+        assert_eq!(a.allocate_shared(), key(3));
+        assert_eq!(a.shared_keys(), KeySet::EMPTY.with(key(3)).with(key(14)));
+        // A new process skips both.
+        assert_eq!(a.allocate(KeySet::EMPTY), Ok(key(4)));
+        // Key 3 goes back to processes with its object; 14 stays shared.
+        a.release_shared(key(3)).unwrap();
+        assert_eq!(a.shared_keys(), KeySet::EMPTY.with(key(14)));
+        assert_eq!(a.allocate(KeySet::EMPTY), Ok(key(3)));
+        assert_eq!(a.release_shared(key(3)), Err(KeyError::NotHeld(key(3))));
+    }
+
+    #[test]
+    fn shared_keys_run_out_into_sharing_the_least_loaded() {
+        let mut a = KeyAllocator::new();
+        let mut got = Vec::new();
+        for _ in 0..MAX_SHARED_KEYS {
+            got.push(a.allocate_shared());
+        }
+        assert_eq!(got, [key(14), key(1), key(2), key(3), key(4), key(5)]);
+        // Processes still have 8 keys: 6..=13.
+        for i in 6..=13 {
+            assert_eq!(a.allocate(KeySet::EMPTY), Ok(key(i)));
+        }
+        assert_eq!(a.allocate(KeySet::EMPTY), Ok(key(6)), "reuse among process keys only");
+        // Past the budget objects share the key with the fewest objects.
+        assert_eq!(a.allocate_shared(), key(1));
+        assert_eq!(a.allocate_shared(), key(2));
+        assert_eq!(a.shared_objects(key(1)), 2);
+        for _ in 0..100 {
+            let k = a.allocate_shared();
+            assert!(a.shared_keys().contains(k));
+            assert_eq!(a.holders(k), 0, "never a live process's key");
+        }
+        assert_eq!(a.shared_keys().len() as usize, MAX_SHARED_KEYS);
+    }
+
+    #[test]
+    fn shared_key_never_a_process_key_when_processes_hold_all() {
+        let mut a = KeyAllocator::new();
+        for _ in 0..40 {
+            a.allocate(KeySet::EMPTY).unwrap();
+        }
+        // Every process key is held: objects get 14, then share it.
+        assert_eq!(a.allocate_shared(), key(14));
+        assert_eq!(a.allocate_shared(), key(14));
+        assert_eq!(a.shared_objects(key(14)), 2);
+        assert_eq!(a.holders(key(14)), 0);
     }
 
     #[test]

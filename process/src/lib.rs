@@ -8,7 +8,8 @@
 //! (a pipe's buffer and its end-of-file/`EPIPE`/atomicity rules), advisory
 //! file locks ([`locks`]: record ranges, flock, deadlock check), the user
 //! and group ids with their change rules ([`Credentials`]), CPU time
-//! ([`CpuClock`], [`Rusage`]), and the
+//! ([`CpuClock`], [`Rusage`]), the waiters on futex words in shared
+//! memory ([`futex::FutexWaiters`]), and the
 //! out-of-memory killer's choice ([`oom::choose`]). The kernel
 //! drives it and supplies the address spaces, keys, blocking and scheduling.
 //!
@@ -26,6 +27,7 @@ pub mod creds;
 pub mod epoll;
 pub mod eventfd;
 pub mod fd;
+pub mod futex;
 pub mod locks;
 pub mod oom;
 pub mod pipe;

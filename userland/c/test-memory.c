@@ -222,6 +222,24 @@ static void test_file_pages_on_first_touch(void)
     munmap(w, 4 * PAGE);
     close(fd);
     unlink(name);
+
+    /* A page wholly past the end of the file: SIGBUS, as on Linux. */
+    fd = make_pattern_file(name, 1);
+    unsigned char *past = fd >= 0 ? mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    pid_t reader = past != MAP_FAILED ? fork() : -1;
+    if (reader == 0)
+        _exit(past[PAGE] == 0 ? 3 : 4);
+    status = -1;
+    if (reader > 0)
+        waitpid(reader, &status, 0);
+    check(past != MAP_FAILED && past[0] == 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
+          "a private file page wholly past the end of the file is SIGBUS", "mmap %p, child status %#x", (void *)past,
+          status);
+    if (past != MAP_FAILED)
+        munmap(past, 2 * PAGE);
+    if (fd >= 0)
+        close(fd);
+    unlink(name);
 }
 
 /* A file mapped executable whose untouched pages are rewritten with a

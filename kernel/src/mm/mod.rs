@@ -4,6 +4,7 @@
 
 pub mod frame;
 pub mod pagecache;
+pub mod shared;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -5,7 +5,7 @@
 
 use alloc::boxed::Box;
 
-use pkru::{KeySet, Pkru};
+use pkru::KeySet;
 use pkru::gate::SyscallFrame;
 use process::Pid;
 use syscall::Errno;
@@ -42,7 +42,9 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         let space =
             crate::mm::with_kernel_space(|kernel| AddressSpace::new_user(kernel)).map_err(|_| release_key(Errno::ENOMEM))?;
         let memory = parent.memory.fork(space, key).map_err(release_key)?;
-        (key, memory, Pkru::for_process(key, KeySet::EMPTY))
+        // The child is a member of the parent's shared domains.
+        let pkru = memory.membership.pkru(key);
+        (key, memory, pkru)
     };
     let kernel_stack = match crate::mm::allocate_stack(super::exec::KERNEL_STACK_PAGES) {
         Ok(stack) => stack,

@@ -143,6 +143,9 @@ pub struct Process {
 /// The protection keys handed to domains (DESIGN.md "Key allocation").
 pub static KEYS: Mutex<KeyAllocator> = Mutex::new(KeyAllocator::new());
 
+/// Processes waiting on futex words in shared memory (`sys_futex`).
+pub static FUTEX_WAITERS: Mutex<::process::futex::FutexWaiters> = Mutex::new(::process::futex::FutexWaiters::new());
+
 /// Every process, by pid.
 pub static PROCS: Mutex<BTreeMap<u32, Box<Process>>> = Mutex::new(BTreeMap::new());
 
@@ -181,6 +184,7 @@ pub fn exit_current(status: ExitStatus) -> ! {
         }
         crate::shutdown(status.shell_status());
     }
+    FUTEX_WAITERS.lock().remove(pid);
     let give_back = with_current(|p| {
         p.files.clear();
         crate::locks::process_ended(p.pid.as_u32());
@@ -238,8 +242,24 @@ pub fn give_back(parent: Pid, memory: Memory) {
         p.memory = memory;
         // The child may have changed RLIMIT_AS meanwhile: its own, not the parent's.
         p.memory.as_limit = p.limits.get(syscall::Resource::As).rlim_cur;
+        // Its shared domains are what the memory maps now (the child may
+        // have mapped or unmapped shared memory in it); loaded when it runs.
+        p.pkru = p.memory.membership.pkru(p.memory.key);
     }
     sched::wake(parent, BlockOn::VforkChild(child));
+}
+
+/// Recomputes `p`'s PKRU from its memory: its own key and the keys of the
+/// shared objects it maps (after mmap, munmap, mremap, brk, exec), and
+/// loads it into the gate when `p` is the running process.
+pub fn refresh_pkru(p: &mut Process) {
+    let pkru = p.memory.membership.pkru(p.memory.key);
+    if pkru != p.pkru {
+        p.pkru = pkru;
+        if p.pid == sched::current() {
+            crate::arch::gate::set_process(p.kernel_stack.top.as_u64(), sched::effective_pkru(p));
+        }
+    }
 }
 
 /// Kills the current process with `signal` after a fault, with a console line.
@@ -338,6 +358,7 @@ pub fn page_fault(addr: u64, error_code: u64, rip: u64) -> bool {
             out_of_memory();
             return true;
         }
+        Some(Fault::PastEnd) => return bus_error(addr, rip),
         Some(Fault::Refused) | None => {}
     }
     let access = if error_code & 16 != 0 {
@@ -369,6 +390,17 @@ pub fn page_fault(addr: u64, error_code: u64, rip: u64) -> bool {
         SIGSEGV,
         format_args!("{access} at {addr:#x} ({key_text}; the process has key {own}{pk_text}), rip {rip:#x}, error {error_code:#x}"),
     )
+}
+
+/// An access to a shared mapping past the end of its object: SIGBUS
+/// (BUS_ADRERR), to the handler if there is one, as on Linux.
+fn bus_error(addr: u64, rip: u64) -> bool {
+    let info = syscall::SigInfo::fault(SIGBUS as i32, syscall::BUS_ADRERR, addr, None);
+    if signal::fault_has_handler(SIGBUS) {
+        signal::queue_fault(SIGBUS, info);
+        return false;
+    }
+    kill_current(SIGBUS, format_args!("access at {addr:#x} past the end of a shared mapping's object, rip {rip:#x}"))
 }
 
 pub const SIGKILL: u32 = 9;

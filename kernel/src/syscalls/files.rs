@@ -179,7 +179,10 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
             NodeKind::Socket => return Err(Errno::ENXIO),
             NodeKind::Directory => {}
             _ if flags.contains(OpenFlags::O_DIRECTORY) => return Err(Errno::ENOTDIR),
-            NodeKind::File if flags.contains(OpenFlags::O_TRUNC) && access.writable() => fs.truncate(id, 0)?,
+            NodeKind::File if flags.contains(OpenFlags::O_TRUNC) && access.writable() => {
+                fs.truncate(id, 0)?;
+                crate::mm::shared::file_truncated(id, 0);
+            }
             _ => {}
         }
         Ok(id)
@@ -293,7 +296,8 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
                     crate::random::fill(buf);
                     Ok(buf.len())
                 }
-                _ => fs.read(id, at, buf),
+                // What shared mappings of the file hold is its content.
+                _ => fs.read(id, at, buf).inspect(|&n| crate::mm::shared::overlay_read(id, at, &mut buf[..n])),
             })?;
             if offset.is_none() {
                 open.offset = open.offset.saturating_add(n as u64);
@@ -483,6 +487,8 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
                     return Err(Errno::ENOSPC);
                 }
                 let n = fs.write(id, at, data)?;
+                // Shared mappings of the file see the write.
+                crate::mm::shared::file_written(id, at, &data[..n]);
                 if offset.is_none() {
                     open.offset = at.saturating_add(n as u64);
                 }
@@ -1907,7 +1913,9 @@ fn truncate_id(id: InodeId, len: u64) -> SysResult {
         if len > size && !crate::mm::heap_room_for_user(len.saturating_sub(size) as usize) {
             return Err(Errno::ENOSPC);
         }
-        fs.truncate(id, len)
+        fs.truncate(id, len)?;
+        crate::mm::shared::file_truncated(id, len);
+        Ok(())
     })?;
     Ok(0)
 }

@@ -1,7 +1,9 @@
-//! Memory: brk, mmap (anonymous and private file mappings), munmap,
-//! mprotect, madvise. W^X always: writable and executable together is
-//! refused (EACCES), and memory that turns executable is scanned for WRPKRU
-//! first (EACCES and a log line on a hit).
+//! Memory: brk, mmap (anonymous and file mappings, private or shared),
+//! munmap, mprotect, msync, mremap, madvise. W^X always: writable and
+//! executable together is refused (EACCES), and memory that turns
+//! executable is scanned for WRPKRU first (EACCES and a log line on a hit).
+//! MAP_SHARED memory is one set of frames for all that map it, in a shared
+//! domain of its own (`mm::shared`, docs/shared-memory.md).
 
 use paging::PAGE_SIZE;
 use syscall::{Errno, MapType, MmapFlags, MmapProt};
@@ -11,7 +13,7 @@ use alloc::vec::Vec;
 use super::{Ctx, SysResult};
 use crate::fs;
 use crate::mm::pagecache;
-use crate::proc::memory::{FileBacking, Prot, RegionKind, USER_END};
+use crate::proc::memory::{FileBacking, Prot, RegionKind, SharedRef, USER_END};
 
 fn page_aligned(addr: u64) -> bool {
     addr.is_multiple_of(PAGE_SIZE)
@@ -125,6 +127,8 @@ fn file_backing(ctx: &Ctx<'_>, id: vfs::InodeId, offset: u64, len: u64, exec: bo
     // Set only when the page cache checks this content and range (once).
     let mut outcome = None;
     let mut path = Vec::new();
+    // A private mapping starts from what shared mappings of the file wrote.
+    crate::mm::shared::write_back_file(id);
     let refused = fs::with(|fs| {
         let data = fs.file_data(id).map_err(|_| Errno::ENODEV)?;
         let generation = fs.generation(id)?;
@@ -209,6 +213,11 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     let prot = Prot::from_bits(u64::from(prot_bits.bits()));
     let anonymous = flags.contains(MmapFlags::MAP_ANONYMOUS);
+    if flags.is_shared() {
+        let result = mmap_shared(ctx, hint, len, prot, flags, if anonymous { None } else { Some(fd) }, offset);
+        crate::proc::refresh_pkru(ctx.process);
+        return result;
+    }
 
     let file = if anonymous {
         None
@@ -267,12 +276,88 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(start)
 }
 
+/// mmap of MAP_SHARED memory: a new anonymous object (MAP_ANONYMOUS, or
+/// /dev/zero), or the object every process mapping the file shares. The
+/// checks are Linux's, in its order; executable shared memory is refused
+/// (EACCES, logged): its bytes could change after the WRPKRU scan, through
+/// another mapping or a write to the file (docs/shared-memory.md).
+fn mmap_shared(ctx: &mut Ctx<'_>, hint: u64, len: u64, prot: Prot, flags: MmapFlags, fd: Option<i32>, offset: u64) -> SysResult {
+    let file = match fd {
+        None => None,
+        Some(fd) => {
+            let file = ctx.process.files.get(fd)?.clone();
+            let open = file.lock();
+            let Some(id) = open.kind.node() else { return Err(Errno::ENODEV) };
+            if !fs::can_read(open.flags) {
+                return Err(Errno::EACCES);
+            }
+            let may_write = fs::can_write(open.flags);
+            if prot.write && !may_write {
+                return Err(Errno::EACCES);
+            }
+            match fs::with(|fs| fs.metadata(id))?.kind {
+                vfs::NodeKind::File => Some((id, may_write)),
+                // Shared memory of /dev/zero is shared anonymous memory.
+                vfs::NodeKind::CharDevice(vfs::Device::Zero) => None,
+                _ => return Err(Errno::ENODEV),
+            }
+        }
+    };
+    if file.is_some() && offset.checked_add(len).is_none_or(|end| end > vfs::MAX_FILE_SIZE) {
+        return Err(Errno::EOVERFLOW);
+    }
+    check_wx(ctx, prot, hint)?;
+    if prot.exec {
+        log::warn!(
+            "pid {} ({}): refused executable MAP_SHARED memory (its bytes could change after the WRPKRU scan)",
+            ctx.process.pid,
+            ctx.process.name
+        );
+        return Err(Errno::EACCES);
+    }
+    let fixed = flags.contains(MmapFlags::MAP_FIXED) || flags.contains(MmapFlags::MAP_FIXED_NOREPLACE);
+    if fixed {
+        if !page_aligned(hint) || hint.checked_add(len).is_none_or(|end| end > USER_END) || hint < PAGE_SIZE {
+            return Err(if page_aligned(hint) { Errno::ENOMEM } else { Errno::EINVAL });
+        }
+        if flags.contains(MmapFlags::MAP_FIXED_NOREPLACE) && ctx.process.memory.overlaps(hint, hint + len) {
+            return Err(Errno::EEXIST);
+        }
+    }
+    // Joined before anything is unmapped: a MAP_FIXED over this process's
+    // own mapping of the file must not end the object it is about to map.
+    let (object, key) = match file {
+        Some((id, _)) => crate::mm::shared::join_file(id),
+        None => crate::mm::shared::create_anonymous(len / PAGE_SIZE),
+    };
+    let start = if fixed {
+        ctx.process.memory.write_back(hint, hint + len);
+        ctx.process.memory.unmap_range(hint, hint + len);
+        Ok(hint)
+    } else {
+        ctx.process.memory.find_free(len)
+    };
+    let start = start.inspect_err(|_| crate::mm::shared::leave(object))?;
+    let shared = SharedRef {
+        object,
+        key,
+        first_page: if file.is_some() { offset / PAGE_SIZE } else { 0 },
+        may_write: file.is_none_or(|(_, may_write)| may_write),
+    };
+    let backing = file.map(|(id, _)| FileBacking::new(id, offset));
+    ctx.process.memory.map_shared(start, start + len, prot, backing, shared)?;
+    Ok(start)
+}
+
 pub fn sys_munmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (start, len) = (a[0], length(a[1])?);
     if !page_aligned(start) || start.checked_add(len).is_none_or(|end| end > USER_END) {
         return Err(Errno::EINVAL);
     }
+    // What shared file mappings there wrote goes to the file first.
+    ctx.process.memory.write_back(start, start + len);
     ctx.process.memory.unmap_range(start, start + len);
+    crate::proc::refresh_pkru(ctx.process);
     Ok(0)
 }
 
@@ -304,13 +389,17 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_brk(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    Ok(ctx.process.memory.set_brk(a[0]))
+    let brk = ctx.process.memory.set_brk(a[0]);
+    // A shrink may have unmapped a shared mapping placed in the heap.
+    crate::proc::refresh_pkru(ctx.process);
+    Ok(brk)
 }
 
-/// msync: every file lives in memory, so there is no disk to write back
-/// to and the call only checks its arguments; the checks
-/// are Linux's: EINVAL for unknown flags, MS_ASYNC with MS_SYNC, or an
-/// unaligned address; ENOMEM if part of the range is not mapped.
+/// msync: writes what shared file mappings in the range hold back into
+/// their files (every file lives in memory: MS_ASYNC and MS_SYNC both do
+/// it at once, MS_INVALIDATE has nothing to drop). The checks are Linux's:
+/// EINVAL for unknown flags, MS_ASYNC with MS_SYNC, or an unaligned
+/// address; ENOMEM if part of the range is not mapped.
 pub fn sys_msync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     const MS_ASYNC: u64 = 1;
     const MS_INVALIDATE: u64 = 2;
@@ -330,6 +419,7 @@ pub fn sys_msync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if !ctx.process.memory.covers(start, end) {
         return Err(Errno::ENOMEM);
     }
+    ctx.process.memory.write_back(start, end);
     Ok(0)
 }
 
@@ -343,8 +433,9 @@ pub fn sys_madvise(_ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// mremap: shrink, grow in place, or move (MREMAP_MAYMOVE, MREMAP_FIXED,
 /// MREMAP_DONTUNMAP) one mapping, as Linux does: a move takes the pages
-/// along (no copy), growth is zeroed memory for anonymous mappings and the
-/// file's pages for file mappings. Errors are Linux's: EINVAL for bad
+/// along (no copy), growth is zeroed memory for anonymous mappings, the
+/// file's pages for file mappings, the object's next pages for shared
+/// ones. Errors are Linux's: EINVAL for bad
 /// flags, an unaligned address, a zero length or overlapping ranges,
 /// EFAULT when the old range is not one mapping, ENOMEM when it cannot
 /// grow in place and may not move.
@@ -376,13 +467,36 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         }
     }
     let mapping = ctx.process.memory.one_mapping(old, old_end)?;
-    if dont_unmap && (mapping.file.is_some() || mapping.kind != RegionKind::Mapping) {
+    if dont_unmap && (mapping.file.is_some() || mapping.shared.is_some() || mapping.kind != RegionKind::Mapping) {
         return Err(Errno::EINVAL);
     }
+    let result = mremap_checked(ctx, old, old_len, new_len, new_addr, flags, mapping);
+    crate::proc::refresh_pkru(ctx.process);
+    result
+}
+
+/// mremap past its argument checks (`mapping` is the one mapping at `old`).
+fn mremap_checked(
+    ctx: &mut Ctx<'_>,
+    old: u64,
+    old_len: u64,
+    new_len: u64,
+    new_addr: u64,
+    flags: u64,
+    mapping: crate::proc::memory::Region,
+) -> SysResult {
+    const MREMAP_MAYMOVE: u64 = 1;
+    const MREMAP_FIXED: u64 = 2;
+    const MREMAP_DONTUNMAP: u64 = 4;
+    let may_move = flags & MREMAP_MAYMOVE != 0;
+    let fixed = flags & MREMAP_FIXED != 0;
+    let dont_unmap = flags & MREMAP_DONTUNMAP != 0;
+    let old_end = old + old_len;
     let memory = &mut ctx.process.memory;
     // Shrinking in place (also the first step of a move to a smaller size).
     let kept = old_len.min(new_len);
     if new_len < old_len && !dont_unmap {
+        memory.write_back(old + new_len, old_end);
         memory.unmap_range(old + new_len, old_end);
         if !fixed {
             return Ok(old);
@@ -414,12 +528,19 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     if grow > 0 {
         let (start, end) = (target + kept, target + new_len);
-        match mapping.file {
-            None => ctx.process.memory.map_fresh(start, end, mapping.prot, mapping.kind)?,
-            Some(file) => {
-                let offset = file.offset + kept;
-                let backing = file_backing(ctx, file.id, offset, grow, mapping.prot.exec)?;
-                ctx.process.memory.map_file(start, end, mapping.prot, mapping.kind, backing)?;
+        if let Some(shared) = mapping.shared {
+            // The object's next pages, in the same shared domain.
+            crate::mm::shared::join(shared.object);
+            let backing = mapping.file.map(|file| FileBacking { offset: file.offset + kept, ..file });
+            ctx.process.memory.map_shared(start, end, mapping.prot, backing, shared.advanced(kept))?;
+        } else {
+            match mapping.file {
+                None => ctx.process.memory.map_fresh(start, end, mapping.prot, mapping.kind)?,
+                Some(file) => {
+                    let offset = file.offset + kept;
+                    let backing = file_backing(ctx, file.id, offset, grow, mapping.prot.exec)?;
+                    ctx.process.memory.map_file(start, end, mapping.prot, mapping.kind, backing)?;
+                }
             }
         }
     }

@@ -116,6 +116,8 @@ pub fn sys_execve(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     match proc::exec::execve(ctx.process, ctx.frame, &path, &argv, &envp) {
         Ok(give_back) => {
             ctx.give_back = give_back.map(alloc::boxed::Box::new);
+            // The old image's shared domains are left.
+            proc::refresh_pkru(ctx.process);
             proc::set_name(ctx.process.pid, &ctx.process.name, &ctx.process.cmdline, &ctx.process.exe);
         }
         Err(error) => {
