@@ -1099,18 +1099,27 @@ int main(int argc, char **argv)
         return tap_done();
     }
     umask(022);
+    tap_family("files");
     test_creat();
     test_link();
     test_close_range();
     test_vectored();
+    tap_family("cputime");
     test_usage();
+    tap_family("fifos");
     test_fifos();
+    tap_family("files");
     test_fallocate_msync();
+    tap_family("signals");
     test_sigtimedwait();
+    tap_family("futex");
     test_futex();
+    tap_family("ids");
     test_identity();
+    tap_family("files");
     test_statx();
     test_fsync();
+    tap_family("eventfd");
     test_eventfd();
     SC(SYS_chdir, "/");
     check(SC(SYS_rmdir, dir) == 0, "cleanup: the work directory is empty", "%s", errname(errno));

@@ -131,6 +131,24 @@ pub fn fire_alarm_if_due(p: &mut Process, now: u64) {
 }
 
 const SIGALRM: u32 = 14;
+const SIGVTALRM: u32 = 26;
+const SIGPROF: u32 = 27;
+
+/// ITIMER_VIRTUAL and ITIMER_PROF: SIGVTALRM and SIGPROF when the CPU time
+/// they count reaches them (checked on every return to the process, so at
+/// least once a tick while it runs), sent by the kernel (SI_KERNEL) as
+/// Linux's `check_cpu_itimer`.
+pub fn fire_cpu_timers_if_due(p: &mut Process) {
+    let (user, system) = super::cpu_times_ns(p);
+    let (virtual_due, prof_due) = p.cpu.timers.fire_if_due(user, system);
+    for (due, signal) in [(virtual_due, SIGVTALRM), (prof_due, SIGPROF)] {
+        if due {
+            let mut info = SigInfo::kill(signal as i32, 0, 0);
+            info.code = syscall::SI_KERNEL;
+            post(p, signal, info);
+        }
+    }
+}
 
 /// SIGCHLD to `parent` about `child`, and a wake-up for its waits.
 pub fn send_child_signal(parent: Pid, child: Pid, code: i32, status: ExitStatus) {
@@ -188,6 +206,7 @@ pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> 
         }
         if let Some(number) = p.restart_syscall.take()
             && action.flags & SA_RESTART != 0
+            && restarted_after_handler(number)
         {
             rewind(frame, number);
         }
@@ -203,6 +222,15 @@ pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> 
         p.signals.set_mask(mask);
         return None;
     }
+}
+
+/// Whether a call interrupted by a handler with SA_RESTART starts again:
+/// not the waits that signal(7) says are never restarted after a handler
+/// (poll, select, their p- forms, and the sleeps, which return EINTR and,
+/// relative, the time left).
+fn restarted_after_handler(number: u64) -> bool {
+    use syscall::nr;
+    !matches!(number, nr::POLL | nr::PPOLL | nr::SELECT | nr::PSELECT6 | nr::NANOSLEEP | nr::CLOCK_NANOSLEEP)
 }
 
 /// Makes the process execute its interrupted `syscall` again.

@@ -1745,18 +1745,30 @@ pub fn sys_select(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     do_select(ctx, a[0], [a[1], a[2], a[3]], timeout)
 }
 
+/// pselect6: select with a timespec, under the signal mask that `a[5]`
+/// points to as `{ const sigset_t *ss; size_t ss_len }` (null: none).
 pub fn sys_pselect6(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let timeout = if a[4] == 0 { None } else { Some(super::info::read_timespec(ctx, a[4])?) };
-    do_select(ctx, a[0], [a[1], a[2], a[3]], timeout)
+    if a[5] != 0 {
+        let mut raw = [0u8; 16];
+        ctx.process.memory.read(a[5], &mut raw)?;
+        let [set, size] = [&raw[..8], &raw[8..]].map(|half| u64::from_le_bytes(half.try_into().unwrap_or([0; 8])));
+        super::signals::begin_call_mask(ctx, set, size)?;
+    }
+    let result = do_select(ctx, a[0], [a[1], a[2], a[3]], timeout);
+    super::signals::end_call_mask(ctx, result)
 }
 
 pub fn sys_poll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     do_poll(ctx, a[0], a[1], syscall::time::timeout_ms_to_ns(a[2] as i32))
 }
 
+/// ppoll: poll with a timespec, under the signal mask `a[3]` (`a[4]` bytes).
 pub fn sys_ppoll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let timeout = if a[2] == 0 { None } else { Some(super::info::read_timespec(ctx, a[2])?) };
-    do_poll(ctx, a[0], a[1], timeout)
+    super::signals::begin_call_mask(ctx, a[3], a[4])?;
+    let result = do_poll(ctx, a[0], a[1], timeout);
+    super::signals::end_call_mask(ctx, result)
 }
 
 pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {

@@ -353,10 +353,13 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 }
                 crate::locks::end_wait(ctx.process.pid.as_u32());
                 ctx.process.sigwait_set = 0;
-                // pause, sigsuspend and sigtimedwait always end with EINTR
-                // (ERESTARTNOHAND, and a plain EINTR, on Linux).
-                if number != nr::RT_SIGSUSPEND && number != nr::PAUSE && number != nr::RT_SIGTIMEDWAIT {
+                // pause, sigsuspend, sigtimedwait and the epoll waits always
+                // end with EINTR (ERESTARTNOHAND, and a plain EINTR, on Linux).
+                if !matches!(number, nr::RT_SIGSUSPEND | nr::PAUSE | nr::RT_SIGTIMEDWAIT | nr::EPOLL_WAIT | nr::EPOLL_PWAIT | nr::EPOLL_PWAIT2) {
                     ctx.process.restart_syscall = Some(number);
+                }
+                if matches!(number, nr::NANOSLEEP | nr::CLOCK_NANOSLEEP) {
+                    info::interrupted_sleep(&mut ctx, number, args);
                 }
             }
             if trace && (ctx.block.is_none() || ctx.block_once) {
@@ -429,6 +432,9 @@ pub fn return_to_user(frame: &mut SyscallFrame) {
         p.cpu.leave_kernel(crate::time::cpu_clock());
         if p.alarm_at.is_some() {
             signal::fire_alarm_if_due(p, crate::time::monotonic_ns());
+        }
+        if p.cpu.timers.any_armed() {
+            signal::fire_cpu_timers_if_due(p);
         }
         // The common case, nothing pending: no signal work at all.
         if !p.signals.has_deliverable() && p.restart_syscall.is_none() && p.saved_mask.is_none() {
