@@ -3,6 +3,8 @@
 //! Handlers decode their raw arguments first (typed flags, checked user
 //! pointers) and return `Result<u64, Errno>`. An unknown number returns
 //! ENOSYS and is logged once per program. `--trace` prints every call.
+//! What each call supports is annotated in `syscall::support` (checked
+//! against this table at build time; docs/syscalls.md is made from it).
 
 mod files;
 mod info;
@@ -56,6 +58,10 @@ pub struct Ctx<'a> {
     pub proc_fill: Option<(crate::fs::FileRef, Pid, crate::procfs::OtherFile)>,
 }
 
+/// Generates [`call`] from the table, and checks at build time that the
+/// table and `syscall::support` (what docs/syscalls.md says of each call)
+/// agree: every number dispatched here is annotated there, and every
+/// annotated number is dispatched here.
 macro_rules! syscall_table {
     ($($nr:ident => $handler:path,)*) => {
         fn call(ctx: &mut Ctx<'_>, number: u64, args: [u64; 6]) -> SysResult {
@@ -64,6 +70,19 @@ macro_rules! syscall_table {
                 _ => unknown(ctx, number),
             }
         }
+
+        $(const _: () = assert!(
+            syscall::support::is_annotated(nr::$nr),
+            concat!("syscall ", stringify!($nr), " is dispatched but has no annotation in syscall/src/support.rs")
+        );)*
+
+        /// Every number the table dispatches.
+        const DISPATCHED: &[u64] = &[$(nr::$nr),*];
+        const _: () = assert!(
+            syscall::support::first_undispatched(DISPATCHED).is_none(),
+            "a syscall annotated in syscall/src/support.rs is not dispatched by the kernel's table \
+             (`cargo test -p isola syscall_table` names it)"
+        );
     };
 }
 
