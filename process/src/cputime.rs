@@ -170,6 +170,31 @@ impl CpuTimers {
     }
 }
 
+/// What `RLIMIT_CPU` does when the process has used `cpu_ns` of user and
+/// system time (Linux's `check_process_timers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuLimitAction {
+    /// At the hard limit: SIGKILL.
+    Kill,
+    /// At the soft limit: SIGXCPU, and the soft limit moves to this many
+    /// seconds (one more), so the signal comes again each second.
+    Xcpu { next_soft: u64 },
+}
+
+/// The action of an `RLIMIT_CPU` of `soft` and `hard` seconds
+/// (`u64::MAX`, RLIM_INFINITY, for none) at `cpu_ns` of CPU time, if any:
+/// the hard limit first, as Linux.
+pub fn cpu_limit_action(soft: u64, hard: u64, cpu_ns: u64) -> Option<CpuLimitAction> {
+    const NS: u64 = 1_000_000_000;
+    if soft == u64::MAX {
+        return None;
+    }
+    if hard != u64::MAX && cpu_ns >= hard.saturating_mul(NS) {
+        return Some(CpuLimitAction::Kill);
+    }
+    (cpu_ns >= soft.saturating_mul(NS)).then(|| CpuLimitAction::Xcpu { next_soft: soft.saturating_add(1) })
+}
+
 /// What `getrusage` reports for one side (the process, or its children).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rusage {
@@ -262,6 +287,19 @@ mod tests {
         assert_eq!(timers.fire_if_due(99, 500), (false, false));
         assert_eq!(timers.fire_if_due(100, 500), (true, false));
         assert!(!timers.any_armed());
+    }
+
+    #[test]
+    fn rlimit_cpu_signals_each_second_past_the_soft_limit_then_kills_at_the_hard_one() {
+        const S: u64 = 1_000_000_000;
+        assert_eq!(cpu_limit_action(u64::MAX, u64::MAX, u64::MAX), None, "no limit");
+        assert_eq!(cpu_limit_action(1, 3, S - 1), None);
+        assert_eq!(cpu_limit_action(1, 3, S), Some(CpuLimitAction::Xcpu { next_soft: 2 }));
+        assert_eq!(cpu_limit_action(2, 3, S + S / 2), None, "the next one a second later");
+        assert_eq!(cpu_limit_action(2, 3, 2 * S), Some(CpuLimitAction::Xcpu { next_soft: 3 }));
+        assert_eq!(cpu_limit_action(3, 3, 3 * S), Some(CpuLimitAction::Kill), "the hard limit first");
+        assert_eq!(cpu_limit_action(5, u64::MAX, 5 * S), Some(CpuLimitAction::Xcpu { next_soft: 6 }));
+        assert_eq!(cpu_limit_action(u64::MAX - 1, u64::MAX, u64::MAX), Some(CpuLimitAction::Xcpu { next_soft: u64::MAX }));
     }
 
     #[test]

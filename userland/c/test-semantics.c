@@ -2,14 +2,19 @@
  * checked against Linux's answer (on the host first), one family at a time:
  *   cputime  ITIMER_VIRTUAL/ITIMER_PROF: SIGVTALRM and SIGPROF from a busy
  *            loop, getitimer's time left, sleep not counted, intervals,
- *            EINVAL, a fork child without timers, execve keeping them
+ *            EINVAL, a fork child without timers, execve keeping them;
+ *            RLIMIT_CPU's SIGXCPU and SIGKILL
  *   signals  SA_RESETHAND keeps SA_SIGINFO, prctl(PR_SET_PDEATHSIG),
  *            epoll_pwait with a signal mask, epoll_wait's EINTR and the
  *            calls after it
- *   time     clock_nanosleep of about a second (relative and absolute)
+ *   time     clock_nanosleep of about a second (relative and absolute), on
+ *            each clock; the time left that select, pselect6 and ppoll
+ *            write back
  *   net      connect to 0.0.0.0 (TCP and UDP), send/recv on a socketpair
  *            after the peer shut down or closed
  *   exec     a copy of a program in /tmp, exec'ed
+ *   files    lseek SEEK_DATA/SEEK_HOLE, renameat2 RENAME_NOREPLACE
+ *   info     sysinfo's process count
  *   memory   munmap across mapped and unmapped pages
  * The other items of the issue are checked by test-calls (files, ids,
  * cputime accounting, FIFOs, msync, fallocate, rt_sigtimedwait), test-locks,
@@ -26,9 +31,11 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -221,6 +228,61 @@ static void test_itimer_errors(void)
     expect_errno("a negative tv_sec is EINVAL", syscall(SYS_setitimer, ITIMER_PROF, &neg, NULL), EINVAL);
     expect_errno("getitimer to a bad address is EFAULT", syscall(SYS_getitimer, ITIMER_PROF, (void *)8), EFAULT);
     expect_errno("setitimer from a bad address is EFAULT", syscall(SYS_setitimer, ITIMER_PROF, (void *)8, NULL), EFAULT);
+}
+
+static int xcpu_pipe[2];
+
+static void on_xcpu(int sig)
+{
+    (void)sig;
+    struct rlimit now;
+    getrlimit(RLIMIT_CPU, &now);
+    char soft = (char)('0' + (int)now.rlim_cur);
+    if (write(xcpu_pipe[1], &soft, 1) != 1)
+        _exit(6);
+}
+
+/* RLIMIT_CPU of 1 s soft, 3 s hard: SIGXCPU at 1 s and 2 s (the soft limit
+ * moving on by one each time), SIGKILL at 3 s. */
+static void test_rlimit_cpu(void)
+{
+    if (pipe(xcpu_pipe) != 0) {
+        not_ok("pipe", "%s", errname(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(xcpu_pipe[0]);
+        signal(SIGXCPU, on_xcpu);
+        struct rlimit lim = { 1, 3 };
+        if (setrlimit(RLIMIT_CPU, &lim) != 0)
+            _exit(7);
+        volatile sig_atomic_t never = 0;
+        spin_until(&never, 1, 60000, 0);
+        _exit(0);
+    }
+    close(xcpu_pipe[1]);
+    char got[8] = { 0 };
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof got - 1 && (r = read(xcpu_pipe[0], got + n, 1)) == 1)
+        n++;
+    close(xcpu_pipe[0]);
+    int st = 0;
+    wait_for(pid, &st);
+    check(n == 2 && got[0] == '2' && got[1] == '3', "RLIMIT_CPU: SIGXCPU at the soft limit and a second later, the soft limit moving on",
+          "%zu signals, soft limits seen \"%s\"", n, got);
+    check(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "RLIMIT_CPU: SIGKILL at the hard limit", "%s", describe_status(st));
+    pid = fork();
+    if (pid == 0) {
+        struct rlimit lim = { 1, RLIM_INFINITY };
+        setrlimit(RLIMIT_CPU, &lim);
+        volatile sig_atomic_t never = 0;
+        spin_until(&never, 1, 60000, 0);
+        _exit(0);
+    }
+    wait_for(pid, &st);
+    check(WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU, "RLIMIT_CPU: an unhandled SIGXCPU kills", "%s", describe_status(st));
 }
 
 /* The exec'ed copy (argv[1] "--itimer-after-exec"): execve keeps both timers. */
@@ -534,6 +596,60 @@ static void test_clock_nanosleep(void)
     signal(SIGALRM, SIG_DFL);
 }
 
+/* select, pselect6 and ppoll write the time left back to their timeout. */
+static void test_time_left(void)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        not_ok("pipe", "%s", errname(errno));
+        return;
+    }
+    catch(SIGALRM, 0);
+    alrm_count = 0;
+    fd_set set;
+    FD_ZERO(&set);
+    FD_SET(fds[0], &set);
+    struct timeval tv = { 2, 0 };
+    set_timer(ITIMER_REAL, 100000, 0, NULL);
+    /* Raw: musl's select passes the kernel a copy of the timeout. */
+    int n = (int)syscall(SYS_select, fds[0] + 1, &set, NULL, NULL, &tv);
+    int e = errno;
+    check(n == -1 && e == EINTR && tv_ns(tv) > 1500000000LL && tv_ns(tv) < 2000000000LL,
+          "select interrupted at 0.1 s of 2 s: EINTR, about 1.9 s left in the timeout", "n=%d %s left %ld.%06ld", n, errname(e),
+          (long)tv.tv_sec, (long)tv.tv_usec);
+    FD_ZERO(&set);
+    FD_SET(fds[0], &set);
+    struct timeval short_tv = { 0, 100000 };
+    n = (int)syscall(SYS_select, fds[0] + 1, &set, NULL, NULL, &short_tv);
+    check(n == 0 && short_tv.tv_sec == 0 && short_tv.tv_usec == 0, "select that times out leaves 0 in the timeout", "n=%d left %ld.%06ld", n,
+          (long)short_tv.tv_sec, (long)short_tv.tv_usec);
+    if (write(fds[1], "r", 1) != 1)
+        not_ok("write", "%s", errname(errno));
+    FD_ZERO(&set);
+    FD_SET(fds[0], &set);
+    struct timespec ts = { 5, 0 };
+    n = (int)syscall(SYS_pselect6, fds[0] + 1, &set, NULL, NULL, &ts, NULL);
+    check(n == 1 && ts.tv_sec >= 4 && ts.tv_sec <= 5 && (ts.tv_sec < 5 || ts.tv_nsec == 0),
+          "pselect6 with a ready descriptor returns at once, nearly all its time left", "n=%d left %ld.%09ld", n, (long)ts.tv_sec,
+          (long)ts.tv_nsec);
+    char c;
+    if (read(fds[0], &c, 1) != 1)
+        not_ok("read", "%s", errname(errno));
+    struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+    struct timespec pts = { 2, 0 };
+    set_timer(ITIMER_REAL, 100000, 0, NULL);
+    n = (int)syscall(SYS_ppoll, &pfd, 1, &pts, NULL, 8);
+    e = errno;
+    check(n == -1 && e == EINTR && pts.tv_sec == 1, "ppoll interrupted at 0.1 s of 2 s: about 1.9 s left in the timeout",
+          "n=%d %s left %ld.%09ld", n, errname(e), (long)pts.tv_sec, (long)pts.tv_nsec);
+    struct timespec zero = { 0, 0 };
+    n = (int)syscall(SYS_ppoll, &pfd, 1, &zero, NULL, 8);
+    check(n == 0 && zero.tv_sec == 0 && zero.tv_nsec == 0, "ppoll with a zero timeout returns 0 at once", "n=%d", n);
+    close(fds[0]);
+    close(fds[1]);
+    signal(SIGALRM, SIG_DFL);
+}
+
 /* ---- net ------------------------------------------------------------ */
 
 static void test_connect_any(void)
@@ -697,6 +813,79 @@ static void test_exec_copy(const char *self)
     check(unlink(path) == 0, "remove the copy", "%s", errname(errno));
 }
 
+/* ---- files ---------------------------------------------------------- */
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE 1
+#define RENAME_EXCHANGE 2
+#endif
+
+static void test_files(void)
+{
+    char a[64], b[64];
+    snprintf(a, sizeof a, "/tmp/test-semantics-a.%d", (int)getpid());
+    snprintf(b, sizeof b, "/tmp/test-semantics-b.%d", (int)getpid());
+    int fd = open(a, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, "0123456789", 10) != 10) {
+        not_ok("create a file", "%s", errname(errno));
+        return;
+    }
+    check(lseek(fd, 3, SEEK_DATA) == 3, "lseek SEEK_DATA inside the file: the offset itself", "%s", errname(errno));
+    check(lseek(fd, 3, SEEK_HOLE) == 10, "lseek SEEK_HOLE inside the file: its end", "%s", errname(errno));
+    check(lseek(fd, 0, SEEK_CUR) == 10, "SEEK_HOLE moved the offset there", "offset moved elsewhere");
+    expect_errno("lseek SEEK_DATA at the end is ENXIO", lseek(fd, 10, SEEK_DATA), ENXIO);
+    expect_errno("lseek SEEK_HOLE past the end is ENXIO", lseek(fd, 11, SEEK_HOLE), ENXIO);
+    expect_errno("lseek SEEK_DATA of a negative offset is ENXIO", lseek(fd, -1, SEEK_DATA), ENXIO);
+    expect_errno("lseek whence 5 is EINVAL", lseek(fd, 0, 5), EINVAL);
+    close(fd);
+
+    int fb = open(b, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fb >= 0)
+        close(fb);
+    expect_errno("renameat2 RENAME_NOREPLACE onto an existing name is EEXIST",
+                 syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE), EEXIST);
+    check(access(a, F_OK) == 0 && access(b, F_OK) == 0, "and both names are still there", "%s", errname(errno));
+    unlink(b);
+    long r = syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE);
+    check(r == 0 && access(a, F_OK) != 0 && access(b, F_OK) == 0, "renameat2 RENAME_NOREPLACE to a free name renames", "r=%ld %s", r,
+          errname(errno));
+    expect_errno("renameat2 RENAME_NOREPLACE of a missing name is ENOENT",
+                 syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE), ENOENT);
+    expect_errno("renameat2 with an unknown flag is EINVAL", syscall(SYS_renameat2, AT_FDCWD, b, AT_FDCWD, a, 8), EINVAL);
+    expect_errno("renameat2 RENAME_NOREPLACE|RENAME_EXCHANGE is EINVAL",
+                 syscall(SYS_renameat2, AT_FDCWD, b, AT_FDCWD, a, RENAME_NOREPLACE | RENAME_EXCHANGE), EINVAL);
+    check(unlink(b) == 0, "remove the file", "%s", errname(errno));
+}
+
+static int sleep_a_while(void *arg)
+{
+    (void)arg;
+    struct timespec nap = { 2, 0 };
+    nanosleep(&nap, NULL);
+    return 0;
+}
+
+/* sysinfo's procs counts processes: it grows with three more children. */
+static void test_sysinfo(void)
+{
+    struct sysinfo before, during;
+    sysinfo(&before);
+    pid_t kids[3];
+    for (int i = 0; i < 3; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0)
+            _exit(sleep_a_while(NULL));
+    }
+    sysinfo(&during);
+    for (int i = 0; i < 3; i++) {
+        kill(kids[i], SIGKILL);
+        int st;
+        wait_for(kids[i], &st);
+    }
+    check(during.procs >= before.procs + 3 && before.procs >= 1, "sysinfo's procs counts the processes (3 more children: 3 more)",
+          "before %u, with 3 children %u", (unsigned)before.procs, (unsigned)during.procs);
+}
+
 /* ---- memory --------------------------------------------------------- */
 
 static int touch_fails(void *arg)
@@ -735,18 +924,24 @@ int main(int argc, char **argv)
     test_itimer_prof();
     test_itimer_remaining();
     test_itimer_errors();
+    test_rlimit_cpu();
     tap_family("signals");
     test_resethand();
     test_pdeathsig();
     test_epoll_signals();
     tap_family("time");
     test_clock_nanosleep();
+    test_time_left();
     tap_family("net");
     test_connect_any();
     test_socketpair_shutdown(SOCK_STREAM, "SOCK_STREAM socketpair");
     test_socketpair_shutdown(SOCK_SEQPACKET, "SOCK_SEQPACKET socketpair");
     tap_family("exec");
     test_exec_copy(argc > 0 ? argv[0] : "/proc/self/exe");
+    tap_family("files");
+    test_files();
+    tap_family("info");
+    test_sysinfo();
     tap_family("memory");
     test_munmap_holes();
     return tap_done();

@@ -131,8 +131,29 @@ pub fn fire_alarm_if_due(p: &mut Process, now: u64) {
 }
 
 const SIGALRM: u32 = 14;
+const SIGXCPU: u32 = 24;
 const SIGVTALRM: u32 = 26;
 const SIGPROF: u32 = 27;
+const SIGKILL: u32 = 9;
+
+/// RLIMIT_CPU: SIGXCPU at the soft limit and each second after it (the
+/// soft limit moves on by one, as Linux shows in getrlimit), SIGKILL at
+/// the hard limit; checked where the CPU timers are.
+pub fn fire_cpu_limit_if_due(p: &mut Process) {
+    let limit = p.limits.get(syscall::Resource::Cpu);
+    let (user, system) = super::cpu_times_ns(p);
+    let (signal, next_soft) = match ::process::cpu_limit_action(limit.rlim_cur, limit.rlim_max, user.saturating_add(system)) {
+        None => return,
+        Some(::process::CpuLimitAction::Kill) => (SIGKILL, None),
+        Some(::process::CpuLimitAction::Xcpu { next_soft }) => (SIGXCPU, Some(next_soft)),
+    };
+    if let Some(soft) = next_soft {
+        let _ = p.limits.prlimit(syscall::Resource::Cpu, Some(syscall::Rlimit::new(soft, limit.rlim_max)));
+    }
+    let mut info = SigInfo::kill(signal as i32, 0, 0);
+    info.code = syscall::SI_KERNEL;
+    post(p, signal, info);
+}
 
 /// ITIMER_VIRTUAL and ITIMER_PROF: SIGVTALRM and SIGPROF when the CPU time
 /// they count reaches them (checked on every return to the process, so at

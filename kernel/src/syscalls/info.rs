@@ -470,7 +470,9 @@ pub fn sys_sysinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     raw[0..8].copy_from_slice(&uptime.to_le_bytes());
     raw[32..40].copy_from_slice(&crate::mm::total_bytes().to_le_bytes());
     raw[40..48].copy_from_slice(&free.to_le_bytes());
-    raw[80..82].copy_from_slice(&1u16.to_le_bytes());
+    // procs: every process in the table, zombies included (Linux's nr_threads).
+    let procs = u16::try_from(proc::with_table(|t| t.len())).unwrap_or(u16::MAX);
+    raw[80..82].copy_from_slice(&procs.to_le_bytes());
     raw[104..108].copy_from_slice(&1u32.to_le_bytes());
     ctx.process.memory.write(a[0], &raw)?;
     Ok(0)

@@ -377,8 +377,11 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 if !matches!(number, nr::RT_SIGSUSPEND | nr::PAUSE | nr::RT_SIGTIMEDWAIT | nr::EPOLL_WAIT | nr::EPOLL_PWAIT | nr::EPOLL_PWAIT2) {
                     ctx.process.restart_syscall = Some(number);
                 }
-                if matches!(number, nr::NANOSLEEP | nr::CLOCK_NANOSLEEP) {
-                    info::interrupted_sleep(&mut ctx, number, args);
+                match number {
+                    nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => info::interrupted_sleep(&mut ctx, number, args),
+                    nr::SELECT | nr::PSELECT6 => files::write_time_left(&mut ctx, args[4], number == nr::SELECT),
+                    nr::PPOLL => files::write_time_left(&mut ctx, args[2], false),
+                    _ => {}
                 }
             }
             if trace && (ctx.block.is_none() || ctx.block_once) {
@@ -454,6 +457,9 @@ pub fn return_to_user(frame: &mut SyscallFrame) {
         }
         if p.cpu.timers.any_armed() {
             signal::fire_cpu_timers_if_due(p);
+        }
+        if p.limits.get(syscall::Resource::Cpu).rlim_cur != syscall::RLIM_INFINITY {
+            signal::fire_cpu_limit_if_due(p);
         }
         // The common case, nothing pending: no signal work at all.
         if !p.signals.has_deliverable() && p.restart_syscall.is_none() && p.saved_mask.is_none() {
