@@ -49,11 +49,12 @@ use Support::{Enosys, Full, Partial};
 
 const MAP_SHARED_NOTE: &str = "MAP_SHARED mappings (of a file or anonymous) are private copies: \
 after fork, or between two processes mapping one file, writes are not seen by the others; \
-MAP_HUGETLB, MAP_LOCKED, MAP_POPULATE, MAP_NORESERVE and MAP_32BIT are accepted and change nothing";
+writable and executable at once is refused (W^X: EACCES), and executable memory is scanned for WRPKRU \
+(EACCES on a hit); MAP_HUGETLB, MAP_LOCKED, MAP_POPULATE, MAP_NORESERVE and MAP_32BIT are accepted and change nothing";
 const STAT_NOTE: &str = "st_atime and st_ctime are the mtime, and times are whole seconds (the nanoseconds are 0)";
 const XATTR_GET_NOTE: &str = "no extended attribute is ever stored: every name is ENODATA once the file is found";
 const XATTR_SET_NOTE: &str = "extended attributes are not stored: EOPNOTSUPP, as on a file system without them";
-const IDS_NOTE: &str = "set-user-ID and set-group-ID executables give no ids on exec (the mode bit is stored, not honoured)";
+const EXECVE_NOTE: &str = "set-user-ID and set-group-ID executables give no ids (the mode bit is stored, not honoured); a program whose code holds WRPKRU that cannot be rewritten is refused (ENOEXEC)";
 const SOCKET_NOTE: &str = "AF_INET (TCP, UDP) and AF_UNIX (stream, datagram, seqpacket) only: AF_INET6, AF_NETLINK, AF_PACKET and raw sockets are EAFNOSUPPORT";
 const SOCKOPT_NOTE: &str = "SOL_SOCKET's SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_LINGER, SO_RCVTIMEO, SO_SNDTIMEO (and the read-only SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_PEERCRED) and TCP_NODELAY; other options are ENOPROTOOPT";
 const MSG_NOTE: &str = "no ancillary data: msg_control is not read (no SCM_RIGHTS, SCM_CREDENTIALS) and recvmsg returns msg_controllen 0";
@@ -119,7 +120,7 @@ annotations! {
     FORK => Full,
     VFORK => Full,
     CLONE => Partial("fork-like only: CLONE_THREAD, CLONE_SIGHAND, and CLONE_VM without CLONE_VFORK are EINVAL (no threads); CLONE_FILES, CLONE_FS, CLONE_SETTLS, CLONE_PIDFD and the namespace flags are ignored (the child gets copies, in the same namespaces); an exit signal other than SIGCHLD is taken as SIGCHLD"),
-    EXECVE => Partial(IDS_NOTE),
+    EXECVE => Partial(EXECVE_NOTE),
     WAIT4 => Partial("no process is ever stopped or continued (no job control), so WUNTRACED and WCONTINUED report nothing"),
     WAITID => Partial("P_PIDFD is EINVAL; WSTOPPED and WCONTINUED report nothing (no job control)"),
     RT_SIGRETURN => Full,

@@ -1121,6 +1121,7 @@ int main(int argc, char **argv)
     test_fsync();
     tap_family("eventfd");
     test_eventfd();
+    tap_family("files");
     SC(SYS_chdir, "/");
     check(SC(SYS_rmdir, dir) == 0, "cleanup: the work directory is empty", "%s", errname(errno));
     return tap_done();
