@@ -47,10 +47,10 @@ impl Support {
 
 use Support::{Enosys, Full, Partial};
 
-const MAP_SHARED_NOTE: &str = "MAP_SHARED mappings (of a file or anonymous) are private copies: \
-after fork, or between two processes mapping one file, writes are not seen by the others; \
-writable and executable at once is refused (W^X: EACCES), and executable memory is scanned for WRPKRU \
-(EACCES on a hit); MAP_HUGETLB, MAP_LOCKED, MAP_POPULATE, MAP_NORESERVE and MAP_32BIT are accepted and change nothing";
+const MMAP_NOTE: &str = "MAP_SHARED with PROT_EXEC is EACCES (executable shared memory is refused, docs/shared-memory.md); \
+writable and executable at once is refused (W^X: EACCES), and executable memory is scanned for WRPKRU (EACCES on a hit); \
+a process that had a file page mapped before the file was truncated below it reads zeros there (Linux: SIGBUS); \
+MAP_HUGETLB, MAP_LOCKED, MAP_POPULATE, MAP_NORESERVE and MAP_32BIT are accepted and change nothing";
 const STAT_NOTE: &str = "st_atime and st_ctime are the mtime, and times are whole seconds (the nanoseconds are 0)";
 const XATTR_GET_NOTE: &str = "no extended attribute is ever stored: every name is ENODATA once the file is found";
 const XATTR_SET_NOTE: &str = "extended attributes are not stored: EOPNOTSUPP, as on a file system without them";
@@ -84,9 +84,9 @@ annotations! {
     SELECT => Full,
     PSELECT6 => Full,
     LSEEK => Partial("SEEK_DATA and SEEK_HOLE see the whole file as data (Linux's answer for a file system without holes; on tmpfs a sparse file has holes)"),
-    MMAP => Partial(MAP_SHARED_NOTE),
-    MPROTECT => Partial("PROT_GROWSDOWN and PROT_GROWSUP are accepted and ignored; writable and executable at once is refused (W^X: EACCES), and memory turning executable is scanned for WRPKRU (EACCES on a hit)"),
-    MREMAP => Partial("old_size 0 (duplicating a shared mapping) is EINVAL: there are no shared mappings; a mapping that becomes executable next to other code is scanned for WRPKRU (EACCES on a hit)"),
+    MMAP => Partial(MMAP_NOTE),
+    MPROTECT => Partial("PROT_GROWSDOWN and PROT_GROWSUP are accepted and ignored; writable and executable at once is refused (W^X: EACCES), PROT_EXEC on shared memory is EACCES, and memory turning executable is scanned for WRPKRU (EACCES on a hit)"),
+    MREMAP => Partial("old_size 0 (duplicating a shared mapping) is EINVAL, and so is MREMAP_DONTUNMAP of shared memory; a mapping that becomes executable next to other code is scanned for WRPKRU (EACCES on a hit)"),
     FSYNC => Full,
     EVENTFD => Full,
     EVENTFD2 => Full,
@@ -110,7 +110,7 @@ annotations! {
     ACCESS => Full,
     SCHED_YIELD => Full,
     MADVISE => Partial("advice only: MADV_DONTNEED and MADV_FREE keep the pages and their contents, where Linux gives zero-filled pages on the next touch"),
-    MSYNC => Partial("checks its arguments only: MAP_SHARED file mappings being private copies (see mmap), nothing is written back to the file"),
+    MSYNC => Full,
     FALLOCATE => Partial("modes other than 0 and FALLOC_FL_KEEP_SIZE (PUNCH_HOLE, COLLAPSE_RANGE, ZERO_RANGE, INSERT_RANGE) are EOPNOTSUPP"),
     DUP => Full,
     DUP2 => Full,
@@ -230,7 +230,7 @@ annotations! {
     GETRANDOM => Full,
     PPOLL => Full,
     SET_ROBUST_LIST => Full,
-    FUTEX => Partial("one thread per process and no shared futex words: a wait sleeps until its timeout or a signal and a wake finds nobody; FUTEX_WAKE_OP and the PI commands are ENOSYS"),
+    FUTEX => Partial("one thread per process: a private futex finds no other waiter (a wait sleeps until its timeout or a signal); futexes on MAP_SHARED words work across processes; FUTEX_WAKE_OP and the PI commands are ENOSYS"),
     RSEQ => Enosys("restartable sequences are not offered; glibc runs without them"),
     PRCTL => Partial("PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG and PR_GET_PDEATHSIG only: every other option is EINVAL"),
     KILL => Partial("stop signals (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) do not stop the process (no job control); no permission check between processes; a real-time signal sent twice is delivered once (not queued)"),
