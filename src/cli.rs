@@ -40,6 +40,7 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
        isola load URL [--requests N] [--concurrency C] [--timeout SECS]
                    [--path-at K:PATH]...
        isola rootfs --packages P1,P2,... -o DIR [--force] [--usr-merge]
+       isola syscalls [--markdown]
        isola help | --help | --version
 
   run     build the kernel if needed, boot it in QEMU (microvm) with the
@@ -69,6 +70,10 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
           ~/.cache/isola/roots; DIR must be missing, empty or made by an
           earlier rootfs unless --force (an unknown package: exit 2);
           --usr-merge: /bin /sbin /lib /lib64 as links into /usr
+  syscalls
+          every x86-64 Linux system call and what Isola does with it (full,
+          partial and what is missing, ENOSYS), then the counts;
+          --markdown: as docs/syscalls.md
 
   --accel auto|kvm|tcg         auto (default): KVM when a probe boot under it
                                works, TCG otherwise
@@ -211,6 +216,7 @@ pub enum Command {
     BenchHttp(crate::bench::http::HttpOpts),
     Load(crate::load::LoadOpts),
     Rootfs(crate::rootfs_build::RootfsOpts),
+    Syscalls(crate::syscalls::SyscallsOpts),
     Help,
     Version,
 }
@@ -233,6 +239,7 @@ where
         "bench" => crate::bench::parse(rest),
         "load" => crate::load::parse(rest),
         "rootfs" => crate::rootfs_build::parse(rest),
+        "syscalls" => crate::syscalls::parse(rest),
         other if other.starts_with('-') => Err(Error::usage(format!("unknown option '{other}'"))),
         other => Err(Error::usage(format!("unknown command '{other}'"))),
     }

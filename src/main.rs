@@ -10,7 +10,8 @@
 //! all that into exit codes ([`error`]). [`bench`] compares Isola with a
 //! Linux guest and the host; [`load`] is the HTTP load generator of
 //! `isola load` and `isola bench http`; [`rootfs_build`] makes a guest root
-//! from Debian packages (`isola rootfs`). See docs/cli.md.
+//! from Debian packages (`isola rootfs`); [`syscalls`] lists what Isola
+//! does with each system call (docs/syscalls.md). See docs/cli.md.
 
 // One module may use `unsafe`: lifeline (PR_SET_PDEATHSIG between fork and
 // exec, so that QEMU dies with isola); everything else is safe code.
@@ -30,6 +31,7 @@ mod load;
 mod plan;
 mod qemu;
 mod rootfs_build;
+mod syscalls;
 #[cfg(test)]
 mod testelf;
 
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::BenchHttp(opts) => bench::http::run(&opts),
         Command::Load(opts) => load::command(&opts),
         Command::Rootfs(opts) => rootfs_build::command(&opts),
+        Command::Syscalls(opts) => syscalls::command(&opts),
     });
     let code = match result {
         Ok(code) => code,

@@ -38,7 +38,7 @@ pub mod signal;
 pub mod stack;
 pub mod table;
 
-pub use cputime::{CpuClock, Rusage};
+pub use cputime::{CpuClock, CpuLimitAction, CpuTimer, CpuTimers, Rusage, cpu_limit_action};
 pub use eventfd::{EventCounter, EventWait};
 pub use creds::Credentials;
 pub use fd::{DEFAULT_NOFILE, FdTable, MAX_FDS, NR_OPEN, check_range};

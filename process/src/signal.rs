@@ -153,7 +153,9 @@ impl SignalState {
 
     /// Takes the lowest-numbered pending signal that is not blocked, with
     /// its action, clearing it from the pending set. A handler with
-    /// `SA_RESETHAND` is reset to `SIG_DFL` as it is taken.
+    /// `SA_RESETHAND` is reset to `SIG_DFL` as it is taken; its flags, mask
+    /// and restorer stay (Linux resets `sa_handler` only, so `sigaction`
+    /// still reads `SA_SIGINFO|SA_RESETHAND` back).
     pub fn take_deliverable(&mut self) -> Option<(Signal, KernelSigaction)> {
         let ready = self.pending & !self.mask;
         if ready == 0 {
@@ -164,7 +166,7 @@ impl SignalState {
         let signal = Signal::new(index as u32 + 1)?;
         let action = self.actions[index];
         if action.handler != SIG_DFL && action.handler != SIG_IGN && action.flags & syscall::SA_RESETHAND != 0 {
-            self.actions[index] = KernelSigaction::DEFAULT;
+            self.actions[index].handler = SIG_DFL;
         }
         Some((signal, action))
     }
@@ -265,7 +267,11 @@ mod tests {
         let (signal, action) = state.take_deliverable().unwrap();
         assert_eq!(signal, Signal::SIGINT);
         assert_eq!(action.handler, 0x1000);
-        assert_eq!(state.action(2), KernelSigaction::DEFAULT, "SA_RESETHAND");
+        assert_eq!(
+            state.action(2),
+            KernelSigaction { handler: SIG_DFL, flags: syscall::SA_RESETHAND, ..handler(0x1000) },
+            "SA_RESETHAND resets the handler only"
+        );
         // Ignoring a pending signal discards it; a caught SIGCHLD is posted.
         state.sigprocmask(SigprocmaskHow::SetMask, Some(u64::MAX));
         state.post(Signal::SIGUSR1);

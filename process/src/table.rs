@@ -137,6 +137,10 @@ pub struct Entry {
     /// Session id.
     pub sid: u32,
     pub state: ProcState,
+    /// `prctl(PR_SET_PDEATHSIG)`: the signal this process gets when its
+    /// parent ends (0: none). A fork child starts without one; execve
+    /// keeps it.
+    pub pdeath_signal: u32,
 }
 
 impl Entry {
@@ -221,7 +225,7 @@ impl ProcessTable {
     /// Adds a running process (after `fork`, or pid 1 with parent 0).
     /// Replaces an entry with the same pid.
     pub fn insert(&mut self, pid: Pid, parent: Pid, pgid: u32, sid: u32) {
-        self.entries.insert(pid, Entry { pid, parent, pgid, sid, state: ProcState::Running });
+        self.entries.insert(pid, Entry { pid, parent, pgid, sid, state: ProcState::Running, pdeath_signal: 0 });
     }
 
     pub fn get(&self, pid: Pid) -> Option<&Entry> {
@@ -272,6 +276,17 @@ impl ProcessTable {
             }
         }
         (parent, zombies)
+    }
+
+    /// The children of `pid` that asked for a signal when it ends
+    /// (`PR_SET_PDEATHSIG`) and are still running, with their signal: what
+    /// to send before [`Self::exit`] gives them to pid 1.
+    pub fn parent_death_signals(&self, pid: Pid) -> Vec<(Pid, u32)> {
+        self.entries
+            .values()
+            .filter(|e| e.parent == pid && e.pdeath_signal != 0 && !e.is_zombie())
+            .map(|e| (e.pid, e.pdeath_signal))
+            .collect()
     }
 
     /// The core of `wait4`/`waitid`: the lowest-pid zombie child of
@@ -512,6 +527,22 @@ mod tests {
         assert_eq!(table.wait(pid(42), WaitTarget::Any, true), WaitResult::NoChild, "unknown caller");
         assert!(!table.has_children(pid(2)));
         assert!(table.has_children(pid(3)));
+    }
+
+    #[test]
+    fn parent_death_signals_are_the_running_children_that_asked() {
+        let mut t = ProcessTable::new();
+        t.insert(Pid::INIT, Pid::new(0), 1, 1);
+        t.insert(Pid::new(2), Pid::INIT, 1, 1);
+        for (child, signal) in [(3, 10), (4, 0), (5, 15)] {
+            t.insert(Pid::new(child), Pid::new(2), 1, 1);
+            t.get_mut(Pid::new(child)).unwrap().pdeath_signal = signal;
+        }
+        t.exit(Pid::new(5), ExitStatus::Exited(0));
+        assert_eq!(t.parent_death_signals(Pid::new(2)), vec![(Pid::new(3), 10)], "none asked by 4, 5 has ended");
+        assert!(t.parent_death_signals(Pid::new(3)).is_empty());
+        t.insert(Pid::new(3), Pid::new(2), 1, 1);
+        assert_eq!(t.get(Pid::new(3)).unwrap().pdeath_signal, 0, "a new entry (a fork child) has none");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //!   [`Timespec`], [`Termios`], [`KernelSigaction`], dirents...).
 //! - [`signal_frame`]: the x86-64 `rt_sigframe` ([`SignalFrame`],
 //!   [`SigContext`], [`SigInfo`]) a signal handler runs on.
+//! - [`support`]: what Isola does with each call (`docs/syscalls.md`).
 //! - [`time`]: user times validated (`EINVAL`) and converted to
 //!   nanoseconds with saturation, deadlines, `alarm`'s rounding.
 //! - [`trace`]: strace-style formatting for `--trace`.
@@ -29,6 +30,7 @@ pub mod layout;
 pub mod net;
 pub mod nr;
 pub mod signal_frame;
+pub mod support;
 pub mod time;
 pub mod trace;
 

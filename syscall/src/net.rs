@@ -131,6 +131,17 @@ impl SockAddrIn {
     pub const SIZE: usize = 16;
     pub const ANY: SockAddrIn = SockAddrIn { addr: [0; 4], port: 0 };
 
+    /// A destination as Linux's routing reads it: 0.0.0.0 means this host,
+    /// reached on 127.0.0.1 (`ip_route_output_key` with no daddr; Linux
+    /// takes the socket's bound address first when it has one, which is
+    /// this host as well).
+    pub const fn as_destination(self) -> SockAddrIn {
+        match self.addr {
+            [0, 0, 0, 0] => SockAddrIn { addr: [127, 0, 0, 1], port: self.port },
+            _ => self,
+        }
+    }
+
     /// Decodes what a process passed with its length: EINVAL when too
     /// short, EAFNOSUPPORT for another family.
     pub fn decode(bytes: &[u8]) -> Result<SockAddrIn, Errno> {
@@ -397,5 +408,13 @@ mod tests {
         assert_eq!(EpollEvent::from_bytes(&e.to_bytes()), e);
         assert_eq!(option_int(&[1, 0, 0, 0]), Ok(1));
         assert_eq!(option_int(&[1]), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn destination_any_is_the_loopback_address() {
+        let any = SockAddrIn { addr: [0; 4], port: 80 };
+        assert_eq!(any.as_destination(), SockAddrIn { addr: [127, 0, 0, 1], port: 80 });
+        let other = SockAddrIn { addr: [10, 0, 2, 15], port: 7 };
+        assert_eq!(other.as_destination(), other);
     }
 }

@@ -5,7 +5,10 @@
  *     not ok - <name>: <why>
  *     skip - <name>: <reason>
  * then a summary line `N passed, M failed[, K skipped]` (", K skipped" only
- * when K > 0), and the exit status is 0 iff no check failed.
+ * when K > 0), and the exit status is 0 iff no check failed. A program
+ * that checks several families of calls starts each with a line
+ *     # family <name>
+ * (tap_family); scripts/test counts the checks after it per family.
  *
  * Isola is detected from uname().version, which contains "Isola" and
  * "isolation=strict", "isolation=mpk" or "isolation=none" there. Checks that only hold inside
@@ -77,6 +80,12 @@ __attribute__((unused)) static void skip(const char *name, const char *reason)
 {
     tap_skipped++;
     tap_line("skip - %s: %s", name, reason);
+}
+
+/* The checks that follow belong to family `name` (signals, net, ...). */
+__attribute__((unused)) static void tap_family(const char *name)
+{
+    tap_line("# family %s", name);
 }
 
 /* ok if cond, else not ok with the message (errno appended when set). */

@@ -514,13 +514,16 @@ static void test_rseq(void)
 
 int main(void)
 {
+    tap_family("proc");
     test_maps();
     test_many_maps();
     test_status();
     test_cpus();
     test_uptime();
     test_sysctl();
+    tap_family("devices");
     test_devices();
+    tap_family("rseq");
     test_rseq();
     return tap_done();
 }

@@ -209,6 +209,12 @@ pub fn exit_current(status: ExitStatus) -> ! {
         }
     })
     .flatten();
+    // Children that asked for a signal when their parent ends
+    // (PR_SET_PDEATHSIG) get it from this process, as Linux's SI_USER.
+    let death_signals = with_table(|t| t.parent_death_signals(pid));
+    for (child, sig) in death_signals {
+        signal::send(child, sig, syscall::SigInfo::kill(sig as i32, pid.as_u32() as i32, 0));
+    }
     let (parent, zombie_orphans) = with_table(|t| t.exit(pid, status));
     // A parent that ignores SIGCHLD (or set SA_NOCLDWAIT) leaves no zombies.
     let auto_reap = PROCS.lock().get(&parent.as_u32()).is_some_and(|pp| {
@@ -323,12 +329,17 @@ pub fn reap(pid: Pid) -> Option<(::process::Rusage, ::process::Rusage)> {
     })
 }
 
-/// What getrusage(RUSAGE_SELF) reports for `p` now.
-pub fn usage_of(p: &Process) -> ::process::Rusage {
+/// (user, system) CPU time of `p` up to now, in nanoseconds.
+pub fn cpu_times_ns(p: &Process) -> (u64, u64) {
     // Accounted in cycles of the CPU clock (one rdtsc per kernel entry and
     // exit); converted here, when reported.
     let (user_cycles, system_cycles) = p.cpu.times_at(crate::time::cpu_clock());
-    let (user_ns, system_ns) = (crate::time::cpu_clock_to_ns(user_cycles), crate::time::cpu_clock_to_ns(system_cycles));
+    (crate::time::cpu_clock_to_ns(user_cycles), crate::time::cpu_clock_to_ns(system_cycles))
+}
+
+/// What getrusage(RUSAGE_SELF) reports for `p` now.
+pub fn usage_of(p: &Process) -> ::process::Rusage {
+    let (user_ns, system_ns) = cpu_times_ns(p);
     let maxrss_kib = p.maxrss_before_exec_kib.max(p.memory.peak_frames.saturating_mul(4));
     ::process::Rusage { user_ns, system_ns, maxrss_kib }
 }

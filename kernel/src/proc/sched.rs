@@ -291,7 +291,7 @@ pub fn print_listing() {
     let procs = PROCS.lock();
     crate::knotice!("isola: processes ({} in all)", procs.len());
     crate::knotice!(
-        "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>10} {:>11} {:>9}  {}",
+        "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>10} {:>11} {:>9} {:>9} {:>9}  {}",
         "PID",
         "PPID",
         "KEY",
@@ -300,6 +300,8 @@ pub fn print_listing() {
         "SHARED KiB",
         "PRIVATE KiB",
         "KERN KiB",
+        "USER ms",
+        "SYS ms",
         "PROGRAM"
     );
     for p in procs.values() {
@@ -311,8 +313,9 @@ pub fn print_listing() {
             RunState::Zombie => "zombie",
         };
         let (shared, private) = p.memory.frames_by_sharing();
+        let (user_ns, system_ns) = super::cpu_times_ns(p);
         crate::knotice!(
-            "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>10} {:>11} {:>9}  {}",
+            "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>10} {:>11} {:>9} {:>9} {:>9}  {}",
             p.pid,
             ppid,
             p.memory.key.index(),
@@ -321,6 +324,8 @@ pub fn print_listing() {
             shared.saturating_mul(4),
             private.saturating_mul(4),
             kernel_bytes(p) / 1024,
+            user_ns / 1_000_000,
+            system_ns / 1_000_000,
             p.name
         );
     }

@@ -131,6 +131,45 @@ pub fn fire_alarm_if_due(p: &mut Process, now: u64) {
 }
 
 const SIGALRM: u32 = 14;
+const SIGXCPU: u32 = 24;
+const SIGVTALRM: u32 = 26;
+const SIGPROF: u32 = 27;
+const SIGKILL: u32 = 9;
+
+/// RLIMIT_CPU: SIGXCPU at the soft limit and each second after it (the
+/// soft limit moves on by one, as Linux shows in getrlimit), SIGKILL at
+/// the hard limit; checked where the CPU timers are.
+pub fn fire_cpu_limit_if_due(p: &mut Process) {
+    let limit = p.limits.get(syscall::Resource::Cpu);
+    let (user, system) = super::cpu_times_ns(p);
+    let (signal, next_soft) = match ::process::cpu_limit_action(limit.rlim_cur, limit.rlim_max, user.saturating_add(system)) {
+        None => return,
+        Some(::process::CpuLimitAction::Kill) => (SIGKILL, None),
+        Some(::process::CpuLimitAction::Xcpu { next_soft }) => (SIGXCPU, Some(next_soft)),
+    };
+    if let Some(soft) = next_soft {
+        let _ = p.limits.prlimit(syscall::Resource::Cpu, Some(syscall::Rlimit::new(soft, limit.rlim_max)));
+    }
+    let mut info = SigInfo::kill(signal as i32, 0, 0);
+    info.code = syscall::SI_KERNEL;
+    post(p, signal, info);
+}
+
+/// ITIMER_VIRTUAL and ITIMER_PROF: SIGVTALRM and SIGPROF when the CPU time
+/// they count reaches them (checked on every return to the process, so at
+/// least once a tick while it runs), sent by the kernel (SI_KERNEL) as
+/// Linux's `check_cpu_itimer`.
+pub fn fire_cpu_timers_if_due(p: &mut Process) {
+    let (user, system) = super::cpu_times_ns(p);
+    let (virtual_due, prof_due) = p.cpu.timers.fire_if_due(user, system);
+    for (due, signal) in [(virtual_due, SIGVTALRM), (prof_due, SIGPROF)] {
+        if due {
+            let mut info = SigInfo::kill(signal as i32, 0, 0);
+            info.code = syscall::SI_KERNEL;
+            post(p, signal, info);
+        }
+    }
+}
 
 /// SIGCHLD to `parent` about `child`, and a wake-up for its waits.
 pub fn send_child_signal(parent: Pid, child: Pid, code: i32, status: ExitStatus) {
@@ -188,6 +227,7 @@ pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> 
         }
         if let Some(number) = p.restart_syscall.take()
             && action.flags & SA_RESTART != 0
+            && restarted_after_handler(number)
         {
             rewind(frame, number);
         }
@@ -203,6 +243,15 @@ pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> 
         p.signals.set_mask(mask);
         return None;
     }
+}
+
+/// Whether a call interrupted by a handler with SA_RESTART starts again:
+/// not the waits that signal(7) says are never restarted after a handler
+/// (poll, select, their p- forms, and the sleeps, which return EINTR and,
+/// relative, the time left).
+fn restarted_after_handler(number: u64) -> bool {
+    use syscall::nr;
+    !matches!(number, nr::POLL | nr::PPOLL | nr::SELECT | nr::PSELECT6 | nr::NANOSLEEP | nr::CLOCK_NANOSLEEP)
 }
 
 /// Makes the process execute its interrupted `syscall` again.

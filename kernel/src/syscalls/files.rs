@@ -789,10 +789,22 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let Some(id) = open.kind.node() else { return Err(Errno::ESPIPE) };
     let size = fs::with(|fs| fs.metadata(id))?.size;
     let offset = a[1] as i64;
-    let base = match a[2] {
+    // whence is an int; SEEK_DATA and SEEK_HOLE see the whole file as data
+    // (Linux's generic_file_llseek_size, for a file system that keeps no
+    // holes): ENXIO at or past the end.
+    let base = match a[2] as u32 {
         0 => 0,
         1 => open.offset as i64,
         2 => size as i64,
+        3 | 4 if (offset as u64) >= size => return Err(Errno::ENXIO),
+        3 => {
+            open.offset = offset as u64;
+            return Ok(offset as u64);
+        }
+        4 => {
+            open.offset = size;
+            return Ok(size);
+        }
         _ => return Err(Errno::EINVAL),
     };
     let new = base.checked_add(offset).filter(|&n| n >= 0).ok_or(Errno::EINVAL)?;
@@ -1403,10 +1415,11 @@ fn mkdir_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64) -> SysResu
 
 /// mknod/mknodat: a regular file (type 0 or S_IFREG) or a FIFO for anyone;
 /// a character device only with privilege (CAP_MKNOD: EPERM otherwise) and
-/// only for the devices Isola has (null, zero, console). Linux would also
-/// make nodes for block devices, other character devices and sockets with
-/// nothing behind them; Isola cannot hold those and answers EPERM, as Linux
-/// does for a type the file system does not support. S_IFDIR is EPERM,
+/// only for the devices Isola has (null, zero, console); a socket node
+/// (S_IFSOCK) for anyone. Linux would also make nodes for block devices and
+/// other character devices with nothing behind them; Isola cannot hold
+/// those and answers EPERM, as Linux does for a type the file system does
+/// not support. S_IFDIR is EPERM,
 /// anything else EINVAL (Linux's do_mknodat).
 fn mknod_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, mode: u64, dev: u64) -> SysResult {
     const S_IFBLK: u32 = 0o060_000;
@@ -1734,6 +1747,29 @@ fn do_select(ctx: &mut Ctx<'_>, raw_nfds: u64, sets: [u64; 3], timeout_ns: Optio
     Ok(count)
 }
 
+/// The time a select, pselect6 or ppoll has left, written back to its
+/// timeout at `addr` (a timeval for select, a timespec otherwise) when the
+/// call ends, whatever its result, as Linux's `poll_select_finish`: not for
+/// a null or zero timeout, and a timeout in memory the caller cannot write
+/// is left as it was.
+pub fn write_time_left(ctx: &mut Ctx<'_>, addr: u64, timeval: bool) {
+    let mut raw = [0u8; 16];
+    if addr == 0 || ctx.process.memory.read(addr, &mut raw).is_err() || raw == [0; 16] {
+        return;
+    }
+    let left = ctx.process.wait_deadline.map_or(0, |at| syscall::time::remaining_ns(at, crate::time::monotonic_ns()));
+    let bytes = if timeval { syscall::Timeval::from_nanos(left).to_bytes() } else { syscall::Timespec::from_nanos(left).to_bytes() };
+    let _ = ctx.process.memory.write(addr, &bytes);
+}
+
+/// A call that is done (not blocking): its time left goes back to `addr`.
+fn finish_timed(ctx: &mut Ctx<'_>, addr: u64, timeval: bool, result: SysResult) -> SysResult {
+    if ctx.block.is_none() {
+        write_time_left(ctx, addr, timeval);
+    }
+    result
+}
+
 pub fn sys_select(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let timeout = if a[4] == 0 {
         None
@@ -1742,21 +1778,38 @@ pub fn sys_select(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         ctx.process.memory.read(a[4], &mut raw)?;
         Some(syscall::Timeval::from_bytes(&raw).select_timeout_ns()?)
     };
-    do_select(ctx, a[0], [a[1], a[2], a[3]], timeout)
+    let result = do_select(ctx, a[0], [a[1], a[2], a[3]], timeout);
+    finish_timed(ctx, a[4], true, result)
 }
 
+/// pselect6: select with a timespec (the time left written back, as
+/// select), under the signal mask that `a[5]` points to as
+/// `{ const sigset_t *ss; size_t ss_len }` (null: none).
 pub fn sys_pselect6(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let timeout = if a[4] == 0 { None } else { Some(super::info::read_timespec(ctx, a[4])?) };
-    do_select(ctx, a[0], [a[1], a[2], a[3]], timeout)
+    if a[5] != 0 {
+        let mut raw = [0u8; 16];
+        ctx.process.memory.read(a[5], &mut raw)?;
+        let [set, size] = [&raw[..8], &raw[8..]].map(|half| u64::from_le_bytes(half.try_into().unwrap_or([0; 8])));
+        super::signals::begin_call_mask(ctx, set, size)?;
+    }
+    let result = do_select(ctx, a[0], [a[1], a[2], a[3]], timeout);
+    let result = finish_timed(ctx, a[4], false, result);
+    super::signals::end_call_mask(ctx, result)
 }
 
 pub fn sys_poll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     do_poll(ctx, a[0], a[1], syscall::time::timeout_ms_to_ns(a[2] as i32))
 }
 
+/// ppoll: poll with a timespec (the time left written back, as select),
+/// under the signal mask `a[3]` (`a[4]` bytes).
 pub fn sys_ppoll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let timeout = if a[2] == 0 { None } else { Some(super::info::read_timespec(ctx, a[2])?) };
-    do_poll(ctx, a[0], a[1], timeout)
+    super::signals::begin_call_mask(ctx, a[3], a[4])?;
+    let result = do_poll(ctx, a[0], a[1], timeout);
+    let result = finish_timed(ctx, a[2], false, result);
+    super::signals::end_call_mask(ctx, result)
 }
 
 pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -2028,7 +2081,9 @@ pub fn sys_ftruncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     truncate_id(id, a[1])
 }
 
-fn rename_at(ctx: &mut Ctx<'_>, old_dir: i32, old_addr: u64, new_dir: i32, new_addr: u64) -> SysResult {
+/// rename/renameat/renameat2; with `no_replace` (RENAME_NOREPLACE) an
+/// existing new name is EEXIST, after the old name's own errors, as Linux.
+fn rename_at(ctx: &mut Ctx<'_>, old_dir: i32, old_addr: u64, new_dir: i32, new_addr: u64, no_replace: bool) -> SysResult {
     let old = path_arg(ctx, old_addr)?;
     let new = path_arg(ctx, new_addr)?;
     let old_base = base_dir(ctx, old_dir, &old)?;
@@ -2036,24 +2091,35 @@ fn rename_at(ctx: &mut Ctx<'_>, old_dir: i32, old_addr: u64, new_dir: i32, new_a
     fs::with(|fs| {
         let (old_parent, old_name) = fs.lookup_parent(old_base, &old)?;
         let (new_parent, new_name) = fs.lookup_parent(new_base, &new)?;
+        if no_replace {
+            fs.lookup(old_base, &old, false)?;
+            if fs.lookup(new_base, &new, false).is_ok() {
+                return Err(Errno::EEXIST);
+            }
+        }
         fs.rename(old_parent, old_name, new_parent, new_name)
     })?;
     Ok(0)
 }
 
 pub fn sys_rename(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    rename_at(ctx, AT_FDCWD, a[0], AT_FDCWD, a[1])
+    rename_at(ctx, AT_FDCWD, a[0], AT_FDCWD, a[1], false)
 }
 
 pub fn sys_renameat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    rename_at(ctx, fd_of(a[0]), a[1], fd_of(a[2]), a[3])
+    rename_at(ctx, fd_of(a[0]), a[1], fd_of(a[2]), a[3], false)
 }
 
+/// renameat2: RENAME_NOREPLACE; RENAME_EXCHANGE and RENAME_WHITEOUT are
+/// EINVAL, what Linux answers on a file system without them (and for
+/// unknown flags, or EXCHANGE with either other flag).
 pub fn sys_renameat2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    if a[4] != 0 {
+    const RENAME_NOREPLACE: u64 = 1;
+    let flags = u64::from(a[4] as u32);
+    if flags & !RENAME_NOREPLACE != 0 {
         return Err(Errno::EINVAL);
     }
-    rename_at(ctx, fd_of(a[0]), a[1], fd_of(a[2]), a[3])
+    rename_at(ctx, fd_of(a[0]), a[1], fd_of(a[2]), a[3], flags == RENAME_NOREPLACE)
 }
 
 fn symlink_at(ctx: &mut Ctx<'_>, target_addr: u64, dirfd: i32, path_addr: u64) -> SysResult {

@@ -8,7 +8,7 @@ use syscall::futex::{FutexCmd, FutexOp};
 use syscall::{ArchPrctl, ClockId, Errno, Resource, Rlimit, RusageLayout, Timespec, Timeval, Tms, Utsname};
 
 use super::{Ctx, SysResult};
-use crate::{arch::gate, isolation, random, time};
+use crate::{arch::gate, isolation, proc, random, time};
 
 pub fn sys_getpid(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
     Ok(u64::from(ctx.process.pid.as_u32()))
@@ -36,45 +36,63 @@ fn id_arg(raw: u64) -> u32 {
     raw as u32
 }
 
-/// The caller's ids or groups changed: the file system serves it under a
-/// new identity from its next call on (`fs::serve_as`).
-fn identity_changed(ctx: &mut Ctx<'_>) {
+/// The caller's ids or groups changed from `old`: the file system serves
+/// it under a new identity from its next call on (`fs::serve_as`), and, as
+/// Linux's `commit_creds`, a change of its effective or fs ids (or gained
+/// capabilities) drops its parent-death signal.
+fn identity_changed(ctx: &mut Ctx<'_>, old: process::Credentials) {
     ctx.process.identity_generation = crate::fs::new_identity_generation();
+    let new = ctx.process.creds;
+    let gained = (new.effective && !old.effective) || (new.permitted && !old.permitted);
+    if new.euid != old.euid || new.egid != old.egid || new.fsuid != old.fsuid || new.fsgid != old.fsgid || gained {
+        let pid = ctx.process.pid;
+        proc::with_table(|t| {
+            if let Some(entry) = t.get_mut(pid) {
+                entry.pdeath_signal = 0;
+            }
+        });
+    }
 }
 
 pub fn sys_setuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let old = ctx.process.creds;
     ctx.process.creds.setuid(id_arg(a[0]))?;
-    identity_changed(ctx);
+    identity_changed(ctx, old);
     Ok(0)
 }
 
 pub fn sys_setgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let old = ctx.process.creds;
     ctx.process.creds.setgid(id_arg(a[0]))?;
-    identity_changed(ctx);
+    identity_changed(ctx, old);
     Ok(0)
 }
 
 pub fn sys_setreuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let old = ctx.process.creds;
     ctx.process.creds.setreuid(id_arg(a[0]), id_arg(a[1]))?;
-    identity_changed(ctx);
+    identity_changed(ctx, old);
     Ok(0)
 }
 
 pub fn sys_setregid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let old = ctx.process.creds;
     ctx.process.creds.setregid(id_arg(a[0]), id_arg(a[1]))?;
-    identity_changed(ctx);
+    identity_changed(ctx, old);
     Ok(0)
 }
 
 pub fn sys_setresuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let old = ctx.process.creds;
     ctx.process.creds.setresuid(id_arg(a[0]), id_arg(a[1]), id_arg(a[2]))?;
-    identity_changed(ctx);
+    identity_changed(ctx, old);
     Ok(0)
 }
 
 pub fn sys_setresgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let old = ctx.process.creds;
     ctx.process.creds.setresgid(id_arg(a[0]), id_arg(a[1]), id_arg(a[2]))?;
-    identity_changed(ctx);
+    identity_changed(ctx, old);
     Ok(0)
 }
 
@@ -99,14 +117,16 @@ pub fn sys_getresgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// setfsuid/setfsgid never fail: they return the previous id.
 pub fn sys_setfsuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let old = ctx.process.creds;
     let previous = ctx.process.creds.setfsuid(id_arg(a[0]));
-    identity_changed(ctx);
+    identity_changed(ctx, old);
     Ok(u64::from(previous))
 }
 
 pub fn sys_setfsgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let old = ctx.process.creds;
     let previous = ctx.process.creds.setfsgid(id_arg(a[0]));
-    identity_changed(ctx);
+    identity_changed(ctx, old);
     Ok(u64::from(previous))
 }
 
@@ -310,12 +330,52 @@ pub fn sys_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     sleep_until(ctx, duration)
 }
 
+/// clock_nanosleep on the clocks Linux sleeps on: REALTIME, MONOTONIC,
+/// BOOTTIME, and PROCESS_CPUTIME_ID, whose time does not move while its
+/// only thread sleeps, so only a signal (EINTR) ends a sleep that is not
+/// already over. THREAD_CPUTIME_ID and the raw and coarse clocks are
+/// EOPNOTSUPP, as on Linux (which has no sleep for them; musl's wrapper
+/// answers EINVAL for THREAD_CPUTIME_ID itself).
 pub fn sys_clock_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let clock = ClockId::from_raw(a[0])?;
+    match clock {
+        ClockId::ThreadCputimeId | ClockId::MonotonicRaw | ClockId::RealtimeCoarse | ClockId::MonotonicCoarse => {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        _ => {}
+    }
     let value = read_timespec(ctx, a[2])?;
     let absolute = a[1] & u64::from(syscall::TIMER_ABSTIME) != 0;
+    if clock == ClockId::ProcessCputimeId {
+        let (user, system) = crate::proc::cpu_times_ns(ctx.process);
+        let left = if absolute { syscall::time::remaining_ns(value, user.saturating_add(system)) } else { value };
+        if left > 0 {
+            ctx.block = Some(crate::proc::BlockOn::Signal);
+        }
+        return Ok(0);
+    }
     let remaining = if absolute { syscall::time::remaining_ns(value, clock_now_ns(clock)) } else { value };
     sleep_until(ctx, remaining)
+}
+
+/// A relative nanosleep or clock_nanosleep ended by a signal: the time
+/// left goes to `rem` when given. (Interrupted by a signal without a
+/// handler, the call starts again with its own arguments, so it sleeps its
+/// whole time again, where Linux sleeps what was left.) An unwritable
+/// `rem` is EFAULT on Linux; here the call has ended with EINTR already,
+/// so it is left unwritten.
+pub fn interrupted_sleep(ctx: &mut Ctx<'_>, number: u64, a: [u64; 6]) {
+    let (absolute, rem) = if number == syscall::nr::NANOSLEEP { (false, a[1]) } else { (a[1] & u64::from(syscall::TIMER_ABSTIME) != 0, a[3]) };
+    if absolute || rem == 0 {
+        return;
+    }
+    let left = if number == syscall::nr::CLOCK_NANOSLEEP && ClockId::from_raw(a[0]) == Ok(ClockId::ProcessCputimeId) {
+        // No CPU time passed while it slept: all of it is left.
+        read_timespec(ctx, a[2]).unwrap_or(0)
+    } else {
+        ctx.process.wait_deadline.map_or(0, |at| syscall::time::remaining_ns(at, time::monotonic_ns()))
+    };
+    let _ = ctx.process.memory.write(rem, &Timespec::from_nanos(left).to_bytes());
 }
 
 pub fn sys_getrandom(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -410,7 +470,9 @@ pub fn sys_sysinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     raw[0..8].copy_from_slice(&uptime.to_le_bytes());
     raw[32..40].copy_from_slice(&crate::mm::total_bytes().to_le_bytes());
     raw[40..48].copy_from_slice(&free.to_le_bytes());
-    raw[80..82].copy_from_slice(&1u16.to_le_bytes());
+    // procs: every process in the table, zombies included (Linux's nr_threads).
+    let procs = u16::try_from(proc::with_table(|t| t.len())).unwrap_or(u16::MAX);
+    raw[80..82].copy_from_slice(&procs.to_le_bytes());
     raw[104..108].copy_from_slice(&1u32.to_le_bytes());
     ctx.process.memory.write(a[0], &raw)?;
     Ok(0)
@@ -559,6 +621,8 @@ pub fn sys_rseq(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
     Err(Errno::ENOSYS)
 }
 
+const PR_SET_PDEATHSIG: u64 = 1;
+const PR_GET_PDEATHSIG: u64 = 2;
 const PR_SET_NAME: u64 = 15;
 const PR_GET_NAME: u64 = 16;
 /// Linux's TASK_COMM_LEN.
@@ -566,6 +630,21 @@ const COMM_LEN: usize = 16;
 
 pub fn sys_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     match a[0] {
+        PR_SET_PDEATHSIG => {
+            // Linux's valid_signal: 0 (none) to 64.
+            if a[1] > 64 {
+                return Err(Errno::EINVAL);
+            }
+            let pid = ctx.process.pid;
+            proc::with_table(|t| t.get_mut(pid).map(|e| e.pdeath_signal = a[1] as u32));
+            Ok(0)
+        }
+        PR_GET_PDEATHSIG => {
+            let pid = ctx.process.pid;
+            let signal = proc::with_table(|t| t.get(pid).map_or(0, |e| e.pdeath_signal));
+            ctx.process.memory.write(a[1], &(signal as i32).to_le_bytes())?;
+            Ok(0)
+        }
         PR_SET_NAME => {
             let mut raw = [0u8; COMM_LEN];
             // The name may sit at the end of a mapping: read byte by byte up to the NUL.
@@ -620,7 +699,8 @@ pub fn sys_setgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let mut bytes = alloc::vec![0u8; (a[0] as usize).saturating_mul(4)];
     ctx.process.memory.read(a[1], &mut bytes)?;
     ctx.process.groups = bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    identity_changed(ctx);
+    let old = ctx.process.creds;
+    identity_changed(ctx, old);
     Ok(0)
 }
 

@@ -3,6 +3,8 @@
 //! Handlers decode their raw arguments first (typed flags, checked user
 //! pointers) and return `Result<u64, Errno>`. An unknown number returns
 //! ENOSYS and is logged once per program. `--trace` prints every call.
+//! What each call supports is annotated in `syscall::support` (checked
+//! against this table at build time; docs/syscalls.md is made from it).
 
 mod files;
 mod info;
@@ -56,6 +58,10 @@ pub struct Ctx<'a> {
     pub proc_fill: Option<(crate::fs::FileRef, Pid, crate::procfs::OtherFile)>,
 }
 
+/// Generates [`call`] from the table, and checks at build time that the
+/// table and `syscall::support` (what docs/syscalls.md says of each call)
+/// agree: every number dispatched here is annotated there, and every
+/// annotated number is dispatched here.
 macro_rules! syscall_table {
     ($($nr:ident => $handler:path,)*) => {
         fn call(ctx: &mut Ctx<'_>, number: u64, args: [u64; 6]) -> SysResult {
@@ -64,6 +70,19 @@ macro_rules! syscall_table {
                 _ => unknown(ctx, number),
             }
         }
+
+        $(const _: () = assert!(
+            syscall::support::is_annotated(nr::$nr),
+            concat!("syscall ", stringify!($nr), " is dispatched but has no annotation in syscall/src/support.rs")
+        );)*
+
+        /// Every number the table dispatches.
+        const DISPATCHED: &[u64] = &[$(nr::$nr),*];
+        const _: () = assert!(
+            syscall::support::first_undispatched(DISPATCHED).is_none(),
+            "a syscall annotated in syscall/src/support.rs is not dispatched by the kernel's table \
+             (`cargo test -p isola syscall_table` names it)"
+        );
     };
 }
 
@@ -353,10 +372,16 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 }
                 crate::locks::end_wait(ctx.process.pid.as_u32());
                 ctx.process.sigwait_set = 0;
-                // pause, sigsuspend and sigtimedwait always end with EINTR
-                // (ERESTARTNOHAND, and a plain EINTR, on Linux).
-                if number != nr::RT_SIGSUSPEND && number != nr::PAUSE && number != nr::RT_SIGTIMEDWAIT {
+                // pause, sigsuspend, sigtimedwait and the epoll waits always
+                // end with EINTR (ERESTARTNOHAND, and a plain EINTR, on Linux).
+                if !matches!(number, nr::RT_SIGSUSPEND | nr::PAUSE | nr::RT_SIGTIMEDWAIT | nr::EPOLL_WAIT | nr::EPOLL_PWAIT | nr::EPOLL_PWAIT2) {
                     ctx.process.restart_syscall = Some(number);
+                }
+                match number {
+                    nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => info::interrupted_sleep(&mut ctx, number, args),
+                    nr::SELECT | nr::PSELECT6 => files::write_time_left(&mut ctx, args[4], number == nr::SELECT),
+                    nr::PPOLL => files::write_time_left(&mut ctx, args[2], false),
+                    _ => {}
                 }
             }
             if trace && (ctx.block.is_none() || ctx.block_once) {
@@ -429,6 +454,12 @@ pub fn return_to_user(frame: &mut SyscallFrame) {
         p.cpu.leave_kernel(crate::time::cpu_clock());
         if p.alarm_at.is_some() {
             signal::fire_alarm_if_due(p, crate::time::monotonic_ns());
+        }
+        if p.cpu.timers.any_armed() {
+            signal::fire_cpu_timers_if_due(p);
+        }
+        if p.limits.get(syscall::Resource::Cpu).rlim_cur != syscall::RLIM_INFINITY {
+            signal::fire_cpu_limit_if_due(p);
         }
         // The common case, nothing pending: no signal work at all.
         if !p.signals.has_deliverable() && p.restart_syscall.is_none() && p.saved_mask.is_none() {

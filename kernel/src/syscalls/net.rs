@@ -255,7 +255,7 @@ pub fn sys_connect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             }
         };
     }
-    let addr = read_sockaddr(ctx, a[1], a[2])?;
+    let addr = read_sockaddr(ctx, a[1], a[2])?.as_destination();
     let mut socket = socket.lock();
     let done = socket.connect(addr)?;
     if done {
@@ -274,7 +274,7 @@ fn send_data(ctx: &mut Ctx<'_>, fd: u64, data: &[u8], dest: Option<Vec<u8>>, fla
     let (file, socket) = socket_of(ctx, fd)?;
     let io = match socket {
         SocketFile::Inet(s) => {
-            let dest = dest.map(|raw| SockAddrIn::decode(&raw)).transpose()?;
+            let dest = dest.map(|raw| SockAddrIn::decode(&raw).map(SockAddrIn::as_destination)).transpose()?;
             let mut s = s.lock();
             let sent = s.send(data, dest);
             sent.map(|n| n.map_or_else(|| Io::Wait(s.wait_reason(crate::net::WANT_WRITE)), Io::Done))
@@ -664,12 +664,17 @@ pub fn sys_epoll_wait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     epoll_wait(ctx, a, timeout_ms(a[3]))
 }
 
-/// epoll_pwait: the signal mask argument is not applied (as ppoll here).
+/// epoll_pwait: epoll_wait under the signal mask `a[4]` (`a[5]` bytes).
 pub fn sys_epoll_pwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    epoll_wait(ctx, a, timeout_ms(a[3]))
+    super::signals::begin_call_mask(ctx, a[4], a[5])?;
+    let result = epoll_wait(ctx, a, timeout_ms(a[3]));
+    super::signals::end_call_mask(ctx, result)
 }
 
+/// epoll_pwait2: a timespec timeout, and the signal mask as epoll_pwait.
 pub fn sys_epoll_pwait2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let timeout = if a[3] == 0 { None } else { Some(super::info::read_timespec(ctx, a[3])?) };
-    epoll_wait(ctx, a, timeout)
+    super::signals::begin_call_mask(ctx, a[4], a[5])?;
+    let result = epoll_wait(ctx, a, timeout);
+    super::signals::end_call_mask(ctx, result)
 }

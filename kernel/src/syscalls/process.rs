@@ -323,7 +323,9 @@ pub fn sys_alarm(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(left)
 }
 
-const ITIMER_REAL: u64 = 0;
+const ITIMER_REAL: i32 = 0;
+const ITIMER_VIRTUAL: i32 = 1;
+const ITIMER_PROF: i32 = 2;
 
 /// struct itimerval: interval then value, two timevals.
 fn itimerval(interval_ns: u64, value_ns: u64) -> [u8; 32] {
@@ -333,42 +335,71 @@ fn itimerval(interval_ns: u64, value_ns: u64) -> [u8; 32] {
     out
 }
 
-fn current_itimer(ctx: &Ctx<'_>) -> [u8; 32] {
-    let now = crate::time::monotonic_ns();
-    let value = ctx.process.alarm_at.map_or(0, |at| syscall::time::itimer_remaining_ns(syscall::time::remaining_ns(at, now)));
-    itimerval(ctx.process.alarm_interval, value)
+/// The timer `which` names (an int: the upper half of the register is ignored).
+fn itimer_which(raw: u64) -> Result<i32, Errno> {
+    match raw as i32 {
+        which @ (ITIMER_REAL | ITIMER_VIRTUAL | ITIMER_PROF) => Ok(which),
+        _ => Err(Errno::EINVAL),
+    }
 }
 
-/// ITIMER_REAL (what alarm uses, and musl's alarm is built on); the CPU-time
-/// timers are not kept and give EINVAL.
-pub fn sys_setitimer(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    if a[0] != ITIMER_REAL {
-        return Err(Errno::EINVAL);
+/// (interval, time left) of timer `which`, in nanoseconds.
+fn current_itimer(ctx: &Ctx<'_>, which: i32) -> (u64, u64) {
+    let (user, system) = proc::cpu_times_ns(ctx.process);
+    let timers = &ctx.process.cpu.timers;
+    match which {
+        ITIMER_VIRTUAL => timers.virtual_time.get(user),
+        ITIMER_PROF => timers.profiling.get(user.saturating_add(system)),
+        _ => {
+            let now = crate::time::monotonic_ns();
+            let value = ctx.process.alarm_at.map_or(0, |at| syscall::time::itimer_remaining_ns(syscall::time::remaining_ns(at, now)));
+            (ctx.process.alarm_interval, value)
+        }
     }
-    let old = current_itimer(ctx);
-    if a[1] != 0 {
+}
+
+/// ITIMER_REAL (what alarm uses, and musl's alarm is built on) counts
+/// CLOCK_MONOTONIC time; ITIMER_VIRTUAL the process's user time and
+/// ITIMER_PROF its user and system time (`process::CpuTimers`, fired by
+/// `signal::fire_cpu_timers_if_due` on the way back to the process).
+/// A null new value disarms, as Linux (which warns that it may stop).
+pub fn sys_setitimer(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let which = itimer_which(a[0])?;
+    let (interval, value) = if a[1] != 0 {
         let mut raw = [0u8; 32];
         ctx.process.memory.read(a[1], &mut raw)?;
         let tv = |b: &[u8]| -> Result<u64, Errno> {
             syscall::Timeval::from_bytes(b.try_into().map_err(|_| Errno::EINVAL)?).duration_ns()
         };
-        let (interval, value) = (tv(&raw[..16])?, tv(&raw[16..])?);
-        ctx.process.alarm_interval = interval;
-        let now = crate::time::monotonic_ns();
-        ctx.process.alarm_at = (value != 0).then(|| syscall::time::deadline_ns(now, value));
+        (tv(&raw[..16])?, tv(&raw[16..])?)
+    } else {
+        (0, 0)
+    };
+    let old = current_itimer(ctx, which);
+    let (user, system) = proc::cpu_times_ns(ctx.process);
+    match which {
+        ITIMER_VIRTUAL => {
+            ctx.process.cpu.timers.virtual_time.set(user, value, interval);
+        }
+        ITIMER_PROF => {
+            ctx.process.cpu.timers.profiling.set(user.saturating_add(system), value, interval);
+        }
+        _ => {
+            ctx.process.alarm_interval = interval;
+            let now = crate::time::monotonic_ns();
+            ctx.process.alarm_at = (value != 0).then(|| syscall::time::deadline_ns(now, value));
+        }
     }
     if a[2] != 0 {
-        ctx.process.memory.write(a[2], &old)?;
+        ctx.process.memory.write(a[2], &itimerval(old.0, old.1))?;
     }
     Ok(0)
 }
 
 pub fn sys_getitimer(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    if a[0] != ITIMER_REAL {
-        return Err(Errno::EINVAL);
-    }
-    let value = current_itimer(ctx);
-    ctx.process.memory.write(a[1], &value)?;
+    let which = itimer_which(a[0])?;
+    let (interval, value) = current_itimer(ctx, which);
+    ctx.process.memory.write(a[1], &itimerval(interval, value))?;
     Ok(0)
 }
 

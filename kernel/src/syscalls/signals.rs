@@ -1,6 +1,7 @@
 //! Signal bookkeeping: rt_sigaction and rt_sigprocmask keep the
 //! dispositions and the mask (delivery comes with the multi-process work);
-//! rt_sigtimedwait takes a signal of a set without delivering it.
+//! rt_sigtimedwait takes a signal of a set without delivering it; the
+//! temporary mask of ppoll, pselect6 and epoll_pwait(2).
 
 #![warn(clippy::arithmetic_side_effects)]
 
@@ -119,4 +120,37 @@ pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.process.sigwait_set = set;
     ctx.block = Some(crate::proc::BlockOn::Until(deadline));
     Ok(0)
+}
+
+/// The signal mask ppoll, pselect6, epoll_pwait and epoll_pwait2 wait under
+/// (`addr`, null for none, of `size` bytes: EINVAL unless 8). Set at the
+/// first run of the call, not at its runs after blocking; the old mask is
+/// kept in `saved_mask`. Interrupted (EINTR), the handler runs and its
+/// frame carries the old mask back; otherwise [`end_call_mask`] puts it
+/// back at once.
+pub fn begin_call_mask(ctx: &mut Ctx<'_>, addr: u64, size: u64) -> Result<(), Errno> {
+    if addr == 0 || ctx.retry {
+        return Ok(());
+    }
+    if size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = [0u8; 8];
+    ctx.process.memory.read(addr, &mut raw)?;
+    let old = ctx.process.signals.set_mask(u64::from_le_bytes(raw));
+    ctx.process.saved_mask = Some(old);
+    Ok(())
+}
+
+/// The call is done without EINTR (events, a timeout, an error): the old
+/// mask is back before the process runs, so the signals the temporary mask
+/// let through stay pending, as Linux's `restore_saved_sigmask_unless`.
+/// A call that blocks keeps the temporary mask while it waits.
+pub fn end_call_mask(ctx: &mut Ctx<'_>, result: SysResult) -> SysResult {
+    if ctx.block.is_none()
+        && let Some(old) = ctx.process.saved_mask.take()
+    {
+        ctx.process.signals.set_mask(old);
+    }
+    result
 }
