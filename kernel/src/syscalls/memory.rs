@@ -117,6 +117,7 @@ fn file_frames(ctx: &Ctx<'_>, id: vfs::InodeId, offset: u64, len: u64, exec: boo
     let mut path = Vec::new();
     let refused = fs::with(|fs| {
         let data = fs.file_data(id).map_err(|_| Errno::ENODEV)?;
+        let data: &[u8] = &data;
         let generation = fs.generation(id)?;
         if exec {
             let frames = pagecache::exec_frames(id, generation, data, offset, len, |code| check_file_code(code, &mut outcome));
