@@ -30,6 +30,14 @@ pub fn init(initramfs: Option<(&'static [u8], paging::PhysAddr)>) -> Result<(), 
     Ok(())
 }
 
+/// The mounted volumes: (mount tag, guest path), for /proc/mounts.
+static VOLUMES: Mutex<alloc::vec::Vec<(alloc::string::String, alloc::string::String)>> = Mutex::new(alloc::vec::Vec::new());
+
+/// The mounted volumes, in mount order: (mount tag, guest path).
+pub fn volumes() -> alloc::vec::Vec<(alloc::string::String, alloc::string::String)> {
+    VOLUMES.lock().clone()
+}
+
 /// Largest 9P message: a read or write moves up to this much per request.
 const VOLUME_MSIZE: u32 = 128 * 1024;
 
@@ -70,6 +78,7 @@ pub fn mount_volumes<'a>(volumes: impl Iterator<Item = (&'a str, &'a str)>) -> R
         })
         .map_err(|e| format!("volume {tag}: cannot mount it at {path} ({e:?})"))?;
         log::info!("volume {tag} mounted at {path} (9P2000.L over virtio)");
+        VOLUMES.lock().push((tag.into(), path.into()));
     }
     Ok(())
 }

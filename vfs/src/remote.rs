@@ -22,9 +22,11 @@ pub type RemoteNode = u64;
 /// above are the mount's index plus one.
 pub const MOUNT_SHIFT: u32 = 40;
 
+const NODE_MASK: u64 = (1 << MOUNT_SHIFT) - 1;
+
 /// The inode id of `node` in mount number `mount`.
 pub const fn remote_id(mount: usize, node: RemoteNode) -> InodeId {
-    ((mount as u64 + 1) << MOUNT_SHIFT) | (node & ((1 << MOUNT_SHIFT) - 1))
+    ((mount as u64).wrapping_add(1) << MOUNT_SHIFT) | (node & NODE_MASK)
 }
 
 /// The mount number and node of a remote inode id; `None` for the
@@ -34,7 +36,7 @@ pub const fn split_id(id: InodeId) -> Option<(usize, RemoteNode)> {
     if mount == 0 {
         None
     } else {
-        Some(((mount - 1) as usize, id & ((1 << MOUNT_SHIFT) - 1)))
+        Some((mount.wrapping_sub(1) as usize, id & NODE_MASK))
     }
 }
 

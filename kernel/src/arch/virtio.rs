@@ -144,8 +144,9 @@ impl ninep::Transport for NinePChannel {
         let inputs = [request];
         let mut outputs = [&mut *response];
         // SAFETY: the buffers stay borrowed, untouched, until pop_used below
-        // returns them (or the device is declared dead and never looked at
-        // again, the buffers leaked to it).
+        // returns them; if the device never answers, they belong to the
+        // session, which outlives this channel's use and never reads them
+        // again.
         let token = unsafe { self.queue.add(&inputs, &mut outputs) }.map_err(|_| syscall::Errno::EIO)?;
         if self.queue.should_notify() {
             self.transport.notify(0);
@@ -159,8 +160,10 @@ impl ninep::Transport for NinePChannel {
             }
             if polls >= NINEP_MAX_POLLS {
                 log::warn!("virtio-9p: the device did not answer; the volume is lost");
+                // The device may still write the response buffer: it is
+                // the session's own, which lives as long as the mount and
+                // is never read again (every later request fails here).
                 self.dead = true;
-                core::mem::forget(outputs);
                 return Err(syscall::Errno::EIO);
             }
         }
