@@ -44,7 +44,7 @@ fn malformed_volume_specs_are_usage_errors() {
     let dir = TempDir::new("vol-spec");
     let host = dir.path().to_str().unwrap();
     let cases = [
-        (format!("{host}"), format!("--volume {host}: expected HOST_DIR:GUEST_PATH")),
+        (host.to_string(), format!("--volume {host}: expected HOST_DIR:GUEST_PATH")),
         (format!("{host}:data"), format!("--volume {host}:data: expected HOST_DIR:GUEST_PATH")),
         (":/data".to_string(), "--volume :/data: HOST_DIR is empty".to_string()),
         (format!("{host}:/"), format!("--volume {host}:/: GUEST_PATH cannot be /")),

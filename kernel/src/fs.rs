@@ -452,7 +452,9 @@ pub fn forget_if_unused(fs: &mut Fs, id: InodeId) {
 /// while they are mapped).
 fn forget_freed(fs: &mut Fs, id: InodeId) {
     fs.forget_if_unlinked(id);
-    if !fs.exists(id) {
+    // A volume's file keeps no cached pages once closed: the host may
+    // change it before the next open.
+    if !fs.exists(id) || fs.is_remote(id) {
         crate::mm::pagecache::forget(id);
     }
 }

@@ -408,6 +408,18 @@ impl<T: Transport> Backend for Client<T> {
         })
     }
 
+    fn open(&self, node: RemoteNode, read: bool, write: bool) -> Result<(), Errno> {
+        self.with(|s| {
+            if read {
+                s.open_fid(node, false)?;
+            }
+            if write {
+                s.open_fid(node, true)?;
+            }
+            Ok(())
+        })
+    }
+
     fn read(&self, node: RemoteNode, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         self.with(|s| {
             match kind_of_qid(s.node(node)?.ty) {

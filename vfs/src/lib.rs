@@ -39,6 +39,8 @@ use remote::{Backend, Mount, NewNode, RemoteStatFs, SetAttr, remote_id, split_id
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod mount_tests;
 
 /// An inode number; also the `st_ino` reported by `stat`.
 pub type InodeId = u64;
@@ -820,6 +822,15 @@ impl Fs {
         match self.remote(id)? {
             Some((backend, _)) => backend.statfs().map(Some),
             None => Ok(None),
+        }
+    }
+
+    /// A regular file is opened for reading and/or writing (what a
+    /// volume's server opens; nothing to do in memory).
+    pub fn open(&self, id: InodeId, read: bool, write: bool) -> Result<(), Errno> {
+        match self.remote(id)? {
+            Some((backend, node)) => backend.open(node, read, write),
+            None => Ok(()),
         }
     }
 

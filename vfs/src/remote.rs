@@ -97,6 +97,10 @@ pub trait Backend: Send {
     /// What `stat` reports (`ino` is filled in by the caller).
     fn getattr(&self, node: RemoteNode) -> Result<Metadata, Errno>;
     fn setattr(&self, node: RemoteNode, attr: &SetAttr) -> Result<(), Errno>;
+    /// A file is opened for reading and/or writing: get the server's
+    /// open handles now, so that the open fails as the host's would and
+    /// the file stays readable and writable once its name is removed.
+    fn open(&self, node: RemoteNode, read: bool, write: bool) -> Result<(), Errno>;
     fn read(&self, node: RemoteNode, offset: u64, buf: &mut [u8]) -> Result<usize, Errno>;
     fn write(&self, node: RemoteNode, offset: u64, data: &[u8]) -> Result<usize, Errno>;
     /// Creates `name` in `dir` as `what` owned by group `gid`.

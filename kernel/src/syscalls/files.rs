@@ -182,6 +182,9 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
             NodeKind::File if flags.contains(OpenFlags::O_TRUNC) && access.writable() => fs.truncate(id, 0)?,
             _ => {}
         }
+        if meta.kind == NodeKind::File {
+            fs.open(id, access.readable(), access.writable())?;
+        }
         Ok(id)
     })?;
     if fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::Fifo) {
