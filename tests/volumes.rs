@@ -205,3 +205,38 @@ fn fsynced_records_survive_a_sigkill_of_qemu() {
         assert_eq!(records.get(i as usize - 1).copied(), Some(format!("record {i} {list}").as_str()), "record {i} of {acked} acknowledged:\n{log}");
     }
 }
+
+#[test]
+fn what_the_host_changes_meanwhile_the_guest_sees_at_once() {
+    let dir = TempDir::new("vol-live");
+    fs::write(dir.path().join("f"), "old\n").unwrap();
+    let bb = busybox().to_str().unwrap().to_string();
+    // The guest reads f, then waits for the host's flag and reads f again:
+    // nothing of f may be served from a cache.
+    let script = "cat /data/f; ls -1 /data; echo waiting; while [ ! -e /data/flag ]; do sleep 0.05; done; cat /data/f; ls -1 /data; stat -c %s /data/f";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_isola"))
+        .args(["run", "--accel", "tcg", "--isolation", "strict", "--timeout", TIMEOUT])
+        .arg("--volume")
+        .arg(format!("{}:/data", dir.path().display()))
+        .args([bb.as_str(), "sh", "-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map(Result::unwrap);
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let waiting = line == "waiting";
+        seen.push(line);
+        if waiting {
+            break;
+        }
+    }
+    fs::write(dir.path().join("f"), "new and longer\n").unwrap();
+    fs::write(dir.path().join("g"), "").unwrap();
+    fs::write(dir.path().join("flag"), "").unwrap();
+    seen.extend(lines);
+    assert!(child.wait().unwrap().success());
+    assert_eq!(seen, ["old", "f", "waiting", "new and longer", "f", "flag", "g", "15"]);
+}

@@ -799,8 +799,11 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 fn stat_of(id: InodeId) -> Result<Stat, Errno> {
     let meta = fs::with(|fs| fs.metadata(id))?;
+    // Each volume is a device of its own (Linux gives 9p mounts anonymous
+    // devices 0:N), so `find -xdev` and the like see where it starts.
+    let st_dev = vfs::remote::split_id(id).map_or(1, |(mount, _)| vfs::makedev(0, 0x30 + mount as u32));
     Ok(Stat {
-        st_dev: 1,
+        st_dev,
         st_ino: meta.ino,
         st_nlink: u64::from(meta.nlink),
         st_mode: meta.mode,
