@@ -48,6 +48,8 @@ const ROOT_FID: u32 = 0;
 const S_IFMT: u32 = 0o170_000;
 
 struct Node {
+    /// The file's qid path: its key in `by_qid`.
+    qid_path: u64,
     /// The walked fid, if made.
     fid: Option<u32>,
     /// The qid type as last seen.
@@ -194,7 +196,7 @@ impl<T: Transport> Session<T> {
                 }
                 self.next_node = n.saturating_add(1);
                 self.by_qid.insert(qid.path, n);
-                self.nodes.insert(n, Node { fid: None, ty: qid.ty, name: None, read_fid: None, write_fid: None });
+                self.nodes.insert(n, Node { qid_path: qid.path, fid: None, ty: qid.ty, name: None, read_fid: None, write_fid: None });
                 n
             }
         };
@@ -215,7 +217,7 @@ impl<T: Transport> Session<T> {
         let (dir, name) = n.name.clone().ok_or(Errno::ENOENT)?;
         let dir_fid = self.fid(dir)?;
         let (fid, qid) = self.walk_fid(dir_fid, &[&name])?;
-        if qid.map(|q| q.path) != self.by_qid.iter().find(|&(_, &n)| n == node).map(|(&path, _)| path) {
+        if qid.map(|q| q.path) != Some(self.node(node)?.qid_path) {
             // The name now names another file: this one is gone.
             self.clunk(fid);
             return Err(Errno::ESTALE);
@@ -271,6 +273,20 @@ impl<T: Transport> Session<T> {
             if let Some(fid) = fid {
                 self.clunk(fid);
             }
+            self.drop_if_unreachable(node);
+        }
+    }
+
+    /// Drops a node that has no name, no path fid and no open fid: the
+    /// table holds only what can still be reached, however many files a
+    /// process creates and removes.
+    fn drop_if_unreachable(&mut self, node: RemoteNode) {
+        let unreachable = self
+            .nodes
+            .get(&node)
+            .is_some_and(|n| n.name.is_none() && n.fid.is_none() && n.read_fid.is_none() && n.write_fid.is_none());
+        if let Some(gone) = unreachable.then(|| self.nodes.remove(&node)).flatten() {
+            self.by_qid.remove(&gone.qid_path);
         }
     }
 }
@@ -648,6 +664,7 @@ impl<T: Transport> Backend for Client<T> {
             for fid in fids.into_iter().flatten() {
                 s.clunk(fid);
             }
+            s.drop_if_unreachable(node);
             Ok(())
         });
     }
