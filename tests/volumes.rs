@@ -240,3 +240,14 @@ fn what_the_host_changes_meanwhile_the_guest_sees_at_once() {
     assert!(child.wait().unwrap().success());
     assert_eq!(seen, ["old", "f", "waiting", "new and longer", "f", "flag", "g", "15"]);
 }
+
+#[test]
+fn a_program_on_a_volume_runs() {
+    let dir = TempDir::new("vol-exec");
+    fs::copy(busybox(), dir.path().join("busybox")).unwrap();
+    // Loaded and mapped from the host's file (read whole over 9P, copied
+    // into the guest's pages), twice: each exec reads it again.
+    let out = run_sh(&[format!("{}:/apps", dir.path().display())], "/apps/busybox echo from-the-volume; /apps/busybox sh -c 'echo again'");
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(out.stdout, "from-the-volume\nagain\n", "{}", out.show());
+}

@@ -121,7 +121,18 @@ fn serve_new_identity(generation: u64, creds: &process::Credentials, groups: &[u
 pub fn with<R>(f: impl FnOnce(&mut Fs) -> R) -> R {
     let mut guard = FS.lock();
     let fs = guard.as_mut().expect("file system used before fs::init");
+    forget_deferred(fs);
     f(fs)
+}
+
+/// [`with`], unless the file system is in use already: a page fault the
+/// kernel takes while it holds the lock (it never should) then fails
+/// instead of waiting for itself.
+pub fn try_with<R>(f: impl FnOnce(&mut Fs) -> R) -> Option<R> {
+    let mut guard = FS.try_lock()?;
+    let fs = guard.as_mut().expect("file system used before fs::init");
+    forget_deferred(fs);
+    Some(f(fs))
 }
 
 /// What an open file refers to.
@@ -423,19 +434,59 @@ impl Drop for OpenFile {
             forget_fifo_if_unused(pipe);
         }
         if let FileKind::Node(id) = self.kind {
-            let last = {
-                let mut counts = OPEN_COUNT.lock();
-                let count = counts.entry(id).or_insert(1);
-                *count -= 1;
-                let last = *count == 0;
-                if last {
-                    counts.remove(&id);
-                }
-                last
-            };
-            if last {
-                with(|fs| forget_freed(fs, id));
+            let_go(id);
+        }
+    }
+}
+
+/// A mapping of `id` holds it the way an open description does: an
+/// unlinked file's pages stay readable while a process maps them, and its
+/// inode number is not reused under the mapping (`proc::memory` faults
+/// its pages in from it later).
+pub fn hold_mapped(id: InodeId) {
+    *OPEN_COUNT.lock().entry(id).or_insert(0) += 1;
+}
+
+/// The end of a [`hold_mapped`].
+pub fn release_mapped(id: InodeId) {
+    let_go(id);
+}
+
+/// Inodes whose last holder went while the file system was locked: freed
+/// on its next use.
+static DEFERRED_FORGET: Mutex<alloc::vec::Vec<InodeId>> = Mutex::new(alloc::vec::Vec::new());
+static ANY_DEFERRED: AtomicBool = AtomicBool::new(false);
+
+fn forget_deferred(fs: &mut Fs) {
+    if ANY_DEFERRED.swap(false, Ordering::Relaxed) {
+        let ids = core::mem::take(&mut *DEFERRED_FORGET.lock());
+        for id in ids {
+            if !OPEN_COUNT.lock().contains_key(&id) {
+                forget_freed(fs, id);
             }
+        }
+    }
+}
+
+/// One holder of `id` (a description or a mapping) less; the last one
+/// frees an unlinked file.
+fn let_go(id: InodeId) {
+    let last = {
+        let mut counts = OPEN_COUNT.lock();
+        let count = counts.entry(id).or_insert(1);
+        *count -= 1;
+        let last = *count == 0;
+        if last {
+            counts.remove(&id);
+        }
+        last
+    };
+    if last {
+        // A mapping may go while the kernel holds the file system (an exec
+        // that fails while loading): then the inode is freed on its next use.
+        if try_with(|fs| forget_freed(fs, id)).is_none() {
+            DEFERRED_FORGET.lock().push(id);
+            ANY_DEFERRED.store(true, Ordering::Relaxed);
         }
     }
 }

@@ -232,7 +232,7 @@ fn maps(p: &Process) -> Result<String, Errno> {
             // A segment of the program or of its interpreter; its bss past
             // the file's last page is anonymous, as on Linux.
             RegionKind::Image => match file {
-                Some(_) => file_path().unwrap_or_else(|| p.exe.clone()),
+                Some(_) => file_path().unwrap_or_else(|| p.exe.given.clone()),
                 None => String::new(),
             },
             RegionKind::Heap => String::from("[heap]"),
@@ -436,10 +436,11 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
         "maps" => Ok(ProcNode::OtherProcess(pid, OtherFile::Maps)),
         "status" if own => Ok(ProcNode::File(status(caller, ppid, pgid, sid).into_bytes())),
         "status" => Ok(ProcNode::OtherProcess(pid, OtherFile::Status)),
-        "exe" if own => Ok(ProcNode::Link(caller.exe.clone().into_bytes())),
+        "exe" if own => Ok(ProcNode::Link(caller.exe.path().into_bytes())),
         // A zombie has no executable any more (ENOENT, as Linux).
         "exe" if !proc::with_table(|t| t.get(pid).is_some_and(|e| e.is_zombie())) => {
-            proc::NAMES.lock().get(&pid.as_u32()).map(|n| ProcNode::Link(n.2.clone().into_bytes())).ok_or(Errno::ENOENT)
+            let exe = proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.2.clone());
+            exe.map(|exe| ProcNode::Link(exe.path().into_bytes())).ok_or(Errno::ENOENT)
         }
         "cmdline" if own => Ok(ProcNode::File(caller.cmdline.clone())),
         "cmdline" => Ok(ProcNode::File(proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.1.clone()).unwrap_or_default())),

@@ -137,6 +137,137 @@ static void test_file_mapping(void)
     unlink(name);
 }
 
+/* A file of `pages` pages where byte i is (i * 7 + i / 4096) & 0xff. */
+static int make_pattern_file(const char *name, int pages)
+{
+    int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    static unsigned char page[PAGE];
+    for (int p = 0; p < pages; p++) {
+        for (unsigned long i = 0; i < PAGE; i++)
+            page[i] = (unsigned char)((p * PAGE + i) * 7 + p);
+        if (write(fd, page, PAGE) != (long)PAGE) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+/* The first byte of `m` (from page `from` on) that differs from the pattern, or -1. */
+static long pattern_mismatch(const unsigned char *m, int from, int pages)
+{
+    for (int p = from; p < pages; p++)
+        for (unsigned long i = 0; i < PAGE; i += 509)
+            if (m[p * PAGE + i] != (unsigned char)((p * PAGE + i) * 7 + p))
+                return (long)(p * PAGE + i);
+    return -1;
+}
+
+/* File pages are faulted in on first touch (Isola: a run of them at a
+ * time), so what a mapping shows must not depend on when it is touched:
+ * the file's pages even after the file is closed and unlinked, the file's
+ * new bytes for pages not touched before a write (Linux's page cache; a
+ * touched private page keeps what it had), the same pages in a forked
+ * child, and private writes that never reach the file. */
+static void test_file_pages_on_first_touch(void)
+{
+    enum { PAGES = 40 };
+    char name[64];
+    snprintf(name, sizeof name, "test-memory-lazy.%d", (int)getpid());
+    int fd = make_pattern_file(name, PAGES);
+    unsigned char *m = fd >= 0 ? mmap(NULL, PAGES * PAGE, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (m == MAP_FAILED) {
+        not_ok("file pages on first touch", "setup failed (%s)", errname(errno));
+        return;
+    }
+    /* Touch page 0 only, then change pages 0 and 30 of the file. */
+    unsigned char first = m[0];
+    unsigned char x[2] = {'X', 'X'};
+    long w0 = pwrite(fd, x, 1, 0), w30 = pwrite(fd, x, 2, 30 * PAGE);
+    check(w0 == 1 && w30 == 2 && m[30 * PAGE] == 'X' && m[30 * PAGE + 1] == 'X',
+          "an untouched private page shows the file's new bytes", "pwrite %ld %ld, page 30 has %02x %02x",
+          w0, w30, m[30 * PAGE], m[30 * PAGE + 1]);
+    (void)first;
+    pid_t child = fork();
+    if (child == 0) {
+        /* Pages 1..29 are untouched in the parent: the child faults them in. */
+        _exit(pattern_mismatch(m, 1, 30) == -1 && m[30 * PAGE] == 'X' ? 0 : 1);
+    }
+    int status = -1;
+    waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a forked child sees the file's pages the parent never touched",
+          "child status %#x", status);
+    close(fd);
+    unlink(name);
+    long bad = pattern_mismatch(m, 31, PAGES);
+    check(bad == -1, "pages first touched after close and unlink show the file", "byte %ld differs", bad);
+    munmap(m, PAGES * PAGE);
+
+    /* Private and writable, untouched: a write copies the file's page. */
+    fd = make_pattern_file(name, 4);
+    unsigned char *w = fd >= 0 ? mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (w == MAP_FAILED) {
+        not_ok("a write to an untouched private file page", "setup failed (%s)", errname(errno));
+        return;
+    }
+    w[2 * PAGE + 5] = 'W';
+    unsigned char in_file = 0;
+    long n = pread(fd, &in_file, 1, 2 * PAGE + 5);
+    check(w[2 * PAGE + 5] == 'W' && n == 1 && in_file == (unsigned char)((2 * PAGE + 5) * 7 + 2) &&
+              w[2 * PAGE + 4] == (unsigned char)((2 * PAGE + 4) * 7 + 2),
+          "a write to an untouched private file page copies it, the file stays", "mapping %02x, file %02x",
+          w[2 * PAGE + 5], in_file);
+    munmap(w, 4 * PAGE);
+    close(fd);
+    unlink(name);
+}
+
+/* A file mapped executable whose untouched pages are rewritten with a
+ * WRPKRU afterwards: the new bytes are checked when the page is faulted
+ * in, so calling into them kills the caller (SIGSEGV), never runs them. */
+static void test_exec_pages_checked_on_first_touch(void)
+{
+    const char *name = "executable file pages changed after mmap are checked on first touch";
+    if (!in_isola()) {
+        skip(name, "Isola-only (WRPKRU check)");
+        return;
+    }
+    char file[64];
+    snprintf(file, sizeof file, "test-memory-xlazy.%d", (int)getpid());
+    int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    /* Far enough apart that touching the first page does not map the other. */
+    enum { PAGES = 24, CHANGED = 20 };
+    static unsigned char code[PAGES * PAGE];
+    memset(code, 0xC3, sizeof code); /* ret everywhere */
+    long w = fd >= 0 ? write(fd, code, sizeof code) : -1;
+    unsigned char *m = w == (long)sizeof code ? mmap(NULL, PAGES * PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0)
+                                              : MAP_FAILED;
+    if (m == MAP_FAILED) {
+        not_ok(name, "setup failed (%s)", errname(errno));
+        return;
+    }
+    ((void (*)(void))m)(); /* page 0 runs: ret */
+    /* Built at run time: the bytes may not sit in this program's own code. */
+    volatile unsigned char one = 1;
+    unsigned char wrpkru[4] = {0x0F, 0x01, (unsigned char)(0xEE + one), 0xC3};
+    long p = pwrite(fd, wrpkru, sizeof wrpkru, CHANGED * PAGE);
+    pid_t child = fork();
+    if (child == 0) {
+        __asm__ volatile("xor %%ecx, %%ecx; xor %%edx, %%edx" ::: "ecx", "edx");
+        ((void (*)(void))(m + CHANGED * PAGE))();
+        _exit(0);
+    }
+    int status = -1;
+    waitpid(child, &status, 0);
+    check(p == 4 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, name, "pwrite %ld, child status %#x", p,
+          status);
+    munmap(m, PAGES * PAGE);
+    close(fd);
+    unlink(file);
+}
+
 static void test_invalid(void)
 {
     /* Raw syscalls: musl checks some arguments itself. */
@@ -499,6 +630,8 @@ int main(void)
     test_brk();
     test_anon();
     test_file_mapping();
+    test_file_pages_on_first_touch();
+    test_exec_pages_checked_on_first_touch();
     test_prot_none_keeps_contents();
     test_file_pages_are_shared();
     test_mremap();

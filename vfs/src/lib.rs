@@ -32,6 +32,7 @@ use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use hashbrown::HashMap;
 use syscall::Errno;
 
 pub mod remote;
@@ -332,11 +333,13 @@ impl Identity {
     }
 }
 
-/// The file system: every inode, by number, and the mounts of other file
-/// systems on some of its directories ([`Fs::mount`]).
+/// The file system: every inode, by number (a hash map: looked up at
+/// every step of every path, where a B-tree's search cost the most), and
+/// the mounts of other file systems on some of its directories
+/// ([`Fs::mount`]).
 #[derive(Debug)]
 pub struct Fs {
-    inodes: BTreeMap<InodeId, Inode>,
+    inodes: HashMap<InodeId, Inode>,
     next_ino: InodeId,
     /// The next [`Inode::generation`].
     next_generation: u64,
@@ -398,9 +401,16 @@ impl Fs {
     /// Whether the current identity may access `id` as `want` (MAY_* bits);
     /// always without an identity. `ENOENT` for no such inode.
     pub fn permits(&self, id: InodeId, want: u32) -> Result<bool, Errno> {
-        let Some(who) = self.identity.as_ref() else { return Ok(true) };
-        let (kind, perm, uid, gid) = self.owner_bits(id)?;
-        Ok(who.may(kind, perm, uid, gid, want))
+        if split_id(id).is_some() {
+            let Some(who) = self.identity.as_ref() else { return Ok(true) };
+            let (kind, perm, uid, gid) = self.owner_bits(id)?;
+            return Ok(who.may(kind, perm, uid, gid, want));
+        }
+        Ok(self.node_permits(self.node(id)?, want))
+    }
+
+    fn node_permits(&self, node: &Inode, want: u32) -> bool {
+        self.identity.as_ref().is_none_or(|who| who.may(node.kind(), node.perm, node.uid, node.gid, want))
     }
 
     /// Kind, permission bits, owner and group of any inode, local or
@@ -455,7 +465,7 @@ impl Fs {
                 entries: BTreeMap::new(),
             }),
         };
-        let mut inodes = BTreeMap::new();
+        let mut inodes = HashMap::new();
         inodes.insert(ROOT, root);
         Fs {
             inodes,
@@ -686,7 +696,15 @@ impl Fs {
         } else {
             cwd
         };
-        self.require_dir(current)?;
+        // One inode lookup per local component: each step's inode serves
+        // its symlink and directory checks and the next step's search. A
+        // step on a volume (`None`) asks its backend instead.
+        let mut node = self.step_node(current)?;
+        match node {
+            Some(n) if !matches!(n.body, Body::Dir(_)) => return Err(Errno::ENOTDIR),
+            Some(_) => {}
+            None => self.require_dir(current)?,
+        }
         let must_be_dir = path.last() == Some(&b'/');
         let mut components = path
             .split(|&b| b == b'/')
@@ -696,10 +714,35 @@ impl Fs {
             if name.len() > NAME_MAX {
                 return Err(Errno::ENAMETOOLONG);
             }
-            self.check_access(current, MAY_EXEC)?;
-            let mut next = self.child(current, name)?;
+            let mut next = match node {
+                Some(node) => {
+                    if !self.node_permits(node, MAY_EXEC) {
+                        return Err(Errno::EACCES);
+                    }
+                    let Body::Dir(dir) = &node.body else {
+                        return Err(Errno::ENOTDIR);
+                    };
+                    match name {
+                        b"." => current,
+                        b".." => dir.parent,
+                        _ => self.covering(dir.entries.get(name).copied().ok_or(Errno::ENOENT)?),
+                    }
+                }
+                None => {
+                    self.check_access(current, MAY_EXEC)?;
+                    self.child(current, name)?
+                }
+            };
             let is_last = components.peek().is_none();
-            if let Some(target) = self.symlink_target(next)? {
+            let mut next_node = self.step_node(next)?;
+            let target = match next_node {
+                Some(n) => match &n.body {
+                    Body::Symlink(target) => Some(Cow::Borrowed(target.as_slice())),
+                    _ => None,
+                },
+                None => self.symlink_target(next)?,
+            };
+            if let Some(target) = target {
                 if !is_last || follow_last || must_be_dir {
                     *links = links.saturating_add(1);
                     if *links > MAX_SYMLINKS {
@@ -709,12 +752,18 @@ impl Fs {
                         return Err(Errno::ENOENT);
                     }
                     next = self.walk(current, &target, true, links)?;
+                    next_node = self.step_node(next)?;
                 }
             }
             if !is_last || must_be_dir {
-                self.require_dir(next)?;
+                match next_node {
+                    Some(n) if !matches!(n.body, Body::Dir(_)) => return Err(Errno::ENOTDIR),
+                    Some(_) => {}
+                    None => self.require_dir(next)?,
+                }
             }
             current = next;
+            node = next_node;
         }
         Ok(current)
     }
@@ -741,10 +790,23 @@ impl Fs {
 
     /// `id`, or the root of what is mounted on it.
     fn covering(&self, id: InodeId) -> InodeId {
+        if self.mounts.is_empty() {
+            return id;
+        }
         match self.mounts.iter().position(|m| m.point == id) {
             Some(index) => self.mounts.get(index).map_or(id, |m| remote_id(index, m.backend.root())),
             None => id,
         }
+    }
+
+    /// The inode of a local `id` for path resolution; `None` for a remote
+    /// one (whose backend is asked), `ENOENT` for neither.
+    fn step_node(&self, id: InodeId) -> Result<Option<&Inode>, Errno> {
+        if let Some((mount, _)) = split_id(id) {
+            self.mount_of(mount)?;
+            return Ok(None);
+        }
+        self.node(id).map(Some)
     }
 
     fn mount_of(&self, mount: usize) -> Result<&Mount, Errno> {
@@ -1130,6 +1192,20 @@ impl Fs {
         }
         match &self.node(id)?.body {
             Body::File(data) => Ok(Cow::Borrowed(data.bytes())),
+            Body::Dir(_) => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// A regular file's bytes and their generation ([`Fs::generation`]), in one lookup.
+    /// A volume's file is read whole, with a fresh generation.
+    pub fn file_content(&self, id: InodeId) -> Result<(Cow<'_, [u8]>, u64), Errno> {
+        if split_id(id).is_some() {
+            return Ok((self.file_data(id)?, self.generation(id)?));
+        }
+        let node = self.node(id)?;
+        match &node.body {
+            Body::File(data) => Ok((Cow::Borrowed(data.bytes()), node.generation)),
             Body::Dir(_) => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
@@ -1602,7 +1678,7 @@ impl Fs {
             .values()
             .filter(|id| {
                 matches!(
-                    self.inodes.get(id),
+                    self.inodes.get(*id),
                     Some(Inode {
                         body: Body::Dir(_),
                         ..
@@ -1715,16 +1791,23 @@ impl Fs {
         if self.dir(id).is_ok() {
             return self.path_of(id).ok();
         }
-        self.inodes.iter().find_map(|(&parent, inode)| {
-            let Body::Dir(dir) = &inode.body else { return None };
-            let (name, _) = dir.entries.iter().find(|&(_, &child)| child == id)?;
-            let mut path = self.path_of(parent).ok()?;
-            if path != b"/" {
-                path.push(b'/');
-            }
-            path.extend_from_slice(name);
-            Some(path)
-        })
+        // The lowest-numbered directory holding it: the same name every
+        // time for a file with several links.
+        let (parent, name) = self
+            .inodes
+            .iter()
+            .filter_map(|(&parent, inode)| {
+                let Body::Dir(dir) = &inode.body else { return None };
+                let (name, _) = dir.entries.iter().find(|&(_, &child)| child == id)?;
+                Some((parent, name))
+            })
+            .min_by_key(|&(parent, _)| parent)?;
+        let mut path = self.path_of(parent).ok()?;
+        if path != b"/" {
+            path.push(b'/');
+        }
+        path.extend_from_slice(name);
+        Some(path)
     }
 
     /// The parent of a directory (the root for the root); the root for a

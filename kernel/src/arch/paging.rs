@@ -49,6 +49,34 @@ impl PageTableMemory for DirectMap {
     }
 }
 
+/// The first slot in `[from, last]` of the page table `table` whose entry
+/// is not all zeros (four at a time past empty runs).
+#[inline(always)]
+fn next_occupied(table: PhysAddr, from: usize, last: usize) -> Option<usize> {
+    let entries = phys_to_virt(table).as_u64() as *const u64;
+    let read = |i: usize| {
+        // SAFETY: `table` is a page-table frame the caller reached from a
+        // live root, mapped at PHYS_OFFSET, and `i` is at most `last` < 512.
+        // A raw read, no reference: the visitors write entries meanwhile.
+        unsafe { entries.add(i).read() }
+    };
+    let last = last.min(511);
+    let mut i = from;
+    while i + 3 <= last {
+        if read(i) | read(i + 1) | read(i + 2) | read(i + 3) != 0 {
+            break;
+        }
+        i += 4;
+    }
+    while i <= last {
+        if read(i) != 0 {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Fills a frame with zeros.
 pub fn zero_frame(frame: PhysAddr) {
     // SAFETY: the frame was just handed out by the frame allocator, so nothing
@@ -243,7 +271,10 @@ impl AddressSpace {
         let space = AddressSpace::new()?;
         let mut tables = DirectMap;
         let supervisor = KERNEL_SUPERVISOR.load(core::sync::atomic::Ordering::Relaxed);
-        for index in 256..512 {
+        // The new root is zeroed: only the kernel's present entries are copied.
+        let mut from = 256;
+        while let Some(index) = next_occupied(kernel.root, from, 511) {
+            from = index + 1;
             let entry = tables.read_entry(kernel.root, index).raw();
             let entry = if supervisor { entry & !USER_BIT } else { entry };
             tables.write_entry(space.root, index, paging::PageTableEntry::from_raw(entry));
@@ -413,20 +444,28 @@ impl AddressSpace {
                     continue;
                 }
             };
-            visited = true;
             let chunk = addr & !(LEVEL_SPAN[2] - 1);
             let chunk_end = (chunk + LEVEL_SPAN[2]).min(end);
-            while addr < chunk_end {
-                let index = paging::indices(VirtAddr::new(addr))[3];
+            let mut removed = false;
+            let last = ((chunk_end - 1 - chunk) / paging::PAGE_SIZE) as usize;
+            let mut from = paging::indices(VirtAddr::new(addr))[3];
+            while let Some(index) = next_occupied(table, from, last) {
+                from = index + 1;
                 let leaf = tables.read_entry(table, index);
                 if leaf.holds_frame() {
                     tables.write_entry(table, index, PageTableEntry::EMPTY);
-                    flush(VirtAddr::new(addr));
+                    flush(VirtAddr::new(chunk + index as u64 * paging::PAGE_SIZE));
                     release(leaf.addr());
+                    removed = true;
                 }
-                addr += paging::PAGE_SIZE;
             }
-            self.free_empty_tables(chunk);
+            addr = chunk_end;
+            // A table that lost nothing is as full as it was (an emptied
+            // one was freed when its last leaf went).
+            if removed {
+                visited = true;
+                self.free_empty_tables(chunk);
+            }
         }
         if visited {
             // Freed tables may sit in the paging-structure caches.
@@ -560,6 +599,56 @@ impl AddressSpace {
         (done, Ok(()))
     }
 
+    /// [`AddressSpace::map_run`] over the slots of the run that hold no
+    /// frame (absent, not parked): a file's pages faulted in around one
+    /// access, where some are mapped already. Each frame not mapped goes to
+    /// `unused` (so its reference can be given back). Returns how many it
+    /// mapped, and whether a table could not be made.
+    pub fn map_absent(
+        &mut self,
+        start: u64,
+        frames: &[PhysAddr],
+        attrs: Attributes,
+        mut unused: impl FnMut(PhysAddr),
+    ) -> (usize, Result<(), MapError>) {
+        let mut tables = DirectMap;
+        let flags = attrs.leaf_flags(PageSize::Size4K);
+        let mut mapped = 0;
+        let mut done = 0;
+        while done < frames.len() {
+            let addr = start + done as u64 * paging::PAGE_SIZE;
+            let table = match self.page_table_for(addr) {
+                Ok(table) => table,
+                Err(_) => {
+                    // No page table yet: `map` makes it.
+                    if let Err(error) = self.map(VirtAddr::new(addr), frames[done], PageSize::Size4K, attrs) {
+                        frames[done..].iter().for_each(|&frame| unused(frame));
+                        return (mapped, Err(error));
+                    }
+                    mapped += 1;
+                    done += 1;
+                    continue;
+                }
+            };
+            let chunk_end = (addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2];
+            while done < frames.len() {
+                let at = start + done as u64 * paging::PAGE_SIZE;
+                if at >= chunk_end {
+                    break;
+                }
+                let index = paging::indices(VirtAddr::new(at))[3];
+                if tables.read_entry(table, index).holds_frame() {
+                    unused(frames[done]);
+                } else {
+                    tables.write_entry(table, index, PageTableEntry::new(frames[done], flags, attrs.key));
+                    mapped += 1;
+                }
+                done += 1;
+            }
+        }
+        (mapped, Ok(()))
+    }
+
     /// Parks every present 4 KiB leaf of `[start, end)` (PROT_NONE): not
     /// present any more, its frame kept for when access comes back.
     pub fn park_present(&mut self, start: u64, end: u64) {
@@ -640,13 +729,19 @@ impl AddressSpace {
                     continue;
                 }
             };
-            let chunk_end = ((addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2]).min(end);
-            while addr < chunk_end {
-                if !visit(table, paging::indices(VirtAddr::new(addr))[3], addr) {
+            let chunk = addr & !(LEVEL_SPAN[2] - 1);
+            let chunk_end = (chunk + LEVEL_SPAN[2]).min(end);
+            let last = ((chunk_end - 1 - chunk) / paging::PAGE_SIZE) as usize;
+            let mut index = paging::indices(VirtAddr::new(addr))[3];
+            // Only slots that hold something: every visitor skips empty
+            // ones, and a region's tables are mostly empty slots.
+            while let Some(found) = next_occupied(table, index, last) {
+                if !visit(table, found, chunk + found as u64 * paging::PAGE_SIZE) {
                     return;
                 }
-                addr += paging::PAGE_SIZE;
+                index = found + 1;
             }
+            addr = chunk_end;
         }
     }
 

@@ -146,6 +146,12 @@ static NEXT_STACK_SLOT: AtomicU64 = AtomicU64::new(0);
 /// only the reserve left fails here, and gives back what it took.
 pub fn allocate_stack(pages: u64) -> Result<KernelStack, MapError> {
     assert!(pages > 0 && (pages + 1) * PAGE_SIZE <= KERNEL_STACK_SLOT, "kernel stack size out of range");
+    {
+        let mut ready = READY_STACKS.lock();
+        if let Some(at) = ready.iter().position(|stack| stack.pages() == pages) {
+            return Ok(ready.swap_remove(at));
+        }
+    }
     let reused = FREE_STACK_SLOTS.lock().pop();
     let slot = reused.unwrap_or_else(|| NEXT_STACK_SLOT.fetch_add(1, Ordering::Relaxed));
     if slot >= KERNEL_STACK_SLOTS {
@@ -166,7 +172,8 @@ pub fn allocate_stack(pages: u64) -> Result<KernelStack, MapError> {
     match mapped {
         Ok(()) => Ok(stack),
         Err(error) => {
-            free_stack(stack);
+            // Partly mapped: never kept ready.
+            unmap_stack(stack);
             Err(error)
         }
     }
@@ -266,11 +273,37 @@ pub fn total_bytes() -> u64 {
     TOTAL_BYTES.load(Ordering::Relaxed)
 }
 
+impl KernelStack {
+    fn pages(&self) -> u64 {
+        (self.top.as_u64() - self.guard.as_u64()) / PAGE_SIZE - 1
+    }
+}
+
 /// Kernel stack slots given back, for reuse.
 static FREE_STACK_SLOTS: Mutex<alloc::vec::Vec<u64>> = Mutex::new(alloc::vec::Vec::new());
 
-/// Unmaps a kernel stack, frees its frames, and keeps its slot for reuse.
+/// Stacks of reaped processes kept mapped for the next fork: a process
+/// that forks and reaps children in a loop (a shell, a prefork server)
+/// then maps and unmaps no kernel stack. A stack holds only the kernel's
+/// own data of the process it served, never readable by a process.
+static READY_STACKS: Mutex<alloc::vec::Vec<KernelStack>> = Mutex::new(alloc::vec::Vec::new());
+/// Most stacks kept ready (their frames are not free meanwhile).
+const READY_STACKS_MAX: usize = 4;
+
+/// Keeps a kernel stack ready for reuse, or unmaps it, frees its frames,
+/// and keeps its slot for reuse.
 pub fn free_stack(stack: KernelStack) {
+    {
+        let mut ready = READY_STACKS.lock();
+        if ready.len() < READY_STACKS_MAX {
+            ready.push(stack);
+            return;
+        }
+    }
+    unmap_stack(stack);
+}
+
+fn unmap_stack(stack: KernelStack) {
     let guard = stack.guard.as_u64();
     with_kernel_space(|space| {
         let mut page = guard + PAGE_SIZE;

@@ -106,10 +106,10 @@ fn in_place_base(data: &[u8]) -> Option<u64> {
 
 /// The frame of page `index`: the archive's own for a whole page of an
 /// in-place file (`base`), else [`frame_of`].
-fn page_frame(cached: &mut CachedFile, data: &[u8], base: Option<u64>, index: u64) -> Result<PhysAddr, Errno> {
+fn page_frame(pages: &mut BTreeMap<u64, PhysAddr>, data: &[u8], base: Option<u64>, index: u64) -> Result<PhysAddr, Errno> {
     match base {
         Some(base) if (index + 1) * PAGE_SIZE <= data.len() as u64 => Ok(PhysAddr::new(base + index * PAGE_SIZE)),
-        _ => frame_of(cached, data, index),
+        _ => frame_of(pages, data, index),
     }
 }
 
@@ -141,16 +141,16 @@ fn page_bytes(data: &[u8], index: u64) -> &[u8] {
 }
 
 /// The frame of page `index` of the content, from the archive or copied once.
-fn frame_of(cached: &mut CachedFile, data: &[u8], index: u64) -> Result<PhysAddr, Errno> {
+fn frame_of(pages: &mut BTreeMap<u64, PhysAddr>, data: &[u8], index: u64) -> Result<PhysAddr, Errno> {
     let bytes = page_bytes(data, index);
     if let Some(frame) = in_place_frame(bytes) {
         return Ok(frame);
     }
-    if let Some(&frame) = cached.pages.get(&index) {
+    if let Some(&frame) = pages.get(&index) {
         return Ok(frame);
     }
     let frame = copied_frame(bytes)?;
-    cached.pages.insert(index, frame);
+    pages.insert(index, frame);
     Ok(frame)
 }
 
@@ -167,55 +167,72 @@ pub fn frames(id: InodeId, generation: u64, data: &[u8], first: u64, count: u64)
     let base = in_place_base(data);
     for index in first..first + count {
         // Frames the cache made stay its own on failure: nothing to give back.
-        out.push(page_frame(cached, data, base, index)?);
+        out.push(page_frame(&mut cached.pages, data, base, index)?);
     }
     frame::share_all(&out);
     Ok(out)
 }
 
-/// [`frames`] for the range `[offset, offset + len)` of the file mapped
-/// executable: the pages `check` rewrote (it gets the range's bytes, and
-/// returns the offset in them of a WRPKRU it leaves, or nothing) in frames
-/// of their own, the others shared as for any mapping. Checked once per
-/// content and range; `Err(Ok(at))` is a refusal at file offset `at`.
+/// A range of a file checked for WRPKRU as one piece when it was mapped
+/// executable (`[offset, offset + len)`, in bytes): the key of its checked
+/// bytes in the cache, kept by every part of the mapping, so that pages
+/// faulted in later come from the same check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeRange {
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// [`frames`] for pages `[first, first + count)` of the file range `code`
+/// mapped executable: the pages `check` rewrote (it gets the range's
+/// bytes, and returns the offset in them of a WRPKRU it leaves, or
+/// nothing) in frames of their own, the others shared as for any mapping.
+/// Checked once per content and range (`count` 0 only checks);
+/// `Err(Ok(at))` is a refusal at file offset `at`.
 pub fn exec_frames(
     id: InodeId,
     generation: u64,
     data: &[u8],
-    offset: u64,
-    len: u64,
+    code: CodeRange,
+    first: u64,
+    count: u64,
     check: impl FnOnce(&mut [u8]) -> Option<usize>,
 ) -> Result<Vec<PhysAddr>, Result<u64, Errno>> {
     let mut cache = CACHE.lock();
-    let cached = entry(&mut cache, id, generation);
-    let position = cached.exec_views.iter().position(|view| view.offset == offset && view.len == len);
+    let CachedFile { pages, exec_views, .. } = entry(&mut cache, id, generation);
+    let position = exec_views.iter().position(|view| view.offset == code.offset && view.len == code.len);
     let view = match position {
-        Some(at) => &cached.exec_views[at],
+        Some(at) => &exec_views[at],
         None => {
-            let view = check_range(data, offset, len, check).map_err(Err)?;
-            cached.exec_views.push(view);
-            cached.exec_views.last().expect("just pushed")
+            let view = check_range(data, code.offset, code.len, check).map_err(Err)?;
+            exec_views.push(view);
+            exec_views.last().expect("just pushed")
         }
     };
-    // The rewritten pages are few (glibc's one pkey_set): a short list.
-    let rewritten: Vec<(u64, PhysAddr)> = match &view.outcome {
-        Ok(pages) => pages.iter().map(|(&index, &frame)| (index, frame)).collect(),
-        Err(at) => return Err(Ok(*at)),
-    };
-    let first = offset / PAGE_SIZE;
-    let count = (data.len() as u64).min(offset + len).saturating_sub(offset).div_ceil(PAGE_SIZE);
+    // The rewritten pages are few (glibc's one pkey_set).
+    let rewritten = view.outcome.as_ref().map_err(|&at| Ok(at))?;
     let mut out = Vec::new();
     out.try_reserve_exact(count as usize).map_err(|_| Err(Errno::ENOMEM))?;
     let base = in_place_base(data);
     for index in first..first + count {
-        let frame = match rewritten.iter().find(|(at, _)| *at == index) {
-            Some(&(_, frame)) => frame,
-            None => page_frame(cached, data, base, index).map_err(Err)?,
+        let frame = match rewritten.get(&index) {
+            Some(&frame) => frame,
+            None => page_frame(pages, data, base, index).map_err(Err)?,
         };
         out.push(frame);
     }
     frame::share_all(&out);
     Ok(out)
+}
+
+/// The check of a file's bytes about to be mapped executable: glibc's
+/// `pkey_set` WRPKRU defused (`pkru::scan::defuse_pkey_set`), each
+/// unintended `0F 01 EF` rewritten into an equivalent encoding
+/// (`pkru::rewrite::neutralize`, docs/dynamic.md). Returns what was
+/// rewritten, or the refusal (a WRPKRU left in place).
+pub fn neutralize_code(data: &mut [u8]) -> Result<Vec<pkru::rewrite::Rewrite>, pkru::rewrite::Refusal> {
+    pkru::scan::defuse_pkey_set(data);
+    pkru::rewrite::neutralize(data)
 }
 
 /// Runs `check` on a copy of the file's bytes in `[offset, offset + len)`

@@ -17,6 +17,7 @@ use super::Process;
 use super::memory::{FileBacking, Memory, Prot, RegionKind, STACK_TOP};
 use crate::arch::paging::AddressSpace;
 use crate::fs::{self, FileKind};
+use crate::mm::pagecache;
 
 /// Pages of each process's kernel stack.
 pub const KERNEL_STACK_PAGES: u64 = 6;
@@ -48,7 +49,7 @@ fn basename(path: &str) -> &str {
 pub struct Image {
     pub memory: Memory,
     pub frame: SyscallFrame,
-    pub exe: String,
+    pub exe: super::Exe,
     pub argv: Vec<Vec<u8>>,
 }
 
@@ -215,7 +216,7 @@ fn load_elf(
         Ok((sp, entry)) => {
             let frame = SyscallFrame { rip: entry, rcx: entry, rsp: sp, rflags: 0x202, r11: 0x202, ..Default::default() };
             // /proc/PID/exe names the file itself, symlinks resolved, as Linux's.
-            let exe = fs::with(|fs| fs.any_path_of(image.id)).and_then(|p| String::from_utf8(p).ok()).unwrap_or(exe);
+            let exe = super::Exe { id: image.id, given: exe };
             Ok(Image { memory, frame, exe, argv })
         }
         Err(error) => {
@@ -355,8 +356,9 @@ pub fn execve(
 
 /// Maps every PT_LOAD segment with its own rights. A page that holds only
 /// file bytes of one segment is the page cache's frame of that file page,
-/// shared by every process running the program (the loader has checked the
-/// executable segments for WRPKRU already); the others (a segment's first
+/// shared by every process running the program and faulted in on first
+/// touch (the loader has checked the executable segments for WRPKRU
+/// already); the others (a segment's first
 /// and last pages, where bss or another segment begins) get their own
 /// frames with the bytes copied. An image larger than memory (or than
 /// RLIMIT_AS) fails at once with ENOMEM.
@@ -384,24 +386,19 @@ fn load_segments(memory: &mut Memory, plan: &loader::LoadPlan, image: &fs::Whole
         let shared_end = ((segment.vaddr + segment.filesz) & !(PAGE_SIZE - 1)).max(shared_start);
         let shared = shared_end > shared_start && !memory.overlaps(shared_start, shared_end);
         if shared {
-            let first = (segment.file_offset + (shared_start - segment.vaddr)) / PAGE_SIZE;
-            let frames = crate::mm::pagecache::frames(
-                image.id,
-                image.generation,
-                &image.bytes,
-                first,
-                (shared_end - shared_start) / PAGE_SIZE,
-            )?;
-            let file = FileBacking { id: image.id, offset: first * PAGE_SIZE };
-            memory.map_frames(shared_start, shared_end, prot, RegionKind::Image, Some(file), frames)?;
+            let offset = segment.file_offset + (shared_start - segment.vaddr);
+            let len = shared_end - shared_start;
+            let code = pagecache::CodeRange { offset, len };
+            if prot.exec {
+                // The loader has checked the image (once per content): the
+                // range is recorded as checked, for its pages to be faulted in.
+                pagecache::exec_frames(image.id, image.generation, &image.bytes, code, 0, 0, |_| None)
+                    .map_err(|refused| refused.err().unwrap_or(Errno::ENOEXEC))?;
+            }
+            let file = FileBacking { id: image.id, offset, code: prot.exec.then_some(code) };
+            memory.map_file(shared_start, shared_end, prot, RegionKind::Image, file)?;
         }
         memory.map_fresh_gaps(start, end, prot, RegionKind::Image)?;
-        // The pages that hold file bytes are the file's, copies or not.
-        let file_end = (segment.vaddr + segment.filesz).next_multiple_of(PAGE_SIZE);
-        if segment.filesz > 0 {
-            let offset = segment.file_offset & !(PAGE_SIZE - 1);
-            memory.set_backing(start, file_end, FileBacking { id: image.id, offset });
-        }
         if shared {
             // The partial pages' bytes, around the shared ones.
             let head = (shared_start - segment.vaddr) as usize;
@@ -409,6 +406,14 @@ fn load_segments(memory: &mut Memory, plan: &loader::LoadPlan, image: &fs::Whole
             memory.fill(shared_end, &file[(shared_end - segment.vaddr) as usize..])?;
         } else {
             memory.fill(segment.vaddr, file)?;
+        }
+        // The pages that hold file bytes are the file's, copies or not
+        // (named so only once filled: a page of a file region that is not
+        // mapped yet is faulted in from the file).
+        let file_end = (segment.vaddr + segment.filesz).next_multiple_of(PAGE_SIZE);
+        if segment.filesz > 0 {
+            let offset = segment.file_offset & !(PAGE_SIZE - 1);
+            memory.set_backing(start, file_end, FileBacking::new(image.id, offset));
         }
     }
     Ok(())

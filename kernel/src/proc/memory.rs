@@ -19,6 +19,7 @@ use syscall::Errno;
 
 use crate::arch::paging::{AddressSpace, copy_frame, copy_from_phys, copy_to_phys, zero_frame};
 use crate::mm::frame;
+use crate::mm::pagecache::{self, CodeRange};
 
 /// User addresses are below this.
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
@@ -76,12 +77,31 @@ pub enum RegionKind {
     Vvar,
 }
 
-/// The file a region maps: its inode and the file offset at the region's start.
+/// The file a region maps: its inode and the file offset at the region's
+/// start; for a mapping made executable at mmap, the file range checked
+/// for WRPKRU then, which its pages faulted in later come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileBacking {
     pub id: vfs::InodeId,
     pub offset: u64,
+    pub code: Option<CodeRange>,
 }
+
+impl FileBacking {
+    pub fn new(id: vfs::InodeId, offset: u64) -> FileBacking {
+        FileBacking { id, offset, code: None }
+    }
+
+    /// The same file at the same offset (a mapping continues), whatever was checked.
+    fn continues(&self, other: &FileBacking) -> bool {
+        self.id == other.id && self.offset == other.offset
+    }
+}
+
+/// Pages faulted in together from a file mapping (Linux's
+/// `fault_around_bytes`, 64 KiB): a program touches its code and data in
+/// runs, and one fault per page would cost more than the pages it skips.
+const FAULT_AROUND_PAGES: u64 = 8;
 
 /// A range of the lower half `[start, end)`, page aligned.
 #[derive(Clone, Copy, Debug)]
@@ -118,6 +138,9 @@ pub struct Memory {
     pub peak_frames: u64,
     /// RLIMIT_AS (soft) in bytes: the regions' total may not grow past it.
     pub as_limit: u64,
+    /// The files regions here map, each held once (`fs::hold_mapped`) while
+    /// any region maps it: their pages are faulted in from them.
+    mapped_files: Vec<vfs::InodeId>,
 }
 
 /// Pages of `len` bytes that would need frames with `prot` (none for PROT_NONE).
@@ -151,6 +174,27 @@ impl Memory {
             frames: 0,
             peak_frames: 0,
             as_limit: u64::MAX,
+            mapped_files: Vec::new(),
+        }
+    }
+
+    /// Holds `id` for the regions that are to map it.
+    fn hold_file(&mut self, id: vfs::InodeId) {
+        if !self.mapped_files.contains(&id) {
+            crate::fs::hold_mapped(id);
+            self.mapped_files.push(id);
+        }
+    }
+
+    /// Lets go of the files of `gone` (regions just removed) that no region maps any more.
+    fn release_unmapped_files(&mut self, gone: &[Region]) {
+        for region in gone {
+            let Some(file) = region.file else { continue };
+            let still = self.regions.values().any(|r| r.file.is_some_and(|f| f.id == file.id));
+            if !still && let Some(at) = self.mapped_files.iter().position(|&id| id == file.id) {
+                self.mapped_files.swap_remove(at);
+                crate::fs::release_mapped(file.id);
+            }
         }
     }
 
@@ -162,7 +206,9 @@ impl Memory {
     /// ENOMEM if `len` more bytes of regions would pass RLIMIT_AS or the
     /// region count limit.
     fn check_growth(&self, len: u64) -> Result<(), Errno> {
-        if self.regions.len() >= MAX_REGIONS || self.vm_bytes().saturating_add(len) > self.as_limit {
+        // Summing the regions only matters under a limit (RLIMIT_AS is unlimited by default).
+        let over_limit = self.as_limit != u64::MAX && self.vm_bytes().saturating_add(len) > self.as_limit;
+        if self.regions.len() >= MAX_REGIONS || over_limit {
             return Err(Errno::ENOMEM);
         }
         Ok(())
@@ -226,7 +272,91 @@ impl Memory {
         if !(prot.read || prot.write || prot.exec) || (write && !prot.write) || (exec && !prot.exec) {
             return Fault::Refused;
         }
+        if let Some(file) = region.file {
+            return match self.fault_file_pages(&region, file, page_down(addr)) {
+                Fault::Served if write => self.write_fault(addr),
+                outcome => outcome,
+            };
+        }
         match self.map_page(page_down(addr), self.attrs(prot)) {
+            Ok(()) => Fault::Served,
+            Err(_) => Fault::NoMemory,
+        }
+    }
+
+    /// Maps the page cache's frames around `page` of a file region: the
+    /// aligned run of [`FAULT_AROUND_PAGES`] holding it, inside the region
+    /// and the file, skipping pages mapped already. A page past the end of
+    /// the file is zeros. An executable region's pages come from the range
+    /// checked when it was mapped (checked again if the file changed since).
+    fn fault_file_pages(&mut self, region: &Region, file: FileBacking, page: u64) -> Fault {
+        let to_file = |at: u64| file.offset + (at - region.start);
+        let window = FAULT_AROUND_PAGES * PAGE_SIZE;
+        let mut start = (page & !(window - 1)).max(region.start);
+        let mut end = (page & !(window - 1)).saturating_add(window).min(region.end);
+        if let Some(code) = file.code {
+            // Only the checked bytes' pages (mremap may have joined another range).
+            start = start.max(region.start + code.offset.saturating_sub(file.offset));
+            end = end.min((region.start + (code.offset + code.len)).saturating_sub(file.offset));
+        } else if region.prot.exec {
+            // Executable file pages that no check covers are never mapped
+            // lazily: `populate` maps them before they turn executable.
+            log::warn!("page fault at {page:#x} in executable file pages that were not checked");
+            return Fault::Refused;
+        }
+        if !(start..end).contains(&page) {
+            return Fault::Refused;
+        }
+        let id = file.id;
+        let fetched = crate::fs::try_with(|fs| {
+            let (data, generation) = fs.file_content(id)?;
+            let file_pages = (data.len() as u64).div_ceil(PAGE_SIZE);
+            let first = to_file(start) / PAGE_SIZE;
+            let last = (to_file(end) / PAGE_SIZE).min(file_pages);
+            if to_file(page) / PAGE_SIZE >= file_pages {
+                return Ok(None);
+            }
+            let count = last.saturating_sub(first);
+            let frames = match file.code {
+                None => pagecache::frames(id, generation, &data, first, count)?,
+                Some(code) => pagecache::exec_frames(id, generation, &data, code, first, count, |bytes| {
+                    // The file changed since it was mapped: its new bytes
+                    // are checked as the old ones were.
+                    pagecache::neutralize_code(bytes).err().map(|refusal| refusal.at())
+                })
+                .map_err(|refused| match refused {
+                    Ok(at) => {
+                        log::warn!(
+                            "refused to fault in executable file pages at {page:#x}: WRPKRU (0F 01 EF) at file offset {at:#x} (the file changed since it was mapped)"
+                        );
+                        Errno::EACCES
+                    }
+                    Err(errno) => errno,
+                })?,
+            };
+            Ok::<_, Errno>(Some(frames))
+        });
+        let frames = match fetched {
+            None => {
+                log::warn!("page fault at {page:#x} in a file mapping while the kernel holds the file system");
+                return Fault::Refused;
+            }
+            Some(Err(Errno::ENOMEM)) => return Fault::NoMemory,
+            Some(Err(_)) => return Fault::Refused,
+            // Past the end of the file: zeros.
+            Some(Ok(None)) => {
+                return match self.map_page(page, self.attrs(region.prot)) {
+                    Ok(()) => Fault::Served,
+                    Err(_) => Fault::NoMemory,
+                };
+            }
+            Some(Ok(Some(frames))) => frames,
+        };
+        let attrs = Attributes { writable: false, ..self.attrs(region.prot) };
+        let (mapped, outcome) = self.space.map_absent(start, &frames, attrs, frame::release);
+        self.frames += mapped as u64;
+        self.peak_frames = self.peak_frames.max(self.frames);
+        match outcome {
             Ok(()) => Fault::Served,
             Err(_) => Fault::NoMemory,
         }
@@ -278,6 +408,46 @@ impl Memory {
         }
         self.peak_frames = self.peak_frames.max(self.frames);
         self.regions.insert(start, Region { start, end, prot, kind, file });
+        Ok(())
+    }
+
+    /// Records `[start, end)` as a mapping of `file` (held from now on):
+    /// its pages are the page cache's, faulted in on first touch a run at a
+    /// time ([`Memory::demand_page`]), read-only whatever `prot` says (a
+    /// write copies first); past the end of the file, zeros.
+    pub fn map_file(&mut self, start: u64, end: u64, prot: Prot, kind: RegionKind, file: FileBacking) -> Result<(), Errno> {
+        if start >= end || end > USER_END || start < PAGE_SIZE {
+            return Err(Errno::ENOMEM);
+        }
+        self.check_growth(end - start)?;
+        self.hold_file(file.id);
+        self.regions.insert(start, Region { start, end, prot, kind, file: Some(file) });
+        Ok(())
+    }
+
+    /// Faults in every page of file regions in `[start, end)` that is not
+    /// mapped yet (a file's pages about to turn executable, or read by the
+    /// WRPKRU checks, must be there to be looked at; anonymous pages not
+    /// mapped are zeros, which hold no WRPKRU).
+    pub fn populate_file_pages(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        let regions: Vec<Region> =
+            self.regions.range(..end).map(|(_, r)| *r).filter(|r| r.end > start && r.file.is_some()).collect();
+        for region in regions {
+            if !(region.prot.read || region.prot.write || region.prot.exec) {
+                continue;
+            }
+            let mut page = page_down(start).max(region.start);
+            while page < end.min(region.end) {
+                if self.space.next_with_frame(page, page + PAGE_SIZE).is_none() {
+                    match self.demand_page(page, false, false) {
+                        Fault::Served => {}
+                        Fault::NoMemory => return Err(Errno::ENOMEM),
+                        Fault::Refused => return Err(Errno::EFAULT),
+                    }
+                }
+                page += PAGE_SIZE;
+            }
+        }
         Ok(())
     }
 
@@ -349,9 +519,11 @@ impl Memory {
     /// Removes every mapping in `[start, end)`, splitting regions at the
     /// edges; only the parts of regions in it are walked.
     pub fn unmap_range(&mut self, start: u64, end: u64) {
-        for region in self.carve(start, end) {
+        let gone = self.carve(start, end);
+        for region in &gone {
             self.unmap_pages(region.start.max(start), region.end.min(end));
         }
+        self.release_unmapped_files(&gone);
     }
 
     /// Changes the rights of `[start, end)`; every page must be in a region.
@@ -402,7 +574,11 @@ impl Memory {
         while at < end {
             let piece = self.region_at(at).ok_or(Errno::EFAULT)?;
             let expected = first.file.map(|f| FileBacking { offset: f.offset + (at - start), ..f });
-            if piece.kind != first.kind || piece.prot != first.prot || piece.slice(at, at).file != expected {
+            let continues = match (piece.slice(at, at).file, expected) {
+                (Some(a), Some(b)) => a.continues(&b),
+                (a, b) => a == b,
+            };
+            if piece.kind != first.kind || piece.prot != first.prot || !continues {
                 return Err(Errno::EFAULT);
             }
             at = piece.end;
@@ -431,6 +607,7 @@ impl Memory {
     /// file's bytes from `file` (at `start`) on: a program segment's pages
     /// that are copies, for /proc/PID/maps.
     pub fn set_backing(&mut self, start: u64, end: u64, file: FileBacking) {
+        self.hold_file(file.id);
         for region in self.regions.range_mut(start..end).map(|(_, r)| r) {
             if region.file.is_none() && region.end <= end {
                 region.file = Some(FileBacking { offset: file.offset + (region.start - start), ..file });
@@ -602,7 +779,9 @@ impl Memory {
             frames: 0,
             peak_frames: 0,
             as_limit: self.as_limit,
+            mapped_files: self.mapped_files.clone(),
         };
+        child.mapped_files.iter().for_each(|&id| crate::fs::hold_mapped(id));
         let regions: Vec<(u64, u64)> = self.regions.values().map(|r| (r.start, r.end)).collect();
         let mut shared = 0;
         for (start, end) in regions {
@@ -684,6 +863,10 @@ impl Memory {
                     Fault::Refused => return Err(Errno::EFAULT),
                 },
             };
+            // A shared frame (the page cache's) is never written through.
+            if frame::is_shared(PhysAddr::new(translation.phys.as_u64() & !(PAGE_SIZE - 1))) {
+                return Err(Errno::EFAULT);
+            }
             copy_to_phys(translation.phys, &data[done..done + chunk]);
             done += chunk;
         }
@@ -774,5 +957,8 @@ impl Memory {
         self.space.flush_all();
         self.frames = self.frames.saturating_sub(freed);
         self.regions.clear();
+        for id in core::mem::take(&mut self.mapped_files) {
+            crate::fs::release_mapped(id);
+        }
     }
 }

@@ -76,8 +76,8 @@ pub struct Process {
     pub pid: Pid,
     /// The program's name (basename of its path), as `comm` on Linux.
     pub name: String,
-    /// The path it was started from (what /proc/self/exe names).
-    pub exe: String,
+    /// The file it was started from (what /proc/self/exe names).
+    pub exe: Exe,
     /// argv as /proc/PID/cmdline shows it: each argument followed by a NUL.
     pub cmdline: alloc::vec::Vec<u8>,
     /// Its domain's PKRU: own key open, key 15 read-only, every other key closed.
@@ -262,14 +262,33 @@ pub fn signal_name(signal: u32) -> &'static str {
 /// Names of the processes (for /proc/PID/stat of processes other than the
 /// caller, whose records the caller cannot lock).
 /// A process's name, command line and executable path, by pid.
-pub type Names = BTreeMap<u32, (String, alloc::vec::Vec<u8>, String)>;
+pub type Names = BTreeMap<u32, (String, alloc::vec::Vec<u8>, Exe)>;
+
+/// A process's executable file: what /proc/PID/exe names. The path is
+/// looked up when it is read (the file's name now, symlinks resolved, as
+/// Linux's link follows a rename), not at every exec: finding a file's
+/// name walks every directory.
+#[derive(Clone, Debug)]
+pub struct Exe {
+    pub id: vfs::InodeId,
+    /// The path exec was given, for a file that has no name any more.
+    pub given: String,
+}
+
+impl Exe {
+    pub fn path(&self) -> String {
+        crate::fs::with(|fs| fs.any_path_of(self.id))
+            .and_then(|path| String::from_utf8(path).ok())
+            .unwrap_or_else(|| self.given.clone())
+    }
+}
 
 pub static NAMES: Mutex<Names> = Mutex::new(BTreeMap::new());
 
 /// Records `pid`'s program name, command line (argv, NUL after each) and
 /// executable's path (what other processes see in /proc/PID).
-pub fn set_name(pid: Pid, name: &str, cmdline: &[u8], exe: &str) {
-    NAMES.lock().insert(pid.as_u32(), (String::from(name), cmdline.to_vec(), String::from(exe)));
+pub fn set_name(pid: Pid, name: &str, cmdline: &[u8], exe: &Exe) {
+    NAMES.lock().insert(pid.as_u32(), (String::from(name), cmdline.to_vec(), exe.clone()));
 }
 
 /// Frees what is left of a reaped zombie: its page tables, kernel stack, and record.

@@ -801,7 +801,7 @@ fn stat_of(id: InodeId) -> Result<Stat, Errno> {
     let meta = fs::with(|fs| fs.metadata(id))?;
     // Each volume is a device of its own (Linux gives 9p mounts anonymous
     // devices 0:N), so `find -xdev` and the like see where it starts.
-    let st_dev = vfs::remote::split_id(id).map_or(1, |(mount, _)| vfs::makedev(0, 0x30 + mount as u32));
+    let st_dev = vfs::remote::split_id(id).map_or(1, |(mount, _)| vfs::makedev(0, 0x30u32.saturating_add(mount as u32)));
     Ok(Stat {
         st_dev,
         st_ino: meta.ino,

@@ -7,7 +7,6 @@ use paging::PAGE_SIZE;
 use syscall::{Errno, MapType, MmapFlags, MmapProt};
 
 use alloc::vec::Vec;
-use paging::PhysAddr;
 
 use super::{Ctx, SysResult};
 use crate::fs;
@@ -41,6 +40,16 @@ fn check_wx(ctx: &Ctx<'_>, prot: Prot, start: u64) -> Result<(), Errno> {
 fn scan_new_code(ctx: &mut Ctx<'_>, start: u64, end: u64, contents: Contents) -> Result<(), Errno> {
     let memory = &mut ctx.process.memory;
     let executable = |memory: &mut crate::proc::memory::Memory, addr: u64| memory.region_at(addr).is_some_and(|r| r.prot.exec);
+    // File pages are faulted in lazily: what is scanned must be there.
+    if start >= PAGE_SIZE && executable(memory, start - 1) {
+        memory.populate_file_pages(start - PAGE_SIZE, start)?;
+    }
+    if matches!(contents, Contents::Mapped) {
+        memory.populate_file_pages(start, end)?;
+    }
+    if end < USER_END && executable(memory, end) {
+        memory.populate_file_pages(end, end + PAGE_SIZE)?;
+    }
     let mut scan = pkru::scan::StreamScan::new();
     let mut hit = None;
     // The executable page before (already scanned, so only its last two
@@ -72,14 +81,12 @@ fn scan_new_code(ctx: &mut Ctx<'_>, start: u64, end: u64, contents: Contents) ->
     Ok(())
 }
 
-/// A file's bytes about to be mapped executable: glibc's `pkey_set` WRPKRU
-/// defused (`pkru::scan::defuse_pkey_set`), each unintended `0F 01 EF`
-/// rewritten into an equivalent encoding (`pkru::rewrite::neutralize`,
-/// docs/dynamic.md); the offset of any WRPKRU left, which refuses the
-/// mapping. What was rewritten, or why not, goes to `outcome` for the log.
+/// A file's bytes about to be mapped executable, checked
+/// (`pagecache::neutralize_code`); the offset of any WRPKRU left, which
+/// refuses the mapping. What was rewritten, or why not, goes to `outcome`
+/// for the log.
 fn check_file_code(data: &mut [u8], outcome: &mut Option<Result<Vec<pkru::rewrite::Rewrite>, pkru::rewrite::Refusal>>) -> Option<usize> {
-    pkru::scan::defuse_pkey_set(data);
-    let result = pkru::rewrite::neutralize(data);
+    let result = pagecache::neutralize_code(data);
     let left = result.as_ref().err().map(|refusal| refusal.at());
     *outcome = Some(result);
     left
@@ -108,10 +115,13 @@ fn log_rewrites(path: &[u8], offset: u64, rewrites: &[pkru::rewrite::Rewrite]) {
 /// The (file, offset) rewrites already logged.
 static REWRITES_LOGGED: spin::Mutex<alloc::collections::BTreeSet<(Vec<u8>, u64)>> = spin::Mutex::new(alloc::collections::BTreeSet::new());
 
-/// The page-cache frames of `[offset, offset + len)` of file `id` for a new
-/// mapping (checked for WRPKRU when it is to be executable, once per
-/// content: EACCES with the file and its offset named on a hit).
-fn file_frames(ctx: &Ctx<'_>, id: vfs::InodeId, offset: u64, len: u64, exec: bool) -> Result<Vec<PhysAddr>, Errno> {
+/// The backing of a new mapping of `[offset, offset + len)` of file `id`:
+/// a file whose bytes can be mapped (ENODEV otherwise). One to be
+/// executable is checked for WRPKRU first, once per content and range:
+/// EACCES with the file and its offset named on a hit; its pages come from
+/// that check when they are faulted in.
+fn file_backing(ctx: &Ctx<'_>, id: vfs::InodeId, offset: u64, len: u64, exec: bool) -> Result<FileBacking, Errno> {
+    let code = pagecache::CodeRange { offset, len };
     // Set only when the page cache checks this content and range (once).
     let mut outcome = None;
     let mut path = Vec::new();
@@ -119,20 +129,18 @@ fn file_frames(ctx: &Ctx<'_>, id: vfs::InodeId, offset: u64, len: u64, exec: boo
         let data = fs.file_data(id).map_err(|_| Errno::ENODEV)?;
         let data: &[u8] = &data;
         let generation = fs.generation(id)?;
-        if exec {
-            let frames = pagecache::exec_frames(id, generation, data, offset, len, |code| check_file_code(code, &mut outcome));
-            if outcome.is_some() {
-                path = fs.any_path_of(id).unwrap_or_default();
-            }
-            return match frames {
-                Ok(frames) => Ok(Ok(frames)),
-                Err(Ok(at)) => Ok(Err((fs.any_path_of(id).unwrap_or_default(), at))),
-                Err(Err(errno)) => Err(errno),
-            };
+        if !exec {
+            return Ok(Ok(()));
         }
-        let end = (data.len() as u64).min(offset.saturating_add(len));
-        let count = end.saturating_sub(offset).div_ceil(PAGE_SIZE);
-        pagecache::frames(id, generation, data, offset / PAGE_SIZE, count).map(Ok)
+        let checked = pagecache::exec_frames(id, generation, data, code, 0, 0, |code| check_file_code(code, &mut outcome));
+        if outcome.is_some() {
+            path = fs.any_path_of(id).unwrap_or_default();
+        }
+        match checked {
+            Ok(_) => Ok(Ok(())),
+            Err(Ok(at)) => Ok(Err((fs.any_path_of(id).unwrap_or_default(), at))),
+            Err(Err(errno)) => Err(errno),
+        }
     })?;
     if let Some(Ok(rewrites)) = &outcome {
         log_rewrites(&path, offset, rewrites);
@@ -149,7 +157,8 @@ fn file_frames(ctx: &Ctx<'_>, id: vfs::InodeId, offset: u64, len: u64, exec: boo
             alloc::string::String::from_utf8_lossy(&path),
         );
         Errno::EACCES
-    })
+    })?;
+    Ok(FileBacking { id, offset, code: exec.then_some(code) })
 }
 
 /// Refuses (EACCES, logged) executable memory `[start, end)` whose bytes
@@ -163,6 +172,8 @@ fn check_code_edges(ctx: &mut Ctx<'_>, start: u64, end: u64) -> Result<(), Errno
         if !(2..=USER_END - 2).contains(&edge) || !executable(memory, edge - 1) || !executable(memory, edge) {
             continue;
         }
+        // File pages are faulted in lazily: the bytes looked at must be there.
+        memory.populate_file_pages(edge - 2, edge + 2)?;
         let mut window = [0u8; 4];
         memory.peek(edge - 2, &mut window);
         if let Some(at) = pkru::scan::find_wrpkru(&window).next() {
@@ -222,9 +233,9 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             return Err(Errno::EEXIST);
         }
     }
-    // The file's pages first (before anything is unmapped), so that errors change nothing.
-    let frames = match file {
-        Some(id) => Some(file_frames(ctx, id, offset, len, prot.exec)?),
+    // The file checked first (before anything is unmapped), so that errors change nothing.
+    let backing = match file {
+        Some(id) => Some(file_backing(ctx, id, offset, len, prot.exec)?),
         None => None,
     };
     let start = if fixed {
@@ -233,24 +244,17 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         ctx.process.memory.find_free(len)
     };
-    let start = match start {
-        Ok(start) => start,
-        Err(error) => {
-            frames.into_iter().flatten().for_each(crate::mm::frame::release);
-            return Err(error);
-        }
-    };
+    let start = start?;
     let end = start + len;
-    match frames {
+    match backing {
         None => {
             if prot.exec {
                 scan_new_code(ctx, start, end, Contents::Zero)?;
             }
             ctx.process.memory.map_fresh(start, end, prot, RegionKind::Mapping)?;
         }
-        Some(frames) => {
-            let backing = file.map(|id| FileBacking { id, offset });
-            ctx.process.memory.map_frames(start, end, prot, RegionKind::Mapping, backing, frames)?;
+        Some(backing) => {
+            ctx.process.memory.map_file(start, end, prot, RegionKind::Mapping, backing)?;
             if prot.exec {
                 // The file's range is checked already; what is left is an
                 // instruction across either edge.
@@ -415,9 +419,8 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             None => ctx.process.memory.map_fresh(start, end, mapping.prot, mapping.kind)?,
             Some(file) => {
                 let offset = file.offset + kept;
-                let frames = file_frames(ctx, file.id, offset, grow, mapping.prot.exec)?;
-                let backing = Some(FileBacking { offset, ..file });
-                ctx.process.memory.map_frames(start, end, mapping.prot, mapping.kind, backing, frames)?;
+                let backing = file_backing(ctx, file.id, offset, grow, mapping.prot.exec)?;
+                ctx.process.memory.map_file(start, end, mapping.prot, mapping.kind, backing)?;
             }
         }
     }
