@@ -31,6 +31,7 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--verbose] [--rootfs DIR|TAR] [--memory MIB]
                    [--add HOST_PATH:GUEST_PATH]... [--env K=V]...
                    [-p|--publish HOST_PORT:GUEST_PORT]... [--net]
+                   [--volume HOST_DIR:GUEST_PATH]...
                    [--] [PROGRAM [ARGS...]]
        isola ktest [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--timeout SECS] [--stack-overflow]
@@ -110,6 +111,11 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                                forward TCP 127.0.0.1:HOST to guest port
                                GUEST (repeatable)
   --net                        the network device without any forward
+  --volume HOST_DIR:GUEST_PATH share the host directory HOST_DIR (existing,
+                               writable) with the guest at GUEST_PATH
+                               (absolute; virtio-9p): what the guest writes
+                               there is on the host, durable after fsync;
+                               repeatable
 
 exit codes: run exits with the guest's status; ktest with 0 (passed) or 1;
   2 usage error or bad input (PROGRAM, --rootfs or an --add path
@@ -153,6 +159,16 @@ pub struct AddSpec {
     pub guest: String,
 }
 
+/// `--volume HOST_DIR:GUEST_PATH`: a host directory the guest mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeSpec {
+    /// The host directory, as given.
+    pub host: String,
+    /// The guest path: absolute, normalised, not `/`, no white space
+    /// (it travels on the kernel command line).
+    pub guest: String,
+}
+
 /// The program `isola run` runs as the first process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramSpec {
@@ -186,6 +202,8 @@ pub struct RunOpts {
     pub publish: Vec<PortForward>,
     /// `--net`: the network device even without a forward.
     pub net: bool,
+    /// `--volume`, in command-line order (guest paths distinct).
+    pub volumes: Vec<VolumeSpec>,
     /// PROGRAM and ARGS; `None`: boot the kernel alone.
     pub program: Option<ProgramSpec>,
 }
@@ -337,6 +355,7 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
         env: Vec::new(),
         publish: Vec::new(),
         net: false,
+        volumes: Vec::new(),
         program: None,
     };
     let mut flags = Flags::new(args);
@@ -400,6 +419,16 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
                         no_value(name, inline)?;
                         opts.net = true;
                     }
+                    "--volume" => {
+                        let volume = parse_volume(flags.value(name, inline)?)?;
+                        if opts.volumes.iter().any(|v| v.guest == volume.guest) {
+                            return Err(Error::usage(format!(
+                                "--volume {}:{}: GUEST_PATH {} is already a volume",
+                                volume.host, volume.guest, volume.guest
+                            )));
+                        }
+                        opts.volumes.push(volume);
+                    }
                     "--help" | "-h" => return Ok(Command::Help),
                     _ => return Err(Error::usage(format!("unknown option '{name}'"))),
                 }
@@ -450,6 +479,53 @@ fn parse_add(value: &str) -> Result<AddSpec, Error> {
         host: host.to_string(),
         guest,
     })
+}
+
+/// `--volume HOST_DIR:GUEST_PATH`, split at the last `:` followed by `/`
+/// (as `--add`).
+fn parse_volume(value: &str) -> Result<VolumeSpec, Error> {
+    let bad = |why: &str| Error::usage(format!("--volume {value}: {why}"));
+    let Some(at) = value.rfind(":/") else {
+        return Err(bad("expected HOST_DIR:GUEST_PATH with an absolute GUEST_PATH"));
+    };
+    let (host, guest) = (&value[..at], &value[at + 1..]);
+    if host.is_empty() {
+        return Err(bad("HOST_DIR is empty"));
+    }
+    if guest.chars().any(char::is_whitespace) {
+        return Err(bad("GUEST_PATH contains white space"));
+    }
+    let guest = normalize_guest_path(guest).map_err(|why| bad(&why))?;
+    if guest == "/" {
+        return Err(bad("GUEST_PATH cannot be / (the root is the initramfs)"));
+    }
+    Ok(VolumeSpec { host: host.to_string(), guest })
+}
+
+/// The QEMU side of each `--volume`: the host directory made absolute and
+/// a mount tag. A HOST_DIR that is missing, not a directory, or not
+/// writable and searchable by isola (which QEMU runs as) is a usage error.
+pub fn check_volumes(specs: &[VolumeSpec]) -> Result<Vec<crate::qemu::Volume>, Error> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let bad = |why: String| Error::usage(format!("--volume {}:{}: {why}", spec.host, spec.guest));
+            let host = std::fs::canonicalize(&spec.host).map_err(|e| bad(format!("HOST_DIR {}: {e}", spec.host)))?;
+            if !host.is_dir() {
+                return Err(bad(format!("HOST_DIR {} is not a directory", spec.host)));
+            }
+            // Writable as QEMU will write it: a file made and removed.
+            let probe = host.join(format!(".isola-volume-probe-{}", std::process::id()));
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&probe);
+                }
+                Err(e) => return Err(bad(format!("HOST_DIR {} is not writable ({e})", spec.host))),
+            }
+            Ok(crate::qemu::Volume { host, tag: format!("vol{i}") })
+        })
+        .collect()
 }
 
 /// An absolute guest path without `.`, `..` or empty components, and

@@ -53,6 +53,8 @@ struct Guest<'a> {
     program: Option<&'a str>,
     /// `-p`/`--net`: the network device and its forwards.
     net: Option<Net>,
+    /// `--volume`: the shared host directories.
+    volumes: Vec<crate::qemu::Volume>,
     /// Guest RAM in MiB.
     memory_mib: u32,
     /// What reaches isola's stdout and stderr.
@@ -108,6 +110,7 @@ fn boot(opts: &BootOpts, variant: Variant, guest: &Guest<'_>) -> Result<(Plan, O
         memory_mib: guest.memory_mib,
         echo: guest.echo,
         net: guest.net.clone(),
+        volumes: guest.volumes.clone(),
     };
     let outcome = qemu::run(&boot)?;
     // The probe boot can pass and a later boot still hit an instruction this
@@ -161,6 +164,9 @@ fn describe_code(code: Option<i32>) -> String {
 /// `isola run`: exit with the guest's status (with PROGRAM: the first
 /// process's status, which the kernel reports as the guest's).
 pub fn run(opts: &RunOpts) -> Result<i32, Error> {
+    // A volume's host directory must be there and writable before
+    // anything is built or booted.
+    let volumes = crate::cli::check_volumes(&opts.volumes)?;
     // isola listens on the -p host ports itself (a port in use is bad
     // input, before anything is built or booted); QEMU gets internal ports.
     let forwarding = opts
@@ -182,6 +188,9 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         None => (None, None),
     };
     let mut extra_args = run_args(init.as_deref(), opts.trace, &opts.kernel_args);
+    for (volume, spec) in volumes.iter().zip(&opts.volumes) {
+        extra_args = format!("volume={}:{} {extra_args}", volume.tag, spec.guest);
+    }
     if init.is_some() {
         // The wall clock for guests without an RTC (microvm under KVM has none).
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -195,6 +204,7 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         initrd: temp.as_ref().map(|t| t.path().to_path_buf()),
         program: init.as_deref(),
         net,
+        volumes,
         memory_mib: opts.memory_mib,
         // Without a program the kernel's lines are the output.
         echo: if init.is_some() { Echo::program(opts.verbose) } else { Echo::KERNEL },
@@ -256,6 +266,7 @@ pub fn ktest(opts: &KtestOpts) -> Result<i32, Error> {
         initrd: None,
         program: None,
         net: None,
+        volumes: Vec::new(),
         memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
         echo: Echo::KERNEL,
         show_plan: true,

@@ -182,6 +182,7 @@ pub fn probe_kvm() -> Result<KvmState, Error> {
         memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
         echo: qemu::Echo::OFF,
         net: None,
+        volumes: Vec::new(),
     };
     let out = qemu::run(&boot)?;
     Ok(read_probe(&out.end, &out.console, &out.stderr))

@@ -197,6 +197,34 @@ pub struct Boot {
     /// the user's ports); `None`: no network device (the command line is
     /// then exactly what it was before networking).
     pub net: Option<Net>,
+    /// `--volume`: host directories shared with the guest over virtio-9p.
+    pub volumes: Vec<Volume>,
+}
+
+/// A host directory the guest mounts (`--volume`): QEMU's 9P server
+/// (`-fsdev local`) exports it as a virtio-9p device with this mount tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// Absolute host path.
+    pub host: PathBuf,
+    /// The device's mount tag, which the kernel's `volume=TAG:PATH` names.
+    pub tag: String,
+}
+
+impl Volume {
+    /// `-fsdev local,...,security_model=none -device virtio-9p-device,...`:
+    /// the guest's files are the host's files, owned by whoever runs QEMU
+    /// (no uid/gid or mode mapping in xattrs); `multidevs=remap` keeps inode
+    /// numbers unique when the directory spans several host file systems.
+    pub fn args(&self) -> [String; 4] {
+        let path = self.host.display().to_string().replace(',', ",,");
+        [
+            "-fsdev".into(),
+            format!("local,id={tag},path={path},security_model=none,multidevs=remap", tag = self.tag),
+            "-device".into(),
+            format!("virtio-9p-device,fsdev={tag},mount_tag={tag}", tag = self.tag),
+        ]
+    }
 }
 
 impl Boot {
@@ -223,6 +251,9 @@ impl Boot {
         args.insert(3, format!("{}M", self.memory_mib));
         if let Some(net) = &self.net {
             args.extend(net.args());
+        }
+        for volume in &self.volumes {
+            args.extend(volume.args());
         }
         args.extend(self.machine.accel_args().iter().map(|s| s.to_string()));
         args.push("-kernel".into());
@@ -610,6 +641,7 @@ mod tests {
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: Echo::OFF,
             net: None,
+            volumes: Vec::new(),
         }
     }
 
@@ -629,6 +661,7 @@ mod tests {
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: Echo::OFF,
             net: None,
+            volumes: Vec::new(),
         };
         let line = b.args().join(" ");
         assert!(
@@ -683,6 +716,7 @@ mod tests {
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: Echo::OFF,
             net: Some(Net::default()),
+            volumes: Vec::new(),
         };
         let plain = |b: &Boot| {
             let mut b = b.clone();

@@ -3,7 +3,8 @@
 //! its argv and envp come from `/.isola/argv` and `/.isola/envp` in the
 //! initramfs), `trace` (print every syscall), `log=LEVEL` (console log
 //! level), `epoch=SECS` (wall-clock time at boot where there is no RTC),
-//! `ip=dhcp|A.B.C.D/N` and `gw=A.B.C.D` (eth0's addressing). Unknown words are logged and ignored.
+//! `ip=dhcp|A.B.C.D/N` and `gw=A.B.C.D` (eth0's addressing),
+//! `volume=TAG:PATH` (repeatable: a virtio-9p volume mounted at PATH). Unknown words are logged and ignored.
 
 use crate::isolation::Request;
 
@@ -23,6 +24,16 @@ pub struct KernelArgs<'a> {
     pub ip: Option<&'a str>,
     /// `gw=A.B.C.D`: eth0's default gateway (10.0.2.2 by default).
     pub gateway: Option<&'a str>,
+}
+
+/// The `volume=TAG:PATH` words: the virtio-9p device with mount tag TAG
+/// is mounted at the absolute PATH (docs/volumes.md).
+pub fn volumes(cmdline: &str) -> impl Iterator<Item = (&str, &str)> {
+    cmdline.split_ascii_whitespace().filter_map(|word| {
+        let spec = word.strip_prefix("volume=")?;
+        let (tag, path) = spec.split_once(':')?;
+        (!tag.is_empty() && path.starts_with('/')).then_some((tag, path))
+    })
 }
 
 /// Parses the command line; bad values are logged and the default kept.
@@ -45,6 +56,8 @@ pub fn parse(cmdline: &str) -> KernelArgs<'_> {
             },
             Some(("ip", value)) => args.ip = Some(value),
             Some(("gw", value)) => args.gateway = Some(value),
+            // Read by `volumes`.
+            Some(("volume", _)) => {}
             None if word == "trace" => args.trace = true,
             None if word == "ps" => args.ps_on_exit = true,
             _ => log::warn!("unknown kernel argument '{word}' ignored"),

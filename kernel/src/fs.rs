@@ -30,6 +30,59 @@ pub fn init(initramfs: Option<(&'static [u8], paging::PhysAddr)>) -> Result<(), 
     Ok(())
 }
 
+/// The mounted volumes: (mount tag, guest path), for /proc/mounts.
+static VOLUMES: Mutex<alloc::vec::Vec<(alloc::string::String, alloc::string::String)>> = Mutex::new(alloc::vec::Vec::new());
+
+/// The mounted volumes, in mount order: (mount tag, guest path).
+pub fn volumes() -> alloc::vec::Vec<(alloc::string::String, alloc::string::String)> {
+    VOLUMES.lock().clone()
+}
+
+/// Largest 9P message: a read or write moves up to this much per request.
+const VOLUME_MSIZE: u32 = 128 * 1024;
+
+/// Mounts the volumes the command line names (`volume=TAG:PATH`): the
+/// virtio-9p device whose mount tag is TAG, at PATH (made if missing).
+/// A volume whose device is missing or will not attach is a boot failure:
+/// a program that expects its data there must not run without it.
+pub fn mount_volumes<'a>(volumes: impl Iterator<Item = (&'a str, &'a str)>) -> Result<(), alloc::string::String> {
+    use alloc::format;
+    let volumes: alloc::vec::Vec<_> = volumes.collect();
+    if volumes.is_empty() {
+        return Ok(());
+    }
+    let mut channels: alloc::vec::Vec<_> = crate::arch::virtio::find_all(virtio_drivers::transport::DeviceType::_9P)
+        .into_iter()
+        .filter_map(|found| match crate::arch::virtio::NinePChannel::new(found.transport) {
+            Ok(channel) => Some(channel),
+            Err(e) => {
+                log::warn!("virtio-9p in slot {}: {e:?}", found.slot);
+                None
+            }
+        })
+        .collect();
+    for (tag, path) in volumes {
+        let at = channels.iter().position(|c| c.mount_tag() == tag).ok_or_else(|| format!("volume {tag}: no virtio-9p device with that mount tag"))?;
+        let channel = channels.swap_remove(at);
+        let client = ninep::Client::attach(channel, VOLUME_MSIZE, b"", 0).map_err(|e| format!("volume {tag}: the 9P2000.L session failed ({e:?})"))?;
+        with(|fs| {
+            let mut dir = vfs::ROOT;
+            for name in path.as_bytes().split(|&b| b == b'/').filter(|n| !n.is_empty()) {
+                dir = match fs.lookup(dir, name, true) {
+                    Ok(id) => id,
+                    Err(Errno::ENOENT) => fs.mkdir(dir, name, 0o755)?,
+                    Err(e) => return Err(e),
+                };
+            }
+            fs.mount(dir, alloc::boxed::Box::new(client)).map(|_| ())
+        })
+        .map_err(|e| format!("volume {tag}: cannot mount it at {path} ({e:?})"))?;
+        log::info!("volume {tag} mounted at {path} (9P2000.L over virtio)");
+        VOLUMES.lock().push((tag.into(), path.into()));
+    }
+    Ok(())
+}
+
 /// The identity the file system serves now (`Process::identity_generation`).
 static SERVED_IDENTITY: AtomicU64 = AtomicU64::new(0);
 /// The next fresh identity generation.
@@ -450,7 +503,9 @@ pub fn forget_if_unused(fs: &mut Fs, id: InodeId) {
 /// while they are mapped).
 fn forget_freed(fs: &mut Fs, id: InodeId) {
     fs.forget_if_unlinked(id);
-    if !fs.exists(id) {
+    // A volume's file keeps no cached pages once closed: the host may
+    // change it before the next open.
+    if !fs.exists(id) || fs.is_remote(id) {
         crate::mm::pagecache::forget(id);
     }
 }
@@ -513,7 +568,7 @@ pub fn read_whole(cwd: InodeId, path: &[u8]) -> Result<WholeFile, Errno> {
         let generation = fs.generation(id)?;
         let bytes = match fs.file_data_in_place(id) {
             Some(bytes) => FileBytes::InPlace(bytes),
-            None => FileBytes::Copied(copy_charged(fs.file_data(id)?)?),
+            None => FileBytes::Copied(copy_charged(&fs.file_data(id)?)?),
         };
         Ok(WholeFile { id, generation, bytes })
     })

@@ -166,6 +166,9 @@ extern "C" fn kernel_main() -> ! {
     if let Err(why) = fs::init(initramfs) {
         panic!("{why}");
     }
+    if let Err(why) = fs::mount_volumes(cmdline::volumes(boot.info.cmdline())) {
+        panic!("{why}");
+    }
     match net::Addressing::parse(args.ip, args.gateway) {
         Ok(addressing) => net::init(addressing),
         Err(why) => {

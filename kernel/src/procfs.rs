@@ -410,7 +410,13 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
             "meminfo" => Ok(ProcNode::File(meminfo().into_bytes())),
             "cpuinfo" => Ok(ProcNode::File(crate::cpu_features::cpuinfo().into_bytes())),
             "uptime" => Ok(ProcNode::File(uptime().into_bytes())),
-            "mounts" => Ok(ProcNode::File(b"rootfs / rootfs rw 0 0\nproc /proc proc rw 0 0\n".to_vec())),
+            "mounts" => {
+                let mut text = b"rootfs / rootfs rw 0 0\nproc /proc proc rw 0 0\n".to_vec();
+                for (tag, path) in crate::fs::volumes() {
+                    text.extend_from_slice(format!("{tag} {path} 9p rw,sync,dirsync,trans=virtio,version=9p2000.L,cache=none 0 0\n").as_bytes());
+                }
+                Ok(ProcNode::File(text))
+            }
             _ => Err(Errno::ENOENT),
         };
     };

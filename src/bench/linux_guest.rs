@@ -139,6 +139,7 @@ impl Guest {
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: qemu::Echo::OFF,
             net,
+            volumes: Vec::new(),
         }
     }
 

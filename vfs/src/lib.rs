@@ -28,13 +28,20 @@
 
 extern crate alloc;
 
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 use syscall::Errno;
 
+pub mod remote;
+use remote::{Backend, Mount, NewNode, RemoteStatFs, SetAttr, remote_id, split_id};
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod mount_tests;
 
 /// An inode number; also the `st_ino` reported by `stat`.
 pub type InodeId = u64;
@@ -327,8 +334,10 @@ impl Identity {
 }
 
 /// The file system: every inode, by number (a hash map: looked up at
-/// every step of every path, where a B-tree's search cost the most).
-#[derive(Clone, Debug)]
+/// every step of every path, where a B-tree's search cost the most), and
+/// the mounts of other file systems on some of its directories
+/// ([`Fs::mount`]).
+#[derive(Debug)]
 pub struct Fs {
     inodes: HashMap<InodeId, Inode>,
     next_ino: InodeId,
@@ -343,6 +352,12 @@ pub struct Fs {
     /// ([`Fs::set_clock_source`]): the mtime of what is created or changed.
     now_secs: i64,
     clock: Option<fn() -> i64>,
+    /// Backends mounted on directories; a remote inode's id says which
+    /// ([`remote::split_id`]).
+    mounts: Vec<Mount>,
+    /// Generations handed to remote files: a fresh one at every ask, since
+    /// the host may change them unseen (nothing of them is cached).
+    next_remote_generation: core::cell::Cell<u64>,
 }
 
 impl Default for Fs {
@@ -386,11 +401,27 @@ impl Fs {
     /// Whether the current identity may access `id` as `want` (MAY_* bits);
     /// always without an identity. `ENOENT` for no such inode.
     pub fn permits(&self, id: InodeId, want: u32) -> Result<bool, Errno> {
+        if split_id(id).is_some() {
+            let Some(who) = self.identity.as_ref() else { return Ok(true) };
+            let (kind, perm, uid, gid) = self.owner_bits(id)?;
+            return Ok(who.may(kind, perm, uid, gid, want));
+        }
         Ok(self.node_permits(self.node(id)?, want))
     }
 
     fn node_permits(&self, node: &Inode, want: u32) -> bool {
         self.identity.as_ref().is_none_or(|who| who.may(node.kind(), node.perm, node.uid, node.gid, want))
+    }
+
+    /// Kind, permission bits, owner and group of any inode, local or
+    /// remote.
+    fn owner_bits(&self, id: InodeId) -> Result<(NodeKind, u32, u32, u32), Errno> {
+        if split_id(id).is_some() {
+            let meta = self.metadata(id)?;
+            return Ok((meta.kind, meta.mode & 0o7777, meta.uid, meta.gid));
+        }
+        let node = self.node(id)?;
+        Ok((node.kind(), node.perm, node.uid, node.gid))
     }
 
     /// `EACCES` unless [`Fs::permits`].
@@ -404,8 +435,8 @@ impl Fs {
     fn check_remove(&self, dir: InodeId, id: InodeId) -> Result<(), Errno> {
         self.check_access(dir, MAY_WRITE | MAY_EXEC)?;
         let Some(who) = self.identity.as_ref().filter(|who| !who.privileged) else { return Ok(()) };
-        let (dir_node, node) = (self.node(dir)?, self.node(id)?);
-        if dir_node.perm & S_ISVTX != 0 && who.uid != node.uid && who.uid != dir_node.uid {
+        let ((_, dir_perm, dir_uid, _), (_, _, uid, _)) = (self.owner_bits(dir)?, self.owner_bits(id)?);
+        if dir_perm & S_ISVTX != 0 && who.uid != uid && who.uid != dir_uid {
             return Err(Errno::EPERM);
         }
         Ok(())
@@ -413,9 +444,9 @@ impl Fs {
 
     /// Changing `id`'s mode or times: its owner or a privileged caller (EPERM).
     pub fn check_owner(&self, id: InodeId) -> Result<(), Errno> {
-        let node = self.node(id)?;
+        let (_, _, uid, _) = self.owner_bits(id)?;
         match &self.identity {
-            Some(who) if !who.privileged && who.uid != node.uid => Err(Errno::EPERM),
+            Some(who) if !who.privileged && who.uid != uid => Err(Errno::EPERM),
             _ => Ok(()),
         }
     }
@@ -443,6 +474,8 @@ impl Fs {
             identity: None,
             now_secs: 0,
             clock: None,
+            mounts: Vec::new(),
+            next_remote_generation: core::cell::Cell::new(1 << 62),
         }
     }
 
@@ -663,11 +696,14 @@ impl Fs {
         } else {
             cwd
         };
-        // One inode lookup per component: each step's inode serves its
-        // symlink and directory checks and the next step's search.
-        let mut node = self.node(current)?;
-        if !matches!(node.body, Body::Dir(_)) {
-            return Err(Errno::ENOTDIR);
+        // One inode lookup per local component: each step's inode serves
+        // its symlink and directory checks and the next step's search. A
+        // step on a volume (`None`) asks its backend instead.
+        let mut node = self.step_node(current)?;
+        match node {
+            Some(n) if !matches!(n.body, Body::Dir(_)) => return Err(Errno::ENOTDIR),
+            Some(_) => {}
+            None => self.require_dir(current)?,
         }
         let must_be_dir = path.last() == Some(&b'/');
         let mut components = path
@@ -678,20 +714,35 @@ impl Fs {
             if name.len() > NAME_MAX {
                 return Err(Errno::ENAMETOOLONG);
             }
-            if !self.node_permits(node, MAY_EXEC) {
-                return Err(Errno::EACCES);
-            }
-            let Body::Dir(dir) = &node.body else {
-                return Err(Errno::ENOTDIR);
-            };
-            let mut next = match name {
-                b"." => current,
-                b".." => dir.parent,
-                _ => dir.entries.get(name).copied().ok_or(Errno::ENOENT)?,
+            let mut next = match node {
+                Some(node) => {
+                    if !self.node_permits(node, MAY_EXEC) {
+                        return Err(Errno::EACCES);
+                    }
+                    let Body::Dir(dir) = &node.body else {
+                        return Err(Errno::ENOTDIR);
+                    };
+                    match name {
+                        b"." => current,
+                        b".." => dir.parent,
+                        _ => self.covering(dir.entries.get(name).copied().ok_or(Errno::ENOENT)?),
+                    }
+                }
+                None => {
+                    self.check_access(current, MAY_EXEC)?;
+                    self.child(current, name)?
+                }
             };
             let is_last = components.peek().is_none();
-            let mut next_node = self.node(next)?;
-            if let Body::Symlink(target) = &next_node.body {
+            let mut next_node = self.step_node(next)?;
+            let target = match next_node {
+                Some(n) => match &n.body {
+                    Body::Symlink(target) => Some(Cow::Borrowed(target.as_slice())),
+                    _ => None,
+                },
+                None => self.symlink_target(next)?,
+            };
+            if let Some(target) = target {
                 if !is_last || follow_last || must_be_dir {
                     *links = links.saturating_add(1);
                     if *links > MAX_SYMLINKS {
@@ -700,12 +751,16 @@ impl Fs {
                     if target.is_empty() {
                         return Err(Errno::ENOENT);
                     }
-                    next = self.walk(current, target, true, links)?;
-                    next_node = self.node(next)?;
+                    next = self.walk(current, &target, true, links)?;
+                    next_node = self.step_node(next)?;
                 }
             }
-            if (!is_last || must_be_dir) && !matches!(next_node.body, Body::Dir(_)) {
-                return Err(Errno::ENOTDIR);
+            if !is_last || must_be_dir {
+                match next_node {
+                    Some(n) if !matches!(n.body, Body::Dir(_)) => return Err(Errno::ENOTDIR),
+                    Some(_) => {}
+                    None => self.require_dir(next)?,
+                }
             }
             current = next;
             node = next_node;
@@ -716,11 +771,150 @@ impl Fs {
     /// The inode `name` refers to in directory `dir`, `.` and `..`
     /// included.
     fn child(&self, dir: InodeId, name: &[u8]) -> Result<InodeId, Errno> {
+        if let Some((mount, node)) = split_id(dir) {
+            let m = self.mount_of(mount)?;
+            return match name {
+                b"." => Ok(dir),
+                b".." if node == m.backend.root() => Ok(self.parent_of(m.point)),
+                _ => Ok(remote_id(mount, m.backend.walk(node, name)?)),
+            };
+        }
         let d = self.dir(dir)?;
-        match name {
-            b"." => Ok(dir),
-            b".." => Ok(d.parent),
-            _ => d.entries.get(name).copied().ok_or(Errno::ENOENT),
+        let id = match name {
+            b"." => return Ok(dir),
+            b".." => d.parent,
+            _ => d.entries.get(name).copied().ok_or(Errno::ENOENT)?,
+        };
+        Ok(self.covering(id))
+    }
+
+    /// `id`, or the root of what is mounted on it.
+    fn covering(&self, id: InodeId) -> InodeId {
+        if self.mounts.is_empty() {
+            return id;
+        }
+        match self.mounts.iter().position(|m| m.point == id) {
+            Some(index) => self.mounts.get(index).map_or(id, |m| remote_id(index, m.backend.root())),
+            None => id,
+        }
+    }
+
+    /// The inode of a local `id` for path resolution; `None` for a remote
+    /// one (whose backend is asked), `ENOENT` for neither.
+    fn step_node(&self, id: InodeId) -> Result<Option<&Inode>, Errno> {
+        if let Some((mount, _)) = split_id(id) {
+            self.mount_of(mount)?;
+            return Ok(None);
+        }
+        self.node(id).map(Some)
+    }
+
+    fn mount_of(&self, mount: usize) -> Result<&Mount, Errno> {
+        self.mounts.get(mount).ok_or(Errno::ENOENT)
+    }
+
+    /// The backend and node of a remote inode; `None` for a local one.
+    fn remote(&self, id: InodeId) -> Result<Option<(&dyn Backend, remote::RemoteNode)>, Errno> {
+        match split_id(id) {
+            Some((mount, node)) => Ok(Some((&*self.mount_of(mount)?.backend, node))),
+            None => Ok(None),
+        }
+    }
+
+    /// `ENOTDIR` unless `id` is a directory (`ENOENT` if there is none).
+    fn require_dir(&self, id: InodeId) -> Result<(), Errno> {
+        match self.remote(id)? {
+            Some((backend, node)) => match backend.kind(node)? {
+                NodeKind::Directory => Ok(()),
+                _ => Err(Errno::ENOTDIR),
+            },
+            None => self.dir(id).map(|_| ()),
+        }
+    }
+
+    /// A symlink's target, `None` for anything else.
+    fn symlink_target(&self, id: InodeId) -> Result<Option<Cow<'_, [u8]>>, Errno> {
+        match self.remote(id)? {
+            Some((backend, node)) => match backend.kind(node)? {
+                NodeKind::Symlink => Ok(Some(Cow::Owned(backend.readlink(node)?))),
+                _ => Ok(None),
+            },
+            None => match &self.node(id)?.body {
+                Body::Symlink(target) => Ok(Some(Cow::Borrowed(target))),
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// Mounts `backend` on the directory `point` of the in-memory tree:
+    /// from now on its name leads to the backend's root. `ENOTDIR` unless
+    /// `point` is a local directory, `EBUSY` if something is mounted there.
+    pub fn mount(&mut self, point: InodeId, backend: Box<dyn Backend>) -> Result<InodeId, Errno> {
+        if split_id(point).is_some() {
+            return Err(Errno::EINVAL);
+        }
+        self.dir(point)?;
+        if point == ROOT || self.mounts.iter().any(|m| m.point == point) {
+            return Err(Errno::EBUSY);
+        }
+        let root = backend.root();
+        self.mounts.push(Mount { point, backend });
+        Ok(remote_id(self.mounts.len().saturating_sub(1), root))
+    }
+
+    /// Whether `id` is the root of a mount or a mount point.
+    fn is_mount_boundary(&self, id: InodeId) -> bool {
+        match split_id(id) {
+            Some((mount, node)) => self.mounts.get(mount).is_some_and(|m| m.backend.root() == node),
+            None => self.mounts.iter().any(|m| m.point == id),
+        }
+    }
+
+    /// `fsync`/`fdatasync`: durable on a volume; nothing to do in memory.
+    pub fn fsync(&self, id: InodeId, data_only: bool) -> Result<(), Errno> {
+        match self.remote(id)? {
+            Some((backend, node)) => backend.fsync(node, data_only),
+            None => self.node(id).map(|_| ()),
+        }
+    }
+
+    /// `statfs` of the file system `id` is on, when it is a mount's
+    /// (`None`: the in-memory tree).
+    pub fn statfs(&self, id: InodeId) -> Result<Option<RemoteStatFs>, Errno> {
+        match self.remote(id)? {
+            Some((backend, _)) => backend.statfs().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A regular file is opened for reading and/or writing (what a
+    /// volume's server opens; nothing to do in memory).
+    pub fn open(&self, id: InodeId, read: bool, write: bool) -> Result<(), Errno> {
+        match self.remote(id)? {
+            Some((backend, node)) => backend.open(node, read, write),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `id` belongs to a mounted backend (a volume).
+    pub fn is_remote(&self, id: InodeId) -> bool {
+        split_id(id).is_some()
+    }
+
+    fn remote_create(&mut self, parent: InodeId, name: &[u8], what: NewNode<'_>, perm: u32) -> Result<Option<InodeId>, Errno> {
+        let Some((mount, dir)) = split_id(parent) else { return Ok(None) };
+        check_new_name(name)?;
+        self.require_dir(parent)?;
+        self.check_access(parent, MAY_WRITE | MAY_EXEC)?;
+        let gid = self.identity.as_ref().map_or(0, |who| who.gid);
+        let node = self.mount_of(mount)?.backend.create(dir, name, what, perm & 0o7777, gid)?;
+        Ok(Some(remote_id(mount, node)))
+    }
+
+    fn remote_setattr(&self, id: InodeId, attr: &SetAttr) -> Result<bool, Errno> {
+        match self.remote(id)? {
+            Some((backend, node)) => backend.setattr(node, attr).map(|()| true),
+            None => Ok(false),
         }
     }
 
@@ -755,7 +949,7 @@ impl Fs {
                 (self.walk(cwd, dir_part, true, &mut links)?, last)
             }
             None => {
-                self.dir(cwd)?;
+                self.require_dir(cwd)?;
                 (cwd, trimmed)
             }
         };
@@ -791,11 +985,17 @@ impl Fs {
 
     /// Whether an inode with this number exists (named or not).
     pub fn exists(&self, id: InodeId) -> bool {
-        self.inodes.contains_key(&id)
+        match split_id(id) {
+            Some((mount, node)) => self.mounts.get(mount).is_some_and(|m| m.backend.kind(node).is_ok()),
+            None => self.inodes.contains_key(&id),
+        }
     }
 
     /// What `stat` reports for `id`; `ENOENT` if there is no such inode.
     pub fn metadata(&self, id: InodeId) -> Result<Metadata, Errno> {
+        if let Some((backend, node)) = self.remote(id)? {
+            return Ok(Metadata { ino: id, ..backend.getattr(node)? });
+        }
         let node = self.node(id)?;
         let kind = node.kind();
         let (size, rdev) = match &node.body {
@@ -830,6 +1030,9 @@ impl Fs {
     /// `/dev/random` and `/dev/urandom` are `EINVAL` here because only the
     /// kernel has a random source (it serves them before calling this).
     pub fn read(&self, id: InodeId, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        if let Some((backend, node)) = self.remote(id)? {
+            return backend.read(node, offset, buf);
+        }
         match &self.node(id)?.body {
             Body::File(data) => {
                 let data = data.bytes();
@@ -862,6 +1065,12 @@ impl Fs {
     /// out. Devices swallow the data (the kernel serves the console
     /// itself), except `/dev/full`: `ENOSPC`, as on Linux.
     pub fn write(&mut self, id: InodeId, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        if let Some((backend, node)) = self.remote(id)? {
+            if offset.checked_add(data.len() as u64).is_none_or(|end| end > MAX_FILE_SIZE) {
+                return Err(Errno::EFBIG);
+            }
+            return backend.write(node, offset, data);
+        }
         let now = self.now();
         let generation = self.next_generation;
         self.next_generation = generation.saturating_add(1);
@@ -913,6 +1122,16 @@ impl Fs {
     /// `EISDIR` for a directory, `EINVAL` for a symlink, `EFBIG` past
     /// [`MAX_FILE_SIZE`]; devices ignore it (`O_TRUNC` on `/dev/null`).
     pub fn truncate(&mut self, id: InodeId, len: u64) -> Result<(), Errno> {
+        if let Some((backend, node)) = self.remote(id)? {
+            if len > MAX_FILE_SIZE {
+                return Err(Errno::EFBIG);
+            }
+            return match backend.kind(node)? {
+                NodeKind::Directory => Err(Errno::EISDIR),
+                NodeKind::File => backend.setattr(node, &SetAttr { size: Some(len), ..SetAttr::default() }),
+                _ => Err(Errno::EINVAL),
+            };
+        }
         let now = self.now();
         let generation = self.next_generation;
         self.next_generation = generation.saturating_add(1);
@@ -948,19 +1167,45 @@ impl Fs {
 
     /// The whole content of a regular file (for loading executables).
     /// `EISDIR` for a directory, `EINVAL` for anything else.
-    pub fn file_data(&self, id: InodeId) -> Result<&[u8], Errno> {
+    /// A volume's file is read whole from the host.
+    pub fn file_data(&self, id: InodeId) -> Result<Cow<'_, [u8]>, Errno> {
+        if let Some((backend, node)) = self.remote(id)? {
+            let meta = backend.getattr(node)?;
+            return match meta.kind {
+                NodeKind::File => {
+                    let mut data = Vec::new();
+                    data.try_reserve_exact(to_usize(meta.size)?).map_err(|_| Errno::ENOMEM)?;
+                    data.resize(to_usize(meta.size)?, 0);
+                    let mut done = 0;
+                    while let Some(rest) = data.get_mut(done..).filter(|rest| !rest.is_empty()) {
+                        match backend.read(node, done as u64, rest)? {
+                            0 => break,
+                            n => done = done.saturating_add(n),
+                        }
+                    }
+                    data.truncate(done);
+                    Ok(Cow::Owned(data))
+                }
+                NodeKind::Directory => Err(Errno::EISDIR),
+                _ => Err(Errno::EINVAL),
+            };
+        }
         match &self.node(id)?.body {
-            Body::File(data) => Ok(data.bytes()),
+            Body::File(data) => Ok(Cow::Borrowed(data.bytes())),
             Body::Dir(_) => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
     }
 
     /// A regular file's bytes and their generation ([`Fs::generation`]), in one lookup.
-    pub fn file_content(&self, id: InodeId) -> Result<(&[u8], u64), Errno> {
+    /// A volume's file is read whole, with a fresh generation.
+    pub fn file_content(&self, id: InodeId) -> Result<(Cow<'_, [u8]>, u64), Errno> {
+        if split_id(id).is_some() {
+            return Ok((self.file_data(id)?, self.generation(id)?));
+        }
         let node = self.node(id)?;
         match &node.body {
-            Body::File(data) => Ok((data.bytes(), node.generation)),
+            Body::File(data) => Ok((Cow::Borrowed(data.bytes()), node.generation)),
             Body::Dir(_) => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
@@ -981,22 +1226,30 @@ impl Fs {
     /// truncation, and no other inode ever has it, so `(id, generation)`
     /// names one content for good (what the kernel's page cache keys on).
     /// `ENOENT` if there is no such inode.
+    /// A volume's file gets a new generation at every call: the host may
+    /// have changed it.
     pub fn generation(&self, id: InodeId) -> Result<u64, Errno> {
+        if let Some((backend, node)) = self.remote(id)? {
+            backend.kind(node)?;
+            let generation = self.next_remote_generation.get();
+            self.next_remote_generation.set(generation.saturating_add(1));
+            return Ok(generation);
+        }
         Ok(self.node(id)?.generation)
     }
 
     /// The target of a symlink; `EINVAL` if `id` is not one.
-    pub fn readlink(&self, id: InodeId) -> Result<&[u8], Errno> {
-        match &self.node(id)?.body {
-            Body::Symlink(target) => Ok(target),
-            _ => Err(Errno::EINVAL),
-        }
+    pub fn readlink(&self, id: InodeId) -> Result<Cow<'_, [u8]>, Errno> {
+        self.symlink_target(id)?.ok_or(Errno::EINVAL)
     }
 
     /// Sets the permission bits (`chmod`; `0o7777` is kept). Symlinks keep
     /// `0o777`.
     pub fn set_mode(&mut self, id: InodeId, mode_perm: u32) -> Result<(), Errno> {
         self.check_owner(id)?;
+        if self.remote_setattr(id, &SetAttr { perm: Some(mode_perm & 0o7777), ..SetAttr::default() })? {
+            return Ok(());
+        }
         let node = self.node_mut(id)?;
         if node.kind() != NodeKind::Symlink {
             node.perm = mode_perm & 0o7777;
@@ -1009,11 +1262,14 @@ impl Fs {
         if let Some(who) = self.identity.as_ref().filter(|who| !who.privileged) {
             // Unprivileged: only the owner, keeping the owner, giving the
             // file one of its own groups (Linux's chown rules).
-            let node = self.node(id)?;
-            let own_group = gid == node.gid || gid == who.gid || who.groups.contains(&gid);
-            if who.uid != node.uid || uid != node.uid || !own_group {
+            let (_, _, node_uid, node_gid) = self.owner_bits(id)?;
+            let own_group = gid == node_gid || gid == who.gid || who.groups.contains(&gid);
+            if who.uid != node_uid || uid != node_uid || !own_group {
                 return Err(Errno::EPERM);
             }
+        }
+        if self.remote_setattr(id, &SetAttr { uid: Some(uid), gid: Some(gid), ..SetAttr::default() })? {
+            return Ok(());
         }
         let node = self.node_mut(id)?;
         node.uid = uid;
@@ -1024,6 +1280,9 @@ impl Fs {
     /// Sets the modification time (new nodes start at 0: the file system
     /// has no clock).
     pub fn set_mtime(&mut self, id: InodeId, mtime_secs: i64) -> Result<(), Errno> {
+        if self.remote_setattr(id, &SetAttr { mtime_secs: Some(mtime_secs), ..SetAttr::default() })? {
+            return Ok(());
+        }
         self.node_mut(id)?.mtime_secs = mtime_secs;
         Ok(())
     }
@@ -1101,6 +1360,9 @@ impl Fs {
         name: &[u8],
         mode_perm: u32,
     ) -> Result<InodeId, Errno> {
+        if let Some(id) = self.remote_create(parent, name, NewNode::File, mode_perm)? {
+            return Ok(id);
+        }
         self.insert(parent, name, mode_perm, Body::File(FileData::Owned(Vec::new())))
     }
 
@@ -1111,6 +1373,9 @@ impl Fs {
         name: &[u8],
         mode_perm: u32,
     ) -> Result<InodeId, Errno> {
+        if let Some(id) = self.remote_create(parent, name, NewNode::Directory, mode_perm)? {
+            return Ok(id);
+        }
         self.insert(
             parent,
             name,
@@ -1137,6 +1402,9 @@ impl Fs {
         if target.len() >= PATH_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
+        if let Some(id) = self.remote_create(parent, name, NewNode::Symlink(target), 0o777)? {
+            return Ok(id);
+        }
         self.insert(parent, name, 0o777, Body::Symlink(target.to_vec()))
     }
 
@@ -1148,6 +1416,10 @@ impl Fs {
         device: Device,
         mode_perm: u32,
     ) -> Result<InodeId, Errno> {
+        let (major, minor) = device.numbers();
+        if let Some(id) = self.remote_create(parent, name, NewNode::CharDevice(major, minor), mode_perm)? {
+            return Ok(id);
+        }
         self.insert(parent, name, mode_perm, Body::Device(device))
     }
 
@@ -1159,6 +1431,17 @@ impl Fs {
     /// [`Fs::create_file`].
     pub fn link(&mut self, id: InodeId, parent: InodeId, name: &[u8]) -> Result<(), Errno> {
         check_new_name(name)?;
+        match (split_id(id), split_id(parent)) {
+            (Some((mount, node)), Some((parent_mount, dir))) if mount == parent_mount => {
+                if self.metadata(id)?.kind == NodeKind::Directory {
+                    return Err(Errno::EPERM);
+                }
+                self.check_access(parent, MAY_WRITE | MAY_EXEC)?;
+                return self.mount_of(mount)?.backend.link(node, dir, name);
+            }
+            (None, None) => {}
+            _ => return Err(Errno::EXDEV),
+        }
         let node = self.node(id)?;
         if node.kind() == NodeKind::Directory {
             return Err(Errno::EPERM);
@@ -1186,6 +1469,9 @@ impl Fs {
     /// Creates a named pipe (`mkfifo`, `mknod` with `S_IFIFO`); errors as
     /// [`Fs::create_file`].
     pub fn mkfifo(&mut self, parent: InodeId, name: &[u8], mode_perm: u32) -> Result<InodeId, Errno> {
+        if let Some(id) = self.remote_create(parent, name, NewNode::Fifo, mode_perm)? {
+            return Ok(id);
+        }
         self.insert(parent, name, mode_perm, Body::Fifo)
     }
 
@@ -1193,6 +1479,9 @@ impl Fs {
     /// `S_IFSOCK`); errors as [`Fs::create_file`] (`EEXIST` for a name in
     /// use, which bind reports as `EADDRINUSE`).
     pub fn mksock(&mut self, parent: InodeId, name: &[u8], mode_perm: u32) -> Result<InodeId, Errno> {
+        if let Some(id) = self.remote_create(parent, name, NewNode::Socket, mode_perm)? {
+            return Ok(id);
+        }
         self.insert(parent, name, mode_perm, Body::Socket)
     }
 
@@ -1205,6 +1494,18 @@ impl Fs {
         }
         let id = self.child(parent, name)?;
         self.check_remove(parent, id)?;
+        if let Some((backend, dir)) = self.remote(parent)? {
+            if self.is_mount_boundary(id) {
+                return Err(Errno::EBUSY);
+            }
+            return match self.metadata(id)?.kind {
+                NodeKind::Directory => Err(Errno::EISDIR),
+                _ => backend.unlink(dir, name, false),
+            };
+        }
+        if self.is_mount_boundary(id) {
+            return Err(Errno::EBUSY);
+        }
         let node = self.node_mut(id)?;
         if node.kind() == NodeKind::Directory {
             return Err(Errno::EISDIR);
@@ -1225,10 +1526,14 @@ impl Fs {
             _ => {}
         }
         let id = self.child(parent, name)?;
-        if id == ROOT {
+        if id == ROOT || self.is_mount_boundary(id) {
             return Err(Errno::EBUSY);
         }
         self.check_remove(parent, id)?;
+        if let Some((backend, dir)) = self.remote(parent)? {
+            self.require_dir(id)?;
+            return backend.unlink(dir, name, true);
+        }
         if !self.dir(id)?.entries.is_empty() {
             return Err(Errno::ENOTEMPTY);
         }
@@ -1259,7 +1564,25 @@ impl Fs {
         }
         check_new_name(new_name)?;
         let id = self.child(old_parent, old_name)?;
-        self.dir(new_parent)?;
+        self.require_dir(new_parent)?;
+        if self.is_mount_boundary(id) {
+            return Err(Errno::EBUSY);
+        }
+        match (split_id(old_parent), split_id(new_parent)) {
+            (Some((mount, old_dir)), Some((new_mount, new_dir))) if mount == new_mount => {
+                self.check_remove(old_parent, id)?;
+                self.check_access(new_parent, MAY_WRITE | MAY_EXEC)?;
+                if let Ok(replaced) = self.child(new_parent, new_name) {
+                    if self.is_mount_boundary(replaced) {
+                        return Err(Errno::EBUSY);
+                    }
+                    self.check_remove(new_parent, replaced)?;
+                }
+                return self.mount_of(mount)?.backend.rename(old_dir, old_name, new_dir, new_name);
+            }
+            (None, None) => {}
+            _ => return Err(Errno::EXDEV),
+        }
         self.check_remove(old_parent, id)?;
         self.check_access(new_parent, MAY_WRITE | MAY_EXEC)?;
         if let Some(&replaced) = self.dir(new_parent)?.entries.get(new_name) {
@@ -1317,6 +1640,12 @@ impl Fs {
     /// after removing a name when no open file refers to `id`. Does nothing
     /// for a named inode, the root, or an unknown id.
     pub fn forget_if_unlinked(&mut self, id: InodeId) {
+        if let Some((mount, node)) = split_id(id) {
+            if let Some(m) = self.mounts.get(mount) {
+                m.backend.release(node);
+            }
+            return;
+        }
         if id != ROOT && self.inodes.get(&id).is_some_and(|node| node.nlink == 0) {
             self.inodes.remove(&id);
         }
@@ -1367,6 +1696,15 @@ impl Fs {
     /// The entries of a directory: `.`, `..`, then the children in byte
     /// order of their names. `ENOTDIR`, `ENOENT`.
     pub fn read_dir(&self, id: InodeId) -> Result<Vec<DirEntry>, Errno> {
+        if let Some((mount, node)) = split_id(id) {
+            let backend = &self.mount_of(mount)?.backend;
+            let entries = backend.read_dir(node)?;
+            let mut out = Vec::with_capacity(entries.len().saturating_add(2));
+            out.push(DirEntry { name: b".".to_vec(), ino: id, kind: NodeKind::Directory });
+            out.push(DirEntry { name: b"..".to_vec(), ino: self.child(id, b"..")?, kind: NodeKind::Directory });
+            out.extend(entries.into_iter().map(|e| DirEntry { name: e.name, ino: remote_id(mount, e.node), kind: e.kind }));
+            return Ok(out);
+        }
         let dir = self.dir(id)?;
         let mut out = Vec::with_capacity(dir.entries.len().saturating_add(2));
         out.push(DirEntry {
@@ -1380,10 +1718,11 @@ impl Fs {
             kind: NodeKind::Directory,
         });
         for (name, &ino) in &dir.entries {
+            let ino = self.covering(ino);
             out.push(DirEntry {
                 name: name.clone(),
                 ino,
-                kind: self.node(ino)?.kind(),
+                kind: if split_id(ino).is_some() { NodeKind::Directory } else { self.node(ino)?.kind() },
             });
         }
         Ok(out)
@@ -1392,6 +1731,10 @@ impl Fs {
     /// The absolute path of a directory (`getcwd`). `ENOTDIR` for a
     /// non-directory, `ENOENT` for a removed one.
     pub fn path_of(&self, id: InodeId) -> Result<Vec<u8>, Errno> {
+        if split_id(id).is_some() {
+            self.require_dir(id)?;
+            return self.remote_path(id).ok_or(Errno::ENOENT);
+        }
         let mut names: Vec<&[u8]> = Vec::new();
         let mut current = id;
         self.dir(current)?;
@@ -1442,6 +1785,9 @@ impl Fs {
     /// messages that name a file; `None` once it has no name. Walks every
     /// directory: not for hot paths.
     pub fn any_path_of(&self, id: InodeId) -> Option<Vec<u8>> {
+        if split_id(id).is_some() {
+            return self.remote_path(id);
+        }
         if self.dir(id).is_ok() {
             return self.path_of(id).ok();
         }
@@ -1467,6 +1813,33 @@ impl Fs {
     /// The parent of a directory (the root for the root); the root for a
     /// non-directory or an unknown id.
     pub fn parent_of(&self, dir: InodeId) -> InodeId {
+        if split_id(dir).is_some() {
+            return self.child(dir, b"..").unwrap_or(ROOT);
+        }
         self.dir(dir).map_or(ROOT, |d| d.parent)
+    }
+
+    /// The path of a remote node from the names its backend last saw it
+    /// under, below its mount point's path.
+    fn remote_path(&self, id: InodeId) -> Option<Vec<u8>> {
+        let (mount, mut node) = split_id(id)?;
+        let m = self.mounts.get(mount)?;
+        let mut names = Vec::new();
+        while node != m.backend.root() {
+            let (parent, name) = m.backend.name_of(node)?;
+            names.push(name);
+            node = parent;
+            if names.len() > PATH_MAX {
+                return None;
+            }
+        }
+        let mut path = self.path_of(m.point).ok()?;
+        for name in names.iter().rev() {
+            if path != b"/" {
+                path.push(b'/');
+            }
+            path.extend_from_slice(name);
+        }
+        Some(path)
     }
 }

@@ -36,6 +36,15 @@ fn read_magic(base: u64) -> u32 {
     unsafe { (base as *const u32).read_volatile() }
 }
 
+/// The device ID register (offset 8) of the transport at `base`. Checked
+/// before a transport is made: dropping a `MmioTransport` resets its
+/// device, so one is made only for the device that will be kept.
+fn read_device_id(base: u64) -> u32 {
+    // SAFETY: as for `read_magic`; the device ID is the 32-bit register at
+    // offset 8 of the same mapped slot.
+    unsafe { ((base + 8) as *const u32).read_volatile() }
+}
+
 /// The first device of type `wanted`, if any.
 pub fn find(wanted: DeviceType) -> Option<Found> {
     let pages = (SLOTS * SLOT_SIZE).div_ceil(PAGE_SIZE);
@@ -48,7 +57,7 @@ pub fn find(wanted: DeviceType) -> Option<Found> {
     }
     let present = |slot: u64| read_magic(base + slot * SLOT_SIZE) == MAGIC;
     let gsi_base = if present(SLOTS - 1) { GSI_BASE_TWO_IOAPICS } else { GSI_BASE_ONE_IOAPIC };
-    for slot in (0..SLOTS).filter(|&s| present(s)) {
+    for slot in (0..SLOTS).filter(|&s| present(s) && read_device_id(base + s * SLOT_SIZE) == wanted as u32) {
         let header = NonNull::new((base + slot * SLOT_SIZE) as *mut VirtIOHeader)?;
         // SAFETY: the header is a virtio-mmio register block (its magic was
         // checked) mapped uncached for the kernel's lifetime; each slot is
@@ -60,6 +69,115 @@ pub fn find(wanted: DeviceType) -> Option<Found> {
         }
     }
     None
+}
+
+/// Every device of type `wanted`, in slot order.
+pub fn find_all(wanted: DeviceType) -> alloc::vec::Vec<Found> {
+    let mut found = alloc::vec::Vec::new();
+    let pages = (SLOTS * SLOT_SIZE).div_ceil(PAGE_SIZE);
+    let mut base = 0;
+    for page in 0..pages {
+        let Ok(virt) = crate::mm::map_mmio(PhysAddr::new(MMIO_PHYS + page * PAGE_SIZE)) else { return found };
+        if page == 0 {
+            base = virt.as_u64();
+        }
+    }
+    let present = |slot: u64| read_magic(base + slot * SLOT_SIZE) == MAGIC;
+    let gsi_base = if present(SLOTS - 1) { GSI_BASE_TWO_IOAPICS } else { GSI_BASE_ONE_IOAPIC };
+    for slot in (0..SLOTS).filter(|&s| present(s) && read_device_id(base + s * SLOT_SIZE) == wanted as u32) {
+        let Some(header) = NonNull::new((base + slot * SLOT_SIZE) as *mut VirtIOHeader) else { continue };
+        // SAFETY: as in `find`; this runs once per device type, and each
+        // slot of that type goes to exactly one transport.
+        let Ok(transport) = (unsafe { MmioTransport::new(header, SLOT_SIZE as usize) }) else { continue };
+        if transport.device_type() == wanted {
+            found.push(Found { transport, gsi: gsi_base + slot as u32, slot });
+        }
+    }
+    found
+}
+
+/// Descriptors of the 9p request queue (a request and its response take two).
+const NINEP_QUEUE_SIZE: usize = 16;
+
+/// A virtio-9p device (virtio spec 5.8): one request queue; each request
+/// is one driver-written buffer and one device-written buffer for the
+/// response. One request at a time, waited for by polling the used ring
+/// (the file-system lock is held meanwhile, as for any file call).
+pub struct NinePChannel {
+    transport: MmioTransport<'static>,
+    queue: virtio_drivers::queue::VirtQueue<KernelHal, NINEP_QUEUE_SIZE>,
+    mount_tag: alloc::string::String,
+    /// The device stopped answering once: every later request fails.
+    dead: bool,
+}
+
+/// How long a 9P request may take before the device is given up on, in
+/// TSC-independent poll rounds (about a minute under TCG).
+const NINEP_MAX_POLLS: u64 = 1 << 32;
+
+impl NinePChannel {
+    pub fn new(mut transport: MmioTransport<'static>) -> Result<NinePChannel, virtio_drivers::Error> {
+        use virtio_drivers::device::common::Feature;
+        let features = transport.begin_init(Feature::RING_EVENT_IDX | Feature::VERSION_1);
+        let queue = virtio_drivers::queue::VirtQueue::new(&mut transport, 0, false, features.contains(Feature::RING_EVENT_IDX))?;
+        transport.finish_init();
+        let tag_len: u16 = transport.read_config_space(0)?;
+        let mut tag = alloc::vec::Vec::with_capacity(usize::from(tag_len));
+        for i in 0..usize::from(tag_len) {
+            tag.push(transport.read_config_space::<u8>(2 + i)?);
+        }
+        let mount_tag = alloc::string::String::from_utf8(tag).map_err(|_| virtio_drivers::Error::InvalidParam)?;
+        Ok(NinePChannel { transport, queue, mount_tag, dead: false })
+    }
+
+    /// The tag QEMU's `mount_tag=` gave the device.
+    pub fn mount_tag(&self) -> &str {
+        &self.mount_tag
+    }
+}
+
+impl ninep::Transport for NinePChannel {
+    fn exchange(&mut self, request: &[u8], response: &mut [u8]) -> Result<usize, syscall::Errno> {
+        if self.dead || request.is_empty() || response.len() < 7 {
+            return Err(syscall::Errno::EIO);
+        }
+        let inputs = [request];
+        let mut outputs = [&mut *response];
+        // SAFETY: the buffers stay borrowed, untouched, until pop_used below
+        // returns them; if the device never answers, they belong to the
+        // session, which outlives this channel's use and never reads them
+        // again.
+        let token = unsafe { self.queue.add(&inputs, &mut outputs) }.map_err(|_| syscall::Errno::EIO)?;
+        if self.queue.should_notify() {
+            self.transport.notify(0);
+        }
+        let mut polls = 0u64;
+        while !self.queue.can_pop() {
+            core::hint::spin_loop();
+            polls += 1;
+            if polls & ((1 << 26) - 1) == 0 {
+                log::warn!("virtio-9p: still waiting, {polls} polls, status {:?}", self.transport.get_status());
+            }
+            if polls >= NINEP_MAX_POLLS {
+                log::warn!("virtio-9p: the device did not answer; the volume is lost");
+                // The device may still write the response buffer: it is
+                // the session's own, which lives as long as the mount and
+                // is never read again (every later request fails here).
+                self.dead = true;
+                return Err(syscall::Errno::EIO);
+            }
+        }
+        // SAFETY: the same buffers as given to `add` with this token.
+        let used = unsafe { self.queue.pop_used(token, &inputs, &mut outputs) }.map_err(|_| syscall::Errno::EIO)?;
+        let _ = self.transport.ack_interrupt();
+        let len = used as usize;
+        let size = response.get(..4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        if size != len || len > response.len() {
+            log::warn!("virtio-9p: response of {len} bytes says it has {size}");
+            return Err(syscall::Errno::EIO);
+        }
+        Ok(len)
+    }
 }
 
 /// Bounce buffers handed out by `share` for buffers that are not physically

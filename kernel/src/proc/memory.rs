@@ -338,8 +338,8 @@ impl Memory {
             }
             let count = last.saturating_sub(first);
             let frames = match file.code {
-                None => pagecache::frames(id, generation, data, first, count)?,
-                Some(code) => pagecache::exec_frames(id, generation, data, code, first, count, |bytes| {
+                None => pagecache::frames(id, generation, &data, first, count)?,
+                Some(code) => pagecache::exec_frames(id, generation, &data, code, first, count, |bytes| {
                     // The file changed since it was mapped: its new bytes
                     // are checked as the old ones were.
                     pagecache::neutralize_code(bytes).err().map(|refusal| refusal.at())

@@ -185,6 +185,9 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
             }
             _ => {}
         }
+        if meta.kind == NodeKind::File {
+            fs.open(id, access.readable(), access.writable())?;
+        }
         Ok(id)
     })?;
     if fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::Fifo) {
@@ -814,8 +817,11 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 fn stat_of(id: InodeId) -> Result<Stat, Errno> {
     let meta = fs::with(|fs| fs.metadata(id))?;
+    // Each volume is a device of its own (Linux gives 9p mounts anonymous
+    // devices 0:N), so `find -xdev` and the like see where it starts.
+    let st_dev = vfs::remote::split_id(id).map_or(1, |(mount, _)| vfs::makedev(0, 0x30u32.saturating_add(mount as u32)));
     Ok(Stat {
-        st_dev: 1,
+        st_dev,
         st_ino: meta.ino,
         st_nlink: u64::from(meta.nlink),
         st_mode: meta.mode,
@@ -1520,7 +1526,7 @@ fn readlink_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, buf: u64, len: u64
         return Ok(n as u64);
     }
     let base = base_dir(ctx, dirfd, &path)?;
-    let target = fs::with(|fs| fs.lookup(base, &path, false).and_then(|id| fs.readlink(id).map(<[u8]>::to_vec)))?;
+    let target = fs::with(|fs| fs.lookup(base, &path, false).and_then(|id| fs.readlink(id).map(|t| t.to_vec())))?;
     let n = target.len().min(len.unsigned_abs() as usize);
     ctx.process.memory.write(buf, &target[..n])?;
     Ok(n as u64)
@@ -2024,20 +2030,32 @@ pub fn sys_truncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     truncate_id(id, a[1])
 }
 
-/// fsync and fdatasync: every file lives in memory, so a file's data is
-/// as durable as it gets once written; the checks are Linux's: EBADF for a
-/// bad or O_PATH descriptor, EINVAL for what has no storage to flush to
-/// (pipes, sockets, character devices, the console, /proc, epoll).
-pub fn sys_fsync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let file = file(ctx, fd_of(a[0]))?;
+/// fsync and fdatasync: a volume's file is flushed on the host (Tfsync);
+/// one in memory is as durable as it gets once written. The checks are
+/// Linux's: EBADF for a bad or O_PATH descriptor, EINVAL for what has no
+/// storage to flush to (pipes, sockets, character devices, the console,
+/// /proc, epoll).
+fn fsync_fd(ctx: &mut Ctx<'_>, fd: i32, data_only: bool) -> SysResult {
+    let file = file(ctx, fd)?;
     let open = file.lock();
     if fs::is_path_only(open.flags) {
         return Err(Errno::EBADF);
     }
     match open.kind.node() {
-        Some(id) if fs::with(|fs| fs.device(id).is_none()) => Ok(0),
+        Some(id) => fs::with(|fs| match fs.device(id) {
+            Some(_) => Err(Errno::EINVAL),
+            None => fs.fsync(id, data_only).map(|()| 0),
+        }),
         _ => Err(Errno::EINVAL),
     }
+}
+
+pub fn sys_fsync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    fsync_fd(ctx, fd_of(a[0]), false)
+}
+
+pub fn sys_fdatasync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    fsync_fd(ctx, fd_of(a[0]), true)
 }
 
 /// sync: nothing is ever waiting to be written back.

@@ -732,18 +732,40 @@ fn statfs_bytes() -> [u8; 120] {
     out
 }
 
+/// statfs of a volume: the host's file system as the 9P server reports it.
+fn volume_statfs_bytes(st: &vfs::remote::RemoteStatFs) -> [u8; 120] {
+    let mut out = [0u8; 120];
+    let bsize = u64::from(st.block_size);
+    let fields = [u64::from(st.fs_type), bsize, st.blocks, st.blocks_free, st.blocks_available, st.files, st.files_free];
+    for (slot, v) in out.chunks_exact_mut(8).zip(fields) {
+        slot.copy_from_slice(&v.to_le_bytes());
+    }
+    out[64..72].copy_from_slice(&u64::from(st.name_max).to_le_bytes());
+    out[72..80].copy_from_slice(&bsize.to_le_bytes());
+    out
+}
+
+/// The statfs answer for inode `id` (a volume's or the in-memory tree's).
+fn statfs_of(id: Option<vfs::InodeId>) -> Result<[u8; 120], Errno> {
+    match id {
+        Some(id) => Ok(crate::fs::with(|fs| fs.statfs(id))?.map_or_else(statfs_bytes, |st| volume_statfs_bytes(&st))),
+        None => Ok(statfs_bytes()),
+    }
+}
+
 pub fn sys_statfs(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let path = ctx.process.memory.read_cstr(a[0], 4096)?;
     let cwd = ctx.process.cwd;
-    if !crate::procfs::is_proc(&path) {
-        crate::fs::with(|fs| fs.lookup(cwd, &path, true))?;
-    }
-    ctx.process.memory.write(a[1], &statfs_bytes())?;
+    let id = if crate::procfs::is_proc(&path) { None } else { Some(crate::fs::with(|fs| fs.lookup(cwd, &path, true))?) };
+    let bytes = statfs_of(id)?;
+    ctx.process.memory.write(a[1], &bytes)?;
     Ok(0)
 }
 
 pub fn sys_fstatfs(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.process.files.get(a[0] as i32)?;
-    ctx.process.memory.write(a[1], &statfs_bytes())?;
+    let file = ctx.process.files.get(a[0] as i32)?;
+    let id = file.lock().kind.node();
+    let bytes = statfs_of(id)?;
+    ctx.process.memory.write(a[1], &bytes)?;
     Ok(0)
 }

@@ -131,6 +131,7 @@ fn file_backing(ctx: &Ctx<'_>, id: vfs::InodeId, offset: u64, len: u64, exec: bo
     crate::mm::shared::write_back_file(id);
     let refused = fs::with(|fs| {
         let data = fs.file_data(id).map_err(|_| Errno::ENODEV)?;
+        let data: &[u8] = &data;
         let generation = fs.generation(id)?;
         if !exec {
             return Ok(Ok(()));

@@ -109,7 +109,7 @@ syscall_table! {
     FSYNC => files::sys_fsync,
     EVENTFD => files::sys_eventfd,
     EVENTFD2 => files::sys_eventfd2,
-    FDATASYNC => files::sys_fsync,
+    FDATASYNC => files::sys_fdatasync,
     SYNC => files::sys_sync,
     SYNCFS => files::sys_syncfs,
     MUNMAP => memory::sys_munmap,
