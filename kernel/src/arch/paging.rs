@@ -565,43 +565,10 @@ impl AddressSpace {
     }
 
     /// Maps `frames` at consecutive 4 KiB pages of the lower half from
-    /// `start` with `attrs`, walking the tables once per page table instead
-    /// of once per page (a library's hundreds of shared pages). Returns how
-    /// many it mapped: on an error (a page already mapped, no memory for a
-    /// table) the ones before it stay mapped, for the caller to undo.
-    pub fn map_run(&mut self, start: u64, frames: &[PhysAddr], attrs: Attributes) -> (usize, Result<(), MapError>) {
-        let mut tables = DirectMap;
-        let mut done = 0;
-        while done < frames.len() {
-            let addr = start + done as u64 * paging::PAGE_SIZE;
-            // The first page of each page table goes through `map`, which
-            // makes the tables; the rest of the table is written directly.
-            if let Err(error) = self.map(VirtAddr::new(addr), frames[done], PageSize::Size4K, attrs) {
-                return (done, Err(error));
-            }
-            done += 1;
-            let Ok(table) = self.page_table_for(addr) else { return (done, Err(MapError::NotMapped)) };
-            let chunk_end = (addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2];
-            let flags = attrs.leaf_flags(PageSize::Size4K);
-            while done < frames.len() {
-                let at = start + done as u64 * paging::PAGE_SIZE;
-                if at >= chunk_end {
-                    break;
-                }
-                let index = paging::indices(VirtAddr::new(at))[3];
-                if tables.read_entry(table, index).holds_frame() {
-                    return (done, Err(MapError::AlreadyMapped));
-                }
-                tables.write_entry(table, index, PageTableEntry::new(frames[done], flags, attrs.key));
-                done += 1;
-            }
-        }
-        (done, Ok(()))
-    }
-
-    /// [`AddressSpace::map_run`] over the slots of the run that hold no
-    /// frame (absent, not parked): a file's pages faulted in around one
-    /// access, where some are mapped already. Each frame not mapped goes to
+    /// `start` with `attrs`, in the slots that hold no frame (absent, not
+    /// parked), walking the tables once per page table instead of once per
+    /// page: a file's pages faulted in around one access, where some are
+    /// mapped already, or the vDSO's. Each frame not mapped goes to
     /// `unused` (so its reference can be given back). Returns how many it
     /// mapped, and whether a table could not be made.
     pub fn map_absent(

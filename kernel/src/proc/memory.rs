@@ -407,10 +407,10 @@ impl Memory {
         let accessible = prot.read || prot.write || prot.exec;
         let attrs = Attributes { writable: false, ..self.attrs(if accessible { prot } else { Prot { read: true, ..prot } }) };
         let fit = (((end - start) / PAGE_SIZE) as usize).min(frames.len());
-        let (mapped, outcome) = self.space.map_run(start, &frames[..fit], attrs);
+        let (mapped, outcome) = self.space.map_absent(start, &frames[..fit], attrs, frame::release);
         self.frames += mapped as u64;
-        // Frames not mapped (past `end`, or after a failure) go back.
-        frame::release_all(&frames[mapped..]);
+        // Frames past `end` go back (map_absent gave back those it did not map).
+        frame::release_all(&frames[fit..]);
         // The rest (past the end of the file) is zeros on first touch.
         let failed = outcome.err().map(|_| Errno::ENOMEM);
         if let Some(error) = failed {

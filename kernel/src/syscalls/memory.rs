@@ -201,6 +201,22 @@ enum Contents {
     Mapped,
 }
 
+/// Whether mmap is MAP_FIXED(_NOREPLACE), with Linux's errors for its
+/// address: EINVAL unaligned, ENOMEM outside the lower half, EEXIST for
+/// MAP_FIXED_NOREPLACE over a mapping.
+fn check_fixed(ctx: &Ctx<'_>, hint: u64, len: u64, flags: MmapFlags) -> Result<bool, Errno> {
+    let fixed = flags.contains(MmapFlags::MAP_FIXED) || flags.contains(MmapFlags::MAP_FIXED_NOREPLACE);
+    if fixed {
+        if !page_aligned(hint) || hint.checked_add(len).is_none_or(|end| end > USER_END) || hint < PAGE_SIZE {
+            return Err(if page_aligned(hint) { Errno::ENOMEM } else { Errno::EINVAL });
+        }
+        if flags.contains(MmapFlags::MAP_FIXED_NOREPLACE) && ctx.process.memory.overlaps(hint, hint + len) {
+            return Err(Errno::EEXIST);
+        }
+    }
+    Ok(fixed)
+}
+
 pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (hint, raw_len, raw_prot, raw_flags, fd, offset) = (a[0], a[1], a[2], a[3], a[4] as i32, a[5]);
     let prot_bits = MmapProt::from_raw(raw_prot)?;
@@ -233,15 +249,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     };
     check_wx(ctx, prot, hint)?;
 
-    let fixed = flags.contains(MmapFlags::MAP_FIXED) || flags.contains(MmapFlags::MAP_FIXED_NOREPLACE);
-    if fixed {
-        if !page_aligned(hint) || hint.checked_add(len).is_none_or(|end| end > USER_END) || hint < PAGE_SIZE {
-            return Err(if page_aligned(hint) { Errno::ENOMEM } else { Errno::EINVAL });
-        }
-        if flags.contains(MmapFlags::MAP_FIXED_NOREPLACE) && ctx.process.memory.overlaps(hint, hint + len) {
-            return Err(Errno::EEXIST);
-        }
-    }
+    let fixed = check_fixed(ctx, hint, len, flags)?;
     // The file checked first (before anything is unmapped), so that errors change nothing.
     let backing = match file {
         Some(id) => Some(file_backing(ctx, id, offset, len, prot.exec)?),
@@ -316,15 +324,7 @@ fn mmap_shared(ctx: &mut Ctx<'_>, hint: u64, len: u64, prot: Prot, flags: MmapFl
         );
         return Err(Errno::EACCES);
     }
-    let fixed = flags.contains(MmapFlags::MAP_FIXED) || flags.contains(MmapFlags::MAP_FIXED_NOREPLACE);
-    if fixed {
-        if !page_aligned(hint) || hint.checked_add(len).is_none_or(|end| end > USER_END) || hint < PAGE_SIZE {
-            return Err(if page_aligned(hint) { Errno::ENOMEM } else { Errno::EINVAL });
-        }
-        if flags.contains(MmapFlags::MAP_FIXED_NOREPLACE) && ctx.process.memory.overlaps(hint, hint + len) {
-            return Err(Errno::EEXIST);
-        }
-    }
+    let fixed = check_fixed(ctx, hint, len, flags)?;
     // Joined before anything is unmapped: a MAP_FIXED over this process's
     // own mapping of the file must not end the object it is about to map.
     let (object, key) = match file {
