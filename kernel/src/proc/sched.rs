@@ -29,6 +29,17 @@ pub fn current() -> Pid {
     Pid::new(CURRENT.load(Ordering::Relaxed))
 }
 
+/// The running thread: its tid (the pid of a single-threaded process).
+/// Futex waiters, thread-directed signals and `gettid` name this.
+pub fn current_tid() -> Pid {
+    current()
+}
+
+/// Marks thread `tid` ready if it waits for `reason` (a futex wake-up).
+pub fn wake_thread(tid: Pid, reason: BlockOn) {
+    wake(tid, reason)
+}
+
 /// The PKRU a process runs with at the current isolation level.
 pub fn effective_pkru(process: &Process) -> Pkru {
     match isolation::level() {
