@@ -157,6 +157,8 @@ pub enum FileKind {
     Epoll(Arc<Mutex<Epoll>>),
     /// An eventfd's counter.
     EventFd(Arc<Mutex<process::EventCounter>>),
+    /// A timerfd's timer (`crate::timerfd`).
+    TimerFd(crate::timerfd::TimerRef),
 }
 
 /// SO_PEERCRED's `struct ucred`.

@@ -26,6 +26,7 @@ pub fn key_of(kind: &FileKind) -> LockKey {
         FileKind::Node(id) => LockKey::Inode(*id),
         FileKind::Console(_) => LockKey::Object(0),
         FileKind::EventFd(counter) => LockKey::Object(Arc::as_ptr(counter) as *const () as usize),
+        FileKind::TimerFd(timer) => LockKey::Object(crate::timerfd::id(timer)),
         FileKind::Pipe { pipe, .. } => LockKey::Object(crate::fs::pipe_id(pipe)),
         FileKind::Proc(node) => LockKey::Object(Arc::as_ptr(node) as usize),
         FileKind::Socket(socket) => LockKey::Object(Arc::as_ptr(socket) as *const () as usize),

@@ -27,6 +27,7 @@ mod procfs;
 mod random;
 mod syscalls;
 mod time;
+mod timerfd;
 mod trap;
 
 #[cfg(feature = "ktest")]

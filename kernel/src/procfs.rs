@@ -326,6 +326,8 @@ fn status(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
         sig_blocked: p.signals.mask(),
         sig_ignored: ignored,
         sig_caught: caught,
+        caps_permitted: c.permitted,
+        caps_effective: c.effective,
         cpus: CPUS,
         voluntary_switches: 0,
         nonvoluntary_switches: 0,
@@ -341,6 +343,7 @@ fn fd_target(file: &crate::fs::FileRef) -> Vec<u8> {
         FileKind::Socket(_) | FileKind::Unix(_) | FileKind::UnixSocket(_) => format!("socket:[{}]", crate::fs::file_id(file) >> 4).into_bytes(),
         FileKind::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
         FileKind::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
+        FileKind::TimerFd(_) => b"anon_inode:[timerfd]".to_vec(),
     }
 }
 

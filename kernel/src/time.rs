@@ -174,6 +174,11 @@ pub fn realtime_ns() -> u64 {
     REALTIME_OFFSET.load(Ordering::Relaxed).saturating_add(monotonic_ns())
 }
 
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC, ns.
+pub fn realtime_offset_ns() -> u64 {
+    REALTIME_OFFSET.load(Ordering::Relaxed)
+}
+
 /// Sets CLOCK_REALTIME to `ns` since the epoch (clock_settime,
 /// settimeofday) and publishes it to the vDSO. EINVAL for a time before
 /// boot would have been (Linux refuses a wall clock behind the monotonic one).
@@ -181,6 +186,7 @@ pub fn set_realtime_ns(ns: u64) -> Result<(), syscall::Errno> {
     let offset = ns.checked_sub(monotonic_ns()).ok_or(syscall::Errno::EINVAL)?;
     REALTIME_OFFSET.store(offset, Ordering::Relaxed);
     crate::proc::vdso::publish();
+    crate::timerfd::clock_was_set();
     Ok(())
 }
 

@@ -9,7 +9,7 @@
 //! file locks ([`locks`]: record ranges, flock, deadlock check), the user
 //! and group ids with their change rules ([`Credentials`]), CPU time
 //! ([`CpuClock`], [`Rusage`]), the waiters on futex words in shared
-//! memory ([`futex::FutexWaiters`]), and the
+//! memory ([`futex::FutexWaiters`]), a timerfd's timer ([`Timer`]), and the
 //! out-of-memory killer's choice ([`oom::choose`]). The kernel
 //! drives it and supplies the address spaces, keys, blocking and scheduling.
 //!
@@ -29,6 +29,7 @@ pub mod eventfd;
 pub mod fd;
 pub mod futex;
 pub mod locks;
+pub mod membarrier;
 pub mod oom;
 pub mod pipe;
 pub mod ports;
@@ -37,9 +38,11 @@ pub mod rlimit;
 pub mod signal;
 pub mod stack;
 pub mod table;
+pub mod timerfd;
 
 pub use cputime::{CpuClock, CpuLimitAction, CpuTimer, CpuTimers, Rusage, cpu_limit_action};
 pub use eventfd::{EventCounter, EventWait};
+pub use timerfd::{Timer, TimerClock, TimerRead, TimerSpec};
 pub use creds::Credentials;
 pub use fd::{DEFAULT_NOFILE, FdTable, MAX_FDS, NR_OPEN, check_range};
 pub use pipe::{PIPE_BUF, PIPE_CAPACITY, PIPE_MAX_SIZE, Pipe, PipeRead, PipeResize, PipeWrite};

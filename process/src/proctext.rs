@@ -94,11 +94,19 @@ pub struct Status<'a> {
     pub sig_blocked: u64,
     pub sig_ignored: u64,
     pub sig_caught: u64,
+    /// Whether the process holds every capability in its permitted and
+    /// effective sets (`Credentials`: all or nothing).
+    pub caps_permitted: bool,
+    pub caps_effective: bool,
     /// Bitmask of CPUs the process may run on, and their count.
     pub cpus: u32,
     pub voluntary_switches: u64,
     pub nonvoluntary_switches: u64,
 }
+
+/// Every capability, CAP_CHOWN (0) to CAP_CHECKPOINT_RESTORE (40), Linux
+/// 5.9 on: what root holds and every process's bounding set.
+pub const ALL_CAPS: u64 = (1 << 41) - 1;
 
 /// The `0-N` list form of `count` CPUs (`0` for one).
 pub fn cpu_list(count: u32) -> String {
@@ -184,8 +192,10 @@ pub fn status_text(s: &Status<'_>) -> String {
     let _ = writeln!(t, "SigBlk:\t{:016x}", s.sig_blocked);
     let _ = writeln!(t, "SigIgn:\t{:016x}", s.sig_ignored);
     let _ = writeln!(t, "SigCgt:\t{:016x}", s.sig_caught);
-    for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        let _ = writeln!(t, "{cap}:\t{:016x}", 0);
+    let full = |held: bool| if held { ALL_CAPS } else { 0 };
+    let sets = [("CapInh", 0), ("CapPrm", full(s.caps_permitted)), ("CapEff", full(s.caps_effective)), ("CapBnd", ALL_CAPS), ("CapAmb", 0)];
+    for (set, bits) in sets {
+        let _ = writeln!(t, "{set}:\t{bits:016x}");
     }
     let _ = writeln!(t, "NoNewPrivs:\t0");
     let _ = writeln!(t, "Seccomp:\t0");
@@ -444,6 +454,8 @@ mod tests {
             sigq_limit: 63519,
             sig_blocked: 1 << 9,
             sig_caught: 0x4000_0000_0000_0001,
+            caps_permitted: true,
+            caps_effective: false,
             cpus: 1,
             ..Status::default()
         };
@@ -466,6 +478,9 @@ mod tests {
         assert!(lines.contains(&"SigBlk:\t0000000000000200"));
         assert!(lines.contains(&"SigCgt:\t4000000000000001"));
         assert!(lines.contains(&"Cpus_allowed:\t1"));
+        assert!(lines.contains(&"CapPrm:\t000001ffffffffff"), "a full permitted set");
+        assert!(lines.contains(&"CapEff:\t0000000000000000"), "an empty effective set");
+        assert!(lines.contains(&"CapBnd:\t000001ffffffffff") && lines.contains(&"CapInh:\t0000000000000000"));
         assert!(lines.contains(&"Cpus_allowed_list:\t0"));
         assert_eq!(lines.last(), Some(&"nonvoluntary_ctxt_switches:\t0"));
         // Linux's order of the keys (6.18, the host's status of cat).

@@ -157,6 +157,9 @@ pub struct Memory {
     /// The shared objects mapped here (MAP_SHARED): the shared domains
     /// whose keys the process's PKRU opens besides its own.
     pub membership: pkru::shared::Membership,
+    /// membarrier(2) registrations: Linux keeps them on the mm, so a fork
+    /// child inherits them and execve (a new Memory) drops them.
+    pub membarrier: ::process::membarrier::Registrations,
 }
 
 /// Pages of `len` bytes that would need frames with `prot` (none for PROT_NONE).
@@ -192,6 +195,7 @@ impl Memory {
             as_limit: u64::MAX,
             membership: pkru::shared::Membership::new(),
             mapped_files: Vec::new(),
+            membarrier: ::process::membarrier::Registrations::NONE,
         }
     }
 
@@ -816,6 +820,7 @@ impl Memory {
             as_limit: self.as_limit,
             membership: self.fork_membership(),
             mapped_files: self.mapped_files.clone(),
+            membarrier: self.membarrier,
         };
         child.mapped_files.iter().for_each(|&id| crate::fs::hold_mapped(id));
         // MAP_SHARED pages are not copied: the child maps the objects'

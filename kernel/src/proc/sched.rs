@@ -174,6 +174,7 @@ pub fn yield_now() {
 /// Wakes sleepers whose time has come and console readers with input.
 fn wake_timed() {
     crate::net::poll_if_due();
+    crate::timerfd::wake_due();
     let mut procs = PROCS.lock();
     super::signal::apply_pending(&mut procs);
     apply_wakes(&mut procs);

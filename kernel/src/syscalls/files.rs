@@ -369,6 +369,20 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
                 Err(_) => Ok(Io::Wait(BlockOn::Pipe(id))),
             }
         }
+        FileKind::TimerFd(timer) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            let dst = buf.get_mut(..8).ok_or(Errno::EINVAL)?;
+            match crate::timerfd::read(&timer) {
+                process::TimerRead::Expirations(count) => {
+                    dst.copy_from_slice(&count.to_ne_bytes());
+                    Ok(Io::Done(8))
+                }
+                process::TimerRead::WouldBlock => Ok(Io::Wait(BlockOn::Pipe(crate::timerfd::id(&timer)))),
+                process::TimerRead::Canceled => Err(Errno::ECANCELED),
+            }
+        }
     }
 }
 
@@ -550,6 +564,8 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
                 Err(process::EventWait::Invalid) => Err(Errno::EINVAL),
             }
         }
+        // Linux's timerfd has no write operation.
+        FileKind::TimerFd(_) => Err(Errno::EINVAL),
     }
 }
 
@@ -785,8 +801,8 @@ pub fn sys_pwritev2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = file(ctx, fd_of(a[0]))?;
     let mut open = file.lock();
-    // Linux's eventfd seeks nowhere (noop_llseek): its position stays 0.
-    if matches!(open.kind, FileKind::EventFd(_)) {
+    // Linux's eventfd and timerfd seek nowhere (noop_llseek): the position stays 0.
+    if matches!(open.kind, FileKind::EventFd(_) | FileKind::TimerFd(_)) {
         return Ok(0);
     }
     let Some(id) = open.kind.node() else { return Err(Errno::ESPIPE) };
@@ -905,7 +921,7 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: impl Into<StatOut>) -> SysResult {
             st_rdev: 0,
             ..console_stat()
         },
-        FileKind::Epoll(_) | FileKind::EventFd(_) => {
+        FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => {
             Stat { st_ino: 0, st_mode: 0o600, st_blksize: 4096, st_rdev: 0, ..console_stat() }
         }
     };
@@ -1593,6 +1609,7 @@ pub(super) fn readiness(kind: &FileKind, flags: u32) -> u32 {
             let counter = counter.lock();
             bits(counter.readable(), counter.writable(), false, false)
         }
+        FileKind::TimerFd(timer) => bits(crate::timerfd::readable(timer), false, false, false),
     }
 }
 

@@ -704,18 +704,6 @@ pub fn sys_setgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-pub fn sys_sched_getaffinity(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    // One CPU: the mask has bit 0 set; Linux returns the mask's size in bytes.
-    if a[1] < 8 || !a[1].is_multiple_of(8) {
-        return Err(Errno::EINVAL);
-    }
-    if a[0] != 0 && a[0] as u32 != ctx.process.pid.as_u32() && !crate::proc::with_table(|t| t.get(process::Pid::new(a[0] as u32)).is_some()) {
-        return Err(Errno::ESRCH);
-    }
-    ctx.process.memory.write(a[2], &1u64.to_le_bytes())?;
-    Ok(8)
-}
-
 /// statfs/fstatfs: the in-memory root file system, sized like RAM (struct statfs, 120 bytes).
 fn statfs_bytes() -> [u8; 120] {
     const TMPFS_MAGIC: u64 = 0x0102_1994;

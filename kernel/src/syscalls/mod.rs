@@ -6,6 +6,7 @@
 //! What each call supports is annotated in `syscall::support` (checked
 //! against this table at build time; docs/syscalls.md is made from it).
 
+mod cpu;
 mod files;
 mod info;
 pub use info::{HOSTNAME, NGROUPS_MAX, OSRELEASE, OSTYPE};
@@ -13,6 +14,7 @@ mod memory;
 mod net;
 mod process;
 mod signals;
+mod timers;
 
 use alloc::collections::BTreeSet;
 use alloc::string::String;
@@ -109,6 +111,9 @@ syscall_table! {
     FSYNC => files::sys_fsync,
     EVENTFD => files::sys_eventfd,
     EVENTFD2 => files::sys_eventfd2,
+    TIMERFD_CREATE => timers::sys_timerfd_create,
+    TIMERFD_SETTIME => timers::sys_timerfd_settime,
+    TIMERFD_GETTIME => timers::sys_timerfd_gettime,
     FDATASYNC => files::sys_fdatasync,
     SYNC => files::sys_sync,
     SYNCFS => files::sys_syncfs,
@@ -199,7 +204,9 @@ syscall_table! {
     SETFSUID => info::sys_setfsuid,
     SETFSGID => info::sys_setfsgid,
     GETGROUPS => info::sys_getgroups,
-    SCHED_GETAFFINITY => info::sys_sched_getaffinity,
+    SCHED_GETAFFINITY => cpu::sys_sched_getaffinity,
+    SCHED_SETAFFINITY => cpu::sys_sched_setaffinity,
+    MEMBARRIER => cpu::sys_membarrier,
     STATFS => info::sys_statfs,
     FSTATFS => info::sys_fstatfs,
     SETGROUPS => info::sys_setgroups,
