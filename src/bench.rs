@@ -24,7 +24,7 @@
 //! environment, loaded from the host by [`crate::load`].
 
 pub mod http;
-mod linux_guest;
+pub mod linux_guest;
 
 use std::fmt::Write as _;
 use std::io::{self, Read};

@@ -235,6 +235,7 @@ pub enum Command {
     Load(crate::load::LoadOpts),
     Rootfs(crate::rootfs_build::RootfsOpts),
     Syscalls(crate::syscalls::SyscallsOpts),
+    LinuxRun(crate::linux_run::LinuxRunOpts),
     Help,
     Version,
 }
@@ -258,6 +259,7 @@ where
         "load" => crate::load::parse(rest),
         "rootfs" => crate::rootfs_build::parse(rest),
         "syscalls" => crate::syscalls::parse(rest),
+        "linux-run" => crate::linux_run::parse(rest),
         other if other.starts_with('-') => Err(Error::usage(format!("unknown option '{other}'"))),
         other => Err(Error::usage(format!("unknown command '{other}'"))),
     }
@@ -574,7 +576,7 @@ pub fn parse_port(text: &str) -> Option<u16> {
 }
 
 /// `--env K=V`: K non-empty, split at the first `=`.
-fn parse_env(value: &str) -> Result<(&str, &str), Error> {
+pub(crate) fn parse_env(value: &str) -> Result<(&str, &str), Error> {
     match value.split_once('=') {
         Some((key, val)) if !key.is_empty() => Ok((key, val)),
         _ => Err(Error::usage(format!(
@@ -639,7 +641,7 @@ fn parse_isolation(value: &str) -> Result<IsolationChoice, Error> {
     }
 }
 
-fn parse_timeout(value: &str) -> Result<u64, Error> {
+pub(crate) fn parse_timeout(value: &str) -> Result<u64, Error> {
     let bad = || {
         Error::usage(format!(
             "--timeout must be a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}, not '{value}'"
@@ -655,7 +657,7 @@ fn parse_timeout(value: &str) -> Result<u64, Error> {
 }
 
 /// `--memory MiB`: a whole number from [`MIN_MEMORY_MIB`] to [`MAX_MEMORY_MIB`].
-fn parse_memory(value: &str) -> Result<u32, Error> {
+pub(crate) fn parse_memory(value: &str) -> Result<u32, Error> {
     let bad = || {
         Error::usage(format!(
             "--memory must be a whole number of MiB from {MIN_MEMORY_MIB} to {MAX_MEMORY_MIB}, not '{value}'"

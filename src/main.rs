@@ -27,6 +27,7 @@ mod image;
 mod initramfs;
 mod kbuild;
 mod lifeline;
+mod linux_run;
 mod load;
 mod plan;
 mod qemu;
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
         Command::Load(opts) => load::command(&opts),
         Command::Rootfs(opts) => rootfs_build::command(&opts),
         Command::Syscalls(opts) => syscalls::command(&opts),
+        Command::LinuxRun(opts) => linux_run::command(&opts),
     });
     let code = match result {
         Ok(code) => code,

@@ -46,7 +46,7 @@ pub const DETAIL: &str = "Debian cloud kernel, TCG -cpu max";
 /// The metapackage that names the current cloud kernel.
 const META_PACKAGE: &str = "linux-image-cloud-amd64";
 /// Printed by `/init` after the program, with its exit status.
-const MARKER: &str = "isola-bench: exit ";
+pub const MARKER: &str = "isola-bench: exit ";
 
 /// What the guest runs: `/bin/<program name> ARGS`, with extra files in the
 /// initramfs, and with the network set up first when `net`.
@@ -150,6 +150,104 @@ impl Guest {
         check_guest_run(&out.end, &out.lines, timeout)?;
         Ok(out.lines)
     }
+}
+
+impl Guest {
+    /// `isola linux-run`: the whole directory `dir` as the guest's root
+    /// (an initramfs of it), with busybox and `/init` under [`RUN_DIR`], to
+    /// run `command` with `env` (as `isola run --rootfs DIR` would: the same
+    /// default environment, `/` as the working directory).
+    pub fn prepare_root(repo: &Path, dir: &Path, command: &[String], env: &[(String, String)]) -> Result<Guest, String> {
+        qemu::require_qemu().map_err(|e| e.to_string())?;
+        let (kernel, version) = kernel(repo)?;
+        let busybox = fs::read(busybox(repo)?).map_err(|e| format!("cannot read busybox: {e}"))?;
+        let archive = root_initramfs(dir, &busybox, &root_init_script(command, env))?;
+        let out = repo.join("target/isola/bench");
+        fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        let initrd = out.join(format!("linux-root-{}.cpio", std::process::id()));
+        fs::write(&initrd, archive).map_err(|e| format!("cannot write {}: {e}", initrd.display()))?;
+        let cmdline = cmdline(host_tsc_khz()?).replace("rdinit=/init", &format!("rdinit=/{RUN_DIR}/init"));
+        Ok(Guest { kernel, version, initrd, cmdline })
+    }
+}
+
+/// Where `isola linux-run` puts busybox and its `/init` in the guest's
+/// root, out of the way of the root's own files.
+pub const RUN_DIR: &str = ".isola-linux-run";
+
+/// What `isola run` gives a program when `--env` does not say otherwise.
+const DEFAULT_ENV: [(&str, &str); 3] = [("PATH", "/bin:/sbin:/usr/bin:/usr/sbin"), ("HOME", "/"), ("TERM", "linux")];
+
+/// `/init` of `isola linux-run`: the pseudo file systems a Debian root
+/// expects (/proc, /sys, /dev with pts and shm, /tmp and /run in memory),
+/// then `command` from `/` with only `env` (over [`DEFAULT_ENV`]) in its
+/// environment, its status reported as the benchmarks' is, power off.
+pub fn root_init_script(command: &[String], env: &[(String, String)]) -> String {
+    let bb = format!("/{RUN_DIR}/busybox");
+    let mut vars: Vec<(String, String)> = DEFAULT_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    for (k, v) in env {
+        vars.retain(|(old, _)| old != k);
+        vars.push((k.clone(), v.clone()));
+    }
+    let env_words: Vec<String> = vars.iter().map(|(k, v)| shell_quote(&format!("{k}={v}"))).collect();
+    let command_words: Vec<String> = command.iter().map(|a| shell_quote(a)).collect();
+    let mut script = format!("#!{bb} sh\n# Written by `isola linux-run`: run one command in this root, report, power off.\n");
+    for (what, fs_type, dir) in [
+        ("proc", "proc", "/proc"),
+        ("sysfs", "sysfs", "/sys"),
+        ("devtmpfs", "devtmpfs", "/dev"),
+        ("devpts", "devpts", "/dev/pts"),
+        ("tmpfs", "tmpfs", "/dev/shm"),
+        ("tmpfs", "tmpfs", "/run"),
+    ] {
+        script.push_str(&format!("{bb} mkdir -p {dir}; {bb} mount -t {fs_type} {what} {dir}\n"));
+    }
+    script.push_str(&format!("{bb} mkdir -p /tmp; {bb} chmod 1777 /tmp\ncd /\n"));
+    script.push_str("echo 'isola-bench: start'\n");
+    script.push_str(&format!(
+        "{bb} env -i {} {} </dev/console >/dev/console 2>&1\n",
+        env_words.join(" "),
+        command_words.join(" ")
+    ));
+    script.push_str(&format!("echo \"{MARKER}$?\"\n{bb} poweroff -f\n"));
+    script
+}
+
+/// The initramfs of `isola linux-run`: every directory, file and symbolic
+/// link under `dir` with its mode and owner (a hard link becomes a copy),
+/// plus busybox and `init` under [`RUN_DIR`].
+pub fn root_initramfs(dir: &Path, busybox: &[u8], init: &str) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut w = cpio::Writer::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(rel) = pending.pop() {
+        let full = dir.join(&rel);
+        let read = fs::read_dir(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+        let mut entries: Vec<_> = read.filter_map(Result::ok).map(|e| e.file_name()).collect();
+        entries.sort();
+        for name in entries {
+            let rel = rel.join(&name);
+            let path = dir.join(&rel);
+            let meta = fs::symlink_metadata(&path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+            let owner = cpio::Owner { uid: meta.uid(), gid: meta.gid(), mtime: meta.mtime().clamp(0, i64::from(u32::MAX)) as u32 };
+            let Some(name) = rel.to_str() else { return Err(format!("{}: not UTF-8", path.display())) };
+            let mode = meta.mode() & 0o7777;
+            if meta.file_type().is_symlink() {
+                let target = fs::read_link(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                w.add_symlink_as(name, &target.to_string_lossy(), owner);
+            } else if meta.is_dir() {
+                w.add_dir_as(name, mode, owner);
+                pending.push(rel);
+            } else if meta.is_file() {
+                let data = fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                w.add_file_as(name, mode, &data, owner);
+            }
+        }
+    }
+    w.add_dir(RUN_DIR, 0o755);
+    w.add_file(&format!("{RUN_DIR}/busybox"), 0o755, busybox);
+    w.add_file(&format!("{RUN_DIR}/init"), 0o755, init.as_bytes());
+    Ok(w.finish())
 }
 
 /// Did the guest run the program to a zero exit status? The marker line
