@@ -1,7 +1,8 @@
 //! `isola rootfs --packages P1,P2 -o DIR`: a guest root file system built
 //! from Debian packages and their dependency closure, with the host's apt
 //! (resolve, download) and dpkg (unpack); no maintainer script runs, so the
-//! few files they would make (/etc/passwd, /etc/group) are made here.
+//! few files they would make (/etc/passwd, /etc/group, and the installer's
+//! /etc/hosts) are made here.
 //!
 //! Finished roots are cached by package set under
 //! `~/.cache/isola/roots/<hash>/` (debs under `~/.cache/isola/debs/`), so a
@@ -27,7 +28,7 @@ pub const ESSENTIAL: &[&str] = &["libc6", "base-files", "base-passwd"];
 const MARKER: &str = ".isola-rootfs";
 
 /// Bumped when what `build` makes of a package set changes.
-const LAYOUT: &str = "layout 4";
+const LAYOUT: &str = "layout 5";
 
 /// `isola rootfs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -545,6 +546,9 @@ fn cached_deb(pkg: &str, dir: &Path) -> Result<Option<PathBuf>, Error> {
     Ok(best.map(|(_, p)| p))
 }
 
+/// The installer's /etc/hosts for a machine without a network name.
+const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n";
+
 /// What maintainer scripts and the installer would have made: the user
 /// and group files, the writable dirs; with `merge`, usr-merged /bin /sbin
 /// /lib /lib64. Without it the layout stays as unpacked, which bookworm's
@@ -567,6 +571,12 @@ fn finish(root: &Path, merge: bool) -> Result<(), Error> {
             fs::set_permissions(&to, fs::Permissions::from_mode(0o644))
                 .map_err(|e| io_err("cannot chmod", &to, e))?;
         }
+    }
+    // The installer writes /etc/hosts (no package ships it): without it
+    // "localhost" does not resolve (Python's socket tests bind to it).
+    let hosts = etc.join("hosts");
+    if !hosts.exists() {
+        fs::write(&hosts, HOSTS).map_err(|e| io_err("cannot write", &hosts, e))?;
     }
     for (d, mode) in [
         ("tmp", 0o1777),

@@ -202,7 +202,8 @@ pub fn root_init_script(command: &[String], env: &[(String, String)]) -> String 
     ] {
         script.push_str(&format!("{bb} mkdir -p {dir}; {bb} mount -t {fs_type} {what} {dir}\n"));
     }
-    script.push_str(&format!("{bb} mkdir -p /tmp; {bb} chmod 1777 /tmp\ncd /\n"));
+    // The loopback interface, which Isola always has.
+    script.push_str(&format!("{bb} ip link set lo up\n{bb} mkdir -p /tmp; {bb} chmod 1777 /tmp\ncd /\n"));
     script.push_str("echo 'isola-bench: start'\n");
     script.push_str(&format!(
         "{bb} env -i {} {} </dev/console >/dev/console 2>&1\n",
