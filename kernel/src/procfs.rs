@@ -16,7 +16,7 @@ use process::Pid;
 use syscall::Errno;
 
 use crate::fs::FileKind;
-use crate::proc::{self, Process, RunState};
+use crate::proc::{self, Process};
 
 /// What a /proc path names.
 pub enum ProcNode {
@@ -270,11 +270,7 @@ fn maps(p: &Process) -> Result<String, Errno> {
 
 /// `/proc/PID/status` of the caller's own record.
 fn status(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
-    let state = match p.run {
-        RunState::Ready => 'R',
-        RunState::Blocked(_) => 'S',
-        RunState::Zombie => 'Z',
-    };
+    let state = p.state_letter();
     let kib = |bytes: u64| bytes / 1024;
     let (mut data, mut stack, mut exe) = (0, 0, 0);
     for r in p.memory.regions() {
@@ -323,7 +319,7 @@ fn status(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
         sigq_limit: p.limits.get(syscall::Resource::Sigpending).rlim_cur,
         sig_pending: p.signals.pending(),
         shared_pending: 0,
-        sig_blocked: p.signals.mask(),
+        sig_blocked: p.thread().signals.mask(),
         sig_ignored: ignored,
         sig_caught: caught,
         cpus: CPUS,
@@ -345,11 +341,7 @@ fn fd_target(file: &crate::fs::FileRef) -> Vec<u8> {
 }
 
 fn stat_line(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
-    let state = match p.run {
-        RunState::Ready => 'R',
-        RunState::Blocked(_) => 'S',
-        RunState::Zombie => 'Z',
-    };
+    let state = p.state_letter();
     let rss = p.memory.frames;
     let vsize = rss * 4096;
     // pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt

@@ -44,7 +44,7 @@ pub use creds::Credentials;
 pub use fd::{DEFAULT_NOFILE, FdTable, MAX_FDS, NR_OPEN, check_range};
 pub use pipe::{PIPE_BUF, PIPE_CAPACITY, PIPE_MAX_SIZE, Pipe, PipeRead, PipeResize, PipeWrite};
 pub use rlimit::ResourceLimits;
-pub use signal::SignalState;
+pub use signal::{SignalState, ThreadSignals};
 pub use stack::{STACK_LIMIT_FOR_ARGS, StackError, StackImage, build_initial_stack};
 pub use table::{Entry, ExitStatus, PID_MAX, ProcState, ProcessTable, WaitResult, WaitTarget};
 

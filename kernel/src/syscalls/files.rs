@@ -93,7 +93,7 @@ fn open_fifo(ctx: &mut Ctx<'_>, id: InodeId, flags: OpenFlags, raw_flags: u64) -
         return Ok(ctx.process.files.insert(wait.into_file(), cloexec)? as u64);
     }
     ctx.block = Some(BlockOn::Pipe(fs::pipe_id(&wait.pipe)));
-    ctx.process.fifo_wait = Some(wait);
+    ctx.process.thread_mut().fifo_wait = Some(wait);
     Ok(0)
 }
 
@@ -104,12 +104,12 @@ fn resume_fifo_open(ctx: &mut Ctx<'_>, wait: fs::FifoWait) -> SysResult {
         return Ok(ctx.process.files.insert(wait.into_file(), cloexec)? as u64);
     }
     ctx.block = Some(BlockOn::Pipe(fs::pipe_id(&wait.pipe)));
-    ctx.process.fifo_wait = Some(wait);
+    ctx.process.thread_mut().fifo_wait = Some(wait);
     Ok(0)
 }
 
 fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: u64) -> SysResult {
-    if let Some(wait) = ctx.process.fifo_wait.take() {
+    if let Some(wait) = ctx.process.thread_mut().fifo_wait.take() {
         return resume_fifo_open(ctx, wait);
     }
     let flags = OpenFlags::from_raw(raw_flags)?;
@@ -1639,11 +1639,11 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
 /// The deadline of a waiting call: computed on its first run, kept across
 /// retries; `None` (no timeout) waits forever. Saturates (`syscall::time`).
 pub fn deadline(ctx: &mut Ctx<'_>, timeout_ns: Option<u64>) -> u64 {
-    if !ctx.retry || ctx.process.wait_deadline.is_none() {
+    if !ctx.retry || ctx.process.thread_mut().wait_deadline.is_none() {
         let now = crate::time::monotonic_ns();
-        ctx.process.wait_deadline = Some(timeout_ns.map_or(u64::MAX, |t| syscall::time::deadline_ns(now, t)));
+        ctx.process.thread_mut().wait_deadline = Some(timeout_ns.map_or(u64::MAX, |t| syscall::time::deadline_ns(now, t)));
     }
-    ctx.process.wait_deadline.unwrap_or(u64::MAX)
+    ctx.process.thread_mut().wait_deadline.unwrap_or(u64::MAX)
 }
 
 /// `struct pollfd` entries handled per pass, so that the kernel buffer stays
@@ -1763,7 +1763,7 @@ pub fn write_time_left(ctx: &mut Ctx<'_>, addr: u64, timeval: bool) {
     if addr == 0 || ctx.process.memory.read(addr, &mut raw).is_err() || raw == [0; 16] {
         return;
     }
-    let left = ctx.process.wait_deadline.map_or(0, |at| syscall::time::remaining_ns(at, crate::time::monotonic_ns()));
+    let left = ctx.process.thread().wait_deadline.map_or(0, |at| syscall::time::remaining_ns(at, crate::time::monotonic_ns()));
     let bytes = if timeval { syscall::Timeval::from_nanos(left).to_bytes() } else { syscall::Timespec::from_nanos(left).to_bytes() };
     let _ = ctx.process.memory.write(addr, &bytes);
 }

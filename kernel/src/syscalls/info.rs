@@ -373,7 +373,7 @@ pub fn interrupted_sleep(ctx: &mut Ctx<'_>, number: u64, a: [u64; 6]) {
         // No CPU time passed while it slept: all of it is left.
         read_timespec(ctx, a[2]).unwrap_or(0)
     } else {
-        ctx.process.wait_deadline.map_or(0, |at| syscall::time::remaining_ns(at, time::monotonic_ns()))
+        ctx.process.thread().wait_deadline.map_or(0, |at| syscall::time::remaining_ns(at, time::monotonic_ns()))
     };
     let _ = ctx.process.memory.write(rem, &Timespec::from_nanos(left).to_bytes());
 }
@@ -393,22 +393,17 @@ pub fn sys_arch_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             if a[1] >= crate::proc::memory::USER_END {
                 return Err(Errno::EPERM);
             }
-            ctx.process.fs_base = a[1];
+            ctx.process.thread_mut().fs_base = a[1];
             gate::set_fs_base(a[1]);
             Ok(0)
         }
         ArchPrctl::GetFs => {
-            let base = ctx.process.fs_base;
+            let base = ctx.process.thread().fs_base;
             ctx.process.memory.write(a[1], &base.to_le_bytes())?;
             Ok(0)
         }
         _ => Err(Errno::EINVAL),
     }
-}
-
-pub fn sys_set_tid_address(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.process.clear_child_tid = a[0];
-    Ok(u64::from(ctx.process.pid.as_u32()))
 }
 
 pub fn sys_prlimit64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -491,7 +486,7 @@ pub fn sys_set_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if a[1] != 24 {
         return Err(Errno::EINVAL);
     }
-    ctx.process.robust_list = a[0];
+    ctx.process.thread_mut().robust_list = a[0];
     Ok(0)
 }
 
@@ -519,13 +514,15 @@ pub fn sys_futex(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         ctx.process.memory.read(addr, &mut word)?;
         Ok(u32::from_le_bytes(word))
     };
-    // A word other processes may wait on too.
+    // The word's key: the shared page's for a word other processes may wait
+    // on too, else the process and the address.
     let shared_key = |ctx: &mut Ctx<'_>, addr: u64| -> Result<Option<u64>, Errno> {
-        if op.private { Ok(None) } else { ctx.process.memory.shared_word_key(addr) }
+        let shared = if op.private { None } else { ctx.process.memory.shared_word_key(addr)? };
+        Ok(Some(shared.unwrap_or_else(|| crate::proc::private_futex_key(ctx.process.pid, addr))))
     };
     let wake_all = |woken: &[::process::futex::Waiter]| {
         for w in woken {
-            crate::proc::sched::wake(w.pid, crate::proc::BlockOn::Until(w.deadline_ns));
+            crate::proc::sched::wake_thread(w.pid, crate::proc::BlockOn::Until(w.deadline_ns));
         }
         woken.len() as u64
     };
@@ -535,7 +532,7 @@ pub fn sys_futex(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                 return Err(Errno::EINVAL);
             }
             let bitset = if op.cmd == FutexCmd::WaitBitset { val3 } else { u32::MAX };
-            let pid = ctx.process.pid;
+            let pid = crate::proc::sched::current_tid();
             // The first run checks the word and fixes the deadline; a retry
             // (after a wake-up meant for no one else) only waits on.
             let deadline = if ctx.retry {
@@ -586,10 +583,10 @@ pub fn sys_futex(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             if op.cmd == FutexCmd::WakeBitset && val3 == 0 {
                 return Err(Errno::EINVAL);
             }
-            if op.private {
-                return Ok(0);
+            // Linux finds a private word's key without reading it.
+            if !op.private {
+                read_word(ctx, uaddr)?;
             }
-            read_word(ctx, uaddr)?;
             let Some(key) = shared_key(ctx, uaddr)? else { return Ok(0) };
             let bitset = if op.cmd == FutexCmd::WakeBitset { val3 } else { u32::MAX };
             let woken = crate::proc::FUTEX_WAITERS.lock().wake(key, bitset, val as usize);
@@ -657,12 +654,19 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                 *slot = byte[0];
             }
             let len = raw.iter().position(|&b| b == 0).unwrap_or(COMM_LEN - 1);
-            ctx.process.name = alloc::string::String::from_utf8_lossy(&raw[..len]).into_owned();
+            let name = alloc::string::String::from_utf8_lossy(&raw[..len]).into_owned();
+            // The first thread's name is the process's (comm); another
+            // thread's is its own (/proc/PID/task/TID/comm).
+            if proc::sched::current_tid() == ctx.process.pid {
+                ctx.process.name = name;
+            } else {
+                ctx.process.thread_mut().comm = Some(name);
+            }
             Ok(0)
         }
         PR_GET_NAME => {
             let mut raw = [0u8; COMM_LEN];
-            let name = ctx.process.name.as_bytes();
+            let name = ctx.process.thread().comm.as_ref().unwrap_or(&ctx.process.name).as_bytes();
             let len = name.len().min(COMM_LEN - 1);
             raw[..len].copy_from_slice(&name[..len]);
             ctx.process.memory.write(a[1], &raw)?;
