@@ -218,6 +218,11 @@ impl ProcessTable {
         if self.entries.contains_key(&tid) { Some(tid) } else { self.threads.get(&tid).copied() }
     }
 
+    /// The threads of `process` beyond its first, by tid.
+    pub fn threads_of(&self, process: Pid) -> impl Iterator<Item = Pid> + '_ {
+        self.threads.iter().filter(move |(_, p)| **p == process).map(|(tid, _)| *tid)
+    }
+
     /// Processes and threads beyond their first, zombies included (what
     /// RLIMIT_NPROC counts on Linux: tasks).
     pub fn tasks(&self) -> usize {
@@ -435,6 +440,7 @@ mod tests {
         assert_eq!(t.process_of(tid), Some(Pid::INIT));
         assert_eq!(t.process_of(Pid::INIT), Some(Pid::INIT));
         assert_eq!(t.tasks(), 2);
+        assert_eq!(t.threads_of(Pid::INIT).collect::<alloc::vec::Vec<_>>(), [tid]);
         let next = t.allocate_pid();
         assert_ne!(next, tid);
         t.remove_thread(tid);

@@ -137,6 +137,12 @@ impl Process {
         }
     }
 
+    /// Whether a vfork child holds this process's memory (one of its
+    /// threads waits for it to exec or exit).
+    pub fn lent_to_vfork_child(&self) -> bool {
+        self.threads.iter().any(|t| matches!(t.run, RunState::Blocked(BlockOn::VforkChild(_))))
+    }
+
     /// Where thread `tid` is in `threads`.
     pub fn thread_index(&self, tid: Pid) -> Option<usize> {
         self.threads.iter().position(|t| t.tid == tid)

@@ -240,7 +240,11 @@ type ThreadId = (Pid, Pid);
 fn pick(after: ThreadId) -> Option<ThreadId> {
     let procs = PROCS.lock();
     let (pid, tid) = after;
-    let ready = |p: &alloc::boxed::Box<Process>, t: &alloc::boxed::Box<Thread>| t.run == RunState::Ready && !p.is_zombie();
+    // While a vfork child runs in a process's memory, the process's other
+    // threads wait too (their memory is the child's until it execs or exits).
+    let ready = |p: &alloc::boxed::Box<Process>, t: &alloc::boxed::Box<Thread>| {
+        t.run == RunState::Ready && !p.is_zombie() && (p.threads.len() == 1 || !p.lent_to_vfork_child())
+    };
     // The current process's threads after the current one, then the
     // processes after it, then those before it, then its threads up to the
     // current one.
