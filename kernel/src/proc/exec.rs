@@ -302,6 +302,11 @@ pub fn execve(
             let _ = super::KEYS.lock().release(key);
         }
     })?;
+    // The other threads end (their clear-child-tid words and robust lists
+    // are in the old memory); the caller goes on as the only one, with the
+    // process's pid as its tid.
+    super::thread::end_other_threads(p, true);
+    p.thread_mut().clear_child_tid = 0;
     let mut old = core::mem::replace(&mut p.memory, image.memory);
     if !borrowed {
         p.maxrss_before_exec_kib = p.maxrss_before_exec_kib.max(old.peak_frames.saturating_mul(4));
@@ -328,9 +333,6 @@ pub fn execve(
     if p.creds != before {
         p.identity_generation = fs::new_identity_generation();
     }
-    // The other threads end; the caller goes on as the only one, with the
-    // process's pid as its tid.
-    super::thread::end_other_threads(p, true);
     let thread = p.thread_mut();
     thread.sigaltstack = [0; 24];
     thread.fs_base = 0;

@@ -331,7 +331,10 @@ pub fn refresh_pkru(p: &mut Process) {
 /// Kills the current process with `signal` after a fault, with a console line.
 pub fn kill_current(signal: u32, why: core::fmt::Arguments<'_>) -> ! {
     let who = with_current(|p| (p.pid, p.name.clone())).unwrap_or((Pid::INIT, String::from("?")));
-    crate::knotice!("isola: pid {} ({}) killed by {}: {}", who.0, who.1, signal_name(signal), why);
+    // A fault in one thread ends its whole process; the line names the thread.
+    let tid = sched::current_tid();
+    let thread = if tid != who.0 { alloc::format!(", thread {tid}") } else { String::new() };
+    crate::knotice!("isola: pid {} ({}{thread}) killed by {}: {}", who.0, who.1, signal_name(signal), why);
     let core = matches!(signal, SIGSEGV | SIGILL | SIGFPE | SIGBUS | SIGTRAP);
     exit_current(ExitStatus::Signaled { signal, core })
 }
@@ -397,6 +400,14 @@ pub fn cpu_times_ns(p: &Process) -> (u64, u64) {
     // exit); converted here, when reported.
     let (user_cycles, system_cycles) = p.cpu.times_at(crate::time::cpu_clock());
     (crate::time::cpu_clock_to_ns(user_cycles), crate::time::cpu_clock_to_ns(system_cycles))
+}
+
+/// What getrusage(RUSAGE_THREAD) reports for the running thread of `p`:
+/// its own times, the process's ru_maxrss.
+pub fn thread_usage_of(p: &Process) -> ::process::Rusage {
+    let (user_cycles, system_cycles) = p.thread().cpu.times_at(crate::time::cpu_clock());
+    let (user_ns, system_ns) = (crate::time::cpu_clock_to_ns(user_cycles), crate::time::cpu_clock_to_ns(system_cycles));
+    ::process::Rusage { user_ns, system_ns, ..usage_of(p) }
 }
 
 /// What getrusage(RUSAGE_SELF) reports for `p` now.

@@ -278,15 +278,20 @@ pub fn schedule() {
                 switch_to_raw(next, slot.unwrap_or(&mut scratch));
             }
             if let Some(p) = PROCS.lock().get_mut(&me.0.as_u32()) {
-                p.thread_mut().slice = SLICE_TICKS;
-                p.cpu.switch_in(crate::time::cpu_clock());
+                let now = crate::time::cpu_clock();
+                p.cpu.switch_in(now);
+                let t = p.thread_mut();
+                t.slice = SLICE_TICKS;
+                t.cpu.switch_in(now);
             }
             reap_deferred();
             return;
         }
         // Idle time is nobody's CPU time.
         if let Some(p) = PROCS.lock().get_mut(&me.0.as_u32()) {
-            p.cpu.switch_out(crate::time::cpu_clock());
+            let now = crate::time::cpu_clock();
+            p.cpu.switch_out(now);
+            p.thread_mut().cpu.switch_out(now);
         }
         let halted_at = crate::time::cpu_clock();
         cpu::enable_interrupts();
@@ -313,10 +318,12 @@ fn switch_to_raw(next: ThreadId, save: *mut u64) {
     let now = crate::time::cpu_clock();
     if let Some(p) = procs.get_mut(&me.as_u32()) {
         p.cpu.switch_out(now);
-        if let Some(index) = p.thread_index(me_tid)
-            && p.threads[index].run != RunState::Zombie
-        {
-            p.threads[index].fpu.save();
+        if let Some(index) = p.thread_index(me_tid) {
+            let t = &mut p.threads[index];
+            t.cpu.switch_out(now);
+            if t.run != RunState::Zombie {
+                t.fpu.save();
+            }
         }
     }
     let Some(n) = procs.get_mut(&next.0.as_u32()) else { return };
@@ -325,6 +332,7 @@ fn switch_to_raw(next: ThreadId, save: *mut u64) {
     let pkru = effective_pkru(n);
     let other_space = next.0 != me;
     let t = &mut n.threads[index];
+    t.cpu.switch_in(now);
     t.fpu.restore();
     gate::set_process(t.kernel_stack.top.as_u64(), pkru);
     gate::set_fs_base(t.fs_base);

@@ -54,6 +54,9 @@ pub struct Thread {
     pub sigwait_set: u64,
     /// A FIFO open waiting for the other side (undone if interrupted).
     pub fifo_wait: Option<crate::fs::FifoWait>,
+    /// Its own user and system time (RUSAGE_THREAD, CLOCK_THREAD_CPUTIME_ID);
+    /// the process's clock counts all of them.
+    pub cpu: ::process::CpuClock,
 }
 
 impl Thread {
@@ -81,6 +84,7 @@ impl Thread {
             wait_deadline: None,
             sigwait_set: 0,
             fifo_wait: None,
+            cpu: ::process::CpuClock::new(),
         })
     }
 

@@ -140,7 +140,7 @@ pub fn rusage_layout(usage: &process::Rusage) -> RusageLayout {
     }
 }
 
-/// getrusage: RUSAGE_SELF (and RUSAGE_THREAD: one thread per process),
+/// getrusage: RUSAGE_SELF (all threads), RUSAGE_THREAD (the caller's),
 /// RUSAGE_CHILDREN (the waited-for ones); EINVAL otherwise. Times, and
 /// ru_maxrss in KiB; the fault, switch and I/O counters are 0.
 pub fn sys_getrusage(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -148,7 +148,8 @@ pub fn sys_getrusage(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     const RUSAGE_CHILDREN: i32 = -1;
     const RUSAGE_THREAD: i32 = 1;
     let usage = match a[0] as i32 {
-        RUSAGE_SELF | RUSAGE_THREAD => crate::proc::usage_of(ctx.process),
+        RUSAGE_SELF => crate::proc::usage_of(ctx.process),
+        RUSAGE_THREAD => crate::proc::thread_usage_of(ctx.process),
         RUSAGE_CHILDREN => ctx.process.children_usage,
         _ => return Err(Errno::EINVAL),
     };
@@ -197,9 +198,12 @@ fn clock_now_ns(clock: ClockId) -> u64 {
 pub fn sys_clock_gettime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let clock = ClockId::from_raw(a[0])?;
     let ns = match clock {
-        // One thread per process: both CPU-time clocks are the process's user + system time.
         ClockId::ProcessCputimeId | ClockId::ThreadCputimeId => {
-            let usage = crate::proc::usage_of(ctx.process);
+            let usage = if clock == ClockId::ThreadCputimeId {
+                crate::proc::thread_usage_of(ctx.process)
+            } else {
+                crate::proc::usage_of(ctx.process)
+            };
             usage.user_ns.saturating_add(usage.system_ns)
         }
         _ => clock_now_ns(clock),

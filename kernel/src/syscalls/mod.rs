@@ -349,7 +349,9 @@ pub fn dispatch(frame: &mut SyscallFrame) {
     let mut retry = false;
     let (result, full_restore, yield_after) = loop {
         let outcome = proc::with_current(|process| {
-            process.cpu.enter_kernel(crate::time::cpu_clock());
+            let now = crate::time::cpu_clock();
+            process.cpu.enter_kernel(now);
+            process.thread_mut().cpu.enter_kernel(now);
             let mut ctx = Ctx {
                 process,
                 frame: &mut *frame,
@@ -459,7 +461,9 @@ pub fn dispatch(frame: &mut SyscallFrame) {
 /// trap): a due alarm, then signal delivery (default action or handler).
 pub fn return_to_user(frame: &mut SyscallFrame) {
     let status = proc::with_current(|p| {
-        p.cpu.leave_kernel(crate::time::cpu_clock());
+        let now = crate::time::cpu_clock();
+        p.cpu.leave_kernel(now);
+        p.thread_mut().cpu.leave_kernel(now);
         if p.alarm_at.is_some() {
             signal::fire_alarm_if_due(p, crate::time::monotonic_ns());
         }
