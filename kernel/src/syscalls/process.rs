@@ -179,6 +179,11 @@ fn kill_targets(ctx: &mut Ctx<'_>, pid: i32, raw: u64, code: i32) -> SysResult {
     let raw = u64::from(raw as u32);
     let signal = if raw == 0 { None } else { Some(syscall::Signal::from_raw(raw)?.number()) };
     let me = ctx.process.pid;
+    // kill of a thread's id signals its process, as on Linux.
+    let pid = match pid {
+        p if p > 0 => proc::with_table(|t| t.process_of(Pid::new(p as u32))).map_or(p, |owner| owner.as_u32() as i32),
+        p => p,
+    };
     let group = |t: &::process::ProcessTable| match pid {
         0 => Some(t.get(me).map_or(0, |e| e.pgid)),
         p if p < -1 => Some(p.unsigned_abs()),
