@@ -150,16 +150,24 @@ impl Process {
 
     /// The index of the running thread when it is one of this process's,
     /// else of its first (a process always has one).
+    #[inline]
     pub fn current_index(&self) -> usize {
-        self.thread_index(sched::current_tid()).unwrap_or(0)
+        let tid = sched::current_tid();
+        // The first thread is the common case (every single-threaded process).
+        if self.threads.first().is_some_and(|t| t.tid == tid) {
+            return 0;
+        }
+        self.thread_index(tid).unwrap_or(0)
     }
 
     /// The running thread (or, for a process not running, its first).
+    #[inline]
     pub fn thread(&self) -> &Thread {
         &self.threads[self.current_index()]
     }
 
     /// As [`Process::thread`], to change it.
+    #[inline]
     pub fn thread_mut(&mut self) -> &mut Thread {
         let index = self.current_index();
         &mut self.threads[index]
