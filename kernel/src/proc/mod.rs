@@ -97,7 +97,8 @@ pub struct Process {
     pub identity_generation: u64,
     /// User and group ids (real, effective, saved, fs) and capabilities.
     pub creds: ::process::Credentials,
-    /// User and system time (nanoseconds from the TSC clock) of all its threads.
+    /// The CPU time of its ended threads (each live thread counts its own,
+    /// [`cpu_times_ns`] adds them up) and the CPU-time interval timers.
     pub cpu: ::process::CpuClock,
     /// What the waited-for children (and theirs) used (RUSAGE_CHILDREN).
     pub children_usage: ::process::Rusage,
@@ -406,7 +407,13 @@ pub fn reap(pid: Pid) -> Option<(::process::Rusage, ::process::Rusage)> {
 pub fn cpu_times_ns(p: &Process) -> (u64, u64) {
     // Accounted in cycles of the CPU clock (one rdtsc per kernel entry and
     // exit); converted here, when reported.
-    let (user_cycles, system_cycles) = p.cpu.times_at(crate::time::cpu_clock());
+    let now = crate::time::cpu_clock();
+    let (mut user_cycles, mut system_cycles) = p.cpu.times_at(now);
+    for t in &p.threads {
+        let (user, system) = t.cpu.times_at(now);
+        user_cycles = user_cycles.saturating_add(user);
+        system_cycles = system_cycles.saturating_add(system);
+    }
     (crate::time::cpu_clock_to_ns(user_cycles), crate::time::cpu_clock_to_ns(system_cycles))
 }
 

@@ -279,7 +279,6 @@ pub fn schedule() {
             }
             if let Some(p) = PROCS.lock().get_mut(&me.0.as_u32()) {
                 let now = crate::time::cpu_clock();
-                p.cpu.switch_in(now);
                 let t = p.thread_mut();
                 t.slice = SLICE_TICKS;
                 t.cpu.switch_in(now);
@@ -289,9 +288,7 @@ pub fn schedule() {
         }
         // Idle time is nobody's CPU time.
         if let Some(p) = PROCS.lock().get_mut(&me.0.as_u32()) {
-            let now = crate::time::cpu_clock();
-            p.cpu.switch_out(now);
-            p.thread_mut().cpu.switch_out(now);
+            p.thread_mut().cpu.switch_out(crate::time::cpu_clock());
         }
         let halted_at = crate::time::cpu_clock();
         cpu::enable_interrupts();
@@ -317,7 +314,6 @@ fn switch_to_raw(next: ThreadId, save: *mut u64) {
     let mut procs = PROCS.lock();
     let now = crate::time::cpu_clock();
     if let Some(p) = procs.get_mut(&me.as_u32()) {
-        p.cpu.switch_out(now);
         if let Some(index) = p.thread_index(me_tid) {
             let t = &mut p.threads[index];
             t.cpu.switch_out(now);
@@ -328,7 +324,6 @@ fn switch_to_raw(next: ThreadId, save: *mut u64) {
     }
     let Some(n) = procs.get_mut(&next.0.as_u32()) else { return };
     let Some(index) = n.thread_index(next.1) else { return };
-    n.cpu.switch_in(now);
     let pkru = effective_pkru(n);
     let other_space = next.0 != me;
     let t = &mut n.threads[index];

@@ -195,6 +195,8 @@ pub fn exit_current_thread() -> bool {
         release(p, index);
         let mut thread = p.threads.remove(index);
         thread.run = RunState::Zombie;
+        thread.cpu.switch_out(crate::time::cpu_clock());
+        p.cpu.absorb(&thread.cpu, crate::time::cpu_clock());
         DEAD.lock().push((thread, true));
         // A process-directed signal this thread would have taken goes to another.
         super::signal::redirect_pending(p);
@@ -221,6 +223,7 @@ pub fn end_other_threads(p: &mut Process, execve: bool) {
         release(p, index);
         let mut thread = p.threads.remove(index);
         thread.run = RunState::Zombie;
+        p.cpu.absorb(&thread.cpu, crate::time::cpu_clock());
         let tid = thread.tid;
         DEAD.lock().push((thread, false));
         if tid != p.pid {

@@ -349,9 +349,7 @@ pub fn dispatch(frame: &mut SyscallFrame) {
     let mut retry = false;
     let (result, full_restore, yield_after) = loop {
         let outcome = proc::with_current(|process| {
-            let now = crate::time::cpu_clock();
-            process.cpu.enter_kernel(now);
-            process.thread_mut().cpu.enter_kernel(now);
+            process.thread_mut().cpu.enter_kernel(crate::time::cpu_clock());
             let mut ctx = Ctx {
                 process,
                 frame: &mut *frame,
@@ -461,9 +459,8 @@ pub fn dispatch(frame: &mut SyscallFrame) {
 /// trap): a due alarm, then signal delivery (default action or handler).
 pub fn return_to_user(frame: &mut SyscallFrame) {
     let status = proc::with_current(|p| {
-        let now = crate::time::cpu_clock();
-        p.cpu.leave_kernel(now);
-        p.thread_mut().cpu.leave_kernel(now);
+        let index = p.current_index();
+        p.threads[index].cpu.leave_kernel(crate::time::cpu_clock());
         if p.alarm_at.is_some() {
             signal::fire_alarm_if_due(p, crate::time::monotonic_ns());
         }
@@ -474,7 +471,6 @@ pub fn return_to_user(frame: &mut SyscallFrame) {
             signal::fire_cpu_limit_if_due(p);
         }
         // The common case, nothing pending: no signal work at all.
-        let index = p.current_index();
         let thread = &p.threads[index];
         if !p.signals.has_deliverable(&thread.signals) && thread.restart_syscall.is_none() && thread.saved_mask.is_none() {
             return None;
