@@ -266,7 +266,6 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         maxrss_before_exec_kib: 0,
         fifo_wait: None,
         clear_child_tid: 0,
-        robust_list: 0,
         fs_base: 0,
         sigaltstack: [0; 24],
         kernel_stack,
@@ -316,6 +315,8 @@ pub fn execve(
             let _ = super::KEYS.lock().release(key);
         }
     })?;
+    // Linux's futex_exec_release: the robust list and PI locks, as at exit.
+    super::futex::thread_exited(p, super::sched::current_tid());
     let mut old = core::mem::replace(&mut p.memory, image.memory);
     if !borrowed {
         p.maxrss_before_exec_kib = p.maxrss_before_exec_kib.max(old.peak_frames.saturating_mul(4));

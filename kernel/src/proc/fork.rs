@@ -89,7 +89,6 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         maxrss_before_exec_kib: 0,
         fifo_wait: None,
         clear_child_tid: 0,
-        robust_list: 0,
         fs_base: parent.fs_base,
         sigaltstack: parent.sigaltstack,
         kernel_stack,

@@ -5,6 +5,7 @@
 
 pub mod exec;
 pub mod fork;
+pub mod futex;
 pub mod memory;
 pub mod sched;
 pub mod signal;
@@ -106,8 +107,6 @@ pub struct Process {
     /// A FIFO open waiting for the other side (undone if interrupted).
     pub fifo_wait: Option<crate::fs::FifoWait>,
     pub clear_child_tid: u64,
-    /// The robust futex list head (`set_robust_list`).
-    pub robust_list: u64,
     pub fs_base: u64,
     /// The alternate signal stack (`stack_t` as the process gave it).
     pub sigaltstack: [u8; 24],
@@ -142,9 +141,6 @@ pub struct Process {
 
 /// The protection keys handed to domains (DESIGN.md "Key allocation").
 pub static KEYS: Mutex<KeyAllocator> = Mutex::new(KeyAllocator::new());
-
-/// Processes waiting on futex words in shared memory (`sys_futex`).
-pub static FUTEX_WAITERS: Mutex<::process::futex::FutexWaiters> = Mutex::new(::process::futex::FutexWaiters::new());
 
 /// Every process, by pid.
 pub static PROCS: Mutex<BTreeMap<u32, Box<Process>>> = Mutex::new(BTreeMap::new());
@@ -184,7 +180,7 @@ pub fn exit_current(status: ExitStatus) -> ! {
         }
         crate::shutdown(status.shell_status());
     }
-    FUTEX_WAITERS.lock().remove(pid);
+    with_current(|p| futex::thread_exited(p, sched::current_tid()));
     let give_back = with_current(|p| {
         p.files.clear();
         crate::locks::process_ended(p.pid.as_u32());
