@@ -45,19 +45,33 @@ pub struct Waiter {
     pub bitset: u32,
     /// What the waiter blocks until (the kernel wakes it by this).
     pub deadline_ns: u64,
-    /// Waits in FUTEX_LOCK_PI for ownership, not for a wake-up.
+    /// Waits in FUTEX_LOCK_PI for ownership, not for a wake-up (also a
+    /// FUTEX_WAIT_REQUEUE_PI waiter once requeued onto its PI lock).
     pub pi: bool,
+    /// A FUTEX_WAIT_REQUEUE_PI waiter still on its condition word: the PI
+    /// lock it is to be requeued onto.
+    pub requeue_pi: Option<FutexKey>,
 }
 
 impl Waiter {
     /// A FUTEX_WAIT(_BITSET) waiter.
     pub fn new(tid: Pid, key: FutexKey, bitset: u32, deadline_ns: u64) -> Waiter {
-        Waiter { tid, key, bitset, deadline_ns, pi: false }
+        Waiter { tid, key, bitset, deadline_ns, pi: false, requeue_pi: None }
     }
 
     /// A FUTEX_LOCK_PI waiter.
     pub fn pi(tid: Pid, key: FutexKey, deadline_ns: u64) -> Waiter {
-        Waiter { tid, key, bitset: u32::MAX, deadline_ns, pi: true }
+        Waiter { tid, key, bitset: u32::MAX, deadline_ns, pi: true, requeue_pi: None }
+    }
+
+    /// A FUTEX_WAIT_REQUEUE_PI waiter on `key`, for PI lock `lock`.
+    pub fn requeue_pi(tid: Pid, key: FutexKey, lock: FutexKey, deadline_ns: u64) -> Waiter {
+        Waiter { tid, key, bitset: u32::MAX, deadline_ns, pi: false, requeue_pi: Some(lock) }
+    }
+
+    /// Not a plain waiter: FUTEX_WAKE and FUTEX_REQUEUE refuse it.
+    fn is_pi_kind(&self) -> bool {
+        self.pi || self.requeue_pi.is_some()
     }
 }
 
@@ -90,6 +104,17 @@ pub enum LockPi {
     /// Someone (`owner`) holds it: write this value (FUTEX_WAITERS set)
     /// and wait (TRYLOCK_PI: EAGAIN).
     Wait { word: u32, owner: Pid },
+}
+
+/// What FUTEX_CMP_REQUEUE_PI does ([`FutexTable::requeue_pi`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequeuePi {
+    /// The PI lock word's new value, if it changes.
+    pub word: Option<u32>,
+    /// The waiter that took the lock, to wake.
+    pub woken: Option<Waiter>,
+    /// What the call returns: taken + requeued.
+    pub count: usize,
 }
 
 /// A PI waiter handed the lock it waited for.
@@ -154,7 +179,7 @@ impl FutexTable {
     /// on `key` whose bitset meets `bitset`, oldest first: the ones to wake.
     /// A PI futex's waiters are not woken so: EINVAL, as Linux.
     pub fn wake(&mut self, key: FutexKey, bitset: u32, count: usize) -> Result<Vec<Waiter>, Errno> {
-        if self.waiters.iter().any(|w| w.key == key && w.pi) {
+        if self.waiters.iter().any(|w| w.key == key && w.is_pi_kind()) {
             return Err(Errno::EINVAL);
         }
         let mut woken = Vec::new();
@@ -174,7 +199,7 @@ impl FutexTable {
     /// moves up to `nr_requeue` of the others to `to`, oldest first.
     /// Returns the woken; the call returns woken + moved (both commands).
     pub fn requeue(&mut self, from: FutexKey, to: FutexKey, nr_wake: usize, nr_requeue: usize) -> Result<(Vec<Waiter>, usize), Errno> {
-        if self.waiters.iter().any(|w| (w.key == from || w.key == to) && w.pi) {
+        if self.waiters.iter().any(|w| (w.key == from && w.is_pi_kind()) || (w.key == to && w.pi)) {
             return Err(Errno::EINVAL);
         }
         let woken = self.wake(from, u32::MAX, nr_wake)?;
@@ -187,6 +212,64 @@ impl FutexTable {
             moved += 1;
         }
         Ok((woken, moved))
+    }
+
+    /// FUTEX_CMP_REQUEUE_PI once the condition word matched
+    /// (`futex_requeue` with requeue_pi, `futex_proxy_trylock_atomic`):
+    /// the oldest waiter on `from` (a FUTEX_WAIT_REQUEUE_PI waiter for
+    /// `to`, else EINVAL) tries to take PI lock `to`, whose word holds
+    /// `word`, as LOCK_PI would for it (EDEADLK, ESRCH as there). If it
+    /// gets it, it is handed the lock (FUTEX_WAITERS set when others are
+    /// to follow); then up to `nr_requeue` waiters (one more if the first
+    /// did not get it) become PI waiters on `to`. The call returns the
+    /// count (taken + requeued).
+    pub fn requeue_pi(
+        &mut self,
+        from: FutexKey,
+        to: FutexKey,
+        word: u32,
+        nr_requeue: usize,
+        alive: impl Fn(Pid) -> bool,
+    ) -> Result<RequeuePi, Errno> {
+        let Some(top) = self.waiters.iter().copied().find(|w| w.key == from) else {
+            return Ok(RequeuePi { word: None, woken: None, count: 0 });
+        };
+        let on_from = || self.waiters.iter().filter(|w| w.key == from);
+        if on_from().any(|w| w.pi || w.requeue_pi != Some(to)) {
+            return Err(Errno::EINVAL);
+        }
+        let mut out = RequeuePi { word: None, woken: None, count: 0 };
+        let owner = match self.lock_pi(to, word, top.tid, &alive)? {
+            LockPi::Acquired(new) => {
+                out.word = Some(if nr_requeue > 0 { new | FUTEX_WAITERS } else { new });
+                let at = self.waiters.iter().position(|w| w.tid == top.tid).unwrap_or(0);
+                let taken = self.waiters.remove(at);
+                let taken = Waiter { key: to, pi: true, requeue_pi: None, ..taken };
+                self.granted.push(Granted { waiter: taken, owner_died: false });
+                self.pi_states.retain(|s| s.key != to);
+                self.pi_states.push(PiState { key: to, owner: taken.tid });
+                out.woken = Some(taken);
+                out.count = 1;
+                taken.tid
+            }
+            LockPi::Wait { word: new, owner } => {
+                out.word = (new != word).then_some(new);
+                owner
+            }
+        };
+        // Up to nr_requeue + 1 in all (futex_requeue's `task_count - nr_wake`).
+        let limit = nr_requeue.saturating_add(1);
+        for w in self.waiters.iter_mut().filter(|w| w.key == from) {
+            if out.count >= limit {
+                break;
+            }
+            *w = Waiter { key: to, pi: true, requeue_pi: None, ..*w };
+            out.count += 1;
+        }
+        if self.pi_owner(to).is_none() && self.waiters.iter().any(|w| w.key == to && w.pi) {
+            self.pi_states.push(PiState { key: to, owner });
+        }
+        Ok(out)
     }
 
     /// The owner the kernel knows of PI futex `key`, if it has waiters.
@@ -623,6 +706,54 @@ mod tests {
         assert_eq!(t.take_granted(Pid::new(4)).map(|g| g.owner_died), Some(true));
         assert_eq!(t.owner_died(Pid::new(4)), []);
         assert_eq!(t.pi_owner(shared(1)), None);
+    }
+
+    #[test]
+    fn requeue_pi_takes_a_free_lock_then_queues_the_rest() {
+        let mut t = FutexTable::new();
+        let (cond, lock) = (shared(1), shared(2));
+        for tid in 3..7 {
+            t.wait(Waiter::requeue_pi(Pid::new(tid), cond, lock, u64::MAX));
+        }
+        // Requeue-PI waiters are no plain waiters.
+        assert_eq!(t.wake(cond, u32::MAX, 1), Err(Errno::EINVAL));
+        assert_eq!(t.requeue(cond, shared(9), 1, 1), Err(Errno::EINVAL));
+        let alive = |_: Pid| true;
+        let r = t.requeue_pi(cond, lock, 0, 2, alive).unwrap();
+        // 3 takes the free lock (WAITERS: others follow); 4 and 5 queue.
+        assert_eq!(r.word, Some(3 | FUTEX_WAITERS));
+        assert_eq!(r.woken.map(|w| w.tid), Some(Pid::new(3)));
+        assert_eq!(r.count, 3);
+        assert_eq!(t.pi_owner(lock), Some(Pid::new(3)));
+        assert_eq!(t.waiting(Pid::new(6)).map(|w| w.key), Some(cond), "beyond nr_requeue: stays");
+        let granted = t.take_granted(Pid::new(3)).unwrap();
+        assert_eq!(pi_fixup(3 | FUTEX_WAITERS, granted), None);
+        let u = t.unlock_pi(lock, 3 | FUTEX_WAITERS, Pid::new(3)).unwrap();
+        assert_eq!(u.woken.map(|w| w.tid), Some(Pid::new(4)));
+    }
+
+    #[test]
+    fn requeue_pi_onto_a_held_lock_and_its_errors() {
+        let mut t = FutexTable::new();
+        let (cond, lock) = (shared(1), shared(2));
+        let alive = |p: Pid| p.as_u32() == 9;
+        assert_eq!(t.requeue_pi(cond, lock, 9, 5, alive), Ok(RequeuePi { word: None, woken: None, count: 0 }), "no waiter");
+        t.wait(Waiter::requeue_pi(Pid::new(3), cond, lock, u64::MAX));
+        t.wait(Waiter::requeue_pi(Pid::new(4), cond, lock, u64::MAX));
+        // Held by 9: one more than nr_requeue (0) is requeued, none taken.
+        let r = t.requeue_pi(cond, lock, 9, 0, alive).unwrap();
+        assert_eq!(r, RequeuePi { word: Some(9 | FUTEX_WAITERS), woken: None, count: 1 });
+        assert_eq!(t.pi_owner(lock), Some(Pid::new(9)));
+        assert_eq!(t.waiting(Pid::new(3)).map(|w| (w.key, w.pi)), Some((lock, true)));
+        // The top waiter owning the lock itself: EDEADLK; a dead owner: ESRCH.
+        assert_eq!(t.requeue_pi(cond, shared(7), 4, 1, alive), Err(Errno::EINVAL), "another lock than it waits for");
+        let mut u = FutexTable::new();
+        u.wait(Waiter::requeue_pi(Pid::new(4), cond, lock, u64::MAX));
+        assert_eq!(u.requeue_pi(cond, lock, 4, 1, alive), Err(Errno::EDEADLK));
+        assert_eq!(u.requeue_pi(cond, lock, 8, 1, alive), Err(Errno::ESRCH));
+        // A plain waiter on the condition word: EINVAL.
+        u.wait(waiter(5, cond));
+        assert_eq!(u.requeue_pi(cond, lock, 0, 1, alive), Err(Errno::EINVAL));
     }
 
     #[test]

@@ -10,7 +10,8 @@
  * - signals: EINTR, a restart after SA_RESTART (untimed only);
  * - PI locks: LOCK_PI / UNLOCK_PI / TRYLOCK_PI, EDEADLK, EPERM, ESRCH,
  *   hand-over in order, a timeout, owner death through a robust list
- *   (OWNER_DIED), a robust non-PI lock, hostile robust lists.
+ *   (OWNER_DIED), a robust non-PI lock, hostile robust lists;
+ * - WAIT_REQUEUE_PI / CMP_REQUEUE_PI onto a free and a held PI lock.
  * Raw syscall(SYS_futex, ...) throughout: no libc wrappers in between. */
 #include "child.h"
 
@@ -29,6 +30,8 @@
 #define FUTEX_TRYLOCK_PI 8
 #define FUTEX_WAIT_BITSET 9
 #define FUTEX_WAKE_BITSET 10
+#define FUTEX_WAIT_REQUEUE_PI 11
+#define FUTEX_CMP_REQUEUE_PI 12
 #define FUTEX_PRIVATE 128
 #define FUTEX_CLOCK_REALTIME 256
 #define FUTEX_WAITERS 0x80000000u
@@ -504,6 +507,77 @@ static void test_pi_handover(void)
           sh->order[0], sh->order[1], *w);
 }
 
+static void test_requeue_pi(void)
+{
+    volatile uint32_t *cond = &sh->w[0], *lock = &sh->w[1];
+    *cond = 0;
+    *lock = 0;
+    uint32_t me = (uint32_t)tid();
+    expect_errno("WAIT_REQUEUE_PI onto its own word: EINVAL", fx(cond, FUTEX_WAIT_REQUEUE_PI, 0, NULL, cond, 0), EINVAL);
+    expect_errno("WAIT_REQUEUE_PI on a word that changed: EAGAIN", fx(cond, FUTEX_WAIT_REQUEUE_PI, 1, NULL, lock, 0), EAGAIN);
+    struct timespec past = {1, 0};
+    expect_errno("WAIT_REQUEUE_PI to a past time: ETIMEDOUT", fx(cond, FUTEX_WAIT_REQUEUE_PI, 0, &past, lock, 0), ETIMEDOUT);
+    expect_errno("CMP_REQUEUE_PI with nr_wake 2: EINVAL", fx(cond, FUTEX_CMP_REQUEUE_PI, 2, (void *)1L, lock, 0), EINVAL);
+    expect_errno("CMP_REQUEUE_PI onto the same word: EINVAL", fx(cond, FUTEX_CMP_REQUEUE_PI, 1, (void *)1L, cond, 0), EINVAL);
+    expect_errno("CMP_REQUEUE_PI on a word that changed: EAGAIN", fx(cond, FUTEX_CMP_REQUEUE_PI, 1, (void *)1L, lock, 1),
+                 EAGAIN);
+    long r = fx(cond, FUTEX_CMP_REQUEUE_PI, 1, (void *)1L, lock, 0);
+    check(r == 0, "CMP_REQUEUE_PI with nobody waiting: 0", "%ld %s", r, errname(errno));
+
+    /* A free lock: the first waiter takes it, the others queue on it. */
+    sh->order_len = 0;
+    sh->ready = 0;
+    pid_t pids[3];
+    for (int i = 0; i < 3; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            __atomic_fetch_add(&sh->ready, 1, __ATOMIC_SEQ_CST);
+            long rr = fx(cond, FUTEX_WAIT_REQUEUE_PI, 0, NULL, lock, 0);
+            uint32_t word = *lock;
+            uint32_t at = __atomic_fetch_add(&sh->order_len, 1, __ATOMIC_SEQ_CST);
+            sh->order[at] = (uint32_t)i;
+            sleep_ms(5);
+            long ru = fx(lock, FUTEX_UNLOCK_PI, 0, NULL, NULL, 0);
+            _exit(rr == 0 && (word & FUTEX_TID_MASK) == (uint32_t)tid() && ru == 0 ? 0 : 1);
+        }
+        while (__atomic_load_n(&sh->ready, __ATOMIC_SEQ_CST) != (uint32_t)i + 1)
+            sleep_ms(1);
+        sleep_ms(30);
+    }
+    r = fx(cond, FUTEX_WAKE, 1, NULL, NULL, 0);
+    check(r == -1 && errno == EINVAL, "WAKE of WAIT_REQUEUE_PI waiters: EINVAL", "%ld %s", r, errname(errno));
+    r = fx(cond, FUTEX_CMP_REQUEUE_PI, 1, (void *)(long)INT_MAX, lock, 0);
+    check(r == 3, "CMP_REQUEUE_PI onto a free lock: one takes it, two queue on it, returns 3", "%ld %s", r, errname(errno));
+    check(reap_all(pids, 3), "each requeued waiter returned 0 owning the lock and unlocked it", "a child failed");
+    check(sh->order_len == 3 && sh->order[0] == 0 && sh->order[1] == 1 && sh->order[2] == 2 && *lock == 0,
+          "they took the lock in the order they waited; free at the end", "%u: %u %u %u, word %#x", sh->order_len,
+          sh->order[0], sh->order[1], sh->order[2], *lock);
+
+    /* A held lock: the waiter queues on it and gets it at the unlock. */
+    fx(lock, FUTEX_LOCK_PI, 0, NULL, NULL, 0);
+    sh->ready = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        __atomic_fetch_add(&sh->ready, 1, __ATOMIC_SEQ_CST);
+        long rr = fx(cond, FUTEX_WAIT_REQUEUE_PI, 0, NULL, lock, 0);
+        int owns = (*lock & FUTEX_TID_MASK) == (uint32_t)tid();
+        long ru = fx(lock, FUTEX_UNLOCK_PI, 0, NULL, NULL, 0);
+        _exit(rr == 0 && owns && ru == 0 ? 0 : 1);
+    }
+    while (__atomic_load_n(&sh->ready, __ATOMIC_SEQ_CST) != 1)
+        sleep_ms(1);
+    sleep_ms(30);
+    r = fx(cond, FUTEX_CMP_REQUEUE_PI, 1, (void *)0L, lock, 0);
+    uint32_t word = *lock;
+    check(r == 1 && word == (me | FUTEX_WAITERS), "CMP_REQUEUE_PI onto a held lock: requeued, FUTEX_WAITERS set",
+          "%ld %s, word %#x", r, errname(errno), word);
+    fx(lock, FUTEX_UNLOCK_PI, 0, NULL, NULL, 0);
+    int st;
+    wait_for(pid, &st);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 0 && *lock == 0, "the requeued waiter gets the lock at the owner's unlock",
+          "%s, word %#x", describe_status(st), *lock);
+}
+
 /* struct robust_list_head and an entry holding a lock word. */
 struct robust_head {
     uintptr_t next;
@@ -782,6 +856,7 @@ int main(int argc, char **argv)
     test_pi_basics();
     test_pi_restart();
     test_pi_handover();
+    test_requeue_pi();
     test_owner_death();
     test_exec_cleanup(argv[0]);
     test_hostile_robust_lists();

@@ -51,8 +51,6 @@ pub fn sys_get_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 /// futex(uaddr, op, val, timeout or val2, uaddr2, val3), as Linux's
 /// `do_futex`: the timeout is read first (EFAULT, EINVAL) for the commands
 /// that take one, then the key (EINVAL misaligned, EFAULT), then the word.
-/// FUTEX_WAIT_REQUEUE_PI and FUTEX_CMP_REQUEUE_PI (glibc's PI condition
-/// variables only) are ENOSYS.
 pub fn sys_futex(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let op = FutexOp::from_raw(a[1] as u32)?;
     let (uaddr, val, timeout, uaddr2, val3) = (a[0], a[2] as u32, a[3], a[4], a[5] as u32);
@@ -100,7 +98,8 @@ pub fn sys_futex(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             }
             Ok(0)
         }
-        FutexCmd::WaitRequeuePi | FutexCmd::CmpRequeuePi => Err(Errno::ENOSYS),
+        FutexCmd::WaitRequeuePi => wait_requeue_pi(ctx, op, uaddr, val, timeout, uaddr2),
+        FutexCmd::CmpRequeuePi => cmp_requeue_pi(ctx, op, uaddr, uaddr2, val, timeout as u32, val3),
     }
 }
 
@@ -134,6 +133,9 @@ enum Interrupt {
     Eintr,
     /// ERESTARTNOINTR: the call again after the handler, always (LOCK_PI).
     NoIntr,
+    /// EWOULDBLOCK (EAGAIN): a WAIT_REQUEUE_PI waiter already requeued
+    /// onto its PI lock (Linux's "cannot restart" answer).
+    WouldBlock,
 }
 
 /// The caller waits until `deadline` (already queued), unless a signal is
@@ -153,6 +155,7 @@ fn block(ctx: &mut Ctx<'_>, deadline: u64, interrupt: Interrupt) -> SysResult {
             Ok(0)
         }
         Interrupt::Eintr => Err(Errno::EINTR),
+        Interrupt::WouldBlock => Err(Errno::EAGAIN),
         Interrupt::NoIntr => {
             // Back to the `syscall` instruction (2 bytes): the handler
             // runs, then the call again. rax is the number again.
@@ -265,4 +268,80 @@ fn lock_pi(ctx: &mut Ctx<'_>, op: FutexOp, uaddr: u64, timeout: u64) -> SysResul
             block(ctx, deadline, Interrupt::NoIntr)
         }
     }
+}
+
+/// FUTEX_WAIT_REQUEUE_PI (`futex_wait_requeue_pi`): waits on condition
+/// word `uaddr` (holding `val`) to be requeued onto PI lock `uaddr2` by a
+/// FUTEX_CMP_REQUEUE_PI, and returns 0 owning that lock. A signal before
+/// the requeue restarts the call (ERESTARTNOINTR); one after it is EAGAIN.
+fn wait_requeue_pi(ctx: &mut Ctx<'_>, op: FutexOp, uaddr: u64, val: u32, timeout: u64, uaddr2: u64) -> SysResult {
+    let tid = sched::current_tid();
+    if ctx.retry {
+        let granted = TABLE.lock().take_granted(tid);
+        if let Some(granted) = granted {
+            let word = read_word(ctx.process, uaddr2)?;
+            if let Some(new) = rules::pi_fixup(word, granted) {
+                write_word(ctx.process, uaddr2, new)?;
+            }
+            return Ok(0);
+        }
+        let waiting = TABLE.lock().waiting(tid);
+        let Some(waiter) = waiting else { return Err(Errno::EAGAIN) };
+        if time::monotonic_ns() >= waiter.deadline_ns {
+            TABLE.lock().remove(tid);
+            return Err(Errno::ETIMEDOUT);
+        }
+        let interrupt = if waiter.pi { Interrupt::WouldBlock } else { Interrupt::NoIntr };
+        return block(ctx, waiter.deadline_ns, interrupt);
+    }
+    if uaddr == uaddr2 {
+        return Err(Errno::EINVAL);
+    }
+    let deadline = deadline(ctx, op, timeout)?;
+    let lock = state::key(ctx.process, uaddr2, op.private)?;
+    let cond = state::key(ctx.process, uaddr, op.private)?;
+    if read_word(ctx.process, uaddr)? != val {
+        return Err(Errno::EAGAIN);
+    }
+    if cond == lock {
+        return Err(Errno::EINVAL);
+    }
+    if time::monotonic_ns() >= deadline {
+        return Err(Errno::ETIMEDOUT);
+    }
+    TABLE.lock().wait(Waiter::requeue_pi(tid, cond, lock, deadline));
+    block(ctx, deadline, Interrupt::NoIntr)
+}
+
+/// FUTEX_CMP_REQUEUE_PI (`futex_requeue` with requeue_pi): if condition
+/// word `uaddr` still holds `val3`, its oldest waiter tries to take PI lock
+/// `uaddr2` (woken owning it) and up to `nr_requeue` others wait on the
+/// lock instead. `nr_wake` must be 1. Returns taken + requeued.
+fn cmp_requeue_pi(ctx: &mut Ctx<'_>, op: FutexOp, uaddr: u64, uaddr2: u64, nr_wake: u32, nr_requeue: u32, val3: u32) -> SysResult {
+    let (nr_wake, nr_requeue) = (nr_wake as i32, nr_requeue as i32);
+    if nr_wake < 0 || nr_requeue < 0 || uaddr == uaddr2 || nr_wake != 1 {
+        return Err(Errno::EINVAL);
+    }
+    let cond = state::key(ctx.process, uaddr, op.private)?;
+    let lock = state::key(ctx.process, uaddr2, op.private)?;
+    if cond == lock {
+        return Err(Errno::EINVAL);
+    }
+    if read_word(ctx.process, uaddr)? != val3 {
+        return Err(Errno::EAGAIN);
+    }
+    if !TABLE.lock().has_waiters(cond) {
+        return Ok(0);
+    }
+    let word = read_word(ctx.process, uaddr2)?;
+    // Writable before the table changes.
+    write_word(ctx.process, uaddr2, word)?;
+    let requeued = TABLE.lock().requeue_pi(cond, lock, word, nr_requeue as usize, state::thread_alive)?;
+    if let Some(new) = requeued.word {
+        write_word(ctx.process, uaddr2, new)?;
+    }
+    if let Some(taken) = requeued.woken {
+        state::wake(&[taken]);
+    }
+    Ok(requeued.count as u64)
 }
