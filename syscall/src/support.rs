@@ -231,7 +231,7 @@ annotations! {
     PPOLL => Full,
     SET_ROBUST_LIST => Full,
     GET_ROBUST_LIST => Partial("another thread's head only for a privileged caller (EPERM otherwise, where Linux also lets the same user read it)"),
-    FUTEX => Partial("PI locks hand ownership over but boost no priority (one CPU, round robin); an interrupted timed wait restarted without a handler starts its relative timeout again"),
+    FUTEX => Partial("PI locks hand ownership over but boost no priority (one CPU, round robin); a timed wait restarted with no handler run (a stop signal) starts its relative timeout again"),
     RSEQ => Enosys("restartable sequences are not offered; glibc runs without them"),
     PRCTL => Partial("PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG and PR_GET_PDEATHSIG only: every other option is EINVAL"),
     KILL => Partial("stop signals (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) do not stop the process (no job control); no permission check between processes; a real-time signal sent twice is delivered once (not queued)"),

@@ -154,6 +154,12 @@ fn block(ctx: &mut Ctx<'_>, deadline: u64, interrupt: Interrupt) -> SysResult {
             ctx.block = Some(BlockOn::Until(deadline));
             Ok(0)
         }
+        // Without a handler to run (a stop signal's default), Linux restarts
+        // the call (restart_block): the dispatcher's restart path.
+        Interrupt::Eintr if !handler_will_run(ctx) => {
+            ctx.block = Some(BlockOn::Until(deadline));
+            Ok(0)
+        }
         Interrupt::Eintr => Err(Errno::EINTR),
         Interrupt::WouldBlock => Err(Errno::EAGAIN),
         Interrupt::NoIntr => {
@@ -163,6 +169,17 @@ fn block(ctx: &mut Ctx<'_>, deadline: u64, interrupt: Interrupt) -> SysResult {
             Ok(syscall::nr::FUTEX)
         }
     }
+}
+
+/// Whether a signal handler runs on the way back to user space: some
+/// deliverable signal is caught (ignored ones are never pending).
+fn handler_will_run(ctx: &Ctx<'_>) -> bool {
+    let signals = &ctx.process.signals;
+    let ready = signals.pending() & !signals.mask();
+    (0..64u32).filter(|&bit| ready & (1u64 << bit) != 0).any(|bit| {
+        let handler = signals.action(bit.saturating_add(1)).handler;
+        handler != syscall::SIG_DFL && handler != syscall::SIG_IGN
+    })
 }
 
 /// FUTEX_WAIT and FUTEX_WAIT_BITSET (`futex_wait`).
