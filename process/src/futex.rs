@@ -28,9 +28,15 @@ pub const ROBUST_LIST_HEAD_LEN: u64 = 24;
 /// What names one futex word: two waits meet when their keys are equal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FutexKey {
-    /// A word in private memory: its address space (the pid of the process
-    /// that owns it, shared by its threads) and the user address.
+    /// A FUTEX_PRIVATE_FLAG operation's word: its address space (the pid of
+    /// the process that owns it, shared by its threads) and user address.
     Private { mm: Pid, addr: u64 },
+    /// A word in private memory named by an operation without
+    /// FUTEX_PRIVATE_FLAG: keyed by address space and address as well, but
+    /// never equal to a private operation's key (Linux's FUT_OFF_MMSHARED
+    /// in the key's offset). glibc waits with shared operations where the
+    /// kernel wakes with them (pthread_join's tid word, robust mutexes).
+    MmShared { mm: Pid, addr: u64 },
     /// A word in shared memory: what the kernel names it by, the same in
     /// every process mapping it (its physical address).
     Shared(u64),
@@ -564,6 +570,9 @@ mod tests {
         // Same address, another process: not the same word.
         assert_eq!(tids(&t.wake(b, u32::MAX, 5).unwrap()), [3]);
         assert_ne!(a, shared(0x1000));
+        // A shared operation on the same private word: another key.
+        let a_shared_op = FutexKey::MmShared { mm: Pid::new(2), addr: 0x1000 };
+        assert_eq!(t.wake(a_shared_op, u32::MAX, 5).unwrap(), []);
         assert_eq!(tids(&t.wake(a, u32::MAX, 5).unwrap()), [2]);
     }
 

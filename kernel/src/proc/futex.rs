@@ -47,23 +47,24 @@ pub fn thread_alive(tid: Pid) -> bool {
 /// EINVAL when misaligned, EFAULT outside user space. A private operation
 /// names the word by address space and address; a shared one by its frame
 /// when it is in shared memory (the same key in every process mapping it),
-/// else as private (EFAULT if nothing is mapped there).
+/// else by address space and address with Linux's FUT_OFF_MMSHARED
+/// distinction (EFAULT if nothing is mapped there).
 pub fn key(process: &mut Process, addr: u64, private: bool) -> Result<FutexKey, Errno> {
     if !addr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
-    if addr >= USER_END - 4 {
+    if addr.checked_add(4).is_none_or(|end| end > USER_END) {
         return Err(Errno::EFAULT);
     }
-    let private_key = FutexKey::Private { mm: process.pid, addr };
+    let mm = process.pid;
     if private {
-        return Ok(private_key);
+        return Ok(FutexKey::Private { mm, addr });
     }
     match process.memory.shared_word_key(addr)? {
         Some(frame) => Ok(FutexKey::Shared(frame)),
         None => {
             read_word(process, addr)?;
-            Ok(private_key)
+            Ok(FutexKey::MmShared { mm, addr })
         }
     }
 }
