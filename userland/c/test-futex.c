@@ -11,11 +11,14 @@
  * - PI locks: LOCK_PI / UNLOCK_PI / TRYLOCK_PI, EDEADLK, EPERM, ESRCH,
  *   hand-over in order, a timeout, owner death through a robust list
  *   (OWNER_DIED), a robust non-PI lock, hostile robust lists;
- * - WAIT_REQUEUE_PI / CMP_REQUEUE_PI onto a free and a held PI lock.
+ * - WAIT_REQUEUE_PI / CMP_REQUEUE_PI onto a free and a held PI lock;
+ * - the C library's process-shared robust mutexes, plain and PI, over
+ *   these calls: EOWNERDEAD after the owner died holding one.
  * Raw syscall(SYS_futex, ...) throughout: no libc wrappers in between. */
 #include "child.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/time.h>
@@ -59,6 +62,7 @@ struct shared {
     int err[8];
     uint32_t order[8];
     uint32_t order_len;
+    pthread_mutex_t mutex;
 };
 static struct shared *sh;
 
@@ -832,6 +836,40 @@ static void test_hostile_robust_lists(void)
     }
 }
 
+/* The libc's view: a process-shared robust mutex (PI or not) whose owner
+ * dies holding it is EOWNERDEAD to the next locker, consistent again after
+ * pthread_mutex_consistent. */
+static void test_libc_robust_mutex(int pi)
+{
+    static const char *names[] = {"a robust mutex", "a robust PI mutex"};
+    pthread_mutex_t *m = &sh->mutex;
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    int e = pi ? pthread_mutexattr_setprotocol(&attr, PTHREAD_PRIO_INHERIT) : 0;
+    char name[128];
+    snprintf(name, sizeof name, "%s: set up", names[pi]);
+    if (e != 0 || pthread_mutex_init(m, &attr) != 0) {
+        not_ok(name, "%s", errname(e));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(pthread_mutex_lock(m) == 0 ? 0 : 1);
+    int st;
+    wait_for(pid, &st);
+    e = pthread_mutex_lock(m);
+    snprintf(name, sizeof name, "%s whose owner died: EOWNERDEAD to the next locker", names[pi]);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 0 && e == EOWNERDEAD, name, "child %s, lock %s", describe_status(st),
+          errname(e));
+    int c = pthread_mutex_consistent(m), u = pthread_mutex_unlock(m), again = pthread_mutex_lock(m);
+    snprintf(name, sizeof name, "%s made consistent locks normally again", names[pi]);
+    check(c == 0 && u == 0 && again == 0, name, "consistent %s, unlock %s, lock %s", errname(c), errname(u), errname(again));
+    pthread_mutex_unlock(m);
+    pthread_mutex_destroy(m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "exec-child") == 0) {
@@ -860,5 +898,8 @@ int main(int argc, char **argv)
     test_owner_death();
     test_exec_cleanup(argv[0]);
     test_hostile_robust_lists();
+    tap_family("futex-libc");
+    test_libc_robust_mutex(0);
+    test_libc_robust_mutex(1);
     return tap_done();
 }
