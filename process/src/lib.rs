@@ -9,7 +9,7 @@
 //! file locks ([`locks`]: record ranges, flock, deadlock check), the user
 //! and group ids with their change rules ([`Credentials`]), CPU time
 //! ([`CpuClock`], [`Rusage`]), the waiters on futex words in shared
-//! memory ([`futex::FutexWaiters`]), and the
+//! memory and the PI and robust-futex rules ([`futex`]), and the
 //! out-of-memory killer's choice ([`oom::choose`]). The kernel
 //! drives it and supplies the address spaces, keys, blocking and scheduling.
 //!

@@ -303,9 +303,12 @@ pub fn execve(
         }
     })?;
     // The other threads end (their clear-child-tid words and robust lists
-    // are in the old memory); the caller goes on as the only one, with the
-    // process's pid as its tid.
+    // are in the old memory), and the caller's robust list and PI locks go
+    // as at exit (Linux's futex_exec_release); the caller goes on as the
+    // only thread, with the process's pid as its tid.
+    let caller = super::sched::current_tid();
     super::thread::end_other_threads(p, true);
+    super::futex::thread_exited(p, caller);
     p.thread_mut().clear_child_tid = 0;
     let mut old = core::mem::replace(&mut p.memory, image.memory);
     if !borrowed {
@@ -337,8 +340,6 @@ pub fn execve(
     thread.sigaltstack = [0; 24];
     thread.fs_base = 0;
     thread.comm = None;
-    thread.robust_list = 0;
-    thread.robust_len = 0;
     crate::arch::gate::set_fs_base(0);
     thread.fpu = crate::arch::context::FpuState::new();
     thread.fpu.restore();

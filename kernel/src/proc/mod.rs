@@ -6,6 +6,7 @@
 
 pub mod exec;
 pub mod fork;
+pub mod futex;
 pub mod memory;
 pub mod sched;
 pub mod signal;
@@ -177,33 +178,6 @@ impl Process {
 
 /// The protection keys handed to domains (DESIGN.md "Key allocation").
 pub static KEYS: Mutex<KeyAllocator> = Mutex::new(KeyAllocator::new());
-
-/// Threads waiting on futex words (`sys_futex`).
-pub static FUTEX_WAITERS: Mutex<::process::futex::FutexWaiters> = Mutex::new(::process::futex::FutexWaiters::new());
-
-/// Wakes up to `count` threads waiting on the futex word at `addr` of
-/// `p`'s memory (a thread's clear-child-tid word); returns how many.
-pub fn futex_wake_word(p: &mut Process, addr: u64, count: usize) -> usize {
-    let key = match p.memory.shared_word_key(addr) {
-        Ok(Some(key)) => key,
-        Ok(None) => private_futex_key(p.pid, addr),
-        Err(_) => return 0,
-    };
-    let woken = FUTEX_WAITERS.lock().wake(key, u32::MAX, count);
-    for w in &woken {
-        sched::wake_thread(w.pid, BlockOn::Until(w.deadline_ns));
-    }
-    woken.len()
-}
-
-/// The key of a futex word in private memory: the process and the address
-/// (Linux keys private futexes by mm and address).
-pub fn private_futex_key(pid: Pid, addr: u64) -> u64 {
-    (1 << 63) | (u64::from(pid.as_u32() & 0xffff) << 47) | (addr & ((1 << 47) - 1))
-}
-
-/// Releases the robust futexes thread `tid` of `p` holds as it ends.
-pub fn thread_exited_futexes(_p: &mut Process, _tid: Pid, _head: u64, _len: u64) {}
 
 /// Every process, by pid.
 pub static PROCS: Mutex<BTreeMap<u32, Box<Process>>> = Mutex::new(BTreeMap::new());

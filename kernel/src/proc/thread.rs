@@ -40,9 +40,6 @@ pub struct Thread {
     /// Cleared and woken as a futex when the thread ends (`set_tid_address`,
     /// CLONE_CHILD_CLEARTID): how pthread_join learns of it.
     pub clear_child_tid: u64,
-    /// The robust futex list head (`set_robust_list`) and its length.
-    pub robust_list: u64,
-    pub robust_len: u64,
     /// The syscall a signal interrupted, to run again after the handler (SA_RESTART).
     pub restart_syscall: Option<u64>,
     /// The mask to restore after a signal interrupted rt_sigsuspend.
@@ -77,8 +74,6 @@ impl Thread {
             signals: ThreadSignals::new(),
             sigaltstack: [0; 24],
             clear_child_tid: 0,
-            robust_list: 0,
-            robust_len: 0,
             restart_syscall: None,
             saved_mask: None,
             wait_deadline: None,
@@ -88,13 +83,12 @@ impl Thread {
         })
     }
 
-    /// Undoes what the thread waits on outside the scheduler (a FIFO open,
-    /// a futex word, a file lock), as it ends.
+    /// Undoes a FIFO open the thread waits in, as it ends (its futex
+    /// waits go in `futex::thread_exited`).
     fn cancel_waits(&mut self) {
         if let Some(wait) = self.fifo_wait.take() {
             wait.cancel();
         }
-        super::FUTEX_WAITERS.lock().remove(self.tid);
     }
 }
 
@@ -174,12 +168,18 @@ pub fn free_dead() {
 fn release(p: &mut Process, index: usize) {
     let thread = &mut p.threads[index];
     thread.cancel_waits();
-    let (tid, clear, robust, robust_len) = (thread.tid, thread.clear_child_tid, thread.robust_list, thread.robust_len);
+    let (tid, clear) = (thread.tid, thread.clear_child_tid);
     thread.clear_child_tid = 0;
-    if clear != 0 && p.memory.write(clear, &0u32.to_le_bytes()).is_ok() {
-        super::futex_wake_word(p, clear, 1);
+    // Robust list first (Linux's mm_release order), then the tid word,
+    // woken with a shared operation as Linux does (glibc's join waits so).
+    super::futex::thread_exited(p, tid);
+    if clear != 0
+        && super::futex::write_word(p, clear, 0).is_ok()
+        && let Ok(key) = super::futex::key(p, clear, false)
+        && let Ok(woken) = super::futex::TABLE.lock().wake(key, u32::MAX, 1)
+    {
+        super::futex::wake(&woken);
     }
-    super::thread_exited_futexes(p, tid, robust, robust_len);
 }
 
 /// `exit` in a process with other threads: the calling thread ends, the

@@ -7,6 +7,7 @@
 //! against this table at build time; docs/syscalls.md is made from it).
 
 mod files;
+mod futex;
 mod info;
 pub use info::{HOSTNAME, NGROUPS_MAX, OSRELEASE, OSTYPE};
 mod memory;
@@ -252,8 +253,9 @@ syscall_table! {
     PRLIMIT64 => info::sys_prlimit64,
     GETRANDOM => info::sys_getrandom,
     PPOLL => files::sys_ppoll,
-    SET_ROBUST_LIST => info::sys_set_robust_list,
-    FUTEX => info::sys_futex,
+    SET_ROBUST_LIST => futex::sys_set_robust_list,
+    GET_ROBUST_LIST => futex::sys_get_robust_list,
+    FUTEX => futex::sys_futex,
     RSEQ => info::sys_rseq,
     PRCTL => info::sys_prctl,
     KILL => process::sys_kill,
