@@ -313,13 +313,13 @@ fn switch_to_raw(next: ThreadId, save: *mut u64) {
     let (me, me_tid) = (current(), current_tid());
     let mut procs = PROCS.lock();
     let now = crate::time::cpu_clock();
-    if let Some(p) = procs.get_mut(&me.as_u32()) {
-        if let Some(index) = p.thread_index(me_tid) {
-            let t = &mut p.threads[index];
-            t.cpu.switch_out(now);
-            if t.run != RunState::Zombie {
-                t.fpu.save();
-            }
+    if let Some(p) = procs.get_mut(&me.as_u32())
+        && let Some(index) = p.thread_index(me_tid)
+    {
+        let t = &mut p.threads[index];
+        t.cpu.switch_out(now);
+        if t.run != RunState::Zombie {
+            t.fpu.save();
         }
     }
     let Some(n) = procs.get_mut(&next.0.as_u32()) else { return };
