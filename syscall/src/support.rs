@@ -351,7 +351,7 @@ pub fn write_markdown(out: &mut impl fmt::Write) -> fmt::Result {
     writeln!(out, "and its state inside Isola:")?;
     writeln!(out)?;
     writeln!(out, "- **full**: as `man 2` documents it, errors included (within what Isola is:")?;
-    writeln!(out, "  one thread per process, files in memory);")?;
+    writeln!(out, "  one CPU, files in memory or on volumes);")?;
     writeln!(out, "- **partial**: served, with what is missing or different;")?;
     writeln!(out, "- **ENOSYS**: not implemented; the call fails with ENOSYS (logged once per")?;
     writeln!(out, "  program with `--verbose`), never a hang or a made-up answer.")?;
