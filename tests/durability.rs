@@ -158,8 +158,9 @@ fn the_checker_accepts_a_log_written_on_the_host_and_catches_damage() {
     assert!(check_log(&[], 77, 1).is_err() && check_log(&[], 77, 0) == Ok((0, 0)));
 }
 
-/// One round: boot, wait for `stop_after` acks, SIGKILL QEMU, check.
-fn round(level: &str, seed: u32, stop_after: u32) {
+/// One round: boot, wait for `stop_after` acks and then `delay`, SIGKILL
+/// QEMU, check.
+fn round(level: &str, seed: u32, stop_after: u32, delay: Duration) {
     let bin = userland(&root(), "test-durability");
     let dir = TempDir::new("durability");
     let mut child = Command::new(env!("CARGO_BIN_EXE_isola"))
@@ -213,6 +214,8 @@ fn round(level: &str, seed: u32, stop_after: u32) {
     assert_eq!(qemus.len(), 1, "one QEMU under isola (pid {isola_pid}): {qemus:?}");
     let qemu = qemus[0];
     if acked == stop_after {
+        // Anywhere in the records that follow, not just after an ack.
+        thread::sleep(delay);
         assert!(sigkill(qemu), "kill -KILL {qemu}");
     }
     let status = child.wait().unwrap();
@@ -234,7 +237,7 @@ fn round(level: &str, seed: u32, stop_after: u32) {
     let data = std::fs::read(dir.path().join("log")).unwrap();
     match check_log(&data, seed, acked) {
         Ok((whole, tail)) => eprintln!(
-            "{level} seed {seed}: killed after {acked} acks; {whole} whole records on the host ({} after the last ack), {tail} bytes of a partial one",
+            "{level} seed {seed}: killed {delay:?} after ack {stop_after}, {acked} acks seen; {whole} whole records on the host ({} after the last ack), {tail} bytes of a partial one",
             whole - acked
         ),
         Err(why) => {
@@ -266,6 +269,7 @@ fn every_acknowledged_record_survives_a_sigkill_of_qemu() {
         // Early (the first records, the file just created) as well as after a while.
         let range = if rng.below(4) == 0 { 5 } else { 1000 };
         let stop_after = 1 + rng.below(range) as u32;
-        round(level, guest_seed, stop_after);
+        let delay = Duration::from_micros(rng.below(20_000));
+        round(level, guest_seed, stop_after, delay);
     }
 }
