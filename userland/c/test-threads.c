@@ -14,8 +14,9 @@
  *            threads, a raw SYS_exit of a thread (CLONE_CHILD_CLEARTID wakes
  *            the joiner), the main thread's pthread_exit while another runs
  *            on, exit_group from a thread, clone3 (present, EINVAL on a bad
- *            size) and glibc's fallback to clone when clone3 is ENOSYS
- *            (seccomp, where the kernel has it)
+ *            size), clone with pthread_create's flags (SETTLS, PARENT_SETTID,
+ *            CHILD_CLEARTID) and glibc's fallback to clone when clone3 is
+ *            ENOSYS (seccomp, where the kernel has it)
  *   signals  pthread_kill to one thread, per-thread masks (a process-directed
  *            signal goes to the one thread that does not block it; a
  *            thread-directed one stays pending on its thread), sigaltstack
@@ -36,6 +37,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -936,6 +938,59 @@ static int clone3_enosys_child(void *p)
     return 0;
 }
 
+/* A thread made with glibc's clone() (the clone syscall, as glibc's
+ * pthread_create falls back to) and the flags pthread_create uses, TLS
+ * included: a fake TCB that only has to point to itself, since the child
+ * makes raw system calls only. */
+static uintptr_t fake_tcb[64] __attribute__((aligned(64)));
+static volatile pid_t raw_ptid, raw_ctid;
+static volatile pid_t raw_child_tid;
+static volatile unsigned long raw_child_fs;
+static volatile pid_t raw_child_pid;
+
+static int raw_thread(void *p)
+{
+    (void)p;
+    raw_child_tid = (pid_t)syscall(SYS_gettid);
+    raw_child_pid = (pid_t)syscall(SYS_getpid);
+    unsigned long fs = 0;
+    syscall(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, &fs);
+    raw_child_fs = fs;
+    return 0; /* glibc's clone() then calls SYS_exit: this thread only */
+}
+
+static void test_raw_clone(void)
+{
+    size_t size = 64 * 1024;
+    char *stack = malloc(size);
+    fake_tcb[0] = (uintptr_t)fake_tcb;
+    raw_ctid = -1;
+    int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID |
+                CLONE_CHILD_CLEARTID;
+    int tid = stack ? clone(raw_thread, stack + size, flags, NULL, (pid_t *)&raw_ptid, fake_tcb, (pid_t *)&raw_ctid) : -1;
+    int e = errno;
+    if (tid < 0) {
+        not_ok("clone with pthread_create's flags (SETTLS, PARENT_SETTID, CHILD_CLEARTID)", "clone: %s", errname(e));
+        free(stack);
+        return;
+    }
+    /* CHILD_CLEARTID: when the thread ends the kernel zeroes raw_ctid (-1
+     * until then: no CLONE_CHILD_SETTID) and wakes its futex. */
+    int64_t deadline = now_ns() + 10000000000LL;
+    while (raw_ctid != 0 && now_ns() < deadline) {
+        pid_t seen = raw_ctid;
+        if (seen != 0) {
+            struct timespec ts = {0, 10000000L};
+            syscall(SYS_futex, &raw_ctid, FUTEX_WAIT, seen, &ts, NULL, 0);
+        }
+    }
+    check(raw_ctid == 0 && raw_ptid == tid && raw_child_tid == tid && raw_child_pid == getpid() && raw_child_fs == (uintptr_t)fake_tcb,
+          "clone with pthread_create's flags (SETTLS, PARENT_SETTID, CHILD_CLEARTID)",
+          "ctid %d, ptid %d, tid %d, child saw tid %d pid %d fs %#lx (want %p)", (int)raw_ctid, (int)raw_ptid, tid, (int)raw_child_tid,
+          (int)raw_child_pid, raw_child_fs, (void *)fake_tcb);
+    free(stack);
+}
+
 static void test_clone3(void)
 {
     errno = 0;
@@ -949,6 +1004,8 @@ static void test_clone3(void)
     r = syscall(SYS_clone3, &ca, sizeof ca);
     e = errno;
     check(r == -1 && e == EINVAL, "clone3 CLONE_THREAD without CLONE_SIGHAND: EINVAL", "r %ld %s", r, errname(e));
+
+    test_raw_clone();
 
     int st = run_child(clone3_enosys_child, NULL);
     if (WIFEXITED(st) && (WEXITSTATUS(st) == 40 || WEXITSTATUS(st) == 41))
