@@ -3,8 +3,8 @@
  *     test-durability FILE SEED [COUNT]
  *
  * Appends fixed-size records 1, 2, ... to FILE (O_APPEND, created if
- * missing), each in two write() calls, fsyncs after each record and only
- * then prints "ack N" on stdout. COUNT records (0 or absent: until killed),
+ * missing), each in two write() calls, fsyncs after each record (fsync for
+ * odd N, fdatasync for even N) and only then prints "ack N" on stdout. COUNT records (0 or absent: until killed),
  * then "done N". The host kills QEMU with SIGKILL after a random number of
  * acks and checks that every acknowledged record is in FILE, intact, and
  * that what follows the last acknowledged one is whole records and at most
@@ -112,8 +112,8 @@ int main(int argc, char **argv)
         make_record(rec, seq, seed);
         write_all(fd, rec, FIRST_PART, argv[1]);
         write_all(fd, rec + FIRST_PART, RECORD_BYTES - FIRST_PART, argv[1]);
-        if (fsync(fd) != 0) {
-            fprintf(stderr, "test-durability: fsync %s: %s\n", argv[1], strerror(errno));
+        if ((seq % 2 ? fsync(fd) : fdatasync(fd)) != 0) {
+            fprintf(stderr, "test-durability: %s %s: %s\n", seq % 2 ? "fsync" : "fdatasync", argv[1], strerror(errno));
             return 2;
         }
         say("ack", seq);
