@@ -446,7 +446,6 @@ fn redis_on_the_linux_guest() {
 }
 
 #[test]
-#[ignore = "needs threads (issue 13)"]
 fn redis_bgsaves_to_a_volume_and_a_second_vm_loads_it() {
     for level in ["strict", "mpk", "none"] {
         let conf = TempDir::new("redis-conf");

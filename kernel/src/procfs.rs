@@ -29,6 +29,30 @@ pub enum ProcNode {
     /// A file of another process, generated when opened from that
     /// process's record ([`fill_other`]): the caller holds only its own.
     OtherProcess(Pid, OtherFile),
+    /// A `comm` of the caller's opened for writing: its text now, and the
+    /// thread whose name a write sets (`pthread_setname_np`).
+    Comm { tid: Pid, text: Vec<u8> },
+}
+
+/// The thread whose name `path` is, when it is the caller's own
+/// `/proc/self/comm`, `/proc/PID/comm` or `/proc/PID/task/TID/comm`
+/// (the files a process may write; Linux lets a process rename its own
+/// threads).
+pub fn own_comm(caller: &Process, path: &[u8]) -> Option<Pid> {
+    let path = normalize(core::str::from_utf8(path).ok()?);
+    let path = match path.strip_prefix("/proc/thread-self") {
+        Some(tail) => format!("/proc/{}/task/{}{tail}", caller.pid, proc::sched::current_tid()),
+        None => path,
+    };
+    let (pid, rest) = split(caller.pid, &path)?;
+    if pid? != caller.pid {
+        return None;
+    }
+    if rest == "comm" {
+        return Some(caller.pid);
+    }
+    let tid = Pid::new(rest.strip_prefix("task/")?.strip_suffix("/comm")?.parse().ok()?);
+    caller.thread_index(tid).map(|_| tid)
 }
 
 /// The files of another process that need its record.

@@ -123,9 +123,14 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
             ProcNode::Link(target) if !procfs::is_proc(&target) && target.first() == Some(&b'/') => path = target,
             ProcNode::Link(_) => return Err(Errno::ENXIO),
             node => {
-                if flags.access_mode().writable() {
-                    return Err(Errno::EACCES);
-                }
+                let node = match (flags.access_mode().writable(), node) {
+                    (false, node) => node,
+                    (true, ProcNode::File(text)) => match procfs::own_comm(ctx.process, &path) {
+                        Some(tid) => ProcNode::Comm { tid, text },
+                        None => return Err(Errno::EACCES),
+                    },
+                    (true, _) => return Err(Errno::EACCES),
+                };
                 if flags.contains(OpenFlags::O_DIRECTORY) && !matches!(node, ProcNode::Dir(_)) {
                     return Err(Errno::ENOTDIR);
                 }
@@ -308,7 +313,7 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             Ok(Io::Done(n))
         }
         FileKind::Proc(node) => {
-            let ProcNode::File(data) = &*node else { return Err(Errno::EISDIR) };
+            let (ProcNode::File(data) | ProcNode::Comm { text: data, .. }) = &*node else { return Err(Errno::EISDIR) };
             let at = offset.unwrap_or(open.offset) as usize;
             let n = data.len().saturating_sub(at).min(buf.len());
             let start = at.min(data.len());
@@ -495,6 +500,11 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
                 if offset.is_none() {
                     open.offset = at.saturating_add(n as u64);
                 }
+                // O_SYNC / O_DSYNC: the data is on the volume's disk before
+                // the write returns (Linux's generic_write_sync).
+                if n > 0 && open.flags & OpenFlags::O_DSYNC.bits() != 0 {
+                    fs.fsync(id, open.flags & OpenFlags::__O_SYNC.bits() == 0)?;
+                }
                 Ok(n)
             })?;
             Ok(Io::Done(n))
@@ -600,6 +610,29 @@ fn do_read(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>)
     Ok(n as u64)
 }
 
+/// A write to a `comm` file of the caller's opened for writing: the
+/// thread's new name (up to 15 bytes, a trailing newline dropped, as
+/// Linux's `proc_comm_write`). `None` for every other file.
+fn write_comm(ctx: &mut Ctx<'_>, file: &FileRef, data: &[u8]) -> Option<SysResult> {
+    let tid = match &file.lock().kind {
+        FileKind::Proc(node) => match &**node {
+            ProcNode::Comm { tid, .. } => *tid,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let text = data.strip_suffix(b"\n").unwrap_or(data);
+    let name = alloc::string::String::from_utf8_lossy(&text[..text.len().min(15)]).into_owned();
+    if tid == ctx.process.pid {
+        ctx.process.name = name;
+    } else if let Some(index) = ctx.process.thread_index(tid) {
+        ctx.process.threads[index].comm = Some(name);
+    } else {
+        return Some(Err(Errno::ESRCH));
+    }
+    Some(Ok(data.len() as u64))
+}
+
 fn do_write(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
     let file = file(ctx, fd)?;
     if !fs::can_write(file.lock().flags) {
@@ -609,6 +642,9 @@ fn do_write(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>
     let len = (len as usize).min(IO_CHUNK);
     let mut buf = alloc::vec![0u8; len];
     ctx.process.memory.read(addr, &mut buf)?;
+    if let Some(written) = write_comm(ctx, &file, &buf) {
+        return written;
+    }
     let io = write_file(&file, &buf, offset).map_err(|e| broken_pipe(ctx, e))?;
     Ok(finish_io(ctx, &file, io)? as u64)
 }
@@ -715,6 +751,9 @@ fn write_vector(ctx: &mut Ctx<'_>, fd: i32, iov_addr: u64, count: u64, offset: O
         let len = (iov.iov_len as usize).min(IO_CHUNK.saturating_sub(start));
         data.resize(start.saturating_add(len), 0);
         ctx.process.memory.read(iov.iov_base, &mut data[start..])?;
+    }
+    if let Some(written) = write_comm(ctx, &file, &data) {
+        return written;
     }
     let io = write_file(&file, &data, offset).map_err(|e| broken_pipe(ctx, e))?;
     Ok(finish_io(ctx, &file, io)? as u64)
@@ -916,6 +955,7 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: impl Into<StatOut>) -> SysResult {
 fn proc_stat(node: &ProcNode) -> Stat {
     let (mode, size) = match node {
         ProcNode::File(data) => (syscall::S_IFREG | 0o444, data.len()),
+        ProcNode::Comm { text, .. } => (syscall::S_IFREG | 0o644, text.len()),
         // Linux reports a size of 0 for most /proc files.
         ProcNode::OtherProcess(..) => (syscall::S_IFREG | 0o444, 0),
         ProcNode::Dir(_) => (syscall::S_IFDIR | 0o555, 0),

@@ -356,7 +356,9 @@ pub fn sys_rt_sigpending(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if a[1] > 8 {
         return Err(Errno::EINVAL);
     }
-    let pending = ctx.process.signals.pending() & ctx.process.thread_mut().signals.mask();
+    // The process's pending signals and the caller's own, that it blocks.
+    let thread = &ctx.process.thread().signals;
+    let pending = (ctx.process.signals.pending() | thread.pending()) & thread.mask();
     ctx.process.memory.write(a[0], &pending.to_le_bytes()[..a[1] as usize])?;
     Ok(0)
 }
