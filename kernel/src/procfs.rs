@@ -264,7 +264,7 @@ fn maps(p: &Process) -> Result<String, Errno> {
             RegionKind::Stack => String::from("[stack]"),
             // Shared anonymous memory is Linux's unlinked /dev/zero.
             RegionKind::Mapping if r.shared.is_some() && file.is_none() => String::from("/dev/zero (deleted)"),
-            RegionKind::Mapping => file_path().unwrap_or_default(),
+            RegionKind::Mapping | RegionKind::ExecSharedFile => file_path().unwrap_or_default(),
             RegionKind::Vdso => String::from("[vdso]"),
             RegionKind::Vvar => String::from("[vvar]"),
         }
@@ -280,7 +280,7 @@ fn maps(p: &Process) -> Result<String, Errno> {
             read: r.prot.read,
             write: r.prot.write,
             exec: r.prot.exec,
-            shared: r.shared.is_some(),
+            shared: r.shared.is_some() || r.kind == crate::proc::memory::RegionKind::ExecSharedFile,
             offset: file.map_or(0, |f| f.offset),
             // The root file system's device, as stat reports it (0:1).
             dev_major: 0,

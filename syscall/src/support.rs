@@ -135,7 +135,7 @@ annotations! {
     GETPGID => Full,
     EXIT => Full,
     UNAME => Full,
-    FCNTL => Partial("F_GETOWN/F_SETOWN(_EX), F_SETSIG/F_GETSIG, F_SETLEASE/F_GETLEASE, F_NOTIFY and the file seals (F_ADD_SEALS, F_GET_SEALS) are EINVAL; F_SETFL changes O_APPEND and O_NONBLOCK only"),
+    FCNTL => Partial("F_GETOWN/F_SETOWN(_EX), F_SETSIG/F_GETSIG, F_SETLEASE/F_GETLEASE and the file seals (F_ADD_SEALS, F_GET_SEALS) are EINVAL; F_SETFL changes O_APPEND and O_NONBLOCK only; F_NOTIFY is taken on a directory (ENOTDIR otherwise) but no change in it sends the signal"),
     FLOCK => Full,
     GETCWD => Full,
     CHDIR => Full,

@@ -1182,6 +1182,17 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         }
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => record_lock(ctx, fd, a[1], a[2]),
         1031 | 1032 => pipe_size(ctx, fd, a[1] == 1031, a[2] as u32),
+        // F_NOTIFY (dnotify): taken on a directory (ENOTDIR otherwise), as
+        // Linux does, but no change of the directory sends a signal
+        // (syscall::support says so).
+        1026 => {
+            let file = file(ctx, fd)?;
+            let Some(id) = file.lock().kind.node() else { return Err(Errno::ENOTDIR) };
+            match fs::with(|fs| fs.metadata(id))?.kind {
+                vfs::NodeKind::Directory => Ok(0),
+                _ => Err(Errno::ENOTDIR),
+            }
+        }
         _ => Err(Errno::EINVAL),
     }
 }
