@@ -18,7 +18,8 @@
 //! shown as `failed: <reason>` and the others still run.
 //!
 //! Benchmarks: `syscall` (bench-getpid), `fork` (bench-fork), `pipe`
-//! (bench-pipe); another program benchmark is one more [`Benchmark`] entry:
+//! (bench-pipe), `exec` (bench-exec), `futex` (bench-futex), `thread`
+//! (bench-thread); another program benchmark is one more [`Benchmark`] entry:
 //! the program under `userland/`, how to pass the iteration count, and how
 //! to read its result line. `http` ([`http`]) differs: a server in each
 //! environment, loaded from the host by [`crate::load`].
@@ -62,7 +63,7 @@ pub struct Benchmark {
 }
 
 /// Every benchmark `isola bench` knows.
-pub const BENCHMARKS: [Benchmark; 4] = [
+pub const BENCHMARKS: [Benchmark; 6] = [
     Benchmark {
         name: "syscall",
         what: "raw getpid syscall",
@@ -102,6 +103,26 @@ pub const BENCHMARKS: [Benchmark; 4] = [
         parse: parse_exec,
         unit: "us/op",
         files: true_and_its_libraries,
+    },
+    Benchmark {
+        name: "futex",
+        what: "futex ping-pong between two threads of one process",
+        program: "bench-futex",
+        default_iterations: 10_000,
+        args: count_arg,
+        parse: parse_futex,
+        unit: "us/round trip",
+        files: no_files,
+    },
+    Benchmark {
+        name: "thread",
+        what: "pthread_create + pthread_join",
+        program: "bench-thread",
+        default_iterations: 1_000,
+        args: count_arg,
+        parse: parse_thread,
+        unit: "us/op",
+        files: no_files,
     },
 ];
 
@@ -194,6 +215,22 @@ pub fn parse_pipe(line: &str) -> Option<f64> {
     count.parse::<u64>().ok().filter(|&n| n > 0)?;
     let us = rest.trim_end().strip_suffix(" us/round trip")?;
     finite_figure(us)
+}
+
+/// `futex: N round trips, X.Y us/round trip` (what `bench-futex` prints): X.Y.
+pub fn parse_futex(line: &str) -> Option<f64> {
+    let rest = &line[line.find("futex: ")? + "futex: ".len()..];
+    let (count, rest) = rest.split_once(" round trips, ")?;
+    count.parse::<u64>().ok().filter(|&n| n > 0)?;
+    finite_figure(rest.trim_end().strip_suffix(" us/round trip")?)
+}
+
+/// `thread: N creates, X.Y us/op` (what `bench-thread` prints): X.Y.
+pub fn parse_thread(line: &str) -> Option<f64> {
+    let rest = &line[line.find("thread: ")? + "thread: ".len()..];
+    let (count, rest) = rest.split_once(" creates, ")?;
+    count.parse::<u64>().ok().filter(|&n| n > 0)?;
+    finite_figure(rest.trim_end().strip_suffix(" us/op")?)
 }
 
 fn finite_figure(text: &str) -> Option<f64> {
@@ -842,6 +879,14 @@ mod tests {
             Err(Error::Usage(m)) => m,
             other => panic!("expected a usage error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn futex_and_thread_lines() {
+        assert_eq!(parse_futex("futex: 100 round trips, 12.500 us/round trip"), Some(12.5));
+        assert_eq!(parse_futex("futex: 0 round trips, 1.0 us/round trip"), None);
+        assert_eq!(parse_thread("thread: 10 creates, 30.250 us/op\r"), Some(30.25));
+        assert_eq!(parse_thread("thread: 10 creates, 30 ns/op"), None);
     }
 
     #[test]

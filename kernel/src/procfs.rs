@@ -16,7 +16,7 @@ use process::Pid;
 use syscall::Errno;
 
 use crate::fs::FileKind;
-use crate::proc::{self, Process, RunState};
+use crate::proc::{self, Process};
 
 /// What a /proc path names.
 pub enum ProcNode {
@@ -29,6 +29,30 @@ pub enum ProcNode {
     /// A file of another process, generated when opened from that
     /// process's record ([`fill_other`]): the caller holds only its own.
     OtherProcess(Pid, OtherFile),
+    /// A `comm` of the caller's opened for writing: its text now, and the
+    /// thread whose name a write sets (`pthread_setname_np`).
+    Comm { tid: Pid, text: Vec<u8> },
+}
+
+/// The thread whose name `path` is, when it is the caller's own
+/// `/proc/self/comm`, `/proc/PID/comm` or `/proc/PID/task/TID/comm`
+/// (the files a process may write; Linux lets a process rename its own
+/// threads).
+pub fn own_comm(caller: &Process, path: &[u8]) -> Option<Pid> {
+    let path = normalize(core::str::from_utf8(path).ok()?);
+    let path = match path.strip_prefix("/proc/thread-self") {
+        Some(tail) => format!("/proc/{}/task/{}{tail}", caller.pid, proc::sched::current_tid()),
+        None => path,
+    };
+    let (pid, rest) = split(caller.pid, &path)?;
+    if pid? != caller.pid {
+        return None;
+    }
+    if rest == "comm" {
+        return Some(caller.pid);
+    }
+    let tid = Pid::new(rest.strip_prefix("task/")?.strip_suffix("/comm")?.parse().ok()?);
+    caller.thread_index(tid).map(|_| tid)
 }
 
 /// The files of another process that need its record.
@@ -240,7 +264,7 @@ fn maps(p: &Process) -> Result<String, Errno> {
             RegionKind::Stack => String::from("[stack]"),
             // Shared anonymous memory is Linux's unlinked /dev/zero.
             RegionKind::Mapping if r.shared.is_some() && file.is_none() => String::from("/dev/zero (deleted)"),
-            RegionKind::Mapping => file_path().unwrap_or_default(),
+            RegionKind::Mapping | RegionKind::ExecSharedFile => file_path().unwrap_or_default(),
             RegionKind::Vdso => String::from("[vdso]"),
             RegionKind::Vvar => String::from("[vvar]"),
         }
@@ -256,7 +280,7 @@ fn maps(p: &Process) -> Result<String, Errno> {
             read: r.prot.read,
             write: r.prot.write,
             exec: r.prot.exec,
-            shared: r.shared.is_some(),
+            shared: r.shared.is_some() || r.kind == crate::proc::memory::RegionKind::ExecSharedFile,
             offset: file.map_or(0, |f| f.offset),
             // The root file system's device, as stat reports it (0:1).
             dev_major: 0,
@@ -270,11 +294,7 @@ fn maps(p: &Process) -> Result<String, Errno> {
 
 /// `/proc/PID/status` of the caller's own record.
 fn status(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
-    let state = match p.run {
-        RunState::Ready => 'R',
-        RunState::Blocked(_) => 'S',
-        RunState::Zombie => 'Z',
-    };
+    let state = p.state_letter();
     let kib = |bytes: u64| bytes / 1024;
     let (mut data, mut stack, mut exe) = (0, 0, 0);
     for r in p.memory.regions() {
@@ -318,12 +338,12 @@ fn status(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
         vm_data_kib: kib(data),
         vm_stk_kib: kib(stack),
         vm_exe_kib: kib(exe),
-        threads: 1,
+        threads: p.threads.len() as u32,
         sigq_queued: p.signals.pending().count_ones().into(),
         sigq_limit: p.limits.get(syscall::Resource::Sigpending).rlim_cur,
         sig_pending: p.signals.pending(),
         shared_pending: 0,
-        sig_blocked: p.signals.mask(),
+        sig_blocked: p.thread().signals.mask(),
         sig_ignored: ignored,
         sig_caught: caught,
         caps_permitted: c.permitted,
@@ -348,11 +368,12 @@ fn fd_target(file: &crate::fs::FileRef) -> Vec<u8> {
 }
 
 fn stat_line(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
-    let state = match p.run {
-        RunState::Ready => 'R',
-        RunState::Blocked(_) => 'S',
-        RunState::Zombie => 'Z',
-    };
+    stat_line_of(p, p.pid, &p.name, ppid, pgid, sid)
+}
+
+/// /proc/PID/stat, or /proc/PID/task/TID/stat for thread `id` named `comm`.
+fn stat_line_of(p: &Process, id: Pid, comm: &str, ppid: u32, pgid: u32, sid: u32) -> String {
+    let state = p.state_letter();
     let rss = p.memory.frames;
     let vsize = rss * 4096;
     // pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
@@ -363,8 +384,10 @@ fn stat_line(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
     let (utime, stime) = (syscall::Tms::ticks(own.user_ns), syscall::Tms::ticks(own.system_ns));
     let (cutime, cstime) = (syscall::Tms::ticks(children.user_ns), syscall::Tms::ticks(children.system_ns));
     let mut line = format!(
-        "{} ({}) {state} {ppid} {pgid} {sid} 0 -1 4194304 0 0 0 0 {utime} {stime} {cutime} {cstime} 20 0 1 0 0 {vsize} {rss}",
-        p.pid, p.name
+        "{} ({}) {state} {ppid} {pgid} {sid} 0 -1 4194304 0 0 0 0 {utime} {stime} {cutime} {cstime} 20 0 {} 0 0 {vsize} {rss}",
+        id,
+        comm,
+        p.threads.len()
     );
     for _ in 0..28 {
         line.push_str(" 0");
@@ -385,6 +408,45 @@ fn meminfo() -> String {
     )
 }
 
+/// The tids of `pid`'s threads, first thread first.
+fn task_ids(caller: &Process, pid: Pid) -> Vec<Pid> {
+    if pid == caller.pid {
+        return caller.threads.iter().map(|t| t.tid).collect();
+    }
+    let mut tids = alloc::vec![pid];
+    proc::with_table(|t| tids.extend(t.threads_of(pid)));
+    tids
+}
+
+/// `/proc/PID/task/TID[/comm|stat|status]`: a thread's own view (the
+/// caller's threads in full; another process's threads by name only).
+fn task_node(caller: &Process, pid: Pid, rest: &str, (ppid, pgid, sid): (u32, u32, u32)) -> Result<ProcNode, Errno> {
+    let (tid, file) = rest.split_once('/').unwrap_or((rest, ""));
+    let tid = Pid::new(tid.parse().map_err(|_| Errno::ENOENT)?);
+    if !task_ids(caller, pid).contains(&tid) {
+        return Err(Errno::ENOENT);
+    }
+    let own = pid == caller.pid;
+    let comm = if own {
+        let thread = caller.thread_index(tid).map(|i| &caller.threads[i]);
+        thread.and_then(|t| t.comm.clone()).unwrap_or_else(|| caller.name.clone())
+    } else {
+        proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.0.clone()).unwrap_or_default()
+    };
+    match file {
+        "" => Ok(ProcNode::Dir(alloc::vec![
+            (b"comm".to_vec(), syscall::DT_REG),
+            (b"stat".to_vec(), syscall::DT_REG),
+            (b"status".to_vec(), syscall::DT_REG),
+        ])),
+        "comm" => Ok(ProcNode::File(format!("{comm}\n").into_bytes())),
+        "stat" if own => Ok(ProcNode::File(stat_line_of(caller, tid, &comm, ppid, pgid, sid).into_bytes())),
+        "status" if own => Ok(ProcNode::File(status(caller, ppid, pgid, sid).into_bytes())),
+        "status" => Ok(ProcNode::OtherProcess(pid, OtherFile::Status)),
+        _ => Err(Errno::ENOENT),
+    }
+}
+
 /// Resolves a /proc path for the caller (`caller` is the current process,
 /// whose record the caller holds; others are looked up in the table).
 pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
@@ -395,12 +457,20 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
     if path == "/proc/sys" || path.starts_with("/proc/sys/") {
         return sys_node(path.get("/proc/sys/".len()..).unwrap_or(""));
     }
+    // /proc/thread-self is the running thread's /proc/PID/task/TID.
+    let path = match path.strip_prefix("/proc/thread-self") {
+        Some(tail) if tail.is_empty() || tail.starts_with('/') => {
+            format!("/proc/{}/task/{}{tail}", caller.pid, proc::sched::current_tid())
+        }
+        _ => path,
+    };
     let (pid, rest) = split(caller.pid, &path).ok_or(Errno::ENOENT)?;
     let Some(pid) = pid else {
         return match rest {
             "" => {
                 let mut entries: Vec<(Vec<u8>, u8)> = alloc::vec![
                     (b"self".to_vec(), syscall::DT_LNK),
+                    (b"thread-self".to_vec(), syscall::DT_LNK),
                     (b"cpuinfo".to_vec(), syscall::DT_REG),
                     (b"meminfo".to_vec(), syscall::DT_REG),
                     (b"mounts".to_vec(), syscall::DT_REG),
@@ -437,7 +507,13 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
             (b"maps".to_vec(), syscall::DT_REG),
             (b"stat".to_vec(), syscall::DT_REG),
             (b"status".to_vec(), syscall::DT_REG),
+            (b"task".to_vec(), syscall::DT_DIR),
         ])),
+        "task" => {
+            let tids = task_ids(caller, pid);
+            Ok(ProcNode::Dir(tids.iter().map(|tid| (format!("{tid}").into_bytes(), syscall::DT_DIR)).collect()))
+        }
+        task if task.starts_with("task/") => task_node(caller, pid, &task[5..], (ppid, pgid, sid)),
         "maps" if own => Ok(ProcNode::File(maps(caller)?.into_bytes())),
         "maps" => Ok(ProcNode::OtherProcess(pid, OtherFile::Maps)),
         "status" if own => Ok(ProcNode::File(status(caller, ppid, pgid, sid).into_bytes())),

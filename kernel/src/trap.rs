@@ -85,7 +85,7 @@ pub fn process_trap(frame: &mut SyscallFrame, vector: u64, error_code: u64, orig
     {
         proc::kill_current(SIGSEGV, format_args!("software interrupt int {vector:#x} at rip {rip:#x} (no such gate for a process)"))
     }
-    proc::with_current(|p| p.cpu.enter_kernel(crate::time::cpu_clock()));
+    proc::with_current(|p| p.thread_mut().cpu.enter_kernel(crate::time::cpu_clock()));
     let (signal, what) = match vector {
         v if v == u64::from(TIMER_VECTOR) => {
             TICKS.fetch_add(1, Ordering::Relaxed);

@@ -85,6 +85,14 @@ impl CpuClock {
         }
     }
 
+    /// Adds what `ended` counted up to `now` (a thread that ended, to its
+    /// process's total).
+    pub fn absorb(&mut self, ended: &CpuClock, now: u64) {
+        let (user, system) = ended.times_at(now);
+        self.on_cpu = self.on_cpu.saturating_add(user).saturating_add(system);
+        self.system = self.system.saturating_add(system);
+    }
+
     /// (user, system) nanoseconds up to `now`, open intervals included.
     pub fn times_at(&self, now: u64) -> (u64, u64) {
         let open = |since: Option<u64>| since.map_or(0, |s| now.saturating_sub(s));

@@ -9,7 +9,8 @@
 //! file locks ([`locks`]: record ranges, flock, deadlock check), the user
 //! and group ids with their change rules ([`Credentials`]), CPU time
 //! ([`CpuClock`], [`Rusage`]), the waiters on futex words in shared
-//! memory ([`futex::FutexWaiters`]), a timerfd's timer ([`Timer`]), and the
+//! memory and the PI and robust-futex rules ([`futex`]), a timerfd's timer
+//! ([`Timer`]), and the
 //! out-of-memory killer's choice ([`oom::choose`]). The kernel
 //! drives it and supplies the address spaces, keys, blocking and scheduling.
 //!
@@ -47,7 +48,7 @@ pub use creds::Credentials;
 pub use fd::{DEFAULT_NOFILE, FdTable, MAX_FDS, NR_OPEN, check_range};
 pub use pipe::{PIPE_BUF, PIPE_CAPACITY, PIPE_MAX_SIZE, Pipe, PipeRead, PipeResize, PipeWrite};
 pub use rlimit::ResourceLimits;
-pub use signal::SignalState;
+pub use signal::{SignalState, ThreadSignals};
 pub use stack::{STACK_LIMIT_FOR_ARGS, StackError, StackImage, build_initial_stack};
 pub use table::{Entry, ExitStatus, PID_MAX, ProcState, ProcessTable, WaitResult, WaitTarget};
 

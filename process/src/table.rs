@@ -167,6 +167,9 @@ pub enum WaitResult {
 #[derive(Clone, Debug)]
 pub struct ProcessTable {
     entries: BTreeMap<Pid, Entry>,
+    /// The threads beyond each process's first, by tid: the process they
+    /// belong to. Their tids come from the pids' space (Linux's).
+    threads: BTreeMap<Pid, Pid>,
     /// The last pid handed out (0 before the first).
     last_pid: u32,
     /// Pids are below this ([`PID_MAX`]; smaller in tests).
@@ -187,14 +190,43 @@ impl ProcessTable {
 
     /// An empty table whose pids stay below `pid_max` (at least 2).
     pub fn with_pid_max(pid_max: u32) -> Self {
-        ProcessTable { entries: BTreeMap::new(), last_pid: 0, pid_max: pid_max.max(2) }
+        ProcessTable { entries: BTreeMap::new(), threads: BTreeMap::new(), last_pid: 0, pid_max: pid_max.max(2) }
     }
 
     /// Is `raw` taken: a process (zombies included), or the id of a process
     /// group or session that still has members? Linux does not reuse such a
     /// pid either.
     fn in_use(&self, raw: u32) -> bool {
-        self.entries.contains_key(&Pid::new(raw)) || self.entries.values().any(|e| e.pgid == raw || e.sid == raw)
+        self.entries.contains_key(&Pid::new(raw))
+            || self.threads.contains_key(&Pid::new(raw))
+            || self.entries.values().any(|e| e.pgid == raw || e.sid == raw)
+    }
+
+    /// Records thread `tid` (from [`Self::try_allocate_pid`]) of `process`.
+    pub fn add_thread(&mut self, tid: Pid, process: Pid) {
+        self.threads.insert(tid, process);
+    }
+
+    /// Thread `tid` ended (or became its process's first at execve).
+    pub fn remove_thread(&mut self, tid: Pid) {
+        self.threads.remove(&tid);
+    }
+
+    /// The process thread `tid` belongs to: itself for a process's first
+    /// thread (tid = pid), its process for the others.
+    pub fn process_of(&self, tid: Pid) -> Option<Pid> {
+        if self.entries.contains_key(&tid) { Some(tid) } else { self.threads.get(&tid).copied() }
+    }
+
+    /// The threads of `process` beyond its first, by tid.
+    pub fn threads_of(&self, process: Pid) -> impl Iterator<Item = Pid> + '_ {
+        self.threads.iter().filter(move |(_, p)| **p == process).map(|(tid, _)| *tid)
+    }
+
+    /// Processes and threads beyond their first, zombies included (what
+    /// RLIMIT_NPROC counts on Linux: tasks).
+    pub fn tasks(&self) -> usize {
+        self.entries.len().saturating_add(self.threads.len())
     }
 
     /// The next free pid counting up from the last one handed out, wrapping
@@ -398,6 +430,23 @@ impl ProcessTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thread_ids_come_from_the_pid_space() {
+        let mut t = ProcessTable::new();
+        t.insert(Pid::INIT, Pid::new(0), 1, 1);
+        let tid = t.allocate_pid();
+        t.add_thread(tid, Pid::INIT);
+        assert_eq!(t.process_of(tid), Some(Pid::INIT));
+        assert_eq!(t.process_of(Pid::INIT), Some(Pid::INIT));
+        assert_eq!(t.tasks(), 2);
+        assert_eq!(t.threads_of(Pid::INIT).collect::<alloc::vec::Vec<_>>(), [tid]);
+        let next = t.allocate_pid();
+        assert_ne!(next, tid);
+        t.remove_thread(tid);
+        assert_eq!(t.process_of(tid), None);
+        assert_eq!(t.tasks(), 1);
+    }
 
     fn pid(n: u32) -> Pid {
         Pid::new(n)

@@ -790,6 +790,112 @@ impl CloneFlags {
     }
 }
 
+/// What a `clone` or `clone3` makes, by its flags.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CloneKind {
+    /// A new process with a copy of the caller's memory.
+    Fork,
+    /// A new process in the caller's memory until it execs or exits; the caller waits.
+    Vfork,
+    /// A new thread of the caller's process.
+    Thread,
+}
+
+impl CloneFlags {
+    /// Linux's checks of `copy_process`, and what the flags ask for.
+    /// `EINVAL`: CLONE_THREAD without CLONE_SIGHAND, CLONE_SIGHAND without
+    /// CLONE_VM, CLONE_FS with CLONE_NEWNS, and (not offered here: two
+    /// processes sharing one memory outside vfork, or one fd table)
+    /// CLONE_VM without CLONE_THREAD or CLONE_VFORK, CLONE_FILES or
+    /// CLONE_FS without CLONE_THREAD.
+    pub fn kind(self) -> Result<CloneKind, Errno> {
+        let has = |flag| self.contains(flag);
+        if (has(CloneFlags::CLONE_THREAD) && !has(CloneFlags::CLONE_SIGHAND))
+            || (has(CloneFlags::CLONE_SIGHAND) && !has(CloneFlags::CLONE_VM))
+            || (has(CloneFlags::CLONE_FS) && has(CloneFlags::CLONE_NEWNS))
+        {
+            return Err(Errno::EINVAL);
+        }
+        if has(CloneFlags::CLONE_THREAD) {
+            return Ok(CloneKind::Thread);
+        }
+        if has(CloneFlags::CLONE_SIGHAND) || has(CloneFlags::CLONE_FILES) || has(CloneFlags::CLONE_FS) {
+            return Err(Errno::EINVAL);
+        }
+        match (has(CloneFlags::CLONE_VM), has(CloneFlags::CLONE_VFORK)) {
+            (true, true) => Ok(CloneKind::Vfork),
+            (true, false) => Err(Errno::EINVAL),
+            (false, _) => Ok(CloneKind::Fork),
+        }
+    }
+}
+
+/// `struct clone_args` of `clone3`, as far as the caller's size reaches.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+    pub cgroup: u64,
+}
+
+/// CLONE_ARGS_SIZE_VER0: the smallest `clone_args` (up to `tls`).
+pub const CLONE_ARGS_SIZE_VER0: usize = 64;
+/// The `clone_args` this kernel knows (up to `cgroup`).
+pub const CLONE_ARGS_SIZE_VER2: usize = 88;
+/// CLONE_CLEAR_SIGHAND and CLONE_INTO_CGROUP, clone3's flags above 32 bits.
+pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+impl CloneArgs {
+    /// Decodes the `size` bytes `clone3` was given (`bytes` holds them):
+    /// EINVAL below VER0 or for an exit signal above 64 or in the flags'
+    /// low byte, E2BIG for non-zero bytes past the known fields (Linux's
+    /// `copy_struct_from_user`), EINVAL for a stack size without a stack.
+    pub fn decode(bytes: &[u8]) -> Result<CloneArgs, Errno> {
+        if bytes.len() < CLONE_ARGS_SIZE_VER0 {
+            return Err(Errno::EINVAL);
+        }
+        if bytes.get(CLONE_ARGS_SIZE_VER2..).is_some_and(|rest| rest.iter().any(|&b| b != 0)) {
+            return Err(Errno::E2BIG);
+        }
+        let field = |index: usize| {
+            let at = index * 8;
+            bytes.get(at..at + 8).map_or(0, |raw| u64::from_le_bytes([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]]))
+        };
+        let args = CloneArgs {
+            flags: field(0),
+            pidfd: field(1),
+            child_tid: field(2),
+            parent_tid: field(3),
+            exit_signal: field(4),
+            stack: field(5),
+            stack_size: field(6),
+            tls: field(7),
+            set_tid: field(8),
+            set_tid_size: field(9),
+            cgroup: field(10),
+        };
+        if args.exit_signal > 64 || args.flags & CSIGNAL != 0 || (args.stack == 0 && args.stack_size != 0) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(args)
+    }
+
+    /// Where the new thread's stack pointer starts: the top of the stack
+    /// (clone3 gives its lowest address and size), 0 for the caller's.
+    pub fn stack_top(&self) -> u64 {
+        if self.stack == 0 { 0 } else { self.stack.wrapping_add(self.stack_size) }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // ioctl requests (terminals and files)
 
@@ -967,6 +1073,54 @@ pub use auxv::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clone_kinds_follow_linux_checks() {
+        let f = CloneFlags::from_bits_truncate;
+        // glibc's pthread_create and musl's.
+        let thread = 0x3d0f00;
+        assert_eq!(f(thread).kind(), Ok(CloneKind::Thread));
+        assert_eq!(f(0x7d0f00).kind(), Ok(CloneKind::Thread), "musl adds CLONE_DETACHED");
+        // fork (glibc: CHILD_SETTID|CHILD_CLEARTID), vfork, posix_spawn.
+        assert_eq!(f(0x1200000).kind(), Ok(CloneKind::Fork));
+        assert_eq!(f(0x4100).kind(), Ok(CloneKind::Vfork));
+        assert_eq!(f(0).kind(), Ok(CloneKind::Fork));
+        // CLONE_THREAD without CLONE_SIGHAND, CLONE_SIGHAND without CLONE_VM.
+        assert_eq!(f(0x10100).kind(), Err(Errno::EINVAL));
+        assert_eq!(f(0x800).kind(), Err(Errno::EINVAL));
+        assert_eq!(f(0x20200).kind(), Err(Errno::EINVAL), "CLONE_FS with CLONE_NEWNS");
+        // Two processes on one memory or one fd table: not offered.
+        assert_eq!(f(0x100).kind(), Err(Errno::EINVAL));
+        assert_eq!(f(0x900).kind(), Err(Errno::EINVAL));
+        assert_eq!(f(0x400).kind(), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn clone_args_decode_checks_size_and_fields() {
+        let mut raw = [0u8; 96];
+        let put = |raw: &mut [u8; 96], index: usize, value: u64| raw[index * 8..index * 8 + 8].copy_from_slice(&value.to_le_bytes());
+        put(&mut raw, 0, 0x3d0f00);
+        put(&mut raw, 5, 0x7000_0000);
+        put(&mut raw, 6, 0x1000);
+        put(&mut raw, 7, 0x5555);
+        let args = CloneArgs::decode(&raw[..64]).unwrap();
+        assert_eq!((args.flags, args.tls, args.stack_top()), (0x3d0f00, 0x5555, 0x7000_1000));
+        assert_eq!(CloneArgs::decode(&raw[..63]), Err(Errno::EINVAL));
+        assert!(CloneArgs::decode(&raw[..96]).is_ok(), "zeros past the known fields are fine");
+        raw[90] = 1;
+        assert_eq!(CloneArgs::decode(&raw[..96]), Err(Errno::E2BIG));
+        raw[90] = 0;
+        put(&mut raw, 4, 65);
+        assert_eq!(CloneArgs::decode(&raw[..64]), Err(Errno::EINVAL), "exit signal above 64");
+        put(&mut raw, 4, 17);
+        put(&mut raw, 0, 0x3d0f11);
+        assert_eq!(CloneArgs::decode(&raw[..64]), Err(Errno::EINVAL), "CSIGNAL bits in the flags");
+        put(&mut raw, 0, 0);
+        put(&mut raw, 5, 0);
+        assert_eq!(CloneArgs::decode(&raw[..64]), Err(Errno::EINVAL), "a stack size without a stack");
+        put(&mut raw, 6, 0);
+        assert_eq!(CloneArgs::decode(&raw[..64]).map(|a| a.stack_top()), Ok(0));
+    }
 
     #[test]
     fn open_flags() {

@@ -27,8 +27,20 @@ pub enum FutexCmd {
     WaitBitset,
     /// 10: Wake with a bitset.
     WakeBitset,
-    /// Any other known command (WAKE_OP, the PI commands, ...), by number.
-    Other(u32),
+    /// 5: change a second word, wake on both by a comparison.
+    WakeOp,
+    /// 6: take a priority-inheritance lock (absolute CLOCK_REALTIME timeout).
+    LockPi,
+    /// 7: release a PI lock to its oldest waiter.
+    UnlockPi,
+    /// 8: LockPi without waiting.
+    TrylockPi,
+    /// 11: wait on a condition word to be requeued onto a PI lock.
+    WaitRequeuePi,
+    /// 12: CmpRequeue onto a PI lock.
+    CmpRequeuePi,
+    /// 13: LockPi with a CLOCK_MONOTONIC timeout unless CLOCK_REALTIME.
+    LockPi2,
 }
 
 /// A decoded operation word.
@@ -56,7 +68,13 @@ impl FutexOp {
             4 => FutexCmd::CmpRequeue,
             9 => FutexCmd::WaitBitset,
             10 => FutexCmd::WakeBitset,
-            5..=8 | 11..=13 => FutexCmd::Other(cmd),
+            5 => FutexCmd::WakeOp,
+            6 => FutexCmd::LockPi,
+            7 => FutexCmd::UnlockPi,
+            8 => FutexCmd::TrylockPi,
+            11 => FutexCmd::WaitRequeuePi,
+            12 => FutexCmd::CmpRequeuePi,
+            13 => FutexCmd::LockPi2,
             _ => return Err(Errno::ENOSYS),
         };
         Ok(FutexOp { cmd, private: op & FUTEX_PRIVATE_FLAG != 0, realtime })
@@ -75,7 +93,11 @@ mod tests {
         assert_eq!(FutexOp::from_raw(9 | 128 | 256), Ok(FutexOp { cmd: FutexCmd::WaitBitset, private: true, realtime: true }));
         assert_eq!(FutexOp::from_raw(0), Ok(FutexOp { cmd: FutexCmd::Wait, private: false, realtime: false }));
         assert_eq!(FutexOp::from_raw(4 | 128).map(|o| o.cmd), Ok(FutexCmd::CmpRequeue));
-        assert_eq!(FutexOp::from_raw(5).map(|o| o.cmd), Ok(FutexCmd::Other(5)));
+        assert_eq!(FutexOp::from_raw(5).map(|o| o.cmd), Ok(FutexCmd::WakeOp));
+        assert_eq!(FutexOp::from_raw(6 | 128).map(|o| o.cmd), Ok(FutexCmd::LockPi));
+        assert_eq!(FutexOp::from_raw(13 | 256).map(|o| (o.cmd, o.realtime)), Ok((FutexCmd::LockPi2, true)));
+        // LOCK_PI's clock is CLOCK_REALTIME already: the flag is ENOSYS.
+        assert_eq!(FutexOp::from_raw(6 | 256), Err(Errno::ENOSYS));
     }
 
     #[test]

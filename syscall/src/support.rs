@@ -122,7 +122,8 @@ annotations! {
     GETPID => Full,
     FORK => Full,
     VFORK => Full,
-    CLONE => Partial("fork-like only: CLONE_THREAD, CLONE_SIGHAND, and CLONE_VM without CLONE_VFORK are EINVAL (no threads); CLONE_FILES, CLONE_FS, CLONE_SETTLS, CLONE_PIDFD and the namespace flags are ignored (the child gets copies, in the same namespaces); an exit signal other than SIGCHLD is taken as SIGCHLD"),
+    CLONE => Partial("processes (fork, vfork) and threads (CLONE_THREAD with CLONE_SIGHAND and CLONE_VM, as glibc's pthread_create); threads always share files and fs; CLONE_VM without CLONE_THREAD or CLONE_VFORK, and CLONE_FILES or CLONE_FS without CLONE_THREAD, are EINVAL (two processes never share one memory or fd table); CLONE_PIDFD and the namespace flags are ignored; an exit signal other than SIGCHLD is taken as SIGCHLD"),
+    CLONE3 => Partial("as clone; CLONE_PIDFD, set_tid, CLONE_CLEAR_SIGHAND and CLONE_INTO_CGROUP are EINVAL"),
     EXECVE => Partial(EXECVE_NOTE),
     WAIT4 => Partial("no process is ever stopped or continued (no job control), so WUNTRACED and WCONTINUED report nothing"),
     WAITID => Partial("P_PIDFD is EINVAL; WSTOPPED and WCONTINUED report nothing (no job control)"),
@@ -137,7 +138,7 @@ annotations! {
     GETPGID => Full,
     EXIT => Full,
     UNAME => Full,
-    FCNTL => Partial("F_GETOWN/F_SETOWN(_EX), F_SETSIG/F_GETSIG, F_SETLEASE/F_GETLEASE, F_NOTIFY and the file seals (F_ADD_SEALS, F_GET_SEALS) are EINVAL; F_SETFL changes O_APPEND and O_NONBLOCK only"),
+    FCNTL => Partial("F_GETOWN/F_SETOWN(_EX), F_SETSIG/F_GETSIG, F_SETLEASE/F_GETLEASE and the file seals (F_ADD_SEALS, F_GET_SEALS) are EINVAL; F_SETFL changes O_APPEND and O_NONBLOCK only; F_NOTIFY is taken on a directory (ENOTDIR otherwise) but no change in it sends the signal"),
     FLOCK => Full,
     GETCWD => Full,
     CHDIR => Full,
@@ -235,12 +236,13 @@ annotations! {
     GETRANDOM => Full,
     PPOLL => Full,
     SET_ROBUST_LIST => Full,
-    FUTEX => Partial("one thread per process: a private futex finds no other waiter (a wait sleeps until its timeout or a signal); futexes on MAP_SHARED words work across processes; FUTEX_WAKE_OP and the PI commands are ENOSYS"),
+    GET_ROBUST_LIST => Partial("another thread's head only for a privileged caller (EPERM otherwise, where Linux also lets the same user read it)"),
+    FUTEX => Partial("PI locks hand ownership over but boost no priority (one CPU, round robin); a timed wait restarted with no handler run (a stop signal) starts its relative timeout again"),
     RSEQ => Enosys("restartable sequences are not offered; glibc runs without them"),
     PRCTL => Partial("PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG and PR_GET_PDEATHSIG only: every other option is EINVAL"),
     KILL => Partial("stop signals (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) do not stop the process (no job control); no permission check between processes; a real-time signal sent twice is delivered once (not queued)"),
-    TKILL => Partial("as kill: one thread per process, so the tid is the pid"),
-    TGKILL => Partial("as kill: one thread per process, so the tid is the pid"),
+    TKILL => Full,
+    TGKILL => Full,
     SOCKET => Partial(SOCKET_NOTE),
     SOCKETPAIR => Full,
     BIND => Full,
@@ -354,7 +356,7 @@ pub fn write_markdown(out: &mut impl fmt::Write) -> fmt::Result {
     writeln!(out, "and its state inside Isola:")?;
     writeln!(out)?;
     writeln!(out, "- **full**: as `man 2` documents it, errors included (within what Isola is:")?;
-    writeln!(out, "  one thread per process, files in memory);")?;
+    writeln!(out, "  one CPU, files in memory or on volumes);")?;
     writeln!(out, "- **partial**: served, with what is missing or different;")?;
     writeln!(out, "- **ENOSYS**: not implemented; the call fails with ENOSYS (logged once per")?;
     writeln!(out, "  program with `--verbose`), never a hang or a made-up answer.")?;

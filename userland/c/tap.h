@@ -176,6 +176,11 @@ __attribute__((unused)) static const char *errname(int e)
     case ECONNREFUSED: return "ECONNREFUSED";
     case EALREADY: return "EALREADY";
     case EINPROGRESS: return "EINPROGRESS";
+    case ESRCH: return "ESRCH";
+    case EBUSY: return "EBUSY";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EOWNERDEAD: return "EOWNERDEAD";
+    case ENOTRECOVERABLE: return "ENOTRECOVERABLE";
     default: {
         static char buf[16];
         snprintf(buf, sizeof buf, "errno %d", e);

@@ -475,6 +475,48 @@ static void test_mprotect(void)
     munmap(m, 2 * PAGE);
 }
 
+/* A read-only executable MAP_SHARED mapping of a file (Python's mmap test
+ * makes one): it maps and reads the file in Isola too (as a private
+ * mapping would, scanned for WRPKRU), can never be made writable, and a
+ * file holding WRPKRU is refused. */
+static void test_exec_shared_file(void)
+{
+    char file[64];
+    snprintf(file, sizeof file, "/tmp/test-shared-exec-%d", (int)getpid());
+    int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    char page[PAGE];
+    memset(page, 0xc3, sizeof page); /* ret */
+    if (fd < 0 || write(fd, page, sizeof page) != (ssize_t)sizeof page) {
+        not_ok("a read-only executable MAP_SHARED mapping of a file", "create %s: %s", file, errname(errno));
+        return;
+    }
+    close(fd);
+    fd = open(file, O_RDONLY);
+    unsigned char *x = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    check(x != MAP_FAILED && x[0] == 0xc3 && x[PAGE - 1] == 0xc3, "a read-only executable MAP_SHARED mapping of a file maps and reads it",
+          "%s", x == MAP_FAILED ? errname(errno) : "wrong bytes");
+    if (x != MAP_FAILED) {
+        ((void (*)(void))x)();
+        ok("code in it runs");
+        check(mprotect(x, PAGE, PROT_READ | PROT_WRITE) < 0 && errno == EACCES,
+              "mprotect(PROT_WRITE) of it is EACCES (the file is open read-only)", "%s", errname(errno));
+        munmap(x, PAGE);
+    }
+    close(fd);
+    if (in_isola()) {
+        fd = open(file, O_RDWR);
+        static const unsigned char wrpkru[] = {0x0f, 0x01, 0xef};
+        ssize_t w = pwrite(fd, wrpkru, sizeof wrpkru, 100);
+        x = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+        check(w == 3 && x == MAP_FAILED, "a file with WRPKRU is refused executable MAP_SHARED too", "%s",
+              x == MAP_FAILED ? errname(errno) : "mapped");
+        close(fd);
+    } else {
+        skip("a file with WRPKRU is refused executable MAP_SHARED", "Isola only");
+    }
+    unlink(file);
+}
+
 static void test_mremap(void)
 {
     const char *name = "mremap moves shared memory: still shared at its new address";
@@ -906,6 +948,7 @@ int main(int argc, char **argv)
     test_file_between_processes();
     test_partial_unmap();
     test_mprotect();
+    test_exec_shared_file();
     test_mremap();
     test_past_the_end();
     test_exec_leaves();

@@ -244,7 +244,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         let output = if fd == 2 { crate::console::Output::Stderr } else { crate::console::Output::Stdout };
         files.insert(fs::open_file(FileKind::Console(output), flags), false).map_err(|e| ExecError::new(e, "fd table"))?;
     }
-    let kernel_rsp = crate::arch::context::prepare_first_entry(kernel_stack.top.as_u64(), &image.frame);
+    let thread = super::Thread::new(Pid::INIT, kernel_stack, &image.frame, crate::arch::context::FpuState::new());
     super::with_table(|t| t.insert(Pid::INIT, Pid::new(0), 1, 1));
     Ok(Box::new(Process {
         pid: Pid::INIT,
@@ -264,25 +264,11 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         cpu: ::process::CpuClock::new(),
         children_usage: ::process::Rusage::default(),
         maxrss_before_exec_kib: 0,
-        fifo_wait: None,
-        clear_child_tid: 0,
-        robust_list: 0,
-        fs_base: 0,
-        sigaltstack: [0; 24],
-        kernel_stack,
-        kernel_rsp,
-        fpu: crate::arch::context::FpuState::new(),
-        run: super::RunState::Ready,
-        slice: super::sched::SLICE_TICKS,
-        blocked_since: 0,
+        threads: alloc::vec![thread],
         exit_status: None,
         vfork_parent: None,
-        saved_mask: None,
-        restart_syscall: None,
         alarm_at: None,
         alarm_interval: 0,
-        wait_deadline: None,
-        sigwait_set: 0,
     }))
 }
 
@@ -316,6 +302,14 @@ pub fn execve(
             let _ = super::KEYS.lock().release(key);
         }
     })?;
+    // The other threads end (their clear-child-tid words and robust lists
+    // are in the old memory), and the caller's robust list and PI locks go
+    // as at exit (Linux's futex_exec_release); the caller goes on as the
+    // only thread, with the process's pid as its tid.
+    let caller = super::sched::current_tid();
+    super::thread::end_other_threads(p, true);
+    super::futex::thread_exited(p, caller);
+    p.thread_mut().clear_child_tid = 0;
     let mut old = core::mem::replace(&mut p.memory, image.memory);
     if !borrowed {
         p.maxrss_before_exec_kib = p.maxrss_before_exec_kib.max(old.peak_frames.saturating_mul(4));
@@ -324,7 +318,7 @@ pub fn execve(
     let give_back = match p.vfork_parent.take() {
         Some(parent) => {
             p.pkru = Pkru::for_process(key, KeySet::EMPTY);
-            crate::arch::gate::set_process(p.kernel_stack.top.as_u64(), super::sched::effective_pkru(p));
+            crate::arch::gate::set_process(p.thread().kernel_stack.top.as_u64(), super::sched::effective_pkru(p));
             Some((parent, old))
         }
         None => {
@@ -342,11 +336,13 @@ pub fn execve(
     if p.creds != before {
         p.identity_generation = fs::new_identity_generation();
     }
-    p.sigaltstack = [0; 24];
-    p.fs_base = 0;
+    let thread = p.thread_mut();
+    thread.sigaltstack = [0; 24];
+    thread.fs_base = 0;
+    thread.comm = None;
     crate::arch::gate::set_fs_base(0);
-    p.fpu = crate::arch::context::FpuState::new();
-    p.fpu.restore();
+    thread.fpu = crate::arch::context::FpuState::new();
+    thread.fpu.restore();
     p.name = String::from(basename(&resolved));
     p.cmdline = join_argv(&image.argv);
     p.exe = image.exe;

@@ -1,7 +1,8 @@
 //! fork, vfork and fork-like clone: a new process with a new key whose
 //! address space aliases the parent's pages copy-on-write, a copy of the
 //! file table (sharing the open file descriptions), the signal dispositions,
-//! the working directory, and the parent's registers with rax = 0.
+//! the working directory, and one thread: a copy of the calling one, with
+//! its registers and rax = 0.
 
 use alloc::boxed::Box;
 
@@ -10,8 +11,8 @@ use pkru::gate::SyscallFrame;
 use process::Pid;
 use syscall::Errno;
 
-use super::{Process, RunState, sched};
-use crate::arch::{context, paging::AddressSpace};
+use super::Process;
+use crate::arch::paging::AddressSpace;
 
 /// Frames processes must still be able to take for a fork to start (256 KiB).
 const FORK_HEADROOM_FRAMES: usize = 64;
@@ -60,7 +61,6 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
             return Err(Errno::ENOMEM);
         }
     };
-    parent.fpu.save();
     let mut child_frame = *frame;
     child_frame.rax = 0;
     if child_stack != 0 {
@@ -68,7 +68,12 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
     }
     child_frame.rcx = child_frame.rip;
     child_frame.r11 = child_frame.rflags;
-    let kernel_rsp = context::prepare_first_entry(kernel_stack.top.as_u64(), &child_frame);
+    let caller = parent.thread_mut();
+    caller.fpu.save();
+    let mut thread = super::Thread::new(pid, kernel_stack, &child_frame, caller.fpu.duplicate());
+    thread.fs_base = caller.fs_base;
+    thread.sigaltstack = caller.sigaltstack;
+    thread.signals = caller.signals.inherited();
     Ok(Box::new(Process {
         pid,
         name: parent.name.clone(),
@@ -87,24 +92,10 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         cpu: ::process::CpuClock::new(),
         children_usage: ::process::Rusage::default(),
         maxrss_before_exec_kib: 0,
-        fifo_wait: None,
-        clear_child_tid: 0,
-        robust_list: 0,
-        fs_base: parent.fs_base,
-        sigaltstack: parent.sigaltstack,
-        kernel_stack,
-        kernel_rsp,
-        fpu: parent.fpu.duplicate(),
-        run: RunState::Ready,
-        slice: sched::SLICE_TICKS,
-        blocked_since: 0,
+        threads: alloc::vec![thread],
         exit_status: None,
         vfork_parent: vfork.then_some(parent.pid),
-        saved_mask: None,
-        restart_syscall: None,
         alarm_at: None,
         alarm_interval: 0,
-        wait_deadline: None,
-        sigwait_set: 0,
     }))
 }

@@ -82,6 +82,11 @@ pub enum RegionKind {
     /// The vDSO's data page, written only by the kernel: never writable
     /// or executable in a process (mprotect: EACCES, as on Linux).
     Vvar,
+    /// A read-only executable MAP_SHARED mapping of a file: served from the
+    /// page cache as a private file mapping is (its bytes scanned for
+    /// WRPKRU once), never writable (mprotect PROT_WRITE: EACCES), so no
+    /// write through it can change code after the scan (docs/shared-memory.md).
+    ExecSharedFile,
 }
 
 /// The file a region maps: its inode and the file offset at the region's
@@ -560,6 +565,9 @@ impl Memory {
             return Err(Errno::ENOMEM);
         }
         if (prot.write || prot.exec) && self.regions.range(..end).any(|(_, r)| r.end > start && r.kind == RegionKind::Vvar) {
+            return Err(Errno::EACCES);
+        }
+        if prot.write && self.regions.range(..end).any(|(_, r)| r.end > start && r.kind == RegionKind::ExecSharedFile) {
             return Err(Errno::EACCES);
         }
         self.check_shared_protect(start, end, prot)?;

@@ -1,13 +1,16 @@
 //! Processes: the record of each process (its domain key and PKRU, its
-//! memory, files, signal bookkeeping, kernel stack and FPU state), the
-//! process table, faults from process code, and exit. `sched` switches
-//! between them; `exec` loads programs; `fork` copies them.
+//! memory, files, signal dispositions, and its threads, each with its own
+//! kernel stack, FPU state and signal mask), the process table, faults from
+//! process code, and exit. `sched` switches between threads; `exec` loads
+//! programs; `fork` copies them; `thread` creates and ends threads.
 
 pub mod exec;
 pub mod fork;
+pub mod futex;
 pub mod memory;
 pub mod sched;
 pub mod signal;
+pub mod thread;
 pub mod vdso;
 
 use alloc::boxed::Box;
@@ -16,11 +19,10 @@ use alloc::string::String;
 
 use pkru::{KeyAllocator, Pkru};
 use process::{ExitStatus, FdTable, Pid, ProcessTable, ResourceLimits, SignalState};
+pub use thread::Thread;
 use spin::Mutex;
 
-use crate::arch::context::FpuState;
 use crate::fs::FileRef;
-use crate::mm::KernelStack;
 use memory::Memory;
 
 /// Signal numbers the kernel sends itself.
@@ -96,55 +98,86 @@ pub struct Process {
     pub identity_generation: u64,
     /// User and group ids (real, effective, saved, fs) and capabilities.
     pub creds: ::process::Credentials,
-    /// User and system time (nanoseconds from the TSC clock).
+    /// The CPU time of its ended threads (each live thread counts its own,
+    /// [`cpu_times_ns`] adds them up) and the CPU-time interval timers.
     pub cpu: ::process::CpuClock,
     /// What the waited-for children (and theirs) used (RUSAGE_CHILDREN).
     pub children_usage: ::process::Rusage,
     /// The largest resident set of the programs this process ran before
     /// its last execve, KiB (ru_maxrss outlives exec on Linux).
     pub maxrss_before_exec_kib: u64,
-    /// A FIFO open waiting for the other side (undone if interrupted).
-    pub fifo_wait: Option<crate::fs::FifoWait>,
-    pub clear_child_tid: u64,
-    /// The robust futex list head (`set_robust_list`).
-    pub robust_list: u64,
-    pub fs_base: u64,
-    /// The alternate signal stack (`stack_t` as the process gave it).
-    pub sigaltstack: [u8; 24],
-    pub kernel_stack: KernelStack,
-    /// Saved kernel RSP while another process runs.
-    pub kernel_rsp: u64,
-    pub fpu: FpuState,
-    pub run: RunState,
-    /// When it last blocked (a count of blocks): wake-ups of some waiters
-    /// take those that waited longest.
-    pub blocked_since: u64,
-    /// Timer ticks left before preemption.
-    pub slice: u32,
+    /// Its threads, at least one (a zombie keeps the one that ended it).
+    /// Boxed: the scheduler keeps pointers to their saved kernel RSP,
+    /// which must not move when the vector grows.
+    #[allow(clippy::vec_box)]
+    pub threads: alloc::vec::Vec<Box<Thread>>,
     /// Set when the process ended with this status (zombie).
     pub exit_status: Option<ExitStatus>,
     /// Parent blocked in vfork until this child execs or exits.
     pub vfork_parent: Option<Pid>,
-    /// The syscall a signal interrupted, to run again after the handler (SA_RESTART).
-    pub restart_syscall: Option<u64>,
-    /// The mask to restore after a signal interrupted rt_sigsuspend.
-    pub saved_mask: Option<u64>,
     /// CLOCK_MONOTONIC time of the pending alarm(2), if any.
     pub alarm_at: Option<u64>,
     /// ITIMER_REAL's reload interval (0: one shot).
     pub alarm_interval: u64,
-    /// Deadline of the call the process waits in (poll, select, nanosleep).
-    pub wait_deadline: Option<u64>,
-    /// The set an rt_sigtimedwait waits for: a signal of it wakes the
-    /// process even while blocked (0 when not waiting).
-    pub sigwait_set: u64,
+}
+
+impl Process {
+    /// Whether the process has ended (kept until its parent reaps it).
+    pub fn is_zombie(&self) -> bool {
+        self.exit_status.is_some()
+    }
+
+    /// The state letter of /proc/PID/stat: R while a thread can run, S
+    /// while all wait, Z once ended.
+    pub fn state_letter(&self) -> char {
+        if self.is_zombie() {
+            'Z'
+        } else if self.threads.iter().any(|t| t.run == RunState::Ready) {
+            'R'
+        } else {
+            'S'
+        }
+    }
+
+    /// Whether a vfork child holds this process's memory (one of its
+    /// threads waits for it to exec or exit).
+    pub fn lent_to_vfork_child(&self) -> bool {
+        self.threads.iter().any(|t| matches!(t.run, RunState::Blocked(BlockOn::VforkChild(_))))
+    }
+
+    /// Where thread `tid` is in `threads`.
+    pub fn thread_index(&self, tid: Pid) -> Option<usize> {
+        self.threads.iter().position(|t| t.tid == tid)
+    }
+
+    /// The index of the running thread when it is one of this process's,
+    /// else of its first (a process always has one).
+    #[inline]
+    pub fn current_index(&self) -> usize {
+        let tid = sched::current_tid();
+        // The first thread is the common case (every single-threaded process).
+        if self.threads.first().is_some_and(|t| t.tid == tid) {
+            return 0;
+        }
+        self.thread_index(tid).unwrap_or(0)
+    }
+
+    /// The running thread (or, for a process not running, its first).
+    #[inline]
+    pub fn thread(&self) -> &Thread {
+        &self.threads[self.current_index()]
+    }
+
+    /// As [`Process::thread`], to change it.
+    #[inline]
+    pub fn thread_mut(&mut self) -> &mut Thread {
+        let index = self.current_index();
+        &mut self.threads[index]
+    }
 }
 
 /// The protection keys handed to domains (DESIGN.md "Key allocation").
 pub static KEYS: Mutex<KeyAllocator> = Mutex::new(KeyAllocator::new());
-
-/// Processes waiting on futex words in shared memory (`sys_futex`).
-pub static FUTEX_WAITERS: Mutex<::process::futex::FutexWaiters> = Mutex::new(::process::futex::FutexWaiters::new());
 
 /// Every process, by pid.
 pub static PROCS: Mutex<BTreeMap<u32, Box<Process>>> = Mutex::new(BTreeMap::new());
@@ -172,9 +205,21 @@ pub fn with_current<R>(f: impl FnOnce(&mut Process) -> R) -> Option<R> {
     PROCS.lock().get_mut(&pid.as_u32()).map(|p| f(p))
 }
 
-/// Ends the current process with `status`: its memory and files go, its
-/// children go to pid 1, its parent gets SIGCHLD and can reap it. The end of
-/// pid 1 ends the VM with its status (code, or 128 + signal).
+/// `exit` of the current thread: the process goes on while it has others;
+/// the last one ends the process with `status`.
+pub fn exit_current_thread(status: ExitStatus) -> ! {
+    crate::arch::cpu::disable_interrupts();
+    if thread::exit_current_thread() {
+        sched::schedule();
+        unreachable!("an ended thread was scheduled again");
+    }
+    exit_current(status)
+}
+
+/// Ends the current process with `status` (exit_group, a fatal signal, the
+/// last thread's exit): all its threads end, its memory and files go, its
+/// children go to pid 1, its parent gets SIGCHLD and can reap it. The end
+/// of pid 1 ends the VM with its status (code, or 128 + signal).
 pub fn exit_current(status: ExitStatus) -> ! {
     crate::arch::cpu::disable_interrupts();
     let pid = sched::current();
@@ -184,16 +229,14 @@ pub fn exit_current(status: ExitStatus) -> ! {
         }
         crate::shutdown(status.shell_status());
     }
-    FUTEX_WAITERS.lock().remove(pid);
     let give_back = with_current(|p| {
+        thread::end_other_threads(p, false);
+        thread::release_current(p);
         p.files.clear();
         crate::locks::process_ended(p.pid.as_u32());
-        if let Some(wait) = p.fifo_wait.take() {
-            wait.cancel();
-        }
         // ru_maxrss of the whole life, kept for the parent's RUSAGE_CHILDREN.
         p.maxrss_before_exec_kib = p.maxrss_before_exec_kib.max(p.memory.peak_frames.saturating_mul(4));
-        p.run = RunState::Zombie;
+        p.thread_mut().run = RunState::Zombie;
         p.exit_status = Some(status);
         let key = p.memory.key;
         match p.vfork_parent.take() {
@@ -263,7 +306,7 @@ pub fn refresh_pkru(p: &mut Process) {
     if pkru != p.pkru {
         p.pkru = pkru;
         if p.pid == sched::current() {
-            crate::arch::gate::set_process(p.kernel_stack.top.as_u64(), sched::effective_pkru(p));
+            crate::arch::gate::set_process(p.thread().kernel_stack.top.as_u64(), sched::effective_pkru(p));
         }
     }
 }
@@ -271,7 +314,10 @@ pub fn refresh_pkru(p: &mut Process) {
 /// Kills the current process with `signal` after a fault, with a console line.
 pub fn kill_current(signal: u32, why: core::fmt::Arguments<'_>) -> ! {
     let who = with_current(|p| (p.pid, p.name.clone())).unwrap_or((Pid::INIT, String::from("?")));
-    crate::knotice!("isola: pid {} ({}) killed by {}: {}", who.0, who.1, signal_name(signal), why);
+    // A fault in one thread ends its whole process; the line names the thread.
+    let tid = sched::current_tid();
+    let thread = if tid != who.0 { alloc::format!(", thread {tid}") } else { String::new() };
+    crate::knotice!("isola: pid {} ({}{thread}) killed by {}: {}", who.0, who.1, signal_name(signal), why);
     let core = matches!(signal, SIGSEGV | SIGILL | SIGFPE | SIGBUS | SIGTRAP);
     exit_current(ExitStatus::Signaled { signal, core })
 }
@@ -324,7 +370,9 @@ pub fn reap(pid: Pid) -> Option<(::process::Rusage, ::process::Rusage)> {
     record.map(|mut process| {
         let usage = (usage_of(&process), process.children_usage);
         process.memory.space.free_root();
-        crate::mm::free_stack(process.kernel_stack);
+        for thread in process.threads {
+            crate::mm::free_stack(thread.kernel_stack);
+        }
         usage
     })
 }
@@ -333,8 +381,22 @@ pub fn reap(pid: Pid) -> Option<(::process::Rusage, ::process::Rusage)> {
 pub fn cpu_times_ns(p: &Process) -> (u64, u64) {
     // Accounted in cycles of the CPU clock (one rdtsc per kernel entry and
     // exit); converted here, when reported.
-    let (user_cycles, system_cycles) = p.cpu.times_at(crate::time::cpu_clock());
+    let now = crate::time::cpu_clock();
+    let (mut user_cycles, mut system_cycles) = p.cpu.times_at(now);
+    for t in &p.threads {
+        let (user, system) = t.cpu.times_at(now);
+        user_cycles = user_cycles.saturating_add(user);
+        system_cycles = system_cycles.saturating_add(system);
+    }
     (crate::time::cpu_clock_to_ns(user_cycles), crate::time::cpu_clock_to_ns(system_cycles))
+}
+
+/// What getrusage(RUSAGE_THREAD) reports for the running thread of `p`:
+/// its own times, the process's ru_maxrss.
+pub fn thread_usage_of(p: &Process) -> ::process::Rusage {
+    let (user_cycles, system_cycles) = p.thread().cpu.times_at(crate::time::cpu_clock());
+    let (user_ns, system_ns) = (crate::time::cpu_clock_to_ns(user_cycles), crate::time::cpu_clock_to_ns(system_cycles));
+    ::process::Rusage { user_ns, system_ns, ..usage_of(p) }
 }
 
 /// What getrusage(RUSAGE_SELF) reports for `p` now.
@@ -424,7 +486,7 @@ fn out_of_memory() {
     use process::oom::{Candidate, Verdict};
     let me = sched::current();
     let mut procs = PROCS.lock();
-    let verdict = process::oom::choose(procs.values().filter(|p| p.run != RunState::Zombie).map(|p| Candidate {
+    let verdict = process::oom::choose(procs.values().filter(|p| !p.is_zombie()).map(|p| Candidate {
         pid: p.pid,
         frames: p.memory.frames,
         dying: p.signals.pending() & (1 << (SIGKILL - 1)) != 0,

@@ -1,6 +1,7 @@
-//! Scheduling: round robin over ready processes, preemption by the timer,
-//! blocking and waking, and the switch itself (kernel stack, address space,
-//! PKRU and the published key-15 value, FS base, FPU/SIMD state).
+//! Scheduling: round robin over ready threads (of all processes), preemption
+//! by the timer, blocking and waking, and the switch itself (kernel stack,
+//! address space when the process changes, PKRU and the published key-15
+//! value, FS base, FPU/SIMD state).
 //!
 //! Everything here runs with interrupts off; the kernel is not preemptible
 //! (only process code is), so the locks never meet an interrupt handler.
@@ -12,19 +13,21 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use pkru::Pkru;
 use process::Pid;
 
-use super::{BlockOn, PROCS, Process, RunState};
+use super::{BlockOn, PROCS, Process, RunState, Thread};
 use crate::arch::{context, cpu, gate};
 use crate::isolation::{self, Level};
 
 /// Timer ticks a process runs before another ready one gets the CPU.
 pub const SLICE_TICKS: u32 = 2;
 
+/// The running thread's process and its own id.
 static CURRENT: AtomicU32 = AtomicU32::new(0);
+static CURRENT_TID: AtomicU32 = AtomicU32::new(0);
 
 /// Print the process listing when pid 1 exits (`ps` on the command line).
 pub static PS_ON_EXIT: AtomicBool = AtomicBool::new(false);
 
-/// The running process.
+/// The running thread's process.
 pub fn current() -> Pid {
     Pid::new(CURRENT.load(Ordering::Relaxed))
 }
@@ -32,12 +35,18 @@ pub fn current() -> Pid {
 /// The running thread: its tid (the pid of a single-threaded process).
 /// Futex waiters, thread-directed signals and `gettid` name this.
 pub fn current_tid() -> Pid {
-    current()
+    Pid::new(CURRENT_TID.load(Ordering::Relaxed))
+}
+
+/// The running thread takes another tid (its process's pid, at execve).
+pub fn set_current_tid(tid: Pid) {
+    CURRENT_TID.store(tid.as_u32(), Ordering::Relaxed);
 }
 
 /// Marks thread `tid` ready if it waits for `reason` (a futex wake-up).
 pub fn wake_thread(tid: Pid, reason: BlockOn) {
-    wake(tid, reason)
+    PENDING_WAKES.lock().push((Target::Thread(tid), Some(reason), 1));
+    WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
 
 /// The PKRU a process runs with at the current isolation level.
@@ -53,15 +62,23 @@ pub fn start(first: alloc::boxed::Box<Process>) -> ! {
     let pid = first.pid;
     PROCS.lock().insert(pid.as_u32(), first);
     let mut boot_rsp = 0u64;
-    switch_to(pid, &mut boot_rsp);
+    switch_to_raw((pid, pid), &mut boot_rsp);
     unreachable!("the boot context is never resumed");
 }
 
-/// A wake-up to apply: a process (or every process) waiting for a reason,
-/// or (`None` reason) a process waiting for anything (a signal arrived).
-/// Who to wake: one pid or everyone, waiting for one reason or anything,
-/// at most this many.
-type Wake = (Option<Pid>, Option<BlockOn>, usize);
+/// Whose threads a wake-up is for.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Everyone,
+    /// Any thread of this process (wait4's children, a vfork child).
+    Process(Pid),
+    /// This thread only (a futex wake-up).
+    Thread(Pid),
+}
+
+/// A wake-up to apply: who, waiting for which reason (`None`: anything),
+/// at most how many threads.
+type Wake = (Target, Option<BlockOn>, usize);
 
 /// Wake-ups are queued and applied by the scheduler, so that code holding
 /// the process lock (closing a pipe end, exiting) can wake others.
@@ -69,26 +86,20 @@ static PENDING_WAKES: spin::Mutex<alloc::vec::Vec<Wake>> = spin::Mutex::new(allo
 
 /// Marks `pid` ready if it waits for `reason`.
 pub fn wake(pid: Pid, reason: BlockOn) {
-    PENDING_WAKES.lock().push((Some(pid), Some(reason), 1));
+    PENDING_WAKES.lock().push((Target::Process(pid), Some(reason), usize::MAX));
     WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
 
 /// Marks every process waiting for `reason` ready.
 pub fn wake_all(reason: BlockOn) {
-    PENDING_WAKES.lock().push((None, Some(reason), usize::MAX));
+    PENDING_WAKES.lock().push((Target::Everyone, Some(reason), usize::MAX));
     WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
 
 /// Marks at most `count` processes waiting for `reason` ready, those that
 /// have waited longest first (one connection wakes one acceptor).
 pub fn wake_some(reason: BlockOn, count: usize) {
-    PENDING_WAKES.lock().push((None, Some(reason), count));
-    WAKES_QUEUED.store(true, Ordering::Relaxed);
-}
-
-/// Makes a blocked process ready whatever it waits for (a signal arrived).
-pub fn interrupt(pid: Pid) {
-    PENDING_WAKES.lock().push((Some(pid), None, 1));
+    PENDING_WAKES.lock().push((Target::Everyone, Some(reason), count));
     WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
 
@@ -116,32 +127,49 @@ fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<P
         WAKES_QUEUED.store(false, Ordering::Relaxed);
         core::mem::take(&mut *queued)
     };
-    for (pid, reason, count) in wakes {
-        let waits = |p: &Process| {
-            let RunState::Blocked(on) = p.run else { return false };
+    for (target, reason, count) in wakes {
+        let waits = |t: &Thread| {
+            let RunState::Blocked(on) = t.run else { return false };
             let poll_woken = matches!((reason, on), (Some(BlockOn::Pipe(_) | BlockOn::Net), BlockOn::Poll(_)));
-            pid.is_none_or(|pid| pid == p.pid) && (reason.is_none_or(|r| r == on) || poll_woken)
+            reason.is_none_or(|r| r == on) || poll_woken
         };
-        if count == usize::MAX || pid.is_some() {
-            procs.values_mut().filter(|p| waits(p)).for_each(|p| p.run = RunState::Ready);
-            continue;
-        }
-        // A limited wake-up (accept): those that have waited longest.
-        let mut candidates: alloc::vec::Vec<&mut alloc::boxed::Box<Process>> =
-            procs.values_mut().filter(|p| waits(p)).collect();
-        candidates.sort_by_key(|p| p.blocked_since);
-        for p in candidates.into_iter().take(count) {
-            p.run = RunState::Ready;
+        match target {
+            Target::Process(pid) => {
+                if let Some(p) = procs.get_mut(&pid.as_u32()) {
+                    p.threads.iter_mut().filter(|t| waits(t)).for_each(|t| t.run = RunState::Ready);
+                }
+            }
+            Target::Thread(tid) => {
+                let process = super::with_table(|t| t.process_of(tid));
+                if let Some(p) = process.and_then(|pid| procs.get_mut(&pid.as_u32())) {
+                    p.threads.iter_mut().filter(|t| t.tid == tid && waits(t)).for_each(|t| t.run = RunState::Ready);
+                }
+            }
+            Target::Everyone if count == usize::MAX => {
+                for p in procs.values_mut() {
+                    p.threads.iter_mut().filter(|t| waits(t)).for_each(|t| t.run = RunState::Ready);
+                }
+            }
+            Target::Everyone => {
+                // A limited wake-up (accept): those that have waited longest.
+                let mut candidates: alloc::vec::Vec<&mut alloc::boxed::Box<Thread>> =
+                    procs.values_mut().flat_map(|p| p.threads.iter_mut()).filter(|t| waits(t)).collect();
+                candidates.sort_by_key(|t| t.blocked_since);
+                for t in candidates.into_iter().take(count) {
+                    t.run = RunState::Ready;
+                }
+            }
         }
     }
 }
 
-/// Blocks the current process on `reason` and runs others until it is woken.
+/// Blocks the current thread on `reason` and runs others until it is woken.
 pub fn block(reason: BlockOn) {
     let pid = current();
     if let Some(p) = PROCS.lock().get_mut(&pid.as_u32()) {
-        p.run = RunState::Blocked(reason);
-        p.blocked_since = BLOCKS.fetch_add(1, Ordering::Relaxed);
+        let t = p.thread_mut();
+        t.run = RunState::Blocked(reason);
+        t.blocked_since = BLOCKS.fetch_add(1, Ordering::Relaxed);
     }
     schedule();
 }
@@ -155,6 +183,7 @@ pub fn reap_later(pid: Pid) {
 }
 
 fn reap_deferred() {
+    super::thread::free_dead();
     let me = current();
     let pending = core::mem::take(&mut *REAP_LATER.lock());
     for pid in pending {
@@ -181,7 +210,8 @@ fn wake_timed() {
     // The clock and the serial port are read only when someone waits on them
     // (both are slow under emulation, and this runs at every switch).
     let timed = procs.values().any(|p| {
-        p.alarm_at.is_some() || matches!(p.run, RunState::Blocked(BlockOn::Until(_) | BlockOn::Poll(_) | BlockOn::Console))
+        p.alarm_at.is_some()
+            || p.threads.iter().any(|t| matches!(t.run, RunState::Blocked(BlockOn::Until(_) | BlockOn::Poll(_) | BlockOn::Console)))
     });
     if !timed {
         return;
@@ -189,54 +219,77 @@ fn wake_timed() {
     let now = crate::time::monotonic_ns();
     let input = crate::arch::serial::input_ready();
     for p in procs.values_mut() {
-        match p.run {
-            RunState::Blocked(BlockOn::Until(deadline)) if deadline <= now => p.run = RunState::Ready,
-            RunState::Blocked(BlockOn::Poll(deadline)) if deadline <= now || input => p.run = RunState::Ready,
-            RunState::Blocked(BlockOn::Console) if input => p.run = RunState::Ready,
-            _ => {}
+        for t in p.threads.iter_mut() {
+            match t.run {
+                RunState::Blocked(BlockOn::Until(deadline)) if deadline <= now => t.run = RunState::Ready,
+                RunState::Blocked(BlockOn::Poll(deadline)) if deadline <= now || input => t.run = RunState::Ready,
+                RunState::Blocked(BlockOn::Console) if input => t.run = RunState::Ready,
+                _ => {}
+            }
         }
-        if p.run != RunState::Zombie {
+        if !p.is_zombie() {
             super::signal::fire_alarm_if_due(p, now);
         }
     }
 }
 
-/// The next ready process after `after` in pid order, wrapping around.
-fn pick(after: u32) -> Option<Pid> {
+/// A thread: its process's pid and its tid.
+type ThreadId = (Pid, Pid);
+
+/// The next ready thread after `after` (in pid order, then each process's
+/// thread order), wrapping around.
+fn pick(after: ThreadId) -> Option<ThreadId> {
     let procs = PROCS.lock();
-    let ready = |p: &&alloc::boxed::Box<Process>| p.run == RunState::Ready;
-    procs
-        .range(after.saturating_add(1)..)
-        .map(|(_, p)| p)
-        .find(ready)
-        .or_else(|| procs.range(..=after).map(|(_, p)| p).find(ready))
-        .map(|p| p.pid)
+    let (pid, tid) = after;
+    // While a vfork child runs in a process's memory, the process's other
+    // threads wait too (their memory is the child's until it execs or exits).
+    let ready = |p: &alloc::boxed::Box<Process>, t: &alloc::boxed::Box<Thread>| {
+        t.run == RunState::Ready && !p.is_zombie() && (p.threads.len() == 1 || !p.lent_to_vfork_child())
+    };
+    // The current process's threads after the current one, then the
+    // processes after it, then those before it, then its threads up to the
+    // current one.
+    let own = procs.get(&pid.as_u32());
+    let position = own.and_then(|p| p.thread_index(tid)).unwrap_or(usize::MAX);
+    let in_own = |range: core::ops::Range<usize>| {
+        own.and_then(|p| p.threads.iter().enumerate().find(|(i, t)| range.contains(i) && ready(p, t)).map(|(_, t)| (p.pid, t.tid)))
+    };
+    let in_others = |p: &alloc::boxed::Box<Process>| p.threads.iter().find(|t| ready(p, t)).map(|t| (p.pid, t.tid));
+    in_own(position.saturating_add(1)..usize::MAX)
+        .or_else(|| procs.range(pid.as_u32().saturating_add(1)..).find_map(|(_, p)| in_others(p)))
+        .or_else(|| procs.range(..pid.as_u32()).find_map(|(_, p)| in_others(p)))
+        .or_else(|| in_own(0..position.saturating_add(1)))
 }
 
-/// Runs the next ready process (the current one if it is the only one
-/// ready), idling until one is. Returns when the current process runs again.
+/// Runs the next ready thread (the current one if it is the only one
+/// ready), idling until one is. Returns when the current thread runs again.
 pub fn schedule() {
-    let me = current();
+    let me = (current(), current_tid());
     loop {
         wake_timed();
-        if let Some(next) = pick(me.as_u32()) {
+        if let Some(next) = pick(me) {
             if next != me {
-                // The slot lives in the boxed record, which stays put until the
-                // process is reaped (never before this context is done with).
-                let slot = PROCS.lock().get_mut(&me.as_u32()).map(|p| core::ptr::addr_of_mut!(p.kernel_rsp));
+                // The slot lives in the boxed thread record, which stays put
+                // until the thread is freed (never before this context is done with).
+                let slot = PROCS.lock().get_mut(&me.0.as_u32()).and_then(|p| {
+                    let index = p.thread_index(me.1)?;
+                    Some(core::ptr::addr_of_mut!(p.threads[index].kernel_rsp))
+                });
                 let mut scratch = 0u64;
                 switch_to_raw(next, slot.unwrap_or(&mut scratch));
             }
-            if let Some(p) = PROCS.lock().get_mut(&me.as_u32()) {
-                p.slice = SLICE_TICKS;
-                p.cpu.switch_in(crate::time::cpu_clock());
+            if let Some(p) = PROCS.lock().get_mut(&me.0.as_u32()) {
+                let now = crate::time::cpu_clock();
+                let t = p.thread_mut();
+                t.slice = SLICE_TICKS;
+                t.cpu.switch_in(now);
             }
             reap_deferred();
             return;
         }
         // Idle time is nobody's CPU time.
-        if let Some(p) = PROCS.lock().get_mut(&me.as_u32()) {
-            p.cpu.switch_out(crate::time::cpu_clock());
+        if let Some(p) = PROCS.lock().get_mut(&me.0.as_u32()) {
+            p.thread_mut().cpu.switch_out(crate::time::cpu_clock());
         }
         let halted_at = crate::time::cpu_clock();
         cpu::enable_interrupts();
@@ -254,48 +307,56 @@ pub fn idle_ns() -> u64 {
     crate::time::cpu_clock_to_ns(IDLE_CYCLES.load(Ordering::Relaxed))
 }
 
-fn switch_to(next: Pid, save: &mut u64) {
-    switch_to_raw(next, save);
-}
-
-/// Saves the current process's FPU state, loads `next`'s address space,
-/// PKRU, FS base and FPU state, and switches kernel stacks.
-fn switch_to_raw(next: Pid, save: *mut u64) {
-    let me = current();
+/// Saves the current thread's FPU state, loads `next`'s address space
+/// (when it is another process's), PKRU, FS base and FPU state, and
+/// switches kernel stacks.
+fn switch_to_raw(next: ThreadId, save: *mut u64) {
+    let (me, me_tid) = (current(), current_tid());
     let mut procs = PROCS.lock();
     let now = crate::time::cpu_clock();
-    if let Some(p) = procs.get_mut(&me.as_u32()) {
-        p.cpu.switch_out(now);
-        if p.run != RunState::Zombie {
-            p.fpu.save();
+    if let Some(p) = procs.get_mut(&me.as_u32())
+        && let Some(index) = p.thread_index(me_tid)
+    {
+        let t = &mut p.threads[index];
+        t.cpu.switch_out(now);
+        if t.run != RunState::Zombie {
+            t.fpu.save();
         }
     }
-    let Some(n) = procs.get_mut(&next.as_u32()) else { return };
-    n.cpu.switch_in(now);
-    n.fpu.restore();
+    let Some(n) = procs.get_mut(&next.0.as_u32()) else { return };
+    let Some(index) = n.thread_index(next.1) else { return };
     let pkru = effective_pkru(n);
-    gate::set_process(n.kernel_stack.top.as_u64(), pkru);
-    n.memory.space.activate_user();
-    gate::set_fs_base(n.fs_base);
-    let next_rsp = n.kernel_rsp;
+    let other_space = next.0 != me;
+    let t = &mut n.threads[index];
+    t.cpu.switch_in(now);
+    t.fpu.restore();
+    gate::set_process(t.kernel_stack.top.as_u64(), pkru);
+    gate::set_fs_base(t.fs_base);
+    let next_rsp = t.kernel_rsp;
+    // Threads of one process share the address space: no CR3 write.
+    if other_space {
+        n.memory.space.activate_user();
+    }
     drop(procs);
-    CURRENT.store(next.as_u32(), Ordering::Relaxed);
+    CURRENT.store(next.0.as_u32(), Ordering::Relaxed);
+    CURRENT_TID.store(next.1.as_u32(), Ordering::Relaxed);
     context::switch_checked(save, next_rsp);
 }
 
-/// A timer tick in process code: preempt the process when its slice is used
-/// up and another process is ready.
+/// A timer tick in process code: preempt the thread when its slice is used
+/// up and another thread is ready.
 pub fn tick_should_preempt() -> bool {
-    let me = current();
+    let me = (current(), current_tid());
     let mut procs = PROCS.lock();
-    let Some(p) = procs.get_mut(&me.as_u32()) else { return false };
-    p.slice = p.slice.saturating_sub(1);
-    if p.slice > 0 {
+    let Some(p) = procs.get_mut(&me.0.as_u32()) else { return false };
+    let t = p.thread_mut();
+    t.slice = t.slice.saturating_sub(1);
+    if t.slice > 0 {
         return false;
     }
     drop(procs);
     wake_timed();
-    pick(me.as_u32()).is_some_and(|next| next != me)
+    pick(me).is_some_and(|next| next != me)
 }
 
 /// The process listing: pid, ppid, key, state, memory, program.
@@ -318,11 +379,14 @@ pub fn print_listing() {
     );
     for p in procs.values() {
         let ppid = super::with_table_readonly(|t| t.get(p.pid).map(|e| e.parent.as_u32())).flatten().unwrap_or(0);
-        let state = match p.run {
-            RunState::Ready if p.pid == current() => "running",
-            RunState::Ready => "ready",
-            RunState::Blocked(_) => "sleeping",
-            RunState::Zombie => "zombie",
+        let state = if p.is_zombie() {
+            "zombie"
+        } else if p.pid == current() {
+            "running"
+        } else if p.threads.iter().any(|t| t.run == RunState::Ready) {
+            "ready"
+        } else {
+            "sleeping"
         };
         let (shared, private) = p.memory.frames_by_sharing();
         let (user_ns, system_ns) = super::cpu_times_ns(p);
@@ -346,10 +410,16 @@ pub fn print_listing() {
     crate::knotice!("isola: memory: {free} KiB free, {cached} KiB in the page cache's own frames");
 }
 
-/// The kernel's own memory for a process: its kernel stack, its page tables
-/// (counted by the address space), its FPU area and its record.
+/// The kernel's own memory for a process: its threads' kernel stacks, FPU
+/// areas and records, its page tables (counted by the address space) and
+/// its record.
 pub fn kernel_bytes(p: &Process) -> u64 {
-    let stack = super::exec::KERNEL_STACK_PAGES * paging::PAGE_SIZE;
+    let per_thread = |t: &alloc::boxed::Box<Thread>| {
+        (super::exec::KERNEL_STACK_PAGES * paging::PAGE_SIZE)
+            .saturating_add(t.fpu.size() as u64)
+            .saturating_add(core::mem::size_of::<Thread>() as u64)
+    };
+    let threads = p.threads.iter().map(per_thread).fold(0u64, u64::saturating_add);
     let tables = p.memory.space.table_frames().saturating_mul(paging::PAGE_SIZE);
-    stack.saturating_add(tables).saturating_add(p.fpu.size() as u64).saturating_add(core::mem::size_of::<Process>() as u64)
+    threads.saturating_add(tables).saturating_add(core::mem::size_of::<Process>() as u64)
 }

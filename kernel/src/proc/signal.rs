@@ -35,19 +35,35 @@ enum Recipients {
     Group { pgid: u32, except: Pid },
     /// kill(-1): every process but pid 1 and the sender.
     AllBut(Pid),
+    /// One thread (tkill, tgkill).
+    Thread(Pid),
 }
 
 /// Signals sent by processes that held the process lock, applied by the
 /// scheduler (drained at the sender's next switch, so it stays short).
 static PENDING: Mutex<Vec<(Recipients, u32, SigInfo)>> = Mutex::new(Vec::new());
 
-/// The siginfo of each pending signal, per process.
+/// The siginfo of each pending signal, per process, and per thread for the
+/// signals sent to one thread (the id with [`THREAD_INFO`] set).
 static INFOS: Mutex<BTreeMap<(u32, u32), SigInfo>> = Mutex::new(BTreeMap::new());
+
+/// Marks a thread's id in `INFOS` (ids stay below 2^22).
+const THREAD_INFO: u32 = 1 << 31;
+
+fn info_key(id: Pid, signal: u32, thread: bool) -> (u32, u32) {
+    (if thread { id.as_u32() | THREAD_INFO } else { id.as_u32() }, signal)
+}
+
+/// Queues `signal` for thread `tid` alone (tkill, tgkill).
+pub fn send_to_thread(tid: Pid, signal: u32, info: SigInfo) {
+    PENDING.lock().push((Recipients::Thread(tid), signal, info));
+    sched::request_switch();
+}
 
 /// Queues `signal` for `pid` (applied before anyone runs again).
 pub fn send(pid: Pid, signal: u32, info: SigInfo) {
     PENDING.lock().push((Recipients::One(pid), signal, info));
-    sched::interrupt(pid);
+    sched::request_switch();
 }
 
 /// Queues `signal` for every member of process group `pgid` but `except`.
@@ -70,22 +86,30 @@ pub fn apply_pending(procs: &mut BTreeMap<u32, Box<Process>>) {
         match to {
             Recipients::One(pid) => {
                 if let Some(p) = procs.get_mut(&pid.as_u32())
-                    && p.run != RunState::Zombie
+                    && !p.is_zombie()
                 {
                     post(p, signal, info);
+                }
+            }
+            Recipients::Thread(tid) => {
+                let process = super::with_table(|t| t.process_of(tid));
+                if let Some(p) = process.and_then(|pid| procs.get_mut(&pid.as_u32()))
+                    && !p.is_zombie()
+                {
+                    post_to_thread(p, tid, signal, info);
                 }
             }
             Recipients::Group { pgid, except } => super::with_table(|table| {
                 for p in procs.values_mut() {
                     let member = table.get(p.pid).is_some_and(|e| e.pgid == pgid);
-                    if member && p.pid != except && p.run != RunState::Zombie {
+                    if member && p.pid != except && !p.is_zombie() {
                         post(p, signal, info);
                     }
                 }
             }),
             Recipients::AllBut(except) => {
                 for p in procs.values_mut() {
-                    if p.pid != except && p.pid != Pid::INIT && p.run != RunState::Zombie {
+                    if p.pid != except && p.pid != Pid::INIT && !p.is_zombie() {
                         post(p, signal, info);
                     }
                 }
@@ -103,22 +127,65 @@ fn ignored(p: &Process, signal: u32) -> bool {
     action.handler == SIG_IGN || (action.handler == SIG_DFL && sig.default_action() == DefaultAction::Ignore)
 }
 
-/// Marks `signal` pending on `p` (the current process or one the caller holds).
+/// Marks `signal` pending on process `p` (the current one or one the
+/// caller holds), and wakes a thread of it that takes it (Linux's
+/// `complete_signal`): none if the running thread takes it, else the first
+/// that does not block it or waits for it in sigtimedwait.
 pub fn post(p: &mut Process, signal: u32, info: SigInfo) {
     if ignored(p, signal) {
         return;
     }
     let Some(sig) = syscall::Signal::new(signal) else { return };
     p.signals.post(sig);
-    INFOS.lock().insert((p.pid.as_u32(), signal), info);
-    if matches!(p.run, RunState::Blocked(_)) && (p.signals.has_deliverable() || p.sigwait_set & sig.mask_bit() != 0) {
-        p.run = RunState::Ready;
+    INFOS.lock().insert(info_key(p.pid, signal, false), info);
+    wake_taker(p, sig);
+}
+
+fn wake_taker(p: &mut Process, sig: syscall::Signal) {
+    let takes = |t: &super::Thread| t.signals.accepts(sig) || t.sigwait_set & sig.mask_bit() != 0;
+    // The running thread takes it if it can (it sees it on its way out).
+    let me = sched::current_tid();
+    let index = p.thread_index(me).filter(|&i| takes(&p.threads[i])).or_else(|| p.threads.iter().position(|t| takes(t)));
+    if let Some(t) = index.map(|i| &mut p.threads[i])
+        && matches!(t.run, RunState::Blocked(_))
+    {
+        t.run = RunState::Ready;
     }
 }
 
-/// The siginfo a pending `signal` of `p` was sent with (taken).
-pub fn take_info(p: &Process, signal: u32) -> SigInfo {
-    INFOS.lock().remove(&(p.pid.as_u32(), signal)).unwrap_or_else(|| SigInfo::kill(signal as i32, 0, 0))
+/// Marks `signal` pending on thread `tid` of `p` alone and wakes it if it takes it.
+pub fn post_to_thread(p: &mut Process, tid: Pid, signal: u32, info: SigInfo) {
+    if ignored(p, signal) {
+        return;
+    }
+    let Some(sig) = syscall::Signal::new(signal) else { return };
+    let Some(index) = p.thread_index(tid) else { return };
+    let t = &mut p.threads[index];
+    p.signals.post_to_thread(&mut t.signals, sig);
+    INFOS.lock().insert(info_key(tid, signal, true), info);
+    if matches!(t.run, RunState::Blocked(_)) && (t.signals.accepts(sig) || t.sigwait_set & sig.mask_bit() != 0) {
+        t.run = RunState::Ready;
+    }
+}
+
+/// After a thread ended: the process's pending signals it would have
+/// taken wake another that takes them.
+pub fn redirect_pending(p: &mut Process) {
+    let mut bits = p.signals.pending();
+    while bits != 0 {
+        let number = bits.trailing_zeros().wrapping_add(1);
+        bits &= bits.wrapping_sub(1);
+        if let Some(sig) = syscall::Signal::new(number) {
+            wake_taker(p, sig);
+        }
+    }
+}
+
+/// The siginfo a pending `signal` of `p` (or, `own`, of its running
+/// thread alone) was sent with (taken).
+pub fn take_info(p: &Process, signal: u32, own: bool) -> SigInfo {
+    let id = if own { p.thread().tid } else { p.pid };
+    INFOS.lock().remove(&info_key(id, signal, own)).unwrap_or_else(|| SigInfo::kill(signal as i32, 0, 0))
 }
 
 /// ITIMER_REAL (alarm, setitimer): SIGALRM when due, reloaded with its interval.
@@ -185,36 +252,38 @@ pub fn send_child_signal(parent: Pid, child: Pid, code: i32, status: ExitStatus)
 pub fn fault_has_handler(signal: u32) -> bool {
     super::with_current(|p| {
         let action = p.signals.action(signal);
-        let blocked = p.signals.mask() & 1u64.checked_shl(signal.wrapping_sub(1)).unwrap_or(0) != 0;
+        let blocked = p.thread().signals.mask() & 1u64.checked_shl(signal.wrapping_sub(1)).unwrap_or(0) != 0;
         action.handler != SIG_DFL && action.handler != SIG_IGN && !blocked
     })
     .unwrap_or(false)
 }
 
-/// Queues a fault signal on the current process (delivered before it resumes).
+/// Queues a fault signal on the running thread (delivered before it resumes).
 pub fn queue_fault(signal: u32, info: SigInfo) {
-    super::with_current(|p| post(p, signal, info));
+    let tid = sched::current_tid();
+    super::with_current(|p| post_to_thread(p, tid, signal, info));
 }
 
-/// Whether the current process has a signal to take now (interrupting a wait).
+/// Whether the running thread of `p` has a signal to take now (interrupting a wait).
 pub fn has_deliverable(p: &Process) -> bool {
-    p.signals.has_deliverable()
+    p.signals.has_deliverable(&p.thread().signals)
 }
 
 /// On the way back to `p`'s code: takes one deliverable signal and either
 /// applies its default action (returned as the status the process dies with)
 /// or rewrites `frame` to run its handler on a new signal frame.
 pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> {
+    let index = p.current_index();
     loop {
-        let Some((sig, action)) = p.signals.take_deliverable() else {
+        let Some((sig, action, own)) = p.signals.take_deliverable(&mut p.threads[index].signals) else {
             // Interrupted, but no handler ran: the call starts again (Linux's ERESTARTSYS).
-            if let Some(number) = p.restart_syscall.take() {
+            if let Some(number) = p.threads[index].restart_syscall.take() {
                 rewind(frame, number);
             }
             return None;
         };
         let signal = sig.number();
-        let info = INFOS.lock().remove(&(p.pid.as_u32(), signal)).unwrap_or_else(|| SigInfo::kill(signal as i32, 0, 0));
+        let info = take_info(p, signal, own);
         if action.handler == SIG_IGN {
             continue;
         }
@@ -225,14 +294,15 @@ pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> 
                 _ => continue,
             }
         }
-        if let Some(number) = p.restart_syscall.take()
+        if let Some(number) = p.threads[index].restart_syscall.take()
             && action.flags & SA_RESTART != 0
             && restarted_after_handler(number)
         {
             rewind(frame, number);
         }
-        let old_mask = p.saved_mask.take().unwrap_or(p.signals.mask());
-        if push_frame(p, frame, signal, &action, info, old_mask).is_err() {
+        let thread = &mut p.threads[index];
+        let old_mask = thread.saved_mask.take().unwrap_or(thread.signals.mask());
+        if push_frame(p, index, frame, signal, &action, info, old_mask).is_err() {
             // No room for the frame: Linux kills with SIGSEGV.
             return Some(ExitStatus::Signaled { signal: super::SIGSEGV, core: true });
         }
@@ -240,7 +310,7 @@ pub fn deliver(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> 
         if action.flags & SA_NODEFER == 0 {
             mask |= 1u64.checked_shl(signal.wrapping_sub(1)).unwrap_or(0);
         }
-        p.signals.set_mask(mask);
+        p.threads[index].signals.set_mask(mask);
         return None;
     }
 }
@@ -263,15 +333,17 @@ fn rewind(frame: &mut SyscallFrame, number: u64) {
 
 fn push_frame(
     p: &mut Process,
+    index: usize,
     frame: &mut SyscallFrame,
     signal: u32,
     action: &syscall::KernelSigaction,
     info: SigInfo,
     old_mask: u64,
 ) -> Result<(), Errno> {
-    let alt_sp = u64::from_le_bytes(p.sigaltstack[0..8].try_into().unwrap_or([0; 8]));
-    let alt_flags = u32::from_le_bytes(p.sigaltstack[8..12].try_into().unwrap_or([0; 4]));
-    let alt_size = u64::from_le_bytes(p.sigaltstack[16..24].try_into().unwrap_or([0; 8]));
+    let thread = &mut p.threads[index];
+    let alt_sp = u64::from_le_bytes(thread.sigaltstack[0..8].try_into().unwrap_or([0; 8]));
+    let alt_flags = u32::from_le_bytes(thread.sigaltstack[8..12].try_into().unwrap_or([0; 4]));
+    let alt_size = u64::from_le_bytes(thread.sigaltstack[16..24].try_into().unwrap_or([0; 8]));
     // Linux's on_sig_stack; the process chose both values, so no sum may overflow.
     let on_alt = frame.rsp.checked_sub(alt_sp).is_some_and(|depth| depth != 0 && depth <= alt_size);
     let use_alt = action.flags & SA_ONSTACK != 0 && alt_flags & SS_DISABLE == 0 && alt_size != 0 && !on_alt;
@@ -280,7 +352,7 @@ fn push_frame(
     // red zone that frame_address skips on an ordinary stack.
     let base = if use_alt { alt_sp.wrapping_add(alt_size).wrapping_add(128) } else { frame.rsp };
     let at = syscall::frame_address(base);
-    p.fpu.save();
+    thread.fpu.save();
     let context = syscall::SigContext {
         r8: frame.r8,
         r9: frame.r9,
@@ -313,11 +385,11 @@ fn push_frame(
     let sigframe = SignalFrame {
         restorer: action.restorer,
         uc_flags: syscall::UC_FLAGS_DEFAULT,
-        uc_stack: p.sigaltstack,
+        uc_stack: thread.sigaltstack,
         context,
         sigmask: old_mask,
         info,
-        fpu: p.fpu.legacy(),
+        fpu: thread.fpu.legacy(),
     };
     p.memory.write(at, &sigframe.to_bytes())?;
     frame.rip = action.handler;
@@ -361,11 +433,12 @@ pub fn sigreturn(p: &mut Process, frame: &mut SyscallFrame) -> Result<u64, Errno
         rflags: (c.eflags & USER_FLAGS) | 0x202,
         rsp: c.rsp,
     };
-    p.signals.set_mask(sigframe.sigmask);
+    let thread = p.thread_mut();
+    thread.signals.set_mask(sigframe.sigmask);
     let mut image = sigframe.fpu;
     syscall::sanitize_fxsave(&mut image, 0xffbf);
-    p.fpu.save();
-    p.fpu.set_legacy(&image);
-    p.fpu.restore();
+    thread.fpu.save();
+    thread.fpu.set_legacy(&image);
+    thread.fpu.restore();
     Ok(frame.rax)
 }

@@ -14,13 +14,14 @@ use super::{Ctx, SysResult};
 /// for one possible CPU (one `unsigned long`).
 const CPUMASK_BYTES: u32 = 8;
 
-/// ESRCH unless `pid` (a `pid_t`; 0 is the caller) names a live process.
+/// ESRCH unless `pid` (a `pid_t`; 0 is the caller) names a live thread or process.
 fn check_pid(ctx: &Ctx<'_>, raw: u64) -> Result<(), Errno> {
     let pid = raw as i32;
     if pid == 0 || pid as u32 == ctx.process.pid.as_u32() {
         return Ok(());
     }
-    if pid < 0 || !crate::proc::with_table(|t| t.get(process::Pid::new(pid as u32)).is_some()) {
+    // A thread id names its thread (all of a process run on the one CPU).
+    if pid < 0 || !crate::proc::with_table(|t| t.process_of(process::Pid::new(pid as u32)).is_some()) {
         return Err(Errno::ESRCH);
     }
     Ok(())

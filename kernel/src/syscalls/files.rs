@@ -93,7 +93,7 @@ fn open_fifo(ctx: &mut Ctx<'_>, id: InodeId, flags: OpenFlags, raw_flags: u64) -
         return Ok(ctx.process.files.insert(wait.into_file(), cloexec)? as u64);
     }
     ctx.block = Some(BlockOn::Pipe(fs::pipe_id(&wait.pipe)));
-    ctx.process.fifo_wait = Some(wait);
+    ctx.process.thread_mut().fifo_wait = Some(wait);
     Ok(0)
 }
 
@@ -104,12 +104,12 @@ fn resume_fifo_open(ctx: &mut Ctx<'_>, wait: fs::FifoWait) -> SysResult {
         return Ok(ctx.process.files.insert(wait.into_file(), cloexec)? as u64);
     }
     ctx.block = Some(BlockOn::Pipe(fs::pipe_id(&wait.pipe)));
-    ctx.process.fifo_wait = Some(wait);
+    ctx.process.thread_mut().fifo_wait = Some(wait);
     Ok(0)
 }
 
 fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: u64) -> SysResult {
-    if let Some(wait) = ctx.process.fifo_wait.take() {
+    if let Some(wait) = ctx.process.thread_mut().fifo_wait.take() {
         return resume_fifo_open(ctx, wait);
     }
     let flags = OpenFlags::from_raw(raw_flags)?;
@@ -123,9 +123,14 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
             ProcNode::Link(target) if !procfs::is_proc(&target) && target.first() == Some(&b'/') => path = target,
             ProcNode::Link(_) => return Err(Errno::ENXIO),
             node => {
-                if flags.access_mode().writable() {
-                    return Err(Errno::EACCES);
-                }
+                let node = match (flags.access_mode().writable(), node) {
+                    (false, node) => node,
+                    (true, ProcNode::File(text)) => match procfs::own_comm(ctx.process, &path) {
+                        Some(tid) => ProcNode::Comm { tid, text },
+                        None => return Err(Errno::EACCES),
+                    },
+                    (true, _) => return Err(Errno::EACCES),
+                };
                 if flags.contains(OpenFlags::O_DIRECTORY) && !matches!(node, ProcNode::Dir(_)) {
                     return Err(Errno::ENOTDIR);
                 }
@@ -308,7 +313,7 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             Ok(Io::Done(n))
         }
         FileKind::Proc(node) => {
-            let ProcNode::File(data) = &*node else { return Err(Errno::EISDIR) };
+            let (ProcNode::File(data) | ProcNode::Comm { text: data, .. }) = &*node else { return Err(Errno::EISDIR) };
             let at = offset.unwrap_or(open.offset) as usize;
             let n = data.len().saturating_sub(at).min(buf.len());
             let start = at.min(data.len());
@@ -509,6 +514,11 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
                 if offset.is_none() {
                     open.offset = at.saturating_add(n as u64);
                 }
+                // O_SYNC / O_DSYNC: the data is on the volume's disk before
+                // the write returns (Linux's generic_write_sync).
+                if n > 0 && open.flags & OpenFlags::O_DSYNC.bits() != 0 {
+                    fs.fsync(id, open.flags & OpenFlags::__O_SYNC.bits() == 0)?;
+                }
                 Ok(n)
             })?;
             Ok(Io::Done(n))
@@ -616,6 +626,29 @@ fn do_read(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>)
     Ok(n as u64)
 }
 
+/// A write to a `comm` file of the caller's opened for writing: the
+/// thread's new name (up to 15 bytes, a trailing newline dropped, as
+/// Linux's `proc_comm_write`). `None` for every other file.
+fn write_comm(ctx: &mut Ctx<'_>, file: &FileRef, data: &[u8]) -> Option<SysResult> {
+    let tid = match &file.lock().kind {
+        FileKind::Proc(node) => match &**node {
+            ProcNode::Comm { tid, .. } => *tid,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let text = data.strip_suffix(b"\n").unwrap_or(data);
+    let name = alloc::string::String::from_utf8_lossy(&text[..text.len().min(15)]).into_owned();
+    if tid == ctx.process.pid {
+        ctx.process.name = name;
+    } else if let Some(index) = ctx.process.thread_index(tid) {
+        ctx.process.threads[index].comm = Some(name);
+    } else {
+        return Some(Err(Errno::ESRCH));
+    }
+    Some(Ok(data.len() as u64))
+}
+
 fn do_write(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>) -> SysResult {
     let file = file(ctx, fd)?;
     if !fs::can_write(file.lock().flags) {
@@ -625,6 +658,9 @@ fn do_write(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>
     let len = (len as usize).min(IO_CHUNK);
     let mut buf = alloc::vec![0u8; len];
     ctx.process.memory.read(addr, &mut buf)?;
+    if let Some(written) = write_comm(ctx, &file, &buf) {
+        return written;
+    }
     let io = write_file(&file, &buf, offset).map_err(|e| broken_pipe(ctx, e))?;
     Ok(finish_io(ctx, &file, io)? as u64)
 }
@@ -731,6 +767,9 @@ fn write_vector(ctx: &mut Ctx<'_>, fd: i32, iov_addr: u64, count: u64, offset: O
         let len = (iov.iov_len as usize).min(IO_CHUNK.saturating_sub(start));
         data.resize(start.saturating_add(len), 0);
         ctx.process.memory.read(iov.iov_base, &mut data[start..])?;
+    }
+    if let Some(written) = write_comm(ctx, &file, &data) {
+        return written;
     }
     let io = write_file(&file, &data, offset).map_err(|e| broken_pipe(ctx, e))?;
     Ok(finish_io(ctx, &file, io)? as u64)
@@ -932,6 +971,7 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: impl Into<StatOut>) -> SysResult {
 fn proc_stat(node: &ProcNode) -> Stat {
     let (mode, size) = match node {
         ProcNode::File(data) => (syscall::S_IFREG | 0o444, data.len()),
+        ProcNode::Comm { text, .. } => (syscall::S_IFREG | 0o644, text.len()),
         // Linux reports a size of 0 for most /proc files.
         ProcNode::OtherProcess(..) => (syscall::S_IFREG | 0o444, 0),
         ProcNode::Dir(_) => (syscall::S_IFDIR | 0o555, 0),
@@ -1158,6 +1198,17 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         }
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => record_lock(ctx, fd, a[1], a[2]),
         1031 | 1032 => pipe_size(ctx, fd, a[1] == 1031, a[2] as u32),
+        // F_NOTIFY (dnotify): taken on a directory (ENOTDIR otherwise), as
+        // Linux does, but no change of the directory sends a signal
+        // (syscall::support says so).
+        1026 => {
+            let file = file(ctx, fd)?;
+            let Some(id) = file.lock().kind.node() else { return Err(Errno::ENOTDIR) };
+            match fs::with(|fs| fs.metadata(id))?.kind {
+                vfs::NodeKind::Directory => Ok(0),
+                _ => Err(Errno::ENOTDIR),
+            }
+        }
         _ => Err(Errno::EINVAL),
     }
 }
@@ -1656,11 +1707,11 @@ fn poll_once(ctx: &Ctx<'_>, fds: &mut [(i32, i16, i16)]) -> u64 {
 /// The deadline of a waiting call: computed on its first run, kept across
 /// retries; `None` (no timeout) waits forever. Saturates (`syscall::time`).
 pub fn deadline(ctx: &mut Ctx<'_>, timeout_ns: Option<u64>) -> u64 {
-    if !ctx.retry || ctx.process.wait_deadline.is_none() {
+    if !ctx.retry || ctx.process.thread_mut().wait_deadline.is_none() {
         let now = crate::time::monotonic_ns();
-        ctx.process.wait_deadline = Some(timeout_ns.map_or(u64::MAX, |t| syscall::time::deadline_ns(now, t)));
+        ctx.process.thread_mut().wait_deadline = Some(timeout_ns.map_or(u64::MAX, |t| syscall::time::deadline_ns(now, t)));
     }
-    ctx.process.wait_deadline.unwrap_or(u64::MAX)
+    ctx.process.thread_mut().wait_deadline.unwrap_or(u64::MAX)
 }
 
 /// `struct pollfd` entries handled per pass, so that the kernel buffer stays
@@ -1780,7 +1831,7 @@ pub fn write_time_left(ctx: &mut Ctx<'_>, addr: u64, timeval: bool) {
     if addr == 0 || ctx.process.memory.read(addr, &mut raw).is_err() || raw == [0; 16] {
         return;
     }
-    let left = ctx.process.wait_deadline.map_or(0, |at| syscall::time::remaining_ns(at, crate::time::monotonic_ns()));
+    let left = ctx.process.thread().wait_deadline.map_or(0, |at| syscall::time::remaining_ns(at, crate::time::monotonic_ns()));
     let bytes = if timeval { syscall::Timeval::from_nanos(left).to_bytes() } else { syscall::Timespec::from_nanos(left).to_bytes() };
     let _ = ctx.process.memory.write(addr, &bytes);
 }

@@ -1,10 +1,9 @@
 //! Identity (the uid and gid calls), time, randomness, limits and process-wide settings: getpid and
 //! friends, exit, uname, the clocks and sleeps, getrandom, arch_prctl,
-//! set_tid_address, prlimit64, umask, sched_yield, futex.
+//! set_tid_address, prlimit64, umask, sched_yield.
 
 #![warn(clippy::arithmetic_side_effects)]
 
-use syscall::futex::{FutexCmd, FutexOp};
 use syscall::{ArchPrctl, ClockId, Errno, Resource, Rlimit, RusageLayout, Timespec, Timeval, Tms, Utsname};
 
 use super::{Ctx, SysResult};
@@ -140,7 +139,7 @@ pub fn rusage_layout(usage: &process::Rusage) -> RusageLayout {
     }
 }
 
-/// getrusage: RUSAGE_SELF (and RUSAGE_THREAD: one thread per process),
+/// getrusage: RUSAGE_SELF (all threads), RUSAGE_THREAD (the caller's),
 /// RUSAGE_CHILDREN (the waited-for ones); EINVAL otherwise. Times, and
 /// ru_maxrss in KiB; the fault, switch and I/O counters are 0.
 pub fn sys_getrusage(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -148,7 +147,8 @@ pub fn sys_getrusage(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     const RUSAGE_CHILDREN: i32 = -1;
     const RUSAGE_THREAD: i32 = 1;
     let usage = match a[0] as i32 {
-        RUSAGE_SELF | RUSAGE_THREAD => crate::proc::usage_of(ctx.process),
+        RUSAGE_SELF => crate::proc::usage_of(ctx.process),
+        RUSAGE_THREAD => crate::proc::thread_usage_of(ctx.process),
         RUSAGE_CHILDREN => ctx.process.children_usage,
         _ => return Err(Errno::EINVAL),
     };
@@ -197,9 +197,12 @@ fn clock_now_ns(clock: ClockId) -> u64 {
 pub fn sys_clock_gettime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let clock = ClockId::from_raw(a[0])?;
     let ns = match clock {
-        // One thread per process: both CPU-time clocks are the process's user + system time.
         ClockId::ProcessCputimeId | ClockId::ThreadCputimeId => {
-            let usage = crate::proc::usage_of(ctx.process);
+            let usage = if clock == ClockId::ThreadCputimeId {
+                crate::proc::thread_usage_of(ctx.process)
+            } else {
+                crate::proc::usage_of(ctx.process)
+            };
             usage.user_ns.saturating_add(usage.system_ns)
         }
         _ => clock_now_ns(clock),
@@ -373,7 +376,7 @@ pub fn interrupted_sleep(ctx: &mut Ctx<'_>, number: u64, a: [u64; 6]) {
         // No CPU time passed while it slept: all of it is left.
         read_timespec(ctx, a[2]).unwrap_or(0)
     } else {
-        ctx.process.wait_deadline.map_or(0, |at| syscall::time::remaining_ns(at, time::monotonic_ns()))
+        ctx.process.thread().wait_deadline.map_or(0, |at| syscall::time::remaining_ns(at, time::monotonic_ns()))
     };
     let _ = ctx.process.memory.write(rem, &Timespec::from_nanos(left).to_bytes());
 }
@@ -393,22 +396,17 @@ pub fn sys_arch_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             if a[1] >= crate::proc::memory::USER_END {
                 return Err(Errno::EPERM);
             }
-            ctx.process.fs_base = a[1];
+            ctx.process.thread_mut().fs_base = a[1];
             gate::set_fs_base(a[1]);
             Ok(0)
         }
         ArchPrctl::GetFs => {
-            let base = ctx.process.fs_base;
+            let base = ctx.process.thread().fs_base;
             ctx.process.memory.write(a[1], &base.to_le_bytes())?;
             Ok(0)
         }
         _ => Err(Errno::EINVAL),
     }
-}
-
-pub fn sys_set_tid_address(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.process.clear_child_tid = a[0];
-    Ok(u64::from(ctx.process.pid.as_u32()))
 }
 
 pub fn sys_prlimit64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -485,134 +483,6 @@ pub fn sys_umask(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 
-pub fn sys_set_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    // struct robust_list_head is 24 bytes; the list is walked when a thread
-    // exits, which matters once threads exist: record it.
-    if a[1] != 24 {
-        return Err(Errno::EINVAL);
-    }
-    ctx.process.robust_list = a[0];
-    Ok(0)
-}
-
-/// futex(2). Every process here has one thread, so a private futex (or a
-/// word in private memory) can only be waited on by the caller: a wait
-/// sleeps until its timeout (ETIMEDOUT) or a signal (EINTR, or a restart
-/// under SA_RESTART), and a wake or requeue finds no waiter (0). A shared
-/// futex on a word in MAP_SHARED memory is one word for every process
-/// mapping it (named by its frame, `Memory::shared_word_key`): waits
-/// queue in `proc::FUTEX_WAITERS`, and a wake or requeue from any member
-/// wakes them, oldest first, and counts them (process-shared semaphores,
-/// mutexes and barriers). glibc's pthread_once, used by libcrypto, ends
-/// with a wake-all. Argument checks are Linux's: alignment (EINVAL), the
-/// word readable (EFAULT; a private wake does not touch it), the timeout
-/// (EFAULT, EINVAL), a zero bitset (EINVAL), the expected value (EAGAIN).
-/// WAKE_OP and the PI commands are ENOSYS until threads need them.
-pub fn sys_futex(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let (uaddr, val, timeout, uaddr2, val3) = (a[0], a[2] as u32, a[3], a[4], a[5] as u32);
-    let op = FutexOp::from_raw(a[1] as u32)?;
-    if uaddr % 4 != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let read_word = |ctx: &mut Ctx<'_>, addr: u64| -> Result<u32, Errno> {
-        let mut word = [0u8; 4];
-        ctx.process.memory.read(addr, &mut word)?;
-        Ok(u32::from_le_bytes(word))
-    };
-    // A word other processes may wait on too.
-    let shared_key = |ctx: &mut Ctx<'_>, addr: u64| -> Result<Option<u64>, Errno> {
-        if op.private { Ok(None) } else { ctx.process.memory.shared_word_key(addr) }
-    };
-    let wake_all = |woken: &[::process::futex::Waiter]| {
-        for w in woken {
-            crate::proc::sched::wake(w.pid, crate::proc::BlockOn::Until(w.deadline_ns));
-        }
-        woken.len() as u64
-    };
-    match op.cmd {
-        FutexCmd::Wait | FutexCmd::WaitBitset => {
-            if op.cmd == FutexCmd::WaitBitset && val3 == 0 {
-                return Err(Errno::EINVAL);
-            }
-            let bitset = if op.cmd == FutexCmd::WaitBitset { val3 } else { u32::MAX };
-            let pid = ctx.process.pid;
-            // The first run checks the word and fixes the deadline; a retry
-            // (after a wake-up meant for no one else) only waits on.
-            let deadline = if ctx.retry {
-                if shared_key(ctx, uaddr)?.is_some() {
-                    let mut waiters = crate::proc::FUTEX_WAITERS.lock();
-                    // Taken out of the queue: a wake was meant for it.
-                    let Some(waiter) = waiters.waiting(pid) else { return Ok(0) };
-                    if time::monotonic_ns() >= waiter.deadline_ns {
-                        waiters.remove(pid);
-                        return Err(Errno::ETIMEDOUT);
-                    }
-                    if crate::proc::signal::has_deliverable(ctx.process) {
-                        // The dispatcher turns this block into EINTR.
-                        waiters.remove(pid);
-                    }
-                }
-                super::files::deadline(ctx, None)
-            } else {
-                let wait_ns = if timeout == 0 {
-                    None
-                } else {
-                    let value = read_timespec(ctx, timeout)?;
-                    Some(if op.cmd == FutexCmd::Wait {
-                        value
-                    } else {
-                        let clock = if op.realtime { ClockId::Realtime } else { ClockId::Monotonic };
-                        syscall::time::remaining_ns(value, clock_now_ns(clock))
-                    })
-                };
-                if read_word(ctx, uaddr)? != val {
-                    return Err(Errno::EAGAIN);
-                }
-                let deadline = super::files::deadline(ctx, wait_ns);
-                if let Some(key) = shared_key(ctx, uaddr)?
-                    && time::monotonic_ns() < deadline
-                {
-                    crate::proc::FUTEX_WAITERS.lock().wait(::process::futex::Waiter { pid, key, bitset, deadline_ns: deadline });
-                }
-                deadline
-            };
-            if time::monotonic_ns() >= deadline {
-                return Err(Errno::ETIMEDOUT);
-            }
-            ctx.block = Some(crate::proc::BlockOn::Until(deadline));
-            Ok(0)
-        }
-        FutexCmd::Wake | FutexCmd::WakeBitset => {
-            if op.cmd == FutexCmd::WakeBitset && val3 == 0 {
-                return Err(Errno::EINVAL);
-            }
-            if op.private {
-                return Ok(0);
-            }
-            read_word(ctx, uaddr)?;
-            let Some(key) = shared_key(ctx, uaddr)? else { return Ok(0) };
-            let bitset = if op.cmd == FutexCmd::WakeBitset { val3 } else { u32::MAX };
-            let woken = crate::proc::FUTEX_WAITERS.lock().wake(key, bitset, val as usize);
-            Ok(wake_all(&woken))
-        }
-        FutexCmd::Requeue | FutexCmd::CmpRequeue => {
-            // nr_wake and nr_requeue (the timeout argument) are ints.
-            let (nr_wake, nr_requeue) = (val as i32, timeout as u32 as i32);
-            if uaddr2 % 4 != 0 || nr_wake < 0 || nr_requeue < 0 {
-                return Err(Errno::EINVAL);
-            }
-            if op.cmd == FutexCmd::CmpRequeue && read_word(ctx, uaddr)? != val3 {
-                return Err(Errno::EAGAIN);
-            }
-            let (Some(from), Some(to)) = (shared_key(ctx, uaddr)?, shared_key(ctx, uaddr2)?) else { return Ok(0) };
-            let (woken, moved) = crate::proc::FUTEX_WAITERS.lock().requeue(from, to, nr_wake as usize, nr_requeue as usize);
-            let woken = wake_all(&woken);
-            Ok(if op.cmd == FutexCmd::CmpRequeue { woken.saturating_add(moved as u64) } else { woken })
-        }
-        FutexCmd::Other(_) => Err(Errno::ENOSYS),
-    }
-}
-
 /// rseq(2): not offered. glibc registers one at every start and, on
 /// ENOSYS, runs without it (sched_getcpu falls back to getcpu), so the
 /// refusal is the documented kernel-without-rseq answer, not an unknown call
@@ -657,12 +527,19 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                 *slot = byte[0];
             }
             let len = raw.iter().position(|&b| b == 0).unwrap_or(COMM_LEN - 1);
-            ctx.process.name = alloc::string::String::from_utf8_lossy(&raw[..len]).into_owned();
+            let name = alloc::string::String::from_utf8_lossy(&raw[..len]).into_owned();
+            // The first thread's name is the process's (comm); another
+            // thread's is its own (/proc/PID/task/TID/comm).
+            if proc::sched::current_tid() == ctx.process.pid {
+                ctx.process.name = name;
+            } else {
+                ctx.process.thread_mut().comm = Some(name);
+            }
             Ok(0)
         }
         PR_GET_NAME => {
             let mut raw = [0u8; COMM_LEN];
-            let name = ctx.process.name.as_bytes();
+            let name = ctx.process.thread().comm.as_ref().unwrap_or(&ctx.process.name).as_bytes();
             let len = name.len().min(COMM_LEN - 1);
             raw[..len].copy_from_slice(&name[..len]);
             ctx.process.memory.write(a[1], &raw)?;

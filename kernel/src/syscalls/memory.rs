@@ -285,6 +285,29 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(start)
 }
 
+/// A read-only executable MAP_SHARED mapping of file `id`: the page
+/// cache's frames, as a private mapping of the file (checked for WRPKRU
+/// now), in a region that can never be made writable. What differs from
+/// Linux: a later write to the file is not seen through it.
+fn mmap_exec_shared_file(ctx: &mut Ctx<'_>, hint: u64, len: u64, prot: Prot, flags: MmapFlags, id: vfs::InodeId, offset: u64) -> SysResult {
+    let fixed = check_fixed(ctx, hint, len, flags)?;
+    let backing = file_backing(ctx, id, offset, len, true)?;
+    let start = if fixed {
+        ctx.process.memory.write_back(hint, hint + len);
+        ctx.process.memory.unmap_range(hint, hint + len);
+        hint
+    } else {
+        ctx.process.memory.find_free(len)?
+    };
+    let end = start + len;
+    ctx.process.memory.map_file(start, end, prot, RegionKind::ExecSharedFile, backing)?;
+    if let Err(error) = check_code_edges(ctx, start, end) {
+        ctx.process.memory.unmap_range(start, end);
+        return Err(error);
+    }
+    Ok(start)
+}
+
 /// mmap of MAP_SHARED memory: a new anonymous object (MAP_ANONYMOUS, or
 /// /dev/zero), or the object every process mapping the file shares. The
 /// checks are Linux's, in its order; executable shared memory is refused
@@ -316,6 +339,9 @@ fn mmap_shared(ctx: &mut Ctx<'_>, hint: u64, len: u64, prot: Prot, flags: MmapFl
         return Err(Errno::EOVERFLOW);
     }
     check_wx(ctx, prot, hint)?;
+    if prot.exec && !prot.write && let Some((id, _)) = file {
+        return mmap_exec_shared_file(ctx, hint, len, prot, flags, id, offset);
+    }
     if prot.exec {
         log::warn!(
             "pid {} ({}): refused executable MAP_SHARED memory (its bytes could change after the WRPKRU scan)",

@@ -8,12 +8,14 @@
 
 mod cpu;
 mod files;
+mod futex;
 mod info;
 pub use info::{HOSTNAME, NGROUPS_MAX, OSRELEASE, OSTYPE};
 mod memory;
 mod net;
 mod process;
 mod signals;
+mod thread;
 mod timers;
 
 use alloc::collections::BTreeSet;
@@ -38,6 +40,8 @@ pub struct Ctx<'a> {
     pub frame: &'a mut SyscallFrame,
     /// exit, exit_group, a fatal rt_sigreturn: the status the process ends with.
     pub exit: Option<ExitStatus>,
+    /// `exit` ends only the calling thread (the process with its last one).
+    pub exit_thread: bool,
     /// The call must wait: the process blocks, and the call runs again when woken.
     pub block: Option<BlockOn>,
     /// Block after the call instead of retrying it (vfork's parent).
@@ -143,7 +147,8 @@ syscall_table! {
     GETPID => info::sys_getpid,
     FORK => process::sys_fork,
     VFORK => process::sys_vfork,
-    CLONE => process::sys_clone,
+    CLONE => thread::sys_clone,
+    CLONE3 => thread::sys_clone3,
     EXECVE => process::sys_execve,
     WAIT4 => process::sys_wait4,
     WAITID => process::sys_waitid,
@@ -156,7 +161,7 @@ syscall_table! {
     GETITIMER => process::sys_getitimer,
     RT_SIGPENDING => process::sys_rt_sigpending,
     GETPGID => process::sys_getpgid,
-    EXIT => process::sys_exit,
+    EXIT => thread::sys_exit,
     UNAME => info::sys_uname,
     FCNTL => files::sys_fcntl,
     FLOCK => files::sys_flock,
@@ -217,9 +222,9 @@ syscall_table! {
     GETSID => process::sys_getsid,
     SIGALTSTACK => signals::sys_sigaltstack,
     ARCH_PRCTL => info::sys_arch_prctl,
-    GETTID => info::sys_getpid,
+    GETTID => thread::sys_gettid,
     TIME => info::sys_time,
-    SET_TID_ADDRESS => info::sys_set_tid_address,
+    SET_TID_ADDRESS => thread::sys_set_tid_address,
     GETDENTS64 => files::sys_getdents64,
     CLOCK_GETTIME => info::sys_clock_gettime,
     CLOCK_GETRES => info::sys_clock_getres,
@@ -227,7 +232,7 @@ syscall_table! {
     SETTIMEOFDAY => info::sys_settimeofday,
     GETCPU => info::sys_getcpu,
     CLOCK_NANOSLEEP => info::sys_clock_nanosleep,
-    EXIT_GROUP => process::sys_exit,
+    EXIT_GROUP => thread::sys_exit_group,
     OPENAT => files::sys_openat,
     MKDIRAT => files::sys_mkdirat,
     MKNOD => files::sys_mknod,
@@ -255,13 +260,14 @@ syscall_table! {
     PRLIMIT64 => info::sys_prlimit64,
     GETRANDOM => info::sys_getrandom,
     PPOLL => files::sys_ppoll,
-    SET_ROBUST_LIST => info::sys_set_robust_list,
-    FUTEX => info::sys_futex,
+    SET_ROBUST_LIST => futex::sys_set_robust_list,
+    GET_ROBUST_LIST => futex::sys_get_robust_list,
+    FUTEX => futex::sys_futex,
     RSEQ => info::sys_rseq,
     PRCTL => info::sys_prctl,
     KILL => process::sys_kill,
-    TKILL => process::sys_tkill,
-    TGKILL => process::sys_tgkill,
+    TKILL => thread::sys_tkill,
+    TGKILL => thread::sys_tgkill,
     SOCKET => net::sys_socket,
     SOCKETPAIR => net::sys_socketpair,
     BIND => net::sys_bind,
@@ -352,11 +358,12 @@ pub fn dispatch(frame: &mut SyscallFrame) {
     let mut retry = false;
     let (result, full_restore, yield_after) = loop {
         let outcome = proc::with_current(|process| {
-            process.cpu.enter_kernel(crate::time::cpu_clock());
+            process.thread_mut().cpu.enter_kernel(crate::time::cpu_clock());
             let mut ctx = Ctx {
                 process,
                 frame: &mut *frame,
                 exit: None,
+                exit_thread: false,
                 block: None,
                 block_once: false,
                 retry,
@@ -374,15 +381,15 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 // Interrupted: EINTR, or a restart if the handler asks for one (SA_RESTART).
                 ctx.block = None;
                 result = Err(Errno::EINTR);
-                if let Some(wait) = ctx.process.fifo_wait.take() {
+                if let Some(wait) = ctx.process.thread_mut().fifo_wait.take() {
                     wait.cancel();
                 }
                 crate::locks::end_wait(ctx.process.pid.as_u32());
-                ctx.process.sigwait_set = 0;
+                ctx.process.thread_mut().sigwait_set = 0;
                 // pause, sigsuspend, sigtimedwait and the epoll waits always
                 // end with EINTR (ERESTARTNOHAND, and a plain EINTR, on Linux).
                 if !matches!(number, nr::RT_SIGSUSPEND | nr::PAUSE | nr::RT_SIGTIMEDWAIT | nr::EPOLL_WAIT | nr::EPOLL_PWAIT | nr::EPOLL_PWAIT2) {
-                    ctx.process.restart_syscall = Some(number);
+                    ctx.process.thread_mut().restart_syscall = Some(number);
                 }
                 match number {
                     nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => info::interrupted_sleep(&mut ctx, number, args),
@@ -396,7 +403,8 @@ pub fn dispatch(frame: &mut SyscallFrame) {
             }
             let give_back = ctx.give_back.take();
             let proc_fill = ctx.proc_fill.take();
-            (result, ctx.exit, ctx.block, ctx.block_once, ctx.spawn, ctx.reap, ctx.full_restore, ctx.yield_after, (give_back, proc_fill))
+            let exit = ctx.exit.map(|status| (status, ctx.exit_thread));
+            (result, exit, ctx.block, ctx.block_once, ctx.spawn, ctx.reap, ctx.full_restore, ctx.yield_after, (give_back, proc_fill))
         });
         let Some((result, exit, block, block_once, spawn, reap, full_restore, yield_after, (give_back, proc_fill))) = outcome else {
             panic!("syscall {number} with no current process");
@@ -424,8 +432,10 @@ pub fn dispatch(frame: &mut SyscallFrame) {
                 }
             });
         }
-        if let Some(status) = exit {
-            proc::exit_current(status);
+        match exit {
+            Some((status, true)) => proc::exit_current_thread(status),
+            Some((status, false)) => proc::exit_current(status),
+            None => {}
         }
         match block {
             Some(reason) if block_once => {
@@ -458,7 +468,8 @@ pub fn dispatch(frame: &mut SyscallFrame) {
 /// trap): a due alarm, then signal delivery (default action or handler).
 pub fn return_to_user(frame: &mut SyscallFrame) {
     let status = proc::with_current(|p| {
-        p.cpu.leave_kernel(crate::time::cpu_clock());
+        let index = p.current_index();
+        p.threads[index].cpu.leave_kernel(crate::time::cpu_clock());
         if p.alarm_at.is_some() {
             signal::fire_alarm_if_due(p, crate::time::monotonic_ns());
         }
@@ -469,12 +480,14 @@ pub fn return_to_user(frame: &mut SyscallFrame) {
             signal::fire_cpu_limit_if_due(p);
         }
         // The common case, nothing pending: no signal work at all.
-        if !p.signals.has_deliverable() && p.restart_syscall.is_none() && p.saved_mask.is_none() {
+        let thread = &p.threads[index];
+        if !p.signals.has_deliverable(&thread.signals) && thread.restart_syscall.is_none() && thread.saved_mask.is_none() {
             return None;
         }
         let status = signal::deliver(p, frame);
-        if let Some(mask) = p.saved_mask.take() {
-            p.signals.set_mask(mask);
+        let thread = &mut p.threads[index];
+        if let Some(mask) = thread.saved_mask.take() {
+            thread.signals.set_mask(mask);
         }
         status
     })

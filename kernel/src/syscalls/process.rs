@@ -1,6 +1,6 @@
-//! Process life: fork, vfork, clone (fork-like flags), execve, exit,
-//! wait4, waitid, kill/tkill/tgkill, rt_sigreturn, rt_sigsuspend, pause,
-//! alarm, sched_yield, and process groups and sessions.
+//! Process life: fork, vfork, execve, wait4, waitid, kill, rt_sigreturn,
+//! rt_sigsuspend, pause, alarm, sched_yield, and process groups and
+//! sessions (clone, exit and the thread calls are in `thread`).
 
 #![warn(clippy::arithmetic_side_effects)]
 
@@ -8,7 +8,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use process::{ExitStatus, Pid, WaitResult, WaitTarget};
-use syscall::{CloneFlags, Errno, SigInfo, WaitOptions};
+use syscall::{Errno, SigInfo, WaitOptions};
 
 use super::{Ctx, SysResult};
 use crate::proc::{self, BlockOn, signal};
@@ -16,10 +16,10 @@ use crate::proc::{self, BlockOn, signal};
 /// Most argv + envp strings execve takes (each string up to 128 KiB in all).
 const ARG_MAX_STRINGS: u64 = 65536;
 
-fn spawn(ctx: &mut Ctx<'_>, child_stack: u64, vfork: bool) -> SysResult {
+pub(super) fn spawn(ctx: &mut Ctx<'_>, child_stack: u64, vfork: bool) -> SysResult {
     // RLIMIT_NPROC counts every process of the caller's user (all are root's,
     // zombies included, as Linux); enforced for root too (docs/limits.md).
-    let count = proc::with_table(|t| t.len()) as u64;
+    let count = proc::with_table(|t| t.tasks()) as u64;
     let nproc = ctx.process.limits.get(syscall::Resource::Nproc).rlim_cur;
     if count >= nproc || count >= ::process::rlimit::MAX_PROCESSES {
         return Err(Errno::EAGAIN);
@@ -44,40 +44,6 @@ pub fn sys_fork(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
 
 pub fn sys_vfork(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
     spawn(ctx, 0, true)
-}
-
-/// clone with the flags fork and vfork use (plus the tid bookkeeping ones);
-/// threads (CLONE_THREAD, a shared VM without VFORK) are not supported yet.
-pub fn sys_clone(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let (flags_raw, stack, parent_tid, child_tid) = (a[0], a[1], a[2], a[3]);
-    let flags = CloneFlags::from_raw(flags_raw & !0xff)?;
-    let exit_signal = flags_raw & 0xff;
-    let vm = flags.contains(CloneFlags::CLONE_VM);
-    let vfork = flags.contains(CloneFlags::CLONE_VFORK);
-    if flags.contains(CloneFlags::CLONE_THREAD) || flags.contains(CloneFlags::CLONE_SIGHAND) || (vm && !vfork) {
-        log::warn!("pid {}: clone with thread flags {flags_raw:#x}: not supported (EINVAL)", ctx.process.pid);
-        return Err(Errno::EINVAL);
-    }
-    if exit_signal != 0 && exit_signal != u64::from(proc::SIGCHLD) {
-        log::warn!("pid {}: clone exit signal {exit_signal} treated as SIGCHLD", ctx.process.pid);
-    }
-    let result = spawn(ctx, stack, vfork)?;
-    let tid = (result as u32).to_le_bytes();
-    if let Some(child) = ctx.spawn.as_mut() {
-        // A vfork parent has lent its memory to the child: the parent's
-        // PARENT_SETTID word lives in the memory the child holds now.
-        if flags.contains(CloneFlags::CLONE_PARENT_SETTID) {
-            let memory = if vfork { &mut child.memory } else { &mut ctx.process.memory };
-            memory.write(parent_tid, &tid)?;
-        }
-        if flags.contains(CloneFlags::CLONE_CHILD_SETTID) {
-            child.memory.write(child_tid, &tid)?;
-        }
-        if flags.contains(CloneFlags::CLONE_CHILD_CLEARTID) {
-            child.clear_child_tid = child_tid;
-        }
-    }
-    Ok(result)
 }
 
 fn string_array(ctx: &mut Ctx<'_>, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
@@ -129,11 +95,6 @@ pub fn sys_execve(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         }
     }
     ctx.full_restore = true;
-    Ok(0)
-}
-
-pub fn sys_exit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.exit = Some(ExitStatus::Exited(a[0] as u8));
     Ok(0)
 }
 
@@ -218,6 +179,11 @@ fn kill_targets(ctx: &mut Ctx<'_>, pid: i32, raw: u64, code: i32) -> SysResult {
     let raw = u64::from(raw as u32);
     let signal = if raw == 0 { None } else { Some(syscall::Signal::from_raw(raw)?.number()) };
     let me = ctx.process.pid;
+    // kill of a thread's id signals its process, as on Linux.
+    let pid = match pid {
+        p if p > 0 => proc::with_table(|t| t.process_of(Pid::new(p as u32))).map_or(p, |owner| owner.as_u32() as i32),
+        p => p,
+    };
     let group = |t: &::process::ProcessTable| match pid {
         0 => Some(t.get(me).map_or(0, |e| e.pgid)),
         p if p < -1 => Some(p.unsigned_abs()),
@@ -258,23 +224,6 @@ pub fn sys_kill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     kill_targets(ctx, a[0] as i32, a[1], syscall::SI_USER)
 }
 
-pub fn sys_tkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    if (a[0] as i32) <= 0 {
-        return Err(Errno::EINVAL);
-    }
-    kill_targets(ctx, a[0] as i32, a[1], syscall::SI_TKILL)
-}
-
-pub fn sys_tgkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    if (a[0] as i32) <= 0 || (a[1] as i32) <= 0 {
-        return Err(Errno::EINVAL);
-    }
-    if a[0] != a[1] {
-        return Err(Errno::ESRCH);
-    }
-    kill_targets(ctx, a[1] as i32, a[2], syscall::SI_TKILL)
-}
-
 pub fn sys_rt_sigreturn(ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
     ctx.full_restore = true;
     match signal::sigreturn(ctx.process, ctx.frame) {
@@ -296,9 +245,9 @@ pub fn sys_rt_sigsuspend(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     let mut raw = [0u8; 8];
     ctx.process.memory.read(a[0], &mut raw)?;
-    let old = ctx.process.signals.mask();
-    ctx.process.signals.set_mask(u64::from_le_bytes(raw));
-    ctx.process.saved_mask = Some(old);
+    let old = ctx.process.thread_mut().signals.mask();
+    ctx.process.thread_mut().signals.set_mask(u64::from_le_bytes(raw));
+    ctx.process.thread_mut().saved_mask = Some(old);
     ctx.block = Some(BlockOn::Signal);
     Ok(0)
 }
@@ -407,7 +356,9 @@ pub fn sys_rt_sigpending(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if a[1] > 8 {
         return Err(Errno::EINVAL);
     }
-    let pending = ctx.process.signals.pending() & ctx.process.signals.mask();
+    // The process's pending signals and the caller's own, that it blocks.
+    let thread = &ctx.process.thread().signals;
+    let pending = (ctx.process.signals.pending() | thread.pending()) & thread.mask();
     ctx.process.memory.write(a[0], &pending.to_le_bytes()[..a[1] as usize])?;
     Ok(0)
 }

@@ -42,8 +42,8 @@ pub fn sys_rt_sigprocmask(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         None
     };
     let old = match set {
-        Some((how, bits)) => ctx.process.signals.sigprocmask(how, Some(bits)),
-        None => ctx.process.signals.mask(),
+        Some((how, bits)) => ctx.process.thread_mut().signals.sigprocmask(how, Some(bits)),
+        None => ctx.process.thread_mut().signals.mask(),
     };
     if old_addr != 0 {
         ctx.process.memory.write(old_addr, &old.to_le_bytes())?;
@@ -71,7 +71,7 @@ pub fn sys_sigaltstack(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         None
     };
     if a[1] != 0 {
-        let mut old = ctx.process.sigaltstack;
+        let mut old = ctx.process.thread_mut().sigaltstack;
         if old == [0u8; 24] {
             old[8..12].copy_from_slice(&SS_DISABLE.to_le_bytes());
         } else {
@@ -83,7 +83,7 @@ pub fn sys_sigaltstack(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         ctx.process.memory.write(a[1], &old)?;
     }
     if let Some(raw) = new {
-        ctx.process.sigaltstack = raw;
+        ctx.process.thread_mut().sigaltstack = raw;
     }
     Ok(0)
 }
@@ -97,7 +97,7 @@ pub fn sys_sigaltstack(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 /// bad timespec.
 pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     const UNWAITABLE: u64 = (1 << 8) | (1 << 18); // SIGKILL, SIGSTOP
-    ctx.process.sigwait_set = 0;
+    ctx.process.thread_mut().sigwait_set = 0;
     if a[3] != 8 {
         return Err(Errno::EINVAL);
     }
@@ -105,9 +105,11 @@ pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.process.memory.read(a[0], &mut raw)?;
     let set = u64::from_le_bytes(raw) & !UNWAITABLE;
     let timeout = if a[2] == 0 { None } else { Some(super::info::read_timespec(ctx, a[2])?) };
-    if let Some(sig) = ctx.process.signals.take_pending_in(set) {
+    let process = &mut *ctx.process;
+    let index = process.current_index();
+    if let Some((sig, own)) = process.signals.take_pending_in(&mut process.threads[index].signals, set) {
         let number = sig.number();
-        let info = crate::proc::signal::take_info(ctx.process, number);
+        let info = crate::proc::signal::take_info(ctx.process, number, own);
         if a[1] != 0 {
             ctx.process.memory.write(a[1], &info.to_bytes())?;
         }
@@ -117,7 +119,7 @@ pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if timeout == Some(0) || crate::time::monotonic_ns() >= deadline {
         return Err(Errno::EAGAIN);
     }
-    ctx.process.sigwait_set = set;
+    ctx.process.thread_mut().sigwait_set = set;
     ctx.block = Some(crate::proc::BlockOn::Until(deadline));
     Ok(0)
 }
@@ -137,8 +139,8 @@ pub fn begin_call_mask(ctx: &mut Ctx<'_>, addr: u64, size: u64) -> Result<(), Er
     }
     let mut raw = [0u8; 8];
     ctx.process.memory.read(addr, &mut raw)?;
-    let old = ctx.process.signals.set_mask(u64::from_le_bytes(raw));
-    ctx.process.saved_mask = Some(old);
+    let old = ctx.process.thread_mut().signals.set_mask(u64::from_le_bytes(raw));
+    ctx.process.thread_mut().saved_mask = Some(old);
     Ok(())
 }
 
@@ -148,9 +150,9 @@ pub fn begin_call_mask(ctx: &mut Ctx<'_>, addr: u64, size: u64) -> Result<(), Er
 /// A call that blocks keeps the temporary mask while it waits.
 pub fn end_call_mask(ctx: &mut Ctx<'_>, result: SysResult) -> SysResult {
     if ctx.block.is_none()
-        && let Some(old) = ctx.process.saved_mask.take()
+        && let Some(old) = ctx.process.thread_mut().saved_mask.take()
     {
-        ctx.process.signals.set_mask(old);
+        ctx.process.thread_mut().signals.set_mask(old);
     }
     result
 }
