@@ -23,6 +23,7 @@ extern crate alloc;
 use core::fmt;
 
 pub mod cputime;
+pub mod ancillary;
 pub mod creds;
 pub mod epoll;
 pub mod eventfd;
