@@ -37,6 +37,7 @@ pub mod proctext;
 pub mod rlimit;
 pub mod signal;
 pub mod stack;
+pub mod sysv;
 pub mod table;
 
 pub use cputime::{CpuClock, CpuLimitAction, CpuTimer, CpuTimers, Rusage, cpu_limit_action};
