@@ -206,6 +206,11 @@ pub struct UnixEnd {
     /// so that a read returns one whole message (None: a byte stream).
     pub rx_messages: Option<Arc<Mutex<alloc::collections::VecDeque<usize>>>>,
     pub tx_messages: Option<Arc<Mutex<alloc::collections::VecDeque<usize>>>>,
+    /// SCM_RIGHTS files and senders' credentials in flight in each pipe.
+    pub rx_control: Arc<Mutex<crate::net::unix::ControlQueue>>,
+    pub tx_control: Arc<Mutex<crate::net::unix::ControlQueue>>,
+    /// SO_PASSCRED: recvmsg reports each sender's credentials.
+    pub passcred: AtomicBool,
     rx_open: AtomicBool,
     tx_open: AtomicBool,
 }
@@ -240,6 +245,10 @@ impl Drop for UnixEnd {
     fn drop(&mut self) {
         self.shutdown_write();
         self.shutdown_read();
+        // Files nobody will receive are closed (outside the queue's lock:
+        // one may be a socket end with a queue of its own).
+        let unread = core::mem::take(&mut *self.rx_control.lock());
+        drop(unread);
     }
 }
 
@@ -255,11 +264,13 @@ pub fn unix_ends(
     let b_to_a = Arc::new(Mutex::new(Pipe::new()));
     let messages = || (ty != syscall::net::SOCK_STREAM).then(|| Arc::new(Mutex::new(alloc::collections::VecDeque::new())));
     let (a_to_b_messages, b_to_a_messages) = (messages(), messages());
+    let (a_to_b_control, b_to_a_control) = (Arc::default(), Arc::default());
     let [a_names, b_names] = names;
     let end = |rx: &Arc<Mutex<Pipe>>,
                tx: &Arc<Mutex<Pipe>>,
                rx_messages: &Option<_>,
                tx_messages: &Option<_>,
+               (rx_control, tx_control): (&Arc<Mutex<crate::net::unix::ControlQueue>>, &Arc<Mutex<crate::net::unix::ControlQueue>>),
                (local_name, peer_name, peer_cred): (syscall::net::SunAddr, syscall::net::SunAddr, Ucred),
                bound: Option<Arc<crate::net::unix::UnixSocket>>| {
         Arc::new(UnixEnd {
@@ -272,12 +283,15 @@ pub fn unix_ends(
             tx: tx.clone(),
             rx_messages: Option::clone(rx_messages),
             tx_messages: Option::clone(tx_messages),
+            rx_control: rx_control.clone(),
+            tx_control: tx_control.clone(),
+            passcred: AtomicBool::new(false),
             rx_open: AtomicBool::new(true),
             tx_open: AtomicBool::new(true),
         })
     };
-    let a = end(&b_to_a, &a_to_b, &b_to_a_messages, &a_to_b_messages, a_names, bound);
-    let b = end(&a_to_b, &b_to_a, &a_to_b_messages, &b_to_a_messages, b_names, None);
+    let a = end(&b_to_a, &a_to_b, &b_to_a_messages, &a_to_b_messages, (&b_to_a_control, &a_to_b_control), a_names, bound);
+    let b = end(&a_to_b, &b_to_a, &a_to_b_messages, &b_to_a_messages, (&a_to_b_control, &b_to_a_control), b_names, None);
     (a, b)
 }
 

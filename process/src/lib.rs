@@ -24,6 +24,7 @@ extern crate alloc;
 use core::fmt;
 
 pub mod cputime;
+pub mod ancillary;
 pub mod creds;
 pub mod epoll;
 pub mod eventfd;
@@ -38,6 +39,7 @@ pub mod proctext;
 pub mod rlimit;
 pub mod signal;
 pub mod stack;
+pub mod sysv;
 pub mod table;
 pub mod timerfd;
 

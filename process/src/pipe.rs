@@ -85,6 +85,10 @@ pub struct Pipe {
     /// for the other side goes on once the other side's count changes.
     reader_opens: u64,
     writer_opens: u64,
+    /// Bytes ever read and written: the positions AF_UNIX ancillary data
+    /// (SCM_RIGHTS) is attached to.
+    read_total: u64,
+    written_total: u64,
 }
 
 impl Default for Pipe {
@@ -96,7 +100,7 @@ impl Default for Pipe {
 impl Pipe {
     /// An empty pipe with one read end and one write end (`pipe2`).
     pub fn new() -> Self {
-        Pipe { ring: Vec::new(), capacity: PIPE_CAPACITY, head: 0, len: 0, readers: 1, writers: 1, reader_opens: 0, writer_opens: 0 }
+        Pipe { ring: Vec::new(), capacity: PIPE_CAPACITY, head: 0, len: 0, readers: 1, writers: 1, reader_opens: 0, writer_opens: 0, read_total: 0, written_total: 0 }
     }
 
     /// The pipe of a FIFO nobody has open yet.
@@ -156,6 +160,7 @@ impl Pipe {
         };
         self.head = (self.head + count) % self.capacity;
         self.len -= count;
+        self.read_total += count as u64;
         if self.len == 0 {
             self.head = 0;
         }
@@ -190,7 +195,18 @@ impl Pipe {
         self.ring[tail..tail + first].copy_from_slice(&data[..first]);
         self.ring[..count - first].copy_from_slice(&data[first..count]);
         self.len += count;
+        self.written_total += count as u64;
         PipeWrite::Wrote(count)
+    }
+
+    /// Bytes read from the pipe since it was made.
+    pub fn read_total(&self) -> u64 {
+        self.read_total
+    }
+
+    /// Bytes written to the pipe since it was made.
+    pub fn written_total(&self) -> u64 {
+        self.written_total
     }
 
     /// The bytes the pipe can hold (`F_GETPIPE_SZ`).

@@ -25,6 +25,7 @@ extern crate alloc;
 use core::fmt;
 
 pub mod args;
+pub mod cmsg;
 pub mod futex;
 pub mod layout;
 pub mod net;

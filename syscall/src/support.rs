@@ -56,8 +56,8 @@ const XATTR_GET_NOTE: &str = "no extended attribute is ever stored: every name i
 const XATTR_SET_NOTE: &str = "extended attributes are not stored: EOPNOTSUPP, as on a file system without them";
 const EXECVE_NOTE: &str = "set-user-ID and set-group-ID executables give no ids (the mode bit is stored, not honoured); a program whose code holds WRPKRU that cannot be rewritten is refused (ENOEXEC)";
 const SOCKET_NOTE: &str = "AF_INET (TCP, UDP) and AF_UNIX (stream, datagram, seqpacket) only: AF_INET6, AF_NETLINK, AF_PACKET and raw sockets are EAFNOSUPPORT";
-const SOCKOPT_NOTE: &str = "SOL_SOCKET's SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_LINGER, SO_RCVTIMEO, SO_SNDTIMEO (and the read-only SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_PEERCRED) and TCP_NODELAY; other options are ENOPROTOOPT";
-const MSG_NOTE: &str = "no ancillary data: msg_control is not read (no SCM_RIGHTS, SCM_CREDENTIALS) and recvmsg returns msg_controllen 0";
+const SOCKOPT_NOTE: &str = "SOL_SOCKET's SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_LINGER, SO_RCVTIMEO, SO_SNDTIMEO (and the read-only SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_PEERCRED), AF_UNIX's SO_PASSCRED and TCP_NODELAY; other options are ENOPROTOOPT";
+const MSG_NOTE: &str = "AF_UNIX ancillary data is SCM_RIGHTS and SCM_CREDENTIALS (docs/unix-sockets.md); bytes written by write(2) carry the pair's peer credentials, not the writer's; AF_INET control data is ignored; no MSG_TRUNC in msg_flags";
 
 macro_rules! annotations {
     ($($nr:ident => $state:expr,)*) => {

@@ -44,6 +44,9 @@ pub struct UnixState {
     pub peer: Option<(Weak<UnixSocket>, SunAddr)>,
     pub shut_read: bool,
     pub shut_write: bool,
+    /// SO_PASSCRED, handed on to the end this socket becomes when it
+    /// connects (and to an accepted end from its listener).
+    pub passcred: bool,
 }
 
 /// A listening socket: connections not yet accepted (their server ends;
@@ -58,7 +61,27 @@ pub struct Listen {
 pub struct Datagram {
     pub from: Option<SunAddr>,
     pub data: Vec<u8>,
+    pub control: Ancillary,
 }
+
+/// What one sendmsg sends along with its bytes: files (SCM_RIGHTS, open
+/// descriptions held while in flight, as Linux's skb holds them) and the
+/// sender's credentials (reported with SO_PASSCRED).
+#[derive(Clone)]
+pub struct Ancillary {
+    pub files: Vec<crate::fs::FileRef>,
+    pub cred: Ucred,
+}
+
+impl Ancillary {
+    /// Alike credentials without files: one run of a stream's bytes.
+    pub fn merges(a: &Ancillary, b: &Ancillary) -> bool {
+        a.files.is_empty() && b.files.is_empty() && a.cred == b.cred
+    }
+}
+
+/// The ancillary data in flight in one pipe of a connected pair.
+pub type ControlQueue = process::ancillary::Queue<Ancillary>;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum NameKey {
@@ -213,8 +236,12 @@ pub enum Connect {
 /// pair, the server's end queued for accept. The queue holds backlog + 1
 /// connections, as Linux's.
 pub fn connect(client: &Arc<UnixSocket>, target: &Arc<UnixSocket>, cred: Ucred) -> Result<Connect, Errno> {
-    let client_name = client.state.lock().name.clone().unwrap_or(SunAddr::Unnamed);
+    let (client_name, client_passcred) = {
+        let client = client.state.lock();
+        (client.name.clone().unwrap_or(SunAddr::Unnamed), client.passcred)
+    };
     let mut state = target.state.lock();
+    let listener_passcred = state.passcred;
     let server_name = state.name.clone().unwrap_or(SunAddr::Unnamed);
     if state.shut_read {
         return Err(Errno::ECONNREFUSED);
@@ -228,6 +255,8 @@ pub fn connect(client: &Arc<UnixSocket>, target: &Arc<UnixSocket>, cred: Ucred) 
         [(client_name.clone(), server_name.clone(), listen.cred), (server_name, client_name, cred)],
         Some(client.clone()),
     );
+    server_end.passcred.store(listener_passcred, Ordering::Relaxed);
+    client_end.passcred.store(client_passcred, Ordering::Relaxed);
     listen.pending.push_back(server_end);
     drop(state);
     target.wake();
@@ -261,6 +290,11 @@ pub enum Transfer {
 
 /// Sends one datagram from `socket` to `target` (None: its connect peer).
 pub fn send(socket: &Arc<UnixSocket>, data: &[u8], target: Option<Arc<UnixSocket>>) -> Result<Transfer, Errno> {
+    send_with(socket, data, target, Ancillary { files: Vec::new(), cred: Ucred::NONE })
+}
+
+/// [`send`] with the sender's ancillary data.
+pub fn send_with(socket: &Arc<UnixSocket>, data: &[u8], target: Option<Arc<UnixSocket>>, control: Ancillary) -> Result<Transfer, Errno> {
     let (from, peer, shut) = {
         let state = socket.state.lock();
         (state.name.clone(), state.peer.clone(), state.shut_write)
@@ -300,7 +334,7 @@ pub fn send(socket: &Arc<UnixSocket>, data: &[u8], target: Option<Arc<UnixSocket
     let mut copy = Vec::new();
     copy.try_reserve_exact(data.len()).map_err(|_| Errno::ENOBUFS)?;
     copy.extend_from_slice(data);
-    state.queue.push_back(Datagram { from, data: copy });
+    state.queue.push_back(Datagram { from, data: copy, control });
     drop(state);
     target.wake();
     Ok(Transfer::Done(data.len(), None))
@@ -310,6 +344,11 @@ pub fn send(socket: &Arc<UnixSocket>, data: &[u8], target: Option<Arc<UnixSocket
 /// unless peeking). Stream sockets that are not connected: EINVAL,
 /// seqpacket ones ENOTCONN (Linux's answers).
 pub fn recv(socket: &UnixSocket, buf: &mut [u8], peek: bool) -> Result<Transfer, Errno> {
+    recv_with(socket, buf, peek).map(|(transfer, _)| transfer)
+}
+
+/// [`recv`] with the datagram's ancillary data (a copy when peeking).
+pub fn recv_with(socket: &UnixSocket, buf: &mut [u8], peek: bool) -> Result<(Transfer, Option<Ancillary>), Errno> {
     match socket.ty {
         SOCK_STREAM => return Err(Errno::EINVAL),
         SOCK_SEQPACKET => return Err(Errno::ENOTCONN),
@@ -317,18 +356,21 @@ pub fn recv(socket: &UnixSocket, buf: &mut [u8], peek: bool) -> Result<Transfer,
     }
     let mut state = socket.state.lock();
     let Some(front) = state.queue.front() else {
-        return Ok(if state.shut_read { Transfer::Done(0, None) } else { Transfer::Wait(socket.wait_id()) });
+        return Ok((if state.shut_read { Transfer::Done(0, None) } else { Transfer::Wait(socket.wait_id()) }, None));
     };
     let n = front.data.len().min(buf.len());
     buf[..n].copy_from_slice(&front.data[..n]);
     let from = front.from.clone();
-    if !peek {
-        state.queue.pop_front();
+    let control = if peek {
+        Some(front.control.clone())
+    } else {
+        let taken = state.queue.pop_front().map(|d| d.control);
         drop(state);
         // A sender may wait for room.
         socket.wake();
-    }
-    Ok(Transfer::Done(n, from))
+        taken
+    };
+    Ok((Transfer::Done(n, from), control))
 }
 
 /// The poll events of a socket that is not a connected pair end.

@@ -270,8 +270,10 @@ pub fn sys_connect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// Sends `data` (to the address `dest` for UDP and AF_UNIX datagrams),
 /// honouring MSG_DONTWAIT and MSG_NOSIGNAL.
-fn send_data(ctx: &mut Ctx<'_>, fd: u64, data: &[u8], dest: Option<Vec<u8>>, flags: u32) -> SysResult {
+fn send_data(ctx: &mut Ctx<'_>, fd: u64, data: &[u8], dest: Option<Vec<u8>>, flags: u32, control: Option<unix::Ancillary>) -> SysResult {
     let (file, socket) = socket_of(ctx, fd)?;
+    // AF_UNIX data always carries its sender's credentials (SO_PASSCRED).
+    let control = control.unwrap_or_else(|| own_ancillary(ctx));
     let io = match socket {
         SocketFile::Inet(s) => {
             let dest = dest.map(|raw| SockAddrIn::decode(&raw).map(SockAddrIn::as_destination)).transpose()?;
@@ -280,14 +282,29 @@ fn send_data(ctx: &mut Ctx<'_>, fd: u64, data: &[u8], dest: Option<Vec<u8>>, fla
             sent.map(|n| n.map_or_else(|| Io::Wait(s.wait_reason(crate::net::WANT_WRITE)), Io::Done))
         }
         SocketFile::Unix(end) if dest.is_some() && end.ty == SOCK_STREAM => Err(Errno::EISCONN),
-        SocketFile::Unix(_) => write_file(&file, data, None),
+        SocketFile::Unix(end) => {
+            let start = end.tx.lock().written_total();
+            let io = write_file(&file, data, None);
+            if let Ok(Io::Done(n)) = io
+                && (n > 0 || end.ty != SOCK_STREAM)
+            {
+                // Linux keeps files and credentials in the data's skb: here
+                // they sit at the bytes' positions in the pipe.
+                let mut queue = end.tx_control.lock();
+                let stale = queue.discard_before(end.tx.lock().read_total());
+                queue.push(start, start.saturating_add(n as u64), control, unix::Ancillary::merges);
+                drop(queue);
+                drop(stale);
+            }
+            io
+        }
         SocketFile::UnixSocket(s) => {
             let target = match dest {
                 Some(raw) if s.ty == SOCK_DGRAM => Some(unix::find(&SunAddr::decode(&raw)?, SOCK_DGRAM, ctx.process.cwd)?),
                 Some(_) if s.ty == SOCK_STREAM => return Err(Errno::EOPNOTSUPP),
                 _ => None,
             };
-            unix::send(&s, data, target).map(super::files::unix_io)
+            unix::send_with(&s, data, target, control).map(super::files::unix_io)
         }
     };
     let io = io.map_err(|e| if flags & MSG_NOSIGNAL != 0 { e } else { broken_pipe(ctx, e) })?;
@@ -322,7 +339,7 @@ pub fn sys_sendto(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let mut data = alloc::vec![0u8; len];
     ctx.process.memory.read(a[1], &mut data)?;
     let dest = optional_dest(ctx, a[4], a[5])?;
-    send_data(ctx, a[0], &data, dest, a[3] as u32)
+    send_data(ctx, a[0], &data, dest, a[3] as u32, None)
 }
 
 fn read_msghdr(ctx: &mut Ctx<'_>, addr: u64) -> Result<MsgHdr, Errno> {
@@ -336,18 +353,63 @@ pub fn sys_sendmsg(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let iov = iovecs(ctx, msg.iov, msg.iovlen)?;
     let data = gather(ctx, &iov)?;
     let dest = optional_dest(ctx, msg.name, u64::from(msg.namelen))?;
-    send_data(ctx, a[0], &data, dest, a[2] as u32)
+    let control = match socket_of(ctx, a[0])?.1 {
+        SocketFile::Unix(_) | SocketFile::UnixSocket(_) => Some(read_control(ctx, &msg)?),
+        SocketFile::Inet(_) => None,
+    };
+    send_data(ctx, a[0], &data, dest, a[2] as u32, control)
 }
 
-/// Bytes received and their sender's address (UDP, AF_UNIX datagrams from
-/// a bound socket); `None`: the call blocks.
-type Received = Option<(Vec<u8>, Option<Vec<u8>>)>;
+/// What an AF_UNIX send without control data carries: the sender's pid
+/// and real ids (Linux's `scm_send` default).
+fn own_ancillary(ctx: &Ctx<'_>) -> unix::Ancillary {
+    let creds = &ctx.process.creds;
+    unix::Ancillary { files: Vec::new(), cred: Ucred { pid: ctx.process.pid.as_u32() as i32, uid: creds.ruid, gid: creds.rgid } }
+}
+
+/// sendmsg's control data on an AF_UNIX socket: the files of its
+/// SCM_RIGHTS descriptors (EBADF for one not open) and the credentials of
+/// SCM_CREDENTIALS, which must be the sender's own pid and one of its
+/// real, effective or saved ids unless it is privileged (EPERM).
+fn read_control(ctx: &mut Ctx<'_>, msg: &MsgHdr) -> Result<unix::Ancillary, Errno> {
+    use syscall::cmsg;
+    let mut control = own_ancillary(ctx);
+    if msg.controllen < cmsg::HEADER as u64 {
+        return Ok(control);
+    }
+    if msg.controllen > cmsg::MAX_CONTROL as u64 {
+        return Err(Errno::ENOBUFS);
+    }
+    let mut raw = alloc::vec![0u8; msg.controllen as usize];
+    ctx.process.memory.read(msg.control, &mut raw)?;
+    let parsed = cmsg::parse(&raw)?;
+    for fd in parsed.fds {
+        control.files.push(file(ctx, fd)?);
+    }
+    if let Some(claim) = parsed.cred {
+        let c = &ctx.process.creds;
+        let own_pid = claim.pid == ctx.process.pid.as_u32() as i32;
+        let own_uid = [c.ruid, c.euid, c.suid].contains(&claim.uid);
+        let own_gid = [c.rgid, c.egid, c.sgid].contains(&claim.gid);
+        let allowed = c.privileged() || (own_pid && own_uid && own_gid);
+        if !allowed {
+            return Err(Errno::EPERM);
+        }
+        control.cred = Ucred { pid: claim.pid, uid: claim.uid, gid: claim.gid };
+    }
+    Ok(control)
+}
+
+/// Bytes received, their sender's address (UDP, AF_UNIX datagrams from
+/// a bound socket) and (AF_UNIX) what came with them; `None`: the call blocks.
+type Received = Option<(Vec<u8>, Option<Vec<u8>>, Option<unix::Ancillary>)>;
 
 /// Receives up to `len` bytes.
 fn recv_data(ctx: &mut Ctx<'_>, fd: u64, len: usize, flags: u32) -> Result<Received, Errno> {
     let (file, socket) = socket_of(ctx, fd)?;
     let mut buf = alloc::vec![0u8; len.min(IO_CHUNK)];
     let peek = flags & MSG_PEEK != 0;
+    let mut control = None;
     let (io, from) = match socket {
         SocketFile::Inet(s) => {
             let mut s = s.lock();
@@ -357,14 +419,18 @@ fn recv_data(ctx: &mut Ctx<'_>, fd: u64, len: usize, flags: u32) -> Result<Recei
             }
         }
         SocketFile::Unix(end) => {
-            let io = if peek { unix_peek(&end, &mut buf) } else { read_file(&file, &mut buf, None)? };
+            let (io, taken) = unix_end_recv(&end, &file, &mut buf, peek)?;
+            control = taken;
             // Linux reports the sending socket's name when it has one.
             let from = (end.peer_name != SunAddr::Unnamed).then(|| end.peer_name.to_bytes());
             (io, from)
         }
-        SocketFile::UnixSocket(s) => match unix::recv(&s, &mut buf, peek)? {
-            unix::Transfer::Done(n, from) => (Io::Done(n), from.map(|f| f.to_bytes())),
-            unix::Transfer::Wait(id) => (Io::Wait(BlockOn::Pipe(id)), None),
+        SocketFile::UnixSocket(s) => match unix::recv_with(&s, &mut buf, peek)? {
+            (unix::Transfer::Done(n, from), taken) => {
+                control = taken;
+                (Io::Done(n), from.map(|f| f.to_bytes()))
+            }
+            (unix::Transfer::Wait(id), _) => (Io::Wait(BlockOn::Pipe(id)), None),
         },
     };
     if let Io::Wait(_) = io
@@ -378,7 +444,81 @@ fn recv_data(ctx: &mut Ctx<'_>, fd: u64, len: usize, flags: u32) -> Result<Recei
         return Ok(None);
     }
     buf.truncate(n);
-    Ok(Some((buf, from)))
+    Ok(Some((buf, from, control)))
+}
+
+/// A receive on a connected AF_UNIX end. A stream read stops after the
+/// bytes that came with files and (under SO_PASSCRED) before another
+/// sender's, as Linux's `unix_stream_read_generic`; a message brings its
+/// own. Returns what came with the bytes: the first ones' credentials
+/// (the peer's for bytes written by write(2), which carry none) and the
+/// files reached (copies when peeking).
+fn unix_end_recv(end: &UnixEnd, file: &FileRef, buf: &mut [u8], peek: bool) -> Result<(Io, Option<unix::Ancillary>), Errno> {
+    let position = end.rx.lock().read_total();
+    let stale = end.rx_control.lock().discard_before(position);
+    drop(stale);
+    let stream = end.rx_messages.is_none();
+    let passcred = end.passcred.load(core::sync::atomic::Ordering::Relaxed);
+    let limit = if stream {
+        let span = end.rx_control.lock().span(position, |a| !a.files.is_empty(), |a, b| passcred && a.cred != b.cred);
+        span.map_or(buf.len(), |n| buf.len().min(n as usize))
+    } else {
+        buf.len()
+    };
+    let queued = |end: &UnixEnd| end.rx_messages.as_ref().map_or(0, |m| m.lock().len());
+    let before = queued(end);
+    let io = if peek { unix_peek(end, &mut buf[..limit]) } else { read_file(file, &mut buf[..limit], None)? };
+    let n = match io {
+        Io::Done(n) if stream && n > 0 => n as u64,
+        Io::Done(_) if !stream && before > 0 && (peek || queued(end) < before) => 0,
+        _ => return Ok((io, None)),
+    };
+    let mut control = unix::Ancillary { files: Vec::new(), cred: end.peer_cred };
+    let mut queue = end.rx_control.lock();
+    let records: Vec<_> = match (stream, peek) {
+        (true, true) => queue.reached(position, n).cloned().collect(),
+        (true, false) => queue.consume(position, n, |a| a.files.is_empty()),
+        (false, true) => queue.reached(position, 1).filter(|r| r.start == position).take(1).cloned().collect(),
+        (false, false) => queue.take(position, 0, |_| false).map(|item| process::ancillary::Record { start: position, end: position, item }).into_iter().collect(),
+    };
+    drop(queue);
+    for (i, record) in records.into_iter().enumerate() {
+        if i == 0 && record.start <= position {
+            control.cred = record.item.cred;
+        }
+        control.files.extend(record.item.files);
+    }
+    Ok((io, Some(control)))
+}
+
+/// recvmsg's control data: the sender's credentials under SO_PASSCRED,
+/// then the files as new descriptors (close-on-exec with
+/// MSG_CMSG_CLOEXEC), as many as fit; what did not fit is closed and
+/// MSG_CTRUNC reported. Returns msg_controllen and the flag.
+fn put_control(ctx: &mut Ctx<'_>, msg: &MsgHdr, control: Option<unix::Ancillary>, passcred: bool, cloexec: bool) -> Result<(u64, u32), Errno> {
+    use syscall::cmsg;
+    let Some(control) = control else { return Ok((0, 0)) };
+    let room = if msg.control == 0 { 0 } else { msg.controllen.min(1 << 20) as usize };
+    let mut packer = cmsg::Packer::new(room);
+    if passcred {
+        packer.put(cmsg::SCM_CREDENTIALS, &control.cred.to_bytes());
+    }
+    let fit = packer.fds_room(control.files.len());
+    let mut fds = Vec::new();
+    for f in control.files.into_iter().take(fit) {
+        match ctx.process.files.insert(f, cloexec) {
+            Ok(fd) => fds.push(fd),
+            Err(_) => {
+                packer.truncated = true;
+                break;
+            }
+        }
+    }
+    packer.put_fds(&fds);
+    if !packer.bytes.is_empty() {
+        ctx.process.memory.write(msg.control, &packer.bytes)?;
+    }
+    Ok((packer.bytes.len() as u64, if packer.truncated { cmsg::MSG_CTRUNC } else { 0 }))
 }
 
 /// MSG_PEEK on a connected AF_UNIX end: the next bytes (or the next
@@ -405,7 +545,7 @@ fn unix_peek(end: &UnixEnd, buf: &mut [u8]) -> Io {
 }
 
 pub fn sys_recvfrom(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let Some((data, from)) = recv_data(ctx, a[0], a[2] as usize, a[3] as u32)? else { return Ok(0) };
+    let Some((data, from, _)) = recv_data(ctx, a[0], a[2] as usize, a[3] as u32)? else { return Ok(0) };
     ctx.process.memory.write(a[1], &data)?;
     if let Some(from) = from {
         write_name(ctx, a[4], a[5], &from)?;
@@ -420,7 +560,13 @@ pub fn sys_recvmsg(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let msg = read_msghdr(ctx, a[1])?;
     let iov = iovecs(ctx, msg.iov, msg.iovlen)?;
     let room = iov.iter().fold(0usize, |room, v| room.saturating_add(v.iov_len as usize));
-    let Some((data, from)) = recv_data(ctx, a[0], room, a[2] as u32)? else { return Ok(0) };
+    let passcred = match socket_of(ctx, a[0])?.1 {
+        SocketFile::Unix(end) => end.passcred.load(core::sync::atomic::Ordering::Relaxed),
+        SocketFile::UnixSocket(s) => s.state.lock().passcred,
+        SocketFile::Inet(_) => false,
+    };
+    let flags = a[2] as u32;
+    let Some((data, from, control)) = recv_data(ctx, a[0], room, flags)? else { return Ok(0) };
     let mut at = 0;
     for v in &iov {
         let n = (v.iov_len as usize).min(data.len().saturating_sub(at));
@@ -439,8 +585,9 @@ pub fn sys_recvmsg(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         _ => 0,
     };
     ctx.process.memory.write(a[1].checked_add(MsgHdr::NAMELEN_OFFSET).ok_or(Errno::EFAULT)?, &namelen.to_le_bytes())?;
-    ctx.process.memory.write(a[1].checked_add(MsgHdr::CONTROLLEN_OFFSET).ok_or(Errno::EFAULT)?, &0u64.to_le_bytes())?;
-    ctx.process.memory.write(a[1].checked_add(MsgHdr::FLAGS_OFFSET).ok_or(Errno::EFAULT)?, &0u32.to_le_bytes())?;
+    let (controllen, msg_flags) = put_control(ctx, &msg, control, passcred, flags & syscall::cmsg::MSG_CMSG_CLOEXEC != 0)?;
+    ctx.process.memory.write(a[1].checked_add(MsgHdr::CONTROLLEN_OFFSET).ok_or(Errno::EFAULT)?, &controllen.to_le_bytes())?;
+    ctx.process.memory.write(a[1].checked_add(MsgHdr::FLAGS_OFFSET).ok_or(Errno::EFAULT)?, &msg_flags.to_le_bytes())?;
     Ok(data.len() as u64)
 }
 
@@ -503,6 +650,14 @@ pub fn sys_setsockopt(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (level, name) = (a[1] as u32, a[2] as u32);
     match socket {
         SocketFile::Inet(s) => s.lock().set_option(level, name, &value)?,
+        SocketFile::Unix(_) | SocketFile::UnixSocket(_) if (level, name) == (SOL_SOCKET, SO_PASSCRED) => {
+            let on = value.get(..4).map(|v| v != [0; 4]).ok_or(Errno::EINVAL)?;
+            match socket {
+                SocketFile::Unix(end) => end.passcred.store(on, core::sync::atomic::Ordering::Relaxed),
+                SocketFile::UnixSocket(s) => s.state.lock().passcred = on,
+                SocketFile::Inet(_) => {}
+            }
+        }
         SocketFile::Unix(_) | SocketFile::UnixSocket(_) => match (level, name) {
             (SOL_SOCKET, SO_SNDBUF | SO_RCVBUF | SO_REUSEADDR | SO_KEEPALIVE | SO_LINGER) => {}
             _ => return Err(Errno::ENOPROTOOPT),
@@ -520,12 +675,14 @@ pub fn sys_getsockopt(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         SocketFile::Unix(end) => match (level, name) {
             (SOL_SOCKET, SO_TYPE) => int(end.ty as i32),
             (SOL_SOCKET, SO_PEERCRED) => end.peer_cred.to_bytes().to_vec(),
+            (SOL_SOCKET, SO_PASSCRED) => int(i32::from(end.passcred.load(core::sync::atomic::Ordering::Relaxed))),
             _ => unix_option(level, name, false)?,
         },
         SocketFile::UnixSocket(s) => match (level, name) {
             (SOL_SOCKET, SO_TYPE) => int(s.ty as i32),
             // A listener's are its own (taken at listen); others have none.
             (SOL_SOCKET, SO_PEERCRED) => s.state.lock().listen.as_ref().map_or(Ucred::NONE, |l| l.cred).to_bytes().to_vec(),
+            (SOL_SOCKET, SO_PASSCRED) => int(i32::from(s.state.lock().passcred)),
             _ => unix_option(level, name, s.state.lock().listen.is_some())?,
         },
     };
