@@ -1005,10 +1005,10 @@ mod tests {
 
     #[test]
     fn option_errors() {
-        assert!(usage(&[]).contains("needs a benchmark name (syscall, fork, pipe, exec, http)"));
+        assert!(usage(&[]).contains("needs a benchmark name (syscall, fork, pipe, exec, futex, thread, http)"));
         assert!(
             usage(&["spawn"])
-                .contains("unknown benchmark 'spawn' (known: syscall, fork, pipe, exec, http)")
+                .contains("unknown benchmark 'spawn' (known: syscall, fork, pipe, exec, futex, thread, http)")
         );
         // http's options are not the others'.
         assert!(usage(&["syscall", "--requests", "5"]).contains("unknown option '--requests'"));
