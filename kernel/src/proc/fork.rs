@@ -14,8 +14,11 @@ use syscall::Errno;
 use super::Process;
 use crate::arch::paging::AddressSpace;
 
-/// Frames processes must still be able to take for a fork to start (256 KiB).
-const FORK_HEADROOM_FRAMES: usize = 64;
+/// Frames processes must still be able to take for a fork to start (2
+/// MiB): the copy-on-write faults of the children already forked, and the
+/// kernel heap's growth for the new process's records (its thread record
+/// and XSAVE area included), come out of it.
+const FORK_HEADROOM_FRAMES: usize = 512;
 
 /// The child of `parent`, ready to run: it returns from the fork with rax = 0
 /// and `child_stack` as its stack if non-zero (clone). With `vfork` the child

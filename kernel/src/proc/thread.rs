@@ -162,9 +162,9 @@ pub fn free_dead() {
     *dead = keep;
 }
 
-/// The end of one thread's life in the kernel: its clear-child-tid word is
-/// zeroed and woken (pthread_join), its robust futexes are released, and
-/// what it waited on is undone.
+/// The end of one thread's life in the kernel: its robust futexes are
+/// released, its clear-child-tid word is zeroed and woken (pthread_join)
+/// when other threads remain, and what it waited on is undone.
 fn release(p: &mut Process, index: usize) {
     let thread = &mut p.threads[index];
     thread.cancel_waits();
@@ -173,7 +173,11 @@ fn release(p: &mut Process, index: usize) {
     // Robust list first (Linux's mm_release order), then the tid word,
     // woken with a shared operation as Linux does (glibc's join waits so).
     super::futex::thread_exited(p, tid);
+    // Only while other threads share the memory (Linux's mm_users > 1): a
+    // process's last thread leaves the word alone, so that an exit needs no
+    // copy-on-write frame (a fork bomb's children exit with none left).
     if clear != 0
+        && p.threads.len() > 1
         && super::futex::write_word(p, clear, 0).is_ok()
         && let Ok(key) = super::futex::key(p, clear, false)
         && let Ok(woken) = super::futex::TABLE.lock().wake(key, u32::MAX, 1)
