@@ -14,11 +14,9 @@ use syscall::Errno;
 use super::Process;
 use crate::arch::paging::AddressSpace;
 
-/// Frames processes must still be able to take for a fork to start (2
-/// MiB): the copy-on-write faults of the children already forked, and the
-/// kernel heap's growth for the new process's records (its thread record
-/// and XSAVE area included), come out of it.
-const FORK_HEADROOM_FRAMES: usize = 512;
+/// Frames processes must still be able to take for a fork to start, and
+/// once its records are made (256 KiB).
+const FORK_HEADROOM_FRAMES: usize = 64;
 
 /// The child of `parent`, ready to run: it returns from the fork with rax = 0
 /// and `child_stack` as its stack if non-zero (clone). With `vfork` the child
@@ -77,6 +75,18 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
     thread.fs_base = caller.fs_base;
     thread.sigaltstack = caller.sigaltstack;
     thread.signals = caller.signals.inherited();
+    // The records just made may have grown the kernel heap into the frames
+    // processes use: checked again, so that the headroom holds after the
+    // fork too (the children of a fork bomb exit without the OOM killer).
+    if !vfork && crate::mm::frame::user_available() < FORK_HEADROOM_FRAMES {
+        let thread = *thread;
+        crate::mm::free_stack(thread.kernel_stack);
+        let mut memory = memory;
+        memory.release();
+        memory.space.free_root();
+        let _ = super::KEYS.lock().release(key);
+        return Err(Errno::ENOMEM);
+    }
     Ok(Box::new(Process {
         pid,
         name: parent.name.clone(),
