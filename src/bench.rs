@@ -1124,7 +1124,7 @@ mod tests {
                 let p = o.program.expect("a program");
                 assert_eq!(p.path, "/w/target/userland/bench-getpid");
                 assert_eq!(p.args, ["1000"]);
-                assert_eq!(o.boot.timeout_secs, 120);
+                assert_eq!(o.boot.timeout_secs, Some(120));
             }
             other => panic!("{other:?}"),
         }

@@ -11,8 +11,6 @@
 use crate::error::Error;
 use crate::qemu::{Net, PortForward};
 
-/// Default `--timeout` for `isola run`, in seconds.
-pub const RUN_TIMEOUT_SECS: u64 = 60;
 /// Default `--timeout` for `isola ktest`, in seconds (TCG is slow).
 pub const KTEST_TIMEOUT_SECS: u64 = 300;
 /// Largest accepted `--timeout`: one day.
@@ -31,8 +29,10 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--verbose] [--rootfs DIR|TAR] [--memory MIB]
                    [--add HOST_PATH:GUEST_PATH]... [--env K=V]...
                    [-p|--publish HOST_PORT:GUEST_PORT]... [--net]
-                   [--volume HOST_DIR:GUEST_PATH]...
+                   [--volume HOST_DIR:GUEST_PATH]... [--name NAME]
                    [--] [PROGRAM [ARGS...]]
+       isola ps    [--name NAME]
+       isola kill  [-SIGNAL | -s SIGNAL] [--name NAME] PID
        isola ktest [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--timeout SECS] [--stack-overflow]
        isola bench syscall|fork|pipe|exec|futex|thread [--iterations N] [--runs R] [--timeout SECS]
@@ -51,7 +51,14 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
           and exit with its status (128+N when killed by signal N); its
           stdout and stderr are isola's, the kernel's notices (a kill, a
           refusal, a panic) go to stderr and its log nowhere (--verbose);
-          with --rootfs, PROGRAM is a path inside that root (/bin/busybox)
+          with --rootfs, PROGRAM is a path inside that root (/bin/busybox);
+          it runs until it ends, --timeout passes or isola gets SIGINT
+          (Ctrl-C) or SIGTERM, which sends SIGTERM to the guest's pid 1 and
+          kills the VM if it has not ended 10 s later (or at a second one)
+  ps      list the processes of a running VM (pid, ppid, key, state,
+          memory, CPU time, command): the one named --name, or the only one
+  kill    send SIGNAL (default TERM; a name or number) to process PID of a
+          running VM (--name, or the only one)
   ktest   build and boot the in-kernel test suite; exit 0 iff it passed
           (--stack-overflow: the kernel that overflows its stack on purpose)
   bench   time a userland program (syscall: bench-getpid, fork: bench-fork,
@@ -86,7 +93,9 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                                required (KVM if it offers PKU, else TCG -cpu
                                max); none: run without PKU
   --timeout SECS               kill the guest after SECS seconds
-                               (default 60 for run, 300 for ktest)
+                               (run: no limit by default; ktest: 300)
+  --name NAME                  the VM's name for isola ps and isola kill
+                               (default vm-PID, isola's pid)
   --kernel-args STRING         appended to the kernel command line
   --trace                      the kernel prints every syscall, one line each
   --ps-on-exit                 list every process (pid, ppid, key, state,
@@ -145,7 +154,9 @@ pub enum IsolationChoice {
 pub struct BootOpts {
     pub accel: AccelChoice,
     pub isolation: IsolationChoice,
-    pub timeout_secs: u64,
+    /// `--timeout`; `None`: no limit (`isola run`'s default: a server runs
+    /// until it is stopped).
+    pub timeout_secs: Option<u64>,
 }
 
 /// `--add HOST_PATH:GUEST_PATH`: a host file or directory to copy into the
@@ -206,6 +217,8 @@ pub struct RunOpts {
     pub volumes: Vec<VolumeSpec>,
     /// PROGRAM and ARGS; `None`: boot the kernel alone.
     pub program: Option<ProgramSpec>,
+    /// `--name NAME`: what `isola ps` and `isola kill` call this VM.
+    pub name: Option<String>,
 }
 
 impl RunOpts {
@@ -236,6 +249,8 @@ pub enum Command {
     Rootfs(crate::rootfs_build::RootfsOpts),
     Syscalls(crate::syscalls::SyscallsOpts),
     LinuxRun(crate::linux_run::LinuxRunOpts),
+    Ps(crate::control::PsOpts),
+    Kill(crate::control::KillOpts),
     Help,
     Version,
 }
@@ -260,6 +275,8 @@ where
         "rootfs" => crate::rootfs_build::parse(rest),
         "syscalls" => crate::syscalls::parse(rest),
         "linux-run" => crate::linux_run::parse(rest),
+        "ps" => crate::control::parse_ps(rest),
+        "kill" => crate::control::parse_kill(rest),
         other if other.starts_with('-') => Err(Error::usage(format!("unknown option '{other}'"))),
         other => Err(Error::usage(format!("unknown command '{other}'"))),
     }
@@ -334,7 +351,7 @@ fn boot_flag<'a>(
     match name {
         "--accel" => boot.accel = parse_accel(flags.value(name, inline)?)?,
         "--isolation" => boot.isolation = parse_isolation(flags.value(name, inline)?)?,
-        "--timeout" => boot.timeout_secs = parse_timeout(flags.value(name, inline)?)?,
+        "--timeout" => boot.timeout_secs = Some(parse_timeout(flags.value(name, inline)?)?),
         _ => return Ok(false),
     }
     Ok(true)
@@ -345,8 +362,9 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
         boot: BootOpts {
             accel: AccelChoice::Auto,
             isolation: IsolationChoice::Auto,
-            timeout_secs: RUN_TIMEOUT_SECS,
+            timeout_secs: None,
         },
+        name: None,
         kernel_args: String::new(),
         trace: false,
         ps_on_exit: false,
@@ -384,6 +402,11 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
                     "--ps-on-exit" => {
                         no_value(name, inline)?;
                         opts.ps_on_exit = true;
+                    }
+                    "--name" => {
+                        let vm = flags.value(name, inline)?;
+                        crate::control::check_name(vm)?;
+                        opts.name = Some(vm.to_string());
                     }
                     "--verbose" | "-v" => {
                         no_value(name, inline)?;
@@ -590,7 +613,7 @@ fn parse_ktest(args: &[String]) -> Result<Command, Error> {
         boot: BootOpts {
             accel: AccelChoice::Auto,
             isolation: IsolationChoice::Auto,
-            timeout_secs: KTEST_TIMEOUT_SECS,
+            timeout_secs: Some(KTEST_TIMEOUT_SECS),
         },
         stack_overflow: false,
     };
@@ -734,7 +757,8 @@ mod tests {
         let o = run(&[]).unwrap();
         assert_eq!(o.boot.accel, AccelChoice::Auto);
         assert_eq!(o.boot.isolation, IsolationChoice::Auto);
-        assert_eq!(o.boot.timeout_secs, RUN_TIMEOUT_SECS);
+        assert_eq!(o.boot.timeout_secs, None, "a server runs until it is stopped");
+        assert_eq!(o.name, None);
         assert_eq!(o.kernel_args, "");
         assert!(!o.trace);
         assert!(!o.verbose);
@@ -950,7 +974,7 @@ mod tests {
         .unwrap();
         assert_eq!(o.boot.accel, AccelChoice::Tcg);
         assert_eq!(o.boot.isolation, IsolationChoice::None);
-        assert_eq!(o.boot.timeout_secs, 5);
+        assert_eq!(o.boot.timeout_secs, Some(5));
         assert_eq!(o.kernel_args, "a b=c");
         let o = run(&[
             "--accel=kvm",
@@ -998,7 +1022,7 @@ mod tests {
     #[test]
     fn ktest_options() {
         let o = ktest(&[]).unwrap();
-        assert_eq!(o.boot.timeout_secs, KTEST_TIMEOUT_SECS);
+        assert_eq!(o.boot.timeout_secs, Some(KTEST_TIMEOUT_SECS));
         assert!(!o.stack_overflow);
         let o = ktest(&["--stack-overflow", "--accel", "tcg", "--isolation", "mpk"]).unwrap();
         assert!(o.stack_overflow);
@@ -1049,11 +1073,13 @@ mod tests {
                 "'{bad}' accepted"
             );
         }
-        assert_eq!(run(&["--timeout", "1"]).unwrap().boot.timeout_secs, 1);
+        assert_eq!(run(&["--timeout", "1"]).unwrap().boot.timeout_secs, Some(1));
         assert_eq!(
             run(&["--timeout", "86400"]).unwrap().boot.timeout_secs,
-            86400
+            Some(86400)
         );
+        assert_eq!(run(&["--name", "web"]).unwrap().name.as_deref(), Some("web"));
+        assert!(usage_msg(run(&["--name", "a/b"])).contains("--name"));
     }
 
     #[test]

@@ -62,6 +62,8 @@ struct Guest<'a> {
     /// Say which machine was chosen ("isola: using ..."); a fallback after
     /// a failed boot is always said.
     show_plan: bool,
+    /// The control channel's socket (`isola run`).
+    control: Option<PathBuf>,
 }
 
 /// Room the kernel needs beside the image, in MiB: its own image, page
@@ -106,11 +108,12 @@ fn boot(opts: &BootOpts, variant: Variant, guest: &Guest<'_>) -> Result<(Plan, O
         initrd: guest.initrd.clone(),
         cmdline: kernel_cmdline(plan.level, guest.extra_args),
         machine: plan.machine,
-        timeout: Duration::from_secs(opts.timeout_secs),
+        timeout: opts.timeout_secs.map(Duration::from_secs),
         memory_mib: guest.memory_mib,
         echo: guest.echo,
         net: guest.net.clone(),
         volumes: guest.volumes.clone(),
+        control: guest.control.clone(),
     };
     let outcome = qemu::run(&boot)?;
     // The probe boot can pass and a later boot still hit an instruction this
@@ -142,11 +145,20 @@ fn boot(opts: &BootOpts, variant: Variant, guest: &Guest<'_>) -> Result<(Plan, O
 }
 
 /// Errors common to both commands: timeout and KVM failing mid-run.
-fn check_end(outcome: &Outcome, timeout_secs: u64, what: &str) -> Result<Option<i32>, Error> {
+fn check_end(outcome: &Outcome, timeout_secs: Option<u64>, what: &str) -> Result<Option<i32>, Error> {
     match &outcome.end {
         End::TimedOut => Err(Error::Timeout(format!(
-            "{what} timed out after {timeout_secs} s (QEMU killed; raise --timeout if it needs longer)"
+            "{what} timed out after {} s (QEMU killed; raise --timeout if it needs longer)",
+            timeout_secs.unwrap_or(0)
         ))),
+        End::Stopped(signal) => Err(Error::Stopped {
+            message: format!(
+                "{} again or the guest still running {} s after SIGTERM: QEMU killed",
+                qemu::signal_name(*signal),
+                qemu::STOP_GRACE.as_secs()
+            ),
+            signal: *signal,
+        }),
         End::KvmFailure(line) => Err(Error::failure(format!(
             "KVM unusable here: QEMU reported \"{line}\" and stopped the guest (use --accel tcg)"
         ))),
@@ -187,7 +199,11 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         }
         None => (None, None),
     };
+    // The VM's name and control socket (`isola ps`, `isola kill`, and the
+    // clean stop at SIGINT/SIGTERM), claimed before anything is booted.
+    let control = ControlSocket::claim(opts.name.as_deref())?;
     let mut extra_args = run_args(init.as_deref(), opts.trace, &opts.kernel_args);
+    extra_args = format!("control {extra_args}");
     for (volume, spec) in volumes.iter().zip(&opts.volumes) {
         extra_args = format!("volume={}:{} {extra_args}", volume.tag, spec.guest);
     }
@@ -209,6 +225,7 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         // Without a program the kernel's lines are the output.
         echo: if init.is_some() { Echo::program(opts.verbose) } else { Echo::KERNEL },
         show_plan: init.is_none() || opts.verbose,
+        control: Some(control.path.clone()),
     };
     // Accepting from here on: a client that comes while the kernel builds
     // or QEMU starts is held until slirp listens (crate::forward).
@@ -216,11 +233,35 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
     let (_, outcome) = boot(&opts.boot, Variant::Kernel, &guest)?;
     drop(forwarder);
     drop(temp);
-    guest_status(&outcome, opts.boot.timeout_secs)
+    drop(control);
+    let status = guest_status(&outcome, opts.boot.timeout_secs);
+    if let (Some(signal), Ok(code)) = (outcome.stop_signal, &status) {
+        eprintln!("isola: stopped at {} (the guest ended with status {code})", qemu::signal_name(signal));
+    }
+    status
+}
+
+/// The control socket of one `isola run`, removed when the run ends
+/// (QEMU leaves it behind when killed).
+struct ControlSocket {
+    path: PathBuf,
+}
+
+impl ControlSocket {
+    fn claim(name: Option<&str>) -> Result<ControlSocket, Error> {
+        let (_, path) = crate::control::claim(name)?;
+        Ok(ControlSocket { path })
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// The guest's exit status, or why there is none.
-pub fn guest_status(outcome: &Outcome, timeout_secs: u64) -> Result<i32, Error> {
+pub fn guest_status(outcome: &Outcome, timeout_secs: Option<u64>) -> Result<i32, Error> {
     let code = check_end(outcome, timeout_secs, "the guest")?;
     let console = &outcome.console;
     if let Some(panic) = &console.panic {
@@ -270,6 +311,7 @@ pub fn ktest(opts: &KtestOpts) -> Result<i32, Error> {
         memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
         echo: Echo::KERNEL,
         show_plan: true,
+        control: None,
     };
     let (plan, outcome) = boot(&opts.boot, variant, &guest)?;
     let problems = ktest_problems(&outcome, &plan, opts)?;
@@ -348,6 +390,7 @@ mod tests {
             console,
             lines: lines.iter().map(|s| s.to_string()).collect(),
             stderr: vec![],
+            stop_signal: None,
         }
     }
 
@@ -389,31 +432,31 @@ mod tests {
     #[test]
     fn run_exit_statuses() {
         let ok = outcome(End::Exited(Some(7)), &["banner", "isola: exit status 3"]);
-        assert_eq!(guest_status(&ok, 5).unwrap(), 3);
+        assert_eq!(guest_status(&ok, Some(5)).unwrap(), 3);
         let big = outcome(
             End::Exited(Some(((200 & 0x7f) << 1) | 1)),
             &["isola: exit status 200"],
         );
-        assert_eq!(guest_status(&big, 5).unwrap(), 200);
+        assert_eq!(guest_status(&big, Some(5)).unwrap(), 200);
         let mismatch = outcome(End::Exited(Some(1)), &["isola: exit status 3"]);
         assert!(
-            guest_status(&mismatch, 5)
+            guest_status(&mismatch, Some(5))
                 .unwrap_err()
                 .to_string()
                 .contains("expected 7")
         );
         let silent = outcome(End::Exited(Some(1)), &["banner"]);
-        let e = guest_status(&silent, 5).unwrap_err();
+        let e = guest_status(&silent, Some(5)).unwrap_err();
         assert_eq!(e.exit_code(), 125);
         assert!(e.to_string().contains("without an exit status"), "{e}");
         let panicked = outcome(
             End::Exited(Some(35)),
             &["KERNEL PANIC: at x.rs:1", "isola: exit status 0"],
         );
-        let e = guest_status(&panicked, 5).unwrap_err();
+        let e = guest_status(&panicked, Some(5)).unwrap_err();
         assert!(e.to_string().starts_with("guest kernel panicked"), "{e}");
         assert_eq!(e.exit_code(), 125);
-        let e = guest_status(&outcome(End::TimedOut, &[]), 5).unwrap_err();
+        let e = guest_status(&outcome(End::TimedOut, &[]), Some(5)).unwrap_err();
         assert_eq!(e.exit_code(), 124);
         assert!(e.to_string().contains("timed out after 5 s"), "{e}");
         let e = guest_status(
@@ -421,7 +464,7 @@ mod tests {
                 End::KvmFailure("KVM internal error. Suberror: 1".into()),
                 &[],
             ),
-            5,
+            Some(5),
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("KVM unusable here"), "{e}");
@@ -433,7 +476,7 @@ mod tests {
             boot: BootOpts {
                 accel: AccelChoice::Tcg,
                 isolation: IsolationChoice::Mpk,
-                timeout_secs: 9,
+                timeout_secs: Some(9),
             },
             stack_overflow,
         }

@@ -28,6 +28,10 @@ pub enum Error {
     Timeout(String),
     /// isola's own failure.
     Failure(String),
+    /// SIGINT or SIGTERM to isola, and the guest was killed (it did not end
+    /// in time, or the signal came twice): exit code 128 + the signal, as a
+    /// shell reports a process killed by it.
+    Stopped { message: String, signal: i32 },
 }
 
 impl Error {
@@ -52,6 +56,7 @@ impl Error {
             Error::Usage(_) | Error::Input(_) => EXIT_USAGE,
             Error::Timeout(_) => EXIT_TIMEOUT,
             Error::Failure(_) => EXIT_FAILURE,
+            Error::Stopped { signal, .. } => 128 + signal,
         }
     }
 }
@@ -59,9 +64,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(msg) | Error::Input(msg) | Error::Timeout(msg) | Error::Failure(msg) => {
-                f.write_str(msg)
-            }
+            Error::Usage(msg)
+            | Error::Input(msg)
+            | Error::Timeout(msg)
+            | Error::Failure(msg)
+            | Error::Stopped { message: msg, .. } => f.write_str(msg),
         }
     }
 }
@@ -79,5 +86,6 @@ mod tests {
         assert_eq!(Error::Timeout("x".into()).exit_code(), 124);
         assert_eq!(Error::failure("x").exit_code(), 125);
         assert_eq!(Error::failure("boom").to_string(), "boom");
+        assert_eq!(Error::Stopped { message: "x".into(), signal: 2 }.exit_code(), 130);
     }
 }

@@ -21,6 +21,7 @@ mod bench;
 mod cli;
 mod commands;
 mod console;
+mod control;
 mod error;
 mod forward;
 mod image;
@@ -62,6 +63,8 @@ fn main() -> ExitCode {
         Command::Rootfs(opts) => rootfs_build::command(&opts),
         Command::Syscalls(opts) => syscalls::command(&opts),
         Command::LinuxRun(opts) => linux_run::command(&opts),
+        Command::Ps(opts) => control::ps(&opts),
+        Command::Kill(opts) => control::kill(&opts),
     });
     let code = match result {
         Ok(code) => code,

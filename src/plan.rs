@@ -178,11 +178,12 @@ pub fn probe_kvm() -> Result<KvmState, Error> {
             accel: Accel::Kvm,
             pku: true,
         },
-        timeout: PROBE_TIMEOUT,
+        timeout: Some(PROBE_TIMEOUT),
         memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
         echo: qemu::Echo::OFF,
         net: None,
         volumes: Vec::new(),
+        control: None,
     };
     let out = qemu::run(&boot)?;
     Ok(read_probe(&out.end, &out.console, &out.stderr))
@@ -195,6 +196,8 @@ fn read_probe(end: &End, console: &crate::console::Console, stderr: &[String]) -
             "a probe boot under KVM did not finish within {} s",
             PROBE_TIMEOUT.as_secs()
         )),
+        // Probe boots have no control channel, so catch no signal.
+        End::Stopped(_) => KvmState::Unusable("the probe boot was stopped".into()),
         End::Exited(code) => {
             if let Some(panic) = &console.panic {
                 return KvmState::Unusable(format!("the kernel panicked under KVM: {panic}"));

@@ -3,14 +3,19 @@
 //! copied to isola's stdout and stderr as [`Echo`] says, the kernel's lines
 //! kept for the verdict.
 //!
-//! Every run follows STYLE.md rule 12: a timeout, QEMU killed on drop, the
+//! Every run follows STYLE.md rule 12: a timeout (for `isola run` only when
+//! asked: a server runs until it is stopped), QEMU killed on drop, the
 //! console scanned line by line ([`crate::console`]), and QEMU's stderr
 //! watched for the software KVM's "KVM internal error" / "emulation failure",
 //! after which QEMU would hang paused: it is killed at once.
 //!
-//! QEMU stays in isola's process group so that Ctrl-C at a terminal stops
-//! both; QEMU starts no processes of its own, so killing the child is killing
-//! the group. Its stdin is /dev/null, so it never touches the terminal.
+//! Without a control channel QEMU stays in isola's process group, so that
+//! Ctrl-C at a terminal stops both. With one (`isola run`), QEMU has a group
+//! of its own and isola catches SIGINT and SIGTERM: the first asks the guest
+//! to stop (SIGTERM to its pid 1 through the channel, [`STOP_GRACE`] to end),
+//! a second, or the grace running out, kills QEMU. QEMU starts no processes
+//! of its own, so killing the child is killing the group. Its stdin is
+//! /dev/null, so it never touches the terminal.
 //! It also dies with isola when isola is killed in any other way (SIGTERM,
 //! SIGKILL): [`crate::lifeline::die_with_parent`] sets its parent-death
 //! signal to SIGKILL.
@@ -186,7 +191,9 @@ pub struct Boot {
     pub initrd: Option<PathBuf>,
     pub cmdline: String,
     pub machine: Machine,
-    pub timeout: Duration,
+    /// QEMU is killed when it passes; `None`: the guest runs until it ends
+    /// or is stopped (`isola run` without `--timeout`).
+    pub timeout: Option<Duration>,
     /// Guest RAM in MiB (`-m`; `--memory`, default 256).
     pub memory_mib: u32,
     /// Where the console's streams go as they come (`\r\n` turned back
@@ -199,7 +206,18 @@ pub struct Boot {
     pub net: Option<Net>,
     /// `--volume`: host directories shared with the guest over virtio-9p.
     pub volumes: Vec<Volume>,
+    /// `isola run`'s control channel: the Unix socket QEMU serves the
+    /// guest's second serial port on (`isola ps`, `isola kill`;
+    /// [`crate::control`]). With it, SIGINT and SIGTERM to isola stop the
+    /// guest ([`STOP_GRACE`]) instead of killing QEMU, and QEMU gets a
+    /// process group of its own so that Ctrl-C at a terminal reaches isola
+    /// only.
+    pub control: Option<PathBuf>,
 }
+
+/// How long a guest asked to stop (SIGTERM to its pid 1 after isola got
+/// SIGINT or SIGTERM) has before QEMU is killed: Docker's `stop` default.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// A host directory the guest mounts (`--volume`): QEMU's 9P server
 /// (`-fsdev local`) exports it as a virtio-9p device with this mount tag.
@@ -255,6 +273,17 @@ impl Boot {
         for volume in &self.volumes {
             args.extend(volume.args());
         }
+        if let Some(socket) = &self.control {
+            // COM2 (index 1: I/O port 0x2f8): microvm makes only one
+            // serial port of the -serial options, COM1, the console.
+            let path = socket.display().to_string().replace(',', ",,");
+            args.extend([
+                "-chardev".into(),
+                format!("socket,id=control,path={path},server=on,wait=off"),
+                "-device".into(),
+                "isa-serial,chardev=control,index=1".into(),
+            ]);
+        }
         args.extend(self.machine.accel_args().iter().map(|s| s.to_string()));
         args.push("-kernel".into());
         args.push(self.kernel.display().to_string());
@@ -275,6 +304,9 @@ pub enum End {
     Exited(Option<i32>),
     /// The timeout passed; QEMU was killed.
     TimedOut,
+    /// isola got this signal a second time, or the guest did not end within
+    /// [`STOP_GRACE`] of being asked to stop; QEMU was killed.
+    Stopped(i32),
     /// QEMU reported a KVM internal error (this line); QEMU was killed.
     KvmFailure(String),
 }
@@ -289,6 +321,8 @@ pub struct Outcome {
     pub lines: Vec<String>,
     /// QEMU's stderr, line by line.
     pub stderr: Vec<String>,
+    /// The signal (SIGINT, SIGTERM) that made isola ask the guest to stop.
+    pub stop_signal: Option<i32>,
 }
 
 /// Is `name` an executable file on `PATH`?
@@ -342,15 +376,72 @@ enum Event {
     StdoutClosed,
     Stderr(String),
     StderrClosed,
+    /// isola got SIGINT or SIGTERM.
+    Signal(i32),
+}
+
+/// SIGINT and SIGTERM to isola, as [`Event::Signal`]s, while a boot with a
+/// control channel runs.
+struct StopSignals {
+    handle: signal_hook::iterator::Handle,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl StopSignals {
+    fn start(tx: mpsc::Sender<Event>) -> Result<StopSignals, Error> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+            .map_err(|e| Error::failure(format!("cannot catch SIGINT and SIGTERM: {e}")))?;
+        let handle = signals.handle();
+        let thread = thread::spawn(move || {
+            for signal in signals.forever() {
+                if tx.send(Event::Signal(signal)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(StopSignals { handle, thread: Some(thread) })
+    }
+}
+
+impl Drop for StopSignals {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The name of a stop signal, for messages.
+pub fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// Asks the guest behind `socket` to stop: SIGTERM to its pid 1, as
+/// `docker stop` does; in the background, so that the console keeps
+/// flowing meanwhile.
+fn request_stop(socket: PathBuf) {
+    thread::spawn(move || {
+        let _ = crate::control::request(&socket, &process::control::Request::Kill { signal: 15, pid: 1 });
+    });
 }
 
 /// Boot once and wait until QEMU exits, the timeout passes or KVM fails.
 pub fn run(boot: &Boot) -> Result<Outcome, Error> {
-    let deadline = Instant::now() + boot.timeout;
+    use std::os::unix::process::CommandExt;
+    let timeout_at = boot.timeout.map(|t| Instant::now() + t);
     let mut cmd = Command::new(QEMU);
     // QEMU must not outlive isola, even when isola is killed with SIGKILL
     // (no destructor runs then): PR_SET_PDEATHSIG=SIGKILL in the child.
     crate::lifeline::die_with_parent(&mut cmd);
+    if boot.control.is_some() {
+        cmd.process_group(0);
+    }
     let child = cmd
         .args(boot.args())
         .stdin(Stdio::null())
@@ -365,6 +456,7 @@ pub fn run(boot: &Boot) -> Result<Outcome, Error> {
     let stdout = guard.0.stdout.take().expect("stdout is piped");
     let stderr = guard.0.stderr.take().expect("stderr is piped");
     let (tx, rx) = mpsc::channel();
+    let signals = boot.control.as_ref().map(|_| StopSignals::start(tx.clone())).transpose()?;
     let echo = boot.echo;
     let out_tx = tx.clone();
     let out_thread = thread::spawn(move || read_console(stdout, echo, out_tx));
@@ -383,8 +475,12 @@ pub fn run(boot: &Boot) -> Result<Outcome, Error> {
     let mut stderr_lines = Vec::new();
     let mut open_streams = 2;
     let mut end = None;
+    let mut stop_signal = None;
+    let mut stop_at: Option<Instant> = None;
     while open_streams > 0 {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let next = [timeout_at, stop_at].into_iter().flatten().min();
+        // Without a deadline, wake now and then all the same (cheap).
+        let remaining = next.map_or(Duration::from_secs(3600), |at| at.saturating_duration_since(Instant::now()));
         match rx.recv_timeout(remaining) {
             Ok(Event::Line(line)) => {
                 console.observe(&line);
@@ -403,21 +499,55 @@ pub fn run(boot: &Boot) -> Result<Outcome, Error> {
                 stderr_lines.push(line);
             }
             Ok(Event::StdoutClosed | Event::StderrClosed) => open_streams -= 1,
+            Ok(Event::Signal(signal)) => match (&boot.control, stop_signal) {
+                (Some(socket), None) => {
+                    stop_signal = Some(signal);
+                    stop_at = Some(Instant::now() + STOP_GRACE);
+                    eprintln!(
+                        "isola: {}: stopping the guest (SIGTERM to its pid 1; QEMU is killed if it has not ended in {} s, or at a second Ctrl-C)",
+                        signal_name(signal),
+                        STOP_GRACE.as_secs()
+                    );
+                    request_stop(socket.clone());
+                }
+                _ => {
+                    guard.kill();
+                    stop_signal.get_or_insert(signal);
+                    end = Some(End::Stopped(signal));
+                    break;
+                }
+            },
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                guard.kill();
-                end = Some(End::TimedOut);
-                break;
+                let now = Instant::now();
+                if let (Some(at), Some(signal)) = (stop_at, stop_signal)
+                    && now >= at
+                {
+                    guard.kill();
+                    end = Some(End::Stopped(signal));
+                    break;
+                }
+                if timeout_at.is_some_and(|at| now >= at) {
+                    guard.kill();
+                    end = Some(End::TimedOut);
+                    break;
+                }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
+    drop(signals);
     let end = match end {
         Some(end) => end,
-        None => match wait_until(&mut guard.0, deadline) {
+        // Both streams closed: QEMU is on its way out.
+        None => match wait_until(&mut guard.0, timeout_at.unwrap_or_else(|| Instant::now() + STOP_GRACE)) {
             Some(status) => End::Exited(status.code()),
-            None => {
+            None if timeout_at.is_some() => {
                 guard.kill();
                 End::TimedOut
+            }
+            None => {
+                guard.kill();
+                End::Exited(None)
             }
         },
     };
@@ -436,6 +566,7 @@ pub fn run(boot: &Boot) -> Result<Outcome, Error> {
             }
             Ok(Event::Stderr(line)) => stderr_lines.push(line),
             Ok(Event::StdoutClosed | Event::StderrClosed) => open_streams -= 1,
+            Ok(Event::Signal(_)) => {}
             Err(_) => break,
         }
     }
@@ -448,6 +579,7 @@ pub fn run(boot: &Boot) -> Result<Outcome, Error> {
         console,
         lines,
         stderr: stderr_lines,
+        stop_signal,
     })
 }
 
@@ -637,11 +769,12 @@ mod tests {
             initrd: None,
             cmdline: "x".into(),
             machine,
-            timeout,
+            timeout: Some(timeout),
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: Echo::OFF,
             net: None,
             volumes: Vec::new(),
+            control: None,
         }
     }
 
@@ -657,11 +790,12 @@ mod tests {
             initrd: None,
             cmdline: "isolation=mpk a b".into(),
             machine: TCG,
-            timeout: Duration::from_secs(1),
+            timeout: Some(Duration::from_secs(1)),
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: Echo::OFF,
             net: None,
             volumes: Vec::new(),
+            control: None,
         };
         let line = b.args().join(" ");
         assert!(
@@ -706,17 +840,32 @@ mod tests {
     }
 
     #[test]
+    fn a_control_socket_is_com2() {
+        let mut b = boot(Path::new("/k.elf"), TCG, Duration::from_secs(1));
+        assert!(!b.args().join(" ").contains("control"));
+        b.control = Some("/run/isola/a,b.sock".into());
+        let line = b.args().join(" ");
+        assert!(
+            line.contains("-chardev socket,id=control,path=/run/isola/a,,b.sock,server=on,wait=off -device isa-serial,chardev=control,index=1"),
+            "{line}"
+        );
+        // The console stays the first serial port.
+        assert!(line.find("-serial stdio") < line.find("isa-serial"));
+    }
+
+    #[test]
     fn network_device_and_forwards() {
         let mut b = Boot {
             kernel: "/k.elf".into(),
             initrd: None,
             cmdline: "isolation=mpk".into(),
             machine: TCG,
-            timeout: Duration::from_secs(1),
+            timeout: Some(Duration::from_secs(1)),
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: Echo::OFF,
             net: Some(Net::default()),
             volumes: Vec::new(),
+            control: None,
         };
         let plain = |b: &Boot| {
             let mut b = b.clone();
@@ -874,7 +1023,7 @@ mod tests {
         match &out.end {
             End::KvmFailure(line) => assert!(line.contains("KVM internal error"), "{line}"),
             End::Exited(_) => {}
-            End::TimedOut => panic!("KVM failure not detected: {:?}", out.stderr),
+            End::TimedOut | End::Stopped(_) => panic!("KVM failure not detected: {:?}", out.stderr),
         }
         assert!(
             start.elapsed() < Duration::from_secs(15),

@@ -20,6 +20,8 @@ pub struct KernelArgs<'a> {
     pub trace: bool,
     /// `ps`: print the process listing when pid 1 exits.
     pub ps_on_exit: bool,
+    /// `control`: answer `isola ps` / `isola kill` on COM2 ([`crate::control`]).
+    pub control: bool,
     /// `ip=dhcp` or `ip=A.B.C.D/N`: eth0's address (10.0.2.15/24 by default).
     pub ip: Option<&'a str>,
     /// `gw=A.B.C.D`: eth0's default gateway (10.0.2.2 by default).
@@ -38,7 +40,7 @@ pub fn volumes(cmdline: &str) -> impl Iterator<Item = (&str, &str)> {
 
 /// Parses the command line; bad values are logged and the default kept.
 pub fn parse(cmdline: &str) -> KernelArgs<'_> {
-    let mut args = KernelArgs { isolation: Request::Auto, log_level: log::LevelFilter::Info, epoch_secs: None, init: None, trace: false, ps_on_exit: false, ip: None, gateway: None };
+    let mut args = KernelArgs { isolation: Request::Auto, log_level: log::LevelFilter::Info, epoch_secs: None, init: None, trace: false, ps_on_exit: false, control: false, ip: None, gateway: None };
     for word in cmdline.split_ascii_whitespace() {
         match word.split_once('=') {
             Some(("isolation", value)) => match Request::parse(value) {
@@ -60,6 +62,7 @@ pub fn parse(cmdline: &str) -> KernelArgs<'_> {
             Some(("volume", _)) => {}
             None if word == "trace" => args.trace = true,
             None if word == "ps" => args.ps_on_exit = true,
+            None if word == "control" => args.control = true,
             _ => log::warn!("unknown kernel argument '{word}' ignored"),
         }
     }

@@ -14,6 +14,7 @@ mod arch;
 mod boot_info;
 mod cmdline;
 mod console;
+mod control;
 mod cpu_features;
 mod fs;
 mod isolation;
@@ -181,6 +182,9 @@ extern "C" fn kernel_main() -> ! {
         Some(path) => {
             proc::TRACE.store(args.trace, core::sync::atomic::Ordering::Relaxed);
             proc::sched::PS_ON_EXIT.store(args.ps_on_exit, core::sync::atomic::Ordering::Relaxed);
+            if args.control {
+                control::enable();
+            }
             start_first_program(path)
         }
         None => {

@@ -25,6 +25,7 @@ use core::fmt;
 
 pub mod cputime;
 pub mod ancillary;
+pub mod control;
 pub mod creds;
 pub mod epoll;
 pub mod eventfd;

@@ -135,11 +135,12 @@ impl Guest {
                 accel: Accel::Tcg,
                 pku: true,
             },
-            timeout,
+            timeout: Some(timeout),
             memory_mib: crate::cli::DEFAULT_MEMORY_MIB,
             echo: qemu::Echo::OFF,
             net,
             volumes: Vec::new(),
+            control: None,
         }
     }
 
@@ -272,6 +273,7 @@ pub fn check_guest_run(end: &End, lines: &[String], timeout: Duration) -> Result
             let how = match end {
                 End::TimedOut => format!("timed out after {} s", timeout.as_secs()),
                 End::KvmFailure(line) => format!("QEMU failed: {line}"),
+                End::Stopped(signal) => format!("stopped by {}", crate::qemu::signal_name(*signal)),
                 End::Exited(code) => format!(
                     "QEMU exited ({})",
                     code.map_or("signal".to_string(), |c| format!("code {c}"))

@@ -202,6 +202,7 @@ pub fn yield_now() {
 
 /// Wakes sleepers whose time has come and console readers with input.
 fn wake_timed() {
+    crate::control::poll();
     crate::net::poll_if_due();
     crate::timerfd::wake_due();
     let mut procs = PROCS.lock();
@@ -359,11 +360,19 @@ pub fn tick_should_preempt() -> bool {
     pick(me).is_some_and(|next| next != me)
 }
 
-/// The process listing: pid, ppid, key, state, memory, program.
+/// The process listing on the console (`--ps-on-exit`).
 pub fn print_listing() {
+    listing(false, &mut |line| crate::knotice!("{line}"));
+}
+
+/// The process listing, one line at a time: a heading, a row per process
+/// (pid, ppid, key, state, memory, CPU time, program), the memory left
+/// (also `isola ps`'s answer, [`crate::control`], which shows each
+/// process's whole command line, not only its name, when `command`).
+pub fn listing(command: bool, emit: &mut dyn FnMut(core::fmt::Arguments<'_>)) {
     let procs = PROCS.lock();
-    crate::knotice!("isola: processes ({} in all)", procs.len());
-    crate::knotice!(
+    emit(format_args!("isola: processes ({} in all)", procs.len()));
+    emit(format_args!(
         "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>10} {:>11} {:>9} {:>9} {:>9}  {}",
         "PID",
         "PPID",
@@ -375,8 +384,8 @@ pub fn print_listing() {
         "KERN KiB",
         "USER ms",
         "SYS ms",
-        "PROGRAM"
-    );
+        if command { "COMMAND" } else { "PROGRAM" }
+    ));
     for p in procs.values() {
         let ppid = super::with_table_readonly(|t| t.get(p.pid).map(|e| e.parent.as_u32())).flatten().unwrap_or(0);
         let state = if p.is_zombie() {
@@ -390,7 +399,11 @@ pub fn print_listing() {
         };
         let (shared, private) = p.memory.frames_by_sharing();
         let (user_ns, system_ns) = super::cpu_times_ns(p);
-        crate::knotice!(
+        let shown = match command {
+            true if !p.cmdline.is_empty() => CommandLine(&p.cmdline),
+            _ => CommandLine(p.name.as_bytes()),
+        };
+        emit(format_args!(
             "  {:>5} {:>5} {:>3} {:<8} {:>9} {:>10} {:>11} {:>9} {:>9} {:>9}  {}",
             p.pid,
             ppid,
@@ -402,12 +415,37 @@ pub fn print_listing() {
             kernel_bytes(p) / 1024,
             user_ns / 1_000_000,
             system_ns / 1_000_000,
-            p.name
-        );
+            shown
+        ));
     }
     let free = crate::mm::frame::free_frames().saturating_mul(4);
     let cached = crate::mm::pagecache::cached_frames().saturating_mul(4);
-    crate::knotice!("isola: memory: {free} KiB free, {cached} KiB in the page cache's own frames");
+    emit(format_args!("isola: memory: {free} KiB free, {cached} KiB in the page cache's own frames"));
+}
+
+/// argv as /proc/PID/cmdline holds it (each argument NUL-terminated),
+/// shown the way `ps` shows it: separated by spaces, other control bytes
+/// as `?`.
+struct CommandLine<'a>(&'a [u8]);
+
+impl core::fmt::Display for CommandLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let text = self.0.strip_suffix(&[0]).unwrap_or(self.0);
+        for chunk in text.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                let c = match c {
+                    '\0' => ' ',
+                    c if c.is_control() => '?',
+                    c => c,
+                };
+                core::fmt::Write::write_char(f, c)?;
+            }
+            if !chunk.invalid().is_empty() {
+                f.write_str("?")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The kernel's own memory for a process: its threads' kernel stacks, FPU
