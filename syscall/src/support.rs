@@ -51,7 +51,8 @@ const MMAP_NOTE: &str = "MAP_SHARED with PROT_EXEC is EACCES (executable shared 
 writable and executable at once is refused (W^X: EACCES), and executable memory is scanned for WRPKRU (EACCES on a hit); \
 a process that had a file page mapped before the file was truncated below it reads zeros there (Linux: SIGBUS); \
 MAP_HUGETLB, MAP_LOCKED, MAP_POPULATE, MAP_NORESERVE and MAP_32BIT are accepted and change nothing";
-const STAT_NOTE: &str = "st_atime and st_ctime are the mtime, and times are whole seconds (the nanoseconds are 0)";
+const STAT_NOTE: &str = "descriptors that are not files (pipes, sockets, epoll, eventfd, timerfd) and /proc files report times of 0";
+const UTIMES_NOTE: &str = "a descriptor that is not a file (a pipe, a socket) is EINVAL, where Linux sets its inode's times";
 const XATTR_GET_NOTE: &str = "no extended attribute is ever stored: every name is ENODATA once the file is found";
 const XATTR_SET_NOTE: &str = "extended attributes are not stored: EOPNOTSUPP, as on a file system without them";
 const EXECVE_NOTE: &str = "set-user-ID and set-group-ID executables give no ids (the mode bit is stored, not honoured); a program whose code holds WRPKRU that cannot be rewritten is refused (ENOEXEC)";
@@ -70,7 +71,7 @@ macro_rules! annotations {
 annotations! {
     READ => Full,
     WRITE => Full,
-    OPEN => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC sends no SIGIO; O_DIRECT, O_SYNC, O_DSYNC and O_NOATIME change nothing (files live in memory)"),
+    OPEN => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC sends no SIGIO; O_DIRECT, O_SYNC and O_DSYNC change nothing (files live in memory)"),
     CLOSE => Full,
     CREAT => Full,
     LINK => Full,
@@ -161,7 +162,10 @@ annotations! {
     RENAMEAT2 => Partial("RENAME_EXCHANGE and RENAME_WHITEOUT are EINVAL (RENAME_NOREPLACE works)"),
     SYMLINK => Full,
     SYMLINKAT => Full,
-    UTIMENSAT => Partial("only the modification time is kept, in whole seconds: the access time is not stored"),
+    UTIMENSAT => Partial(UTIMES_NOTE),
+    FUTIMESAT => Partial(UTIMES_NOTE),
+    UTIMES => Full,
+    UTIME => Full,
     UMASK => Full,
     GETTIMEOFDAY => Full,
     GETRLIMIT => Full,
@@ -208,7 +212,7 @@ annotations! {
     GETCPU => Full,
     CLOCK_NANOSLEEP => Partial("interrupted by a signal that runs no handler (a stop signal: no job control), a relative sleep starts over with its whole time (Linux sleeps what was left)"),
     EXIT_GROUP => Full,
-    OPENAT => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC sends no SIGIO; O_DIRECT, O_SYNC, O_DSYNC and O_NOATIME change nothing (files live in memory)"),
+    OPENAT => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC sends no SIGIO; O_DIRECT, O_SYNC and O_DSYNC change nothing (files live in memory)"),
     MKDIRAT => Full,
     MKNOD => Partial("regular files, FIFOs, sockets and, with privilege, the character devices Isola has (null, zero, console); block devices and other character devices are EPERM"),
     MKNODAT => Partial("regular files, FIFOs, sockets and, with privilege, the character devices Isola has (null, zero, console); block devices and other character devices are EPERM"),

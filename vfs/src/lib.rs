@@ -196,9 +196,49 @@ pub struct Metadata {
     pub size: u64,
     /// Device numbers (`makedev` encoding), 0 unless a device.
     pub rdev: u64,
-    /// Modification time, seconds since the epoch.
-    pub mtime_secs: i64,
+    /// Last access (read, getdents, readlink; [`Fs::accessed`]).
+    pub atime: Timestamp,
+    /// Last change of the content (write, truncate, a directory's entries).
+    pub mtime: Timestamp,
+    /// Last change of the inode (content, mode, owner, names, times).
+    pub ctime: Timestamp,
 }
+
+/// A time of an inode: seconds and nanoseconds since the epoch (the
+/// `struct timespec` of `stat`). Ordered as times are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    pub secs: i64,
+    /// Below 1e9.
+    pub nsecs: u32,
+}
+
+impl Timestamp {
+    /// The epoch.
+    pub const ZERO: Timestamp = Timestamp { secs: 0, nsecs: 0 };
+
+    /// A whole second.
+    pub const fn from_secs(secs: i64) -> Timestamp {
+        Timestamp { secs, nsecs: 0 }
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn from_ns(ns: u64) -> Timestamp {
+        Timestamp { secs: (ns / 1_000_000_000) as i64, nsecs: (ns % 1_000_000_000) as u32 }
+    }
+}
+
+/// How a time is set ([`Fs::set_times`]): to the clock's now
+/// (`UTIME_NOW`), or to a given time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeChange {
+    Now,
+    At(Timestamp),
+}
+
+/// Seconds after which a read updates the access time even when it is
+/// newer than the modification and change times (Linux's relatime).
+const RELATIME_SECS: i64 = 24 * 60 * 60;
 
 /// One entry of [`Fs::read_dir`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -269,7 +309,9 @@ struct Inode {
     uid: u32,
     gid: u32,
     nlink: u32,
-    mtime_secs: i64,
+    atime: Timestamp,
+    mtime: Timestamp,
+    ctime: Timestamp,
     /// Changes with every write or truncation of a file's bytes, and is
     /// never reused by another inode: what caches of the bytes check.
     generation: u64,
@@ -347,11 +389,11 @@ pub struct Fs {
     /// of what is created. `None` (building the tree, the kernel itself):
     /// no checks, root owns.
     identity: Option<Identity>,
-    /// The wall clock (seconds since the epoch) as last set
-    /// ([`Fs::set_clock`]), unless a clock to read is registered
-    /// ([`Fs::set_clock_source`]): the mtime of what is created or changed.
-    now_secs: i64,
-    clock: Option<fn() -> i64>,
+    /// The wall clock as last set ([`Fs::set_clock`]), unless a clock to
+    /// read is registered ([`Fs::set_clock_source`]): the time of what is
+    /// created, changed or read.
+    now: Timestamp,
+    clock: Option<fn() -> Timestamp>,
     /// Backends mounted on directories; a remote inode's id says which
     /// ([`remote::split_id`]).
     mounts: Vec<Mount>,
@@ -458,7 +500,9 @@ impl Fs {
             uid: 0,
             gid: 0,
             nlink: 2,
-            mtime_secs: 0,
+            atime: Timestamp::ZERO,
+            mtime: Timestamp::ZERO,
+            ctime: Timestamp::ZERO,
             generation: 0,
             body: Body::Dir(Dir {
                 parent: ROOT,
@@ -472,7 +516,7 @@ impl Fs {
             next_ino: ROOT.saturating_add(1),
             next_generation: 1,
             identity: None,
-            now_secs: 0,
+            now: Timestamp::ZERO,
             clock: None,
             mounts: Vec::new(),
             next_remote_generation: core::cell::Cell::new(1 << 62),
@@ -511,18 +555,20 @@ impl Fs {
         // Adding a child touches its directory's mtime: directories take
         // theirs from the archive once every entry is in (as Linux's
         // initramfs unpacker defers `dir_utime`).
-        let mut dir_mtimes: Vec<(InodeId, i64)> = Vec::new();
+        let mut dir_mtimes: Vec<(InodeId, Timestamp)> = Vec::new();
         for entry in cpio::entries(archive) {
             let entry = entry?;
             // Skipping is the documented behaviour for what does not fit.
             if let Ok(id) = fs.add_cpio_entry(&entry, &keep)
                 && entry.mode & S_IFMT == S_IFDIR
             {
-                dir_mtimes.push((id, i64::from(entry.mtime)));
+                dir_mtimes.push((id, Timestamp::from_secs(i64::from(entry.mtime))));
             }
         }
-        for (id, mtime) in dir_mtimes {
-            let _ = fs.set_mtime(id, mtime);
+        for (id, time) in dir_mtimes {
+            if let Ok(node) = fs.node_mut(id) {
+                (node.atime, node.mtime, node.ctime) = (time, time, time);
+            }
         }
         Ok(fs)
     }
@@ -619,7 +665,9 @@ impl Fs {
         }
         node.uid = entry.uid;
         node.gid = entry.gid;
-        node.mtime_secs = i64::from(entry.mtime);
+        // The archive has one time: the unpacked tree's three start at it.
+        let time = Timestamp::from_secs(i64::from(entry.mtime));
+        (node.atime, node.mtime, node.ctime) = (time, time, time);
         Ok(())
     }
 
@@ -1019,7 +1067,9 @@ impl Fs {
             gid: node.gid,
             size,
             rdev,
-            mtime_secs: node.mtime_secs,
+            atime: node.atime,
+            mtime: node.mtime,
+            ctime: node.ctime,
         })
     }
 
@@ -1076,7 +1126,7 @@ impl Fs {
         self.next_generation = generation.saturating_add(1);
         let node = self.node_mut(id)?;
         if matches!(node.body, Body::File(_)) && !data.is_empty() {
-            node.mtime_secs = now;
+            (node.mtime, node.ctime) = (now, now);
         }
         match &mut node.body {
             Body::File(content) => {
@@ -1137,7 +1187,7 @@ impl Fs {
         self.next_generation = generation.saturating_add(1);
         let node = self.node_mut(id)?;
         if matches!(node.body, Body::File(_)) {
-            node.mtime_secs = now;
+            (node.mtime, node.ctime) = (now, now);
         }
         match &mut node.body {
             Body::File(content) => {
@@ -1250,10 +1300,12 @@ impl Fs {
         if self.remote_setattr(id, &SetAttr { perm: Some(mode_perm & 0o7777), ..SetAttr::default() })? {
             return Ok(());
         }
+        let now = self.now();
         let node = self.node_mut(id)?;
         if node.kind() != NodeKind::Symlink {
             node.perm = mode_perm & 0o7777;
         }
+        node.ctime = now;
         Ok(())
     }
 
@@ -1271,20 +1323,70 @@ impl Fs {
         if self.remote_setattr(id, &SetAttr { uid: Some(uid), gid: Some(gid), ..SetAttr::default() })? {
             return Ok(());
         }
+        let now = self.now();
         let node = self.node_mut(id)?;
         node.uid = uid;
         node.gid = gid;
+        node.ctime = now;
         Ok(())
     }
 
-    /// Sets the modification time (new nodes start at 0: the file system
-    /// has no clock).
-    pub fn set_mtime(&mut self, id: InodeId, mtime_secs: i64) -> Result<(), Errno> {
-        if self.remote_setattr(id, &SetAttr { mtime_secs: Some(mtime_secs), ..SetAttr::default() })? {
+    /// Sets the access and/or modification time (`utimensat`; `None`:
+    /// keep, `UTIME_OMIT`); the change time becomes now unless both are
+    /// kept, as on Linux. Who may is the caller's check.
+    pub fn set_times(&mut self, id: InodeId, atime: Option<TimeChange>, mtime: Option<TimeChange>) -> Result<(), Errno> {
+        if atime.is_none() && mtime.is_none() {
+            return self.metadata(id).map(drop);
+        }
+        if self.remote_setattr(id, &SetAttr { atime, mtime, ..SetAttr::default() })? {
             return Ok(());
         }
-        self.node_mut(id)?.mtime_secs = mtime_secs;
+        let now = self.now();
+        let resolve = |change: TimeChange| match change {
+            TimeChange::Now => now,
+            TimeChange::At(time) => time,
+        };
+        let node = self.node_mut(id)?;
+        if let Some(change) = atime {
+            node.atime = resolve(change);
+        }
+        if let Some(change) = mtime {
+            node.mtime = resolve(change);
+        }
+        node.ctime = now;
         Ok(())
+    }
+
+    /// `id` was read (a file's bytes, a directory's entries, a symlink's
+    /// target): its access time becomes now under Linux's `relatime` rule,
+    /// when it is not newer than the modification or change time, or is a
+    /// day old. A volume's server keeps its own times.
+    pub fn accessed(&mut self, id: InodeId) {
+        if split_id(id).is_some() {
+            return;
+        }
+        let now = self.now();
+        if let Ok(node) = self.node_mut(id)
+            && node.atime != now
+            && (node.atime <= node.mtime || node.atime <= node.ctime || now.secs.saturating_sub(node.atime.secs) >= RELATIME_SECS)
+        {
+            node.atime = now;
+        }
+    }
+
+    /// A name was added to or removed from the directory `dir`: its
+    /// modification and change times become now.
+    fn entries_changed(&mut self, dir: InodeId, now: Timestamp) {
+        if let Ok(node) = self.node_mut(dir) {
+            (node.mtime, node.ctime) = (now, now);
+        }
+    }
+
+    /// `id` gained or lost a name: its change time becomes now.
+    fn inode_changed(&mut self, id: InodeId, now: Timestamp) {
+        if let Ok(node) = self.node_mut(id) {
+            node.ctime = now;
+        }
     }
 
     // ----- names -----
@@ -1326,6 +1428,7 @@ impl Fs {
         self.next_ino = self.next_ino.checked_add(1).ok_or(Errno::ENOSPC)?;
         let generation = self.next_generation;
         self.next_generation = generation.saturating_add(1);
+        let now = self.now();
         self.inodes.insert(
             id,
             Inode {
@@ -1333,14 +1436,15 @@ impl Fs {
                 uid,
                 gid,
                 nlink: if is_dir { 2 } else { 1 },
-                mtime_secs: self.now(),
+                atime: now,
+                mtime: now,
+                ctime: now,
                 generation,
                 body,
             },
         );
-        let now = self.now();
         let parent_node = self.node_mut(parent)?;
-        parent_node.mtime_secs = now;
+        (parent_node.mtime, parent_node.ctime) = (now, now);
         if is_dir {
             parent_node.nlink = parent_node.nlink.saturating_add(1);
         }
@@ -1463,6 +1567,9 @@ impl Fs {
         let node = self.node_mut(id)?;
         node.nlink = node.nlink.checked_add(1).ok_or(Errno::EMLINK)?;
         self.dir_mut(parent)?.entries.insert(name.to_vec(), id);
+        let now = self.now();
+        self.inode_changed(id, now);
+        self.entries_changed(parent, now);
         Ok(())
     }
 
@@ -1512,6 +1619,9 @@ impl Fs {
         }
         node.nlink = node.nlink.saturating_sub(1);
         self.dir_mut(parent)?.entries.remove(name);
+        let now = self.now();
+        self.inode_changed(id, now);
+        self.entries_changed(parent, now);
         Ok(())
     }
 
@@ -1541,6 +1651,9 @@ impl Fs {
         self.node_mut(id)?.nlink = 0;
         let parent_node = self.node_mut(parent)?;
         parent_node.nlink = parent_node.nlink.saturating_sub(1);
+        let now = self.now();
+        self.inode_changed(id, now);
+        self.entries_changed(parent, now);
         Ok(())
     }
 
@@ -1632,6 +1745,10 @@ impl Fs {
             let new = self.node_mut(new_parent)?;
             new.nlink = new.nlink.saturating_add(1);
         }
+        let now = self.now();
+        self.inode_changed(id, now);
+        self.entries_changed(old_parent, now);
+        self.entries_changed(new_parent, now);
         Ok(())
     }
 
@@ -1764,21 +1881,21 @@ impl Fs {
         Ok(path)
     }
 
-    /// Sets the wall clock that new and changed inodes take as their mtime
-    /// (the archive's own mtimes stay as packed).
-    pub fn set_clock(&mut self, now_secs: i64) {
-        self.now_secs = now_secs;
+    /// Sets the wall clock that new, changed and read inodes take as
+    /// their times (the archive's own times stay as packed).
+    pub fn set_clock(&mut self, now: Timestamp) {
+        self.now = now;
     }
 
     /// Reads the wall clock from `clock` whenever an mtime is due (the
     /// kernel's), instead of a value set beforehand: only calls that change
     /// something pay for reading it.
-    pub fn set_clock_source(&mut self, clock: fn() -> i64) {
+    pub fn set_clock_source(&mut self, clock: fn() -> Timestamp) {
         self.clock = Some(clock);
     }
 
-    fn now(&self) -> i64 {
-        self.clock.map_or(self.now_secs, |clock| clock())
+    fn now(&self) -> Timestamp {
+        self.clock.map_or(self.now, |clock| clock())
     }
 
     /// One absolute path of any inode (of its first name found), for

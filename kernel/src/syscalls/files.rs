@@ -190,6 +190,10 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
             }
             _ => {}
         }
+        // O_NOATIME is the owner's (or a privileged caller's), as on Linux.
+        if flags.contains(OpenFlags::O_NOATIME) {
+            fs.check_owner(id)?;
+        }
         if meta.kind == NodeKind::File {
             fs.open(id, access.readable(), access.writable())?;
         }
@@ -297,6 +301,7 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
         FileKind::Console(_) => Ok(read_console(buf)),
         FileKind::Node(id) => {
             let at = offset.unwrap_or(open.offset);
+            let noatime = open.flags & OpenFlags::O_NOATIME.bits() != 0;
             let n = fs::with(|fs| match fs.device(id) {
                 // The random devices read from the kernel's source; a read
                 // of any size is served whole, as Linux's urandom does.
@@ -304,8 +309,16 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
                     crate::random::fill(buf);
                     Ok(buf.len())
                 }
-                // What shared mappings of the file hold is its content.
-                _ => fs.read(id, at, buf).inspect(|&n| crate::mm::shared::overlay_read(id, at, &mut buf[..n])),
+                Some(_) => fs.read(id, at, buf),
+                // What shared mappings of the file hold is its content. A
+                // read of a file (even at its end) is an access, unless
+                // empty or O_NOATIME (Linux's filemap_read).
+                None => fs.read(id, at, buf).inspect(|&n| {
+                    crate::mm::shared::overlay_read(id, at, &mut buf[..n]);
+                    if !buf.is_empty() && !noatime {
+                        fs.accessed(id);
+                    }
+                }),
             })?;
             if offset.is_none() {
                 open.offset = open.offset.saturating_add(n as u64);
@@ -886,12 +899,12 @@ fn stat_of(id: InodeId) -> Result<Stat, Errno> {
         st_size: meta.size as i64,
         st_blksize: 4096,
         st_blocks: meta.size.div_ceil(512) as i64,
-        st_atime: meta.mtime_secs,
-        st_atime_nsec: 0,
-        st_mtime: meta.mtime_secs,
-        st_mtime_nsec: 0,
-        st_ctime: meta.mtime_secs,
-        st_ctime_nsec: 0,
+        st_atime: meta.atime.secs,
+        st_atime_nsec: i64::from(meta.atime.nsecs),
+        st_mtime: meta.mtime.secs,
+        st_mtime_nsec: i64::from(meta.mtime.nsecs),
+        st_ctime: meta.ctime.secs,
+        st_ctime_nsec: i64::from(meta.ctime.nsecs),
     })
 }
 
@@ -1062,7 +1075,8 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = file(ctx, fd_of(a[0]))?;
     let mut open = file.lock();
     let entries: Vec<(Vec<u8>, u64, u8)> = match open.kind.clone() {
-        FileKind::Node(id) => fs::with(|fs| fs.read_dir(id))?
+        // Reading a directory is an access (Linux's iterate_dir).
+        FileKind::Node(id) => fs::with(|fs| fs.read_dir(id).inspect(|_| fs.accessed(id)))?
             .into_iter()
             .map(|e| {
                 let dtype = match e.kind {
@@ -1593,7 +1607,12 @@ fn readlink_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, buf: u64, len: u64
         return Ok(n as u64);
     }
     let base = base_dir(ctx, dirfd, &path)?;
-    let target = fs::with(|fs| fs.lookup(base, &path, false).and_then(|id| fs.readlink(id).map(|t| t.to_vec())))?;
+    let target = fs::with(|fs| {
+        let id = fs.lookup(base, &path, false)?;
+        let target = fs.readlink(id)?.to_vec();
+        fs.accessed(id);
+        Ok::<_, Errno>(target)
+    })?;
     let n = target.len().min(len.unsigned_abs() as usize);
     ctx.process.memory.write(buf, &target[..n])?;
     Ok(n as u64)
@@ -2277,51 +2296,122 @@ pub fn sys_linkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     link_at(ctx, fd_of(a[0]), a[1], fd_of(a[2]), a[3], flags)
 }
 
-pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    // The modification time: the second timespec, UTIME_NOW (or no array) meaning now.
-    const UTIME_NOW: i64 = (1 << 30) - 1;
-    const UTIME_OMIT: i64 = (1 << 30) - 2;
-    let now = (crate::time::realtime_ns() / 1_000_000_000) as i64;
-    // Who may: setting a given time is for the owner (or a privileged
-    // caller: EPERM otherwise); setting "now" also for whoever may write
-    // the file (EACCES otherwise), as Linux's utimes.
-    let mut explicit = false;
-    let mut touches = a[2] == 0;
-    let mtime = if a[2] == 0 {
-        Some(now)
-    } else {
-        let mut raw = [0u8; 32];
-        ctx.process.memory.read(a[2], &mut raw)?;
-        let atime = syscall::Timespec::from_bytes(raw[..16].try_into().map_err(|_| Errno::EINVAL)?);
-        let mtime = syscall::Timespec::from_bytes(raw[16..].try_into().map_err(|_| Errno::EINVAL)?);
-        // Each tv_nsec is UTIME_NOW, UTIME_OMIT or in 0..1e9 (checked before
-        // the file is looked up, as Linux); any tv_sec is a valid time.
-        let nsec_valid = |t: &syscall::Timespec| matches!(t.tv_nsec, UTIME_NOW | UTIME_OMIT | 0..=999_999_999);
-        if !nsec_valid(&atime) || !nsec_valid(&mtime) {
-            return Err(Errno::EINVAL);
-        }
-        explicit = [atime.tv_nsec, mtime.tv_nsec].iter().any(|&n| n != UTIME_NOW && n != UTIME_OMIT);
-        touches = !explicit && (atime.tv_nsec == UTIME_NOW || mtime.tv_nsec == UTIME_NOW);
-        match mtime.tv_nsec {
-            UTIME_OMIT => None,
-            UTIME_NOW => Some(now),
-            _ => Some(mtime.tv_sec),
+/// Which file a utimensat-family call changes.
+enum TimesTarget {
+    /// A path from a directory (`AT_FDCWD` or a descriptor), followed or not.
+    Path { dirfd: i32, path_addr: u64, follow: bool, empty_ok: bool },
+    /// A descriptor's file (utimensat and futimesat with a NULL path).
+    Fd(i32),
+}
+
+/// Sets `times` on the file `target` names, with Linux's rules
+/// (`vfs_utimes`): both times now is a "touch", allowed to the owner and
+/// to whoever may write the file (EACCES); any other request is the
+/// owner's or a privileged caller's (EPERM). The change time becomes now.
+fn set_file_times(ctx: &mut Ctx<'_>, target: TimesTarget, times: syscall::time::FileTimes) -> SysResult {
+    use syscall::time::FileTime;
+    let id = match target {
+        TimesTarget::Fd(fd) => inode_of_fd(ctx, fd)?,
+        TimesTarget::Path { dirfd, path_addr, follow, empty_ok } => {
+            let path = ctx.process.memory.read_cstr(path_addr, PATH_MAX)?;
+            match (path.is_empty(), empty_ok) {
+                (true, false) => return Err(Errno::ENOENT),
+                (true, true) if dirfd == AT_FDCWD => ctx.process.cwd,
+                (true, true) => inode_of_fd(ctx, dirfd)?,
+                (false, _) => {
+                    let base = base_dir(ctx, dirfd, &path)?;
+                    fs::with(|fs| fs.lookup(base, &path, follow))?
+                }
+            }
         }
     };
-    let id = if a[1] == 0 { inode_of_fd(ctx, fd_of(a[0]))? } else { inode_at(ctx, fd_of(a[0]), a[1], a[3] & 0x100 == 0)? };
-    fs::with(|fs| {
-        if explicit {
-            fs.check_owner(id)
-        } else if touches && fs.check_owner(id).is_err() && !fs.permits(id, vfs::MAY_WRITE)? {
-            Err(Errno::EACCES)
-        } else {
-            Ok(())
-        }
-    })?;
-    if let Some(secs) = mtime {
-        fs::with(|fs| fs.set_mtime(id, secs))?;
+    let change = |time: FileTime| match time {
+        FileTime::Omit => None,
+        FileTime::Now => Some(vfs::TimeChange::Now),
+        FileTime::At { secs, nsecs } => Some(vfs::TimeChange::At(vfs::Timestamp { secs, nsecs })),
+    };
+    // Both UTIME_OMIT: nothing to change and nothing checked, once the
+    // file is found (as Linux answers).
+    if times.atime == FileTime::Omit && times.mtime == FileTime::Omit {
+        return Ok(0);
     }
+    fs::with(|fs| {
+        if !times.is_touch() {
+            fs.check_owner(id)?;
+        } else if fs.check_owner(id).is_err() && !fs.permits(id, vfs::MAY_WRITE)? {
+            return Err(Errno::EACCES);
+        }
+        fs.set_times(id, change(times.atime), change(times.mtime))
+    })?;
     Ok(0)
+}
+
+/// utimensat(dirfd, path, times, flags); a NULL path names `dirfd` itself
+/// (futimens), where no flag is allowed.
+pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let times = if a[2] == 0 {
+        syscall::time::FileTimes::NOW
+    } else {
+        let mut raw = [0u8; 2 * syscall::Timespec::SIZE];
+        ctx.process.memory.read(a[2], &mut raw)?;
+        let (atime, mtime) = raw.split_at(syscall::Timespec::SIZE);
+        let at = |half: &[u8]| half.try_into().map(syscall::Timespec::from_bytes).map_err(|_| Errno::EINVAL);
+        syscall::time::FileTimes::from_timespecs(&[at(atime)?, at(mtime)?])?
+    };
+    let flags = AtFlags::from_raw_within(u64::from(a[3] as u32), AtFlags::AT_SYMLINK_NOFOLLOW | AtFlags::AT_EMPTY_PATH)?;
+    let dirfd = fd_of(a[0]);
+    let target = match a[1] {
+        0 if dirfd == AT_FDCWD => return Err(Errno::EFAULT),
+        0 if !flags.is_empty() => return Err(Errno::EINVAL),
+        0 => TimesTarget::Fd(dirfd),
+        path_addr => TimesTarget::Path {
+            dirfd,
+            path_addr,
+            follow: !flags.contains(AtFlags::AT_SYMLINK_NOFOLLOW),
+            empty_ok: flags.contains(AtFlags::AT_EMPTY_PATH),
+        },
+    };
+    set_file_times(ctx, target, times)
+}
+
+/// futimesat(dirfd, path, timeval[2]): microseconds; a NULL array is now,
+/// a NULL path `dirfd` itself.
+pub fn sys_futimesat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let times = if a[2] == 0 {
+        syscall::time::FileTimes::NOW
+    } else {
+        let mut raw = [0u8; 2 * syscall::Timeval::SIZE];
+        ctx.process.memory.read(a[2], &mut raw)?;
+        let (atime, mtime) = raw.split_at(syscall::Timeval::SIZE);
+        let at = |half: &[u8]| half.try_into().map(syscall::Timeval::from_bytes).map_err(|_| Errno::EINVAL);
+        syscall::time::FileTimes::from_timevals(&[at(atime)?, at(mtime)?])?
+    };
+    let dirfd = fd_of(a[0]);
+    let target = match a[1] {
+        0 if dirfd == AT_FDCWD => return Err(Errno::EFAULT),
+        0 => TimesTarget::Fd(dirfd),
+        path_addr => TimesTarget::Path { dirfd, path_addr, follow: true, empty_ok: false },
+    };
+    set_file_times(ctx, target, times)
+}
+
+/// utimes(path, timeval[2]): futimesat from the working directory.
+pub fn sys_utimes(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    sys_futimesat(ctx, [AT_FDCWD as u64, a[0], a[1], 0, 0, 0])
+}
+
+/// utime(path, utimbuf): whole seconds; a NULL buffer is now.
+pub fn sys_utime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let times = if a[1] == 0 {
+        syscall::time::FileTimes::NOW
+    } else {
+        let mut raw = [0u8; 16];
+        ctx.process.memory.read(a[1], &mut raw)?;
+        let (actime, modtime) = raw.split_at(8);
+        let secs = |half: &[u8]| half.try_into().map(i64::from_le_bytes).map_err(|_| Errno::EINVAL);
+        syscall::time::FileTimes::from_utimbuf(secs(actime)?, secs(modtime)?)
+    };
+    set_file_times(ctx, TimesTarget::Path { dirfd: AT_FDCWD, path_addr: a[0], follow: true, empty_ok: false }, times)
 }
 
 /// The file an xattr call names: `a[0]` a path (followed or not) or a
