@@ -383,8 +383,11 @@ fn stat_line_of(p: &Process, id: Pid, comm: &str, ppid: u32, pgid: u32, sid: u32
     let children = p.children_usage;
     let (utime, stime) = (syscall::Tms::ticks(own.user_ns), syscall::Tms::ticks(own.system_ns));
     let (cutime, cstime) = (syscall::Tms::ticks(children.user_ns), syscall::Tms::ticks(children.system_ns));
+    // priority is 20 + nice for a normal process (Linux's prio - MAX_RT_PRIO).
+    let nice = proc::with_table(|t| t.get(p.pid).map_or(0, |e| i32::from(e.priority.nice)));
+    let priority = 20i32.saturating_add(nice);
     let mut line = format!(
-        "{} ({}) {state} {ppid} {pgid} {sid} 0 -1 4194304 0 0 0 0 {utime} {stime} {cutime} {cstime} 20 0 {} 0 0 {vsize} {rss}",
+        "{} ({}) {state} {ppid} {pgid} {sid} 0 -1 4194304 0 0 0 0 {utime} {stime} {cutime} {cstime} {priority} {nice} {} 0 0 {vsize} {rss}",
         id,
         comm,
         p.threads.len()

@@ -35,6 +35,7 @@ pub mod locks;
 pub mod membarrier;
 pub mod oom;
 pub mod pipe;
+pub mod priority;
 pub mod ports;
 pub mod proctext;
 pub mod rlimit;

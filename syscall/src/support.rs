@@ -244,6 +244,8 @@ annotations! {
     FUTEX => Partial("PI locks hand ownership over but boost no priority (one CPU, round robin); a timed wait restarted with no handler run (a stop signal) starts its relative timeout again"),
     RSEQ => Enosys("restartable sequences are not offered; glibc runs without them"),
     PRCTL => Partial("PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG and PR_GET_PDEATHSIG only: every other option is EINVAL"),
+    GETPRIORITY => Full,
+    SETPRIORITY => Partial("the nice value is kept, inherited and reported (getpriority, /proc/PID/stat) but the scheduler does not weigh it; it is per process, where Linux keeps one per thread (a thread's id names its process)"),
     KILL => Partial("stop signals (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) do not stop the process (no job control); no permission check between processes; a real-time signal sent twice is delivered once (not queued)"),
     TKILL => Full,
     TGKILL => Full,

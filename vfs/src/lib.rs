@@ -675,7 +675,8 @@ impl Fs {
     /// `random` and `urandom` (mode `0o666`) and `console` (`0o600`). An existing node of one of these
     /// names is replaced unless it is already the right device; `ENOTDIR`
     /// if `/dev` is not a directory, `EISDIR` if a device name is one. Also
-    /// adds a world-writable `/tmp` (mode `0o1777`) when there is none.
+    /// adds a world-writable `/tmp` and `/dev/shm` (mode `0o1777`) when
+    /// there are none.
     pub fn add_standard_devices(&mut self) -> Result<(), Errno> {
         let dev = match self.dir(ROOT)?.entries.get(&b"dev"[..]).copied() {
             Some(id) => {
@@ -702,9 +703,14 @@ impl Fs {
             }
             self.mknod(dev, name, device, perm)?;
         }
-        // Programs expect a world-writable /tmp, as on any Linux system.
+        // Programs expect a world-writable /tmp, as on any Linux system,
+        // and /dev/shm for POSIX shared memory and semaphores (shm_open,
+        // sem_open: glibc makes their files there).
         if !self.dir(ROOT)?.entries.contains_key(&b"tmp"[..]) {
             self.mkdir(ROOT, b"tmp", 0o1777)?;
+        }
+        if !self.dir(dev)?.entries.contains_key(&b"shm"[..]) {
+            self.mkdir(dev, b"shm", 0o1777)?;
         }
         Ok(())
     }

@@ -207,6 +207,8 @@ fn standard_devices() {
     assert_eq!(fs.metadata(console).unwrap().rdev, 0x501);
     let tmp = look(&fs, "/tmp").unwrap();
     assert_eq!(fs.metadata(tmp).unwrap().mode & 0o7777, 0o1777);
+    let shm = look(&fs, "/dev/shm").unwrap();
+    assert_eq!(fs.metadata(shm).unwrap().mode, S_IFDIR | 0o1777);
     let mut buf = [7u8; 16];
     assert_eq!(fs.read(null, 0, &mut buf), Ok(0));
     assert_eq!(fs.read(zero, 123, &mut buf), Ok(16));

@@ -335,6 +335,7 @@ pub fn execve(
     p.creds.exec();
     if p.creds != before {
         p.identity_generation = fs::new_identity_generation();
+        super::sync_priority_ids(p);
     }
     let thread = p.thread_mut();
     thread.sigaltstack = [0; 24];

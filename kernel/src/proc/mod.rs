@@ -199,6 +199,14 @@ pub fn with_table_readonly<R>(f: impl FnOnce(&ProcessTable) -> R) -> Option<R> {
     TABLE.lock().as_ref().map(f)
 }
 
+/// What setpriority checks of `p` (its real and effective uid, its
+/// RLIMIT_NICE) is copied into its table entry, where calls naming other
+/// processes find it (`process::priority`): after every change of them.
+pub fn sync_priority_ids(p: &Process) {
+    let nice_rlimit = p.limits.get(syscall::Resource::Nice).rlim_cur;
+    with_table(|t| t.set_priority_ids(p.pid, p.creds.ruid, p.creds.euid, nice_rlimit));
+}
+
 /// Runs `f` on the current process.
 pub fn with_current<R>(f: impl FnOnce(&mut Process) -> R) -> Option<R> {
     let pid = sched::current();

@@ -269,6 +269,8 @@ syscall_table! {
     RSEQ => info::sys_rseq,
     PRCTL => info::sys_prctl,
     KILL => process::sys_kill,
+    GETPRIORITY => process::sys_getpriority,
+    SETPRIORITY => process::sys_setpriority,
     TKILL => thread::sys_tkill,
     TGKILL => thread::sys_tgkill,
     SOCKET => net::sys_socket,
