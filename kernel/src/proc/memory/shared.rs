@@ -61,6 +61,12 @@ impl Memory {
             shared::leave(object.object);
             return Err(error);
         }
+        // The file is held while mapped, as a private mapping holds it: once
+        // its last name and descriptor are gone (sem_open's file after
+        // sem_unlink), its size and bytes must outlive them.
+        if let Some(backing) = &file {
+            self.hold_file(backing.id);
+        }
         self.regions.insert(start, Region { start, end, prot, kind: RegionKind::Mapping, file, shared: Some(object) });
         if !self.membership.add(object.object, object.key) {
             // One membership per address space, however many regions.
