@@ -250,7 +250,7 @@ fn maps(p: &Process) -> Result<String, Errno> {
     }
     let path_of = |r: &Region, file: Option<FileBacking>| -> String {
         let file_path = || {
-            file.and_then(|f| crate::fs::with(|fs| fs.any_path_of(f.id)))
+            file.and_then(|f| crate::fs::with(|fs| fs.shown_path(f.id)))
                 .map(|path| String::from_utf8_lossy(&path).into_owned())
         };
         match r.kind {
@@ -357,7 +357,7 @@ fn status(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
 fn fd_target(file: &crate::fs::FileRef) -> Vec<u8> {
     match &file.lock().kind {
         FileKind::Console(_) => b"/dev/console".to_vec(),
-        FileKind::Node(id) => crate::fs::with(|fs| fs.path_of(*id)).unwrap_or_else(|_| b"/".to_vec()),
+        FileKind::Node(id) => crate::fs::with(|fs| fs.shown_path(*id)).unwrap_or_else(|| b"/".to_vec()),
         FileKind::Pipe { pipe, .. } => format!("pipe:[{}]", crate::fs::pipe_id(pipe) >> 4).into_bytes(),
         FileKind::Proc(_) => b"/proc".to_vec(),
         FileKind::Socket(_) | FileKind::Unix(_) | FileKind::UnixSocket(_) => format!("socket:[{}]", crate::fs::file_id(file) >> 4).into_bytes(),

@@ -315,8 +315,27 @@ struct Inode {
     /// Changes with every write or truncation of a file's bytes, and is
     /// never reused by another inode: what caches of the bytes check.
     generation: u64,
+    /// A regular file's seals (`F_ADD_SEALS`, [`SEAL_SEAL`]...): files
+    /// start sealed against sealing, as tmpfs's do, except a memfd made
+    /// to allow it ([`Fs::create_anonymous`]).
+    seals: u32,
     body: Body,
 }
+
+/// `F_SEAL_SEAL`: no more seals may be added.
+pub const SEAL_SEAL: u32 = 0x1;
+/// `F_SEAL_SHRINK`: the file may not get smaller.
+pub const SEAL_SHRINK: u32 = 0x2;
+/// `F_SEAL_GROW`: the file may not get larger.
+pub const SEAL_GROW: u32 = 0x4;
+/// `F_SEAL_WRITE`: the bytes may not change (no write, no writable shared
+/// mapping; adding it while one exists is the kernel's `EBUSY`).
+pub const SEAL_WRITE: u32 = 0x8;
+/// `F_SEAL_FUTURE_WRITE`: as `F_SEAL_WRITE` for what comes after; the
+/// writable shared mappings that exist keep writing.
+pub const SEAL_FUTURE_WRITE: u32 = 0x10;
+/// Every seal Linux 6.1 knows.
+pub const SEALS_ALL: u32 = SEAL_SEAL | SEAL_SHRINK | SEAL_GROW | SEAL_WRITE | SEAL_FUTURE_WRITE;
 
 impl Inode {
     fn kind(&self) -> NodeKind {
@@ -400,6 +419,9 @@ pub struct Fs {
     /// Generations handed to remote files: a fresh one at every ask, since
     /// the host may change them unseen (nothing of them is cached).
     next_remote_generation: core::cell::Cell<u64>,
+    /// The names of files made without one ([`Fs::create_anonymous`]),
+    /// as /proc shows them (`memfd:NAME`), until they are freed.
+    anonymous_names: HashMap<InodeId, Vec<u8>>,
 }
 
 impl Default for Fs {
@@ -504,6 +526,7 @@ impl Fs {
             mtime: Timestamp::ZERO,
             ctime: Timestamp::ZERO,
             generation: 0,
+            seals: SEAL_SEAL,
             body: Body::Dir(Dir {
                 parent: ROOT,
                 entries: BTreeMap::new(),
@@ -520,6 +543,7 @@ impl Fs {
             clock: None,
             mounts: Vec::new(),
             next_remote_generation: core::cell::Cell::new(1 << 62),
+            anonymous_names: HashMap::new(),
         }
     }
 
@@ -1127,6 +1151,47 @@ impl Fs {
             }
             return backend.write(node, offset, data);
         }
+        let allowed = self.write_allowed_by_seals(id, offset, data.len())?;
+        self.write_from_mapping(id, offset, data.get(..allowed).unwrap_or(data))
+    }
+
+    /// How much of a write of `len` bytes at `offset` `id`'s seals let
+    /// through: none (EPERM) with `F_SEAL_WRITE`/`F_SEAL_FUTURE_WRITE`;
+    /// with `F_SEAL_GROW`, the pages of the write (Linux writes page by
+    /// page) that end within the file, and EPERM if the first does not.
+    fn write_allowed_by_seals(&self, id: InodeId, offset: u64, len: usize) -> Result<usize, Errno> {
+        const PAGE: u64 = 4096;
+        let Ok(node) = self.node(id) else { return Ok(len) };
+        let Body::File(content) = &node.body else { return Ok(len) };
+        if len == 0 {
+            return Ok(0);
+        }
+        if node.seals & (SEAL_WRITE | SEAL_FUTURE_WRITE) != 0 {
+            return Err(Errno::EPERM);
+        }
+        if node.seals & SEAL_GROW == 0 {
+            return Ok(len);
+        }
+        let size = content.bytes().len() as u64;
+        let (mut pos, mut allowed) = (offset, 0usize);
+        while allowed < len {
+            let in_page = PAGE.saturating_sub(pos % PAGE).min(len.saturating_sub(allowed) as u64);
+            if pos.saturating_add(in_page) > size {
+                break;
+            }
+            allowed = allowed.saturating_add(in_page as usize);
+            pos = pos.saturating_add(in_page);
+        }
+        if allowed == 0 { Err(Errno::EPERM) } else { Ok(allowed) }
+    }
+
+    /// [`Fs::write`] without the seal checks: a shared mapping's bytes
+    /// going back into its file (a mapping made before `F_SEAL_FUTURE_WRITE`
+    /// still writes, and never past the end).
+    pub fn write_from_mapping(&mut self, id: InodeId, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        if split_id(id).is_some() {
+            return self.write(id, offset, data);
+        }
         let now = self.now();
         let generation = self.next_generation;
         self.next_generation = generation.saturating_add(1);
@@ -1187,6 +1252,12 @@ impl Fs {
                 NodeKind::File => backend.setattr(node, &SetAttr { size: Some(len), ..SetAttr::default() }),
                 _ => Err(Errno::EINVAL),
             };
+        }
+        if let Ok(Inode { body: Body::File(content), seals, .. }) = self.node(id) {
+            let size = content.bytes().len() as u64;
+            if (len < size && seals & SEAL_SHRINK != 0) || (len > size && seals & SEAL_GROW != 0) {
+                return Err(Errno::EPERM);
+            }
         }
         let now = self.now();
         let generation = self.next_generation;
@@ -1446,6 +1517,7 @@ impl Fs {
                 mtime: now,
                 ctime: now,
                 generation,
+                seals: SEAL_SEAL,
                 body,
             },
         );
@@ -1474,6 +1546,88 @@ impl Fs {
             return Ok(id);
         }
         self.insert(parent, name, mode_perm, Body::File(FileData::Owned(Vec::new())))
+    }
+
+    /// A regular file with no name (`memfd_create`): `nlink` 0 from the
+    /// start, owned by the caller, freed by [`Fs::forget_if_unlinked`] once
+    /// its last descriptor and mapping are gone. `name` is what /proc
+    /// shows it as ([`Fs::anonymous_name`]); `allow_sealing` starts it
+    /// without seals (else `F_SEAL_SEAL`, as Linux's memfd).
+    pub fn create_anonymous(&mut self, name: &[u8], mode_perm: u32, allow_sealing: bool) -> Result<InodeId, Errno> {
+        let (uid, gid) = self.identity.as_ref().map_or((0, 0), |who| (who.uid, who.gid));
+        let id = self.next_ino;
+        self.next_ino = self.next_ino.checked_add(1).ok_or(Errno::ENOSPC)?;
+        let generation = self.next_generation;
+        self.next_generation = generation.saturating_add(1);
+        let now = self.now();
+        let mut shown = Vec::new();
+        shown.try_reserve_exact(name.len()).map_err(|_| Errno::ENOMEM)?;
+        shown.extend_from_slice(name);
+        self.inodes.insert(
+            id,
+            Inode {
+                perm: mode_perm & 0o7777,
+                uid,
+                gid,
+                nlink: 0,
+                atime: now,
+                mtime: now,
+                ctime: now,
+                generation,
+                seals: if allow_sealing { 0 } else { SEAL_SEAL },
+                body: Body::File(FileData::Owned(Vec::new())),
+            },
+        );
+        self.anonymous_names.insert(id, shown);
+        Ok(id)
+    }
+
+    /// What /proc shows for `id` (a descriptor's link, a mapping's path):
+    /// [`Fs::any_path_of`], or `/NAME (deleted)` for a file made by
+    /// [`Fs::create_anonymous`] (`/memfd:buf (deleted)`, as Linux shows a
+    /// memfd).
+    pub fn shown_path(&self, id: InodeId) -> Option<Vec<u8>> {
+        if let Some(name) = self.anonymous_name(id) {
+            let mut path = Vec::with_capacity(name.len().saturating_add(11));
+            path.push(b'/');
+            path.extend_from_slice(name);
+            path.extend_from_slice(b" (deleted)");
+            return Some(path);
+        }
+        self.any_path_of(id)
+    }
+
+    /// The name of a file made by [`Fs::create_anonymous`] (`memfd:NAME`).
+    pub fn anonymous_name(&self, id: InodeId) -> Option<&[u8]> {
+        self.anonymous_names.get(&id).map(Vec::as_slice)
+    }
+
+    /// `F_GET_SEALS`: the seals of a regular file; `EINVAL` for anything
+    /// else (and for a volume's files, which have none).
+    pub fn seals(&self, id: InodeId) -> Result<u32, Errno> {
+        if split_id(id).is_some() {
+            return Err(Errno::EINVAL);
+        }
+        match self.node(id)? {
+            Inode { body: Body::File(_), seals, .. } => Ok(*seals),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// `F_ADD_SEALS`: `EINVAL` for an unknown seal or a file that has none
+    /// ([`Fs::seals`]), `EPERM` once `F_SEAL_SEAL` is set. Whether a
+    /// writable shared mapping forbids `F_SEAL_WRITE` (`EBUSY`) is the
+    /// kernel's to check first.
+    pub fn add_seals(&mut self, id: InodeId, seals: u32) -> Result<(), Errno> {
+        if seals & !SEALS_ALL != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let current = self.seals(id)?;
+        if current & SEAL_SEAL != 0 {
+            return Err(Errno::EPERM);
+        }
+        self.node_mut(id)?.seals = current | seals;
+        Ok(())
     }
 
     /// Creates a directory; errors as [`Fs::create_file`].
@@ -1771,6 +1925,7 @@ impl Fs {
         }
         if id != ROOT && self.inodes.get(&id).is_some_and(|node| node.nlink == 0) {
             self.inodes.remove(&id);
+            self.anonymous_names.remove(&id);
         }
     }
 

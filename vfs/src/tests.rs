@@ -988,3 +988,59 @@ fn a_clock_source_is_read_when_an_mtime_is_due() {
     let id = fs.create_file(ROOT, b"f", 0o644).unwrap();
     assert_eq!(fs.metadata(id).unwrap().mtime, Timestamp { secs: 1_234_567, nsecs: 89 });
 }
+
+#[test]
+fn anonymous_files_have_no_name_and_go_with_their_last_holder() {
+    let mut fs = Fs::new();
+    fs.set_identity(Some(Identity { uid: 1000, gid: 100, groups: vec![], privileged: false }));
+    let id = fs.create_anonymous(b"memfd:buf", 0o777, false).unwrap();
+    let meta = fs.metadata(id).unwrap();
+    assert_eq!((meta.kind, meta.mode, meta.nlink, meta.uid, meta.gid, meta.size), (NodeKind::File, S_IFREG | 0o777, 0, 1000, 100, 0));
+    assert_eq!(fs.anonymous_name(id), Some(&b"memfd:buf"[..]));
+    assert_eq!(fs.shown_path(id).as_deref(), Some(&b"/memfd:buf (deleted)"[..]));
+    assert_eq!(fs.write(id, 0, b"hello"), Ok(5));
+    fs.truncate(id, 4096).unwrap();
+    assert_eq!(fs.metadata(id).unwrap().size, 4096);
+    assert_eq!(fs.any_path_of(id), None);
+    assert_eq!(fs.read_dir(ROOT).unwrap().len(), 2, "no name anywhere");
+    fs.forget_if_unlinked(id);
+    assert!(!fs.exists(id));
+    assert_eq!(fs.anonymous_name(id), None);
+}
+
+#[test]
+fn seals_forbid_what_they_name() {
+    let mut fs = Fs::new();
+    let plain = fs.create_file(ROOT, b"f", 0o644).unwrap();
+    assert_eq!(fs.seals(plain), Ok(SEAL_SEAL), "a file starts sealed against sealing (tmpfs)");
+    assert_eq!(fs.add_seals(plain, SEAL_WRITE), Err(Errno::EPERM));
+    assert_eq!(fs.seals(ROOT), Err(Errno::EINVAL), "a directory has no seals");
+    let sealed = fs.create_anonymous(b"memfd:s", 0o777, false).unwrap();
+    assert_eq!(fs.add_seals(sealed, SEAL_GROW), Err(Errno::EPERM), "without MFD_ALLOW_SEALING");
+    let id = fs.create_anonymous(b"memfd:x", 0o777, true).unwrap();
+    assert_eq!(fs.seals(id), Ok(0));
+    assert_eq!(fs.add_seals(id, 0x20), Err(Errno::EINVAL), "an unknown seal");
+    fs.write(id, 0, b"0123456789").unwrap();
+    fs.add_seals(id, SEAL_SHRINK).unwrap();
+    assert_eq!(fs.truncate(id, 5), Err(Errno::EPERM));
+    fs.truncate(id, 20).unwrap();
+    fs.add_seals(id, SEAL_GROW).unwrap();
+    assert_eq!(fs.truncate(id, 21), Err(Errno::EPERM));
+    assert_eq!(fs.write(id, 15, b"abcdef"), Err(Errno::EPERM), "past the end");
+    assert_eq!(fs.write(id, 14, b"abcdef"), Ok(6), "up to the end");
+    fs.add_seals(id, 0).unwrap();
+    let big = fs.create_anonymous(b"memfd:big", 0o777, true).unwrap();
+    fs.truncate(big, 8192).unwrap();
+    fs.add_seals(big, SEAL_GROW).unwrap();
+    assert_eq!(fs.write(big, 4094, b"abcd"), Ok(4), "within the file across a page");
+    assert_eq!(fs.write(big, 8190, b"abcd"), Ok(2), "the page that ends within the file, then no more (Linux's page-by-page write)");
+    assert_eq!(fs.metadata(big).unwrap().size, 8192);
+    fs.truncate(id, 20).unwrap();
+    fs.add_seals(id, SEAL_WRITE).unwrap();
+    assert_eq!(fs.write(id, 0, b"x"), Err(Errno::EPERM));
+    assert_eq!(fs.write(id, 0, b""), Ok(0), "an empty write is no write");
+    assert_eq!(fs.write_from_mapping(id, 0, b"y"), Ok(1), "a mapping's write-back is not a write(2)");
+    fs.add_seals(id, SEAL_SEAL).unwrap();
+    assert_eq!(fs.add_seals(id, 0), Err(Errno::EPERM));
+    assert_eq!(fs.seals(id), Ok(SEAL_SEAL | SEAL_SHRINK | SEAL_GROW | SEAL_WRITE));
+}

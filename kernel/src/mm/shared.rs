@@ -146,8 +146,9 @@ pub fn write_back(id: ObjectId, first: u64, end: u64) {
             copy_from_phys(frame, &mut page[..len]);
             let n = fs.read(file, offset, &mut current[..len]).unwrap_or(0);
             if n != len || page[..len] != current[..len] {
-                // In place within the size: the write cannot grow the file.
-                let _ = fs.write(file, offset, &page[..len]);
+                // In place within the size: the write cannot grow the file
+                // (nor does a seal stop it: the mapping was allowed).
+                let _ = fs.write_from_mapping(file, offset, &page[..len]);
             }
         }
     });
@@ -196,6 +197,13 @@ pub fn file_truncated(file: InodeId, len: u64) {
         let from = len.max(page_start) - page_start;
         copy_to_phys(PhysAddr::new(frame.as_u64() + from), &zeros[from as usize..]);
     }
+}
+
+/// Whether any process maps `file` MAP_SHARED (what `F_SEAL_WRITE`
+/// refuses with EBUSY; Linux counts only mappings through descriptors open
+/// for writing, which is every mapping of a memfd but a reopened one's).
+pub fn is_mapped_shared(file: InodeId) -> bool {
+    OBJECTS.lock().of_file(file).is_some()
 }
 
 /// Writes every page of `file`'s shared object (if processes map it

@@ -1212,6 +1212,38 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         }
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => record_lock(ctx, fd, a[1], a[2]),
         1031 | 1032 => pipe_size(ctx, fd, a[1] == 1031, a[2] as u32),
+        // Linux's memfd_add_seals, in its order: a descriptor open for
+        // writing (EPERM), known seals and a file that has seals (EINVAL),
+        // not sealed against sealing (EPERM), no writable shared mapping
+        // left for a new F_SEAL_WRITE (EBUSY).
+        F_ADD_SEALS => {
+            let file = file(ctx, fd)?;
+            let (kind, flags) = {
+                let open = file.lock();
+                (open.kind.clone(), open.flags)
+            };
+            let seals = a[2] as u32;
+            if !fs::can_write(flags) {
+                return Err(Errno::EPERM);
+            }
+            let id = kind.node().filter(|_| seals & !vfs::SEALS_ALL == 0).ok_or(Errno::EINVAL)?;
+            fs::with(|fs| {
+                let current = fs.seals(id)?;
+                if current & vfs::SEAL_SEAL == 0
+                    && seals & vfs::SEAL_WRITE != 0
+                    && current & vfs::SEAL_WRITE == 0
+                    && crate::mm::shared::is_mapped_shared(id)
+                {
+                    return Err(Errno::EBUSY);
+                }
+                fs.add_seals(id, seals)
+            })?;
+            Ok(0)
+        }
+        F_GET_SEALS => {
+            let Some(id) = file(ctx, fd)?.lock().kind.node() else { return Err(Errno::EINVAL) };
+            Ok(u64::from(fs::with(|fs| fs.seals(id))?))
+        }
         // F_NOTIFY (dnotify): taken on a directory (ENOTDIR otherwise), as
         // Linux does, but no change of the directory sends a signal
         // (syscall::support says so).
@@ -1227,6 +1259,8 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
 }
 
+const F_ADD_SEALS: u64 = 1033;
+const F_GET_SEALS: u64 = 1034;
 const F_GETLK: u64 = 5;
 const F_SETLK: u64 = 6;
 const F_SETLKW: u64 = 7;
@@ -2171,6 +2205,35 @@ pub fn sys_eventfd2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 /// eventfd(initval): eventfd2 without flags.
+/// memfd_create(name, flags): an anonymous regular file (`vfs::Fs::create_anonymous`),
+/// open for reading and writing, shown as `/memfd:NAME (deleted)`.
+/// MFD_HUGETLB (with its page-size bits) gives an ordinary one, as mmap's
+/// MAP_HUGETLB changes nothing; a name over 249 bytes or another flag is EINVAL.
+pub fn sys_memfd_create(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const MFD_CLOEXEC: u32 = 1;
+    const MFD_ALLOW_SEALING: u32 = 2;
+    const MFD_HUGETLB: u32 = 4;
+    /// MFD_HUGE_SHIFT 26, six bits of log2 of the page size.
+    const MFD_HUGE_MASK: u32 = 0x3f << 26;
+    /// NAME_MAX less "memfd:".
+    const NAME_MAX_LEN: usize = 249;
+    let flags = a[1] as u32;
+    let known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB;
+    if flags & !known != 0 && (flags & MFD_HUGETLB == 0 || flags & !(known | MFD_HUGE_MASK) != 0) {
+        return Err(Errno::EINVAL);
+    }
+    let name = ctx.process.memory.read_cstr(a[0], NAME_MAX_LEN.saturating_add(1))?;
+    if name.len() > NAME_MAX_LEN {
+        return Err(Errno::EINVAL);
+    }
+    let mut shown = b"memfd:".to_vec();
+    shown.extend_from_slice(&name);
+    let id = fs::with(|fs| fs.create_anonymous(&shown, 0o777, flags & MFD_ALLOW_SEALING != 0))?;
+    // O_RDWR | O_LARGEFILE, as Linux's F_GETFL shows it.
+    let open = fs::open_file(FileKind::Node(id), 2 | OpenFlags::O_LARGEFILE.bits());
+    Ok(ctx.process.files.insert(open, flags & MFD_CLOEXEC != 0)? as u64)
+}
+
 pub fn sys_eventfd(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     sys_eventfd2(ctx, [a[0], 0, 0, 0, 0, 0])
 }

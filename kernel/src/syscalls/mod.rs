@@ -114,6 +114,7 @@ syscall_table! {
     MREMAP => memory::sys_mremap,
     FSYNC => files::sys_fsync,
     EVENTFD => files::sys_eventfd,
+    MEMFD_CREATE => files::sys_memfd_create,
     EVENTFD2 => files::sys_eventfd2,
     TIMERFD_CREATE => timers::sys_timerfd_create,
     TIMERFD_SETTIME => timers::sys_timerfd_settime,
@@ -336,6 +337,7 @@ fn creates_kernel_objects(number: u64) -> bool {
             | nr::DUP3
             | nr::EPOLL_CREATE
             | nr::EPOLL_CREATE1
+            | nr::MEMFD_CREATE
             | nr::MKDIR
             | nr::MKDIRAT
             | nr::MKNOD
