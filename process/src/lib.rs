@@ -44,6 +44,7 @@ pub mod stack;
 pub mod sysv;
 pub mod table;
 pub mod timerfd;
+pub mod tty;
 
 pub use cputime::{CpuClock, CpuLimitAction, CpuTimer, CpuTimers, Rusage, cpu_limit_action};
 pub use eventfd::{EventCounter, EventWait};

@@ -703,6 +703,8 @@ fn unix_option(level: u32, name: u32, listening: bool) -> Result<Vec<u8>, Errno>
     let int = |v: i32| v.to_le_bytes().to_vec();
     match (level, name) {
         (SOL_SOCKET, SO_DOMAIN) => Ok(int(AF_UNIX as i32)),
+        // AF_UNIX has one protocol, 0 (Python's socket(fileno=) asks).
+        (SOL_SOCKET, SO_PROTOCOL) => Ok(int(0)),
         (SOL_SOCKET, SO_ERROR) => Ok(int(0)),
         (SOL_SOCKET, SO_ACCEPTCONN) => Ok(int(i32::from(listening))),
         (SOL_SOCKET, SO_SNDBUF | SO_RCVBUF) => Ok(int(process::PIPE_CAPACITY as i32)),
