@@ -159,6 +159,9 @@ pub enum FileKind {
     EventFd(Arc<Mutex<process::EventCounter>>),
     /// A timerfd's timer (`crate::timerfd`).
     TimerFd(crate::timerfd::TimerRef),
+    /// A side of a pseudo-terminal pair (`crate::pty`): dropping the last
+    /// clone is the description's close.
+    Pty(Arc<crate::pty::PtyEnd>),
 }
 
 /// SO_PEERCRED's `struct ucred`.

@@ -25,6 +25,7 @@ mod net;
 mod panic;
 mod proc;
 mod procfs;
+mod pty;
 mod random;
 mod syscalls;
 mod time;

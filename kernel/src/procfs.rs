@@ -364,6 +364,8 @@ fn fd_target(file: &crate::fs::FileRef) -> Vec<u8> {
         FileKind::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
         FileKind::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
         FileKind::TimerFd(_) => b"anon_inode:[timerfd]".to_vec(),
+        FileKind::Pty(end) if end.master => b"/dev/ptmx".to_vec(),
+        FileKind::Pty(end) => format!("/dev/pts/{}", end.pty.lock().index).into_bytes(),
     }
 }
 

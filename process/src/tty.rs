@@ -46,11 +46,6 @@ pub fn slave_default() -> Termios {
     Termios { c_cflag: B38400 | CS8 | CREAD, ..Termios::serial_console() }
 }
 
-/// The master's own termios (Linux's pty master: raw, `B38400 | CS8 | CREAD`).
-pub fn master_default() -> Termios {
-    Termios { c_iflag: 0, c_oflag: 0, c_cflag: B38400 | CS8 | CREAD, c_lflag: 0, ..Termios::serial_console() }
-}
-
 /// What one write of the master did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Input {
@@ -562,7 +557,6 @@ mod tests {
         l.set_termios(t);
         l.write(b"\r\rx\r");
         assert_eq!(output(&mut l), b"\rx\r", "ONOCR: no CR at column 0 (the first is at column 2: OCRNL's newline kept it)");
-        assert_eq!(master_default().c_lflag, 0);
         assert_eq!(slave_default().c_cflag, B38400 | CS8 | CREAD);
     }
 }

@@ -828,7 +828,8 @@ mod tests {
         assert_eq!(arg(ArgKind::Fcntl, 2), "F_SETFD");
         assert_eq!(arg(ArgKind::Fcntl, 99), "99");
         assert_eq!(arg(ArgKind::Ioctl, 0x5413), "TIOCGWINSZ");
-        assert_eq!(arg(ArgKind::Ioctl, 0x8004_5430), "0x80045430");
+        assert_eq!(arg(ArgKind::Ioctl, 0x8004_5430), "TIOCGPTN");
+        assert_eq!(arg(ArgKind::Ioctl, 0x8004_5499), "0x80045499");
         assert_eq!(arg(ArgKind::Signal, 0), "0");
         assert_eq!(arg(ArgKind::Signal, 9), "SIGKILL");
         assert_eq!(arg(ArgKind::Signal, 34), "SIGRT_2");

@@ -89,6 +89,11 @@ pub enum Device {
     Random,
     /// `/dev/urandom` (1, 9): as `Random` (Linux 5.6+ makes them the same).
     Urandom,
+    /// `/dev/ptmx` (5, 2): each open makes a pseudo-terminal pair and is
+    /// its master (the kernel's; reads and writes here are `EIO`).
+    Ptmx,
+    /// `/dev/pts/N` (136, N): the slave of pseudo-terminal N (the kernel's).
+    PtySlave(u32),
 }
 
 impl Device {
@@ -101,6 +106,8 @@ impl Device {
             Device::Full => (1, 7),
             Device::Random => (1, 8),
             Device::Urandom => (1, 9),
+            Device::Ptmx => (5, 2),
+            Device::PtySlave(index) => (136, index),
         }
     }
 
@@ -113,6 +120,8 @@ impl Device {
             (1, 7) => Some(Device::Full),
             (1, 8) => Some(Device::Random),
             (1, 9) => Some(Device::Urandom),
+            (5, 2) => Some(Device::Ptmx),
+            (136, index) => Some(Device::PtySlave(index)),
             _ => None,
         }
     }
@@ -696,7 +705,8 @@ impl Fs {
     }
 
     /// Adds `/dev` (created if missing) with `null`, `zero`, `full`,
-    /// `random` and `urandom` (mode `0o666`) and `console` (`0o600`). An existing node of one of these
+    /// `random`, `urandom` and `ptmx` (mode `0o666`) and `console` (`0o600`),
+    /// and the directory `/dev/pts` (`0o755`). An existing node of one of these
     /// names is replaced unless it is already the right device; `ENOTDIR`
     /// if `/dev` is not a directory, `EISDIR` if a device name is one. Also
     /// adds a world-writable `/tmp` and `/dev/shm` (mode `0o1777`) when
@@ -716,6 +726,7 @@ impl Fs {
             (b"full", Device::Full, 0o666),
             (b"random", Device::Random, 0o666),
             (b"urandom", Device::Urandom, 0o666),
+            (b"ptmx", Device::Ptmx, 0o666),
         ] {
             if let Some(id) = self.dir(dev)?.entries.get(name).copied() {
                 match self.node(id)?.kind() {
@@ -735,6 +746,10 @@ impl Fs {
         }
         if !self.dir(dev)?.entries.contains_key(&b"shm"[..]) {
             self.mkdir(dev, b"shm", 0o1777)?;
+        }
+        // The pseudo-terminals' slaves appear here (devpts).
+        if !self.dir(dev)?.entries.contains_key(&b"pts"[..]) {
+            self.mkdir(dev, b"pts", 0o755)?;
         }
         Ok(())
     }
@@ -1134,6 +1149,7 @@ impl Fs {
             }
             Body::Device(Device::Null | Device::Console) => Ok(0),
             Body::Device(Device::Random | Device::Urandom) => Err(Errno::EINVAL),
+            Body::Device(Device::Ptmx | Device::PtySlave(_)) => Err(Errno::EIO),
             // A FIFO's data is the kernel's pipe.
             Body::Fifo | Body::Socket => Err(Errno::EINVAL),
         }
@@ -1226,6 +1242,7 @@ impl Fs {
             Body::Dir(_) => Err(Errno::EISDIR),
             Body::Symlink(_) => Err(Errno::EINVAL),
             Body::Device(Device::Full) => Err(Errno::ENOSPC),
+            Body::Device(Device::Ptmx | Device::PtySlave(_)) => Err(Errno::EIO),
             Body::Device(_) => Ok(data.len()),
             Body::Fifo | Body::Socket => Err(Errno::EINVAL),
         }

@@ -207,6 +207,11 @@ fn standard_devices() {
     assert_eq!(fs.metadata(console).unwrap().rdev, 0x501);
     let tmp = look(&fs, "/tmp").unwrap();
     assert_eq!(fs.metadata(tmp).unwrap().mode & 0o7777, 0o1777);
+    let ptmx = fs.metadata(look(&fs, "/dev/ptmx").unwrap()).unwrap();
+    assert_eq!((ptmx.mode, ptmx.rdev), (S_IFCHR | 0o666, makedev(5, 2)));
+    assert_eq!(fs.metadata(look(&fs, "/dev/pts").unwrap()).unwrap().mode, S_IFDIR | 0o755);
+    assert_eq!(Device::from_numbers(136, 7), Some(Device::PtySlave(7)));
+    assert_eq!(Device::PtySlave(300).rdev(), makedev(136, 300));
     let shm = look(&fs, "/dev/shm").unwrap();
     assert_eq!(fs.metadata(shm).unwrap().mode, S_IFDIR | 0o1777);
     let mut buf = [7u8; 16];

@@ -202,6 +202,17 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
     if fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::Fifo) {
         return open_fifo(ctx, id, flags, raw_flags);
     }
+    // A pseudo-terminal: /dev/ptmx makes a pair, /dev/pts/N opens a slave.
+    let device = fs::with(|fs| fs.device(id));
+    if let Some(vfs::Device::Ptmx | vfs::Device::PtySlave(_)) = device {
+        let end = match device {
+            Some(vfs::Device::PtySlave(index)) => crate::pty::open_slave(index)?,
+            _ => crate::pty::open_master(ctx.process.creds.fsuid, ctx.process.creds.fsgid)?,
+        };
+        super::terminal::maybe_controlling(ctx, &end, flags.contains(OpenFlags::O_NOCTTY));
+        let open = fs::open_file(FileKind::Pty(alloc::sync::Arc::new(end)), raw_flags as u32);
+        return Ok(ctx.process.files.insert(open, flags.contains(OpenFlags::O_CLOEXEC))? as u64);
+    }
     let is_console = fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::CharDevice(vfs::Device::Console));
     let kind = if is_console { FileKind::Console(crate::console::Output::Stdout) } else { FileKind::Node(id) };
     let open = fs::open_file(kind, raw_flags as u32);
@@ -371,6 +382,13 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             Ok(unix_io(crate::net::unix::recv(&socket, buf, false)?))
         }
         FileKind::Epoll(_) => Err(Errno::EINVAL),
+        FileKind::Pty(end) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            drop(open);
+            super::terminal::read(&end, buf)
+        }
         FileKind::EventFd(counter) => {
             if offset.is_some() {
                 return Err(Errno::ESPIPE);
@@ -589,6 +607,13 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
         }
         // Linux's timerfd has no write operation.
         FileKind::TimerFd(_) => Err(Errno::EINVAL),
+        FileKind::Pty(end) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            drop(open);
+            super::terminal::write(&end, data)
+        }
     }
 }
 
@@ -976,6 +1001,11 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: impl Into<StatOut>) -> SysResult {
         FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => {
             Stat { st_ino: 0, st_mode: 0o600, st_blksize: 4096, st_rdev: 0, ..console_stat() }
         }
+        // Its node's: what ttyname compares with stat("/dev/pts/N").
+        FileKind::Pty(end) => match super::terminal::stat_node(&end).and_then(|id| stat_of(id).ok()) {
+            Some(stat) => stat,
+            None => Stat { st_ino: 0, st_mode: syscall::S_IFCHR | 0o620, st_rdev: vfs::Device::PtySlave(end.pty.lock().index).rdev(), ..console_stat() },
+        },
     };
     put_stat(ctx, addr, &stat)
 }
@@ -1148,6 +1178,7 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                     }
                 }
                 FileKind::Console(_) => u32::from(serial::input_ready()),
+                FileKind::Pty(end) => super::terminal::available(&end) as u32,
                 FileKind::Node(id) => {
                     let size = fs::with(|fs| fs.metadata(id))?.size;
                     size.saturating_sub(file.lock().offset).min(u64::from(u32::MAX)) as u32
@@ -1158,6 +1189,10 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             return Ok(0);
         }
         _ => {}
+    }
+    let kind = file.lock().kind.clone();
+    if let FileKind::Pty(end) = kind {
+        return super::terminal::ioctl(ctx, &end, a[1] as u32, a[2]);
     }
     if !file.lock().kind.is_console() {
         return Err(Errno::ENOTTY);
@@ -1714,6 +1749,10 @@ pub(super) fn readiness(kind: &FileKind, flags: u32) -> u32 {
             bits(counter.readable(), counter.writable(), false, false)
         }
         FileKind::TimerFd(timer) => bits(crate::timerfd::readable(timer), false, false, false),
+        FileKind::Pty(end) => {
+            let (readable, writable, hangup) = super::terminal::readiness(end);
+            bits(readable, writable, hangup, false)
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod memory;
 mod net;
 mod process;
 mod signals;
+mod terminal;
 mod thread;
 mod timers;
 
