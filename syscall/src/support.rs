@@ -120,6 +120,8 @@ annotations! {
     DUP => Full,
     DUP2 => Full,
     SENDFILE => Full,
+    COPY_FILE_RANGE => Partial("at most 1 MiB is copied per call (Linux may copy less than asked too); files on different file systems (a volume and the root) are copied, where Linux 6.1 answers EXDEV"),
+    SPLICE => Partial("the bytes are copied, not moved page by page (SPLICE_F_MOVE and SPLICE_F_GIFT change nothing); at most 1 MiB per call"),
     NANOSLEEP => Partial("interrupted by a signal that runs no handler (a stop signal: no job control), the call starts over with its whole time (Linux sleeps what was left)"),
     GETPID => Full,
     FORK => Full,

@@ -2027,6 +2027,173 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(written as u64)
 }
 
+/// A `loff_t *` argument: the offset there, or None for a NULL pointer
+/// (EINVAL for a negative one).
+fn offset_arg(ctx: &mut Ctx<'_>, addr: u64) -> Result<Option<u64>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    let mut raw = [0u8; 8];
+    ctx.process.memory.read(addr, &mut raw)?;
+    positioned(u64::from_le_bytes(raw)).map(Some)
+}
+
+/// Advances an offset: the `loff_t` at `addr` when one was given, else the
+/// description's own.
+fn advance(ctx: &mut Ctx<'_>, file: &FileRef, addr: u64, at: Option<u64>, by: usize) -> Result<(), Errno> {
+    match at {
+        Some(at) => ctx.process.memory.write(addr, &at.saturating_add(by as u64).to_le_bytes()),
+        None => {
+            let mut open = file.lock();
+            open.offset = open.offset.saturating_add(by as u64);
+            Ok(())
+        }
+    }
+}
+
+/// An open file's status flags, inode (if a node) and offset, under one
+/// short lock.
+fn facts_of(file: &FileRef) -> (u32, Option<InodeId>, u64) {
+    let open = file.lock();
+    (open.flags, open.kind.node(), open.offset)
+}
+
+/// copy_file_range(fd_in, off_in, fd_out, off_out, len, flags): bytes of
+/// one regular file into another, as a pread and a pwrite of one chunk
+/// (at most 1 MiB a call; Linux may also copy less than asked). Linux's
+/// checks: flags 0 (EINVAL), regular files (EISDIR, EINVAL), in readable
+/// and out writable and not O_APPEND (EBADF), no overlap within one file
+/// (EINVAL).
+pub fn sys_copy_file_range(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (input, output) = (file(ctx, fd_of(a[0]))?, file(ctx, fd_of(a[2]))?);
+    if a[5] as u32 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // One lock at a time: both may be the same description.
+    let (in_flags, in_node, in_offset) = facts_of(&input);
+    let (out_flags, out_node, out_offset) = facts_of(&output);
+    if !fs::can_read(in_flags) || !fs::can_write(out_flags) || out_flags & OpenFlags::O_APPEND.bits() != 0 {
+        return Err(Errno::EBADF);
+    }
+    let (Some(in_id), Some(out_id)) = (in_node, out_node) else { return Err(Errno::EINVAL) };
+    for id in [in_id, out_id] {
+        match fs::with(|fs| fs.metadata(id))?.kind {
+            NodeKind::File => {}
+            NodeKind::Directory => return Err(Errno::EISDIR),
+            _ => return Err(Errno::EINVAL),
+        }
+    }
+    let (in_at, out_at) = (offset_arg(ctx, a[1])?, offset_arg(ctx, a[3])?);
+    let len = (a[4] as usize).min(IO_CHUNK);
+    let from = in_at.unwrap_or(in_offset);
+    let to = out_at.unwrap_or(out_offset);
+    if in_id == out_id && from < to.saturating_add(len as u64) && to < from.saturating_add(len as u64) {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = alloc::vec![0u8; len];
+    let Io::Done(n) = read_file(&input, &mut buf, Some(from))? else { return Err(Errno::EAGAIN) };
+    let Io::Done(written) = write_file(&output, &buf[..n], Some(to))? else { return Err(Errno::EAGAIN) };
+    advance(ctx, &input, a[1], in_at, written)?;
+    advance(ctx, &output, a[3], out_at, written)?;
+    Ok(written as u64)
+}
+
+/// splice(fd_in, off_in, fd_out, off_out, len, flags): moves up to `len`
+/// bytes (1 MiB at most a call) between a pipe and another descriptor (or
+/// two pipes), copied rather than moved page by page. A pipe's side takes
+/// no offset (ESPIPE); one side must be a pipe (EINVAL); an O_APPEND
+/// output is EINVAL. From a pipe, what the output does not take stays in
+/// it; into a pipe, no more is read than it has room for. Waits (or is
+/// EAGAIN with SPLICE_F_NONBLOCK or a non-blocking pipe) as a read or
+/// write of the pipe would.
+pub fn sys_splice(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const SPLICE_F_NONBLOCK: u32 = 2;
+    const SPLICE_F_ALL: u32 = 0xf;
+    let (input, output) = (file(ctx, fd_of(a[0]))?, file(ctx, fd_of(a[2]))?);
+    let flags = a[5] as u32;
+    if flags & !SPLICE_F_ALL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let pipe_of = |f: &FileRef| match &f.lock().kind {
+        FileKind::Pipe { pipe, .. } => Some(pipe.clone()),
+        _ => None,
+    };
+    let (in_pipe, out_pipe) = (pipe_of(&input), pipe_of(&output));
+    // One lock at a time: both may be the same description (a FIFO open O_RDWR).
+    let ((in_flags, in_node, in_offset), (out_flags, _, _)) = (facts_of(&input), facts_of(&output));
+    if !fs::can_read(in_flags) || !fs::can_write(out_flags) {
+        return Err(Errno::EBADF);
+    }
+    if in_pipe.is_none() && out_pipe.is_none() {
+        return Err(Errno::EINVAL);
+    }
+    if (in_pipe.is_some() && a[1] != 0) || (out_pipe.is_some() && a[3] != 0) {
+        return Err(Errno::ESPIPE);
+    }
+    if out_flags & OpenFlags::O_APPEND.bits() != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (in_at, out_at) = (offset_arg(ctx, a[1])?, offset_arg(ctx, a[3])?);
+    let len = (a[4] as usize).min(IO_CHUNK);
+    if len == 0 {
+        return Ok(0);
+    }
+    let nonblock = flags & SPLICE_F_NONBLOCK != 0;
+    let wait = |ctx: &mut Ctx<'_>, file: &FileRef, reason: BlockOn| -> SysResult {
+        if nonblock {
+            return Err(Errno::EAGAIN);
+        }
+        finish_io(ctx, file, Io::Wait(reason)).map(|n| n as u64)
+    };
+    if let Some(pipe) = in_pipe {
+        let mut buf = alloc::vec![0u8; len];
+        let peeked = pipe.lock().peek(&mut buf);
+        let n = match peeked {
+            PipeRead::Data(n) => n,
+            PipeRead::Eof => return Ok(0),
+            PipeRead::WouldBlock => return wait(ctx, &input, BlockOn::Pipe(fs::pipe_id(&pipe))),
+        };
+        let written = match write_file(&output, &buf[..n], out_at).map_err(|e| broken_pipe(ctx, e))? {
+            Io::Done(written) => written,
+            Io::Wait(reason) => return wait(ctx, &output, reason),
+        };
+        let _ = pipe.lock().read(&mut buf[..written]);
+        proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(&pipe)));
+        // Without off_out the write moved the output's own offset.
+        if out_at.is_some() {
+            advance(ctx, &output, a[3], out_at, written)?;
+        }
+        return Ok(written as u64);
+    }
+    let Some(pipe) = out_pipe else { return Err(Errno::EINVAL) };
+    let (readers, space) = {
+        let p = pipe.lock();
+        (p.readers(), p.space())
+    };
+    if readers == 0 {
+        return Err(broken_pipe(ctx, Errno::EPIPE));
+    }
+    if space == 0 {
+        return wait(ctx, &output, BlockOn::Pipe(fs::pipe_id(&pipe)));
+    }
+    let mut buf = alloc::vec![0u8; len.min(space)];
+    // A file is read at off_in or its offset (moved by what the pipe
+    // took); anything else (a socket) as a read would.
+    let read_at = in_at.or(in_node.map(|_| in_offset));
+    let n = match read_file(&input, &mut buf, read_at)? {
+        Io::Done(n) => n,
+        Io::Wait(reason) => return wait(ctx, &input, reason),
+    };
+    let written = match write_file(&output, &buf[..n], None).map_err(|e| broken_pipe(ctx, e))? {
+        Io::Done(written) => written,
+        Io::Wait(reason) => return wait(ctx, &output, reason),
+    };
+    if read_at.is_some() {
+        advance(ctx, &input, a[1], in_at, written)?;
+    }
+    Ok(written as u64)
+}
+
 fn make_pipe(ctx: &mut Ctx<'_>, addr: u64, flags: u64) -> SysResult {
     let known = OpenFlags::O_CLOEXEC | OpenFlags::O_NONBLOCK | OpenFlags::O_DIRECT;
     if flags & !known.bits() as u64 != 0 {

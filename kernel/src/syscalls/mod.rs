@@ -145,6 +145,8 @@ syscall_table! {
     DUP => files::sys_dup,
     DUP2 => files::sys_dup2,
     SENDFILE => files::sys_sendfile,
+    COPY_FILE_RANGE => files::sys_copy_file_range,
+    SPLICE => files::sys_splice,
     NANOSLEEP => info::sys_nanosleep,
     GETPID => info::sys_getpid,
     FORK => process::sys_fork,
