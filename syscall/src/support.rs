@@ -102,7 +102,7 @@ annotations! {
     BRK => Full,
     RT_SIGACTION => Full,
     RT_SIGPROCMASK => Full,
-    IOCTL => Partial("FIOCLEX, FIONCLEX, FIONBIO and FIONREAD on any descriptor; on the console TCGETS, TCSETS/TCSETSW/TCSETSF (the settings are not kept), TIOCGWINSZ (always 80x24), TIOCSWINSZ, TIOCGPGRP (the caller's pid), TIOCSPGRP (ignored); every other request is ENOTTY"),
+    IOCTL => Partial("FIOCLEX, FIONCLEX, FIONBIO and FIONREAD on any descriptor; on a pseudo-terminal TCGETS, TCSETS/TCSETSW/TCSETSF, TCFLSH, TCSBRK, TCXONC, TIOCGWINSZ/TIOCSWINSZ, TIOCGPTN, TIOCSPTLCK/TIOCGPTLCK, TIOCGPTPEER, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TIOCOUTQ (docs/pty.md; no TIOCPKT); on the console TCGETS, TCSETS/TCSETSW/TCSETSF (the settings are not kept), TIOCGWINSZ (always 80x24), TIOCSWINSZ, TIOCGPGRP (the caller's pid), TIOCSPGRP (ignored); every other request is ENOTTY"),
     PREAD64 => Full,
     PWRITE64 => Full,
     READV => Full,
