@@ -10,6 +10,7 @@ mod cpu;
 mod files;
 mod futex;
 mod info;
+pub use files::readiness;
 pub use info::{HOSTNAME, NGROUPS_MAX, OSRELEASE, OSTYPE};
 mod memory;
 mod net;
