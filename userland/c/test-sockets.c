@@ -800,6 +800,67 @@ static int sendfile_child(void *arg)
     return sendfile(c, f, NULL, 100) == 0 ? 0 : 5; /* at EOF: 0 */
 }
 
+/* ---- edge-triggered epoll ---------------------------------------------- */
+
+static int epoll_count(int ep, int ms, uint32_t *events)
+{
+    struct epoll_event ev[4];
+    int n = epoll_wait(ep, ev, 4, ms);
+    if (n > 0 && events)
+        *events = ev[0].events;
+    return n;
+}
+
+static void test_epoll_edge(void)
+{
+    int ep = epoll_create1(0), p[2];
+    pipe(p);
+    struct epoll_event want = {.events = EPOLLIN | EPOLLET, .data.u32 = 1};
+    check(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &want) == 0 && epoll_count(ep, 0, NULL) == 0,
+          "EPOLLET on an empty pipe: nothing", "%s", errname(errno));
+    write(p[1], "a", 1);
+    int first = epoll_count(ep, 1000, NULL), again = epoll_count(ep, 0, NULL);
+    check(first == 1 && again == 0, "EPOLLET: new data reported once, not again while unread", "%d, then %d", first,
+          again);
+    write(p[1], "b", 1);
+    check(epoll_count(ep, 1000, NULL) == 1, "EPOLLET: more data, reported again though the pipe was never drained",
+          "not reported");
+    char buf[8];
+    read(p[0], buf, sizeof buf);
+    check(epoll_count(ep, 0, NULL) == 0, "EPOLLET: drained, nothing", "reported");
+    want.events = EPOLLIN | EPOLLET;
+    write(p[1], "c", 1);
+    epoll_count(ep, 0, NULL);
+    check(epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &want) == 0 && epoll_count(ep, 0, NULL) == 1,
+          "EPOLL_CTL_MOD re-arms an edge-triggered entry: what holds is reported", "%s", errname(errno));
+    close(p[0]);
+    close(p[1]);
+
+    /* nginx's connections: EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET. */
+    int c, a;
+    if (tcp_pair(&c, &a) != 0) {
+        not_ok("EPOLLET on a connection", "no connected pair: %s", errname(errno));
+        close(ep);
+        return;
+    }
+    sleep_ms(100);
+    struct epoll_event conn = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u32 = 2};
+    uint32_t got = 0;
+    int added = epoll_ctl(ep, EPOLL_CTL_ADD, a, &conn);
+    int n1 = epoll_count(ep, 0, &got);
+    check(added == 0 && n1 == 1 && got == EPOLLOUT, "EPOLLET on an idle connection: EPOLLOUT once", "%d, events %#x",
+          n1, got);
+    sleep_ms(50);
+    int n2 = epoll_count(ep, 0, NULL);
+    check(n2 == 0, "an idle connection is not reported again (no busy loop)", "%d", n2);
+    write(c, "x", 1);
+    got = 0;
+    check(epoll_count(ep, 2000, &got) == 1 && (got & EPOLLIN), "data on it: EPOLLIN", "events %#x", got);
+    close(c);
+    close(a);
+    close(ep);
+}
+
 static void test_sendfile(void)
 {
     int c, s;
@@ -1185,6 +1246,7 @@ int main(void)
     test_poll();
     test_select();
     test_epoll();
+    test_epoll_edge();
     test_sendfile();
     test_socketpair();
     test_udp();

@@ -148,6 +148,15 @@ static POLL_WANTED: AtomicBool = AtomicBool::new(false);
 /// When the stack next needs a poll (monotonic ns); `u64::MAX`: not before
 /// something happens.
 static NEXT_POLL_NS: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Counts the polls in which a socket's state changed: the generation of
+/// every INET socket for edge-triggered epoll (a change anywhere counts
+/// for all of them, which over-reports and never misses).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// See [`GENERATION`].
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Relaxed)
+}
 
 fn now() -> Instant {
     Instant::from_micros((crate::time::monotonic_ns() / 1000) as i64)
@@ -263,6 +272,9 @@ pub fn poll() {
     IRQ_PENDING.store(false, Ordering::Relaxed);
     POLL_WANTED.store(false, Ordering::Relaxed);
     let (changed, waiting, ready) = with(|st| (st.poll(), st.waiting_connections(), st.ready_waiters()));
+    if changed || !waiting.is_empty() || !ready.is_empty() {
+        GENERATION.fetch_add(1, Ordering::Relaxed);
+    }
     if changed {
         crate::proc::sched::wake_all(crate::proc::BlockOn::Net);
     }

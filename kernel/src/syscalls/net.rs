@@ -780,14 +780,32 @@ pub fn sys_epoll_ctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// The events of a watched file now; `None` once the file is closed.
-fn watched_events(files: &alloc::collections::BTreeMap<(i32, usize), alloc::sync::Weak<Mutex<fs::OpenFile>>>, key: &(i32, usize)) -> Option<u32> {
+/// The events of a watched file now and its generation; `None` once the
+/// file is closed.
+fn watched_events(
+    files: &alloc::collections::BTreeMap<(i32, usize), alloc::sync::Weak<Mutex<fs::OpenFile>>>,
+    key: &(i32, usize),
+) -> Option<::process::epoll::Readiness> {
     let file = files.get(key)?.upgrade()?;
     let (kind, flags) = {
         let open = file.lock();
         (open.kind.clone(), open.flags)
     };
-    Some(readiness(&kind, flags))
+    Some((readiness(&kind, flags), generation(&kind)))
+}
+
+/// A value that changes at every event of the file (edge-triggered epoll,
+/// process::epoll): pipes and connected AF_UNIX ends count their bytes and
+/// ends, INET sockets the stack's changes; anything else changes at every
+/// look, so that EPOLLET on it is level-triggered.
+fn generation(kind: &FileKind) -> u64 {
+    static LOOKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1 << 63);
+    match kind {
+        FileKind::Pipe { pipe, .. } => pipe.lock().generation(),
+        FileKind::Unix(end) => end.rx.lock().generation().wrapping_add(end.tx.lock().generation()),
+        FileKind::Socket(_) => crate::net::generation(),
+        _ => LOOKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
+    }
 }
 
 /// Whether an epoll file would report something (poll on an epoll fd).
