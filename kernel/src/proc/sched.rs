@@ -435,7 +435,7 @@ struct CommandLine<'a>(&'a [u8]);
 impl core::fmt::Display for CommandLine<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Trailing NULs (a title padded over the old arguments) are not shown.
-        let end = self.0.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        let end = self.0.iter().rposition(|&b| b != 0).map_or(0, |i| i.saturating_add(1));
         let text = &self.0[..end];
         for chunk in text.utf8_chunks() {
             for c in chunk.valid().chars() {
