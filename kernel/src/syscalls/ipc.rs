@@ -417,6 +417,9 @@ fn semtimedop(ctx: &mut Ctx<'_>, id: i32, sops: u64, nsops: u64, timeout: Option
                 if undoes {
                     let mut lists = sysv::UNDO.lock();
                     let nsems = set.values.len();
+                    if !lists.contains_key(&(pid, id)) && !crate::mm::heap_room_for_user(nsems.saturating_mul(4)) {
+                        return Err(Errno::ENOMEM);
+                    }
                     let semadj = lists.entry((pid, id)).or_insert_with(|| vec![0; nsems]);
                     rules::merge_undo(semadj, &undo)?;
                 }
