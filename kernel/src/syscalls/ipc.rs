@@ -360,7 +360,7 @@ pub fn sys_semget(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_semop(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    semtimedop(ctx, a[0] as i32, a[1], a[2], None)
+    semtimedop(ctx, a[0] as i32, a[1], u64::from(a[2] as u32), None)
 }
 
 pub fn sys_semtimedop(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -371,13 +371,14 @@ pub fn sys_semtimedop(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         ctx.process.memory.read(a[3], &mut raw)?;
         Some(syscall::Timespec::from_bytes(&raw))
     };
-    semtimedop(ctx, a[0] as i32, a[1], a[2], timeout)
+    semtimedop(ctx, a[0] as i32, a[1], u64::from(a[2] as u32), timeout)
 }
 
 /// semop and semtimedop (Linux's `do_semtimedop`): all the operations at
 /// once or none; a wait blocks until the set changes, the timeout passes
 /// (EAGAIN), a signal comes (EINTR, never restarted) or the set is
 /// removed (EIDRM). Each retry runs the whole call again.
+/// `nsops` is the unsigned int Linux takes (the upper half of the register is not looked at).
 fn semtimedop(ctx: &mut Ctx<'_>, id: i32, sops: u64, nsops: u64, timeout: Option<syscall::Timespec>) -> SysResult {
     let tid = sched::current_tid().as_u32();
     // A retry: what its wait was for is taken out; the call decides anew.
