@@ -28,7 +28,7 @@ pub const ESSENTIAL: &[&str] = &["libc6", "base-files", "base-passwd"];
 const MARKER: &str = ".isola-rootfs";
 
 /// Bumped when what `build` makes of a package set changes.
-const LAYOUT: &str = "layout 5";
+const LAYOUT: &str = "layout 6";
 
 /// `isola rootfs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -591,7 +591,48 @@ fn finish(root: &Path, merge: bool) -> Result<(), Error> {
             .map_err(|e| io_err("cannot chmod", &p, e))?;
     }
     tmpfiles(root)?;
+    maintainer_effects(root)?;
     ld_so_cache(root)
+}
+
+/// What the `configure` step of the server packages' maintainer scripts
+/// leaves behind, which `dpkg -x` does not run (they need dpkg, debconf
+/// and a shell inside the root). Each is recognised by the files it works
+/// on, so a root without the package is left alone:
+/// - nginx-common's postinst: `sites-enabled/default` links to
+///   `sites-available/default`, the default page is copied to
+///   `/var/www/html/index.nginx-debian.html`, and the log files exist,
+///   owned by www-data:adm, mode 0640, in a root:adm `/var/log/nginx`.
+fn maintainer_effects(root: &Path) -> Result<(), Error> {
+    let available = root.join("etc/nginx/sites-available/default");
+    let enabled = root.join("etc/nginx/sites-enabled/default");
+    if available.exists() && root.join("etc/nginx/sites-enabled").is_dir() && fs::symlink_metadata(&enabled).is_err() {
+        std::os::unix::fs::symlink("/etc/nginx/sites-available/default", &enabled).map_err(|e| io_err("cannot link", &enabled, e))?;
+        step("nginx-common: sites-enabled/default");
+    }
+    let page = root.join("usr/share/nginx/html/index.html");
+    let index = root.join("var/www/html/index.nginx-debian.html");
+    if page.exists() && !index.exists() {
+        fs::copy(&page, &index).map_err(|e| io_err("cannot copy", &page, e))?;
+    }
+    let logs = root.join("var/log/nginx");
+    if logs.is_dir() && root.join("etc/nginx/nginx.conf").exists() {
+        let adm = id_of(root, "group", "adm");
+        let www = id_of(root, "passwd", "www-data");
+        let _ = std::os::unix::fs::chown(&logs, Some(0), adm);
+        fs::set_permissions(&logs, fs::Permissions::from_mode(0o755)).map_err(|e| io_err("cannot chmod", &logs, e))?;
+        for name in ["access.log", "error.log"] {
+            let log = logs.join(name);
+            if !log.exists() {
+                fs::write(&log, b"").map_err(|e| io_err("cannot write", &log, e))?;
+                fs::set_permissions(&log, fs::Permissions::from_mode(0o640)).map_err(|e| io_err("cannot chmod", &log, e))?;
+                if std::os::unix::fs::chown(&log, www, adm).is_err() {
+                    step(&format!("cannot give /var/log/nginx/{name} its owner (not root?)"));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One `d`/`D` line of a tmpfiles.d file: a directory to create with its

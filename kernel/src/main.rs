@@ -16,6 +16,7 @@ mod cmdline;
 mod console;
 mod control;
 mod cpu_features;
+mod fasync;
 mod fs;
 mod isolation;
 mod locks;

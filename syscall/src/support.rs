@@ -56,8 +56,9 @@ const STAT_NOTE: &str = "st_atime and st_ctime are the mtime, and times are whol
 const XATTR_GET_NOTE: &str = "no extended attribute is ever stored: every name is ENODATA once the file is found";
 const XATTR_SET_NOTE: &str = "extended attributes are not stored: EOPNOTSUPP, as on a file system without them";
 const EXECVE_NOTE: &str = "set-user-ID and set-group-ID executables give no ids (the mode bit is stored, not honoured); a program whose code holds WRPKRU that cannot be rewritten is refused (ENOEXEC)";
-const SOCKET_NOTE: &str = "AF_INET (TCP, UDP) and AF_UNIX (stream, datagram, seqpacket) only: AF_INET6, AF_NETLINK, AF_PACKET and raw sockets are EAFNOSUPPORT";
-const SOCKOPT_NOTE: &str = "SOL_SOCKET's SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_LINGER, SO_RCVTIMEO, SO_SNDTIMEO (and the read-only SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_PEERCRED), AF_UNIX's SO_PASSCRED and TCP_NODELAY; other options are ENOPROTOOPT";
+const SOCKET_NOTE: &str = "AF_INET and AF_INET6 (TCP, UDP) and AF_UNIX (stream, datagram, seqpacket) only: AF_NETLINK, AF_PACKET and raw sockets are EAFNOSUPPORT; \
+the host has no IPv6 address (as Linux with disable_ipv6): an AF_INET6 socket reaches IPv4 through v4-mapped addresses, `[::]` is dual stack unless IPV6_V6ONLY, and ::1 is EADDRNOTAVAIL (docs/network.md)";
+const SOCKOPT_NOTE: &str = "SOL_SOCKET's SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_LINGER, SO_RCVTIMEO, SO_SNDTIMEO (and the read-only SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_PEERCRED), AF_UNIX's SO_PASSCRED, IPV6_V6ONLY, TCP_NODELAY and TCP_CORK (held segments as under Nagle's rule); other options are ENOPROTOOPT";
 const MSG_NOTE: &str = "AF_UNIX ancillary data is SCM_RIGHTS and SCM_CREDENTIALS (docs/unix-sockets.md); bytes written by write(2) carry the pair's peer credentials, not the writer's; AF_INET control data is ignored; no MSG_TRUNC in msg_flags";
 
 macro_rules! annotations {
@@ -71,7 +72,7 @@ macro_rules! annotations {
 annotations! {
     READ => Full,
     WRITE => Full,
-    OPEN => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC sends no SIGIO; O_DIRECT, O_SYNC, O_DSYNC and O_NOATIME change nothing (files live in memory)"),
+    OPEN => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC at open is kept but arms nothing (Linux ignores it there too); O_DIRECT, O_SYNC, O_DSYNC and O_NOATIME change nothing (files live in memory)"),
     CLOSE => Full,
     CREAT => Full,
     LINK => Full,
@@ -101,7 +102,7 @@ annotations! {
     BRK => Full,
     RT_SIGACTION => Full,
     RT_SIGPROCMASK => Full,
-    IOCTL => Partial("FIOCLEX, FIONCLEX, FIONBIO and FIONREAD on any descriptor; on the console TCGETS, TCSETS/TCSETSW/TCSETSF (the settings are not kept), TIOCGWINSZ (always 80x24), TIOCSWINSZ, TIOCGPGRP (the caller's pid), TIOCSPGRP (ignored); every other request is ENOTTY"),
+    IOCTL => Partial("FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC and FIONREAD on any descriptor; on the console TCGETS, TCSETS/TCSETSW/TCSETSF (the settings are not kept), TIOCGWINSZ (always 80x24), TIOCSWINSZ, TIOCGPGRP (the caller's pid), TIOCSPGRP (ignored); every other request is ENOTTY"),
     PREAD64 => Full,
     PWRITE64 => Full,
     READV => Full,
@@ -147,7 +148,7 @@ annotations! {
     GETPGID => Full,
     EXIT => Full,
     UNAME => Full,
-    FCNTL => Partial("F_GETOWN/F_SETOWN(_EX), F_SETSIG/F_GETSIG, F_SETLEASE/F_GETLEASE and the file seals (F_ADD_SEALS, F_GET_SEALS) are EINVAL; F_SETFL changes O_APPEND and O_NONBLOCK only; F_NOTIFY is taken on a directory (ENOTDIR otherwise) but no change in it sends the signal"),
+    FCNTL => Partial("F_SETLEASE/F_GETLEASE and the file seals (F_ADD_SEALS, F_GET_SEALS) are EINVAL; F_SETFL changes O_APPEND, O_NONBLOCK and O_ASYNC (SIGIO, or F_SETSIG's signal, to the F_SETOWN owner when the file becomes ready, docs/signals-io.md); F_NOTIFY is taken on a directory (ENOTDIR otherwise) but no change in it sends the signal"),
     FLOCK => Full,
     GETCWD => Full,
     CHDIR => Full,
@@ -217,7 +218,7 @@ annotations! {
     GETCPU => Full,
     CLOCK_NANOSLEEP => Partial("interrupted by a signal that runs no handler (a stop signal: no job control), a relative sleep starts over with its whole time (Linux sleeps what was left)"),
     EXIT_GROUP => Full,
-    OPENAT => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC sends no SIGIO; O_DIRECT, O_SYNC, O_DSYNC and O_NOATIME change nothing (files live in memory)"),
+    OPENAT => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC at open is kept but arms nothing (Linux ignores it there too); O_DIRECT, O_SYNC, O_DSYNC and O_NOATIME change nothing (files live in memory)"),
     MKDIRAT => Full,
     MKNOD => Partial("regular files, FIFOs, sockets and, with privilege, the character devices Isola has (null, zero, console); block devices and other character devices are EPERM"),
     MKNODAT => Partial("regular files, FIFOs, sockets and, with privilege, the character devices Isola has (null, zero, console); block devices and other character devices are EPERM"),

@@ -8,7 +8,8 @@
  * socket options, poll/select/epoll readiness (listener, data, EOF) and
  * wake-ups by another process, sendfile from a file in /tmp, socketpair
  * across fork, UDP datagrams, a listener shared by three forked acceptors,
- * and the listen backlog. Results are Linux's exact ones; nothing depends
+ * the listen backlog, and AF_INET6 sockets with v4-mapped addresses
+ * (dual stack and IPV6_V6ONLY). Results are Linux's exact ones; nothing depends
  * on buffer sizes or timing. alarm(30) turns a hang into a failure. */
 #define _GNU_SOURCE
 #include "child.h"
@@ -525,6 +526,7 @@ static void test_sockopts(void)
         {SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT"},
         {SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE"},
         {IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY"},
+        {IPPROTO_TCP, TCP_CORK, "TCP_CORK"},
     };
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         char name[64];
@@ -533,6 +535,19 @@ static void test_sockopts(void)
         int r = setint(s, flags[i].level, flags[i].opt, 1);
         int after = getint(s, flags[i].level, flags[i].opt);
         check(before == 0 && r == 0 && after == 1, name, "before %d, set %d, after %d", before, r, after);
+    }
+    int c, a;
+    if (tcp_pair(&c, &a) == 0) {
+        /* nginx's tcp_nopush: cork, headers and body, uncork. */
+        char got[16] = {0};
+        int ok = setint(c, IPPROTO_TCP, TCP_CORK, 1) == 0 && write(c, "head", 4) == 4 && write(c, "body", 4) == 4 &&
+                 setint(c, IPPROTO_TCP, TCP_CORK, 0) == 0 && read_full(a, got, 8) == 8;
+        check(ok && memcmp(got, "headbody", 8) == 0, "corked writes arrive once uncorked", "got '%s' (%s)", got,
+              errname(errno));
+        close(c);
+        close(a);
+    } else {
+        not_ok("corked writes arrive once uncorked", "no connected pair: %s", errname(errno));
     }
     setint(s, SOL_SOCKET, SO_KEEPALIVE, 0);
     int r = setint(s, SOL_SOCKET, SO_KEEPALIVE, 5);
@@ -994,6 +1009,154 @@ static void test_backlog(void)
     close(l);
 }
 
+/* ---- AF_INET6 with v4-mapped addresses --------------------------------- */
+
+static struct sockaddr_in6 in6(const char *text, uint16_t port)
+{
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    inet_pton(AF_INET6, text, &a.sin6_addr);
+    return a;
+}
+
+static const char *fmt_addr6(const struct sockaddr_in6 *a, socklen_t len)
+{
+    static char buf[2][80];
+    static int next;
+    char *b = buf[next++ % 2];
+    char ip[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+    snprintf(b, sizeof buf[0], "family %d [%s]:%d len %d", a->sin6_family, ip, ntohs(a->sin6_port), (int)len);
+    return b;
+}
+
+static int is_addr6(const struct sockaddr_in6 *a, socklen_t len, const char *text, uint16_t port)
+{
+    struct sockaddr_in6 want = in6(text, port);
+    return len == sizeof want && a->sin6_family == AF_INET6 && a->sin6_port == want.sin6_port &&
+           memcmp(&a->sin6_addr, &want.sin6_addr, sizeof want.sin6_addr) == 0;
+}
+
+static void test_ipv6(void)
+{
+    int d = socket(AF_INET6, SOCK_STREAM, 0);
+    check(d >= 0 && getint(d, SOL_SOCKET, SO_DOMAIN) == AF_INET6 && getint(d, IPPROTO_IPV6, IPV6_V6ONLY) == 0,
+          "socket(AF_INET6, SOCK_STREAM): SO_DOMAIN AF_INET6, IPV6_V6ONLY 0", "fd %d, domain %d, v6only %d", d,
+          getint(d, SOL_SOCKET, SO_DOMAIN), getint(d, IPPROTO_IPV6, IPV6_V6ONLY));
+    struct sockaddr_in6 any = in6("::", 0), name;
+    socklen_t len = sizeof name;
+    check(bind(d, (struct sockaddr *)&any, sizeof any) == 0 && listen(d, 4) == 0 &&
+              getsockname(d, (struct sockaddr *)&name, &len) == 0 && name.sin6_port != 0 &&
+              is_addr6(&name, len, "::", ntohs(name.sin6_port)),
+          "bind [::]:0, listen: getsockname [::] and a port", "%s (%s)", fmt_addr6(&name, len), errname(errno));
+    uint16_t port = ntohs(name.sin6_port);
+
+    /* Dual stack: an IPv4 client reaches it, seen as ::ffff:127.0.0.1. */
+    struct sockaddr_in v4 = loopback(port);
+    int c = connect_to(&v4);
+    struct sockaddr_in6 peer;
+    len = sizeof peer;
+    int s = c < 0 ? -1 : accept(d, (struct sockaddr *)&peer, &len);
+    check(s >= 0 && is_addr6(&peer, len, "::ffff:127.0.0.1", ntohs(peer.sin6_port)),
+          "an IPv4 client reaches [::]: accept reports ::ffff:127.0.0.1", "c %d s %d %s (%s)", c, s,
+          fmt_addr6(&peer, len), errname(errno));
+    len = sizeof name;
+    check(s >= 0 && getsockname(s, (struct sockaddr *)&name, &len) == 0 &&
+              is_addr6(&name, len, "::ffff:127.0.0.1", port),
+          "the accepted socket's name: [::ffff:127.0.0.1]:port", "%s", fmt_addr6(&name, len));
+    char buf[8] = {0};
+    check(s >= 0 && write(c, "six", 3) == 3 && read(s, buf, sizeof buf) == 3 && memcmp(buf, "six", 3) == 0,
+          "data from the IPv4 client over the IPv6 socket", "read '%s' (%s)", buf, errname(errno));
+    if (c >= 0)
+        close(c);
+    if (s >= 0)
+        close(s);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in wild = {.sin_family = AF_INET, .sin_port = htons(port)};
+    expect_errno("0.0.0.0 on the dual-stack [::] port: EADDRINUSE", bind(t, (struct sockaddr *)&wild, sizeof wild),
+                 EADDRINUSE);
+    close(t);
+    expect_errno("IPV6_V6ONLY after bind: EINVAL", setint(d, IPPROTO_IPV6, IPV6_V6ONLY, 1), EINVAL);
+    close(d);
+
+    /* nginx's pair: 0.0.0.0:P and [::]:P with IPV6_V6ONLY side by side. */
+    struct sockaddr_in l4addr;
+    int l4 = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in w4 = {.sin_family = AF_INET};
+    check(l4 >= 0 && bind(l4, (struct sockaddr *)&w4, sizeof w4) == 0 && listen(l4, 4) == 0 &&
+              name_of(l4, &l4addr, 0) == 0,
+          "an IPv4 listener on 0.0.0.0", "%s", errname(errno));
+    int o = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 same = in6("::", ntohs(l4addr.sin_port));
+    check(setint(o, IPPROTO_IPV6, IPV6_V6ONLY, 1) == 0 && getint(o, IPPROTO_IPV6, IPV6_V6ONLY) == 1 &&
+              bind(o, (struct sockaddr *)&same, sizeof same) == 0 && listen(o, 4) == 0,
+          "IPV6_V6ONLY [::] on the IPv4 listener's port", "%s", errname(errno));
+    int o2 = socket(AF_INET6, SOCK_STREAM, 0);
+    setint(o2, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    expect_errno("a second IPV6_V6ONLY [::] on it: EADDRINUSE", bind(o2, (struct sockaddr *)&same, sizeof same),
+                 EADDRINUSE);
+    close(o2);
+    struct sockaddr_in to = loopback(ntohs(l4addr.sin_port));
+    c = connect_to(&to);
+    check(c >= 0 && poll1(l4, POLLIN, 5000) == POLLIN && poll1(o, POLLIN, 0) == -1,
+          "an IPv4 client goes to the IPv4 listener, not the IPV6_V6ONLY one", "c %d, l4 %#x, v6 %#x", c,
+          poll1(l4, POLLIN, 0), poll1(o, POLLIN, 0));
+    s = accept(l4, NULL, NULL);
+    if (s >= 0)
+        close(s);
+    if (c >= 0)
+        close(c);
+
+    /* An IPv6 client names IPv4 listeners by their mapped address. */
+    int c6 = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 mapped = in6("::ffff:127.0.0.1", ntohs(l4addr.sin_port));
+    check(connect(c6, (struct sockaddr *)&mapped, sizeof mapped) == 0, "connect an IPv6 socket to ::ffff:127.0.0.1",
+          "%s", errname(errno));
+    len = sizeof peer;
+    check(getpeername(c6, (struct sockaddr *)&peer, &len) == 0 &&
+              is_addr6(&peer, len, "::ffff:127.0.0.1", ntohs(l4addr.sin_port)),
+          "getpeername: the mapped address", "%s", fmt_addr6(&peer, len));
+    struct sockaddr_in from;
+    len = sizeof from;
+    s = accept(l4, (struct sockaddr *)&from, &len);
+    check(s >= 0 && len == sizeof from && from.sin_family == AF_INET && from.sin_addr.s_addr == htonl(INADDR_LOOPBACK),
+          "the IPv4 listener sees an IPv4 peer", "%s", fmt_addr(&from));
+    if (s >= 0)
+        close(s);
+    close(c6);
+
+    int v6o = socket(AF_INET6, SOCK_STREAM, 0);
+    setint(v6o, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    struct sockaddr_in6 m0 = in6("::ffff:127.0.0.1", 0);
+    expect_errno("IPV6_V6ONLY bind to a v4-mapped address: EINVAL", bind(v6o, (struct sockaddr *)&m0, sizeof m0),
+                 EINVAL);
+    expect_errno("IPV6_V6ONLY connect to a v4-mapped address: ENETUNREACH",
+                 connect(v6o, (struct sockaddr *)&mapped, sizeof mapped), ENETUNREACH);
+    close(v6o);
+    expect_errno("IPV6_V6ONLY on an AF_INET socket: ENOPROTOOPT", setint(l4, IPPROTO_IPV6, IPV6_V6ONLY, 1),
+                 ENOPROTOOPT);
+    struct sockaddr_in6 short6 = in6("::", 0);
+    int u = socket(AF_INET6, SOCK_DGRAM, 0);
+    expect_errno("bind an AF_INET6 socket with 20 bytes: EINVAL", bind(u, (struct sockaddr *)&short6, 20), EINVAL);
+    struct sockaddr_in wrong = loopback(0);
+    expect_errno("bind an AF_INET6 socket to a sockaddr_in (16 bytes): EINVAL",
+                 bind(u, (struct sockaddr *)&wrong, sizeof wrong), EINVAL);
+    struct sockaddr_in6 wrong6 = in6("::", 0);
+    wrong6.sin6_family = AF_INET;
+    expect_errno("bind an AF_INET6 socket to family AF_INET (28 bytes): EAFNOSUPPORT",
+                 bind(u, (struct sockaddr *)&wrong6, sizeof wrong6), EAFNOSUPPORT);
+    close(u);
+    int lo6 = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 one = in6("::1", 0);
+    int r = bind(lo6, (struct sockaddr *)&one, sizeof one);
+    if (in_isola())
+        expect_errno("bind ::1: EADDRNOTAVAIL (no IPv6 address here)", r, EADDRNOTAVAIL);
+    else
+        skip("bind ::1: EADDRNOTAVAIL (no IPv6 address here)", "the host has IPv6");
+    close(lo6);
+    close(o);
+    close(l4);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1027,6 +1190,7 @@ int main(void)
     test_udp();
     test_shared_listener();
     test_backlog();
+    test_ipv6();
     unlink(temp_path);
     return tap_done();
 }

@@ -501,10 +501,11 @@ impl Stack {
         })
     }
 
-    /// Starts listening on `local` with room for `backlog` waiting connections.
-    pub fn add_pool(&mut self, local: SockAddrIn, backlog: usize) -> Result<u64, Errno> {
+    /// Starts listening on `local` with room for `backlog` waiting
+    /// connections; `ipv4` false: an IPv6-only listener, on no interface.
+    pub fn add_pool(&mut self, local: SockAddrIn, backlog: usize, ipv4: bool) -> Result<u64, Errno> {
         let id = self.new_id();
-        let listens_on = self.ifaces_for_local(local.addr)?;
+        let listens_on = if ipv4 { self.ifaces_for_local(local.addr)? } else { Vec::new() };
         self.pools.insert(id, Pool { local, listens_on, backlog, handshaking: Vec::new(), ready: VecDeque::new() });
         self.resize_pool(id, backlog)?;
         Ok(id)

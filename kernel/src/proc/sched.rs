@@ -92,6 +92,7 @@ pub fn wake(pid: Pid, reason: BlockOn) {
 
 /// Marks every process waiting for `reason` ready.
 pub fn wake_all(reason: BlockOn) {
+    crate::fasync::woken();
     PENDING_WAKES.lock().push((Target::Everyone, Some(reason), usize::MAX));
     WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
@@ -99,6 +100,7 @@ pub fn wake_all(reason: BlockOn) {
 /// Marks at most `count` processes waiting for `reason` ready, those that
 /// have waited longest first (one connection wakes one acceptor).
 pub fn wake_some(reason: BlockOn, count: usize) {
+    crate::fasync::woken();
     PENDING_WAKES.lock().push((Target::Everyone, Some(reason), count));
     WAKES_QUEUED.store(true, Ordering::Relaxed);
 }
@@ -205,6 +207,7 @@ fn wake_timed() {
     crate::control::poll();
     crate::net::poll_if_due();
     crate::timerfd::wake_due();
+    crate::fasync::notify();
     let mut procs = PROCS.lock();
     super::signal::apply_pending(&mut procs);
     apply_wakes(&mut procs);

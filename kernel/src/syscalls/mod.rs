@@ -11,6 +11,7 @@ mod files;
 mod futex;
 mod info;
 mod ipc;
+pub use files::readiness;
 pub use info::{HOSTNAME, NGROUPS_MAX, OSRELEASE, OSTYPE};
 mod memory;
 mod net;
