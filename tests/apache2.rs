@@ -16,13 +16,13 @@
 //! - a configuration error: apache2's own message on stderr and its
 //!   status (1) as isola's.
 //!
-//! `isola rootfs` runs no maintainer scripts, so the test does what
-//! apache2's postinst would (docs/apache2.md): the default modules, with
-//! mpm_prefork as the MPM, the default conf files and site enabled, and
-//! the default index.html in /var/www/html; the edits to Debian's files
-//! are the second Listen line and MaxConnectionsPerChild. The run, lock
-//! and pid directories of envvars are made; /var/log/apache2 is a volume,
-//! so that the test reads apache2's error log.
+//! `isola rootfs` does what apache2's postinst does (mpm_event, the
+//! default modules, conf files and site, the default page; checked here);
+//! the test then switches the MPM to prefork as a2dismod/a2enmod would and
+//! makes the two edits to Debian's files, the second Listen line and
+//! MaxConnectionsPerChild, in its copy of the root. The run and lock
+//! directories of envvars, which apache2ctl makes, are made there too;
+//! /var/log/apache2 is a volume, so that the test reads apache2's error log.
 
 mod common;
 mod support;
@@ -35,12 +35,44 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{TempDir, isola, rootfs_of_packages};
-use support::{Background, free_port, http_get, qemu_children, wait_answer, wait_gone};
+use support::{Background, free_port, http_get, ps_rows, qemu_children, wait_answer, wait_gone};
 
-/// The root, built once per test run (cached by package set after the first).
+/// The root, built once per test run (cached by package set after the
+/// first), with `isola rootfs`'s apache2 postinst checked, then switched to
+/// mpm_prefork and edited in place (the copy is the test's, rebuilt each run).
 fn apache_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| rootfs_of_packages("apache2", "apache2"))
+    ROOT.get_or_init(|| {
+        let root = rootfs_of_packages("apache2", "apache2");
+        let etc = root.join("etc/apache2");
+        // What apache2's postinst enables, made by isola rootfs.
+        for enabled in ["mods-enabled/mpm_event.load", "mods-enabled/dir.load", "mods-enabled/status.conf", "conf-enabled/security.conf", "sites-enabled/000-default.conf"] {
+            assert!(std::fs::symlink_metadata(etc.join(enabled)).is_ok(), "isola rootfs did not enable {enabled}");
+        }
+        let page = std::fs::read_to_string(root.join("var/www/html/index.html")).expect("no /var/www/html/index.html");
+        assert!(page.contains("Apache2 Debian Default Page"), "{page}");
+        // a2dismod mpm_event; a2enmod mpm_prefork.
+        for ext in ["load", "conf"] {
+            let _ = std::fs::remove_file(etc.join(format!("mods-enabled/mpm_event.{ext}")));
+            symlink(format!("../mods-available/mpm_prefork.{ext}"), etc.join(format!("mods-enabled/mpm_prefork.{ext}"))).unwrap();
+        }
+        // The two edits: a second Listen line, and workers that end after 100 connections.
+        let ports = std::fs::read_to_string(etc.join("ports.conf")).unwrap();
+        assert!(ports.lines().any(|l| l == "Listen 80"), "Debian's ports.conf changed: {ports}");
+        write(&etc.join("ports.conf"), &ports.replacen("Listen 80\n", "Listen 80\nListen 8081\n", 1));
+        let prefork = std::fs::read_to_string(etc.join("mods-available/mpm_prefork.conf")).unwrap();
+        let edited: Vec<String> = prefork
+            .lines()
+            .map(|l| if l.trim_start().starts_with("MaxConnectionsPerChild") { "\tMaxConnectionsPerChild  100".to_string() } else { l.to_string() })
+            .collect();
+        assert!(edited.iter().any(|l| l.contains("MaxConnectionsPerChild  100")), "{prefork}");
+        write(&etc.join("mods-available/mpm_prefork.conf"), &(edited.join("\n") + "\n"));
+        // envvars' directories, which apache2ctl makes before it starts apache2.
+        for d in ["var/run/apache2", "var/lock/apache2"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        root
+    })
 }
 
 /// One guest at a time: two TCG guests under load on 2 cores starve each other.
@@ -48,14 +80,6 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
-
-/// What Debian's apache2 postinst enables (`enable_default_modules`,
-/// `enable_default_conf`, the default site), with mpm_prefork as the MPM.
-const MODULES: &[&str] = &[
-    "access_compat", "alias", "auth_basic", "authn_core", "authn_file", "authz_core", "authz_host", "authz_user", "autoindex",
-    "deflate", "dir", "env", "filter", "mime", "negotiation", "reqtimeout", "setenvif", "status", "mpm_prefork",
-];
-const CONFS: &[&str] = &["charset", "localized-error-pages", "other-vhosts-access-log", "security", "serve-cgi-bin"];
 
 /// The environment apache2ctl takes from /etc/apache2/envvars.
 const ENVVARS: &[&str] = &[
@@ -74,49 +98,14 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
-/// The tree laid over the root (`--add DIR:/`): what the postinst would
-/// have made, the two edits, and `extra` conf files (name, text) in
-/// conf-enabled.
+/// `extra` conf files (name, text) for conf-enabled, laid over the root
+/// with `--add DIR:/`.
 fn overlay(extra: &[(&str, &str)]) -> TempDir {
-    let root = apache_root();
     let dir = TempDir::new("apache2-overlay");
-    let etc = dir.path().join("etc/apache2");
-    for sub in ["mods-enabled", "conf-enabled", "sites-enabled"] {
-        std::fs::create_dir_all(etc.join(sub)).unwrap();
-    }
-    for m in MODULES {
-        for ext in ["load", "conf"] {
-            let file = format!("{m}.{ext}");
-            if root.join("etc/apache2/mods-available").join(&file).exists() {
-                symlink(format!("../mods-available/{file}"), etc.join("mods-enabled").join(&file)).unwrap();
-            }
-        }
-    }
-    for c in CONFS {
-        symlink(format!("../conf-available/{c}.conf"), etc.join("conf-enabled").join(format!("{c}.conf"))).unwrap();
-    }
-    symlink("../sites-available/000-default.conf", etc.join("sites-enabled/000-default.conf")).unwrap();
-    // The two edits: a second Listen line, and workers that end after 100 connections.
-    let ports = std::fs::read_to_string(root.join("etc/apache2/ports.conf")).unwrap();
-    assert!(ports.lines().any(|l| l == "Listen 80"), "Debian's ports.conf changed: {ports}");
-    write(&etc.join("ports.conf"), &ports.replacen("Listen 80\n", "Listen 80\nListen 8081\n", 1));
-    let prefork = std::fs::read_to_string(root.join("etc/apache2/mods-available/mpm_prefork.conf")).unwrap();
-    let edited: Vec<String> = prefork
-        .lines()
-        .map(|l| if l.trim_start().starts_with("MaxConnectionsPerChild") { "\tMaxConnectionsPerChild  100".to_string() } else { l.to_string() })
-        .collect();
-    assert!(edited.iter().any(|l| l.contains("MaxConnectionsPerChild  100")), "{prefork}");
-    write(&etc.join("mods-available/mpm_prefork.conf"), &(edited.join("\n") + "\n"));
+    std::fs::create_dir_all(dir.path().join("etc/apache2/conf-enabled")).unwrap();
     for (name, text) in extra {
-        write(&etc.join("conf-enabled").join(name), text);
+        write(&dir.path().join("etc/apache2/conf-enabled").join(name), text);
     }
-    // envvars' directories, and the postinst's default page.
-    for d in ["var/run/apache2", "var/lock/apache2"] {
-        std::fs::create_dir_all(dir.path().join(d)).unwrap();
-    }
-    let page = std::fs::read(root.join("usr/share/apache2/default-site/index.html")).unwrap();
-    std::fs::create_dir_all(dir.path().join("var/www/html")).unwrap();
-    std::fs::write(dir.path().join("var/www/html/index.html"), page).unwrap();
     dir
 }
 
@@ -168,22 +157,13 @@ impl Apache {
         format!("{}\n--- error.log\n{}", self.run.show(), self.error_log())
     }
 
-    /// `isola ps --name NAME`: (pid, ppid, state) of each process.
-    fn ps(&self) -> Vec<(u32, u32, String)> {
+    /// The live workers (`isola ps --name NAME`): the master's children
+    /// that have not ended.
+    fn workers(&self) -> BTreeSet<u32> {
         let out = isola(&["ps", "--name", &self.name]);
         assert_eq!(out.code, 0, "isola ps: {}", out.show());
-        out.stdout
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                Some((f.first()?.parse().ok()?, f.get(1)?.parse().ok()?, f.get(3)?.to_string()))
-            })
-            .collect()
-    }
-
-    /// The live workers: the master's children that have not ended.
-    fn workers(&self) -> BTreeSet<u32> {
-        self.ps().into_iter().filter(|(_, ppid, state)| *ppid == 1 && state != "zombie").map(|(pid, _, _)| pid).collect()
+        let rows = ps_rows(&out.stdout);
+        rows.into_iter().filter(|(_, ppid, _, state, _)| *ppid == 1 && state != "zombie").map(|(pid, ..)| pid).collect()
     }
 
     /// SIGTERM to the master: apache2 stops its workers and exits 0,
