@@ -28,6 +28,7 @@ mod proc;
 mod procfs;
 mod random;
 mod syscalls;
+mod sysv;
 mod time;
 mod timerfd;
 mod trap;

@@ -51,6 +51,7 @@ const MMAP_NOTE: &str = "MAP_SHARED with PROT_EXEC is EACCES (executable shared 
 writable and executable at once is refused (W^X: EACCES), and executable memory is scanned for WRPKRU (EACCES on a hit); \
 a process that had a file page mapped before the file was truncated below it reads zeros there (Linux: SIGBUS); \
 MAP_HUGETLB, MAP_LOCKED, MAP_POPULATE, MAP_NORESERVE and MAP_32BIT are accepted and change nothing";
+const SEMOP_NOTE: &str = "a waiter that is woken reads its operations from memory again (Linux reads them once)";
 const STAT_NOTE: &str = "st_atime and st_ctime are the mtime, and times are whole seconds (the nanoseconds are 0)";
 const XATTR_GET_NOTE: &str = "no extended attribute is ever stored: every name is ENODATA once the file is found";
 const XATTR_SET_NOTE: &str = "extended attributes are not stored: EOPNOTSUPP, as on a file system without them";
@@ -115,6 +116,14 @@ annotations! {
     SCHED_YIELD => Full,
     MADVISE => Partial("advice only: MADV_DONTNEED and MADV_FREE keep the pages and their contents, where Linux gives zero-filled pages on the next touch"),
     MSYNC => Full,
+    SHMGET => Partial("SHM_HUGETLB and SHM_NORESERVE change nothing"),
+    SHMAT => Partial("SHM_EXEC is EACCES (executable shared memory is refused, docs/shared-memory.md)"),
+    SHMDT => Full,
+    SHMCTL => Partial("shm_nattch counts the address spaces attached, not each attachment (a process attached twice counts once); SHM_LOCK and SHM_UNLOCK set SHM_LOCKED and change nothing else (pages never leave memory)"),
+    SEMGET => Full,
+    SEMOP => Partial(SEMOP_NOTE),
+    SEMTIMEDOP => Partial(SEMOP_NOTE),
+    SEMCTL => Full,
     FALLOCATE => Partial("modes other than 0 and FALLOC_FL_KEEP_SIZE (PUNCH_HOLE, COLLAPSE_RANGE, ZERO_RANGE, INSERT_RANGE) are EOPNOTSUPP"),
     DUP => Full,
     DUP2 => Full,

@@ -268,6 +268,7 @@ pub fn exit_current(status: ExitStatus) -> ! {
         thread::release_current(p);
         p.files.clear();
         crate::locks::process_ended(p.pid.as_u32());
+        crate::sysv::process_ended(p.pid.as_u32());
         // ru_maxrss of the whole life, kept for the parent's RUSAGE_CHILDREN.
         p.maxrss_before_exec_kib = p.maxrss_before_exec_kib.max(p.memory.peak_frames.saturating_mul(4));
         p.thread_mut().run = RunState::Zombie;

@@ -10,6 +10,7 @@ mod cpu;
 mod files;
 mod futex;
 mod info;
+mod ipc;
 pub use files::readiness;
 pub use info::{HOSTNAME, NGROUPS_MAX, OSRELEASE, OSTYPE};
 mod memory;
@@ -139,6 +140,14 @@ syscall_table! {
     ACCESS => files::sys_access,
     SCHED_YIELD => process::sys_sched_yield,
     MADVISE => memory::sys_madvise,
+    SHMGET => ipc::sys_shmget,
+    SHMAT => ipc::sys_shmat,
+    SHMDT => ipc::sys_shmdt,
+    SHMCTL => ipc::sys_shmctl,
+    SEMGET => ipc::sys_semget,
+    SEMOP => ipc::sys_semop,
+    SEMTIMEDOP => ipc::sys_semtimedop,
+    SEMCTL => ipc::sys_semctl,
     MSYNC => memory::sys_msync,
     FALLOCATE => files::sys_fallocate,
     DUP => files::sys_dup,
@@ -344,6 +353,9 @@ fn creates_kernel_objects(number: u64) -> bool {
             | nr::VFORK
             | nr::CLONE
             | nr::MMAP
+            | nr::SHMGET
+            | nr::SHMAT
+            | nr::SEMGET
     )
 }
 

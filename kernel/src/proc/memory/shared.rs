@@ -155,6 +155,7 @@ impl Memory {
         });
         for object in gone {
             shared::leave(object);
+            crate::sysv::detached(object);
         }
     }
 
@@ -162,6 +163,7 @@ impl Memory {
     pub(super) fn leave_all_objects(&mut self) {
         for object in self.membership.take() {
             shared::leave(object);
+            crate::sysv::detached(object);
         }
     }
 
