@@ -861,6 +861,44 @@ static void test_epoll_edge(void)
     close(ep);
 }
 
+/* ---- a reset connection: ECONNRESET once ------------------------------- */
+
+static void test_reset(void)
+{
+    int c, a;
+    if (tcp_pair(&c, &a) != 0) {
+        not_ok("ECONNRESET", "no connected pair: %s", errname(errno));
+        return;
+    }
+    /* SO_LINGER {1, 0}: close sends a reset, as a client that aborts. */
+    struct linger abort_now = {1, 0};
+    setsockopt(c, SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
+    close(c);
+    int ev = poll1(a, POLLIN, 5000);
+    check(ev > 0 && (ev & POLLERR) && (ev & POLLHUP), "poll after the peer's reset: POLLERR and POLLHUP", "revents %#x",
+          ev);
+    char buf[8];
+    ssize_t r = recv(a, buf, sizeof buf, 0);
+    int e = errno;
+    check(r == -1 && e == ECONNRESET, "recv after the peer's reset: ECONNRESET", "%zd (%s)", r, errname(e));
+    check(recv(a, buf, sizeof buf, 0) == 0, "then end of file", "%s", errname(errno));
+    expect_errno("then send: EPIPE", send(a, "x", 1, MSG_NOSIGNAL), EPIPE);
+    close(a);
+
+    /* The same reset, seen by SO_ERROR first. */
+    if (tcp_pair(&c, &a) != 0) {
+        not_ok("SO_ERROR after a reset", "no connected pair: %s", errname(errno));
+        return;
+    }
+    setsockopt(c, SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
+    close(c);
+    poll1(a, POLLIN, 5000);
+    int so_error = getint(a, SOL_SOCKET, SO_ERROR);
+    check(so_error == ECONNRESET && getint(a, SOL_SOCKET, SO_ERROR) == 0 && recv(a, buf, sizeof buf, 0) == 0,
+          "SO_ERROR reports ECONNRESET once, recv then gives end of file", "SO_ERROR %d", so_error);
+    close(a);
+}
+
 static void test_sendfile(void)
 {
     int c, s;
@@ -1247,6 +1285,7 @@ int main(void)
     test_select();
     test_epoll();
     test_epoll_edge();
+    test_reset();
     test_sendfile();
     test_socketpair();
     test_udp();
