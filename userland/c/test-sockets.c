@@ -833,6 +833,17 @@ static void test_epoll_edge(void)
     epoll_count(ep, 0, NULL);
     check(epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &want) == 0 && epoll_count(ep, 0, NULL) == 1,
           "EPOLL_CTL_MOD re-arms an edge-triggered entry: what holds is reported", "%s", errname(errno));
+    /* EPOLLEXCLUSIVE (nginx's listeners): only with EPOLL_CTL_ADD and a
+     * few events, never on another epoll instance. */
+    epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL);
+    struct epoll_event excl = {.events = EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT};
+    expect_errno("EPOLLEXCLUSIVE with EPOLLONESHOT: EINVAL", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &excl), EINVAL);
+    excl.events = EPOLLIN | EPOLLEXCLUSIVE;
+    check(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &excl) == 0, "EPOLL_CTL_ADD with EPOLLEXCLUSIVE", "%s", errname(errno));
+    expect_errno("EPOLL_CTL_MOD of an exclusive entry: EINVAL", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &want), EINVAL);
+    int inner = epoll_create1(0);
+    expect_errno("EPOLLEXCLUSIVE on an epoll fd: EINVAL", epoll_ctl(ep, EPOLL_CTL_ADD, inner, &excl), EINVAL);
+    close(inner);
     close(p[0]);
     close(p[1]);
 

@@ -763,6 +763,10 @@ pub fn sys_epoll_ctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         ctx.process.memory.read(a[3], &mut raw)?;
         EpollEvent::from_bytes(&raw)
     };
+    // EPOLLEXCLUSIVE cannot watch another epoll instance (Linux's EINVAL).
+    if op == EPOLL_CTL_ADD && event.events & EPOLLEXCLUSIVE != 0 && matches!(target.lock().kind, FileKind::Epoll(_)) {
+        return Err(Errno::EINVAL);
+    }
     let key = (fd, fs::file_id(&target));
     let mut epoll = epoll.lock();
     match op {
