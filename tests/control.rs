@@ -9,26 +9,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{WATCHDOG, busybox, isola, root};
-use support::{Background, free_port, userland, wait_answer};
+use support::{Background, free_port, ps_rows as rows, userland, wait_answer};
 
 /// A VM name no other test run uses.
 fn unique_name(tag: &str) -> String {
     format!("t{}-{tag}", std::process::id())
-}
-
-/// The rows of an `isola ps` listing: (pid, ppid, key, state, command).
-fn rows(listing: &str) -> Vec<(u32, u32, u32, String, String)> {
-    listing
-        .lines()
-        .filter_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let pid = cols.first()?.parse().ok()?;
-            let ppid = cols.get(1)?.parse().ok()?;
-            let key = cols.get(2)?.parse().ok()?;
-            let command = cols.get(10..)?.join(" ");
-            Some((pid, ppid, key, cols.get(3)?.to_string(), command))
-        })
-        .collect()
 }
 
 fn signal(pid: u32, name: &str) {

@@ -529,7 +529,7 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
             let exe = proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.2.clone());
             exe.map(|exe| ProcNode::Link(exe.path().into_bytes())).ok_or(Errno::ENOENT)
         }
-        "cmdline" if own => Ok(ProcNode::File(caller.cmdline.clone())),
+        "cmdline" if own => Ok(ProcNode::File(caller.live_cmdline())),
         "cmdline" => Ok(ProcNode::File(proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.1.clone()).unwrap_or_default())),
         "comm" if own => Ok(ProcNode::File(format!("{}\n", caller.name).into_bytes())),
         "comm" => Ok(ProcNode::File(

@@ -89,6 +89,8 @@ pub struct Pipe {
     /// (SCM_RIGHTS) is attached to.
     read_total: u64,
     written_total: u64,
+    /// Ends opened, closed or resized so far (for `generation`).
+    end_changes: u64,
 }
 
 impl Default for Pipe {
@@ -100,7 +102,7 @@ impl Default for Pipe {
 impl Pipe {
     /// An empty pipe with one read end and one write end (`pipe2`).
     pub fn new() -> Self {
-        Pipe { ring: Vec::new(), capacity: PIPE_CAPACITY, head: 0, len: 0, readers: 1, writers: 1, reader_opens: 0, writer_opens: 0, read_total: 0, written_total: 0 }
+        Pipe { ring: Vec::new(), capacity: PIPE_CAPACITY, head: 0, len: 0, readers: 1, writers: 1, reader_opens: 0, writer_opens: 0, read_total: 0, written_total: 0, end_changes: 0 }
     }
 
     /// The pipe of a FIFO nobody has open yet.
@@ -112,6 +114,7 @@ impl Pipe {
     /// that waits for a reader sees it). Returns what
     /// [`Pipe::fifo_reader_may_go`] needs.
     pub fn open_fifo_reader(&mut self) -> u64 {
+        self.end_changes = self.end_changes.wrapping_add(1);
         self.readers += 1;
         self.reader_opens = self.reader_opens.wrapping_add(1);
         self.writer_opens
@@ -119,6 +122,7 @@ impl Pipe {
 
     /// A FIFO write open; see [`Pipe::open_fifo_reader`].
     pub fn open_fifo_writer(&mut self) -> u64 {
+        self.end_changes = self.end_changes.wrapping_add(1);
         self.writers += 1;
         self.writer_opens = self.writer_opens.wrapping_add(1);
         self.reader_opens
@@ -205,6 +209,13 @@ impl Pipe {
     }
 
     /// Bytes written to the pipe since it was made.
+    /// Changes every time something happens that a waiter may care about
+    /// (bytes in or out, an end opened or closed): what an edge-triggered
+    /// epoll entry compares against its last report.
+    pub fn generation(&self) -> u64 {
+        self.read_total.wrapping_add(self.written_total).wrapping_add(self.end_changes)
+    }
+
     pub fn written_total(&self) -> u64 {
         self.written_total
     }
@@ -252,17 +263,20 @@ impl Pipe {
 
     /// A read end was duplicated (`dup`, `fork`).
     pub fn add_reader(&mut self) {
+        self.end_changes = self.end_changes.wrapping_add(1);
         self.readers += 1;
     }
 
     /// A write end was duplicated (`dup`, `fork`).
     pub fn add_writer(&mut self) {
+        self.end_changes = self.end_changes.wrapping_add(1);
         self.writers += 1;
     }
 
     /// A read end was closed. With none left, the buffered bytes can never
     /// be read and are dropped; writers now get [`PipeWrite::Broken`].
     pub fn drop_reader(&mut self) {
+        self.end_changes = self.end_changes.wrapping_add(1);
         self.readers = self.readers.saturating_sub(1);
         if self.readers == 0 {
             self.ring = Vec::new();
@@ -274,6 +288,7 @@ impl Pipe {
     /// A write end was closed. With none left, readers get the buffered
     /// bytes, then [`PipeRead::Eof`].
     pub fn drop_writer(&mut self) {
+        self.end_changes = self.end_changes.wrapping_add(1);
         self.writers = self.writers.saturating_sub(1);
     }
 

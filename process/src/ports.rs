@@ -1,7 +1,9 @@
 //! Which local ports are bound, with Linux's rules for `bind` conflicts
 //! (two sockets of one protocol may share a port only when their addresses
 //! do not overlap or both set SO_REUSEPORT) and for choosing an ephemeral
-//! port (`ip_local_port_range`, 32768..=60999).
+//! port (`ip_local_port_range`, 32768..=60999). An IPv6 socket bound to
+//! `[::]` covers IPv4 as well unless it set IPV6_V6ONLY; one bound to a
+//! v4-mapped address is an IPv4 binding.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -17,10 +19,32 @@ pub enum Proto {
     Udp,
 }
 
+/// Which address families a binding takes its port in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Families {
+    /// An IPv4 socket, or an IPv6 one bound to a v4-mapped address.
+    Ipv4,
+    /// An IPv6 socket with IPV6_V6ONLY bound to `[::]`.
+    Ipv6,
+    /// An IPv6 socket without IPV6_V6ONLY bound to `[::]` (dual stack).
+    Both,
+}
+
+impl Families {
+    fn ipv4(self) -> bool {
+        self != Families::Ipv6
+    }
+
+    fn ipv6(self) -> bool {
+        self != Families::Ipv4
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Binding {
     owner: u64,
     addr: [u8; 4],
+    families: Families,
     reuse_port: bool,
 }
 
@@ -36,17 +60,35 @@ impl PortTable {
         PortTable { bound: BTreeMap::new(), next_ephemeral: *EPHEMERAL.start() }
     }
 
-    fn conflicts(&self, proto: Proto, port: u16, addr: [u8; 4], reuse_port: bool) -> bool {
+    fn conflicts(&self, proto: Proto, port: u16, new: Binding) -> bool {
         self.bound.get(&(proto, port)).is_some_and(|list| {
             list.iter().any(|b| {
-                let overlap = b.addr == addr || b.addr == [0; 4] || addr == [0; 4];
-                overlap && !(b.reuse_port && reuse_port)
+                let v4 = b.families.ipv4()
+                    && new.families.ipv4()
+                    && (b.addr == new.addr || b.addr == [0; 4] || new.addr == [0; 4]);
+                let v6 = b.families.ipv6() && new.families.ipv6();
+                (v4 || v6) && !(b.reuse_port && new.reuse_port)
             })
         })
     }
 
-    /// Binds `owner` to `addr:port` (port 0: an ephemeral one) and returns the port.
+    /// Binds `owner` to the IPv4 `addr:port` (port 0: an ephemeral one) and returns the port.
     pub fn bind(&mut self, proto: Proto, addr: [u8; 4], port: u16, owner: u64, reuse_port: bool) -> Result<u16, Errno> {
+        self.bind_families(proto, addr, Families::Ipv4, port, owner, reuse_port)
+    }
+
+    /// As `bind`, in the address families given (`addr` is 0.0.0.0 for
+    /// the IPv6 and dual-stack wildcards).
+    pub fn bind_families(
+        &mut self,
+        proto: Proto,
+        addr: [u8; 4],
+        families: Families,
+        port: u16,
+        owner: u64,
+        reuse_port: bool,
+    ) -> Result<u16, Errno> {
+        let new = Binding { owner, addr, families, reuse_port };
         let port = if port == 0 {
             let span = EPHEMERAL.end() - EPHEMERAL.start() + 1;
             let start = self.next_ephemeral;
@@ -57,12 +99,12 @@ impl PortTable {
             self.next_ephemeral = if found == *EPHEMERAL.end() { *EPHEMERAL.start() } else { found + 1 };
             found
         } else {
-            if self.conflicts(proto, port, addr, reuse_port) {
+            if self.conflicts(proto, port, new) {
                 return Err(Errno::EADDRINUSE);
             }
             port
         };
-        self.bound.entry((proto, port)).or_default().push(Binding { owner, addr, reuse_port });
+        self.bound.entry((proto, port)).or_default().push(new);
         Ok(port)
     }
 
@@ -100,6 +142,26 @@ mod tests {
         assert_eq!(t.bind(Proto::Tcp, [10, 0, 2, 15], 80, 5, false), Ok(80));
         assert_eq!(t.bind(Proto::Tcp, LO, 80, 6, true), Ok(80));
         assert_eq!(t.bind(Proto::Tcp, LO, 80, 7, false), Err(Errno::EADDRINUSE));
+    }
+
+    #[test]
+    fn ipv6_only_and_dual_stack_wildcards_share_ports_as_on_linux() {
+        let mut t = PortTable::new();
+        // nginx's pair: 0.0.0.0:80 and [::]:80 with IPV6_V6ONLY.
+        assert_eq!(t.bind(Proto::Tcp, ANY, 80, 1, false), Ok(80));
+        assert_eq!(t.bind_families(Proto::Tcp, ANY, Families::Ipv6, 80, 2, false), Ok(80));
+        assert_eq!(t.bind_families(Proto::Tcp, ANY, Families::Ipv6, 80, 3, false), Err(Errno::EADDRINUSE));
+        // A dual-stack [::]:80 takes IPv4's port too.
+        assert_eq!(t.bind_families(Proto::Tcp, ANY, Families::Both, 80, 4, false), Err(Errno::EADDRINUSE));
+        t.release(Proto::Tcp, 80, 2);
+        assert_eq!(t.bind_families(Proto::Tcp, ANY, Families::Both, 80, 5, false), Err(Errno::EADDRINUSE));
+        t.release(Proto::Tcp, 80, 1);
+        assert_eq!(t.bind_families(Proto::Tcp, ANY, Families::Both, 80, 6, false), Ok(80));
+        assert_eq!(t.bind(Proto::Tcp, LO, 80, 7, false), Err(Errno::EADDRINUSE));
+        assert_eq!(t.bind_families(Proto::Tcp, ANY, Families::Ipv6, 80, 8, false), Err(Errno::EADDRINUSE));
+        // Both sides with SO_REUSEPORT share it.
+        assert_eq!(t.bind_families(Proto::Tcp, ANY, Families::Both, 81, 9, true), Ok(81));
+        assert_eq!(t.bind(Proto::Tcp, ANY, 81, 10, true), Ok(81));
     }
 
     #[test]

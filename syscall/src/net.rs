@@ -20,6 +20,8 @@ pub const SOCK_TYPE_MASK: u32 = 0xf;
 pub const IPPROTO_IP: u32 = 0;
 pub const IPPROTO_TCP: u32 = 6;
 pub const IPPROTO_UDP: u32 = 17;
+pub const IPPROTO_IPV6: u32 = 41;
+pub const IPV6_V6ONLY: u32 = 26;
 
 pub const SOL_SOCKET: u32 = 1;
 pub const SO_REUSEADDR: u32 = 2;
@@ -39,6 +41,7 @@ pub const SO_ACCEPTCONN: u32 = 30;
 pub const SO_DOMAIN: u32 = 39;
 pub const SO_PROTOCOL: u32 = 38;
 pub const TCP_NODELAY: u32 = 1;
+pub const TCP_CORK: u32 = 3;
 pub const TCP_KEEPIDLE: u32 = 4;
 pub const TCP_KEEPINTVL: u32 = 5;
 pub const TCP_KEEPCNT: u32 = 6;
@@ -87,6 +90,10 @@ pub enum SocketKind {
     Tcp,
     /// AF_INET SOCK_DGRAM (UDP).
     Udp,
+    /// AF_INET6 SOCK_STREAM (TCP, IPv4-mapped addresses).
+    Tcp6,
+    /// AF_INET6 SOCK_DGRAM (UDP, IPv4-mapped addresses).
+    Udp6,
     /// AF_UNIX SOCK_STREAM.
     UnixStream,
     /// AF_UNIX SOCK_DGRAM.
@@ -109,11 +116,14 @@ impl SocketRequest {
             (AF_INET, SOCK_STREAM) if protocol == IPPROTO_IP || protocol == IPPROTO_TCP => SocketKind::Tcp,
             (AF_INET, SOCK_DGRAM) if protocol == IPPROTO_IP || protocol == IPPROTO_UDP => SocketKind::Udp,
             (AF_INET, SOCK_STREAM | SOCK_DGRAM) => return Err(Errno::EPROTONOSUPPORT),
+            (AF_INET6, SOCK_STREAM) if protocol == IPPROTO_IP || protocol == IPPROTO_TCP => SocketKind::Tcp6,
+            (AF_INET6, SOCK_DGRAM) if protocol == IPPROTO_IP || protocol == IPPROTO_UDP => SocketKind::Udp6,
+            (AF_INET6, SOCK_STREAM | SOCK_DGRAM) => return Err(Errno::EPROTONOSUPPORT),
             (AF_UNIX, SOCK_STREAM) if protocol == 0 => SocketKind::UnixStream,
             (AF_UNIX, SOCK_DGRAM) if protocol == 0 => SocketKind::UnixDgram,
             (AF_UNIX, SOCK_SEQPACKET) if protocol == 0 => SocketKind::UnixSeqpacket,
             (AF_UNIX, SOCK_STREAM | SOCK_DGRAM | SOCK_SEQPACKET) => return Err(Errno::EPROTONOSUPPORT),
-            (AF_INET | AF_UNIX, _) => return Err(Errno::ESOCKTNOSUPPORT),
+            (AF_INET | AF_INET6 | AF_UNIX, _) => return Err(Errno::ESOCKTNOSUPPORT),
             _ => return Err(Errno::EAFNOSUPPORT),
         };
         Ok(SocketRequest { kind, nonblock, cloexec })
@@ -179,6 +189,87 @@ impl core::fmt::Display for SockAddrIn {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let [a, b, c, d] = self.addr;
         write!(f, "{a}.{b}.{c}.{d}:{}", self.port)
+    }
+}
+
+/// `struct sockaddr_in6`: an IPv6 address and port (host byte order here),
+/// as IPv6 sockets take and report them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SockAddrIn6 {
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub flowinfo: u32,
+    pub scope_id: u32,
+}
+
+/// What an IPv6 address means to a host whose only addresses are IPv4
+/// ones (Linux with `disable_ipv6` on every interface).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inet6Addr {
+    /// `::`, the unspecified address.
+    Any,
+    /// `::ffff:a.b.c.d`, an IPv4 address seen through an IPv6 socket.
+    Mapped([u8; 4]),
+    /// Any other (`::1` included): not an address of this host, and not
+    /// reachable from it.
+    Native,
+}
+
+impl SockAddrIn6 {
+    pub const SIZE: usize = 28;
+    /// RFC 2133's sockaddr_in6, without `sin6_scope_id`: Linux's shortest.
+    const MIN_SIZE: usize = 24;
+
+    /// Decodes what a process passed with its length: EINVAL when shorter
+    /// than Linux's SIN6_LEN_RFC2133, then EAFNOSUPPORT for another family
+    /// (`inet6_bind`'s and `tcp_v6_connect`'s order).
+    pub fn decode(bytes: &[u8]) -> Result<SockAddrIn6, Errno> {
+        if bytes.len() < Self::MIN_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        if u32::from(u16::from_le_bytes([bytes[0], bytes[1]])) != AF_INET6 {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        let mut addr = [0; 16];
+        addr.copy_from_slice(&bytes[8..24]);
+        let scope_id = bytes.get(24..28).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        Ok(SockAddrIn6 {
+            port: u16::from_be_bytes([bytes[2], bytes[3]]),
+            flowinfo: u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
+            addr,
+            scope_id,
+        })
+    }
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        out[..2].copy_from_slice(&(AF_INET6 as u16).to_le_bytes());
+        out[2..4].copy_from_slice(&self.port.to_be_bytes());
+        out[4..8].copy_from_slice(&self.flowinfo.to_be_bytes());
+        out[8..24].copy_from_slice(&self.addr);
+        out[24..28].copy_from_slice(&self.scope_id.to_le_bytes());
+        out
+    }
+
+    /// An IPv4 address and port as an IPv6 socket reports it: 0.0.0.0 as
+    /// `::` (what getsockname gives for a socket bound to `[::]`), any
+    /// other as `::ffff:a.b.c.d`.
+    pub fn mapped(v4: SockAddrIn) -> SockAddrIn6 {
+        let mut addr = [0; 16];
+        if !v4.is_any() {
+            addr[10] = 0xff;
+            addr[11] = 0xff;
+            addr[12..].copy_from_slice(&v4.addr);
+        }
+        SockAddrIn6 { addr, port: v4.port, ..SockAddrIn6::default() }
+    }
+
+    pub fn kind(&self) -> Inet6Addr {
+        match self.addr {
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] => Inet6Addr::Any,
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d] => Inet6Addr::Mapped([a, b, c, d]),
+            _ => Inet6Addr::Native,
+        }
     }
 }
 
@@ -353,10 +444,41 @@ mod tests {
         assert_eq!(SocketRequest::decode(1, 1, 0).unwrap().kind, SocketKind::UnixStream);
         assert_eq!(SocketRequest::decode(1, 2, 0).unwrap().kind, SocketKind::UnixDgram);
         assert_eq!(SocketRequest::decode(16, 3, 0), Err(Errno::EAFNOSUPPORT));
-        assert_eq!(SocketRequest::decode(10, 1, 0), Err(Errno::EAFNOSUPPORT));
+        assert_eq!(SocketRequest::decode(10, 1, 0).unwrap().kind, SocketKind::Tcp6);
+        assert_eq!(SocketRequest::decode(10, 2, 0).unwrap().kind, SocketKind::Udp6);
+        assert_eq!(SocketRequest::decode(10, 1, 17), Err(Errno::EPROTONOSUPPORT));
+        assert_eq!(SocketRequest::decode(10, 3, 0), Err(Errno::ESOCKTNOSUPPORT));
         assert_eq!(SocketRequest::decode(2, 1, 17), Err(Errno::EPROTONOSUPPORT));
         assert_eq!(SocketRequest::decode(2, 3, 0), Err(Errno::ESOCKTNOSUPPORT));
         assert_eq!(SocketRequest::decode(2, 1 | 0x100, 0), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn sockaddr_in6_decodes_mapped_any_and_native() {
+        let mut raw = [0u8; 28];
+        raw[..2].copy_from_slice(&10u16.to_le_bytes());
+        raw[2..4].copy_from_slice(&80u16.to_be_bytes());
+        let any = SockAddrIn6::decode(&raw).unwrap();
+        assert_eq!((any.kind(), any.port), (Inet6Addr::Any, 80));
+        raw[18..20].copy_from_slice(&[0xff, 0xff]);
+        raw[20..24].copy_from_slice(&[127, 0, 0, 1]);
+        assert_eq!(SockAddrIn6::decode(&raw).unwrap().kind(), Inet6Addr::Mapped([127, 0, 0, 1]));
+        // 24 bytes (no scope id) are enough, 23 are not; AF_INET is not AF_INET6.
+        assert!(SockAddrIn6::decode(&raw[..24]).is_ok());
+        assert_eq!(SockAddrIn6::decode(&raw[..23]), Err(Errno::EINVAL));
+        assert_eq!(SockAddrIn6::decode(&[2, 0, 0, 80]), Err(Errno::EINVAL));
+        let mut inet = raw;
+        inet[0] = 2;
+        assert_eq!(SockAddrIn6::decode(&inet), Err(Errno::EAFNOSUPPORT));
+        let mut loopback = [0u8; 16];
+        loopback[15] = 1;
+        assert_eq!(SockAddrIn6 { addr: loopback, ..SockAddrIn6::default() }.kind(), Inet6Addr::Native);
+        // Round trip, and the mapped form of IPv4 names.
+        let v4 = SockAddrIn { addr: [10, 0, 2, 15], port: 8080 };
+        let mapped = SockAddrIn6::mapped(v4);
+        assert_eq!(SockAddrIn6::decode(&mapped.to_bytes()).unwrap(), mapped);
+        assert_eq!(mapped.kind(), Inet6Addr::Mapped([10, 0, 2, 15]));
+        assert_eq!(SockAddrIn6::mapped(SockAddrIn::ANY).kind(), Inet6Addr::Any);
     }
 
     #[test]

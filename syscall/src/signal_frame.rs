@@ -279,6 +279,15 @@ impl SigInfo {
         info
     }
 
+    /// A signal-driven I/O event (F_SETSIG): `si_band` (the poll events)
+    /// at 16, `si_fd` at 24.
+    pub fn io(signo: i32, code: i32, band: i64, fd: i32) -> SigInfo {
+        let mut info = SigInfo { signo, code, ..SigInfo::default() };
+        info.set(16, &band.to_le_bytes());
+        info.set(24, &fd.to_le_bytes());
+        info
+    }
+
     /// `si_pid` (kill, child); meaningless for a fault.
     pub fn pid(&self) -> i32 {
         u32_at(&self.fields, 0) as i32

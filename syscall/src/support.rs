@@ -51,13 +51,15 @@ const MMAP_NOTE: &str = "MAP_SHARED with PROT_EXEC is EACCES (executable shared 
 writable and executable at once is refused (W^X: EACCES), and executable memory is scanned for WRPKRU (EACCES on a hit); \
 a process that had a file page mapped before the file was truncated below it reads zeros there (Linux: SIGBUS); \
 MAP_HUGETLB, MAP_LOCKED, MAP_POPULATE, MAP_NORESERVE and MAP_32BIT are accepted and change nothing";
+const SEMOP_NOTE: &str = "a waiter that is woken reads its operations from memory again (Linux reads them once)";
 const STAT_NOTE: &str = "descriptors that are not files (pipes, sockets, epoll, eventfd, timerfd) and /proc files report times of 0";
 const UTIMES_NOTE: &str = "a descriptor that is not a file (a pipe, a socket) is EINVAL, where Linux sets its inode's times";
 const XATTR_GET_NOTE: &str = "no extended attribute is ever stored: every name is ENODATA once the file is found";
 const XATTR_SET_NOTE: &str = "extended attributes are not stored: EOPNOTSUPP, as on a file system without them";
 const EXECVE_NOTE: &str = "set-user-ID and set-group-ID executables give no ids (the mode bit is stored, not honoured); a program whose code holds WRPKRU that cannot be rewritten is refused (ENOEXEC)";
-const SOCKET_NOTE: &str = "AF_INET (TCP, UDP) and AF_UNIX (stream, datagram, seqpacket) only: AF_INET6, AF_NETLINK, AF_PACKET and raw sockets are EAFNOSUPPORT";
-const SOCKOPT_NOTE: &str = "SOL_SOCKET's SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_LINGER, SO_RCVTIMEO, SO_SNDTIMEO (and the read-only SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_PEERCRED), AF_UNIX's SO_PASSCRED and TCP_NODELAY; other options are ENOPROTOOPT";
+const SOCKET_NOTE: &str = "AF_INET and AF_INET6 (TCP, UDP) and AF_UNIX (stream, datagram, seqpacket) only: AF_NETLINK, AF_PACKET and raw sockets are EAFNOSUPPORT; \
+the host has no IPv6 address (as Linux with disable_ipv6): an AF_INET6 socket reaches IPv4 through v4-mapped addresses, `[::]` is dual stack unless IPV6_V6ONLY, and ::1 is EADDRNOTAVAIL (docs/network.md)";
+const SOCKOPT_NOTE: &str = "SOL_SOCKET's SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_LINGER, SO_RCVTIMEO, SO_SNDTIMEO (and the read-only SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN, SO_PEERCRED), AF_UNIX's SO_PASSCRED, IPV6_V6ONLY, TCP_NODELAY and TCP_CORK (held segments as under Nagle's rule); other options are ENOPROTOOPT";
 const MSG_NOTE: &str = "AF_UNIX ancillary data is SCM_RIGHTS and SCM_CREDENTIALS (docs/unix-sockets.md); bytes written by write(2) carry the pair's peer credentials, not the writer's; AF_INET control data is ignored; no MSG_TRUNC in msg_flags";
 
 macro_rules! annotations {
@@ -71,7 +73,7 @@ macro_rules! annotations {
 annotations! {
     READ => Full,
     WRITE => Full,
-    OPEN => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC sends no SIGIO; O_DIRECT, O_SYNC and O_DSYNC change nothing (files live in memory)"),
+    OPEN => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC at open is kept but arms nothing (Linux ignores it there too); O_DIRECT, O_SYNC and O_DSYNC change nothing (files live in memory)"),
     CLOSE => Full,
     CREAT => Full,
     LINK => Full,
@@ -102,7 +104,7 @@ annotations! {
     BRK => Full,
     RT_SIGACTION => Full,
     RT_SIGPROCMASK => Full,
-    IOCTL => Partial("FIOCLEX, FIONCLEX, FIONBIO and FIONREAD on any descriptor; on a pseudo-terminal TCGETS, TCSETS/TCSETSW/TCSETSF, TCFLSH, TCSBRK, TCXONC, TIOCGWINSZ/TIOCSWINSZ, TIOCGPTN, TIOCSPTLCK/TIOCGPTLCK, TIOCGPTPEER, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TIOCOUTQ (docs/pty.md; no TIOCPKT); on the console TCGETS, TCSETS/TCSETSW/TCSETSF (the settings are not kept), TIOCGWINSZ (always 80x24), TIOCSWINSZ, TIOCGPGRP (the caller's pid), TIOCSPGRP (ignored); every other request is ENOTTY"),
+    IOCTL => Partial("FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC and FIONREAD on any descriptor; on a pseudo-terminal TCGETS, TCSETS/TCSETSW/TCSETSF, TCFLSH, TCSBRK, TCXONC, TIOCGWINSZ/TIOCSWINSZ, TIOCGPTN, TIOCSPTLCK/TIOCGPTLCK, TIOCGPTPEER, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TIOCOUTQ (docs/pty.md; no TIOCPKT); on the console TCGETS, TCSETS/TCSETSW/TCSETSF (the settings are not kept), TIOCGWINSZ (always 80x24), TIOCSWINSZ, TIOCGPGRP (the caller's pid), TIOCSPGRP (ignored); every other request is ENOTTY"),
     PREAD64 => Full,
     PWRITE64 => Full,
     READV => Full,
@@ -116,6 +118,14 @@ annotations! {
     SCHED_YIELD => Full,
     MADVISE => Partial("advice only: MADV_DONTNEED and MADV_FREE keep the pages and their contents, where Linux gives zero-filled pages on the next touch"),
     MSYNC => Full,
+    SHMGET => Partial("SHM_HUGETLB and SHM_NORESERVE change nothing"),
+    SHMAT => Partial("SHM_EXEC is EACCES (executable shared memory is refused, docs/shared-memory.md)"),
+    SHMDT => Full,
+    SHMCTL => Partial("shm_nattch counts the address spaces attached, not each attachment (a process attached twice counts once); SHM_LOCK and SHM_UNLOCK set SHM_LOCKED and change nothing else (pages never leave memory)"),
+    SEMGET => Full,
+    SEMOP => Partial(SEMOP_NOTE),
+    SEMTIMEDOP => Partial(SEMOP_NOTE),
+    SEMCTL => Full,
     FALLOCATE => Partial("modes other than 0 and FALLOC_FL_KEEP_SIZE (PUNCH_HOLE, COLLAPSE_RANGE, ZERO_RANGE, INSERT_RANGE) are EOPNOTSUPP"),
     DUP => Full,
     DUP2 => Full,
@@ -142,7 +152,7 @@ annotations! {
     GETPGID => Full,
     EXIT => Full,
     UNAME => Full,
-    FCNTL => Partial("F_GETOWN/F_SETOWN(_EX), F_SETSIG/F_GETSIG, F_SETLEASE/F_GETLEASE are EINVAL; F_SEAL_WRITE is EBUSY while anyone maps the file MAP_SHARED (Linux: through a descriptor open for writing); F_SETFL changes O_APPEND and O_NONBLOCK only; F_NOTIFY is taken on a directory (ENOTDIR otherwise) but no change in it sends the signal"),
+    FCNTL => Partial("F_SETLEASE/F_GETLEASE are EINVAL; F_SEAL_WRITE is EBUSY while anyone maps the file MAP_SHARED (Linux: through a descriptor open for writing); F_SETFL changes O_APPEND, O_NONBLOCK and O_ASYNC (SIGIO, or F_SETSIG's signal, to the F_SETOWN owner when the file becomes ready, docs/signals-io.md); F_NOTIFY is taken on a directory (ENOTDIR otherwise) but no change in it sends the signal"),
     FLOCK => Full,
     GETCWD => Full,
     CHDIR => Full,
@@ -215,7 +225,7 @@ annotations! {
     GETCPU => Full,
     CLOCK_NANOSLEEP => Partial("interrupted by a signal that runs no handler (a stop signal: no job control), a relative sleep starts over with its whole time (Linux sleeps what was left)"),
     EXIT_GROUP => Full,
-    OPENAT => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC sends no SIGIO; O_DIRECT, O_SYNC and O_DSYNC change nothing (files live in memory)"),
+    OPENAT => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC at open is kept but arms nothing (Linux ignores it there too); O_DIRECT, O_SYNC and O_DSYNC change nothing (files live in memory)"),
     MKDIRAT => Full,
     MKNOD => Partial("regular files, FIFOs, sockets and, with privilege, the character devices Isola has (null, zero, console); block devices and other character devices are EPERM"),
     MKNODAT => Partial("regular files, FIFOs, sockets and, with privilege, the character devices Isola has (null, zero, console); block devices and other character devices are EPERM"),

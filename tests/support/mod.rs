@@ -321,3 +321,18 @@ pub fn userland(root: &Path, name: &str) -> PathBuf {
     );
     path
 }
+
+/// The rows of an `isola ps` listing: (pid, ppid, key, state, command).
+pub fn ps_rows(listing: &str) -> Vec<(u32, u32, u32, String, String)> {
+    listing
+        .lines()
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let pid = cols.first()?.parse().ok()?;
+            let ppid = cols.get(1)?.parse().ok()?;
+            let key = cols.get(2)?.parse().ok()?;
+            let command = cols.get(10..)?.join(" ");
+            Some((pid, ppid, key, cols.get(3)?.to_string(), command))
+        })
+        .collect()
+}

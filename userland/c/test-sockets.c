@@ -8,7 +8,8 @@
  * socket options, poll/select/epoll readiness (listener, data, EOF) and
  * wake-ups by another process, sendfile from a file in /tmp, socketpair
  * across fork, UDP datagrams, a listener shared by three forked acceptors,
- * and the listen backlog. Results are Linux's exact ones; nothing depends
+ * the listen backlog, and AF_INET6 sockets with v4-mapped addresses
+ * (dual stack and IPV6_V6ONLY). Results are Linux's exact ones; nothing depends
  * on buffer sizes or timing. alarm(30) turns a hang into a failure. */
 #define _GNU_SOURCE
 #include "child.h"
@@ -525,6 +526,7 @@ static void test_sockopts(void)
         {SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT"},
         {SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE"},
         {IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY"},
+        {IPPROTO_TCP, TCP_CORK, "TCP_CORK"},
     };
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         char name[64];
@@ -533,6 +535,19 @@ static void test_sockopts(void)
         int r = setint(s, flags[i].level, flags[i].opt, 1);
         int after = getint(s, flags[i].level, flags[i].opt);
         check(before == 0 && r == 0 && after == 1, name, "before %d, set %d, after %d", before, r, after);
+    }
+    int c, a;
+    if (tcp_pair(&c, &a) == 0) {
+        /* nginx's tcp_nopush: cork, headers and body, uncork. */
+        char got[16] = {0};
+        int ok = setint(c, IPPROTO_TCP, TCP_CORK, 1) == 0 && write(c, "head", 4) == 4 && write(c, "body", 4) == 4 &&
+                 setint(c, IPPROTO_TCP, TCP_CORK, 0) == 0 && read_full(a, got, 8) == 8;
+        check(ok && memcmp(got, "headbody", 8) == 0, "corked writes arrive once uncorked", "got '%s' (%s)", got,
+              errname(errno));
+        close(c);
+        close(a);
+    } else {
+        not_ok("corked writes arrive once uncorked", "no connected pair: %s", errname(errno));
     }
     setint(s, SOL_SOCKET, SO_KEEPALIVE, 0);
     int r = setint(s, SOL_SOCKET, SO_KEEPALIVE, 5);
@@ -785,6 +800,116 @@ static int sendfile_child(void *arg)
     return sendfile(c, f, NULL, 100) == 0 ? 0 : 5; /* at EOF: 0 */
 }
 
+/* ---- edge-triggered epoll ---------------------------------------------- */
+
+static int epoll_count(int ep, int ms, uint32_t *events)
+{
+    struct epoll_event ev[4];
+    int n = epoll_wait(ep, ev, 4, ms);
+    if (n > 0 && events)
+        *events = ev[0].events;
+    return n;
+}
+
+static void test_epoll_edge(void)
+{
+    int ep = epoll_create1(0), p[2];
+    pipe(p);
+    struct epoll_event want = {.events = EPOLLIN | EPOLLET, .data.u32 = 1};
+    check(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &want) == 0 && epoll_count(ep, 0, NULL) == 0,
+          "EPOLLET on an empty pipe: nothing", "%s", errname(errno));
+    write(p[1], "a", 1);
+    int first = epoll_count(ep, 1000, NULL), again = epoll_count(ep, 0, NULL);
+    check(first == 1 && again == 0, "EPOLLET: new data reported once, not again while unread", "%d, then %d", first,
+          again);
+    write(p[1], "b", 1);
+    check(epoll_count(ep, 1000, NULL) == 1, "EPOLLET: more data, reported again though the pipe was never drained",
+          "not reported");
+    char buf[8];
+    read(p[0], buf, sizeof buf);
+    check(epoll_count(ep, 0, NULL) == 0, "EPOLLET: drained, nothing", "reported");
+    want.events = EPOLLIN | EPOLLET;
+    write(p[1], "c", 1);
+    epoll_count(ep, 0, NULL);
+    check(epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &want) == 0 && epoll_count(ep, 0, NULL) == 1,
+          "EPOLL_CTL_MOD re-arms an edge-triggered entry: what holds is reported", "%s", errname(errno));
+    /* EPOLLEXCLUSIVE (nginx's listeners): only with EPOLL_CTL_ADD and a
+     * few events, never on another epoll instance. */
+    epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL);
+    struct epoll_event excl = {.events = EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT};
+    expect_errno("EPOLLEXCLUSIVE with EPOLLONESHOT: EINVAL", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &excl), EINVAL);
+    excl.events = EPOLLIN | EPOLLEXCLUSIVE;
+    check(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &excl) == 0, "EPOLL_CTL_ADD with EPOLLEXCLUSIVE", "%s", errname(errno));
+    expect_errno("EPOLL_CTL_MOD of an exclusive entry: EINVAL", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &want), EINVAL);
+    int inner = epoll_create1(0);
+    expect_errno("EPOLLEXCLUSIVE on an epoll fd: EINVAL", epoll_ctl(ep, EPOLL_CTL_ADD, inner, &excl), EINVAL);
+    close(inner);
+    close(p[0]);
+    close(p[1]);
+
+    /* nginx's connections: EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET. */
+    int c, a;
+    if (tcp_pair(&c, &a) != 0) {
+        not_ok("EPOLLET on a connection", "no connected pair: %s", errname(errno));
+        close(ep);
+        return;
+    }
+    sleep_ms(100);
+    struct epoll_event conn = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u32 = 2};
+    uint32_t got = 0;
+    int added = epoll_ctl(ep, EPOLL_CTL_ADD, a, &conn);
+    int n1 = epoll_count(ep, 0, &got);
+    check(added == 0 && n1 == 1 && got == EPOLLOUT, "EPOLLET on an idle connection: EPOLLOUT once", "%d, events %#x",
+          n1, got);
+    sleep_ms(50);
+    int n2 = epoll_count(ep, 0, NULL);
+    check(n2 == 0, "an idle connection is not reported again (no busy loop)", "%d", n2);
+    write(c, "x", 1);
+    got = 0;
+    check(epoll_count(ep, 2000, &got) == 1 && (got & EPOLLIN), "data on it: EPOLLIN", "events %#x", got);
+    close(c);
+    close(a);
+    close(ep);
+}
+
+/* ---- a reset connection: ECONNRESET once ------------------------------- */
+
+static void test_reset(void)
+{
+    int c, a;
+    if (tcp_pair(&c, &a) != 0) {
+        not_ok("ECONNRESET", "no connected pair: %s", errname(errno));
+        return;
+    }
+    /* SO_LINGER {1, 0}: close sends a reset, as a client that aborts. */
+    struct linger abort_now = {1, 0};
+    setsockopt(c, SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
+    close(c);
+    int ev = poll1(a, POLLIN, 5000);
+    check(ev > 0 && (ev & POLLERR) && (ev & POLLHUP), "poll after the peer's reset: POLLERR and POLLHUP", "revents %#x",
+          ev);
+    char buf[8];
+    ssize_t r = recv(a, buf, sizeof buf, 0);
+    int e = errno;
+    check(r == -1 && e == ECONNRESET, "recv after the peer's reset: ECONNRESET", "%zd (%s)", r, errname(e));
+    check(recv(a, buf, sizeof buf, 0) == 0, "then end of file", "%s", errname(errno));
+    expect_errno("then send: EPIPE", send(a, "x", 1, MSG_NOSIGNAL), EPIPE);
+    close(a);
+
+    /* The same reset, seen by SO_ERROR first. */
+    if (tcp_pair(&c, &a) != 0) {
+        not_ok("SO_ERROR after a reset", "no connected pair: %s", errname(errno));
+        return;
+    }
+    setsockopt(c, SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
+    close(c);
+    poll1(a, POLLIN, 5000);
+    int so_error = getint(a, SOL_SOCKET, SO_ERROR);
+    check(so_error == ECONNRESET && getint(a, SOL_SOCKET, SO_ERROR) == 0 && recv(a, buf, sizeof buf, 0) == 0,
+          "SO_ERROR reports ECONNRESET once, recv then gives end of file", "SO_ERROR %d", so_error);
+    close(a);
+}
+
 static void test_sendfile(void)
 {
     int c, s;
@@ -994,6 +1119,154 @@ static void test_backlog(void)
     close(l);
 }
 
+/* ---- AF_INET6 with v4-mapped addresses --------------------------------- */
+
+static struct sockaddr_in6 in6(const char *text, uint16_t port)
+{
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    inet_pton(AF_INET6, text, &a.sin6_addr);
+    return a;
+}
+
+static const char *fmt_addr6(const struct sockaddr_in6 *a, socklen_t len)
+{
+    static char buf[2][80];
+    static int next;
+    char *b = buf[next++ % 2];
+    char ip[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+    snprintf(b, sizeof buf[0], "family %d [%s]:%d len %d", a->sin6_family, ip, ntohs(a->sin6_port), (int)len);
+    return b;
+}
+
+static int is_addr6(const struct sockaddr_in6 *a, socklen_t len, const char *text, uint16_t port)
+{
+    struct sockaddr_in6 want = in6(text, port);
+    return len == sizeof want && a->sin6_family == AF_INET6 && a->sin6_port == want.sin6_port &&
+           memcmp(&a->sin6_addr, &want.sin6_addr, sizeof want.sin6_addr) == 0;
+}
+
+static void test_ipv6(void)
+{
+    int d = socket(AF_INET6, SOCK_STREAM, 0);
+    check(d >= 0 && getint(d, SOL_SOCKET, SO_DOMAIN) == AF_INET6 && getint(d, IPPROTO_IPV6, IPV6_V6ONLY) == 0,
+          "socket(AF_INET6, SOCK_STREAM): SO_DOMAIN AF_INET6, IPV6_V6ONLY 0", "fd %d, domain %d, v6only %d", d,
+          getint(d, SOL_SOCKET, SO_DOMAIN), getint(d, IPPROTO_IPV6, IPV6_V6ONLY));
+    struct sockaddr_in6 any = in6("::", 0), name;
+    socklen_t len = sizeof name;
+    check(bind(d, (struct sockaddr *)&any, sizeof any) == 0 && listen(d, 4) == 0 &&
+              getsockname(d, (struct sockaddr *)&name, &len) == 0 && name.sin6_port != 0 &&
+              is_addr6(&name, len, "::", ntohs(name.sin6_port)),
+          "bind [::]:0, listen: getsockname [::] and a port", "%s (%s)", fmt_addr6(&name, len), errname(errno));
+    uint16_t port = ntohs(name.sin6_port);
+
+    /* Dual stack: an IPv4 client reaches it, seen as ::ffff:127.0.0.1. */
+    struct sockaddr_in v4 = loopback(port);
+    int c = connect_to(&v4);
+    struct sockaddr_in6 peer;
+    len = sizeof peer;
+    int s = c < 0 ? -1 : accept(d, (struct sockaddr *)&peer, &len);
+    check(s >= 0 && is_addr6(&peer, len, "::ffff:127.0.0.1", ntohs(peer.sin6_port)),
+          "an IPv4 client reaches [::]: accept reports ::ffff:127.0.0.1", "c %d s %d %s (%s)", c, s,
+          fmt_addr6(&peer, len), errname(errno));
+    len = sizeof name;
+    check(s >= 0 && getsockname(s, (struct sockaddr *)&name, &len) == 0 &&
+              is_addr6(&name, len, "::ffff:127.0.0.1", port),
+          "the accepted socket's name: [::ffff:127.0.0.1]:port", "%s", fmt_addr6(&name, len));
+    char buf[8] = {0};
+    check(s >= 0 && write(c, "six", 3) == 3 && read(s, buf, sizeof buf) == 3 && memcmp(buf, "six", 3) == 0,
+          "data from the IPv4 client over the IPv6 socket", "read '%s' (%s)", buf, errname(errno));
+    if (c >= 0)
+        close(c);
+    if (s >= 0)
+        close(s);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in wild = {.sin_family = AF_INET, .sin_port = htons(port)};
+    expect_errno("0.0.0.0 on the dual-stack [::] port: EADDRINUSE", bind(t, (struct sockaddr *)&wild, sizeof wild),
+                 EADDRINUSE);
+    close(t);
+    expect_errno("IPV6_V6ONLY after bind: EINVAL", setint(d, IPPROTO_IPV6, IPV6_V6ONLY, 1), EINVAL);
+    close(d);
+
+    /* nginx's pair: 0.0.0.0:P and [::]:P with IPV6_V6ONLY side by side. */
+    struct sockaddr_in l4addr;
+    int l4 = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in w4 = {.sin_family = AF_INET};
+    check(l4 >= 0 && bind(l4, (struct sockaddr *)&w4, sizeof w4) == 0 && listen(l4, 4) == 0 &&
+              name_of(l4, &l4addr, 0) == 0,
+          "an IPv4 listener on 0.0.0.0", "%s", errname(errno));
+    int o = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 same = in6("::", ntohs(l4addr.sin_port));
+    check(setint(o, IPPROTO_IPV6, IPV6_V6ONLY, 1) == 0 && getint(o, IPPROTO_IPV6, IPV6_V6ONLY) == 1 &&
+              bind(o, (struct sockaddr *)&same, sizeof same) == 0 && listen(o, 4) == 0,
+          "IPV6_V6ONLY [::] on the IPv4 listener's port", "%s", errname(errno));
+    int o2 = socket(AF_INET6, SOCK_STREAM, 0);
+    setint(o2, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    expect_errno("a second IPV6_V6ONLY [::] on it: EADDRINUSE", bind(o2, (struct sockaddr *)&same, sizeof same),
+                 EADDRINUSE);
+    close(o2);
+    struct sockaddr_in to = loopback(ntohs(l4addr.sin_port));
+    c = connect_to(&to);
+    check(c >= 0 && poll1(l4, POLLIN, 5000) == POLLIN && poll1(o, POLLIN, 0) == -1,
+          "an IPv4 client goes to the IPv4 listener, not the IPV6_V6ONLY one", "c %d, l4 %#x, v6 %#x", c,
+          poll1(l4, POLLIN, 0), poll1(o, POLLIN, 0));
+    s = accept(l4, NULL, NULL);
+    if (s >= 0)
+        close(s);
+    if (c >= 0)
+        close(c);
+
+    /* An IPv6 client names IPv4 listeners by their mapped address. */
+    int c6 = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 mapped = in6("::ffff:127.0.0.1", ntohs(l4addr.sin_port));
+    check(connect(c6, (struct sockaddr *)&mapped, sizeof mapped) == 0, "connect an IPv6 socket to ::ffff:127.0.0.1",
+          "%s", errname(errno));
+    len = sizeof peer;
+    check(getpeername(c6, (struct sockaddr *)&peer, &len) == 0 &&
+              is_addr6(&peer, len, "::ffff:127.0.0.1", ntohs(l4addr.sin_port)),
+          "getpeername: the mapped address", "%s", fmt_addr6(&peer, len));
+    struct sockaddr_in from;
+    len = sizeof from;
+    s = accept(l4, (struct sockaddr *)&from, &len);
+    check(s >= 0 && len == sizeof from && from.sin_family == AF_INET && from.sin_addr.s_addr == htonl(INADDR_LOOPBACK),
+          "the IPv4 listener sees an IPv4 peer", "%s", fmt_addr(&from));
+    if (s >= 0)
+        close(s);
+    close(c6);
+
+    int v6o = socket(AF_INET6, SOCK_STREAM, 0);
+    setint(v6o, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    struct sockaddr_in6 m0 = in6("::ffff:127.0.0.1", 0);
+    expect_errno("IPV6_V6ONLY bind to a v4-mapped address: EINVAL", bind(v6o, (struct sockaddr *)&m0, sizeof m0),
+                 EINVAL);
+    expect_errno("IPV6_V6ONLY connect to a v4-mapped address: ENETUNREACH",
+                 connect(v6o, (struct sockaddr *)&mapped, sizeof mapped), ENETUNREACH);
+    close(v6o);
+    expect_errno("IPV6_V6ONLY on an AF_INET socket: ENOPROTOOPT", setint(l4, IPPROTO_IPV6, IPV6_V6ONLY, 1),
+                 ENOPROTOOPT);
+    struct sockaddr_in6 short6 = in6("::", 0);
+    int u = socket(AF_INET6, SOCK_DGRAM, 0);
+    expect_errno("bind an AF_INET6 socket with 20 bytes: EINVAL", bind(u, (struct sockaddr *)&short6, 20), EINVAL);
+    struct sockaddr_in wrong = loopback(0);
+    expect_errno("bind an AF_INET6 socket to a sockaddr_in (16 bytes): EINVAL",
+                 bind(u, (struct sockaddr *)&wrong, sizeof wrong), EINVAL);
+    struct sockaddr_in6 wrong6 = in6("::", 0);
+    wrong6.sin6_family = AF_INET;
+    expect_errno("bind an AF_INET6 socket to family AF_INET (28 bytes): EAFNOSUPPORT",
+                 bind(u, (struct sockaddr *)&wrong6, sizeof wrong6), EAFNOSUPPORT);
+    close(u);
+    int lo6 = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 one = in6("::1", 0);
+    int r = bind(lo6, (struct sockaddr *)&one, sizeof one);
+    if (in_isola())
+        expect_errno("bind ::1: EADDRNOTAVAIL (no IPv6 address here)", r, EADDRNOTAVAIL);
+    else
+        skip("bind ::1: EADDRNOTAVAIL (no IPv6 address here)", "the host has IPv6");
+    close(lo6);
+    close(o);
+    close(l4);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1022,11 +1295,14 @@ int main(void)
     test_poll();
     test_select();
     test_epoll();
+    test_epoll_edge();
+    test_reset();
     test_sendfile();
     test_socketpair();
     test_udp();
     test_shared_listener();
     test_backlog();
+    test_ipv6();
     unlink(temp_path);
     return tap_done();
 }

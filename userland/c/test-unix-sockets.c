@@ -10,7 +10,8 @@
  * connections; shutdown and EOF; datagrams with sendto/recvfrom addresses,
  * connected datagram sockets (EPERM for others), truncation and MSG_PEEK;
  * SOCK_SEQPACKET boundaries; blocking accept/recv woken by another process
- * and interrupted by a signal (EINTR). alarm(60) turns a hang into a
+ * and interrupted by a signal (EINTR); signal-driven I/O (FIOASYNC,
+ * O_ASYNC, F_SETOWN(_EX), F_SETSIG). alarm(60) turns a hang into a
  * failure. Everything is checked against Linux on the host first. */
 #define _GNU_SOURCE
 #include "child.h"
@@ -21,6 +22,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -591,6 +593,116 @@ static void seqpackets(void)
     close(sp[1]);
 }
 
+/* ---- signal-driven I/O: O_ASYNC, F_SETOWN, F_SETSIG -------------------- */
+
+static volatile sig_atomic_t sigio_count, sigusr_count, sigusr_code, sigusr_fd;
+
+static void on_sigio(int sig)
+{
+    (void)sig;
+    sigio_count++;
+}
+
+static void on_sigusr(int sig, siginfo_t *info, void *ctx)
+{
+    (void)sig;
+    (void)ctx;
+    sigusr_count++;
+    sigusr_code = info->si_code;
+    sigusr_fd = info->si_fd;
+}
+
+/* Waits up to 5 s for *counter to pass `above`. */
+static int wait_count(volatile sig_atomic_t *counter, int above)
+{
+    for (int i = 0; i < 500 && *counter <= above; i++)
+        sleep_ms(10);
+    return *counter > above;
+}
+
+static void sigio(void)
+{
+    signal(SIGIO, on_sigio);
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) != 0) {
+        not_ok("socketpair for SIGIO", "%s", errname(errno));
+        return;
+    }
+    int on = 1;
+    /* nginx's master: FIONBIO, FIOASYNC, F_SETOWN on its channel end. */
+    check(ioctl(sp[0], FIONBIO, &on) == 0 && ioctl(sp[0], FIOASYNC, &on) == 0 &&
+              fcntl(sp[0], F_SETOWN, getpid()) == 0,
+          "FIOASYNC and F_SETOWN on a socketpair end", "%s", errname(errno));
+    check(fcntl(sp[0], F_GETOWN) == getpid() && (fcntl(sp[0], F_GETFL) & O_ASYNC),
+          "F_GETOWN is the owner, F_GETFL shows O_ASYNC", "owner %d, flags %#x", fcntl(sp[0], F_GETOWN),
+          fcntl(sp[0], F_GETFL));
+    int before = sigio_count;
+    sleep_ms(50);
+    check(before == sigio_count, "no SIGIO while nothing happens", "%d SIGIOs", (int)(sigio_count - before));
+    pid_t child = fork();
+    if (child == 0) {
+        write(sp[1], "m", 1);
+        _exit(0);
+    }
+    int status;
+    wait_for(child, &status);
+    check(wait_count(&sigio_count, before), "another process's write sends SIGIO to the owner", "%d SIGIOs",
+          (int)sigio_count);
+    char buf[8];
+    read(sp[0], buf, sizeof buf);
+    before = sigio_count;
+    write(sp[1], "n", 1);
+    check(wait_count(&sigio_count, before), "a second message after draining: SIGIO again", "%d SIGIOs",
+          (int)(sigio_count - before));
+    read(sp[0], buf, sizeof buf);
+
+    /* F_SETSIG: the chosen signal with siginfo (POLL_IN, si_fd). */
+    struct sigaction sa = {.sa_sigaction = on_sigusr, .sa_flags = SA_SIGINFO};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    check(fcntl(sp[0], F_SETSIG, SIGUSR1) == 0 && fcntl(sp[0], F_GETSIG) == SIGUSR1, "F_SETSIG SIGUSR1",
+          "%s, F_GETSIG %d", errname(errno), fcntl(sp[0], F_GETSIG));
+    int usr = sigusr_count;
+    write(sp[1], "o", 1);
+    check(wait_count(&sigusr_count, usr) && sigusr_code == POLL_IN && sigusr_fd == sp[0],
+          "data sends SIGUSR1 with si_code POLL_IN and si_fd", "count %d, code %d, fd %d (want %d)",
+          (int)(sigusr_count - usr), (int)sigusr_code, (int)sigusr_fd, sp[0]);
+    read(sp[0], buf, sizeof buf);
+    fcntl(sp[0], F_SETSIG, 0);
+
+    /* F_SETFL without O_ASYNC disarms it. */
+    fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) & ~O_ASYNC);
+    before = sigio_count;
+    write(sp[1], "p", 1);
+    sleep_ms(100);
+    check(sigio_count == before && !(fcntl(sp[0], F_GETFL) & O_ASYNC), "O_ASYNC cleared: no SIGIO", "%d SIGIOs",
+          (int)(sigio_count - before));
+    read(sp[0], buf, sizeof buf);
+
+    struct f_owner_ex ex = {.type = F_OWNER_PGRP, .pid = getpgrp()}, got = {0};
+    check(fcntl(sp[1], F_SETOWN_EX, &ex) == 0 && fcntl(sp[1], F_GETOWN_EX, &got) == 0 && got.type == F_OWNER_PGRP &&
+              got.pid == getpgrp() && fcntl(sp[1], F_GETOWN) == -getpgrp(),
+          "F_SETOWN_EX to the process group; F_GETOWN is its negative id", "type %d pid %d, getown %d", got.type,
+          got.pid, fcntl(sp[1], F_GETOWN));
+    expect_errno("F_SETOWN to a pid nobody has: ESRCH", fcntl(sp[1], F_SETOWN, 4000000), ESRCH);
+    expect_errno("F_SETSIG past the last signal: EINVAL", fcntl(sp[1], F_SETSIG, 200), EINVAL);
+
+    /* A pipe armed with F_SETFL O_ASYNC. */
+    int p[2];
+    pipe(p);
+    fcntl(p[0], F_SETOWN, getpid());
+    fcntl(p[0], F_SETFL, O_ASYNC | O_NONBLOCK);
+    before = sigio_count;
+    write(p[1], "q", 1);
+    check(wait_count(&sigio_count, before), "a pipe with O_ASYNC: SIGIO on data", "%d SIGIOs",
+          (int)(sigio_count - before));
+    close(p[0]);
+    close(p[1]);
+    close(sp[0]);
+    close(sp[1]);
+    signal(SIGIO, SIG_DFL);
+}
+
 int main(void)
 {
     alarm(60);
@@ -604,6 +716,7 @@ int main(void)
     streams();
     datagrams();
     seqpackets();
+    sigio();
     rmdir(dir);
     return tap_done();
 }

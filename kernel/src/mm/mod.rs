@@ -232,6 +232,19 @@ pub fn heap_growth(bytes: usize) -> Option<(PhysAddr, u64)> {
     }
 }
 
+/// Free bytes in the kernel heap as it is now.
+pub fn heap_free_bytes() -> usize {
+    let (total, used) = crate::arch::heap::stats();
+    total.saturating_sub(used)
+}
+
+/// Frames the heap takes at most when an allocation of `bytes` makes it
+/// grow (see `heap_growth`).
+pub fn heap_growth_frames(bytes: usize) -> usize {
+    let len = (bytes as u64).saturating_mul(2).max(HEAP_GROWTH_MIN).next_power_of_two();
+    (len / PAGE_SIZE) as usize
+}
+
 /// Whether the heap may take `bytes` for data a process asked for (a pipe's
 /// ring): the heap has that much free already, or growing it would leave
 /// the frame reserve untouched. Such data is then charged to the

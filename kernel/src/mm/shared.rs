@@ -59,6 +59,17 @@ pub fn join_file(file: InodeId) -> (ObjectId, Key) {
     (id, objects.get(id).map_or(Key::SHARED_RESERVED, |o| o.key))
 }
 
+/// Address spaces that map `id` (plus one for a SysV segment's own
+/// hold on it); `None` once it is gone.
+pub fn members(id: ObjectId) -> Option<u32> {
+    OBJECTS.lock().get(id).map(|o| o.members())
+}
+
+/// Pages of `id` that have a frame (made by a first touch).
+pub fn resident_pages(id: ObjectId) -> u64 {
+    OBJECTS.lock().get(id).map_or(0, |o| o.pages().count() as u64)
+}
+
 /// One more member (fork).
 pub fn join(id: ObjectId) {
     OBJECTS.lock().join(id);

@@ -148,6 +148,15 @@ static POLL_WANTED: AtomicBool = AtomicBool::new(false);
 /// When the stack next needs a poll (monotonic ns); `u64::MAX`: not before
 /// something happens.
 static NEXT_POLL_NS: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Counts the polls in which a socket's state changed: the generation of
+/// every INET socket for edge-triggered epoll (a change anywhere counts
+/// for all of them, which over-reports and never misses).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// See [`GENERATION`].
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Relaxed)
+}
 
 fn now() -> Instant {
     Instant::from_micros((crate::time::monotonic_ns() / 1000) as i64)
@@ -263,6 +272,9 @@ pub fn poll() {
     IRQ_PENDING.store(false, Ordering::Relaxed);
     POLL_WANTED.store(false, Ordering::Relaxed);
     let (changed, waiting, ready) = with(|st| (st.poll(), st.waiting_connections(), st.ready_waiters()));
+    if changed || !waiting.is_empty() || !ready.is_empty() {
+        GENERATION.fetch_add(1, Ordering::Relaxed);
+    }
     if changed {
         crate::proc::sched::wake_all(crate::proc::BlockOn::Net);
     }
@@ -501,10 +513,11 @@ impl Stack {
         })
     }
 
-    /// Starts listening on `local` with room for `backlog` waiting connections.
-    pub fn add_pool(&mut self, local: SockAddrIn, backlog: usize) -> Result<u64, Errno> {
+    /// Starts listening on `local` with room for `backlog` waiting
+    /// connections; `ipv4` false: an IPv6-only listener, on no interface.
+    pub fn add_pool(&mut self, local: SockAddrIn, backlog: usize, ipv4: bool) -> Result<u64, Errno> {
         let id = self.new_id();
-        let listens_on = self.ifaces_for_local(local.addr)?;
+        let listens_on = if ipv4 { self.ifaces_for_local(local.addr)? } else { Vec::new() };
         self.pools.insert(id, Pool { local, listens_on, backlog, handshaking: Vec::new(), ready: VecDeque::new() });
         self.resize_pool(id, backlog)?;
         Ok(id)

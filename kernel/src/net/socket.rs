@@ -2,10 +2,14 @@
 //! Linux's states, options and errors. One object per open file
 //! description, shared across dup and fork, so a listener inherited by many
 //! processes hands each waiting connection to exactly one `accept`.
+//! AF_INET6 sockets are the same objects seen through IPv4-mapped
+//! addresses: this host has no IPv6 address (Linux with `disable_ipv6`),
+//! so `[::]` without IPV6_V6ONLY is a dual-stack wildcard that serves IPv4,
+//! and with it a binding no connection reaches (docs/network.md).
 
 use alloc::vec::Vec;
 
-use process::ports::Proto;
+use process::ports::{Families, Proto};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 use syscall::Errno;
@@ -30,6 +34,8 @@ pub struct Options {
     pub reuse_port: bool,
     pub keepalive: bool,
     pub nodelay: bool,
+    /// TCP_CORK: hold partial segments (nginx's `tcp_nopush`).
+    pub cork: bool,
     pub broadcast: bool,
     pub rcvbuf: i32,
     pub sndbuf: i32,
@@ -44,6 +50,7 @@ impl Default for Options {
             reuse_port: false,
             keepalive: false,
             nodelay: false,
+            cork: false,
             broadcast: false,
             rcvbuf: DEFAULT_RCVBUF,
             sndbuf: DEFAULT_SNDBUF,
@@ -62,9 +69,21 @@ enum State {
     Udp { handles: Vec<Handle>, peer: Option<SockAddrIn> },
 }
 
+/// The address family a socket was made with: how it reads and reports
+/// addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Inet,
+    /// AF_INET6, with its IPV6_V6ONLY option.
+    Inet6 { v6only: bool },
+}
+
 pub struct Socket {
     id: u64,
     pub proto: Proto,
+    pub family: Family,
+    /// Bound to `[::]` with IPV6_V6ONLY: no IPv4 packet reaches it.
+    ipv6_only: bool,
     /// The bound address (registered in the port table when `owns_port`).
     local: Option<SockAddrIn>,
     owns_port: bool,
@@ -74,19 +93,90 @@ pub struct Socket {
     shut_wr: bool,
     /// SO_ERROR: an asynchronous error not yet reported.
     error: Option<Errno>,
+    /// The connection's end was seen: the peer's FIN, or its reset (which
+    /// became `error` once).
+    reset_seen: bool,
 }
 
 /// What a send or receive did: `None` means it would block.
 pub type Progress<T> = Result<Option<T>, Errno>;
 
 impl Socket {
-    pub fn new(proto: Proto) -> Socket {
+    pub fn new(proto: Proto, family: Family) -> Socket {
         let id = super::with(Stack::new_id);
         let state = match proto {
             Proto::Tcp => State::Fresh,
             Proto::Udp => State::Udp { handles: Vec::new(), peer: None },
         };
-        Socket { id, proto, local: None, owns_port: false, state, opts: Options::default(), shut_rd: false, shut_wr: false, error: None }
+        Socket {
+            id,
+            proto,
+            family,
+            ipv6_only: false,
+            local: None,
+            owns_port: false,
+            state,
+            opts: Options::default(),
+            shut_rd: false,
+            shut_wr: false,
+            error: None,
+            reset_seen: false,
+        }
+    }
+
+    /// A destination (connect, sendto) in the caller's family, as the IPv4
+    /// address it names. An IPv6 socket reaches only v4-mapped addresses,
+    /// and none under IPV6_V6ONLY: ENETUNREACH as Linux without an IPv6 route.
+    pub fn destination(&self, raw: &[u8]) -> Result<SockAddrIn, Errno> {
+        match self.family {
+            Family::Inet => SockAddrIn::decode(raw),
+            Family::Inet6 { v6only } => {
+                let addr = SockAddrIn6::decode(raw)?;
+                match addr.kind() {
+                    Inet6Addr::Mapped(v4) if !v6only => Ok(SockAddrIn { addr: v4, port: addr.port }),
+                    _ => Err(Errno::ENETUNREACH),
+                }
+            }
+        }
+    }
+
+    /// A local address to bind in the caller's family, with the families
+    /// its port is taken in. `[::]` is dual stack unless IPV6_V6ONLY; a
+    /// v4-mapped address under IPV6_V6ONLY is EINVAL and an IPv6 address
+    /// of its own is EADDRNOTAVAIL (this host has none), as `inet6_bind`.
+    fn bind_address(&self, raw: &[u8]) -> Result<(SockAddrIn, Families), Errno> {
+        match self.family {
+            Family::Inet => Ok((SockAddrIn::decode(raw)?, Families::Ipv4)),
+            Family::Inet6 { v6only } => {
+                let addr = SockAddrIn6::decode(raw)?;
+                let port = addr.port;
+                match addr.kind() {
+                    Inet6Addr::Any => Ok((SockAddrIn { addr: [0; 4], port }, if v6only { Families::Ipv6 } else { Families::Both })),
+                    Inet6Addr::Mapped(_) if v6only => Err(Errno::EINVAL),
+                    Inet6Addr::Mapped(v4) => Ok((SockAddrIn { addr: v4, port }, Families::Ipv4)),
+                    Inet6Addr::Native => Err(Errno::EADDRNOTAVAIL),
+                }
+            }
+        }
+    }
+
+    /// The families a socket bound implicitly (connect, listen, sendto
+    /// before bind) takes its port in.
+    fn wildcard_families(&self) -> Families {
+        match self.family {
+            Family::Inet => Families::Ipv4,
+            Family::Inet6 { v6only: true } => Families::Ipv6,
+            Family::Inet6 { v6only: false } => Families::Both,
+        }
+    }
+
+    /// An address as this socket's family reports it (getsockname,
+    /// accept, recvfrom).
+    pub fn name(&self, addr: SockAddrIn) -> Vec<u8> {
+        match self.family {
+            Family::Inet => addr.to_bytes().to_vec(),
+            Family::Inet6 { .. } => SockAddrIn6::mapped(addr).to_bytes().to_vec(),
+        }
     }
 
     /// What a caller that cannot go on waits for: its own connection (and
@@ -115,16 +205,20 @@ impl Socket {
         matches!(self.state, State::Listening(_))
     }
 
-    fn register(&mut self, st: &mut Stack, addr: SockAddrIn) -> Result<SockAddrIn, Errno> {
+    fn register(&mut self, st: &mut Stack, addr: SockAddrIn, families: Families) -> Result<SockAddrIn, Errno> {
         st.ifaces_for_local(addr.addr)?;
-        let port = st.ports.bind(self.proto, addr.addr, addr.port, self.id, self.opts.reuse_port)?;
+        let port = st.ports.bind_families(self.proto, addr.addr, families, addr.port, self.id, self.opts.reuse_port)?;
         let local = SockAddrIn { addr: addr.addr, port };
         self.local = Some(local);
         self.owns_port = true;
+        self.ipv6_only = families == Families::Ipv6;
         Ok(local)
     }
 
     fn bind_udp(&mut self, st: &mut Stack, local: SockAddrIn) -> Result<(), Errno> {
+        if self.ipv6_only {
+            return Ok(());
+        }
         let State::Udp { handles, .. } = &mut self.state else { return Ok(()) };
         for iface in st.ifaces_for_local(local.addr)? {
             if !crate::mm::heap_room_for_user(super::UDP_SOCKET_BYTES) {
@@ -137,12 +231,14 @@ impl Socket {
         Ok(())
     }
 
-    pub fn bind(&mut self, addr: SockAddrIn) -> Result<(), Errno> {
+    /// bind(2) of the address bytes the caller passed.
+    pub fn bind(&mut self, raw: &[u8]) -> Result<(), Errno> {
+        let (addr, families) = self.bind_address(raw)?;
         if self.local.is_some() {
             return Err(Errno::EINVAL);
         }
         super::with(|st| {
-            let local = self.register(st, addr)?;
+            let local = self.register(st, addr, families)?;
             self.bind_udp(st, local)
         })
     }
@@ -152,7 +248,7 @@ impl Socket {
         match self.local {
             Some(local) => Ok(local),
             None => {
-                let local = self.register(st, SockAddrIn::ANY)?;
+                let local = self.register(st, SockAddrIn::ANY, self.wildcard_families())?;
                 self.bind_udp(st, local)?;
                 Ok(local)
             }
@@ -164,7 +260,7 @@ impl Socket {
         let result = super::with(|st| match self.state {
             State::Fresh => {
                 let local = self.autobind(st)?;
-                let pool = st.add_pool(local, backlog)?;
+                let pool = st.add_pool(local, backlog, !self.ipv6_only)?;
                 self.state = State::Listening(pool);
                 Ok(())
             }
@@ -197,6 +293,8 @@ impl Socket {
         let socket = Socket {
             id,
             proto: Proto::Tcp,
+            family: self.family,
+            ipv6_only: false,
             local,
             owns_port: false,
             state: State::Connected(h),
@@ -204,6 +302,7 @@ impl Socket {
             shut_rd: false,
             shut_wr: false,
             error: None,
+            reset_seen: false,
         };
         super::with(|st| socket.apply_tcp_options(st));
         super::poll_soon();
@@ -213,7 +312,9 @@ impl Socket {
     fn apply_tcp_options(&self, st: &mut Stack) {
         let (State::Connected(h) | State::Connecting(h)) = self.state else { return };
         let socket = st.tcp(h);
-        socket.set_nagle_enabled(!self.opts.nodelay);
+        // Corked, partial segments wait as under Nagle's rule (Linux holds
+        // them until uncorked or 200 ms); uncorking sends what is queued.
+        socket.set_nagle_enabled(!self.opts.nodelay || self.opts.cork);
         socket.set_keep_alive(self.opts.keepalive.then(|| smoltcp::time::Duration::from_secs(75)));
     }
 
@@ -282,17 +383,55 @@ impl Socket {
         }
     }
 
-    /// Refreshes a pending connect; its failure becomes SO_ERROR.
+    /// Refreshes a pending connect; its failure becomes SO_ERROR. A
+    /// connection that went to CLOSED while this side had not closed it was
+    /// reset by the peer (smoltcp's only way there without our FIN): its
+    /// ECONNRESET becomes SO_ERROR, reported once by the next receive (then
+    /// end of file) or taken by a send as EPIPE, as Linux's `tcp_reset`.
     fn settle(&mut self) {
         if matches!(self.state, State::Connecting(_))
             && let Err(e) = self.connect_result()
         {
             self.error = Some(e);
         }
+        if let State::Connected(h) = self.state
+            && !self.reset_seen
+            && !self.shut_wr
+        {
+            match super::with(|st| st.tcp(h).state()) {
+                // The peer's FIN came first: Linux's reset in CLOSE_WAIT is
+                // EPIPE, which the send path gives anyway.
+                tcp::State::CloseWait | tcp::State::LastAck | tcp::State::Closing | tcp::State::TimeWait => {
+                    self.reset_seen = true;
+                }
+                tcp::State::Closed => {
+                    self.reset_seen = true;
+                    self.error = Some(Errno::ECONNRESET);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The reset of a connection, once.
+    fn take_reset(&mut self) -> Result<(), Errno> {
+        match self.error {
+            Some(Errno::ECONNRESET) if matches!(self.state, State::Connected(_)) => {
+                self.error = None;
+                Err(Errno::ECONNRESET)
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn send(&mut self, data: &[u8], to: Option<SockAddrIn>) -> Progress<usize> {
         self.settle();
+        // A reset ends sending with EPIPE: Linux's reset in CLOSE_WAIT (the
+        // peer closed, then refused our data), which this side cannot tell
+        // from one in ESTABLISHED (ECONNRESET there) without the FIN's time.
+        if self.take_reset().is_err() {
+            return Err(Errno::EPIPE);
+        }
         let result = match &self.state {
             State::Udp { .. } => self.send_udp(data, to),
             State::Connected(h) => {
@@ -348,6 +487,7 @@ impl Socket {
     /// sender.
     pub fn recv(&mut self, buf: &mut [u8], peek: bool) -> Progress<(usize, Option<SockAddrIn>)> {
         self.settle();
+        self.take_reset()?;
         let result = match &self.state {
             State::Udp { handles, peer } => {
                 let (handles, peer) = (handles.clone(), *peer);
@@ -506,6 +646,15 @@ impl Socket {
         }
         let int = option_int(value)?;
         let on = int != 0;
+        if (level, name) == (IPPROTO_IPV6, IPV6_V6ONLY) {
+            let Family::Inet6 { v6only } = &mut self.family else { return Err(Errno::ENOPROTOOPT) };
+            // Linux fixes the choice once the socket has a port.
+            if self.local.is_some() {
+                return Err(Errno::EINVAL);
+            }
+            *v6only = on;
+            return Ok(());
+        }
         match (level, name) {
             (SOL_SOCKET, SO_REUSEADDR) => self.opts.reuse_addr = on,
             (SOL_SOCKET, SO_REUSEPORT) => self.opts.reuse_port = on,
@@ -515,6 +664,7 @@ impl Socket {
             (SOL_SOCKET, SO_RCVBUF) => self.opts.rcvbuf = int.clamp(1152, i32::MAX / 2) * 2,
             (SOL_SOCKET, SO_SNDBUF) => self.opts.sndbuf = int.clamp(2304, i32::MAX / 2) * 2,
             (IPPROTO_TCP, TCP_NODELAY) if self.proto == Proto::Tcp => self.opts.nodelay = on,
+            (IPPROTO_TCP, TCP_CORK) if self.proto == Proto::Tcp => self.opts.cork = on,
             (IPPROTO_TCP, TCP_KEEPIDLE | TCP_KEEPINTVL | TCP_KEEPCNT | TCP_DEFER_ACCEPT | TCP_FASTOPEN)
                 if self.proto == Proto::Tcp =>
             {
@@ -539,7 +689,14 @@ impl Socket {
             (SOL_SOCKET, SO_RCVBUF) => int(self.opts.rcvbuf),
             (SOL_SOCKET, SO_SNDBUF) => int(self.opts.sndbuf),
             (SOL_SOCKET, SO_TYPE) => int(self.socket_type() as i32),
-            (SOL_SOCKET, SO_DOMAIN) => int(AF_INET as i32),
+            (SOL_SOCKET, SO_DOMAIN) => int(match self.family {
+                Family::Inet => AF_INET as i32,
+                Family::Inet6 { .. } => AF_INET6 as i32,
+            }),
+            (IPPROTO_IPV6, IPV6_V6ONLY) => match self.family {
+                Family::Inet6 { v6only } => flag(v6only),
+                Family::Inet => return Err(Errno::ENOPROTOOPT),
+            },
             (SOL_SOCKET, SO_PROTOCOL) => int(match self.proto {
                 Proto::Tcp => IPPROTO_TCP as i32,
                 Proto::Udp => IPPROTO_UDP as i32,
@@ -554,6 +711,7 @@ impl Socket {
                 linger.to_bytes().to_vec()
             }
             (IPPROTO_TCP, TCP_NODELAY) if self.proto == Proto::Tcp => flag(self.opts.nodelay),
+            (IPPROTO_TCP, TCP_CORK) if self.proto == Proto::Tcp => flag(self.opts.cork),
             _ => return Err(Errno::ENOPROTOOPT),
         })
     }

@@ -402,6 +402,6 @@ pub fn socket_type(kind: syscall::net::SocketKind) -> Option<u32> {
         SocketKind::UnixStream => Some(SOCK_STREAM),
         SocketKind::UnixDgram => Some(SOCK_DGRAM),
         SocketKind::UnixSeqpacket => Some(SOCK_SEQPACKET),
-        SocketKind::Tcp | SocketKind::Udp => None,
+        SocketKind::Tcp | SocketKind::Udp | SocketKind::Tcp6 | SocketKind::Udp6 => None,
     }
 }

@@ -18,6 +18,22 @@ use crate::arch::paging::AddressSpace;
 /// once its records are made (256 KiB).
 const FORK_HEADROOM_FRAMES: usize = 64;
 
+/// Kernel heap a fork's records may take, with room to spare (the process
+/// and thread records, table entries, the fd table and region lists).
+const FORK_HEAP_BYTES: usize = 64 << 10;
+
+/// Whether a fork may start: the headroom is there, and stays there if
+/// the child's records make the heap grow. The heap grows by at least
+/// 1 MiB at a time and may take frames processes would have used; a fork
+/// that let it grow into the headroom would leave the next copy-on-write
+/// fault (the parent's stack, the child's first write) to the OOM killer.
+fn room_to_fork() -> bool {
+    let available = crate::mm::frame::user_available();
+    available >= FORK_HEADROOM_FRAMES
+        && (crate::mm::heap_free_bytes() >= FORK_HEAP_BYTES
+            || available >= FORK_HEADROOM_FRAMES + crate::mm::heap_growth_frames(FORK_HEAP_BYTES))
+}
+
 /// The child of `parent`, ready to run: it returns from the fork with rax = 0
 /// and `child_stack` as its stack if non-zero (clone). With `vfork` the child
 /// runs in the parent's memory and domain (the parent waits, holding a stand-in)
@@ -27,7 +43,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
     // Leave room for the copy-on-write faults that follow every fork (the
     // parent's stack, the child's first writes): a fork bomb then ends in
     // ENOMEM for the forker rather than in the OOM killer.
-    if !vfork && crate::mm::frame::user_available() < FORK_HEADROOM_FRAMES {
+    if !vfork && !room_to_fork() {
         return Err(Errno::ENOMEM);
     }
     let (key, memory, pkru) = if vfork {
@@ -92,6 +108,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         name: parent.name.clone(),
         exe: parent.exe.clone(),
         cmdline: parent.cmdline.clone(),
+        args_area: parent.args_area,
         pkru,
         memory,
         files: parent.files.clone(),

@@ -1156,12 +1156,18 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             ctx.process.files.set_cloexec(fd, a[1] as u32 == syscall::FIOCLEX)?;
             return Ok(0);
         }
-        syscall::FIONBIO => {
+        syscall::FIONBIO | syscall::FIOASYNC => {
             let mut raw = [0u8; 4];
             ctx.process.memory.read(a[2], &mut raw)?;
-            let mut open = file.lock();
-            let nonblock = OpenFlags::O_NONBLOCK.bits();
-            open.flags = if u32::from_le_bytes(raw) != 0 { open.flags | nonblock } else { open.flags & !nonblock };
+            let on = u32::from_le_bytes(raw) != 0;
+            let bit = if a[1] as u32 == syscall::FIONBIO { OpenFlags::O_NONBLOCK } else { OpenFlags::O_ASYNC }.bits();
+            {
+                let mut open = file.lock();
+                open.flags = if on { open.flags | bit } else { open.flags & !bit };
+            }
+            if bit == OpenFlags::O_ASYNC.bits() {
+                crate::fasync::set_armed(&file, fd, on);
+            }
             return Ok(0);
         }
         syscall::FIONREAD => {
@@ -1240,11 +1246,78 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         3 => Ok(u64::from(file(ctx, fd)?.lock().flags)),
         4 => {
             let file = file(ctx, fd)?;
-            let mut open = file.lock();
-            let changeable = (OpenFlags::O_APPEND | OpenFlags::O_NONBLOCK).bits();
-            open.flags = (open.flags & !changeable) | (a[2] as u32 & changeable);
+            let changeable = (OpenFlags::O_APPEND | OpenFlags::O_NONBLOCK | OpenFlags::O_ASYNC).bits();
+            let async_on = a[2] as u32 & OpenFlags::O_ASYNC.bits() != 0;
+            let was_async = {
+                let mut open = file.lock();
+                let was = open.flags & OpenFlags::O_ASYNC.bits() != 0;
+                open.flags = (open.flags & !changeable) | (a[2] as u32 & changeable);
+                was
+            };
+            if was_async != async_on {
+                crate::fasync::set_armed(&file, fd, async_on);
+            }
             Ok(0)
         }
+        F_SETOWN => {
+            let file = file(ctx, fd)?;
+            // The argument is an int; negative: a process group.
+            let who = a[2] as u32 as i32;
+            let owner = match who {
+                0 => None,
+                w if w < 0 => Some(crate::fasync::Owner::Group(w.unsigned_abs())),
+                w => Some(crate::fasync::Owner::Process(w as u32)),
+            };
+            crate::fasync::set_owner(&file, fd, owner)?;
+            Ok(0)
+        }
+        F_GETOWN => {
+            let file = file(ctx, fd)?;
+            Ok(match crate::fasync::owner(&file) {
+                Some(crate::fasync::Owner::Group(g)) => i64::from(g).wrapping_neg() as u64,
+                Some(crate::fasync::Owner::Process(p) | crate::fasync::Owner::Thread(p)) => u64::from(p),
+                None => 0,
+            })
+        }
+        F_SETOWN_EX => {
+            let file = file(ctx, fd)?;
+            let mut raw = [0u8; 8];
+            ctx.process.memory.read(a[2], &mut raw)?;
+            let kind = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+            let pid = u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]);
+            if pid as i32 <= 0 && pid != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let owner = match (kind, pid) {
+                (crate::fasync::F_OWNER_TID | crate::fasync::F_OWNER_PID | crate::fasync::F_OWNER_PGRP, 0) => None,
+                (crate::fasync::F_OWNER_TID, p) => Some(crate::fasync::Owner::Thread(p)),
+                (crate::fasync::F_OWNER_PID, p) => Some(crate::fasync::Owner::Process(p)),
+                (crate::fasync::F_OWNER_PGRP, p) => Some(crate::fasync::Owner::Group(p)),
+                _ => return Err(Errno::EINVAL),
+            };
+            crate::fasync::set_owner(&file, fd, owner)?;
+            Ok(0)
+        }
+        F_GETOWN_EX => {
+            let file = file(ctx, fd)?;
+            let (kind, pid) = match crate::fasync::owner(&file) {
+                Some(crate::fasync::Owner::Thread(t)) => (crate::fasync::F_OWNER_TID, t),
+                Some(crate::fasync::Owner::Process(p)) => (crate::fasync::F_OWNER_PID, p),
+                Some(crate::fasync::Owner::Group(g)) => (crate::fasync::F_OWNER_PGRP, g),
+                None => (crate::fasync::F_OWNER_PID, 0),
+            };
+            let mut raw = [0u8; 8];
+            raw[..4].copy_from_slice(&kind.to_le_bytes());
+            raw[4..].copy_from_slice(&pid.to_le_bytes());
+            ctx.process.memory.write(a[2], &raw)?;
+            Ok(0)
+        }
+        F_SETSIG => {
+            let file = file(ctx, fd)?;
+            crate::fasync::set_signal(&file, fd, a[2] as u32)?;
+            Ok(0)
+        }
+        F_GETSIG => Ok(u64::from(crate::fasync::signal(&file(ctx, fd)?))),
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => record_lock(ctx, fd, a[1], a[2]),
         1031 | 1032 => pipe_size(ctx, fd, a[1] == 1031, a[2] as u32),
         // Linux's memfd_add_seals, in its order: a descriptor open for
@@ -1296,6 +1369,12 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 const F_ADD_SEALS: u64 = 1033;
 const F_GET_SEALS: u64 = 1034;
+const F_SETOWN: u64 = 8;
+const F_GETOWN: u64 = 9;
+const F_SETSIG: u64 = 10;
+const F_GETSIG: u64 = 11;
+const F_SETOWN_EX: u64 = 15;
+const F_GETOWN_EX: u64 = 16;
 const F_GETLK: u64 = 5;
 const F_SETLK: u64 = 6;
 const F_SETLKW: u64 = 7;
@@ -1705,7 +1784,7 @@ const POLLWRNORM: i16 = 0x100;
 
 /// The poll(2) events that hold now for an open file (POLLIN, POLLOUT,
 /// POLLERR, POLLHUP, POLLRDHUP bits), whatever was asked.
-pub(super) fn readiness(kind: &FileKind, flags: u32) -> u32 {
+pub fn readiness(kind: &FileKind, flags: u32) -> u32 {
     let bits = |readable: bool, writable: bool, hangup: bool, error: bool| {
         [(readable, POLLIN), (writable, POLLOUT), (hangup, POLLHUP), (error, POLLERR)]
             .iter()

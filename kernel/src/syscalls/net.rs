@@ -16,7 +16,7 @@ use syscall::{Errno, IoVec, OpenFlags};
 use super::files::{Io, broken_pipe, file, finish_io, iovecs, read_file, readiness, write_file};
 use super::{Ctx, SysResult};
 use crate::fs::{self, Epoll, FileKind, FileRef, Ucred, UnixEnd};
-use crate::net::socket::Socket;
+use crate::net::socket::{Family, Socket};
 use crate::net::unix::{self, UnixSocket};
 use crate::proc::BlockOn;
 
@@ -58,11 +58,6 @@ fn read_address(ctx: &mut Ctx<'_>, addr: u64, len: u64) -> Result<Vec<u8>, Errno
     Ok(raw)
 }
 
-/// A `sockaddr_in` the caller passed with its length.
-fn read_sockaddr(ctx: &mut Ctx<'_>, addr: u64, len: u64) -> Result<SockAddrIn, Errno> {
-    SockAddrIn::decode(&read_address(ctx, addr, len)?)
-}
-
 /// Writes an address to `addr` (truncated to the caller's `*len`) and its
 /// full length to `*len`, as Linux does; nothing when `addr` is NULL.
 fn write_name(ctx: &mut Ctx<'_>, addr: u64, len_addr: u64, name: &[u8]) -> Result<(), Errno> {
@@ -86,16 +81,19 @@ fn new_socket_file(kind: FileKind, nonblock: bool) -> FileRef {
 
 pub fn sys_socket(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let request = SocketRequest::decode(a[0], a[1], a[2])?;
-    let proto = match request.kind {
-        SocketKind::Tcp => Proto::Tcp,
-        SocketKind::Udp => Proto::Udp,
+    let (proto, family) = match request.kind {
+        SocketKind::Tcp => (Proto::Tcp, Family::Inet),
+        SocketKind::Udp => (Proto::Udp, Family::Inet),
+        // Linux's default net.ipv6.bindv6only = 0: dual stack.
+        SocketKind::Tcp6 => (Proto::Tcp, Family::Inet6 { v6only: false }),
+        SocketKind::Udp6 => (Proto::Udp, Family::Inet6 { v6only: false }),
         SocketKind::UnixStream | SocketKind::UnixDgram | SocketKind::UnixSeqpacket => {
             let ty = unix::socket_type(request.kind).ok_or(Errno::EINVAL)?;
             let file = new_socket_file(FileKind::UnixSocket(UnixSocket::new(ty)), request.nonblock);
             return Ok(ctx.process.files.insert(file, request.cloexec)? as u64);
         }
     };
-    let file = new_socket_file(FileKind::Socket(Arc::new(Mutex::new(Socket::new(proto)))), request.nonblock);
+    let file = new_socket_file(FileKind::Socket(Arc::new(Mutex::new(Socket::new(proto, family)))), request.nonblock);
     Ok(ctx.process.files.insert(file, request.cloexec)? as u64)
 }
 
@@ -125,8 +123,8 @@ pub fn sys_socketpair(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn sys_bind(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     match socket_of(ctx, a[0])?.1 {
         SocketFile::Inet(socket) => {
-            let addr = read_sockaddr(ctx, a[1], a[2])?;
-            socket.lock().bind(addr)?;
+            let raw = read_address(ctx, a[1], a[2])?;
+            socket.lock().bind(&raw)?;
         }
         SocketFile::UnixSocket(socket) => {
             let addr = SunAddr::decode(&read_address(ctx, a[1], a[2])?)?;
@@ -169,12 +167,13 @@ fn do_accept(ctx: &mut Ctx<'_>, a: [u64; 6], flags: u64) -> SysResult {
         ctx.block = Some(listener.listener().map_or(BlockOn::Net, BlockOn::Accept));
         return Ok(0);
     };
+    let peer = listener.name(peer);
     drop(listener);
     let nonblock = flags & u64::from(SOCK_NONBLOCK) != 0;
     let cloexec = flags & u64::from(SOCK_CLOEXEC) != 0;
     let new = new_socket_file(FileKind::Socket(Arc::new(Mutex::new(connection))), nonblock);
     let fd = ctx.process.files.insert(new, cloexec)?;
-    write_name(ctx, a[1], a[2], &peer.to_bytes())?;
+    write_name(ctx, a[1], a[2], &peer)?;
     Ok(fd as u64)
 }
 
@@ -255,8 +254,9 @@ pub fn sys_connect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             }
         };
     }
-    let addr = read_sockaddr(ctx, a[1], a[2])?.as_destination();
+    let raw = read_address(ctx, a[1], a[2])?;
     let mut socket = socket.lock();
+    let addr = socket.destination(&raw)?.as_destination();
     let done = socket.connect(addr)?;
     if done {
         return Ok(0);
@@ -276,8 +276,8 @@ fn send_data(ctx: &mut Ctx<'_>, fd: u64, data: &[u8], dest: Option<Vec<u8>>, fla
     let control = control.unwrap_or_else(|| own_ancillary(ctx));
     let io = match socket {
         SocketFile::Inet(s) => {
-            let dest = dest.map(|raw| SockAddrIn::decode(&raw).map(SockAddrIn::as_destination)).transpose()?;
             let mut s = s.lock();
+            let dest = dest.map(|raw| s.destination(&raw).map(SockAddrIn::as_destination)).transpose()?;
             let sent = s.send(data, dest);
             sent.map(|n| n.map_or_else(|| Io::Wait(s.wait_reason(crate::net::WANT_WRITE)), Io::Done))
         }
@@ -414,7 +414,7 @@ fn recv_data(ctx: &mut Ctx<'_>, fd: u64, len: usize, flags: u32) -> Result<Recei
         SocketFile::Inet(s) => {
             let mut s = s.lock();
             match s.recv(&mut buf, peek)? {
-                Some((n, from)) => (Io::Done(n), from.map(|f| f.to_bytes().to_vec())),
+                Some((n, from)) => (Io::Done(n), from.map(|f| s.name(f))),
                 None => (Io::Wait(s.wait_reason(crate::net::WANT_READ)), None),
             }
         }
@@ -622,7 +622,10 @@ pub fn sys_shutdown(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn sys_getsockname(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let name = match socket_of(ctx, a[0])?.1 {
-        SocketFile::Inet(s) => s.lock().local_name().to_bytes().to_vec(),
+        SocketFile::Inet(s) => {
+            let s = s.lock();
+            s.name(s.local_name())
+        }
         SocketFile::Unix(end) => end.local_name.to_bytes(),
         SocketFile::UnixSocket(s) => s.state.lock().name.as_ref().map_or_else(|| SOCKADDR_UN_UNNAMED.to_vec(), SunAddr::to_bytes),
     };
@@ -632,7 +635,11 @@ pub fn sys_getsockname(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn sys_getpeername(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let name = match socket_of(ctx, a[0])?.1 {
-        SocketFile::Inet(s) => s.lock().peer_name()?.to_bytes().to_vec(),
+        SocketFile::Inet(s) => {
+            let mut s = s.lock();
+            let peer = s.peer_name()?;
+            s.name(peer)
+        }
         SocketFile::Unix(end) => end.peer_name.to_bytes(),
         SocketFile::UnixSocket(s) => s.state.lock().peer.as_ref().ok_or(Errno::ENOTCONN)?.1.to_bytes(),
     };
@@ -758,6 +765,10 @@ pub fn sys_epoll_ctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         ctx.process.memory.read(a[3], &mut raw)?;
         EpollEvent::from_bytes(&raw)
     };
+    // EPOLLEXCLUSIVE cannot watch another epoll instance (Linux's EINVAL).
+    if op == EPOLL_CTL_ADD && event.events & EPOLLEXCLUSIVE != 0 && matches!(target.lock().kind, FileKind::Epoll(_)) {
+        return Err(Errno::EINVAL);
+    }
     let key = (fd, fs::file_id(&target));
     let mut epoll = epoll.lock();
     match op {
@@ -775,14 +786,32 @@ pub fn sys_epoll_ctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// The events of a watched file now; `None` once the file is closed.
-fn watched_events(files: &alloc::collections::BTreeMap<(i32, usize), alloc::sync::Weak<Mutex<fs::OpenFile>>>, key: &(i32, usize)) -> Option<u32> {
+/// The events of a watched file now and its generation; `None` once the
+/// file is closed.
+fn watched_events(
+    files: &alloc::collections::BTreeMap<(i32, usize), alloc::sync::Weak<Mutex<fs::OpenFile>>>,
+    key: &(i32, usize),
+) -> Option<::process::epoll::Readiness> {
     let file = files.get(key)?.upgrade()?;
     let (kind, flags) = {
         let open = file.lock();
         (open.kind.clone(), open.flags)
     };
-    Some(readiness(&kind, flags))
+    Some((readiness(&kind, flags), generation(&kind)))
+}
+
+/// A value that changes at every event of the file (edge-triggered epoll,
+/// process::epoll): pipes and connected AF_UNIX ends count their bytes and
+/// ends, INET sockets the stack's changes; anything else changes at every
+/// look, so that EPOLLET on it is level-triggered.
+fn generation(kind: &FileKind) -> u64 {
+    static LOOKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1 << 63);
+    match kind {
+        FileKind::Pipe { pipe, .. } => pipe.lock().generation(),
+        FileKind::Unix(end) => end.rx.lock().generation().wrapping_add(end.tx.lock().generation()),
+        FileKind::Socket(_) => crate::net::generation(),
+        _ => LOOKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
+    }
 }
 
 /// Whether an epoll file would report something (poll on an epoll fd).

@@ -161,6 +161,7 @@ impl Memory {
         });
         for object in gone {
             shared::leave(object);
+            crate::sysv::detached(object);
         }
     }
 
@@ -168,6 +169,7 @@ impl Memory {
     pub(super) fn leave_all_objects(&mut self) {
         for object in self.membership.take() {
             shared::leave(object);
+            crate::sysv::detached(object);
         }
     }
 
