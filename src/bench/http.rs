@@ -743,7 +743,7 @@ impl Ctx<'_> {
             self.stop_isola(&mut run, &name, d.server.stop_signal);
             Ok(figures)
         })();
-        HttpRow { env, detail: "TCG -cpu max".into(), result, memory: snapshot }
+        HttpRow { env, detail: isola_detail(env).into(), result, memory: snapshot }
     }
 
     /// `isola ps` until the run has `--workers` children of pid 1 (or
@@ -869,6 +869,14 @@ impl Ctx<'_> {
         load_opts.concurrency = self.opts.concurrency;
         load_opts.timeout = REQUEST_TIMEOUT;
         load::run(&load_opts, addrs)
+    }
+}
+
+/// What an Isola row's QEMU runs.
+fn isola_detail(env: Env) -> &'static str {
+    match env {
+        Env::IsolaNone => "TCG -cpu max,-pku",
+        _ => "TCG -cpu max",
     }
 }
 
