@@ -624,7 +624,11 @@ impl Ctx<'_> {
             // for it, so that it does not run beside the load.
             self.wait_answer(vm, &target, &addrs, Some(memory::REPORT_DONE), deadline, death)?;
             snapshot = memory::parse_linux_report(&vm.stdout);
-            Ok(self.load(&target, &addrs))
+            let figures = self.load(&target, &addrs);
+            // SIGTERM: QEMU ends the guest at once but exits cleanly (its
+            // plugins, such as an instruction counter, write their output).
+            vm.terminate(Duration::from_secs(10));
+            Ok(figures)
         });
         HttpRow { env: Env::LinuxGuest, detail: guest.detail(), result, memory: snapshot }
     }
@@ -1131,6 +1135,14 @@ impl Watched {
             }
             self.pump((Instant::now() + Duration::from_millis(50)).min(deadline));
         }
+    }
+
+    /// SIGTERM, then [`Watched::kill`] if it has not ended within `grace`.
+    fn terminate(&mut self, grace: Duration) {
+        if self.exited().is_none() && kill_cmd("TERM", &self.child.id().to_string()) {
+            let _ = self.wait_exit(Instant::now() + grace);
+        }
+        self.kill();
     }
 
     fn kill(&mut self) {
