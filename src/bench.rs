@@ -24,8 +24,10 @@
 //! to read its result line. `http` ([`http`]) differs: a server in each
 //! environment, loaded from the host by [`crate::load`].
 
+pub mod debian;
 pub mod http;
 pub mod linux_guest;
+pub mod memory;
 
 use std::fmt::Write as _;
 use std::io::{self, Read};

@@ -127,7 +127,7 @@ pub fn running() -> Vec<String> {
 }
 
 /// The socket of VM `name`, or of the only VM running.
-fn find(name: Option<&str>) -> Result<PathBuf, Error> {
+pub fn find(name: Option<&str>) -> Result<PathBuf, Error> {
     let dir = socket_dir();
     if let Some(name) = name {
         check_name(name)?;

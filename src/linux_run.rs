@@ -142,10 +142,24 @@ mod tests {
 
     #[test]
     fn init_mounts_and_runs_with_a_clean_environment() {
-        let script = linux_guest::root_init_script(&args(&["/usr/bin/python3", "-c", "print('a b')"]), &[("HOME".into(), "/root".into())]);
+        let command = args(&["/usr/bin/python3", "-c", "print('a b')"]);
+        let env = [("HOME".to_string(), "/root".to_string())];
+        let run = linux_guest::RootRun { command: &command, env: &env, net: false, probe: None };
+        let script = linux_guest::root_run_script(&run, None);
         assert!(script.starts_with("#!/.isola-linux-run/busybox sh\n"));
         assert!(script.contains("mount -t proc proc /proc"));
         assert!(script.contains("env -i 'PATH=/bin:/sbin:/usr/bin:/usr/sbin' 'TERM=linux' 'HOME=/root' '/usr/bin/python3' '-c' 'print('\\''a b'\\'')'"));
         assert!(script.contains("isola-bench: exit $?"));
+        assert!(!script.contains("insmod") && !script.contains(" &\n"), "{script}");
+        // With the network and a probe: modules from RUN_DIR, the command in
+        // the background, the probe, then the wait for its status.
+        let modules = ["virtio_ring".to_string(), "virtio_net".to_string()];
+        let run = linux_guest::RootRun { net: true, probe: Some("echo probing"), ..run };
+        let script = linux_guest::root_run_script(&run, Some(&modules));
+        let at = |needle: &str| script.find(needle).unwrap_or_else(|| panic!("no {needle} in\n{script}"));
+        assert!(at("mount -t tmpfs tmpfs /run") < at("/.isola-linux-run/busybox insmod /.isola-linux-run/modules/virtio_ring.ko || "));
+        assert!(at("virtio_ring.ko") < at("virtio_net.ko") && at("virtio_net.ko") < at("ip addr add 10.0.2.15/24 dev eth0"));
+        assert!(at("echo 'isola-bench: network up'") < at("'/usr/bin/python3'"));
+        assert!(at(" 2>&1 &\nserver=$!\nbb=/.isola-linux-run/busybox\necho probing\nwait $server\necho \"isola-bench: exit $?\"\n") > 0);
     }
 }

@@ -29,17 +29,35 @@
 //! page from `/www`) in place of prefork-httpd, to check the machinery
 //! with a server that exists everywhere; it prints no ready line and has
 //! no `/quit`, so it is killed at the end.
+//!
+//! `--server nginx` runs Debian's nginx from a root `isola rootfs` builds
+//! once ([`super::debian`]), the same binary and configuration everywhere,
+//! `--workers` its `worker_processes`: Isola strict, mpk and none
+//! (`isola run --name N --memory 512 --rootfs DIR -p H:80 /usr/sbin/nginx
+//! -g 'daemon off;'`), the Linux guest booted with DIR as its root plus
+//! the network (512 MiB as well), and the host (`chroot` into a copy of
+//! DIR with the site on H; needs root). Readiness is the first answer; the
+//! Isola rows are stopped with SIGQUIT through the control channel, the
+//! host's nginx with SIGQUIT to its master, then SIGKILL to its process
+//! group, and checked to leave nothing listening; the Linux guest's QEMU
+//! is killed. Before the load the guests' memory per worker is taken
+//! ([`super::memory`]: `isola ps`, and a probe in the Linux guest's
+//! `/init`), and after it the Isola rows' `isola ps` (CPU time per
+//! process) goes to stderr.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::linux_guest::{self, Guest, Spec};
+use super::debian::{self, DebianServer, HostRoot, Prepared};
+use super::linux_guest::{self, Guest, RootRun, Spec};
+use super::memory::{self, Snapshot};
 use super::{Env, cell, ensure_program, figure, host_detail, isola_failure, ratio, render_table};
 use crate::cli::Command;
 use crate::error::Error;
@@ -53,7 +71,7 @@ use crate::qemu::{self, Net, PortForward};
 pub const DEFAULT_REQUESTS: u64 = 10_000;
 /// Default `--concurrency`.
 pub const DEFAULT_CONCURRENCY: u32 = 50;
-/// Default `--workers` (prefork-httpd's `-w`).
+/// Default `--workers` (prefork-httpd's `-w`, nginx's `worker_processes`).
 pub const DEFAULT_WORKERS: u32 = 4;
 /// Default `--timeout`: from the start of a row to the server's ready line.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
@@ -77,6 +95,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const LOAD_BUDGET_SECS: u64 = 3600;
 /// How long the server (and its VM) may take to end after `/quit`.
 const QUIT_WAIT: Duration = Duration::from_secs(30);
+/// Guest RAM of the Debian servers' rows, Isola and Linux alike (what
+/// scripts/run gives nginx).
+const DEBIAN_MEMORY_MIB: u32 = 512;
+/// How long the workers may take to show up in `isola ps` after the first
+/// answer, and how long they are then left to settle.
+const WORKERS_WAIT: Duration = Duration::from_secs(120);
+const SETTLE: Duration = Duration::from_secs(2);
 
 /// Which server runs in every environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,17 +110,39 @@ pub enum Server {
     Prefork,
     /// Debian's `busybox httpd -f -p PORT -h DIR`.
     Busybox,
+    /// Debian's nginx from its root ([`debian::NGINX`]).
+    Nginx,
 }
 
 /// prefork-httpd prints this once it accepts connections.
 pub const PREFORK_READY: &str = "prefork-httpd: listening on";
 
 impl Server {
+    /// Every `--server` value.
+    pub const ALL: [Server; 3] = [Server::Prefork, Server::Busybox, Server::Nginx];
+
+    /// Its `--server` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Prefork => "prefork",
+            Server::Busybox => "busybox",
+            Server::Nginx => debian::NGINX.name,
+        }
+    }
+
+    /// The Debian package server it is, if it is one.
+    pub fn debian(self) -> Option<&'static DebianServer> {
+        match self {
+            Server::Nginx => Some(&debian::NGINX),
+            Server::Prefork | Server::Busybox => None,
+        }
+    }
+
     /// The line that says the server accepts connections, if it prints one.
     fn ready_line(self) -> Option<&'static str> {
         match self {
             Server::Prefork => Some(PREFORK_READY),
-            Server::Busybox => None,
+            Server::Busybox | Server::Nginx => None,
         }
     }
 
@@ -103,16 +150,35 @@ impl Server {
     fn quit_path(self) -> Option<&'static str> {
         match self {
             Server::Prefork => Some("/quit"),
-            Server::Busybox => None,
+            Server::Busybox | Server::Nginx => None,
         }
     }
 
+    /// The table's rows, in order. The Debian servers get an Isola `none`
+    /// row too (issue 14 compares mpk and none with Linux).
+    pub fn rows(self) -> &'static [Env] {
+        match self.debian() {
+            Some(_) => &[Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone, Env::LinuxGuest, Env::Host],
+            None => &[Env::IsolaStrict, Env::IsolaMpk, Env::LinuxGuest, Env::Host],
+        }
+    }
+
+    /// The order the rows are measured in: independent of the kernel first.
+    pub fn run_order(self) -> Vec<Env> {
+        [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone]
+            .into_iter()
+            .filter(|e| self.rows().contains(e))
+            .collect()
+    }
+
     /// Its arguments: listen on `listen` (`80`, `127.0.0.1:8080`), serve
-    /// `docroot` (busybox).
+    /// `docroot` (busybox). A Debian server's are fixed (its configuration
+    /// says where it listens).
     pub fn args(self, listen: &str, workers: u32, docroot: &str) -> Vec<String> {
         let v: Vec<&str> = match self {
             Server::Prefork => vec!["-p", listen, "-w"],
             Server::Busybox => vec!["httpd", "-f", "-p", listen, "-h", docroot],
+            Server::Nginx => debian::NGINX.args.to_vec(),
         };
         let mut v: Vec<String> = v.into_iter().map(String::from).collect();
         if self == Server::Prefork {
@@ -123,7 +189,7 @@ impl Server {
 }
 
 /// `isola bench http [--requests N] [--concurrency C] [--workers W]
-/// [--timeout SECS] [--server prefork|busybox]`.
+/// [--timeout SECS] [--server prefork|busybox|nginx]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOpts {
     pub requests: u64,
@@ -172,15 +238,10 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
             }
             "--timeout" => opts.timeout_secs = super::number(name, &value()?, 1, MAX_TIMEOUT_SECS)?,
             "--server" => {
-                opts.server = match value()?.as_str() {
-                    "prefork" => Server::Prefork,
-                    "busybox" => Server::Busybox,
-                    other => {
-                        return Err(Error::usage(format!(
-                            "--server must be prefork or busybox, not '{other}'"
-                        )));
-                    }
-                }
+                let wanted = value()?;
+                opts.server = Server::ALL.into_iter().find(|s| s.name() == wanted).ok_or_else(|| {
+                    Error::usage(format!("--server must be prefork, busybox or nginx, not '{wanted}'"))
+                })?;
             }
             "--help" | "-h" => return Ok(Command::Help),
             _ if name.starts_with('-') => {
@@ -201,6 +262,8 @@ pub struct HttpRow {
     /// What exactly ran there.
     pub detail: String,
     pub result: Result<Figures, String>,
+    /// The server's memory before the load (Debian servers, guest rows).
+    pub memory: Option<Snapshot>,
 }
 
 impl HttpRow {
@@ -208,11 +271,6 @@ impl HttpRow {
         self.result.as_ref().ok().map(Figures::req_per_s)
     }
 }
-
-/// Table order.
-const ROWS: [Env; 4] = [Env::IsolaStrict, Env::IsolaMpk, Env::LinuxGuest, Env::Host];
-/// Measuring order: independent of the kernel first.
-const RUN_ORDER: [Env; 4] = [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk];
 
 fn ms(d: Option<Duration>) -> String {
     d.map_or("-".into(), |d| figure(d.as_secs_f64() * 1000.0))
@@ -242,7 +300,7 @@ pub fn format_table(opts: &HttpOpts, what: &str, rows: &[HttpRow]) -> String {
         .to_vec(),
     ];
     let mut notes = Vec::new();
-    for env in ROWS {
+    for &env in opts.server.rows() {
         let Some(row) = rows.iter().find(|r| r.env == env) else {
             continue;
         };
@@ -295,13 +353,17 @@ pub fn format_table(opts: &HttpOpts, what: &str, rows: &[HttpRow]) -> String {
     out
 }
 
-/// `isola bench http`: measure the three rows, print the table; 0 iff
-/// every row was measured without a failed request.
+/// `isola bench http`: measure the rows, print the table; 0 iff every row
+/// was measured without a failed request.
 pub fn run(opts: &HttpOpts) -> Result<i32, Error> {
     let root = kbuild::workspace_root();
-    let program = match opts.server {
-        Server::Prefork => ensure_program(&root, "prefork-httpd")?,
-        Server::Busybox => {
+    let debian = match opts.server.debian() {
+        Some(server) => Some(debian::prepare(&root, server, opts.workers).map_err(Error::failure)?),
+        None => None,
+    };
+    let program = match (&debian, opts.server) {
+        (Some(d), _) => d.dir.join(d.server.program.trim_start_matches('/')),
+        (None, Server::Busybox) => {
             let bb = root.join("target/third-party/busybox");
             if !bb.is_file() {
                 return Err(Error::failure(format!(
@@ -311,11 +373,13 @@ pub fn run(opts: &HttpOpts) -> Result<i32, Error> {
             }
             bb
         }
+        (None, _) => ensure_program(&root, "prefork-httpd")?,
     };
     let www = Www::create(&root)?;
-    let what = match opts.server {
-        Server::Prefork => format!("prefork-httpd -w {}, GET /", opts.workers),
-        Server::Busybox => format!("busybox httpd, GET / of {} bytes", INDEX_BYTES),
+    let what = match (&debian, opts.server) {
+        (Some(d), _) => d.title(opts.workers),
+        (None, Server::Busybox) => format!("busybox httpd, GET / of {} bytes", INDEX_BYTES),
+        (None, _) => format!("prefork-httpd -w {}, GET /", opts.workers),
     };
     eprintln!(
         "bench: http ({what}), {} requests, {} at a time",
@@ -326,15 +390,17 @@ pub fn run(opts: &HttpOpts) -> Result<i32, Error> {
         program: &program,
         opts,
         www: &www,
+        debian: debian.as_ref(),
     };
     let mut rows = Vec::new();
-    for env in RUN_ORDER {
+    for env in opts.server.run_order() {
         let started = Instant::now();
         let row = match env {
             Env::Host => ctx.host_row(),
             Env::LinuxGuest => ctx.linux_guest_row(),
             Env::IsolaStrict => ctx.isola_row(Env::IsolaStrict, "strict"),
-            _ => ctx.isola_row(Env::IsolaMpk, "mpk"),
+            Env::IsolaMpk => ctx.isola_row(Env::IsolaMpk, "mpk"),
+            Env::IsolaNone => ctx.isola_row(Env::IsolaNone, "none"),
         };
         match &row.result {
             Ok(f) => eprintln!(
@@ -348,6 +414,17 @@ pub fn run(opts: &HttpOpts) -> Result<i32, Error> {
         rows.push(row);
     }
     print!("{}", format_table(opts, &what, &rows));
+    let snapshots: Vec<(Env, &str, &Snapshot)> = opts
+        .server
+        .rows()
+        .iter()
+        .filter_map(|env| rows.iter().find(|r| r.env == *env))
+        .filter_map(|r| r.memory.as_ref().map(|m| (r.env, r.detail.as_str(), m)))
+        .collect();
+    if !snapshots.is_empty() {
+        println!();
+        print!("{}", memory::format_table(opts.workers, &snapshots));
+    }
     let clean = rows
         .iter()
         .all(|r| r.result.as_ref().is_ok_and(|f| f.failed == 0));
@@ -398,6 +475,19 @@ struct Ctx<'a> {
     program: &'a Path,
     opts: &'a HttpOpts,
     www: &'a Www,
+    /// The Debian server's root, with `--server nginx`.
+    debian: Option<&'a Prepared>,
+}
+
+/// The target of the load: 127.0.0.1:`port`, `GET /`.
+fn local_target(port: u16) -> (Target, Vec<SocketAddr>) {
+    let target = Target {
+        host: "127.0.0.1".into(),
+        port,
+        path: "/".into(),
+        host_header: format!("127.0.0.1:{port}"),
+    };
+    (target, vec![SocketAddr::from(([127, 0, 0, 1], port))])
 }
 
 impl Ctx<'_> {
@@ -407,11 +497,14 @@ impl Ctx<'_> {
 
     fn host_row(&self) -> HttpRow {
         let detail = host_detail();
+        if let Some(d) = self.debian {
+            return HttpRow { env: Env::Host, detail, result: self.host_debian(d), memory: None };
+        }
         let result = (|| {
             let port = free_port()?;
             let listen = match self.opts.server {
                 Server::Prefork => port.to_string(),
-                Server::Busybox => format!("127.0.0.1:{port}"),
+                _ => format!("127.0.0.1:{port}"),
             };
             let mut cmd = Process::new(self.program);
             cmd.args(self.opts.server.args(
@@ -433,10 +526,46 @@ impl Ctx<'_> {
             env: Env::Host,
             detail,
             result,
+            memory: None,
         }
     }
 
+    /// The host row of a Debian server: `chroot COPY PROGRAM -c CONF
+    /// ARGS` in a copy of the root whose configuration listens on the
+    /// host port, in a process group of its own; stopped (and checked
+    /// stopped) whatever happens.
+    fn host_debian(&self, d: &Prepared) -> Result<Figures, String> {
+        if !running_as_root() {
+            return Err(format!("not run as root: the host row runs {} with chroot, which needs root", d.server.name));
+        }
+        let port = free_port()?;
+        let ipv6 = TcpListener::bind("[::1]:0").is_ok();
+        let copy = HostRoot::create(d, port, ipv6)?;
+        let mut cmd = Process::new("chroot");
+        cmd.arg(&copy.dir).arg(d.server.program).args(&copy.args);
+        // Its workers too can then be stopped together.
+        cmd.process_group(0);
+        let what = format!("chroot {} {}", copy.dir.display(), d.server.program);
+        let server = Watched::spawn(&what, cmd)?;
+        let mut host = HostServer { server, signal: d.server.stop_signal, port, stopped: false };
+        let (target, addrs) = local_target(port);
+        let name = d.server.name;
+        let death = |w: &Watched, status: ExitStatus| format!("{name} exited ({status}): {}", w.last_words(None));
+        let deadline = Instant::now() + self.ready_timeout();
+        let figures = self
+            .wait_answer(&mut host.server, &target, &addrs, None, deadline, &death)
+            .map(|()| self.load(&target, &addrs));
+        let stopped = host.stop();
+        drop(host);
+        drop(copy);
+        let figures = figures?;
+        stopped.map(|()| figures)
+    }
+
     fn linux_guest_row(&self) -> HttpRow {
+        if let Some(d) = self.debian {
+            return self.linux_guest_debian(d);
+        }
         let files = [("/www/index.html".to_string(), index_page())];
         let args = self
             .opts
@@ -460,48 +589,94 @@ impl Ctx<'_> {
                     env: Env::LinuxGuest,
                     detail: linux_guest::DETAIL.into(),
                     result: Err(why),
+                    memory: None,
                 };
             }
         };
-        let result = (|| {
-            let port = free_port()?;
-            // The same path as `isola run -p port:80`: this process listens
-            // on the port and relays to slirp's internal forwards.
-            let forwarding = Forwarding::bind(&Net {
-                forwards: vec![PortForward {
-                    host: port,
-                    guest: GUEST_PORT,
-                }],
-            })
-            .map_err(|e| e.to_string())?;
-            let boot = guest.boot(self.ready_timeout(), Some(forwarding.slirp_net()));
-            let _forwarder = forwarding.start().map_err(|e| e.to_string())?;
-            let mut cmd = Process::new(qemu::QEMU);
-            cmd.args(boot.args());
-            let mut vm = Watched::spawn("QEMU", cmd)?;
-            let death = |w: &Watched, status: ExitStatus| {
-                format!(
-                    "the Linux guest ended (QEMU {status}): {}",
-                    w.last_words(Some(linux_guest::NETWORK_FAILED))
-                )
-            };
-            self.serve_and_load(&mut vm, port, &death)
-        })();
+        let result = self.boot_linux_guest(&guest, crate::cli::DEFAULT_MEMORY_MIB, |vm, port, death| {
+            self.serve_and_load(vm, port, death)
+        });
         HttpRow {
             env: Env::LinuxGuest,
             detail: guest.detail(),
             result,
+            memory: None,
         }
     }
 
+    /// The Linux guest of a Debian server: its root as the guest's, the
+    /// network, and the memory probe, whose end is the ready line.
+    fn linux_guest_debian(&self, d: &Prepared) -> HttpRow {
+        let command = d.command();
+        let probe = memory::linux_probe(self.opts.workers);
+        let run = RootRun { command: &command, env: &[], net: true, probe: Some(&probe) };
+        let guest = match Guest::prepare_root_run(self.root, &d.dir, &run) {
+            Ok(g) => g,
+            Err(why) => {
+                return HttpRow { env: Env::LinuxGuest, detail: linux_guest::DETAIL.into(), result: Err(why), memory: None };
+            }
+        };
+        let mut snapshot = None;
+        let result = self.boot_linux_guest(&guest, DEBIAN_MEMORY_MIB, |vm, port, death| {
+            let deadline = Instant::now() + self.ready_timeout();
+            let (target, addrs) = local_target(port);
+            // The probe reports once the workers are up: the load waits
+            // for it, so that it does not run beside the load.
+            self.wait_answer(vm, &target, &addrs, Some(memory::REPORT_DONE), deadline, death)?;
+            snapshot = memory::parse_linux_report(&vm.stdout);
+            let figures = self.load(&target, &addrs);
+            // SIGTERM: QEMU ends the guest at once but exits cleanly (its
+            // plugins, such as an instruction counter, write their output).
+            vm.terminate(Duration::from_secs(10));
+            Ok(figures)
+        });
+        HttpRow { env: Env::LinuxGuest, detail: guest.detail(), result, memory: snapshot }
+    }
+
+    /// Boot `guest` with `memory_mib` and the row's forwarding, and run
+    /// `serve` against it (the QEMU child, the host port, why it died).
+    fn boot_linux_guest(
+        &self,
+        guest: &Guest,
+        memory_mib: u32,
+        serve: impl FnOnce(&mut Watched, u16, &dyn Fn(&Watched, ExitStatus) -> String) -> Result<Figures, String>,
+    ) -> Result<Figures, String> {
+        let port = free_port()?;
+        // The same path as `isola run -p port:80`: this process listens
+        // on the port and relays to slirp's internal forwards.
+        let forwarding = Forwarding::bind(&Net {
+            forwards: vec![PortForward {
+                host: port,
+                guest: GUEST_PORT,
+            }],
+        })
+        .map_err(|e| e.to_string())?;
+        let mut boot = guest.boot(self.ready_timeout(), Some(forwarding.slirp_net()));
+        boot.memory_mib = memory_mib;
+        let _forwarder = forwarding.start().map_err(|e| e.to_string())?;
+        let mut cmd = Process::new(qemu::QEMU);
+        cmd.args(boot.args());
+        let mut vm = Watched::spawn("QEMU", cmd)?;
+        let death = |w: &Watched, status: ExitStatus| {
+            format!(
+                "the Linux guest ended (QEMU {status}): {}",
+                w.last_words(Some(linux_guest::NETWORK_FAILED))
+            )
+        };
+        serve(&mut vm, port, &death)
+    }
+
     fn isola_row(&self, env: Env, level: &str) -> HttpRow {
+        if let Some(d) = self.debian {
+            return self.isola_debian(env, level, d);
+        }
         let result = (|| {
             let port = free_port()?;
             let exe =
                 std::env::current_exe().map_err(|e| format!("cannot find isola itself: {e}"))?;
-            let adds = match self.opts.server {
-                Server::Prefork => vec![],
-                Server::Busybox => vec![format!("{}:/www", self.www.dir.display())],
+            let options = match self.opts.server {
+                Server::Busybox => vec!["--add".to_string(), format!("{}:/www", self.www.dir.display())],
+                _ => vec![],
             };
             let args = self
                 .opts
@@ -512,8 +687,8 @@ impl Ctx<'_> {
                 level,
                 self.opts.timeout_secs + LOAD_BUDGET_SECS,
                 port,
-                &adds,
-                self.program,
+                &options,
+                &self.program.display().to_string(),
                 &args,
             ));
             let mut run = Watched::spawn("isola run", cmd)?;
@@ -526,7 +701,93 @@ impl Ctx<'_> {
             env,
             detail: "TCG -cpu max".into(),
             result,
+            memory: None,
         }
+    }
+
+    /// An Isola row of a Debian server: `isola run --name N --memory 512
+    /// --rootfs DIR`; `isola ps` once the workers are up (the memory) and
+    /// after the load (to stderr: where the CPU time went); SIGQUIT to pid
+    /// 1 at the end.
+    fn isola_debian(&self, env: Env, level: &str, d: &Prepared) -> HttpRow {
+        let name = format!("bench-{}-{level}", std::process::id());
+        let mut snapshot = None;
+        let result = (|| {
+            let port = free_port()?;
+            let exe = std::env::current_exe().map_err(|e| format!("cannot find isola itself: {e}"))?;
+            let options: Vec<String> = [
+                "--name",
+                &name,
+                "--memory",
+                &DEBIAN_MEMORY_MIB.to_string(),
+                "--rootfs",
+                &d.dir.display().to_string(),
+            ]
+            .map(String::from)
+            .to_vec();
+            let command = d.command();
+            let mut cmd = Process::new(exe);
+            cmd.args(isola_http_args(level, self.opts.timeout_secs + LOAD_BUDGET_SECS, port, &options, &command[0], &command[1..]));
+            let mut run = Watched::spawn("isola run", cmd)?;
+            let death = |w: &Watched, status: ExitStatus| isola_failure(status.code(), &w.stdout, &w.stderr);
+            let (target, addrs) = local_target(port);
+            let deadline = Instant::now() + self.ready_timeout();
+            self.wait_answer(&mut run, &target, &addrs, None, deadline, &death)?;
+            snapshot = self.isola_workers_up(&name, &mut run);
+            let figures = self.load(&target, &addrs);
+            match isola_ps(&name) {
+                Ok(lines) => {
+                    eprintln!("bench: {}: isola ps after the load:", env.short());
+                    for l in lines {
+                        eprintln!("bench:   {}", l.strip_prefix("isola: ").unwrap_or(&l));
+                    }
+                }
+                Err(why) => eprintln!("bench: {}: isola ps after the load: {why}", env.short()),
+            }
+            self.stop_isola(&mut run, &name, d.server.stop_signal);
+            Ok(figures)
+        })();
+        HttpRow { env, detail: isola_detail(env).into(), result, memory: snapshot }
+    }
+
+    /// `isola ps` until the run has `--workers` children of pid 1 (or
+    /// [`WORKERS_WAIT`] passed), then after [`SETTLE`] once more: the
+    /// memory snapshot.
+    fn isola_workers_up(&self, name: &str, run: &mut Watched) -> Option<Snapshot> {
+        let deadline = Instant::now() + WORKERS_WAIT;
+        loop {
+            let up = isola_ps(name).ok().and_then(|l| memory::parse_isola_ps(&l)).map_or(0, |s| s.workers().count());
+            if up >= self.opts.workers as usize {
+                break;
+            }
+            if Instant::now() >= deadline {
+                eprintln!("bench: {name}: {up} of {} workers up after {} s", self.opts.workers, WORKERS_WAIT.as_secs());
+                break;
+            }
+            run.pump(Instant::now() + Duration::from_millis(500));
+        }
+        run.pump(Instant::now() + SETTLE);
+        isola_ps(name).ok().and_then(|l| memory::parse_isola_ps(&l))
+    }
+
+    /// Stop an Isola run gracefully: `signal` to its pid 1 through the
+    /// control channel, wait [`QUIT_WAIT`], else kill it.
+    fn stop_isola(&self, run: &mut Watched, name: &str, signal: u32) {
+        let sent = crate::control::find(Some(name))
+            .map_err(|e| e.to_string())
+            .and_then(|socket| crate::control::request(&socket, &process::control::Request::Kill { signal, pid: 1 }));
+        if let Err(why) = sent {
+            eprintln!("bench: {name}: cannot signal pid 1 ({why}): killed");
+        } else {
+            match run.wait_exit(Instant::now() + QUIT_WAIT) {
+                None => eprintln!("bench: {name}: still running {} s after signal {signal}: killed", QUIT_WAIT.as_secs()),
+                Some(status) if !status.success() => {
+                    eprintln!("bench: {name}: isola run ended with {status} after signal {signal}: {}", run.last_words(None))
+                }
+                Some(_) => {}
+            }
+        }
+        run.kill();
     }
 
     /// Wait for the server behind 127.0.0.1:`port` to answer, load it
@@ -539,7 +800,41 @@ impl Ctx<'_> {
         death: &dyn Fn(&Watched, ExitStatus) -> String,
     ) -> Result<Figures, String> {
         let deadline = Instant::now() + self.ready_timeout();
-        if let Some(line) = self.opts.server.ready_line() {
+        let (target, addrs) = local_target(port);
+        self.wait_answer(watched, &target, &addrs, self.opts.server.ready_line(), deadline, death)?;
+        let figures = self.load(&target, &addrs);
+        if let Some(quit) = self.opts.server.quit_path() {
+            let _ = load::fetch(
+                &addrs,
+                &target.host_header,
+                quit,
+                Duration::from_secs(10),
+            );
+            if watched.wait_exit(Instant::now() + QUIT_WAIT).is_none() {
+                eprintln!(
+                    "bench: the server did not end within {} s of GET {quit}: killed",
+                    QUIT_WAIT.as_secs()
+                );
+            }
+        }
+        watched.kill();
+        Ok(figures)
+    }
+
+    /// Wait for `ready` on the watched process's stdout (if given) until
+    /// `deadline`, then for a first answer to `GET /`: within
+    /// [`ANSWER_WAIT`] after a ready line, else until `deadline` (the
+    /// answer is then the only sign of life).
+    fn wait_answer(
+        &self,
+        watched: &mut Watched,
+        target: &Target,
+        addrs: &[SocketAddr],
+        ready: Option<&str>,
+        deadline: Instant,
+        death: &dyn Fn(&Watched, ExitStatus) -> String,
+    ) -> Result<(), String> {
+        if let Some(line) = ready {
             match watched.wait_line(line, deadline) {
                 Ok(()) => {}
                 Err(Some(status)) => {
@@ -554,21 +849,12 @@ impl Ctx<'_> {
                 }
             }
         }
-        let target = Target {
-            host: "127.0.0.1".into(),
-            port,
-            path: "/".into(),
-            host_header: format!("127.0.0.1:{port}"),
-        };
-        let addrs: Vec<SocketAddr> = vec![SocketAddr::from(([127, 0, 0, 1], port))];
-        // Without a ready line, the answer is the only sign of life: allow
-        // the whole boot for it.
-        let answer_deadline = match self.opts.server.ready_line() {
+        let answer_deadline = match ready {
             Some(_) => Instant::now() + ANSWER_WAIT,
             None => deadline,
         };
         load::wait_until_answered(
-            &addrs,
+            addrs,
             &target.host_header,
             "/",
             answer_deadline,
@@ -577,28 +863,113 @@ impl Ctx<'_> {
                 Some(status) => Err(death(watched, status)),
                 None => Ok(()),
             },
-        )?;
-        let mut load_opts = LoadOpts::new(target);
+        )
+    }
+
+    /// The load itself.
+    fn load(&self, target: &Target, addrs: &[SocketAddr]) -> Figures {
+        let mut load_opts = LoadOpts::new(target.clone());
         load_opts.requests = self.opts.requests;
         load_opts.concurrency = self.opts.concurrency;
         load_opts.timeout = REQUEST_TIMEOUT;
-        let figures = load::run(&load_opts, &addrs);
-        if let Some(quit) = self.opts.server.quit_path() {
-            let _ = load::fetch(
-                &addrs,
-                &load_opts.target.host_header,
-                quit,
-                Duration::from_secs(10),
-            );
-            if watched.wait_exit(Instant::now() + QUIT_WAIT).is_none() {
-                eprintln!(
-                    "bench: the server did not end within {} s of GET {quit}: killed",
-                    QUIT_WAIT.as_secs()
-                );
+        load::run(&load_opts, addrs)
+    }
+}
+
+/// What an Isola row's QEMU runs.
+fn isola_detail(env: Env) -> &'static str {
+    match env {
+        Env::IsolaNone => "TCG -cpu max,-pku",
+        _ => "TCG -cpu max",
+    }
+}
+
+/// `isola ps --name NAME`'s lines, through the control channel.
+fn isola_ps(name: &str) -> Result<Vec<String>, String> {
+    let socket = crate::control::find(Some(name)).map_err(|e| e.to_string())?;
+    crate::control::request(&socket, &process::control::Request::Ps)
+}
+
+/// Is this process root (chroot needs it)? The effective uid of
+/// `/proc/self/status`.
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| effective_uid(&s) == Some(0))
+}
+
+/// The effective uid in a `/proc/PID/status` text (`Uid: real effective
+/// saved fs`).
+pub fn effective_uid(status: &str) -> Option<u32> {
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The host's Debian server, a child in a process group of its own:
+/// [`HostServer::stop`] sends the server's graceful-stop signal to its
+/// master, waits, then SIGKILLs whatever is left of the group, and checks
+/// that nothing listens on the port any more. Dropping it stops it too.
+struct HostServer {
+    server: Watched,
+    signal: u32,
+    port: u16,
+    stopped: bool,
+}
+
+/// `kill -s SIG -- TARGET` (safe code: the CLI sends no signal itself).
+fn kill_cmd(signal: &str, target: &str) -> bool {
+    Process::new("kill")
+        .args(["-s", signal, "--", target])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl HostServer {
+    fn stop(&mut self) -> Result<(), String> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        let pid = self.server.child.id();
+        let group = format!("-{pid}");
+        let mut notes = Vec::new();
+        if self.server.exited().is_none() {
+            kill_cmd(&self.signal.to_string(), &pid.to_string());
+            if self.server.wait_exit(Instant::now() + QUIT_WAIT).is_none() {
+                notes.push(format!("its master was still running {} s after signal {}", QUIT_WAIT.as_secs(), self.signal));
             }
         }
-        watched.kill();
-        Ok(figures)
+        // Workers the master left behind, if any (the group outlives its
+        // leader while a member lives).
+        if kill_cmd("0", &group) {
+            notes.push("workers were left behind".to_string());
+            kill_cmd("KILL", &group);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while kill_cmd("0", &group) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+        self.server.kill();
+        let listening = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], self.port)), Duration::from_secs(1)).is_ok();
+        if listening {
+            notes.push(format!("127.0.0.1:{} still accepts connections", self.port));
+        }
+        match notes.is_empty() {
+            true => Ok(()),
+            false if listening => Err(format!("stopping the host's server: {}", notes.join("; "))),
+            // Stopped in the end: the figures stand, the log says what happened.
+            false => {
+                eprintln!("bench: host: {} (killed)", notes.join("; "));
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for HostServer {
+    fn drop(&mut self) {
+        let _ = self.stop();
     }
 }
 
@@ -610,13 +981,15 @@ pub fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))
 }
 
-/// The `isola run` command line of the Isola row.
+/// The `isola run` command line of the Isola row: `options` (already
+/// `--flag value` pairs) before `--`, then the program (a host path, or a
+/// path in the `--rootfs`) and its arguments.
 pub fn isola_http_args(
     level: &str,
     timeout_secs: u64,
     host_port: u16,
-    adds: &[String],
-    program: &Path,
+    options: &[String],
+    program: &str,
     args: &[String],
 ) -> Vec<String> {
     let mut v: Vec<String> = ["run", "--accel", "tcg", "--isolation", level, "--timeout"]
@@ -625,12 +998,9 @@ pub fn isola_http_args(
     v.push(timeout_secs.to_string());
     v.push("-p".into());
     v.push(format!("{host_port}:{GUEST_PORT}"));
-    for a in adds {
-        v.push("--add".into());
-        v.push(a.clone());
-    }
+    v.extend(options.iter().cloned());
     v.push("--".into());
-    v.push(program.display().to_string());
+    v.push(program.to_string());
     v.extend(args.iter().cloned());
     v
 }
@@ -767,6 +1137,14 @@ impl Watched {
         }
     }
 
+    /// SIGTERM, then [`Watched::kill`] if it has not ended within `grace`.
+    fn terminate(&mut self, grace: Duration) {
+        if self.exited().is_none() && kill_cmd("TERM", &self.child.id().to_string()) {
+            let _ = self.wait_exit(Instant::now() + grace);
+        }
+        self.kill();
+    }
+
     fn kill(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
@@ -844,9 +1222,48 @@ mod tests {
         );
         assert!(usage(&["http", "--runs", "3"]).contains("unknown option '--runs' for bench http"));
         assert!(usage(&["http", "--workers", "0"]).contains("--workers must be"));
-        assert!(usage(&["http", "--server", "nginx"]).contains("prefork or busybox"));
+        assert!(usage(&["http", "--server", "apache2"]).contains("prefork, busybox or nginx, not 'apache2'"));
+        assert_eq!(parse_args(&["http", "--server=nginx"]).unwrap().server, Server::Nginx);
         assert!(usage(&["http", "extra"]).contains("unexpected argument 'extra'"));
         assert!(usage(&["http", "--requests"]).contains("needs a value"));
+    }
+
+    #[test]
+    fn rows_per_server() {
+        assert_eq!(Server::Prefork.rows(), [Env::IsolaStrict, Env::IsolaMpk, Env::LinuxGuest, Env::Host]);
+        assert_eq!(Server::Nginx.rows(), [Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone, Env::LinuxGuest, Env::Host]);
+        assert_eq!(Server::Busybox.run_order(), [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk]);
+        assert_eq!(Server::Nginx.run_order(), [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone]);
+        assert_eq!(Server::Nginx.debian().map(|d| d.program), Some("/usr/sbin/nginx"));
+        assert!(Server::Prefork.debian().is_none() && Server::Busybox.debian().is_none());
+        assert_eq!((Server::Nginx.ready_line(), Server::Nginx.quit_path()), (None, None));
+        assert_eq!(isola_detail(Env::IsolaNone), "TCG -cpu max,-pku");
+        assert_eq!(isola_detail(Env::IsolaStrict), "TCG -cpu max");
+    }
+
+    #[test]
+    fn root_from_proc_status() {
+        let status = "Name:\tisola\nUmask:\t0022\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n";
+        assert_eq!(effective_uid(status), Some(0));
+        assert_eq!(effective_uid("Uid:\t0\t1000\t1000\t1000\n"), Some(1000));
+        assert_eq!(effective_uid("Name: x\n"), None);
+    }
+
+    #[test]
+    fn nginx_isola_command_line() {
+        let command = ["/usr/sbin/nginx", "-g", "daemon off;"].map(String::from);
+        let options = ["--name", "bench-7-mpk", "--memory", "512", "--rootfs", "/w/target/isola/bench/nginx-root"].map(String::from);
+        let args = isola_http_args("none", 3900, 18080, &options, &command[0], &command[1..]);
+        match crate::cli::parse(args).unwrap() {
+            Command::Run(o) => {
+                assert_eq!(o.memory_mib, 512);
+                assert_eq!(o.name.as_deref(), Some("bench-7-mpk"));
+                assert_eq!(o.rootfs.as_deref(), Some("/w/target/isola/bench/nginx-root"));
+                let p = o.program.unwrap();
+                assert_eq!(p.args, ["-g", "daemon off;"]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -869,8 +1286,8 @@ mod tests {
             "mpk",
             3900,
             18080,
-            &["/tmp/www:/www".into()],
-            Path::new("/w/target/userland/prefork-httpd"),
+            &["--add".into(), "/tmp/www:/www".into()],
+            "/w/target/userland/prefork-httpd",
             &Server::Prefork.args("80", 4, "/www"),
         );
         assert_eq!(
@@ -920,16 +1337,19 @@ mod tests {
                 env: Env::Host,
                 detail: "h".into(),
                 result: Ok(figures(10000.0, 0)),
+                memory: None,
             },
             HttpRow {
                 env: Env::LinuxGuest,
                 detail: "l".into(),
                 result: Ok(figures(500.0, 0)),
+                memory: None,
             },
             HttpRow {
                 env: Env::IsolaMpk,
                 detail: "i".into(),
                 result: Ok(figures(250.0, 1)),
+                memory: None,
             },
         ];
         let t = format_table(&HttpOpts::default(), "w", &rows);
@@ -965,6 +1385,7 @@ mod tests {
             env: Env::IsolaMpk,
             detail: "i".into(),
             result: Err("before 'prefork-httpd: listening on': isola run exited 1: x".into()),
+            memory: None,
         }];
         let t = format_table(&HttpOpts::default(), "w", &rows);
         assert!(t.contains("| Isola mpk (i) | failed |"), "{t}");

@@ -159,10 +159,20 @@ impl Guest {
     /// run `command` with `env` (as `isola run --rootfs DIR` would: the same
     /// default environment, `/` as the working directory).
     pub fn prepare_root(repo: &Path, dir: &Path, command: &[String], env: &[(String, String)]) -> Result<Guest, String> {
+        Guest::prepare_root_run(repo, dir, &RootRun { command, env, net: false, probe: None })
+    }
+
+    /// [`Guest::prepare_root`] with what `run` adds: the network (the
+    /// virtio-net modules under [`RUN_DIR`]`/modules`, eth0 configured as
+    /// for the static-program guest) and a probe beside the command.
+    pub fn prepare_root_run(repo: &Path, dir: &Path, run: &RootRun<'_>) -> Result<Guest, String> {
         qemu::require_qemu().map_err(|e| e.to_string())?;
         let (kernel, version) = kernel(repo)?;
         let busybox = fs::read(busybox(repo)?).map_err(|e| format!("cannot read busybox: {e}"))?;
-        let archive = root_initramfs(dir, &busybox, &root_init_script(command, env))?;
+        let modules = if run.net { net_modules(repo, &version)? } else { Vec::new() };
+        let names: Vec<String> = modules.iter().map(|(n, _)| n.clone()).collect();
+        let init = root_run_script(run, run.net.then_some(&names[..]));
+        let archive = root_initramfs(dir, &busybox, &init, &modules)?;
         let out = repo.join("target/isola/bench");
         fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
         let initrd = out.join(format!("linux-root-{}.cpio", std::process::id()));
@@ -172,6 +182,19 @@ impl Guest {
     }
 }
 
+/// What a root guest runs ([`Guest::prepare_root_run`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RootRun<'a> {
+    pub command: &'a [String],
+    pub env: &'a [(String, String)],
+    /// Load the virtio-net modules and configure eth0 first.
+    pub net: bool,
+    /// A shell fragment run while the command runs in the background (its
+    /// pid in `$server`), busybox as `$bb`; then `/init` waits for the
+    /// command. Without it the command runs in the foreground.
+    pub probe: Option<&'a str>,
+}
+
 /// Where `isola linux-run` puts busybox and its `/init` in the guest's
 /// root, out of the way of the root's own files.
 pub const RUN_DIR: &str = ".isola-linux-run";
@@ -179,19 +202,22 @@ pub const RUN_DIR: &str = ".isola-linux-run";
 /// What `isola run` gives a program when `--env` does not say otherwise.
 const DEFAULT_ENV: [(&str, &str); 3] = [("PATH", "/bin:/sbin:/usr/bin:/usr/sbin"), ("HOME", "/"), ("TERM", "linux")];
 
-/// `/init` of `isola linux-run`: the pseudo file systems a Debian root
-/// expects (/proc, /sys, /dev with pts and shm, /tmp and /run in memory),
-/// then `command` from `/` with only `env` (over [`DEFAULT_ENV`]) in its
-/// environment, its status reported as the benchmarks' is, power off.
-pub fn root_init_script(command: &[String], env: &[(String, String)]) -> String {
+/// `/init` of a root guest (`isola linux-run`, the Debian servers of
+/// `isola bench http`): the pseudo file systems a Debian root expects
+/// (/proc, /sys, /dev with pts and shm, /tmp and /run in memory), the
+/// network when `net` (module names in load order, the files in
+/// [`RUN_DIR`]`/modules`), then `run.command` from `/` with only
+/// `run.env` (over [`DEFAULT_ENV`]) in its environment (and `run.probe`
+/// beside it), its status reported as the benchmarks' is, power off.
+pub fn root_run_script(run: &RootRun<'_>, net: Option<&[String]>) -> String {
     let bb = format!("/{RUN_DIR}/busybox");
     let mut vars: Vec<(String, String)> = DEFAULT_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    for (k, v) in env {
+    for (k, v) in run.env {
         vars.retain(|(old, _)| old != k);
         vars.push((k.clone(), v.clone()));
     }
     let env_words: Vec<String> = vars.iter().map(|(k, v)| shell_quote(&format!("{k}={v}"))).collect();
-    let command_words: Vec<String> = command.iter().map(|a| shell_quote(a)).collect();
+    let command_words: Vec<String> = run.command.iter().map(|a| shell_quote(a)).collect();
     let mut script = format!("#!{bb} sh\n# Written by `isola linux-run`: run one command in this root, report, power off.\n");
     for (what, fs_type, dir) in [
         ("proc", "proc", "/proc"),
@@ -205,20 +231,31 @@ pub fn root_init_script(command: &[String], env: &[(String, String)]) -> String 
     }
     // The loopback interface, which Isola always has.
     script.push_str(&format!("{bb} ip link set lo up\n{bb} mkdir -p /tmp; {bb} chmod 1777 /tmp\ncd /\n"));
+    if let Some(modules) = net {
+        script.push_str(&network_setup(&bb, &format!("/{RUN_DIR}/modules"), modules));
+    }
     script.push_str("echo 'isola-bench: start'\n");
-    script.push_str(&format!(
-        "{bb} env -i {} {} </dev/console >/dev/console 2>&1\n",
+    let command = format!(
+        "{bb} env -i {} {} </dev/console >/dev/console 2>&1",
         env_words.join(" "),
         command_words.join(" ")
-    ));
+    );
+    match run.probe {
+        None => script.push_str(&format!("{command}\n")),
+        Some(probe) => {
+            script.push_str(&format!("{command} &\nserver=$!\nbb={bb}\n{probe}\n"));
+            script.push_str("wait $server\n");
+        }
+    }
     script.push_str(&format!("echo \"{MARKER}$?\"\n{bb} poweroff -f\n"));
     script
 }
 
 /// The initramfs of `isola linux-run`: every directory, file and symbolic
 /// link under `dir` with its mode and owner (a hard link becomes a copy),
-/// plus busybox and `init` under [`RUN_DIR`].
-pub fn root_initramfs(dir: &Path, busybox: &[u8], init: &str) -> Result<Vec<u8>, String> {
+/// plus busybox and `init` under [`RUN_DIR`], and `modules` (name, `.ko`)
+/// in [`RUN_DIR`]`/modules`.
+pub fn root_initramfs(dir: &Path, busybox: &[u8], init: &str, modules: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
     use std::os::unix::fs::MetadataExt;
     let mut w = cpio::Writer::new();
     let mut pending = vec![PathBuf::new()];
@@ -249,6 +286,12 @@ pub fn root_initramfs(dir: &Path, busybox: &[u8], init: &str) -> Result<Vec<u8>,
     w.add_dir(RUN_DIR, 0o755);
     w.add_file(&format!("{RUN_DIR}/busybox"), 0o755, busybox);
     w.add_file(&format!("{RUN_DIR}/init"), 0o755, init.as_bytes());
+    if !modules.is_empty() {
+        w.add_dir(&format!("{RUN_DIR}/modules"), 0o755);
+    }
+    for (name, data) in modules {
+        w.add_file(&format!("{RUN_DIR}/modules/{name}.ko"), 0o644, data);
+    }
     Ok(w.finish())
 }
 
@@ -313,37 +356,9 @@ pub fn init_script(name: &str, args: &[String], net: Option<&[String]>) -> Strin
     }
     let mut network = String::new();
     if let Some(modules) = net {
-        let fail = |what: &str| {
-            format!(
-                "{{ echo {}; /bin/busybox poweroff -f; }}",
-                shell_quote(&format!("{NETWORK_FAILED}{what}"))
-            )
-        };
         network.push_str("/bin/busybox mount -t proc proc /proc\n");
         network.push_str("/bin/busybox mount -t sysfs sysfs /sys\n");
-        for m in modules {
-            network.push_str(&format!(
-                "/bin/busybox insmod /lib/modules/{m}.ko || {}\n",
-                fail(&format!("insmod {m}"))
-            ));
-        }
-        network.push_str(
-            "i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do \
-             /bin/busybox sleep 0.1; i=$((i + 1)); done\n",
-        );
-        network.push_str(&format!(
-            "[ -e /sys/class/net/eth0 ] || {}\n",
-            fail("no eth0 after loading the modules")
-        ));
-        for (step, what) in [
-            ("ip link set lo up", "ip link set lo up"),
-            ("ip link set eth0 up", "ip link set eth0 up"),
-            ("ip addr add 10.0.2.15/24 dev eth0", "ip addr add"),
-            ("ip route add default via 10.0.2.2", "ip route add"),
-        ] {
-            network.push_str(&format!("/bin/busybox {step} || {}\n", fail(what)));
-        }
-        network.push_str(&format!("echo '{NETWORK_UP}'\n"));
+        network.push_str(&network_setup("/bin/busybox", "/lib/modules", modules));
     }
     format!(
         "#!/bin/busybox sh\n\
@@ -354,6 +369,44 @@ pub fn init_script(name: &str, args: &[String], net: Option<&[String]>) -> Strin
          echo \"{MARKER}$?\"\n\
          /bin/busybox poweroff -f\n"
     )
+}
+
+/// Load `modules` (in that order) from `module_dir` with busybox `insmod`,
+/// wait for eth0, configure lo and eth0 as QEMU's user network expects,
+/// say [`NETWORK_UP`]; at the first failure say [`NETWORK_FAILED`] and
+/// what, and power off. `bb` is busybox's path.
+fn network_setup(bb: &str, module_dir: &str, modules: &[String]) -> String {
+    let fail = |what: &str| {
+        format!(
+            "{{ echo {}; {bb} poweroff -f; }}",
+            shell_quote(&format!("{NETWORK_FAILED}{what}"))
+        )
+    };
+    let mut network = String::new();
+    for m in modules {
+        network.push_str(&format!(
+            "{bb} insmod {module_dir}/{m}.ko || {}\n",
+            fail(&format!("insmod {m}"))
+        ));
+    }
+    network.push_str(&format!(
+        "i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do \
+         {bb} sleep 0.1; i=$((i + 1)); done\n"
+    ));
+    network.push_str(&format!(
+        "[ -e /sys/class/net/eth0 ] || {}\n",
+        fail("no eth0 after loading the modules")
+    ));
+    for (step, what) in [
+        ("ip link set lo up", "ip link set lo up"),
+        ("ip link set eth0 up", "ip link set eth0 up"),
+        ("ip addr add 10.0.2.15/24 dev eth0", "ip addr add"),
+        ("ip route add default via 10.0.2.2", "ip route add"),
+    ] {
+        network.push_str(&format!("{bb} {step} || {}\n", fail(what)));
+    }
+    network.push_str(&format!("echo '{NETWORK_UP}'\n"));
+    network
 }
 
 /// What goes into the initramfs.
