@@ -176,10 +176,15 @@ pub fn request(socket: &Path, request: &Request) -> Result<Vec<String>, String> 
 pub fn ps(opts: &PsOpts) -> Result<i32, Error> {
     let socket = find(opts.name.as_deref())?;
     let lines = request(&socket, &Request::Ps).map_err(Error::failure)?;
+    let mut out = std::io::stdout().lock();
     for line in lines {
         // The kernel's heading lines carry its "isola: " prefix; a table of
         // our own does not need it.
-        println!("{}", line.strip_prefix("isola: ").unwrap_or(&line));
+        let shown = line.strip_prefix("isola: ").unwrap_or(&line);
+        // A reader that went away (`isola ps | head`) ends the listing.
+        if writeln!(out, "{shown}").is_err() {
+            break;
+        }
     }
     Ok(0)
 }

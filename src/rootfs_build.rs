@@ -28,7 +28,7 @@ pub const ESSENTIAL: &[&str] = &["libc6", "base-files", "base-passwd"];
 const MARKER: &str = ".isola-rootfs";
 
 /// Bumped when what `build` makes of a package set changes.
-const LAYOUT: &str = "layout 6";
+const LAYOUT: &str = "layout 7";
 
 /// `isola rootfs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -603,7 +603,10 @@ fn finish(root: &Path, merge: bool) -> Result<(), Error> {
 ///   `sites-available/default`, the default page is copied to
 ///   `/var/www/html/index.nginx-debian.html`, and the log files exist,
 ///   owned by www-data:adm, mode 0640, in a root:adm `/var/log/nginx`.
+/// - apache2's postinst ([`apache2_postinst`]): the default MPM, modules,
+///   conf files and site enabled, and the default page.
 fn maintainer_effects(root: &Path) -> Result<(), Error> {
+    apache2_postinst(root)?;
     let available = root.join("etc/nginx/sites-available/default");
     let enabled = root.join("etc/nginx/sites-enabled/default");
     if available.exists() && root.join("etc/nginx/sites-enabled").is_dir() && fs::symlink_metadata(&enabled).is_err() {
@@ -632,6 +635,54 @@ fn maintainer_effects(root: &Path) -> Result<(), Error> {
             }
         }
     }
+    Ok(())
+}
+
+/// The modules apache2's postinst enables on a fresh install
+/// (`enable_default_mpm`, `enable_default_modules`, with the modules
+/// a2enmod enables for their `Depends:`).
+const APACHE2_MODULES: &[&str] = &[
+    "mpm_event", "authz_core", "authz_host", "authn_core", "auth_basic", "access_compat", "authn_file", "authz_user", "alias",
+    "dir", "autoindex", "env", "mime", "negotiation", "setenvif", "filter", "deflate", "status", "reqtimeout",
+];
+/// The conf files it enables (`enable_default_conf`).
+const APACHE2_CONFS: &[&str] = &["charset", "localized-error-pages", "other-vhosts-access-log", "security", "serve-cgi-bin"];
+
+/// apache2's postinst on a fresh install, as a2enmod, a2enconf and
+/// a2ensite do it (relative links in `*-enabled` to `*-available`): the
+/// default MPM (mpm_event), modules and conf files, the site
+/// 000-default, and the default page copied to /var/www/html/index.html.
+/// Only for a root whose `mods-enabled` is still empty, as unpacked.
+fn apache2_postinst(root: &Path) -> Result<(), Error> {
+    let etc = root.join("etc/apache2");
+    let mods = etc.join("mods-enabled");
+    let fresh = fs::read_dir(&mods).map(|mut d| d.next().is_none()).unwrap_or(false);
+    if !etc.join("apache2.conf").exists() || !fresh {
+        return Ok(());
+    }
+    let link = |kind: &str, file: &str| -> Result<(), Error> {
+        let available = etc.join(format!("{kind}-available")).join(file);
+        let enabled = etc.join(format!("{kind}-enabled")).join(file);
+        if !available.exists() || fs::symlink_metadata(&enabled).is_ok() {
+            return Ok(());
+        }
+        fs::create_dir_all(etc.join(format!("{kind}-enabled"))).map_err(|e| io_err("cannot create", &enabled, e))?;
+        std::os::unix::fs::symlink(format!("../{kind}-available/{file}"), &enabled).map_err(|e| io_err("cannot link", &enabled, e))
+    };
+    for module in APACHE2_MODULES {
+        link("mods", &format!("{module}.load"))?;
+        link("mods", &format!("{module}.conf"))?;
+    }
+    for conf in APACHE2_CONFS {
+        link("conf", &format!("{conf}.conf"))?;
+    }
+    link("sites", "000-default.conf")?;
+    let page = root.join("usr/share/apache2/default-site/index.html");
+    let index = root.join("var/www/html/index.html");
+    if page.exists() && !index.exists() {
+        fs::copy(&page, &index).map_err(|e| io_err("cannot copy", &page, e))?;
+    }
+    step("apache2: mpm_event, the default modules, conf files and site 000-default enabled");
     Ok(())
 }
 
@@ -856,6 +907,46 @@ mod tests {
         }
     }
     use super::*;
+
+    #[test]
+    fn apache2_postinst_enables_the_defaults_once() {
+        let root = std::env::temp_dir().join(format!("isola-apache2-postinst-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let etc = root.join("etc/apache2");
+        for (file, text) in [
+            ("etc/apache2/apache2.conf", ""),
+            ("etc/apache2/mods-available/mpm_event.load", ""),
+            ("etc/apache2/mods-available/mpm_event.conf", ""),
+            ("etc/apache2/mods-available/mpm_prefork.load", ""),
+            ("etc/apache2/mods-available/dir.load", ""),
+            ("etc/apache2/mods-available/dir.conf", ""),
+            ("etc/apache2/conf-available/charset.conf", ""),
+            ("etc/apache2/sites-available/000-default.conf", ""),
+            ("etc/apache2/sites-available/default-ssl.conf", ""),
+            ("usr/share/apache2/default-site/index.html", "It works"),
+        ] {
+            fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+            fs::write(root.join(file), text).unwrap();
+        }
+        for d in ["etc/apache2/mods-enabled", "etc/apache2/conf-enabled", "etc/apache2/sites-enabled", "var/www/html"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        apache2_postinst(&root).unwrap();
+        let enabled = |dir: &str| -> BTreeSet<String> {
+            fs::read_dir(etc.join(dir)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
+        };
+        let want = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
+        assert_eq!(enabled("mods-enabled"), want(&["dir.conf", "dir.load", "mpm_event.conf", "mpm_event.load"]));
+        assert_eq!(enabled("conf-enabled"), want(&["charset.conf"]));
+        assert_eq!(enabled("sites-enabled"), want(&["000-default.conf"]));
+        assert_eq!(fs::read_link(etc.join("mods-enabled/dir.load")).unwrap(), Path::new("../mods-available/dir.load"));
+        assert_eq!(fs::read_to_string(root.join("var/www/html/index.html")).unwrap(), "It works");
+        // A root whose modules were chosen already is left alone.
+        fs::remove_file(etc.join("mods-enabled/dir.load")).unwrap();
+        apache2_postinst(&root).unwrap();
+        assert!(fs::symlink_metadata(etc.join("mods-enabled/dir.load")).is_err());
+        fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn names() {

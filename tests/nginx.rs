@@ -123,6 +123,15 @@ fn nginx_master_and_four_workers_serve_each_in_its_own_domain() {
     assert_eq!(http_get(port, "/missing", Duration::from_secs(30)).map(|r| r.status), Ok(404));
 
     let before = workers(&name, 4, Duration::from_secs(30));
+    // The titles nginx writes over its argv, as ps shows them on Linux.
+    let ps = isola(&["ps", "--name", &name]);
+    let commands: Vec<(u32, String)> = ps_rows(&ps.stdout).into_iter().map(|(pid, _, _, _, command)| (pid, command)).collect();
+    assert!(
+        commands.iter().any(|(pid, c)| *pid == 1 && c == "nginx: master process /usr/sbin/nginx -g daemon off;")
+            && commands.iter().filter(|(_, c)| c == "nginx: worker process").count() == 4,
+        "process titles: {}",
+        ps.stdout
+    );
     let load = start_load(port, "/");
     let (summary, failed) = finish_load(load);
     assert_eq!(failed, 0, "plain load: {summary}\n{}", run.show());

@@ -25,7 +25,7 @@ pub fn init(initramfs: Option<(&'static [u8], paging::PhysAddr)>) -> Result<(), 
         None => Fs::new(),
     };
     fs.add_standard_devices().map_err(|_| "cannot create /dev")?;
-    fs.set_clock_source(|| (crate::time::realtime_ns() / 1_000_000_000) as i64);
+    fs.set_clock_source(|| vfs::Timestamp::from_ns(crate::time::realtime_ns()));
     *FS.lock() = Some(fs);
     Ok(())
 }
@@ -159,6 +159,9 @@ pub enum FileKind {
     EventFd(Arc<Mutex<process::EventCounter>>),
     /// A timerfd's timer (`crate::timerfd`).
     TimerFd(crate::timerfd::TimerRef),
+    /// A side of a pseudo-terminal pair (`crate::pty`): dropping the last
+    /// clone is the description's close.
+    Pty(Arc<crate::pty::PtyEnd>),
 }
 
 /// SO_PEERCRED's `struct ucred`.

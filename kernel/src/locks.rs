@@ -33,6 +33,7 @@ pub fn key_of(kind: &FileKind) -> LockKey {
         FileKind::Unix(end) => LockKey::Object(Arc::as_ptr(end) as usize),
         FileKind::UnixSocket(socket) => LockKey::Object(Arc::as_ptr(socket) as usize),
         FileKind::Epoll(epoll) => LockKey::Object(Arc::as_ptr(epoll) as *const () as usize),
+        FileKind::Pty(end) => LockKey::Object(crate::pty::wait_id(&end.pty)),
     }
 }
 

@@ -250,7 +250,7 @@ fn maps(p: &Process) -> Result<String, Errno> {
     }
     let path_of = |r: &Region, file: Option<FileBacking>| -> String {
         let file_path = || {
-            file.and_then(|f| crate::fs::with(|fs| fs.any_path_of(f.id)))
+            file.and_then(|f| crate::fs::with(|fs| fs.shown_path(f.id)))
                 .map(|path| String::from_utf8_lossy(&path).into_owned())
         };
         match r.kind {
@@ -357,13 +357,15 @@ fn status(p: &Process, ppid: u32, pgid: u32, sid: u32) -> String {
 fn fd_target(file: &crate::fs::FileRef) -> Vec<u8> {
     match &file.lock().kind {
         FileKind::Console(_) => b"/dev/console".to_vec(),
-        FileKind::Node(id) => crate::fs::with(|fs| fs.path_of(*id)).unwrap_or_else(|_| b"/".to_vec()),
+        FileKind::Node(id) => crate::fs::with(|fs| fs.shown_path(*id)).unwrap_or_else(|| b"/".to_vec()),
         FileKind::Pipe { pipe, .. } => format!("pipe:[{}]", crate::fs::pipe_id(pipe) >> 4).into_bytes(),
         FileKind::Proc(_) => b"/proc".to_vec(),
         FileKind::Socket(_) | FileKind::Unix(_) | FileKind::UnixSocket(_) => format!("socket:[{}]", crate::fs::file_id(file) >> 4).into_bytes(),
         FileKind::Epoll(_) => b"anon_inode:[eventpoll]".to_vec(),
         FileKind::EventFd(_) => b"anon_inode:[eventfd]".to_vec(),
         FileKind::TimerFd(_) => b"anon_inode:[timerfd]".to_vec(),
+        FileKind::Pty(end) if end.master => b"/dev/ptmx".to_vec(),
+        FileKind::Pty(end) => format!("/dev/pts/{}", end.pty.lock().index).into_bytes(),
     }
 }
 
@@ -383,8 +385,11 @@ fn stat_line_of(p: &Process, id: Pid, comm: &str, ppid: u32, pgid: u32, sid: u32
     let children = p.children_usage;
     let (utime, stime) = (syscall::Tms::ticks(own.user_ns), syscall::Tms::ticks(own.system_ns));
     let (cutime, cstime) = (syscall::Tms::ticks(children.user_ns), syscall::Tms::ticks(children.system_ns));
+    // priority is 20 + nice for a normal process (Linux's prio - MAX_RT_PRIO).
+    let nice = proc::with_table(|t| t.get(p.pid).map_or(0, |e| i32::from(e.priority.nice)));
+    let priority = 20i32.saturating_add(nice);
     let mut line = format!(
-        "{} ({}) {state} {ppid} {pgid} {sid} 0 -1 4194304 0 0 0 0 {utime} {stime} {cutime} {cstime} 20 0 {} 0 0 {vsize} {rss}",
+        "{} ({}) {state} {ppid} {pgid} {sid} 0 -1 4194304 0 0 0 0 {utime} {stime} {cutime} {cstime} {priority} {nice} {} 0 0 {vsize} {rss}",
         id,
         comm,
         p.threads.len()
@@ -524,7 +529,7 @@ pub fn lookup(caller: &Process, path: &[u8]) -> Result<ProcNode, Errno> {
             let exe = proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.2.clone());
             exe.map(|exe| ProcNode::Link(exe.path().into_bytes())).ok_or(Errno::ENOENT)
         }
-        "cmdline" if own => Ok(ProcNode::File(caller.cmdline.clone())),
+        "cmdline" if own => Ok(ProcNode::File(caller.live_cmdline())),
         "cmdline" => Ok(ProcNode::File(proc::NAMES.lock().get(&pid.as_u32()).map(|n| n.1.clone()).unwrap_or_default())),
         "comm" if own => Ok(ProcNode::File(format!("{}\n", caller.name).into_bytes())),
         "comm" => Ok(ProcNode::File(

@@ -24,7 +24,7 @@ use core::cell::RefCell;
 
 use syscall::Errno;
 use vfs::remote::{Backend, NewNode, RemoteEntry, RemoteNode, RemoteStatFs, SetAttr};
-use vfs::{Device, Metadata, NodeKind};
+use vfs::{Device, Metadata, NodeKind, TimeChange, Timestamp};
 
 use crate::wire::{self, Qid, Request, Response};
 
@@ -77,6 +77,16 @@ pub(crate) struct Session<T> {
 pub struct Client<T> {
     pub(crate) session: RefCell<Session<T>>,
     root: RemoteNode,
+}
+
+/// A wire time as the inode time it is (the seconds are Linux's signed
+/// `time64_t` sent as 64 bits).
+fn timestamp(time: wire::Time) -> Timestamp {
+    Timestamp { secs: time.secs as i64, nsecs: u32::try_from(time.nsecs).unwrap_or(0).min(999_999_999) }
+}
+
+fn wire_time(time: Timestamp) -> wire::Time {
+    wire::Time { secs: time.secs as u64, nsecs: u64::from(time.nsecs) }
 }
 
 fn kind_of_qid(ty: u8) -> NodeKind {
@@ -385,7 +395,9 @@ impl<T: Transport> Backend for Client<T> {
                 gid: attr.gid,
                 size: attr.size,
                 rdev: attr.rdev,
-                mtime_secs: i64::try_from(attr.mtime_secs).unwrap_or(i64::MAX),
+                atime: timestamp(attr.atime),
+                mtime: timestamp(attr.mtime),
+                ctime: timestamp(attr.ctime),
             })
         })
     }
@@ -409,9 +421,21 @@ impl<T: Transport> Backend for Client<T> {
                 set.valid |= wire::SETATTR_SIZE;
                 set.size = size;
             }
-            if let Some(mtime) = attr.mtime_secs {
-                set.valid |= wire::SETATTR_MTIME | wire::SETATTR_MTIME_SET;
-                set.mtime_secs = u64::try_from(mtime).map_err(|_| Errno::EINVAL)?;
+            match attr.atime {
+                Some(TimeChange::Now) => set.valid |= wire::SETATTR_ATIME,
+                Some(TimeChange::At(time)) => {
+                    set.valid |= wire::SETATTR_ATIME | wire::SETATTR_ATIME_SET;
+                    set.atime = wire_time(time);
+                }
+                None => {}
+            }
+            match attr.mtime {
+                Some(TimeChange::Now) => set.valid |= wire::SETATTR_MTIME,
+                Some(TimeChange::At(time)) => {
+                    set.valid |= wire::SETATTR_MTIME | wire::SETATTR_MTIME_SET;
+                    set.mtime = wire_time(time);
+                }
+                None => {}
             }
             set.valid |= wire::SETATTR_CTIME;
             // A size change goes through the open-for-writing fid when

@@ -5,7 +5,7 @@ use vfs::NodeKind;
 use vfs::remote::{Backend, NewNode};
 
 use crate::client::{Client, Transport};
-use crate::wire::{self, Qid, Request, Response, kind};
+use crate::wire::{self, Qid, Request, Response, Time, kind};
 
 fn message(ty: u8, tag: u16, body: &[u8]) -> Vec<u8> {
     let mut m = Vec::new();
@@ -76,11 +76,12 @@ fn getattr_and_dir_entries_decode() {
     for v in [0o100644u32, 1000, 1000] {
         body.extend_from_slice(&v.to_le_bytes());
     }
-    for v in [1u64, 0, 5, 4096, 8, 1, 0, 1234, 0, 0, 0, 0, 0, 0, 0] {
+    for v in [1u64, 0, 5, 4096, 8, 1, 2, 1234, 500, 1300, 7, 0, 0, 0, 0] {
         body.extend_from_slice(&v.to_le_bytes());
     }
     let Ok(Response::Attr(attr)) = Response::decode(kind::TGETATTR, 1, &message(kind::TGETATTR + 1, 1, &body)) else { panic!() };
-    assert_eq!((attr.qid, attr.mode, attr.uid, attr.size, attr.mtime_secs, attr.nlink), (q, 0o100644, 1000, 5, 1234, 1));
+    assert_eq!((attr.qid, attr.mode, attr.uid, attr.size, attr.nlink), (q, 0o100644, 1000, 5, 1));
+    assert_eq!((attr.atime, attr.mtime, attr.ctime), (Time { secs: 1, nsecs: 2 }, Time { secs: 1234, nsecs: 500 }, Time { secs: 1300, nsecs: 7 }));
 
     let mut data = qid_bytes(q);
     data.extend_from_slice(&9u64.to_le_bytes());

@@ -30,8 +30,11 @@ pub const SETATTR_MODE: u32 = 0x1;
 pub const SETATTR_UID: u32 = 0x2;
 pub const SETATTR_GID: u32 = 0x4;
 pub const SETATTR_SIZE: u32 = 0x8;
+pub const SETATTR_ATIME: u32 = 0x10;
 pub const SETATTR_MTIME: u32 = 0x20;
 pub const SETATTR_CTIME: u32 = 0x40;
+/// With `SETATTR_ATIME`: the time given, not the server's now.
+pub const SETATTR_ATIME_SET: u32 = 0x80;
 pub const SETATTR_MTIME_SET: u32 = 0x100;
 
 /// Tunlinkat's flag for a directory (Linux's AT_REMOVEDIR).
@@ -81,7 +84,16 @@ pub struct Attr {
     pub nlink: u64,
     pub rdev: u64,
     pub size: u64,
-    pub mtime_secs: u64,
+    pub atime: Time,
+    pub mtime: Time,
+    pub ctime: Time,
+}
+
+/// A time of Rgetattr or Tsetattr: seconds and nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Time {
+    pub secs: u64,
+    pub nsecs: u64,
 }
 
 /// Tsetattr's fields.
@@ -92,7 +104,8 @@ pub struct SetAttr {
     pub uid: u32,
     pub gid: u32,
     pub size: u64,
-    pub mtime_secs: u64,
+    pub atime: Time,
+    pub mtime: Time,
 }
 
 /// Rstatfs.
@@ -279,10 +292,10 @@ impl Request<'_> {
                 w.u32(attr.uid);
                 w.u32(attr.gid);
                 w.u64(attr.size);
-                w.u64(0);
-                w.u64(0);
-                w.u64(attr.mtime_secs);
-                w.u64(0);
+                w.u64(attr.atime.secs);
+                w.u64(attr.atime.nsecs);
+                w.u64(attr.mtime.secs);
+                w.u64(attr.mtime.nsecs);
             }
             Request::Readlink { fid } | Request::Statfs { fid } | Request::Clunk { fid } => w.u32(fid),
             Request::Link { dfid, fid, name } => {
@@ -423,10 +436,11 @@ impl<'a> Response<'a> {
                 let (mode, uid, gid) = (r.u32()?, r.u32()?, r.u32()?);
                 let (nlink, rdev, size) = (r.u64()?, r.u64()?, r.u64()?);
                 let (_blksize, _blocks) = (r.u64()?, r.u64()?);
-                let (_atime, _atime_ns) = (r.u64()?, r.u64()?);
-                let mtime_secs = r.u64()?;
-                r.take(7 * 8)?;
-                Response::Attr(Attr { qid, mode, uid, gid, nlink, rdev, size, mtime_secs })
+                let mut time = || -> Result<Time, Errno> { Ok(Time { secs: r.u64()?, nsecs: r.u64()? }) };
+                let (atime, mtime, ctime) = (time()?, time()?, time()?);
+                // btime, gen, data_version.
+                r.take(4 * 8)?;
+                Response::Attr(Attr { qid, mode, uid, gid, nlink, rdev, size, atime, mtime, ctime })
             }
             TREADLINK => Response::Link(r.str()?),
             TSTATFS => Response::StatFs(StatFs {

@@ -16,7 +16,12 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use syscall::Errno;
-use syscall::net::{EPOLLERR, EPOLLET, EPOLLHUP, EPOLLONESHOT, EpollEvent};
+use syscall::net::{EPOLLERR, EPOLLET, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLONESHOT, EPOLLOUT, EpollEvent};
+
+/// EPOLLWAKEUP (taken, changes nothing here).
+const EPOLLWAKEUP: u32 = 1 << 29;
+/// The events an EPOLLEXCLUSIVE entry may ask for (Linux's EPOLLEXCLUSIVE_OK_BITS).
+const EXCLUSIVE_OK: u32 = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Interest {
@@ -58,6 +63,9 @@ impl<K: Ord + Clone> Default for Interests<K> {
 
 impl<K: Ord + Clone> Interests<K> {
     pub fn add(&mut self, key: K, event: EpollEvent) -> Result<(), Errno> {
+        if event.events & EPOLLEXCLUSIVE != 0 && event.events & !EXCLUSIVE_OK != 0 {
+            return Err(Errno::EINVAL);
+        }
         if self.entries.contains_key(&key) {
             return Err(Errno::EEXIST);
         }
@@ -65,8 +73,16 @@ impl<K: Ord + Clone> Interests<K> {
         Ok(())
     }
 
+    /// EPOLL_CTL_MOD: EINVAL for EPOLLEXCLUSIVE, asked now or given at
+    /// EPOLL_CTL_ADD (Linux allows it only there).
     pub fn modify(&mut self, key: &K, event: EpollEvent) -> Result<(), Errno> {
+        if event.events & EPOLLEXCLUSIVE != 0 {
+            return Err(Errno::EINVAL);
+        }
         let entry = self.entries.get_mut(key).ok_or(Errno::ENOENT)?;
+        if entry.events & EPOLLEXCLUSIVE != 0 {
+            return Err(Errno::EINVAL);
+        }
         *entry = Interest::new(event);
         Ok(())
     }
@@ -201,5 +217,16 @@ mod tests {
         i.add(2, ev(EPOLLIN, 7)).unwrap();
         assert_eq!(i.ready(8, |_, _| Some((EPOLLIN, 4))), [ev(EPOLLIN, 7)]);
         assert_eq!(i.ready(8, |_, _| Some((EPOLLIN, 4))), [ev(EPOLLIN, 7)]);
+    }
+
+    #[test]
+    fn exclusive_entries_follow_linux_rules() {
+        let mut i = Interests::default();
+        assert_eq!(i.add(1, ev(EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT, 1)), Err(Errno::EINVAL));
+        assert_eq!(i.add(1, ev(EPOLLIN | EPOLLEXCLUSIVE | EPOLLET, 1)), Ok(()));
+        assert_eq!(i.modify(&1, ev(EPOLLIN, 2)), Err(Errno::EINVAL));
+        i.add(2, ev(EPOLLIN, 3)).unwrap();
+        assert_eq!(i.modify(&2, ev(EPOLLIN | EPOLLEXCLUSIVE, 3)), Err(Errno::EINVAL));
+        assert_eq!(i.ready(8, |_, _| Some((EPOLLIN, 1))).len(), 2);
     }
 }

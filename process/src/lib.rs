@@ -35,6 +35,7 @@ pub mod locks;
 pub mod membarrier;
 pub mod oom;
 pub mod pipe;
+pub mod priority;
 pub mod ports;
 pub mod proctext;
 pub mod rlimit;
@@ -43,6 +44,7 @@ pub mod stack;
 pub mod sysv;
 pub mod table;
 pub mod timerfd;
+pub mod tty;
 
 pub use cputime::{CpuClock, CpuLimitAction, CpuTimer, CpuTimers, Rusage, cpu_limit_action};
 pub use eventfd::{EventCounter, EventWait};

@@ -36,6 +36,12 @@ pub const STACK_LIMIT_FOR_ARGS: usize = 128 * 1024;
 pub struct StackImage {
     pub bytes: Vec<u8>,
     pub sp: u64,
+    /// Where the argument strings start and end and the environment's end:
+    /// Linux's `arg_start`, `arg_end` and `env_end`, which /proc/PID/cmdline
+    /// reads (a program may write its title over them, as nginx does).
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_end: u64,
 }
 
 /// Why no initial stack could be built.
@@ -115,6 +121,7 @@ pub fn build_initial_stack(
     };
     let argv_ptrs = place(argv, &mut put);
     let envp_ptrs = place(envp, &mut put);
+    let arg_end = argv_strings_at + strings_len(argv) as u64;
     let execfn_at = cursor;
     put(execfn_at, execfn);
     put(platform_at, PLATFORM);
@@ -140,7 +147,7 @@ pub fn build_initial_stack(
         push(value);
     }
 
-    Ok(StackImage { bytes, sp })
+    Ok(StackImage { bytes, sp, arg_start: argv_strings_at, arg_end, env_end: execfn_at })
 }
 
 #[cfg(test)]

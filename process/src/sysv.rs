@@ -1,7 +1,8 @@
 //! SysV IPC's pure parts: the key/id table shared by shm and sem (ipcget's
 //! IPC_PRIVATE, IPC_CREAT, IPC_EXCL and permission rules, ids that change
-//! when a slot is reused) and semop's all-or-nothing evaluation with
-//! SEM_UNDO adjustments. The kernel side (not written yet) holds the
+//! when a slot is reused, the index walk of IPC_INFO and *_STAT) and
+//! semop's all-or-nothing evaluation with SEM_UNDO adjustments. The kernel
+//! side (`kernel/src/sysv.rs`, `kernel/src/syscalls/ipc.rs`) holds the
 //! objects and the waiters; decisions in docs/sysv-ipc.md.
 
 use alloc::vec::Vec;
@@ -17,6 +18,31 @@ pub const SEMVMX: i32 = 32767;
 /// Ids are `seq * SEQ_MULTIPLIER + slot` (Linux's `IPCMNI`).
 pub const SEQ_MULTIPLIER: i32 = 32768;
 
+/// Linux's largest total SEM_UNDO adjustment of one semaphore (SEMAEM).
+pub const SEMAEM: i32 = SEMVMX;
+
+/// Who asks: effective ids, supplementary groups, and whether the caller
+/// has CAP_IPC_OWNER (every check passes).
+#[derive(Clone, Copy, Debug)]
+pub struct Caller<'a> {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: &'a [u32],
+    pub privileged: bool,
+}
+
+impl Caller<'_> {
+    fn in_group(&self, gid: u32) -> bool {
+        self.gid == gid || self.groups.contains(&gid)
+    }
+
+    /// Whether the caller owns or created the object (IPC_SET, IPC_RMID
+    /// and SHM_LOCK want this or privilege).
+    pub fn owns(&self, perm: &Perm) -> bool {
+        self.privileged || self.uid == perm.uid || self.uid == perm.cuid
+    }
+}
+
 /// The owner and mode of one object (`struct ipc_perm`'s part that decides).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Perm {
@@ -30,14 +56,15 @@ pub struct Perm {
 
 impl Perm {
     /// ipcperms: `want` is 4 (read) and/or 2 (write), checked against the
-    /// owner's, the group's or others' bits; privileged callers pass.
-    pub fn allows(&self, uid: u32, gid: u32, privileged: bool, want: u16) -> bool {
-        if privileged {
+    /// owner's, the group's (the caller's group or one of its
+    /// supplementary groups) or others' bits; privileged callers pass.
+    pub fn allows(&self, caller: &Caller<'_>, want: u16) -> bool {
+        if caller.privileged {
             return true;
         }
-        let bits = if uid == self.uid || uid == self.cuid {
+        let bits = if caller.uid == self.uid || caller.uid == self.cuid {
             self.mode >> 6
-        } else if gid == self.gid || gid == self.cgid {
+        } else if caller.in_group(self.gid) || caller.in_group(self.cgid) {
             self.mode >> 3
         } else {
             self.mode
@@ -63,14 +90,14 @@ pub enum Got {
 }
 
 impl<T> Table<T> {
-    pub fn new(limit: usize) -> Self {
+    pub const fn new(limit: usize) -> Self {
         Table { slots: Vec::new(), seq: 0, limit }
     }
 
     /// shmget/semget's lookup: IPC_PRIVATE always creates; an existing key
     /// is EEXIST under IPC_CREAT|IPC_EXCL, else checked for `want`
     /// (EACCES); a missing key without IPC_CREAT is ENOENT.
-    pub fn get(&self, key: i32, flags: u32, uid: u32, gid: u32, privileged: bool, want: u16) -> Result<Got, Errno> {
+    pub fn get(&self, key: i32, flags: u32, caller: &Caller<'_>, want: u16) -> Result<Got, Errno> {
         if key == IPC_PRIVATE {
             return Ok(Got::Create);
         }
@@ -78,7 +105,7 @@ impl<T> Table<T> {
             Some((id, perm)) => {
                 if flags & IPC_CREAT != 0 && flags & IPC_EXCL != 0 {
                     Err(Errno::EEXIST)
-                } else if !perm.allows(uid, gid, privileged, want) {
+                } else if !perm.allows(caller, want) {
                     Err(Errno::EACCES)
                 } else {
                     Ok(Got::Existing(id))
@@ -128,6 +155,55 @@ impl<T> Table<T> {
     pub fn iter(&self) -> impl Iterator<Item = (i32, &Perm, &T)> {
         self.slots.iter().flatten().map(|(id, p, t)| (*id, p, t))
     }
+
+    /// As [`Table::iter`], to change them (SETVAL's undo reset walks the sets).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (i32, &mut Perm, &mut T)> {
+        self.slots.iter_mut().flatten().map(|(id, p, t)| (*id, p, t))
+    }
+
+    /// Objects in the table (SEM_INFO's semusz, SHM_INFO's used_ids).
+    pub fn in_use(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
+
+    /// The highest slot in use, if any: what IPC_INFO, SEM_INFO and
+    /// SHM_INFO return (Linux's `ipc_get_maxidx`; 0 for an empty table).
+    pub fn max_index(&self) -> Option<usize> {
+        self.slots.iter().rposition(Option::is_some)
+    }
+
+    /// The object in slot `index` (SEM_STAT, SHM_STAT): its id; EINVAL
+    /// for an empty or out-of-range slot.
+    pub fn at_index(&mut self, index: usize) -> Result<(i32, &mut Perm, &mut T), Errno> {
+        match self.slots.get_mut(index) {
+            Some(Some((id, perm, object))) => Ok((*id, perm, object)),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The id whose object `matches` says is the one (shmdt finding the
+    /// segment of a mapping).
+    pub fn find(&self, mut matches: impl FnMut(&T) -> bool) -> Option<i32> {
+        self.slots.iter().flatten().find(|(_, _, t)| matches(t)).map(|(id, _, _)| *id)
+    }
+}
+
+/// Adds the undo adjustments of one successful semop to a process's
+/// `semadj` for the set (one entry per semaphore), all or nothing:
+/// ERANGE if any total would leave `-(SEMAEM + 1)..=SEMAEM`, as Linux's
+/// `perform_atomic_semop` refuses the operation then.
+pub fn merge_undo(semadj: &mut [i32], undo: &[(u16, i32)]) -> Result<(), Errno> {
+    let mut next = semadj.to_vec();
+    for &(num, adj) in undo {
+        let slot = next.get_mut(usize::from(num)).ok_or(Errno::EFBIG)?;
+        let total = *slot + adj;
+        if !(-(SEMAEM + 1)..=SEMAEM).contains(&total) {
+            return Err(Errno::ERANGE);
+        }
+        *slot = total;
+    }
+    semadj.copy_from_slice(&next);
+    Ok(())
 }
 
 /// One `struct sembuf`.
@@ -209,17 +285,21 @@ mod tests {
         Perm { key, uid: 1000, gid: 1000, cuid: 1000, cgid: 1000, mode }
     }
 
+    fn who(uid: u32, gid: u32, privileged: bool) -> Caller<'static> {
+        Caller { uid, gid, groups: &[], privileged }
+    }
+
     #[test]
     fn keys_flags_and_permissions() {
         let mut t: Table<u32> = Table::new(4);
-        assert_eq!(t.get(42, 0, 1000, 1000, false, 4), Err(Errno::ENOENT));
-        assert_eq!(t.get(42, IPC_CREAT, 1000, 1000, false, 4), Ok(Got::Create));
+        assert_eq!(t.get(42, 0, &who(1000, 1000, false), 4), Err(Errno::ENOENT));
+        assert_eq!(t.get(42, IPC_CREAT, &who(1000, 1000, false), 4), Ok(Got::Create));
         let id = t.insert(perm(42, 0o600), 7).unwrap();
-        assert_eq!(t.get(42, IPC_CREAT, 1000, 1000, false, 6), Ok(Got::Existing(id)));
-        assert_eq!(t.get(42, IPC_CREAT | IPC_EXCL, 1000, 1000, false, 4), Err(Errno::EEXIST));
-        assert_eq!(t.get(42, 0, 2000, 2000, false, 4), Err(Errno::EACCES));
-        assert_eq!(t.get(42, 0, 2000, 2000, true, 4), Ok(Got::Existing(id)));
-        assert_eq!(t.get(IPC_PRIVATE, 0, 1000, 1000, false, 4), Ok(Got::Create));
+        assert_eq!(t.get(42, IPC_CREAT, &who(1000, 1000, false), 6), Ok(Got::Existing(id)));
+        assert_eq!(t.get(42, IPC_CREAT | IPC_EXCL, &who(1000, 1000, false), 4), Err(Errno::EEXIST));
+        assert_eq!(t.get(42, 0, &who(2000, 2000, false), 4), Err(Errno::EACCES));
+        assert_eq!(t.get(42, 0, &who(2000, 2000, true), 4), Ok(Got::Existing(id)));
+        assert_eq!(t.get(IPC_PRIVATE, 0, &who(1000, 1000, false), 4), Ok(Got::Create));
         assert_eq!(*t.lookup(id).unwrap().1, 7);
         assert_eq!(t.remove(id), Ok(7));
         assert_eq!(t.lookup(id).map(|_| ()), Err(Errno::EINVAL));
@@ -237,10 +317,41 @@ mod tests {
     #[test]
     fn group_and_other_bits() {
         let p = perm(1, 0o640);
-        assert!(p.allows(1000, 5, false, 6));
-        assert!(p.allows(7, 1000, false, 4));
-        assert!(!p.allows(7, 1000, false, 2));
-        assert!(!p.allows(7, 7, false, 4));
+        assert!(p.allows(&who(1000, 5, false), 6));
+        assert!(p.allows(&who(7, 1000, false), 4));
+        assert!(!p.allows(&who(7, 1000, false), 2));
+        assert!(!p.allows(&who(7, 7, false), 4));
+        // A supplementary group counts as the group.
+        assert!(p.allows(&Caller { uid: 7, gid: 7, groups: &[3, 1000], privileged: false }, 4));
+        assert!(who(1000, 7, false).owns(&p) && !who(7, 7, false).owns(&p) && who(7, 7, true).owns(&p));
+    }
+
+    #[test]
+    fn indexes_for_info_and_stat() {
+        let mut t: Table<u32> = Table::new(8);
+        assert_eq!((t.max_index(), t.in_use()), (None, 0));
+        let a = t.insert(perm(1, 0o600), 10).unwrap();
+        let b = t.insert(perm(2, 0o600), 20).unwrap();
+        assert_eq!((t.max_index(), t.in_use()), (Some(1), 2));
+        assert_eq!(t.at_index(1).map(|(id, _, v)| (id, *v)), Ok((b, 20)));
+        assert_eq!(t.find(|&v| v == 10), Some(a));
+        t.remove(b).unwrap();
+        assert_eq!((t.max_index(), t.in_use()), (Some(0), 1));
+        assert_eq!(t.at_index(1).map(|_| ()), Err(Errno::EINVAL));
+        assert_eq!(t.at_index(99).map(|_| ()), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn undo_totals_stay_in_range() {
+        let mut adj = [0, 0];
+        merge_undo(&mut adj, &[(0, 1), (1, -2), (0, 1)]).unwrap();
+        assert_eq!(adj, [2, -2]);
+        adj[0] = SEMAEM;
+        assert_eq!(merge_undo(&mut adj, &[(1, 1), (0, 1)]), Err(Errno::ERANGE));
+        assert_eq!(adj, [SEMAEM, -2], "nothing applied");
+        adj[1] = -SEMAEM;
+        merge_undo(&mut adj, &[(1, -1)]).unwrap();
+        assert_eq!(merge_undo(&mut adj, &[(1, -1)]), Err(Errno::ERANGE));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use alloc::vec::Vec;
 use syscall::{CLD_DUMPED, CLD_EXITED, CLD_KILLED, Errno};
 
 use crate::Pid;
+use crate::priority::{self, Caller, Priority, Target};
 
 /// Pids are below this (Linux's largest `pid_max`); allocation wraps to 1.
 pub const PID_MAX: u32 = 4_194_304;
@@ -141,6 +142,9 @@ pub struct Entry {
     /// parent ends (0: none). A fork child starts without one; execve
     /// keeps it.
     pub pdeath_signal: u32,
+    /// Its nice value and what setpriority checks against
+    /// ([`crate::priority`]); a fork child starts with its parent's.
+    pub priority: Priority,
 }
 
 impl Entry {
@@ -254,10 +258,61 @@ impl ProcessTable {
         self.try_allocate_pid().expect("every pid is in use")
     }
 
-    /// Adds a running process (after `fork`, or pid 1 with parent 0).
+    /// Adds a running process (after `fork`, or pid 1 with parent 0),
+    /// with its parent's [`Priority`] (the default without a parent).
     /// Replaces an entry with the same pid.
     pub fn insert(&mut self, pid: Pid, parent: Pid, pgid: u32, sid: u32) {
-        self.entries.insert(pid, Entry { pid, parent, pgid, sid, state: ProcState::Running, pdeath_signal: 0 });
+        let priority = self.entries.get(&parent).map(|e| e.priority).unwrap_or_default();
+        self.entries.insert(pid, Entry { pid, parent, pgid, sid, state: ProcState::Running, pdeath_signal: 0, priority });
+    }
+
+    /// The processes a priority call names.
+    fn priority_targets(&self, target: Target) -> impl Iterator<Item = &Entry> + '_ {
+        let pid = match target {
+            Target::Process(tid) => self.process_of(tid),
+            _ => None,
+        };
+        self.entries.values().filter(move |e| match target {
+            Target::Process(_) => Some(e.pid) == pid,
+            Target::Group(pgid) => e.pgid == pgid,
+            Target::User(uid) => e.priority.ruid == uid,
+        })
+    }
+
+    /// The raw `getpriority`: `20 - nice` of the highest-priority process
+    /// `target` names (zombies included, as on Linux); `ESRCH` for none.
+    pub fn get_priority(&self, target: Target) -> Result<u64, Errno> {
+        self.priority_targets(target).map(|e| e.priority.raw()).max().ok_or(Errno::ESRCH)
+    }
+
+    /// `setpriority`: every process `target` names that `caller` may
+    /// change gets `prio` (clamped); `ESRCH` for none, else the last
+    /// refusal's error (`EPERM`, `EACCES`) or success.
+    pub fn set_priority(&mut self, target: Target, prio: i32, caller: Caller) -> Result<(), Errno> {
+        let nice = priority::clamp(prio);
+        let pids: Vec<Pid> = self.priority_targets(target).map(|e| e.pid).collect();
+        let mut result = Err(Errno::ESRCH);
+        for pid in pids {
+            let Some(entry) = self.entries.get_mut(&pid) else { continue };
+            match priority::may_set(caller, &entry.priority, nice) {
+                Ok(()) => {
+                    entry.priority.nice = nice;
+                    if result == Err(Errno::ESRCH) {
+                        result = Ok(());
+                    }
+                }
+                Err(error) => result = Err(error),
+            }
+        }
+        result
+    }
+
+    /// The ids and RLIMIT_NICE of `pid` changed: what setpriority checks
+    /// from now on.
+    pub fn set_priority_ids(&mut self, pid: Pid, ruid: u32, euid: u32, nice_rlimit: u64) {
+        if let Some(entry) = self.entries.get_mut(&pid) {
+            (entry.priority.ruid, entry.priority.euid, entry.priority.nice_rlimit) = (ruid, euid, nice_rlimit);
+        }
     }
 
     pub fn get(&self, pid: Pid) -> Option<&Entry> {
@@ -430,6 +485,38 @@ impl ProcessTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn priorities_are_inherited_and_set_by_pid_group_and_user() {
+        let mut t = ProcessTable::new();
+        t.insert(Pid::INIT, Pid::new(0), 1, 1);
+        let root = Caller { euid: 0, privileged: true };
+        let alice = Caller { euid: 1000, privileged: false };
+        assert_eq!(t.get_priority(Target::Process(Pid::INIT)), Ok(20));
+        assert_eq!(t.set_priority(Target::Process(Pid::INIT), 5, root), Ok(()));
+        let a = t.allocate_pid();
+        t.insert(a, Pid::INIT, 1, 1);
+        assert_eq!(t.get(a).map(|e| e.priority.nice), Some(5), "a fork child starts with its parent's");
+        t.set_priority_ids(a, 1000, 1000, 0);
+        let b = t.allocate_pid();
+        t.insert(b, a, 1, 1);
+        assert_eq!(t.get(b).map(|e| e.priority), Some(Priority { nice: 5, ruid: 1000, euid: 1000, nice_rlimit: 0 }));
+        assert_eq!(t.set_priority(Target::Process(b), 10, alice), Ok(()));
+        assert_eq!(t.get_priority(Target::User(1000)), Ok(15), "the highest priority of the user's");
+        assert_eq!(t.get_priority(Target::Group(1)), Ok(15), "pid 1 and a at 5");
+        assert_eq!(t.set_priority(Target::Process(b), 9, alice), Err(Errno::EACCES), "lowering");
+        assert_eq!(t.set_priority(Target::Group(1), 12, alice), Err(Errno::EPERM), "pid 1 is root's");
+        assert_eq!((t.get(a).unwrap().priority.nice, t.get(b).unwrap().priority.nice, t.get(Pid::INIT).unwrap().priority.nice), (12, 12, 5),
+                   "the others still change");
+        assert_eq!(t.set_priority(Target::User(1000), 100, alice), Ok(()));
+        assert_eq!(t.get_priority(Target::User(1000)), Ok(1), "clamped to 19");
+        assert_eq!(t.get_priority(Target::User(4242)), Err(Errno::ESRCH));
+        assert_eq!(t.set_priority(Target::Process(Pid::new(999)), 0, root), Err(Errno::ESRCH));
+        assert_eq!(t.get_priority(Target::Group(77)), Err(Errno::ESRCH));
+        let tid = t.allocate_pid();
+        t.add_thread(tid, b);
+        assert_eq!(t.get_priority(Target::Process(tid)), Ok(1), "a thread's id names its process");
+    }
 
     #[test]
     fn thread_ids_come_from_the_pid_space() {

@@ -931,6 +931,22 @@ pub const FIONCLEX: u32 = 0x5450;
 pub const FIOCLEX: u32 = 0x5451;
 /// Set or clear async I/O.
 pub const FIOASYNC: u32 = 0x5452;
+/// Wait until output drains (`tcdrain`), or send a break.
+pub const TCSBRK: u32 = 0x5409;
+/// Suspend or restart output or input (`tcflow`).
+pub const TCXONC: u32 = 0x540a;
+/// Discard input and/or output (`tcflush`).
+pub const TCFLSH: u32 = 0x540b;
+/// Bytes of output not yet sent.
+pub const TIOCOUTQ: u32 = 0x5411;
+/// The pseudo-terminal's number (`ptsname`).
+pub const TIOCGPTN: u32 = 0x8004_5430;
+/// Lock or unlock the pseudo-terminal's slave (`unlockpt`).
+pub const TIOCSPTLCK: u32 = 0x4004_5431;
+/// Whether the slave is locked.
+pub const TIOCGPTLCK: u32 = 0x8004_5439;
+/// Open the slave from the master (glibc's `openpty`).
+pub const TIOCGPTPEER: u32 = 0x5441;
 
 /// The name of an ioctl request, for traces (`"TCGETS"`).
 pub const fn ioctl_name(request: u32) -> Option<&'static str> {
@@ -951,6 +967,14 @@ pub const fn ioctl_name(request: u32) -> Option<&'static str> {
         FIONCLEX => "FIONCLEX",
         FIOCLEX => "FIOCLEX",
         FIOASYNC => "FIOASYNC",
+        TCSBRK => "TCSBRK",
+        TCXONC => "TCXONC",
+        TCFLSH => "TCFLSH",
+        TIOCOUTQ => "TIOCOUTQ",
+        TIOCGPTN => "TIOCGPTN",
+        TIOCSPTLCK => "TIOCSPTLCK",
+        TIOCGPTLCK => "TIOCGPTLCK",
+        TIOCGPTPEER => "TIOCGPTPEER",
         _ => return None,
     })
 }

@@ -653,6 +653,179 @@ fn split_dev(dev: u64) -> (u32, u32) {
     (major as u32, minor as u32)
 }
 
+/// `struct ipc64_perm` (48 bytes): an IPC object's key, owner, creator,
+/// mode and sequence number. IPC_SET reads uid, gid and mode from it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct IpcPerm {
+    pub key: i32,
+    pub uid: u32,
+    pub gid: u32,
+    pub cuid: u32,
+    pub cgid: u32,
+    /// The mode bits, and SHM_DEST / SHM_LOCKED for a segment.
+    pub mode: u32,
+    pub seq: u16,
+}
+
+impl IpcPerm {
+    pub const SIZE: usize = 48;
+
+    fn write(&self, w: &mut Writer<'_>) {
+        w.u32(self.key as u32).u32(self.uid).u32(self.gid).u32(self.cuid).u32(self.cgid).u32(self.mode);
+        // __pad2, then the two unused longs at their 8-byte alignment.
+        w.u16(self.seq).u16(0).u32(0).u64(0).u64(0);
+    }
+
+    fn read(r: &mut Reader<'_>) -> IpcPerm {
+        let perm = IpcPerm { key: r.u32() as i32, uid: r.u32(), gid: r.u32(), cuid: r.u32(), cgid: r.u32(), mode: r.u32(), seq: r.u16() };
+        r.array::<22>();
+        perm
+    }
+}
+
+/// `struct shmid64_ds` (112 bytes) of shmctl's IPC_STAT and IPC_SET.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct ShmidDs {
+    pub perm: IpcPerm,
+    pub segsz: u64,
+    pub atime: i64,
+    pub dtime: i64,
+    pub ctime: i64,
+    pub cpid: i32,
+    pub lpid: i32,
+    pub nattch: u64,
+}
+
+impl ShmidDs {
+    pub const SIZE: usize = 112;
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        let mut w = Writer::new(&mut out);
+        self.perm.write(&mut w);
+        w.u64(self.segsz).i64(self.atime).i64(self.dtime).i64(self.ctime);
+        w.u32(self.cpid as u32).u32(self.lpid as u32).u64(self.nattch);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        let perm = IpcPerm::read(&mut r);
+        ShmidDs {
+            perm,
+            segsz: r.u64(),
+            atime: r.i64(),
+            dtime: r.i64(),
+            ctime: r.i64(),
+            cpid: r.u32() as i32,
+            lpid: r.u32() as i32,
+            nattch: r.u64(),
+        }
+    }
+}
+
+/// `struct semid64_ds` (104 bytes on x86-64) of semctl's IPC_STAT and IPC_SET.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SemidDs {
+    pub perm: IpcPerm,
+    pub otime: i64,
+    pub ctime: i64,
+    pub nsems: u64,
+}
+
+impl SemidDs {
+    pub const SIZE: usize = 104;
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        let mut w = Writer::new(&mut out);
+        self.perm.write(&mut w);
+        w.i64(self.otime).u64(0).i64(self.ctime).u64(0).u64(self.nsems);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let mut r = Reader::new(bytes);
+        let perm = IpcPerm::read(&mut r);
+        let otime = r.i64();
+        r.u64();
+        let ctime = r.i64();
+        r.u64();
+        SemidDs { perm, otime, ctime, nsems: r.u64() }
+    }
+}
+
+/// `struct shminfo64` (72 bytes): shmctl(IPC_INFO)'s limits.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct ShmLimits {
+    pub shmmax: u64,
+    pub shmmin: u64,
+    pub shmmni: u64,
+    pub shmseg: u64,
+    pub shmall: u64,
+}
+
+impl ShmLimits {
+    pub const SIZE: usize = 72;
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        Writer::new(&mut out).u64(self.shmmax).u64(self.shmmin).u64(self.shmmni).u64(self.shmseg).u64(self.shmall);
+        out
+    }
+}
+
+/// `struct shm_info` (48 bytes): shmctl(SHM_INFO)'s use of shared memory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct ShmUsage {
+    pub used_ids: i32,
+    /// Pages of all segments.
+    pub shm_tot: u64,
+    /// Pages of them in memory.
+    pub shm_rss: u64,
+}
+
+impl ShmUsage {
+    pub const SIZE: usize = 48;
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        // shm_swp, swap_attempts and swap_successes: no swap.
+        Writer::new(&mut out).u32(self.used_ids as u32).u32(0).u64(self.shm_tot).u64(self.shm_rss);
+        out
+    }
+}
+
+/// `struct seminfo` (40 bytes): semctl(IPC_INFO, SEM_INFO)'s ten ints.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SemLimits {
+    pub semmap: i32,
+    pub semmni: i32,
+    pub semmns: i32,
+    pub semmnu: i32,
+    pub semmsl: i32,
+    pub semopm: i32,
+    pub semume: i32,
+    pub semusz: i32,
+    pub semvmx: i32,
+    pub semaem: i32,
+}
+
+impl SemLimits {
+    pub const SIZE: usize = 40;
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut out = [0; Self::SIZE];
+        let mut w = Writer::new(&mut out);
+        for v in [
+            self.semmap, self.semmni, self.semmns, self.semmnu, self.semmsl, self.semopm, self.semume, self.semusz, self.semvmx, self.semaem,
+        ] {
+            w.u32(v as u32);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -697,6 +870,30 @@ mod tests {
         // glibc's makedev(0x1234, 0x56789)
         let dev = (0x234u64 << 8) | (0x1000u64 << 32) | 0x89 | (0x56700u64 << 12);
         assert_eq!(split_dev(dev), (0x1234, 0x56789));
+    }
+
+    #[test]
+    fn ipc_layouts() {
+        let perm = IpcPerm { key: 0x1234, uid: 33, gid: 34, cuid: 0, cgid: 1, mode: 0o1600, seq: 7 };
+        let shm = ShmidDs { perm, segsz: 8192, atime: 10, dtime: 11, ctime: 12, cpid: 5, lpid: 6, nattch: 2 };
+        let b = shm.to_bytes();
+        // Offsets of <asm-generic/shmbuf.h>'s struct shmid64_ds on x86-64.
+        assert_eq!((u32_at(&b, 0), u32_at(&b, 4), u32_at(&b, 8)), (0x1234, 33, 34));
+        assert_eq!((u32_at(&b, 12), u32_at(&b, 16), u32_at(&b, 20)), (0, 1, 0o1600));
+        assert_eq!(u16::from_le_bytes([b[24], b[25]]), 7);
+        assert_eq!((u64_at(&b, 48), u64_at(&b, 56), u64_at(&b, 64), u64_at(&b, 72)), (8192, 10, 11, 12));
+        assert_eq!((u32_at(&b, 80), u32_at(&b, 84), u64_at(&b, 88)), (5, 6, 2));
+        assert_eq!(ShmidDs::from_bytes(&b), shm);
+        let sem = SemidDs { perm, otime: 20, ctime: 21, nsems: 3 };
+        let b = sem.to_bytes();
+        // <asm/sembuf.h> on x86-64: otime, pad, ctime, pad, nsems.
+        assert_eq!((u64_at(&b, 48), u64_at(&b, 64), u64_at(&b, 80)), (20, 21, 3));
+        assert_eq!(SemidDs::from_bytes(&b), sem);
+        let info = SemLimits { semmni: 32000, semaem: 32767, ..SemLimits::default() };
+        let b = info.to_bytes();
+        assert_eq!((u32_at(&b, 4), u32_at(&b, 36)), (32000, 32767));
+        let usage = ShmUsage { used_ids: 3, shm_tot: 4, shm_rss: 5 }.to_bytes();
+        assert_eq!((u32_at(&usage, 0), u64_at(&usage, 8), u64_at(&usage, 16)), (3, 4, 5));
     }
 
     fn u64_at(bytes: &[u8], offset: usize) -> u64 {

@@ -9,6 +9,7 @@
 //!   [`MmapProt`], [`ClockId`], [`Signal`]...) and the ABI constants.
 //! - [`layout`]: structures with their exact byte layout ([`Stat`],
 //!   [`Timespec`], [`Termios`], [`KernelSigaction`], dirents...).
+//! - [`ipc`]: SysV IPC's commands, flags and limits.
 //! - [`signal_frame`]: the x86-64 `rt_sigframe` ([`SignalFrame`],
 //!   [`SigContext`], [`SigInfo`]) a signal handler runs on.
 //! - [`support`]: what Isola does with each call (`docs/syscalls.md`).
@@ -27,6 +28,7 @@ use core::fmt;
 pub mod args;
 pub mod cmsg;
 pub mod futex;
+pub mod ipc;
 pub mod layout;
 pub mod net;
 pub mod nr;

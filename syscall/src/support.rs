@@ -51,7 +51,9 @@ const MMAP_NOTE: &str = "MAP_SHARED with PROT_EXEC is EACCES (executable shared 
 writable and executable at once is refused (W^X: EACCES), and executable memory is scanned for WRPKRU (EACCES on a hit); \
 a process that had a file page mapped before the file was truncated below it reads zeros there (Linux: SIGBUS); \
 MAP_HUGETLB, MAP_LOCKED, MAP_POPULATE, MAP_NORESERVE and MAP_32BIT are accepted and change nothing";
-const STAT_NOTE: &str = "st_atime and st_ctime are the mtime, and times are whole seconds (the nanoseconds are 0)";
+const SEMOP_NOTE: &str = "a waiter that is woken reads its operations from memory again (Linux reads them once)";
+const STAT_NOTE: &str = "descriptors that are not files (pipes, sockets, epoll, eventfd, timerfd) and /proc files report times of 0";
+const UTIMES_NOTE: &str = "a descriptor that is not a file (a pipe, a socket) is EINVAL, where Linux sets its inode's times";
 const XATTR_GET_NOTE: &str = "no extended attribute is ever stored: every name is ENODATA once the file is found";
 const XATTR_SET_NOTE: &str = "extended attributes are not stored: EOPNOTSUPP, as on a file system without them";
 const EXECVE_NOTE: &str = "set-user-ID and set-group-ID executables give no ids (the mode bit is stored, not honoured); a program whose code holds WRPKRU that cannot be rewritten is refused (ENOEXEC)";
@@ -71,7 +73,7 @@ macro_rules! annotations {
 annotations! {
     READ => Full,
     WRITE => Full,
-    OPEN => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC at open is kept but arms nothing (Linux ignores it there too); O_DIRECT, O_SYNC, O_DSYNC and O_NOATIME change nothing (files live in memory)"),
+    OPEN => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC at open is kept but arms nothing (Linux ignores it there too); O_DIRECT, O_SYNC and O_DSYNC change nothing (files live in memory)"),
     CLOSE => Full,
     CREAT => Full,
     LINK => Full,
@@ -89,6 +91,7 @@ annotations! {
     MPROTECT => Partial("PROT_GROWSDOWN and PROT_GROWSUP are accepted and ignored; writable and executable at once is refused (W^X: EACCES), PROT_EXEC on shared memory is EACCES, and memory turning executable is scanned for WRPKRU (EACCES on a hit)"),
     MREMAP => Partial("old_size 0 (duplicating a shared mapping) is EINVAL, and so is MREMAP_DONTUNMAP of shared memory; a mapping that becomes executable next to other code is scanned for WRPKRU (EACCES on a hit)"),
     FSYNC => Full,
+    MEMFD_CREATE => Partial("MFD_HUGETLB gives an ordinary memfd (no huge pages); reopening one through /proc/self/fd/N is ENOENT (Linux opens the same file)"),
     EVENTFD => Full,
     TIMERFD_CREATE => Partial("the _ALARM clocks (with CAP_WAKE_ALARM) are their plain clocks: the VM never suspends"),
     TIMERFD_SETTIME => Partial("expirations are noticed at the scheduler's 100 Hz tick (as sleeps): up to 10 ms late"),
@@ -101,7 +104,7 @@ annotations! {
     BRK => Full,
     RT_SIGACTION => Full,
     RT_SIGPROCMASK => Full,
-    IOCTL => Partial("FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC and FIONREAD on any descriptor; on the console TCGETS, TCSETS/TCSETSW/TCSETSF (the settings are not kept), TIOCGWINSZ (always 80x24), TIOCSWINSZ, TIOCGPGRP (the caller's pid), TIOCSPGRP (ignored); every other request is ENOTTY"),
+    IOCTL => Partial("FIOCLEX, FIONCLEX, FIONBIO, FIOASYNC and FIONREAD on any descriptor; on a pseudo-terminal TCGETS, TCSETS/TCSETSW/TCSETSF, TCFLSH, TCSBRK, TCXONC, TIOCGWINSZ/TIOCSWINSZ, TIOCGPTN, TIOCSPTLCK/TIOCGPTLCK, TIOCGPTPEER, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID, TIOCOUTQ (docs/pty.md; no TIOCPKT); on the console TCGETS, TCSETS/TCSETSW/TCSETSF (the settings are not kept), TIOCGWINSZ (always 80x24), TIOCSWINSZ, TIOCGPGRP (the caller's pid), TIOCSPGRP (ignored); every other request is ENOTTY"),
     PREAD64 => Full,
     PWRITE64 => Full,
     READV => Full,
@@ -115,10 +118,20 @@ annotations! {
     SCHED_YIELD => Full,
     MADVISE => Partial("advice only: MADV_DONTNEED and MADV_FREE keep the pages and their contents, where Linux gives zero-filled pages on the next touch"),
     MSYNC => Full,
+    SHMGET => Partial("SHM_HUGETLB and SHM_NORESERVE change nothing"),
+    SHMAT => Partial("SHM_EXEC is EACCES (executable shared memory is refused, docs/shared-memory.md)"),
+    SHMDT => Full,
+    SHMCTL => Partial("shm_nattch counts the address spaces attached, not each attachment (a process attached twice counts once); SHM_LOCK and SHM_UNLOCK set SHM_LOCKED and change nothing else (pages never leave memory)"),
+    SEMGET => Full,
+    SEMOP => Partial(SEMOP_NOTE),
+    SEMTIMEDOP => Partial(SEMOP_NOTE),
+    SEMCTL => Full,
     FALLOCATE => Partial("modes other than 0 and FALLOC_FL_KEEP_SIZE (PUNCH_HOLE, COLLAPSE_RANGE, ZERO_RANGE, INSERT_RANGE) are EOPNOTSUPP"),
     DUP => Full,
     DUP2 => Full,
     SENDFILE => Full,
+    COPY_FILE_RANGE => Partial("at most 1 MiB is copied per call (Linux may copy less than asked too); files on different file systems (a volume and the root) are copied, where Linux 6.1 answers EXDEV"),
+    SPLICE => Partial("the bytes are copied, not moved page by page (SPLICE_F_MOVE and SPLICE_F_GIFT change nothing); at most 1 MiB per call"),
     NANOSLEEP => Partial("interrupted by a signal that runs no handler (a stop signal: no job control), the call starts over with its whole time (Linux sleeps what was left)"),
     GETPID => Full,
     FORK => Full,
@@ -139,7 +152,7 @@ annotations! {
     GETPGID => Full,
     EXIT => Full,
     UNAME => Full,
-    FCNTL => Partial("F_SETLEASE/F_GETLEASE and the file seals (F_ADD_SEALS, F_GET_SEALS) are EINVAL; F_SETFL changes O_APPEND, O_NONBLOCK and O_ASYNC (SIGIO, or F_SETSIG's signal, to the F_SETOWN owner when the file becomes ready, docs/signals-io.md); F_NOTIFY is taken on a directory (ENOTDIR otherwise) but no change in it sends the signal"),
+    FCNTL => Partial("F_SETLEASE/F_GETLEASE are EINVAL; F_SEAL_WRITE is EBUSY while anyone maps the file MAP_SHARED (Linux: through a descriptor open for writing); F_SETFL changes O_APPEND, O_NONBLOCK and O_ASYNC (SIGIO, or F_SETSIG's signal, to the F_SETOWN owner when the file becomes ready, docs/signals-io.md); F_NOTIFY is taken on a directory (ENOTDIR otherwise) but no change in it sends the signal"),
     FLOCK => Full,
     GETCWD => Full,
     CHDIR => Full,
@@ -162,7 +175,10 @@ annotations! {
     RENAMEAT2 => Partial("RENAME_EXCHANGE and RENAME_WHITEOUT are EINVAL (RENAME_NOREPLACE works)"),
     SYMLINK => Full,
     SYMLINKAT => Full,
-    UTIMENSAT => Partial("only the modification time is kept, in whole seconds: the access time is not stored"),
+    UTIMENSAT => Partial(UTIMES_NOTE),
+    FUTIMESAT => Partial(UTIMES_NOTE),
+    UTIMES => Full,
+    UTIME => Full,
     UMASK => Full,
     GETTIMEOFDAY => Full,
     GETRLIMIT => Full,
@@ -209,7 +225,7 @@ annotations! {
     GETCPU => Full,
     CLOCK_NANOSLEEP => Partial("interrupted by a signal that runs no handler (a stop signal: no job control), a relative sleep starts over with its whole time (Linux sleeps what was left)"),
     EXIT_GROUP => Full,
-    OPENAT => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC at open is kept but arms nothing (Linux ignores it there too); O_DIRECT, O_SYNC, O_DSYNC and O_NOATIME change nothing (files live in memory)"),
+    OPENAT => Partial("O_TMPFILE is taken as O_DIRECTORY (EISDIR, where Linux makes an unnamed file); O_ASYNC at open is kept but arms nothing (Linux ignores it there too); O_DIRECT, O_SYNC and O_DSYNC change nothing (files live in memory)"),
     MKDIRAT => Full,
     MKNOD => Partial("regular files, FIFOs, sockets and, with privilege, the character devices Isola has (null, zero, console); block devices and other character devices are EPERM"),
     MKNODAT => Partial("regular files, FIFOs, sockets and, with privilege, the character devices Isola has (null, zero, console); block devices and other character devices are EPERM"),
@@ -241,6 +257,8 @@ annotations! {
     FUTEX => Partial("PI locks hand ownership over but boost no priority (one CPU, round robin); a timed wait restarted with no handler run (a stop signal) starts its relative timeout again"),
     RSEQ => Enosys("restartable sequences are not offered; glibc runs without them"),
     PRCTL => Partial("PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG and PR_GET_PDEATHSIG only: every other option is EINVAL"),
+    GETPRIORITY => Full,
+    SETPRIORITY => Partial("the nice value is kept, inherited and reported (getpriority, /proc/PID/stat) but the scheduler does not weigh it; it is per process, where Linux keeps one per thread (a thread's id names its process)"),
     KILL => Partial("stop signals (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) do not stop the process (no job control); no permission check between processes; a real-time signal sent twice is delivered once (not queued)"),
     TKILL => Full,
     TGKILL => Full,

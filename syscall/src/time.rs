@@ -162,10 +162,106 @@ pub const fn itimer_remaining_ns(remaining_ns: u64) -> u64 {
     if remaining_ns < NANOS_PER_MICRO { NANOS_PER_MICRO } else { remaining_ns }
 }
 
+/// `tv_nsec` of utimensat: set this time to now.
+pub const UTIME_NOW: i64 = (1 << 30) - 1;
+/// `tv_nsec` of utimensat: leave this time alone.
+pub const UTIME_OMIT: i64 = (1 << 30) - 2;
+
+/// One file time a utimensat-family call sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileTime {
+    /// `UTIME_OMIT`: left as it is.
+    Omit,
+    /// `UTIME_NOW` (or no array): the clock's now.
+    Now,
+    /// A given time: any seconds, nanoseconds below 1e9.
+    At { secs: i64, nsecs: u32 },
+}
+
+/// What `utimensat`, `futimesat`, `utimes` or `utime` asks: the access time
+/// and the modification time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileTimes {
+    pub atime: FileTime,
+    pub mtime: FileTime,
+}
+
+impl FileTimes {
+    /// No array: both now.
+    pub const NOW: FileTimes = FileTimes { atime: FileTime::Now, mtime: FileTime::Now };
+
+    /// utimensat's `struct timespec[2]`: each `tv_nsec` is `UTIME_NOW`,
+    /// `UTIME_OMIT` or in `0..1e9` (`EINVAL` otherwise); any `tv_sec` is a
+    /// time, before the epoch included.
+    pub const fn from_timespecs(times: &[Timespec; 2]) -> Result<FileTimes, Errno> {
+        const fn one(t: &Timespec) -> Result<FileTime, Errno> {
+            match t.tv_nsec {
+                UTIME_NOW => Ok(FileTime::Now),
+                UTIME_OMIT => Ok(FileTime::Omit),
+                0..=999_999_999 => Ok(FileTime::At { secs: t.tv_sec, nsecs: t.tv_nsec as u32 }),
+                _ => Err(Errno::EINVAL),
+            }
+        }
+        match (one(&times[0]), one(&times[1])) {
+            (Ok(atime), Ok(mtime)) => Ok(FileTimes { atime, mtime }),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// utimes' and futimesat's `struct timeval[2]`: `tv_usec` in `0..1e6`
+    /// (`EINVAL` otherwise), any `tv_sec`.
+    pub const fn from_timevals(times: &[Timeval; 2]) -> Result<FileTimes, Errno> {
+        const fn one(t: &Timeval) -> Result<FileTime, Errno> {
+            if t.tv_usec < 0 || t.tv_usec >= 1_000_000 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(FileTime::At { secs: t.tv_sec, nsecs: (t.tv_usec as u32).saturating_mul(1000) })
+        }
+        match (one(&times[0]), one(&times[1])) {
+            (Ok(atime), Ok(mtime)) => Ok(FileTimes { atime, mtime }),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// utime's `struct utimbuf` (`actime`, `modtime`): whole seconds.
+    pub const fn from_utimbuf(actime: i64, modtime: i64) -> FileTimes {
+        FileTimes { atime: FileTime::At { secs: actime, nsecs: 0 }, mtime: FileTime::At { secs: modtime, nsecs: 0 } }
+    }
+
+    /// Both now (no array, or both `UTIME_NOW`): Linux's "touch", allowed
+    /// to whoever may write the file as well as to its owner. Anything
+    /// else is the owner's (or a privileged caller's) only: `EPERM`.
+    pub const fn is_touch(&self) -> bool {
+        matches!((self.atime, self.mtime), (FileTime::Now, FileTime::Now))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_times_decode_as_linux_checks_them() {
+        let pair = |a: Timespec, m: Timespec| FileTimes::from_timespecs(&[a, m]);
+        assert_eq!(pair(ts(0, UTIME_NOW), ts(5, UTIME_NOW)), Ok(FileTimes::NOW));
+        assert!(FileTimes::NOW.is_touch());
+        let omit_now = pair(ts(0, UTIME_OMIT), ts(0, UTIME_NOW)).unwrap();
+        assert_eq!(omit_now, FileTimes { atime: FileTime::Omit, mtime: FileTime::Now });
+        assert!(!omit_now.is_touch(), "one omitted is no touch: the owner's");
+        assert_eq!(
+            pair(ts(-7, 999_999_999), ts(i64::MAX, 0)),
+            Ok(FileTimes { atime: FileTime::At { secs: -7, nsecs: 999_999_999 }, mtime: FileTime::At { secs: i64::MAX, nsecs: 0 } })
+        );
+        assert_eq!(pair(ts(0, 1_000_000_000), ts(0, 0)), Err(Errno::EINVAL));
+        assert_eq!(pair(ts(0, 0), ts(0, -1)), Err(Errno::EINVAL));
+        assert_eq!(pair(ts(0, 0), ts(0, UTIME_NOW + 1)), Err(Errno::EINVAL));
+        let vals = |a: Timeval, m: Timeval| FileTimes::from_timevals(&[a, m]);
+        assert_eq!(vals(tv(-1, 999_999), tv(3, 0)), Ok(FileTimes { atime: FileTime::At { secs: -1, nsecs: 999_999_000 }, mtime: FileTime::At { secs: 3, nsecs: 0 } }));
+        assert_eq!(vals(tv(0, 1_000_000), tv(0, 0)), Err(Errno::EINVAL));
+        assert_eq!(vals(tv(0, 0), tv(0, -1)), Err(Errno::EINVAL));
+        assert_eq!(FileTimes::from_utimbuf(1, 2).mtime, FileTime::At { secs: 2, nsecs: 0 });
+    }
 
     fn ts(tv_sec: i64, tv_nsec: i64) -> Timespec {
         Timespec { tv_sec, tv_nsec }

@@ -122,6 +122,14 @@ pub fn signature(nr: u64) -> Option<&'static [ArgKind]> {
         nr::MSYNC => &[Ptr, Len, Hex],
         nr::FALLOCATE => &[Fd, Hex, Int, Int],
         nr::MREMAP => &[Ptr, Len, Len, Hex, Ptr],
+        nr::SHMGET => &[Hex, Len, Hex],
+        nr::SHMAT => &[Int, Ptr, Hex],
+        nr::SHMDT => &[Ptr],
+        nr::SHMCTL => &[Int, Int, Ptr],
+        nr::SEMGET => &[Hex, Int, Hex],
+        nr::SEMOP => &[Int, Ptr, Int],
+        nr::SEMTIMEDOP => &[Int, Ptr, Int, Ptr],
+        nr::SEMCTL => &[Int, Int, Int, Hex],
         nr::ARCH_PRCTL => &[ArchPrctl, Hex],
         nr::SET_TID_ADDRESS => &[Ptr],
         nr::EXIT | nr::EXIT_GROUP => &[Int],
@@ -828,7 +836,8 @@ mod tests {
         assert_eq!(arg(ArgKind::Fcntl, 2), "F_SETFD");
         assert_eq!(arg(ArgKind::Fcntl, 99), "99");
         assert_eq!(arg(ArgKind::Ioctl, 0x5413), "TIOCGWINSZ");
-        assert_eq!(arg(ArgKind::Ioctl, 0x8004_5430), "0x80045430");
+        assert_eq!(arg(ArgKind::Ioctl, 0x8004_5430), "TIOCGPTN");
+        assert_eq!(arg(ArgKind::Ioctl, 0x8004_5499), "0x80045499");
         assert_eq!(arg(ArgKind::Signal, 0), "0");
         assert_eq!(arg(ArgKind::Signal, 9), "SIGKILL");
         assert_eq!(arg(ArgKind::Signal, 34), "SIGRT_2");

@@ -3,7 +3,9 @@
  * /proc/self/exe (readlink gives the program's absolute path, and it can be
  * opened), /proc/self/fd (lists 0 1 2 and nothing that is not open),
  * /proc/self/stat and /proc/PID/stat of a child ("PID (name) S ..."), and
- * /proc/meminfo (MemTotal:). */
+ * /proc/meminfo (MemTotal:), and /proc/self/cmdline read from the
+ * process's memory: a title written over argv (nginx's setproctitle) is
+ * what it shows. */
 #include "child.h"
 
 #include <dirent.h>
@@ -168,12 +170,44 @@ static void test_meminfo(void)
           "MemTotal %ld, MemFree %ld, Slab %ld kB", kb, free_kb, slab_kb);
 }
 
+static size_t read_cmdline(char *buf, size_t size)
+{
+    int fd = open("/proc/self/cmdline", O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, size);
+    if (fd >= 0)
+        close(fd);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+static void test_cmdline(int argc, char **argv)
+{
+    char buf[512];
+    size_t n = read_cmdline(buf, sizeof buf);
+    size_t want = 0;
+    for (int i = 0; i < argc; i++)
+        want += strlen(argv[i]) + 1;
+    check(n == want && memcmp(buf, argv[0], strlen(argv[0]) + 1) == 0, "/proc/self/cmdline: argv, NUL-separated",
+          "%zu bytes, want %zu", n, want);
+    /* nginx's way: the title over argv[0], the rest of the area NULs. */
+    size_t area = want;
+    const char *title = "renamed";
+    if (strlen(title) + 1 > area) {
+        skip("a title written over argv", "argv too short");
+        return;
+    }
+    memset(argv[0], 0, area);
+    memcpy(argv[0], title, strlen(title));
+    n = read_cmdline(buf, sizeof buf);
+    check(n == area && strcmp(buf, title) == 0, "a title written over argv is what /proc/self/cmdline shows",
+          "%zu bytes: '%.*s'", n, (int)(n < 64 ? n : 64), buf);
+}
+
 int main(int argc, char **argv)
 {
-    (void)argc;
     test_exe(argv[0]);
     test_fd_dir();
     test_stat();
     test_meminfo();
+    test_cmdline(argc, argv);
     return tap_done();
 }

@@ -14,6 +14,9 @@
  * - many shared objects at once (more than there are protection keys);
  * - futexes on shared words: a wake in one process wakes a waiter in
  *   another (and a process-shared semaphore works);
+ * - a named semaphore (sem_open in /dev/shm, unlinked at once, as
+ *   Python's multiprocessing does): its file lives on while mapped, and a
+ *   post in a fork child wakes the parent;
  * - an attack: a process outside the shared domain touching the shared
  *   address gets SIGSEGV (its parent sees it in wait), the others go on;
  * - in Isola at mpk and strict, the PKRU (rdpkru) opens the shared key of
@@ -868,6 +871,40 @@ static void test_shared_futex(void)
     munmap((void *)word, PAGE);
 }
 
+/* sem_open makes a file in /dev/shm and maps it MAP_SHARED; Python's
+ * multiprocessing unlinks the name at once, so the mapping alone keeps the
+ * file (and its size) alive. */
+static void test_named_semaphore(void)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/isola-test-%d", (int)getpid());
+    sem_t *sem = sem_open(name, O_CREAT | O_EXCL, 0600, 1);
+    check(sem != SEM_FAILED, "sem_open(O_CREAT) in /dev/shm", "%s", errname(errno));
+    if (sem == SEM_FAILED)
+        return;
+    check(sem_unlink(name) == 0, "sem_unlink right away", "%s", errname(errno));
+    int value = -1;
+    check(sem_getvalue(sem, &value) == 0 && value == 1, "an unlinked semaphore's mapping still reads (no SIGBUS)", "value %d", value);
+    check(sem_wait(sem) == 0 && sem_getvalue(sem, &value) == 0 && value == 0, "sem_wait takes it", "value %d", value);
+    pid_t pid = fork();
+    if (pid == 0) {
+        usleep(50000);
+        _exit(sem_post(sem) == 0 ? 0 : 1);
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    int r;
+    do
+        r = sem_timedwait(sem, &until);
+    while (r < 0 && errno == EINTR);
+    char why[128] = "";
+    int good = exited_zero(pid, why, sizeof why);
+    check(r == 0 && good, "a fork child's sem_post wakes the parent's sem_timedwait on the unlinked semaphore", "r %d (%s), %s", r,
+          errname(errno), why);
+    check(sem_close(sem) == 0, "sem_close", "%s", errname(errno));
+}
+
 /* --- the PKRU each process runs with (Isola at mpk and strict) --------- */
 
 static unsigned read_pkru(void)
@@ -956,6 +993,7 @@ int main(int argc, char **argv)
     test_no_frame_lost();
     test_outsider();
     test_shared_futex();
+    test_named_semaphore();
     test_pkru_membership();
     return tap_done();
 }

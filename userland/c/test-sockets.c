@@ -833,6 +833,17 @@ static void test_epoll_edge(void)
     epoll_count(ep, 0, NULL);
     check(epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &want) == 0 && epoll_count(ep, 0, NULL) == 1,
           "EPOLL_CTL_MOD re-arms an edge-triggered entry: what holds is reported", "%s", errname(errno));
+    /* EPOLLEXCLUSIVE (nginx's listeners): only with EPOLL_CTL_ADD and a
+     * few events, never on another epoll instance. */
+    epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL);
+    struct epoll_event excl = {.events = EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT};
+    expect_errno("EPOLLEXCLUSIVE with EPOLLONESHOT: EINVAL", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &excl), EINVAL);
+    excl.events = EPOLLIN | EPOLLEXCLUSIVE;
+    check(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &excl) == 0, "EPOLL_CTL_ADD with EPOLLEXCLUSIVE", "%s", errname(errno));
+    expect_errno("EPOLL_CTL_MOD of an exclusive entry: EINVAL", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &want), EINVAL);
+    int inner = epoll_create1(0);
+    expect_errno("EPOLLEXCLUSIVE on an epoll fd: EINVAL", epoll_ctl(ep, EPOLL_CTL_ADD, inner, &excl), EINVAL);
+    close(inner);
     close(p[0]);
     close(p[1]);
 
@@ -859,6 +870,44 @@ static void test_epoll_edge(void)
     close(c);
     close(a);
     close(ep);
+}
+
+/* ---- a reset connection: ECONNRESET once ------------------------------- */
+
+static void test_reset(void)
+{
+    int c, a;
+    if (tcp_pair(&c, &a) != 0) {
+        not_ok("ECONNRESET", "no connected pair: %s", errname(errno));
+        return;
+    }
+    /* SO_LINGER {1, 0}: close sends a reset, as a client that aborts. */
+    struct linger abort_now = {1, 0};
+    setsockopt(c, SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
+    close(c);
+    int ev = poll1(a, POLLIN, 5000);
+    check(ev > 0 && (ev & POLLERR) && (ev & POLLHUP), "poll after the peer's reset: POLLERR and POLLHUP", "revents %#x",
+          ev);
+    char buf[8];
+    ssize_t r = recv(a, buf, sizeof buf, 0);
+    int e = errno;
+    check(r == -1 && e == ECONNRESET, "recv after the peer's reset: ECONNRESET", "%zd (%s)", r, errname(e));
+    check(recv(a, buf, sizeof buf, 0) == 0, "then end of file", "%s", errname(errno));
+    expect_errno("then send: EPIPE", send(a, "x", 1, MSG_NOSIGNAL), EPIPE);
+    close(a);
+
+    /* The same reset, seen by SO_ERROR first. */
+    if (tcp_pair(&c, &a) != 0) {
+        not_ok("SO_ERROR after a reset", "no connected pair: %s", errname(errno));
+        return;
+    }
+    setsockopt(c, SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
+    close(c);
+    poll1(a, POLLIN, 5000);
+    int so_error = getint(a, SOL_SOCKET, SO_ERROR);
+    check(so_error == ECONNRESET && getint(a, SOL_SOCKET, SO_ERROR) == 0 && recv(a, buf, sizeof buf, 0) == 0,
+          "SO_ERROR reports ECONNRESET once, recv then gives end of file", "SO_ERROR %d", so_error);
+    close(a);
 }
 
 static void test_sendfile(void)
@@ -1247,6 +1296,7 @@ int main(void)
     test_select();
     test_epoll();
     test_epoll_edge();
+    test_reset();
     test_sendfile();
     test_socketpair();
     test_udp();

@@ -279,6 +279,15 @@ static void streams(void)
     int v = 0;
     socklen_t vl = sizeof v;
     check(getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) == 0 && v == 1, "SO_ACCEPTCONN on a listener", "%d", v);
+    v = -1;
+    check(getsockopt(l, SOL_SOCKET, SO_PROTOCOL, &v, &vl) == 0 && v == 0, "SO_PROTOCOL on a listener is 0 (Python's socket(fileno=) asks)",
+          "%d %s", v, errname(errno));
+    int pair[2], pv = -1;
+    socklen_t pl = sizeof pv;
+    check(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0 && getsockopt(pair[0], SOL_SOCKET, SO_PROTOCOL, &pv, &pl) == 0 && pv == 0,
+          "SO_PROTOCOL on a connected pair is 0", "%d %s", pv, errname(errno));
+    close(pair[0]);
+    close(pair[1]);
     check((revents(l, POLLIN | POLLOUT) & (POLLIN | POLLOUT)) == 0, "a listener with no connection polls as nothing",
           "revents %#x", revents(l, POLLIN | POLLOUT));
     int ep = epoll_create1(0);

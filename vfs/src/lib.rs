@@ -89,6 +89,11 @@ pub enum Device {
     Random,
     /// `/dev/urandom` (1, 9): as `Random` (Linux 5.6+ makes them the same).
     Urandom,
+    /// `/dev/ptmx` (5, 2): each open makes a pseudo-terminal pair and is
+    /// its master (the kernel's; reads and writes here are `EIO`).
+    Ptmx,
+    /// `/dev/pts/N` (136, N): the slave of pseudo-terminal N (the kernel's).
+    PtySlave(u32),
 }
 
 impl Device {
@@ -101,6 +106,8 @@ impl Device {
             Device::Full => (1, 7),
             Device::Random => (1, 8),
             Device::Urandom => (1, 9),
+            Device::Ptmx => (5, 2),
+            Device::PtySlave(index) => (136, index),
         }
     }
 
@@ -113,6 +120,8 @@ impl Device {
             (1, 7) => Some(Device::Full),
             (1, 8) => Some(Device::Random),
             (1, 9) => Some(Device::Urandom),
+            (5, 2) => Some(Device::Ptmx),
+            (136, index) => Some(Device::PtySlave(index)),
             _ => None,
         }
     }
@@ -196,9 +205,49 @@ pub struct Metadata {
     pub size: u64,
     /// Device numbers (`makedev` encoding), 0 unless a device.
     pub rdev: u64,
-    /// Modification time, seconds since the epoch.
-    pub mtime_secs: i64,
+    /// Last access (read, getdents, readlink; [`Fs::accessed`]).
+    pub atime: Timestamp,
+    /// Last change of the content (write, truncate, a directory's entries).
+    pub mtime: Timestamp,
+    /// Last change of the inode (content, mode, owner, names, times).
+    pub ctime: Timestamp,
 }
+
+/// A time of an inode: seconds and nanoseconds since the epoch (the
+/// `struct timespec` of `stat`). Ordered as times are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    pub secs: i64,
+    /// Below 1e9.
+    pub nsecs: u32,
+}
+
+impl Timestamp {
+    /// The epoch.
+    pub const ZERO: Timestamp = Timestamp { secs: 0, nsecs: 0 };
+
+    /// A whole second.
+    pub const fn from_secs(secs: i64) -> Timestamp {
+        Timestamp { secs, nsecs: 0 }
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn from_ns(ns: u64) -> Timestamp {
+        Timestamp { secs: (ns / 1_000_000_000) as i64, nsecs: (ns % 1_000_000_000) as u32 }
+    }
+}
+
+/// How a time is set ([`Fs::set_times`]): to the clock's now
+/// (`UTIME_NOW`), or to a given time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeChange {
+    Now,
+    At(Timestamp),
+}
+
+/// Seconds after which a read updates the access time even when it is
+/// newer than the modification and change times (Linux's relatime).
+const RELATIME_SECS: i64 = 24 * 60 * 60;
 
 /// One entry of [`Fs::read_dir`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -269,12 +318,33 @@ struct Inode {
     uid: u32,
     gid: u32,
     nlink: u32,
-    mtime_secs: i64,
+    atime: Timestamp,
+    mtime: Timestamp,
+    ctime: Timestamp,
     /// Changes with every write or truncation of a file's bytes, and is
     /// never reused by another inode: what caches of the bytes check.
     generation: u64,
+    /// A regular file's seals (`F_ADD_SEALS`, [`SEAL_SEAL`]...): files
+    /// start sealed against sealing, as tmpfs's do, except a memfd made
+    /// to allow it ([`Fs::create_anonymous`]).
+    seals: u32,
     body: Body,
 }
+
+/// `F_SEAL_SEAL`: no more seals may be added.
+pub const SEAL_SEAL: u32 = 0x1;
+/// `F_SEAL_SHRINK`: the file may not get smaller.
+pub const SEAL_SHRINK: u32 = 0x2;
+/// `F_SEAL_GROW`: the file may not get larger.
+pub const SEAL_GROW: u32 = 0x4;
+/// `F_SEAL_WRITE`: the bytes may not change (no write, no writable shared
+/// mapping; adding it while one exists is the kernel's `EBUSY`).
+pub const SEAL_WRITE: u32 = 0x8;
+/// `F_SEAL_FUTURE_WRITE`: as `F_SEAL_WRITE` for what comes after; the
+/// writable shared mappings that exist keep writing.
+pub const SEAL_FUTURE_WRITE: u32 = 0x10;
+/// Every seal Linux 6.1 knows.
+pub const SEALS_ALL: u32 = SEAL_SEAL | SEAL_SHRINK | SEAL_GROW | SEAL_WRITE | SEAL_FUTURE_WRITE;
 
 impl Inode {
     fn kind(&self) -> NodeKind {
@@ -347,17 +417,20 @@ pub struct Fs {
     /// of what is created. `None` (building the tree, the kernel itself):
     /// no checks, root owns.
     identity: Option<Identity>,
-    /// The wall clock (seconds since the epoch) as last set
-    /// ([`Fs::set_clock`]), unless a clock to read is registered
-    /// ([`Fs::set_clock_source`]): the mtime of what is created or changed.
-    now_secs: i64,
-    clock: Option<fn() -> i64>,
+    /// The wall clock as last set ([`Fs::set_clock`]), unless a clock to
+    /// read is registered ([`Fs::set_clock_source`]): the time of what is
+    /// created, changed or read.
+    now: Timestamp,
+    clock: Option<fn() -> Timestamp>,
     /// Backends mounted on directories; a remote inode's id says which
     /// ([`remote::split_id`]).
     mounts: Vec<Mount>,
     /// Generations handed to remote files: a fresh one at every ask, since
     /// the host may change them unseen (nothing of them is cached).
     next_remote_generation: core::cell::Cell<u64>,
+    /// The names of files made without one ([`Fs::create_anonymous`]),
+    /// as /proc shows them (`memfd:NAME`), until they are freed.
+    anonymous_names: HashMap<InodeId, Vec<u8>>,
 }
 
 impl Default for Fs {
@@ -458,8 +531,11 @@ impl Fs {
             uid: 0,
             gid: 0,
             nlink: 2,
-            mtime_secs: 0,
+            atime: Timestamp::ZERO,
+            mtime: Timestamp::ZERO,
+            ctime: Timestamp::ZERO,
             generation: 0,
+            seals: SEAL_SEAL,
             body: Body::Dir(Dir {
                 parent: ROOT,
                 entries: BTreeMap::new(),
@@ -472,10 +548,11 @@ impl Fs {
             next_ino: ROOT.saturating_add(1),
             next_generation: 1,
             identity: None,
-            now_secs: 0,
+            now: Timestamp::ZERO,
             clock: None,
             mounts: Vec::new(),
             next_remote_generation: core::cell::Cell::new(1 << 62),
+            anonymous_names: HashMap::new(),
         }
     }
 
@@ -511,18 +588,20 @@ impl Fs {
         // Adding a child touches its directory's mtime: directories take
         // theirs from the archive once every entry is in (as Linux's
         // initramfs unpacker defers `dir_utime`).
-        let mut dir_mtimes: Vec<(InodeId, i64)> = Vec::new();
+        let mut dir_mtimes: Vec<(InodeId, Timestamp)> = Vec::new();
         for entry in cpio::entries(archive) {
             let entry = entry?;
             // Skipping is the documented behaviour for what does not fit.
             if let Ok(id) = fs.add_cpio_entry(&entry, &keep)
                 && entry.mode & S_IFMT == S_IFDIR
             {
-                dir_mtimes.push((id, i64::from(entry.mtime)));
+                dir_mtimes.push((id, Timestamp::from_secs(i64::from(entry.mtime))));
             }
         }
-        for (id, mtime) in dir_mtimes {
-            let _ = fs.set_mtime(id, mtime);
+        for (id, time) in dir_mtimes {
+            if let Ok(node) = fs.node_mut(id) {
+                (node.atime, node.mtime, node.ctime) = (time, time, time);
+            }
         }
         Ok(fs)
     }
@@ -619,15 +698,19 @@ impl Fs {
         }
         node.uid = entry.uid;
         node.gid = entry.gid;
-        node.mtime_secs = i64::from(entry.mtime);
+        // The archive has one time: the unpacked tree's three start at it.
+        let time = Timestamp::from_secs(i64::from(entry.mtime));
+        (node.atime, node.mtime, node.ctime) = (time, time, time);
         Ok(())
     }
 
     /// Adds `/dev` (created if missing) with `null`, `zero`, `full`,
-    /// `random` and `urandom` (mode `0o666`) and `console` (`0o600`). An existing node of one of these
+    /// `random`, `urandom` and `ptmx` (mode `0o666`) and `console` (`0o600`),
+    /// and the directory `/dev/pts` (`0o755`). An existing node of one of these
     /// names is replaced unless it is already the right device; `ENOTDIR`
     /// if `/dev` is not a directory, `EISDIR` if a device name is one. Also
-    /// adds a world-writable `/tmp` (mode `0o1777`) when there is none.
+    /// adds a world-writable `/tmp` and `/dev/shm` (mode `0o1777`) when
+    /// there are none.
     pub fn add_standard_devices(&mut self) -> Result<(), Errno> {
         let dev = match self.dir(ROOT)?.entries.get(&b"dev"[..]).copied() {
             Some(id) => {
@@ -643,6 +726,7 @@ impl Fs {
             (b"full", Device::Full, 0o666),
             (b"random", Device::Random, 0o666),
             (b"urandom", Device::Urandom, 0o666),
+            (b"ptmx", Device::Ptmx, 0o666),
         ] {
             if let Some(id) = self.dir(dev)?.entries.get(name).copied() {
                 match self.node(id)?.kind() {
@@ -654,9 +738,18 @@ impl Fs {
             }
             self.mknod(dev, name, device, perm)?;
         }
-        // Programs expect a world-writable /tmp, as on any Linux system.
+        // Programs expect a world-writable /tmp, as on any Linux system,
+        // and /dev/shm for POSIX shared memory and semaphores (shm_open,
+        // sem_open: glibc makes their files there).
         if !self.dir(ROOT)?.entries.contains_key(&b"tmp"[..]) {
             self.mkdir(ROOT, b"tmp", 0o1777)?;
+        }
+        if !self.dir(dev)?.entries.contains_key(&b"shm"[..]) {
+            self.mkdir(dev, b"shm", 0o1777)?;
+        }
+        // The pseudo-terminals' slaves appear here (devpts).
+        if !self.dir(dev)?.entries.contains_key(&b"pts"[..]) {
+            self.mkdir(dev, b"pts", 0o755)?;
         }
         Ok(())
     }
@@ -1019,7 +1112,9 @@ impl Fs {
             gid: node.gid,
             size,
             rdev,
-            mtime_secs: node.mtime_secs,
+            atime: node.atime,
+            mtime: node.mtime,
+            ctime: node.ctime,
         })
     }
 
@@ -1054,6 +1149,7 @@ impl Fs {
             }
             Body::Device(Device::Null | Device::Console) => Ok(0),
             Body::Device(Device::Random | Device::Urandom) => Err(Errno::EINVAL),
+            Body::Device(Device::Ptmx | Device::PtySlave(_)) => Err(Errno::EIO),
             // A FIFO's data is the kernel's pipe.
             Body::Fifo | Body::Socket => Err(Errno::EINVAL),
         }
@@ -1071,12 +1167,53 @@ impl Fs {
             }
             return backend.write(node, offset, data);
         }
+        let allowed = self.write_allowed_by_seals(id, offset, data.len())?;
+        self.write_from_mapping(id, offset, data.get(..allowed).unwrap_or(data))
+    }
+
+    /// How much of a write of `len` bytes at `offset` `id`'s seals let
+    /// through: none (EPERM) with `F_SEAL_WRITE`/`F_SEAL_FUTURE_WRITE`;
+    /// with `F_SEAL_GROW`, the pages of the write (Linux writes page by
+    /// page) that end within the file, and EPERM if the first does not.
+    fn write_allowed_by_seals(&self, id: InodeId, offset: u64, len: usize) -> Result<usize, Errno> {
+        const PAGE: u64 = 4096;
+        let Ok(node) = self.node(id) else { return Ok(len) };
+        let Body::File(content) = &node.body else { return Ok(len) };
+        if len == 0 {
+            return Ok(0);
+        }
+        if node.seals & (SEAL_WRITE | SEAL_FUTURE_WRITE) != 0 {
+            return Err(Errno::EPERM);
+        }
+        if node.seals & SEAL_GROW == 0 {
+            return Ok(len);
+        }
+        let size = content.bytes().len() as u64;
+        let (mut pos, mut allowed) = (offset, 0usize);
+        while allowed < len {
+            let in_page = PAGE.saturating_sub(pos % PAGE).min(len.saturating_sub(allowed) as u64);
+            if pos.saturating_add(in_page) > size {
+                break;
+            }
+            allowed = allowed.saturating_add(in_page as usize);
+            pos = pos.saturating_add(in_page);
+        }
+        if allowed == 0 { Err(Errno::EPERM) } else { Ok(allowed) }
+    }
+
+    /// [`Fs::write`] without the seal checks: a shared mapping's bytes
+    /// going back into its file (a mapping made before `F_SEAL_FUTURE_WRITE`
+    /// still writes, and never past the end).
+    pub fn write_from_mapping(&mut self, id: InodeId, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        if split_id(id).is_some() {
+            return self.write(id, offset, data);
+        }
         let now = self.now();
         let generation = self.next_generation;
         self.next_generation = generation.saturating_add(1);
         let node = self.node_mut(id)?;
         if matches!(node.body, Body::File(_)) && !data.is_empty() {
-            node.mtime_secs = now;
+            (node.mtime, node.ctime) = (now, now);
         }
         match &mut node.body {
             Body::File(content) => {
@@ -1105,6 +1242,7 @@ impl Fs {
             Body::Dir(_) => Err(Errno::EISDIR),
             Body::Symlink(_) => Err(Errno::EINVAL),
             Body::Device(Device::Full) => Err(Errno::ENOSPC),
+            Body::Device(Device::Ptmx | Device::PtySlave(_)) => Err(Errno::EIO),
             Body::Device(_) => Ok(data.len()),
             Body::Fifo | Body::Socket => Err(Errno::EINVAL),
         }
@@ -1132,12 +1270,18 @@ impl Fs {
                 _ => Err(Errno::EINVAL),
             };
         }
+        if let Ok(Inode { body: Body::File(content), seals, .. }) = self.node(id) {
+            let size = content.bytes().len() as u64;
+            if (len < size && seals & SEAL_SHRINK != 0) || (len > size && seals & SEAL_GROW != 0) {
+                return Err(Errno::EPERM);
+            }
+        }
         let now = self.now();
         let generation = self.next_generation;
         self.next_generation = generation.saturating_add(1);
         let node = self.node_mut(id)?;
         if matches!(node.body, Body::File(_)) {
-            node.mtime_secs = now;
+            (node.mtime, node.ctime) = (now, now);
         }
         match &mut node.body {
             Body::File(content) => {
@@ -1250,10 +1394,12 @@ impl Fs {
         if self.remote_setattr(id, &SetAttr { perm: Some(mode_perm & 0o7777), ..SetAttr::default() })? {
             return Ok(());
         }
+        let now = self.now();
         let node = self.node_mut(id)?;
         if node.kind() != NodeKind::Symlink {
             node.perm = mode_perm & 0o7777;
         }
+        node.ctime = now;
         Ok(())
     }
 
@@ -1271,20 +1417,70 @@ impl Fs {
         if self.remote_setattr(id, &SetAttr { uid: Some(uid), gid: Some(gid), ..SetAttr::default() })? {
             return Ok(());
         }
+        let now = self.now();
         let node = self.node_mut(id)?;
         node.uid = uid;
         node.gid = gid;
+        node.ctime = now;
         Ok(())
     }
 
-    /// Sets the modification time (new nodes start at 0: the file system
-    /// has no clock).
-    pub fn set_mtime(&mut self, id: InodeId, mtime_secs: i64) -> Result<(), Errno> {
-        if self.remote_setattr(id, &SetAttr { mtime_secs: Some(mtime_secs), ..SetAttr::default() })? {
+    /// Sets the access and/or modification time (`utimensat`; `None`:
+    /// keep, `UTIME_OMIT`); the change time becomes now unless both are
+    /// kept, as on Linux. Who may is the caller's check.
+    pub fn set_times(&mut self, id: InodeId, atime: Option<TimeChange>, mtime: Option<TimeChange>) -> Result<(), Errno> {
+        if atime.is_none() && mtime.is_none() {
+            return self.metadata(id).map(drop);
+        }
+        if self.remote_setattr(id, &SetAttr { atime, mtime, ..SetAttr::default() })? {
             return Ok(());
         }
-        self.node_mut(id)?.mtime_secs = mtime_secs;
+        let now = self.now();
+        let resolve = |change: TimeChange| match change {
+            TimeChange::Now => now,
+            TimeChange::At(time) => time,
+        };
+        let node = self.node_mut(id)?;
+        if let Some(change) = atime {
+            node.atime = resolve(change);
+        }
+        if let Some(change) = mtime {
+            node.mtime = resolve(change);
+        }
+        node.ctime = now;
         Ok(())
+    }
+
+    /// `id` was read (a file's bytes, a directory's entries, a symlink's
+    /// target): its access time becomes now under Linux's `relatime` rule,
+    /// when it is not newer than the modification or change time, or is a
+    /// day old. A volume's server keeps its own times.
+    pub fn accessed(&mut self, id: InodeId) {
+        if split_id(id).is_some() {
+            return;
+        }
+        let now = self.now();
+        if let Ok(node) = self.node_mut(id)
+            && node.atime != now
+            && (node.atime <= node.mtime || node.atime <= node.ctime || now.secs.saturating_sub(node.atime.secs) >= RELATIME_SECS)
+        {
+            node.atime = now;
+        }
+    }
+
+    /// A name was added to or removed from the directory `dir`: its
+    /// modification and change times become now.
+    fn entries_changed(&mut self, dir: InodeId, now: Timestamp) {
+        if let Ok(node) = self.node_mut(dir) {
+            (node.mtime, node.ctime) = (now, now);
+        }
+    }
+
+    /// `id` gained or lost a name: its change time becomes now.
+    fn inode_changed(&mut self, id: InodeId, now: Timestamp) {
+        if let Ok(node) = self.node_mut(id) {
+            node.ctime = now;
+        }
     }
 
     // ----- names -----
@@ -1326,6 +1522,7 @@ impl Fs {
         self.next_ino = self.next_ino.checked_add(1).ok_or(Errno::ENOSPC)?;
         let generation = self.next_generation;
         self.next_generation = generation.saturating_add(1);
+        let now = self.now();
         self.inodes.insert(
             id,
             Inode {
@@ -1333,14 +1530,16 @@ impl Fs {
                 uid,
                 gid,
                 nlink: if is_dir { 2 } else { 1 },
-                mtime_secs: self.now(),
+                atime: now,
+                mtime: now,
+                ctime: now,
                 generation,
+                seals: SEAL_SEAL,
                 body,
             },
         );
-        let now = self.now();
         let parent_node = self.node_mut(parent)?;
-        parent_node.mtime_secs = now;
+        (parent_node.mtime, parent_node.ctime) = (now, now);
         if is_dir {
             parent_node.nlink = parent_node.nlink.saturating_add(1);
         }
@@ -1364,6 +1563,88 @@ impl Fs {
             return Ok(id);
         }
         self.insert(parent, name, mode_perm, Body::File(FileData::Owned(Vec::new())))
+    }
+
+    /// A regular file with no name (`memfd_create`): `nlink` 0 from the
+    /// start, owned by the caller, freed by [`Fs::forget_if_unlinked`] once
+    /// its last descriptor and mapping are gone. `name` is what /proc
+    /// shows it as ([`Fs::anonymous_name`]); `allow_sealing` starts it
+    /// without seals (else `F_SEAL_SEAL`, as Linux's memfd).
+    pub fn create_anonymous(&mut self, name: &[u8], mode_perm: u32, allow_sealing: bool) -> Result<InodeId, Errno> {
+        let (uid, gid) = self.identity.as_ref().map_or((0, 0), |who| (who.uid, who.gid));
+        let id = self.next_ino;
+        self.next_ino = self.next_ino.checked_add(1).ok_or(Errno::ENOSPC)?;
+        let generation = self.next_generation;
+        self.next_generation = generation.saturating_add(1);
+        let now = self.now();
+        let mut shown = Vec::new();
+        shown.try_reserve_exact(name.len()).map_err(|_| Errno::ENOMEM)?;
+        shown.extend_from_slice(name);
+        self.inodes.insert(
+            id,
+            Inode {
+                perm: mode_perm & 0o7777,
+                uid,
+                gid,
+                nlink: 0,
+                atime: now,
+                mtime: now,
+                ctime: now,
+                generation,
+                seals: if allow_sealing { 0 } else { SEAL_SEAL },
+                body: Body::File(FileData::Owned(Vec::new())),
+            },
+        );
+        self.anonymous_names.insert(id, shown);
+        Ok(id)
+    }
+
+    /// What /proc shows for `id` (a descriptor's link, a mapping's path):
+    /// [`Fs::any_path_of`], or `/NAME (deleted)` for a file made by
+    /// [`Fs::create_anonymous`] (`/memfd:buf (deleted)`, as Linux shows a
+    /// memfd).
+    pub fn shown_path(&self, id: InodeId) -> Option<Vec<u8>> {
+        if let Some(name) = self.anonymous_name(id) {
+            let mut path = Vec::with_capacity(name.len().saturating_add(11));
+            path.push(b'/');
+            path.extend_from_slice(name);
+            path.extend_from_slice(b" (deleted)");
+            return Some(path);
+        }
+        self.any_path_of(id)
+    }
+
+    /// The name of a file made by [`Fs::create_anonymous`] (`memfd:NAME`).
+    pub fn anonymous_name(&self, id: InodeId) -> Option<&[u8]> {
+        self.anonymous_names.get(&id).map(Vec::as_slice)
+    }
+
+    /// `F_GET_SEALS`: the seals of a regular file; `EINVAL` for anything
+    /// else (and for a volume's files, which have none).
+    pub fn seals(&self, id: InodeId) -> Result<u32, Errno> {
+        if split_id(id).is_some() {
+            return Err(Errno::EINVAL);
+        }
+        match self.node(id)? {
+            Inode { body: Body::File(_), seals, .. } => Ok(*seals),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// `F_ADD_SEALS`: `EINVAL` for an unknown seal or a file that has none
+    /// ([`Fs::seals`]), `EPERM` once `F_SEAL_SEAL` is set. Whether a
+    /// writable shared mapping forbids `F_SEAL_WRITE` (`EBUSY`) is the
+    /// kernel's to check first.
+    pub fn add_seals(&mut self, id: InodeId, seals: u32) -> Result<(), Errno> {
+        if seals & !SEALS_ALL != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let current = self.seals(id)?;
+        if current & SEAL_SEAL != 0 {
+            return Err(Errno::EPERM);
+        }
+        self.node_mut(id)?.seals = current | seals;
+        Ok(())
     }
 
     /// Creates a directory; errors as [`Fs::create_file`].
@@ -1463,6 +1744,9 @@ impl Fs {
         let node = self.node_mut(id)?;
         node.nlink = node.nlink.checked_add(1).ok_or(Errno::EMLINK)?;
         self.dir_mut(parent)?.entries.insert(name.to_vec(), id);
+        let now = self.now();
+        self.inode_changed(id, now);
+        self.entries_changed(parent, now);
         Ok(())
     }
 
@@ -1512,6 +1796,9 @@ impl Fs {
         }
         node.nlink = node.nlink.saturating_sub(1);
         self.dir_mut(parent)?.entries.remove(name);
+        let now = self.now();
+        self.inode_changed(id, now);
+        self.entries_changed(parent, now);
         Ok(())
     }
 
@@ -1541,6 +1828,9 @@ impl Fs {
         self.node_mut(id)?.nlink = 0;
         let parent_node = self.node_mut(parent)?;
         parent_node.nlink = parent_node.nlink.saturating_sub(1);
+        let now = self.now();
+        self.inode_changed(id, now);
+        self.entries_changed(parent, now);
         Ok(())
     }
 
@@ -1632,6 +1922,10 @@ impl Fs {
             let new = self.node_mut(new_parent)?;
             new.nlink = new.nlink.saturating_add(1);
         }
+        let now = self.now();
+        self.inode_changed(id, now);
+        self.entries_changed(old_parent, now);
+        self.entries_changed(new_parent, now);
         Ok(())
     }
 
@@ -1648,6 +1942,7 @@ impl Fs {
         }
         if id != ROOT && self.inodes.get(&id).is_some_and(|node| node.nlink == 0) {
             self.inodes.remove(&id);
+            self.anonymous_names.remove(&id);
         }
     }
 
@@ -1764,21 +2059,21 @@ impl Fs {
         Ok(path)
     }
 
-    /// Sets the wall clock that new and changed inodes take as their mtime
-    /// (the archive's own mtimes stay as packed).
-    pub fn set_clock(&mut self, now_secs: i64) {
-        self.now_secs = now_secs;
+    /// Sets the wall clock that new, changed and read inodes take as
+    /// their times (the archive's own times stay as packed).
+    pub fn set_clock(&mut self, now: Timestamp) {
+        self.now = now;
     }
 
     /// Reads the wall clock from `clock` whenever an mtime is due (the
     /// kernel's), instead of a value set beforehand: only calls that change
     /// something pay for reading it.
-    pub fn set_clock_source(&mut self, clock: fn() -> i64) {
+    pub fn set_clock_source(&mut self, clock: fn() -> Timestamp) {
         self.clock = Some(clock);
     }
 
-    fn now(&self) -> i64 {
-        self.clock.map_or(self.now_secs, |clock| clock())
+    fn now(&self) -> Timestamp {
+        self.clock.map_or(self.now, |clock| clock())
     }
 
     /// One absolute path of any inode (of its first name found), for

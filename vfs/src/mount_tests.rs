@@ -51,7 +51,7 @@ impl Backend for Mock {
         let nodes = self.nodes.borrow();
         let n = nodes.get(&node).ok_or(Errno::ENOENT)?;
         let kind = n.kind.ok_or(Errno::ENOENT)?;
-        Ok(Metadata { ino: 0, kind, mode: kind.file_type() | n.perm, nlink: 1, uid: 1000, gid: 1000, size: n.data.len() as u64, rdev: 0, mtime_secs: 7 })
+        Ok(Metadata { ino: 0, kind, mode: kind.file_type() | n.perm, nlink: 1, uid: 1000, gid: 1000, size: n.data.len() as u64, rdev: 0, atime: Timestamp::from_secs(7), mtime: Timestamp::from_secs(7), ctime: Timestamp::from_secs(7) })
     }
     fn setattr(&self, node: RemoteNode, attr: &SetAttr) -> Result<(), Errno> {
         let mut nodes = self.nodes.borrow_mut();

@@ -11,7 +11,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use crate::{InodeId, Metadata, NodeKind};
+use crate::{InodeId, Metadata, NodeKind, TimeChange};
 use syscall::Errno;
 
 /// A node's number inside one backend: stable while the backend lives,
@@ -59,7 +59,8 @@ pub struct SetAttr {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub size: Option<u64>,
-    pub mtime_secs: Option<i64>,
+    pub atime: Option<TimeChange>,
+    pub mtime: Option<TimeChange>,
 }
 
 /// One directory entry of a backend (neither `.` nor `..`).

@@ -162,7 +162,7 @@ fn cpio_metadata_devices_and_root_entry() {
     archive.extend(header("TRAILER!!!", 0, 0, 0, (0, 0), b""));
     let fs = Fs::from_cpio(&archive).unwrap();
     let root = fs.metadata(ROOT).unwrap();
-    assert_eq!((root.mode, root.mtime_secs), (S_IFDIR | 0o700, 5));
+    assert_eq!((root.mode, root.mtime, root.atime), (S_IFDIR | 0o700, Timestamp::from_secs(5), Timestamp::from_secs(5)));
     let console = fs.metadata(look(&fs, "/dev/console").unwrap()).unwrap();
     assert_eq!(console.kind, NodeKind::CharDevice(Device::Console));
     assert_eq!(console.rdev, makedev(5, 1));
@@ -170,7 +170,7 @@ fn cpio_metadata_devices_and_root_entry() {
     assert_eq!(look(&fs, "/dev/sda"), Err(Errno::ENOENT));
     let file = fs.metadata(look(&fs, "/home/user/file").unwrap()).unwrap();
     assert_eq!(
-        (file.uid, file.gid, file.mtime_secs, file.mode),
+        (file.uid, file.gid, file.mtime.secs, file.mode),
         (1000, 1000, 1_700_000_000, S_IFREG | 0o640)
     );
 }
@@ -207,6 +207,13 @@ fn standard_devices() {
     assert_eq!(fs.metadata(console).unwrap().rdev, 0x501);
     let tmp = look(&fs, "/tmp").unwrap();
     assert_eq!(fs.metadata(tmp).unwrap().mode & 0o7777, 0o1777);
+    let ptmx = fs.metadata(look(&fs, "/dev/ptmx").unwrap()).unwrap();
+    assert_eq!((ptmx.mode, ptmx.rdev), (S_IFCHR | 0o666, makedev(5, 2)));
+    assert_eq!(fs.metadata(look(&fs, "/dev/pts").unwrap()).unwrap().mode, S_IFDIR | 0o755);
+    assert_eq!(Device::from_numbers(136, 7), Some(Device::PtySlave(7)));
+    assert_eq!(Device::PtySlave(300).rdev(), makedev(136, 300));
+    let shm = look(&fs, "/dev/shm").unwrap();
+    assert_eq!(fs.metadata(shm).unwrap().mode, S_IFDIR | 0o1777);
     let mut buf = [7u8; 16];
     assert_eq!(fs.read(null, 0, &mut buf), Ok(0));
     assert_eq!(fs.read(zero, 123, &mut buf), Ok(16));
@@ -423,11 +430,11 @@ fn create_mkdir_symlink() {
     assert!(f > tmp && s > f, "inode numbers increase");
     fs.set_mode(f, 0o600).unwrap();
     fs.set_owner(f, 1, 2).unwrap();
-    fs.set_mtime(f, 42).unwrap();
+    fs.set_times(f, None, Some(TimeChange::At(Timestamp::from_secs(42)))).unwrap();
     let meta = fs.metadata(f).unwrap();
     assert_eq!(
-        (meta.mode, meta.uid, meta.gid, meta.mtime_secs),
-        (S_IFREG | 0o600, 1, 2, 42)
+        (meta.mode, meta.uid, meta.gid, meta.mtime),
+        (S_IFREG | 0o600, 1, 2, Timestamp::from_secs(42))
     );
     assert_eq!(fs.metadata(999), Err(Errno::ENOENT));
 }
@@ -722,18 +729,128 @@ fn any_path_of_names_files_and_directories() {
 #[test]
 fn created_and_written_files_take_the_clock_as_mtime() {
     let mut fs = Fs::new();
-    fs.set_clock(1_700_000_000);
+    fs.set_clock(Timestamp::from_secs(1_700_000_000));
     let dir = fs.mkdir(ROOT, b"d", 0o755).unwrap();
     let file = fs.create_file(dir, b"f", 0o644).unwrap();
-    assert_eq!(fs.metadata(file).unwrap().mtime_secs, 1_700_000_000);
-    assert_eq!(fs.metadata(dir).unwrap().mtime_secs, 1_700_000_000);
-    fs.set_clock(1_700_000_100);
+    assert_eq!(fs.metadata(file).unwrap().mtime.secs, 1_700_000_000);
+    assert_eq!(fs.metadata(dir).unwrap().mtime.secs, 1_700_000_000);
+    fs.set_clock(Timestamp::from_secs(1_700_000_100));
     fs.write(file, 0, b"x").unwrap();
-    assert_eq!(fs.metadata(file).unwrap().mtime_secs, 1_700_000_100);
-    assert_eq!(fs.metadata(dir).unwrap().mtime_secs, 1_700_000_000, "writing a file leaves its directory alone");
-    fs.set_clock(1_700_000_200);
+    assert_eq!(fs.metadata(file).unwrap().mtime.secs, 1_700_000_100);
+    assert_eq!(fs.metadata(dir).unwrap().mtime.secs, 1_700_000_000, "writing a file leaves its directory alone");
+    fs.set_clock(Timestamp::from_secs(1_700_000_200));
     fs.truncate(file, 0).unwrap();
-    assert_eq!(fs.metadata(file).unwrap().mtime_secs, 1_700_000_200);
+    assert_eq!(fs.metadata(file).unwrap().mtime.secs, 1_700_000_200);
+}
+
+/// The three times of `id`, as (atime, mtime, ctime) in nanoseconds past
+/// a round base, for short asserts.
+fn times(fs: &Fs, id: InodeId) -> (u32, u32, u32) {
+    let m = fs.metadata(id).unwrap();
+    (m.atime.nsecs, m.mtime.nsecs, m.ctime.nsecs)
+}
+
+fn at(nsecs: u32) -> Timestamp {
+    Timestamp { secs: 1_700_000_000, nsecs }
+}
+
+#[test]
+fn new_inodes_take_now_for_all_three_times_and_touch_their_directory() {
+    let mut fs = Fs::new();
+    fs.set_clock(at(1));
+    let dir = fs.mkdir(ROOT, b"d", 0o755).unwrap();
+    fs.set_clock(at(2));
+    let file = fs.create_file(dir, b"f", 0o644).unwrap();
+    assert_eq!(times(&fs, file), (2, 2, 2));
+    assert_eq!(times(&fs, dir), (1, 2, 2), "a new name changes the directory, not its atime");
+    fs.set_clock(at(3));
+    fs.symlink(dir, b"l", b"f").unwrap();
+    fs.mkfifo(dir, b"p", 0o600).unwrap();
+    assert_eq!(times(&fs, dir), (1, 3, 3));
+}
+
+#[test]
+fn writes_and_truncations_change_mtime_and_ctime_but_empty_writes_nothing() {
+    let mut fs = Fs::new();
+    fs.set_clock(at(1));
+    let file = fs.create_file(ROOT, b"f", 0o644).unwrap();
+    fs.set_clock(at(2));
+    fs.write(file, 0, b"").unwrap();
+    assert_eq!(times(&fs, file), (1, 1, 1));
+    fs.write(file, 0, b"abc").unwrap();
+    assert_eq!(times(&fs, file), (1, 2, 2));
+    fs.set_clock(at(3));
+    fs.truncate(file, 3).unwrap();
+    assert_eq!(times(&fs, file), (1, 3, 3), "a truncation to the same size counts too (Linux's do_truncate)");
+}
+
+#[test]
+fn mode_owner_and_names_change_only_ctime() {
+    let mut fs = Fs::new();
+    fs.set_clock(at(1));
+    let dir = fs.mkdir(ROOT, b"d", 0o755).unwrap();
+    let other = fs.mkdir(ROOT, b"e", 0o755).unwrap();
+    let file = fs.create_file(dir, b"f", 0o644).unwrap();
+    fs.set_clock(at(2));
+    fs.set_mode(file, 0o600).unwrap();
+    assert_eq!(times(&fs, file), (1, 1, 2));
+    fs.set_clock(at(3));
+    fs.set_owner(file, 0, 0).unwrap();
+    assert_eq!(times(&fs, file), (1, 1, 3), "chown to the same ids changes ctime too");
+    fs.set_clock(at(4));
+    fs.link(file, other, b"g").unwrap();
+    assert_eq!((times(&fs, file), times(&fs, other)), ((1, 1, 4), (1, 4, 4)));
+    fs.set_clock(at(5));
+    fs.rename(other, b"g", dir, b"h").unwrap();
+    assert_eq!((times(&fs, file), times(&fs, other), times(&fs, dir)), ((1, 1, 5), (1, 5, 5), (1, 5, 5)));
+    fs.set_clock(at(6));
+    fs.unlink(dir, b"h").unwrap();
+    assert_eq!((times(&fs, file), times(&fs, dir)), ((1, 1, 6), (1, 6, 6)));
+    fs.set_clock(at(7));
+    let sub = fs.mkdir(dir, b"s", 0o755).unwrap();
+    fs.set_clock(at(8));
+    fs.rmdir(dir, b"s").unwrap();
+    assert_eq!((times(&fs, sub).2, times(&fs, dir)), (8, (1, 8, 8)));
+}
+
+#[test]
+fn set_times_sets_what_is_given_and_ctime_to_now() {
+    let mut fs = Fs::new();
+    fs.set_clock(at(1));
+    let file = fs.create_file(ROOT, b"f", 0o644).unwrap();
+    fs.set_clock(at(9));
+    let given = Timestamp { secs: -5, nsecs: 123 };
+    fs.set_times(file, Some(TimeChange::At(given)), None).unwrap();
+    let m = fs.metadata(file).unwrap();
+    assert_eq!((m.atime, m.mtime, m.ctime), (given, at(1), at(9)));
+    fs.set_clock(at(10));
+    fs.set_times(file, None, Some(TimeChange::Now)).unwrap();
+    let m = fs.metadata(file).unwrap();
+    assert_eq!((m.atime, m.mtime, m.ctime), (given, at(10), at(10)));
+    fs.set_clock(at(11));
+    fs.set_times(file, None, None).unwrap();
+    assert_eq!(fs.metadata(file).unwrap().ctime, at(10), "both omitted: nothing changes");
+    assert_eq!(fs.set_times(999, None, None), Err(Errno::ENOENT));
+}
+
+#[test]
+fn reads_update_atime_by_the_relatime_rule() {
+    let mut fs = Fs::new();
+    fs.set_clock(at(1));
+    let file = fs.create_file(ROOT, b"f", 0o644).unwrap();
+    fs.set_clock(at(2));
+    fs.accessed(file);
+    assert_eq!(times(&fs, file), (2, 1, 1), "atime not newer than mtime: updated");
+    fs.set_clock(at(3));
+    fs.accessed(file);
+    assert_eq!(times(&fs, file), (2, 1, 1), "atime newer than mtime and ctime: kept");
+    fs.write(file, 0, b"x").unwrap();
+    fs.set_clock(at(4));
+    fs.accessed(file);
+    assert_eq!(times(&fs, file), (4, 3, 3), "written since the last read: updated");
+    fs.set_clock(Timestamp { secs: 1_700_000_000 + 24 * 3600, nsecs: 4 });
+    fs.accessed(file);
+    assert_eq!(fs.metadata(file).unwrap().atime.secs, 1_700_000_000 + 24 * 3600, "a day old: updated");
 }
 
 /// Files unpacked in place read from the archive until written; a write or
@@ -872,7 +989,63 @@ fn socket_names_are_nodes_without_data() {
 #[test]
 fn a_clock_source_is_read_when_an_mtime_is_due() {
     let mut fs = Fs::new();
-    fs.set_clock_source(|| 1_234_567);
+    fs.set_clock_source(|| Timestamp { secs: 1_234_567, nsecs: 89 });
     let id = fs.create_file(ROOT, b"f", 0o644).unwrap();
-    assert_eq!(fs.metadata(id).unwrap().mtime_secs, 1_234_567);
+    assert_eq!(fs.metadata(id).unwrap().mtime, Timestamp { secs: 1_234_567, nsecs: 89 });
+}
+
+#[test]
+fn anonymous_files_have_no_name_and_go_with_their_last_holder() {
+    let mut fs = Fs::new();
+    fs.set_identity(Some(Identity { uid: 1000, gid: 100, groups: vec![], privileged: false }));
+    let id = fs.create_anonymous(b"memfd:buf", 0o777, false).unwrap();
+    let meta = fs.metadata(id).unwrap();
+    assert_eq!((meta.kind, meta.mode, meta.nlink, meta.uid, meta.gid, meta.size), (NodeKind::File, S_IFREG | 0o777, 0, 1000, 100, 0));
+    assert_eq!(fs.anonymous_name(id), Some(&b"memfd:buf"[..]));
+    assert_eq!(fs.shown_path(id).as_deref(), Some(&b"/memfd:buf (deleted)"[..]));
+    assert_eq!(fs.write(id, 0, b"hello"), Ok(5));
+    fs.truncate(id, 4096).unwrap();
+    assert_eq!(fs.metadata(id).unwrap().size, 4096);
+    assert_eq!(fs.any_path_of(id), None);
+    assert_eq!(fs.read_dir(ROOT).unwrap().len(), 2, "no name anywhere");
+    fs.forget_if_unlinked(id);
+    assert!(!fs.exists(id));
+    assert_eq!(fs.anonymous_name(id), None);
+}
+
+#[test]
+fn seals_forbid_what_they_name() {
+    let mut fs = Fs::new();
+    let plain = fs.create_file(ROOT, b"f", 0o644).unwrap();
+    assert_eq!(fs.seals(plain), Ok(SEAL_SEAL), "a file starts sealed against sealing (tmpfs)");
+    assert_eq!(fs.add_seals(plain, SEAL_WRITE), Err(Errno::EPERM));
+    assert_eq!(fs.seals(ROOT), Err(Errno::EINVAL), "a directory has no seals");
+    let sealed = fs.create_anonymous(b"memfd:s", 0o777, false).unwrap();
+    assert_eq!(fs.add_seals(sealed, SEAL_GROW), Err(Errno::EPERM), "without MFD_ALLOW_SEALING");
+    let id = fs.create_anonymous(b"memfd:x", 0o777, true).unwrap();
+    assert_eq!(fs.seals(id), Ok(0));
+    assert_eq!(fs.add_seals(id, 0x20), Err(Errno::EINVAL), "an unknown seal");
+    fs.write(id, 0, b"0123456789").unwrap();
+    fs.add_seals(id, SEAL_SHRINK).unwrap();
+    assert_eq!(fs.truncate(id, 5), Err(Errno::EPERM));
+    fs.truncate(id, 20).unwrap();
+    fs.add_seals(id, SEAL_GROW).unwrap();
+    assert_eq!(fs.truncate(id, 21), Err(Errno::EPERM));
+    assert_eq!(fs.write(id, 15, b"abcdef"), Err(Errno::EPERM), "past the end");
+    assert_eq!(fs.write(id, 14, b"abcdef"), Ok(6), "up to the end");
+    fs.add_seals(id, 0).unwrap();
+    let big = fs.create_anonymous(b"memfd:big", 0o777, true).unwrap();
+    fs.truncate(big, 8192).unwrap();
+    fs.add_seals(big, SEAL_GROW).unwrap();
+    assert_eq!(fs.write(big, 4094, b"abcd"), Ok(4), "within the file across a page");
+    assert_eq!(fs.write(big, 8190, b"abcd"), Ok(2), "the page that ends within the file, then no more (Linux's page-by-page write)");
+    assert_eq!(fs.metadata(big).unwrap().size, 8192);
+    fs.truncate(id, 20).unwrap();
+    fs.add_seals(id, SEAL_WRITE).unwrap();
+    assert_eq!(fs.write(id, 0, b"x"), Err(Errno::EPERM));
+    assert_eq!(fs.write(id, 0, b""), Ok(0), "an empty write is no write");
+    assert_eq!(fs.write_from_mapping(id, 0, b"y"), Ok(1), "a mapping's write-back is not a write(2)");
+    fs.add_seals(id, SEAL_SEAL).unwrap();
+    assert_eq!(fs.add_seals(id, 0), Err(Errno::EPERM));
+    assert_eq!(fs.seals(id), Ok(SEAL_SEAL | SEAL_SHRINK | SEAL_GROW | SEAL_WRITE));
 }

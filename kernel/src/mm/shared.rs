@@ -59,6 +59,17 @@ pub fn join_file(file: InodeId) -> (ObjectId, Key) {
     (id, objects.get(id).map_or(Key::SHARED_RESERVED, |o| o.key))
 }
 
+/// Address spaces that map `id` (plus one for a SysV segment's own
+/// hold on it); `None` once it is gone.
+pub fn members(id: ObjectId) -> Option<u32> {
+    OBJECTS.lock().get(id).map(|o| o.members())
+}
+
+/// Pages of `id` that have a frame (made by a first touch).
+pub fn resident_pages(id: ObjectId) -> u64 {
+    OBJECTS.lock().get(id).map_or(0, |o| o.pages().count() as u64)
+}
+
 /// One more member (fork).
 pub fn join(id: ObjectId) {
     OBJECTS.lock().join(id);
@@ -146,8 +157,9 @@ pub fn write_back(id: ObjectId, first: u64, end: u64) {
             copy_from_phys(frame, &mut page[..len]);
             let n = fs.read(file, offset, &mut current[..len]).unwrap_or(0);
             if n != len || page[..len] != current[..len] {
-                // In place within the size: the write cannot grow the file.
-                let _ = fs.write(file, offset, &page[..len]);
+                // In place within the size: the write cannot grow the file
+                // (nor does a seal stop it: the mapping was allowed).
+                let _ = fs.write_from_mapping(file, offset, &page[..len]);
             }
         }
     });
@@ -196,6 +208,13 @@ pub fn file_truncated(file: InodeId, len: u64) {
         let from = len.max(page_start) - page_start;
         copy_to_phys(PhysAddr::new(frame.as_u64() + from), &zeros[from as usize..]);
     }
+}
+
+/// Whether any process maps `file` MAP_SHARED (what `F_SEAL_WRITE`
+/// refuses with EBUSY; Linux counts only mappings through descriptors open
+/// for writing, which is every mapping of a memfd but a reopened one's).
+pub fn is_mapped_shared(file: InodeId) -> bool {
+    OBJECTS.lock().of_file(file).is_some()
 }
 
 /// Writes every page of `file`'s shared object (if processes map it

@@ -93,6 +93,9 @@ pub struct Socket {
     shut_wr: bool,
     /// SO_ERROR: an asynchronous error not yet reported.
     error: Option<Errno>,
+    /// The connection's end was seen: the peer's FIN, or its reset (which
+    /// became `error` once).
+    reset_seen: bool,
 }
 
 /// What a send or receive did: `None` means it would block.
@@ -117,6 +120,7 @@ impl Socket {
             shut_rd: false,
             shut_wr: false,
             error: None,
+            reset_seen: false,
         }
     }
 
@@ -298,6 +302,7 @@ impl Socket {
             shut_rd: false,
             shut_wr: false,
             error: None,
+            reset_seen: false,
         };
         super::with(|st| socket.apply_tcp_options(st));
         super::poll_soon();
@@ -378,17 +383,55 @@ impl Socket {
         }
     }
 
-    /// Refreshes a pending connect; its failure becomes SO_ERROR.
+    /// Refreshes a pending connect; its failure becomes SO_ERROR. A
+    /// connection that went to CLOSED while this side had not closed it was
+    /// reset by the peer (smoltcp's only way there without our FIN): its
+    /// ECONNRESET becomes SO_ERROR, reported once by the next receive (then
+    /// end of file) or taken by a send as EPIPE, as Linux's `tcp_reset`.
     fn settle(&mut self) {
         if matches!(self.state, State::Connecting(_))
             && let Err(e) = self.connect_result()
         {
             self.error = Some(e);
         }
+        if let State::Connected(h) = self.state
+            && !self.reset_seen
+            && !self.shut_wr
+        {
+            match super::with(|st| st.tcp(h).state()) {
+                // The peer's FIN came first: Linux's reset in CLOSE_WAIT is
+                // EPIPE, which the send path gives anyway.
+                tcp::State::CloseWait | tcp::State::LastAck | tcp::State::Closing | tcp::State::TimeWait => {
+                    self.reset_seen = true;
+                }
+                tcp::State::Closed => {
+                    self.reset_seen = true;
+                    self.error = Some(Errno::ECONNRESET);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The reset of a connection, once.
+    fn take_reset(&mut self) -> Result<(), Errno> {
+        match self.error {
+            Some(Errno::ECONNRESET) if matches!(self.state, State::Connected(_)) => {
+                self.error = None;
+                Err(Errno::ECONNRESET)
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn send(&mut self, data: &[u8], to: Option<SockAddrIn>) -> Progress<usize> {
         self.settle();
+        // A reset ends sending with EPIPE: Linux's reset in CLOSE_WAIT (the
+        // peer closed, then refused our data), which this side cannot tell
+        // from one in ESTABLISHED (ECONNRESET there) without the FIN's time.
+        if self.take_reset().is_err() {
+            return Err(Errno::EPIPE);
+        }
         let result = match &self.state {
             State::Udp { .. } => self.send_udp(data, to),
             State::Connected(h) => {
@@ -444,6 +487,7 @@ impl Socket {
     /// sender.
     pub fn recv(&mut self, buf: &mut [u8], peek: bool) -> Progress<(usize, Option<SockAddrIn>)> {
         self.settle();
+        self.take_reset()?;
         let result = match &self.state {
             State::Udp { handles, peer } => {
                 let (handles, peer) = (handles.clone(), *peer);

@@ -51,6 +51,8 @@ pub struct Image {
     pub frame: SyscallFrame,
     pub exe: super::Exe,
     pub argv: Vec<Vec<u8>>,
+    /// `arg_start`, `arg_end`, `env_end` of the new stack.
+    pub args_area: (u64, u64, u64),
 }
 
 /// Bits of page-granular randomness in the bases of a PIE, of the dynamic
@@ -210,14 +212,14 @@ fn load_elf(
         let stack = process::build_initial_stack(STACK_TOP, &argv_refs, &envp_refs, &auxv, random, execfn.as_bytes())
             .map_err(|_| ExecError::new(Errno::E2BIG, "arguments and environment too large"))?;
         memory.write(stack.sp, &stack.bytes).map_err(|e| ExecError::new(e, "cannot write the initial stack"))?;
-        Ok((stack.sp, entry))
+        Ok((stack.sp, entry, (stack.arg_start, stack.arg_end, stack.env_end)))
     });
     match stack {
-        Ok((sp, entry)) => {
+        Ok((sp, entry, args_area)) => {
             let frame = SyscallFrame { rip: entry, rcx: entry, rsp: sp, rflags: 0x202, r11: 0x202, ..Default::default() };
             // /proc/PID/exe names the file itself, symlinks resolved, as Linux's.
             let exe = super::Exe { id: image.id, given: exe };
-            Ok(Image { memory, frame, exe, argv })
+            Ok(Image { memory, frame, exe, argv, args_area })
         }
         Err(error) => {
             memory.release();
@@ -250,6 +252,7 @@ pub fn load_first(path: &str, argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Box<
         pid: Pid::INIT,
         name: String::from(basename(path)),
         cmdline: join_argv(&image.argv),
+        args_area: image.args_area,
         exe: image.exe,
         pkru: Pkru::for_process(key, KeySet::EMPTY),
         memory: image.memory,
@@ -335,6 +338,7 @@ pub fn execve(
     p.creds.exec();
     if p.creds != before {
         p.identity_generation = fs::new_identity_generation();
+        super::sync_priority_ids(p);
     }
     let thread = p.thread_mut();
     thread.sigaltstack = [0; 24];
@@ -345,6 +349,7 @@ pub fn execve(
     thread.fpu.restore();
     p.name = String::from(basename(&resolved));
     p.cmdline = join_argv(&image.argv);
+    p.args_area = image.args_area;
     p.exe = image.exe;
     *frame = image.frame;
     Ok(give_back)

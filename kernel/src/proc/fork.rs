@@ -108,6 +108,7 @@ pub fn fork(parent: &mut Process, frame: &SyscallFrame, pid: Pid, child_stack: u
         name: parent.name.clone(),
         exe: parent.exe.clone(),
         cmdline: parent.cmdline.clone(),
+        args_area: parent.args_area,
         pkru,
         memory,
         files: parent.files.clone(),

@@ -82,6 +82,9 @@ pub struct Process {
     pub exe: Exe,
     /// argv as /proc/PID/cmdline shows it: each argument followed by a NUL.
     pub cmdline: alloc::vec::Vec<u8>,
+    /// Where argv's and envp's strings are in its memory (`arg_start`,
+    /// `arg_end`, `env_end`): what `live_cmdline` reads.
+    pub args_area: (u64, u64, u64),
     /// Its domain's PKRU: own key open, key 15 read-only, every other key closed.
     pub pkru: Pkru,
     pub memory: Memory,
@@ -121,7 +124,38 @@ pub struct Process {
     pub alarm_interval: u64,
 }
 
+/// At most this much of a command line is read from a process's memory
+/// (a page, as Linux's `get_mm_proctitle` reads).
+const TITLE_MAX: u64 = 4096;
+
 impl Process {
+    /// The command line as Linux's /proc/PID/cmdline reads it, from the
+    /// process's own memory: the argument strings as they are now, so that
+    /// a program that writes its title over them (nginx's `nginx: worker
+    /// process`) shows it. When the NUL that ended the arguments has been
+    /// overwritten, the title runs on into the environment up to its first
+    /// NUL, as setproctitle(3) expects. The exec-time copy when the memory
+    /// is gone (a zombie) or holds nothing.
+    pub fn live_cmdline(&self) -> alloc::vec::Vec<u8> {
+        let (start, end, env_end) = self.args_area;
+        if self.is_zombie() || end <= start {
+            return self.cmdline.clone();
+        }
+        let mut args = alloc::vec![0u8; end.saturating_sub(start).min(TITLE_MAX) as usize];
+        self.memory.peek(start, &mut args);
+        let title = if args.last().is_some_and(|&b| b != 0) {
+            let mut whole = alloc::vec![0u8; env_end.saturating_sub(start).min(TITLE_MAX) as usize];
+            self.memory.peek(start, &mut whole);
+            let len = whole.iter().position(|&b| b == 0).unwrap_or(whole.len());
+            whole.truncate(len);
+            whole.push(0);
+            whole
+        } else {
+            args
+        };
+        if title.iter().all(|&b| b == 0) { self.cmdline.clone() } else { title }
+    }
+
     /// Whether the process has ended (kept until its parent reaps it).
     pub fn is_zombie(&self) -> bool {
         self.exit_status.is_some()
@@ -199,6 +233,14 @@ pub fn with_table_readonly<R>(f: impl FnOnce(&ProcessTable) -> R) -> Option<R> {
     TABLE.lock().as_ref().map(f)
 }
 
+/// What setpriority checks of `p` (its real and effective uid, its
+/// RLIMIT_NICE) is copied into its table entry, where calls naming other
+/// processes find it (`process::priority`): after every change of them.
+pub fn sync_priority_ids(p: &Process) {
+    let nice_rlimit = p.limits.get(syscall::Resource::Nice).rlim_cur;
+    with_table(|t| t.set_priority_ids(p.pid, p.creds.ruid, p.creds.euid, nice_rlimit));
+}
+
 /// Runs `f` on the current process.
 pub fn with_current<R>(f: impl FnOnce(&mut Process) -> R) -> Option<R> {
     let pid = sched::current();
@@ -234,6 +276,7 @@ pub fn exit_current(status: ExitStatus) -> ! {
         thread::release_current(p);
         p.files.clear();
         crate::locks::process_ended(p.pid.as_u32());
+        crate::sysv::process_ended(p.pid.as_u32());
         // ru_maxrss of the whole life, kept for the parent's RUSAGE_CHILDREN.
         p.maxrss_before_exec_kib = p.maxrss_before_exec_kib.max(p.memory.peak_frames.saturating_mul(4));
         p.thread_mut().run = RunState::Zombie;

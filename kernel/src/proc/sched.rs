@@ -402,8 +402,9 @@ pub fn listing(command: bool, emit: &mut dyn FnMut(core::fmt::Arguments<'_>)) {
         };
         let (shared, private) = p.memory.frames_by_sharing();
         let (user_ns, system_ns) = super::cpu_times_ns(p);
+        let live = if command { p.live_cmdline() } else { alloc::vec::Vec::new() };
         let shown = match command {
-            true if !p.cmdline.is_empty() => CommandLine(&p.cmdline),
+            true if !live.is_empty() => CommandLine(&live),
             _ => CommandLine(p.name.as_bytes()),
         };
         emit(format_args!(
@@ -433,7 +434,9 @@ struct CommandLine<'a>(&'a [u8]);
 
 impl core::fmt::Display for CommandLine<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let text = self.0.strip_suffix(&[0]).unwrap_or(self.0);
+        // Trailing NULs (a title padded over the old arguments) are not shown.
+        let end = self.0.iter().rposition(|&b| b != 0).map_or(0, |i| i.saturating_add(1));
+        let text = &self.0[..end];
         for chunk in text.utf8_chunks() {
             for c in chunk.valid().chars() {
                 let c = match c {

@@ -173,6 +173,7 @@ fn release(p: &mut Process, index: usize) {
     // Robust list first (Linux's mm_release order), then the tid word,
     // woken with a shared operation as Linux does (glibc's join waits so).
     super::futex::thread_exited(p, tid);
+    crate::sysv::thread_ended(tid.as_u32());
     // Only while other threads share the memory (Linux's mm_users > 1): a
     // process's last thread leaves the word alone, so that an exit needs no
     // copy-on-write frame (a fork bomb's children exit with none left).

@@ -190,6 +190,10 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
             }
             _ => {}
         }
+        // O_NOATIME is the owner's (or a privileged caller's), as on Linux.
+        if flags.contains(OpenFlags::O_NOATIME) {
+            fs.check_owner(id)?;
+        }
         if meta.kind == NodeKind::File {
             fs.open(id, access.readable(), access.writable())?;
         }
@@ -197,6 +201,17 @@ fn open_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, raw_flags: u64, mode: 
     })?;
     if fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::Fifo) {
         return open_fifo(ctx, id, flags, raw_flags);
+    }
+    // A pseudo-terminal: /dev/ptmx makes a pair, /dev/pts/N opens a slave.
+    let device = fs::with(|fs| fs.device(id));
+    if let Some(vfs::Device::Ptmx | vfs::Device::PtySlave(_)) = device {
+        let end = match device {
+            Some(vfs::Device::PtySlave(index)) => crate::pty::open_slave(index)?,
+            _ => crate::pty::open_master(ctx.process.creds.fsuid, ctx.process.creds.fsgid)?,
+        };
+        super::terminal::maybe_controlling(ctx, &end, flags.contains(OpenFlags::O_NOCTTY));
+        let open = fs::open_file(FileKind::Pty(alloc::sync::Arc::new(end)), raw_flags as u32);
+        return Ok(ctx.process.files.insert(open, flags.contains(OpenFlags::O_CLOEXEC))? as u64);
     }
     let is_console = fs::with(|fs| fs.metadata(id)).is_ok_and(|m| m.kind == NodeKind::CharDevice(vfs::Device::Console));
     let kind = if is_console { FileKind::Console(crate::console::Output::Stdout) } else { FileKind::Node(id) };
@@ -297,6 +312,7 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
         FileKind::Console(_) => Ok(read_console(buf)),
         FileKind::Node(id) => {
             let at = offset.unwrap_or(open.offset);
+            let noatime = open.flags & OpenFlags::O_NOATIME.bits() != 0;
             let n = fs::with(|fs| match fs.device(id) {
                 // The random devices read from the kernel's source; a read
                 // of any size is served whole, as Linux's urandom does.
@@ -304,8 +320,16 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
                     crate::random::fill(buf);
                     Ok(buf.len())
                 }
-                // What shared mappings of the file hold is its content.
-                _ => fs.read(id, at, buf).inspect(|&n| crate::mm::shared::overlay_read(id, at, &mut buf[..n])),
+                Some(_) => fs.read(id, at, buf),
+                // What shared mappings of the file hold is its content. A
+                // read of a file (even at its end) is an access, unless
+                // empty or O_NOATIME (Linux's filemap_read).
+                None => fs.read(id, at, buf).inspect(|&n| {
+                    crate::mm::shared::overlay_read(id, at, &mut buf[..n]);
+                    if !buf.is_empty() && !noatime {
+                        fs.accessed(id);
+                    }
+                }),
             })?;
             if offset.is_none() {
                 open.offset = open.offset.saturating_add(n as u64);
@@ -358,6 +382,13 @@ pub(super) fn read_file(file: &FileRef, buf: &mut [u8], offset: Option<u64>) -> 
             Ok(unix_io(crate::net::unix::recv(&socket, buf, false)?))
         }
         FileKind::Epoll(_) => Err(Errno::EINVAL),
+        FileKind::Pty(end) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            drop(open);
+            super::terminal::read(&end, buf)
+        }
         FileKind::EventFd(counter) => {
             if offset.is_some() {
                 return Err(Errno::ESPIPE);
@@ -576,6 +607,13 @@ pub(super) fn write_file(file: &FileRef, data: &[u8], offset: Option<u64>) -> Re
         }
         // Linux's timerfd has no write operation.
         FileKind::TimerFd(_) => Err(Errno::EINVAL),
+        FileKind::Pty(end) => {
+            if offset.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            drop(open);
+            super::terminal::write(&end, data)
+        }
     }
 }
 
@@ -886,12 +924,12 @@ fn stat_of(id: InodeId) -> Result<Stat, Errno> {
         st_size: meta.size as i64,
         st_blksize: 4096,
         st_blocks: meta.size.div_ceil(512) as i64,
-        st_atime: meta.mtime_secs,
-        st_atime_nsec: 0,
-        st_mtime: meta.mtime_secs,
-        st_mtime_nsec: 0,
-        st_ctime: meta.mtime_secs,
-        st_ctime_nsec: 0,
+        st_atime: meta.atime.secs,
+        st_atime_nsec: i64::from(meta.atime.nsecs),
+        st_mtime: meta.mtime.secs,
+        st_mtime_nsec: i64::from(meta.mtime.nsecs),
+        st_ctime: meta.ctime.secs,
+        st_ctime_nsec: i64::from(meta.ctime.nsecs),
     })
 }
 
@@ -963,6 +1001,11 @@ fn fstat_fd(ctx: &mut Ctx<'_>, fd: i32, addr: impl Into<StatOut>) -> SysResult {
         FileKind::Epoll(_) | FileKind::EventFd(_) | FileKind::TimerFd(_) => {
             Stat { st_ino: 0, st_mode: 0o600, st_blksize: 4096, st_rdev: 0, ..console_stat() }
         }
+        // Its node's: what ttyname compares with stat("/dev/pts/N").
+        FileKind::Pty(end) => match super::terminal::stat_node(&end).and_then(|id| stat_of(id).ok()) {
+            Some(stat) => stat,
+            None => Stat { st_ino: 0, st_mode: syscall::S_IFCHR | 0o620, st_rdev: vfs::Device::PtySlave(end.pty.lock().index).rdev(), ..console_stat() },
+        },
     };
     put_stat(ctx, addr, &stat)
 }
@@ -1062,7 +1105,8 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = file(ctx, fd_of(a[0]))?;
     let mut open = file.lock();
     let entries: Vec<(Vec<u8>, u64, u8)> = match open.kind.clone() {
-        FileKind::Node(id) => fs::with(|fs| fs.read_dir(id))?
+        // Reading a directory is an access (Linux's iterate_dir).
+        FileKind::Node(id) => fs::with(|fs| fs.read_dir(id).inspect(|_| fs.accessed(id)))?
             .into_iter()
             .map(|e| {
                 let dtype = match e.kind {
@@ -1140,6 +1184,7 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                     }
                 }
                 FileKind::Console(_) => u32::from(serial::input_ready()),
+                FileKind::Pty(end) => super::terminal::available(&end) as u32,
                 FileKind::Node(id) => {
                     let size = fs::with(|fs| fs.metadata(id))?.size;
                     size.saturating_sub(file.lock().offset).min(u64::from(u32::MAX)) as u32
@@ -1150,6 +1195,10 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             return Ok(0);
         }
         _ => {}
+    }
+    let kind = file.lock().kind.clone();
+    if let FileKind::Pty(end) = kind {
+        return super::terminal::ioctl(ctx, &end, a[1] as u32, a[2]);
     }
     if !file.lock().kind.is_console() {
         return Err(Errno::ENOTTY);
@@ -1271,6 +1320,38 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         F_GETSIG => Ok(u64::from(crate::fasync::signal(&file(ctx, fd)?))),
         F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW => record_lock(ctx, fd, a[1], a[2]),
         1031 | 1032 => pipe_size(ctx, fd, a[1] == 1031, a[2] as u32),
+        // Linux's memfd_add_seals, in its order: a descriptor open for
+        // writing (EPERM), known seals and a file that has seals (EINVAL),
+        // not sealed against sealing (EPERM), no writable shared mapping
+        // left for a new F_SEAL_WRITE (EBUSY).
+        F_ADD_SEALS => {
+            let file = file(ctx, fd)?;
+            let (kind, flags) = {
+                let open = file.lock();
+                (open.kind.clone(), open.flags)
+            };
+            let seals = a[2] as u32;
+            if !fs::can_write(flags) {
+                return Err(Errno::EPERM);
+            }
+            let id = kind.node().filter(|_| seals & !vfs::SEALS_ALL == 0).ok_or(Errno::EINVAL)?;
+            fs::with(|fs| {
+                let current = fs.seals(id)?;
+                if current & vfs::SEAL_SEAL == 0
+                    && seals & vfs::SEAL_WRITE != 0
+                    && current & vfs::SEAL_WRITE == 0
+                    && crate::mm::shared::is_mapped_shared(id)
+                {
+                    return Err(Errno::EBUSY);
+                }
+                fs.add_seals(id, seals)
+            })?;
+            Ok(0)
+        }
+        F_GET_SEALS => {
+            let Some(id) = file(ctx, fd)?.lock().kind.node() else { return Err(Errno::EINVAL) };
+            Ok(u64::from(fs::with(|fs| fs.seals(id))?))
+        }
         // F_NOTIFY (dnotify): taken on a directory (ENOTDIR otherwise), as
         // Linux does, but no change of the directory sends a signal
         // (syscall::support says so).
@@ -1286,6 +1367,8 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
 }
 
+const F_ADD_SEALS: u64 = 1033;
+const F_GET_SEALS: u64 = 1034;
 const F_SETOWN: u64 = 8;
 const F_GETOWN: u64 = 9;
 const F_SETSIG: u64 = 10;
@@ -1672,7 +1755,12 @@ fn readlink_at(ctx: &mut Ctx<'_>, dirfd: i32, path_addr: u64, buf: u64, len: u64
         return Ok(n as u64);
     }
     let base = base_dir(ctx, dirfd, &path)?;
-    let target = fs::with(|fs| fs.lookup(base, &path, false).and_then(|id| fs.readlink(id).map(|t| t.to_vec())))?;
+    let target = fs::with(|fs| {
+        let id = fs.lookup(base, &path, false)?;
+        let target = fs.readlink(id)?.to_vec();
+        fs.accessed(id);
+        Ok::<_, Errno>(target)
+    })?;
     let n = target.len().min(len.unsigned_abs() as usize);
     ctx.process.memory.write(buf, &target[..n])?;
     Ok(n as u64)
@@ -1740,6 +1828,10 @@ pub fn readiness(kind: &FileKind, flags: u32) -> u32 {
             bits(counter.readable(), counter.writable(), false, false)
         }
         FileKind::TimerFd(timer) => bits(crate::timerfd::readable(timer), false, false, false),
+        FileKind::Pty(end) => {
+            let (readable, writable, hangup) = super::terminal::readiness(end);
+            bits(readable, writable, hangup, false)
+        }
     }
 }
 
@@ -2014,6 +2106,173 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(written as u64)
 }
 
+/// A `loff_t *` argument: the offset there, or None for a NULL pointer
+/// (EINVAL for a negative one).
+fn offset_arg(ctx: &mut Ctx<'_>, addr: u64) -> Result<Option<u64>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    let mut raw = [0u8; 8];
+    ctx.process.memory.read(addr, &mut raw)?;
+    positioned(u64::from_le_bytes(raw)).map(Some)
+}
+
+/// Advances an offset: the `loff_t` at `addr` when one was given, else the
+/// description's own.
+fn advance(ctx: &mut Ctx<'_>, file: &FileRef, addr: u64, at: Option<u64>, by: usize) -> Result<(), Errno> {
+    match at {
+        Some(at) => ctx.process.memory.write(addr, &at.saturating_add(by as u64).to_le_bytes()),
+        None => {
+            let mut open = file.lock();
+            open.offset = open.offset.saturating_add(by as u64);
+            Ok(())
+        }
+    }
+}
+
+/// An open file's status flags, inode (if a node) and offset, under one
+/// short lock.
+fn facts_of(file: &FileRef) -> (u32, Option<InodeId>, u64) {
+    let open = file.lock();
+    (open.flags, open.kind.node(), open.offset)
+}
+
+/// copy_file_range(fd_in, off_in, fd_out, off_out, len, flags): bytes of
+/// one regular file into another, as a pread and a pwrite of one chunk
+/// (at most 1 MiB a call; Linux may also copy less than asked). Linux's
+/// checks: flags 0 (EINVAL), regular files (EISDIR, EINVAL), in readable
+/// and out writable and not O_APPEND (EBADF), no overlap within one file
+/// (EINVAL).
+pub fn sys_copy_file_range(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (input, output) = (file(ctx, fd_of(a[0]))?, file(ctx, fd_of(a[2]))?);
+    if a[5] as u32 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // One lock at a time: both may be the same description.
+    let (in_flags, in_node, in_offset) = facts_of(&input);
+    let (out_flags, out_node, out_offset) = facts_of(&output);
+    if !fs::can_read(in_flags) || !fs::can_write(out_flags) || out_flags & OpenFlags::O_APPEND.bits() != 0 {
+        return Err(Errno::EBADF);
+    }
+    let (Some(in_id), Some(out_id)) = (in_node, out_node) else { return Err(Errno::EINVAL) };
+    for id in [in_id, out_id] {
+        match fs::with(|fs| fs.metadata(id))?.kind {
+            NodeKind::File => {}
+            NodeKind::Directory => return Err(Errno::EISDIR),
+            _ => return Err(Errno::EINVAL),
+        }
+    }
+    let (in_at, out_at) = (offset_arg(ctx, a[1])?, offset_arg(ctx, a[3])?);
+    let len = (a[4] as usize).min(IO_CHUNK);
+    let from = in_at.unwrap_or(in_offset);
+    let to = out_at.unwrap_or(out_offset);
+    if in_id == out_id && from < to.saturating_add(len as u64) && to < from.saturating_add(len as u64) {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = alloc::vec![0u8; len];
+    let Io::Done(n) = read_file(&input, &mut buf, Some(from))? else { return Err(Errno::EAGAIN) };
+    let Io::Done(written) = write_file(&output, &buf[..n], Some(to))? else { return Err(Errno::EAGAIN) };
+    advance(ctx, &input, a[1], in_at, written)?;
+    advance(ctx, &output, a[3], out_at, written)?;
+    Ok(written as u64)
+}
+
+/// splice(fd_in, off_in, fd_out, off_out, len, flags): moves up to `len`
+/// bytes (1 MiB at most a call) between a pipe and another descriptor (or
+/// two pipes), copied rather than moved page by page. A pipe's side takes
+/// no offset (ESPIPE); one side must be a pipe (EINVAL); an O_APPEND
+/// output is EINVAL. From a pipe, what the output does not take stays in
+/// it; into a pipe, no more is read than it has room for. Waits (or is
+/// EAGAIN with SPLICE_F_NONBLOCK or a non-blocking pipe) as a read or
+/// write of the pipe would.
+pub fn sys_splice(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const SPLICE_F_NONBLOCK: u32 = 2;
+    const SPLICE_F_ALL: u32 = 0xf;
+    let (input, output) = (file(ctx, fd_of(a[0]))?, file(ctx, fd_of(a[2]))?);
+    let flags = a[5] as u32;
+    if flags & !SPLICE_F_ALL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let pipe_of = |f: &FileRef| match &f.lock().kind {
+        FileKind::Pipe { pipe, .. } => Some(pipe.clone()),
+        _ => None,
+    };
+    let (in_pipe, out_pipe) = (pipe_of(&input), pipe_of(&output));
+    // One lock at a time: both may be the same description (a FIFO open O_RDWR).
+    let ((in_flags, in_node, in_offset), (out_flags, _, _)) = (facts_of(&input), facts_of(&output));
+    if !fs::can_read(in_flags) || !fs::can_write(out_flags) {
+        return Err(Errno::EBADF);
+    }
+    if in_pipe.is_none() && out_pipe.is_none() {
+        return Err(Errno::EINVAL);
+    }
+    if (in_pipe.is_some() && a[1] != 0) || (out_pipe.is_some() && a[3] != 0) {
+        return Err(Errno::ESPIPE);
+    }
+    if out_flags & OpenFlags::O_APPEND.bits() != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (in_at, out_at) = (offset_arg(ctx, a[1])?, offset_arg(ctx, a[3])?);
+    let len = (a[4] as usize).min(IO_CHUNK);
+    if len == 0 {
+        return Ok(0);
+    }
+    let nonblock = flags & SPLICE_F_NONBLOCK != 0;
+    let wait = |ctx: &mut Ctx<'_>, file: &FileRef, reason: BlockOn| -> SysResult {
+        if nonblock {
+            return Err(Errno::EAGAIN);
+        }
+        finish_io(ctx, file, Io::Wait(reason)).map(|n| n as u64)
+    };
+    if let Some(pipe) = in_pipe {
+        let mut buf = alloc::vec![0u8; len];
+        let peeked = pipe.lock().peek(&mut buf);
+        let n = match peeked {
+            PipeRead::Data(n) => n,
+            PipeRead::Eof => return Ok(0),
+            PipeRead::WouldBlock => return wait(ctx, &input, BlockOn::Pipe(fs::pipe_id(&pipe))),
+        };
+        let written = match write_file(&output, &buf[..n], out_at).map_err(|e| broken_pipe(ctx, e))? {
+            Io::Done(written) => written,
+            Io::Wait(reason) => return wait(ctx, &output, reason),
+        };
+        let _ = pipe.lock().read(&mut buf[..written]);
+        proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(&pipe)));
+        // Without off_out the write moved the output's own offset.
+        if out_at.is_some() {
+            advance(ctx, &output, a[3], out_at, written)?;
+        }
+        return Ok(written as u64);
+    }
+    let Some(pipe) = out_pipe else { return Err(Errno::EINVAL) };
+    let (readers, space) = {
+        let p = pipe.lock();
+        (p.readers(), p.space())
+    };
+    if readers == 0 {
+        return Err(broken_pipe(ctx, Errno::EPIPE));
+    }
+    if space == 0 {
+        return wait(ctx, &output, BlockOn::Pipe(fs::pipe_id(&pipe)));
+    }
+    let mut buf = alloc::vec![0u8; len.min(space)];
+    // A file is read at off_in or its offset (moved by what the pipe
+    // took); anything else (a socket) as a read would.
+    let read_at = in_at.or(in_node.map(|_| in_offset));
+    let n = match read_file(&input, &mut buf, read_at)? {
+        Io::Done(n) => n,
+        Io::Wait(reason) => return wait(ctx, &input, reason),
+    };
+    let written = match write_file(&output, &buf[..n], None).map_err(|e| broken_pipe(ctx, e))? {
+        Io::Done(written) => written,
+        Io::Wait(reason) => return wait(ctx, &output, reason),
+    };
+    if read_at.is_some() {
+        advance(ctx, &input, a[1], in_at, written)?;
+    }
+    Ok(written as u64)
+}
+
 fn make_pipe(ctx: &mut Ctx<'_>, addr: u64, flags: u64) -> SysResult {
     let known = OpenFlags::O_CLOEXEC | OpenFlags::O_NONBLOCK | OpenFlags::O_DIRECT;
     if flags & !known.bits() as u64 != 0 {
@@ -2231,6 +2490,35 @@ pub fn sys_eventfd2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 /// eventfd(initval): eventfd2 without flags.
+/// memfd_create(name, flags): an anonymous regular file (`vfs::Fs::create_anonymous`),
+/// open for reading and writing, shown as `/memfd:NAME (deleted)`.
+/// MFD_HUGETLB (with its page-size bits) gives an ordinary one, as mmap's
+/// MAP_HUGETLB changes nothing; a name over 249 bytes or another flag is EINVAL.
+pub fn sys_memfd_create(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    const MFD_CLOEXEC: u32 = 1;
+    const MFD_ALLOW_SEALING: u32 = 2;
+    const MFD_HUGETLB: u32 = 4;
+    /// MFD_HUGE_SHIFT 26, six bits of log2 of the page size.
+    const MFD_HUGE_MASK: u32 = 0x3f << 26;
+    /// NAME_MAX less "memfd:".
+    const NAME_MAX_LEN: usize = 249;
+    let flags = a[1] as u32;
+    let known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB;
+    if flags & !known != 0 && (flags & MFD_HUGETLB == 0 || flags & !(known | MFD_HUGE_MASK) != 0) {
+        return Err(Errno::EINVAL);
+    }
+    let name = ctx.process.memory.read_cstr(a[0], NAME_MAX_LEN.saturating_add(1))?;
+    if name.len() > NAME_MAX_LEN {
+        return Err(Errno::EINVAL);
+    }
+    let mut shown = b"memfd:".to_vec();
+    shown.extend_from_slice(&name);
+    let id = fs::with(|fs| fs.create_anonymous(&shown, 0o777, flags & MFD_ALLOW_SEALING != 0))?;
+    // O_RDWR | O_LARGEFILE, as Linux's F_GETFL shows it.
+    let open = fs::open_file(FileKind::Node(id), 2 | OpenFlags::O_LARGEFILE.bits());
+    Ok(ctx.process.files.insert(open, flags & MFD_CLOEXEC != 0)? as u64)
+}
+
 pub fn sys_eventfd(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     sys_eventfd2(ctx, [a[0], 0, 0, 0, 0, 0])
 }
@@ -2356,51 +2644,122 @@ pub fn sys_linkat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     link_at(ctx, fd_of(a[0]), a[1], fd_of(a[2]), a[3], flags)
 }
 
-pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    // The modification time: the second timespec, UTIME_NOW (or no array) meaning now.
-    const UTIME_NOW: i64 = (1 << 30) - 1;
-    const UTIME_OMIT: i64 = (1 << 30) - 2;
-    let now = (crate::time::realtime_ns() / 1_000_000_000) as i64;
-    // Who may: setting a given time is for the owner (or a privileged
-    // caller: EPERM otherwise); setting "now" also for whoever may write
-    // the file (EACCES otherwise), as Linux's utimes.
-    let mut explicit = false;
-    let mut touches = a[2] == 0;
-    let mtime = if a[2] == 0 {
-        Some(now)
-    } else {
-        let mut raw = [0u8; 32];
-        ctx.process.memory.read(a[2], &mut raw)?;
-        let atime = syscall::Timespec::from_bytes(raw[..16].try_into().map_err(|_| Errno::EINVAL)?);
-        let mtime = syscall::Timespec::from_bytes(raw[16..].try_into().map_err(|_| Errno::EINVAL)?);
-        // Each tv_nsec is UTIME_NOW, UTIME_OMIT or in 0..1e9 (checked before
-        // the file is looked up, as Linux); any tv_sec is a valid time.
-        let nsec_valid = |t: &syscall::Timespec| matches!(t.tv_nsec, UTIME_NOW | UTIME_OMIT | 0..=999_999_999);
-        if !nsec_valid(&atime) || !nsec_valid(&mtime) {
-            return Err(Errno::EINVAL);
-        }
-        explicit = [atime.tv_nsec, mtime.tv_nsec].iter().any(|&n| n != UTIME_NOW && n != UTIME_OMIT);
-        touches = !explicit && (atime.tv_nsec == UTIME_NOW || mtime.tv_nsec == UTIME_NOW);
-        match mtime.tv_nsec {
-            UTIME_OMIT => None,
-            UTIME_NOW => Some(now),
-            _ => Some(mtime.tv_sec),
+/// Which file a utimensat-family call changes.
+enum TimesTarget {
+    /// A path from a directory (`AT_FDCWD` or a descriptor), followed or not.
+    Path { dirfd: i32, path_addr: u64, follow: bool, empty_ok: bool },
+    /// A descriptor's file (utimensat and futimesat with a NULL path).
+    Fd(i32),
+}
+
+/// Sets `times` on the file `target` names, with Linux's rules
+/// (`vfs_utimes`): both times now is a "touch", allowed to the owner and
+/// to whoever may write the file (EACCES); any other request is the
+/// owner's or a privileged caller's (EPERM). The change time becomes now.
+fn set_file_times(ctx: &mut Ctx<'_>, target: TimesTarget, times: syscall::time::FileTimes) -> SysResult {
+    use syscall::time::FileTime;
+    let id = match target {
+        TimesTarget::Fd(fd) => inode_of_fd(ctx, fd)?,
+        TimesTarget::Path { dirfd, path_addr, follow, empty_ok } => {
+            let path = ctx.process.memory.read_cstr(path_addr, PATH_MAX)?;
+            match (path.is_empty(), empty_ok) {
+                (true, false) => return Err(Errno::ENOENT),
+                (true, true) if dirfd == AT_FDCWD => ctx.process.cwd,
+                (true, true) => inode_of_fd(ctx, dirfd)?,
+                (false, _) => {
+                    let base = base_dir(ctx, dirfd, &path)?;
+                    fs::with(|fs| fs.lookup(base, &path, follow))?
+                }
+            }
         }
     };
-    let id = if a[1] == 0 { inode_of_fd(ctx, fd_of(a[0]))? } else { inode_at(ctx, fd_of(a[0]), a[1], a[3] & 0x100 == 0)? };
-    fs::with(|fs| {
-        if explicit {
-            fs.check_owner(id)
-        } else if touches && fs.check_owner(id).is_err() && !fs.permits(id, vfs::MAY_WRITE)? {
-            Err(Errno::EACCES)
-        } else {
-            Ok(())
-        }
-    })?;
-    if let Some(secs) = mtime {
-        fs::with(|fs| fs.set_mtime(id, secs))?;
+    let change = |time: FileTime| match time {
+        FileTime::Omit => None,
+        FileTime::Now => Some(vfs::TimeChange::Now),
+        FileTime::At { secs, nsecs } => Some(vfs::TimeChange::At(vfs::Timestamp { secs, nsecs })),
+    };
+    // Both UTIME_OMIT: nothing to change and nothing checked, once the
+    // file is found (as Linux answers).
+    if times.atime == FileTime::Omit && times.mtime == FileTime::Omit {
+        return Ok(0);
     }
+    fs::with(|fs| {
+        if !times.is_touch() {
+            fs.check_owner(id)?;
+        } else if fs.check_owner(id).is_err() && !fs.permits(id, vfs::MAY_WRITE)? {
+            return Err(Errno::EACCES);
+        }
+        fs.set_times(id, change(times.atime), change(times.mtime))
+    })?;
     Ok(0)
+}
+
+/// utimensat(dirfd, path, times, flags); a NULL path names `dirfd` itself
+/// (futimens), where no flag is allowed.
+pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let times = if a[2] == 0 {
+        syscall::time::FileTimes::NOW
+    } else {
+        let mut raw = [0u8; 2 * syscall::Timespec::SIZE];
+        ctx.process.memory.read(a[2], &mut raw)?;
+        let (atime, mtime) = raw.split_at(syscall::Timespec::SIZE);
+        let at = |half: &[u8]| half.try_into().map(syscall::Timespec::from_bytes).map_err(|_| Errno::EINVAL);
+        syscall::time::FileTimes::from_timespecs(&[at(atime)?, at(mtime)?])?
+    };
+    let flags = AtFlags::from_raw_within(u64::from(a[3] as u32), AtFlags::AT_SYMLINK_NOFOLLOW | AtFlags::AT_EMPTY_PATH)?;
+    let dirfd = fd_of(a[0]);
+    let target = match a[1] {
+        0 if dirfd == AT_FDCWD => return Err(Errno::EFAULT),
+        0 if !flags.is_empty() => return Err(Errno::EINVAL),
+        0 => TimesTarget::Fd(dirfd),
+        path_addr => TimesTarget::Path {
+            dirfd,
+            path_addr,
+            follow: !flags.contains(AtFlags::AT_SYMLINK_NOFOLLOW),
+            empty_ok: flags.contains(AtFlags::AT_EMPTY_PATH),
+        },
+    };
+    set_file_times(ctx, target, times)
+}
+
+/// futimesat(dirfd, path, timeval[2]): microseconds; a NULL array is now,
+/// a NULL path `dirfd` itself.
+pub fn sys_futimesat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let times = if a[2] == 0 {
+        syscall::time::FileTimes::NOW
+    } else {
+        let mut raw = [0u8; 2 * syscall::Timeval::SIZE];
+        ctx.process.memory.read(a[2], &mut raw)?;
+        let (atime, mtime) = raw.split_at(syscall::Timeval::SIZE);
+        let at = |half: &[u8]| half.try_into().map(syscall::Timeval::from_bytes).map_err(|_| Errno::EINVAL);
+        syscall::time::FileTimes::from_timevals(&[at(atime)?, at(mtime)?])?
+    };
+    let dirfd = fd_of(a[0]);
+    let target = match a[1] {
+        0 if dirfd == AT_FDCWD => return Err(Errno::EFAULT),
+        0 => TimesTarget::Fd(dirfd),
+        path_addr => TimesTarget::Path { dirfd, path_addr, follow: true, empty_ok: false },
+    };
+    set_file_times(ctx, target, times)
+}
+
+/// utimes(path, timeval[2]): futimesat from the working directory.
+pub fn sys_utimes(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    sys_futimesat(ctx, [AT_FDCWD as u64, a[0], a[1], 0, 0, 0])
+}
+
+/// utime(path, utimbuf): whole seconds; a NULL buffer is now.
+pub fn sys_utime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let times = if a[1] == 0 {
+        syscall::time::FileTimes::NOW
+    } else {
+        let mut raw = [0u8; 16];
+        ctx.process.memory.read(a[1], &mut raw)?;
+        let (actime, modtime) = raw.split_at(8);
+        let secs = |half: &[u8]| half.try_into().map(i64::from_le_bytes).map_err(|_| Errno::EINVAL);
+        syscall::time::FileTimes::from_utimbuf(secs(actime)?, secs(modtime)?)
+    };
+    set_file_times(ctx, TimesTarget::Path { dirfd: AT_FDCWD, path_addr: a[0], follow: true, empty_ok: false }, times)
 }
 
 /// The file an xattr call names: `a[0]` a path (followed or not) or a

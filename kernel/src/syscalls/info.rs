@@ -41,6 +41,7 @@ fn id_arg(raw: u64) -> u32 {
 /// capabilities) drops its parent-death signal.
 fn identity_changed(ctx: &mut Ctx<'_>, old: process::Credentials) {
     ctx.process.identity_generation = crate::fs::new_identity_generation();
+    proc::sync_priority_ids(ctx.process);
     let new = ctx.process.creds;
     let gained = (new.effective && !old.effective) || (new.permitted && !old.permitted);
     if new.euid != old.euid || new.egid != old.egid || new.fsuid != old.fsuid || new.fsgid != old.fsgid || gained {
@@ -439,6 +440,7 @@ fn set_limit(ctx: &mut Ctx<'_>, resource: Resource, new: Option<Rlimit>) -> Resu
             ctx.process.files.set_limit(soft);
         }
         Resource::As => ctx.process.memory.as_limit = ctx.process.limits.get(Resource::As).rlim_cur,
+        Resource::Nice => proc::sync_priority_ids(ctx.process),
         _ => {}
     }
     Ok(old)

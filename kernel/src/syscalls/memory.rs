@@ -328,7 +328,15 @@ fn mmap_shared(ctx: &mut Ctx<'_>, hint: u64, len: u64, prot: Prot, flags: MmapFl
                 return Err(Errno::EACCES);
             }
             match fs::with(|fs| fs.metadata(id))?.kind {
-                vfs::NodeKind::File => Some((id, may_write)),
+                vfs::NodeKind::File => {
+                    // A write-sealed file maps shared read-only only, and
+                    // for good (mprotect cannot add PROT_WRITE: EACCES).
+                    let sealed = fs::with(|fs| fs.seals(id)).is_ok_and(|s| s & (vfs::SEAL_WRITE | vfs::SEAL_FUTURE_WRITE) != 0);
+                    if sealed && prot.write {
+                        return Err(Errno::EPERM);
+                    }
+                    Some((id, may_write && !sealed))
+                }
                 // Shared memory of /dev/zero is shared anonymous memory.
                 vfs::NodeKind::CharDevice(vfs::Device::Zero) => None,
                 _ => return Err(Errno::ENODEV),

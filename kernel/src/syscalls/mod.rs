@@ -10,12 +10,14 @@ mod cpu;
 mod files;
 mod futex;
 mod info;
+mod ipc;
 pub use files::readiness;
 pub use info::{HOSTNAME, NGROUPS_MAX, OSRELEASE, OSTYPE};
 mod memory;
 mod net;
 mod process;
 mod signals;
+mod terminal;
 mod thread;
 mod timers;
 
@@ -115,6 +117,7 @@ syscall_table! {
     MREMAP => memory::sys_mremap,
     FSYNC => files::sys_fsync,
     EVENTFD => files::sys_eventfd,
+    MEMFD_CREATE => files::sys_memfd_create,
     EVENTFD2 => files::sys_eventfd2,
     TIMERFD_CREATE => timers::sys_timerfd_create,
     TIMERFD_SETTIME => timers::sys_timerfd_settime,
@@ -139,11 +142,21 @@ syscall_table! {
     ACCESS => files::sys_access,
     SCHED_YIELD => process::sys_sched_yield,
     MADVISE => memory::sys_madvise,
+    SHMGET => ipc::sys_shmget,
+    SHMAT => ipc::sys_shmat,
+    SHMDT => ipc::sys_shmdt,
+    SHMCTL => ipc::sys_shmctl,
+    SEMGET => ipc::sys_semget,
+    SEMOP => ipc::sys_semop,
+    SEMTIMEDOP => ipc::sys_semtimedop,
+    SEMCTL => ipc::sys_semctl,
     MSYNC => memory::sys_msync,
     FALLOCATE => files::sys_fallocate,
     DUP => files::sys_dup,
     DUP2 => files::sys_dup2,
     SENDFILE => files::sys_sendfile,
+    COPY_FILE_RANGE => files::sys_copy_file_range,
+    SPLICE => files::sys_splice,
     NANOSLEEP => info::sys_nanosleep,
     GETPID => info::sys_getpid,
     FORK => process::sys_fork,
@@ -188,6 +201,9 @@ syscall_table! {
     SYMLINK => files::sys_symlink,
     SYMLINKAT => files::sys_symlinkat,
     UTIMENSAT => files::sys_utimensat,
+    FUTIMESAT => files::sys_futimesat,
+    UTIMES => files::sys_utimes,
+    UTIME => files::sys_utime,
     UMASK => info::sys_umask,
     GETTIMEOFDAY => info::sys_gettimeofday,
     GETRLIMIT => info::sys_getrlimit,
@@ -267,6 +283,8 @@ syscall_table! {
     RSEQ => info::sys_rseq,
     PRCTL => info::sys_prctl,
     KILL => process::sys_kill,
+    GETPRIORITY => process::sys_getpriority,
+    SETPRIORITY => process::sys_setpriority,
     TKILL => thread::sys_tkill,
     TGKILL => thread::sys_tgkill,
     SOCKET => net::sys_socket,
@@ -332,6 +350,7 @@ fn creates_kernel_objects(number: u64) -> bool {
             | nr::DUP3
             | nr::EPOLL_CREATE
             | nr::EPOLL_CREATE1
+            | nr::MEMFD_CREATE
             | nr::MKDIR
             | nr::MKDIRAT
             | nr::MKNOD
@@ -344,6 +363,9 @@ fn creates_kernel_objects(number: u64) -> bool {
             | nr::VFORK
             | nr::CLONE
             | nr::MMAP
+            | nr::SHMGET
+            | nr::SHMAT
+            | nr::SEMGET
     )
 }
 
@@ -402,13 +424,31 @@ pub fn dispatch(frame: &mut SyscallFrame) {
             if trace && (ctx.block.is_none() || ctx.block_once) {
                 print_trace(ctx.process, number, args, &result, ctx.exit.is_some());
             }
+            // The common case (done, nothing to hand over, nobody to run
+            // first): the way back to the process under the same lock, not
+            // a second look-up of the current process.
+            let simple = ctx.block.is_none()
+                && ctx.exit.is_none()
+                && ctx.spawn.is_none()
+                && ctx.reap.is_none()
+                && ctx.give_back.is_none()
+                && ctx.proc_fill.is_none()
+                && !ctx.yield_after
+                && !proc::sched::has_pending_wakes();
+            if simple {
+                finish_frame(ctx.frame, &result, ctx.full_restore);
+                return Err(leaving(ctx.process, ctx.frame));
+            }
             let give_back = ctx.give_back.take();
             let proc_fill = ctx.proc_fill.take();
             let exit = ctx.exit.map(|status| (status, ctx.exit_thread));
-            (result, exit, ctx.block, ctx.block_once, ctx.spawn, ctx.reap, ctx.full_restore, ctx.yield_after, (give_back, proc_fill))
+            Ok((result, exit, ctx.block, ctx.block_once, ctx.spawn, ctx.reap, ctx.full_restore, ctx.yield_after, (give_back, proc_fill)))
         });
-        let Some((result, exit, block, block_once, spawn, reap, full_restore, yield_after, (give_back, proc_fill))) = outcome else {
-            panic!("syscall {number} with no current process");
+        let (result, exit, block, block_once, spawn, reap, full_restore, yield_after, (give_back, proc_fill)) = match outcome {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(None)) => return,
+            Some(Err(Some(status))) => proc::exit_current(status),
+            None => panic!("syscall {number} with no current process"),
         };
         if let Some((file, pid, what)) = proc_fill {
             crate::procfs::fill_other(&file, pid, what);
@@ -451,12 +491,7 @@ pub fn dispatch(frame: &mut SyscallFrame) {
             None => break (result, full_restore, yield_after),
         }
     };
-    frame.rax = syscall::encode_return(result.map(|v| v as usize)) as u64;
-    if !full_restore {
-        frame.rcx = frame.rip;
-        frame.r11 = frame.rflags;
-    }
-    frame.rflags = (frame.rflags & USER_FLAGS) | 0x202;
+    finish_frame(frame, &result, full_restore);
     // A process this call woke runs next (as Linux's wake-up preemption
     // usually does): a pipe writer hands over to its reader.
     if yield_after || proc::sched::has_pending_wakes() {
@@ -465,10 +500,30 @@ pub fn dispatch(frame: &mut SyscallFrame) {
     return_to_user(frame);
 }
 
+/// The call's result in rax, and the registers SYSRET would give (rcx,
+/// r11) unless the call set the whole frame (rt_sigreturn, execve).
+fn finish_frame(frame: &mut SyscallFrame, result: &SysResult, full_restore: bool) {
+    frame.rax = syscall::encode_return(result.map(|v| v as usize)) as u64;
+    if !full_restore {
+        frame.rcx = frame.rip;
+        frame.r11 = frame.rflags;
+    }
+    frame.rflags = (frame.rflags & USER_FLAGS) | 0x202;
+}
+
 /// The last step before a process's code runs again (after a syscall or a
 /// trap): a due alarm, then signal delivery (default action or handler).
 pub fn return_to_user(frame: &mut SyscallFrame) {
-    let status = proc::with_current(|p| {
+    let status = proc::with_current(|p| leaving(p, frame)).flatten();
+    if let Some(status) = status {
+        proc::exit_current(status);
+    }
+}
+
+/// [`return_to_user`]'s work on the current process: CPU time, due
+/// timers, then signals; the status it must end with, if one is fatal.
+fn leaving(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> {
+    {
         let index = p.current_index();
         p.threads[index].cpu.leave_kernel(crate::time::cpu_clock());
         if p.alarm_at.is_some() {
@@ -491,10 +546,6 @@ pub fn return_to_user(frame: &mut SyscallFrame) {
             thread.signals.set_mask(mask);
         }
         status
-    })
-    .flatten();
-    if let Some(status) = status {
-        proc::exit_current(status);
     }
 }
 

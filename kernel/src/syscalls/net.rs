@@ -710,6 +710,8 @@ fn unix_option(level: u32, name: u32, listening: bool) -> Result<Vec<u8>, Errno>
     let int = |v: i32| v.to_le_bytes().to_vec();
     match (level, name) {
         (SOL_SOCKET, SO_DOMAIN) => Ok(int(AF_UNIX as i32)),
+        // AF_UNIX has one protocol, 0 (Python's socket(fileno=) asks).
+        (SOL_SOCKET, SO_PROTOCOL) => Ok(int(0)),
         (SOL_SOCKET, SO_ERROR) => Ok(int(0)),
         (SOL_SOCKET, SO_ACCEPTCONN) => Ok(int(i32::from(listening))),
         (SOL_SOCKET, SO_SNDBUF | SO_RCVBUF) => Ok(int(process::PIPE_CAPACITY as i32)),
@@ -763,6 +765,10 @@ pub fn sys_epoll_ctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         ctx.process.memory.read(a[3], &mut raw)?;
         EpollEvent::from_bytes(&raw)
     };
+    // EPOLLEXCLUSIVE cannot watch another epoll instance (Linux's EINVAL).
+    if op == EPOLL_CTL_ADD && event.events & EPOLLEXCLUSIVE != 0 && matches!(target.lock().kind, FileKind::Epoll(_)) {
+        return Err(Errno::EINVAL);
+    }
     let key = (fd, fs::file_id(&target));
     let mut epoll = epoll.lock();
     match op {

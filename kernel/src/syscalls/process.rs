@@ -220,6 +220,29 @@ fn kill_targets(ctx: &mut Ctx<'_>, pid: i32, raw: u64, code: i32) -> SysResult {
     Ok(0)
 }
 
+/// The target of getpriority/setpriority (`which`, `who`: ints).
+fn priority_target(ctx: &Ctx<'_>, which: u64, who: u64) -> Result<::process::priority::Target, Errno> {
+    let me = ctx.process.pid;
+    let pgid = proc::with_table(|t| t.get(me).map_or(0, |e| e.pgid));
+    ::process::priority::Target::from_raw(which as i32, who as i32, me, pgid, ctx.process.creds.ruid)
+}
+
+/// getpriority(which, who): the raw call's `20 - nice` of the
+/// highest-priority process named (`process::priority`).
+pub fn sys_getpriority(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let target = priority_target(ctx, a[0], a[1])?;
+    proc::with_table(|t| t.get_priority(target))
+}
+
+/// setpriority(which, who, prio): the nice value of every process named
+/// that the caller may change (`process::priority`).
+pub fn sys_setpriority(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let target = priority_target(ctx, a[0], a[1])?;
+    let caller = ::process::priority::Caller { euid: ctx.process.creds.euid, privileged: ctx.process.creds.privileged() };
+    proc::with_table(|t| t.set_priority(target, a[2] as i32, caller))?;
+    Ok(0)
+}
+
 pub fn sys_kill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     kill_targets(ctx, a[0] as i32, a[1], syscall::SI_USER)
 }

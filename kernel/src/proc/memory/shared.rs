@@ -61,6 +61,12 @@ impl Memory {
             shared::leave(object.object);
             return Err(error);
         }
+        // The file is held while mapped, as a private mapping holds it: once
+        // its last name and descriptor are gone (sem_open's file after
+        // sem_unlink), its size and bytes must outlive them.
+        if let Some(backing) = &file {
+            self.hold_file(backing.id);
+        }
         self.regions.insert(start, Region { start, end, prot, kind: RegionKind::Mapping, file, shared: Some(object) });
         if !self.membership.add(object.object, object.key) {
             // One membership per address space, however many regions.
@@ -155,6 +161,7 @@ impl Memory {
         });
         for object in gone {
             shared::leave(object);
+            crate::sysv::detached(object);
         }
     }
 
@@ -162,6 +169,7 @@ impl Memory {
     pub(super) fn leave_all_objects(&mut self) {
         for object in self.membership.take() {
             shared::leave(object);
+            crate::sysv::detached(object);
         }
     }
 
