@@ -44,6 +44,10 @@
 //! ([`super::memory`]: `isola ps`, and a probe in the Linux guest's
 //! `/init`), and after it the Isola rows' `isola ps` (CPU time per
 //! process) goes to stderr.
+//!
+//! `--server apache2` is the same with Debian's apache2 and mpm_prefork
+//! ([`debian::APACHE2`]): `/usr/sbin/apache2 -DFOREGROUND` with
+//! apache2ctl's environment in every row, 1024 MiB, SIGTERM to stop it.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
