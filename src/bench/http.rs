@@ -1253,6 +1253,44 @@ mod tests {
     }
 
     #[test]
+    fn rows_per_server() {
+        assert_eq!(Server::Prefork.rows(), [Env::IsolaStrict, Env::IsolaMpk, Env::LinuxGuest, Env::Host]);
+        assert_eq!(Server::Nginx.rows(), [Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone, Env::LinuxGuest, Env::Host]);
+        assert_eq!(Server::Busybox.run_order(), [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk]);
+        assert_eq!(Server::Nginx.run_order(), [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone]);
+        assert_eq!(Server::Nginx.debian().map(|d| d.program), Some("/usr/sbin/nginx"));
+        assert!(Server::Prefork.debian().is_none() && Server::Busybox.debian().is_none());
+        assert_eq!((Server::Nginx.ready_line(), Server::Nginx.quit_path()), (None, None));
+        assert_eq!(isola_detail(Env::IsolaNone), "TCG -cpu max,-pku");
+        assert_eq!(isola_detail(Env::IsolaStrict), "TCG -cpu max");
+    }
+
+    #[test]
+    fn root_from_proc_status() {
+        let status = "Name:\tisola\nUmask:\t0022\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n";
+        assert_eq!(effective_uid(status), Some(0));
+        assert_eq!(effective_uid("Uid:\t0\t1000\t1000\t1000\n"), Some(1000));
+        assert_eq!(effective_uid("Name: x\n"), None);
+    }
+
+    #[test]
+    fn nginx_isola_command_line() {
+        let command = ["/usr/sbin/nginx", "-g", "daemon off;"].map(String::from);
+        let options = ["--name", "bench-7-mpk", "--memory", "512", "--rootfs", "/w/target/isola/bench/nginx-root"].map(String::from);
+        let args = isola_http_args("none", 3900, 18080, &options, &command[0], &command[1..]);
+        match crate::cli::parse(args).unwrap() {
+            Command::Run(o) => {
+                assert_eq!(o.memory_mib, 512);
+                assert_eq!(o.name.as_deref(), Some("bench-7-mpk"));
+                assert_eq!(o.rootfs.as_deref(), Some("/w/target/isola/bench/nginx-root"));
+                let p = o.program.unwrap();
+                assert_eq!(p.args, ["-g", "daemon off;"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn server_arguments() {
         assert_eq!(
             Server::Prefork.args("80", 4, "/www"),
