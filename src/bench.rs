@@ -28,6 +28,7 @@ pub mod debian;
 pub mod http;
 pub mod linux_guest;
 pub mod memory;
+pub mod redis;
 
 use std::fmt::Write as _;
 use std::io::{self, Read};
@@ -283,10 +284,10 @@ fn name_position(args: &[String]) -> Option<usize> {
 
 /// Parse the arguments after `bench`.
 pub fn parse(args: &[String]) -> Result<Command, Error> {
-    if let Some(at) = name_position(args).filter(|&at| args[at] == "http") {
+    if let Some(at) = name_position(args).filter(|&at| args[at] == "http" || args[at] == "redis") {
         let mut rest = args.to_vec();
-        rest.remove(at);
-        return http::parse(&rest);
+        let which = rest.remove(at);
+        return if which == "http" { http::parse(&rest) } else { redis::parse(&rest) };
     }
     let mut benchmark = None;
     let mut opts = BenchOpts {
@@ -326,7 +327,7 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
                     .position(|b| b.name == word)
                     .ok_or_else(|| {
                         Error::usage(format!(
-                            "unknown benchmark '{word}' (known: {}, http)",
+                            "unknown benchmark '{word}' (known: {}, http, redis)",
                             names().join(", ")
                         ))
                     })?;
@@ -336,7 +337,7 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
     }
     opts.benchmark = benchmark.ok_or_else(|| {
         Error::usage(format!(
-            "bench needs a benchmark name ({}, http)",
+            "bench needs a benchmark name ({}, http, redis)",
             names().join(", ")
         ))
     })?;
@@ -1007,10 +1008,10 @@ mod tests {
 
     #[test]
     fn option_errors() {
-        assert!(usage(&[]).contains("needs a benchmark name (syscall, fork, pipe, exec, futex, thread, http)"));
+        assert!(usage(&[]).contains("needs a benchmark name (syscall, fork, pipe, exec, futex, thread, http, redis)"));
         assert!(
             usage(&["spawn"])
-                .contains("unknown benchmark 'spawn' (known: syscall, fork, pipe, exec, futex, thread, http)")
+                .contains("unknown benchmark 'spawn' (known: syscall, fork, pipe, exec, futex, thread, http, redis)")
         );
         // http's options are not the others'.
         assert!(usage(&["syscall", "--requests", "5"]).contains("unknown option '--requests'"));

@@ -37,7 +37,8 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--timeout SECS] [--stack-overflow]
        isola bench syscall|fork|pipe|exec|futex|thread [--iterations N] [--runs R] [--timeout SECS]
        isola bench http [--requests N] [--concurrency C] [--workers W]
-                   [--timeout SECS] [--server prefork|busybox]
+                   [--timeout SECS] [--server prefork|busybox|nginx|apache2]
+       isola bench redis [--requests N] [--concurrency C] [--timeout SECS]
        isola load URL [--requests N] [--concurrency C] [--timeout SECS]
                    [--path-at K:PATH]...
        isola rootfs --packages P1,P2,... -o DIR [--force] [--usr-merge]
@@ -67,7 +68,10 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
           guest in the same QEMU configuration; print medians of R runs
           (default 3) and ratios; --timeout is per boot (default 300);
           http: requests/s and latency of prefork-httpd (W workers, default
-          4) under N requests (default 10000), C at a time (default 50)
+          4) under N requests (default 10000), C at a time (default 50);
+          --server nginx|apache2: Debian's, from a root built once;
+          redis: redis-benchmark -t set,get (N default 20000, C default
+          50) against Debian's redis-server, requests/s of SET and GET
   load    send N HTTP/1.0 GETs to URL (default 1000), C at a time (default
           10), one connection each; print requests/s and latency; exit 0
           iff none failed (--path-at K:PATH: request K asks for PATH and may
@@ -245,6 +249,7 @@ pub enum Command {
     Ktest(KtestOpts),
     Bench(crate::bench::BenchOpts),
     BenchHttp(crate::bench::http::HttpOpts),
+    BenchRedis(crate::bench::redis::RedisOpts),
     Load(crate::load::LoadOpts),
     Rootfs(crate::rootfs_build::RootfsOpts),
     Syscalls(crate::syscalls::SyscallsOpts),

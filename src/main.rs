@@ -59,6 +59,7 @@ fn main() -> ExitCode {
         Command::Ktest(opts) => commands::ktest(&opts),
         Command::Bench(opts) => bench::run(&opts),
         Command::BenchHttp(opts) => bench::http::run(&opts),
+        Command::BenchRedis(opts) => bench::redis::run(&opts),
         Command::Load(opts) => load::command(&opts),
         Command::Rootfs(opts) => rootfs_build::command(&opts),
         Command::Syscalls(opts) => syscalls::command(&opts),

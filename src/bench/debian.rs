@@ -48,6 +48,12 @@ pub struct DebianServer {
     /// The host row's configuration copy for 127.0.0.1:`port` (and
     /// [::1]:`port` when the bool says the host has IPv6 loopback).
     pub host_config: fn(&Path, u16, bool) -> Result<HostConfig, String>,
+    /// Its environment in every row (apache2's, which apache2ctl would set).
+    pub env: &'static [(&'static str, &'static str)],
+    /// What is done to the root after it is built, at every run (idempotent).
+    pub fix_root: fn(&Path) -> Result<(), String>,
+    /// Guest RAM of its rows, Isola and Linux alike (MiB).
+    pub memory_mib: u32,
 }
 
 /// SIGQUIT: nginx's graceful stop.
@@ -65,7 +71,159 @@ pub const NGINX: DebianServer = DebianServer {
     page: "var/www/html/index.nginx-debian.html",
     changelog: "usr/share/doc/nginx/changelog.Debian.gz",
     host_config: nginx_host_config,
+    env: &[],
+    fix_root: |_| Ok(()),
+    // What scripts/run gives nginx.
+    memory_mib: 512,
 };
+
+/// SIGTERM: apache2's stop (its master stops the workers, exits 0).
+const SIGTERM: u32 = 15;
+
+/// apache2 2.4 from Debian bookworm with mpm_prefork (docs/apache2.md).
+pub const APACHE2: DebianServer = DebianServer {
+    name: "apache2",
+    packages: &["apache2"],
+    program: "/usr/sbin/apache2",
+    args: &["-DFOREGROUND"],
+    stop_signal: SIGTERM,
+    config: "etc/apache2/mods-available/mpm_prefork.conf",
+    set_workers: apache2_workers,
+    page: "var/www/html/index.html",
+    changelog: "usr/share/doc/apache2/changelog.Debian.gz",
+    host_config: apache2_host_config,
+    env: APACHE2_ENV,
+    fix_root: apache2_prefork,
+    // The Linux guest unpacks the root (169 MiB: apache2 pulls in perl)
+    // into its RAM from an initramfs of the same size: at 512 MiB that
+    // fails ("Initramfs unpacking failed: write error").
+    memory_mib: 1024,
+};
+
+/// The environment apache2ctl takes from /etc/apache2/envvars (the
+/// configuration does not parse without it), as tests/apache2.rs passes it.
+pub const APACHE2_ENV: &[(&str, &str)] = &[
+    ("APACHE_RUN_USER", "www-data"),
+    ("APACHE_RUN_GROUP", "www-data"),
+    ("APACHE_PID_FILE", "/var/run/apache2/apache2.pid"),
+    ("APACHE_RUN_DIR", "/var/run/apache2"),
+    ("APACHE_LOCK_DIR", "/var/lock/apache2"),
+    ("APACHE_LOG_DIR", "/var/log/apache2"),
+    ("LANG", "C"),
+];
+
+/// `a2dismod mpm_event; a2enmod mpm_prefork` (isola rootfs enables
+/// Debian's default, mpm_event), and the run and lock directories
+/// apache2ctl makes before it starts apache2.
+fn apache2_prefork(root: &Path) -> Result<(), String> {
+    let enabled = root.join("etc/apache2/mods-enabled");
+    for ext in ["load", "conf"] {
+        let event = enabled.join(format!("mpm_event.{ext}"));
+        if std::fs::symlink_metadata(&event).is_ok() {
+            std::fs::remove_file(&event).map_err(|e| format!("cannot remove {}: {e}", event.display()))?;
+        }
+        let prefork = enabled.join(format!("mpm_prefork.{ext}"));
+        if std::fs::symlink_metadata(&prefork).is_err() {
+            std::os::unix::fs::symlink(format!("../mods-available/mpm_prefork.{ext}"), &prefork)
+                .map_err(|e| format!("cannot link {}: {e}", prefork.display()))?;
+        }
+    }
+    for d in ["var/run/apache2", "var/lock/apache2", "var/log/apache2"] {
+        let dir = root.join(d);
+        // Made only below the root: a symbolic link on the way (Debian's
+        // /var/run -> /run) would lead out of it.
+        let mut below = root.to_path_buf();
+        for part in Path::new(d).components() {
+            below.push(part);
+            if std::fs::symlink_metadata(&below).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(format!("{} is a symbolic link", below.display()));
+            }
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// mpm_prefork.conf as a fixed pool of `workers` (nginx's
+/// `worker_processes`): StartServers, MinSpareServers and
+/// MaxRequestWorkers set to `workers`, MaxSpareServers one more (prefork
+/// raises it to that itself); MaxConnectionsPerChild stays Debian's.
+pub fn apache2_workers(conf: &str, workers: u32) -> Result<String, String> {
+    let settings = [
+        ("StartServers", workers),
+        ("MinSpareServers", workers),
+        ("MaxSpareServers", workers + 1),
+        ("MaxRequestWorkers", workers),
+    ];
+    let mut found = [0; 4];
+    let lines: Vec<String> = conf
+        .split_inclusive('\n')
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let [name, _value] = words.as_slice() {
+                if let Some(i) = settings.iter().position(|(s, _)| s == name) {
+                    found[i] += 1;
+                    let indent = &line[..line.len() - line.trim_start().len()];
+                    let end = if line.ends_with('\n') { "\n" } else { "" };
+                    return format!("{indent}{name} {}{end}", settings[i].1);
+                }
+            }
+            line.to_string()
+        })
+        .collect();
+    for (i, n) in found.iter().enumerate() {
+        match n {
+            1 => {}
+            0 => return Err(format!("no '{} N' line", settings[i].0)),
+            n => return Err(format!("{n} '{}' lines", settings[i].0)),
+        }
+    }
+    Ok(lines.concat())
+}
+
+/// The host row's apache2 configuration: ports.conf's `Listen 80` and the
+/// site's `<VirtualHost *:80>` on 127.0.0.1:PORT (written over the copy's
+/// files: the copy is the host row's own). IPv4 only.
+fn apache2_host_config(root: &Path, port: u16, _ipv6: bool) -> Result<HostConfig, String> {
+    let mut files = Vec::new();
+    let ports = root.join("etc/apache2/ports.conf");
+    let text = std::fs::read_to_string(&ports).map_err(|e| format!("cannot read {}: {e}", ports.display()))?;
+    files.push(("etc/apache2/ports.conf".to_string(), apache2_listen_on(&text, port).map_err(|e| format!("{}: {e}", ports.display()))?));
+    let site = inside(root, &root.join("etc/apache2/sites-enabled/000-default.conf"))?;
+    let text = std::fs::read_to_string(&site).map_err(|e| format!("cannot read {}: {e}", site.display()))?;
+    let rel = site.strip_prefix(root).map_err(|_| format!("{} is outside the root", site.display()))?;
+    files.push((rel.display().to_string(), apache2_vhost_on(&text, port).map_err(|e| format!("{}: {e}", site.display()))?));
+    Ok(HostConfig { files, args: Vec::new() })
+}
+
+/// ports.conf with its `Listen 80` line on 127.0.0.1:`port`.
+pub fn apache2_listen_on(conf: &str, port: u16) -> Result<String, String> {
+    let mut n = 0;
+    let out: String = conf
+        .split_inclusive('\n')
+        .map(|line| match line.trim_end() {
+            "Listen 80" => {
+                n += 1;
+                let end = if line.ends_with('\n') { "\n" } else { "" };
+                format!("Listen 127.0.0.1:{port}{end}")
+            }
+            _ => line.to_string(),
+        })
+        .collect();
+    match n {
+        1 => Ok(out),
+        n => Err(format!("{n} 'Listen 80' lines, expected 1")),
+    }
+}
+
+/// A site with `<VirtualHost *:80>` on `*:port`.
+pub fn apache2_vhost_on(site: &str, port: u16) -> Result<String, String> {
+    const VHOST: &str = "<VirtualHost *:80>";
+    match site.matches(VHOST).count() {
+        1 => Ok(site.replace(VHOST, &format!("<VirtualHost *:{port}>"))),
+        n => Err(format!("{n} '{VHOST}' lines, expected 1")),
+    }
+}
 
 /// What the host row writes into its copy of the root and adds to the
 /// program's arguments.
@@ -98,6 +256,11 @@ impl Prepared {
         )
     }
 
+    /// Its environment (`KEY`, `VALUE`).
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.server.env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
     /// The program and its arguments, as every guest row runs them.
     pub fn command(&self) -> Vec<String> {
         std::iter::once(self.server.program).chain(self.server.args.iter().copied()).map(String::from).collect()
@@ -122,6 +285,7 @@ pub fn prepare(repo: &Path, server: &'static DebianServer, workers: u32) -> Resu
             return Err(format!("isola rootfs left no {} in {}", server.program, dir.display()));
         }
     }
+    (server.fix_root)(&dir)?;
     let config = dir.join(server.config);
     let text = std::fs::read_to_string(&config).map_err(|e| format!("cannot read {}: {e}", config.display()))?;
     let edited = (server.set_workers)(&text, workers).map_err(|e| format!("{}: {e}", config.display()))?;
@@ -134,7 +298,7 @@ pub fn prepare(repo: &Path, server: &'static DebianServer, workers: u32) -> Resu
 }
 
 /// The version in the first line of a `changelog.Debian.gz`.
-fn version(changelog: &Path) -> Option<String> {
+pub fn version(changelog: &Path) -> Option<String> {
     let file = std::fs::File::open(changelog).ok()?;
     let mut text = String::new();
     flate2::read::GzDecoder::new(file).take(4096).read_to_string(&mut text).ok()?;
@@ -349,6 +513,35 @@ mod tests {
         assert!(conf.contains("\tinclude /etc/nginx/isola-bench-host/sites-enabled/*;\n"), "{conf}");
         assert!(conf.contains("include /etc/nginx/conf.d/*.conf;"), "{conf}");
         assert!(nginx_redirect_sites("http {}\n", "/x").is_err());
+    }
+
+    const PREFORK_CONF: &str = "# prefork MPM\n<IfModule mpm_prefork_module>\n\tStartServers\t\t\t 5\n\
+        \tMinSpareServers\t\t  5\n\tMaxSpareServers\t\t 10\n\tMaxRequestWorkers\t  150\n\
+        \tMaxConnectionsPerChild   0\n</IfModule>\n";
+
+    #[test]
+    fn apache2_fixed_pool_of_workers() {
+        let four = apache2_workers(PREFORK_CONF, 4).unwrap();
+        assert_eq!(
+            four,
+            "# prefork MPM\n<IfModule mpm_prefork_module>\n\tStartServers 4\n\tMinSpareServers 4\n\
+             \tMaxSpareServers 5\n\tMaxRequestWorkers 4\n\tMaxConnectionsPerChild   0\n</IfModule>\n"
+        );
+        assert_eq!(apache2_workers(&four, 4).unwrap(), four);
+        assert!(apache2_workers(&four, 64).unwrap().contains("\tMaxRequestWorkers 64\n"));
+        assert!(apache2_workers("StartServers 5\n", 4).unwrap_err().contains("no 'MinSpareServers N' line"));
+        let twice = format!("{PREFORK_CONF}StartServers 2\n");
+        assert!(apache2_workers(&twice, 4).unwrap_err().contains("2 'StartServers' lines"));
+    }
+
+    #[test]
+    fn apache2_host_listens_on_the_host_port() {
+        let ports = "Listen 80\n\n<IfModule ssl_module>\n\tListen 443\n</IfModule>\n";
+        assert_eq!(apache2_listen_on(ports, 18080).unwrap(), ports.replace("Listen 80\n", "Listen 127.0.0.1:18080\n"));
+        assert!(apache2_listen_on("Listen 8080\n", 1).is_err());
+        let site = "<VirtualHost *:80>\n\tDocumentRoot /var/www/html\n</VirtualHost>\n";
+        assert_eq!(apache2_vhost_on(site, 18080).unwrap(), site.replace("*:80>", "*:18080>"));
+        assert!(apache2_vhost_on("", 1).is_err());
     }
 
     #[test]

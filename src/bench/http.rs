@@ -44,6 +44,10 @@
 //! ([`super::memory`]: `isola ps`, and a probe in the Linux guest's
 //! `/init`), and after it the Isola rows' `isola ps` (CPU time per
 //! process) goes to stderr.
+//!
+//! `--server apache2` is the same with Debian's apache2 and mpm_prefork
+//! ([`debian::APACHE2`]): `/usr/sbin/apache2 -DFOREGROUND` with
+//! apache2ctl's environment in every row, 1024 MiB, SIGTERM to stop it.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
@@ -95,9 +99,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const LOAD_BUDGET_SECS: u64 = 3600;
 /// How long the server (and its VM) may take to end after `/quit`.
 const QUIT_WAIT: Duration = Duration::from_secs(30);
-/// Guest RAM of the Debian servers' rows, Isola and Linux alike (what
-/// scripts/run gives nginx).
-const DEBIAN_MEMORY_MIB: u32 = 512;
 /// How long the workers may take to show up in `isola ps` after the first
 /// answer, and how long they are then left to settle.
 const WORKERS_WAIT: Duration = Duration::from_secs(120);
@@ -112,6 +113,8 @@ pub enum Server {
     Busybox,
     /// Debian's nginx from its root ([`debian::NGINX`]).
     Nginx,
+    /// Debian's apache2 with mpm_prefork from its root ([`debian::APACHE2`]).
+    Apache2,
 }
 
 /// prefork-httpd prints this once it accepts connections.
@@ -119,7 +122,7 @@ pub const PREFORK_READY: &str = "prefork-httpd: listening on";
 
 impl Server {
     /// Every `--server` value.
-    pub const ALL: [Server; 3] = [Server::Prefork, Server::Busybox, Server::Nginx];
+    pub const ALL: [Server; 4] = [Server::Prefork, Server::Busybox, Server::Nginx, Server::Apache2];
 
     /// Its `--server` name.
     pub fn name(self) -> &'static str {
@@ -127,6 +130,7 @@ impl Server {
             Server::Prefork => "prefork",
             Server::Busybox => "busybox",
             Server::Nginx => debian::NGINX.name,
+            Server::Apache2 => debian::APACHE2.name,
         }
     }
 
@@ -134,6 +138,7 @@ impl Server {
     pub fn debian(self) -> Option<&'static DebianServer> {
         match self {
             Server::Nginx => Some(&debian::NGINX),
+            Server::Apache2 => Some(&debian::APACHE2),
             Server::Prefork | Server::Busybox => None,
         }
     }
@@ -142,7 +147,7 @@ impl Server {
     fn ready_line(self) -> Option<&'static str> {
         match self {
             Server::Prefork => Some(PREFORK_READY),
-            Server::Busybox | Server::Nginx => None,
+            Server::Busybox | Server::Nginx | Server::Apache2 => None,
         }
     }
 
@@ -150,7 +155,7 @@ impl Server {
     fn quit_path(self) -> Option<&'static str> {
         match self {
             Server::Prefork => Some("/quit"),
-            Server::Busybox | Server::Nginx => None,
+            Server::Busybox | Server::Nginx | Server::Apache2 => None,
         }
     }
 
@@ -179,6 +184,7 @@ impl Server {
             Server::Prefork => vec!["-p", listen, "-w"],
             Server::Busybox => vec!["httpd", "-f", "-p", listen, "-h", docroot],
             Server::Nginx => debian::NGINX.args.to_vec(),
+            Server::Apache2 => debian::APACHE2.args.to_vec(),
         };
         let mut v: Vec<String> = v.into_iter().map(String::from).collect();
         if self == Server::Prefork {
@@ -189,7 +195,7 @@ impl Server {
 }
 
 /// `isola bench http [--requests N] [--concurrency C] [--workers W]
-/// [--timeout SECS] [--server prefork|busybox|nginx]`.
+/// [--timeout SECS] [--server prefork|busybox|nginx|apache2]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOpts {
     pub requests: u64,
@@ -240,7 +246,7 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
             "--server" => {
                 let wanted = value()?;
                 opts.server = Server::ALL.into_iter().find(|s| s.name() == wanted).ok_or_else(|| {
-                    Error::usage(format!("--server must be prefork, busybox or nginx, not '{wanted}'"))
+                    Error::usage(format!("--server must be prefork, busybox, nginx or apache2, not '{wanted}'"))
                 })?;
             }
             "--help" | "-h" => return Ok(Command::Help),
@@ -543,6 +549,7 @@ impl Ctx<'_> {
         let copy = HostRoot::create(d, port, ipv6)?;
         let mut cmd = Process::new("chroot");
         cmd.arg(&copy.dir).arg(d.server.program).args(&copy.args);
+        cmd.envs(d.env());
         // Its workers too can then be stopped together.
         cmd.process_group(0);
         let what = format!("chroot {} {}", copy.dir.display(), d.server.program);
@@ -608,8 +615,9 @@ impl Ctx<'_> {
     /// network, and the memory probe, whose end is the ready line.
     fn linux_guest_debian(&self, d: &Prepared) -> HttpRow {
         let command = d.command();
+        let env = d.env();
         let probe = memory::linux_probe(self.opts.workers);
-        let run = RootRun { command: &command, env: &[], net: true, probe: Some(&probe) };
+        let run = RootRun { command: &command, env: &env, net: true, probe: Some(&probe) };
         let guest = match Guest::prepare_root_run(self.root, &d.dir, &run) {
             Ok(g) => g,
             Err(why) => {
@@ -617,7 +625,7 @@ impl Ctx<'_> {
             }
         };
         let mut snapshot = None;
-        let result = self.boot_linux_guest(&guest, DEBIAN_MEMORY_MIB, |vm, port, death| {
+        let result = self.boot_linux_guest(&guest, d.server.memory_mib, |vm, port, death| {
             let deadline = Instant::now() + self.ready_timeout();
             let (target, addrs) = local_target(port);
             // The probe reports once the workers are up: the load waits
@@ -641,29 +649,7 @@ impl Ctx<'_> {
         memory_mib: u32,
         serve: impl FnOnce(&mut Watched, u16, &dyn Fn(&Watched, ExitStatus) -> String) -> Result<Figures, String>,
     ) -> Result<Figures, String> {
-        let port = free_port()?;
-        // The same path as `isola run -p port:80`: this process listens
-        // on the port and relays to slirp's internal forwards.
-        let forwarding = Forwarding::bind(&Net {
-            forwards: vec![PortForward {
-                host: port,
-                guest: GUEST_PORT,
-            }],
-        })
-        .map_err(|e| e.to_string())?;
-        let mut boot = guest.boot(self.ready_timeout(), Some(forwarding.slirp_net()));
-        boot.memory_mib = memory_mib;
-        let _forwarder = forwarding.start().map_err(|e| e.to_string())?;
-        let mut cmd = Process::new(qemu::QEMU);
-        cmd.args(boot.args());
-        let mut vm = Watched::spawn("QEMU", cmd)?;
-        let death = |w: &Watched, status: ExitStatus| {
-            format!(
-                "the Linux guest ended (QEMU {status}): {}",
-                w.last_words(Some(linux_guest::NETWORK_FAILED))
-            )
-        };
-        serve(&mut vm, port, &death)
+        boot_linux_guest(guest, memory_mib, self.ready_timeout(), GUEST_PORT, serve)
     }
 
     fn isola_row(&self, env: Env, level: &str) -> HttpRow {
@@ -705,7 +691,7 @@ impl Ctx<'_> {
         }
     }
 
-    /// An Isola row of a Debian server: `isola run --name N --memory 512
+    /// An Isola row of a Debian server: `isola run --name N --memory M
     /// --rootfs DIR`; `isola ps` once the workers are up (the memory) and
     /// after the load (to stderr: where the CPU time went); SIGQUIT to pid
     /// 1 at the end.
@@ -715,16 +701,20 @@ impl Ctx<'_> {
         let result = (|| {
             let port = free_port()?;
             let exe = std::env::current_exe().map_err(|e| format!("cannot find isola itself: {e}"))?;
-            let options: Vec<String> = [
+            let mut options: Vec<String> = [
                 "--name",
                 &name,
                 "--memory",
-                &DEBIAN_MEMORY_MIB.to_string(),
+                &d.server.memory_mib.to_string(),
                 "--rootfs",
                 &d.dir.display().to_string(),
             ]
             .map(String::from)
             .to_vec();
+            for (k, v) in d.env() {
+                options.push("--env".into());
+                options.push(format!("{k}={v}"));
+            }
             let command = d.command();
             let mut cmd = Process::new(exe);
             cmd.args(isola_http_args(level, self.opts.timeout_secs + LOAD_BUDGET_SECS, port, &options, &command[0], &command[1..]));
@@ -770,24 +760,8 @@ impl Ctx<'_> {
         isola_ps(name).ok().and_then(|l| memory::parse_isola_ps(&l))
     }
 
-    /// Stop an Isola run gracefully: `signal` to its pid 1 through the
-    /// control channel, wait [`QUIT_WAIT`], else kill it.
     fn stop_isola(&self, run: &mut Watched, name: &str, signal: u32) {
-        let sent = crate::control::find(Some(name))
-            .map_err(|e| e.to_string())
-            .and_then(|socket| crate::control::request(&socket, &process::control::Request::Kill { signal, pid: 1 }));
-        if let Err(why) = sent {
-            eprintln!("bench: {name}: cannot signal pid 1 ({why}): killed");
-        } else {
-            match run.wait_exit(Instant::now() + QUIT_WAIT) {
-                None => eprintln!("bench: {name}: still running {} s after signal {signal}: killed", QUIT_WAIT.as_secs()),
-                Some(status) if !status.success() => {
-                    eprintln!("bench: {name}: isola run ended with {status} after signal {signal}: {}", run.last_words(None))
-                }
-                Some(_) => {}
-            }
-        }
-        run.kill();
+        stop_isola(run, name, signal)
     }
 
     /// Wait for the server behind 127.0.0.1:`port` to answer, load it
@@ -876,8 +850,55 @@ impl Ctx<'_> {
     }
 }
 
+/// Boot `guest` with `memory_mib` behind a forwarder from a free host
+/// port to `guest_port`, and run `serve` against it (the QEMU child, the
+/// host port, why it died).
+pub(super) fn boot_linux_guest<T>(
+    guest: &Guest,
+    memory_mib: u32,
+    timeout: Duration,
+    guest_port: u16,
+    serve: impl FnOnce(&mut Watched, u16, &dyn Fn(&Watched, ExitStatus) -> String) -> Result<T, String>,
+) -> Result<T, String> {
+    let port = free_port()?;
+    // The same path as `isola run -p port:GUEST`: this process listens
+    // on the port and relays to slirp's internal forwards.
+    let forwarding = Forwarding::bind(&Net { forwards: vec![PortForward { host: port, guest: guest_port }] })
+        .map_err(|e| e.to_string())?;
+    let mut boot = guest.boot(timeout, Some(forwarding.slirp_net()));
+    boot.memory_mib = memory_mib;
+    let _forwarder = forwarding.start().map_err(|e| e.to_string())?;
+    let mut cmd = Process::new(qemu::QEMU);
+    cmd.args(boot.args());
+    let mut vm = Watched::spawn("QEMU", cmd)?;
+    let death = |w: &Watched, status: ExitStatus| {
+        format!("the Linux guest ended (QEMU {status}): {}", w.last_words(Some(linux_guest::NETWORK_FAILED)))
+    };
+    serve(&mut vm, port, &death)
+}
+
+/// Stop an Isola run gracefully: `signal` to its pid 1 through the
+/// control channel, wait [`QUIT_WAIT`], else kill it.
+pub(super) fn stop_isola(run: &mut Watched, name: &str, signal: u32) {
+    let sent = crate::control::find(Some(name))
+        .map_err(|e| e.to_string())
+        .and_then(|socket| crate::control::request(&socket, &process::control::Request::Kill { signal, pid: 1 }));
+    if let Err(why) = sent {
+        eprintln!("bench: {name}: cannot signal pid 1 ({why}): killed");
+    } else {
+        match run.wait_exit(Instant::now() + QUIT_WAIT) {
+            None => eprintln!("bench: {name}: still running {} s after signal {signal}: killed", QUIT_WAIT.as_secs()),
+            Some(status) if !status.success() => {
+                eprintln!("bench: {name}: isola run ended with {status} after signal {signal}: {}", run.last_words(None))
+            }
+            Some(_) => {}
+        }
+    }
+    run.kill();
+}
+
 /// What an Isola row's QEMU runs.
-fn isola_detail(env: Env) -> &'static str {
+pub(super) fn isola_detail(env: Env) -> &'static str {
     match env {
         Env::IsolaNone => "TCG -cpu max,-pku",
         _ => "TCG -cpu max",
@@ -885,14 +906,14 @@ fn isola_detail(env: Env) -> &'static str {
 }
 
 /// `isola ps --name NAME`'s lines, through the control channel.
-fn isola_ps(name: &str) -> Result<Vec<String>, String> {
+pub(super) fn isola_ps(name: &str) -> Result<Vec<String>, String> {
     let socket = crate::control::find(Some(name)).map_err(|e| e.to_string())?;
     crate::control::request(&socket, &process::control::Request::Ps)
 }
 
 /// Is this process root (chroot needs it)? The effective uid of
 /// `/proc/self/status`.
-fn running_as_root() -> bool {
+pub(super) fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| effective_uid(&s) == Some(0))
 }
 
@@ -915,7 +936,7 @@ struct HostServer {
 }
 
 /// `kill -s SIG -- TARGET` (safe code: the CLI sends no signal itself).
-fn kill_cmd(signal: &str, target: &str) -> bool {
+pub(super) fn kill_cmd(signal: &str, target: &str) -> bool {
     Process::new("kill")
         .args(["-s", signal, "--", target])
         .stdin(Stdio::null())
@@ -1008,8 +1029,8 @@ pub fn isola_http_args(
 /// A child whose stdout and stderr are read line by line as they come;
 /// killed (and reaped) when dropped, and by the kernel when isola dies
 /// ([`die_with_parent`]).
-struct Watched {
-    child: Child,
+pub(super) struct Watched {
+    pub child: Child,
     rx: mpsc::Receiver<Event>,
     open_streams: u8,
     pub stdout: Vec<String>,
@@ -1026,7 +1047,7 @@ enum Event {
 
 impl Watched {
     /// Spawn `cmd` (from the calling thread: see [`die_with_parent`]).
-    fn spawn(what: &str, mut cmd: Process) -> Result<Watched, String> {
+    pub fn spawn(what: &str, mut cmd: Process) -> Result<Watched, String> {
         die_with_parent(&mut cmd);
         let mut child = cmd
             .stdin(Stdio::null())
@@ -1078,7 +1099,7 @@ impl Watched {
     }
 
     /// Take what arrives until `until` (or until both streams closed).
-    fn pump(&mut self, until: Instant) {
+    pub fn pump(&mut self, until: Instant) {
         while self.open_streams > 0 {
             let left = until.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
@@ -1091,7 +1112,7 @@ impl Watched {
     }
 
     /// Its exit status, if it has ended (its last output collected).
-    fn exited(&mut self) -> Option<ExitStatus> {
+    pub fn exited(&mut self) -> Option<ExitStatus> {
         let status = self.child.try_wait().ok().flatten()?;
         self.pump(Instant::now() + Duration::from_millis(500));
         Some(status)
@@ -1099,7 +1120,7 @@ impl Watched {
 
     /// Wait until a stdout line contains `needle`: `Err(Some(status))` if
     /// the child ended first, `Err(None)` at `deadline`.
-    fn wait_line(&mut self, needle: &str, deadline: Instant) -> Result<(), Option<ExitStatus>> {
+    pub fn wait_line(&mut self, needle: &str, deadline: Instant) -> Result<(), Option<ExitStatus>> {
         loop {
             if self.stdout[self.scanned..]
                 .iter()
@@ -1125,7 +1146,7 @@ impl Watched {
     }
 
     /// Wait for the child to end until `deadline`.
-    fn wait_exit(&mut self, deadline: Instant) -> Option<ExitStatus> {
+    pub fn wait_exit(&mut self, deadline: Instant) -> Option<ExitStatus> {
         loop {
             if let Some(status) = self.exited() {
                 return Some(status);
@@ -1138,14 +1159,14 @@ impl Watched {
     }
 
     /// SIGTERM, then [`Watched::kill`] if it has not ended within `grace`.
-    fn terminate(&mut self, grace: Duration) {
+    pub fn terminate(&mut self, grace: Duration) {
         if self.exited().is_none() && kill_cmd("TERM", &self.child.id().to_string()) {
             let _ = self.wait_exit(Instant::now() + grace);
         }
         self.kill();
     }
 
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
         }
@@ -1154,7 +1175,7 @@ impl Watched {
 
     /// The first stdout line containing `marker` if any, else the last
     /// non-empty line of stderr or stdout.
-    fn last_words(&self, marker: Option<&str>) -> String {
+    pub fn last_words(&self, marker: Option<&str>) -> String {
         if let Some(line) = marker.and_then(|m| self.stdout.iter().find(|l| l.contains(m))) {
             return line.trim().to_string();
         }
@@ -1222,8 +1243,11 @@ mod tests {
         );
         assert!(usage(&["http", "--runs", "3"]).contains("unknown option '--runs' for bench http"));
         assert!(usage(&["http", "--workers", "0"]).contains("--workers must be"));
-        assert!(usage(&["http", "--server", "apache2"]).contains("prefork, busybox or nginx, not 'apache2'"));
+        assert!(usage(&["http", "--server", "lighttpd"]).contains("prefork, busybox, nginx or apache2, not 'lighttpd'"));
         assert_eq!(parse_args(&["http", "--server=nginx"]).unwrap().server, Server::Nginx);
+        assert_eq!(parse_args(&["http", "--server", "apache2"]).unwrap().server, Server::Apache2);
+        assert_eq!(Server::Apache2.args("80", 4, "/www"), ["-DFOREGROUND"]);
+        assert_eq!(Server::Apache2.rows().len(), 5);
         assert!(usage(&["http", "extra"]).contains("unexpected argument 'extra'"));
         assert!(usage(&["http", "--requests"]).contains("needs a value"));
     }
