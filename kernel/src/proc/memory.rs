@@ -168,8 +168,15 @@ pub struct Memory {
 }
 
 /// Pages of `len` bytes that would need frames with `prot` (none for PROT_NONE).
+/// The frames `len` bytes of memory with `prot` may take once touched: a
+/// frame per page and the page tables that map them (one per 2 MiB, and a
+/// directory and a pointer table that the range may need). A mapping is
+/// refused (ENOMEM) when these pass what processes may still take, so the
+/// pages a process was given can all be touched: the tables of its last
+/// pages would otherwise take the frames those pages need, and the touch
+/// would go to the OOM killer instead of the mmap to ENOMEM.
 fn accessible_pages(prot: Prot, len: u64) -> u64 {
-    if prot.read || prot.write || prot.exec { len / PAGE_SIZE } else { 0 }
+    if len > 0 && (prot.read || prot.write || prot.exec) { len / PAGE_SIZE + len.div_ceil(2 << 20) + 2 } else { 0 }
 }
 
 fn page_down(addr: u64) -> u64 {
