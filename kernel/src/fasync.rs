@@ -162,7 +162,9 @@ pub fn woken() {
 /// The scheduler's pass: signals the owners of armed descriptions whose
 /// readiness rose since the last pass. Runs with no process lock held.
 pub fn notify() {
-    if !DIRTY.swap(false, Ordering::Relaxed) {
+    // A plain load first: this runs at every scheduler pass, and the
+    // locked swap only when a wake-up marked the registry.
+    if !DIRTY.load(Ordering::Relaxed) || !DIRTY.swap(false, Ordering::Relaxed) {
         return;
     }
     let armed: Vec<(u64, FileRef)> =
