@@ -64,6 +64,8 @@ struct Guest<'a> {
     show_plan: bool,
     /// The control channel's socket (`isola run`).
     control: Option<PathBuf>,
+    /// A TCG plugin's `-plugin` argument ([`crate::plugin`]).
+    plugin: Option<String>,
 }
 
 /// Room the kernel needs beside the image, in MiB: its own image, page
@@ -114,6 +116,7 @@ fn boot(opts: &BootOpts, variant: Variant, guest: &Guest<'_>) -> Result<(Plan, O
         net: guest.net.clone(),
         volumes: guest.volumes.clone(),
         control: guest.control.clone(),
+        plugin: guest.plugin.clone(),
     };
     let outcome = qemu::run(&boot)?;
     // The probe boot can pass and a later boot still hit an instruction this
@@ -226,6 +229,7 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         echo: if init.is_some() { Echo::program(opts.verbose) } else { Echo::KERNEL },
         show_plan: init.is_none() || opts.verbose,
         control: Some(control.path.clone()),
+        plugin: None,
     };
     // Accepting from here on: a client that comes while the kernel builds
     // or QEMU starts is held until slirp listens (crate::forward).
@@ -312,6 +316,7 @@ pub fn ktest(opts: &KtestOpts) -> Result<i32, Error> {
         echo: Echo::KERNEL,
         show_plan: true,
         control: None,
+        plugin: None,
     };
     let (plan, outcome) = boot(&opts.boot, variant, &guest)?;
     let problems = ktest_problems(&outcome, &plan, opts)?;

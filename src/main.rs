@@ -31,6 +31,8 @@ mod lifeline;
 mod linux_run;
 mod load;
 mod plan;
+#[allow(dead_code)] // its users (bench --count-instructions, run --profile) come next
+mod plugin;
 mod qemu;
 mod rootfs_build;
 mod syscalls;

@@ -184,6 +184,7 @@ pub fn probe_kvm() -> Result<KvmState, Error> {
         net: None,
         volumes: Vec::new(),
         control: None,
+        plugin: None,
     };
     let out = qemu::run(&boot)?;
     Ok(read_probe(&out.end, &out.console, &out.stderr))

@@ -213,6 +213,9 @@ pub struct Boot {
     /// process group of its own so that Ctrl-C at a terminal reaches isola
     /// only.
     pub control: Option<PathBuf>,
+    /// `-plugin LIB,ARGS`: one of Isola's TCG plugins ([`crate::plugin`])
+    /// watching the run (instruction counts, profiles); TCG only.
+    pub plugin: Option<String>,
 }
 
 /// How long a guest asked to stop (SIGTERM to its pid 1 after isola got
@@ -293,6 +296,10 @@ impl Boot {
         }
         args.push("-append".into());
         args.push(self.cmdline.clone());
+        if let Some(plugin) = &self.plugin {
+            args.push("-plugin".into());
+            args.push(plugin.clone());
+        }
         args
     }
 }
@@ -775,6 +782,7 @@ mod tests {
             net: None,
             volumes: Vec::new(),
             control: None,
+            plugin: None,
         }
     }
 
@@ -796,6 +804,7 @@ mod tests {
             net: None,
             volumes: Vec::new(),
             control: None,
+            plugin: None,
         };
         let line = b.args().join(" ");
         assert!(
@@ -866,6 +875,7 @@ mod tests {
             net: Some(Net::default()),
             volumes: Vec::new(),
             control: None,
+            plugin: None,
         };
         let plain = |b: &Boot| {
             let mut b = b.clone();

@@ -141,6 +141,7 @@ impl Guest {
             net,
             volumes: Vec::new(),
             control: None,
+            plugin: None,
         }
     }
 
