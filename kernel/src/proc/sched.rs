@@ -122,12 +122,35 @@ pub fn has_pending_wakes() -> bool {
     WAKES_QUEUED.load(Ordering::Relaxed)
 }
 
-/// Applies the queued wake-ups.
-fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<Process>>) {
+/// After a call that queued wake-ups or signals: applies them, and gives
+/// the CPU away only when one of them made a waiting thread ready (Linux's
+/// wake-up preemption: the woken reader runs before its writer goes on). A
+/// wake-up that found nobody waiting, such as every write to a pipe whose
+/// reader is not blocked, costs no switch.
+pub fn preempt_for_wakes() {
+    // SIGIO of what the call made ready, as a scheduler pass would send it.
+    crate::fasync::notify();
+    let woke = {
+        let mut procs = PROCS.lock();
+        let signalled = super::signal::apply_pending(&mut procs);
+        apply_wakes(&mut procs) || signalled
+    };
+    if woke {
+        schedule();
+    }
+}
+
+/// Applies the queued wake-ups: whether one made a waiting thread ready.
+fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<Process>>) -> bool {
     let wakes = {
         let mut queued = PENDING_WAKES.lock();
         WAKES_QUEUED.store(false, Ordering::Relaxed);
         core::mem::take(&mut *queued)
+    };
+    let mut woke = false;
+    let mut ready = |t: &mut Thread| {
+        woke = true;
+        t.run = RunState::Ready;
     };
     for (target, reason, count) in wakes {
         let waits = |t: &Thread| {
@@ -138,18 +161,18 @@ fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<P
         match target {
             Target::Process(pid) => {
                 if let Some(p) = procs.get_mut(&pid.as_u32()) {
-                    p.threads.iter_mut().filter(|t| waits(t)).for_each(|t| t.run = RunState::Ready);
+                    p.threads.iter_mut().filter(|t| waits(t)).for_each(|t| ready(t));
                 }
             }
             Target::Thread(tid) => {
                 let process = super::with_table(|t| t.process_of(tid));
                 if let Some(p) = process.and_then(|pid| procs.get_mut(&pid.as_u32())) {
-                    p.threads.iter_mut().filter(|t| t.tid == tid && waits(t)).for_each(|t| t.run = RunState::Ready);
+                    p.threads.iter_mut().filter(|t| t.tid == tid && waits(t)).for_each(|t| ready(t));
                 }
             }
             Target::Everyone if count == usize::MAX => {
                 for p in procs.values_mut() {
-                    p.threads.iter_mut().filter(|t| waits(t)).for_each(|t| t.run = RunState::Ready);
+                    p.threads.iter_mut().filter(|t| waits(t)).for_each(|t| ready(t));
                 }
             }
             Target::Everyone => {
@@ -158,11 +181,12 @@ fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<P
                     procs.values_mut().flat_map(|p| p.threads.iter_mut()).filter(|t| waits(t)).collect();
                 candidates.sort_by_key(|t| t.blocked_since);
                 for t in candidates.into_iter().take(count) {
-                    t.run = RunState::Ready;
+                    ready(t);
                 }
             }
         }
     }
+    woke
 }
 
 /// Blocks the current thread on `reason` and runs others until it is woken.

@@ -78,10 +78,11 @@ pub fn send_to_all_but(except: Pid, signal: u32, info: SigInfo) {
     sched::request_switch();
 }
 
-/// Posts the queued signals to their processes. Ignored signals are dropped
-/// (SIGKILL never is).
-pub fn apply_pending(procs: &mut BTreeMap<u32, Box<Process>>) {
+/// Posts the queued signals to their processes (whether there were any).
+/// Ignored signals are dropped (SIGKILL never is).
+pub fn apply_pending(procs: &mut BTreeMap<u32, Box<Process>>) -> bool {
     let queued = core::mem::take(&mut *PENDING.lock());
+    let any = !queued.is_empty();
     for (to, signal, info) in queued {
         match to {
             Recipients::One(pid) => {
@@ -116,6 +117,7 @@ pub fn apply_pending(procs: &mut BTreeMap<u32, Box<Process>>) {
             }
         }
     }
+    any
 }
 
 fn ignored(p: &Process, signal: u32) -> bool {

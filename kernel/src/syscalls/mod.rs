@@ -373,83 +373,37 @@ fn creates_kernel_objects(number: u64) -> bool {
 /// IF is always on when it runs.
 const USER_FLAGS: u64 = 0x0000_0dd5 | 0x4_0000 | 0x20_0000;
 
+/// What a call leaves to do once the caller's record is unlocked: taken
+/// out of its [`Ctx`] only when there is any, so that the common call moves
+/// none of it.
+struct Later {
+    result: SysResult,
+    exit: Option<(ExitStatus, bool)>,
+    block: Option<BlockOn>,
+    block_once: bool,
+    spawn: Option<alloc::boxed::Box<Process>>,
+    reap: Option<Pid>,
+    full_restore: bool,
+    yield_after: bool,
+    give_back: Option<alloc::boxed::Box<(Pid, proc::memory::Memory)>>,
+    proc_fill: Option<(crate::fs::FileRef, Pid, crate::procfs::OtherFile)>,
+}
+
 /// Entry from the syscall gate.
 pub fn dispatch(frame: &mut SyscallFrame) {
     let number = frame.rax;
     let args = [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9];
-    let trace = proc::TRACE.load(Ordering::Relaxed);
     let mut retry = false;
     let (result, full_restore, yield_after) = loop {
-        let outcome = proc::with_current(|process| {
-            process.thread_mut().cpu.enter_kernel(crate::time::cpu_clock());
-            let mut ctx = Ctx {
-                process,
-                frame: &mut *frame,
-                exit: None,
-                exit_thread: false,
-                block: None,
-                block_once: false,
-                retry,
-                spawn: None,
-                reap: None,
-                full_restore: false,
-                yield_after: false,
-                give_back: None,
-                proc_fill: None,
-            };
-            crate::fs::serve_as(ctx.process.identity_generation, &ctx.process.creds, &ctx.process.groups);
-            let mut result =
-                if creates_kernel_objects(number) && crate::mm::kernel_memory_low() { Err(Errno::ENOMEM) } else { call(&mut ctx, number, args) };
-            if ctx.block.is_some() && !ctx.block_once && signal::has_deliverable(ctx.process) {
-                // Interrupted: EINTR, or a restart if the handler asks for one (SA_RESTART).
-                ctx.block = None;
-                result = Err(Errno::EINTR);
-                if let Some(wait) = ctx.process.thread_mut().fifo_wait.take() {
-                    wait.cancel();
-                }
-                crate::locks::end_wait(ctx.process.pid.as_u32());
-                ctx.process.thread_mut().sigwait_set = 0;
-                // pause, sigsuspend, sigtimedwait and the epoll waits always
-                // end with EINTR (ERESTARTNOHAND, and a plain EINTR, on Linux).
-                if !matches!(number, nr::RT_SIGSUSPEND | nr::PAUSE | nr::RT_SIGTIMEDWAIT | nr::EPOLL_WAIT | nr::EPOLL_PWAIT | nr::EPOLL_PWAIT2) {
-                    ctx.process.thread_mut().restart_syscall = Some(number);
-                }
-                match number {
-                    nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => info::interrupted_sleep(&mut ctx, number, args),
-                    nr::SELECT | nr::PSELECT6 => files::write_time_left(&mut ctx, args[4], number == nr::SELECT),
-                    nr::PPOLL => files::write_time_left(&mut ctx, args[2], false),
-                    _ => {}
-                }
-            }
-            if trace && (ctx.block.is_none() || ctx.block_once) {
-                print_trace(ctx.process, number, args, &result, ctx.exit.is_some());
-            }
-            // The common case (done, nothing to hand over, nobody to run
-            // first): the way back to the process under the same lock, not
-            // a second look-up of the current process.
-            let simple = ctx.block.is_none()
-                && ctx.exit.is_none()
-                && ctx.spawn.is_none()
-                && ctx.reap.is_none()
-                && ctx.give_back.is_none()
-                && ctx.proc_fill.is_none()
-                && !ctx.yield_after
-                && !proc::sched::has_pending_wakes();
-            if simple {
-                finish_frame(ctx.frame, &result, ctx.full_restore);
-                return Err(leaving(ctx.process, ctx.frame));
-            }
-            let give_back = ctx.give_back.take();
-            let proc_fill = ctx.proc_fill.take();
-            let exit = ctx.exit.map(|status| (status, ctx.exit_thread));
-            Ok((result, exit, ctx.block, ctx.block_once, ctx.spawn, ctx.reap, ctx.full_restore, ctx.yield_after, (give_back, proc_fill)))
-        });
-        let (result, exit, block, block_once, spawn, reap, full_restore, yield_after, (give_back, proc_fill)) = match outcome {
-            Some(Ok(outcome)) => outcome,
-            Some(Err(None)) => return,
-            Some(Err(Some(status))) => proc::exit_current(status),
-            None => panic!("syscall {number} with no current process"),
-        };
+        let mut later: Option<Later> = None;
+        let done = proc::with_current(|process| serve(process, frame, number, &args, retry, &mut later));
+        let Some(done) = done else { panic!("syscall {number} with no current process") };
+        if let Some(status) = done {
+            proc::exit_current(status);
+        }
+        // The common case was finished under the lock (`serve`).
+        let Some(later) = later else { return };
+        let Later { result, exit, block, block_once, spawn, reap, full_restore, yield_after, give_back, proc_fill } = later;
         if let Some((file, pid, what)) = proc_fill {
             crate::procfs::fill_other(&file, pid, what);
         }
@@ -493,11 +447,102 @@ pub fn dispatch(frame: &mut SyscallFrame) {
     };
     finish_frame(frame, &result, full_restore);
     // A process this call woke runs next (as Linux's wake-up preemption
-    // usually does): a pipe writer hands over to its reader.
-    if yield_after || proc::sched::has_pending_wakes() {
+    // usually does): a pipe writer hands over to its blocked reader.
+    if yield_after {
         proc::sched::yield_now();
+    } else if proc::sched::has_pending_wakes() {
+        proc::sched::preempt_for_wakes();
     }
     return_to_user(frame);
+}
+
+/// One run of the call under the caller's lock. The common case (done,
+/// nothing to hand over, nobody to run first) also takes the way back to
+/// the process here, and returns the status the process must end with, if
+/// any; otherwise what is left is put in `later`.
+#[inline(always)]
+fn serve(
+    process: &mut Process,
+    frame: &mut SyscallFrame,
+    number: u64,
+    args: &[u64; 6],
+    retry: bool,
+    later: &mut Option<Later>,
+) -> Option<ExitStatus> {
+    let index = process.current_index();
+    process.threads[index].cpu.enter_kernel(crate::time::cpu_clock());
+    let mut ctx = Ctx {
+        process,
+        frame,
+        exit: None,
+        exit_thread: false,
+        block: None,
+        block_once: false,
+        retry,
+        spawn: None,
+        reap: None,
+        full_restore: false,
+        yield_after: false,
+        give_back: None,
+        proc_fill: None,
+    };
+    crate::fs::serve_as(ctx.process.identity_generation, &ctx.process.creds, &ctx.process.groups);
+    let mut result = if creates_kernel_objects(number) && crate::mm::kernel_memory_low() { Err(Errno::ENOMEM) } else { call(&mut ctx, number, *args) };
+    if ctx.block.is_some() && !ctx.block_once && signal::has_deliverable(ctx.process) {
+        result = interrupted(&mut ctx, number, args);
+    }
+    if proc::TRACE.load(Ordering::Relaxed) && (ctx.block.is_none() || ctx.block_once) {
+        print_trace(ctx.process, number, *args, &result, ctx.exit.is_some());
+    }
+    let simple = ctx.block.is_none()
+        && ctx.exit.is_none()
+        && ctx.spawn.is_none()
+        && ctx.reap.is_none()
+        && ctx.give_back.is_none()
+        && ctx.proc_fill.is_none()
+        && !ctx.yield_after
+        && !proc::sched::has_pending_wakes();
+    if simple {
+        finish_frame(ctx.frame, &result, ctx.full_restore);
+        return leaving(ctx.process, ctx.frame);
+    }
+    *later = Some(Later {
+        result,
+        exit: ctx.exit.map(|status| (status, ctx.exit_thread)),
+        block: ctx.block,
+        block_once: ctx.block_once,
+        spawn: ctx.spawn.take(),
+        reap: ctx.reap,
+        full_restore: ctx.full_restore,
+        yield_after: ctx.yield_after,
+        give_back: ctx.give_back.take(),
+        proc_fill: ctx.proc_fill.take(),
+    });
+    None
+}
+
+/// A blocking call interrupted by a signal: EINTR, or a restart if the
+/// handler asks for one (SA_RESTART).
+#[cold]
+fn interrupted(ctx: &mut Ctx<'_>, number: u64, args: &[u64; 6]) -> SysResult {
+    ctx.block = None;
+    if let Some(wait) = ctx.process.thread_mut().fifo_wait.take() {
+        wait.cancel();
+    }
+    crate::locks::end_wait(ctx.process.pid.as_u32());
+    ctx.process.thread_mut().sigwait_set = 0;
+    // pause, sigsuspend, sigtimedwait and the epoll waits always
+    // end with EINTR (ERESTARTNOHAND, and a plain EINTR, on Linux).
+    if !matches!(number, nr::RT_SIGSUSPEND | nr::PAUSE | nr::RT_SIGTIMEDWAIT | nr::EPOLL_WAIT | nr::EPOLL_PWAIT | nr::EPOLL_PWAIT2) {
+        ctx.process.thread_mut().restart_syscall = Some(number);
+    }
+    match number {
+        nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => info::interrupted_sleep(ctx, number, *args),
+        nr::SELECT | nr::PSELECT6 => files::write_time_left(ctx, args[4], number == nr::SELECT),
+        nr::PPOLL => files::write_time_left(ctx, args[2], false),
+        _ => {}
+    }
+    Err(Errno::EINTR)
 }
 
 /// The call's result in rax, and the registers SYSRET would give (rcx,
