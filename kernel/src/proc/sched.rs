@@ -84,6 +84,9 @@ type Wake = (Target, Option<BlockOn>, usize);
 /// the process lock (closing a pipe end, exiting) can wake others.
 static PENDING_WAKES: spin::Mutex<alloc::vec::Vec<Wake>> = spin::Mutex::new(alloc::vec::Vec::new());
 
+/// The buffer the queue had before it was last applied, empty.
+static SPARE_WAKES: spin::Mutex<alloc::vec::Vec<Wake>> = spin::Mutex::new(alloc::vec::Vec::new());
+
 /// Marks `pid` ready if it waits for `reason`.
 pub fn wake(pid: Pid, reason: BlockOn) {
     PENDING_WAKES.lock().push((Target::Process(pid), Some(reason), usize::MAX));
@@ -142,17 +145,20 @@ pub fn preempt_for_wakes() {
 
 /// Applies the queued wake-ups: whether one made a waiting thread ready.
 fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<Process>>) -> bool {
-    let wakes = {
+    // The queue's buffer is swapped with the spare one, not taken: a
+    // wake-up (one per pipe write) then costs no allocation.
+    let mut wakes = core::mem::take(&mut *SPARE_WAKES.lock());
+    {
         let mut queued = PENDING_WAKES.lock();
         WAKES_QUEUED.store(false, Ordering::Relaxed);
-        core::mem::take(&mut *queued)
-    };
+        core::mem::swap(&mut wakes, &mut *queued);
+    }
     let mut woke = false;
     let mut ready = |t: &mut Thread| {
         woke = true;
         t.run = RunState::Ready;
     };
-    for (target, reason, count) in wakes {
+    for (target, reason, count) in wakes.drain(..) {
         let waits = |t: &Thread| {
             let RunState::Blocked(on) = t.run else { return false };
             let poll_woken = matches!((reason, on), (Some(BlockOn::Pipe(_) | BlockOn::Net), BlockOn::Poll(_)));
@@ -186,6 +192,7 @@ fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<P
             }
         }
     }
+    *SPARE_WAKES.lock() = wakes;
     woke
 }
 

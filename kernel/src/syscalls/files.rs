@@ -22,6 +22,43 @@ const PATH_MAX: usize = 4096;
 /// Most bytes one read or write moves (Linux caps at 0x7ffff000; smaller keeps kernel buffers small).
 const IO_CHUNK: usize = 1 << 20;
 
+/// Bytes of a read or write that go through a buffer on the kernel stack
+/// instead of one from the heap: the messages of pipes and sockets are
+/// mostly small, and a heap buffer cost a pipe round trip 800 instructions.
+const STACK_IO: usize = 128;
+
+/// The kernel's copy of a read's or write's bytes.
+enum IoBuffer {
+    Stack([u8; STACK_IO], usize),
+    Heap(alloc::vec::Vec<u8>),
+}
+
+impl IoBuffer {
+    /// `len` zero bytes.
+    fn new(len: usize) -> IoBuffer {
+        if len <= STACK_IO { IoBuffer::Stack([0; STACK_IO], len) } else { IoBuffer::Heap(alloc::vec![0u8; len]) }
+    }
+}
+
+impl core::ops::Deref for IoBuffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            IoBuffer::Stack(bytes, len) => &bytes[..*len],
+            IoBuffer::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl core::ops::DerefMut for IoBuffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            IoBuffer::Stack(bytes, len) => &mut bytes[..*len],
+            IoBuffer::Heap(bytes) => bytes,
+        }
+    }
+}
+
 fn fd_of(raw: u64) -> i32 {
     raw as i32
 }
@@ -657,7 +694,7 @@ fn do_read(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>)
     }
     check_user_range(addr, len)?;
     let len = (len as usize).min(IO_CHUNK);
-    let mut buf = alloc::vec![0u8; len];
+    let mut buf = IoBuffer::new(len);
     let io = read_file(&file, &mut buf, offset)?;
     let n = finish_io(ctx, &file, io)?;
     ctx.process.memory.write(addr, &buf[..n])?;
@@ -694,7 +731,7 @@ fn do_write(ctx: &mut Ctx<'_>, fd: i32, addr: u64, len: u64, offset: Option<u64>
     }
     check_user_range(addr, len)?;
     let len = (len as usize).min(IO_CHUNK);
-    let mut buf = alloc::vec![0u8; len];
+    let mut buf = IoBuffer::new(len);
     ctx.process.memory.read(addr, &mut buf)?;
     if let Some(written) = write_comm(ctx, &file, &buf) {
         return written;
