@@ -81,8 +81,17 @@ pub fn send_to_all_but(except: Pid, signal: u32, info: SigInfo) {
 /// Posts the queued signals to their processes (whether there were any).
 /// Ignored signals are dropped (SIGKILL never is).
 pub fn apply_pending(procs: &mut BTreeMap<u32, Box<Process>>) -> bool {
+    // Every scheduler pass asks; the queue is nearly always empty.
+    if PENDING.lock().is_empty() {
+        return false;
+    }
+    post_queued(procs);
+    true
+}
+
+#[inline(never)]
+fn post_queued(procs: &mut BTreeMap<u32, Box<Process>>) {
     let queued = core::mem::take(&mut *PENDING.lock());
-    let any = !queued.is_empty();
     for (to, signal, info) in queued {
         match to {
             Recipients::One(pid) => {
@@ -117,7 +126,6 @@ pub fn apply_pending(procs: &mut BTreeMap<u32, Box<Process>>) -> bool {
             }
         }
     }
-    any
 }
 
 fn ignored(p: &Process, signal: u32) -> bool {
