@@ -28,10 +28,14 @@ const FORK_HEAP_BYTES: usize = 64 << 10;
 /// that let it grow into the headroom would leave the next copy-on-write
 /// fault (the parent's stack, the child's first write) to the OOM killer.
 fn room_to_fork() -> bool {
-    let available = crate::mm::frame::user_available();
-    available >= FORK_HEADROOM_FRAMES
-        && (crate::mm::heap_free_bytes() >= FORK_HEAP_BYTES
-            || available >= FORK_HEADROOM_FRAMES + crate::mm::heap_growth_frames(FORK_HEAP_BYTES))
+    let room = || {
+        let available = crate::mm::frame::user_available();
+        available >= FORK_HEADROOM_FRAMES
+            && (crate::mm::heap_free_bytes() >= FORK_HEAP_BYTES
+                || available >= FORK_HEADROOM_FRAMES + crate::mm::heap_growth_frames(FORK_HEAP_BYTES))
+    };
+    // The kernel stacks kept for reuse give their frames back first.
+    room() || (crate::mm::drop_cached_stacks() && room())
 }
 
 /// The child of `parent`, ready to run: it returns from the fork with rax = 0

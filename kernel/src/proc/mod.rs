@@ -471,7 +471,10 @@ pub fn page_fault(addr: u64, error_code: u64, rip: u64) -> bool {
     match outcome {
         Some(Fault::Served) => return false,
         Some(Fault::NoMemory) => {
-            out_of_memory();
+            // The kernel stacks kept for reuse go before any process does.
+            if !crate::mm::drop_cached_stacks() {
+                out_of_memory();
+            }
             return true;
         }
         Some(Fault::PastEnd) => return bus_error(addr, rip),
