@@ -19,7 +19,9 @@
  * - a TB in the upper half after one in the lower half is an entry into
  *   the kernel (syscall, interrupt, exception): a marker frame records the
  *   last user instruction, and the kernel's frames go on top; the first
- *   lower-half TB after the kernel drops the kernel frames and the marker.
+ *   lower-half TB after the kernel drops the kernel frames and the marker
+ *   (the very first upper-half TB starts afresh: before it ran firmware
+ *   and the kernel's 32-bit boot code).
  * (QEMU 7.2 quirks, seen on its Debian build: a callback registered for
  * loads only is mostly not called for `ret`, and a callback registered on
  * an instruction that ends a TB through an indirect jump keeps being
@@ -91,6 +93,7 @@ static uint64_t window = 65536;
 
 static uint64_t insns, next_sample;
 static int last_half = -1;
+static int kernel_seen;
 static uint64_t last_insn; /* the last instruction of the previous TB */
 
 /* What the shadow stack did, for the profile's header. */
@@ -382,7 +385,12 @@ static void tb_exec(unsigned int vcpu, void *udata)
     (void)vcpu;
     const struct tbinfo *tb = udata;
     int h = half(tb->vaddr);
-    if (h != last_half && last_half >= 0) {
+    if (h == KERNEL && !kernel_seen) {
+        /* The first upper-half TB: what ran before is firmware and the
+         * kernel's 32-bit boot code, not a process to return to. */
+        kernel_seen = 1;
+        threads[cur].depth = 0;
+    } else if (h != last_half && last_half >= 0) {
         struct thread *t = &threads[cur];
         if (h == KERNEL) {
             n_entries++;
