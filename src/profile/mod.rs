@@ -225,11 +225,13 @@ impl Session {
     /// print the summary. `program` is PROGRAM's host file, if any.
     pub fn finish(&self, svg: &Path, program: Option<&Path>, title: &str) -> Result<(), Error> {
         let fail = |what: String| Error::failure(format!("--profile: {what}"));
-        let text = std::fs::read_to_string(&self.raw).map_err(|e| {
-            fail(format!(
-                "QEMU left no profile ({e}): it writes one when it exits, so a guest killed at \
-                 --timeout or after the stop grace has none"
-            ))
+        let text = std::fs::read_to_string(&self.raw).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => fail(
+                "no profile: QEMU writes it when it exits, and it was killed (--timeout, or the \
+                 guest outlived the stop grace); stop the guest with Ctrl-C or `timeout -s INT` instead"
+                    .into(),
+            ),
+            _ => fail(format!("{}: {e}", self.raw.display())),
         })?;
         let raw = parse_raw(&text).map_err(|e| fail(format!("{}: {e}", self.raw.display())))?;
         let root = crate::kbuild::workspace_root();
