@@ -22,13 +22,7 @@
  *   lower-half TB after the kernel drops the kernel frames and the marker
  *   (the very first upper-half TB starts afresh: before it ran firmware
  *   and the kernel's 32-bit boot code).
- * (QEMU 7.2 quirks, seen on its Debian build: a callback registered for
- * loads only is mostly not called for `ret`, and a callback registered on
- * an instruction that ends a TB through an indirect jump keeps being
- * called for later accesses of other code. So the callback is registered
- * for loads and stores, on the call or ret that ends a TB only, and an
- * access counts only if it is the first matching one (a store for a call,
- * a load for a ret) since that TB started.)
+ *
  * A "thread" is one such stack. A call or ret whose slot is far (more than
  * WINDOW bytes) from the current thread's frames is on another stack: a
  * ret whose slot is the top frame's slot of a thread set aside earlier
@@ -40,6 +34,14 @@
  * threads are kept, the least recently run one reused first. Wrong guesses
  * heal: the next ret to a known slot, or the next return to user space,
  * puts the stack right again.
+ *
+ * QEMU 7.2 quirks (Debian's build): a memory callback registered for loads
+ * only is mostly not called for `ret`, and one registered on an
+ * instruction that ends a TB with an indirect jump (`ret`) keeps being
+ * called for later accesses of other code. So the callback is registered
+ * for loads and stores, only on the call or ret that ends a TB, and an
+ * access counts only if it is the first fitting one (a store for a call, a
+ * load for a ret) since that TB started.
  *
  * Arguments (-plugin libprofile.so,out=FILE[,period=N][,split=ADDR][,window=BYTES]):
  *   out=FILE     where the profile goes at QEMU's exit (required);
