@@ -30,7 +30,7 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--add HOST_PATH:GUEST_PATH]... [--env K=V]...
                    [-p|--publish HOST_PORT:GUEST_PORT]... [--net]
                    [--volume HOST_DIR:GUEST_PATH]... [--name NAME]
-                   [--] [PROGRAM [ARGS...]]
+                   [--profile[=FILE]] [--] [PROGRAM [ARGS...]]
        isola ps    [--name NAME]
        isola kill  [-SIGNAL | -s SIGNAL] [--name NAME] PID
        isola ktest [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
@@ -129,6 +129,13 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                                (absolute; virtio-9p): what the guest writes
                                there is on the host, durable after fsync;
                                repeatable
+  --profile[=FILE]             sample the guest under TCG (a QEMU plugin:
+                               one sample every 10007 instructions); when
+                               it ends or Ctrl-C stops it, write a flame
+                               graph (SVG) to FILE (default
+                               isola-profile.svg), its stacks in folded
+                               form beside it (extension .folded), and the
+                               top functions to stderr (docs/profile.md)
 
 exit codes: run exits with the guest's status; ktest with 0 (passed) or 1;
   2 usage error or bad input (PROGRAM, --rootfs or an --add path
@@ -223,6 +230,8 @@ pub struct RunOpts {
     pub program: Option<ProgramSpec>,
     /// `--name NAME`: what `isola ps` and `isola kill` call this VM.
     pub name: Option<String>,
+    /// `--profile[=FILE]`: the flame graph's path ([`crate::profile`]).
+    pub profile: Option<String>,
 }
 
 impl RunOpts {
@@ -382,6 +391,7 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
         net: false,
         volumes: Vec::new(),
         program: None,
+        profile: None,
     };
     let mut flags = Flags::new(args);
     while let Some(item) = flags.next_item() {
@@ -459,6 +469,12 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
                         }
                         opts.volumes.push(volume);
                     }
+                    // No `--profile FILE`: the next word would be PROGRAM.
+                    "--profile" => match inline {
+                        None => opts.profile = Some(crate::profile::DEFAULT_FILE.to_string()),
+                        Some("") => return Err(Error::usage("--profile= needs a FILE")),
+                        Some(file) => opts.profile = Some(file.to_string()),
+                    },
                     "--help" | "-h" => return Ok(Command::Help),
                     _ => return Err(Error::usage(format!("unknown option '{name}'"))),
                 }
@@ -471,6 +487,11 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
                 break;
             }
         }
+    }
+    if opts.profile.is_some() && opts.boot.accel == AccelChoice::Kvm {
+        return Err(Error::usage(
+            "--profile needs TCG (QEMU runs its plugins under TCG only): drop --accel kvm",
+        ));
     }
     if opts.program.is_none() {
         if let Some(root) = &opts.rootfs {
@@ -1088,6 +1109,24 @@ mod tests {
     }
 
     #[test]
+    fn profile() {
+        assert_eq!(run(&["prog"]).unwrap().profile, None);
+        let o = run(&["--profile", "prog", "--profile"]).unwrap();
+        assert_eq!(o.profile.as_deref(), Some("isola-profile.svg"));
+        assert_eq!(o.program, program("prog", &["--profile"]));
+        let o = run(&["--profile=out/p.svg", "--accel", "tcg", "prog"]).unwrap();
+        assert_eq!(o.profile.as_deref(), Some("out/p.svg"));
+        assert!(usage_msg(run(&["--profile=", "prog"])).contains("needs a FILE"));
+        for args in [&["--profile", "--accel", "kvm"][..], &["--accel=kvm", "--profile=x.svg"]] {
+            assert_eq!(
+                usage_msg(run(args)),
+                "--profile needs TCG (QEMU runs its plugins under TCG only): drop --accel kvm"
+            );
+        }
+        assert!(run(&["--profile", "--accel", "auto"]).is_ok());
+    }
+
+    #[test]
     fn usage_names_every_option() {
         for word in [
             "--accel",
@@ -1107,6 +1146,7 @@ mod tests {
             "bench http",
             "isola load URL",
             "--path-at",
+            "--profile[=FILE]",
         ] {
             assert!(USAGE.contains(word), "{word}");
         }

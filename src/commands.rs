@@ -202,6 +202,13 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         }
         None => (None, None),
     };
+    // --profile: the plugin built and its output chosen before the boot;
+    // under TCG whatever --accel auto would pick (the CLI refuses kvm).
+    let profile = opts.profile.as_ref().map(|_| crate::profile::Session::start()).transpose()?;
+    let mut boot_opts = opts.boot.clone();
+    if profile.is_some() {
+        boot_opts.accel = AccelChoice::Tcg;
+    }
     // The VM's name and control socket (`isola ps`, `isola kill`, and the
     // clean stop at SIGINT/SIGTERM), claimed before anything is booted.
     let control = ControlSocket::claim(opts.name.as_deref())?;
@@ -229,15 +236,32 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         echo: if init.is_some() { Echo::program(opts.verbose) } else { Echo::KERNEL },
         show_plan: init.is_none() || opts.verbose,
         control: Some(control.path.clone()),
-        plugin: None,
+        plugin: profile.as_ref().map(|p| p.plugin_arg.clone()),
     };
     // Accepting from here on: a client that comes while the kernel builds
     // or QEMU starts is held until slirp listens (crate::forward).
     let forwarder = forwarding.map(Forwarding::start).transpose()?;
-    let (_, outcome) = boot(&opts.boot, Variant::Kernel, &guest)?;
+    let (_, outcome) = boot(&boot_opts, Variant::Kernel, &guest)?;
     drop(forwarder);
     drop(temp);
     drop(control);
+    if let (Some(session), Some(file)) = (&profile, &opts.profile) {
+        // PROGRAM's host file, for its symbols (inside a --rootfs directory,
+        // PROGRAM is a guest path).
+        let host_program = opts.program.as_ref().map(|p| match &opts.rootfs {
+            Some(root) => std::path::Path::new(root).join(p.path.trim_start_matches('/')),
+            None => PathBuf::from(&p.path),
+        });
+        let title = match &opts.program {
+            Some(p) => format!("isola run --profile {}", std::iter::once(p.path.as_str()).chain(p.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")),
+            None => "isola run --profile (the kernel alone)".to_string(),
+        };
+        // A profile that cannot be made is said, and the guest's status
+        // stays isola's.
+        if let Err(e) = session.finish(std::path::Path::new(file), host_program.as_deref(), &title) {
+            eprintln!("isola: {e}");
+        }
+    }
     let status = guest_status(&outcome, opts.boot.timeout_secs);
     if let (Some(signal), Ok(code)) = (outcome.stop_signal, &status) {
         eprintln!("isola: stopped at {} (the guest ended with status {code})", qemu::signal_name(signal));

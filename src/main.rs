@@ -11,7 +11,9 @@
 //! Linux guest and the host; [`load`] is the HTTP load generator of
 //! `isola load` and `isola bench http`; [`rootfs_build`] makes a guest root
 //! from Debian packages (`isola rootfs`); [`syscalls`] lists what Isola
-//! does with each system call (docs/syscalls.md). See docs/cli.md.
+//! does with each system call (docs/syscalls.md); [`plugin`] builds the
+//! TCG plugins and [`profile`] turns one's samples into a flame graph
+//! (`isola run --profile`). See docs/cli.md.
 
 // One module may use `unsafe`: lifeline (PR_SET_PDEATHSIG between fork and
 // exec, so that QEMU dies with isola); everything else is safe code.
@@ -31,8 +33,8 @@ mod lifeline;
 mod linux_run;
 mod load;
 mod plan;
-#[allow(dead_code)] // its users (bench --count-instructions, run --profile) come next
 mod plugin;
+mod profile;
 mod qemu;
 mod rootfs_build;
 mod syscalls;
