@@ -406,7 +406,7 @@ fn stat_line_of(p: &Process, id: Pid, comm: &str, ppid: u32, pgid: u32, sid: u32
 /// cannot tell a leaked frame from a heap that grew once.
 fn meminfo() -> String {
     let total_kib = crate::mm::total_bytes() / 1024;
-    let free_kib = crate::mm::frame::free_frames() as u64 * 4;
+    let free_kib = crate::mm::free_frames_shown() as u64 * 4;
     let heap_kib = crate::arch::heap::stats().0 as u64 / 1024;
     format!(
         "MemTotal:       {total_kib:>8} kB\nMemFree:        {free_kib:>8} kB\nMemAvailable:   {free_kib:>8} kB\nBuffers:               0 kB\nCached:                0 kB\nSwapCached:            0 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\nSlab:           {heap_kib:>8} kB\n"

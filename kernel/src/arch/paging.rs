@@ -49,6 +49,31 @@ impl PageTableMemory for DirectMap {
     }
 }
 
+/// Runs `f` on the 512 entries of the page table at `table`, as a slice:
+/// the loops over a whole table (fork's copy, the release at exit) then
+/// index memory directly instead of computing each entry's address.
+#[inline(always)]
+fn with_entries<R>(table: PhysAddr, f: impl FnOnce(&mut [u64; 512]) -> R) -> R {
+    let entries = phys_to_virt(table).as_u64() as *mut [u64; 512];
+    // SAFETY: `table` is a page-table frame the caller reached from a live
+    // root it holds exclusively (&mut AddressSpace), mapped at PHYS_OFFSET,
+    // page-aligned; the slice lives only for `f`, and no other reference to
+    // the table exists meanwhile (the CPU's walks read it, as ever).
+    f(unsafe { &mut *entries })
+}
+
+/// As [`with_entries`], for two different tables at once (a parent's and a
+/// child's).
+#[inline(always)]
+fn with_two_tables<R>(a: PhysAddr, b: PhysAddr, f: impl FnOnce(&mut [u64; 512], &mut [u64; 512]) -> R) -> R {
+    assert!(a != b, "one page table as two");
+    let first = phys_to_virt(a).as_u64() as *mut [u64; 512];
+    let second = phys_to_virt(b).as_u64() as *mut [u64; 512];
+    // SAFETY: as in with_entries, for two distinct frames (checked above),
+    // so the two slices do not overlap.
+    f(unsafe { &mut *first }, unsafe { &mut *second })
+}
+
 /// The first slot in `[from, last]` of the page table `table` whose entry
 /// is not all zeros (four at a time past empty runs).
 #[inline(always)]
@@ -417,15 +442,30 @@ impl AddressSpace {
     /// Removes every 4 KiB leaf of `[start, end)` in the lower half, keeping
     /// the tables, and hands each frame to `release`; skips absent tables.
     pub fn unmap_range_keep_tables(&mut self, start: u64, end: u64, mut release: impl FnMut(PhysAddr)) {
-        let mut tables = DirectMap;
-        self.for_each_slot(start, end, |table, index, _| {
-            let leaf = tables.read_entry(table, index);
-            if leaf.holds_frame() {
-                tables.write_entry(table, index, PageTableEntry::EMPTY);
-                release(leaf.addr());
-            }
-            true
-        });
+        let mut addr = start;
+        while addr < end {
+            let table = match self.page_table_for(addr) {
+                Ok(table) => table,
+                Err(next) => {
+                    addr = next;
+                    continue;
+                }
+            };
+            let chunk = addr & !(LEVEL_SPAN[2] - 1);
+            let chunk_end = (chunk + LEVEL_SPAN[2]).min(end);
+            let first = paging::indices(VirtAddr::new(addr))[3];
+            let last = ((chunk_end - 1 - chunk) / paging::PAGE_SIZE) as usize;
+            with_entries(table, |entries| {
+                for raw in &mut entries[first..=last] {
+                    let leaf = PageTableEntry::from_raw(*raw);
+                    if leaf.holds_frame() {
+                        *raw = 0;
+                        release(leaf.addr());
+                    }
+                }
+            });
+            addr = chunk_end;
+        }
     }
 
     /// Removes every 4 KiB leaf of `[start, end)` in the lower half, handing
@@ -766,46 +806,47 @@ impl AddressSpace {
         child_key: pkru::Key,
         mut share: impl FnMut(PhysAddr),
     ) -> Result<(), MapError> {
-        let mut tables = DirectMap;
-        // The child's page table for the chunk being copied: (chunk, table).
-        let mut child_table: Option<(u64, PhysAddr)> = None;
-        let mut outcome = Ok(());
-        self.for_each_slot(start, end, |table, index, addr| {
-            let leaf = tables.read_entry(table, index);
-            if !leaf.holds_frame() {
-                return true;
-            }
-            // Copy on write: a present leaf loses its write right in both
-            // spaces; a parked one (PROT_NONE) stays parked in both.
-            let kept = if leaf.is_present() { PageTableEntry::from_raw(leaf.raw() & !PteFlags::WRITABLE.bits()) } else { leaf };
-            if kept != leaf {
-                tables.write_entry(table, index, kept);
-            }
-            let chunk = addr & !(LEVEL_SPAN[2] - 1);
-            let child_pt = match child_table {
-                Some((base, pt)) if base == chunk => pt,
-                _ => {
-                    // The chunk's first page makes the child's tables.
-                    let attrs = Attributes { writable: false, key: child_key, ..Attributes::from_entry(leaf) };
-                    let made = child
-                        .map(VirtAddr::new(addr), leaf.addr(), PageSize::Size4K, attrs)
-                        .and_then(|()| child.page_table_for(addr).map_err(|_| MapError::NotMapped));
-                    match made {
-                        Ok(pt) => {
-                            child_table = Some((chunk, pt));
-                            pt
-                        }
-                        Err(error) => {
-                            outcome = Err(error);
-                            return false;
-                        }
-                    }
+        let mut addr = start;
+        while addr < end {
+            let table = match self.page_table_for(addr) {
+                Ok(table) => table,
+                Err(next) => {
+                    addr = next;
+                    continue;
                 }
             };
-            tables.write_entry(child_pt, index, kept.with_key(child_key));
-            share(leaf.addr());
-            true
-        });
-        outcome
+            let chunk = addr & !(LEVEL_SPAN[2] - 1);
+            let chunk_end = (chunk + LEVEL_SPAN[2]).min(end);
+            let mut first = paging::indices(VirtAddr::new(addr))[3];
+            let last = ((chunk_end - 1 - chunk) / paging::PAGE_SIZE) as usize;
+            // The chunk's first leaf makes the child's tables down to its
+            // page table; the rest of the chunk is copied entry by entry.
+            let Some(index) = next_occupied(table, first, last) else {
+                addr = chunk_end;
+                continue;
+            };
+            first = index;
+            let leaf = DirectMap.read_entry(table, first);
+            let attrs = Attributes { writable: false, key: child_key, ..Attributes::from_entry(leaf) };
+            let at = chunk + first as u64 * paging::PAGE_SIZE;
+            child.map(VirtAddr::new(at), leaf.addr(), PageSize::Size4K, attrs)?;
+            let child_pt = child.page_table_for(at).map_err(|_| MapError::NotMapped)?;
+            with_two_tables(table, child_pt, |parent, child| {
+                for (slot, child_slot) in parent[first..=last].iter_mut().zip(&mut child[first..=last]) {
+                    let leaf = PageTableEntry::from_raw(*slot);
+                    if !leaf.holds_frame() {
+                        continue;
+                    }
+                    // Copy on write: a present leaf loses its write right in
+                    // both spaces; a parked one (PROT_NONE) stays parked in both.
+                    let kept = if leaf.is_present() { PageTableEntry::from_raw(leaf.raw() & !PteFlags::WRITABLE.bits()) } else { leaf };
+                    *slot = kept.raw();
+                    *child_slot = kept.with_key(child_key).raw();
+                    share(leaf.addr());
+                }
+            });
+            addr = chunk_end;
+        }
+        Ok(())
     }
 }

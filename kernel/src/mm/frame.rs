@@ -317,6 +317,7 @@ impl ReleaseBatch {
         ReleaseBatch { frames: [PhysAddr::new(0); 64], len: 0 }
     }
 
+    #[inline]
     pub fn push(&mut self, frame: PhysAddr) {
         self.frames[self.len] = frame;
         self.len += 1;
@@ -330,6 +331,35 @@ impl ReleaseBatch {
 impl Drop for ReleaseBatch {
     fn drop(&mut self) {
         release_all(&self.frames[..self.len]);
+    }
+}
+
+/// Frames to [`share`], gathered so that fork's copy takes the counts'
+/// lock once per 64 pages, not once per page; the rest go when dropped.
+pub struct ShareBatch {
+    frames: [PhysAddr; 64],
+    len: usize,
+}
+
+impl ShareBatch {
+    pub fn new() -> ShareBatch {
+        ShareBatch { frames: [PhysAddr::new(0); 64], len: 0 }
+    }
+
+    #[inline]
+    pub fn push(&mut self, frame: PhysAddr) {
+        self.frames[self.len] = frame;
+        self.len += 1;
+        if self.len == self.frames.len() {
+            share_all(&self.frames);
+            self.len = 0;
+        }
+    }
+}
+
+impl Drop for ShareBatch {
+    fn drop(&mut self) {
+        share_all(&self.frames[..self.len]);
     }
 }
 

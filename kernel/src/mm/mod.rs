@@ -320,6 +320,13 @@ const STACK_CACHE_LEN: usize = 8;
 /// this (16 MiB): under memory pressure a freed stack's frames go back.
 const STACK_CACHE_ROOM_FRAMES: usize = 4096;
 
+/// Free frames, with those of the kernel stacks kept for reuse (given back
+/// on demand): the free memory that listings, `MemFree` and sysinfo show.
+pub fn free_frames_shown() -> usize {
+    let cached: u64 = CACHED_STACKS.lock().iter().map(KernelStack::pages).sum();
+    frame::free_frames() + cached as usize
+}
+
 /// Gives the cached stacks' frames back (memory ran short): whether there
 /// were any.
 pub fn drop_cached_stacks() -> bool {

@@ -843,10 +843,13 @@ impl Memory {
         let regions: Vec<(u64, u64)> = self.regions.values().filter(|r| r.shared.is_none()).map(|r| (r.start, r.end)).collect();
         let mut shared = 0;
         for (start, end) in regions {
+            let mut batch = frame::ShareBatch::new();
             let result = self.space.share_cow_into(&mut child.space, start, end, key, |frame| {
-                frame::share(frame);
+                batch.push(frame);
                 shared += 1;
             });
+            // The counts are up before a failed copy's release drops them.
+            drop(batch);
             if result.is_err() {
                 child.frames = shared;
                 child.release();

@@ -453,7 +453,7 @@ pub fn listing(command: bool, emit: &mut dyn FnMut(core::fmt::Arguments<'_>)) {
             shown
         ));
     }
-    let free = crate::mm::frame::free_frames().saturating_mul(4);
+    let free = crate::mm::free_frames_shown().saturating_mul(4);
     let cached = crate::mm::pagecache::cached_frames().saturating_mul(4);
     emit(format_args!("isola: memory: {free} KiB free, {cached} KiB in the page cache's own frames"));
 }

@@ -466,7 +466,7 @@ pub fn sys_sysinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     // bufferram, totalswap, freeswap (u64s), procs u16, pad, totalhigh, freehigh, mem_unit u32.
     let mut raw = [0u8; 112];
     let uptime = time::monotonic_ns() / 1_000_000_000;
-    let free = (crate::mm::frame::free_frames() as u64).saturating_mul(paging::PAGE_SIZE);
+    let free = (crate::mm::free_frames_shown() as u64).saturating_mul(paging::PAGE_SIZE);
     raw[0..8].copy_from_slice(&uptime.to_le_bytes());
     raw[32..40].copy_from_slice(&crate::mm::total_bytes().to_le_bytes());
     raw[40..48].copy_from_slice(&free.to_le_bytes());
@@ -587,7 +587,7 @@ pub fn sys_setgroups(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 fn statfs_bytes() -> [u8; 120] {
     const TMPFS_MAGIC: u64 = 0x0102_1994;
     let total = crate::mm::total_bytes() / paging::PAGE_SIZE;
-    let free = crate::mm::frame::free_frames() as u64;
+    let free = crate::mm::free_frames_shown() as u64;
     let mut out = [0u8; 120];
     let fields = [TMPFS_MAGIC, paging::PAGE_SIZE, total, free, free, 0, 0];
     for (slot, v) in out.chunks_exact_mut(8).zip(fields) {
