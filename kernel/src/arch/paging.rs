@@ -62,6 +62,16 @@ fn with_entries<R>(table: PhysAddr, f: impl FnOnce(&mut [u64; 512]) -> R) -> R {
     f(unsafe { &mut *entries })
 }
 
+/// Entries tested for emptiness at once by the whole-table loops: a
+/// process's tables are mostly empty (a reserved stack, a heap's tail).
+const OCCUPANCY_GROUP: usize = 8;
+
+/// Whether every entry of `group` is zero (neither present nor parked).
+#[inline(always)]
+fn all_zero(group: &[u64]) -> bool {
+    group.iter().fold(0, |acc, &entry| acc | entry) == 0
+}
+
 /// As [`with_entries`], for two different tables at once (a parent's and a
 /// child's).
 #[inline(always)]
@@ -440,8 +450,10 @@ const LEVEL_SPAN: [u64; 4] = [1 << 39, 1 << 30, 1 << 21, 1 << 12];
 
 impl AddressSpace {
     /// Removes every 4 KiB leaf of `[start, end)` in the lower half, keeping
-    /// the tables, and hands each frame to `release`; skips absent tables.
-    pub fn unmap_range_keep_tables(&mut self, start: u64, end: u64, mut release: impl FnMut(PhysAddr)) {
+    /// the tables; skips absent tables. `release` first sees the entries of
+    /// each page table's part of the range (one call per table, so that the
+    /// frames' counts are taken once per table, not once per page).
+    pub fn unmap_range_keep_tables(&mut self, start: u64, end: u64, mut release: impl FnMut(&[u64])) {
         let mut addr = start;
         while addr < end {
             let table = match self.page_table_for(addr) {
@@ -456,11 +468,16 @@ impl AddressSpace {
             let first = paging::indices(VirtAddr::new(addr))[3];
             let last = ((chunk_end - 1 - chunk) / paging::PAGE_SIZE) as usize;
             with_entries(table, |entries| {
-                for raw in &mut entries[first..=last] {
-                    let leaf = PageTableEntry::from_raw(*raw);
-                    if leaf.holds_frame() {
-                        *raw = 0;
-                        release(leaf.addr());
+                let part = &mut entries[first..=last];
+                release(part);
+                for group in part.chunks_mut(OCCUPANCY_GROUP) {
+                    if all_zero(group) {
+                        continue;
+                    }
+                    for raw in group {
+                        if PageTableEntry::from_raw(*raw).holds_frame() {
+                            *raw = 0;
+                        }
                     }
                 }
             });
@@ -796,15 +813,16 @@ impl AddressSpace {
     /// fork's copy-on-write sharing of `[start, end)`: every present leaf of
     /// this space loses its write right, and `child` maps the same frame
     /// read-only with `child_key` (the leaf's other rights kept). Walks each
-    /// page table once instead of once per page. `share` sees every shared
-    /// frame. The caller flushes this space's TLB afterwards.
+    /// page table once instead of once per page. `share` sees the child's
+    /// entries of each page table's part of the range once they are copied
+    /// (one call per table). The caller flushes this space's TLB afterwards.
     pub fn share_cow_into(
         &mut self,
         child: &mut AddressSpace,
         start: u64,
         end: u64,
         child_key: pkru::Key,
-        mut share: impl FnMut(PhysAddr),
+        mut share: impl FnMut(&[u64]),
     ) -> Result<(), MapError> {
         let mut addr = start;
         while addr < end {
@@ -832,18 +850,24 @@ impl AddressSpace {
             child.map(VirtAddr::new(at), leaf.addr(), PageSize::Size4K, attrs)?;
             let child_pt = child.page_table_for(at).map_err(|_| MapError::NotMapped)?;
             with_two_tables(table, child_pt, |parent, child| {
-                for (slot, child_slot) in parent[first..=last].iter_mut().zip(&mut child[first..=last]) {
-                    let leaf = PageTableEntry::from_raw(*slot);
-                    if !leaf.holds_frame() {
+                let groups = parent[first..=last].chunks_mut(OCCUPANCY_GROUP).zip(child[first..=last].chunks_mut(OCCUPANCY_GROUP));
+                for (group, child_group) in groups {
+                    if all_zero(group) {
                         continue;
                     }
-                    // Copy on write: a present leaf loses its write right in
-                    // both spaces; a parked one (PROT_NONE) stays parked in both.
-                    let kept = if leaf.is_present() { PageTableEntry::from_raw(leaf.raw() & !PteFlags::WRITABLE.bits()) } else { leaf };
-                    *slot = kept.raw();
-                    *child_slot = kept.with_key(child_key).raw();
-                    share(leaf.addr());
+                    for (slot, child_slot) in group.iter_mut().zip(child_group) {
+                        let leaf = PageTableEntry::from_raw(*slot);
+                        if !leaf.holds_frame() {
+                            continue;
+                        }
+                        // Copy on write: a present leaf loses its write right in
+                        // both spaces; a parked one (PROT_NONE) stays parked in both.
+                        let kept = if leaf.is_present() { PageTableEntry::from_raw(leaf.raw() & !PteFlags::WRITABLE.bits()) } else { leaf };
+                        *slot = kept.raw();
+                        *child_slot = kept.with_key(child_key).raw();
+                    }
                 }
+                share(&child[first..=last]);
             });
             addr = chunk_end;
         }

@@ -4,7 +4,7 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use paging::{PAGE_SIZE, PhysAddr};
+use paging::{PAGE_SIZE, PageTableEntry, PhysAddr};
 use spin::Mutex;
 
 /// The global allocator covers physical addresses below this (8 GiB).
@@ -294,13 +294,19 @@ pub fn release_all(frames: &[PhysAddr]) {
                 }
             }
         }
-        if count_last > 0 {
-            let mut global = GLOBAL.lock();
-            for &frame in &last[..count_last] {
-                if let Err(error) = global.free(frame) {
-                    panic!("bad frame free: {error:?}");
-                }
-            }
+        free_all(&last[..count_last]);
+    }
+}
+
+/// Frees `frames` (their last mappings went) under one lock.
+fn free_all(frames: &[PhysAddr]) {
+    if frames.is_empty() {
+        return;
+    }
+    let mut global = GLOBAL.lock();
+    for &frame in frames {
+        if let Err(error) = global.free(frame) {
+            panic!("bad frame free: {error:?}");
         }
     }
 }
@@ -334,33 +340,57 @@ impl Drop for ReleaseBatch {
     }
 }
 
-/// Frames to [`share`], gathered so that fork's copy takes the counts'
-/// lock once per 64 pages, not once per page; the rest go when dropped.
-pub struct ShareBatch {
-    frames: [PhysAddr; 64],
-    len: usize,
+/// One more mapping of each frame that the page-table entries `entries`
+/// hold (fork's copy of a page table): one lock per table. How many.
+pub fn share_entries(entries: &[u64]) -> usize {
+    let mut shared = SHARED.lock();
+    let mut count = 0;
+    for &raw in entries {
+        let leaf = PageTableEntry::from_raw(raw);
+        if !leaf.holds_frame() {
+            continue;
+        }
+        let mappings = shared.get_mut(frame_index(leaf.addr())).expect("shared frame outside RAM");
+        *mappings = mappings.checked_add(1).expect("more than 2^32 mappings of one frame");
+        count += 1;
+    }
+    count
 }
 
-impl ShareBatch {
-    pub fn new() -> ShareBatch {
-        ShareBatch { frames: [PhysAddr::new(0); 64], len: 0 }
-    }
-
-    #[inline]
-    pub fn push(&mut self, frame: PhysAddr) {
-        self.frames[self.len] = frame;
-        self.len += 1;
-        if self.len == self.frames.len() {
-            share_all(&self.frames);
-            self.len = 0;
+/// [`release`] of each frame that the page-table entries `entries` hold (a
+/// page table's part of an unmapped range): a lock of the counts, and of
+/// the allocator if any frame goes, per 64 entries. How many.
+pub fn release_entries(entries: &[u64]) -> usize {
+    let mut count = 0;
+    for chunk in entries.chunks(64) {
+        // Which of the chunk's entries hold a frame whose last mapping goes.
+        let mut last: u64 = 0;
+        {
+            let mut shared = SHARED.lock();
+            for (i, &raw) in chunk.iter().enumerate() {
+                let leaf = PageTableEntry::from_raw(raw);
+                if !leaf.holds_frame() {
+                    continue;
+                }
+                count += 1;
+                match shared.get_mut(frame_index(leaf.addr())) {
+                    Some(mappings) if *mappings > 0 => *mappings -= 1,
+                    _ => last |= 1 << i,
+                }
+            }
+        }
+        if last != 0 {
+            let mut global = GLOBAL.lock();
+            while last != 0 {
+                let i = last.trailing_zeros() as usize;
+                last &= last - 1;
+                if let Err(error) = global.free(PageTableEntry::from_raw(chunk[i]).addr()) {
+                    panic!("bad frame free: {error:?}");
+                }
+            }
         }
     }
-}
-
-impl Drop for ShareBatch {
-    fn drop(&mut self) {
-        share_all(&self.frames[..self.len]);
-    }
+    count
 }
 
 /// Whether other address spaces map `frame` too.

@@ -843,13 +843,11 @@ impl Memory {
         let regions: Vec<(u64, u64)> = self.regions.values().filter(|r| r.shared.is_none()).map(|r| (r.start, r.end)).collect();
         let mut shared = 0;
         for (start, end) in regions {
-            let mut batch = frame::ShareBatch::new();
-            let result = self.space.share_cow_into(&mut child.space, start, end, key, |frame| {
-                batch.push(frame);
-                shared += 1;
+            let result = self.space.share_cow_into(&mut child.space, start, end, key, |entries| {
+                shared += frame::share_entries(entries) as u64;
             });
-            // The counts are up before a failed copy's release drops them.
-            drop(batch);
+            // A failed copy's counts are up for what the child maps, which
+            // its release drops.
             if result.is_err() {
                 child.frames = shared;
                 child.release();
@@ -1006,14 +1004,11 @@ impl Memory {
         // than unmapping page by page, which checks every table for emptiness.
         let ranges: Vec<(u64, u64)> = self.regions.values().map(|r| (r.start, r.end)).collect();
         let mut freed = 0;
-        let mut batch = frame::ReleaseBatch::new();
         for &(start, end) in &ranges {
-            self.space.unmap_range_keep_tables(start, end, |frame| {
-                batch.push(frame);
-                freed += 1;
+            self.space.unmap_range_keep_tables(start, end, |entries| {
+                freed += frame::release_entries(entries) as u64;
             });
         }
-        drop(batch);
         self.space.free_user_tables(&ranges);
         self.space.flush_all();
         self.frames = self.frames.saturating_sub(freed);
