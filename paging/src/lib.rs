@@ -621,10 +621,31 @@ pub fn protect<M: PageTableMemory>(
 /// Where `virt` leads, or `None` if it is non-canonical, not mapped, or under
 /// a 1 GiB leaf (Isola creates none).
 pub fn translate<M: PageTableMemory>(mem: &M, root: PhysAddr, virt: VirtAddr) -> Option<Translation> {
-    let leaf = find_leaf(mem, root, virt).ok()?;
-    let offset = virt.0 & (leaf.size.bytes() - 1);
-    let base = leaf.entry.addr().align_down(leaf.size.bytes());
-    Some(Translation { phys: base.checked_add(offset)?, size: leaf.size, attrs: Attributes::from_entry(leaf.entry) })
+    // The walk of `find_leaf` without the path it keeps for unmapping: every
+    // user copy of the kernel translates, so this is a hot loop.
+    if !virt.is_canonical() {
+        return None;
+    }
+    let idx = indices(virt);
+    let mut table = root;
+    let mut level = 0;
+    let (entry, size) = loop {
+        let entry = mem.read_entry(table, idx[level]);
+        if !entry.is_present() {
+            return None;
+        }
+        match level {
+            3 => break (entry, PageSize::Size4K),
+            2 if entry.is_huge() => break (entry, PageSize::Size2M),
+            1 if entry.is_huge() => return None,
+            _ => {}
+        }
+        table = entry.addr();
+        level += 1;
+    };
+    let offset = virt.0 & (size.bytes() - 1);
+    let base = entry.addr().align_down(size.bytes());
+    Some(Translation { phys: base.checked_add(offset)?, size, attrs: Attributes::from_entry(entry) })
 }
 
 #[cfg(test)]

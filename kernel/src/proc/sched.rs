@@ -145,6 +145,12 @@ pub fn preempt_for_wakes() {
 
 /// Applies the queued wake-ups: whether one made a waiting thread ready.
 fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<Process>>) -> bool {
+    // Every queued wake-up sets the flag after its push, and the flag is
+    // cleared under the queue's lock as the queue is taken: clear means
+    // empty (each switch asks).
+    if !WAKES_QUEUED.load(Ordering::Relaxed) {
+        return false;
+    }
     // The queue's buffer is swapped with the spare one, not taken: a
     // wake-up (one per pipe write) then costs no allocation.
     let mut wakes = core::mem::take(&mut *SPARE_WAKES.lock());
