@@ -205,8 +205,15 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
     // --profile: the plugin built and its output chosen before the boot;
     // under TCG whatever --accel auto would pick (the CLI refuses kvm).
     let profile = opts.profile.as_ref().map(|_| crate::profile::Session::start()).transpose()?;
+    // --count-instructions: the counting plugin, writing to FILE at exit
+    // (the CLI refuses kvm and --profile beside it).
+    let counter = opts
+        .count_instructions
+        .as_ref()
+        .map(|file| crate::icount::plugin_arg(std::path::Path::new(file)))
+        .transpose()?;
     let mut boot_opts = opts.boot.clone();
-    if profile.is_some() {
+    if profile.is_some() || counter.is_some() {
         boot_opts.accel = AccelChoice::Tcg;
     }
     // The VM's name and control socket (`isola ps`, `isola kill`, and the
@@ -236,7 +243,7 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         echo: if init.is_some() { Echo::program(opts.verbose) } else { Echo::KERNEL },
         show_plan: init.is_none() || opts.verbose,
         control: Some(control.path.clone()),
-        plugin: profile.as_ref().map(|p| p.plugin_arg.clone()),
+        plugin: profile.as_ref().map(|p| p.plugin_arg.clone()).or(counter),
     };
     // Accepting from here on: a client that comes while the kernel builds
     // or QEMU starts is held until slirp listens (crate::forward).
