@@ -66,6 +66,8 @@ struct Guest<'a> {
     control: Option<PathBuf>,
     /// A TCG plugin's `-plugin` argument ([`crate::plugin`]).
     plugin: Option<String>,
+    /// QEMU's `-seed` ([`qemu::Boot::seed`]).
+    seed: Option<u64>,
 }
 
 /// Room the kernel needs beside the image, in MiB: its own image, page
@@ -117,6 +119,7 @@ fn boot(opts: &BootOpts, variant: Variant, guest: &Guest<'_>) -> Result<(Plan, O
         volumes: guest.volumes.clone(),
         control: guest.control.clone(),
         plugin: guest.plugin.clone(),
+        seed: guest.seed,
     };
     let outcome = qemu::run(&boot)?;
     // The probe boot can pass and a later boot still hit an instruction this
@@ -243,6 +246,8 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         echo: if init.is_some() { Echo::program(opts.verbose) } else { Echo::KERNEL },
         show_plan: init.is_none() || opts.verbose,
         control: Some(control.path.clone()),
+        // Counts repeat only if the guest's random choices do.
+        seed: counter.is_some().then_some(crate::icount::SEED),
         plugin: profile.as_ref().map(|p| p.plugin_arg.clone()).or(counter),
     };
     // Accepting from here on: a client that comes while the kernel builds
@@ -348,6 +353,7 @@ pub fn ktest(opts: &KtestOpts) -> Result<i32, Error> {
         show_plan: true,
         control: None,
         plugin: None,
+        seed: None,
     };
     let (plan, outcome) = boot(&opts.boot, variant, &guest)?;
     let problems = ktest_problems(&outcome, &plan, opts)?;

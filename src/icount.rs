@@ -22,6 +22,13 @@ pub struct Counts {
     pub user_syscalls: u64,
 }
 
+/// QEMU's `-seed` for every counted boot. Under TCG the guest's RDRAND
+/// then comes from a generator seeded with it: Isola's ASLR and Linux's
+/// KASLR choose the same layout at every boot, and counts of runs of N and
+/// 2N differ only by the work of N iterations (with boot-chosen layouts
+/// `fork` varied by 3 to 4 % from boot to boot, docs/icount.md).
+pub const SEED: u64 = 1;
+
 /// The first line of the plugin's output.
 const MAGIC: &str = "isola-icount 1";
 

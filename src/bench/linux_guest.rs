@@ -147,13 +147,16 @@ impl Guest {
             volumes: Vec::new(),
             control: None,
             plugin: None,
+            seed: None,
         }
     }
 
-    /// Boot once, with QEMU's `-plugin` argument `plugin` if any; the
+    /// Boot once, with QEMU's `-plugin` argument `plugin` if any (and then
+    /// the seed that makes counts repeat, [`crate::icount::SEED`]); the
     /// console lines when `/init` reported exit status 0.
     pub fn run_once(&self, timeout: Duration, plugin: Option<String>) -> Result<Vec<String>, String> {
-        let boot = Boot { plugin, ..self.boot(timeout, None) };
+        let seed = plugin.is_some().then_some(crate::icount::SEED);
+        let boot = Boot { plugin, seed, ..self.boot(timeout, None) };
         let out = qemu::run(&boot).map_err(|e| e.to_string())?;
         check_guest_run(&out.end, &out.lines, timeout)?;
         Ok(out.lines)
