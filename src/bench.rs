@@ -1119,9 +1119,19 @@ mod tests {
                 benchmark: 0,
                 iterations: None,
                 runs: 3,
-                timeout_secs: DEFAULT_TIMEOUT_SECS
+                timeout_secs: DEFAULT_TIMEOUT_SECS,
+                count_instructions: false,
             }
         );
+        let o = parse_args(&["--count-instructions", "pipe", "--iterations", "5"]).unwrap();
+        assert!(o.count_instructions);
+        assert_eq!((BENCHMARKS[o.benchmark].name, o.iterations), ("pipe", Some(5)));
+        assert!(parse_args(&["fork", "--count-instructions"]).unwrap().count_instructions);
+        // Before the name it takes no value: `http` is still the benchmark.
+        assert!(matches!(
+            parse(&["--count-instructions".to_string(), "http".to_string()]),
+            Ok(Command::BenchHttp(h)) if h.count_instructions
+        ));
         let o = parse_args(&[
             "--runs=5",
             "syscall",
@@ -1154,6 +1164,7 @@ mod tests {
         assert!(usage(&["syscall", "--iterations", "1e6"]).contains("--iterations"));
         assert!(usage(&["syscall", "--iterations=-1"]).contains("--iterations"));
         assert!(usage(&["syscall", "--frob"]).contains("unknown option '--frob'"));
+        assert!(usage(&["syscall", "--count-instructions=yes"]).contains("takes no value"));
     }
 
     #[test]
@@ -1173,6 +1184,7 @@ mod tests {
             env,
             detail: "d".into(),
             samples,
+            instructions: Vec::new(),
         }
     }
 
@@ -1187,7 +1199,7 @@ mod tests {
                 Err("isola run exited 125: no | exit status\nsecond line".into()),
             ),
         ];
-        let t = format_table(&BENCHMARKS[0], 1000, 3, &rows);
+        let t = format_table(&BENCHMARKS[0], 1000, 3, false, &rows);
         let lines: Vec<&str> = t.lines().collect();
         let squashed: Vec<String> = lines.iter().map(|l| squash(l)).collect();
         assert_eq!(
@@ -1224,12 +1236,53 @@ mod tests {
     }
 
     #[test]
+    fn table_with_instruction_counts() {
+        let counted = |env, instructions: Vec<f64>| Row { instructions, ..row(env, Ok(vec![600.0, 700.0])) };
+        let rows = [
+            row(Env::Host, Ok(vec![120.0, 130.0])),
+            counted(Env::LinuxGuest, vec![310.0, 316.0]),
+            counted(Env::IsolaMpk, vec![427.0, 426.0]),
+            row(Env::IsolaNone, Err("at 20 iterations: no window".into())),
+        ];
+        let t = format_table(&BENCHMARKS[0], 10, 2, true, &rows);
+        let lines: Vec<String> = t.lines().map(squash).collect();
+        assert_eq!(
+            lines[1],
+            "instructions/op: (count at 20 - count at 10) / 10, each count from the first to the last user \
+             system call of one boot (plugin/icount.c); times measured under the plugin"
+        );
+        assert!(
+            lines[3].ends_with("| instructions/op (median) | instructions vs Linux guest | instructions spread |"),
+            "{t}"
+        );
+        assert!(lines[5].starts_with("| Isola mpk (d) | 650 |"), "{t}");
+        assert!(lines[5].ends_with("| 426 | 1.36x | 0.23 % |"), "{t}");
+        assert_eq!(lines[6], "| Isola none (d) | failed | | - | - | - | - | - |");
+        assert!(lines[7].ends_with("| 313 | 1.00x | 1.94 % |"), "{t}");
+        assert!(lines[8].ends_with("| - | - | - |"), "{t}");
+        let widths: Vec<usize> = t.lines().skip(3).take(6).map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|&w| w == widths[0]), "{t}");
+        // One run: no spread column.
+        let t = format_table(&BENCHMARKS[0], 10, 1, true, &rows[..2]);
+        assert!(squash(t.lines().nth(3).unwrap()).ends_with("| instructions vs Linux guest |"), "{t}");
+    }
+
+    #[test]
+    fn count_files_are_per_row_and_count() {
+        let a = count_file(Path::new("/w"), Env::IsolaMpk, 10);
+        assert!(a.starts_with("/w/target/isola/bench"));
+        assert!(a.display().to_string().ends_with("-isola-mpk-10.txt"), "{}", a.display());
+        assert_ne!(a, count_file(Path::new("/w"), Env::IsolaMpk, 20));
+        assert_ne!(a, count_file(Path::new("/w"), Env::IsolaNone, 10));
+    }
+
+    #[test]
     fn table_without_references() {
         let rows = [
             row(Env::Host, Err("x".into())),
             row(Env::IsolaMpk, Ok(vec![5.25])),
         ];
-        let t = format_table(&BENCHMARKS[0], 10, 1, &rows);
+        let t = format_table(&BENCHMARKS[0], 10, 1, false, &rows);
         assert!(
             t.lines().next().unwrap().ends_with("median of 1 run"),
             "{t}"
