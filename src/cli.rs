@@ -37,8 +37,10 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
        isola ktest [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--timeout SECS] [--stack-overflow]
        isola bench syscall|fork|pipe|exec|futex|thread [--iterations N] [--runs R] [--timeout SECS]
+                   [--count-instructions]
        isola bench http [--requests N] [--concurrency C] [--workers W]
                    [--timeout SECS] [--server prefork|busybox|nginx|apache2]
+                   [--count-instructions]
        isola bench redis [--requests N] [--concurrency C] [--timeout SECS]
        isola load URL [--requests N] [--concurrency C] [--timeout SECS]
                    [--path-at K:PATH]...
@@ -73,6 +75,11 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
           --server nginx|apache2: Debian's, from a root built once;
           redis: redis-benchmark -t set,get (N default 20000, C default
           50) against Debian's redis-server, requests/s of SET and GET
+          --count-instructions: every QEMU row also boots N and 2N
+          iterations (http: requests, prefork only, with an Isola none
+          row) under an instruction-counting plugin and shows
+          instructions per operation and their ratio to the Linux
+          guest's (docs/icount.md)
   load    send N HTTP/1.0 GETs to URL (default 1000), C at a time (default
           10), one connection each; print requests/s and latency; exit 0
           iff none failed (--path-at K:PATH: request K asks for PATH and may
