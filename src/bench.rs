@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use crate::cli::Command;
 use crate::console::Level;
 use crate::error::Error;
+use crate::icount;
 use crate::kbuild;
 
 /// One benchmark: a program under `target/userland/` and how to read it.
@@ -253,7 +254,8 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
 /// Largest `--timeout`.
 const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 
-/// `isola bench NAME [--iterations N] [--runs R] [--timeout SECS]`.
+/// `isola bench NAME [--iterations N] [--runs R] [--timeout SECS]
+/// [--count-instructions]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BenchOpts {
     /// Index into [`BENCHMARKS`].
@@ -264,11 +266,17 @@ pub struct BenchOpts {
     pub runs: u32,
     /// Timeout of one run (one guest boot), in seconds.
     pub timeout_secs: u64,
+    /// `--count-instructions`: every guest row also counts its
+    /// instructions per iteration ([`crate::icount`]).
+    pub count_instructions: bool,
 }
+
+/// The `bench` options that take no value.
+const FLAGS: [&str; 3] = ["--help", "-h", "--count-instructions"];
 
 /// Where the benchmark's name stands in the arguments after `bench`: the
 /// first word that is neither an option nor an option's value (every
-/// `bench` option but `--help` takes a value).
+/// `bench` option but [`FLAGS`] takes a value).
 fn name_position(args: &[String]) -> Option<usize> {
     let mut i = 0;
     while i < args.len() {
@@ -276,7 +284,7 @@ fn name_position(args: &[String]) -> Option<usize> {
         if !arg.starts_with('-') {
             return Some(i);
         }
-        let takes_next = !arg.contains('=') && !matches!(arg.as_str(), "--help" | "-h");
+        let takes_next = !arg.contains('=') && !FLAGS.contains(&arg.as_str());
         i += if takes_next { 2 } else { 1 };
     }
     None
@@ -295,6 +303,7 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
         iterations: None,
         runs: DEFAULT_RUNS,
         timeout_secs: DEFAULT_TIMEOUT_SECS,
+        count_instructions: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -314,6 +323,12 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
             }
             "--runs" => opts.runs = number(name, &value()?, 1, u64::from(MAX_RUNS))? as u32,
             "--timeout" => opts.timeout_secs = number(name, &value()?, 1, MAX_TIMEOUT_SECS)?,
+            "--count-instructions" => {
+                if inline.is_some() {
+                    return Err(Error::usage("--count-instructions takes no value"));
+                }
+                opts.count_instructions = true;
+            }
             "--help" | "-h" => return Ok(Command::Help),
             _ if name.starts_with('-') => {
                 return Err(Error::usage(format!("unknown option '{name}'")));
@@ -399,6 +414,9 @@ pub struct Row {
     /// What exactly ran there (QEMU machine, kernel version).
     pub detail: String,
     pub samples: Result<Vec<f64>, String>,
+    /// Instructions per iteration, one figure per run
+    /// (`--count-instructions`; empty for the host and without it).
+    pub instructions: Vec<f64>,
 }
 
 impl Row {
@@ -493,19 +511,47 @@ fn render_table<R: AsRef<[String]>>(table: &[R]) -> String {
     out
 }
 
-/// The result table (Markdown, columns padded so it reads in a terminal).
-pub fn format_table(bench: &Benchmark, iterations: u64, runs: u32, rows: &[Row]) -> String {
+/// The instruction columns of a row (`--count-instructions`): the median
+/// per iteration, its ratio to the Linux guest's, and with several runs
+/// their range; `-` where nothing was counted (the host).
+fn instruction_cells(figures: &[f64], linux: Option<f64>, runs: u32) -> Vec<String> {
+    let med = median(figures);
+    let mut cells = vec![med.map_or("-".to_string(), figure), ratio(med, linux)];
+    if runs > 1 {
+        cells.push(match icount::spread_percent(figures) {
+            Some(spread) => format!("{spread:.2} %"),
+            None => "-".to_string(),
+        });
+    }
+    cells
+}
+
+/// The result table (Markdown, columns padded so it reads in a terminal);
+/// with `counted`, the instruction columns too.
+pub fn format_table(bench: &Benchmark, iterations: u64, runs: u32, counted: bool, rows: &[Row]) -> String {
     let reference = |env| rows.iter().find(|r| r.env == env).and_then(Row::median);
     let linux = reference(Env::LinuxGuest);
     let host = reference(Env::Host);
-    let header = [
+    let linux_instructions = rows
+        .iter()
+        .find(|r| r.env == Env::LinuxGuest && r.samples.is_ok())
+        .and_then(|r| median(&r.instructions));
+    let mut header = vec![
         "environment".to_string(),
         format!("{} (median)", bench.unit),
         "min - max".to_string(),
         "vs Linux guest".to_string(),
         "vs host".to_string(),
     ];
-    let mut table: Vec<[String; 5]> = vec![header];
+    if counted {
+        header.push("instructions/op (median)".to_string());
+        header.push("instructions vs Linux guest".to_string());
+        if runs > 1 {
+            header.push("instructions spread".to_string());
+        }
+    }
+    let columns = header.len();
+    let mut table: Vec<Vec<String>> = vec![header];
     let mut failures = Vec::new();
     for env in Env::ALL {
         let Some(row) = rows.iter().find(|r| r.env == env) else {
@@ -517,13 +563,17 @@ pub fn format_table(bench: &Benchmark, iterations: u64, runs: u32, rows: &[Row])
                 let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
                 let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let med = row.median();
-                [
+                let mut line = vec![
                     name,
                     med.map(figure).unwrap_or_default(),
                     format!("{} - {}", figure(min), figure(max)),
                     ratio(med, linux),
                     ratio(med, host),
-                ]
+                ];
+                if counted {
+                    line.extend(instruction_cells(&row.instructions, linux_instructions, runs));
+                }
+                line
             }
             Ok(_) | Err(_) => {
                 let why = match &row.samples {
@@ -531,17 +581,28 @@ pub fn format_table(bench: &Benchmark, iterations: u64, runs: u32, rows: &[Row])
                     Ok(_) => "no runs".to_string(),
                 };
                 failures.push(format!("{} failed: {why}", env.short()));
-                [name, "failed".into(), String::new(), "-".into(), "-".into()]
+                let mut line = vec![name, "failed".into(), String::new(), "-".into(), "-".into()];
+                line.resize(columns, "-".into());
+                line
             }
         };
         table.push(line);
     }
     let mut out = format!(
-        "{} ({}): {iterations} iterations per run, median of {runs} run{}\n\n",
+        "{} ({}): {iterations} iterations per run, median of {runs} run{}\n",
         bench.name,
         bench.what,
         if runs == 1 { "" } else { "s" }
     );
+    if counted {
+        let _ = writeln!(
+            out,
+            "instructions/op: (count at {} - count at {iterations}) / {iterations}, each count from the \
+             first to the last user system call of one boot (plugin/icount.c); times measured under the plugin",
+            2 * iterations
+        );
+    }
+    out.push('\n');
     out.push_str(&render_table(&table));
     if !failures.is_empty() {
         out.push('\n');
@@ -572,14 +633,15 @@ pub fn run(opts: &BenchOpts) -> Result<i32, Error> {
         opts.runs
     );
     let mut rows = Vec::new();
+    let how = How { iterations, files: &files, runs: opts.runs, timeout, count: opts.count_instructions };
     for env in Env::RUN_ORDER {
-        let row = measure(env, bench, &root, &program, &args, &files, opts.runs, timeout);
+        let row = measure(env, bench, &root, &program, &how);
         if let Err(why) = &row.samples {
             eprintln!("bench: {}: failed: {why}", env.short());
         }
         rows.push(row);
     }
-    print!("{}", format_table(bench, iterations, opts.runs, &rows));
+    print!("{}", format_table(bench, iterations, opts.runs, opts.count_instructions, &rows));
     Ok(if rows.iter().all(|r| r.samples.is_ok()) {
         0
     } else {
@@ -613,86 +675,150 @@ fn ensure_program(root: &Path, program: &str) -> Result<PathBuf, Error> {
     Ok(path)
 }
 
-/// Run `bench` `runs` times in `env`; stop at the first failure.
-#[allow(clippy::too_many_arguments)]
-fn measure(
-    env: Env,
-    bench: &Benchmark,
-    root: &Path,
-    program: &Path,
-    args: &[String],
-    files: &[PathBuf],
+/// How every environment is measured.
+struct How<'a> {
+    /// Iterations of a timed run.
+    iterations: u64,
+    /// Host files the program needs ([`Benchmark::files`]).
+    files: &'a [PathBuf],
     runs: u32,
+    /// Of one run (one guest boot).
     timeout: Duration,
-) -> Row {
+    /// `--count-instructions`: every guest run is one of iterations, then
+    /// one of twice as many, both counted.
+    count: bool,
+}
+
+/// Where a guest row's plugin writes the counts of its run of `k`
+/// iterations.
+fn count_file(root: &Path, env: Env, k: u64) -> PathBuf {
+    let slug = env.short().to_lowercase().replace(' ', "-");
+    root.join("target/isola/bench").join(format!("icount-{}-{slug}-{k}.txt", std::process::id()))
+}
+
+/// Run `bench` `how.runs` times in `env`; stop at the first failure.
+fn measure(env: Env, bench: &Benchmark, root: &Path, program: &Path, how: &How<'_>) -> Row {
     let mut row = Row {
         env,
         detail: String::new(),
         samples: Ok(Vec::new()),
+        instructions: Vec::new(),
     };
+    // A run of N iterations, and with --count-instructions (guests only)
+    // one of 2N right after it.
+    let counted = how.count && env != Env::Host;
+    let counts: Vec<u64> = if counted { vec![how.iterations, 2 * how.iterations] } else { vec![how.iterations] };
+    if counted {
+        let dir = root.join("target/isola/bench");
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            row.samples = Err(format!("cannot create {}: {e}", dir.display()));
+            return row;
+        }
+    }
     // Per-environment preparation: the Linux guest needs a kernel and an
-    // initramfs before its first boot.
-    let guest = match env {
-        Env::LinuxGuest => match guest_files(files).and_then(|executables| {
-            linux_guest::Guest::prepare_spec(
-                root,
-                &linux_guest::Spec { program, args, files: &[], executables: &executables, net: false },
-            )
+    // initramfs (one per iteration count: the count is in its /init)
+    // before its first boot.
+    let guests = match env {
+        Env::LinuxGuest => match guest_files(how.files).and_then(|executables| {
+            counts
+                .iter()
+                .map(|&k| {
+                    let args = (bench.args)(k);
+                    linux_guest::Guest::prepare_spec(
+                        root,
+                        &linux_guest::Spec { program, args: &args, files: &[], executables: &executables, net: false },
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
         }) {
-            Ok(g) => Some(g),
+            Ok(g) => g,
             Err(why) => {
                 row.detail = linux_guest::DETAIL.to_string();
                 row.samples = Err(why);
                 return row;
             }
         },
-        _ => None,
+        _ => Vec::new(),
     };
-    row.detail = match (&guest, env) {
+    row.detail = match (guests.first(), env) {
         (Some(g), _) => g.detail(),
         (None, Env::IsolaStrict | Env::IsolaMpk) => "TCG -cpu max".into(),
         (None, Env::IsolaNone) => "TCG -cpu max,-pku".into(),
         (None, _) => host_detail(),
     };
     let mut samples = Vec::new();
-    for i in 1..=runs {
+    for i in 1..=how.runs {
         let started = Instant::now();
-        let output = match (env, &guest) {
-            (Env::Host, _) => run_host(program, args, timeout),
-            (Env::IsolaStrict, _) => run_isola(Level::Strict, program, args, files, timeout),
-            (Env::IsolaMpk, _) => run_isola(Level::Mpk, program, args, files, timeout),
-            (Env::IsolaNone, _) => run_isola(Level::None, program, args, files, timeout),
-            (Env::LinuxGuest, Some(g)) => g.run_once(timeout),
-            (Env::LinuxGuest, None) => unreachable!("prepared above"),
-        };
-        let value = output.and_then(|lines| {
-            lines.iter().find_map(|l| (bench.parse)(l)).ok_or_else(|| {
-                format!(
-                    "no result line in the output (last line: '{}')",
-                    lines
-                        .iter()
-                        .rev()
-                        .find(|l| !l.trim().is_empty())
-                        .map_or("", |l| l.trim())
-                )
-            })
-        });
-        match value {
-            Ok(v) => {
-                eprintln!(
-                    "bench: {} run {i}/{runs}: {} {} ({:.1} s)",
-                    env.short(),
-                    figure(v),
-                    bench.unit,
-                    started.elapsed().as_secs_f64()
-                );
-                samples.push(v);
+        let mut value = None;
+        let mut windows = Vec::new();
+        for (j, &k) in counts.iter().enumerate() {
+            let args = (bench.args)(k);
+            let file = counted.then(|| count_file(root, env, k));
+            if let Some(f) = &file {
+                let _ = std::fs::remove_file(f);
             }
-            Err(why) => {
-                row.samples = Err(why);
-                return row;
+            let plugin = || file.as_deref().map(icount::plugin_arg).transpose().map_err(|e| e.to_string());
+            let output = match env {
+                Env::Host => run_host(program, &args, how.timeout),
+                Env::IsolaStrict => run_isola(Level::Strict, program, &args, how.files, how.timeout, file.as_deref()),
+                Env::IsolaMpk => run_isola(Level::Mpk, program, &args, how.files, how.timeout, file.as_deref()),
+                Env::IsolaNone => run_isola(Level::None, program, &args, how.files, how.timeout, file.as_deref()),
+                Env::LinuxGuest => plugin().and_then(|p| guests[j].run_once(how.timeout, p)),
+            };
+            let figure = output.and_then(|lines| {
+                lines.iter().find_map(|l| (bench.parse)(l)).ok_or_else(|| {
+                    format!(
+                        "no result line in the output (last line: '{}')",
+                        lines
+                            .iter()
+                            .rev()
+                            .find(|l| !l.trim().is_empty())
+                            .map_or("", |l| l.trim())
+                    )
+                })
+            });
+            let window = match &file {
+                Some(f) => {
+                    let read = icount::read(f);
+                    let _ = std::fs::remove_file(f);
+                    figure.and_then(|v| read.map(|c| (v, Some(c))))
+                }
+                None => figure.map(|v| (v, None)),
+            };
+            match window {
+                Ok((v, counts)) => {
+                    // The time is the run of N's: the table's iterations.
+                    value.get_or_insert(v);
+                    windows.extend(counts);
+                }
+                Err(why) => {
+                    row.samples = Err(if counted { format!("at {k} iterations: {why}") } else { why });
+                    return row;
+                }
             }
         }
+        let Some(v) = value else { unreachable!("one run at least") };
+        let per_op = match &windows[..] {
+            [at_n, at_2n] => match icount::per_op(at_n, at_2n, how.iterations) {
+                Ok(p) => Some(p),
+                Err(why) => {
+                    row.samples = Err(why);
+                    return row;
+                }
+            },
+            _ => None,
+        };
+        eprintln!(
+            "bench: {} run {i}/{}: {} {}{} ({:.1} s)",
+            env.short(),
+            how.runs,
+            figure(v),
+            bench.unit,
+            per_op.map_or(String::new(), |p| format!(", {} instructions/op", figure(p))),
+            started.elapsed().as_secs_f64()
+        );
+        samples.push(v);
+        row.instructions.extend(per_op);
     }
     row.samples = Ok(samples);
     row
@@ -839,16 +965,22 @@ fn guest_files(files: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, String> {
         .collect()
 }
 
+/// One Isola row's run: `isola run`, counting instructions into
+/// `count_file` when given.
 fn run_isola(
     level: Level,
     program: &Path,
     args: &[String],
     files: &[PathBuf],
     timeout: Duration,
+    count_file: Option<&Path>,
 ) -> Result<Vec<String>, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find isola itself: {e}"))?;
     let mut cmd = Process::new(exe);
     let mut run_args = isola_run_args(level, timeout, program, args);
+    if let Some(file) = count_file {
+        run_args.insert(1, format!("--count-instructions={}", file.display()));
+    }
     // Each file at its own path: `--add HOST:GUEST` before the program.
     for file in files.iter().rev() {
         let at = run_args.iter().position(|a| a == "--").unwrap_or(run_args.len());
@@ -987,9 +1119,19 @@ mod tests {
                 benchmark: 0,
                 iterations: None,
                 runs: 3,
-                timeout_secs: DEFAULT_TIMEOUT_SECS
+                timeout_secs: DEFAULT_TIMEOUT_SECS,
+                count_instructions: false,
             }
         );
+        let o = parse_args(&["--count-instructions", "pipe", "--iterations", "5"]).unwrap();
+        assert!(o.count_instructions);
+        assert_eq!((BENCHMARKS[o.benchmark].name, o.iterations), ("pipe", Some(5)));
+        assert!(parse_args(&["fork", "--count-instructions"]).unwrap().count_instructions);
+        // Before the name it takes no value: `http` is still the benchmark.
+        assert!(matches!(
+            parse(&["--count-instructions".to_string(), "http".to_string()]),
+            Ok(Command::BenchHttp(h)) if h.count_instructions
+        ));
         let o = parse_args(&[
             "--runs=5",
             "syscall",
@@ -1022,6 +1164,7 @@ mod tests {
         assert!(usage(&["syscall", "--iterations", "1e6"]).contains("--iterations"));
         assert!(usage(&["syscall", "--iterations=-1"]).contains("--iterations"));
         assert!(usage(&["syscall", "--frob"]).contains("unknown option '--frob'"));
+        assert!(usage(&["syscall", "--count-instructions=yes"]).contains("takes no value"));
     }
 
     #[test]
@@ -1041,6 +1184,7 @@ mod tests {
             env,
             detail: "d".into(),
             samples,
+            instructions: Vec::new(),
         }
     }
 
@@ -1055,7 +1199,7 @@ mod tests {
                 Err("isola run exited 125: no | exit status\nsecond line".into()),
             ),
         ];
-        let t = format_table(&BENCHMARKS[0], 1000, 3, &rows);
+        let t = format_table(&BENCHMARKS[0], 1000, 3, false, &rows);
         let lines: Vec<&str> = t.lines().collect();
         let squashed: Vec<String> = lines.iter().map(|l| squash(l)).collect();
         assert_eq!(
@@ -1092,12 +1236,53 @@ mod tests {
     }
 
     #[test]
+    fn table_with_instruction_counts() {
+        let counted = |env, instructions: Vec<f64>| Row { instructions, ..row(env, Ok(vec![600.0, 700.0])) };
+        let rows = [
+            row(Env::Host, Ok(vec![120.0, 130.0])),
+            counted(Env::LinuxGuest, vec![310.0, 316.0]),
+            counted(Env::IsolaMpk, vec![427.0, 426.0]),
+            row(Env::IsolaNone, Err("at 20 iterations: no window".into())),
+        ];
+        let t = format_table(&BENCHMARKS[0], 10, 2, true, &rows);
+        let lines: Vec<String> = t.lines().map(squash).collect();
+        assert_eq!(
+            lines[1],
+            "instructions/op: (count at 20 - count at 10) / 10, each count from the first to the last user \
+             system call of one boot (plugin/icount.c); times measured under the plugin"
+        );
+        assert!(
+            lines[3].ends_with("| instructions/op (median) | instructions vs Linux guest | instructions spread |"),
+            "{t}"
+        );
+        assert!(lines[5].starts_with("| Isola mpk (d) | 650 |"), "{t}");
+        assert!(lines[5].ends_with("| 426 | 1.36x | 0.23 % |"), "{t}");
+        assert_eq!(lines[6], "| Isola none (d) | failed | | - | - | - | - | - |");
+        assert!(lines[7].ends_with("| 313 | 1.00x | 1.94 % |"), "{t}");
+        assert!(lines[8].ends_with("| - | - | - |"), "{t}");
+        let widths: Vec<usize> = t.lines().skip(3).take(6).map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|&w| w == widths[0]), "{t}");
+        // One run: no spread column.
+        let t = format_table(&BENCHMARKS[0], 10, 1, true, &rows[..2]);
+        assert!(squash(t.lines().nth(3).unwrap()).ends_with("| instructions vs Linux guest |"), "{t}");
+    }
+
+    #[test]
+    fn count_files_are_per_row_and_count() {
+        let a = count_file(Path::new("/w"), Env::IsolaMpk, 10);
+        assert!(a.starts_with("/w/target/isola/bench"));
+        assert!(a.display().to_string().ends_with("-isola-mpk-10.txt"), "{}", a.display());
+        assert_ne!(a, count_file(Path::new("/w"), Env::IsolaMpk, 20));
+        assert_ne!(a, count_file(Path::new("/w"), Env::IsolaNone, 10));
+    }
+
+    #[test]
     fn table_without_references() {
         let rows = [
             row(Env::Host, Err("x".into())),
             row(Env::IsolaMpk, Ok(vec![5.25])),
         ];
-        let t = format_table(&BENCHMARKS[0], 10, 1, &rows);
+        let t = format_table(&BENCHMARKS[0], 10, 1, false, &rows);
         assert!(
             t.lines().next().unwrap().ends_with("median of 1 run"),
             "{t}"

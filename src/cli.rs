@@ -30,14 +30,17 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--add HOST_PATH:GUEST_PATH]... [--env K=V]...
                    [-p|--publish HOST_PORT:GUEST_PORT]... [--net]
                    [--volume HOST_DIR:GUEST_PATH]... [--name NAME]
-                   [--profile[=FILE]] [--] [PROGRAM [ARGS...]]
+                   [--profile[=FILE]] [--count-instructions=FILE]
+                   [--] [PROGRAM [ARGS...]]
        isola ps    [--name NAME]
        isola kill  [-SIGNAL | -s SIGNAL] [--name NAME] PID
        isola ktest [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                    [--timeout SECS] [--stack-overflow]
        isola bench syscall|fork|pipe|exec|futex|thread [--iterations N] [--runs R] [--timeout SECS]
+                   [--count-instructions]
        isola bench http [--requests N] [--concurrency C] [--workers W]
                    [--timeout SECS] [--server prefork|busybox|nginx|apache2]
+                   [--count-instructions]
        isola bench redis [--requests N] [--concurrency C] [--timeout SECS]
        isola load URL [--requests N] [--concurrency C] [--timeout SECS]
                    [--path-at K:PATH]...
@@ -72,6 +75,11 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
           --server nginx|apache2: Debian's, from a root built once;
           redis: redis-benchmark -t set,get (N default 20000, C default
           50) against Debian's redis-server, requests/s of SET and GET
+          --count-instructions: every QEMU row also boots N and 2N
+          iterations (http: requests, prefork only, with an Isola none
+          row) under an instruction-counting plugin and shows
+          instructions per operation and their ratio to the Linux
+          guest's (docs/icount.md)
   load    send N HTTP/1.0 GETs to URL (default 1000), C at a time (default
           10), one connection each; print requests/s and latency; exit 0
           iff none failed (--path-at K:PATH: request K asks for PATH and may
@@ -136,6 +144,11 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
                                isola-profile.svg), its stacks in folded
                                form beside it (extension .folded), and the
                                top functions to stderr (docs/profile.md)
+  --count-instructions=FILE    count the guest's instructions under TCG (a
+                               QEMU plugin) and write them to FILE when
+                               QEMU exits: the whole run's and those from
+                               the first to the last user system call
+                               (docs/icount.md)
 
 exit codes: run exits with the guest's status; ktest with 0 (passed) or 1;
   2 usage error or bad input (PROGRAM, --rootfs or an --add path
@@ -232,6 +245,9 @@ pub struct RunOpts {
     pub name: Option<String>,
     /// `--profile[=FILE]`: the flame graph's path ([`crate::profile`]).
     pub profile: Option<String>,
+    /// `--count-instructions=FILE`: where the instruction counts go
+    /// ([`crate::icount`]).
+    pub count_instructions: Option<String>,
 }
 
 impl RunOpts {
@@ -392,6 +408,7 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
         volumes: Vec::new(),
         program: None,
         profile: None,
+        count_instructions: None,
     };
     let mut flags = Flags::new(args);
     while let Some(item) = flags.next_item() {
@@ -475,6 +492,11 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
                         Some("") => return Err(Error::usage("--profile= needs a FILE")),
                         Some(file) => opts.profile = Some(file.to_string()),
                     },
+                    // `=FILE` only, as --profile: the next word would be PROGRAM.
+                    "--count-instructions" => match inline {
+                        None | Some("") => return Err(Error::usage("--count-instructions needs =FILE")),
+                        Some(file) => opts.count_instructions = Some(file.to_string()),
+                    },
                     "--help" | "-h" => return Ok(Command::Help),
                     _ => return Err(Error::usage(format!("unknown option '{name}'"))),
                 }
@@ -492,6 +514,14 @@ fn parse_run(args: &[String]) -> Result<Command, Error> {
         return Err(Error::usage(
             "--profile needs TCG (QEMU runs its plugins under TCG only): drop --accel kvm",
         ));
+    }
+    if opts.count_instructions.is_some() && opts.boot.accel == AccelChoice::Kvm {
+        return Err(Error::usage(
+            "--count-instructions needs TCG (QEMU runs its plugins under TCG only): drop --accel kvm",
+        ));
+    }
+    if opts.count_instructions.is_some() && opts.profile.is_some() {
+        return Err(Error::usage("--count-instructions and --profile each need the run's plugin: choose one"));
     }
     if opts.program.is_none() {
         if let Some(root) = &opts.rootfs {
@@ -1127,6 +1157,19 @@ mod tests {
     }
 
     #[test]
+    fn count_instructions() {
+        assert_eq!(run(&["prog"]).unwrap().count_instructions, None);
+        let o = run(&["--count-instructions=/tmp/c.txt", "prog", "--count-instructions=x"]).unwrap();
+        assert_eq!(o.count_instructions.as_deref(), Some("/tmp/c.txt"));
+        assert_eq!(o.program, program("prog", &["--count-instructions=x"]));
+        for args in [&["--count-instructions", "prog"][..], &["--count-instructions=", "prog"]] {
+            assert_eq!(usage_msg(run(args)), "--count-instructions needs =FILE");
+        }
+        assert!(usage_msg(run(&["--accel=kvm", "--count-instructions=c"])).contains("needs TCG"));
+        assert!(usage_msg(run(&["--profile", "--count-instructions=c"])).contains("choose one"));
+    }
+
+    #[test]
     fn usage_names_every_option() {
         for word in [
             "--accel",
@@ -1147,6 +1190,7 @@ mod tests {
             "isola load URL",
             "--path-at",
             "--profile[=FILE]",
+            "--count-instructions=FILE",
         ] {
             assert!(USAGE.contains(word), "{word}");
         }

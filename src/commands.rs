@@ -66,6 +66,8 @@ struct Guest<'a> {
     control: Option<PathBuf>,
     /// A TCG plugin's `-plugin` argument ([`crate::plugin`]).
     plugin: Option<String>,
+    /// QEMU's `-seed` ([`qemu::Boot::seed`]).
+    seed: Option<u64>,
 }
 
 /// Room the kernel needs beside the image, in MiB: its own image, page
@@ -117,6 +119,7 @@ fn boot(opts: &BootOpts, variant: Variant, guest: &Guest<'_>) -> Result<(Plan, O
         volumes: guest.volumes.clone(),
         control: guest.control.clone(),
         plugin: guest.plugin.clone(),
+        seed: guest.seed,
     };
     let outcome = qemu::run(&boot)?;
     // The probe boot can pass and a later boot still hit an instruction this
@@ -205,8 +208,15 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
     // --profile: the plugin built and its output chosen before the boot;
     // under TCG whatever --accel auto would pick (the CLI refuses kvm).
     let profile = opts.profile.as_ref().map(|_| crate::profile::Session::start()).transpose()?;
+    // --count-instructions: the counting plugin, writing to FILE at exit
+    // (the CLI refuses kvm and --profile beside it).
+    let counter = opts
+        .count_instructions
+        .as_ref()
+        .map(|file| crate::icount::plugin_arg(std::path::Path::new(file)))
+        .transpose()?;
     let mut boot_opts = opts.boot.clone();
-    if profile.is_some() {
+    if profile.is_some() || counter.is_some() {
         boot_opts.accel = AccelChoice::Tcg;
     }
     // The VM's name and control socket (`isola ps`, `isola kill`, and the
@@ -236,7 +246,9 @@ pub fn run(opts: &RunOpts) -> Result<i32, Error> {
         echo: if init.is_some() { Echo::program(opts.verbose) } else { Echo::KERNEL },
         show_plan: init.is_none() || opts.verbose,
         control: Some(control.path.clone()),
-        plugin: profile.as_ref().map(|p| p.plugin_arg.clone()),
+        // Counts repeat only if the guest's random choices do.
+        seed: counter.is_some().then_some(crate::icount::SEED),
+        plugin: profile.as_ref().map(|p| p.plugin_arg.clone()).or(counter),
     };
     // Accepting from here on: a client that comes while the kernel builds
     // or QEMU starts is held until slirp listens (crate::forward).
@@ -341,6 +353,7 @@ pub fn ktest(opts: &KtestOpts) -> Result<i32, Error> {
         show_plan: true,
         control: None,
         plugin: None,
+        seed: None,
     };
     let (plan, outcome) = boot(&opts.boot, variant, &guest)?;
     let problems = ktest_problems(&outcome, &plan, opts)?;

@@ -12,8 +12,9 @@
 //! `isola load` and `isola bench http`; [`rootfs_build`] makes a guest root
 //! from Debian packages (`isola rootfs`); [`syscalls`] lists what Isola
 //! does with each system call (docs/syscalls.md); [`plugin`] builds the
-//! TCG plugins and [`profile`] turns one's samples into a flame graph
-//! (`isola run --profile`). See docs/cli.md.
+//! TCG plugins, [`profile`] turns one's samples into a flame graph
+//! (`isola run --profile`) and [`icount`] reads another's instruction
+//! counts (`--count-instructions`). See docs/cli.md.
 
 // One module may use `unsafe`: lifeline (PR_SET_PDEATHSIG between fork and
 // exec, so that QEMU dies with isola); everything else is safe code.
@@ -26,6 +27,7 @@ mod console;
 mod control;
 mod error;
 mod forward;
+mod icount;
 mod image;
 mod initramfs;
 mod kbuild;

@@ -185,6 +185,7 @@ pub fn probe_kvm() -> Result<KvmState, Error> {
         volumes: Vec::new(),
         control: None,
         plugin: None,
+        seed: None,
     };
     let out = qemu::run(&boot)?;
     Ok(read_probe(&out.end, &out.console, &out.stderr))

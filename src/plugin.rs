@@ -17,7 +17,10 @@ use crate::kbuild;
 const HEADER: &str = include_str!("../plugin/qemu-plugin.h");
 
 /// Every plugin: its name (`plugin/NAME.c`) and its source.
-const SOURCES: &[(&str, &str)] = &[("profile", include_str!("../plugin/profile.c"))];
+const SOURCES: &[(&str, &str)] = &[
+    ("icount", include_str!("../plugin/icount.c")),
+    ("profile", include_str!("../plugin/profile.c")),
+];
 
 /// FNV-1a over the plugin's source and the header: the build's identity.
 fn source_hash(source: &str) -> u64 {

@@ -216,6 +216,10 @@ pub struct Boot {
     /// `-plugin LIB,ARGS`: one of Isola's TCG plugins ([`crate::plugin`])
     /// watching the run (instruction counts, profiles); TCG only.
     pub plugin: Option<String>,
+    /// `-seed N`: under TCG the guest's RDRAND comes from a generator
+    /// seeded with N, so that its random choices (address-space layouts)
+    /// repeat from boot to boot ([`crate::icount::SEED`]).
+    pub seed: Option<u64>,
 }
 
 /// How long a guest asked to stop (SIGTERM to its pid 1 after isola got
@@ -299,6 +303,10 @@ impl Boot {
         if let Some(plugin) = &self.plugin {
             args.push("-plugin".into());
             args.push(plugin.clone());
+        }
+        if let Some(seed) = self.seed {
+            args.push("-seed".into());
+            args.push(seed.to_string());
         }
         args
     }
@@ -783,6 +791,7 @@ mod tests {
             volumes: Vec::new(),
             control: None,
             plugin: None,
+            seed: None,
         }
     }
 
@@ -805,6 +814,7 @@ mod tests {
             volumes: Vec::new(),
             control: None,
             plugin: None,
+            seed: None,
         };
         let line = b.args().join(" ");
         assert!(
@@ -876,6 +886,7 @@ mod tests {
             volumes: Vec::new(),
             control: None,
             plugin: None,
+            seed: None,
         };
         let plain = |b: &Boot| {
             let mut b = b.clone();

@@ -66,6 +66,7 @@ use super::{Env, cell, ensure_program, figure, host_detail, isola_failure, ratio
 use crate::cli::Command;
 use crate::error::Error;
 use crate::forward::Forwarding;
+use crate::icount;
 use crate::kbuild;
 use crate::lifeline::die_with_parent;
 use crate::load::{self, Figures, LoadOpts, Target};
@@ -168,13 +169,6 @@ impl Server {
         }
     }
 
-    /// The order the rows are measured in: independent of the kernel first.
-    pub fn run_order(self) -> Vec<Env> {
-        [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone]
-            .into_iter()
-            .filter(|e| self.rows().contains(e))
-            .collect()
-    }
 
     /// Its arguments: listen on `listen` (`80`, `127.0.0.1:8080`), serve
     /// `docroot` (busybox). A Debian server's are fixed (its configuration
@@ -195,7 +189,8 @@ impl Server {
 }
 
 /// `isola bench http [--requests N] [--concurrency C] [--workers W]
-/// [--timeout SECS] [--server prefork|busybox|nginx|apache2]`.
+/// [--timeout SECS] [--server prefork|busybox|nginx|apache2]
+/// [--count-instructions]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOpts {
     pub requests: u64,
@@ -204,7 +199,34 @@ pub struct HttpOpts {
     /// From a row's start to its server's ready line, in seconds.
     pub timeout_secs: u64,
     pub server: Server,
+    /// `--count-instructions` (prefork only): every guest row also serves
+    /// 2N requests in a second boot, and the table shows instructions per
+    /// request ([`crate::icount`]).
+    pub count_instructions: bool,
 }
+
+impl HttpOpts {
+    /// The table's rows, in order: the server's, and with
+    /// `--count-instructions` Isola none's too (the issue compares mpk and
+    /// none with the Linux guest instruction by instruction).
+    pub fn rows(&self) -> Vec<Env> {
+        let mut rows = self.server.rows().to_vec();
+        if self.count_instructions && !rows.contains(&Env::IsolaNone) {
+            let at = rows.iter().position(|&e| e == Env::IsolaMpk).map_or(0, |i| i + 1);
+            rows.insert(at, Env::IsolaNone);
+        }
+        rows
+    }
+
+    /// The order the rows are measured in: independent of the kernel first.
+    pub fn run_order(&self) -> Vec<Env> {
+        let rows = self.rows();
+        RUN_ORDER.into_iter().filter(|e| rows.contains(e)).collect()
+    }
+}
+
+/// The order rows are measured in, when they are in the table.
+const RUN_ORDER: [Env; 5] = [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone];
 
 impl Default for HttpOpts {
     fn default() -> Self {
@@ -214,6 +236,7 @@ impl Default for HttpOpts {
             workers: DEFAULT_WORKERS,
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             server: Server::Prefork,
+            count_instructions: false,
         }
     }
 }
@@ -249,6 +272,12 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
                     Error::usage(format!("--server must be prefork, busybox, nginx or apache2, not '{wanted}'"))
                 })?;
             }
+            "--count-instructions" => {
+                if inline.is_some() {
+                    return Err(Error::usage("--count-instructions takes no value"));
+                }
+                opts.count_instructions = true;
+            }
             "--help" | "-h" => return Ok(Command::Help),
             _ if name.starts_with('-') => {
                 return Err(Error::usage(format!(
@@ -257,6 +286,14 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
             }
             word => return Err(Error::usage(format!("unexpected argument '{word}'"))),
         }
+    }
+    if opts.count_instructions && opts.server != Server::Prefork {
+        // The counts are written when QEMU exits by itself, which it does
+        // after prefork-httpd's GET /quit; the other servers are stopped.
+        return Err(Error::usage(format!(
+            "--count-instructions counts prefork-httpd only (it ends itself at GET /quit), not --server {}",
+            opts.server.name()
+        )));
     }
     Ok(Command::BenchHttp(opts))
 }
@@ -282,8 +319,12 @@ fn ms(d: Option<Duration>) -> String {
     d.map_or("-".into(), |d| figure(d.as_secs_f64() * 1000.0))
 }
 
-/// The result table, in the style of the other benchmarks.
-pub fn format_table(opts: &HttpOpts, what: &str, rows: &[HttpRow]) -> String {
+/// The result table, in the style of the other benchmarks; with
+/// `--count-instructions`, `instructions` holds the instructions per
+/// request of the guest rows that have them.
+pub fn format_table(opts: &HttpOpts, what: &str, rows: &[HttpRow], instructions: &[(Env, f64)]) -> String {
+    let counted = |env| instructions.iter().find(|(e, _)| *e == env).map(|&(_, n)| n);
+    let linux_instructions = counted(Env::LinuxGuest);
     let reference = |env| {
         rows.iter()
             .find(|r| r.env == env)
@@ -305,13 +346,16 @@ pub fn format_table(opts: &HttpOpts, what: &str, rows: &[HttpRow]) -> String {
         .map(String::from)
         .to_vec(),
     ];
+    if opts.count_instructions {
+        table[0].extend(["instructions/request", "instructions vs Linux guest"].map(String::from));
+    }
     let mut notes = Vec::new();
-    for &env in opts.server.rows() {
+    for env in opts.rows() {
         let Some(row) = rows.iter().find(|r| r.env == env) else {
             continue;
         };
         let name = cell(&format!("{} ({})", env.short(), row.detail));
-        table.push(match &row.result {
+        let mut line = match &row.result {
             Ok(f) => {
                 if f.failed > 0 {
                     notes.push(format!(
@@ -343,12 +387,28 @@ pub fn format_table(opts: &HttpOpts, what: &str, rows: &[HttpRow]) -> String {
                 v.extend(["-", "-"].map(String::from));
                 v
             }
-        });
+        };
+        if opts.count_instructions {
+            let n = counted(env).filter(|_| row.result.is_ok());
+            line.push(n.map_or("-".to_string(), figure));
+            line.push(ratio(n, linux_instructions));
+        }
+        table.push(line);
     }
     let mut out = format!(
-        "http ({what}): {} requests, {} at a time, one connection each\n\n",
+        "http ({what}): {} requests, {} at a time, one connection each\n",
         opts.requests, opts.concurrency
     );
+    if opts.count_instructions {
+        let _ = writeln!(
+            out,
+            "instructions/request: (count at {} requests - count at {n}) / {n}, each count from the first to \
+             the last user system call of one boot (plugin/icount.c); the figures of the run of {n}, under the plugin",
+            2 * opts.requests,
+            n = opts.requests
+        );
+    }
+    out.push('\n');
     out.push_str(&render_table(&table));
     if !notes.is_empty() {
         out.push('\n');
@@ -397,31 +457,48 @@ pub fn run(opts: &HttpOpts) -> Result<i32, Error> {
         opts,
         www: &www,
         debian: debian.as_ref(),
+        count_file: None,
     };
+    // --count-instructions: each guest row at N requests, then at 2N.
+    let doubled = HttpOpts { requests: 2 * opts.requests, ..opts.clone() };
+    let files: Vec<(Env, PathBuf, PathBuf)> = opts
+        .run_order()
+        .into_iter()
+        .map(|env| (env, count_file(&root, env, opts.requests), count_file(&root, env, doubled.requests)))
+        .collect();
     let mut rows = Vec::new();
-    for env in opts.server.run_order() {
+    let mut instructions = Vec::new();
+    for (env, file_n, file_2n) in &files {
+        let env = *env;
         let started = Instant::now();
-        let row = match env {
-            Env::Host => ctx.host_row(),
-            Env::LinuxGuest => ctx.linux_guest_row(),
-            Env::IsolaStrict => ctx.isola_row(Env::IsolaStrict, "strict"),
-            Env::IsolaMpk => ctx.isola_row(Env::IsolaMpk, "mpk"),
-            Env::IsolaNone => ctx.isola_row(Env::IsolaNone, "none"),
+        let row = if opts.count_instructions && env != Env::Host {
+            let at_n = Ctx { count_file: Some(file_n), ..ctx };
+            let at_2n = Ctx { opts: &doubled, count_file: Some(file_2n), ..ctx };
+            let (row, per_request) = counted_row(env, &at_n, &at_2n, opts.requests);
+            if let Some(n) = per_request {
+                instructions.push((env, n));
+            }
+            row
+        } else {
+            ctx.row(env)
         };
         match &row.result {
             Ok(f) => eprintln!(
-                "bench: {}: {} ({:.1} s)",
+                "bench: {}: {}{} ({:.1} s)",
                 env.short(),
                 f.summary(),
+                instructions
+                    .iter()
+                    .find(|(e, _)| *e == env)
+                    .map_or(String::new(), |(_, n)| format!(", {} instructions/request", figure(*n))),
                 started.elapsed().as_secs_f64()
             ),
             Err(why) => eprintln!("bench: {}: failed: {why}", env.short()),
         }
         rows.push(row);
     }
-    print!("{}", format_table(opts, &what, &rows));
+    print!("{}", format_table(opts, &what, &rows, &instructions));
     let snapshots: Vec<(Env, &str, &Snapshot)> = opts
-        .server
         .rows()
         .iter()
         .filter_map(|env| rows.iter().find(|r| r.env == *env))
@@ -476,6 +553,7 @@ impl Drop for Www {
 }
 
 /// What every row needs.
+#[derive(Clone, Copy)]
 struct Ctx<'a> {
     root: &'a Path,
     program: &'a Path,
@@ -483,6 +561,48 @@ struct Ctx<'a> {
     www: &'a Www,
     /// The Debian server's root, with `--server nginx`.
     debian: Option<&'a Prepared>,
+    /// Where a guest row's instruction counts go (`--count-instructions`).
+    count_file: Option<&'a Path>,
+}
+
+/// Where a guest row's plugin writes the counts of its run of `requests`.
+fn count_file(root: &Path, env: Env, requests: u64) -> PathBuf {
+    let slug = env.short().to_lowercase().replace(' ', "-");
+    root.join("target/isola/bench").join(format!("icount-http-{}-{slug}-{requests}.txt", std::process::id()))
+}
+
+/// A guest row that served `n` requests (`at_n`: the figures the table
+/// shows) and then `2n` (`at_2n`), both counted: the row, and its
+/// instructions per request when both runs served every request and
+/// were counted. Times without counts are not what was asked for: a
+/// row without them is a failed row.
+fn counted_row(env: Env, at_n: &Ctx<'_>, at_2n: &Ctx<'_>, n: u64) -> (HttpRow, Option<f64>) {
+    let mut counts = Vec::new();
+    let mut first: Option<HttpRow> = None;
+    for ctx in [at_n, at_2n] {
+        let file = ctx.count_file.expect("a counted row");
+        let _ = std::fs::remove_file(file);
+        let row = ctx.row(env);
+        let read = icount::read(file);
+        let _ = std::fs::remove_file(file);
+        let why = match (&row.result, read.as_ref()) {
+            (Ok(f), _) if f.failed > 0 => format!("{} of {} requests failed", f.failed, f.requests),
+            (Ok(_), Ok(&c)) => {
+                counts.push(c);
+                first.get_or_insert(row);
+                continue;
+            }
+            (Ok(_), Err(why)) | (Err(why), _) => why.clone(),
+        };
+        let failed = Err(format!("at {} requests: {why}", ctx.opts.requests));
+        let row = first.unwrap_or(row);
+        return (HttpRow { result: failed, ..row }, None);
+    }
+    let row = first.expect("two counted runs");
+    match icount::per_op(&counts[0], &counts[1], n) {
+        Ok(per_request) => (row, Some(per_request)),
+        Err(why) => (HttpRow { result: Err(why), ..row }, None),
+    }
 }
 
 /// The target of the load: 127.0.0.1:`port`, `GET /`.
@@ -497,6 +617,22 @@ fn local_target(port: u16) -> (Target, Vec<SocketAddr>) {
 }
 
 impl Ctx<'_> {
+    /// The row of `env`.
+    fn row(&self, env: Env) -> HttpRow {
+        match env {
+            Env::Host => self.host_row(),
+            Env::LinuxGuest => self.linux_guest_row(),
+            Env::IsolaStrict => self.isola_row(Env::IsolaStrict, "strict"),
+            Env::IsolaMpk => self.isola_row(Env::IsolaMpk, "mpk"),
+            Env::IsolaNone => self.isola_row(Env::IsolaNone, "none"),
+        }
+    }
+
+    /// QEMU's `-plugin` argument when this row counts instructions.
+    fn plugin(&self) -> Result<Option<String>, String> {
+        self.count_file.map(icount::plugin_arg).transpose().map_err(|e| e.to_string())
+    }
+
     fn ready_timeout(&self) -> Duration {
         Duration::from_secs(self.opts.timeout_secs)
     }
@@ -649,7 +785,8 @@ impl Ctx<'_> {
         memory_mib: u32,
         serve: impl FnOnce(&mut Watched, u16, &dyn Fn(&Watched, ExitStatus) -> String) -> Result<Figures, String>,
     ) -> Result<Figures, String> {
-        boot_linux_guest(guest, memory_mib, self.ready_timeout(), GUEST_PORT, serve)
+        let plugin = self.plugin()?;
+        boot_linux_guest(guest, memory_mib, self.ready_timeout(), GUEST_PORT, plugin, serve)
     }
 
     fn isola_row(&self, env: Env, level: &str) -> HttpRow {
@@ -660,10 +797,13 @@ impl Ctx<'_> {
             let port = free_port()?;
             let exe =
                 std::env::current_exe().map_err(|e| format!("cannot find isola itself: {e}"))?;
-            let options = match self.opts.server {
+            let mut options = match self.opts.server {
                 Server::Busybox => vec!["--add".to_string(), format!("{}:/www", self.www.dir.display())],
                 _ => vec![],
             };
+            if let Some(file) = self.count_file {
+                options.push(format!("--count-instructions={}", file.display()));
+            }
             let args = self
                 .opts
                 .server
@@ -685,7 +825,7 @@ impl Ctx<'_> {
         })();
         HttpRow {
             env,
-            detail: "TCG -cpu max".into(),
+            detail: isola_detail(env).into(),
             result,
             memory: None,
         }
@@ -850,14 +990,16 @@ impl Ctx<'_> {
     }
 }
 
-/// Boot `guest` with `memory_mib` behind a forwarder from a free host
-/// port to `guest_port`, and run `serve` against it (the QEMU child, the
-/// host port, why it died).
+/// Boot `guest` with `memory_mib` (and QEMU's `-plugin` argument
+/// `plugin`, if any) behind a forwarder from a free host port to
+/// `guest_port`, and run `serve` against it (the QEMU child, the host
+/// port, why it died).
 pub(super) fn boot_linux_guest<T>(
     guest: &Guest,
     memory_mib: u32,
     timeout: Duration,
     guest_port: u16,
+    plugin: Option<String>,
     serve: impl FnOnce(&mut Watched, u16, &dyn Fn(&Watched, ExitStatus) -> String) -> Result<T, String>,
 ) -> Result<T, String> {
     let port = free_port()?;
@@ -867,6 +1009,8 @@ pub(super) fn boot_linux_guest<T>(
         .map_err(|e| e.to_string())?;
     let mut boot = guest.boot(timeout, Some(forwarding.slirp_net()));
     boot.memory_mib = memory_mib;
+    boot.seed = plugin.is_some().then_some(crate::icount::SEED);
+    boot.plugin = plugin;
     let _forwarder = forwarding.start().map_err(|e| e.to_string())?;
     let mut cmd = Process::new(qemu::QEMU);
     cmd.args(boot.args());
@@ -1239,8 +1383,13 @@ mod tests {
                 workers: 2,
                 timeout_secs: 9,
                 server: Server::Busybox,
+                count_instructions: false,
             }
         );
+        assert!(parse_args(&["http", "--count-instructions"]).unwrap().count_instructions);
+        assert!(parse_args(&["--count-instructions", "http"]).unwrap().count_instructions);
+        assert!(usage(&["http", "--count-instructions=1"]).contains("takes no value"));
+        assert!(usage(&["http", "--count-instructions", "--server", "nginx"]).contains("prefork-httpd only"));
         assert!(usage(&["http", "--runs", "3"]).contains("unknown option '--runs' for bench http"));
         assert!(usage(&["http", "--workers", "0"]).contains("--workers must be"));
         assert!(usage(&["http", "--server", "lighttpd"]).contains("prefork, busybox, nginx or apache2, not 'lighttpd'"));
@@ -1256,8 +1405,17 @@ mod tests {
     fn rows_per_server() {
         assert_eq!(Server::Prefork.rows(), [Env::IsolaStrict, Env::IsolaMpk, Env::LinuxGuest, Env::Host]);
         assert_eq!(Server::Nginx.rows(), [Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone, Env::LinuxGuest, Env::Host]);
-        assert_eq!(Server::Busybox.run_order(), [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk]);
-        assert_eq!(Server::Nginx.run_order(), [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone]);
+        let opts = |server| HttpOpts { server, ..HttpOpts::default() };
+        assert_eq!(opts(Server::Busybox).run_order(), [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk]);
+        assert_eq!(
+            opts(Server::Nginx).run_order(),
+            [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone]
+        );
+        // Counting adds Isola none to prefork's rows, after mpk.
+        let counted = HttpOpts { count_instructions: true, ..HttpOpts::default() };
+        assert_eq!(counted.rows(), [Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone, Env::LinuxGuest, Env::Host]);
+        assert_eq!(counted.run_order(), [Env::Host, Env::LinuxGuest, Env::IsolaStrict, Env::IsolaMpk, Env::IsolaNone]);
+        assert_eq!(HttpOpts::default().rows(), Server::Prefork.rows());
         assert_eq!(Server::Nginx.debian().map(|d| d.program), Some("/usr/sbin/nginx"));
         assert!(Server::Prefork.debian().is_none() && Server::Busybox.debian().is_none());
         assert_eq!((Server::Nginx.ready_line(), Server::Nginx.quit_path()), (None, None));
@@ -1376,7 +1534,7 @@ mod tests {
                 memory: None,
             },
         ];
-        let t = format_table(&HttpOpts::default(), "w", &rows);
+        let t = format_table(&HttpOpts::default(), "w", &rows, &[]);
         let lines: Vec<String> = t
             .lines()
             .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -1411,7 +1569,7 @@ mod tests {
             result: Err("before 'prefork-httpd: listening on': isola run exited 1: x".into()),
             memory: None,
         }];
-        let t = format_table(&HttpOpts::default(), "w", &rows);
+        let t = format_table(&HttpOpts::default(), "w", &rows, &[]);
         assert!(t.contains("| Isola mpk (i) | failed |"), "{t}");
         assert!(
             t.ends_with(
@@ -1427,6 +1585,26 @@ mod tests {
             .map(|l| l.chars().count())
             .collect();
         assert!(widths.iter().all(|&w| w == widths[0]), "{t}");
+    }
+
+    #[test]
+    fn table_with_instruction_counts() {
+        let row = |env, rps| HttpRow { env, detail: "d".into(), result: Ok(figures(rps, 0)), memory: None };
+        let rows = [
+            row(Env::Host, 10000.0),
+            row(Env::LinuxGuest, 500.0),
+            row(Env::IsolaMpk, 250.0),
+            HttpRow { result: Err("at 200 requests: no window".into()), ..row(Env::IsolaNone, 1.0) },
+        ];
+        let opts = HttpOpts { requests: 100, count_instructions: true, ..HttpOpts::default() };
+        let t = format_table(&opts, "w", &rows, &[(Env::LinuxGuest, 200_000.0), (Env::IsolaMpk, 50_000.0)]);
+        let lines: Vec<String> = t.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        assert!(lines[1].starts_with("instructions/request: (count at 200 requests - count at 100) / 100"), "{t}");
+        assert!(lines[3].ends_with("| instructions/request | instructions vs Linux guest |"), "{t}");
+        assert!(lines[5].ends_with("| 0.50x | 0.03x | 50000 | 0.25x |"), "{t}");
+        assert!(lines[6].starts_with("| Isola none (d) | failed |") && lines[6].ends_with("| - | - |"), "{t}");
+        assert!(lines[7].ends_with("| 200000 | 1.00x |"), "{t}");
+        assert!(lines[8].ends_with("| 20.0x | 1.00x | - | - |"), "{t}");
     }
 
     #[test]

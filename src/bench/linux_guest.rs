@@ -37,6 +37,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::qemu::{self, Accel, Boot, End, Machine, Net};
@@ -107,7 +108,11 @@ impl Guest {
         let archive = initramfs(&contents);
         let dir = root.join("target/isola/bench");
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let initrd = dir.join(format!("linux-guest-{}.cpio", std::process::id()));
+        // One file per prepared guest: `--count-instructions` prepares two
+        // at once (the runs of N and 2N iterations).
+        static PREPARED: AtomicU32 = AtomicU32::new(0);
+        let seq = PREPARED.fetch_add(1, Ordering::Relaxed);
+        let initrd = dir.join(format!("linux-guest-{}-{seq}.cpio", std::process::id()));
         fs::write(&initrd, archive)
             .map_err(|e| format!("cannot write {}: {e}", initrd.display()))?;
         let khz = host_tsc_khz()?;
@@ -142,12 +147,16 @@ impl Guest {
             volumes: Vec::new(),
             control: None,
             plugin: None,
+            seed: None,
         }
     }
 
-    /// Boot once; the console lines when `/init` reported exit status 0.
-    pub fn run_once(&self, timeout: Duration) -> Result<Vec<String>, String> {
-        let boot = self.boot(timeout, None);
+    /// Boot once, with QEMU's `-plugin` argument `plugin` if any (and then
+    /// the seed that makes counts repeat, [`crate::icount::SEED`]); the
+    /// console lines when `/init` reported exit status 0.
+    pub fn run_once(&self, timeout: Duration, plugin: Option<String>) -> Result<Vec<String>, String> {
+        let seed = plugin.is_some().then_some(crate::icount::SEED);
+        let boot = Boot { plugin, seed, ..self.boot(timeout, None) };
         let out = qemu::run(&boot).map_err(|e| e.to_string())?;
         check_guest_run(&out.end, &out.lines, timeout)?;
         Ok(out.lines)

@@ -384,7 +384,7 @@ impl Ctx<'_> {
             Err(why) => return (linux_guest::DETAIL.into(), Err(why)),
         };
         let timeout = Duration::from_secs(self.opts.timeout_secs + LOAD_BUDGET_SECS);
-        let result = http::boot_linux_guest(&guest, MEMORY_MIB, timeout, GUEST_PORT, |vm, port, death| {
+        let result = http::boot_linux_guest(&guest, MEMORY_MIB, timeout, GUEST_PORT, None, |vm, port, death| {
             wait_pong(vm, port, self.deadline(), death)?;
             let figures = self.load.run(self.opts, port);
             vm.terminate(Duration::from_secs(10));
