@@ -76,8 +76,9 @@ usage: isola run   [--accel auto|kvm|tcg] [--isolation auto|strict|mpk|none]
           redis: redis-benchmark -t set,get (N default 20000, C default
           50) against Debian's redis-server, requests/s of SET and GET
           --count-instructions: every QEMU row also boots N and 2N
-          iterations (http: requests, prefork only, with an Isola none
-          row) under an instruction-counting plugin and shows
+          iterations (http: requests, prefork only, one at a time
+          unless --concurrency is given, with an Isola none row) under an
+          instruction-counting plugin and shows
           instructions per operation and their ratio to the Linux
           guest's (docs/icount.md)
   load    send N HTTP/1.0 GETs to URL (default 1000), C at a time (default
