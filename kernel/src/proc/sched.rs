@@ -310,14 +310,8 @@ pub fn schedule() {
         wake_timed();
         if let Some(next) = pick(me) {
             if next != me {
-                // The slot lives in the boxed thread record, which stays put
-                // until the thread is freed (never before this context is done with).
-                let slot = PROCS.lock().get_mut(&me.0.as_u32()).and_then(|p| {
-                    let index = p.thread_index(me.1)?;
-                    Some(core::ptr::addr_of_mut!(p.threads[index].kernel_rsp))
-                });
                 let mut scratch = 0u64;
-                switch_to_raw(next, slot.unwrap_or(&mut scratch));
+                switch_to_raw(next, &mut scratch);
             }
             if let Some(p) = PROCS.lock().get_mut(&me.0.as_u32()) {
                 let now = crate::time::cpu_clock();
@@ -350,11 +344,13 @@ pub fn idle_ns() -> u64 {
 
 /// Saves the current thread's FPU state, loads `next`'s address space
 /// (when it is another process's), PKRU, FS base and FPU state, and
-/// switches kernel stacks.
-fn switch_to_raw(next: ThreadId, save: *mut u64) {
+/// switches kernel stacks. The stack pointer to resume at is saved in the
+/// current thread's record, or in `orphan` when it has none (boot).
+fn switch_to_raw(next: ThreadId, orphan: *mut u64) {
     let (me, me_tid) = (current(), current_tid());
     let mut procs = PROCS.lock();
     let now = crate::time::cpu_clock();
+    let mut save = orphan;
     if let Some(p) = procs.get_mut(&me.as_u32())
         && let Some(index) = p.thread_index(me_tid)
     {
@@ -363,6 +359,9 @@ fn switch_to_raw(next: ThreadId, save: *mut u64) {
         if t.run != RunState::Zombie {
             t.fpu.save();
         }
+        // The slot lives in the boxed thread record, which stays put until
+        // the thread is freed (never before this context is done with).
+        save = core::ptr::addr_of_mut!(t.kernel_rsp);
     }
     let Some(n) = procs.get_mut(&next.0.as_u32()) else { return };
     let Some(index) = n.thread_index(next.1) else { return };

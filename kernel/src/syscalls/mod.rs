@@ -567,31 +567,44 @@ pub fn return_to_user(frame: &mut SyscallFrame) {
 
 /// [`return_to_user`]'s work on the current process: CPU time, due
 /// timers, then signals; the status it must end with, if one is fatal.
+/// The checks are inline (every call passes them); the work is not.
+#[inline(always)]
 fn leaving(p: &mut Process, frame: &mut SyscallFrame) -> Option<ExitStatus> {
-    {
-        let index = p.current_index();
-        p.threads[index].cpu.leave_kernel(crate::time::cpu_clock());
-        if p.alarm_at.is_some() {
-            signal::fire_alarm_if_due(p, crate::time::monotonic_ns());
-        }
-        if p.cpu.timers.any_armed() {
-            signal::fire_cpu_timers_if_due(p);
-        }
-        if p.limits.get(syscall::Resource::Cpu).rlim_cur != syscall::RLIM_INFINITY {
-            signal::fire_cpu_limit_if_due(p);
-        }
-        // The common case, nothing pending: no signal work at all.
-        let thread = &p.threads[index];
-        if !p.signals.has_deliverable(&thread.signals) && thread.restart_syscall.is_none() && thread.saved_mask.is_none() {
-            return None;
-        }
-        let status = signal::deliver(p, frame);
-        let thread = &mut p.threads[index];
-        if let Some(mask) = thread.saved_mask.take() {
-            thread.signals.set_mask(mask);
-        }
-        status
+    let index = p.current_index();
+    p.threads[index].cpu.leave_kernel(crate::time::cpu_clock());
+    let thread = &p.threads[index];
+    let timed = p.alarm_at.is_some()
+        || p.cpu.timers.any_armed()
+        || p.limits.get(syscall::Resource::Cpu).rlim_cur != syscall::RLIM_INFINITY;
+    // The common case, nothing due or pending: no signal work at all.
+    if !timed && !p.signals.has_deliverable(&thread.signals) && thread.restart_syscall.is_none() && thread.saved_mask.is_none() {
+        return None;
     }
+    leaving_with_work(p, frame, index)
+}
+
+/// [`leaving`] with a timer armed or a signal to look at.
+#[inline(never)]
+fn leaving_with_work(p: &mut Process, frame: &mut SyscallFrame, index: usize) -> Option<ExitStatus> {
+    if p.alarm_at.is_some() {
+        signal::fire_alarm_if_due(p, crate::time::monotonic_ns());
+    }
+    if p.cpu.timers.any_armed() {
+        signal::fire_cpu_timers_if_due(p);
+    }
+    if p.limits.get(syscall::Resource::Cpu).rlim_cur != syscall::RLIM_INFINITY {
+        signal::fire_cpu_limit_if_due(p);
+    }
+    let thread = &p.threads[index];
+    if !p.signals.has_deliverable(&thread.signals) && thread.restart_syscall.is_none() && thread.saved_mask.is_none() {
+        return None;
+    }
+    let status = signal::deliver(p, frame);
+    let thread = &mut p.threads[index];
+    if let Some(mask) = thread.saved_mask.take() {
+        thread.signals.set_mask(mask);
+    }
+    status
 }
 
 /// One strace-style line: `[pid 1 key 1] openat(AT_FDCWD, "/x", O_RDONLY) = 3`.
