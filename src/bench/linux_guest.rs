@@ -568,31 +568,9 @@ fn kernel(root: &Path) -> Result<(PathBuf, String), String> {
         })
     })?;
     let cache = root.join("target/third-party/cache");
-    fs::create_dir_all(&cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
     eprintln!("bench: downloading {package} (the Linux guest's kernel)");
-    with_apt_update(|| {
-        command_output(
-            Process::new("apt-get")
-                .args(["download", "-qq", &package])
-                .current_dir(&cache),
-        )
-    })?;
-    let deb = fs::read_dir(&cache)
-        .map_err(|e| format!("cannot list {}: {e}", cache.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
-        })
-        .ok_or_else(|| {
-            format!(
-                "apt-get download left no {package}_*.deb in {}",
-                cache.display()
-            )
-        })?;
-    let unpack = dir.join("unpack");
+    let deb = download_deb(&package, &cache)?;
+    let unpack = dir.join(format!("unpack-{}", std::process::id()));
     let _ = fs::remove_dir_all(&unpack);
     fs::create_dir_all(&unpack).map_err(|e| format!("cannot create {}: {e}", unpack.display()))?;
     command_output(Process::new("dpkg").arg("-x").arg(&deb).arg(&unpack))?;
@@ -687,41 +665,62 @@ pub fn net_modules(root: &Path, version: &str) -> Result<Vec<(String, Vec<u8>)>,
     }
     let package = format!("linux-image-{version}");
     let cache = root.join("target/third-party/cache");
-    fs::create_dir_all(&cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
-    let find_deb = || {
-        fs::read_dir(&cache).ok().and_then(|entries| {
-            entries.flatten().map(|e| e.path()).find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
-            })
-        })
-    };
-    let deb = match find_deb() {
+    let deb = match find_deb(&cache, &package) {
         Some(deb) => deb,
         None => {
             eprintln!("bench: downloading {package} (the Linux guest's network modules)");
-            with_apt_update(|| {
-                command_output(
-                    Process::new("apt-get")
-                        .args(["download", "-qq", &package])
-                        .current_dir(&cache),
-                )
-            })?;
-            find_deb().ok_or_else(|| {
-                format!(
-                    "apt-get download left no {package}_*.deb in {}",
-                    cache.display()
-                )
-            })?
+            download_deb(&package, &cache)?
         }
     };
-    let unpack = root.join("target/third-party/linux-cloud/unpack-modules");
+    // Each bench unpacks and writes its own copy, then renames it into
+    // place: benches run at once (the tests start several) never read or
+    // write each other's half-made files.
+    let pid = std::process::id();
+    let unpack = root.join(format!("target/third-party/linux-cloud/unpack-modules-{pid}"));
+    let made = dir.with_extension(format!("tmp-{pid}"));
     let _ = fs::remove_dir_all(&unpack);
+    let _ = fs::remove_dir_all(&made);
     fs::create_dir_all(&unpack).map_err(|e| format!("cannot create {}: {e}", unpack.display()))?;
-    let result = extract_modules(&deb, &unpack, version, &dir);
+    let result = extract_modules(&deb, &unpack, version, &made);
     let _ = fs::remove_dir_all(&unpack);
-    result
+    let modules = result?;
+    if fs::rename(&made, &dir).is_err() {
+        // Another bench put its copy there first: the same modules.
+        let _ = fs::remove_dir_all(&made);
+    }
+    Ok(modules)
+}
+
+/// The cached `PACKAGE_*.deb` of `cache`, if any.
+fn find_deb(cache: &Path, package: &str) -> Option<PathBuf> {
+    fs::read_dir(cache).ok()?.flatten().map(|e| e.path()).find(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
+    })
+}
+
+/// `apt-get download PACKAGE` into a directory of this process's own,
+/// then renamed into `cache` (atomic: a bench running beside this one
+/// sees the whole file or none).
+fn download_deb(package: &str, cache: &Path) -> Result<PathBuf, String> {
+    let own = cache.join(format!(".download-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&own);
+    fs::create_dir_all(&own).map_err(|e| format!("cannot create {}: {e}", own.display()))?;
+    let fetched = with_apt_update(|| {
+        command_output(Process::new("apt-get").args(["download", "-qq", package]).current_dir(&own))
+    })
+    .and_then(|_| {
+        find_deb(&own, package)
+            .ok_or_else(|| format!("apt-get download left no {package}_*.deb in {}", own.display()))
+    });
+    let kept = fetched.and_then(|deb| {
+        let kept = cache.join(deb.file_name().unwrap_or_default());
+        fs::rename(&deb, &kept).map_err(|e| format!("cannot move {} to {}: {e}", deb.display(), kept.display()))?;
+        Ok(kept)
+    });
+    let _ = fs::remove_dir_all(&own);
+    kept
 }
 
 /// Unpack `deb` into `unpack`, pick the network modules and their
