@@ -578,8 +578,13 @@ impl core::ops::Deref for FileBytes {
 /// The whole content of a regular file (ELF loading): borrowed from the
 /// archive when it is still there, copied otherwise.
 pub fn read_whole(cwd: InodeId, path: &[u8]) -> Result<WholeFile, Errno> {
+    let id = with(|fs| fs.lookup(cwd, path, true))?;
+    read_whole_inode(id)
+}
+
+/// [`read_whole`] of the file `id` (already looked up).
+pub fn read_whole_inode(id: InodeId) -> Result<WholeFile, Errno> {
     with(|fs| {
-        let id = fs.lookup(cwd, path, true)?;
         let meta = fs.metadata(id)?;
         if meta.kind == vfs::NodeKind::Directory {
             return Err(Errno::EACCES);

@@ -69,14 +69,15 @@ fn aslr_offset() -> u64 {
 /// The bytes of the executable file at `path`, checked to be a regular file
 /// with an x bit.
 fn read_executable(cwd: vfs::InodeId, path: &[u8]) -> Result<fs::WholeFile, ExecError> {
-    let executable = fs::with(|fs| fs.lookup(cwd, path, true).and_then(|id| fs.metadata(id)))
+    let (id, executable) = fs::with(|fs| fs.lookup(cwd, path, true).and_then(|id| fs.metadata(id).map(|meta| (id, meta))))
         .map_err(|e| ExecError::new(e, e.message()))?;
     if executable.kind != vfs::NodeKind::File || executable.mode & 0o111 == 0 {
         return Err(ExecError::new(Errno::EACCES, "not an executable file (no x permission, or not a regular file)"));
     }
     fs::with(|fs| fs.check_access(executable.ino, vfs::MAY_EXEC))
         .map_err(|e| ExecError::new(e, "no execute permission for this user"))?;
-    fs::read_whole(cwd, path).map_err(|e| ExecError::new(e, e.message()))
+    // The file checked is the file read: no second walk of the path.
+    fs::read_whole_inode(id).map_err(|e| ExecError::new(e, e.message()))
 }
 
 /// The loader's plan of a program image at `bias`, its WRPKRU scan done
