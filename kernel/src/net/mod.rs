@@ -136,7 +136,16 @@ pub struct Stack {
     /// connection is ready, not at every change of any socket.
     waiters: BTreeMap<u64, (Handle, u8)>,
     next_id: u64,
+    /// Closed TCP sockets kept with their buffers for the next connection
+    /// ([`SPARE_TCP_MAX`]): a fresh socket zeroes its 64 KiB of buffers,
+    /// a ninth of an HTTP request's instructions.
+    spare_tcp: Vec<tcp::Socket<'static>>,
+    /// A fresh socket's ACK delay (smoltcp's default), for spares.
+    default_ack_delay: Option<smoltcp::time::Duration>,
 }
+
+/// At most this many closed TCP sockets are kept for reuse (512 KiB).
+const SPARE_TCP_MAX: usize = 8;
 
 static STACK: Mutex<Option<Stack>> = Mutex::new(None);
 static IRQ_PENDING: AtomicBool = AtomicBool::new(false);
@@ -177,7 +186,7 @@ pub fn init(addressing: Addressing) {
     });
     let lo = Iface { iface: lo_iface, device: lo_device, sockets: SocketSet::new(vec![]) };
     let mut stack =
-        Stack { lo, eth: None, dhcp: None, ports: PortTable::new(), pools: BTreeMap::new(), closing: Vec::new(), waiters: BTreeMap::new(), next_id: 1 };
+        Stack { lo, eth: None, dhcp: None, ports: PortTable::new(), pools: BTreeMap::new(), closing: Vec::new(), waiters: BTreeMap::new(), next_id: 1, spare_tcp: Vec::new(), default_ack_delay: None };
     if let Some(found) = crate::arch::virtio::find(virtio_drivers::transport::DeviceType::Network) {
         match VirtioDevice::new(found.transport) {
             Ok(mut device) => {
@@ -444,7 +453,23 @@ impl Stack {
     }
 
     fn remove(&mut self, h: Handle) {
-        self.set(h.iface).remove(h.socket);
+        let socket = self.set(h.iface).remove(h.socket);
+        if let smoltcp::socket::Socket::Tcp(mut tcp) = socket
+            && self.spare_tcp.len() < SPARE_TCP_MAX
+            && crate::mm::heap_room_for_user(TCP_SOCKET_BYTES)
+        {
+            // What reset() (at the next listen or connect) leaves as it was:
+            // the options a process set go back to a new socket's. Out of
+            // every set, the socket sends nothing more.
+            tcp.abort();
+            tcp.set_timeout(None);
+            tcp.set_keep_alive(None);
+            tcp.set_hop_limit(None);
+            tcp.set_ack_delay(self.default_ack_delay);
+            tcp.set_nagle_enabled(true);
+            tcp.set_congestion_control(tcp::CongestionControl::None);
+            self.spare_tcp.push(tcp);
+        }
     }
 
     /// A fresh id for a socket (port ownership, listeners).
@@ -453,11 +478,18 @@ impl Stack {
         self.next_id
     }
 
+    /// A TCP socket, closed: a spare one (its buffers' old bytes are never
+    /// read: smoltcp hands out only what was queued after `listen` or
+    /// `connect` reset it) or a new one.
     pub fn new_tcp(&mut self, iface: IfaceId) -> Handle {
-        let socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; TCP_RX_BUFFER]),
-            tcp::SocketBuffer::new(vec![0; TCP_TX_BUFFER]),
-        );
+        let socket = self.spare_tcp.pop().unwrap_or_else(|| {
+            let fresh = tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; TCP_RX_BUFFER]),
+                tcp::SocketBuffer::new(vec![0; TCP_TX_BUFFER]),
+            );
+            self.default_ack_delay = fresh.ack_delay();
+            fresh
+        });
         Handle { iface, socket: self.set(iface).add(socket) }
     }
 
