@@ -773,8 +773,12 @@ impl AddressSpace {
     /// already emptied of leaves), and clears their root entries.
     pub fn free_user_tables(&mut self, ranges: &[(u64, u64)]) {
         let mut tables = DirectMap;
-        let mut seen = alloc::collections::BTreeSet::new();
-        let mut roots = alloc::collections::BTreeSet::new();
+        // Walked in address order, a table's chunks come one after another:
+        // comparing with the last table seen at its level drops nearly every
+        // repeat; the sort at the end drops any left (unsorted ranges).
+        let mut seen: alloc::vec::Vec<u64> = alloc::vec::Vec::with_capacity(16);
+        let mut roots: alloc::vec::Vec<usize> = alloc::vec::Vec::with_capacity(4);
+        let mut last = [u64::MAX; 3];
         for &(start, end) in ranges {
             let mut addr = start & !(LEVEL_SPAN[2] - 1);
             while addr < end {
@@ -789,15 +793,23 @@ impl AddressSpace {
                         next = (addr & !(LEVEL_SPAN[level] - 1)) + LEVEL_SPAN[level];
                         break;
                     }
-                    if level == 0 {
-                        roots.insert(idx[0]);
+                    let child = entry.addr().as_u64();
+                    if last[level] != child {
+                        last[level] = child;
+                        seen.push(child);
+                        if level == 0 {
+                            roots.push(idx[0]);
+                        }
                     }
-                    seen.insert(entry.addr().as_u64());
                     table = entry.addr();
                 }
                 addr = next;
             }
         }
+        seen.sort_unstable();
+        seen.dedup();
+        roots.sort_unstable();
+        roots.dedup();
         for index in roots {
             if index < 256 {
                 tables.write_entry(self.root, index, PageTableEntry::EMPTY);
