@@ -91,6 +91,11 @@ pub struct Pipe {
     written_total: u64,
     /// Ends opened, closed or resized so far (for `generation`).
     end_changes: u64,
+    /// Whether poll, select, epoll or SIGIO ever looked at the pipe
+    /// (Linux's `poll_usage`): from then on every read and write wakes its
+    /// waiters, whose readiness tests (edge-triggered epoll counts bytes)
+    /// may see any change.
+    polled: bool,
 }
 
 impl Default for Pipe {
@@ -102,7 +107,7 @@ impl Default for Pipe {
 impl Pipe {
     /// An empty pipe with one read end and one write end (`pipe2`).
     pub fn new() -> Self {
-        Pipe { ring: Vec::new(), capacity: PIPE_CAPACITY, head: 0, len: 0, readers: 1, writers: 1, reader_opens: 0, writer_opens: 0, read_total: 0, written_total: 0, end_changes: 0 }
+        Pipe { ring: Vec::new(), capacity: PIPE_CAPACITY, head: 0, len: 0, readers: 1, writers: 1, reader_opens: 0, writer_opens: 0, read_total: 0, written_total: 0, end_changes: 0, polled: false }
     }
 
     /// The pipe of a FIFO nobody has open yet.
@@ -324,6 +329,30 @@ impl Pipe {
         self.space() >= PIPE_BUF || self.readers == 0
     }
 
+    /// Records that a readiness test looked at the pipe (see
+    /// [`Pipe::read_may_unblock`]).
+    pub fn mark_polled(&mut self) {
+        self.polled = true;
+    }
+
+    /// After a read that found `space_before` bytes free: may a thread
+    /// blocked on the pipe go on now? As Linux's `pipe_read`, which wakes
+    /// writers only when the pipe was full: a writer blocks only for want
+    /// of room, at most [`PIPE_BUF`] bytes for an atomic write, and a
+    /// reader only on an empty pipe. Always, once the pipe was polled.
+    pub fn read_may_unblock(&self, space_before: usize) -> bool {
+        self.polled || space_before < PIPE_BUF
+    }
+
+    /// After a write into a pipe that held `len_before` bytes: may a
+    /// thread blocked on the pipe go on now? Readers block only on an
+    /// empty pipe (Linux's `pipe_write` wakes them when it was empty), and
+    /// a writer can not have been helped by another write. Always, once
+    /// the pipe was polled.
+    pub fn write_may_unblock(&self, len_before: usize) -> bool {
+        self.polled || len_before == 0
+    }
+
     /// Are both sides closed (the kernel can free the pipe)?
     pub fn is_unused(&self) -> bool {
         self.readers == 0 && self.writers == 0
@@ -368,6 +397,35 @@ mod tests {
         assert_eq!(small.resize(4096, false), Ok(4096));
         assert_eq!(small.write(&pattern(10000, 1)), PipeWrite::Wrote(4096));
         assert_eq!(small.write(b"x"), PipeWrite::WouldBlock);
+    }
+
+    #[test]
+    fn reads_and_writes_wake_only_when_a_waiter_may_go_on() {
+        let mut p = Pipe::new();
+        // Into an empty pipe: a reader may have waited.
+        let before = p.available();
+        assert_eq!(p.write(b"ab"), PipeWrite::Wrote(2));
+        assert!(p.write_may_unblock(before));
+        // Into a pipe with bytes: no reader waits on it.
+        let before = p.available();
+        assert_eq!(p.write(b"c"), PipeWrite::Wrote(1));
+        assert!(!p.write_may_unblock(before));
+        // Out of a pipe with room for PIPE_BUF: no writer waits on it.
+        let mut buf = [0u8; 1];
+        let space = p.space();
+        assert_eq!(p.read(&mut buf), PipeRead::Data(1));
+        assert!(!p.read_may_unblock(space));
+        // Out of a pipe with less room than PIPE_BUF: an atomic writer may wait.
+        let fill = alloc::vec![7u8; p.space() - (PIPE_BUF - 1)];
+        assert_eq!(p.write(&fill), PipeWrite::Wrote(fill.len()));
+        let space = p.space();
+        assert!(space < PIPE_BUF);
+        assert_eq!(p.read(&mut buf), PipeRead::Data(1));
+        assert!(p.read_may_unblock(space));
+        // Once polled, every read and write may matter.
+        p.mark_polled();
+        assert!(p.write_may_unblock(1));
+        assert!(p.read_may_unblock(PIPE_CAPACITY));
     }
 
     #[test]

@@ -467,10 +467,17 @@ pub(super) fn unix_io(transfer: crate::net::unix::Transfer) -> Io {
 }
 
 fn pipe_read(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, buf: &mut [u8]) -> Io {
-    let result = pipe.lock().read(buf);
+    let (result, wake) = {
+        let mut p = pipe.lock();
+        let space_before = p.space();
+        let result = p.read(buf);
+        (result, p.read_may_unblock(space_before))
+    };
     match result {
         PipeRead::Data(n) => {
-            proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(pipe)));
+            if wake {
+                proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(pipe)));
+            }
             Io::Done(n)
         }
         PipeRead::Eof => Io::Done(0),
@@ -537,11 +544,15 @@ fn pipe_write(pipe: &alloc::sync::Arc<spin::Mutex<process::Pipe>>, data: &[u8]) 
     if !p.has_buffer() && p.readers() > 0 && !crate::mm::heap_room_for_user(p.capacity()) {
         return Err(Errno::ENOMEM);
     }
+    let len_before = p.available();
     let result = p.write(data);
+    let wake = p.write_may_unblock(len_before);
     drop(p);
     match result {
         PipeWrite::Wrote(n) => {
-            proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(pipe)));
+            if wake {
+                proc::sched::wake_all(BlockOn::Pipe(fs::pipe_id(pipe)));
+            }
             Ok(Io::Done(n))
         }
         PipeWrite::WouldBlock => Ok(Io::Wait(BlockOn::Pipe(fs::pipe_id(pipe)))),
@@ -1835,14 +1846,19 @@ pub fn readiness(kind: &FileKind, flags: u32) -> u32 {
         // Linux: a write end without readers reports POLLERR (with POLLOUT),
         // a read end without writers POLLHUP.
         FileKind::Pipe { pipe, write_end } => {
-            let p = pipe.lock();
+            let mut p = pipe.lock();
+            // From now on every read and write wakes (Pipe::read_may_unblock).
+            p.mark_polled();
             // A FIFO opened O_RDWR is both ends: it is its own writer and reader.
             if *write_end && flags & 3 == 2 {
                 bits(p.readable(), p.writable(), false, false)
             } else if *write_end { bits(false, p.writable(), false, p.readers() == 0) } else { bits(p.readable(), false, p.writers() == 0, false) }
         }
         FileKind::Unix(end) => {
-            let (rx, tx) = (end.rx.lock(), end.tx.lock());
+            let (mut rx, mut tx) = (end.rx.lock(), end.tx.lock());
+            // As for pipes: every read and write of the ends wakes from now on.
+            rx.mark_polled();
+            tx.mark_polled();
             let eof = !end.can_read() || rx.writers() == 0;
             let peer_gone = !end.can_write() || tx.readers() == 0;
             let mut events = bits(rx.readable() || eof, tx.writable() || peer_gone, eof && peer_gone, false);
