@@ -140,11 +140,69 @@ impl Region {
     }
 }
 
+/// A process's regions by start address, with the last one found by
+/// address kept: page faults and user copies come in runs within one
+/// region. Every change forgets it, so it is never stale.
+#[derive(Clone, Default)]
+struct RegionMap {
+    map: BTreeMap<u64, Region>,
+    last: core::cell::Cell<Option<Region>>,
+}
+
+impl RegionMap {
+    /// The region containing `addr`.
+    fn at(&self, addr: u64) -> Option<Region> {
+        if let Some(region) = self.last.get()
+            && region.start <= addr
+            && addr < region.end
+        {
+            return Some(region);
+        }
+        let found = self.map.range(..=addr).next_back().map(|(_, r)| *r).filter(|r| addr < r.end);
+        if found.is_some() {
+            self.last.set(found);
+        }
+        found
+    }
+
+    fn insert(&mut self, start: u64, region: Region) -> Option<Region> {
+        self.last.set(None);
+        self.map.insert(start, region)
+    }
+
+    fn remove(&mut self, start: &u64) -> Option<Region> {
+        self.last.set(None);
+        self.map.remove(start)
+    }
+
+    fn clear(&mut self) {
+        self.last.set(None);
+        self.map.clear();
+    }
+
+    fn range_mut<R: core::ops::RangeBounds<u64>>(&mut self, range: R) -> alloc::collections::btree_map::RangeMut<'_, u64, Region> {
+        self.last.set(None);
+        self.map.range_mut(range)
+    }
+
+    fn range<R: core::ops::RangeBounds<u64>>(&self, range: R) -> alloc::collections::btree_map::Range<'_, u64, Region> {
+        self.map.range(range)
+    }
+
+    fn values(&self) -> alloc::collections::btree_map::Values<'_, u64, Region> {
+        self.map.values()
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
 /// The lower half of one process.
 pub struct Memory {
     pub space: AddressSpace,
     pub key: Key,
-    regions: BTreeMap<u64, Region>,
+    regions: RegionMap,
     pub brk_start: u64,
     pub brk: u64,
     /// Lowest address the stack may grow down to.
@@ -197,7 +255,7 @@ impl Memory {
         Memory {
             space,
             key,
-            regions: BTreeMap::new(),
+            regions: RegionMap::default(),
             brk_start: 0,
             brk: 0,
             stack_limit: STACK_TOP - STACK_MAX,
@@ -258,7 +316,7 @@ impl Memory {
 
     /// The region containing `addr`.
     pub fn region_at(&self, addr: u64) -> Option<Region> {
-        self.regions.range(..=addr).next_back().map(|(_, r)| *r).filter(|r| addr < r.end)
+        self.regions.at(addr)
     }
 
     /// Whether regions cover every byte of `[start, end)` (the ENOMEM test of
