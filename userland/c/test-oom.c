@@ -220,6 +220,16 @@ static void full_machine(void)
         not_ok("pipe", "%s", errname(errno));
         return;
     }
+    /* A pipe's ring is allocated at its first write and kept while it has a
+     * reader: one byte through `go` and `piled` now, so that releasing the
+     * pilers and their reports need no memory once it is full (a report
+     * refused with ENOMEM left this process waiting for it). */
+    char primer = 'p';
+    if (write(go[1], &primer, 1) != 1 || read(go[0], &primer, 1) != 1 || write(piled[1], &primer, 1) != 1 ||
+        read(piled[0], &primer, 1) != 1) {
+        not_ok("priming the release and report pipes", "%s", errname(errno));
+        return;
+    }
     /* Pilers first (an exec needs memory), released once memory is full. */
     pid_t pilers[PILERS];
     for (int i = 0; i < PILERS; i++) {

@@ -263,6 +263,12 @@ pub fn heap_growth_frames(bytes: usize) -> usize {
 /// the frame reserve untouched. Such data is then charged to the
 /// processes' share of memory, so the reserve stays the kernel's.
 pub fn heap_room_for_user(bytes: usize) -> bool {
+    // The frames of kernel stacks kept for reuse count as free (MemFree
+    // shows them so): given back before the answer is no.
+    heap_room_now(bytes) || (drop_cached_stacks() && heap_room_now(bytes))
+}
+
+fn heap_room_now(bytes: usize) -> bool {
     let (total, used) = crate::arch::heap::stats();
     if total.saturating_sub(used) >= bytes.saturating_mul(2) {
         return true;
@@ -276,6 +282,14 @@ pub fn heap_room_for_user(bytes: usize) -> bool {
 /// new kernel records are then refused (ENOMEM), keeping the other half
 /// for what the kernel must still do (exits, signals, wake-ups).
 pub fn kernel_memory_low() -> bool {
+    if !kernel_memory_low_now() {
+        return false;
+    }
+    // As in heap_room_for_user: the kept kernel stacks go back first.
+    !drop_cached_stacks() || kernel_memory_low_now()
+}
+
+fn kernel_memory_low_now() -> bool {
     if frame::free_frames() >= frame::reserve() / 2 {
         return false;
     }
