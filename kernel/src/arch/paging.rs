@@ -79,9 +79,12 @@ fn with_two_tables<R>(a: PhysAddr, b: PhysAddr, f: impl FnOnce(&mut [u64; 512], 
     assert!(a != b, "one page table as two");
     let first = phys_to_virt(a).as_u64() as *mut [u64; 512];
     let second = phys_to_virt(b).as_u64() as *mut [u64; 512];
-    // SAFETY: as in with_entries, for two distinct frames (checked above),
-    // so the two slices do not overlap.
-    f(unsafe { &mut *first }, unsafe { &mut *second })
+    // SAFETY: as in with_entries; the two frames differ (checked above), so
+    // this slice and the next do not overlap.
+    let first = unsafe { &mut *first };
+    // SAFETY: as for `first`, of the other frame.
+    let second = unsafe { &mut *second };
+    f(first, second)
 }
 
 /// The first slot in `[from, last]` of the page table `table` whose entry
@@ -454,19 +457,7 @@ impl AddressSpace {
     /// each page table's part of the range (one call per table, so that the
     /// frames' counts are taken once per table, not once per page).
     pub fn unmap_range_keep_tables(&mut self, start: u64, end: u64, mut release: impl FnMut(&[u64])) {
-        let mut addr = start;
-        while addr < end {
-            let table = match self.page_table_for(addr) {
-                Ok(table) => table,
-                Err(next) => {
-                    addr = next;
-                    continue;
-                }
-            };
-            let chunk = addr & !(LEVEL_SPAN[2] - 1);
-            let chunk_end = (chunk + LEVEL_SPAN[2]).min(end);
-            let first = paging::indices(VirtAddr::new(addr))[3];
-            let last = ((chunk_end - 1 - chunk) / paging::PAGE_SIZE) as usize;
+        let _ = self.for_each_table_part(start, end, |table, _, first, last| -> Result<(), ()> {
             with_entries(table, |entries| {
                 let part = &mut entries[first..=last];
                 release(part);
@@ -481,8 +472,8 @@ impl AddressSpace {
                     }
                 }
             });
-            addr = chunk_end;
-        }
+            Ok(())
+        });
     }
 
     /// Removes every 4 KiB leaf of `[start, end)` in the lower half, handing
@@ -738,12 +729,18 @@ impl AddressSpace {
         Ok(table)
     }
 
-    /// Calls `visit(table, index, addr)` for every 4 KiB leaf slot of
-    /// `[start, end)` whose page table exists, walking down once per page
-    /// table and skipping absent ones (work proportional to what is mapped);
-    /// `visit` returns false to stop. The walk every leaf operation shares.
+    /// Calls `visit(table, chunk, first, last)` for every page table that
+    /// covers part of `[start, end)`: the table, the 2 MiB chunk it maps and
+    /// the slots `first..=last` of the range in it. Walks down once per
+    /// table and skips absent ones (work proportional to what is mapped);
+    /// stops at `visit`'s first error. The walk every leaf operation shares.
     #[inline(always)]
-    fn for_each_slot(&self, start: u64, end: u64, mut visit: impl FnMut(PhysAddr, usize, u64) -> bool) {
+    fn for_each_table_part<E>(
+        &self,
+        start: u64,
+        end: u64,
+        mut visit: impl FnMut(PhysAddr, u64, usize, usize) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut addr = start;
         while addr < end {
             let table = match self.page_table_for(addr) {
@@ -755,18 +752,31 @@ impl AddressSpace {
             };
             let chunk = addr & !(LEVEL_SPAN[2] - 1);
             let chunk_end = (chunk + LEVEL_SPAN[2]).min(end);
+            let first = paging::indices(VirtAddr::new(addr))[3];
             let last = ((chunk_end - 1 - chunk) / paging::PAGE_SIZE) as usize;
-            let mut index = paging::indices(VirtAddr::new(addr))[3];
+            visit(table, chunk, first, last)?;
+            addr = chunk_end;
+        }
+        Ok(())
+    }
+
+    /// Calls `visit(table, index, addr)` for every occupied 4 KiB leaf slot
+    /// of `[start, end)` (see [`Self::for_each_table_part`]); `visit`
+    /// returns false to stop.
+    #[inline(always)]
+    fn for_each_slot(&self, start: u64, end: u64, mut visit: impl FnMut(PhysAddr, usize, u64) -> bool) {
+        let _ = self.for_each_table_part(start, end, |table, chunk, first, last| {
+            let mut index = first;
             // Only slots that hold something: every visitor skips empty
             // ones, and a region's tables are mostly empty slots.
             while let Some(found) = next_occupied(table, index, last) {
                 if !visit(table, found, chunk + found as u64 * paging::PAGE_SIZE) {
-                    return;
+                    return Err(());
                 }
                 index = found + 1;
             }
-            addr = chunk_end;
-        }
+            Ok(())
+        });
     }
 
     /// Frees the lower-half tables that cover `ranges` (the process's regions,
@@ -836,26 +846,12 @@ impl AddressSpace {
         child_key: pkru::Key,
         mut share: impl FnMut(&[u64]),
     ) -> Result<(), MapError> {
-        let mut addr = start;
-        while addr < end {
-            let table = match self.page_table_for(addr) {
-                Ok(table) => table,
-                Err(next) => {
-                    addr = next;
-                    continue;
-                }
-            };
-            let chunk = addr & !(LEVEL_SPAN[2] - 1);
-            let chunk_end = (chunk + LEVEL_SPAN[2]).min(end);
-            let mut first = paging::indices(VirtAddr::new(addr))[3];
-            let last = ((chunk_end - 1 - chunk) / paging::PAGE_SIZE) as usize;
+        self.for_each_table_part(start, end, |table, chunk, first, last| {
             // The chunk's first leaf makes the child's tables down to its
             // page table; the rest of the chunk is copied entry by entry.
-            let Some(index) = next_occupied(table, first, last) else {
-                addr = chunk_end;
-                continue;
+            let Some(first) = next_occupied(table, first, last) else {
+                return Ok(());
             };
-            first = index;
             let leaf = DirectMap.read_entry(table, first);
             let attrs = Attributes { writable: false, key: child_key, ..Attributes::from_entry(leaf) };
             let at = chunk + first as u64 * paging::PAGE_SIZE;
@@ -881,8 +877,7 @@ impl AddressSpace {
                 }
                 share(&child[first..=last]);
             });
-            addr = chunk_end;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
