@@ -436,3 +436,36 @@ fn parked_leaves_keep_their_frame_and_are_not_present() {
     assert_eq!(parked.addr(), PhysAddr::new(0x1234_5000));
     assert!(!PageTableEntry::EMPTY.holds_frame());
 }
+
+#[test]
+fn cow_copy_drops_write_in_both_keys_the_child_and_counts_every_frame() {
+    let writable = PteFlags::PRESENT | PteFlags::WRITABLE | PteFlags::USER;
+    let entry = |frame: u64, flags: PteFlags, k: u8| {
+        PageTableEntry::from_raw(frame << 12 | flags.bits()).with_key(key(k)).raw()
+    };
+    let mut parent = [0u64; 20];
+    parent[0] = entry(0x100, writable, 2);
+    parent[9] = entry(0x101, PteFlags::PRESENT | PteFlags::USER, 2);
+    parent[17] = PageTableEntry::from_raw(entry(0x102, writable, 2)).parked().raw();
+    let before = parent;
+    let mut child = [0u64; 20];
+    let mut seen = Vec::new();
+    cow_copy(&mut parent, &mut child, key(5), |leaf| seen.push(leaf.addr().as_u64() >> 12));
+    assert_eq!(seen, [0x100, 0x101, 0x102]);
+    for i in [0, 9] {
+        let (p, c) = (PageTableEntry::from_raw(parent[i]), PageTableEntry::from_raw(child[i]));
+        assert!(p.is_present() && c.is_present());
+        assert_eq!(p.raw() & PteFlags::WRITABLE.bits(), 0, "slot {i} keeps its write right in the parent");
+        assert_eq!(c.raw() & PteFlags::WRITABLE.bits(), 0, "slot {i} is writable in the child");
+        assert_eq!(p.addr(), c.addr());
+        assert_eq!(c.key(), key(5));
+        assert_eq!(p.key(), key(2));
+    }
+    // A parked leaf stays parked (its frame kept) in both.
+    assert_eq!(parent[17], before[17]);
+    assert!(PageTableEntry::from_raw(child[17]).is_parked());
+    assert_eq!(PageTableEntry::from_raw(child[17]).key(), key(5));
+    for i in (0..20).filter(|i| ![0, 9, 17].contains(i)) {
+        assert_eq!((parent[i], child[i]), (0, 0), "slot {i}");
+    }
+}

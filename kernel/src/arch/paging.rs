@@ -62,16 +62,6 @@ fn with_entries<R>(table: PhysAddr, f: impl FnOnce(&mut [u64; 512]) -> R) -> R {
     f(unsafe { &mut *entries })
 }
 
-/// Entries tested for emptiness at once by the whole-table loops: a
-/// process's tables are mostly empty (a reserved stack, a heap's tail).
-const OCCUPANCY_GROUP: usize = 8;
-
-/// Whether every entry of `group` is zero (neither present nor parked).
-#[inline(always)]
-fn all_zero(group: &[u64]) -> bool {
-    group.iter().fold(0, |acc, &entry| acc | entry) == 0
-}
-
 /// As [`with_entries`], for two different tables at once (a parent's and a
 /// child's).
 #[inline(always)]
@@ -383,7 +373,7 @@ impl AddressSpace {
         unsafe { self.activate() };
     }
 
-    /// Frees the root table (after `free_user_tables`, when the process is reaped).
+    /// Frees the root table (after `release_user`, when the process is reaped).
     pub fn free_root(&mut self) {
         if self.root.as_u64() == 0 {
             return;
@@ -461,8 +451,8 @@ impl AddressSpace {
             with_entries(table, |entries| {
                 let part = &mut entries[first..=last];
                 release(part);
-                for group in part.chunks_mut(OCCUPANCY_GROUP) {
-                    if all_zero(group) {
+                for group in part.chunks_mut(paging::OCCUPANCY_GROUP) {
+                    if paging::all_zero(group) {
                         continue;
                     }
                     for raw in group {
@@ -779,9 +769,24 @@ impl AddressSpace {
         });
     }
 
+    /// The end of a process's memory (exit, exec): `release` sees the
+    /// entries of each page table's part of `ranges` (its frames go), then
+    /// the lower-half tables that cover `ranges` are freed. The leaves are
+    /// not cleared first: a table is zeroed when it is allocated again, and
+    /// nothing walks these between the two steps. The caller flushes the TLB.
+    pub fn release_user(&mut self, ranges: &[(u64, u64)], mut release: impl FnMut(&[u64])) {
+        for &(start, end) in ranges {
+            let _ = self.for_each_table_part(start, end, |table, _, first, last| -> Result<(), ()> {
+                with_entries(table, |entries| release(&entries[first..=last]));
+                Ok(())
+            });
+        }
+        self.free_user_tables(ranges);
+    }
+
     /// Frees the lower-half tables that cover `ranges` (the process's regions,
     /// already emptied of leaves), and clears their root entries.
-    pub fn free_user_tables(&mut self, ranges: &[(u64, u64)]) {
+    fn free_user_tables(&mut self, ranges: &[(u64, u64)]) {
         let mut tables = DirectMap;
         // Walked in address order, a table's chunks come one after another:
         // comparing with the last table seen at its level drops nearly every
@@ -832,23 +837,23 @@ impl AddressSpace {
 }
 
 impl AddressSpace {
-    /// fork's copy-on-write sharing of `[start, end)`: every present leaf of
-    /// this space loses its write right, and `child` maps the same frame
-    /// read-only with `child_key` (the leaf's other rights kept). Walks each
-    /// page table once instead of once per page. `share` sees the child's
-    /// entries of each page table's part of the range once they are copied
-    /// (one call per table). The caller flushes this space's TLB afterwards.
+    /// fork's copy-on-write sharing of `[start, end)`: the child gets the
+    /// tables down to each page table that holds a leaf of the range, and
+    /// `copy(parent, child)` gets both tables' parts of the range (one call
+    /// per table, so that the caller counts the frames as it copies:
+    /// [`paging::cow_copy`]). Walks each page table once instead of once per
+    /// page. The caller flushes this space's TLB afterwards.
     pub fn share_cow_into(
         &mut self,
         child: &mut AddressSpace,
         start: u64,
         end: u64,
         child_key: pkru::Key,
-        mut share: impl FnMut(&[u64]),
+        mut copy: impl FnMut(&mut [u64], &mut [u64]),
     ) -> Result<(), MapError> {
         self.for_each_table_part(start, end, |table, chunk, first, last| {
             // The chunk's first leaf makes the child's tables down to its
-            // page table; the rest of the chunk is copied entry by entry.
+            // page table; `copy` then copies the chunk's entries.
             let Some(first) = next_occupied(table, first, last) else {
                 return Ok(());
             };
@@ -857,26 +862,7 @@ impl AddressSpace {
             let at = chunk + first as u64 * paging::PAGE_SIZE;
             child.map(VirtAddr::new(at), leaf.addr(), PageSize::Size4K, attrs)?;
             let child_pt = child.page_table_for(at).map_err(|_| MapError::NotMapped)?;
-            with_two_tables(table, child_pt, |parent, child| {
-                let groups = parent[first..=last].chunks_mut(OCCUPANCY_GROUP).zip(child[first..=last].chunks_mut(OCCUPANCY_GROUP));
-                for (group, child_group) in groups {
-                    if all_zero(group) {
-                        continue;
-                    }
-                    for (slot, child_slot) in group.iter_mut().zip(child_group) {
-                        let leaf = PageTableEntry::from_raw(*slot);
-                        if !leaf.holds_frame() {
-                            continue;
-                        }
-                        // Copy on write: a present leaf loses its write right in
-                        // both spaces; a parked one (PROT_NONE) stays parked in both.
-                        let kept = if leaf.is_present() { PageTableEntry::from_raw(leaf.raw() & !PteFlags::WRITABLE.bits()) } else { leaf };
-                        *slot = kept.raw();
-                        *child_slot = kept.with_key(child_key).raw();
-                    }
-                }
-                share(&child[first..=last]);
-            });
+            with_two_tables(table, child_pt, |parent, child| copy(&mut parent[first..=last], &mut child[first..=last]));
             Ok(())
         })
     }

@@ -340,21 +340,30 @@ impl Drop for ReleaseBatch {
     }
 }
 
-/// One more mapping of each frame that the page-table entries `entries`
-/// hold (fork's copy of a page table): one lock per table. How many.
-pub fn share_entries(entries: &[u64]) -> usize {
-    let mut shared = SHARED.lock();
-    let mut count = 0;
-    for &raw in entries {
-        let leaf = PageTableEntry::from_raw(raw);
-        if !leaf.holds_frame() {
-            continue;
-        }
-        let mappings = shared.get_mut(frame_index(leaf.addr())).expect("shared frame outside RAM");
+/// The frames' mapping counts, locked for one run of [`Shares::add`]
+/// (fork's copy of a page table, which counts each frame as it copies it).
+pub struct Shares<'a> {
+    counts: spin::MutexGuard<'a, alloc::vec::Vec<u32>>,
+    added: usize,
+}
+
+impl Shares<'_> {
+    /// One more mapping of the frame `leaf` holds.
+    #[inline(always)]
+    pub fn add(&mut self, leaf: PageTableEntry) {
+        let mappings = self.counts.get_mut(frame_index(leaf.addr())).expect("shared frame outside RAM");
         *mappings = mappings.checked_add(1).expect("more than 2^32 mappings of one frame");
-        count += 1;
+        self.added += 1;
     }
-    count
+}
+
+/// Runs `f` with the counts locked (one lock per page table); how many
+/// mappings it added. `f` must not free or share frames by other means.
+#[inline(always)]
+pub fn with_shares(f: impl FnOnce(&mut Shares<'_>)) -> usize {
+    let mut shares = Shares { counts: SHARED.lock(), added: 0 };
+    f(&mut shares);
+    shares.added
 }
 
 /// [`release`] of each frame that the page-table entries `entries` hold (a
@@ -367,15 +376,22 @@ pub fn release_entries(entries: &[u64]) -> usize {
         let mut last: u64 = 0;
         {
             let mut shared = SHARED.lock();
-            for (i, &raw) in chunk.iter().enumerate() {
-                let leaf = PageTableEntry::from_raw(raw);
-                if !leaf.holds_frame() {
+            // Eight empty entries are skipped at once: a region's tables
+            // are mostly empty slots (a reserved stack, a heap's tail).
+            for (g, group) in chunk.chunks(8).enumerate() {
+                if group.iter().fold(0, |any, &raw| any | raw) == 0 {
                     continue;
                 }
-                count += 1;
-                match shared.get_mut(frame_index(leaf.addr())) {
-                    Some(mappings) if *mappings > 0 => *mappings -= 1,
-                    _ => last |= 1 << i,
+                for (j, &raw) in group.iter().enumerate() {
+                    let leaf = PageTableEntry::from_raw(raw);
+                    if !leaf.holds_frame() {
+                        continue;
+                    }
+                    count += 1;
+                    match shared.get_mut(frame_index(leaf.addr())) {
+                        Some(mappings) if *mappings > 0 => *mappings -= 1,
+                        _ => last |= 1 << (g * 8 + j),
+                    }
                 }
             }
         }

@@ -901,8 +901,8 @@ impl Memory {
         let regions: Vec<(u64, u64)> = self.regions.values().filter(|r| r.shared.is_none()).map(|r| (r.start, r.end)).collect();
         let mut shared = 0;
         for (start, end) in regions {
-            let result = self.space.share_cow_into(&mut child.space, start, end, key, |entries| {
-                shared += frame::share_entries(entries) as u64;
+            let result = self.space.share_cow_into(&mut child.space, start, end, key, |parent, child| {
+                shared += frame::with_shares(|shares| paging::cow_copy(parent, child, key, |leaf| shares.add(leaf))) as u64;
             });
             // A failed copy's counts are up for what the child maps, which
             // its release drops.
@@ -1062,12 +1062,7 @@ impl Memory {
         // than unmapping page by page, which checks every table for emptiness.
         let ranges: Vec<(u64, u64)> = self.regions.values().map(|r| (r.start, r.end)).collect();
         let mut freed = 0;
-        for &(start, end) in &ranges {
-            self.space.unmap_range_keep_tables(start, end, |entries| {
-                freed += frame::release_entries(entries) as u64;
-            });
-        }
-        self.space.free_user_tables(&ranges);
+        self.space.release_user(&ranges, |entries| freed += frame::release_entries(entries) as u64);
         self.space.flush_all();
         self.frames = self.frames.saturating_sub(freed);
         self.regions.clear();
