@@ -27,11 +27,13 @@
 //!
 //! How the kernel is expected to load a plan: for each [`Segment`], map the
 //! pages covering `[vaddr, vaddr + memsz)` with the segment's rights and
-//! the process key, zero them, and copy `filesz` bytes from `file_offset`
-//! to `vaddr`. Bytes of the file outside a segment's own range are never
-//! mapped: the WRPKRU scan covers exactly what becomes executable (plus the
-//! junction of two executable segments that touch in memory). Segments
-//! with `memsz == 0` are validated but left out of the plan.
+//! the process key. A segment [`Segment::in_place`] shows the file's whole
+//! pages ([`Segment::mapped_file_range`]), as Linux maps them; for any
+//! other, zero its pages and copy `filesz` bytes from `file_offset` to
+//! `vaddr` (bytes of the file outside its own range never mapped). The
+//! WRPKRU scan covers exactly what becomes executable (plus the junction
+//! of two executable segments that touch in memory). Segments with
+//! `memsz == 0` are validated but left out of the plan.
 //!
 //! Parsing uses `goblin`'s ELF64 header and program-header types (no_std +
 //! alloc); this crate does every check itself, with checked arithmetic, and
@@ -101,6 +103,14 @@ pub struct Segment {
     pub write: bool,
     /// `PF_X`.
     pub exec: bool,
+    /// Its pages show the file's pages in place, as Linux maps them: a
+    /// read-only segment with no `.bss` whose pages no other segment
+    /// touches. The bytes of its first and last page outside the segment
+    /// (the file's padding or a neighbour's bytes) are then mapped too,
+    /// and the WRPKRU scan of an executable one covers them
+    /// ([`Segment::mapped_file_range`]). Otherwise the kernel copies the
+    /// partial pages and zeroes what lies outside the segment.
+    pub in_place: bool,
 }
 
 impl Segment {
@@ -118,6 +128,23 @@ impl Segment {
     /// One past the last page the segment touches.
     pub fn page_end(&self) -> u64 {
         page_up(self.end()).unwrap_or(USER_END)
+    }
+
+    /// The bytes of the file the segment's mapping shows, as (offset,
+    /// length): whole pages when [`Segment::in_place`], else its own bytes.
+    /// The length may run past the end of the file (the last page's tail
+    /// reads as zeros).
+    pub fn mapped_file_range(&self) -> (u64, u64) {
+        if self.in_place {
+            (page_down(self.file_offset), self.page_end().saturating_sub(self.page_start()))
+        } else {
+            (self.file_offset, self.filesz)
+        }
+    }
+
+    /// Where the mapped file bytes start in memory.
+    fn mapped_start(&self) -> u64 {
+        if self.in_place { self.page_start() } else { self.vaddr }
     }
 }
 
@@ -354,6 +381,19 @@ pub fn plan_with(image: &[u8], dyn_bias: u64, scan: WrpkruScan) -> Result<LoadPl
     if segments.is_empty() {
         return Err(LoadError::NoLoadableSegments);
     }
+    let alone: Vec<bool> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            segments
+                .iter()
+                .enumerate()
+                .all(|(j, o)| j == i || o.page_end() <= s.page_start() || o.page_start() >= s.page_end())
+        })
+        .collect();
+    for (s, alone) in segments.iter_mut().zip(alone) {
+        s.in_place = alone && !s.write && s.filesz == s.memsz;
+    }
 
     if scan == WrpkruScan::Scan {
         scan_wrpkru(image, &segments)?;
@@ -517,6 +557,7 @@ fn check_load(
         read,
         write,
         exec,
+        in_place: false,
     })
 }
 
@@ -532,18 +573,25 @@ fn conflicts(a: &Segment, b: &Segment) -> bool {
 /// Scans the file bytes of every executable segment, and the junction of
 /// two executable segments that touch in memory, for `wrpkru`.
 fn scan_wrpkru(image: &[u8], segments: &[Segment]) -> Result<(), LoadError> {
-    let code = |s: &Segment| file_range(image, s.file_offset, s.filesz).unwrap_or(&[]);
+    // What the mapping shows, clipped to the file (past it: zeros).
+    let code = |s: &Segment| {
+        let (offset, len) = s.mapped_file_range();
+        let len = len.min((image.len() as u64).saturating_sub(offset));
+        file_range(image, offset, len).unwrap_or(&[])
+    };
+    let code_offset = |s: &Segment| s.mapped_file_range().0;
     for s in segments.iter().filter(|s| s.exec) {
         if let Some(at) = pkru::scan::find_wrpkru(code(s)).next() {
             return Err(LoadError::Wrpkru {
-                file_offset: s.file_offset.saturating_add(at as u64),
+                file_offset: code_offset(s).saturating_add(at as u64),
             });
         }
     }
     // In memory, a sequence could start in the last two bytes of one
     // segment and end in the next one when nothing (no .bss) separates them.
     for a in segments.iter().filter(|s| s.exec && s.filesz == s.memsz) {
-        for b in segments.iter().filter(|b| b.exec && b.vaddr == a.end()) {
+        let a_end = a.mapped_start().saturating_add(a.mapped_file_range().1);
+        for b in segments.iter().filter(|b| b.exec && b.mapped_start() == a_end) {
             let (a_code, b_code) = (code(a), code(b));
             let tail = a_code.get(a_code.len().saturating_sub(2)..).unwrap_or(&[]);
             let head = b_code.get(..b_code.len().min(2)).unwrap_or(&[]);
@@ -553,7 +601,7 @@ fn scan_wrpkru(image: &[u8], segments: &[Segment]) -> Result<(), LoadError> {
             if let Some(at) = pkru::scan::find_wrpkru(&window).next() {
                 let back = tail.len().saturating_sub(at) as u64;
                 return Err(LoadError::Wrpkru {
-                    file_offset: a.file_offset.saturating_add(a.filesz).saturating_sub(back),
+                    file_offset: code_offset(a).saturating_add(code(a).len() as u64).saturating_sub(back),
                 });
             }
         }

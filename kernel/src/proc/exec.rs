@@ -383,12 +383,23 @@ fn load_segments(memory: &mut Memory, plan: &loader::LoadPlan, image: &fs::Whole
             .bytes
             .get(segment.file_offset as usize..(segment.file_offset + segment.filesz) as usize)
             .ok_or(Errno::ENOEXEC)?;
-        // The whole pages of file bytes, unless another segment is there.
-        let shared_start = segment.vaddr.next_multiple_of(PAGE_SIZE);
-        let shared_end = ((segment.vaddr + segment.filesz) & !(PAGE_SIZE - 1)).max(shared_start);
+        // The whole pages of file bytes, unless another segment is there; a
+        // segment in place (read-only, its pages its own) shows its first
+        // and last page from the file too, as Linux maps them, instead of
+        // copies (the loader scanned what that makes executable).
+        let (shared_start, shared_end) = if segment.in_place {
+            (start, end)
+        } else {
+            let whole_start = segment.vaddr.next_multiple_of(PAGE_SIZE);
+            (whole_start, ((segment.vaddr + segment.filesz) & !(PAGE_SIZE - 1)).max(whole_start))
+        };
         let shared = shared_end > shared_start && !memory.overlaps(shared_start, shared_end);
         if shared {
-            let offset = segment.file_offset + (shared_start - segment.vaddr);
+            let offset = if segment.in_place {
+                segment.mapped_file_range().0
+            } else {
+                segment.file_offset + (shared_start - segment.vaddr)
+            };
             let len = shared_end - shared_start;
             let code = pagecache::CodeRange { offset, len };
             if prot.exec {
@@ -401,7 +412,9 @@ fn load_segments(memory: &mut Memory, plan: &loader::LoadPlan, image: &fs::Whole
             memory.map_file(shared_start, shared_end, prot, RegionKind::Image, file)?;
         }
         memory.map_fresh_gaps(start, end, prot, RegionKind::Image)?;
-        if shared {
+        if shared && segment.in_place {
+            // Every page is the file's.
+        } else if shared {
             // The partial pages' bytes, around the shared ones.
             let head = (shared_start - segment.vaddr) as usize;
             memory.fill(segment.vaddr, &file[..head])?;
