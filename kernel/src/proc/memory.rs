@@ -999,7 +999,7 @@ impl Memory {
             let mut page = [0u8; 256];
             let take = chunk.min(page.len());
             self.read(at, &mut page[..take])?;
-            if let Some(end) = page[..take].iter().position(|&b| b == 0) {
+            if let Some(end) = memchr::memchr(0, &page[..take]) {
                 out.extend_from_slice(&page[..end]);
                 return Ok(out);
             }
