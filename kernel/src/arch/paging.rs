@@ -616,7 +616,6 @@ impl AddressSpace {
         attrs: Attributes,
         mut unused: impl FnMut(PhysAddr),
     ) -> (usize, Result<(), MapError>) {
-        let mut tables = DirectMap;
         let flags = attrs.leaf_flags(PageSize::Size4K);
         let mut mapped = 0;
         let mut done = 0;
@@ -635,21 +634,21 @@ impl AddressSpace {
                     continue;
                 }
             };
+            // The rest of this page table's part, as one slice.
             let chunk_end = (addr & !(LEVEL_SPAN[2] - 1)) + LEVEL_SPAN[2];
-            while done < frames.len() {
-                let at = start + done as u64 * paging::PAGE_SIZE;
-                if at >= chunk_end {
-                    break;
+            let first = paging::indices(VirtAddr::new(addr))[3];
+            let count = (frames.len() - done).min(((chunk_end - addr) / paging::PAGE_SIZE) as usize);
+            with_entries(table, |entries| {
+                for (slot, &frame) in entries[first..first + count].iter_mut().zip(&frames[done..done + count]) {
+                    if PageTableEntry::from_raw(*slot).holds_frame() {
+                        unused(frame);
+                    } else {
+                        *slot = PageTableEntry::new(frame, flags, attrs.key).raw();
+                        mapped += 1;
+                    }
                 }
-                let index = paging::indices(VirtAddr::new(at))[3];
-                if tables.read_entry(table, index).holds_frame() {
-                    unused(frames[done]);
-                } else {
-                    tables.write_entry(table, index, PageTableEntry::new(frames[done], flags, attrs.key));
-                    mapped += 1;
-                }
-                done += 1;
-            }
+            });
+            done += count;
         }
         (mapped, Ok(()))
     }

@@ -105,7 +105,9 @@ fn in_place_base(data: &[u8]) -> Option<u64> {
 }
 
 /// The frame of page `index`: the archive's own for a whole page of an
-/// in-place file (`base`), else [`frame_of`].
+/// in-place file (`base`), else [`frame_of`]. Inline: every page of a
+/// fault-around window comes through here.
+#[inline(always)]
 fn page_frame(pages: &mut BTreeMap<u64, PhysAddr>, data: &[u8], base: Option<u64>, index: u64) -> Result<PhysAddr, Errno> {
     match base {
         Some(base) if (index + 1) * PAGE_SIZE <= data.len() as u64 => Ok(PhysAddr::new(base + index * PAGE_SIZE)),
