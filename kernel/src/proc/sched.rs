@@ -61,6 +61,7 @@ pub fn effective_pkru(process: &Process) -> Pkru {
 pub fn start(first: alloc::boxed::Box<Process>) -> ! {
     let pid = first.pid;
     PROCS.lock().insert(pid.as_u32(), first);
+    mark_ready(pid);
     let mut boot_rsp = 0u64;
     switch_to_raw((pid, pid), &mut boot_rsp);
     unreachable!("the boot context is never resumed");
@@ -120,6 +121,36 @@ static BLOCKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::ne
 /// Set when a wake-up is queued, cleared when the queue is applied.
 static WAKES_QUEUED: AtomicBool = AtomicBool::new(false);
 
+/// The run queue: the processes that may have a ready thread, in pid
+/// order. Every change of a thread to ready adds its process
+/// ([`mark_ready`]); entries go lazily, when `pick` finds the process with
+/// no ready thread (or gone). `pick` then looks at the few processes that
+/// can run, not at every process (64 nginx workers blocked in epoll_wait
+/// cost nothing at a switch).
+static READY_HINT: spin::Mutex<alloc::vec::Vec<u32>> = spin::Mutex::new(alloc::vec::Vec::new());
+
+/// The processes that may wait for a time or the console (a thread blocked
+/// on `Until`, `Poll` or `Console`) or have an alarm armed: what
+/// `wake_timed` looks at. Added at the block and at the arming
+/// ([`mark_timed`]), dropped lazily as in [`READY_HINT`].
+static TIMED_HINT: spin::Mutex<alloc::vec::Vec<u32>> = spin::Mutex::new(alloc::vec::Vec::new());
+
+/// `pid` may have a ready thread now: the run queue holds it.
+pub fn mark_ready(pid: Pid) {
+    let mut hint = READY_HINT.lock();
+    if let Err(at) = hint.binary_search(&pid.as_u32()) {
+        hint.insert(at, pid.as_u32());
+    }
+}
+
+/// `pid` waits for a time, or has an alarm armed: `wake_timed` looks at it.
+pub fn mark_timed(pid: Pid) {
+    let mut hint = TIMED_HINT.lock();
+    if !hint.contains(&pid.as_u32()) {
+        hint.push(pid.as_u32());
+    }
+}
+
 /// Whether wake-ups are waiting to be applied (someone was just woken).
 pub fn has_pending_wakes() -> bool {
     WAKES_QUEUED.load(Ordering::Relaxed)
@@ -160,9 +191,10 @@ fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<P
         core::mem::swap(&mut wakes, &mut *queued);
     }
     let mut woke = false;
-    let mut ready = |t: &mut Thread| {
+    let mut ready = |pid: Pid, t: &mut Thread| {
         woke = true;
         t.run = RunState::Ready;
+        mark_ready(pid);
     };
     for (target, reason, count) in wakes.drain(..) {
         let waits = |t: &Thread| {
@@ -173,27 +205,35 @@ fn apply_wakes(procs: &mut alloc::collections::BTreeMap<u32, alloc::boxed::Box<P
         match target {
             Target::Process(pid) => {
                 if let Some(p) = procs.get_mut(&pid.as_u32()) {
-                    p.threads.iter_mut().filter(|t| waits(t)).for_each(|t| ready(t));
+                    p.threads.iter_mut().filter(|t| waits(t)).for_each(|t| ready(pid, t));
                 }
             }
             Target::Thread(tid) => {
                 let process = super::with_table(|t| t.process_of(tid));
                 if let Some(p) = process.and_then(|pid| procs.get_mut(&pid.as_u32())) {
-                    p.threads.iter_mut().filter(|t| t.tid == tid && waits(t)).for_each(|t| ready(t));
+                    let pid = p.pid;
+                    p.threads.iter_mut().filter(|t| t.tid == tid && waits(t)).for_each(|t| ready(pid, t));
                 }
             }
             Target::Everyone if count == usize::MAX => {
                 for p in procs.values_mut() {
-                    p.threads.iter_mut().filter(|t| waits(t)).for_each(|t| ready(t));
+                    let pid = p.pid;
+                    p.threads.iter_mut().filter(|t| waits(t)).for_each(|t| ready(pid, t));
                 }
             }
             Target::Everyone => {
                 // A limited wake-up (accept): those that have waited longest.
-                let mut candidates: alloc::vec::Vec<&mut alloc::boxed::Box<Thread>> =
-                    procs.values_mut().flat_map(|p| p.threads.iter_mut()).filter(|t| waits(t)).collect();
-                candidates.sort_by_key(|t| t.blocked_since);
-                for t in candidates.into_iter().take(count) {
-                    ready(t);
+                let mut candidates: alloc::vec::Vec<(Pid, &mut alloc::boxed::Box<Thread>)> = procs
+                    .values_mut()
+                    .flat_map(|p| {
+                        let pid = p.pid;
+                        p.threads.iter_mut().map(move |t| (pid, t))
+                    })
+                    .filter(|(_, t)| waits(t))
+                    .collect();
+                candidates.sort_by_key(|(_, t)| t.blocked_since);
+                for (pid, t) in candidates.into_iter().take(count) {
+                    ready(pid, t);
                 }
             }
         }
@@ -209,6 +249,9 @@ pub fn block(reason: BlockOn) {
         let t = p.thread_mut();
         t.run = RunState::Blocked(reason);
         t.blocked_since = BLOCKS.fetch_add(1, Ordering::Relaxed);
+        if matches!(reason, BlockOn::Until(_) | BlockOn::Poll(_) | BlockOn::Console) {
+            mark_timed(pid);
+        }
     }
     schedule();
 }
@@ -248,29 +291,39 @@ fn wake_timed() {
     let mut procs = PROCS.lock();
     super::signal::apply_pending(&mut procs);
     apply_wakes(&mut procs);
-    // The clock and the serial port are read only when someone waits on them
-    // (both are slow under emulation, and this runs at every switch).
-    let timed = procs.values().any(|p| {
-        p.alarm_at.is_some()
-            || p.threads.iter().any(|t| matches!(t.run, RunState::Blocked(BlockOn::Until(_) | BlockOn::Poll(_) | BlockOn::Console)))
-    });
-    if !timed {
+    // Only the processes that may wait for a time or the console; the clock
+    // and the serial port are read only when there are some (both are slow
+    // under emulation, and this runs at every switch).
+    let mut hint = TIMED_HINT.lock();
+    if hint.is_empty() {
+        return;
+    }
+    let waits_timed = |p: &Process| {
+        !p.is_zombie()
+            && (p.alarm_at.is_some()
+                || p.threads.iter().any(|t| matches!(t.run, RunState::Blocked(BlockOn::Until(_) | BlockOn::Poll(_) | BlockOn::Console))))
+    };
+    hint.retain(|pid| procs.get(pid).is_some_and(|p| waits_timed(p)));
+    if hint.is_empty() {
         return;
     }
     let now = crate::time::monotonic_ns();
     let input = crate::arch::serial::input_ready();
-    for p in procs.values_mut() {
+    for pid in hint.iter() {
+        let Some(p) = procs.get_mut(pid) else { continue };
         for t in p.threads.iter_mut() {
-            match t.run {
-                RunState::Blocked(BlockOn::Until(deadline)) if deadline <= now => t.run = RunState::Ready,
-                RunState::Blocked(BlockOn::Poll(deadline)) if deadline <= now || input => t.run = RunState::Ready,
-                RunState::Blocked(BlockOn::Console) if input => t.run = RunState::Ready,
-                _ => {}
+            let due = match t.run {
+                RunState::Blocked(BlockOn::Until(deadline)) => deadline <= now,
+                RunState::Blocked(BlockOn::Poll(deadline)) => deadline <= now || input,
+                RunState::Blocked(BlockOn::Console) => input,
+                _ => false,
+            };
+            if due {
+                t.run = RunState::Ready;
+                mark_ready(p.pid);
             }
         }
-        if !p.is_zombie() {
-            super::signal::fire_alarm_if_due(p, now);
-        }
+        super::signal::fire_alarm_if_due(p, now);
     }
 }
 
@@ -278,28 +331,67 @@ fn wake_timed() {
 type ThreadId = (Pid, Pid);
 
 /// The next ready thread after `after` (in pid order, then each process's
-/// thread order), wrapping around.
+/// thread order), wrapping around: the current process's threads after the
+/// current one, then the run queue's processes after it, then those before
+/// it, then its threads up to the current one.
 fn pick(after: ThreadId) -> Option<ThreadId> {
     let procs = PROCS.lock();
     let (pid, tid) = after;
     // While a vfork child runs in a process's memory, the process's other
     // threads wait too (their memory is the child's until it execs or exits).
-    let ready = |p: &alloc::boxed::Box<Process>, t: &alloc::boxed::Box<Thread>| {
-        t.run == RunState::Ready && !p.is_zombie() && (p.threads.len() == 1 || !p.lent_to_vfork_child())
-    };
-    // The current process's threads after the current one, then the
-    // processes after it, then those before it, then its threads up to the
-    // current one.
+    let ready = |p: &Process, t: &Thread| t.run == RunState::Ready && !p.is_zombie() && (p.threads.len() == 1 || !p.lent_to_vfork_child());
     let own = procs.get(&pid.as_u32());
     let position = own.and_then(|p| p.thread_index(tid)).unwrap_or(usize::MAX);
     let in_own = |range: core::ops::Range<usize>| {
         own.and_then(|p| p.threads.iter().enumerate().find(|(i, t)| range.contains(i) && ready(p, t)).map(|(_, t)| (p.pid, t.tid)))
     };
-    let in_others = |p: &alloc::boxed::Box<Process>| p.threads.iter().find(|t| ready(p, t)).map(|t| (p.pid, t.tid));
-    in_own(position.saturating_add(1)..usize::MAX)
-        .or_else(|| procs.range(pid.as_u32().saturating_add(1)..).find_map(|(_, p)| in_others(p)))
-        .or_else(|| procs.range(..pid.as_u32()).find_map(|(_, p)| in_others(p)))
-        .or_else(|| in_own(0..position.saturating_add(1)))
+    if let Some(next) = in_own(position.saturating_add(1)..usize::MAX) {
+        return Some(next);
+    }
+    let mut hint = READY_HINT.lock();
+    let split = hint.partition_point(|&other| other <= pid.as_u32());
+    // The queue's order from `after` on: those after it, then those before.
+    let mut found = None;
+    let mut stale = alloc::vec::Vec::new();
+    for &other in hint[split..].iter().chain(hint[..split].iter()) {
+        if other == pid.as_u32() {
+            continue;
+        }
+        let Some(p) = procs.get(&other) else {
+            stale.push(other);
+            continue;
+        };
+        if let Some(t) = p.threads.iter().find(|t| ready(p, t)) {
+            found = Some((p.pid, t.tid));
+            break;
+        }
+        // Ready threads a vfork child holds back keep their place.
+        if p.is_zombie() || !p.threads.iter().any(|t| t.run == RunState::Ready) {
+            stale.push(other);
+        }
+    }
+    if !stale.is_empty() {
+        hint.retain(|other| !stale.contains(other));
+    }
+    if found.is_some() {
+        return found;
+    }
+    if let Some(next) = in_own(0..position.saturating_add(1)) {
+        return Some(next);
+    }
+    // Nothing in the queue: before the CPU idles, make sure no ready
+    // thread was left out of it (every change to ready marks it).
+    let missed = procs
+        .values()
+        .filter(|p| p.pid != pid)
+        .find_map(|p| p.threads.iter().find(|t| ready(p, t)).map(|t| (p.pid, t.tid)));
+    if let Some((missed_pid, _)) = missed {
+        log::error!("scheduler: pid {missed_pid} was ready but not in the run queue");
+        if let Err(at) = hint.binary_search(&missed_pid.as_u32()) {
+            hint.insert(at, missed_pid.as_u32());
+        }
+    }
+    missed
 }
 
 /// Runs the next ready thread (the current one if it is the only one

@@ -160,6 +160,7 @@ fn wake_taker(p: &mut Process, sig: syscall::Signal) {
         && matches!(t.run, RunState::Blocked(_))
     {
         t.run = RunState::Ready;
+        sched::mark_ready(p.pid);
     }
 }
 
@@ -175,6 +176,7 @@ pub fn post_to_thread(p: &mut Process, tid: Pid, signal: u32, info: SigInfo) {
     INFOS.lock().insert(info_key(tid, signal, true), info);
     if matches!(t.run, RunState::Blocked(_)) && (t.signals.accepts(sig) || t.sigwait_set & sig.mask_bit() != 0) {
         t.run = RunState::Ready;
+        sched::mark_ready(p.pid);
     }
 }
 
@@ -202,6 +204,9 @@ pub fn take_info(p: &Process, signal: u32, own: bool) -> SigInfo {
 pub fn fire_alarm_if_due(p: &mut Process, now: u64) {
     if p.alarm_at.is_some_and(|at| at <= now) {
         p.alarm_at = (p.alarm_interval != 0).then(|| syscall::time::deadline_ns(now, p.alarm_interval));
+        if p.alarm_at.is_some() {
+            sched::mark_timed(p.pid);
+        }
         let pid = p.pid.as_u32() as i32;
         post(p, SIGALRM, SigInfo::kill(SIGALRM as i32, pid, 0));
     }

@@ -136,6 +136,7 @@ pub fn spawn(p: &mut Process, frame: &SyscallFrame, spec: &NewThread) -> Result<
     thread.clear_child_tid = spec.clear_child_tid.unwrap_or(0);
     p.threads.push(thread);
     let pid = p.pid;
+    super::sched::mark_ready(pid);
     super::with_table(|t| t.add_thread(tid, pid));
     Ok(tid)
 }

@@ -414,7 +414,9 @@ pub fn dispatch(frame: &mut SyscallFrame) {
             proc::give_back(parent, memory);
         }
         if let Some(child) = spawn {
-            proc::PROCS.lock().insert(child.pid.as_u32(), child);
+            let pid = child.pid;
+            proc::PROCS.lock().insert(pid.as_u32(), child);
+            proc::sched::mark_ready(pid);
         }
         if let Some(pid) = reap
             && let Some((own, children)) = proc::reap(pid)
