@@ -45,6 +45,32 @@ mod mount_tests;
 
 /// An inode number; also the `st_ino` reported by `stat`.
 pub type InodeId = u64;
+
+/// The hash of the inode table: one multiply of the inode number (a
+/// Fibonacci hash). Inode numbers are small and distinct, so nothing needs
+/// the general-purpose hasher's mixing, which was a third of every look-up
+/// (one per step of every path walk).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InodeHasher(u64);
+
+impl core::hash::Hasher for InodeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// What the inode tables hash with.
+pub type InodeHash = core::hash::BuildHasherDefault<InodeHasher>;
 /// The root directory.
 pub const ROOT: InodeId = 1;
 /// Longest name of one path component (`NAME_MAX`).
@@ -409,7 +435,7 @@ impl Identity {
 /// ([`Fs::mount`]).
 #[derive(Debug)]
 pub struct Fs {
-    inodes: HashMap<InodeId, Inode>,
+    inodes: HashMap<InodeId, Inode, InodeHash>,
     next_ino: InodeId,
     /// The next [`Inode::generation`].
     next_generation: u64,
@@ -430,7 +456,7 @@ pub struct Fs {
     next_remote_generation: core::cell::Cell<u64>,
     /// The names of files made without one ([`Fs::create_anonymous`]),
     /// as /proc shows them (`memfd:NAME`), until they are freed.
-    anonymous_names: HashMap<InodeId, Vec<u8>>,
+    anonymous_names: HashMap<InodeId, Vec<u8>, InodeHash>,
 }
 
 impl Default for Fs {
@@ -541,7 +567,7 @@ impl Fs {
                 entries: BTreeMap::new(),
             }),
         };
-        let mut inodes = HashMap::new();
+        let mut inodes = HashMap::default();
         inodes.insert(ROOT, root);
         Fs {
             inodes,
@@ -552,7 +578,7 @@ impl Fs {
             clock: None,
             mounts: Vec::new(),
             next_remote_generation: core::cell::Cell::new(1 << 62),
-            anonymous_names: HashMap::new(),
+            anonymous_names: HashMap::default(),
         }
     }
 
