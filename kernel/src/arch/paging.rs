@@ -178,6 +178,16 @@ impl AddressSpace {
         paging::translate(&DirectMap, self.root, virt)
     }
 
+    /// [`Self::translate`] without decoding the leaf's rights: the leaf and
+    /// the exact physical address (the user copies' check).
+    #[inline]
+    pub fn translate_leaf(&self, virt: VirtAddr) -> Option<(PageTableEntry, PhysAddr)> {
+        if self.is_detached() {
+            return None;
+        }
+        paging::translate_leaf(&DirectMap, self.root, virt).map(|(leaf, phys, _)| (leaf, phys))
+    }
+
     /// Whether this is the placeholder of `detached` (no tables at all).
     pub fn is_detached(&self) -> bool {
         self.root.as_u64() == 0

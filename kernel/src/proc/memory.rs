@@ -13,7 +13,7 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use paging::{Attributes, PAGE_SIZE, PageSize, PhysAddr, VirtAddr};
+use paging::{Attributes, PAGE_SIZE, PageSize, PageTableEntry, PhysAddr, PteFlags, VirtAddr};
 use pkru::Key;
 use syscall::Errno;
 
@@ -823,26 +823,26 @@ impl Memory {
             return Err(Errno::EFAULT);
         }
         let virt = VirtAddr::new(addr);
-        let mut translation = match self.space.translate(virt) {
-            Some(t) => t,
+        let writable = |leaf: PageTableEntry| leaf.flags().contains(PteFlags::WRITABLE);
+        let (mut leaf, mut phys) = match self.space.translate_leaf(virt) {
+            Some(found) => found,
             None => match self.demand_page(addr, write, false) {
-                Fault::Served => self.space.translate(virt).ok_or(Errno::EFAULT)?,
+                Fault::Served => self.space.translate_leaf(virt).ok_or(Errno::EFAULT)?,
                 Fault::NoMemory => return Err(Errno::ENOMEM),
                 Fault::Refused | Fault::PastEnd => return Err(Errno::EFAULT),
             },
         };
-        if write && !translation.attrs.writable {
+        if write && !writable(leaf) {
             match self.write_fault(addr) {
-                Fault::Served => translation = self.space.translate(virt).ok_or(Errno::EFAULT)?,
+                Fault::Served => (leaf, phys) = self.space.translate_leaf(virt).ok_or(Errno::EFAULT)?,
                 Fault::NoMemory => return Err(Errno::ENOMEM),
                 Fault::Refused | Fault::PastEnd => {}
             }
         }
-        let attrs = translation.attrs;
-        if !attrs.user || !self.membership.opens(self.key, attrs.key) || (write && !attrs.writable) {
+        if !leaf.flags().contains(PteFlags::USER) || !self.membership.opens(self.key, leaf.key()) || (write && !writable(leaf)) {
             return Err(Errno::EFAULT);
         }
-        Ok(translation.phys)
+        Ok(phys)
     }
 
     /// A write to a present read-only page: if its region is writable the page
