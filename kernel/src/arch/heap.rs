@@ -72,10 +72,62 @@ struct KernelHeap {
     cache: spin::Mutex<BlockCache>,
 }
 
-/// The buddy allocator's size class of `layout`: log2 of the block it gives.
+/// The buddy allocator's size class of `layout`: log2 of the block it gives
+/// (its size rounded up to a power of two, at least the alignment and a
+/// pointer), computed as the bit length of `size - 1`.
+#[inline(always)]
 fn class_of(layout: &Layout) -> usize {
-    let size = layout.size().next_power_of_two().max(layout.align()).max(core::mem::size_of::<usize>());
-    size.trailing_zeros() as usize
+    let size = layout.size().max(layout.align()).max(core::mem::size_of::<usize>());
+    (usize::BITS - (size - 1).leading_zeros()) as usize
+}
+
+impl KernelHeap {
+    /// A cached block of `class`, if any.
+    #[inline(always)]
+    fn take_cached(&self, class: usize) -> Option<*mut u8> {
+        let mut cache = self.cache.lock();
+        let block = cache.heads[class];
+        if block == 0 {
+            return None;
+        }
+        // SAFETY: a cached block of this class; its first word holds the next.
+        cache.heads[class] = unsafe { *(block as *const usize) };
+        cache.counts[class] -= 1;
+        Some(block as *mut u8)
+    }
+
+    /// Keeps `ptr` (a block of `class`) if its list has room.
+    #[inline(always)]
+    fn keep(&self, ptr: *mut u8, class: usize) -> bool {
+        let mut cache = self.cache.lock();
+        if cache.counts[class] >= CACHE_DEPTH {
+            return false;
+        }
+        // SAFETY: the caller gives up the block (at least 2^class >= 8
+        // bytes, aligned to them): its first word links the list.
+        unsafe { *(ptr as *mut usize) = cache.heads[class] };
+        cache.heads[class] = ptr as usize;
+        cache.counts[class] += 1;
+        true
+    }
+
+    /// The buddy allocator's own path, out of line (the cached one needs
+    /// no saved registers).
+    #[inline(never)]
+    fn alloc_buddy(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's layout, passed on.
+        unsafe { self.buddy.alloc(layout) }
+    }
+
+    /// See [`Self::alloc_buddy`].
+    ///
+    /// # Safety
+    /// `ptr` was allocated by this heap with `layout`.
+    #[inline(never)]
+    unsafe fn dealloc_buddy(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the block and layout the caller allocated with.
+        unsafe { self.buddy.dealloc(ptr, layout) }
+    }
 }
 
 // SAFETY: every block handed out comes from the buddy heap, either directly
@@ -85,35 +137,21 @@ fn class_of(layout: &Layout) -> usize {
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let class = class_of(&layout);
-        if CACHED_CLASSES.contains(&class) {
-            let mut cache = self.cache.lock();
-            let block = cache.heads[class];
-            if block != 0 {
-                // SAFETY: a cached block of this class; its first word holds the next.
-                cache.heads[class] = unsafe { *(block as *const usize) };
-                cache.counts[class] -= 1;
-                return block as *mut u8;
-            }
+        if class <= *CACHED_CLASSES.end()
+            && let Some(block) = self.take_cached(class)
+        {
+            return block;
         }
-        // SAFETY: the caller's layout, passed on.
-        unsafe { self.buddy.alloc(layout) }
+        self.alloc_buddy(layout)
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let class = class_of(&layout);
-        if CACHED_CLASSES.contains(&class) {
-            let mut cache = self.cache.lock();
-            if cache.counts[class] < CACHE_DEPTH {
-                // SAFETY: the caller gives up the block (at least 2^class >=
-                // 8 bytes, aligned to them): its first word links the list.
-                unsafe { *(ptr as *mut usize) = cache.heads[class] };
-                cache.heads[class] = ptr as usize;
-                cache.counts[class] += 1;
-                return;
-            }
+        if class <= *CACHED_CLASSES.end() && self.keep(ptr, class) {
+            return;
         }
         // SAFETY: the block and layout the caller allocated with.
-        unsafe { self.buddy.dealloc(ptr, layout) }
+        unsafe { self.dealloc_buddy(ptr, layout) }
     }
 }
 
