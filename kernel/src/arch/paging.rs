@@ -306,18 +306,19 @@ impl AddressSpace {
     /// A process address space: an empty lower half, and the kernel half
     /// shared with the kernel's own tables (the same PML4 entries).
     pub fn new_user(kernel: &AddressSpace) -> Result<AddressSpace, MapError> {
-        let space = AddressSpace::new()?;
-        let mut tables = DirectMap;
+        // The new root is written whole, not zeroed first: an empty lower
+        // half and the kernel's upper half as a slice (half the stores of
+        // zeroing it and then copying the kernel's entries one by one).
+        let root = crate::mm::frame::allocate_user().map_err(|_| MapError::OutOfMemory)?;
         let supervisor = KERNEL_SUPERVISOR.load(core::sync::atomic::Ordering::Relaxed);
-        // The new root is zeroed: only the kernel's present entries are copied.
-        let mut from = 256;
-        while let Some(index) = next_occupied(kernel.root, from, 511) {
-            from = index + 1;
-            let entry = tables.read_entry(kernel.root, index).raw();
-            let entry = if supervisor { entry & !USER_BIT } else { entry };
-            tables.write_entry(space.root, index, paging::PageTableEntry::from_raw(entry));
-        }
-        Ok(space)
+        with_two_tables(kernel.root, root, |kernel, new| {
+            new[..256].fill(0);
+            new[256..].copy_from_slice(&kernel[256..]);
+            if supervisor {
+                new[256..].iter_mut().for_each(|entry| *entry &= !USER_BIT);
+            }
+        });
+        Ok(AddressSpace { root })
     }
 
 }
