@@ -145,6 +145,10 @@ unsafe impl GlobalAlloc for KernelHeap {
         self.alloc_buddy(layout)
     }
 
+    // Out of line: inlined, its lock and class arithmetic made every drop
+    // of an `Option<Box<_>>` save registers before its `None` test (18
+    // instructions instead of 3 on each system call's context).
+    #[inline(never)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let class = class_of(&layout);
         if class <= *CACHED_CLASSES.end() && self.keep(ptr, class) {
