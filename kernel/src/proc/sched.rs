@@ -129,11 +129,17 @@ static WAKES_QUEUED: AtomicBool = AtomicBool::new(false);
 /// cost nothing at a switch).
 static READY_HINT: spin::Mutex<alloc::vec::Vec<u32>> = spin::Mutex::new(alloc::vec::Vec::new());
 
-/// The processes that may wait for a time or the console (a thread blocked
-/// on `Until`, `Poll` or `Console`) or have an alarm armed: what
-/// `wake_timed` looks at. Added at the block and at the arming
-/// ([`mark_timed`]), dropped lazily as in [`READY_HINT`].
-static TIMED_HINT: spin::Mutex<alloc::vec::Vec<u32>> = spin::Mutex::new(alloc::vec::Vec::new());
+/// The deadlines processes wait for (a thread blocked on `Until` or a
+/// finite `Poll`, an alarm), earliest first, as `(deadline, pid)`: what
+/// `wake_timed` looks at. It reads the first entry only while nothing is
+/// due, however many processes sleep (Linux's timers are ordered the same
+/// way). Added at the block and at the arming ([`mark_timed`]); an entry
+/// whose process no longer waits for it is dropped when it comes due.
+static DEADLINES: spin::Mutex<alloc::collections::BTreeSet<(u64, u32)>> = spin::Mutex::new(alloc::collections::BTreeSet::new());
+
+/// The processes with a thread blocked on `Poll` or `Console`: console
+/// input wakes them. Looked at only when input is there; dropped lazily.
+static INPUT_WAITERS: spin::Mutex<alloc::vec::Vec<u32>> = spin::Mutex::new(alloc::vec::Vec::new());
 
 /// `pid` may have a ready thread now: the run queue holds it.
 pub fn mark_ready(pid: Pid) {
@@ -143,11 +149,19 @@ pub fn mark_ready(pid: Pid) {
     }
 }
 
-/// `pid` waits for a time, or has an alarm armed: `wake_timed` looks at it.
-pub fn mark_timed(pid: Pid) {
-    let mut hint = TIMED_HINT.lock();
-    if !hint.contains(&pid.as_u32()) {
-        hint.push(pid.as_u32());
+/// `pid` waits until `deadline` (a sleep, a poll's timeout, an alarm):
+/// `wake_timed` looks at it then.
+pub fn mark_timed(pid: Pid, deadline: u64) {
+    if deadline != u64::MAX {
+        DEADLINES.lock().insert((deadline, pid.as_u32()));
+    }
+}
+
+/// `pid` waits for console input (poll, or a console read).
+fn mark_input_waiter(pid: Pid) {
+    let mut waiters = INPUT_WAITERS.lock();
+    if !waiters.contains(&pid.as_u32()) {
+        waiters.push(pid.as_u32());
     }
 }
 
@@ -249,8 +263,14 @@ pub fn block(reason: BlockOn) {
         let t = p.thread_mut();
         t.run = RunState::Blocked(reason);
         t.blocked_since = BLOCKS.fetch_add(1, Ordering::Relaxed);
-        if matches!(reason, BlockOn::Until(_) | BlockOn::Poll(_) | BlockOn::Console) {
-            mark_timed(pid);
+        match reason {
+            BlockOn::Until(deadline) => mark_timed(pid, deadline),
+            BlockOn::Poll(deadline) => {
+                mark_timed(pid, deadline);
+                mark_input_waiter(pid);
+            }
+            BlockOn::Console => mark_input_waiter(pid),
+            _ => {}
         }
     }
     schedule();
@@ -291,39 +311,56 @@ fn wake_timed() {
     let mut procs = PROCS.lock();
     super::signal::apply_pending(&mut procs);
     apply_wakes(&mut procs);
-    // Only the processes that may wait for a time or the console; the clock
-    // and the serial port are read only when there are some (both are slow
-    // under emulation, and this runs at every switch).
-    let mut hint = TIMED_HINT.lock();
-    if hint.is_empty() {
+    // Only what is due: the earliest deadlines, then, when console input
+    // is there, its waiters. The clock and the serial port are read only
+    // when someone waits on them (both are slow under emulation, and this
+    // runs at every switch).
+    let mut deadlines = DEADLINES.lock();
+    if let Some(&(first, _)) = deadlines.first() {
+        let now = crate::time::monotonic_ns();
+        if first <= now {
+            while let Some(&(deadline, pid)) = deadlines.first() {
+                if deadline > now {
+                    break;
+                }
+                deadlines.pop_first();
+                let Some(p) = procs.get_mut(&pid) else { continue };
+                if p.is_zombie() {
+                    continue;
+                }
+                for t in p.threads.iter_mut() {
+                    if let RunState::Blocked(BlockOn::Until(at) | BlockOn::Poll(at)) = t.run
+                        && at <= now
+                    {
+                        t.run = RunState::Ready;
+                        mark_ready(p.pid);
+                    }
+                }
+                // A reload of an interval timer goes back in the set.
+                drop(deadlines);
+                super::signal::fire_alarm_if_due(p, now);
+                deadlines = DEADLINES.lock();
+            }
+        }
+    }
+    drop(deadlines);
+    let mut waiters = INPUT_WAITERS.lock();
+    if waiters.is_empty() {
         return;
     }
-    let waits_timed = |p: &Process| {
-        !p.is_zombie()
-            && (p.alarm_at.is_some()
-                || p.threads.iter().any(|t| matches!(t.run, RunState::Blocked(BlockOn::Until(_) | BlockOn::Poll(_) | BlockOn::Console))))
-    };
-    hint.retain(|pid| procs.get(pid).is_some_and(|p| waits_timed(p)));
-    if hint.is_empty() {
+    let waiting = |p: &Process| !p.is_zombie() && p.threads.iter().any(|t| matches!(t.run, RunState::Blocked(BlockOn::Poll(_) | BlockOn::Console)));
+    waiters.retain(|pid| procs.get(pid).is_some_and(|p| waiting(p)));
+    if waiters.is_empty() || !crate::arch::serial::input_ready() {
         return;
     }
-    let now = crate::time::monotonic_ns();
-    let input = crate::arch::serial::input_ready();
-    for pid in hint.iter() {
+    for pid in waiters.iter() {
         let Some(p) = procs.get_mut(pid) else { continue };
         for t in p.threads.iter_mut() {
-            let due = match t.run {
-                RunState::Blocked(BlockOn::Until(deadline)) => deadline <= now,
-                RunState::Blocked(BlockOn::Poll(deadline)) => deadline <= now || input,
-                RunState::Blocked(BlockOn::Console) => input,
-                _ => false,
-            };
-            if due {
+            if matches!(t.run, RunState::Blocked(BlockOn::Poll(_) | BlockOn::Console)) {
                 t.run = RunState::Ready;
                 mark_ready(p.pid);
             }
         }
-        super::signal::fire_alarm_if_due(p, now);
     }
 }
 

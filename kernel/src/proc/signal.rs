@@ -204,8 +204,8 @@ pub fn take_info(p: &Process, signal: u32, own: bool) -> SigInfo {
 pub fn fire_alarm_if_due(p: &mut Process, now: u64) {
     if p.alarm_at.is_some_and(|at| at <= now) {
         p.alarm_at = (p.alarm_interval != 0).then(|| syscall::time::deadline_ns(now, p.alarm_interval));
-        if p.alarm_at.is_some() {
-            sched::mark_timed(p.pid);
+        if let Some(at) = p.alarm_at {
+            sched::mark_timed(p.pid, at);
         }
         let pid = p.pid.as_u32() as i32;
         post(p, SIGALRM, SigInfo::kill(SIGALRM as i32, pid, 0));

@@ -292,8 +292,8 @@ pub fn sys_alarm(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let left = ctx.process.alarm_at.map_or(0, |at| alarm_remaining_secs(remaining_ns(at, now)));
     ctx.process.alarm_at = (seconds != 0).then(|| deadline_ns(now, secs_to_ns(seconds)));
     ctx.process.alarm_interval = 0;
-    if ctx.process.alarm_at.is_some() {
-        proc::sched::mark_timed(ctx.process.pid);
+    if let Some(at) = ctx.process.alarm_at {
+        proc::sched::mark_timed(ctx.process.pid, at);
     }
     Ok(left)
 }
@@ -363,8 +363,8 @@ pub fn sys_setitimer(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             ctx.process.alarm_interval = interval;
             let now = crate::time::monotonic_ns();
             ctx.process.alarm_at = (value != 0).then(|| syscall::time::deadline_ns(now, value));
-            if ctx.process.alarm_at.is_some() {
-                proc::sched::mark_timed(ctx.process.pid);
+            if let Some(at) = ctx.process.alarm_at {
+                proc::sched::mark_timed(ctx.process.pid, at);
             }
         }
     }
