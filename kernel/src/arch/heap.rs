@@ -113,9 +113,12 @@ impl KernelHeap {
 
     /// The buddy allocator's own path, out of line (the cached one needs
     /// no saved registers).
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::alloc`: `layout` has a non-zero size.
     #[inline(never)]
-    fn alloc_buddy(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's layout, passed on.
+    unsafe fn alloc_buddy(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's layout, passed on under the same contract.
         unsafe { self.buddy.alloc(layout) }
     }
 
@@ -123,6 +126,7 @@ impl KernelHeap {
     ///
     /// # Safety
     /// `ptr` was allocated by this heap with `layout`.
+    // SAFETY (of the declaration): the contract above is `GlobalAlloc::dealloc`'s.
     #[inline(never)]
     unsafe fn dealloc_buddy(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the block and layout the caller allocated with.
@@ -135,6 +139,7 @@ impl KernelHeap {
 // same class (same size and alignment in the buddy heap); a cached block is
 // on one list only and is handed out once.
 unsafe impl GlobalAlloc for KernelHeap {
+    // SAFETY (of the declaration): `GlobalAlloc::alloc`'s contract.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let class = class_of(&layout);
         if class <= *CACHED_CLASSES.end()
@@ -142,12 +147,14 @@ unsafe impl GlobalAlloc for KernelHeap {
         {
             return block;
         }
-        self.alloc_buddy(layout)
+        // SAFETY: the caller's layout, under the same contract.
+        unsafe { self.alloc_buddy(layout) }
     }
 
     // Out of line: inlined, its lock and class arithmetic made every drop
     // of an `Option<Box<_>>` save registers before its `None` test (18
     // instructions instead of 3 on each system call's context).
+    // SAFETY (of the declaration): `GlobalAlloc::dealloc`'s contract.
     #[inline(never)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let class = class_of(&layout);

@@ -412,15 +412,16 @@ fn load_segments(memory: &mut Memory, plan: &loader::LoadPlan, image: &fs::Whole
             memory.map_file(shared_start, shared_end, prot, RegionKind::Image, file)?;
         }
         memory.map_fresh_gaps(start, end, prot, RegionKind::Image)?;
-        if shared && segment.in_place {
+        match (shared, segment.in_place) {
             // Every page is the file's.
-        } else if shared {
-            // The partial pages' bytes, around the shared ones.
-            let head = (shared_start - segment.vaddr) as usize;
-            memory.fill(segment.vaddr, &file[..head])?;
-            memory.fill(shared_end, &file[(shared_end - segment.vaddr) as usize..])?;
-        } else {
-            memory.fill(segment.vaddr, file)?;
+            (true, true) => {}
+            (true, false) => {
+                // The partial pages' bytes, around the shared ones.
+                let head = (shared_start - segment.vaddr) as usize;
+                memory.fill(segment.vaddr, &file[..head])?;
+                memory.fill(shared_end, &file[(shared_end - segment.vaddr) as usize..])?;
+            }
+            (false, _) => memory.fill(segment.vaddr, file)?,
         }
         // The pages that hold file bytes are the file's, copies or not
         // (named so only once filled: a page of a file region that is not

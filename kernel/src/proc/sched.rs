@@ -157,6 +157,25 @@ pub fn mark_timed(pid: Pid, deadline: u64) {
     }
 }
 
+/// The time read and the processes whose deadlines have come by then,
+/// taken out of [`DEADLINES`] (nothing, and no clock read, when it is empty).
+fn due_deadlines() -> Option<(u64, alloc::vec::Vec<u32>)> {
+    let mut deadlines = DEADLINES.lock();
+    let &(first, _) = deadlines.first()?;
+    let now = crate::time::monotonic_ns();
+    if first > now {
+        return None;
+    }
+    let mut due = alloc::vec::Vec::new();
+    while let Some(&(deadline, pid)) = deadlines.first()
+        && deadline <= now
+    {
+        deadlines.pop_first();
+        due.push(pid);
+    }
+    Some((now, due))
+}
+
 /// `pid` waits for console input (poll, or a console read).
 fn mark_input_waiter(pid: Pid) {
     let mut waiters = INPUT_WAITERS.lock();
@@ -315,35 +334,24 @@ fn wake_timed() {
     // is there, its waiters. The clock and the serial port are read only
     // when someone waits on them (both are slow under emulation, and this
     // runs at every switch).
-    let mut deadlines = DEADLINES.lock();
-    if let Some(&(first, _)) = deadlines.first() {
-        let now = crate::time::monotonic_ns();
-        if first <= now {
-            while let Some(&(deadline, pid)) = deadlines.first() {
-                if deadline > now {
-                    break;
-                }
-                deadlines.pop_first();
-                let Some(p) = procs.get_mut(&pid) else { continue };
-                if p.is_zombie() {
-                    continue;
-                }
-                for t in p.threads.iter_mut() {
-                    if let RunState::Blocked(BlockOn::Until(at) | BlockOn::Poll(at)) = t.run
-                        && at <= now
-                    {
-                        t.run = RunState::Ready;
-                        mark_ready(p.pid);
-                    }
-                }
-                // A reload of an interval timer goes back in the set.
-                drop(deadlines);
-                super::signal::fire_alarm_if_due(p, now);
-                deadlines = DEADLINES.lock();
+    if let Some((now, due)) = due_deadlines() {
+        for pid in due {
+            let Some(p) = procs.get_mut(&pid) else { continue };
+            if p.is_zombie() {
+                continue;
             }
+            for t in p.threads.iter_mut() {
+                if let RunState::Blocked(BlockOn::Until(at) | BlockOn::Poll(at)) = t.run
+                    && at <= now
+                {
+                    t.run = RunState::Ready;
+                    mark_ready(p.pid);
+                }
+            }
+            // A reload of an interval timer goes back in the set.
+            super::signal::fire_alarm_if_due(p, now);
         }
     }
-    drop(deadlines);
     let mut waiters = INPUT_WAITERS.lock();
     if waiters.is_empty() {
         return;
@@ -422,11 +430,10 @@ fn pick(after: ThreadId) -> Option<ThreadId> {
         .values()
         .filter(|p| p.pid != pid)
         .find_map(|p| p.threads.iter().find(|t| ready(p, t)).map(|t| (p.pid, t.tid)));
+    drop(hint);
     if let Some((missed_pid, _)) = missed {
         log::error!("scheduler: pid {missed_pid} was ready but not in the run queue");
-        if let Err(at) = hint.binary_search(&missed_pid.as_u32()) {
-            hint.insert(at, missed_pid.as_u32());
-        }
+        mark_ready(missed_pid);
     }
     missed
 }
